@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# Baton sync daemon. Build: docker build -t baton .   Run: docker run --env-file .env -p 8910:8910 baton
+# The install steps below are the ones .ci/run replays (no Docker engine exists in CI).
+
+FROM python:3.11.7-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+RUN python -m venv /opt/baton
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN /opt/baton/bin/pip install --require-hashes -r requirements/runtime.txt
+COPY pyproject.toml README.md ./
+COPY baton baton
+COPY connectors connectors
+COPY mappings mappings
+COPY sync sync
+COPY sandbox sandbox
+RUN /opt/baton/bin/pip install --no-deps .
+
+FROM python:3.11.7-slim-bookworm
+LABEL org.opencontainers.image.title="baton" \
+      org.opencontainers.image.description="HubSpot <-> Salesforce funnel sync daemon"
+RUN groupadd --system --gid 10001 baton \
+ && useradd --system --uid 10001 --gid baton --home-dir /var/lib/baton --create-home baton
+COPY --from=build /opt/baton /opt/baton
+ENV PATH="/opt/baton/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    BATON_HOME=/var/lib/baton \
+    BATON_SERVICE_HOST=0.0.0.0 \
+    BATON_SERVICE_PORT=8910
+USER 10001:10001
+WORKDIR /var/lib/baton
+EXPOSE 8910
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8910/healthz', timeout=4).status == 200 else 1)"]
+ENTRYPOINT ["baton"]
+CMD ["run"]

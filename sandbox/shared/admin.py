@@ -1,0 +1,95 @@
+"""Admin routes both imitations share, under `/_sandbox/` only (never under real API paths)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from sandbox.shared.clock import Clock
+from sandbox.shared.faults import FaultInjector, FaultPlan
+from sandbox.shared.stats import Stats
+
+
+class LimitControls(Protocol):
+    """What an imitation's rate limiter exposes to the admin routes."""
+
+    enabled: bool
+
+    def set_daily_remaining(self, remaining: int) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+
+class LimitsUpdate(BaseModel):
+    enabled: bool | None = None
+    daily_remaining: int | None = Field(None, ge=0)
+
+
+class ClockAdvance(BaseModel):
+    seconds: float = Field(gt=0, le=90 * 86400)
+
+
+def shared_admin_router(
+    *,
+    stats: Stats,
+    faults: FaultInjector,
+    limits: LimitControls,
+    clock: Clock,
+    reset: Callable[[], None],
+) -> APIRouter:
+    router = APIRouter(prefix="/_sandbox", tags=["sandbox admin"])
+
+    @router.get("/stats")
+    async def get_stats() -> dict[str, Any]:
+        return stats.snapshot()
+
+    @router.delete("/stats", status_code=204)
+    async def reset_stats() -> Response:
+        stats.reset()
+        return Response(status_code=204)
+
+    @router.get("/faults")
+    async def get_faults() -> dict[str, Any]:
+        return {"plan": faults.plan.model_dump(), "injected": dict(faults.injected)}
+
+    @router.put("/faults")
+    async def put_faults(plan: FaultPlan) -> dict[str, Any]:
+        faults.configure(plan)
+        return {"plan": faults.plan.model_dump()}
+
+    @router.delete("/faults", status_code=204)
+    async def clear_faults() -> Response:
+        faults.clear()
+        return Response(status_code=204)
+
+    @router.get("/limits")
+    async def get_limits() -> dict[str, Any]:
+        return limits.snapshot()
+
+    @router.put("/limits")
+    async def put_limits(update: LimitsUpdate) -> dict[str, Any]:
+        if update.enabled is not None:
+            limits.enabled = update.enabled
+        if update.daily_remaining is not None:
+            limits.set_daily_remaining(update.daily_remaining)
+        return limits.snapshot()
+
+    @router.post("/clock/advance")
+    async def advance_clock(body: ClockAdvance) -> dict[str, float]:
+        clock.advance(body.seconds)
+        return {"now": clock.now()}
+
+    @router.post("/reset", status_code=204)
+    async def reset_everything() -> Response:
+        reset()
+        faults.clear()
+        limits.reset()
+        stats.reset()
+        return Response(status_code=204)
+
+    return router

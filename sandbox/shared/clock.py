@@ -1,0 +1,25 @@
+"""The sandbox's sense of time: wall time plus an offset that tests may move forward."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+class Clock:
+    """Wall-clock seconds with an adjustable offset (rate-limit windows, daily caps, timestamps)."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def now_ms(self) -> int:
+        return int(self.now() * 1000)
+
+    def now_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.now(), tz=UTC)
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
