@@ -1,0 +1,204 @@
+"""Dead letters: records a system refused permanently, with its own error code and message.
+
+Lifecycle: `add_dead_letter` opens one (or, for a record already there in the same direction,
+counts another attempt, refreshes payload and error, and reopens it: a new refusal is news even
+after a drop). `retry_dead_letters` hands open ones back to the engine and marks them retried;
+`drop_dead_letters` closes them for good. Backs `baton errors list|retry|drop`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+
+from connectors.records import FieldValue, RecordKey, System
+from sync.store._sql import Db, chunked, connection, upsert
+from sync.store.schema import DeadLetter as DeadLetterRow
+from sync.store.types import utcnow
+
+
+class Direction(StrEnum):
+    TO_HUBSPOT = "to_hubspot"
+    TO_SALESFORCE = "to_salesforce"
+
+
+class DeadLetterStatus(StrEnum):
+    OPEN = "open"
+    RETRIED = "retried"
+    DROPPED = "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeadLetter:
+    """A refusal to record: the record key, the payload we tried, and the vendor's words."""
+
+    key: RecordKey
+    direction: Direction
+    payload: Mapping[str, FieldValue]
+    vendor_code: str | None
+    vendor_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    key: RecordKey
+    direction: Direction
+    payload: Mapping[str, FieldValue]
+    vendor_code: str | None
+    vendor_message: str | None
+    attempts: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    status: DeadLetterStatus
+
+
+_COLUMNS = (
+    DeadLetterRow.id,
+    DeadLetterRow.system,
+    DeadLetterRow.object,
+    DeadLetterRow.record_id,
+    DeadLetterRow.direction,
+    DeadLetterRow.payload,
+    DeadLetterRow.vendor_code,
+    DeadLetterRow.vendor_message,
+    DeadLetterRow.attempts,
+    DeadLetterRow.first_seen_at,
+    DeadLetterRow.last_seen_at,
+    DeadLetterRow.status,
+)
+
+
+def add_dead_letter(
+    db: Db,
+    key: RecordKey,
+    direction: Direction,
+    payload: Mapping[str, FieldValue],
+    vendor_code: str | None,
+    vendor_message: str | None,
+    *,
+    at: datetime | None = None,
+) -> None:
+    add_dead_letters(
+        db, [NewDeadLetter(key, direction, payload, vendor_code, vendor_message)], at=at
+    )
+
+
+def add_dead_letters(
+    db: Db, letters: Sequence[NewDeadLetter], *, at: datetime | None = None
+) -> None:
+    """Upsert by (record key, direction): attempts += 1, latest payload and error, reopened."""
+    if not letters:
+        return
+    when = at or utcnow()
+    conn = connection(db)
+    stmt = upsert(conn, DeadLetterRow)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            DeadLetterRow.system,
+            DeadLetterRow.object,
+            DeadLetterRow.record_id,
+            DeadLetterRow.direction,
+        ],
+        set_={
+            "payload": stmt.excluded.payload,
+            "vendor_code": stmt.excluded.vendor_code,
+            "vendor_message": stmt.excluded.vendor_message,
+            "attempts": DeadLetterRow.attempts + 1,
+            "last_seen_at": stmt.excluded.last_seen_at,
+            "status": DeadLetterStatus.OPEN.value,
+        },
+    )
+    conn.execute(stmt, [_row(letter, when) for letter in letters])
+
+
+def list_dead_letters(
+    db: Db, status: DeadLetterStatus | None = DeadLetterStatus.OPEN, *, limit: int = 100
+) -> list[DeadLetter]:
+    """Dead letters in one status (None: all), oldest first."""
+    query = select(*_COLUMNS).order_by(DeadLetterRow.first_seen_at, DeadLetterRow.id)
+    if status is not None:
+        query = query.where(DeadLetterRow.status == status.value)
+    return [_letter(row) for row in connection(db).execute(query.limit(limit))]
+
+
+def count_dead_letters(db: Db) -> dict[DeadLetterStatus, int]:
+    rows = connection(db).execute(
+        select(DeadLetterRow.status, func.count()).group_by(DeadLetterRow.status)
+    )
+    counts = dict.fromkeys(DeadLetterStatus, 0)
+    for status, count in rows:
+        counts[DeadLetterStatus(status)] = count
+    return counts
+
+
+def retry_dead_letters(db: Db, ids: Iterable[int] | None = None) -> list[DeadLetter]:
+    """Mark open dead letters (these ids, or all) retried and return them for the engine."""
+    return _move(db, ids, DeadLetterStatus.OPEN, DeadLetterStatus.RETRIED)
+
+
+def drop_dead_letters(db: Db, ids: Iterable[int] | None = None) -> list[DeadLetter]:
+    """Close dead letters (these ids, or all open ones) for good; returns those dropped."""
+    return _move(db, ids, DeadLetterStatus.OPEN, DeadLetterStatus.DROPPED)
+
+
+def _move(
+    db: Db, ids: Iterable[int] | None, source: DeadLetterStatus, target: DeadLetterStatus
+) -> list[DeadLetter]:
+    conn = connection(db)
+    filters: list[list[ColumnElement[bool]]]
+    if ids is None:
+        filters = [[]]
+    else:
+        filters = [[DeadLetterRow.id.in_(chunk)] for chunk in chunked(sorted(set(ids)))]
+    moved: list[DeadLetter] = []
+    for extra in filters:
+        where = (DeadLetterRow.status == source.value, *extra)
+        rows = conn.execute(select(*_COLUMNS).where(*where).order_by(DeadLetterRow.id))
+        letters = [_letter(row) for row in rows]
+        if not letters:
+            continue
+        conn.execute(
+            update(DeadLetterRow)
+            .where(DeadLetterRow.id.in_([letter.id for letter in letters]))
+            .values(status=target.value)
+        )
+        moved.extend(replace(letter, status=target) for letter in letters)
+    return moved
+
+
+def _letter(row: Any) -> DeadLetter:
+    id_, system, obj, record_id, direction, payload, code, message, attempts, first, last, st = row
+    return DeadLetter(
+        id_,
+        RecordKey(System(system), obj, record_id),
+        Direction(direction),
+        payload,
+        code,
+        message,
+        attempts,
+        first,
+        last,
+        DeadLetterStatus(st),
+    )
+
+
+def _row(letter: NewDeadLetter, at: datetime) -> dict[str, Any]:
+    return {
+        "system": letter.key.system.value,
+        "object": letter.key.object,
+        "record_id": letter.key.id,
+        "direction": letter.direction.value,
+        "payload": dict(letter.payload),
+        "vendor_code": letter.vendor_code,
+        "vendor_message": letter.vendor_message,
+        "attempts": 1,
+        "first_seen_at": at,
+        "last_seen_at": at,
+        "status": DeadLetterStatus.OPEN.value,
+    }

@@ -1,0 +1,88 @@
+"""Build the store's SQLAlchemy engine from a URL the caller supplies (settings live in baton/).
+
+SQLite (the default, one file, zero setup) gets, on every new connection: WAL so readers never
+block the writer, foreign keys ON (SQLite leaves them off), a busy timeout so a second process
+waits instead of failing, and synchronous=NORMAL, which in WAL mode survives a killed process
+(only an OS crash may lose the last commits). Transactions are begun by us with BEGIN IMMEDIATE
+instead of by the sqlite3 module: a transaction that reads and then writes can otherwise fail
+with SQLITE_BUSY mid-way when another process committed first, whereas BEGIN IMMEDIATE queues
+on the busy timeout. It also makes savepoints and Alembic's DDL transactional. Code that only
+reads (status, dashboard) should use `for_reading(engine)`: a plain deferred BEGIN, so a
+long-lived reader never holds the write lock the daemon needs.
+
+PostgreSQL URLs (`postgresql://`, `postgres://`) are pointed at the psycopg 3 driver, the one
+installed. JSON is encoded with orjson on both backends (the snapshot page path is hot).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+
+BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "baton_sqlite_begin"
+
+
+def sqlite_url(path: str | Path) -> URL:
+    """The URL of a SQLite database file (the default store)."""
+    return URL.create("sqlite+pysqlite", database=str(path))
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _json_loads(value: str | bytes | float) -> Any:
+    # SQLite gives a JSON column NUMERIC affinity: a bare JSON number comes back as a number.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
+def make_engine(
+    url: str | URL, *, echo: bool = False, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> Engine:
+    """Create an engine for `url`; nothing is connected until first use."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    common: dict[str, Any] = {
+        "echo": echo,
+        "json_serializer": _json_dumps,
+        "json_deserializer": _json_loads,
+    }
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, **common)
+        in_memory = parsed.database in (None, "", ":memory:")
+        _configure_sqlite(engine, in_memory=in_memory, busy_timeout_ms=busy_timeout_ms)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, **common)
+
+
+def for_reading(engine: Engine) -> Engine:
+    """The same engine, whose SQLite transactions start deferred (read-only callers)."""
+    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN"})
+
+
+def _configure_sqlite(engine: Engine, *, in_memory: bool, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        begin = connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)

@@ -1,0 +1,279 @@
+"""Identity links: which HubSpot and Salesforce records are the same person.
+
+Rules the schema enforces: a record belongs to at most one person; a person has at most one
+active link per system. `link` creates a first link and refuses to move anything; `relink` is
+the one way to move (Lead conversion, merges, an operator's fix) and always leaves a
+`LinkChange` in the history with its reason. Nothing here commits: the caller's transaction
+makes "link + snapshot + checkpoint" atomic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+
+from connectors.records import RecordKey, System
+from sync.store._sql import Db, chunked, connection
+from sync.store.schema import IdentityLink, LinkEvent
+from sync.store.types import utcnow
+
+
+class LinkReason(StrEnum):
+    CREATED = "created"  # we created the counterpart record
+    CROSS_ID = "cross_id"  # matched by the cross-system id property written on both sides
+    EMAIL = "email"  # matched by normalised email
+    CONVERSION = "conversion"  # a Lead was converted; the link moved to its Contact
+    MERGE = "merge"  # records or people were merged on either side
+    MANUAL = "manual"  # an operator said so
+
+
+class LinkConflict(Exception):
+    """A link that would break an identity rule; the engine must decide (usually: relink)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    person_id: uuid.UUID
+    key: RecordKey
+    active: bool
+    reason: LinkReason
+    linked_at: datetime
+    unlinked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """One entry of a person's link history: `key` became theirs, replacing `previous_key`."""
+
+    person_id: uuid.UUID
+    key: RecordKey
+    previous_key: RecordKey | None
+    previous_person_id: uuid.UUID | None
+    reason: LinkReason
+    at: datetime
+
+
+_LINK_COLUMNS = (
+    IdentityLink.person_id,
+    IdentityLink.system,
+    IdentityLink.object,
+    IdentityLink.record_id,
+    IdentityLink.active,
+    IdentityLink.reason,
+    IdentityLink.linked_at,
+    IdentityLink.unlinked_at,
+)
+
+
+def _key(system: str, obj: str, record_id: str) -> RecordKey:
+    return RecordKey(System(system), obj, record_id)
+
+
+_LinkRow = Row[uuid.UUID, str, str, str, bool, str, datetime, datetime | None]
+
+
+def _link(row: _LinkRow) -> Link:
+    person_id, system, obj, record_id, active, reason, linked_at, unlinked_at = row
+    return Link(
+        person_id, _key(system, obj, record_id), active, LinkReason(reason), linked_at, unlinked_at
+    )
+
+
+def _where_key(key: RecordKey) -> tuple[Any, ...]:
+    return (
+        IdentityLink.system == key.system.value,
+        IdentityLink.object == key.object,
+        IdentityLink.record_id == key.id,
+    )
+
+
+def find_link(db: Db, key: RecordKey) -> Link | None:
+    """The link of `key`, active or not (an inactive one still names the person it was)."""
+    row = connection(db).execute(select(*_LINK_COLUMNS).where(*_where_key(key))).first()
+    return _link(row) if row is not None else None
+
+
+def find_links(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Link]:
+    """Links for a page of keys, one query per (system, object) and chunk."""
+    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
+    for key in keys:
+        by_object[(key.system, key.object)].append(key.id)
+    conn = connection(db)
+    found: dict[RecordKey, Link] = {}
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(ids):
+            query = select(*_LINK_COLUMNS).where(
+                IdentityLink.system == system.value,
+                IdentityLink.object == obj,
+                IdentityLink.record_id.in_(chunk),
+            )
+            for row in conn.execute(query):
+                link_ = _link(row)
+                found[link_.key] = link_
+    return found
+
+
+def active_links(db: Db, person_id: uuid.UUID) -> dict[System, Link]:
+    """The person's current record in each system."""
+    rows = connection(db).execute(
+        select(*_LINK_COLUMNS).where(IdentityLink.person_id == person_id, IdentityLink.active)
+    )
+    return {link_.key.system: link_ for link_ in map(_link, rows)}
+
+
+def link(
+    db: Db, person_id: uuid.UUID, key: RecordKey, reason: LinkReason, *, at: datetime | None = None
+) -> Link:
+    """Link `key` to the person; idempotent when already so. Raises `LinkConflict` otherwise."""
+    existing = find_link(db, key)
+    if existing is not None:
+        if existing.person_id == person_id and existing.active:
+            return existing
+        raise LinkConflict(f"{key} is already linked to person {existing.person_id}; use relink")
+    current = active_links(db, person_id).get(key.system)
+    if current is not None:
+        raise LinkConflict(f"person {person_id} already has {current.key}; use relink")
+    when = at or utcnow()
+    link_many(db, [(person_id, key, reason)], at=when)
+    return Link(person_id, key, True, reason, when, None)
+
+
+def link_many(
+    db: Db,
+    links: Sequence[tuple[uuid.UUID, RecordKey, LinkReason]],
+    *,
+    at: datetime | None = None,
+) -> None:
+    """First links for a page (backfill), in two executemany statements, without the checks
+    `link` makes: the constraints still hold, so a violation raises IntegrityError."""
+    if not links:
+        return
+    when = at or utcnow()
+    conn = connection(db)
+    conn.execute(
+        insert(IdentityLink),
+        [
+            {
+                "person_id": person_id,
+                "system": key.system.value,
+                "object": key.object,
+                "record_id": key.id,
+                "active": True,
+                "reason": reason.value,
+                "linked_at": when,
+                "unlinked_at": None,
+            }
+            for person_id, key, reason in links
+        ],
+    )
+    conn.execute(
+        insert(LinkEvent),
+        [_event(person_id, key, None, None, reason, when) for person_id, key, reason in links],
+    )
+
+
+def relink(
+    db: Db, person_id: uuid.UUID, key: RecordKey, reason: LinkReason, *, at: datetime | None = None
+) -> Link | None:
+    """Make `key` the person's active record in its system, moving it from another person if
+    need be; returns the link it replaced (now inactive), or None. Appends one history entry."""
+    when = at or utcnow()
+    conn = connection(db)
+    current = active_links(db, person_id).get(key.system)
+    if current is not None and current.key == key:
+        return None
+    if current is not None:
+        conn.execute(
+            update(IdentityLink)
+            .where(*_where_key(current.key))
+            .values(active=False, unlinked_at=when)
+        )
+    existing = find_link(db, key)
+    if existing is None:
+        conn.execute(
+            insert(IdentityLink).values(
+                person_id=person_id,
+                system=key.system.value,
+                object=key.object,
+                record_id=key.id,
+                active=True,
+                reason=reason.value,
+                linked_at=when,
+            )
+        )
+    else:
+        conn.execute(
+            update(IdentityLink)
+            .where(*_where_key(key))
+            .values(
+                person_id=person_id,
+                active=True,
+                reason=reason.value,
+                linked_at=when,
+                unlinked_at=None,
+            )
+        )
+    moved_from = existing.person_id if existing and existing.person_id != person_id else None
+    previous_key = current.key if current is not None else None
+    conn.execute(
+        insert(LinkEvent).values(_event(person_id, key, previous_key, moved_from, reason, when))
+    )
+    if current is None:
+        return None
+    return Link(person_id, current.key, False, current.reason, current.linked_at, when)
+
+
+def history(db: Db, person_id: uuid.UUID) -> list[LinkChange]:
+    """Every link change of the person (as new owner or as the one a record moved from)."""
+    rows = connection(db).execute(
+        select(
+            LinkEvent.person_id,
+            LinkEvent.system,
+            LinkEvent.object,
+            LinkEvent.record_id,
+            LinkEvent.previous_object,
+            LinkEvent.previous_record_id,
+            LinkEvent.previous_person_id,
+            LinkEvent.reason,
+            LinkEvent.at,
+        )
+        .where((LinkEvent.person_id == person_id) | (LinkEvent.previous_person_id == person_id))
+        .order_by(LinkEvent.at, LinkEvent.id)
+    )
+    changes = []
+    for owner, system, obj, record_id, prev_obj, prev_id, prev_person, reason, at in rows:
+        previous = _key(system, prev_obj, prev_id) if prev_obj and prev_id else None
+        changes.append(
+            LinkChange(
+                owner, _key(system, obj, record_id), previous, prev_person, LinkReason(reason), at
+            )
+        )
+    return changes
+
+
+def _event(
+    person_id: uuid.UUID,
+    key: RecordKey,
+    previous_key: RecordKey | None,
+    previous_person_id: uuid.UUID | None,
+    reason: LinkReason,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "system": key.system.value,
+        "object": key.object,
+        "record_id": key.id,
+        "previous_object": previous_key.object if previous_key else None,
+        "previous_record_id": previous_key.id if previous_key else None,
+        "previous_person_id": previous_person_id,
+        "reason": reason.value,
+        "at": at,
+    }

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for the state store (see sync/store/migrate.py)."""

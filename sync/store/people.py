@@ -1,0 +1,62 @@
+"""People: the one row per human that identity links hang from.
+
+The caller normalises email (the mapping layer owns that rule); the store only indexes it, and
+deliberately does not make it unique: shared and duplicate addresses exist, and an ambiguous
+match must be reported by the engine, never resolved by a constraint.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select
+
+from sync.store._sql import Db, connection
+from sync.store.schema import Person
+from sync.store.types import utcnow
+
+
+def add_person(db: Db, email_normalized: str | None, *, at: datetime | None = None) -> uuid.UUID:
+    """Create a person and return their baton id (a fresh UUID4; no commit)."""
+    baton_id = uuid.uuid4()
+    connection(db).execute(
+        insert(Person).values(
+            baton_id=baton_id, email_normalized=email_normalized, created_at=at or utcnow()
+        )
+    )
+    return baton_id
+
+
+def add_people(
+    db: Db, emails_normalized: Sequence[str | None], *, at: datetime | None = None
+) -> list[uuid.UUID]:
+    """Create one person per email (a backfill page) in one executemany; ids in input order."""
+    if not emails_normalized:
+        return []
+    when = at or utcnow()
+    ids = [uuid.uuid4() for _ in emails_normalized]
+    connection(db).execute(
+        insert(Person),
+        [
+            {"baton_id": baton_id, "email_normalized": email, "created_at": when}
+            for baton_id, email in zip(ids, emails_normalized, strict=True)
+        ],
+    )
+    return ids
+
+
+def people_by_email(db: Db, email_normalized: str) -> list[uuid.UUID]:
+    """Every person with this normalised email, oldest first (more than one = ambiguous)."""
+    rows = connection(db).execute(
+        select(Person.baton_id)
+        .where(Person.email_normalized == email_normalized)
+        .order_by(Person.created_at, Person.baton_id)
+    )
+    return list(rows.scalars())
+
+
+def person_exists(db: Db, baton_id: uuid.UUID) -> bool:
+    found = connection(db).execute(select(Person.baton_id).where(Person.baton_id == baton_id))
+    return found.first() is not None

@@ -1,0 +1,237 @@
+"""The state store's tables, as typed SQLAlchemy 2 ORM models.
+
+Why ORM models rather than Core tables: `Mapped[...]` annotations give one typed description
+that mypy checks, that Alembic autogenerate compares against the migrated database, and whose
+column attributes type the `select(...)` results in the repositories. The repositories do not use
+the ORM unit of work, though: they run set-based Core statements (upserts, insert-if-absent,
+executemany over a page) built from these models on the caller's connection, because an
+identity map adds per-object cost the engine's 20,000 records/s target cannot afford and would
+hide work from the caller's transaction.
+
+Conventions: record keys are stored as (system, object, record_id) strings; enumerations are
+short strings (checked in Python) so adding a value needs no PostgreSQL enum migration; every
+timestamp is `UtcDateTime`; constraint names follow `NAMING` so migrations can refer to them.
+This schema changes only through a new Alembic revision in `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sync.store.types import BigId, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SYSTEM = 16  # "hubspot" | "salesforce"
+OBJECT = 64  # "contacts", "Lead", "Contact"
+RECORD_ID = 64  # HubSpot numeric ids, Salesforce 18-character ids
+
+#: A JSON column whose Python None is SQL NULL (a blank value, queryable with IS NULL).
+NullableJSON = JSON(none_as_null=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime,
+        uuid.UUID: Uuid,
+        dict[str, Any]: JSON,
+    }
+
+
+class Person(Base):
+    """One human being, as Baton knows them across both systems."""
+
+    __tablename__ = "people"
+
+    baton_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    email_normalized: Mapped[str | None] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime]
+
+
+class IdentityLink(Base):
+    """A record linked to a person. At most one active link per person per system.
+
+    A record belongs to one person at a time (unique key); a relink moves or deactivates rows
+    here and appends a `LinkEvent`, so the current state stays small and the history stays whole.
+    Inactive rows keep pointing at their person, so a converted Lead's late echo still resolves.
+    """
+
+    __tablename__ = "identity_links"
+    __table_args__ = (
+        UniqueConstraint("system", "object", "record_id"),
+        Index(
+            "uq_identity_links_person_id_system_active",
+            "person_id",
+            "system",
+            unique=True,
+            sqlite_where=text("active = 1"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.baton_id"), index=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM))
+    object: Mapped[str] = mapped_column(String(OBJECT))
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID))
+    active: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(16))
+    linked_at: Mapped[datetime]
+    unlinked_at: Mapped[datetime | None]
+
+
+class LinkEvent(Base):
+    """Append-only history of links: what a person was linked to before, and why it changed."""
+
+    __tablename__ = "link_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.baton_id"), index=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM))
+    object: Mapped[str] = mapped_column(String(OBJECT))
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID))
+    previous_object: Mapped[str | None] = mapped_column(String(OBJECT))
+    previous_record_id: Mapped[str | None] = mapped_column(String(RECORD_ID))
+    previous_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.baton_id"))
+    reason: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+
+
+class Snapshot(Base):
+    """The last canonical values seen on, or written to, one side of a link.
+
+    `hash` lets a page be compared without decoding JSON; `written_by_us` and `version` tell the
+    echo of our own write apart from a user's change.
+    """
+
+    __tablename__ = "snapshots"
+
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    object: Mapped[str] = mapped_column(String(OBJECT), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID), primary_key=True)
+    field_values: Mapped[dict[str, Any]]
+    hash: Mapped[str] = mapped_column(String(32))
+    written_by_us: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer)
+    source_modified_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class Checkpoint(Base):
+    """Per system and object: the cursor (modification time, then id) and the run's upper bound."""
+
+    __tablename__ = "checkpoints"
+
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    object: Mapped[str] = mapped_column(String(OBJECT), primary_key=True)
+    cursor_modified_at: Mapped[datetime | None]
+    last_id: Mapped[str | None] = mapped_column(String(RECORD_ID))
+    run_upper_bound: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class Run(Base):
+    """One daemon cycle, backfill or `run --once`, with its outcome and counts."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Decision(Base):
+    """One field decision: both sides' values before and after, the rule, and why it ran."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_person_id_field", "person_id", "field"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.baton_id"))
+    field: Mapped[str] = mapped_column(String(64))
+    hubspot_old: Mapped[Any] = mapped_column(NullableJSON, nullable=True)
+    hubspot_new: Mapped[Any] = mapped_column(NullableJSON, nullable=True)
+    salesforce_old: Mapped[Any] = mapped_column(NullableJSON, nullable=True)
+    salesforce_new: Mapped[Any] = mapped_column(NullableJSON, nullable=True)
+    winner: Mapped[str | None] = mapped_column(String(SYSTEM))
+    rule: Mapped[str] = mapped_column(String(48))
+    hubspot_modified_at: Mapped[datetime | None]
+    salesforce_modified_at: Mapped[datetime | None]
+    trigger: Mapped[str] = mapped_column(String(32))
+    decided_at: Mapped[datetime]
+
+
+class DeadLetter(Base):
+    """A record the target system refused permanently, kept with the vendor's own words."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("system", "object", "record_id", "direction"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM))
+    object: Mapped[str] = mapped_column(String(OBJECT))
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID))
+    direction: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]]
+    vendor_code: Mapped[str | None] = mapped_column(String(128))
+    vendor_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(8), index=True)
+
+
+class FunnelTransition(Base):
+    """The first time a person entered a stage or outcome; never rewritten (unique per stage)."""
+
+    __tablename__ = "funnel_transitions"
+    __table_args__ = (UniqueConstraint("person_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.baton_id"))
+    stage: Mapped[str] = mapped_column(String(16))
+    entered_at: Mapped[datetime]
+    source_system: Mapped[str] = mapped_column(String(SYSTEM))
+    reason: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+
+
+class ApiBudget(Base):
+    """The last observed API budget per system and window, shared by every worker."""
+
+    __tablename__ = "api_budget"
+
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    observed_at: Mapped[datetime]

@@ -1,0 +1,146 @@
+"""Per-side snapshots: the last canonical values seen on, or written to, each linked record.
+
+Change detection compares a freshly mapped record with its snapshot; only differing fields are
+proposed. When we write, the caller stores what we wrote with `written_by_us=True`, so the
+system's echo of that write maps to the same fingerprint and proposes nothing. `version` counts
+the snapshot's updates and is returned so callers can tell a stale read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from connectors.records import FieldValue, RecordKey, System
+from sync.store._sql import Db, chunked, connection, upsert
+from sync.store.schema import Snapshot as SnapshotRow
+from sync.store.types import utcnow
+
+
+def fingerprint(values: Mapping[str, FieldValue]) -> str:
+    """A stable 32-hex-digit digest of canonical values (key order does not matter)."""
+    encoded = orjson.dumps(dict(values), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    key: RecordKey
+    values: Mapping[str, FieldValue]
+    hash: str
+    written_by_us: bool
+    version: int
+    source_modified_at: datetime | None
+    updated_at: datetime
+
+    def matches(self, values: Mapping[str, FieldValue]) -> bool:
+        """Whether `values` are exactly what this snapshot holds (e.g. the echo of our write)."""
+        return fingerprint(values) == self.hash
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotWrite:
+    """One snapshot to store: the canonical values, and whether we wrote them ourselves."""
+
+    key: RecordKey
+    values: Mapping[str, FieldValue]
+    written_by_us: bool = False
+    source_modified_at: datetime | None = None
+
+
+_COLUMNS = (
+    SnapshotRow.system,
+    SnapshotRow.object,
+    SnapshotRow.record_id,
+    SnapshotRow.field_values,
+    SnapshotRow.hash,
+    SnapshotRow.written_by_us,
+    SnapshotRow.version,
+    SnapshotRow.source_modified_at,
+    SnapshotRow.updated_at,
+)
+
+
+def get_snapshot(db: Db, key: RecordKey) -> Snapshot | None:
+    return get_snapshots(db, [key]).get(key)
+
+
+def get_snapshots(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Snapshot]:
+    """Snapshots for a page of keys: one query per (system, object) and chunk of ids."""
+    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
+    for key in keys:
+        by_object[(key.system, key.object)].append(key.id)
+    conn = connection(db)
+    found: dict[RecordKey, Snapshot] = {}
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(ids):
+            query = select(*_COLUMNS).where(
+                SnapshotRow.system == system.value,
+                SnapshotRow.object == obj,
+                SnapshotRow.record_id.in_(chunk),
+            )
+            for _, _, record_id, values, digest, ours, version, modified, updated in conn.execute(
+                query
+            ):
+                key = RecordKey(system, obj, record_id)
+                found[key] = Snapshot(key, values, digest, ours, version, modified, updated)
+    return found
+
+
+def put_snapshot(
+    db: Db,
+    key: RecordKey,
+    values: Mapping[str, FieldValue],
+    *,
+    written_by_us: bool = False,
+    source_modified_at: datetime | None = None,
+    at: datetime | None = None,
+) -> None:
+    put_snapshots(db, [SnapshotWrite(key, values, written_by_us, source_modified_at)], at=at)
+
+
+def put_snapshots(db: Db, writes: Sequence[SnapshotWrite], *, at: datetime | None = None) -> None:
+    """Upsert a page of snapshots in one executemany; an existing row's version goes up by one.
+
+    A key appearing twice in one page is an engine bug (two truths for one record) and fails
+    on PostgreSQL; pass each key once.
+    """
+    if not writes:
+        return
+    when = at or utcnow()
+    conn = connection(db)
+    stmt = upsert(conn, SnapshotRow)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SnapshotRow.system, SnapshotRow.object, SnapshotRow.record_id],
+        set_={
+            "field_values": stmt.excluded.field_values,
+            "hash": stmt.excluded.hash,
+            "written_by_us": stmt.excluded.written_by_us,
+            "version": SnapshotRow.version + 1,
+            "source_modified_at": stmt.excluded.source_modified_at,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    conn.execute(stmt, [_row(write, when) for write in writes])
+
+
+def _row(write: SnapshotWrite, at: datetime) -> dict[str, Any]:
+    values = dict(write.values)
+    return {
+        "system": write.key.system.value,
+        "object": write.key.object,
+        "record_id": write.key.id,
+        "field_values": values,
+        "hash": fingerprint(values),
+        "written_by_us": write.written_by_us,
+        "version": 1,
+        "source_modified_at": write.source_modified_at,
+        "updated_at": at,
+    }

@@ -1,0 +1,92 @@
+"""Funnel transitions: the first time each person entered each stage or outcome.
+
+First entry wins: an insert-if-absent on (person, stage), so a recycle, a replayed page or a
+second worker can never rewrite when someone first became an MQL, and reports stay valid.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors.records import System
+from sync.store._sql import Db, connection, upsert
+from sync.store.schema import FunnelTransition
+from sync.store.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    person_id: uuid.UUID
+    stage: str
+    entered_at: datetime
+    source_system: System
+    reason: str | None = None
+
+
+def record_transition(
+    db: Db,
+    person_id: uuid.UUID,
+    stage: str,
+    entered_at: datetime,
+    source_system: System,
+    reason: str | None = None,
+    *,
+    at: datetime | None = None,
+) -> bool:
+    """Record the first entry into `stage`; returns False when one was already recorded."""
+    conn = connection(db)
+    stmt = upsert(conn, FunnelTransition).values(
+        _row(Transition(person_id, stage, entered_at, source_system, reason), at or utcnow())
+    )
+    inserted = stmt.on_conflict_do_nothing(index_elements=_UNIQUE).returning(FunnelTransition.id)
+    return conn.execute(inserted).first() is not None
+
+
+def record_transitions(
+    db: Db, transitions: Sequence[Transition], *, at: datetime | None = None
+) -> None:
+    """A page of transitions in one executemany; those already recorded are left untouched."""
+    if not transitions:
+        return
+    when = at or utcnow()
+    conn = connection(db)
+    stmt = upsert(conn, FunnelTransition).on_conflict_do_nothing(index_elements=_UNIQUE)
+    conn.execute(stmt, [_row(transition, when) for transition in transitions])
+
+
+def first_entries(db: Db, person_id: uuid.UUID) -> dict[str, Transition]:
+    """The person's recorded stages, by stage name, in order of entry."""
+    rows = connection(db).execute(
+        select(
+            FunnelTransition.stage,
+            FunnelTransition.entered_at,
+            FunnelTransition.source_system,
+            FunnelTransition.reason,
+        )
+        .where(FunnelTransition.person_id == person_id)
+        .order_by(FunnelTransition.entered_at, FunnelTransition.id)
+    )
+    return {
+        stage: Transition(person_id, stage, entered_at, System(source), reason)
+        for stage, entered_at, source, reason in rows
+    }
+
+
+_UNIQUE = [FunnelTransition.person_id, FunnelTransition.stage]
+
+
+def _row(transition: Transition, at: datetime) -> dict[str, Any]:
+    return {
+        "person_id": transition.person_id,
+        "stage": transition.stage,
+        "entered_at": transition.entered_at,
+        "source_system": transition.source_system.value,
+        "reason": transition.reason,
+        "recorded_at": at,
+    }

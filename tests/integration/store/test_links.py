@@ -1,0 +1,130 @@
+"""Identity links: one record per person per system, relinks moving with their history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from connectors.records import RecordKey, System
+from sync.store.links import (
+    LinkConflict,
+    LinkReason,
+    active_links,
+    find_link,
+    find_links,
+    history,
+    link,
+    link_many,
+    relink,
+)
+from sync.store.people import add_people, add_person, people_by_email, person_exists
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def contact(record_id: str) -> RecordKey:
+    return RecordKey(System.HUBSPOT, "contacts", record_id)
+
+
+def sf(obj: str, record_id: str) -> RecordKey:
+    return RecordKey(System.SALESFORCE, obj, record_id)
+
+
+def test_people_by_email_returns_every_match_oldest_first(db: Connection) -> None:
+    first = add_person(db, "ann@example.com", at=T0)
+    second = add_person(db, "ann@example.com", at=T0 + timedelta(seconds=1))
+    add_person(db, None, at=T0)
+    assert people_by_email(db, "ann@example.com") == [first, second]
+    assert people_by_email(db, "nobody@example.com") == []
+    assert person_exists(db, first)
+
+
+def test_link_then_find_and_link_again_is_idempotent(db: Connection) -> None:
+    person = add_person(db, "ann@example.com", at=T0)
+    made = link(db, person, contact("101"), LinkReason.EMAIL, at=T0)
+    again = link(db, person, contact("101"), LinkReason.EMAIL, at=T0 + timedelta(hours=1))
+    assert made == again
+    found = find_link(db, contact("101"))
+    assert found is not None
+    assert (found.person_id, found.active, found.reason, found.linked_at) == (
+        person,
+        True,
+        LinkReason.EMAIL,
+        T0,
+    )
+    assert find_link(db, contact("999")) is None
+    assert [event.reason for event in history(db, person)] == [LinkReason.EMAIL]
+
+
+def test_link_refuses_to_move_a_record_or_add_a_second_per_system(db: Connection) -> None:
+    ann = add_person(db, "ann@example.com", at=T0)
+    bob = add_person(db, "bob@example.com", at=T0)
+    link(db, ann, contact("1"), LinkReason.EMAIL, at=T0)
+    with pytest.raises(LinkConflict, match="already linked"):
+        link(db, bob, contact("1"), LinkReason.EMAIL, at=T0)
+    with pytest.raises(LinkConflict, match="already has"):
+        link(db, ann, contact("2"), LinkReason.EMAIL, at=T0)
+
+
+def test_constraints_hold_even_for_bulk_links(db: Connection) -> None:
+    ann = add_person(db, "ann@example.com", at=T0)
+    with pytest.raises(IntegrityError), db.begin_nested():
+        link_many(
+            db, [(ann, contact("1"), LinkReason.EMAIL), (ann, contact("2"), LinkReason.EMAIL)]
+        )
+    link_many(
+        db,
+        [(ann, contact("1"), LinkReason.EMAIL), (ann, sf("Lead", "00Q1"), LinkReason.EMAIL)],
+        at=T0,
+    )
+    assert set(active_links(db, ann)) == {System.HUBSPOT, System.SALESFORCE}
+
+
+def test_lead_conversion_moves_the_link_and_keeps_the_history(db: Connection) -> None:
+    ann = add_person(db, "ann@example.com", at=T0)
+    lead, converted = sf("Lead", "00Q1"), sf("Contact", "0031")
+    link(db, ann, lead, LinkReason.CREATED, at=T0)
+    later = T0 + timedelta(days=2)
+    replaced = relink(db, ann, converted, LinkReason.CONVERSION, at=later)
+    assert replaced is not None
+    assert (replaced.key, replaced.active, replaced.unlinked_at) == (lead, False, later)
+    assert active_links(db, ann)[System.SALESFORCE].key == converted
+    old = find_link(db, lead)
+    assert old is not None
+    assert (old.person_id, old.active) == (ann, False)  # a late echo of the Lead still resolves
+    changes = history(db, ann)
+    assert [(c.key, c.previous_key, c.reason) for c in changes] == [
+        (lead, None, LinkReason.CREATED),
+        (converted, lead, LinkReason.CONVERSION),
+    ]
+    assert relink(db, ann, converted, LinkReason.CONVERSION, at=later) is None  # no-op
+    assert len(history(db, ann)) == 2
+
+
+def test_merge_moves_a_record_between_people(db: Connection) -> None:
+    ann = add_person(db, "ann@example.com", at=T0)
+    dup = add_person(db, "ann@example.com", at=T0)
+    link(db, dup, sf("Lead", "00Q9"), LinkReason.EMAIL, at=T0)
+    relink(db, ann, sf("Lead", "00Q9"), LinkReason.MERGE, at=T0 + timedelta(minutes=5))
+    moved = find_link(db, sf("Lead", "00Q9"))
+    assert moved is not None
+    assert (moved.person_id, moved.active, moved.reason) == (ann, True, LinkReason.MERGE)
+    assert active_links(db, dup) == {}
+    [change] = [c for c in history(db, ann) if c.reason is LinkReason.MERGE]
+    assert change.previous_person_id == dup
+    assert history(db, dup)[-1] == change  # the losing person's history shows the move too
+
+
+def test_find_links_for_a_page_across_objects(db: Connection) -> None:
+    people = add_people(db, [f"p{i}@example.com" for i in range(1200)], at=T0)
+    assert people_by_email(db, "p7@example.com") == [people[7]]
+    link_many(db, [(p, contact(str(i)), LinkReason.EMAIL) for i, p in enumerate(people)], at=T0)
+    link_many(db, [(people[0], sf("Lead", "00QA"), LinkReason.EMAIL)], at=T0)
+    keys = [contact(str(i)) for i in range(0, 1300, 2)] + [sf("Lead", "00QA"), sf("Lead", "x")]
+    found = find_links(db, keys)
+    assert len(found) == 600 + 1
+    assert found[contact("1198")].person_id == people[1198]
+    assert found[sf("Lead", "00QA")].person_id == people[0]

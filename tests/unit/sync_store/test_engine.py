@@ -1,0 +1,92 @@
+"""make_engine: SQLite connection settings, driver choice, JSON round trip; migrations' home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import JSON, Column, MetaData, Table, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from sync.store.engine import BUSY_TIMEOUT_MS, for_reading, make_engine, sqlite_url
+from sync.store.migrate import SCRIPT_LOCATION, alembic_config, head_revision
+
+
+def test_sqlite_file_connections_get_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path / "baton.db"))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_enforces_foreign_keys_and_rolls_back_savepoints() -> None:
+    engine = make_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+            conn.execute(text("CREATE TABLE child (parent_id INTEGER REFERENCES parent(id))"))
+        with engine.connect() as conn, conn.begin():
+            with pytest.raises(IntegrityError), conn.begin_nested():
+                conn.execute(text("INSERT INTO child VALUES (7)"))
+            conn.execute(text("INSERT INTO parent VALUES (7)"))
+            with conn.begin_nested() as savepoint:
+                conn.execute(text("INSERT INTO child VALUES (7)"))
+                savepoint.rollback()
+            assert conn.execute(text("SELECT count(*) FROM child")).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgresql://u@db/baton",
+        "postgres://u@db/baton",
+        "postgresql+psycopg://u@db/baton",
+    ],
+)
+def test_postgresql_urls_use_psycopg_3(given: str) -> None:
+    engine = make_engine(given)  # builds a pool; connects only on first use
+    try:
+        assert engine.url.drivername == "postgresql+psycopg"
+        assert engine.url.database == "baton"
+    finally:
+        engine.dispose()
+
+
+def test_json_round_trips_scalars_despite_sqlite_numeric_affinity() -> None:
+    table = Table("t", MetaData(), Column("value", JSON(none_as_null=True)))
+    engine = make_engine("sqlite://")
+    samples = [42, 1.5, "42", True, None, {"a": [1, "b"]}, "text"]
+    try:
+        with engine.begin() as conn:
+            table.create(conn)
+            conn.execute(insert(table), [{"value": v} for v in samples])
+            assert list(conn.execute(select(table.c.value)).scalars()) == samples
+    finally:
+        engine.dispose()
+
+
+def test_migrations_are_found_in_the_package_with_one_head() -> None:
+    assert alembic_config().get_main_option("script_location") == SCRIPT_LOCATION
+    assert head_revision() == "0001"
+
+
+def test_writers_queue_on_the_write_lock_while_readers_do_not(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url(tmp_path / "baton.db"), busy_timeout_ms=50)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (n INTEGER)"))
+        with engine.connect() as writer, writer.begin():
+            writer.execute(text("INSERT INTO t VALUES (1)"))  # holds the write lock
+            with for_reading(engine).connect() as reader, reader.begin():
+                assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0
+            with engine.connect() as second, pytest.raises(OperationalError, match="locked"):
+                second.execute(text("SELECT 1"))  # BEGIN IMMEDIATE waits, then gives up
+    finally:
+        engine.dispose()
