@@ -84,6 +84,7 @@ class WriteOutcome:
     error_code: str | None = None
     error_message: str | None = None
     retryable: bool = False
+    error_fields: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -109,3 +110,57 @@ class FieldSchema:
     nillable: bool = True
     updateable: bool = True
     options: tuple[PicklistOption, ...] = field(default=())
+
+
+class ChangeKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    RESTORED = "restored"
+    MERGED = "merged"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeHint:
+    """A webhook's news that a record changed: a hint to re-read it, never the data itself.
+
+    Webhooks arrive late, twice or out of order; the engine re-reads `key` rather than trusting
+    a payload. `fields` names the changed properties when the system says so.
+    """
+
+    key: RecordKey
+    kind: ChangeKind = ChangeKind.UPDATED
+    occurred_at: datetime | None = None
+    fields: tuple[str, ...] = ()
+    merged_into: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """An incoming webhook as received, before any parsing: what signatures are computed over."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+    def __post_init__(self) -> None:
+        lowered = {k.lower(): v for k, v in self.headers.items()}
+        object.__setattr__(self, "headers", MappingProxyType(lowered))
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReceipt:
+    """A verified webhook: its hints, and the exact response the sender expects back.
+
+    Salesforce Outbound Messages need a SOAP acknowledgement; HubSpot needs any 2xx.
+    """
+
+    hints: tuple[ChangeHint, ...]
+    status_code: int = 200
+    response_body: bytes = b""
+    media_type: str = "text/plain"

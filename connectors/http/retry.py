@@ -1,0 +1,220 @@
+"""The one retry layer. Every call to HubSpot or Salesforce goes through `Retrier.call`.
+
+Order of events for each attempt: spend one unit of API budget (which may wait, or refuse with
+`DailyLimitExhausted`), make the call, and if it fails, classify the failure (the SDK wrappers
+raise classified `ConnectorError`s; transport exceptions are classified here). Then:
+
+- retryable (`RateLimited`, `TransientError`): wait and try again. The wait is the server's
+  `Retry-After` (or a documented wait from the classification table) when there is one,
+  otherwise capped exponential backoff with full jitter (at least `min_rate_limit_wait_s` for
+  rate limits, so a 429 never comes back within milliseconds);
+- `SessionExpired`: refresh the credentials once (the connector's callback), retry at once;
+  a second expiry in the same call is an `AuthError` for the caller;
+- everything else, notably `DailyLimitExhausted`, `AuthError`, `PermanentError`: raised at once.
+
+Attempts and the total time spent waiting are both capped; a `Retry-After` that would exceed the
+wait budget ends the call instead of sleeping uselessly. The SDKs' own retries must be off
+(hubspot-api-client `retry=None`, no urllib3 Retry on simple-salesforce's session), so attempts
+never multiply.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import tenacity
+
+from connectors.errors import ConnectorError, RateLimited, SessionExpired
+from connectors.http.classify import classify_exception
+from connectors.records import System
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+class Budget(Protocol):
+    """What the retrier needs from `connectors.http.budget.ApiBudget`."""
+
+    def spend(self, kind: str = ...) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Limits on one call's retries.
+
+    Args:
+        max_attempts: attempts in total, the first included.
+        max_total_wait_s: the most time one call may spend sleeping between attempts.
+        base_wait_s: the first backoff ceiling; it doubles per attempt.
+        max_wait_s: the cap on one backoff wait (server `Retry-After` values are not capped,
+            only bounded by `max_total_wait_s`).
+        min_rate_limit_wait_s: the floor for a rate-limit wait when the server gave none.
+    """
+
+    max_attempts: int = 6
+    max_total_wait_s: float = 300.0
+    base_wait_s: float = 0.5
+    max_wait_s: float = 60.0
+    min_rate_limit_wait_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if min(self.max_total_wait_s, self.base_wait_s, self.max_wait_s) < 0:
+            raise ValueError("waits must not be negative")
+
+
+class Retrier:
+    """Runs calls for one system under one `RetryPolicy`, spending `budget` per attempt.
+
+    Args:
+        system: the system called (for classification and messages).
+        policy: attempt and wait limits.
+        budget: spent once per attempt before the call; None for calls outside the budget.
+        on_session_expired: refreshes credentials; None when they cannot be refreshed (then a
+            `SessionExpired` is raised to the caller as the `AuthError` it is).
+        sleep: injectable for tests; the retrier never sleeps any other way.
+        rng: source of jitter; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        system: System | str,
+        policy: RetryPolicy | None = None,
+        budget: Budget | None = None,
+        on_session_expired: Callable[[], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.system = system
+        self.policy = policy or RetryPolicy()
+        self.budget = budget
+        self.on_session_expired = on_session_expired
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._log = logger or log
+
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        operation: str,
+        kind: str = "default",
+        idempotent: bool = True,
+    ) -> T:
+        """Call `fn` until it succeeds or its failure's classification says stop.
+
+        With `idempotent=False` (a create without an external id or trace id), only failures
+        the system certainly did not act on are retried (`ConnectorError.unprocessed`: rate
+        limits, locks, connections never made); a 5xx or a read timeout is raised, because
+        the write may have happened.
+        """
+        policy = self.policy
+        refreshed = False
+
+        def attempt() -> T:
+            if self.budget is not None:
+                self.budget.spend(kind)
+            try:
+                return fn()
+            except ConnectorError:
+                raise
+            except Exception as exc:
+                classified = classify_exception(exc, system=self.system, operation=operation)
+                if classified is None:
+                    raise
+                raise classified from exc
+
+        def should_retry(exc: BaseException) -> bool:
+            if not idempotent and not (isinstance(exc, ConnectorError) and exc.unprocessed):
+                return False
+            if isinstance(exc, SessionExpired):
+                return self.on_session_expired is not None and not refreshed
+            return isinstance(exc, ConnectorError) and exc.retryable
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = _exception(state)
+            if isinstance(exc, SessionExpired):
+                return 0.0
+            hinted = getattr(exc, "retry_after", None)
+            if isinstance(hinted, int | float):
+                return float(hinted)
+            ceiling = min(policy.max_wait_s, policy.base_wait_s * 2 ** (state.attempt_number - 1))
+            floor = min(policy.min_rate_limit_wait_s, ceiling)
+            low = floor if isinstance(exc, RateLimited) else 0.0
+            return self._rng.uniform(low, ceiling)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            return (
+                state.attempt_number >= policy.max_attempts
+                or state.idle_for + (state.upcoming_sleep or 0.0) > policy.max_total_wait_s
+            )
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            nonlocal refreshed
+            exc = _exception(state)
+            self._log.warning(
+                "retrying %s after attempt %d/%d in %.2fs: %s",
+                operation,
+                state.attempt_number,
+                policy.max_attempts,
+                state.upcoming_sleep,
+                exc,
+            )
+            if isinstance(exc, SessionExpired) and self.on_session_expired is not None:
+                refreshed = True
+                self.on_session_expired()
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(should_retry),
+            wait=wait,
+            stop=stop,
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except ConnectorError as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            if attempts > 1:
+                exc.add_note(
+                    f"gave up after {attempts} attempts and "
+                    f"{retrying.statistics.get('idle_for', 0.0):.1f}s of waiting"
+                )
+            raise
+
+
+def _exception(state: tenacity.RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome is not None else None
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    *,
+    system: System | str,
+    operation: str,
+    policy: RetryPolicy | None = None,
+    budget: Budget | None = None,
+    on_session_expired: Callable[[], None] | None = None,
+    kind: str = "default",
+    idempotent: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """One-off form of `Retrier(...).call(...)`; connectors keep a `Retrier` instead."""
+    retrier = Retrier(
+        system=system,
+        policy=policy,
+        budget=budget,
+        on_session_expired=on_session_expired,
+        sleep=sleep,
+    )
+    return retrier.call(fn, operation=operation, kind=kind, idempotent=idempotent)

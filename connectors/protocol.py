@@ -1,0 +1,101 @@
+"""The one interface both connectors implement, and the only one the sync engine calls.
+
+Objects are named in the system's own words ("contacts", "Lead"); each connector's object
+table says which it supports, and an unknown name is a `ConfigError`. Every method may raise
+the errors of `connectors.errors`; retrying has already happened inside the connector (one
+retry layer), so whatever escapes is final for this call.
+
+Cursor semantics of `read_changes` (the engine's checkpoints rely on exactly these):
+
+- The window is half-open, `[since, until)`, on the system's modification time (HubSpot
+  `lastmodifieddate` / `hs_lastmodifieddate`, Salesforce `SystemModstamp`); `since=None`
+  means from the beginning. Both bounds are timezone-aware. The caller fixes `until` once per
+  run (the "signpost", a little in the past) and applies its own lookback to `since`.
+- Records come in non-decreasing `(modified_at, id)` order. So once a record is yielded, every
+  record of the window that sorts at or before it has been yielded: checkpointing at the last
+  record processed is safe, and ties at one timestamp are broken by id, never dropped.
+- Every record whose modification time was in the window when read is yielded at least once;
+  duplicates are possible (lookback, the windows a connector splits internally) and are the
+  caller's to drop by `(key, modified_at)`. No record is lost to a vendor result cap (HubSpot
+  search stops at 10,000 results; the connector splits the window instead).
+- Deleted records are yielded with `deleted=True` where the system exposes them (Salesforce
+  queryAll `IsDeleted`; HubSpot archived listings); merged-away records carry `merged_into`.
+- The iterator is lazy: pages are fetched as it is consumed, so stopping early spends no
+  further API calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from connectors.records import (
+    FieldSchema,
+    PicklistOption,
+    RecordPatch,
+    SourceRecord,
+    System,
+    WebhookReceipt,
+    WebhookRequest,
+    WriteOutcome,
+)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the engine needs from HubSpot or Salesforce."""
+
+    @property
+    def system(self) -> System:
+        """Which system this connector talks to."""
+        ...
+
+    def read_changes(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        """Records of `object` modified in `[since, until)`, ordered by `(modified_at, id)`."""
+        ...
+
+    def read_all(self, object: str) -> Iterator[SourceRecord]:
+        """Every live record of `object` (backfills), by the cheapest listing the system offers.
+
+        Order is unspecified; use `read_changes` when a cursor must be kept.
+        """
+        ...
+
+    def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
+        """The records with these ids, batched to the system's maximum.
+
+        Ids that do not exist are left out (not an error); the caller compares. A merged-away
+        id resolves to the surviving record where the system allows reading it.
+        """
+        ...
+
+    def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
+        """Create or update records in batches; one outcome per patch, in the same order.
+
+        A record the system refuses is an outcome with the vendor's code and message (never an
+        exception for the whole batch); `retryable` marks refusals that may pass later (row
+        locks). A patch with `match_on` is an idempotent upsert on that external id.
+        """
+        ...
+
+    def describe(self, object: str) -> list[FieldSchema]:
+        """Field metadata (type, length, picklist options) for the mapping layer."""
+        ...
+
+    def picklists(
+        self, object: str, fields: Sequence[str]
+    ) -> Mapping[str, tuple[PicklistOption, ...]]:
+        """The options of each named picklist field (HubSpot enumeration properties,
+        Salesforce picklists), for `baton mappings check`; non-picklist fields are omitted."""
+        ...
+
+    def verify_webhook(self, request: WebhookRequest) -> WebhookReceipt:
+        """Verify an incoming webhook and turn it into change hints plus the reply to send.
+
+        Raises:
+            WebhookRejected: bad or missing signature, stale timestamp, wrong organization.
+        """
+        ...

@@ -1,0 +1,268 @@
+"""API budget pacing under a fake clock, and corrections from the vendors' headers."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.errors import DailyLimitExhausted, RateLimited
+from connectors.http.budget import (
+    ApiBudget,
+    BudgetSpec,
+    Pace,
+    hubspot_spec,
+    salesforce_spec,
+)
+from connectors.records import System
+
+
+class FakeClock:
+    """Monotonic time that only moves when the budget sleeps (or the test advances it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+
+def budget(spec: BudgetSpec) -> tuple[ApiBudget, FakeClock]:
+    clock = FakeClock()
+    return ApiBudget(spec, clock=clock, sleep=clock.sleep), clock
+
+
+def max_in_any_window(times: list[float], window: float) -> int:
+    best, recent = 0, deque[float]()
+    for t in times:
+        recent.append(t)
+        while recent[0] <= t - window:
+            recent.popleft()
+        best = max(best, len(recent))
+    return best
+
+
+def test_pace_derives_rate_and_burst_below_the_published_limit() -> None:
+    pace = Pace(190, 10.0, 0.9)
+
+    assert pace.rate == pytest.approx(17.1)
+    assert pace.burst == pytest.approx(19.0)
+    assert Pace(5, 1.0, 0.9).burst == 1.0
+
+
+def test_given_hubspot_pace_when_spending_fast_then_no_10s_window_exceeds_190() -> None:
+    api, clock = budget(hubspot_spec())
+    times = []
+    for _ in range(1000):
+        api.spend()
+        times.append(clock.now)
+
+    assert max_in_any_window(times, 10.0) <= 190
+    # Long-run throughput is the paced 90 % of the limit.
+    assert (times[-1] - times[0]) == pytest.approx((1000 - 19) / 17.1, rel=1e-6)
+
+
+def test_search_has_its_own_lower_pace() -> None:
+    api, clock = budget(hubspot_spec())
+    times = []
+    for _ in range(50):
+        api.spend("search")
+        times.append(clock.now)
+
+    assert max_in_any_window(times, 1.0) <= 5
+    assert api.snapshot().buckets["default"].tokens == pytest.approx(19.0)
+
+
+def test_unknown_kinds_share_the_default_bucket() -> None:
+    api, _ = budget(hubspot_spec())
+    api.spend("batch_read")
+
+    snap = api.snapshot()
+    assert snap.buckets["default"].tokens == pytest.approx(18.0)
+    assert snap.spent == {"batch_read": 1}
+
+
+def test_burst_is_served_without_waiting_then_paced() -> None:
+    api, clock = budget(hubspot_spec())
+    for _ in range(19):
+        api.spend()
+    assert clock.sleeps == []
+
+    api.spend()
+    assert clock.sleeps == [pytest.approx(1 / 17.1)]
+
+
+def test_hubspot_remaining_header_pulls_the_bucket_down() -> None:
+    api, clock = budget(hubspot_spec())
+
+    # Another client of the same app used most of the window: 4 left of 190.
+    api.observe_headers(
+        {
+            "X-HubSpot-RateLimit-Max": "190",
+            "X-HubSpot-RateLimit-Remaining": "4",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        }
+    )
+    api.spend()
+
+    # Tokens clamp to 4 - 19 = -15, so the next call waits for 16 permits.
+    assert clock.sleeps == [pytest.approx(16 / 17.1)]
+
+
+def test_hubspot_max_header_repaces_a_lower_tier() -> None:
+    api, _ = budget(hubspot_spec())
+
+    api.observe_headers(
+        {"x-hubspot-ratelimit-max": "100", "x-hubspot-ratelimit-interval-milliseconds": "10000"}
+    )
+
+    bucket = api.snapshot().buckets["default"]
+    assert (bucket.limit, bucket.window_s) == (100, 10.0)
+    assert bucket.rate == pytest.approx(9.0)
+    assert bucket.capacity == pytest.approx(10.0)
+    assert bucket.tokens <= 10.0
+
+
+def test_hubspot_daily_headers_set_the_daily_count() -> None:
+    api, _ = budget(hubspot_spec())
+
+    api.observe_headers(
+        {"X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "1200"}
+    )
+    api.spend()
+
+    snap = api.snapshot()
+    assert (snap.daily_limit, snap.daily_remaining) == (250000, 1199)
+
+
+def test_salesforce_limit_info_header_sets_the_daily_count() -> None:
+    api, _ = budget(salesforce_spec())
+
+    api.observe_headers({"Sforce-Limit-Info": "api-usage=18/5000"})
+
+    snap = api.snapshot()
+    assert (snap.daily_limit, snap.daily_remaining) == (5000, 4982)
+
+
+def test_salesforce_limit_info_with_per_app_usage_is_parsed() -> None:
+    api, _ = budget(salesforce_spec())
+
+    api.observe_headers(
+        {"sforce-limit-info": "api-usage=25/15000; per-app-api-usage=17/250(appName=baton)"}
+    )
+
+    assert api.snapshot().daily_remaining == 14975
+
+
+def test_headers_without_limits_change_nothing() -> None:
+    api, _ = budget(hubspot_spec(daily_limit=10))
+    before = api.snapshot()
+
+    api.observe_headers({"Content-Type": "application/json"})
+
+    assert api.snapshot() == before
+
+
+def test_daily_floor_raises_before_spending_and_names_system_limit_and_reset() -> None:
+    api, _ = budget(salesforce_spec(daily_floor=100))
+    api.observe_headers({"Sforce-Limit-Info": "api-usage=4898/5000"})
+    api.spend()
+    api.spend()
+
+    with pytest.raises(DailyLimitExhausted) as caught:
+        api.spend()
+
+    error = caught.value
+    assert not isinstance(error, RateLimited)
+    assert (error.limit, error.remaining) == (5000, 100)
+    assert error.system == System.SALESFORCE
+    assert "rolling 24-hour" in str(error)
+    assert "salesforce" in str(error)
+    assert api.snapshot().spent == {"default": 2}
+
+
+def test_a_configured_daily_limit_counts_down_without_headers() -> None:
+    api, _ = budget(hubspot_spec(daily_limit=3))
+    for _ in range(3):
+        api.spend()
+
+    with pytest.raises(DailyLimitExhausted, match="midnight"):
+        api.spend()
+
+
+def test_after_the_recheck_delay_one_probe_is_allowed() -> None:
+    spec = BudgetSpec(system=System.SALESFORCE, daily_limit=1, daily_recheck_s=600)
+    api, clock = budget(spec)
+    api.spend()
+    with pytest.raises(DailyLimitExhausted):
+        api.spend()
+
+    clock.now += 601
+    api.spend()  # the probe
+    api.observe_headers({"Sforce-Limit-Info": "api-usage=5000/5000"})
+
+    with pytest.raises(DailyLimitExhausted):
+        api.spend()
+
+
+def test_headers_showing_the_allocation_back_reopen_the_budget() -> None:
+    spec = BudgetSpec(system=System.SALESFORCE, daily_limit=1)
+    api, _ = budget(spec)
+    api.spend()
+    with pytest.raises(DailyLimitExhausted):
+        api.spend()
+
+    api.observe_headers({"Sforce-Limit-Info": "api-usage=10/5000"})
+    api.spend()
+
+    assert api.snapshot().daily_remaining == 4989
+
+
+def test_spending_is_thread_safe() -> None:
+    api, clock = budget(hubspot_spec(daily_limit=10_000))
+    threads = [threading.Thread(target=lambda: [api.spend() for _ in range(50)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    snap = api.snapshot()
+    assert snap.spent == {"default": 200}
+    assert snap.daily_remaining == 9800
+    # Every permit beyond the burst was waited for, in total exactly once each.
+    assert snap.waited_s == pytest.approx(sum(clock.sleeps))
+
+
+def test_invalid_paces_are_refused() -> None:
+    with pytest.raises(ValueError, match="invalid pace"):
+        Pace(0, 10.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=400),
+    limit=st.integers(min_value=2, max_value=200),
+    fraction=st.floats(min_value=0.5, max_value=0.99),
+)
+def test_property_no_window_ever_exceeds_the_published_limit(
+    gaps: list[float], limit: int, fraction: float
+) -> None:
+    spec = BudgetSpec(system="hubspot", buckets={"default": Pace(limit, 10.0, fraction)})
+    api, clock = budget(spec)
+    times = []
+    for gap in gaps:
+        clock.now += gap
+        api.spend()
+        times.append(clock.now)
+
+    assert max_in_any_window(times, 10.0) <= limit
