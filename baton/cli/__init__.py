@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
-from baton.cli import demo, sandbox
+# typer >= 0.26 raises its bundled copy of click's exceptions, not `click.exceptions`.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+from baton.cli import demo, mappings, sandbox
 
 app = typer.Typer(
     name="baton",
@@ -18,18 +20,24 @@ app = typer.Typer(
 )
 app.command(name="sandbox")(sandbox.sandbox)
 app.command(name="demo")(demo.demo)
+app.add_typer(mappings.build_app(), name="mappings")
 
 
 def main() -> None:
     """Run the CLI; bad input ends with one line naming the input and the fix, exit status 2."""
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Abort:
+        result = app(standalone_mode=False)
+    except typer.Abort:
         sys.exit(130)
-    except click.exceptions.UsageError as exc:
+    except NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "baton --help")
+        sys.exit(0)
+    except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "baton"
         print(f"{command}: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.ClickException as exc:
+    except ClickException as exc:
         print(f"baton: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    # Without standalone mode, typer returns (not raises) the code of a `typer.Exit`.
+    sys.exit(result if isinstance(result, int) else 0)

@@ -23,11 +23,21 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo keeps its files.")
     ] = DEFAULT_DIR,
-    pace: Annotated[float, typer.Option(min=0.1, max=1000.0)] = 5.0,
+    pace: Annotated[
+        float, typer.Option(min=0.1, max=1000.0, help="Simulated actions per second.")
+    ] = 5.0,
+    hubspot_port: Annotated[int, typer.Option(min=0, max=65535)] = 8911,
+    salesforce_port: Annotated[int, typer.Option(min=0, max=65535)] = 8912,
 ) -> None:
     """Start the sandbox with its simulated teams and show what they do."""
     console = Console()
-    config = SandboxConfig(directory=directory, simulate=True, pace=pace)
+    config = SandboxConfig(
+        directory=directory,
+        simulate=True,
+        pace=pace,
+        hubspot_port=hubspot_port,
+        salesforce_port=salesforce_port,
+    )
     box = start(config, console)
     write_env_file(box)
     console.print(

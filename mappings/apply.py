@@ -1,0 +1,380 @@
+"""System records <-> canonical people, through the dictionary's field maps and funnel values.
+
+`Mapper(dictionary)` compiles the field maps once; then
+- `to_person(record)` reads a HubSpot contact or a Salesforce Lead/Contact into a `Person`;
+- `signal(record)` says what any record (including an Opportunity) tells about the funnel;
+- `to_patch(person, key)` writes a `Person` back as a `RecordPatch` for a HubSpot contact or a
+  Salesforce Lead, Contact or Opportunity.
+
+Reading then writing is stable: `read(write(read(write(p)))) == read(write(p))`. Every value
+that cannot be carried as typed (a junk phone, a truncated title, an owner without a HubSpot
+counterpart) is reported in `warnings`, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
+
+from connectors.records import FieldSchema, FieldValue, RecordKey, RecordPatch, SourceRecord, System
+from mappings.dictionary import Dictionary, FieldMap, StageKey, required_fallbacks
+from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
+from mappings.stages import Resolution, Signal, resolve
+from mappings.transforms import Context, ReadFn, Result, Value, WriteFn, get, same, truncate
+from mappings.vocabulary import Vocabulary
+
+T = TypeVar("T")
+
+HUBSPOT_CONTACTS = "contacts"
+LEAD, CONTACT, OPPORTUNITY = "Lead", "Contact", "Opportunity"
+PERSON_OBJECTS: Mapping[System, tuple[str, ...]] = {
+    System.HUBSPOT: (HUBSPOT_CONTACTS,),
+    System.SALESFORCE: (LEAD, CONTACT),
+}
+SchemaKey = tuple[System, str, str]  # (system, object, field)
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped(Generic[T]):
+    value: T
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One field map compiled for one system object: transforms chained, rule pre-decided."""
+
+    canonical: str
+    remote: str
+    read: ReadFn | None
+    write: WriteFn | None
+    get: Callable[[Person], Value]
+    entered: Stage | None  # set for `entered.<stage>` maps
+    is_label: bool  # the funnel_stage map
+    writes_here: bool  # whether the rule ever writes this system
+    max_length: int | None
+    fallback: str | None
+
+
+def _chain(fns: Sequence[ReadFn]) -> ReadFn | None:
+    """One function for a transform chain (None when there is nothing to do)."""
+    fns = [fn for fn in fns if fn is not same]
+    if not fns:
+        return None
+    if len(fns) == 1:
+        return fns[0]
+
+    def chained(value: Value, ctx: Context) -> Result:
+        warnings: tuple[str, ...] = ()
+        for fn in fns:
+            result = fn(value, ctx)
+            value = result.value
+            warnings += result.warnings
+        return Result(value, warnings)
+
+    return chained
+
+
+def _getter(name: str, labels: Mapping[StageKey, str]) -> Callable[[Person], Value]:
+    if name == FUNNEL_STAGE:
+
+        def funnel_label(person: Person) -> Value:
+            key: StageKey | None = person.outcome or person.stage
+            return labels.get(key) if key is not None else None
+
+        return funnel_label
+    if name.startswith(ENTERED_PREFIX):
+        stage = Stage(name.removeprefix(ENTERED_PREFIX))
+        return lambda person: person.entered.get(stage)
+    getter: Callable[[Person], Value] = attrgetter(name)
+    return getter
+
+
+class Mapper:
+    """The dictionary compiled for mapping records in both directions."""
+
+    def __init__(
+        self, dictionary: Dictionary, *, schemas: Mapping[SchemaKey, FieldSchema] | None = None
+    ) -> None:
+        self.dictionary = dictionary
+        self.vocabulary = Vocabulary.of(dictionary)
+        schemas = schemas or {}
+        self._fields: dict[tuple[System, str], tuple[_Field, ...]] = {}
+        for system, objects in PERSON_OBJECTS.items():
+            for obj in objects:
+                self._fields[(system, obj)] = tuple(
+                    self._compile(system, obj, name, fmap, schemas)
+                    for name, fmap in dictionary.fields.items()
+                    if _remote(system, obj, fmap) is not None
+                )
+
+    def _compile(
+        self,
+        system: System,
+        obj: str,
+        name: str,
+        fmap: FieldMap,
+        schemas: Mapping[SchemaKey, FieldSchema],
+    ) -> _Field:
+        remote = _remote(system, obj, fmap) or ""
+        transforms = [get(t) for t in fmap.transforms]
+        schema = schemas.get((system, obj, remote))
+        limit = schema.length if schema and schema.length else None
+        if limit is None and system is System.SALESFORCE:
+            limit = fmap.max_length
+        fallback = required_fallbacks(self.dictionary, obj).get(remote)
+        hubspot = system is System.HUBSPOT
+        return _Field(
+            canonical=name,
+            remote=remote,
+            read=_chain([t.read for t in transforms]),
+            write=_chain([t.write for t in reversed(transforms)]),
+            get=_getter(name, self.vocabulary.labels),
+            entered=Stage(name.removeprefix(ENTERED_PREFIX))
+            if name.startswith(ENTERED_PREFIX)
+            else None,
+            is_label=name == FUNNEL_STAGE,
+            writes_here=fmap.rule.writes_hubspot if hubspot else fmap.rule.writes_salesforce,
+            max_length=limit,
+            fallback=None if hubspot else fallback,
+        )
+
+    def fields_for(self, system: System, obj: str) -> tuple[str, ...]:
+        """The system field names a person-object record must carry to be fully mapped."""
+        return tuple(f.remote for f in self._person_fields(system, obj))
+
+    def _person_fields(self, system: System, obj: str) -> tuple[_Field, ...]:
+        try:
+            return self._fields[(system, obj)]
+        except KeyError:
+            kinds = ", ".join(f"{s}:{o}" for s, o in self._fields)
+            raise ValueError(f"{system}:{obj} is not a person object (one of {kinds})") from None
+
+    # -- system -> canonical ------------------------------------------------------------------
+
+    def to_person(self, record: SourceRecord) -> Mapped[Person]:
+        key = record.key
+        specs = self._person_fields(key.system, key.object)
+        ctx = self.vocabulary.contexts[key.system]
+        warnings: list[str] = []
+        values: dict[str, Any] = {}
+        entered: dict[Stage, datetime] = {}
+        label: Value = None
+        fields = record.fields
+        for spec in specs:
+            value: Value = fields.get(spec.remote)
+            if spec.fallback is not None and value == spec.fallback:
+                value = None
+            if spec.read is not None and value is not None:  # transforms keep blank as blank
+                result = spec.read(value, ctx)
+                value = result.value
+                if result.warnings:
+                    warnings.extend(f"{key}.{spec.remote}: {w}" for w in result.warnings)
+            if spec.is_label:
+                label = value
+            elif spec.entered is not None:
+                if isinstance(value, datetime):
+                    entered[spec.entered] = value
+            else:
+                values[spec.canonical] = value
+        signal = self._person_signal(record, label, values.get("outcome_reason"))
+        if key.system is System.HUBSPOT:
+            values["hubspot_id"] = key.id or None
+        else:
+            values["salesforce_id"] = key.id or None
+            values["salesforce_object"] = key.object
+        values["stage"] = signal.stage
+        values["outcome"] = signal.outcome
+        values["entered"] = entered
+        return Mapped(Person.model_validate(values), tuple(warnings))
+
+    def signal(self, record: SourceRecord) -> Signal:
+        """What one record says about the funnel (Opportunity records included)."""
+        key = record.key
+        if key.system is System.SALESFORCE and key.object == OPPORTUNITY:
+            return self._opportunity_signal(record)
+        person = self.to_person(record).value
+        return Signal(
+            key.system, person.stage, person.outcome, person.outcome_reason, at=record.modified_at
+        )
+
+    def derive(self, records: Sequence[SourceRecord]) -> Resolution:
+        """The funnel position both systems' records agree on, by `stages.resolve`'s rules."""
+        return resolve([self.signal(r) for r in records])
+
+    def _person_signal(self, record: SourceRecord, label: Value, reason: Any) -> Signal:
+        voc = self.vocabulary
+        key = record.key
+        natives: list[StageKey | None]
+        if key.system is System.HUBSPOT:
+            natives = [
+                voc.means("hubspot", "hs_lead_status", record.fields.get("hs_lead_status")),
+                voc.means("hubspot", "lifecyclestage", record.fields.get("lifecyclestage")),
+            ]
+        elif key.object == LEAD:
+            converted = record.fields.get("IsConverted") in (True, "true")
+            natives = [
+                voc.means("salesforce", "lead_status", record.fields.get("Status")),
+                voc.converted_stage if converted else None,
+            ]
+        else:
+            natives = []
+        stages = [n for n in natives if isinstance(n, Stage)]
+        outcomes = [n for n in natives if isinstance(n, Outcome)]
+        from_label = voc.by_label.get(label.casefold()) if isinstance(label, str) else None
+        if isinstance(from_label, Stage):
+            stages.append(from_label)
+        elif isinstance(from_label, Outcome) and not outcomes:
+            outcomes.append(from_label)
+        outcome = outcomes[0] if outcomes else None
+        spec = voc.reasons.get(reason) if isinstance(reason, str) else None
+        if outcome in REASON_REQUIRED and spec is not None:
+            outcome = spec.outcome  # Salesforce spells recycle and disqualify alike
+        stage = max(stages, key=lambda s: s.rank) if stages else None
+        return Signal(key.system, stage, outcome, reason, at=record.modified_at)
+
+    def _opportunity_signal(self, record: SourceRecord) -> Signal:
+        voc = self.vocabulary
+        name = record.fields.get("StageName")
+        meant = voc.means("salesforce", "opportunity_stage", name)
+        flags = voc.opportunity_flags.get(name) if isinstance(name, str) else None
+        closed, won = flags or (
+            record.fields.get("IsClosed") in (True, "true"),
+            record.fields.get("IsWon") in (True, "true"),
+        )
+        if won:
+            stage: Stage | None = Stage.CUSTOMER
+        elif isinstance(meant, Stage):
+            stage = meant
+        else:
+            stage = Stage.OPPORTUNITY
+        outcome = Outcome.LOST if closed and not won else None
+        return Signal(
+            System.SALESFORCE,
+            stage,
+            outcome,
+            open_opportunity=not closed,
+            closed_opportunity=closed,
+            at=record.modified_at,
+        )
+
+    # -- canonical -> system ------------------------------------------------------------------
+
+    def to_patch(
+        self,
+        person: Person,
+        key: RecordKey,
+        *,
+        respect_rules: bool = True,
+        clear_blanks: bool = False,
+    ) -> Mapped[RecordPatch]:
+        """The fields to write to `key` so it says what `person` says.
+
+        `respect_rules` leaves out fields whose rule never writes this system (the score never
+        goes to HubSpot, the owner never to Salesforce). Blank values are left out unless
+        `clear_blanks`; Salesforce's required fields get the dictionary's fallback instead.
+        """
+        if key.system is System.SALESFORCE and key.object == OPPORTUNITY:
+            return self._opportunity_patch(person, key)
+        specs = self._person_fields(key.system, key.object)
+        ctx = self.vocabulary.contexts[key.system]
+        warnings: list[str] = []
+        out: dict[str, FieldValue] = {}
+        for spec in specs:
+            if respect_rules and not spec.writes_here:
+                continue
+            value = spec.get(person)
+            if spec.write is not None:
+                result = spec.write(value, ctx)
+                value = result.value
+                if result.warnings:
+                    warnings.extend(f"{key}.{spec.remote}: {w}" for w in result.warnings)
+            limit = spec.max_length
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                cut = truncate(value, limit, label=f"{key}.{spec.remote}")
+                value = cut.value
+                warnings.extend(cut.warnings)
+            if isinstance(value, datetime):  # a map without a datetime transform: ISO 8601
+                value = value.isoformat()
+            if value is None or value == "":
+                if spec.fallback is not None:
+                    out[spec.remote] = spec.fallback
+                elif clear_blanks:
+                    out[spec.remote] = None
+                continue
+            out[spec.remote] = value
+        self._funnel_fields(person, key, out, status_allowed=not respect_rules or not key.id)
+        match_on = None
+        if not key.id and person.baton_id:
+            match_on = next((s.remote for s in specs if s.canonical == "baton_id"), None)
+        return Mapped(RecordPatch(key, out, match_on), tuple(warnings))
+
+    def _funnel_fields(
+        self, person: Person, key: RecordKey, out: dict[str, FieldValue], *, status_allowed: bool
+    ) -> None:
+        """Native stage fields: HubSpot lifecyclestage, and the lead status.
+
+        Sales' verdict (an outcome with its reason) sets the lead status the dictionary gives
+        that reason; otherwise the mapped lead status stands, or the stage's own value fills in.
+        The lead status is written only where its field map's rule writes that system, or on a
+        create (Salesforce needs a Status; HubSpot should start with one).
+        """
+        voc = self.vocabulary
+        hubspot = key.system is System.HUBSPOT
+        if hubspot and person.stage is not None:
+            lifecycle = voc.spell("hubspot", "lifecyclestage", person.stage)
+            if lifecycle is not None:
+                out["lifecyclestage"] = lifecycle
+        if not hubspot and key.object != LEAD:
+            return  # Contacts have no lead status
+        field, value_field = (
+            ("hs_lead_status", "hs_lead_status") if hubspot else ("Status", "lead_status")
+        )
+        system = key.system.value
+        mapped = next(
+            (s for s in self._fields[(key.system, key.object)] if s.remote == field), None
+        )
+        if not (status_allowed or (mapped is not None and mapped.writes_here)):
+            return
+        reason = voc.reasons.get(person.outcome_reason or "")
+        if reason is not None and person.outcome in REASON_REQUIRED:
+            verdict = reason.hubspot.hs_lead_status if hubspot else reason.salesforce.lead_status
+            out[field] = verdict
+            return
+        if field in out:
+            return
+        status: str | None = None
+        if person.outcome is not None:
+            status = voc.outcome_spelling(system, value_field, person.outcome)
+        elif person.stage is not None and (
+            hubspot or voc.converted_stage is None or person.stage < voc.converted_stage
+        ):  # Salesforce converts leads through convertLead, never by a Status write
+            status = voc.spell(system, value_field, person.stage)
+        if status is not None:
+            out[field] = status
+
+    def _opportunity_patch(self, person: Person, key: RecordKey) -> Mapped[RecordPatch]:
+        voc = self.vocabulary
+        name: str | None = None
+        if person.outcome is Outcome.LOST:
+            name = voc.outcome_spelling("salesforce", "opportunity_stage", Outcome.LOST)
+        elif person.stage is not None and person.stage >= Stage.SQL:
+            name = voc.spell("salesforce", "opportunity_stage", person.stage)
+        if name is None:
+            return Mapped(RecordPatch(key, {}), (f"{key}: {self._where(person)} has no StageName",))
+        return Mapped(RecordPatch(key, {"StageName": name}))
+
+    def _where(self, person: Person) -> str:
+        return str(person.outcome or person.stage or "no stage")
+
+
+def _remote(system: System, obj: str, fmap: FieldMap) -> str | None:
+    if system is System.HUBSPOT:
+        return fmap.hubspot
+    for name, remote in fmap.salesforce.items():
+        if name == obj:
+            return remote
+    return None

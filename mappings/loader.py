@@ -1,0 +1,209 @@
+"""Read a funnel dictionary file and say exactly what is wrong with it.
+
+The only I/O in `mappings`: reading one YAML file. Every error names the file, the line, the
+dotted key and what is allowed, e.g.
+`funnel.yaml:42: stages.mql.owner: 'marketting' is not one of marketing, sales`, because the
+people editing this file are marketing and sales operations, not Python developers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from enum import Enum
+from functools import cache
+from importlib import resources
+from pathlib import Path as FilePath
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from mappings.dictionary import Dictionary, Path, Problem, cross_check
+
+DEFAULT_NAME = "funnel.yaml"
+
+
+class DictionaryError(ValueError):
+    """The dictionary file cannot be used; `lines` holds one `file:line: key: message` each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def default_path() -> FilePath:
+    """The dictionary shipped with Baton (a real file inside the installed package)."""
+    return FilePath(str(resources.files("mappings").joinpath(DEFAULT_NAME)))
+
+
+def load(path: FilePath | None = None) -> Dictionary:
+    """Load and validate a dictionary (the shipped default when `path` is None)."""
+    path = path or default_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DictionaryError([f"{path}: cannot read the dictionary file ({reason})"]) from exc
+    return loads(text, name=str(path))
+
+
+@cache
+def load_default() -> Dictionary:
+    """The shipped dictionary, parsed once per process (it never changes at run time)."""
+    return load(None)
+
+
+def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
+    """Validate dictionary text; `name` is how errors refer to the file."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise DictionaryError(
+            [f"{name}:{line}: not valid YAML: {exc.problem or exc.context}"]
+        ) from exc
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise DictionaryError([f"{name}:1: the file must be a mapping of sections (stages, ...)"])
+    lines = _line_index(node)
+    try:
+        dictionary = Dictionary.model_validate(data)
+    except ValidationError as exc:
+        raise DictionaryError(
+            [_render(name, lines, _loc(err), _message(err)) for err in exc.errors()]
+        ) from exc
+    problems = sorted(cross_check(dictionary), key=lambda p: _line(lines, p.path))
+    if problems:
+        raise DictionaryError([_render(name, lines, p.path, p.message) for p in problems])
+    return dictionary
+
+
+# -- line numbers ------------------------------------------------------------------------------
+
+
+def _line_index(root: yaml.Node | None) -> dict[Path, int]:
+    """Line of every key (mapping) and item (sequence), by its path from the root."""
+    index: dict[Path, int] = {}
+
+    def walk(node: yaml.Node, path: Path) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                index[child] = key.start_mark.line + 1
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                index[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
+
+    if root is not None:
+        index[()] = root.start_mark.line + 1
+        walk(root, ())
+    return index
+
+
+def _line(lines: dict[Path, int], path: Path) -> int:
+    for end in range(len(path), -1, -1):
+        found = lines.get(tuple(str(p) if isinstance(p, Enum) else p for p in path[:end]))
+        if found is not None:
+            return found
+    return 1
+
+
+def _dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _render(name: str, lines: dict[Path, int], path: Path, message: str) -> str:
+    return f"{name}:{_line(lines, path)}: {_dotted(path)}: {message}"
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def _loc(err: ErrorDetails) -> Path:
+    return tuple(p for p in err["loc"] if p != "[key]")
+
+
+def _quote(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
+def _message(err: ErrorDetails) -> str:
+    kind, given = err["type"], err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind in {"enum", "literal_error"}:
+        expected = re.sub(r"<\w+\.\w+: '?([^>']+)'?>", r"\1", str(ctx.get("expected", "")))
+        allowed = expected.replace("'", "").replace(" or ", ", ")
+        return f"{_quote(given)} is not one of {allowed}"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        allowed_keys = _allowed_keys(_loc(err)[:-1])
+        return f"unknown key (allowed: {', '.join(allowed_keys)})"
+    if kind in {"string_type", "string_too_short"}:
+        return f"needs text, got {_quote(given) if given not in (None, '') else 'nothing'}"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"{_quote(given)} is not a whole number"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"{_quote(given)} is not true or false"
+    if kind in {"greater_than_equal", "greater_than"}:
+        bound = ctx.get("ge", ctx.get("gt"))
+        relation = "at least" if kind == "greater_than_equal" else "more than"
+        return f"{_quote(given)} must be {relation} {bound}"
+    if kind in {"dict_type", "model_type"}:
+        return f"needs a mapping of keys, got {_quote(given)}"
+    if kind in {"tuple_type", "list_type"}:
+        return f"needs a list, got {_quote(given)}"
+    if kind == "string_pattern_mismatch":
+        return f"{_quote(given)} must be lower_case_with_underscores"
+    return f"{err['msg']} (got {_quote(given)})"
+
+
+def _allowed_keys(path: Path) -> list[str]:
+    """The keys the model at `path` accepts, by walking Dictionary's annotations."""
+    current: Any = Dictionary
+    for part in path:
+        current = _step(current, part)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    for candidate in _unwrap(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            info = candidate.model_fields.get(str(part))
+            if info is not None:
+                return info.annotation
+        origin = get_origin(candidate)
+        if origin is dict:
+            return get_args(candidate)[1]
+        if origin is tuple or origin is list:
+            return get_args(candidate)[0]
+    return None
+
+
+def _unwrap(annotation: Any) -> Iterator[Any]:
+    if get_origin(annotation) in (Union, UnionType):
+        yield from get_args(annotation)
+    else:
+        yield annotation
+
+
+__all__ = ["DictionaryError", "Problem", "default_path", "load", "load_default", "loads"]

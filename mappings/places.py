@@ -1,0 +1,136 @@
+"""Country and state spellings -> the names Salesforce's State and Country picklists expect.
+
+People type "USA", "US", "Deutschland" or "NY"; Salesforce picklists (and reports on either
+side) need one spelling. Provider facts as data: one row per country (picklist name, ISO
+alpha-2, ISO alpha-3, other spellings) and one per state or province.
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+
+COUNTRIES: tuple[tuple[str, ...], ...] = (
+    ("United States", "US", "USA", "United States of America", "America", "U.S.", "U.S.A."),
+    ("Canada", "CA", "CAN"),
+    ("Mexico", "MX", "MEX", "México"),
+    ("Brazil", "BR", "BRA", "Brasil"),
+    ("Argentina", "AR", "ARG"),
+    ("Chile", "CL", "CHL"),
+    ("Colombia", "CO", "COL"),
+    ("Peru", "PE", "PER", "Perú"),
+    ("United Kingdom", "GB", "GBR", "UK", "U.K.", "Great Britain", "England", "Scotland", "Wales"),
+    ("Ireland", "IE", "IRL", "Éire"),
+    ("Germany", "DE", "DEU", "Deutschland"),
+    ("France", "FR", "FRA"),
+    ("Spain", "ES", "ESP", "España"),
+    ("Portugal", "PT", "PRT"),
+    ("Italy", "IT", "ITA", "Italia"),
+    ("Netherlands", "NL", "NLD", "The Netherlands", "Holland", "Nederland"),
+    ("Belgium", "BE", "BEL", "België", "Belgique"),
+    ("Luxembourg", "LU", "LUX"),
+    ("Switzerland", "CH", "CHE", "Schweiz", "Suisse", "Svizzera"),
+    ("Austria", "AT", "AUT", "Österreich"),
+    ("Denmark", "DK", "DNK", "Danmark"),
+    ("Sweden", "SE", "SWE", "Sverige"),
+    ("Norway", "NO", "NOR", "Norge"),
+    ("Finland", "FI", "FIN", "Suomi"),
+    ("Iceland", "IS", "ISL", "Ísland"),
+    ("Poland", "PL", "POL", "Polska"),
+    ("Czechia", "CZ", "CZE", "Czech Republic", "Česko"),
+    ("Hungary", "HU", "HUN", "Magyarország"),
+    ("Romania", "RO", "ROU", "România"),
+    ("Greece", "GR", "GRC", "Ελλάδα"),
+    ("Turkey", "TR", "TUR", "Türkiye"),
+    ("Israel", "IL", "ISR"),
+    ("United Arab Emirates", "AE", "ARE", "UAE"),
+    ("Saudi Arabia", "SA", "SAU"),
+    ("Egypt", "EG", "EGY"),
+    ("South Africa", "ZA", "ZAF"),
+    ("Nigeria", "NG", "NGA"),
+    ("Kenya", "KE", "KEN"),
+    ("India", "IN", "IND", "Bharat"),
+    ("China", "CN", "CHN", "PRC", "People's Republic of China"),
+    ("Hong Kong", "HK", "HKG"),
+    ("Taiwan", "TW", "TWN"),
+    ("Japan", "JP", "JPN", "Nippon"),
+    ("Korea, Republic of", "KR", "KOR", "South Korea", "Korea"),
+    ("Singapore", "SG", "SGP"),
+    ("Malaysia", "MY", "MYS"),
+    ("Indonesia", "ID", "IDN"),
+    ("Philippines", "PH", "PHL"),
+    ("Thailand", "TH", "THA"),
+    ("Vietnam", "VN", "VNM", "Viet Nam"),
+    ("Australia", "AU", "AUS"),
+    ("New Zealand", "NZ", "NZL", "Aotearoa"),
+)
+
+STATES: tuple[tuple[str, str], ...] = (
+    # United States (and DC)
+    ("AL", "Alabama"), ("AK", "Alaska"), ("AZ", "Arizona"), ("AR", "Arkansas"),
+    ("CA", "California"), ("CO", "Colorado"), ("CT", "Connecticut"), ("DE", "Delaware"),
+    ("DC", "District of Columbia"), ("FL", "Florida"), ("GA", "Georgia"), ("HI", "Hawaii"),
+    ("ID", "Idaho"), ("IL", "Illinois"), ("IN", "Indiana"), ("IA", "Iowa"), ("KS", "Kansas"),
+    ("KY", "Kentucky"), ("LA", "Louisiana"), ("ME", "Maine"), ("MD", "Maryland"),
+    ("MA", "Massachusetts"), ("MI", "Michigan"), ("MN", "Minnesota"), ("MS", "Mississippi"),
+    ("MO", "Missouri"), ("MT", "Montana"), ("NE", "Nebraska"), ("NV", "Nevada"),
+    ("NH", "New Hampshire"), ("NJ", "New Jersey"), ("NM", "New Mexico"), ("NY", "New York"),
+    ("NC", "North Carolina"), ("ND", "North Dakota"), ("OH", "Ohio"), ("OK", "Oklahoma"),
+    ("OR", "Oregon"), ("PA", "Pennsylvania"), ("RI", "Rhode Island"), ("SC", "South Carolina"),
+    ("SD", "South Dakota"), ("TN", "Tennessee"), ("TX", "Texas"), ("UT", "Utah"),
+    ("VT", "Vermont"), ("VA", "Virginia"), ("WA", "Washington"), ("WV", "West Virginia"),
+    ("WI", "Wisconsin"), ("WY", "Wyoming"), ("PR", "Puerto Rico"),
+    # Canada
+    ("AB", "Alberta"), ("BC", "British Columbia"), ("MB", "Manitoba"), ("NB", "New Brunswick"),
+    ("NL", "Newfoundland and Labrador"), ("NS", "Nova Scotia"), ("NT", "Northwest Territories"),
+    ("NU", "Nunavut"), ("ON", "Ontario"), ("PE", "Prince Edward Island"), ("QC", "Quebec"),
+    ("SK", "Saskatchewan"), ("YT", "Yukon"),
+    # Australia
+    ("NSW", "New South Wales"), ("VIC", "Victoria"), ("QLD", "Queensland"),
+    ("WA-AU", "Western Australia"), ("SA", "South Australia"), ("TAS", "Tasmania"),
+    ("ACT", "Australian Capital Territory"), ("NT-AU", "Northern Territory"),
+)  # fmt: skip
+
+
+def _key(text: str) -> str:
+    return " ".join(text.replace(".", " ").split()).casefold()
+
+
+@cache
+def _countries() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for name, *others in COUNTRIES:
+        for spelling in (name, *others):
+            table.setdefault(_key(spelling), name)
+    return table
+
+
+@cache
+def _states() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for code, name in STATES:
+        table.setdefault(_key(code), name)
+        table.setdefault(_key(name), name)
+    table.setdefault(_key("Québec"), "Quebec")
+    return table
+
+
+@cache
+def _state_codes() -> dict[str, str]:
+    return {name: code.split("-")[0] for code, name in STATES}
+
+
+@lru_cache(maxsize=4096)  # people type the same few spellings; junk must not grow it
+def country_name(text: str) -> str | None:
+    """The picklist name for any known spelling of a country, else None."""
+    return _countries().get(_key(text))
+
+
+@lru_cache(maxsize=4096)
+def state_name(text: str) -> str | None:
+    """The full name for a US/Canadian/Australian state code or name, else None."""
+    return _states().get(_key(text))
+
+
+def state_code(name: str) -> str | None:
+    """The postal code of a state or province given its full name (Salesforce StateCode)."""
+    return _state_codes().get(name)

@@ -1,0 +1,126 @@
+"""`baton mappings show|check` as a user runs them (through Typer's test runner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from baton.cli import app
+from mappings.check import expected_values
+from mappings.loader import default_path, load_default
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write_picklists(path: Path, *, extra: str | None = None) -> Path:
+    data: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for (system, obj, field), values in expected_values(load_default()).items():
+        data.setdefault(system, {}).setdefault(obj, {})[field] = list(values)
+    if extra:
+        data["hubspot"]["contacts"]["hs_lead_status"].append(extra)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_show_markdown_is_the_handout(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["mappings", "show", "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("# Funnel dictionary\n")
+    headings = ("## Funnel stages (in order)", "## Outcomes", "## Rejection reasons",
+                "## Shared fields", "## Salesforce required fields", "## Transforms")  # fmt: skip
+    for heading in headings:
+        assert heading in out
+    assert "| MQL (mql) | marketing |" in out
+    assert (
+        "| score | hubspotscore | Marketing_Score__c | Marketing_Score__c | integer | "
+        "hubspot_to_salesforce |" in out
+    )
+    assert "| Lead | Company | [not provided] |" in out
+    assert "Proposal/Price Quote" in out
+
+
+def test_show_table_draws_every_section(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["mappings", "show"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for title in ("Funnel stages (in order)", "Outcomes", "Rejection reasons (closed list)",
+                  "Shared fields", "Transforms"):  # fmt: skip
+        assert title in result.stdout
+    assert "hubspot_to_salesforce" in result.stdout
+
+
+def test_show_reads_a_users_file(runner: CliRunner, tmp_path: Path) -> None:
+    ours = tmp_path / "ours.yaml"
+    ours.write_text(default_path().read_text().replace("label: MQL", "label: Hot Lead"))
+    result = runner.invoke(app, ["mappings", "show", "--format", "markdown", "--file", str(ours)])
+    assert result.exit_code == 0, result.output
+    assert "| Hot Lead (mql) |" in result.stdout
+
+
+def test_a_broken_dictionary_names_the_line_and_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    ours = tmp_path / "ours.yaml"
+    ours.write_text(default_path().read_text().replace("rule: always_hubspot", "rule: hubspot"))
+    result = runner.invoke(app, ["mappings", "show", "--file", str(ours)])
+    assert result.exit_code == 2
+    line = next(
+        i + 1 for i, text in enumerate(ours.read_text().splitlines()) if "rule: hubspot" in text
+    )
+    assert result.stderr.splitlines()[0] == (
+        f"{ours}:{line}: fields.lead_source.rule: 'hubspot' is not one of two_way, "
+        "prefer_hubspot_unless_blank, always_hubspot, prefer_salesforce_unless_blank, "
+        "always_salesforce, hubspot_to_salesforce, salesforce_to_hubspot, none"
+    )
+
+
+def test_check_passes_when_the_systems_agree(runner: CliRunner, tmp_path: Path) -> None:
+    picklists = write_picklists(tmp_path / "picklists.json")
+    result = runner.invoke(app, ["mappings", "check", "--picklists", str(picklists)])
+    assert result.exit_code == 0, result.output
+    assert "All 10 checked field(s) agree with the dictionary." in result.stdout
+
+
+def test_check_names_an_unmapped_value_and_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    picklists = write_picklists(tmp_path / "picklists.json", extra="NURTURE")
+    result = runner.invoke(
+        app, ["mappings", "check", "--picklists", str(picklists)], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 1
+    assert (
+        "unmapped hubspot.contacts.hs_lead_status: 'NURTURE' is in the system but means nothing "
+        "in the dictionary"
+    ) in result.stdout
+    assert "1 problem(s) in 10 checked field(s)." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "--picklists: cannot read {path} (No such file or directory); pass a JSON file"),
+        ("{nope", "--picklists: {path}:1: not valid JSON (Expecting property name enclosed in "
+         "double quotes)"),
+        ('{"hubspot": []}', "--picklists: {path}: hubspot: must be an object of objects"),
+    ],
+)  # fmt: skip
+def test_bad_picklist_input_is_one_line_and_exit_2(
+    runner: CliRunner, tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "picklists.json"
+    if content is not None:
+        path.write_text(content)
+    result = runner.invoke(
+        app, ["mappings", "check", "--picklists", str(path)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == message.format(path=path)
+
+
+def test_check_requires_the_picklists_option(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["mappings", "check"])
+    assert result.exit_code == 2
+    assert "--picklists" in result.output

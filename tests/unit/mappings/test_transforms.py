@@ -1,0 +1,210 @@
+"""Named transforms: each one's reading and writing, and that nothing is lost without a word."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.records import System
+from mappings import places
+from mappings.transforms import (
+    Context,
+    Table,
+    Value,
+    get,
+    parse_datetime,
+    transform_names,
+    truncate,
+)
+
+HS = Context(System.HUBSPOT)
+SF = Context(System.SALESFORCE)
+MOMENT = datetime(2026, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
+
+
+def read(name: str, value: Value, ctx: Context = HS) -> tuple[Value, tuple[str, ...]]:
+    result = get(name).read(value, ctx)
+    return result.value, result.warnings
+
+
+def write(name: str, value: Value, ctx: Context = SF) -> tuple[Value, tuple[str, ...]]:
+    result = get(name).write(value, ctx)
+    return result.value, result.warnings
+
+
+def test_the_registry_names_every_transform() -> None:
+    assert transform_names() == {
+        "text", "email", "phone", "country", "state", "integer", "number", "boolean",
+        "datetime", "date", "owner", "reason",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "expected"),
+    [
+        ("text", "  Acme Inc ", "Acme Inc"),
+        ("text", "   ", None),
+        ("text", None, None),
+        ("text", 42, "42"),
+        ("email", " Ada.Lovelace@Example.COM ", "ada.lovelace@example.com"),
+        ("email", "", None),
+        ("phone", "+1 (415) 555-0100", "+14155550100"),
+        ("phone", "415.555.0100", "+14155550100"),
+        ("phone", "1-415-555-0100", "+14155550100"),
+        ("phone", "0049 30 1234567", "+49301234567"),
+        ("phone", "+44 20 7946 0958 ext. 12", "+442079460958"),
+        ("phone", "", None),
+        ("country", "USA", "United States"),
+        ("country", "US", "United States"),
+        ("country", "u.s.a.", "United States"),
+        ("country", "United States", "United States"),
+        ("country", "Deutschland", "Germany"),
+        ("country", "DE", "Germany"),
+        ("country", "UK", "United Kingdom"),
+        ("country", "CA", "Canada"),
+        ("country", "South Korea", "Korea, Republic of"),
+        ("country", "", None),
+        ("state", "CA", "California"),
+        ("state", "ny", "New York"),
+        ("state", "Texas", "Texas"),
+        ("state", "BC", "British Columbia"),
+        ("state", "Québec", "Quebec"),
+        ("state", "NSW", "New South Wales"),
+        ("state", "São Paulo", "São Paulo"),
+        ("state", " ", None),
+        ("integer", "42", 42),
+        ("integer", "42.0", 42),
+        ("integer", 7, 7),
+        ("integer", "", None),
+        ("number", "3.5", 3.5),
+        ("number", 2, 2.0),
+        ("boolean", "true", True),
+        ("boolean", "FALSE", False),
+        ("boolean", True, True),
+        ("boolean", "", None),
+        ("datetime", "1772368215123", MOMENT),
+        ("datetime", "2026-03-01T12:30:15.123Z", MOMENT),
+        ("datetime", "2026-03-01T12:30:15.123+0000", MOMENT),
+        ("datetime", "2026-03-01T13:30:15.123+01:00", MOMENT),
+        ("datetime", "", None),
+        ("date", "2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("date", "1772368215123", datetime(2026, 3, 1, tzinfo=UTC)),
+    ],
+)
+def test_reading_gives_the_canonical_value_without_warnings(
+    name: str, given: Value, expected: Value
+) -> None:
+    assert read(name, given) == (expected, ())
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "expected", "warning"),
+    [
+        ("phone", "n/a", "n/a", "phone 'n/a' is not a recognisable number; kept as typed"),
+        ("phone", "12345", "12345", "phone '12345' is not a recognisable number; kept as typed"),
+        ("country", "Atlantis", "Atlantis",
+         "country 'Atlantis' is not a known country name; kept as typed"),
+        ("integer", "lots", None, "'lots' is not a number; dropped"),
+        ("integer", "4.6", 5, "'4.6' rounded to 5"),
+        ("number", "nan", None, "'nan' is not a number; dropped"),
+        ("boolean", "maybe", None, "'maybe' is not true or false; dropped"),
+        ("datetime", "next tuesday", None, "'next tuesday' is not a date and time; dropped"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_kept_as_typed_is_reported(
+    name: str, given: Value, expected: Value, warning: str
+) -> None:
+    assert read(name, given) == (expected, (warning,))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hubspot", "salesforce"),
+    [
+        ("integer", 42, "42", 42),
+        ("number", 2.0, "2", 2.0),
+        ("number", 2.5, "2.5", 2.5),
+        ("boolean", True, "true", True),
+        ("boolean", False, "false", False),
+        ("datetime", MOMENT, "1772368215123", "2026-03-01T12:30:15.123+0000"),
+        ("date", MOMENT, "1772323200000", "2026-03-01"),
+        ("text", "Acme", "Acme", "Acme"),
+        ("email", "a@b.example", "a@b.example", "a@b.example"),
+        ("integer", None, None, None),
+    ],
+)
+def test_writing_speaks_each_systems_types(
+    name: str, value: Value, hubspot: Value, salesforce: Value
+) -> None:
+    assert write(name, value, HS) == (hubspot, ())
+    assert write(name, value, SF) == (salesforce, ())
+
+
+@pytest.mark.parametrize("name", ["integer", "number", "boolean", "datetime", "date"])
+@pytest.mark.parametrize("ctx", [HS, SF], ids=["hubspot", "salesforce"])
+def test_scalars_round_trip_through_either_system(name: str, ctx: Context) -> None:
+    canonical = {"integer": 42, "number": 2.5, "boolean": True, "datetime": MOMENT,
+                 "date": datetime(2026, 3, 1, tzinfo=UTC)}[name]  # fmt: skip
+    written, _ = write(name, canonical, ctx)
+    assert read(name, written, ctx) == (canonical, ())
+
+
+def test_a_datetime_without_a_transform_is_refused_for_writing() -> None:
+    assert write("datetime", "2026", SF) == (None, ("'2026' is not a date and time; not written",))
+
+
+def test_parse_datetime_treats_naive_times_as_utc() -> None:
+    assert parse_datetime("2026-03-01T12:30:15.123") == MOMENT
+    assert parse_datetime(datetime(2026, 3, 1, 12, 30, 15, 123000)) == MOMENT
+    assert parse_datetime(True) is None
+
+
+TABLES = {
+    "picklist:lead_status": Table(read={"NEW": "new"}, write={"new": "NEW"}),
+    "owner": Table(read={"77": "005A"}, write={"005A": "77"}),
+    "reason": Table(read={"Bad Timing": "bad_timing"}, write={"bad_timing": "Bad Timing"}),
+}
+WITH_TABLES = Context(System.HUBSPOT, TABLES)
+
+
+@pytest.mark.parametrize(
+    ("name", "system_value", "canonical"),
+    [
+        ("picklist:lead_status", "NEW", "new"),
+        ("owner", "77", "005A"),
+        ("reason", "Bad Timing", "bad_timing"),
+    ],
+)  # fmt: skip
+def test_tables_translate_both_ways(name: str, system_value: str, canonical: str) -> None:
+    assert read(name, system_value, WITH_TABLES) == (canonical, ())
+    assert write(name, canonical, WITH_TABLES) == (system_value, ())
+
+
+def test_values_outside_a_table_are_reported_not_guessed() -> None:
+    assert read("owner", "99", WITH_TABLES) == (
+        None, ("owner '99' from hubspot is not in the dictionary",),
+    )  # fmt: skip
+    assert write("owner", "005Z", WITH_TABLES) == (
+        None, ("owner '005Z' has no hubspot value; not written",),
+    )  # fmt: skip
+
+
+def test_a_missing_table_means_the_system_speaks_canonical_values() -> None:
+    ctx = Context(System.SALESFORCE, {"owner": None})
+    assert read("owner", "005A", ctx) == ("005A", ())
+    assert write("owner", "005A", ctx) == ("005A", ())
+
+
+def test_truncation_is_reported() -> None:
+    assert truncate("abcdef", 4, label="Lead.Title").value == "abcd"
+    assert truncate("abcdef", 4, label="Lead.Title").warnings == (
+        "Lead.Title: 6 characters truncated to the limit of 4",
+    )
+    assert truncate("abc", 4, label="x").warnings == ()
+    assert truncate(42, 1, label="x").value == 42
+
+
+def test_state_codes_come_back_from_names() -> None:
+    assert places.state_code("California") == "CA"
+    assert places.state_code("New South Wales") == "NSW"
+    assert places.state_code("Narnia") is None
