@@ -33,7 +33,8 @@ class Listener:
 
     def bind(self) -> None:
         """Bind now, so a port clash is reported before anything starts and port 0 resolves."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio only disables Nagle on sockets whose protocol says TCP.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted sockets inherit this: without it, Nagle + delayed ACK add ~40 ms to every
         # request after the first on a kept-alive connection.
@@ -59,6 +60,8 @@ class Listener:
             loop="none",
             http="httptools",
             timeout_keep_alive=30,
+            # Kept-alive TLS clients must not hold a shutdown (SIGTERM) open indefinitely.
+            timeout_graceful_shutdown=3,
             ssl_certfile=str(self.tls.server_cert) if self.tls else None,
             ssl_keyfile=str(self.tls.server_key) if self.tls else None,
         )

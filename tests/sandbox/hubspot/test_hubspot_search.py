@@ -1,0 +1,172 @@
+"""Search through the SDK: operators, groups, sorts, paging, limits, the 10,000 cap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
+
+
+def _search(api: Any, **kw: Any) -> Any:
+    return api.crm.contacts.search_api.do_search(PublicObjectSearchRequest(**kw))
+
+
+def test_eq_is_case_insensitive_for_strings(api: Any, served: Any) -> None:
+    contact = served.box.find("contacts", equals={"hs_object_id": "12"})[0]
+    result = _search(
+        api,
+        filter_groups=[
+            {
+                "filters": [
+                    {"propertyName": "email", "operator": "EQ", "value": contact["email"].upper()}
+                ]
+            }
+        ],
+        properties=["email"],
+    )
+    assert [r.id for r in result.results] == ["12"]
+    assert result.total == 1
+
+
+def test_groups_or_filters_and(api: Any) -> None:
+    result = _search(
+        api,
+        filter_groups=[
+            {
+                "filters": [
+                    {"propertyName": "lifecyclestage", "operator": "EQ", "value": "customer"},
+                    {"propertyName": "hubspotscore", "operator": "GTE", "value": "90"},
+                ]
+            },
+            {
+                "filters": [
+                    {"propertyName": "hs_lead_status", "operator": "IN", "values": ["RECYCLED"]}
+                ]
+            },
+        ],
+        properties=["lifecyclestage", "hubspotscore", "hs_lead_status"],
+        limit=200,
+    )
+    assert result.total > 0
+    for r in result.results:
+        p = r.properties
+        assert (p["lifecyclestage"] == "customer" and float(p["hubspotscore"]) >= 90) or (
+            p["hs_lead_status"] == "RECYCLED"
+        )
+
+
+def test_date_filter_sort_and_paging(api: Any) -> None:
+    base = _search(
+        api,
+        limit=1,
+        sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        properties=["lastmodifieddate"],
+    )
+    first_ms = _ms(base.results[0].properties["lastmodifieddate"])
+    seen: list[int] = []
+    after = None
+    while True:
+        page = _search(
+            api,
+            filter_groups=[
+                {
+                    "filters": [
+                        {
+                            "propertyName": "lastmodifieddate",
+                            "operator": "GT",
+                            "value": str(first_ms),
+                        }
+                    ]
+                }
+            ],
+            sorts=["lastmodifieddate"],
+            properties=["lastmodifieddate"],
+            limit=100,
+            after=after,
+        )
+        seen += [_ms(r.properties["lastmodifieddate"]) for r in page.results]
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    assert seen == sorted(seen)
+    assert all(ms > first_ms for ms in seen)
+    assert len(seen) == page.total
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_has_property_and_tokens(api: Any) -> None:
+    missing = _search(
+        api,
+        filter_groups=[
+            {"filters": [{"propertyName": "firstname", "operator": "NOT_HAS_PROPERTY"}]}
+        ],
+        properties=["firstname"],
+    )
+    assert missing.total > 0
+    assert all(r.properties["firstname"] is None for r in missing.results)
+    token = _search(
+        api,
+        filter_groups=[
+            {
+                "filters": [
+                    {"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "*example.org"}
+                ]
+            }
+        ],
+        properties=["email"],
+    )
+    assert token.total > 0
+    assert all(r.properties["email"].endswith("example.org") for r in token.results)
+
+
+def test_query_text(api: Any, served: Any) -> None:
+    contact = served.box.find("contacts", equals={"hs_object_id": "3"})[0]
+    result = _search(api, query=contact["lastname"], properties=["lastname"], limit=200)
+    assert "3" in {r.id for r in result.results}
+
+
+def test_too_many_filters_and_sorts_are_400(api: Any) -> None:
+    flt = {"propertyName": "email", "operator": "HAS_PROPERTY"}
+    with pytest.raises(ApiException) as err:
+        _search(api, filter_groups=[{"filters": [flt] * 7}])
+    assert err.value.status == 400
+    assert "VALIDATION_ERROR" in err.value.body
+    with pytest.raises(ApiException) as err:
+        _search(api, filter_groups=[{"filters": [flt] * 4}] * 5)  # 20 filters > 18
+    assert err.value.status == 400
+    with pytest.raises(ApiException) as err:
+        _search(api, filter_groups=[{"filters": [flt]}] * 6)
+    assert err.value.status == 400
+    with pytest.raises(ApiException) as err:
+        _search(api, sorts=["email", "firstname"])
+    assert err.value.status == 400
+    with pytest.raises(ApiException) as err:
+        _search(api, limit=201)
+    assert err.value.status == 400
+
+
+def test_search_has_no_rate_limit_headers(served: Any) -> None:
+    with served.http() as http:
+        response = http.post("/crm/v3/objects/contacts/search", json={})
+    assert response.status_code == 200
+    assert not [h for h in response.headers if h.lower().startswith("x-hubspot-ratelimit")]
+    assert response.json()["total"] == served.box.store.count("contacts")
+
+
+def test_search_body_over_3000_characters_is_400(served: Any) -> None:
+    ids = [str(i) for i in range(100_000, 100_700)]
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_object_id", "operator": "IN", "values": ids}]}
+        ]
+    }
+    with served.http() as http:
+        response = http.post("/crm/v3/objects/contacts/search", json=body)
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"

@@ -1,0 +1,298 @@
+"""Lifecycle rules, merges, properties API, associations and the actor API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hubspot.crm.associations.v4 import ApiException as AssocException
+from hubspot.crm.contacts import (
+    ApiException,
+    PublicMergeInput,
+    PublicObjectSearchRequest,
+    SimplePublicObjectInput,
+)
+from hubspot.crm.contacts import SimplePublicObjectInputForCreate as ContactCreate
+from hubspot.crm.properties import PropertyCreate, PropertyUpdate
+
+
+def _contact(api: Any, **props: str) -> Any:
+    return api.crm.contacts.basic_api.create(ContactCreate(properties=props))
+
+
+def _stage(api: Any, contact_id: str) -> str | None:
+    got = api.crm.contacts.basic_api.get_by_id(contact_id, properties=["lifecyclestage"])
+    return got.properties["lifecyclestage"]
+
+
+def _set(api: Any, contact_id: str, **props: str) -> Any:
+    return api.crm.contacts.basic_api.update(contact_id, SimplePublicObjectInput(properties=props))
+
+
+def test_lifecycle_forward_only_backward_ignored_unless_cleared(api: Any) -> None:
+    c = _contact(api, email="stage@example.com", lifecyclestage="lead")
+    _set(api, c.id, lifecyclestage="salesqualifiedlead")
+    assert _stage(api, c.id) == "salesqualifiedlead"
+    answer = _set(api, c.id, lifecyclestage="subscriber")  # backward: succeeds, ignored
+    assert answer.properties["lifecyclestage"] == "salesqualifiedlead"
+    assert _stage(api, c.id) == "salesqualifiedlead"
+    _set(api, c.id, lifecyclestage="")
+    assert _stage(api, c.id) is None
+    _set(api, c.id, lifecyclestage="subscriber")
+    assert _stage(api, c.id) == "subscriber"
+
+
+def test_seeded_custom_picklist_values_are_in_use(api: Any) -> None:
+    prop = api.crm.properties.core_api.get_by_name("contacts", "lifecyclestage")
+    values = [o.value for o in sorted(prop.options, key=lambda o: o.display_order)]
+    assert values[:3] == ["subscriber", "lead", "51439524"]
+    assert len(values) == 9
+    found = api.crm.contacts.search_api.do_search(
+        PublicObjectSearchRequest(
+            filter_groups=[
+                {
+                    "filters": [
+                        {"propertyName": "lifecyclestage", "operator": "EQ", "value": "51439524"}
+                    ]
+                }
+            ]
+        )
+    )
+    assert found.total > 0
+    status = api.crm.properties.core_api.get_by_name("contacts", "hs_lead_status")
+    assert {"RECYCLED", "NURTURE", "NEW"} <= {o.value for o in status.options}
+
+
+def test_merge(api: Any, served: Any) -> None:
+    a = _contact(api, email="keep@example.com", firstname="Keep")
+    b = _contact(api, email="lose@example.com", jobtitle="Boss")
+    writes = served.box.stats.writes
+    survivor = api.crm.contacts.basic_api.merge(
+        PublicMergeInput(primary_object_id=a.id, object_id_to_merge=b.id)
+    )
+    assert served.box.stats.writes == writes + 1
+    assert survivor.id == a.id
+    full = api.crm.contacts.basic_api.get_by_id(
+        b.id, properties=["hs_merged_object_ids", "jobtitle", "email", "hs_additional_emails"]
+    )
+    assert full.id == a.id
+    assert full.properties["hs_merged_object_ids"].split(";") == [b.id]
+    assert full.properties["jobtitle"] == "Boss"
+    assert full.properties["hs_additional_emails"] == "lose@example.com"
+    found = api.crm.contacts.search_api.do_search(
+        PublicObjectSearchRequest(
+            filter_groups=[
+                {
+                    "filters": [
+                        {"propertyName": "hs_object_id", "operator": "IN", "values": [a.id, b.id]}
+                    ]
+                }
+            ]
+        )
+    )
+    assert [r.id for r in found.results] == [a.id]
+    everyone = {c.id for c in api.crm.contacts.get_all()}
+    assert a.id in everyone
+    assert b.id not in everyone
+    with pytest.raises(ApiException) as err:
+        api.crm.contacts.basic_api.merge(
+            PublicMergeInput(primary_object_id=a.id, object_id_to_merge="77777777")
+        )
+    assert err.value.status == 404
+
+
+def test_property_create_update_then_validation_sees_option(api: Any) -> None:
+    created = api.crm.properties.core_api.create(
+        "contacts",
+        PropertyCreate(
+            name="baton_funnel_stage",
+            label="Funnel stage",
+            type="enumeration",
+            field_type="select",
+            group_name="contactinformation",
+            options=[{"label": "MQL", "value": "mql", "hidden": False, "displayOrder": 0}],
+        ),
+    )
+    assert created.name == "baton_funnel_stage"
+    assert created.options[0].value == "mql"
+    with pytest.raises(Exception) as err:
+        api.crm.properties.core_api.create(
+            "contacts",
+            PropertyCreate(
+                name="baton_funnel_stage",
+                label="x",
+                type="string",
+                field_type="text",
+                group_name="contactinformation",
+            ),
+        )
+    assert err.value.status == 409
+    with pytest.raises(ApiException) as bad:
+        _contact(api, baton_funnel_stage="sql")
+    assert "INVALID_OPTION" in bad.value.body
+    api.crm.properties.core_api.update(
+        "contacts",
+        "baton_funnel_stage",
+        PropertyUpdate(
+            options=[
+                {"label": "MQL", "value": "mql", "hidden": False, "displayOrder": 0},
+                {"label": "SQL", "value": "sql", "hidden": False, "displayOrder": 1},
+            ]
+        ),
+    )
+    c = _contact(api, baton_funnel_stage="sql")
+    got = api.crm.contacts.basic_api.get_by_id(c.id, properties=["baton_funnel_stage"])
+    assert got.properties["baton_funnel_stage"] == "sql"
+    listed = api.crm.properties.core_api.get_all("contacts")
+    assert "baton_funnel_stage" in {p.name for p in listed.results}
+
+
+def test_associations_v4(api: Any) -> None:
+    from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyCreate
+
+    contact = _contact(api, email="assoc@example.com")
+    company = api.crm.companies.basic_api.create(CompanyCreate(properties={"name": "Co"}))
+    v4 = api.crm.associations.v4
+    v4.basic_api.create_default("contacts", contact.id, "companies", company.id)
+    listed = v4.basic_api.get_page("contacts", contact.id, "companies")
+    assert listed.results[0].to_object_id == company.id
+    assert listed.results[0].association_types[0].type_id == 279
+    assert listed.results[0].association_types[0].category == "HUBSPOT_DEFINED"
+    back = v4.basic_api.get_page("companies", company.id, "contacts")
+    assert back.results[0].to_object_id == contact.id
+    assert back.results[0].association_types[0].type_id == 280
+    labelled = v4.basic_api.create(
+        "contacts",
+        contact.id,
+        "companies",
+        company.id,
+        [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+    )
+    assert labelled.labels == ["Primary"]
+    batch = v4.batch_api.get_page(
+        "contacts", "companies", {"inputs": [{"id": contact.id}, {"id": "424242"}]}
+    )
+    assert batch.results[0].to[0].to_object_id == company.id
+    assert {t.type_id for t in batch.results[0].to[0].association_types} == {1, 279}
+    assert batch.num_errors == 1
+    v4.basic_api.archive("contacts", contact.id, "companies", company.id)
+    assert v4.basic_api.get_page("contacts", contact.id, "companies").results == []
+    with pytest.raises(AssocException) as err:
+        v4.basic_api.create_default("contacts", "99999999", "companies", company.id)
+    assert err.value.status == 404
+
+
+def test_actor_calls_do_not_count_as_writes(served: Any, api: Any) -> None:
+    writes = served.box.stats.writes
+    new_id = served.box.create("contacts", {"email": "actor@example.com", "lifecyclestage": "lead"})
+    served.box.update("contacts", new_id, {"lifecyclestage": "marketingqualifiedlead"})
+    found = served.box.find("contacts", equals={"email": "actor@example.com"})
+    assert found[0]["lifecyclestage"] == "marketingqualifiedlead"
+    assert found[0]["hs_object_id"] == new_id
+    assert served.box.stats.writes == writes
+    _set(api, new_id, jobtitle="Writer")
+    assert served.box.stats.writes == writes + 1
+
+
+def test_actor_restore_brings_archived_back(served: Any, api: Any) -> None:
+    c = _contact(api, email="restore@example.com")
+    api.crm.contacts.basic_api.archive(c.id)
+    served.box.restore("contacts", c.id)
+    assert api.crm.contacts.basic_api.get_by_id(c.id).archived is False
+
+
+def test_simulated_marketing_team_drives_the_actor_api(served: Any) -> None:
+    from sandbox.simulate import Simulator
+
+    class NoSalesforce:
+        def find(self, *_: Any, **__: Any) -> list[Any]:
+            return []
+
+    box = served.box
+    writes = box.stats.writes
+    simulator = Simulator(hubspot=box, salesforce=NoSalesforce(), today=lambda: "2026-01-01")  # type: ignore[arg-type]
+    for _ in range(10):
+        assert simulator.score_contact()
+    assert simulator.new_inquiry()
+    assert simulator.failures == {}
+    assert box.stats.writes == writes
+    scored = box.find("contacts", equals={"lifecyclestage": "marketingqualifiedlead"}, limit=500)
+    assert scored
+
+
+def test_property_groups_and_batch_create(api: Any) -> None:
+    from hubspot.crm.properties import BatchInputPropertyCreate, PropertyGroupCreate
+
+    group = api.crm.properties.groups_api.create(
+        "contacts", PropertyGroupCreate(name="baton", label="Baton")
+    )
+    assert group.name == "baton"
+    assert "baton" in {g.name for g in api.crm.properties.groups_api.get_all("contacts").results}
+    made = api.crm.properties.batch_api.create(
+        "contacts",
+        BatchInputPropertyCreate(
+            inputs=[
+                {
+                    "name": "baton_sync_id",
+                    "label": "Sync id",
+                    "type": "string",
+                    "fieldType": "text",
+                    "groupName": "baton",
+                    "hasUniqueValue": True,
+                },
+                {
+                    "name": "baton_bad",
+                    "label": "Bad",
+                    "type": "string",
+                    "fieldType": "text",
+                    "groupName": "no_such_group",
+                },
+            ]
+        ),
+    )
+    assert [p.name for p in made.results] == ["baton_sync_id"]
+    assert made.num_errors == 1
+    c = _contact(api, email="unique@example.com", baton_sync_id="sf-001")
+    got = api.crm.contacts.basic_api.get_by_id("sf-001", id_property="baton_sync_id")
+    assert got.id == c.id
+
+
+def test_property_history_newest_first_with_sources(served: Any, api: Any) -> None:
+    seeded = served.box.find("contacts", equals={"hs_object_id": "40"})[0]
+    _set(api, "40", jobtitle="Chief Tester")
+    served.box.update("contacts", "40", {"jobtitle": "Chief Clicker"})
+    got = api.crm.contacts.basic_api.get_by_id(
+        "40", properties=["jobtitle"], properties_with_history=["jobtitle", "nosuch"]
+    )
+    history = got.properties_with_history["jobtitle"]
+    assert [h.value for h in history] == ["Chief Clicker", "Chief Tester", seeded["jobtitle"]]
+    assert [h.source_type for h in history] == ["CRM_UI", "API", "IMPORT"]
+    assert "nosuch" not in got.properties_with_history
+    pages = api.crm.contacts.basic_api.get_page(properties_with_history=["email"], limit=100)
+    assert len(pages.results) == 50
+    batch = api.crm.contacts.batch_api.read(
+        {"inputs": [{"id": "40"}], "properties": [], "propertiesWithHistory": ["jobtitle"]}
+    )
+    assert batch.results[0].properties_with_history["jobtitle"][0].value == "Chief Clicker"
+
+
+def test_unique_custom_property_values_conflict(api: Any) -> None:
+    from hubspot.crm.properties import PropertyCreate
+
+    api.crm.properties.core_api.create(
+        "contacts",
+        PropertyCreate(
+            name="external_key",
+            label="Key",
+            type="string",
+            field_type="text",
+            group_name="contactinformation",
+            has_unique_value=True,
+        ),
+    )
+    first = _contact(api, external_key="k-1")
+    with pytest.raises(ApiException) as err:
+        _contact(api, external_key="k-1")
+    assert err.value.status == 409
+    assert f"Existing ID: {first.id}" in err.value.body
+    _set(api, first.id, external_key="k-1")  # its own value is no conflict
