@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -31,17 +30,6 @@ def _rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def tcp_listener(app: object) -> Listener:
-    """A Listener on a socket made with proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on
-    such sockets, and without it every response waits ~40 ms for a delayed ACK (Nagle).
-    (`Listener.bind` in sandbox/shared/server.py makes proto-0 sockets; reported upstream.)"""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)
-    return Listener(app, port=sock.getsockname()[1], sock=sock)  # type: ignore[arg-type]
 
 
 def _batch_read(http: httpx.Client, contacts: int) -> float:
@@ -85,7 +73,7 @@ def run() -> bool:
         started = time.perf_counter()
         box.seed(contacts=contacts, seed=42)
         seed_s = time.perf_counter() - started
-        listener = tcp_listener(box.app)
+        listener = Listener(box.app)
         with (
             serve_in_thread([listener]),
             httpx.Client(

@@ -1,0 +1,168 @@
+"""`HubSpotConnector`: the `connectors.protocol.Connector` for HubSpot, composed from parts.
+
+Settings -> tokens (private app or OAuth) -> one `Retrier` (with the `ApiBudget` and the
+refresh callback) -> `HubSpotSdk` (the only SDK user) -> reader, writer, properties; webhooks
+need only the client secret. Built from settings by the composition root; nothing is built at
+import time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+
+import httpx
+
+from connectors.errors import ConfigError
+from connectors.http.budget import ApiBudget, hubspot_spec
+from connectors.http.client import build_client
+from connectors.http.redaction import register_secrets
+from connectors.http.retry import Retrier, RetryPolicy
+from connectors.hubspot.auth import OAuthTokens, PrivateAppToken, TokenSource
+from connectors.hubspot.objects import spec_for
+from connectors.hubspot.properties import BATON_PROPERTIES, HubSpotProperties
+from connectors.hubspot.reader import HubSpotReader
+from connectors.hubspot.sdk import HubSpotSdk
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.webhooks import HubSpotWebhooks
+from connectors.hubspot.writer import HubSpotWriter
+from connectors.records import (
+    FieldSchema,
+    PicklistOption,
+    RecordPatch,
+    SourceRecord,
+    System,
+    WebhookReceipt,
+    WebhookRequest,
+    WriteOutcome,
+)
+
+
+def _tokens(settings: HubSpotSettings, http: httpx.Client | None) -> TokenSource:
+    if settings.access_token is not None:
+        return PrivateAppToken(settings.access_token)
+    # HubSpotSettings validated that the OAuth trio is complete when there is no token.
+    assert settings.client_id is not None
+    assert settings.client_secret is not None
+    assert settings.refresh_token is not None
+    return OAuthTokens(
+        http=http or build_client(base_url=settings.base_url, timeout=settings.request_timeout_s),
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        refresh_token=settings.refresh_token,
+        retrier=Retrier(system=System.HUBSPOT),
+    )
+
+
+class HubSpotConnector:
+    """HubSpot contacts, companies and deals through hubspot-api-client.
+
+    Args:
+        settings: connection settings.
+        budget: the portal's API budget; share one per portal across threads (a default is
+            built from the settings' tier limit and pacing fraction).
+        policy: retry limits.
+        http: httpx client for OAuth token calls (tests inject respx-routed clients).
+        extra_properties: per object, properties to read besides the object table's.
+        sleep: how the retry layer waits (tests pass a no-op).
+        clock: wall-clock seconds for webhook timestamp checks.
+    """
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        *,
+        budget: ApiBudget | None = None,
+        policy: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
+        extra_properties: Mapping[str, Sequence[str]] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        register_secrets(*settings.secrets())
+        self.budget = budget or ApiBudget(
+            hubspot_spec(
+                limit_per_10s=settings.limit_per_10s,
+                fraction=settings.budget_fraction,
+                daily_floor=settings.daily_floor,
+            )
+        )
+        self.tokens = _tokens(settings, http)
+        self.retrier = Retrier(
+            system=System.HUBSPOT,
+            policy=policy,
+            budget=self.budget,
+            on_session_expired=self.tokens.refresh if self.tokens.refreshable else None,
+            sleep=sleep,
+        )
+        self.sdk = HubSpotSdk(
+            base_url=settings.base_url,
+            token=self.tokens.token,
+            retrier=self.retrier,
+            budget=self.budget,
+            timeout_s=settings.request_timeout_s,
+        )
+        self.reader = HubSpotReader(self.sdk, extra_properties=extra_properties)
+        self.writer = HubSpotWriter(self.sdk)
+        self.properties = HubSpotProperties(self.sdk)
+        secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+        self._webhooks = HubSpotWebhooks(secret, clock=clock) if secret else None
+
+    @property
+    def system(self) -> System:
+        return System.HUBSPOT
+
+    # Reads
+
+    def read_changes(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        return self.reader.changes(
+            spec_for(object), since, until, with_deletions=self.settings.deletions_in_changes
+        )
+
+    def read_all(self, object: str) -> Iterator[SourceRecord]:
+        return self.reader.all(spec_for(object))
+
+    def read_archived(self, object: str) -> Iterator[SourceRecord]:
+        """The recycling bin (records archived in the last 90 days), as `deleted` records."""
+        return self.reader.all(spec_for(object), archived=True)
+
+    def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
+        return self.reader.by_ids(spec_for(object), ids)
+
+    # Writes
+
+    def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
+        return self.writer.write(spec_for(object), patches)
+
+    def archive(self, object: str, ids: Sequence[str]) -> int:
+        return self.writer.archive(spec_for(object), ids)
+
+    # Schema
+
+    def describe(self, object: str) -> list[FieldSchema]:
+        return self.properties.describe(spec_for(object))
+
+    def picklists(
+        self, object: str, fields: Sequence[str]
+    ) -> Mapping[str, tuple[PicklistOption, ...]]:
+        return self.properties.picklists(spec_for(object), fields)
+
+    def ensure_properties(self, object: str = "contacts") -> list[str]:
+        """Create Baton's own properties (`baton_id` unique, funnel stage, rejection reason)."""
+        return self.properties.ensure(spec_for(object), BATON_PROPERTIES)
+
+    # Webhooks
+
+    def verify_webhook(self, request: WebhookRequest) -> WebhookReceipt:
+        if self._webhooks is None:
+            raise ConfigError(
+                "cannot verify HubSpot webhooks without the app's client secret",
+                setting="BATON_HUBSPOT_CLIENT_SECRET",
+                fix="set it to the HubSpot app's client secret (the signing key)",
+                system=System.HUBSPOT,
+            )
+        return self._webhooks.verify(request)

@@ -1,0 +1,138 @@
+"""HubSpot property definitions: read them as `FieldSchema`s, create Baton's own when missing.
+
+Picklist options (lifecyclestage, hs_lead_status, custom enumerations) are read from the
+Properties API because portals customise them (custom lifecycle stages have numeric internal
+values; hubspot-api.md §8), and `baton mappings check` compares them with the funnel dictionary.
+
+Baton writes a few properties of its own; `ensure` creates whichever are missing, idempotently
+(a concurrent creator's 409 "already exists" counts as success).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.errors import PermanentError
+from connectors.hubspot.objects import ObjectSpec
+from connectors.hubspot.sdk import HubSpotSdk
+from connectors.records import FieldSchema, PicklistOption
+
+# The default property group per object (HubSpot's own names).
+DEFAULT_GROUPS: Mapping[str, str] = {
+    "contacts": "contactinformation",
+    "companies": "companyinformation",
+    "deals": "dealinformation",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyDefinition:
+    """A property Baton needs; `unique` makes it usable as an upsert `idProperty`."""
+
+    name: str
+    label: str
+    type: str = "string"
+    field_type: str = "text"
+    unique: bool = False
+    description: str = ""
+
+    def body(self, group: str) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "fieldType": self.field_type,
+            "groupName": group,
+            "hasUniqueValue": self.unique,
+            "description": self.description,
+        }
+
+
+BATON_PROPERTIES: tuple[PropertyDefinition, ...] = (
+    PropertyDefinition(
+        "baton_id",
+        "Baton ID",
+        unique=True,
+        description="Baton's cross-system person id; links survive a lost database.",
+    ),
+    PropertyDefinition(
+        "baton_funnel_stage", "Baton funnel stage", description="The shared funnel stage."
+    ),
+    PropertyDefinition(
+        "baton_rejection_reason",
+        "Baton rejection reason",
+        description="Why sales recycled or disqualified the lead.",
+    ),
+)
+
+
+def to_field_schema(raw: Mapping[str, Any]) -> FieldSchema:
+    """One Properties API definition as the mapping layer's `FieldSchema`."""
+    meta = raw.get("modificationMetadata") or {}
+    options = tuple(
+        PicklistOption(
+            value=str(o.get("value", "")),
+            label=str(o.get("label", "")),
+            active=not o.get("hidden", False),
+        )
+        for o in sorted(raw.get("options") or [], key=lambda o: o.get("displayOrder", 0))
+    )
+    return FieldSchema(
+        name=str(raw["name"]),
+        type=str(raw.get("type", "string")),
+        label=str(raw.get("label", "")),
+        nillable=True,
+        updateable=not (raw.get("calculated") or meta.get("readOnlyValue")),
+        options=options,
+    )
+
+
+class HubSpotProperties:
+    """Property reads and idempotent creates through `HubSpotSdk`."""
+
+    def __init__(self, sdk: HubSpotSdk) -> None:
+        self.sdk = sdk
+
+    def describe(self, spec: ObjectSpec) -> list[FieldSchema]:
+        reply = self.sdk.call(
+            "properties.core_api", "get_all", spec.name, operation=f"{spec.name}.properties"
+        )
+        return [to_field_schema(raw) for raw in (reply.body or {}).get("results") or []]
+
+    def picklists(
+        self, spec: ObjectSpec, names: Sequence[str]
+    ) -> dict[str, tuple[PicklistOption, ...]]:
+        """Options of the named enumeration properties; others (and unknown names) omitted."""
+        wanted = set(names)
+        return {
+            f.name: f.options
+            for f in self.describe(spec)
+            if f.name in wanted and f.type in ("enumeration", "bool") and f.options
+        }
+
+    def ensure(
+        self, spec: ObjectSpec, definitions: Sequence[PropertyDefinition] = BATON_PROPERTIES
+    ) -> list[str]:
+        """Create the `definitions` missing from the portal; returns the names created."""
+        existing = {f.name for f in self.describe(spec)}
+        created = []
+        group = DEFAULT_GROUPS.get(spec.name, f"{spec.singular}information")
+        for definition in definitions:
+            if definition.name in existing:
+                continue
+            try:
+                self.sdk.call(
+                    "properties.core_api",
+                    "create",
+                    spec.name,
+                    definition.body(group),
+                    operation=f"{spec.name}.properties.create",
+                )
+            except PermanentError as exc:
+                if exc.status != 409:  # 409 OBJECT_ALREADY_EXISTS: someone else made it
+                    raise
+                continue
+            created.append(definition.name)
+        return created

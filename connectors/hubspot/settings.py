@@ -1,0 +1,98 @@
+"""HubSpot connection settings, read from the environment (prefix `BATON_HUBSPOT_`) or `.env`.
+
+Two ways to authenticate, checked when settings are built so a bad setup fails at start-up
+with the setting's name and the fix, not at the first API call:
+
+- a private-app token (`BATON_HUBSPOT_ACCESS_TOKEN`), sent as a Bearer token;
+- OAuth 2 (`BATON_HUBSPOT_CLIENT_ID`, `_CLIENT_SECRET`, `_REFRESH_TOKEN`): the connector trades
+  the refresh token for short-lived access tokens itself.
+
+The base URL is a setting so the sandbox or a proxy can stand in for api.hubapi.com.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.errors import ConfigError
+from connectors.records import System
+
+ENV_PREFIX = "BATON_HUBSPOT_"
+
+
+class HubSpotSettings(BaseSettings):
+    """Everything the HubSpot connector needs to reach one portal."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    base_url: str = Field("https://api.hubapi.com", description="API root (sandbox or proxy).")
+    access_token: SecretStr | None = Field(None, description="Private-app token (pat-...).")
+    client_id: str | None = Field(None, description="OAuth app client id.")
+    client_secret: SecretStr | None = Field(
+        None, description="OAuth app client secret; also the webhook signing key."
+    )
+    refresh_token: SecretStr | None = Field(None, description="OAuth refresh token.")
+    app_id: int | None = Field(None, description="HubSpot app id (webhook subscriptions).")
+    request_timeout_s: float = Field(30.0, gt=0, le=600, description="Per-request timeout.")
+    # The budget's bucket holds at most (1 - fraction) x limit of burst, so even at 0.95 no
+    # rolling window ever sees more than the limit; the headers correct for other clients.
+    budget_fraction: float = Field(
+        0.95, gt=0, le=1, description="Share of the published rate limits the budget may spend."
+    )
+    deletions_in_changes: bool = Field(
+        True,
+        description="Merge the recycling bin (archived records) into incremental reads; costs "
+        "one list call per 100 archived records per run.",
+    )
+    limit_per_10s: int = Field(190, ge=1, description="Published burst limit of the portal tier.")
+    daily_floor: int = Field(0, ge=0, description="Stop when this many daily calls remain.")
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> HubSpotSettings:
+        if self.access_token is not None:
+            return self
+        oauth = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
+        missing = [name for name, value in oauth.items() if not value]
+        if len(missing) == len(oauth):
+            raise ValueError(
+                f"no credentials: set {ENV_PREFIX}ACCESS_TOKEN (private app) or "
+                f"{ENV_PREFIX}CLIENT_ID, {ENV_PREFIX}CLIENT_SECRET and "
+                f"{ENV_PREFIX}REFRESH_TOKEN (OAuth)"
+            )
+        if missing:
+            names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
+            raise ValueError(f"OAuth needs {names} as well (or set {ENV_PREFIX}ACCESS_TOKEN)")
+        return self
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.access_token is None
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values, for registering with the redaction layer."""
+        values = (self.access_token, self.client_secret, self.refresh_token)
+        return tuple(v.get_secret_value() for v in values if v is not None)
+
+
+def load_settings(**overrides: object) -> HubSpotSettings:
+    """Build settings from the environment (and `overrides`), as a `ConfigError` on failure.
+
+    The error names the first bad setting by its environment variable and says how to fix it.
+    """
+    try:
+        return HubSpotSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = [str(part) for part in first.get("loc", ()) if part]
+        setting = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX + "*"
+        fix = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ConfigError(
+            "invalid HubSpot settings", setting=setting, fix=fix, system=System.HUBSPOT
+        ) from None

@@ -1,0 +1,214 @@
+"""HubSpot webhook deliveries: verify the signature, then turn events into change hints.
+
+Signatures (hubspot-api.md §10, "Validating requests"):
+
+- v3 (`X-HubSpot-Signature-v3`): base64(HMAC-SHA256(client_secret, method + uri + body +
+  timestamp)), where `uri` has `%3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B` decoded and
+  `timestamp` is `X-HubSpot-Request-Timestamp` (ms). Older than 5 minutes (or as far in the
+  future: a clock that far off is not to be trusted either) is refused.
+- v2 (`X-HubSpot-Signature-Version: v2`): hex(SHA-256(secret + method + uri + body)).
+- v1 (`X-HubSpot-Signature-Version: v1`): hex(SHA-256(secret + body)).
+
+v3 is checked whenever its header is present; v1/v2 carry no timestamp (replayable), so they are
+accepted only when `accept_legacy` is on. Every comparison is constant-time.
+
+Events are hints, not data (they arrive late, twice, out of order): each becomes a `ChangeHint`
+naming the record to re-read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from connectors.errors import WebhookRejected
+from connectors.hubspot.convert import parse_time
+from connectors.hubspot.objects import OBJECTS, ObjectSpec
+from connectors.records import (
+    ChangeHint,
+    ChangeKind,
+    RecordKey,
+    System,
+    WebhookReceipt,
+    WebhookRequest,
+)
+
+SIGNATURE_V3 = "x-hubspot-signature-v3"
+SIGNATURE = "x-hubspot-signature"
+SIGNATURE_VERSION = "x-hubspot-signature-version"
+TIMESTAMP = "x-hubspot-request-timestamp"
+MAX_AGE_S = 300.0
+
+_DECODED_IN_URI = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
+    "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}  # fmt: skip
+_ESCAPES = re.compile("|".join(_DECODED_IN_URI), re.IGNORECASE)
+
+_KINDS: Mapping[str, ChangeKind] = {
+    "creation": ChangeKind.CREATED,
+    "propertyChange": ChangeKind.UPDATED,
+    "associationChange": ChangeKind.UPDATED,
+    "deletion": ChangeKind.DELETED,
+    "privacyDeletion": ChangeKind.DELETED,
+    "restore": ChangeKind.RESTORED,
+    "merge": ChangeKind.MERGED,
+}
+_BY_PREFIX: Mapping[str, ObjectSpec] = {s.singular: s for s in OBJECTS}
+_BY_TYPE_ID: Mapping[str, ObjectSpec] = {s.type_id: s for s in OBJECTS}
+
+
+def signing_uri(url: str) -> str:
+    """The URI as HubSpot signs it: only the listed escapes decoded, nothing else touched."""
+    return _ESCAPES.sub(lambda match: _DECODED_IN_URI[match.group().upper()], url)
+
+
+def sign_v3(secret: str, *, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    message = method.upper().encode() + signing_uri(uri).encode() + body + timestamp.encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def sign_v2(secret: str, *, method: str, uri: str, body: bytes) -> str:
+    return hashlib.sha256(
+        secret.encode() + method.upper().encode() + uri.encode() + body
+    ).hexdigest()
+
+
+def sign_v1(secret: str, *, body: bytes) -> str:
+    return hashlib.sha256(secret.encode() + body).hexdigest()
+
+
+def _reject(reason: str) -> WebhookRejected:
+    return WebhookRejected(reason, system=System.HUBSPOT, operation="webhook")
+
+
+class HubSpotWebhooks:
+    """Verifies deliveries with the app's client secret and parses them into hints.
+
+    Args:
+        client_secret: the HubSpot app's client secret (the signing key).
+        accept_legacy: also accept v1/v2 signatures (no timestamp, so replayable).
+        clock: wall-clock seconds; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        client_secret: str,
+        *,
+        accept_legacy: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secret = client_secret
+        self.accept_legacy = accept_legacy
+        self._clock = clock
+
+    def verify(self, request: WebhookRequest) -> WebhookReceipt:
+        """Check the signature, then parse; raises `WebhookRejected` on any doubt."""
+        self.check_signature(request)
+        return WebhookReceipt(hints=tuple(parse_events(request.body)))
+
+    def check_signature(self, request: WebhookRequest) -> None:
+        v3 = request.header(SIGNATURE_V3)
+        if v3 is not None:
+            self._check_v3(request, v3)
+            return
+        legacy = request.header(SIGNATURE)
+        if legacy is None:
+            raise _reject("no X-HubSpot-Signature-v3 or X-HubSpot-Signature header")
+        if not self.accept_legacy:
+            raise _reject("v1/v2 signatures are not accepted; HubSpot must sign with v3")
+        version = (request.header(SIGNATURE_VERSION) or "v1").lower()
+        if version == "v1":
+            expected = sign_v1(self._secret, body=request.body)
+        elif version == "v2":
+            expected = sign_v2(
+                self._secret, method=request.method, uri=request.url, body=request.body
+            )
+        else:
+            raise _reject(f"unknown signature version {version!r}")
+        if not hmac.compare_digest(expected.encode(), legacy.strip().lower().encode()):
+            raise _reject(f"{version} signature does not match")
+
+    def _check_v3(self, request: WebhookRequest, signature: str) -> None:
+        stamp = request.header(TIMESTAMP)
+        if stamp is None or not stamp.strip().isdigit():
+            raise _reject("v3 signature without a valid X-HubSpot-Request-Timestamp")
+        age = self._clock() - int(stamp) / 1000
+        if abs(age) > MAX_AGE_S:
+            raise _reject(f"request timestamp is {age:.0f} s off; the limit is {MAX_AGE_S:.0f} s")
+        expected = sign_v3(
+            self._secret,
+            method=request.method,
+            uri=request.url,
+            body=request.body,
+            timestamp=stamp.strip(),
+        )
+        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+            raise _reject("v3 signature does not match")
+
+
+def _spec_of(event: Mapping[str, Any]) -> tuple[ObjectSpec | None, str]:
+    kind = str(event.get("subscriptionType") or event.get("eventType") or "")
+    prefix, _, action = kind.partition(".")
+    if prefix == "object":
+        return _BY_TYPE_ID.get(str(event.get("objectTypeId", ""))), action
+    return _BY_PREFIX.get(prefix), action
+
+
+def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
+    spec, action = _spec_of(event)
+    kind = _KINDS.get(action)
+    if spec is None or kind is None:
+        return
+    when = parse_time(event.get("occurredAt"))
+
+    def key(ident: object) -> RecordKey:
+        return RecordKey(System.HUBSPOT, spec.name, str(ident))
+
+    if kind is ChangeKind.MERGED:
+        survivor = event.get("newObjectId") or event.get("primaryObjectId") or event.get("objectId")
+        for loser in event.get("mergedObjectIds") or []:
+            if str(loser) != str(survivor):
+                yield ChangeHint(key(loser), ChangeKind.MERGED, when, merged_into=str(survivor))
+        if survivor is not None:
+            yield ChangeHint(key(survivor), ChangeKind.UPDATED, when)
+        return
+    ident = event.get("objectId") or event.get("fromObjectId")
+    if ident is None:
+        return
+    name = event.get("propertyName")
+    fields = (str(name),) if name else ()
+    yield ChangeHint(key(ident), kind, when, fields)
+
+
+def parse_events(body: bytes) -> list[ChangeHint]:
+    """A delivery (a JSON array of events) as hints, exact duplicates dropped, order kept.
+
+    Unknown object or event types are skipped (an app may subscribe to more than Baton reads).
+    """
+    try:
+        events = orjson.loads(body) if body else []
+    except orjson.JSONDecodeError as exc:
+        raise _reject(f"body is not JSON: {exc}") from None
+    if isinstance(events, dict):
+        events = [events]
+    if not isinstance(events, list):
+        raise _reject("body is not a JSON array of events")
+    seen: set[ChangeHint] = set()
+    hints: list[ChangeHint] = []
+    for event in events:
+        if not isinstance(event, Mapping):
+            continue
+        for hint in _hints(event):
+            if hint not in seen:
+                seen.add(hint)
+                hints.append(hint)
+    return hints

@@ -1,0 +1,153 @@
+"""Webhook signatures checked against the official SDK's `Signature`, and event parsing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hubspot.utils.signature import Signature
+
+from connectors.errors import WebhookRejected
+from connectors.hubspot.webhooks import HubSpotWebhooks, parse_events, signing_uri
+from connectors.records import ChangeKind, WebhookRequest
+
+SECRET = "app-client-secret-0123456789"
+URL = "https://baton.example.com/webhooks/hubspot?portal=7"
+NOW = 1_764_000_000.0
+BODY = json.dumps(
+    [
+        {
+            "eventId": 1,
+            "subscriptionType": "contact.propertyChange",
+            "objectId": 51,
+            "propertyName": "lifecyclestage",
+            "propertyValue": "lead",
+            "occurredAt": 1_764_000_000_000,
+        },
+        {"eventId": 2, "subscriptionType": "contact.creation", "objectId": 52, "occurredAt": 1},
+        {"eventId": 3, "subscriptionType": "company.deletion", "objectId": 9, "occurredAt": 2},
+        {"eventId": 4, "subscriptionType": "contact.restore", "objectId": 53, "occurredAt": 3},
+        {
+            "eventId": 5,
+            "subscriptionType": "contact.merge",
+            "objectId": 60,
+            "primaryObjectId": 60,
+            "mergedObjectIds": [61, 62],
+            "newObjectId": 60,
+            "occurredAt": 4,
+        },
+        {"eventId": 6, "subscriptionType": "deal.privacyDeletion", "objectId": 7, "occurredAt": 5},
+        {"eventId": 7, "subscriptionType": "ticket.creation", "objectId": 1, "occurredAt": 6},
+        {
+            "eventId": 8,
+            "subscriptionType": "object.propertyChange",
+            "objectTypeId": "0-3",
+            "objectId": 70,
+            "propertyName": "dealstage",
+            "occurredAt": 7,
+        },
+    ]
+)
+
+
+def _request(headers: dict[str, str], *, body: str = BODY, url: str = URL) -> WebhookRequest:
+    return WebhookRequest(
+        method="POST",
+        url=url,
+        headers=headers,
+        body=body.encode(),
+        received_at=datetime.fromtimestamp(NOW, tz=UTC),
+    )
+
+
+def _v3(timestamp_ms: int, *, uri: str = URL, body: str = BODY) -> dict[str, str]:
+    signature = Signature.get_signature(
+        SECRET, body, "v3", http_uri=uri, http_method="POST", timestamp=str(timestamp_ms)
+    )
+    return {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": str(timestamp_ms)}
+
+
+@pytest.fixture
+def hooks() -> HubSpotWebhooks:
+    return HubSpotWebhooks(SECRET, clock=lambda: NOW)
+
+
+def test_given_an_sdk_made_v3_signature_then_the_delivery_is_accepted(
+    hooks: HubSpotWebhooks,
+) -> None:
+    receipt = hooks.verify(_request(_v3(int(NOW * 1000) - 1000)))
+    assert receipt.status_code == 200
+    assert len(receipt.hints) >= 6
+
+
+def test_given_a_v3_signature_over_decoded_escapes_then_an_encoded_url_verifies(
+    hooks: HubSpotWebhooks,
+) -> None:
+    encoded = "https://baton.example.com/webhooks/hubspot%3Fportal%3D7%2Cx%40y"
+    decoded = "https://baton.example.com/webhooks/hubspot?portal%3D7,x@y"
+    assert signing_uri(encoded) == decoded  # only the listed escapes: %3D stays
+    hooks.verify(_request(_v3(int(NOW * 1000), uri=decoded), url=encoded))
+
+
+@pytest.mark.parametrize("age_s", [301, -301])
+def test_given_a_v3_timestamp_more_than_5_minutes_off_then_rejected(
+    hooks: HubSpotWebhooks, age_s: int
+) -> None:
+    with pytest.raises(WebhookRejected, match="timestamp"):
+        hooks.verify(_request(_v3(int((NOW - age_s) * 1000))))
+
+
+def test_given_a_tampered_body_or_wrong_secret_then_rejected(hooks: HubSpotWebhooks) -> None:
+    headers = _v3(int(NOW * 1000))
+    with pytest.raises(WebhookRejected, match="v3 signature does not match"):
+        hooks.verify(_request(headers, body=BODY.replace("51", "50")))
+    other = HubSpotWebhooks("another-secret-000000", clock=lambda: NOW)
+    with pytest.raises(WebhookRejected):
+        other.verify(_request(headers))
+
+
+def test_given_sdk_made_v1_and_v2_signatures_then_accepted_unless_legacy_is_off(
+    hooks: HubSpotWebhooks,
+) -> None:
+    v1 = Signature.get_signature(SECRET, BODY, "v1")
+    v2 = Signature.get_signature(SECRET, BODY, "v2", http_uri=URL, http_method="POST")
+    hooks.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}))
+    hooks.verify(_request({"X-HubSpot-Signature": v2, "X-HubSpot-Signature-Version": "v2"}))
+    with pytest.raises(WebhookRejected):
+        hooks.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v2"}))
+    strict = HubSpotWebhooks(SECRET, accept_legacy=False, clock=lambda: NOW)
+    with pytest.raises(WebhookRejected, match="v3"):
+        strict.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}))
+
+
+def test_given_no_signature_then_rejected(hooks: HubSpotWebhooks) -> None:
+    with pytest.raises(WebhookRejected, match="no X-HubSpot-Signature"):
+        hooks.verify(_request({}))
+
+
+def test_given_a_delivery_then_each_event_becomes_a_hint() -> None:
+    hints = parse_events(BODY.encode())
+    summary = [(h.key.object, h.key.id, h.kind, h.fields, h.merged_into) for h in hints]
+    assert summary == [
+        ("contacts", "51", ChangeKind.UPDATED, ("lifecyclestage",), None),
+        ("contacts", "52", ChangeKind.CREATED, (), None),
+        ("companies", "9", ChangeKind.DELETED, (), None),
+        ("contacts", "53", ChangeKind.RESTORED, (), None),
+        ("contacts", "61", ChangeKind.MERGED, (), "60"),
+        ("contacts", "62", ChangeKind.MERGED, (), "60"),
+        ("contacts", "60", ChangeKind.UPDATED, (), None),
+        ("deals", "7", ChangeKind.DELETED, (), None),
+        ("deals", "70", ChangeKind.UPDATED, ("dealstage",), None),
+    ]
+    assert hints[0].occurred_at == datetime.fromtimestamp(1_764_000_000, tz=UTC)
+
+
+def test_given_a_duplicated_event_then_one_hint() -> None:
+    event = {"subscriptionType": "contact.creation", "objectId": 1, "occurredAt": 5}
+    assert len(parse_events(json.dumps([event, event]).encode())) == 1
+
+
+def test_given_a_body_that_is_not_json_then_rejected() -> None:
+    with pytest.raises(WebhookRejected):
+        parse_events(b"<xml/>")
