@@ -148,9 +148,10 @@ class Retrier:
             if isinstance(hinted, int | float):
                 return float(hinted)
             ceiling = min(policy.max_wait_s, policy.base_wait_s * 2 ** (state.attempt_number - 1))
-            floor = min(policy.min_rate_limit_wait_s, ceiling)
-            low = floor if isinstance(exc, RateLimited) else 0.0
-            return self._rng.uniform(low, ceiling)
+            if isinstance(exc, RateLimited):  # never hammer a limiter sooner than the floor
+                floor = policy.min_rate_limit_wait_s
+                return self._rng.uniform(floor, max(ceiling, floor))
+            return self._rng.uniform(0.0, ceiling)
 
         def stop(state: tenacity.RetryCallState) -> bool:
             return (
