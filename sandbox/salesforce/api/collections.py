@@ -1,0 +1,203 @@
+"""sObject Collections (`/composite/sobjects`): up to 200 records per call, one API request.
+
+Results come back in input order with per-record `statusCode` errors. With `allOrNone`, any
+failure rolls the whole set back and every other record reports
+ALL_OR_NONE_OPERATION_ROLLED_BACK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.salesforce.api.base import Call, Reply
+from sandbox.salesforce.api.context import Context
+from sandbox.salesforce.api.sobjects import record_json, save_result, select_fields
+from sandbox.salesforce.errors import SalesforceError
+from sandbox.salesforce.objects import by_key_prefix
+from sandbox.salesforce.records import MultipleMatches, sobject_or_error
+from sandbox.salesforce.store import normalize_id
+
+MAX_RECORDS = 200
+ROLLED_BACK = SalesforceError(
+    400,
+    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "Record rolled back because not all records were valid and the request was using AllOrNone "
+    "header",
+)
+
+Result = dict[str, Any]
+
+
+class _RollBack(Exception):
+    pass
+
+
+def failure(exc: SalesforceError, record_id: str | None = None) -> Result:
+    out: Result = {"success": False, "errors": [exc.record_error()]}
+    if record_id:
+        out = {"id": record_id, **out}
+    return out
+
+
+def _records(call: Call) -> tuple[list[Any], bool]:
+    body = call.body
+    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "The request body must contain records")
+    records = body["records"]
+    if len(records) > MAX_RECORDS:
+        raise SalesforceError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            f"Maximum number of records in a collection is {MAX_RECORDS}",
+        )
+    return records, bool(body.get("allOrNone", False))
+
+
+def _type_of(record: Any) -> str:
+    if not isinstance(record, dict):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
+    attributes = record.get("attributes")
+    kind = attributes.get("type") if isinstance(attributes, dict) else None
+    if not kind:
+        raise SalesforceError(
+            400,
+            "INVALID_TYPE",
+            "When using sObject Collections, the type of each record is required in its attributes",
+        )
+    return str(kind)
+
+
+def _id_key(record: dict[str, Any]) -> str | None:
+    return next((k for k in record if k.lower() == "id"), None)
+
+
+class CollectionsService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def _run(
+        self, items: list[Any], all_or_none: bool, one: Callable[[Any], Result]
+    ) -> list[Result]:
+        results: list[Result] = []
+        try:
+            with self.ctx.org.batch():
+                for item in items:
+                    try:
+                        results.append(one(item))
+                    except SalesforceError as exc:
+                        results.append(failure(exc))
+                if all_or_none and any(not r["success"] for r in results):
+                    raise _RollBack
+        except _RollBack:
+            return [r if not r["success"] else failure(ROLLED_BACK) for r in results]
+        self.ctx.stats.add_writes(sum(1 for r in results if r["success"]))
+        return results
+
+    def create(self, call: Call) -> Reply:
+        records, all_or_none = _records(call)
+
+        def one(record: Any) -> Result:
+            kind = _type_of(record)
+            key = _id_key(record)
+            if key and record[key]:
+                raise SalesforceError(
+                    400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"]
+                )
+            return save_result(self.ctx.org.create(kind, record))
+
+        return Reply(200, self._run(records, all_or_none, one))
+
+    def update(self, call: Call) -> Reply:
+        records, all_or_none = _records(call)
+
+        def one(record: Any) -> Result:
+            kind = _type_of(record)
+            key = _id_key(record)
+            if not key or not record[key]:
+                raise SalesforceError(
+                    400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"]
+                )
+            fields = {k: v for k, v in record.items() if k != key}
+            return save_result(self.ctx.org.update(kind, str(record[key]), fields))
+
+        return Reply(200, self._run(records, all_or_none, one))
+
+    def upsert(self, call: Call) -> Reply:
+        records, all_or_none = _records(call)
+        sobject = sobject_or_error(call.params["sobject"])
+        ext = sobject.field(call.params["field"])
+        if ext is None or not (ext.external_id or ext.name == "Id"):
+            raise SalesforceError(
+                404,
+                "NOT_FOUND",
+                "Provided external ID field does not exist or is not accessible: "
+                + call.params["field"],
+            )
+
+        def one(record: Any) -> Result:
+            kind = _type_of(record)
+            if kind.lower() != sobject.name.lower():
+                raise SalesforceError(
+                    400, "INVALID_TYPE", f"Record type {kind} does not match {sobject.name}"
+                )
+            value = next((v for k, v in record.items() if k.lower() == ext.name.lower()), None)
+            if value in (None, "") and ext.name != "Id":
+                raise SalesforceError(
+                    400, "MISSING_ARGUMENT", f"{ext.name} not specified", [ext.name]
+                )
+            try:
+                record_id, created = self.ctx.org.upsert(
+                    sobject.name, ext.name, str(value or ""), record
+                )
+            except MultipleMatches as exc:
+                raise SalesforceError(
+                    300,
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{ext.name}: more than one record found for external id field: "
+                    + ", ".join(exc.urls),
+                    [ext.name],
+                ) from None
+            return save_result(record_id, created)
+
+        return Reply(200, self._run(records, all_or_none, one))
+
+    def delete(self, call: Call) -> Reply:
+        ids = [i for i in call.query.get("ids", "").split(",") if i]
+        if not ids:
+            raise SalesforceError(400, "MISSING_ARGUMENT", "ids parameter is required", ["ids"])
+        if len(ids) > MAX_RECORDS:
+            raise SalesforceError(
+                400, "EXCEEDED_ID_LIMIT", f"Maximum number of ids is {MAX_RECORDS}"
+            )
+        all_or_none = call.query.get("allOrNone", "false").lower() == "true"
+
+        def one(record_id: Any) -> Result:
+            normal = normalize_id(record_id)
+            sobject = by_key_prefix(normal) if normal else None
+            if sobject is None:
+                raise SalesforceError(400, "MALFORMED_ID", f"malformed id {record_id}", [])
+            try:
+                return save_result(self.ctx.org.delete(sobject.name, record_id))
+            except SalesforceError as exc:
+                return failure(exc, record_id)
+
+        return Reply(200, self._run(ids, all_or_none, one))
+
+    def retrieve(self, call: Call) -> Reply:
+        sobject = sobject_or_error(call.params["sobject"])
+        ids = [i for i in call.query.get("ids", "").split(",") if i]
+        names = select_fields(sobject, call.query.get("fields"))
+        if not ids or not names:
+            raise SalesforceError(400, "MISSING_ARGUMENT", "ids and fields parameters are required")
+        if len(ids) > 2000:
+            raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "Maximum number of ids is 2000")
+        out: list[Any] = []
+        for record_id in ids:
+            normal = normalize_id(record_id)
+            row = self.ctx.store.get(sobject, normal) if normal else None
+            if row is None or row["IsDeleted"]:
+                out.append(None)
+            else:
+                out.append(record_json(self.ctx, sobject, row, call.version, names))
+        return Reply(200, out)

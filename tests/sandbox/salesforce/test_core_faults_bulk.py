@@ -1,0 +1,85 @@
+"""Faults in Salesforce's words, admin seeding, stats route templates, and Bulk 2.0 end to end."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceRefusedRequest
+
+
+def test_rate_limit_fault_is_concurrent_request_limit(sf: Salesforce, served: Any) -> None:
+    served.admin("PUT", "/faults", json={"next_rate_limit": 1})
+    with pytest.raises(SalesforceRefusedRequest) as info:
+        sf.query("SELECT Id FROM Lead LIMIT 1")
+    assert info.value.content == [
+        {
+            "message": "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
+            "errorCode": "REQUEST_LIMIT_EXCEEDED",
+        }
+    ]
+
+
+def test_server_error_fault_uses_plan_status(sf: Salesforce, served: Any) -> None:
+    served.admin("PUT", "/faults", json={"next_server_error": 1, "server_error_status": 503})
+    with pytest.raises(SalesforceGeneralError) as info:
+        sf.query("SELECT Id FROM Lead LIMIT 1")
+    assert info.value.status == 503
+    assert info.value.content[0]["errorCode"] == "SERVER_UNAVAILABLE"
+
+
+def test_stats_count_routes_by_template(sf: Salesforce, served: Any) -> None:
+    served.admin("DELETE", "/stats")
+    lead_id = sf.Lead.create({"LastName": "Stat", "Company": "Stats"})["id"]
+    sf.Lead.get(lead_id)
+    routes = served.admin("GET", "/stats").json()["by_route"]
+    assert routes["POST /services/data/v{version}/sobjects/{sobject}/"] == 1
+    assert routes["GET /services/data/v{version}/sobjects/{sobject}/{record_id}"] == 1
+
+
+def test_admin_seed_adds_leads(sf: Salesforce, served: Any) -> None:
+    before = sf.query("SELECT COUNT() FROM Lead")["totalSize"]
+    reply = served.admin("POST", "/seed", json={"contacts": 0, "leads": 10, "seed": 99})
+    assert reply.status_code == 204
+    assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == before + 10
+
+
+def test_bulk2_query_and_upsert(sf: Salesforce) -> None:
+    records = [
+        {"Baton_Id__c": f"bulk-{i}", "LastName": f"Bulk{i}", "Company": "Bulk Co"} for i in range(5)
+    ] + [{"Baton_Id__c": "bulk-bad", "LastName": "NoCompany"}]
+    outcome = sf.bulk2.Lead.upsert(records=records, external_id_field="Baton_Id__c", wait=0.01)
+    assert outcome[0]["numberRecordsProcessed"] == 6
+    assert outcome[0]["numberRecordsFailed"] == 1
+    failed = sf.bulk2.Lead.get_failed_records(outcome[0]["job_id"])
+    assert "REQUIRED_FIELD_MISSING" in failed
+    pages = list(
+        sf.bulk2.Lead.query(
+            "SELECT Baton_Id__c, LastName FROM Lead WHERE Company = 'Bulk Co'", wait=0.01
+        )
+    )
+    rows = [row for page in pages for row in csv.DictReader(io.StringIO(page))]
+    assert sorted(r["Baton_Id__c"] for r in rows) == [f"bulk-{i}" for i in range(5)]
+
+
+def test_unknown_rest_path_is_a_salesforce_404(sf: Salesforce, served: Any) -> None:
+    reply = served.session().get(
+        f"{served.url}/services/data/v59.0/nothing/here",
+        headers={"Authorization": f"Bearer {sf.session_id}"},
+    )
+    assert reply.status_code == 404
+    assert reply.json() == [
+        {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+    ]
+
+
+def test_faults_on_the_token_endpoint_answer_oauth_style(served: Any) -> None:
+    served.admin("PUT", "/faults", json={"next_server_error": 1})
+    reply = served.session().post(
+        f"{served.url}/services/oauth2/token", data={"grant_type": "client_credentials"}
+    )
+    assert reply.status_code == 503
+    assert reply.json()["error"] == "unknown_error"
