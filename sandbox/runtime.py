@@ -81,6 +81,7 @@ class Sandbox:
         """Claim both ports now, so a clash is one clear error before any seeding starts."""
         for listener in self.listeners:
             listener.bind()
+        self.salesforce.instance_url = self.salesforce_url  # Outbound Messages name it
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         jobs = [self.hubspot.background, self.salesforce.background]

@@ -172,7 +172,18 @@ INDUSTRIES = (
     "Technology",
     "Other",
 )
-FUNNEL_STAGES = ("Inquiry", "MQL", "SAL", "SQL", "Opportunity", "Customer", "Recycled")
+FUNNEL_STAGES = (
+    "Subscriber",
+    "Inquiry",
+    "MQL",
+    "SAL",
+    "SQL",
+    "Opportunity",
+    "Customer",
+    "Recycled",
+    "Disqualified",
+    "Lost",
+)
 # "Duplicate" is the reason the default funnel dictionary will not know.
 REJECTION_REASONS = (
     "No Budget",
@@ -211,6 +222,7 @@ def _funnel_fields() -> tuple[Field, ...]:
         text("Baton_Id__c", 64, external_id=True, unique=True, label="Baton Id"),
         typed("MQL_Date__c", "datetime", label="MQL Date"),
         typed("Marketing_Score__c", "double", label="Marketing Score"),
+        text("Original_Campaign__c", 255, label="Original Campaign"),
         # Custom picklists are restricted, as Setup creates them by default.
         picklist("Funnel_Stage__c", FUNNEL_STAGES, restricted=True, label="Funnel Stage"),
         picklist(

@@ -226,7 +226,10 @@ class Org:
                         "Phone": lead.get("Phone"),
                         "Title": lead.get("Title"),
                         "LeadSource": lead.get("LeadSource"),
-                        "Baton_Id__c": None,
+                        # The org maps Baton's custom Lead fields to Contact fields (Setup >
+                        # Lead field mapping), as Baton's install guide asks.
+                        "Baton_Id__c": lead.get("Baton_Id__c"),
+                        "Original_Campaign__c": lead.get("Original_Campaign__c"),
                         "MQL_Date__c": lead.get("MQL_Date__c"),
                         "Marketing_Score__c": lead.get("Marketing_Score__c"),
                         "Funnel_Stage__c": lead.get("Funnel_Stage__c"),

@@ -79,9 +79,11 @@ class SalesforceSandbox:
             enabled=options.rate_limits, daily_limit=options.daily_limit, clock=self.clock
         )
         self.sessions = Sessions(self.clock, options.org_id)
-        self._instance_url = "https://127.0.0.1"
+        self.instance_url = (
+            "https://127.0.0.1"  # the listener sets the real one; API calls refresh it
+        )
         self.outbound = OutboundMessenger(
-            self.clock, org_id=options.org_id, instance_url=lambda: self._instance_url
+            self.clock, org_id=options.org_id, instance_url=lambda: self.instance_url
         )
         self.org = Org(
             self.store, self.clock, user_id=INTEGRATION_USER, notify=self.outbound.notify
@@ -157,7 +159,7 @@ class SalesforceSandbox:
         require_session(self.sessions, request)
         host = request.headers.get("host")
         if host:
-            self._instance_url = f"https://{host}"
+            self.instance_url = f"https://{host}"
         self.limits.consume()
 
     def _build_app(self) -> FastAPI:
