@@ -10,8 +10,15 @@ against the minimum the batch sizes allow:
 - sObject Collections update and upsert (200 per call): 5 (per record sent, refusals included:
   the seeded org keeps converted leads and junk phones that the org refuses per record).
 
-Target: within 1.05x of the minimum. Environment: BENCH_SALESFORCE_RECORDS (default 10,000
-leads).
+Target: within 1.05x of the minimum.
+
+Then the daily cap with the imitation's limits on: the org allows DAILY_CAP_CALLS calls and
+the connector reads more than that needs. The run must end with `DailyLimitExhausted` having
+spent exactly the allocation, and without one refused (403) call, because the budget learns the
+remaining allocation from every response's `Sforce-Limit-Info` and stops first. (Salesforce has
+no per-second limit on ordinary calls, so there is no throughput ceiling to measure against.)
+
+Environment: BENCH_SALESFORCE_RECORDS (default 10,000 leads).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 import httpx
 
 from bench.report import Target, emit
+from connectors.errors import DailyLimitExhausted
 from connectors.http.budget import ApiBudget, salesforce_spec
 from connectors.records import RecordKey, RecordPatch, System
 from connectors.salesforce.connector import SalesforceConnector
@@ -45,6 +53,7 @@ MINIMUM = {
     "collections_upsert": 5.0,
 }
 DATA_ROUTES = "/services/data/"
+DAILY_CAP_CALLS = 4
 
 
 def _counted(admin: httpx.Client, work: Callable[[], int]) -> tuple[int, int, float]:
@@ -116,6 +125,41 @@ def _figures(box: SalesforceSandbox, url: str, ca_file: Path, records: int) -> d
     return figures
 
 
+def _daily_cap(tls_dir: Path) -> dict[str, Any]:
+    tls = ensure_tls_files(tls_dir)
+    box = SalesforceSandbox(
+        SalesforceOptions(rate_limits=True, daily_limit=DAILY_CAP_CALLS), clock=Clock()
+    )
+    box.seed(contacts=0, leads=2_000 * (DAILY_CAP_CALLS + 2), seed=6)
+    listener = Listener(box.app, tls=tls)
+    stopped = 0
+    read = 0
+    with serve_in_thread([listener]):
+        settings = SalesforceSettings(
+            login_url=listener.url,
+            client_id=box.options.client_id,
+            client_secret=box.options.client_secret,  # type: ignore[arg-type]
+            ca_file=tls.ca_cert,
+        )
+        sf = SalesforceConnector(settings, budget=ApiBudget(salesforce_spec()))
+        try:
+            for _ in sf.read_changes("Lead", None, box.clock.now_dt() + timedelta(seconds=1)):
+                read += 1
+        except DailyLimitExhausted:
+            stopped = 1
+        finally:
+            sf.close()
+        refused = int(box.stats.by_status.get("403", 0))
+        spent = sum(n for r, n in box.stats.by_route.items() if DATA_ROUTES in r)
+    return {
+        "daily_cap_calls_allowed": DAILY_CAP_CALLS,
+        "daily_cap_calls_spent": spent,
+        "daily_cap_records_read": read,
+        "daily_cap_stopped_loudly": stopped,
+        "daily_cap_refused_403": refused,
+    }
+
+
 def run() -> bool:
     records = int(os.environ.get("BENCH_SALESFORCE_RECORDS", "10000"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +169,11 @@ def run() -> bool:
         listener = Listener(box.app, tls=tls)
         with serve_in_thread([listener]):
             figures = _figures(box, listener.url, tls.ca_cert, records)
+        figures.update(_daily_cap(Path(tmp) / "cap"))
     targets = {f"{name}_vs_minimum": Target(1.05, at_least=False) for name in MINIMUM}
+    targets["daily_cap_stopped_loudly"] = Target(1)
+    targets["daily_cap_refused_403"] = Target(0, at_least=False)
+    targets["daily_cap_calls_spent"] = Target(DAILY_CAP_CALLS, at_least=False)
     return emit("connector_salesforce", figures, targets)
 
 
