@@ -1,0 +1,159 @@
+"""The sObjects Baton reads and writes, as data: one `ObjectSpec` row per sObject.
+
+The generic reader and writer read this table; nothing else names fields. Every object is read
+incrementally on `SystemModstamp` (it moves on changes by users *and* automation, and is
+indexed; salesforce-api.md §6), and every object carries `IsDeleted` for queryAll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from connectors.errors import ConfigError
+from connectors.records import System
+
+MODIFIED_FIELD = "SystemModstamp"
+ID_FIELD = "Id"
+DELETED_FIELD = "IsDeleted"
+MASTER_FIELD = "MasterRecordId"
+EXTERNAL_ID_FIELD = "Baton_Id__c"
+
+# sObject Collections and id-chunked queries take at most 200 records/ids per call (§3.3).
+COLLECTION_SIZE = 200
+# A query page holds up to 2,000 records (§3.1).
+QUERY_PAGE = 2000
+
+_SYSTEM = (ID_FIELD, DELETED_FIELD, MODIFIED_FIELD, "CreatedDate", "LastModifiedDate")
+_FUNNEL = ("Baton_Id__c", "MQL_Date__c", "Marketing_Score__c", "Funnel_Stage__c")
+_FUNNEL_WRITES = (*_FUNNEL, "Rejection_Reason__c")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    """One sObject: what to read, what may be written, and how upserts match.
+
+    Args:
+        name: the API name (`Lead`).
+        fields: fields read by default (system fields included).
+        writable: fields Baton may write (anything else in a patch is refused up front).
+        external_id: the external-id field upserts match on, when the object has one.
+        mergeable: the object has `MasterRecordId` (merged-away rows point at the survivor).
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    writable: tuple[str, ...]
+    external_id: str | None = None
+    mergeable: bool = False
+
+    @property
+    def read_fields(self) -> tuple[str, ...]:
+        """Default fields plus what the reader itself needs, without duplicates."""
+        needed = (*_SYSTEM, *((MASTER_FIELD,) if self.mergeable else ()))
+        return tuple(dict.fromkeys((*needed, *self.fields)))
+
+
+def _spec(
+    name: str,
+    fields: tuple[str, ...],
+    writable: tuple[str, ...],
+    *,
+    external_id: str | None = None,
+    mergeable: bool = False,
+) -> ObjectSpec:
+    return ObjectSpec(name, (*_SYSTEM, *fields), writable, external_id, mergeable)
+
+
+_PERSON = ("FirstName", "LastName", "Email", "Phone", "Title", "LeadSource", "OwnerId")
+
+OBJECTS: Mapping[str, ObjectSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            _spec(
+                "Lead",
+                (
+                    *_PERSON,
+                    "Company",
+                    "Status",
+                    "Rating",
+                    "Industry",
+                    "IsConverted",
+                    "ConvertedDate",
+                    "ConvertedAccountId",
+                    "ConvertedContactId",
+                    "ConvertedOpportunityId",
+                    *_FUNNEL_WRITES,
+                ),
+                (*_PERSON, "Company", "Status", "Rating", "Industry", *_FUNNEL_WRITES),
+                external_id=EXTERNAL_ID_FIELD,
+                mergeable=True,
+            ),
+            _spec(
+                "Contact",
+                (*_PERSON, "AccountId", *_FUNNEL_WRITES),
+                (*_PERSON, "AccountId", *_FUNNEL_WRITES),
+                external_id=EXTERNAL_ID_FIELD,
+                mergeable=True,
+            ),
+            _spec(
+                "Account",
+                ("Name", "Type", "Industry", "AccountSource", "Website", "OwnerId"),
+                ("Name", "Type", "Industry", "AccountSource", "Website", "OwnerId"),
+                mergeable=True,
+            ),
+            _spec(
+                "Opportunity",
+                (
+                    "Name",
+                    "AccountId",
+                    "StageName",
+                    "Amount",
+                    "Probability",
+                    "CloseDate",
+                    "IsClosed",
+                    "IsWon",
+                    "LeadSource",
+                    "CampaignId",
+                    "OwnerId",
+                ),
+                ("Name", "AccountId", "StageName", "Amount", "CloseDate", "LeadSource"),
+            ),
+            _spec(
+                "OpportunityContactRole",
+                ("OpportunityId", "ContactId", "Role", "IsPrimary"),
+                ("OpportunityId", "ContactId", "Role", "IsPrimary"),
+            ),
+            _spec(
+                "Task",
+                ("WhoId", "WhatId", "Subject", "Status", "Priority", "ActivityDate", "IsClosed"),
+                ("WhoId", "WhatId", "Subject", "Status", "Priority", "ActivityDate"),
+            ),
+            _spec(
+                "Campaign",
+                ("Name", "Type", "Status", "IsActive", "ParentId", "StartDate", "EndDate"),
+                ("Name", "Type", "Status", "IsActive", "StartDate", "EndDate"),
+            ),
+            _spec(
+                "CampaignMember",
+                ("CampaignId", "LeadId", "ContactId", "Status", "HasResponded"),
+                ("CampaignId", "LeadId", "ContactId", "Status"),
+            ),
+        )
+    }
+)
+
+
+def spec_for(name: str) -> ObjectSpec:
+    """The row for `name`, or a `ConfigError` naming the objects Baton supports."""
+    spec = OBJECTS.get(name)
+    if spec is None:
+        raise ConfigError(
+            f"unsupported Salesforce object {name!r}",
+            setting="object",
+            fix="use one of " + ", ".join(OBJECTS),
+            system=System.SALESFORCE,
+        )
+    return spec

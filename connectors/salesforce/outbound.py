@@ -1,0 +1,124 @@
+"""Outbound Messages: Salesforce's SOAP `notifications`, parsed into change hints.
+
+An Outbound Message says "these records changed" with a snapshot of selected fields. Baton
+treats it as a hint to re-read (delivery is at-least-once, out of order, and the data is the
+latest at send time; salesforce-api.md §10). Verification is the organization id: a message
+from another org is a `WebhookRejected`. The XML is parsed with defusedxml (no entities, no
+external references). The reply Salesforce needs is a SOAP `notificationsResponse` with
+`<Ack>true</Ack>`; anything else makes it retry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from connectors.errors import WebhookRejected
+from connectors.records import ChangeHint, ChangeKind, RecordKey, System, WebhookReceipt
+from connectors.salesforce.convert import parse_datetime
+
+OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+_MODIFIED_FIELDS = ("SystemModstamp", "LastModifiedDate")
+
+ACK_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    b"<soapenv:Body>"
+    b'<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+    b"<Ack>true</Ack>"
+    b"</notificationsResponse>"
+    b"</soapenv:Body>"
+    b"</soapenv:Envelope>"
+)
+ACK_MEDIA_TYPE = "text/xml; charset=utf-8"
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child_text(element: Element, name: str) -> str | None:
+    found = element.find(f"{{{OUTBOUND_NS}}}{name}")
+    return (found.text or "").strip() if found is not None else None
+
+
+def _same_org(received: str, expected: str) -> bool:
+    # 18-char ids add a case-safety suffix to the 15-char id: compare whole ids when both are
+    # 18 characters, else the case-sensitive 15-character part.
+    if len(received) == len(expected) == 18:
+        return received == expected
+    return len(received) in (15, 18) and received[:15] == expected[:15]
+
+
+def _hint(notification: Element) -> ChangeHint:
+    record = notification.find(f"{{{OUTBOUND_NS}}}sObject")
+    if record is None:
+        raise WebhookRejected("an Outbound Message notification has no sObject")
+    sobject = record.get(XSI_TYPE, "").rpartition(":")[2]
+    values = {_local(child.tag): (child.text or "").strip() for child in record}
+    record_id = values.pop("Id", "")
+    if not sobject or not record_id:
+        raise WebhookRejected("an Outbound Message notification lacks its type or Id")
+    occurred: datetime | None = None
+    for name in _MODIFIED_FIELDS:
+        if values.get(name):
+            try:
+                occurred = parse_datetime(values[name])
+            except ValueError:
+                occurred = None
+            break
+    return ChangeHint(
+        key=RecordKey(System.SALESFORCE, sobject, record_id),
+        kind=ChangeKind.UPDATED,
+        occurred_at=occurred,
+        fields=tuple(sorted(values)),
+    )
+
+
+def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
+    """Verify and parse one Outbound Message into hints plus the acknowledgement to send.
+
+    Raises:
+        WebhookRejected: unparsable or not a `notifications` message, no org id configured to
+            check against, or a message from another organization.
+    """
+    if not org_id:
+        raise WebhookRejected(
+            "cannot verify Outbound Messages without an org id "
+            "(set BATON_SALESFORCE_ORG_ID to the org's 18-character id)",
+            system=System.SALESFORCE,
+        )
+    try:
+        root = fromstring(body)
+    except (ParseError, DefusedXmlException, ValueError) as exc:
+        raise WebhookRejected(
+            f"the Outbound Message is not well-formed XML ({type(exc).__name__})",
+            system=System.SALESFORCE,
+        ) from None
+    notifications = next(root.iter(f"{{{OUTBOUND_NS}}}notifications"), None)
+    if notifications is None:
+        raise WebhookRejected(
+            "not an Outbound Message (no notifications element)", system=System.SALESFORCE
+        )
+    received = _child_text(notifications, "OrganizationId") or ""
+    if not _same_org(received, org_id):
+        raise WebhookRejected(
+            f"Outbound Message from organization {received or '(none)'!r}, expected {org_id!r}",
+            system=System.SALESFORCE,
+            vendor_code="ORGANIZATION_MISMATCH",
+        )
+    seen: set[str] = set()
+    hints: list[ChangeHint] = []
+    for notification in notifications.iter(f"{{{OUTBOUND_NS}}}Notification"):
+        notification_id = _child_text(notification, "Id") or ""
+        if notification_id and notification_id in seen:
+            continue  # the same notification twice in one message: one hint
+        seen.add(notification_id)
+        hints.append(_hint(notification))
+    return WebhookReceipt(
+        hints=tuple(hints), status_code=200, response_body=ACK_BODY, media_type=ACK_MEDIA_TYPE
+    )

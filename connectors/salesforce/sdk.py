@@ -1,0 +1,361 @@
+"""The one module that imports simple-salesforce, and the one request path through it.
+
+Every call goes `SalesforceSdk.<method>` -> `Retrier.call` (spends the budget, retries on the
+classifier's verdict) -> one simple-salesforce call on a `requests.Session` that is ours:
+
+- `verify` is the CA-file setting and `trust_env` is off, because `REQUESTS_CA_BUNDLE` would
+  otherwise override `verify` (salesforce-api.md §1.6);
+- a response hook feeds every response's `Sforce-Limit-Info` to the `ApiBudget`, including
+  the Bulk 2.0 calls that simple-salesforce makes outside its `api_usage` bookkeeping;
+- an adapter gives every request the timeout setting and no urllib3 retries, so attempts never
+  multiply with ours;
+- simple-salesforce is built from a session id, so its own re-login loop is off; an expired
+  session surfaces as `SalesforceExpiredSession`, the classifier calls it `SessionExpired`, and
+  the retrier calls `refresh`, which grants a new token and rebuilds the client.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import Operation, _Bulk2Client
+from simple_salesforce.exceptions import (
+    SalesforceBulkV2LoadError,
+    SalesforceOperationError,
+)
+
+from connectors.errors import PermanentError
+from connectors.http.budget import ApiBudget
+from connectors.http.redaction import register_secrets
+from connectors.http.retry import Retrier, RetryPolicy
+from connectors.records import System
+from connectors.salesforce.auth import Token
+
+T = TypeVar("T")
+
+QUERY_KIND = "query"
+WRITE_KIND = "write"
+BULK_KIND = "bulk"
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Applies a default timeout; urllib3 retries stay at the adapter default of none."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__(max_retries=0)
+        self._timeout = timeout
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self._timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+def build_session(
+    *,
+    ca_file: str | None,
+    timeout: tuple[float, float],
+    budget: ApiBudget | None,
+    proxy_url: str | None = None,
+) -> requests.Session:
+    """The `requests.Session` every simple-salesforce call (REST and Bulk 2.0) goes through.
+
+    Proxies come only from `proxy_url`: with `trust_env` off, requests reads no proxy (and no
+    CA bundle) from the environment, so what is configured is what is used.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_file if ca_file is not None else True
+    if proxy_url:
+        session.proxies = {"https": proxy_url, "http": proxy_url}
+    adapter = _TimeoutAdapter(timeout)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if budget is not None:
+
+        def observe(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            budget.observe_headers(response.headers)
+
+        session.hooks["response"].append(observe)
+    return session
+
+
+@dataclass(frozen=True, slots=True)
+class BulkQueryPage:
+    """One page of Bulk 2.0 query results: raw CSV text with its own header row."""
+
+    csv: str
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """The outcome files of one Bulk 2.0 ingest job (CSV text)."""
+
+    job_id: str
+    processed: int
+    failed: int
+    successful_csv: str
+    failed_csv: str
+    unprocessed_csv: str
+
+
+class SalesforceSdk:
+    """Typed access to the simple-salesforce calls the connector uses.
+
+    Args:
+        tokens: grants a fresh `Token` (called at start and after an expired session).
+        api_version: REST API version (`59.0`).
+        ca_file: PEM bundle for TLS verification (None: the system store).
+        timeout: (connect, read) seconds for every request.
+        budget: spent before each call, corrected from `Sforce-Limit-Info`.
+        policy: retry limits.
+        sleep: injectable for tests (retry waits).
+        bulk_poll_s: first wait when polling a Bulk 2.0 job.
+        proxy_url: HTTPS proxy for every REST and Bulk call (None: direct).
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: Callable[[], Token],
+        api_version: str,
+        ca_file: str | None,
+        timeout: tuple[float, float],
+        budget: ApiBudget | None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        bulk_poll_s: float = 1.0,
+        proxy_url: str | None = None,
+    ) -> None:
+        self._tokens = tokens
+        self._version = api_version
+        self._bulk_poll_s = bulk_poll_s
+        self._lock = threading.Lock()
+        self.budget = budget
+        self.session = build_session(
+            ca_file=ca_file, timeout=timeout, budget=budget, proxy_url=proxy_url
+        )
+        retry_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self.retrier = Retrier(
+            system=System.SALESFORCE,
+            policy=policy,
+            budget=budget,
+            on_session_expired=self.refresh,
+            **retry_kwargs,
+        )
+        self._sf: Salesforce | None = None
+
+    # session
+
+    def refresh(self) -> None:
+        """Grant a new token and rebuild the client around it (the session is kept)."""
+        token = self._tokens()
+        register_secrets(token.access_token)
+        client = Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self.session,
+            version=self._version,
+        )
+        with self._lock:
+            self._sf = client
+
+    @property
+    def sf(self) -> Salesforce:
+        with self._lock:
+            client = self._sf
+        if client is None:
+            self.refresh()
+            return self.sf
+        return client
+
+    def call(
+        self,
+        fn: Callable[[Salesforce], T],
+        *,
+        operation: str,
+        kind: str = QUERY_KIND,
+        idempotent: bool = True,
+    ) -> T:
+        """Run `fn(client)` under the retry layer (the client is re-read on every attempt)."""
+        return self.retrier.call(
+            lambda: fn(self.sf), operation=operation, kind=kind, idempotent=idempotent
+        )
+
+    # REST
+
+    def query(self, soql: str, *, include_deleted: bool, operation: str) -> dict[str, Any]:
+        """The first page of `query` (or `queryAll` with `include_deleted`)."""
+        result: dict[str, Any] = self.call(
+            lambda sf: sf.query(soql, include_deleted=include_deleted), operation=operation
+        )
+        return result
+
+    def query_more(self, next_records_url: str, *, operation: str) -> dict[str, Any]:
+        """The page at a `nextRecordsUrl` (a server path, used verbatim)."""
+        result: dict[str, Any] = self.call(
+            lambda sf: sf.query_more(next_records_url, identifier_is_url=True),
+            operation=operation,
+        )
+        return result
+
+    def restful(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        operation: str,
+        kind: str = QUERY_KIND,
+        idempotent: bool = True,
+    ) -> Any:
+        """`sf.restful(path)` relative to `/services/data/vNN.N/`; None for an empty reply."""
+        extra: dict[str, Any] = {} if json is None else {"json": json}
+        return self.call(
+            lambda sf: sf.restful(path, params=params, method=method, **extra),
+            operation=operation,
+            kind=kind,
+            idempotent=idempotent,
+        )
+
+    # Bulk API 2.0
+
+    def _bulk(self, sobject: str) -> _Bulk2Client:
+        # The job-level client rather than `sf.bulk2.<Object>`: its steps (create, poll, fetch
+        # a page) are separate calls here, so each is retried on its own, and a refreshed
+        # token is picked up (sf.bulk2 captures the token when first accessed, §1.4).
+        sf = self.sf
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + sf.session_id,
+            "X-PrettyPrint": "1",
+        }
+        return _Bulk2Client(sobject, sf.bulk2_url, headers, self.session)
+
+    def _wait(self, sobject: str, job_id: str, *, is_query: bool, operation: str) -> None:
+        def wait() -> None:
+            try:
+                self._bulk(sobject).wait_for_job(job_id, is_query, self._bulk_poll_s)
+            except SalesforceOperationError as exc:  # the job ended Failed or Aborted
+                raise PermanentError(
+                    f"Bulk API 2.0 job {job_id} did not complete",
+                    system=System.SALESFORCE,
+                    operation=operation,
+                    vendor_message=str(exc),
+                ) from None
+
+        self.retrier.call(wait, operation=operation, kind=BULK_KIND)
+
+    def bulk_query(
+        self, sobject: str, soql: str, *, include_deleted: bool, page_size: int, operation: str
+    ) -> Iterator[BulkQueryPage]:
+        """Run a Bulk 2.0 query job and yield its result pages (following `Sforce-Locator`)."""
+        op = Operation.query_all if include_deleted else Operation.query
+        job = self.retrier.call(
+            lambda: self._bulk(sobject).create_job(op, soql),
+            operation=operation,
+            kind=BULK_KIND,
+        )
+        job_id = str(job["id"])
+        self._wait(sobject, job_id, is_query=True, operation=operation)
+        locator = ""
+        seen: set[str] = set()
+        while True:
+            page = self.retrier.call(
+                partial(self._results_page, sobject, job_id, locator, page_size),
+                operation=operation,
+                kind=BULK_KIND,
+            )
+            yield BulkQueryPage(csv=page["records"], records=int(page["number_of_records"]))
+            locator = str(page["locator"] or "")
+            if not locator:
+                return
+            if locator in seen:
+                raise PermanentError(
+                    f"Bulk API 2.0 returned the locator {locator!r} twice; stopping",
+                    system=System.SALESFORCE,
+                    operation=operation,
+                )
+            seen.add(locator)
+
+    def _results_page(self, sobject: str, job_id: str, locator: str, size: int) -> Any:
+        return self._bulk(sobject).get_query_results(job_id, locator, size)
+
+    def bulk_ingest(
+        self,
+        sobject: str,
+        csv_text: str,
+        *,
+        operation_name: str,
+        external_id: str | None,
+        operation: str,
+    ) -> IngestResult:
+        """Run one Bulk 2.0 ingest job (`upsert`, `insert`, `update`) and fetch its results."""
+        op = Operation(operation_name)
+        job = self.retrier.call(
+            lambda: self._bulk(sobject).create_job(op, external_id_field=external_id),
+            operation=operation,
+            kind=BULK_KIND,
+            idempotent=False,
+        )
+        job_id = str(job["id"])
+
+        def upload() -> None:
+            try:
+                self._bulk(sobject).upload_job_data(job_id, csv_text)
+            except SalesforceBulkV2LoadError as exc:
+                # Raised for a refused upload (not 201) or data over 100 MB: not transient.
+                raise PermanentError(
+                    f"Bulk API 2.0 refused the data for job {job_id}",
+                    system=System.SALESFORCE,
+                    operation=operation,
+                    vendor_message=str(exc),
+                ) from None
+
+        self.retrier.call(upload, operation=operation, kind=BULK_KIND)
+        self.retrier.call(
+            lambda: self._bulk(sobject).close_job(job_id), operation=operation, kind=BULK_KIND
+        )
+        self._wait(sobject, job_id, is_query=False, operation=operation)
+        info = self.retrier.call(
+            lambda: self._bulk(sobject).get_job(job_id, False), operation=operation, kind=BULK_KIND
+        )
+
+        def results(kind: str) -> str:
+            text: str = self.retrier.call(
+                lambda: self._bulk(sobject).get_ingest_results(job_id, kind),
+                operation=operation,
+                kind=BULK_KIND,
+            )
+            return text
+
+        return IngestResult(
+            job_id=job_id,
+            processed=int(info.get("numberRecordsProcessed") or 0),
+            failed=int(info.get("numberRecordsFailed") or 0),
+            successful_csv=results("successfulResults"),
+            failed_csv=results("failedResults"),
+            unprocessed_csv=results("unprocessedrecords"),
+        )

@@ -1,0 +1,178 @@
+"""Salesforce connection settings, from the environment (prefix `BATON_SALESFORCE_`) or `.env`.
+
+The auth mode is an explicit choice (`auth`), and each mode's required settings are checked when
+settings are built, so a bad setup fails at start-up with the setting's name and the fix:
+
+- `client_credentials`: CLIENT_ID + CLIENT_SECRET, against the org's My Domain login URL;
+- `jwt_bearer`: CLIENT_ID + USERNAME + PRIVATE_KEY_FILE or PRIVATE_KEY (RS256);
+- `refresh_token`: CLIENT_ID + REFRESH_TOKEN (+ CLIENT_SECRET when the app requires it);
+- `password`: CLIENT_ID + CLIENT_SECRET + USERNAME + PASSWORD (+ SECURITY_TOKEN). Deprecated:
+  Salesforce is retiring username-password logins; kept only as a fallback.
+
+`login_url` and `instance_url` are settings so the sandbox or a proxy can stand in, and
+`ca_file` is the TLS trust anchor (the sandbox's CA, or a corporate proxy's).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.errors import ConfigError
+from connectors.records import System
+
+ENV_PREFIX = "BATON_SALESFORCE_"
+
+AuthMode = Literal["client_credentials", "jwt_bearer", "refresh_token", "password"]
+
+# What each auth mode needs, as data: one tuple of alternatives per requirement.
+_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "client_credentials": (("client_id",), ("client_secret",)),
+    "jwt_bearer": (("client_id",), ("username",), ("private_key_file", "private_key")),
+    "refresh_token": (("client_id",), ("refresh_token",)),
+    "password": (("client_id",), ("client_secret",), ("username",), ("password",)),
+}
+
+
+class SalesforceSettings(BaseSettings):
+    """Everything the Salesforce connector needs to reach one org."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    instance_url: str | None = Field(
+        None, description="The org's instance URL; learned from the token response when unset."
+    )
+    login_url: str = Field(
+        "https://login.salesforce.com", description="Token endpoint host (My Domain, sandbox)."
+    )
+    auth: AuthMode = Field("client_credentials", description="How to obtain an access token.")
+    client_id: str | None = Field(None, description="Connected app consumer key.")
+    client_secret: SecretStr | None = Field(None, description="Connected app consumer secret.")
+    username: str | None = Field(None, description="Integration user (jwt_bearer, password).")
+    private_key_file: Path | None = Field(None, description="PEM RSA key for jwt_bearer.")
+    private_key: SecretStr | None = Field(None, description="PEM RSA key text for jwt_bearer.")
+    jwt_audience: str | None = Field(
+        None,
+        description="JWT `aud`; default https://login.salesforce.com (test.salesforce.com for "
+        "sandbox orgs), never the My Domain URL.",
+    )
+    refresh_token: SecretStr | None = Field(None, description="OAuth refresh token.")
+    password: SecretStr | None = Field(None, description="Password (deprecated fallback).")
+    security_token: SecretStr | None = Field(None, description="Appended to the password.")
+    org_id: str | None = Field(
+        None, description="18-char org id; Outbound Messages from other orgs are rejected."
+    )
+    ca_file: Path | None = Field(None, description="PEM bundle to verify TLS with.")
+    proxy_url: str | None = Field(
+        None,
+        description="HTTPS proxy for REST and Bulk calls (token calls use the proxy env vars).",
+    )
+    api_version: str = Field("59.0", description="REST API version, e.g. 59.0 (no 'v').")
+    bulk_threshold: int = Field(
+        10_000, ge=1, description="Reads and writes larger than this use Bulk API 2.0."
+    )
+    request_timeout_s: float = Field(30.0, gt=0, le=600, description="Per-request timeout.")
+    connect_timeout_s: float = Field(10.0, gt=0, le=120, description="Connect timeout.")
+    bulk_poll_s: float = Field(1.0, gt=0, le=60, description="First wait when polling jobs.")
+    daily_floor: int = Field(0, ge=0, description="Stop when this many daily calls remain.")
+
+    @field_validator("api_version")
+    @classmethod
+    def _version_shape(cls, value: str) -> str:
+        text = value.strip()
+        if text.lower().startswith("v"):
+            raise ValueError(f"write the API version without 'v', e.g. {text[1:]!r}")
+        major, _, minor = text.partition(".")
+        if not (major.isdigit() and minor.isdigit()):
+            raise ValueError("write the API version as NN.0, e.g. '59.0'")
+        return text
+
+    @field_validator("login_url", "instance_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip().rstrip("/")
+        if not text.startswith("https://"):
+            raise ValueError(
+                "use an https:// URL (simple-salesforce always speaks HTTPS; for the sandbox "
+                "use its https address and set CA_FILE)"
+            )
+        return text
+
+    @field_validator("org_id")
+    @classmethod
+    def _org_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not (len(value) in (15, 18) and value.startswith("00D")):
+            raise ValueError("an org id starts with 00D and has 15 or 18 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _mode_has_its_settings(self) -> SalesforceSettings:
+        for alternatives in _REQUIRED[self.auth]:
+            if not any(getattr(self, name) for name in alternatives):
+                names = " or ".join(ENV_PREFIX + n.upper() for n in alternatives)
+                raise ValueError(f"auth={self.auth} needs {names}")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"CA file {str(self.ca_file)!r} does not exist")
+        if self.private_key_file is not None and not self.private_key_file.is_file():
+            raise ValueError(f"private key file {str(self.private_key_file)!r} does not exist")
+        return self
+
+    def private_key_pem(self) -> str:
+        """The JWT signing key, from the file or the inline setting."""
+        if self.private_key is not None:
+            return self.private_key.get_secret_value()
+        if self.private_key_file is not None:
+            return self.private_key_file.read_text()
+        raise ConfigError(
+            "no JWT signing key",
+            setting=ENV_PREFIX + "PRIVATE_KEY_FILE",
+            fix="point it at the connected app's PEM private key",
+            system=System.SALESFORCE,
+        )
+
+    def jwt_aud(self) -> str:
+        """The JWT audience: Salesforce accepts login or test.salesforce.com (or an Experience
+        Cloud site URL), not the My Domain host the token request goes to."""
+        if self.jwt_audience:
+            return self.jwt_audience
+        sandbox_org = "test.salesforce.com" in self.login_url or ".sandbox.my." in self.login_url
+        return "https://test.salesforce.com" if sandbox_org else "https://login.salesforce.com"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values, for registering with the redaction layer."""
+        values = (
+            self.client_secret,
+            self.private_key,
+            self.refresh_token,
+            self.password,
+            self.security_token,
+        )
+        return tuple(v.get_secret_value() for v in values if v is not None)
+
+
+def load_settings(**overrides: object) -> SalesforceSettings:
+    """Build settings from the environment (and `overrides`), as a `ConfigError` on failure.
+
+    The error names the first bad setting by its environment variable and says how to fix it.
+    """
+    try:
+        return SalesforceSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = [str(part) for part in first.get("loc", ()) if part]
+        fix = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        if location:
+            setting = ENV_PREFIX + location[0].upper()
+        else:
+            named = [w for w in fix.replace(",", " ").split() if w.startswith(ENV_PREFIX)]
+            setting = named[0] if named else ENV_PREFIX + "AUTH"
+        raise ConfigError(
+            "invalid Salesforce settings", setting=setting, fix=fix, system=System.SALESFORCE
+        ) from None

@@ -1,0 +1,152 @@
+"""Fault injection: each failure ends as its classification says."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.errors import DailyLimitExhausted, RateLimited, SessionExpired, TransientError
+from connectors.http.retry import RetryPolicy
+from connectors.salesforce.connector import SalesforceConnector
+from tests.contract.salesforce.conftest import Served
+
+
+def _count(salesforce: SalesforceConnector, served: Served) -> int:
+    return len(salesforce.read_by_ids("Lead", [served.box.find("Lead", limit=1)[0]["Id"]]))
+
+
+def test_given_concurrency_limit_errors_when_reading_then_waits_and_succeeds(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    served.faults(next_rate_limit=3, path_prefix="/services/data/")
+    assert _count(salesforce, served) == 1
+    assert served.stats()["by_status"].get("403", 0) >= 3
+
+
+def test_given_a_5xx_burst_when_reading_then_retried(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    served.faults(next_server_error=2, server_error_status=500, path_prefix="/services/data/")
+    assert _count(salesforce, served) == 1
+
+
+def test_given_endless_5xx_when_reading_then_transient_error_after_the_cap(
+    served: Served,
+) -> None:
+    connector = served.connector(policy=RetryPolicy(max_attempts=3))
+    served.faults(server_error_rate=1.0, path_prefix="/services/data/")
+    try:
+        with pytest.raises(TransientError) as info:
+            _count(connector, served)
+    finally:
+        served.clear_faults()
+        connector.close()
+    assert info.value.status == 503
+    assert info.value.vendor_code == "SERVER_UNAVAILABLE"
+
+
+def test_given_endless_rate_limits_when_reading_then_rate_limited_after_the_cap(
+    served: Served,
+) -> None:
+    connector = served.connector(policy=RetryPolicy(max_attempts=2))
+    served.faults(rate_limit_rate=1.0, path_prefix="/services/data/")
+    try:
+        with pytest.raises(RateLimited) as info:
+            _count(connector, served)
+    finally:
+        served.clear_faults()
+        connector.close()
+    assert info.value.policy == "CONCURRENT"
+
+
+def test_given_an_expired_session_when_reading_then_token_refreshed_and_call_succeeds(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    assert _count(salesforce, served) == 1  # a session exists
+    served.reset_stats()
+    served.faults(next_expired_session=1, path_prefix="/services/data/")
+
+    assert _count(salesforce, served) == 1
+    assert served.api_calls("/services/oauth2/token") == 1
+    assert served.stats()["by_status"].get("401") == 1
+
+
+def test_given_sessions_that_keep_expiring_when_reading_then_auth_error_not_a_loop(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    served.faults(expired_session_rate=1.0, path_prefix="/services/data/")
+    try:
+        with pytest.raises(SessionExpired):
+            _count(salesforce, served)
+    finally:
+        served.clear_faults()
+    assert served.api_calls("/services/oauth2/token") <= 3
+
+
+def test_given_the_org_refuses_for_the_daily_cap_when_reading_then_run_ends_loudly(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    served.box.limits.enabled = True
+    served.limits(daily_remaining=0)
+    served.reset_stats()
+    try:
+        with pytest.raises(DailyLimitExhausted) as info:
+            list(salesforce.read_changes("Lead", None, served.slot()))
+        assert served.api_calls() == 1  # refused once, never retried
+    finally:
+        served.box.limits.enabled = False
+        served.box.limits.reset()
+    assert info.value.vendor_code == "REQUEST_LIMIT_EXCEEDED"
+    assert info.value.status == 403
+    assert "24-hour" in str(info.value)
+
+
+def test_given_limit_headers_show_the_allocation_spent_then_no_further_call_is_made(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    served.limits(daily_remaining=0)  # refusal is off: only Sforce-Limit-Info says so
+    served.reset_stats()
+    try:
+        with pytest.raises(DailyLimitExhausted) as info:
+            list(salesforce.read_changes("Lead", None, served.slot()))  # needs two pages
+        assert served.api_calls() == 1  # the first page told the budget; page two not sent
+        with pytest.raises(DailyLimitExhausted):
+            _count(salesforce, served)
+        assert served.api_calls() == 1
+    finally:
+        served.box.limits.reset()
+    assert info.value.remaining == 0
+    assert info.value.limit == served.box.options.daily_limit
+
+
+def test_given_a_slow_response_when_reading_then_the_timeout_retries_and_succeeds(
+    served: Served,
+) -> None:
+    connector = served.connector(request_timeout_s=0.3)
+    try:
+        assert _count(connector, served) == 1  # token and session first
+        served.faults(next_slow=1, slow_seconds=1.0, path_prefix="/services/data/")
+        assert _count(connector, served) == 1
+    finally:
+        connector.close()
+
+
+def test_connector_satisfies_the_protocol(salesforce: SalesforceConnector) -> None:
+    from connectors.protocol import Connector
+
+    assert isinstance(salesforce, Connector)
+
+
+def test_given_a_refused_session_then_the_error_text_holds_no_secret(served: Served) -> None:
+    connector = served.connector()
+    secret = served.box.options.client_secret
+    served.faults(expired_session_rate=1.0, path_prefix="/services/data/")
+    try:
+        with pytest.raises(SessionExpired) as info:
+            _count(connector, served)
+        session_id = connector.sdk.sf.session_id  # the last one granted (no call made here)
+    finally:
+        served.clear_faults()
+        connector.close()
+    text = f"{info.value} {info.value!r} {getattr(info.value, '__notes__', '')}"
+    assert secret not in text
+    assert session_id not in text

@@ -1,0 +1,138 @@
+"""Collections and Bulk 2.0 writes, per-record outcomes, describe, through simple-salesforce."""
+
+from __future__ import annotations
+
+import uuid
+
+from connectors.records import RecordKey, RecordPatch, System
+from connectors.salesforce.connector import SalesforceConnector
+from tests.contract.salesforce.conftest import Served
+
+
+def _new(obj: str, **fields: object) -> RecordPatch:
+    return RecordPatch(RecordKey(System.SALESFORCE, obj, ""), fields)  # type: ignore[arg-type]
+
+
+def _upsert(obj: str, baton_id: str, **fields: object) -> RecordPatch:
+    values = {"Baton_Id__c": baton_id, **fields}
+    return RecordPatch(RecordKey(System.SALESFORCE, obj, ""), values, match_on="Baton_Id__c")  # type: ignore[arg-type]
+
+
+def test_given_mixed_good_and_bad_records_when_creating_then_outcomes_in_order(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    patches = [
+        _new("Lead", LastName="Good1", Company="Acme", Phone="+1 555 010 0001"),
+        _new("Lead", LastName="Junk", Company="Acme", Phone="n/a"),
+        _new("Lead", LastName="NoCompany"),
+        _new("Lead", LastName="Good2", Company="Acme"),
+    ]
+    served.reset_stats()
+
+    outcomes = salesforce.write("Lead", patches)
+
+    assert [o.patch for o in outcomes] == patches
+    assert [o.ok for o in outcomes] == [True, False, False, True]
+    assert outcomes[1].error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert outcomes[1].error_message == "Phone must be a valid phone number"
+    assert outcomes[1].error_fields == ("Phone",)
+    assert outcomes[2].error_code == "REQUIRED_FIELD_MISSING"
+    assert outcomes[2].error_fields == ("Company",)
+    assert not outcomes[1].retryable
+    assert not outcomes[2].retryable
+    assert all(o.id and o.id.startswith("00Q") for o in (outcomes[0], outcomes[3]))
+    assert served.api_calls() == 1
+    found = {r.key.id: r for r in salesforce.read_by_ids("Lead", [outcomes[0].id or ""])}
+    assert found[outcomes[0].id or ""].get("LastName") == "Good1"
+
+
+def test_given_upserts_by_baton_id_when_sent_twice_then_created_once_updated_once(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    keys = [f"bt-{uuid.uuid4()}" for _ in range(3)]
+    first = salesforce.write("Contact", [_upsert("Contact", k, LastName="Up") for k in keys])
+    again = salesforce.write(
+        "Contact", [_upsert("Contact", k, LastName="Up", Title="Again") for k in keys]
+    )
+
+    assert all(o.ok and o.created for o in first)
+    assert all(o.ok and not o.created for o in again)
+    assert [o.id for o in first] == [o.id for o in again]
+    titles = {
+        r.get("Title") for r in salesforce.read_by_ids("Contact", [o.id or "" for o in again])
+    }
+    assert titles == {"Again"}
+
+
+def test_given_updates_when_written_then_changed_and_unknown_fields_refused_locally(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    lead_id = served.box.create("Lead", {"LastName": "Upd", "Company": "Acme"})
+    patch = RecordPatch(
+        RecordKey(System.SALESFORCE, "Lead", lead_id), {"Status": "Working - Contacted"}
+    )
+    bad = RecordPatch(RecordKey(System.SALESFORCE, "Lead", lead_id), {"IsConverted": True})
+
+    outcomes = salesforce.write("Lead", [patch, bad])
+
+    assert outcomes[0].ok
+    assert outcomes[0].id == lead_id
+    assert outcomes[1].error_code == "BATON_FIELD_NOT_WRITABLE"
+    assert salesforce.read_by_ids("Lead", [lead_id])[0].get("Status") == "Working - Contacted"
+
+
+def test_given_more_than_200_records_when_writing_then_one_call_per_200(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    patches = [
+        _upsert("Lead", f"bt-{uuid.uuid4()}", LastName=f"N{i}", Company="C") for i in range(450)
+    ]
+    served.reset_stats()
+
+    outcomes = salesforce.write("Lead", patches)
+
+    assert all(o.ok for o in outcomes)
+    assert len(outcomes) == 450
+    assert served.api_calls() == 3
+
+
+def test_given_a_small_bulk_threshold_when_upserting_then_bulk_job_outcomes_match_inputs(
+    served: Served,
+) -> None:
+    connector = served.connector(bulk_threshold=5)
+    keys = [f"bt-{uuid.uuid4()}" for _ in range(8)]
+    patches = [_upsert("Lead", k, LastName=f"B{i}", Company="Bulk") for i, k in enumerate(keys)]
+    patches[3] = _upsert("Lead", keys[3], LastName="B3", Company="Bulk", Phone="n/a")
+    try:
+        served.reset_stats()
+        outcomes = connector.write("Lead", patches)
+        routes = served.stats()["by_route"]
+        again = connector.write("Lead", patches)
+    finally:
+        connector.close()
+
+    assert any("jobs/ingest" in route for route in routes)
+    assert [o.patch for o in outcomes] == patches
+    assert [o.ok for o in outcomes] == [True, True, True, False, True, True, True, True]
+    assert outcomes[3].error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert "Phone" in (outcomes[3].error_message or "") or outcomes[3].error_fields == ("Phone",)
+    assert all(o.created for i, o in enumerate(outcomes) if i != 3)
+    assert [o.id for i, o in enumerate(again) if i != 3] == [
+        o.id for i, o in enumerate(outcomes) if i != 3
+    ]
+    assert not any(o.created for o in again)
+
+
+def test_given_lead_when_describing_then_picklists_and_lengths_come_back(
+    salesforce: SalesforceConnector,
+) -> None:
+    fields = {f.name: f for f in salesforce.describe("Lead")}
+    picklists = salesforce.picklists("Lead", ["Status", "LeadSource", "LastName", "Nope"])
+
+    assert fields["LastName"].length == 80
+    assert not fields["LastName"].nillable
+    assert fields["IsConverted"].updateable is False
+    assert set(picklists) == {"Status", "LeadSource"}
+    status = {o.value: o for o in picklists["Status"]}
+    assert "Closed - Converted" in status
+    assert status["Open - Not Contacted"].default

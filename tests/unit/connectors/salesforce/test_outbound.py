@@ -1,0 +1,51 @@
+"""Outbound Message parsing without a server: org-id forms and the acknowledgement."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.errors import WebhookRejected
+from connectors.salesforce.outbound import ACK_BODY, parse_outbound
+
+ORG = "00D8d0000000BaTEAU"
+BODY = f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{{org}}</OrganizationId>
+   <ActionId>04k8d000000AbCdAAK</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://x/services/Soap/c/59.0/{ORG[:15]}</EnterpriseUrl>
+   <PartnerUrl>https://x/services/Soap/u/59.0/{ORG[:15]}</PartnerUrl>
+   <Notification>
+    <Id>04l8d0000000001AAA</Id>
+    <sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>0038d00000AbCdEAAV</sf:Id>
+     <sf:Email>ada@example.com</sf:Email>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"""
+
+
+@pytest.mark.parametrize("received", [ORG, ORG[:15]])
+def test_15_and_18_character_org_ids_both_match(received: str) -> None:
+    receipt = parse_outbound(BODY.format(org=received).encode(), org_id=ORG)
+    (hint,) = receipt.hints
+    assert (hint.key.object, hint.key.id, hint.fields) == (
+        "Contact",
+        "0038d00000AbCdEAAV",
+        ("Email",),
+    )
+    assert receipt.response_body == ACK_BODY
+
+
+@pytest.mark.parametrize(
+    "received",
+    ["00D8d0000000BaX", "00D8d0000000BaTXXX", "00D8d0000000bateau", "", "00D8d0000000XXXEAU"],
+)
+def test_other_org_ids_are_rejected(received: str) -> None:
+    with pytest.raises(WebhookRejected):
+        parse_outbound(BODY.format(org=received).encode(), org_id=ORG)

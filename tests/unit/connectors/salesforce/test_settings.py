@@ -1,0 +1,56 @@
+"""Settings validation names the setting and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.errors import ConfigError
+from connectors.salesforce.settings import load_settings
+
+
+def test_environment_prefix_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_ID", "cid")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_SECRET", "csecret-value")
+    monkeypatch.setenv("BATON_SALESFORCE_BULK_THRESHOLD", "500")
+
+    settings = load_settings()
+
+    assert settings.client_id == "cid"
+    assert settings.bulk_threshold == 500
+    assert settings.auth == "client_credentials"
+    assert settings.api_version == "59.0"
+    assert "csecret-value" not in repr(settings)
+    assert settings.secrets() == ("csecret-value",)
+
+
+@pytest.mark.parametrize(
+    ("values", "setting", "fix"),
+    [
+        ({"auth": "jwt_bearer", "client_id": "c", "username": "u"}, "PRIVATE_KEY_FILE", "needs"),
+        ({"auth": "jwt_bearer", "client_id": "c"}, "USERNAME", "needs"),
+        ({"auth": "client_credentials", "client_id": "c"}, "CLIENT_SECRET", "needs"),
+        ({"auth": "refresh_token", "client_id": "c"}, "REFRESH_TOKEN", "needs"),
+        ({"client_id": "c", "client_secret": "s", "login_url": "http://x"}, "LOGIN_URL", "https"),
+        (
+            {"client_id": "c", "client_secret": "s", "api_version": "v59.0"},
+            "API_VERSION",
+            "without",
+        ),
+        ({"client_id": "c", "client_secret": "s", "org_id": "001abc"}, "ORG_ID", "00D"),
+        ({"client_id": "c", "client_secret": "s", "auth": "magic"}, "AUTH", "client_credentials"),
+    ],
+)
+def test_bad_settings_name_the_setting_and_the_fix(
+    values: dict[str, object], setting: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**values)
+    assert info.value.setting == f"BATON_SALESFORCE_{setting}"
+    assert fix in info.value.fix
+
+
+def test_missing_ca_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(client_id="c", client_secret="s", ca_file=tmp_path / "nope.pem")
