@@ -38,6 +38,7 @@ def build_client(
     headers: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
     trust_env: bool = True,
+    proxy: str | None = None,
 ) -> httpx.Client:
     """An `httpx.Client` for one system's own endpoints.
 
@@ -48,6 +49,7 @@ def build_client(
         budget: corrected from every response's limit headers when given.
         transport: injectable for tests.
         trust_env: honour proxy environment variables (corporate proxies need them).
+        proxy: an explicit proxy URL; it wins over the environment.
 
     Raises:
         ConfigError: `ca_file` names a file that does not exist.
@@ -76,6 +78,7 @@ def build_client(
         event_hooks=hooks,
         transport=transport,
         trust_env=trust_env,
+        proxy=proxy,
     )
 
 

@@ -89,6 +89,7 @@ class TokenClient:
             timeout=httpx.Timeout(s.request_timeout_s, connect=s.connect_timeout_s),
             transport=self._transport,
             trust_env=True,
+            proxy=s.proxy_url,
         ) as client:
             try:
                 if auth is None:
