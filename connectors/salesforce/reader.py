@@ -16,6 +16,7 @@ and each further chunk is fetched by the page's ids and joined on `Id`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
@@ -29,6 +30,9 @@ from connectors.salesforce.sdk import SalesforceSdk
 from connectors.salesforce.soql import chunk_fields, soql
 
 BULK_PAGE = 50_000
+# A record id is 15 or 18 letters and digits; anything else cannot exist, and one such value in
+# an `Id IN (...)` list makes the org refuse the whole query (INVALID_QUERY_FILTER_OPERATOR).
+_ID_SHAPE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 def plan_window(
@@ -193,8 +197,11 @@ class Reader:
         )
 
     def by_ids(self, spec: ObjectSpec, ids: Sequence[str]) -> list[SourceRecord]:
-        """The records with these ids (recycle-bin and merged-away rows flagged), 200 per call."""
-        unique = list(dict.fromkeys(ids))
+        """The records with these ids (recycle-bin and merged-away rows flagged), 200 per call.
+
+        Ids that are not shaped like Salesforce ids are left out like any missing id.
+        """
+        unique = [i for i in dict.fromkeys(ids) if _ID_SHAPE.fullmatch(i)]
         found: list[SourceRecord] = []
         for start in range(0, len(unique), COLLECTION_SIZE):
             render = _by_ids_query(spec, unique[start : start + COLLECTION_SIZE])

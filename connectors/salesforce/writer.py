@@ -76,13 +76,17 @@ def _refused(
     )
 
 
-def outcome_from_result(patch: RecordPatch, result: Any) -> WriteOutcome:
-    """One collections result (`{id, success, errors:[{statusCode, message, fields}]}`)."""
+def outcome_from_result(patch: RecordPatch, result: Any, *, create: bool = False) -> WriteOutcome:
+    """One collections result (`{id, success, errors:[{statusCode, message, fields}]}`).
+
+    Only upsert results say `created`; a successful create (`create=True`) made the record.
+    """
     if not isinstance(result, dict):
         return _refused(patch, "UNEXPECTED_RESULT", f"unexpected result {result!r}")
     record_id = result.get("id") or patch.key.id or None
     if result.get("success") is True:
-        return WriteOutcome(patch=patch, id=record_id, created=bool(result.get("created")))
+        created = bool(result.get("created", create))
+        return WriteOutcome(patch=patch, id=record_id, created=created)
     errors = result.get("errors") or [{}]
     first = errors[0] if isinstance(errors[0], dict) else {}
     fields = first.get("fields") or ()
@@ -220,7 +224,10 @@ class Writer:
                 _refused(p, "UNEXPECTED_RESULT", "collections answered with the wrong count")
                 for p in patches
             ]
-        return [outcome_from_result(p, r) for p, r in zip(patches, rows, strict=True)]
+        create = group.method == "POST" and group.match_on is None
+        return [
+            outcome_from_result(p, r, create=create) for p, r in zip(patches, rows, strict=True)
+        ]
 
     # Bulk API 2.0
 
