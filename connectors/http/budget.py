@@ -229,6 +229,11 @@ class ApiBudget:
         self._daily_remaining = None
         self._floor_reached_at = None
 
+    def mark_daily_exhausted(self) -> None:
+        """The system refused a call for its daily cap: spend nothing more until the recheck."""
+        with self._lock:
+            self._daily_remaining = min(self._daily_remaining or 0, self.spec.daily_floor)
+
     def observe_headers(self, headers: HeaderSource | None) -> None:
         """Correct the budget from a response's limit headers (absent headers change nothing)."""
         info = parse_limit_headers(headers)

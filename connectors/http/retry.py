@@ -29,7 +29,7 @@ from typing import Protocol, TypeVar
 
 import tenacity
 
-from connectors.errors import ConnectorError, RateLimited, SessionExpired
+from connectors.errors import ConnectorError, DailyLimitExhausted, RateLimited, SessionExpired
 from connectors.http.classify import classify_exception
 from connectors.records import System
 
@@ -42,6 +42,8 @@ class Budget(Protocol):
     """What the retrier needs from `connectors.http.budget.ApiBudget`."""
 
     def spend(self, kind: str = ...) -> None: ...
+
+    def mark_daily_exhausted(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +127,20 @@ class Retrier:
                 self.budget.spend(kind)
             try:
                 return fn()
-            except ConnectorError:
-                raise
             except Exception as exc:
-                classified = classify_exception(exc, system=self.system, operation=operation)
-                if classified is None:
+                error = (
+                    exc
+                    if isinstance(exc, ConnectorError)
+                    else classify_exception(exc, system=self.system, operation=operation)
+                )
+                if error is None:
                     raise
-                raise classified from exc
+                if isinstance(error, DailyLimitExhausted) and self.budget is not None:
+                    # Some answers carry no limit headers (HubSpot search): remember the refusal.
+                    self.budget.mark_daily_exhausted()
+                if error is exc:
+                    raise
+                raise error from exc
 
         def should_retry(exc: BaseException) -> bool:
             if not idempotent and not (isinstance(exc, ConnectorError) and exc.unprocessed):

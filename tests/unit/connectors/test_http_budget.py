@@ -191,6 +191,17 @@ def test_daily_floor_raises_before_spending_and_names_system_limit_and_reset() -
     assert api.snapshot().spent == {"default": 2}
 
 
+def test_a_daily_refusal_without_headers_stops_the_next_spend() -> None:
+    api, _ = budget(hubspot_spec())
+    api.spend()
+
+    api.mark_daily_exhausted()
+
+    with pytest.raises(DailyLimitExhausted):
+        api.spend()
+    assert api.snapshot().spent == {"default": 1}
+
+
 def test_a_configured_daily_limit_counts_down_without_headers() -> None:
     api, _ = budget(hubspot_spec(daily_limit=3))
     for _ in range(3):

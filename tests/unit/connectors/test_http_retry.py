@@ -50,11 +50,15 @@ class CountingBudget:
     def __init__(self, fail_with: BaseException | None = None) -> None:
         self.spent: list[str] = []
         self.fail_with = fail_with
+        self.daily_refusals = 0
 
     def spend(self, kind: str = "default") -> None:
         if self.fail_with is not None:
             raise self.fail_with
         self.spent.append(kind)
+
+    def mark_daily_exhausted(self) -> None:
+        self.daily_refusals += 1
 
 
 def transient() -> TransientError:
@@ -173,6 +177,17 @@ def test_daily_cap_from_the_budget_stops_before_any_call() -> None:
         retrier(sleep, budget=budget).call(fn, operation="op")
 
     assert fn.calls == 0
+
+
+def test_a_daily_refusal_from_the_system_is_remembered_by_the_budget() -> None:
+    """HubSpot search answers carry no limit headers: the refusal itself must stop the budget."""
+    budget = CountingBudget()
+    fn = Script(DailyLimitExhausted("daily cap", limit=1000, remaining=0), "ok")
+
+    with pytest.raises(DailyLimitExhausted):
+        retrier(FakeSleep(), budget=budget).call(fn, operation="search")
+
+    assert budget.daily_refusals == 1
 
 
 def test_budget_is_spent_once_per_attempt_with_the_call_kind() -> None:
