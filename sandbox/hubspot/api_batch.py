@@ -53,6 +53,22 @@ def _missing(t: ObjectType, ids: list[str], verb: str = "get") -> dict[str, Any]
     }
 
 
+def _unique_ids(items: list[dict[str, Any]]) -> None:
+    """HubSpot refuses a batch update that names one record twice, before touching any."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for item in items:
+        key = str(item.get("id", ""))
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+    if repeated:
+        raise validation(
+            f"Duplicate IDs found in batch input: [{', '.join(repeated)}]. IDs must be unique",
+            context={"ids": repeated},
+        )
+
+
 def batch_router(crm: Crm) -> APIRouter:
     router = APIRouter()
 
@@ -145,6 +161,7 @@ def batch_router(crm: Crm) -> APIRouter:
         t = resolve_type(object_type)
         started = now()
         items = inputs(await json_body(request))
+        _unique_ids(items)
         targets: list[tuple[Row, dict[str, Any]]] = []
         missing: list[str] = []
         for item in items:

@@ -1,9 +1,10 @@
 """The CRM search engine: HubSpot filter groups, one sort, free-text query, offset paging.
 
 Filters become SQL over the record table: indexed columns for ids and dates, `json_extract`
-for everything else. Strings compare case-insensitively, enumerations exactly (as HubSpot
-documents); dates compare as ms epochs (ISO strings are accepted too). CONTAINS_TOKEN matches a
-substring, with `*` as a wildcard (HubSpot tokenises words; a substring is close enough).
+for everything else. Strings compare case-insensitively, except that IN/NOT_IN values must be
+sent lower-case; enumerations compare exactly (as HubSpot documents); dates compare as ms
+epochs (ISO strings are accepted too). CONTAINS_TOKEN matches a substring, with `*` as a
+wildcard (HubSpot tokenises words; a substring is close enough).
 """
 
 # ruff: noqa: S608 -- SQL text holds only catalog columns and registry property names (validated [a-z][a-z0-9_]*); values are bound.
@@ -88,6 +89,16 @@ class _Field:
             return text.lower() if self.kind == "key" else text
         return text.lower()
 
+    def listed(self, raw: Any) -> Any:
+        """An IN/NOT_IN value: strings are matched as sent, so only lower-case ones can match.
+
+        HubSpot documents that IN and NOT_IN values on string properties must be lower-case;
+        an upper-case value silently matches nothing there, so it must here too.
+        """
+        if self.kind in ("text", "key"):
+            return str(raw).strip() if raw is not None else ""
+        return self.value(raw)
+
 
 class SearchEngine:
     def __init__(self, store: Store, registry: PropertyRegistry) -> None:
@@ -116,7 +127,7 @@ class SearchEngine:
             values = item.get("values") or []
             if not isinstance(values, list) or not values:
                 raise validation(f"{op} filters need a non-empty 'values' list")
-            params.extend(f.value(v) for v in values)
+            params.extend(f.listed(v) for v in values)
             marks = ",".join("?" * len(values))
             clause = f"{f.compared} IN ({marks})"
             return clause if op == "IN" else f"({f.compared} IS NULL OR NOT {clause})"

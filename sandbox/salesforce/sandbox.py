@@ -27,7 +27,7 @@ from sandbox.salesforce.objects import metadata_rows
 from sandbox.salesforce.options import SalesforceOptions
 from sandbox.salesforce.outbound import OutboundMessenger
 from sandbox.salesforce.records import Org, sobject_or_error
-from sandbox.salesforce.seed import seed_org
+from sandbox.salesforce.seed import convert_some_leads, seed_org
 from sandbox.salesforce.soap import soap_login_router
 from sandbox.salesforce.store import Store, format_datetime, make_id
 from sandbox.shared.admin import shared_admin_router
@@ -261,6 +261,13 @@ class SalesforceSandbox:
     def seed(self, *, contacts: int, leads: int, seed: int) -> None:
         seed_org(
             self.store, self.clock, INTEGRATION_USER, contacts=contacts, leads=leads, seed=seed
+        )
+        convert_some_leads(
+            self.store,
+            lambda lead_id, opportunity: self.org.convert_lead(
+                lead_id, create_opportunity=opportunity
+            ),
+            leads=leads,
         )
 
     def _seed_admin(self, contacts: int, leads: int, seed: int) -> None:

@@ -3,12 +3,13 @@
 Leads are the shared people at `salesforce_lead_indexes` (half of them are also HubSpot
 contacts); a quarter as many Contacts come from the people just before them, on Accounts
 named after their companies. Seeded records keep the mess real orgs have (junk phones the
-validation rule would refuse, mixed-case emails); seeding bypasses the rules, as an import does.
+validation rule would refuse, mixed-case emails, converted leads); seeding bypasses the rules,
+as an import does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from itertools import islice
 from typing import Any
@@ -21,6 +22,8 @@ from sandbox.shared.people import CAMPAIGNS, Person, person, salesforce_lead_ind
 CHUNK = 5_000
 REPS = (("Sam", "Seller"), ("Riley", "Rep"), ("Alex", "Closer"))
 NO_COMPANY = "[not provided]"
+# One lead in 25 arrives already converted (at most this many, so huge seeds stay fast).
+CONVERTED_SHARE, MAX_CONVERTED = 25, 2_000
 
 
 def _schema(name: str) -> SObjectSchema:
@@ -186,3 +189,19 @@ def seed_org(
     start = lead_indexes.start
     count = min(leads // 4, start)
     seeder.contacts(range(start - count, start), seed, owners)
+
+
+def convert_some_leads(store: Store, convert: Callable[[str, bool], object], *, leads: int) -> None:
+    """Convert a deterministic share of the worked leads, as the org's history would have.
+
+    `convert(lead_id, create_opportunity)` is the org's own conversion, so the Lead gets
+    IsConverted, ConvertedDate and the Converted*Id fields and the Account, Contact and (for
+    two in three) Opportunity exist. Every third one skips the opportunity, as reps often do.
+    """
+    wanted = min(leads // CONVERTED_SHARE, MAX_CONVERTED)
+    if wanted <= 0:
+        return
+    lead = _schema("Lead")
+    rows = store.find(lead, {"Status": "Working - Contacted"}, limit=wanted)
+    for number, row in enumerate(rows):
+        convert(str(row["Id"]), number % 3 != 2)

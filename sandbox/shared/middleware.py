@@ -7,10 +7,12 @@ route template (`POST /crm/v3/objects/{objectType}/search`) once its response st
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Iterator
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.shared.faults import Fault, FaultInjector
@@ -34,6 +36,7 @@ class SandboxMiddleware:
         self.stats = stats
         self.faults = faults
         self.render_fault = render_fault
+        self._routes: list[tuple[re.Pattern[str], frozenset[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -57,10 +60,41 @@ class SandboxMiddleware:
                 return
             await self.app(scope, receive, counting_send)
         finally:
-            self.stats.record(_route_key(scope), status)
+            self.stats.record(self._route_key(scope), status)
+
+    def _route_key(self, scope: Scope) -> str:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or self._template(scope) or scope["path"]
+        return f"{scope['method']} {template}"
+
+    def _template(self, scope: Scope) -> str | None:
+        """The route template of a request refused before routing (401, 429, injected fault).
+
+        Without it such a request is counted under its raw path, so one route would show up
+        under two keys in `by_route`. Only these refusals look routes up, never the hot path.
+        """
+        if self._routes is None:
+            router = getattr(scope.get("app"), "router", None)
+            self._routes = [
+                (compile_path(template)[0], frozenset(methods), template)
+                for template, methods in _flatten(getattr(router, "routes", ()), "")
+            ]
+        method, path = scope["method"], scope["path"]
+        for pattern, methods, template in self._routes:
+            if pattern.match(path) and (not methods or method in methods):
+                return template
+        return None
 
 
-def _route_key(scope: Scope) -> str:
-    route = scope.get("route")
-    template = getattr(route, "path", None) or scope["path"]
-    return f"{scope['method']} {template}"
+def _flatten(routes: Iterable[object], prefix: str) -> Iterator[tuple[str, Iterable[str]]]:
+    """(full template, methods) of every route, through FastAPI's included routers."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:  # newer FastAPI keeps included routers nested
+            context = getattr(route, "include_context", None)
+            extra = getattr(context, "prefix", "") or ""
+            yield from _flatten(getattr(inner, "routes", ()), prefix + extra)
+        else:
+            path = getattr(route, "path", None)
+            if isinstance(path, str):
+                yield prefix + path, getattr(route, "methods", None) or ()

@@ -13,6 +13,7 @@ from typing import IO, Any
 import orjson
 
 from sandbox.salesforce.errors import SalesforceError
+from sandbox.salesforce.store import make_id
 from sandbox.shared.clock import Clock
 
 DELIMITERS = {
@@ -32,7 +33,7 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Salesforce: 100 MB of CSV per job (150 M
 DEFAULT_PAGE_RECORDS = 50_000  # results page size when the client sends no maxRecords
 INGEST_CHUNK = 10_000  # Salesforce processes ingest data in internal batches of 10,000 rows
 JOB_ID_PREFIX = "750"
-CREATED_BY = "005000000000001AAA"
+CREATED_BY = make_id("005", 1)  # the integration user every session belongs to
 
 
 def invalid_job(message: str) -> SalesforceError:

@@ -187,7 +187,9 @@ class _Compiler:
             name = self.field(item.field)
             seen.add(name)
             nulls_first = (not item.descending) if item.nulls_first is None else item.nulls_first
-            collate = " COLLATE NOCASE" if self.types[name] in STRING_TYPES else ""
+            # Ids sort by value (their base-62 digits are in ASCII order), as WHERE Id > '…'
+            # compares them: keyset paging on (SystemModstamp, Id) must agree with the sort.
+            collate = " COLLATE NOCASE" if self.types[name] in STRING_TYPES - ID_TYPES else ""
             direction = "DESC" if item.descending else "ASC"
             nulls = "FIRST" if nulls_first else "LAST"
             parts.append(f"{_quote(name)}{collate} {direction} NULLS {nulls}")
