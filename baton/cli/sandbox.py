@@ -49,6 +49,15 @@ def write_env_file(box: Sandbox) -> Path:
 def start(config: SandboxConfig, console: Console) -> Sandbox:
     """Build, bind and seed a sandbox, reporting as it goes; errors are one clear line."""
     try:
+        config.directory.mkdir(parents=True, exist_ok=True)
+        (config.directory / ".write-check").touch()
+        (config.directory / ".write-check").unlink()
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot write to {config.directory} ({exc.strerror}); choose a writable folder",
+            param_hint="--dir",
+        ) from exc
+    try:
         box = Sandbox(config)
         box.bind()
     except OSError as exc:

@@ -142,3 +142,18 @@ def test_given_a_port_in_use_then_one_clear_line_names_it(tmp_path: Path) -> Non
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f"127.0.0.1:{port}" in lines[0]
+
+
+def test_given_an_unwritable_dir_then_one_clear_line_names_dir() -> None:
+    result = subprocess.run(
+        [*BATON, "sandbox", "--dir", "/proc/baton-cannot-write-here"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "--dir" in lines[0]
+    assert "/proc/baton-cannot-write-here" in lines[0]
