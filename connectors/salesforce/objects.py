@@ -27,7 +27,9 @@ QUERY_PAGE = 2000
 
 _SYSTEM = (ID_FIELD, DELETED_FIELD, MODIFIED_FIELD, "CreatedDate", "LastModifiedDate")
 _FUNNEL = ("Baton_Id__c", "MQL_Date__c", "Marketing_Score__c", "Funnel_Stage__c")
-_FUNNEL_WRITES = (*_FUNNEL, "Rejection_Reason__c")
+_FUNNEL_WRITES = (*_FUNNEL, "Rejection_Reason__c", "Original_Campaign__c")
+_LEAD_ADDRESS = ("Street", "City", "State", "PostalCode", "Country")
+_MAILING_ADDRESS = tuple(f"Mailing{part}" for part in _LEAD_ADDRESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +87,25 @@ OBJECTS: Mapping[str, ObjectSpec] = MappingProxyType(
                     "ConvertedAccountId",
                     "ConvertedContactId",
                     "ConvertedOpportunityId",
+                    *_LEAD_ADDRESS,
                     *_FUNNEL_WRITES,
                 ),
-                (*_PERSON, "Company", "Status", "Rating", "Industry", *_FUNNEL_WRITES),
+                (
+                    *_PERSON,
+                    "Company",
+                    "Status",
+                    "Rating",
+                    "Industry",
+                    *_LEAD_ADDRESS,
+                    *_FUNNEL_WRITES,
+                ),
                 external_id=EXTERNAL_ID_FIELD,
                 mergeable=True,
             ),
             _spec(
                 "Contact",
-                (*_PERSON, "AccountId", *_FUNNEL_WRITES),
-                (*_PERSON, "AccountId", *_FUNNEL_WRITES),
+                (*_PERSON, "AccountId", *_MAILING_ADDRESS, *_FUNNEL_WRITES),
+                (*_PERSON, "AccountId", *_MAILING_ADDRESS, *_FUNNEL_WRITES),
                 external_id=EXTERNAL_ID_FIELD,
                 mergeable=True,
             ),
