@@ -202,3 +202,26 @@ def _row(letter: NewDeadLetter, at: datetime) -> dict[str, Any]:
         "last_seen_at": at,
         "status": DeadLetterStatus.OPEN.value,
     }
+
+
+def open_payloads(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Mapping[str, FieldValue]]:
+    """The payloads of the open dead letters of these record keys (either direction), so the
+    engine can hold back a write the system already refused until the data changes."""
+    conn = connection(db)
+    by_object: dict[tuple[System, str], list[str]] = {}
+    for key in keys:
+        by_object.setdefault((key.system, key.object), []).append(key.id)
+    found: dict[RecordKey, Mapping[str, FieldValue]] = {}
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(ids):
+            rows = conn.execute(
+                select(DeadLetterRow.record_id, DeadLetterRow.payload).where(
+                    DeadLetterRow.system == system.value,
+                    DeadLetterRow.object == obj,
+                    DeadLetterRow.record_id.in_(chunk),
+                    DeadLetterRow.status == DeadLetterStatus.OPEN.value,
+                )
+            )
+            for record_id, payload in rows:
+                found[RecordKey(system, obj, record_id)] = payload
+    return found

@@ -7,14 +7,14 @@ updated; `record_decisions` writes a page of them in one executemany.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
 
 from connectors.records import FieldValue, System
-from sync.store._sql import Db, connection
+from sync.store._sql import Db, chunked, connection
 from sync.store.schema import Decision as DecisionRow
 
 
@@ -75,4 +75,25 @@ def decisions_for(db: Db, person_id: uuid.UUID, field: str | None = None) -> lis
         values = list(row)
         values[9] = System(values[9]) if values[9] else None
         found.append(Decision(*values))
+    return found
+
+
+def people_with_rule(
+    db: Db, person_ids: Iterable[uuid.UUID], field: str, rule: str
+) -> set[uuid.UUID]:
+    """Which of these people have a decision with this field and rule (e.g. an ambiguous
+    identity the engine must keep refusing to guess), one query per chunk."""
+    conn = connection(db)
+    found: set[uuid.UUID] = set()
+    for chunk in chunked(list(dict.fromkeys(person_ids))):
+        rows = conn.execute(
+            select(DecisionRow.person_id)
+            .where(
+                DecisionRow.person_id.in_(chunk),
+                DecisionRow.field == field,
+                DecisionRow.rule == rule,
+            )
+            .distinct()
+        )
+        found.update(rows.scalars())
     return found

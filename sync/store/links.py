@@ -17,10 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, literal, select, tuple_, update
 
 from connectors.records import RecordKey, System
-from sync.store._sql import Db, chunked, connection
+from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import IdentityLink, LinkEvent
 from sync.store.types import utcnow
 
@@ -277,3 +277,94 @@ def _event(
         "reason": reason.value,
         "at": at,
     }
+
+
+def active_links_for(
+    db: Db, person_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[System, Link]]:
+    """Current records of a page of people, one query per chunk (the engine's hot path)."""
+    conn = connection(db)
+    found: dict[uuid.UUID, dict[System, Link]] = defaultdict(dict)
+    for chunk in chunked(list(dict.fromkeys(person_ids))):
+        rows = conn.execute(
+            select(*_LINK_COLUMNS).where(IdentityLink.person_id.in_(chunk), IdentityLink.active)
+        )
+        for link_ in map(_link, rows):
+            found[link_.person_id][link_.key.system] = link_
+    return dict(found)
+
+
+def one_sided(db: Db, *, after: RecordKey | None = None, limit: int = 500) -> list[Link]:
+    """Active links of people linked in exactly one system, in key order from `after` (for the
+    creation pass after a backfill: who still lacks a counterpart)."""
+    conn = connection(db)
+    counts = (
+        select(IdentityLink.person_id)
+        .where(IdentityLink.active)
+        .group_by(IdentityLink.person_id)
+        .having(func.count() == 1)
+        .subquery()
+    )
+    query = select(*_LINK_COLUMNS).where(
+        IdentityLink.active, IdentityLink.person_id.in_(select(counts.c.person_id))
+    )
+    if after is not None:
+        query = query.where(
+            tuple_(IdentityLink.system, IdentityLink.object, IdentityLink.record_id)
+            > tuple_(literal(after.system.value), literal(after.object), literal(after.id))
+        )
+    query = query.order_by(IdentityLink.system, IdentityLink.object, IdentityLink.record_id)
+    return [_link(row) for row in conn.execute(query.limit(limit))]
+
+
+def associate(
+    db: Db,
+    links: Sequence[tuple[uuid.UUID, RecordKey, LinkReason]],
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Record that these records belong to a person without making them its active record
+    (an inactive link): a converted Lead's Opportunity, whose changes must find the person
+    again. Keys already linked are left as they are."""
+    if not links:
+        return
+    when = at or utcnow()
+    conn = connection(db)
+    stmt = upsert(conn, IdentityLink).on_conflict_do_nothing(
+        index_elements=[IdentityLink.system, IdentityLink.object, IdentityLink.record_id]
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "person_id": person_id,
+                "system": key.system.value,
+                "object": key.object,
+                "record_id": key.id,
+                "active": False,
+                "reason": reason.value,
+                "linked_at": when,
+                "unlinked_at": None,
+            }
+            for person_id, key, reason in links
+        ],
+    )
+
+
+def associated(
+    db: Db, person_ids: Iterable[uuid.UUID], obj: str
+) -> dict[uuid.UUID, list[RecordKey]]:
+    """The inactive links of a page of people on one object (e.g. their Opportunities)."""
+    conn = connection(db)
+    found: dict[uuid.UUID, list[RecordKey]] = defaultdict(list)
+    for chunk in chunked(list(dict.fromkeys(person_ids))):
+        rows = conn.execute(
+            select(*_LINK_COLUMNS).where(
+                IdentityLink.person_id.in_(chunk),
+                IdentityLink.object == obj,
+                IdentityLink.active.is_(False),
+            )
+        )
+        for link_ in map(_link, rows):
+            found[link_.person_id].append(link_.key)
+    return dict(found)

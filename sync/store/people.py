@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select
 
-from sync.store._sql import Db, connection
+from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import Person
 from sync.store.types import utcnow
 
@@ -60,3 +60,49 @@ def people_by_email(db: Db, email_normalized: str) -> list[uuid.UUID]:
 def person_exists(db: Db, baton_id: uuid.UUID) -> bool:
     found = connection(db).execute(select(Person.baton_id).where(Person.baton_id == baton_id))
     return found.first() is not None
+
+
+def add_people_with_ids(
+    db: Db, people: Sequence[tuple[uuid.UUID, str | None]], *, at: datetime | None = None
+) -> None:
+    """Create people whose baton ids the caller chose (deterministic ids, or ids read back from
+    a record's cross-system id after the store was lost); ids already present are skipped."""
+    if not people:
+        return
+    when = at or utcnow()
+    conn = connection(db)
+    stmt = upsert(conn, Person).on_conflict_do_nothing(index_elements=[Person.baton_id])
+    conn.execute(
+        stmt,
+        [
+            {"baton_id": baton_id, "email_normalized": email, "created_at": when}
+            for baton_id, email in people
+        ],
+    )
+
+
+def existing_people(db: Db, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these baton ids are people in the store (one query per chunk)."""
+    conn = connection(db)
+    found: set[uuid.UUID] = set()
+    for chunk in chunked(list(ids)):
+        found.update(
+            conn.execute(select(Person.baton_id).where(Person.baton_id.in_(chunk))).scalars()
+        )
+    return found
+
+
+def people_by_emails(db: Db, emails: Sequence[str]) -> dict[str, list[uuid.UUID]]:
+    """`people_by_email` for a page of addresses, one query per chunk (oldest first each)."""
+    conn = connection(db)
+    found: dict[str, list[uuid.UUID]] = {email: [] for email in emails}
+    for chunk in chunked(list(dict.fromkeys(emails))):
+        rows = conn.execute(
+            select(Person.email_normalized, Person.baton_id)
+            .where(Person.email_normalized.in_(chunk))
+            .order_by(Person.created_at, Person.baton_id)
+        )
+        for email, baton_id in rows:
+            if email is not None:
+                found.setdefault(email, []).append(baton_id)
+    return found

@@ -1,0 +1,154 @@
+"""The sync engine's own throughput: map, identity, plan and store, with no HTTP at all.
+
+Both systems are in-memory fake connectors (the ones the engine's unit tests use), so what is
+timed is the engine itself: mapping records, resolving identities, planning per person,
+classifying outcomes and committing links, snapshots, decisions and checkpoints to a SQLite
+store file. Three phases over BENCH_ENGINE_PEOPLE people (default 10,000: one HubSpot contact
+each, half of them also a Salesforce Lead, so 15,000 records):
+
+- backfill: first sight of everyone (identity by email, first-sync plans, cross-id writes);
+- steady poll: every record re-read, nothing changed (the daemon's common case);
+- change poll: 10 % of HubSpot contacts edited, the edits carried to Salesforce;
+- reread poll: a day of lookback re-reads every record at the modification time already seen
+  (the lookback overlap, a replayed page): the fast path, which maps nothing.
+
+Records per second are records read / wall time on one thread (the engine is single-threaded,
+so that is per core). The 20,000 records/s target is set on the steady poll, where every record
+is mapped, planned and compared with its snapshot (the full path).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench.report import Target, emit, peak_rss_mb
+from mappings.apply import Mapper
+from mappings.loader import load_default
+from sync.engine import SyncEngine, SyncPolicy
+from sync.report import CycleReport
+from sync.store.engine import make_engine, sqlite_url
+from sync.store.migrate import upgrade
+from tests.unit.sync.fakes import (
+    FakeClock,
+    FakeConnector,
+    declare_fields,
+    hubspot,
+    salesforce,
+)
+
+STATUSES = ("Open - Not Contacted", "Working - Contacted")
+
+
+def _seed(hs: FakeConnector, sf: FakeConnector, people: int) -> None:
+    for n in range(people):
+        email = f"person{n}@example.com"
+        hs.put(
+            "contacts",
+            {
+                "email": email,
+                "firstname": f"First{n}",
+                "lastname": f"Last{n}",
+                "company": f"Company {n % 97}",
+                "jobtitle": "Engineer",
+                "phone": f"+1 415 555 {n % 10000:04d}",
+                "hubspotscore": str(n % 100),
+                "lifecyclestage": "lead",
+            },
+        )
+        if n % 2 == 0:
+            sf.put(
+                "Lead",
+                {
+                    "Email": email,
+                    "FirstName": f"First{n}",
+                    "LastName": f"Last{n}",
+                    "Company": f"Company {n % 97}",
+                    "Status": STATUSES[n % 4 // 2],
+                    "IsConverted": False,
+                },
+            )
+
+
+def _timed(clock: FakeClock, step: object) -> tuple[CycleReport, float]:
+    clock.advance(60)
+    started = time.perf_counter()
+    report = step()  # type: ignore[operator]
+    return report, time.perf_counter() - started
+
+
+def run() -> bool:
+    people = int(os.environ.get("BENCH_ENGINE_PEOPLE", "10000"))
+    clock = FakeClock()
+    hs, sf = hubspot(clock), salesforce(clock)
+    dictionary = load_default()
+    declare_fields(hs, sf, Mapper(dictionary))
+    _seed(hs, sf, people)
+    with tempfile.TemporaryDirectory(prefix="baton-bench-engine-") as folder:
+        path = Path(folder) / "baton.db"
+        upgrade(sqlite_url(path))
+        db = make_engine(sqlite_url(path))
+        try:
+            engine = SyncEngine(
+                hubspot=hs,
+                salesforce=sf,
+                dictionary=dictionary,
+                db=db,
+                policy=SyncPolicy(page_size=500, lookback=timedelta(0)),
+                now=clock,
+            )
+            backfill, backfill_s = _timed(clock, engine.backfill)
+            engine.poll()  # the backfill's own echoes, once
+            clock.advance(60)
+            for ident in list(hs.live("contacts")):  # touch every record: all are re-read
+                hs.put("contacts", {}, id=ident)
+            for ident in list(sf.live("Lead")):
+                sf.put("Lead", {}, id=ident)
+            steady, steady_s = _timed(clock, engine.poll)
+            for n, ident in enumerate(list(hs.live("contacts"))):
+                if n % 10 == 0:
+                    hs.put("contacts", {"jobtitle": "Staff Engineer"}, id=ident)
+            changed, changed_s = _timed(clock, engine.poll)
+            rereader = SyncEngine(
+                hubspot=hs,
+                salesforce=sf,
+                dictionary=dictionary,
+                db=db,
+                policy=SyncPolicy(page_size=500, lookback=timedelta(days=1)),
+                now=clock,
+            )
+            engine.poll()  # the change poll's echoes, once
+            reread, reread_s = _timed(clock, rereader.poll)
+        finally:
+            db.dispose()
+
+    def rate(report: CycleReport, seconds: float) -> float:
+        return round(sum(report.read.values()) / seconds, 1)
+
+    return emit(
+        "engine",
+        {
+            "people": people,
+            "records": people + people // 2 + people % 2,
+            "backfill_records_per_s": rate(backfill, backfill_s),
+            "backfill_writes": backfill.writes,
+            "steady_poll_records_per_s": rate(steady, steady_s),
+            "steady_poll_writes": steady.writes,
+            "change_poll_records_per_s": rate(changed, changed_s),
+            "change_poll_writes": changed.writes,
+            "reread_poll_records_per_s": rate(reread, reread_s),
+            "reread_poll_writes": reread.writes,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        },
+        {
+            "steady_poll_records_per_s": Target(20_000),
+            "steady_poll_writes": Target(0, at_least=False),
+        },
+    )
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,341 @@
+"""The sync engine facade: poll, sync these keys, backfill, retry dead letters.
+
+Every entry point funnels into one unit of work (`sync.unit.Worker.run`), committed in one
+transaction with the page's checkpoint; this module decides what to read, in which order, and
+records each run in `runs`. Checkpoints are per system and object, with a fixed upper bound
+(now - settle), a lookback and id tie-breaks, and move only once a page's writes committed; a
+page with a write to retry later stops its object's cycle so the page is read again.
+
+Salesforce is read before HubSpot: a Salesforce record is linked before the HubSpot pass, so
+when a HubSpot contact is still alone after identity resolution it truly has no Salesforce twin
+and the MQL handoff may create a Lead. HubSpot contacts for Salesforce-only people are created
+in a last pass, once both systems were read and linked, for the same reason. A dry run plans
+and writes nothing: no system, no store (it keeps its identity decisions in memory instead).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Protocol
+
+import sqlalchemy
+
+from connectors.protocol import Connector
+from connectors.records import RecordKey, SourceRecord, System
+from mappings.apply import CONTACT, HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
+from mappings.dictionary import Dictionary
+from sync.identity import Identity
+from sync.plan import CreationPolicy, Planner
+from sync.report import CycleReport
+from sync.store import dead_letters as letters_repo
+from sync.store.checkpoints import advance_checkpoint, get_checkpoint, set_upper_bound
+from sync.store.engine import for_reading
+from sync.store.links import active_links_for, find_links, one_sided
+from sync.store.runs import RunKind, RunStatus, finish_run, start_run
+from sync.unit import NEW_PREFIX, Cursor, Worker
+
+#: Salesforce first: see the module docstring.
+PERSON_OBJECTS: tuple[tuple[System, str], ...] = (
+    (System.SALESFORCE, LEAD),
+    (System.SALESFORCE, CONTACT),
+    (System.HUBSPOT, HUBSPOT_CONTACTS),
+)
+#: Polled too: an Opportunity's stage is a funnel signal for the person of its converted Lead.
+POLLED_OBJECTS: tuple[tuple[System, str], ...] = (
+    *PERSON_OBJECTS[:2],
+    (System.SALESFORCE, OPPORTUNITY),
+    *PERSON_OBJECTS[2:],
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    create_leads_for_mqls: bool = True  # HubSpot contact reaching MQL -> Salesforce Lead (handoff)
+    create_contacts_from_salesforce: bool = True  # Lead/Contact created in SF -> HubSpot contact
+    propagate_deletes: bool = False  # default: flag on the other side + report
+    lookback: timedelta = timedelta(minutes=2)
+    settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
+    page_size: int = 500  # records per unit of work when polling
+
+
+class Progress(Protocol):
+    def start(self, label: str, total: int | None) -> None: ...
+    def advance(self, label: str, count: int) -> None: ...
+    def finish(self, label: str) -> None: ...
+
+
+def _dry_identity(reader: sqlalchemy.Engine) -> Identity:
+    """An identity overlay a dry run keeps across its units: nothing is stored, yet the
+    HubSpot pass must see the Salesforce links the run would have made."""
+    with reader.connect() as conn:
+        return Identity(conn)
+
+
+def _pages(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
+    it = iter(records)
+    while page := list(islice(it, size)):
+        yield page
+
+
+class SyncEngine:
+    """Keeps HubSpot contacts and Salesforce Leads/Contacts in one funnel language."""
+
+    def __init__(
+        self,
+        *,
+        hubspot: Connector,
+        salesforce: Connector,
+        dictionary: Dictionary,
+        db: sqlalchemy.Engine,
+        policy: SyncPolicy = SyncPolicy(),
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.connectors: dict[System, Connector] = {
+            System.HUBSPOT: hubspot,
+            System.SALESFORCE: salesforce,
+        }
+        self.mapper = Mapper(dictionary)
+        self.planner = Planner(
+            self.mapper,
+            CreationPolicy(policy.create_leads_for_mqls, policy.create_contacts_from_salesforce),
+        )
+        self.db = db
+        self.reader = for_reading(db)
+        self.policy = policy
+        self.now = now
+        self.worker = Worker(
+            connectors=self.connectors, mapper=self.mapper, planner=self.planner, db=db, now=now
+        )
+
+    # -- entry points ----------------------------------------------------------------------------
+
+    def poll(self, *, dry_run: bool = False) -> CycleReport:
+        """One incremental cycle over both systems' person objects, page by page, from each
+        checkpoint (minus the lookback) to now - settle."""
+        upper = self.now() - self.policy.settle
+        return self._run(RunKind.DAEMON, dry_run, lambda run_id: self._poll(upper, run_id, dry_run))
+
+    def sync_keys(
+        self, keys: Sequence[RecordKey], *, trigger: str, dry_run: bool = False
+    ) -> CycleReport:
+        """Re-read these records by id and sync their people (webhooks, retries)."""
+        records = self.worker.read(keys)
+        report, _ = self.worker.run(records, trigger=trigger, dry_run=dry_run, run_id=None)
+        return report
+
+    def backfill(
+        self,
+        *,
+        systems: Sequence[System] | None = None,
+        objects: Sequence[str] | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> CycleReport:
+        """Read every live record (bulk listings) and sync; safe to rerun after an interruption
+        (already-synced people plan no writes) and leaves checkpoints at its start time so the
+        daemon continues from there."""
+        upper = self.now() - self.policy.settle
+        wanted = [
+            (system, obj)
+            for system, obj in PERSON_OBJECTS
+            if (systems is None or system in systems) and (objects is None or obj in objects)
+        ]
+
+        def body(run_id: uuid.UUID | None) -> CycleReport:
+            return self._backfill(wanted, upper, run_id, dry_run, progress)
+
+        return self._run(RunKind.BACKFILL, dry_run, body)
+
+    def retry_dead_letters(self, ids: Sequence[int] | None = None) -> CycleReport:
+        """Sync again the people of open dead letters (these ids, or all): their records are
+        re-read, so data fixed since is what gets written. A new refusal reopens the letter."""
+        with self.db.begin() as tx:
+            letters = letters_repo.retry_dead_letters(tx, ids)
+            keys: list[RecordKey] = []
+            pids: list[uuid.UUID] = []
+            for letter in letters:
+                if letter.key.id.startswith(NEW_PREFIX):
+                    pids.append(uuid.UUID(letter.key.id.removeprefix(NEW_PREFIX)))
+                else:
+                    keys.append(letter.key)
+            for link_ in find_links(tx, keys).values():
+                pids.append(link_.person_id)
+            for links in active_links_for(tx, pids).values():
+                keys.extend(link_.key for link_ in links.values())
+
+        def body(run_id: uuid.UUID | None) -> CycleReport:
+            records = self.worker.read(dict.fromkeys(keys))
+            report, _ = self.worker.run(records, trigger="retry", dry_run=False, run_id=run_id)
+            return report
+
+        return self._run(RunKind.ONCE, False, body)
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def _run(
+        self,
+        kind: RunKind,
+        dry_run: bool,
+        body: Callable[[uuid.UUID | None], CycleReport],
+    ) -> CycleReport:
+        if dry_run:
+            return body(None)
+        with self.db.begin() as tx:
+            run_id = start_run(tx, kind, at=self.now())
+        try:
+            report = body(run_id)
+        except BaseException as exc:
+            status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
+            with self.db.begin() as tx:
+                finish_run(tx, run_id, status, error=f"{type(exc).__name__}: {exc}", at=self.now())
+            raise
+        report.run_id = run_id
+        with self.db.begin() as tx:
+            finish_run(tx, run_id, RunStatus.SUCCEEDED, counts=report.counts(), at=self.now())
+        return report
+
+    def _poll(self, upper: datetime, run_id: uuid.UUID | None, dry_run: bool) -> CycleReport:
+        report = CycleReport()
+        carry = _dry_identity(self.reader) if dry_run else None
+        for system, obj in POLLED_OBJECTS:
+            if not dry_run:
+                with self.db.begin() as tx:
+                    set_upper_bound(tx, system, obj, upper, at=self.now())
+            with self.reader.connect() as conn:
+                checkpoint = get_checkpoint(conn, system, obj)
+            since = None
+            if checkpoint is not None and checkpoint.cursor is not None:
+                since = checkpoint.cursor - self.policy.lookback
+            records = self.connectors[system].read_changes(obj, since, upper)
+            allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
+            for page in _pages(records, self.policy.page_size):
+                last = max(page, key=lambda r: (r.modified_at, r.key.id))
+                cursor = Cursor(system, obj, last.modified_at, last.key.id)
+                part, blocked = self.worker.run(
+                    page,
+                    trigger="poll",
+                    dry_run=dry_run,
+                    run_id=run_id,
+                    cursor=cursor,
+                    allow_create=allow,
+                    carry=carry,
+                    fast=True,
+                )
+                report += part
+                if blocked:
+                    break  # the rest is read again next cycle, from the unmoved checkpoint
+        if self.policy.create_contacts_from_salesforce:
+            if carry is not None:
+                report += self._dry_create_missing(carry, trigger="poll")
+            else:
+                report += self._create_missing(run_id, None, trigger="poll")
+        return report
+
+    def _backfill(
+        self,
+        wanted: Sequence[tuple[System, str]],
+        upper: datetime,
+        run_id: uuid.UUID | None,
+        dry_run: bool,
+        progress: Progress | None,
+    ) -> CycleReport:
+        report = CycleReport()
+        carry = _dry_identity(self.reader) if dry_run else None
+        for system, obj in wanted:
+            label = f"{system}:{obj}"
+            if progress is not None:
+                progress.start(label, None)
+            allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
+            for page in _pages(self.connectors[system].read_all(obj), self.policy.page_size):
+                part, _ = self.worker.run(
+                    page,
+                    trigger="backfill",
+                    dry_run=dry_run,
+                    run_id=run_id,
+                    allow_create=allow,
+                    carry=carry,
+                    fast=True,
+                )
+                report += part
+                if progress is not None:
+                    progress.advance(label, len(page))
+            if not dry_run:
+                with self.db.begin() as tx:
+                    set_upper_bound(tx, system, obj, upper, at=self.now())
+                    advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+            if progress is not None:
+                progress.finish(label)
+        if self.policy.create_contacts_from_salesforce:
+            if carry is not None:
+                report += self._dry_create_missing(carry, trigger="backfill")
+            else:
+                report += self._create_missing(run_id, progress, trigger="backfill")
+        return report
+
+    def _dry_create_missing(self, carry: Identity, *, trigger: str) -> CycleReport:
+        """A dry run's creation pass over the people it linked in memory."""
+        keys = [
+            links[System.SALESFORCE]
+            for links in carry.active.values()
+            if set(links) == {System.SALESFORCE}
+        ]
+        if not keys:
+            return CycleReport()
+        records = self.worker.read(keys)
+        report, _ = self.worker.run(
+            records, trigger=trigger, dry_run=True, run_id=None, carry=carry
+        )
+        report.read.clear()  # read again only to plan; counted once already
+        return report
+
+    def _create_missing(
+        self, run_id: uuid.UUID | None, progress: Progress | None, *, trigger: str
+    ) -> CycleReport:
+        """The last pass of a poll or backfill: Salesforce people still without a HubSpot
+        contact once both systems were read and linked (a create whose letter is open waits
+        for `retry_dead_letters`)."""
+        label = "create:hubspot"
+        if progress is not None:
+            progress.start(label, None)
+        report = CycleReport()
+        after: RecordKey | None = None
+        while True:
+            with self.reader.connect() as conn:
+                batch = one_sided(conn, after=after, limit=self.policy.page_size)
+                links = [link_ for link_ in batch if link_.key.system is System.SALESFORCE]
+                waiting = letters_repo.open_payloads(
+                    conn,
+                    [
+                        RecordKey(
+                            System.HUBSPOT, HUBSPOT_CONTACTS, f"{NEW_PREFIX}{link_.person_id}"
+                        )
+                        for link_ in links
+                    ],
+                )
+            if not batch:
+                break
+            after = batch[-1].key
+            links = [
+                link_
+                for link_ in links
+                if RecordKey(System.HUBSPOT, HUBSPOT_CONTACTS, f"{NEW_PREFIX}{link_.person_id}")
+                not in waiting
+            ]
+            if not links:
+                continue
+            records = self.worker.read([link_.key for link_ in links])
+            part, _ = self.worker.run(records, trigger=trigger, dry_run=False, run_id=run_id)
+            report += part
+            if progress is not None:
+                progress.advance(label, len(links))
+        if progress is not None:
+            progress.finish(label)
+        return report

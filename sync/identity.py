@@ -1,0 +1,256 @@
+"""Identity: which person a record belongs to, decided once per unit of work and never guessed.
+
+Order of evidence, strongest first:
+1. a stored link (active, or inactive: a converted Lead's late echo still names its person);
+2. the cross-system id (`baton_id` in HubSpot, `Baton_Id__c` in Salesforce), written on both
+   sides so links survive a lost store; a Contact carrying the id of a person linked to a Lead
+   is that Lead converted (relink, reason `conversion`);
+3. the normalized email, when exactly one person has it and that person has no record in the
+   record's system yet.
+
+Anything else is ambiguous: two records of one system with one email, or a cross-id claimed by
+two records. Ambiguous records are reported (counted and logged as an `identity` decision with
+rule `ambiguous:<system>`), left unlinked, and stay ambiguous on later sightings: the log is
+checked before any email match, so a later page never quietly links one of the twins.
+
+New people get a deterministic id (uuid5 of the first record's key), so a unit of work that
+crashed after writing but before committing recomputes the same id and its upserts on the
+cross-system id find the records it already created instead of duplicating them.
+Decisions are held in memory and written by `persist` in the unit's one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from connectors.records import RecordKey, SourceRecord, System
+from mappings.apply import CONTACT, LEAD
+from mappings.model import Person
+from sync.store._sql import Db
+from sync.store.decisions import people_with_rule
+from sync.store.links import (
+    LinkReason,
+    active_links_for,
+    associate,
+    find_links,
+    link_many,
+    relink,
+)
+from sync.store.people import (
+    add_people_with_ids,
+    existing_people,
+    people_by_email,
+    people_by_emails,
+)
+
+NAMESPACE = uuid.UUID("6f1d3c1e-7a52-4d5e-9a0b-2b8f3b0c7d11")
+IDENTITY_FIELD = "identity"
+
+
+def ambiguous_rule(system: System) -> str:
+    return f"ambiguous:{system}"
+
+
+def person_id_for(key: RecordKey) -> uuid.UUID:
+    """The id of a person first seen as `key`: the same on every retry."""
+    return uuid.uuid5(NAMESPACE, str(key))
+
+
+def parse_baton_id(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguity:
+    """A record that could belong to more than one person (or clashes with another record)."""
+
+    key: RecordKey
+    person_id: uuid.UUID  # the person the decision is logged against
+    email: str | None
+    why: str
+
+
+@dataclass
+class Identity:
+    """One unit of work's identity decisions, over the store plus what this unit decided."""
+
+    db: Db
+    person_of: dict[RecordKey, uuid.UUID] = field(default_factory=dict)
+    active: dict[uuid.UUID, dict[System, RecordKey]] = field(default_factory=dict)
+    new_people: dict[uuid.UUID, str | None] = field(default_factory=dict)
+    new_links: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
+    moves: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
+    associations: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
+    ambiguous: list[Ambiguity] = field(default_factory=list)
+    _email_people: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    _flagged: dict[System, set[uuid.UUID]] = field(
+        default_factory=lambda: {system: set() for system in System}
+    )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def resolve(self, items: Sequence[tuple[SourceRecord, Person]]) -> None:
+        """Decide the person of every record (ambiguous ones stay out of `person_of`)."""
+        keys = [record.key for record, _ in items]
+        stored = find_links(self.db, [k for k in keys if k not in self.person_of])
+        for key, link_ in stored.items():
+            self.person_of[key] = link_.person_id
+        self._load_active(stored_person.person_id for stored_person in stored.values())
+        unlinked = [(r, p) for r, p in items if r.key not in self.person_of]
+        if not unlinked:
+            return
+        claimed = {
+            bid
+            for _, p in unlinked
+            if (bid := parse_baton_id(p.baton_id)) is not None and bid not in self.new_people
+        }
+        known = existing_people(self.db, sorted(claimed)) if claimed else set()
+        self._load_active(known)
+        emails = [
+            p.email
+            for _, p in unlinked
+            if p.email and parse_baton_id(p.baton_id) is None and p.email not in self._email_people
+        ]
+        if emails:
+            self._email_people.update(people_by_emails(self.db, emails))
+            candidates = [pid for e in emails for pid in self._email_people.get(e, [])]
+            self._load_active(candidates)
+            for system in System:
+                self._flagged[system] |= people_with_rule(
+                    self.db, candidates, IDENTITY_FIELD, ambiguous_rule(system)
+                )
+        twins: dict[tuple[System, str], int] = defaultdict(int)
+        for record, person in unlinked:
+            if person.email and parse_baton_id(person.baton_id) is None:
+                twins[(record.key.system, person.email)] += 1
+        for record, person in unlinked:
+            if record.key in self.person_of:
+                continue  # a duplicate within the page
+            bid = parse_baton_id(person.baton_id)
+            if bid is not None:
+                self._by_cross_id(record.key, bid, person.email, known)
+            elif person.email:
+                self._by_email(record.key, person.email, twins[(record.key.system, person.email)])
+            else:
+                self._new_person(record.key, None, LinkReason.CROSS_ID)
+
+    def _load_active(self, person_ids: Iterable[uuid.UUID]) -> None:
+        wanted = [p for p in dict.fromkeys(person_ids) if p not in self.active]
+        if not wanted:
+            return
+        found = active_links_for(self.db, wanted)
+        for pid in wanted:
+            self.active[pid] = {s: link_.key for s, link_ in found.get(pid, {}).items()}
+
+    def _by_cross_id(
+        self, key: RecordKey, bid: uuid.UUID, email: str | None, known: set[uuid.UUID]
+    ) -> None:
+        if bid not in known and bid not in self.new_people and bid not in self.active:
+            self.new_people[bid] = email  # the store was lost, or never saw this person
+            self.active[bid] = {}
+        current = self.active.setdefault(bid, {}).get(key.system)
+        if current is None:
+            self._link(bid, key, LinkReason.CROSS_ID)
+        elif current.object == LEAD and key.object == CONTACT:
+            self.move(bid, key, LinkReason.CONVERSION)
+        else:
+            self._ambiguous(key, bid, email, f"{key} and {current} carry the same baton id {bid}")
+
+    def _by_email(self, key: RecordKey, email: str, twins: int) -> None:
+        candidates = self._people_with_email(email)
+        flagged = self._flagged[key.system] & set(candidates)
+        holders = [p for p in candidates if key.system in self.active.get(p, {})]
+        free = [p for p in candidates if p not in holders]
+        if twins > 1 or flagged or holders or len(free) > 1:
+            if holders:
+                why = f"{self.active[holders[0]][key.system]} already has the email {email}"
+            elif twins > 1 or flagged:
+                why = f"{twins if twins > 1 else 'several'} {key.system} records share {email}"
+            else:
+                why = f"{len(free)} people share the email {email}"
+            target = (holders or free)[0] if holders or free else self._new_person(key, email, None)
+            self._ambiguous(key, target, email, why)
+        elif free:
+            self._link(free[0], key, LinkReason.EMAIL)
+        else:
+            self._new_person(key, email, LinkReason.EMAIL)
+
+    def _people_with_email(self, email: str) -> list[uuid.UUID]:
+        if email not in self._email_people:
+            found = list(people_by_email(self.db, email))
+            self._email_people[email] = found
+            self._load_active(found)
+            for system in System:
+                self._flagged[system] |= people_with_rule(
+                    self.db, found, IDENTITY_FIELD, ambiguous_rule(system)
+                )
+        return self._email_people[email]
+
+    def _new_person(
+        self, key: RecordKey, email: str | None, reason: LinkReason | None
+    ) -> uuid.UUID:
+        pid = person_id_for(key)
+        self.new_people[pid] = email
+        self.active[pid] = {}
+        if email:
+            self._people_with_email(email).append(pid)
+        if reason is not None:
+            self._link(pid, key, reason)
+        return pid
+
+    def _link(self, pid: uuid.UUID, key: RecordKey, reason: LinkReason) -> None:
+        self.person_of[key] = pid
+        self.active.setdefault(pid, {})[key.system] = key
+        self.new_links.append((pid, key, reason))
+
+    def _ambiguous(self, key: RecordKey, pid: uuid.UUID, email: str | None, why: str) -> None:
+        self.ambiguous.append(Ambiguity(key, pid, email, why))
+
+    # -- moving links ----------------------------------------------------------------------------
+
+    def move(self, pid: uuid.UUID, key: RecordKey, reason: LinkReason) -> None:
+        """Make `key` the person's record in its system (conversion, merge)."""
+        self.person_of[key] = pid
+        self.active.setdefault(pid, {})[key.system] = key
+        self.moves.append((pid, key, reason))
+
+    def associate(self, pid: uuid.UUID, key: RecordKey, reason: LinkReason) -> None:
+        """A record that speaks about the person without being its record (an Opportunity)."""
+        if key not in self.person_of:
+            self.person_of[key] = pid
+            self.associations.append((pid, key, reason))
+
+    def created(self, pid: uuid.UUID, key: RecordKey) -> None:
+        """Link a record we created for the person (after the write succeeded)."""
+        current = self.active.setdefault(pid, {}).get(key.system)
+        if current == key:
+            return
+        if current is None:
+            self._link(pid, key, LinkReason.CREATED)
+        else:
+            self.move(pid, key, LinkReason.CREATED)
+
+    def counterpart(self, pid: uuid.UUID, system: System) -> RecordKey | None:
+        return self.active.get(pid, {}).get(system)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def persist(self, db: Db, *, at: datetime | None = None) -> None:
+        """Write the new people, links and moves (inside the caller's transaction)."""
+        when = at
+        add_people_with_ids(db, list(self.new_people.items()), at=when)
+        fresh = {key for _, key, _ in self.new_links}
+        already = find_links(db, fresh) if fresh else {}
+        link_many(db, [(p, k, r) for p, k, r in self.new_links if k not in already], at=when)
+        for pid, key, reason in self.moves:
+            relink(db, pid, key, reason, at=when)
+        associate(db, self.associations, at=when)

@@ -1,0 +1,538 @@
+"""Planning one person: from both sides' records to the writes that make them agree.
+
+Pure (no I/O): the engine hands in each side's record, mapped person, canonical values and
+snapshot; the planner returns the patches to send, the snapshots to keep and a decision for
+every write, so `baton why` can tell the story and a dry run can print it.
+
+Per person:
+- shared fields follow their dictionary rule (`sync.rules`), counting only changes since each
+  side's snapshot;
+- the funnel position is computed by the state machine from both sides (`Mapper.derive`, rules
+  R1-R4) and written to whichever side says otherwise;
+- the cross-system id (`baton_id`) is written on both sides, so links survive a lost store;
+- a person present on one side only gets a counterpart by the creation policy: a HubSpot
+  contact meeting the shared MQL definition becomes a Salesforce Lead (upserted on
+  `Baton_Id__c`), a Salesforce Lead or Contact becomes a HubSpot contact (upserted by email, or
+  by `baton_id` when there is no email) - so a retried create can never duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from connectors.records import FieldValue, RecordKey, SourceRecord, System
+from mappings.apply import HUBSPOT_CONTACTS, LEAD, Mapper
+from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
+from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
+from sync.changes import changed_fields, expected_after, overlay
+from sync.rules import FieldState, decide
+from sync.values import OUTCOME, STAGE, Values, canonical, plain
+
+BATON_ID = "baton_id"
+OUTCOME_REASON = "outcome_reason"
+LEAD_STATUS = "lead_status"
+# Status fields that may be blank, so leaving an outcome can clear them (HubSpot's lead status;
+# a Salesforce Lead always has a Status).
+CLEARABLE_STATUS: Mapping[tuple[System, str], str] = {
+    (System.HUBSPOT, HUBSPOT_CONTACTS): "hs_lead_status",
+}
+STAGE_RULE = "funnel"  # decisions about the funnel position name the resolution rule, e.g. R3
+# Native fields that express the funnel position (written with the stage, not by a field map).
+FUNNEL_NATIVES: Mapping[tuple[System, str], frozenset[str]] = {
+    (System.HUBSPOT, HUBSPOT_CONTACTS): frozenset({"lifecyclestage", "hs_lead_status"}),
+    (System.SALESFORCE, LEAD): frozenset({"Status"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One system's record of the person, mapped, with its snapshot (None: never synced)."""
+
+    record: SourceRecord
+    person: Person
+    values: Values
+    snapshot: Values | None
+
+    @property
+    def key(self) -> RecordKey:
+        return self.record.key
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecision:
+    """One field's decision for the log: both sides before and after, the rule and why."""
+
+    field: str
+    rule: str
+    winner: System | None
+    why: str
+    hubspot_old: FieldValue = None
+    hubspot_new: FieldValue = None
+    salesforce_old: FieldValue = None
+    salesforce_new: FieldValue = None
+    hubspot_at: datetime | None = None
+    salesforce_at: datetime | None = None
+    conflict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A patch for one record (`key.id == ""`: create) and the snapshot it leaves behind."""
+
+    key: RecordKey
+    fields: Mapping[str, FieldValue]
+    match_on: str | None
+    changes: Mapping[str, tuple[FieldValue, FieldValue]]  # canonical field -> (old, new)
+    expected: Values
+    reason: str
+
+    @property
+    def creates(self) -> bool:
+        return not self.key.id
+
+
+@dataclass
+class PersonPlan:
+    person_id: uuid.UUID
+    writes: list[Write] = field(default_factory=list)
+    seen: dict[RecordKey, tuple[Values, datetime]] = field(default_factory=dict)
+    decisions: list[FieldDecision] = field(default_factory=list)
+    stage_move: str | None = None
+    conflicts: int = 0
+    transition: tuple[str, datetime, System] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreationPolicy:
+    create_leads_for_mqls: bool = True
+    create_contacts_from_salesforce: bool = True
+
+
+class Planner:
+    """Plans people with the dictionary's rules; one instance per engine (compiled once)."""
+
+    def __init__(self, mapper: Mapper, policy: CreationPolicy) -> None:
+        self.mapper = mapper
+        self.dictionary = mapper.dictionary
+        self.labels = mapper.vocabulary.labels
+        self.policy = policy
+        self._remotes: dict[tuple[System, str, str], str | None] = {}
+
+    def side(self, record: SourceRecord, snapshot: Values | None) -> Side:
+        person = self.mapper.to_person(record).value
+        return Side(record, person, self.values(person), snapshot)
+
+    def values(self, person: Person) -> Values:
+        return canonical(person, self.dictionary, self.labels)
+
+    def remote(self, key: RecordKey, name: str) -> str | None:
+        """The system field canonical field `name` maps to on `key`'s object (None: unmapped)."""
+        cache_key = (key.system, key.object, name)
+        if cache_key not in self._remotes:
+            self._remotes[cache_key] = self._find_remote(key, name)
+        return self._remotes[cache_key]
+
+    def _find_remote(self, key: RecordKey, name: str) -> str | None:
+        fmap = self.dictionary.fields.get(name)
+        if fmap is None:
+            return None
+        if key.system is System.HUBSPOT:
+            return fmap.hubspot
+        return next((r for o, r in fmap.salesforce.items() if o == key.object), None)
+
+    # -- one person ----------------------------------------------------------------------------
+
+    def plan(
+        self,
+        person_id: uuid.UUID,
+        hubspot: Side | None,
+        salesforce: Side | None,
+        *,
+        opportunities: Sequence[SourceRecord] = (),
+        allow_create: bool = True,
+        now: datetime,
+    ) -> PersonPlan:
+        out = PersonPlan(person_id)
+        if hubspot is not None and salesforce is not None:
+            self._pair(out, hubspot, salesforce, opportunities, now)
+        elif hubspot is not None:
+            self._hubspot_only(out, hubspot, allow_create, now)
+        elif salesforce is not None:
+            self._salesforce_only(out, salesforce, allow_create, now, opportunities)
+        return out
+
+    def _pair(
+        self,
+        out: PersonPlan,
+        hs: Side,
+        sf: Side,
+        opportunities: Sequence[SourceRecord],
+        now: datetime,
+        *,
+        only: System | None = None,
+    ) -> None:
+        """Plan a linked pair; `only` limits the writes to one side (the other is a record
+        being created in the same plan, whose create patch already says everything)."""
+        start = len(out.decisions)
+        updates: dict[System, dict[str, Any]] = {System.HUBSPOT: {}, System.SALESFORCE: {}}
+        touched: dict[System, set[str]] = {System.HUBSPOT: set(), System.SALESFORCE: set()}
+        hs_changed = changed_fields(hs.values, hs.snapshot)
+        sf_changed = changed_fields(sf.values, sf.snapshot)
+        for name, fmap in self.dictionary.fields.items():
+            if name in (FUNNEL_STAGE, BATON_ID):
+                continue
+            sf_remote = self.remote(sf.key, name)
+            # A field a side did not read is unknown there, not blank: leave it alone.
+            if fmap.hubspot not in hs.record.fields or sf_remote not in sf.record.fields:
+                continue
+            hv, sv = hs.values.get(name), sf.values.get(name)
+            if hv == sv:
+                continue
+            verdict = decide(
+                fmap.rule,
+                FieldState(hv, name in hs_changed, hs.record.modified_at, hs.snapshot is None),
+                FieldState(sv, name in sf_changed, sf.record.modified_at, sf.snapshot is None),
+            )
+            if verdict.winner is None:
+                continue
+            source, target = (hs, sf) if verdict.winner is System.HUBSPOT else (sf, hs)
+            updates[target.key.system].update(_typed(source.person, name))
+            touched[target.key.system].add(name)
+            out.decisions.append(
+                FieldDecision(
+                    name,
+                    fmap.rule.value,
+                    verdict.winner,
+                    verdict.why,
+                    hubspot_old=hv,
+                    hubspot_new=sv if target is hs else hv,
+                    salesforce_old=sv,
+                    salesforce_new=hv if target is sf else sv,
+                    hubspot_at=hs.record.modified_at,
+                    salesforce_at=sf.record.modified_at,
+                    conflict=verdict.conflict,
+                )
+            )
+        baton_id = str(out.person_id)
+        for side in (hs, sf):
+            if side.person.baton_id != baton_id:
+                updates[side.key.system][BATON_ID] = baton_id
+                touched[side.key.system].add(BATON_ID)
+        position = self._funnel(out, hs, sf, opportunities, updates, touched, now)
+        written: set[str] = set()
+        for side in (hs, sf):
+            system = side.key.system
+            if only is None or system is only:
+                write = self._update(out, side, updates[system], touched[system], position)
+                written |= set(write.changes) if write is not None else set()
+        # Log what was decided and written; a verdict nothing could carry (an owner without a
+        # HubSpot counterpart) would otherwise be logged again on every cycle.
+        if written & {STAGE, OUTCOME}:
+            written.add(FUNNEL_STAGE)
+        kept = [d for d in out.decisions[start:] if d.field in written]
+        out.decisions[start:] = kept
+        out.conflicts += sum(d.conflict for d in kept)
+
+    def _funnel(
+        self,
+        out: PersonPlan,
+        hs: Side,
+        sf: Side,
+        opportunities: Sequence[SourceRecord],
+        updates: dict[System, dict[str, Any]],
+        touched: dict[System, set[str]],
+        now: datetime,
+    ) -> Stage | Outcome | None:
+        """Resolve the funnel position from both sides and queue it for the side(s) saying
+        otherwise; returns the position. Positions compare as their label does (an outcome,
+        else the stage): a Contact that says "Disqualified" agrees with a HubSpot contact at
+        inquiry and disqualified, since it has no field for the stage under the outcome."""
+        resolution = self._resolve([hs, sf], opportunities)
+        target = (resolution.stage, resolution.outcome)
+        position = resolution.outcome or resolution.stage
+        label = self._label(*target)
+        moved = False
+        for side in (hs, sf):
+            remote = self.remote(side.key, FUNNEL_STAGE)
+            stale_label = (
+                remote is not None
+                and remote in side.record.fields
+                and position is not None
+                and side.record.fields.get(remote) != label
+            )
+            if _position(side.person) == position and not stale_label:
+                continue
+            system = side.key.system
+            updates[system].update(stage=resolution.stage, outcome=resolution.outcome)
+            if resolution.outcome is not None and resolution.reason:
+                updates[system][OUTCOME_REASON] = resolution.reason
+            touched[system].add(FUNNEL_STAGE)
+            moved = True
+            before = self._label(side.person.stage, side.person.outcome)
+            if out.stage_move is None and before != label:
+                out.stage_move = f"{before}->{label}".lower()
+        if not moved:
+            return position
+        out.decisions.append(
+            FieldDecision(
+                FUNNEL_STAGE,
+                f"{STAGE_RULE}:{resolution.rule}",
+                None,
+                resolution.explanation,
+                hubspot_old=hs.values.get(FUNNEL_STAGE),
+                hubspot_new=label,
+                salesforce_old=sf.values.get(FUNNEL_STAGE),
+                salesforce_new=label,
+                hubspot_at=hs.record.modified_at,
+                salesforce_at=sf.record.modified_at,
+            )
+        )
+        leader = sf if _position(sf.person) == position else hs
+        if position is not None:
+            at = leader.record.modified_at if leader.record.modified_at <= now else now
+            out.transition = (str(position), at, leader.key.system)
+        return position
+
+    def _resolve(self, sides: Sequence[Side], others: Sequence[SourceRecord]) -> Resolution:
+        """`Mapper.derive` without mapping the sides' records a second time."""
+        signals = [
+            Signal(
+                s.key.system,
+                s.person.stage,
+                s.person.outcome,
+                s.person.outcome_reason,
+                at=s.record.modified_at,
+            )
+            for s in sides
+        ]
+        return resolve([*signals, *(self.mapper.signal(r) for r in others)])
+
+    def _label(self, stage: Stage | None, outcome: Outcome | None) -> str:
+        key = outcome or stage
+        return self.labels.get(key, str(key)) if key is not None else "none"
+
+    def _update(
+        self,
+        out: PersonPlan,
+        side: Side,
+        updates: dict[str, Any],
+        touched: set[str],
+        position: Stage | Outcome | None,
+    ) -> Write | None:
+        """Patch `side` with `updates` (canonical), keeping only fields that really change.
+
+        The funnel position decided by the state machine wins over the lead status field map:
+        copying a lead status that would move the side away from that position is dropped.
+        """
+        fields, expected = self._patch(side, updates, touched)
+        if (
+            fields
+            and LEAD_STATUS in touched
+            and _position_of(expected) != _plain_position(position)
+        ):
+            updates = {k: v for k, v in updates.items() if k != LEAD_STATUS}
+            fields, expected = self._patch(side, updates, touched - {LEAD_STATUS})
+            why = f"not copied: it would contradict the funnel position {position}"
+            out.decisions = [
+                replace(d, rule=f"{d.rule}:yields", why=f"{d.why}; {why}", winner=None)
+                if d.field == LEAD_STATUS
+                else d
+                for d in out.decisions
+            ]
+        clear = CLEARABLE_STATUS.get((side.key.system, side.key.object))
+        if (
+            FUNNEL_STAGE in touched
+            and clear is not None
+            and _position_of(expected) != _plain_position(position)
+            and side.record.fields.get(clear) not in (None, "")
+            and clear not in fields
+        ):
+            # The target stage has no lead status of its own (sql in HubSpot), yet the old one
+            # still says "bad timing": clear it, or the person never leaves the outcome there.
+            cleared = {**fields, clear: None}
+            after = self.values(expected_after(self.mapper, side.record, cleared, side.key))
+            if _position_of(after) == _plain_position(position):
+                fields, expected = cleared, after
+        if not fields or expected == side.values:
+            out.seen[side.key] = (side.values, side.record.modified_at)
+            return None
+        changes = {
+            name: (side.values.get(name), value)
+            for name, value in expected.items()
+            if side.values.get(name) != value
+        }
+        write = Write(side.key, fields, None, changes, expected, "update")
+        out.writes.append(write)
+        return write
+
+    def _patch(
+        self, side: Side, updates: dict[str, Any], touched: set[str]
+    ) -> tuple[dict[str, FieldValue], Values]:
+        if not updates:
+            return {}, side.values
+        target = _apply(side.person, updates)
+        patch = self.mapper.to_patch(target, side.key, clear_blanks=True).value
+        remotes = {r for name in touched if (r := self.remote(side.key, name)) is not None}
+        if FUNNEL_STAGE in touched:
+            remotes |= FUNNEL_NATIVES.get((side.key.system, side.key.object), frozenset())
+            remotes |= {r for n in (OUTCOME_REASON,) if (r := self.remote(side.key, n))}
+        fields = {
+            name: value
+            for name, value in patch.fields.items()
+            if name in remotes
+            and name in side.record.fields  # never write a field the record was not read with
+            and not _same(side.record.fields.get(name), value)
+        }
+        expected = self.values(expected_after(self.mapper, side.record, fields, side.key))
+        return fields, expected
+
+    # -- one side only: the creation policy ------------------------------------------------------
+
+    def _hubspot_only(self, out: PersonPlan, hs: Side, allow_create: bool, now: datetime) -> None:
+        if not (allow_create and self.policy.create_leads_for_mqls):
+            out.seen[hs.key] = (hs.values, hs.record.modified_at)
+            return
+        person = hs.person
+        # The handoff is the move into MQL: people already past it (or out of the funnel) who
+        # have no Salesforce record are a data problem to report, not a Lead to create.
+        at_handoff = person.stage is None or person.stage <= Stage.MQL
+        if (
+            person.outcome is not None
+            or not at_handoff
+            or not qualifies_for_mql(person, self.dictionary).allowed
+        ):
+            out.seen[hs.key] = (hs.values, hs.record.modified_at)
+            return
+        stage = Stage.MQL
+        entered = dict(person.entered)
+        entered.setdefault(Stage.MQL, hs.record.modified_at)
+        handoff = person.model_copy(
+            update={"baton_id": str(out.person_id), "stage": stage, "entered": entered}
+        )
+        key = RecordKey(System.SALESFORCE, LEAD, "")
+        self._create(out, hs, handoff, key, "handoff: reached MQL", now)
+
+    def _salesforce_only(
+        self,
+        out: PersonPlan,
+        sf: Side,
+        allow_create: bool,
+        now: datetime,
+        former: Sequence[SourceRecord],
+    ) -> None:
+        if not (allow_create and self.policy.create_contacts_from_salesforce):
+            self._alone(out, sf, former, now)
+            return
+        resolution = self._resolve([sf], former)
+        person = sf.person.model_copy(
+            update={
+                "baton_id": str(out.person_id),
+                "stage": resolution.stage,
+                "outcome": resolution.outcome,
+                "outcome_reason": resolution.reason or sf.person.outcome_reason,
+            }
+        )
+        key = RecordKey(System.HUBSPOT, HUBSPOT_CONTACTS, "")
+        reason = f"created in Salesforce as a {sf.key.object}"
+        self._create(out, sf, person, key, reason, now, former)
+
+    def _alone(
+        self, out: PersonPlan, side: Side, former: Sequence[SourceRecord], now: datetime
+    ) -> None:
+        """A one-sided person: only its own former records (a converted Lead) can move its
+        funnel position (the Contact a Lead became says SQL from the start)."""
+        if not former:
+            out.seen[side.key] = (side.values, side.record.modified_at)
+            return
+        resolution = self._resolve([side], former)
+        position = resolution.outcome or resolution.stage
+        if _position(side.person) == position:
+            out.seen[side.key] = (side.values, side.record.modified_at)
+            return
+        updates: dict[str, Any] = {"stage": resolution.stage, "outcome": resolution.outcome}
+        if resolution.outcome is not None and resolution.reason:
+            updates[OUTCOME_REASON] = resolution.reason
+        self._update(out, side, updates, {FUNNEL_STAGE}, position)
+
+    def _create(
+        self,
+        out: PersonPlan,
+        source: Side,
+        person: Person,
+        key: RecordKey,
+        reason: str,
+        now: datetime,
+        former: Sequence[SourceRecord] = (),
+    ) -> None:
+        """Create the counterpart, then plan the source side as a pair with what the new record
+        will say, so the source learns the cross-system id and the funnel in the same cycle
+        (the next cycle then finds both sides agreeing and writes nothing)."""
+        patch = self.mapper.to_patch(person, key).value
+        match_on = patch.match_on
+        if key.system is System.HUBSPOT and person.email and "email" in patch.fields:
+            match_on = "email"  # HubSpot keeps email unique: the upsert finds an unseen twin
+        record = overlay(SourceRecord(key, {}, source.record.modified_at), patch.fields, key)
+        made = self.mapper.to_person(record).value
+        expected = self.values(made)
+        changes = {name: (None, value) for name, value in expected.items() if value is not None}
+        out.writes.append(Write(key, patch.fields, match_on, changes, expected, reason))
+        out.decisions.append(
+            FieldDecision(
+                "record",
+                "create_lead_for_mql" if key.system is System.SALESFORCE else "create_contact",
+                source.key.system,
+                reason,
+            )
+        )
+        new = Side(record, made, expected, None)
+        hs, sf = (source, new) if source.key.system is System.HUBSPOT else (new, source)
+        self._pair(out, hs, sf, former, now, only=source.key.system)
+
+
+def _position(person: Person) -> Stage | Outcome | None:
+    return person.outcome or person.stage
+
+
+def _plain_position(position: Stage | Outcome | None) -> str | None:
+    return str(position) if position is not None else None
+
+
+def _position_of(values: Values) -> FieldValue:
+    return values.get(OUTCOME) or values.get(STAGE)
+
+
+def _typed(person: Person, name: str) -> dict[str, Any]:
+    """The typed value of canonical field `name`, as a `Person` update."""
+    if name.startswith(ENTERED_PREFIX):
+        stage = Stage(name.removeprefix(ENTERED_PREFIX))
+        at = person.entered.get(stage)
+        return {f"{ENTERED_PREFIX}{stage}": at}
+    return {name: getattr(person, name)}
+
+
+def _apply(person: Person, updates: Mapping[str, Any]) -> Person:
+    plain_updates = {k: v for k, v in updates.items() if not k.startswith(ENTERED_PREFIX)}
+    entered = dict(person.entered)
+    for name, at in updates.items():
+        if name.startswith(ENTERED_PREFIX):
+            stage = Stage(name.removeprefix(ENTERED_PREFIX))
+            if at is None:
+                entered.pop(stage, None)
+            else:
+                entered[stage] = at
+    if STAGE in plain_updates and plain_updates.get(OUTCOME) is None:
+        plain_updates.setdefault(OUTCOME, None)
+    return person.model_copy(update={**plain_updates, "entered": entered})
+
+
+def _same(current: FieldValue, new: FieldValue) -> bool:
+    """Whether a raw value already is what we would write (HubSpot strings vs typed values)."""
+    if current in (None, "") and new in (None, ""):
+        return True
+    if current is None or new is None:
+        return False
+    return plain(current) == plain(new) or str(current) == str(new)

@@ -1,0 +1,83 @@
+"""What a cycle did (or, on a dry run, would do): counts that add up across units of work.
+
+`CycleReport` is the facade's return value for every entry point; `+` merges two reports so a
+poll over many pages, or a backfill over many objects, reports once. `PlannedWrite` is one
+line of a dry run's plan: which record, what changes per field, and why.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from connectors.records import FieldValue, System
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """One planned write: `key` is the record id, or "new" for a create."""
+
+    key: str
+    system: System
+    object: str
+    changes: dict[str, tuple[FieldValue, FieldValue]]
+    reason: str
+
+
+@dataclass
+class CycleReport:
+    read: Counter[str] = field(default_factory=Counter)  # by "system:object"
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0
+    conflicts: int = 0
+    dead_letters: int = 0
+    stage_moves: Counter[str] = field(default_factory=Counter)  # "mql->sal"
+    ambiguous: int = 0
+    deletes_flagged: int = 0
+    retry_later: int = 0  # writes refused for now (locks, limits): the page is read again
+    planned: list[PlannedWrite] = field(default_factory=list)
+    run_id: uuid.UUID | None = None
+
+    def __add__(self, other: CycleReport) -> CycleReport:
+        return CycleReport(
+            read=self.read + other.read,
+            created=self.created + other.created,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            conflicts=self.conflicts + other.conflicts,
+            dead_letters=self.dead_letters + other.dead_letters,
+            stage_moves=self.stage_moves + other.stage_moves,
+            ambiguous=self.ambiguous + other.ambiguous,
+            deletes_flagged=self.deletes_flagged + other.deletes_flagged,
+            retry_later=self.retry_later + other.retry_later,
+            planned=[*self.planned, *other.planned],
+            run_id=self.run_id or other.run_id,
+        )
+
+    @property
+    def writes(self) -> int:
+        return sum(self.created.values()) + sum(self.updated.values())
+
+    def counts(self) -> dict[str, int]:
+        """Flat counts for the `runs` table and metrics."""
+        out: dict[str, int] = {}
+        for name, counter in (
+            ("read", self.read),
+            ("created", self.created),
+            ("updated", self.updated),
+        ):
+            for key, n in counter.items():
+                out[f"{name}.{key}"] = n
+        for key, n in self.stage_moves.items():
+            out[f"stage_moves.{key}"] = n
+        out.update(
+            unchanged=self.unchanged,
+            conflicts=self.conflicts,
+            dead_letters=self.dead_letters,
+            ambiguous=self.ambiguous,
+            deletes_flagged=self.deletes_flagged,
+            retry_later=self.retry_later,
+        )
+        return out

@@ -1,0 +1,538 @@
+"""The unit of work: sync the people of a batch of records, in one transaction.
+
+Map the records, resolve identities, read each person's other side (and a converted Lead's
+Opportunity) by id, plan per person, send the writes in batches, then commit links, snapshots,
+decisions, dead letters, funnel transitions and the page's checkpoint in ONE transaction. A
+crash before that commit replays the unit: reads are repeatable, creates are upserts on the
+cross-system id (or email) and person ids are deterministic, so nothing is duplicated and the
+echo of a write already made plans nothing. No state survives between calls, so units can
+later run on several workers (webhooks and retries feed them through `SyncEngine.sync_keys`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy
+from sqlalchemy import Connection
+
+from connectors.protocol import Connector
+from connectors.records import RecordKey, SourceRecord, System
+from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
+from mappings.model import Person
+from sync.execute import Result, Sent, send
+from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
+from sync.plan import FieldDecision, PersonPlan, Planner, Side, Write
+from sync.report import CycleReport, PlannedWrite
+from sync.store import dead_letters as letters_repo
+from sync.store.checkpoints import advance_checkpoint
+from sync.store.dead_letters import Direction, NewDeadLetter
+from sync.store.decisions import Decision, people_with_rule, record_decisions
+from sync.store.engine import for_reading
+from sync.store.links import LinkReason, associated, find_links
+from sync.store.snapshots import SnapshotWrite, get_snapshots, put_snapshots
+from sync.store.transitions import Transition, record_transitions
+from sync.values import Values
+
+NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page ends, for the checkpoint advanced in the page's transaction."""
+
+    system: System
+    object: str
+    modified_at: datetime
+    id: str
+
+
+@dataclass
+class _Gathered:
+    """One unit's reads: records by key, their people, identities, snapshots."""
+
+    identity: Identity
+    records: dict[RecordKey, SourceRecord]
+    people: dict[RecordKey, Person]
+    snapshots: dict[RecordKey, Values]
+    touched: list[uuid.UUID]
+    no_create: set[uuid.UUID]
+    notes: list[Decision] = field(default_factory=list)
+    seen_at: dict[RecordKey, datetime | None] = field(default_factory=dict)
+
+
+class Worker:
+    """Runs units of work against both connectors and the store."""
+
+    def __init__(
+        self,
+        *,
+        connectors: Mapping[System, Connector],
+        mapper: Mapper,
+        planner: Planner,
+        db: sqlalchemy.Engine,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.connectors = connectors
+        self.mapper = mapper
+        self.planner = planner
+        self.db = db
+        self.reader = for_reading(db)
+        self.now = now
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read(self, keys: Iterable[RecordKey]) -> list[SourceRecord]:
+        by_object: dict[tuple[System, str], list[str]] = {}
+        for key in keys:
+            by_object.setdefault((key.system, key.object), []).append(key.id)
+        records: list[SourceRecord] = []
+        for (system, obj), ids in by_object.items():
+            records.extend(self.connectors[system].read_by_ids(obj, list(dict.fromkeys(ids))))
+        return records
+
+    # -- the unit of work ------------------------------------------------------------------------
+
+    def run(
+        self,
+        records: Sequence[SourceRecord],
+        *,
+        trigger: str,
+        dry_run: bool,
+        run_id: uuid.UUID | None,
+        allow_create: bool = True,
+        cursor: Cursor | None = None,
+        carry: Identity | None = None,
+        fast: bool = False,
+    ) -> tuple[CycleReport, bool]:
+        """Sync the people of `records`; returns the report and whether the page is blocked
+        (a write to retry later: the checkpoint stays, so the page is read again)."""
+        report = CycleReport()
+        now = self.now()
+        latest: dict[RecordKey, SourceRecord] = {}
+        for record in records:
+            report.read[f"{record.key.system}:{record.key.object}"] += 1
+            seen = latest.get(record.key)
+            if seen is None or record.modified_at >= seen.modified_at:
+                latest[record.key] = record
+        with self.reader.connect() as conn:
+            gathered = self._gather(
+                conn, list(latest.values()), report, trigger, run_id, now, carry, fast=fast
+            )
+        plans = self._plan(gathered, allow_create=allow_create, now=now)
+        for plan in plans:
+            report.conflicts += plan.conflicts
+            if plan.stage_move:
+                report.stage_moves[plan.stage_move] += 1
+            if not plan.writes:
+                report.unchanged += 1
+        if dry_run:
+            report.planned = [w for plan in plans for w in _planned_writes(plan)]
+            for plan in plans:
+                for write in plan.writes:
+                    bucket = report.created if write.creates else report.updated
+                    bucket[f"{write.key.system}:{write.key.object}"] += 1
+            return report, False
+        writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
+        held = self._held(writes)
+        sent = send(self.connectors, [pw for n, pw in enumerate(writes) if n not in held])
+        blocked = any(s.result is Result.RETRY for s in sent)
+        with self.db.begin() as tx:
+            self._commit(
+                tx,
+                gathered,
+                plans,
+                sent,
+                report,
+                trigger,
+                run_id,
+                now,
+                held={writes[n][0] for n in held},
+            )
+            if cursor is not None and not blocked:
+                advance_checkpoint(
+                    tx, cursor.system, cursor.object, cursor.modified_at, cursor.id, at=now
+                )
+        return report, blocked
+
+    def _held(self, writes: Sequence[tuple[uuid.UUID, Write]]) -> set[int]:
+        """Writes (by index) the system already refused with this very payload (an open dead
+        letter): sending them again cannot pass, so they wait for the data to change or for
+        `retry_dead_letters`; their people keep their snapshots, so nothing is lost."""
+        if not writes:
+            return set()
+        keys = [_letter_key(pid, w) for pid, w in writes]
+        with self.reader.connect() as conn:
+            open_ = letters_repo.open_payloads(conn, keys)
+        return {
+            n
+            for n, (key, (_, w)) in enumerate(zip(keys, writes, strict=True))
+            if key in open_ and dict(open_[key]) == dict(w.fields)
+        }
+
+    def _gather(
+        self,
+        conn: Connection,
+        records: list[SourceRecord],
+        report: CycleReport,
+        trigger: str,
+        run_id: uuid.UUID | None,
+        now: datetime,
+        carry: Identity | None,
+        *,
+        fast: bool,
+    ) -> _Gathered:
+        identity = carry or Identity(conn)
+        identity.db = conn
+        # Fast path: a record read again at the modification time we last saw (the lookback's
+        # overlap, a replayed page) has nothing new to say; its person is synced when the
+        # other side changes, since that change is read on its own.
+        known = get_snapshots(conn, [r.key for r in records if not r.deleted])
+        live = [
+            r
+            for r in records
+            if not r.deleted
+            and not (fast and r.key in known and known[r.key].source_modified_at == r.modified_at)
+        ]
+        signals = [r for r in live if r.key.object == OPPORTUNITY]
+        live = [r for r in live if r.key.object != OPPORTUNITY]
+        people = {r.key: self.mapper.to_person(r).value for r in live}
+        notes: list[Decision] = []
+        touched: dict[uuid.UUID, None] = {}
+        # Merges first: the survivor must already be the person's record when it is resolved.
+        gone = [r for r in records if r.deleted]
+        gone_links = find_links(conn, [r.key for r in gone]) if gone else {}
+        survivors = [
+            RecordKey(r.key.system, r.key.object, r.merged_into) for r in gone if r.merged_into
+        ]
+        survivor_links = find_links(conn, survivors) if survivors else {}
+        for record in gone:
+            link_ = gone_links.get(record.key)
+            if link_ is None or not link_.active:
+                continue
+            pid = link_.person_id
+            if record.merged_into:
+                survivor = RecordKey(record.key.system, record.key.object, record.merged_into)
+                owner = survivor_links.get(survivor)
+                if owner is None or owner.person_id == pid:
+                    identity.move(pid, survivor, LinkReason.MERGE)
+                    touched[pid] = None
+                    why = f"{record.key} was merged into {survivor}"
+                else:
+                    why = f"{record.key} was merged into {survivor}, already another person's"
+                notes.append(_note(pid, "record", "merge", trigger, now, run_id, record.key, why))
+                continue
+            report.deletes_flagged += 1
+            why = f"{record.key} was deleted; not propagated (policy)"
+            notes.append(
+                _note(pid, "record", "delete_flagged", trigger, now, run_id, record.key, why)
+            )
+        identity.resolve([(r, people[r.key]) for r in live])
+        signal_links = find_links(conn, [r.key for r in signals]) if signals else {}
+        for signal_key, signal_link in signal_links.items():
+            identity.person_of.setdefault(signal_key, signal_link.person_id)  # its person
+        touched.update(
+            dict.fromkeys(
+                identity.person_of[r.key] for r in (*live, *signals) if r.key in identity.person_of
+            )
+        )
+        for amb in identity.ambiguous:
+            report.ambiguous += 1
+            notes.append(
+                _note(
+                    amb.person_id,
+                    IDENTITY_FIELD,
+                    ambiguous_rule(amb.key.system),
+                    trigger,
+                    now,
+                    run_id,
+                    amb.key,
+                    amb.why,
+                )
+            )
+        in_hand = {r.key: r for r in (*live, *signals)}
+        unreadable: set[uuid.UUID] = set()
+        for _ in range(3):
+            extra = self._follow_conversions(
+                identity, in_hand, touched, notes, trigger, now, run_id
+            )
+            for pid, opportunities in associated(conn, touched, OPPORTUNITY).items():
+                for opportunity in opportunities:
+                    identity.person_of.setdefault(opportunity, pid)
+                    extra.add(opportunity)
+            missing = {
+                key
+                for pid in touched
+                for system in System
+                if (key := identity.counterpart(pid, system)) is not None and key not in in_hand
+            } | {key for key in extra if key not in in_hand}
+            if not missing:
+                break
+            for record in self.read(missing):
+                if record.key in missing:
+                    in_hand[record.key] = record
+                    if record.key.object != OPPORTUNITY:
+                        people[record.key] = self.mapper.to_person(record).value
+            for pid in touched:
+                for system in System:
+                    key = identity.counterpart(pid, system)
+                    if key is not None and key not in in_hand:
+                        unreadable.add(pid)
+        keys = [
+            key
+            for pid in touched
+            for system in System
+            if (key := identity.counterpart(pid, system)) is not None
+        ]
+        wanted = set(keys)
+        stored = get_snapshots(conn, [k for k in wanted if k not in known])
+        stored.update({k: v for k, v in known.items() if k in wanted})
+        snapshots = {k: s.values for k, s in stored.items()}
+        seen_at = {k: s.source_modified_at for k, s in stored.items()}
+        lonely = [p for p in touched if identity.counterpart(p, System.SALESFORCE) is None]
+        flagged = (
+            people_with_rule(conn, lonely, IDENTITY_FIELD, ambiguous_rule(System.SALESFORCE))
+            if lonely
+            else set()
+        )
+        flagged |= {a.person_id for a in identity.ambiguous}
+        return _Gathered(
+            identity,
+            in_hand,
+            people,
+            snapshots,
+            list(touched),
+            flagged | unreadable,
+            notes,
+            seen_at,
+        )
+
+    def _follow_conversions(
+        self,
+        identity: Identity,
+        in_hand: dict[RecordKey, SourceRecord],
+        touched: dict[uuid.UUID, None],
+        notes: list[Decision],
+        trigger: str,
+        now: datetime,
+        run_id: uuid.UUID | None,
+    ) -> set[RecordKey]:
+        """A converted Lead hands its person to the Contact it became (reason conversion),
+        and its Opportunity, if any, joins the person as a source of funnel signals (an
+        inactive link, so the Opportunity's own changes find the person again). Returns the
+        Opportunities to read."""
+        opportunities: set[RecordKey] = set()
+        for record in list(in_hand.values()):
+            if record.key.object != LEAD or record.get("IsConverted") not in (True, "true"):
+                continue
+            contact_id = record.get("ConvertedContactId")
+            pid = identity.person_of.get(record.key)
+            if pid is None:
+                continue
+            opportunity_id = record.get("ConvertedOpportunityId")
+            if isinstance(opportunity_id, str) and opportunity_id:
+                opportunity = RecordKey(System.SALESFORCE, OPPORTUNITY, opportunity_id)
+                identity.associate(pid, opportunity, LinkReason.CONVERSION)
+                opportunities.add(opportunity)
+            if not isinstance(contact_id, str) or not contact_id:
+                continue
+            if identity.counterpart(pid, System.SALESFORCE) != record.key:
+                continue
+            contact = RecordKey(System.SALESFORCE, CONTACT, contact_id)
+            identity.move(pid, contact, LinkReason.CONVERSION)
+            touched[pid] = None
+            why = f"{record.key} was converted to {contact}"
+            notes.append(_note(pid, "record", "conversion", trigger, now, run_id, record.key, why))
+        return opportunities
+
+    def _plan(self, gathered: _Gathered, *, allow_create: bool, now: datetime) -> list[PersonPlan]:
+        identity = gathered.identity
+        # Records of a person that are no longer its active ones (a converted Lead) still say
+        # where the person stands in the funnel: their signals join the resolution.
+        former: dict[uuid.UUID, list[SourceRecord]] = {}
+        for key, pid in identity.person_of.items():
+            record = gathered.records.get(key)
+            if record is not None and identity.counterpart(pid, key.system) != key:
+                former.setdefault(pid, []).append(record)
+        plans = []
+        for pid in gathered.touched:
+            sides: dict[System, Side | None] = {}
+            for system in System:
+                active = identity.counterpart(pid, system)
+                record = gathered.records.get(active) if active is not None else None
+                if active is None or record is None:
+                    sides[system] = None
+                    continue
+                person = gathered.people[active]
+                sides[system] = Side(
+                    record, person, self.planner.values(person), gathered.snapshots.get(active)
+                )
+            plans.append(
+                self.planner.plan(
+                    pid,
+                    sides[System.HUBSPOT],
+                    sides[System.SALESFORCE],
+                    opportunities=former.get(pid, ()),
+                    allow_create=allow_create and pid not in gathered.no_create,
+                    now=now,
+                )
+            )
+        return plans
+
+    def _commit(
+        self,
+        tx: Connection,
+        gathered: _Gathered,
+        plans: Sequence[PersonPlan],
+        sent: Sequence[Sent],
+        report: CycleReport,
+        trigger: str,
+        run_id: uuid.UUID | None,
+        now: datetime,
+        *,
+        held: set[uuid.UUID],
+    ) -> None:
+        identity = gathered.identity
+        failed = {s.person_id for s in sent if s.result is not Result.OK} | held
+        snapshots: dict[RecordKey, SnapshotWrite] = {}
+        letters: list[NewDeadLetter] = []
+        notes = list(gathered.notes)
+        created_keys = [
+            RecordKey(s.write.key.system, s.write.key.object, s.id)
+            for s in sent
+            if s.result is Result.OK and s.write.creates and s.id
+        ]
+        owners = find_links(tx, created_keys) if created_keys else {}
+        for s in sent:
+            bucket = f"{s.write.key.system}:{s.write.key.object}"
+            if s.result is Result.RETRY:
+                report.retry_later += 1
+                continue
+            if s.result is Result.REJECTED:
+                report.dead_letters += 1
+                key = _letter_key(s.person_id, s.write)
+                direction = (
+                    Direction.TO_HUBSPOT
+                    if s.write.key.system is System.HUBSPOT
+                    else Direction.TO_SALESFORCE
+                )
+                letters.append(NewDeadLetter(key, direction, s.write.fields, s.code, s.message))
+                why = f"{s.code}: {s.message}"
+                notes.append(
+                    _note(s.person_id, "record", "rejected", trigger, now, run_id, key, why)
+                )
+                continue
+            assert s.id is not None
+            key = RecordKey(s.write.key.system, s.write.key.object, s.id)
+            if s.write.creates:
+                owner = owners.get(key)
+                if owner is not None and owner.person_id != s.person_id:
+                    why = f"the upsert matched {key}, already person {owner.person_id}'s"
+                    notes.append(
+                        _note(
+                            s.person_id,
+                            IDENTITY_FIELD,
+                            ambiguous_rule(key.system),
+                            trigger,
+                            now,
+                            run_id,
+                            key,
+                            why,
+                        )
+                    )
+                    continue
+                identity.created(s.person_id, key)
+                report.created[bucket] += 1
+            else:
+                report.updated[bucket] += 1
+            if s.person_id not in failed:
+                snapshots[key] = SnapshotWrite(key, s.write.expected, written_by_us=True)
+        transitions: list[Transition] = []
+        for plan in plans:
+            if plan.person_id in failed:
+                continue
+            for key, (values, modified) in plan.seen.items():
+                fresh = gathered.snapshots.get(key) != values
+                if key not in snapshots and (fresh or gathered.seen_at.get(key) != modified):
+                    snapshots[key] = SnapshotWrite(key, values, source_modified_at=modified)
+            if plan.transition is not None:
+                stage, at, system = plan.transition
+                transitions.append(Transition(plan.person_id, stage, at, system))
+        identity.persist(tx, at=now)
+        put_snapshots(tx, list(snapshots.values()), at=now)
+        decisions = [
+            _decision(plan.person_id, d, trigger, now, run_id)
+            for plan in plans
+            for d in plan.decisions
+        ]
+        record_decisions(tx, [*notes, *decisions])
+        letters_repo.add_dead_letters(tx, letters, at=now)
+        record_transitions(tx, transitions, at=now)
+
+
+def _letter_key(pid: uuid.UUID, write: Write) -> RecordKey:
+    """The key a write's dead letter is kept under ("new:<person>" for a create)."""
+    return RecordKey(write.key.system, write.key.object, write.key.id or f"{NEW_PREFIX}{pid}")
+
+
+def _note(
+    pid: uuid.UUID,
+    field_name: str,
+    rule: str,
+    trigger: str,
+    now: datetime,
+    run_id: uuid.UUID | None,
+    key: RecordKey,
+    why: str,
+) -> Decision:
+    """A decision about a record rather than a field (identity, deletes, merges, refusals):
+    in the columns of the record's system, "old" names the record and "new" says what happened."""
+    hubspot = key.system is System.HUBSPOT
+    return Decision(
+        person_id=pid,
+        field=field_name,
+        rule=rule[:48],
+        trigger=trigger[:32],
+        decided_at=now,
+        hubspot_old=str(key) if hubspot else None,
+        hubspot_new=why if hubspot else None,
+        salesforce_old=None if hubspot else str(key),
+        salesforce_new=None if hubspot else why,
+        run_id=run_id,
+    )
+
+
+def _decision(
+    pid: uuid.UUID, d: FieldDecision, trigger: str, now: datetime, run_id: uuid.UUID | None
+) -> Decision:
+    return Decision(
+        person_id=pid,
+        field=d.field,
+        rule=(f"{d.rule}:conflict" if d.conflict else d.rule)[:48],
+        trigger=trigger[:32],
+        decided_at=now,
+        hubspot_old=d.hubspot_old,
+        hubspot_new=d.hubspot_new,
+        salesforce_old=d.salesforce_old,
+        salesforce_new=d.salesforce_new,
+        winner=d.winner,
+        hubspot_modified_at=d.hubspot_at,
+        salesforce_modified_at=d.salesforce_at,
+        run_id=run_id,
+    )
+
+
+def _planned_writes(plan: PersonPlan) -> list[PlannedWrite]:
+    return [
+        PlannedWrite(
+            write.key.id or "new",
+            write.key.system,
+            write.key.object,
+            dict(write.changes),
+            write.reason,
+        )
+        for write in plan.writes
+    ]

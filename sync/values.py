@@ -1,0 +1,57 @@
+"""Canonical values: the flat, JSON-safe view of a `Person` that snapshots store and plans compare.
+
+Why a view of its own: snapshots must survive a JSON round trip through the store and compare
+equal afterwards, so datetimes become ISO 8601 strings and enums their values here, once. The
+keys are the dictionary's canonical field names (`email`, `entered.mql`, `funnel_stage`...) plus
+`stage` and `outcome`, the funnel position the record's native fields express.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import Enum
+
+from connectors.records import FieldValue
+from mappings.dictionary import Dictionary, StageKey
+from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Person, Stage
+
+STAGE, OUTCOME = "stage", "outcome"
+Values = Mapping[str, FieldValue]
+
+
+def plain(value: object) -> FieldValue:
+    """A value as JSON stores it: datetimes in UTC ISO 8601, enums by value."""
+    if value is None or isinstance(value, bool | int | float | str):
+        if isinstance(value, Enum):
+            return str(value.value)
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def canonical(person: Person, dictionary: Dictionary, labels: Mapping[StageKey, str]) -> Values:
+    """Every canonical field the dictionary maps, plus the funnel position, as plain values."""
+    out: dict[str, FieldValue] = {}
+    for name in dictionary.fields:
+        out[name] = plain(field_value(person, name, labels))
+    out[STAGE] = plain(person.stage)
+    out[OUTCOME] = plain(person.outcome)
+    return out
+
+
+def field_value(person: Person, name: str, labels: Mapping[StageKey, str]) -> object:
+    """The value of canonical field `name` on `person` (what `Mapper.to_patch` would write)."""
+    if name == FUNNEL_STAGE:
+        key: StageKey | None = person.outcome or person.stage
+        return labels.get(key) if key is not None else None
+    if name.startswith(ENTERED_PREFIX):
+        return person.entered.get(Stage(name.removeprefix(ENTERED_PREFIX)))
+    return getattr(person, name)
+
+
+def blank(value: FieldValue) -> bool:
+    return value is None or value == ""

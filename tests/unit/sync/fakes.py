@@ -1,0 +1,255 @@
+"""In-memory connectors implementing `connectors.protocol.Connector`, for engine tests.
+
+They keep the protocol's promises the engine relies on: `read_changes` is half-open and
+ordered by (modified_at, id); writes stamp the record with the fake clock; `match_on` upserts
+find the record carrying that value (emails compared case-insensitively, as HubSpot does);
+refusals come back as outcomes with a vendor code and message. `writes` counts records
+created or updated through `write`, like the sandboxes' `/_sandbox/stats`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.records import (
+    FieldSchema,
+    FieldValue,
+    PicklistOption,
+    RecordKey,
+    RecordPatch,
+    SourceRecord,
+    System,
+    WebhookReceipt,
+    WebhookRequest,
+    WriteOutcome,
+)
+from mappings.apply import Mapper
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = START) -> None:
+        self.at = start
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float = 1.0) -> datetime:
+        self.at += timedelta(seconds=seconds)
+        return self.at
+
+
+# A rule returns (code, message) to refuse a write, None to accept it.
+Rule = Callable[[str, Mapping[str, FieldValue]], tuple[str, str] | None]
+
+
+@dataclass
+class Stored:
+    fields: dict[str, FieldValue]
+    modified_at: datetime
+    deleted: bool = False
+    merged_into: str | None = None
+
+
+@dataclass
+class FakeConnector:
+    system: System
+    clock: FakeClock
+    objects: dict[str, dict[str, Stored]] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    retry_next: int = 0  # the next N writes answer "locked, retry later"
+    known: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fields a read returns
+    writes: int = 0
+    write_calls: int = 0
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    # -- test helpers ------------------------------------------------------------------------------
+
+    def new_id(self, obj: str) -> str:
+        n = next(self._ids)
+        if self.system is System.HUBSPOT:
+            return str(1000 + n)
+        prefix = {"Lead": "00Q", "Contact": "003", "Opportunity": "006"}.get(obj, "001")
+        return f"{prefix}{n:015d}"
+
+    def put(self, obj: str, fields: Mapping[str, FieldValue], *, id: str | None = None) -> str:
+        """A user's create or edit in the UI (not counted as an API write)."""
+        table = self.objects.setdefault(obj, {})
+        ident = id or self.new_id(obj)
+        current = table.get(ident)
+        merged = {**(current.fields if current else {}), **fields}
+        table[ident] = Stored(merged, self.clock.advance(1))
+        return ident
+
+    def get(self, obj: str, ident: str) -> dict[str, FieldValue]:
+        return self.objects[obj][ident].fields
+
+    def delete(self, obj: str, ident: str, *, merged_into: str | None = None) -> None:
+        stored = self.objects[obj][ident]
+        stored.deleted = True
+        stored.merged_into = merged_into
+        stored.modified_at = self.clock.advance(1)
+
+    def find(self, obj: str, name: str, value: FieldValue) -> list[str]:
+        return [
+            i
+            for i, s in self.objects.get(obj, {}).items()
+            if not s.deleted and _same(name, s.fields.get(name), value)
+        ]
+
+    def live(self, obj: str) -> dict[str, dict[str, FieldValue]]:
+        return {i: s.fields for i, s in self.objects.get(obj, {}).items() if not s.deleted}
+
+    # -- Connector ---------------------------------------------------------------------------------
+
+    def _record(self, obj: str, ident: str, stored: Stored) -> SourceRecord:
+        fields = {name: None for name in self.known.get(obj, ())}
+        fields.update(stored.fields)
+        return SourceRecord(
+            RecordKey(self.system, obj, ident),
+            fields,
+            stored.modified_at,
+            deleted=stored.deleted,
+            merged_into=stored.merged_into,
+        )
+
+    def read_changes(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        rows = sorted(
+            self.objects.get(object, {}).items(), key=lambda kv: (kv[1].modified_at, kv[0])
+        )
+        for ident, stored in rows:
+            if (since is None or stored.modified_at >= since) and stored.modified_at < until:
+                yield self._record(object, ident, stored)
+
+    def read_all(self, object: str) -> Iterator[SourceRecord]:
+        for ident, stored in list(self.objects.get(object, {}).items()):
+            if not stored.deleted:
+                yield self._record(object, ident, stored)
+
+    def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
+        table = self.objects.get(object, {})
+        out = []
+        for ident in ids:
+            stored = table.get(ident)
+            if stored is not None and not stored.deleted:
+                out.append(self._record(object, ident, stored))
+        return out
+
+    def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
+        self.write_calls += 1
+        table = self.objects.setdefault(object, {})
+        outcomes = []
+        for patch in patches:
+            if self.retry_next > 0:
+                self.retry_next -= 1
+                outcomes.append(
+                    WriteOutcome(
+                        patch,
+                        None,
+                        error_code="UNABLE_TO_LOCK_ROW",
+                        error_message="unable to obtain exclusive access",
+                        retryable=True,
+                    )
+                )
+                continue
+            refusal = next((r for rule in self.rules if (r := rule(object, patch.fields))), None)
+            if refusal is not None:
+                outcomes.append(
+                    WriteOutcome(
+                        patch, patch.key.id or None, error_code=refusal[0], error_message=refusal[1]
+                    )
+                )
+                continue
+            ident = patch.key.id
+            if patch.match_on:
+                found = self.find(object, patch.match_on, patch.fields.get(patch.match_on))
+                ident = found[0] if found else ""
+            created = not ident
+            if created:
+                ident = self.new_id(object)
+                table[ident] = Stored({}, self.clock())
+            elif ident not in table or table[ident].deleted:
+                outcomes.append(
+                    WriteOutcome(
+                        patch, None, error_code="NOT_FOUND", error_message=f"{ident} does not exist"
+                    )
+                )
+                continue
+            stored = table[ident]
+            stored.fields.update(patch.fields)
+            stored.modified_at = self.clock.advance(0.001)
+            self.writes += 1
+            outcomes.append(WriteOutcome(patch, ident, created=created))
+        return outcomes
+
+    def describe(self, object: str) -> list[FieldSchema]:
+        return []
+
+    def picklists(
+        self, object: str, fields: Sequence[str]
+    ) -> Mapping[str, tuple[PicklistOption, ...]]:
+        return {}
+
+    def verify_webhook(self, request: WebhookRequest) -> WebhookReceipt:
+        return WebhookReceipt(())
+
+    # -- Salesforce admin --------------------------------------------------------------------------
+
+    def convert(self, lead_id: str) -> str:
+        """Convert a Lead as Salesforce does: a Contact carrying the Lead's fields, Baton id
+        included (the org's lead field mapping), and the Lead marked converted."""
+        lead = self.objects["Lead"][lead_id].fields
+        carried = {k: v for k, v in lead.items() if k not in ("Company", "Status", "IsConverted")}
+        contact_id = self.put("Contact", carried)
+        self.put(
+            "Lead",
+            {"IsConverted": True, "ConvertedContactId": contact_id, "Status": "Closed - Converted"},
+            id=lead_id,
+        )
+        return contact_id
+
+
+def _same(name: str, a: Any, b: Any) -> bool:
+    if name == "email" and isinstance(a, str) and isinstance(b, str):
+        return a.strip().lower() == b.strip().lower()
+    return a is not None and a == b
+
+
+def hubspot(clock: FakeClock) -> FakeConnector:
+    return FakeConnector(System.HUBSPOT, clock)
+
+
+def salesforce(clock: FakeClock) -> FakeConnector:
+    return FakeConnector(System.SALESFORCE, clock)
+
+
+LEAD_SYSTEM_FIELDS = ("IsConverted", "ConvertedContactId")
+
+
+def declare_fields(hs: FakeConnector, sf: FakeConnector, mapper: Mapper) -> None:
+    """Make reads return every field the dictionary maps (None when unset), as the real
+    connectors do when told to read them: a field a record lacks is then blank, not unknown."""
+    hs.known = {"contacts": mapper.fields_for(System.HUBSPOT, "contacts")}
+    sf.known = {
+        "Lead": (
+            *mapper.fields_for(System.SALESFORCE, "Lead"),
+            "IsConverted",
+            "ConvertedContactId",
+        ),
+        "Contact": mapper.fields_for(System.SALESFORCE, "Contact"),
+    }
+
+
+def junk_phone_rule(object: str, fields: Mapping[str, FieldValue]) -> tuple[str, str] | None:
+    """Like the Salesforce sandbox's validation rule: a phone must contain digits."""
+    phone = fields.get("Phone")
+    if isinstance(phone, str) and phone and not any(c.isdigit() for c in phone):
+        return ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Phone must contain digits")
+    return None

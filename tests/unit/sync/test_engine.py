@@ -1,0 +1,518 @@
+"""The engine end to end on fake connectors: given records on both sides, when a cycle runs,
+then both sides agree per the dictionary and a second cycle writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connectors.records import RecordKey, System
+from sync.store.dead_letters import DeadLetterStatus, list_dead_letters
+from sync.store.decisions import decisions_for
+from sync.store.links import LinkReason, find_link, history
+from sync.store.runs import recent_runs
+from tests.unit.sync.conftest import World
+from tests.unit.sync.fakes import junk_phone_rule
+
+HS_CONTACT = {
+    "email": "ann@example.com",
+    "firstname": "Ann",
+    "lastname": "Lee",
+    "jobtitle": "CTO",
+    "country": "France",
+    "lifecyclestage": "lead",
+}
+SF_LEAD = {
+    "Email": "Ann@Example.com",
+    "FirstName": "Ann",
+    "LastName": "Lee",
+    "Company": "Acme",
+    "Status": "Open - Not Contacted",
+    "IsConverted": False,
+}
+
+
+def pair(
+    world: World, hs: dict[str, Any] | None = None, sf: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    hs_id = world.hs.put("contacts", {**HS_CONTACT, **(hs or {})})
+    sf_id = world.sf.put("Lead", {**SF_LEAD, **(sf or {})})
+    world.clock.advance(10)
+    return hs_id, sf_id
+
+
+def settle(world: World, engine: Any) -> None:
+    """Run cycles until one writes nothing (at most 3), moving time past the settle window."""
+    for _ in range(3):
+        before = world.writes()
+        world.clock.advance(10)
+        engine.poll()
+        if world.writes() == before:
+            return
+    raise AssertionError("the engine did not converge in 3 cycles")
+
+
+def quiet(world: World, engine: Any) -> None:
+    before = world.writes()
+    world.clock.advance(10)
+    report = engine.poll()
+    assert world.writes() == before, report
+    assert report.writes == 0
+
+
+def test_given_a_pair_by_email_then_both_agree_and_the_next_poll_writes_nothing(
+    world: World,
+) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    report = engine.poll()
+    lead, contact = world.sf.get("Lead", sf_id), world.hs.get("contacts", hs_id)
+    assert lead["Title"] == "CTO"  # two_way, Salesforce blank on the first sync
+    assert lead["Country"] == "France"  # prefer_hubspot_unless_blank
+    assert contact["company"] == "Acme"  # prefer_salesforce_unless_blank
+    assert contact["baton_id"] == lead["Baton_Id__c"]  # the cross-system id on both sides
+    assert contact["lifecyclestage"] == "marketingqualifiedlead"  # the Lead says MQL
+    assert report.updated == {"hubspot:contacts": 1, "salesforce:Lead": 1}
+    link = find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert link is not None
+    assert link.reason is LinkReason.EMAIL
+    quiet(world, engine)
+    runs = recent_runs(world.read())
+    assert len(runs) == 2
+    assert all(r.status == "succeeded" for r in runs)
+
+
+def test_echo_of_our_write_produces_no_write_back(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.hs.put("contacts", {"jobtitle": "CEO"}, id=hs_id)
+    world.clock.advance(10)
+    report = engine.poll()
+    assert world.sf.get("Lead", sf_id)["Title"] == "CEO"
+    assert report.updated == {"salesforce:Lead": 1}
+    # The Lead's modification (our write) is read back next cycle: it must not bounce.
+    quiet(world, engine)
+
+
+def test_conflict_most_recent_wins_and_is_logged(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.hs.put("contacts", {"jobtitle": "VP Sales"}, id=hs_id)
+    world.sf.put("Lead", {"Title": "Head of Sales"}, id=sf_id)  # later
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.conflicts == 1
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Sales"
+    pid = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", hs_id))
+    assert pid is not None
+    logged = decisions_for(world.read(), pid.person_id, "job_title")
+    last = logged[-1]
+    assert last.rule == "two_way:conflict"
+    assert (last.hubspot_old, last.salesforce_old) == ("VP Sales", "Head of Sales")
+    assert last.hubspot_new == "Head of Sales"
+    assert last.winner is System.SALESFORCE
+    assert last.hubspot_modified_at is not None
+    assert last.salesforce_modified_at is not None
+    assert last.trigger == "poll"
+    quiet(world, engine)
+
+
+def test_stale_side_never_overwrites_a_fresh_change(world: World) -> None:
+    """Only fields changed since the snapshot are proposed: touching another field of the
+    Salesforce record later must not push its old title over HubSpot's new one."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.hs.put("contacts", {"jobtitle": "CFO"}, id=hs_id)
+    world.sf.put("Lead", {"LastName": "Lee-Smith"}, id=sf_id)  # later, another field
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.conflicts == 0
+    assert world.sf.get("Lead", sf_id)["Title"] == "CFO"
+    assert world.hs.get("contacts", hs_id)["lastname"] == "Lee-Smith"
+    quiet(world, engine)
+
+
+def test_one_way_field_is_not_pulled_back(world: World) -> None:
+    hs_id, sf_id = pair(world, hs={"hubspotscore": "40"})
+    engine = world.engine()
+    settle(world, engine)
+    assert world.sf.get("Lead", sf_id)["Marketing_Score__c"] == 40
+    world.sf.put("Lead", {"Marketing_Score__c": 99}, id=sf_id)
+    world.clock.advance(10)
+    engine.poll()
+    assert world.hs.get("contacts", hs_id)["hubspotscore"] == "40"  # hubspot_to_salesforce
+
+
+def test_sales_verdict_reaches_hubspot_with_its_reason(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put(
+        "Lead", {"Status": "Closed - Not Converted", "Rejection_Reason__c": "Bad Timing"}, id=sf_id
+    )
+    world.clock.advance(10)
+    report = engine.poll()
+    contact = world.hs.get("contacts", hs_id)
+    assert contact["hs_lead_status"] == "BAD_TIMING"
+    assert contact["rejection_reason"] == "Bad Timing"
+    assert contact["funnel_stage"] == "Recycled"
+    assert report.stage_moves == {"mql->recycled": 1}
+    quiet(world, engine)
+
+
+def test_two_salesforce_records_with_one_email_are_reported_not_guessed(world: World) -> None:
+    world.sf.put("Lead", {**SF_LEAD})
+    world.sf.put("Lead", {**SF_LEAD, "FirstName": "Anne"})
+    world.hs.put("contacts", {**HS_CONTACT, "hubspotscore": "90", "company": "Acme"})
+    world.clock.advance(10)
+    engine = world.engine()
+    report = engine.poll()
+    assert report.ambiguous == 2
+    assert len(world.sf.live("Lead")) == 2  # no third Lead for the qualifying contact
+    conn = world.read()
+    for lead_id in world.sf.live("Lead"):
+        assert find_link(conn, RecordKey(System.SALESFORCE, "Lead", lead_id)) is None
+    # Seen again later (one twin edited), still not guessed.
+    world.sf.put("Lead", {"Title": "CEO"}, id=next(iter(world.sf.live("Lead"))))
+    world.clock.advance(10)
+    again = engine.poll()
+    assert again.ambiguous >= 1
+    for lead_id in world.sf.live("Lead"):
+        assert find_link(conn, RecordKey(System.SALESFORCE, "Lead", lead_id)) is None
+    assert len(world.sf.live("Lead")) == 2
+
+
+def test_lead_conversion_moves_the_link_to_the_contact(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    contact_id = world.sf.convert(sf_id)
+    world.clock.advance(10)
+    engine.poll()
+    conn = world.read()
+    hs_link = find_link(conn, RecordKey(System.HUBSPOT, "contacts", hs_id))
+    contact_link = find_link(conn, RecordKey(System.SALESFORCE, "Contact", contact_id))
+    lead_link = find_link(conn, RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert hs_link is not None
+    assert contact_link is not None
+    assert lead_link is not None
+    assert contact_link.person_id == hs_link.person_id
+    assert contact_link.active
+    assert not lead_link.active
+    assert any(c.reason is LinkReason.CONVERSION for c in history(conn, hs_link.person_id))
+    assert len(world.hs.live("contacts")) == 1  # no contact created for the Contact
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SQL"  # converted = sql
+    settle(world, engine)
+    quiet(world, engine)
+
+
+def test_hubspot_merge_relinks_to_the_survivor(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    survivor = world.hs.put("contacts", {"email": "ann.lee@example.com", "firstname": "Ann"})
+    world.hs.delete("contacts", hs_id, merged_into=survivor)
+    world.clock.advance(10)
+    engine.poll()
+    conn = world.read()
+    link = find_link(conn, RecordKey(System.HUBSPOT, "contacts", survivor))
+    lead = find_link(conn, RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert link is not None
+    assert lead is not None
+    assert link.person_id == lead.person_id
+    assert link.reason is LinkReason.MERGE
+
+
+def test_deletes_are_flagged_not_propagated(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.delete("Lead", sf_id)
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.deletes_flagged == 1
+    assert hs_id in world.hs.live("contacts")
+
+
+def test_mql_handoff_creates_one_lead_even_when_the_commit_is_lost(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hs_id = world.hs.put("contacts", {**HS_CONTACT, "hubspotscore": "75", "company": "Initech"})
+    world.clock.advance(10)
+    engine = world.engine()
+    real = engine.worker._commit
+    calls = {"n": 0}
+
+    def crash_once(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed between write and commit")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.worker, "_commit", crash_once)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    assert len(world.sf.live("Lead")) == 1
+    world.clock.advance(10)
+    report = engine.poll()  # the replay finds the Lead it made (upsert on Baton_Id__c)
+    leads = world.sf.live("Lead")
+    assert len(leads) == 1, leads
+    lead = next(iter(leads.values()))
+    assert lead["Baton_Id__c"] == world.hs.get("contacts", hs_id)["baton_id"]
+    assert lead["Company"] == "Initech"
+    assert lead["Status"] == "Open - Not Contacted"
+    assert report.read["hubspot:contacts"] >= 1
+    settle(world, engine)
+    quiet(world, engine)
+
+
+def test_a_contact_below_the_mql_bar_stays_in_hubspot(world: World) -> None:
+    world.hs.put("contacts", {**HS_CONTACT, "hubspotscore": "20", "company": "Initech"})
+    world.clock.advance(10)
+    world.engine().poll()
+    assert world.sf.live("Lead") == {}
+
+
+def test_salesforce_lead_gets_a_hubspot_contact(world: World) -> None:
+    sf_id = world.sf.put("Lead", {**SF_LEAD, "Email": "bo@example.com"})
+    world.clock.advance(10)
+    engine = world.engine()
+    report = engine.poll()
+    contacts = world.hs.live("contacts")
+    assert len(contacts) == 1
+    assert report.created == {"hubspot:contacts": 1}
+    contact = next(iter(contacts.values()))
+    assert contact["email"] == "bo@example.com"
+    assert contact["baton_id"] == world.sf.get("Lead", sf_id)["Baton_Id__c"]
+    settle(world, engine)
+    quiet(world, engine)
+
+
+def test_policy_off_creates_nothing(world: World) -> None:
+    world.sf.put("Lead", {**SF_LEAD, "Email": "bo@example.com"})
+    world.hs.put(
+        "contacts",
+        {**HS_CONTACT, "email": "cy@example.com", "hubspotscore": "90", "company": "Initech"},
+    )
+    world.clock.advance(10)
+    world.engine(create_leads_for_mqls=False, create_contacts_from_salesforce=False).poll()
+    assert len(world.sf.live("Lead")) == 1
+    assert len(world.hs.live("contacts")) == 1
+
+
+def test_dry_run_plans_and_writes_nothing(world: World) -> None:
+    pair(world)
+    world.sf.put("Lead", {**SF_LEAD, "Email": "bo@example.com"})
+    world.clock.advance(10)
+    engine = world.engine()
+    report = engine.poll(dry_run=True)
+    assert world.writes() == 0
+    assert report.planned
+    assert report.run_id is None
+    systems = {(p.system, p.object, p.key) for p in report.planned}
+    assert (System.SALESFORCE, "Lead", next(iter(world.sf.live("Lead")))) in systems
+    update = next(p for p in report.planned if p.system is System.SALESFORCE)
+    assert update.changes["job_title"] == (None, "CTO")
+    conn = world.read()
+    assert recent_runs(conn) == []
+    assert conn.exec_driver_sql("select count(*) from identity_links").scalar() == 0
+    assert conn.exec_driver_sql("select count(*) from snapshots").scalar() == 0
+
+
+def test_rejected_write_becomes_a_dead_letter_then_succeeds_after_the_fix(world: World) -> None:
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world, hs={"phone": "n/a"})
+    engine = world.engine()
+    report = engine.poll()
+    assert report.dead_letters == 1
+    [letter] = list_dead_letters(world.read())
+    assert letter.key == RecordKey(System.SALESFORCE, "Lead", sf_id)
+    assert letter.vendor_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert letter.vendor_message == "Phone must contain digits"
+    world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs_id)  # the data is fixed
+    retried = engine.retry_dead_letters()
+    assert retried.dead_letters == 0
+    assert retried.updated["salesforce:Lead"] == 1
+    assert world.sf.get("Lead", sf_id)["Phone"] == "+33123456789"
+    assert list_dead_letters(world.read()) == []
+    statuses = [d.status for d in list_dead_letters(world.read(), None)]
+    assert statuses == [DeadLetterStatus.RETRIED]
+
+
+def test_retryable_refusal_keeps_the_checkpoint_and_is_written_next_cycle(world: World) -> None:
+    _hs_id, sf_id = pair(world)
+    engine = world.engine()
+    world.sf.retry_next = 1
+    report = engine.poll()
+    assert report.retry_later == 1
+    assert report.dead_letters == 0
+    world.clock.advance(600)  # beyond the lookback: only the unmoved checkpoint brings it back
+    engine.poll()
+    assert world.sf.get("Lead", sf_id).get("Title") == "CTO"
+
+
+def test_lost_store_relinks_by_cross_system_id_and_writes_nothing(
+    world: World, migrated: Any, tmp_path: Any
+) -> None:
+    pair(world)
+    settle(world, world.engine())
+    fresh = tmp_path / "fresh.db"
+    fresh.write_bytes(migrated.read_bytes())
+    from sync.store.engine import make_engine, sqlite_url
+
+    world.db = make_engine(sqlite_url(fresh))
+    engine = world.engine()
+    before = world.writes()
+    world.clock.advance(10)
+    engine.poll()
+    assert world.writes() == before
+    conn = world.read()
+    [lead_id] = world.sf.live("Lead")
+    link = find_link(conn, RecordKey(System.SALESFORCE, "Lead", lead_id))
+    assert link is not None
+    assert link.reason is LinkReason.CROSS_ID
+
+
+def test_sync_keys_is_idempotent(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    keys = [
+        RecordKey(System.SALESFORCE, "Lead", sf_id),
+        RecordKey(System.HUBSPOT, "contacts", hs_id),
+    ]
+    first = engine.sync_keys(keys, trigger="webhook")
+    assert first.writes == 2
+    before = world.writes()
+    again = engine.sync_keys(keys[1:], trigger="webhook")  # the linked pair follows either key
+    assert world.writes() == before
+    assert again.writes == 0
+
+
+def test_backfill_links_everything_then_creates_missing_contacts(world: World) -> None:
+    _hs_id, _sf_id = pair(world)
+    world.sf.put("Lead", {**SF_LEAD, "Email": "solo@example.com"})
+    world.hs.put("contacts", {**HS_CONTACT, "email": "quiet@example.com"})
+    world.clock.advance(10)
+    engine = world.engine()
+    report = engine.backfill()
+    assert report.created == {"hubspot:contacts": 1}
+    assert len(world.hs.live("contacts")) == 3
+    assert len(world.sf.live("Lead")) == 2
+    before = world.writes()
+    again = engine.backfill()
+    assert world.writes() == before
+    assert again.writes == 0
+    quiet(world, engine)
+
+
+def test_an_opportunity_is_a_funnel_signal_and_its_changes_are_followed(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    opp_id = world.sf.put("Opportunity", {"StageName": "Needs Analysis", "IsClosed": False})
+    contact_id = world.sf.convert(sf_id)
+    world.sf.put("Lead", {"ConvertedOpportunityId": opp_id}, id=sf_id)
+    world.clock.advance(10)
+    engine.poll()
+    assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "opportunity"
+    assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "Opportunity"
+    world.sf.put(
+        "Opportunity", {"StageName": "Closed Won", "IsClosed": True, "IsWon": True}, id=opp_id
+    )
+    world.clock.advance(10)
+    report = engine.poll()
+    assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "customer"
+    assert report.stage_moves == {"opportunity->customer": 1}
+    settle(world, engine)
+    quiet(world, engine)
+
+
+def test_ambiguity_is_in_the_decision_log(world: World) -> None:
+    world.sf.put("Lead", {**SF_LEAD})
+    world.sf.put("Lead", {**SF_LEAD, "FirstName": "Anne"})
+    world.clock.advance(10)
+    world.engine().poll()
+    rows = (
+        world.read()
+        .exec_driver_sql("select field, rule, salesforce_old, salesforce_new from decisions")
+        .all()
+    )
+    ambiguous = [r for r in rows if r[0] == "identity"]
+    assert len(ambiguous) == 2
+    assert all(r[1] == "ambiguous:salesforce" for r in ambiguous)
+    assert all("share ann@example.com" in r[3] for r in ambiguous)
+
+
+def test_a_cross_id_claimed_by_two_records_is_ambiguous(world: World) -> None:
+    _hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    baton_id = world.sf.get("Lead", sf_id)["Baton_Id__c"]
+    copy = world.sf.put("Lead", {**SF_LEAD, "Email": "copy@example.com", "Baton_Id__c": baton_id})
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.ambiguous == 1
+    assert find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", copy)) is None
+
+
+def test_a_refused_write_is_not_sent_again_until_the_data_changes(world: World) -> None:
+    world.sf.rules.append(junk_phone_rule)
+    pair(world, hs={"phone": "n/a"})
+    engine = world.engine()
+    engine.poll()
+    calls = world.sf.write_calls
+    world.clock.advance(10)
+    report = engine.poll()  # the lookback reads the pair again: same payload, held back
+    assert world.sf.write_calls == calls
+    assert report.dead_letters == 0
+    [letter] = list_dead_letters(world.read())
+    assert letter.attempts == 1
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, int | None]] = []
+
+    def start(self, label: str, total: int | None) -> None:
+        self.events.append(("start", label, total))
+
+    def advance(self, label: str, count: int) -> None:
+        self.events.append(("advance", label, count))
+
+    def finish(self, label: str) -> None:
+        self.events.append(("finish", label, None))
+
+
+def test_backfill_dry_run_plans_the_creates_and_reports_progress(world: World) -> None:
+    pair(world)
+    world.sf.put("Lead", {**SF_LEAD, "Email": "solo@example.com"})
+    world.clock.advance(10)
+    progress = Recorder()
+    report = world.engine().backfill(dry_run=True, progress=progress)
+    assert world.writes() == 0
+    assert report.created == {"hubspot:contacts": 1}  # the Salesforce-only Lead's contact
+    assert ("advance", "salesforce:Lead", 2) in progress.events
+    assert ("finish", "hubspot:contacts", None) in progress.events
+    assert recent_runs(world.read()) == []
+
+
+def test_salesforce_merge_relinks_to_the_master(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    master = world.sf.put("Lead", {**SF_LEAD, "Email": "ann.lee@example.com"})
+    world.sf.delete("Lead", sf_id, merged_into=master)
+    world.clock.advance(10)
+    engine.poll()
+    conn = world.read()
+    link = find_link(conn, RecordKey(System.SALESFORCE, "Lead", master))
+    contact = find_link(conn, RecordKey(System.HUBSPOT, "contacts", hs_id))
+    assert link is not None
+    assert contact is not None
+    assert link.person_id == contact.person_id
+    assert link.reason is LinkReason.MERGE
+    assert len(world.hs.live("contacts")) == 1  # no contact created for the master
