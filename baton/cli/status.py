@@ -1,0 +1,192 @@
+"""`baton status`: cursors and lag, last runs, dead letters, links, ambiguous matches, budget.
+
+Also home of what the read commands (`status`, `why`, `errors`, `scorecard`) share: opening
+the store named by BATON_DATABASE_URL without migrating it, one clear line when it is missing,
+`--json` output and human durations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import Connection, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from baton.cli.common import EnvFileOption, fail
+from baton.settings import BatonSettings, SettingsError, load_baton
+from sync.queries.export import to_jsonable
+from sync.queries.status import Status
+from sync.queries.status import status as status_query
+from sync.store.engine import for_reading, make_engine
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (for machines) instead of tables.")
+]
+
+
+def baton_settings(env_file: Path | None) -> BatonSettings:
+    """Baton's own settings (the read commands need no connector credentials), or exit 2."""
+    try:
+        return load_baton(env_file)
+    except SettingsError as exc:
+        fail(f"baton: {exc}", 2)
+
+
+@contextmanager
+def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Connection]:
+    """A connection in one transaction on the existing store; never creates or migrates it.
+
+    Read-only callers get a deferred transaction, so they never hold the daemon's write lock.
+    A missing SQLite file or an unmigrated database ends with one line and exit status 2.
+    """
+    url = make_url(settings.database())
+    shown = url.render_as_string(hide_password=True)
+    on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if on_file and not Path(str(url.database)).is_file():
+        fail(
+            f"baton: no store at {url.database}; run 'baton db upgrade' (or 'baton run') "
+            "first, or point BATON_DATABASE_URL at the store",
+            2,
+        )
+    engine = make_engine(url)
+    try:
+        with (engine if write else for_reading(engine)).begin() as conn:
+            yield conn
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        fail(f"baton: cannot read the store at {shown} ({reason}); run 'baton db upgrade'", 2)
+    finally:
+        engine.dispose()
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(to_jsonable(value), indent=2))
+
+
+def human(delta: timedelta | None) -> str:
+    """A duration as people read it: '2d 3h', '5h 07m', '3m 20s', '0.4s'; '-' for none."""
+    if delta is None:
+        return "-"
+    seconds = delta.total_seconds()
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 10:
+        return f"{sign}{seconds:.1f}s"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    return f"{sign}{minutes}m {secs:02d}s"
+
+
+def summarize(counts: Mapping[str, int]) -> dict[str, int]:
+    """Run counts folded for a table cell: 'read.hubspot:contacts' and friends add up under 'read'
+    ('baton status --json' keeps every key)."""
+    folded: dict[str, int] = {}
+    for key, value in counts.items():
+        name = key.split(".", 1)[0]
+        folded[name] = folded.get(name, 0) + value
+    return folded
+
+
+def when(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if at is not None else "-"
+
+
+def status(
+    json_output: JsonOption = False,
+    runs: Annotated[int, typer.Option(min=1, max=100, help="How many recent runs to show.")] = 5,
+    env_file: EnvFileOption = None,
+) -> None:
+    """Show cursors and lag, the last runs, dead letters, links, ambiguous matches and budget."""
+    settings = baton_settings(env_file)
+    with open_store(settings) as conn:
+        report = status_query(
+            conn, now=datetime.now(UTC), runs=runs, sla=timedelta(hours=settings.sla_hours)
+        )
+    if json_output:
+        print_json(report)
+        return
+    render(report, Console(highlight=False))
+
+
+def render(report: Status, console: Console) -> None:
+    cursors = Table(title="Cursors (lag = now - cursor)", title_justify="left")
+    for column in ("system", "object", "cursor", "last id", "lag", "run upper bound"):
+        cursors.add_column(column)
+    for c in report.cursors:
+        cursors.add_row(
+            c.system, c.object, when(c.cursor), c.last_id or "-", human(c.lag), when(c.upper_bound)
+        )
+    console.print(cursors if report.cursors else "No cursors yet: nothing has been read.")
+
+    runs = Table(title="Last runs", title_justify="left")
+    for column in ("started", "kind", "status", "duration", "counts", "error"):
+        runs.add_column(column, overflow="fold")
+    for run in report.runs:
+        counts = ", ".join(f"{k} {v}" for k, v in summarize(run.counts).items() if v) or "-"
+        style = "red" if run.status == "failed" else ""
+        runs.add_row(
+            when(run.started_at),
+            run.kind,
+            f"[{style}]{run.status}[/]" if style else run.status,
+            human(run.duration),
+            escape(counts),
+            escape(run.error or ""),
+        )
+    console.print(runs if report.runs else "No runs yet.")
+
+    letters = ", ".join(f"{k} {v}" for k, v in report.dead_letters.items())
+    console.print(f"Dead letters: {letters}")
+    if report.open_errors:
+        errors = Table(title="Open dead letters by system and code", title_justify="left")
+        for column in ("system", "vendor code", "count"):
+            errors.add_column(column)
+        for group in report.open_errors:
+            errors.add_row(group.system, escape(group.vendor_code or "-"), str(group.count))
+        console.print(errors)
+
+    links = Table(title=f"Identity links ({report.people} people)", title_justify="left")
+    for column in ("system", "object", "active", "inactive"):
+        links.add_column(column)
+    for row in report.links:
+        links.add_row(row.system, row.object, str(row.active), str(row.inactive))
+    console.print(links if report.links else f"No links yet ({report.people} people).")
+    last = (
+        "no finished run yet"
+        if report.ambiguous_last_run is None
+        else f"the last finished run saw {report.ambiguous_last_run}"
+    )
+    console.print(
+        f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "
+        f"({last}); 'baton why <email>' shows who."
+    )
+
+    hours = f"{report.sla / timedelta(hours=1):g} h"
+    console.print(
+        f"Lead-response SLA ({hours}): {report.sla_overdue} MQL(s) still waiting for a first "
+        "sales touch past it ('baton scorecard' lists them)."
+    )
+
+    if report.budgets:
+        budget = Table(title="API budget (last observed)", title_justify="left")
+        for column in ("system", "window", "used", "remaining", "observed"):
+            budget.add_column(column)
+        for b in report.budgets:
+            budget.add_row(b.system, b.window, str(b.used), str(b.remaining), f"{human(b.age)} ago")
+        console.print(budget)
+    else:
+        console.print("API budget: not observed yet.")

@@ -1,0 +1,151 @@
+"""`baton why <email> [field]`: why a person's values are what they are, in time order."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from baton.cli.common import EnvFileOption, fail
+from baton.cli.status import JsonOption, baton_settings, open_store, print_json, when
+from connectors.records import FieldValue
+from sync.queries.why import Event, PersonStory, WhyReport
+from sync.queries.why import why as why_query
+from sync.sla import BREACH_FIELD
+from sync.store.decisions import Decision
+from sync.store.links import LinkChange
+from sync.store.transitions import Transition
+
+
+def why(
+    email: Annotated[str, typer.Argument(help="The person's email (any case).")],
+    field: Annotated[
+        str | None,
+        typer.Argument(help="Only this canonical field's decisions (e.g. job_title)."),
+    ] = None,
+    json_output: JsonOption = False,
+    env_file: EnvFileOption = None,
+) -> None:
+    """Tell one person's story: links and relinks, funnel stages, and every field decision."""
+    settings = baton_settings(env_file)
+    with open_store(settings) as conn:
+        report = why_query(conn, email, field)
+    if not report.found:
+        fail(
+            f"baton why: no person with email '{report.email}' in the store; check the address "
+            "(or run a sync first: 'baton status' shows what has been read)"
+        )
+    if json_output:
+        print_json(report)
+        return
+    render(report, Console(highlight=False))
+
+
+def render(report: WhyReport, console: Console) -> None:
+    if len(report.people) > 1:
+        console.print(
+            f"[yellow]{len(report.people)} people share {escape(report.email)}[/]: an ambiguous "
+            "match the engine reported instead of guessing. Each one's story follows."
+        )
+    for story in report.people:
+        _render_story(story, report.field, console)
+
+
+def _render_story(story: PersonStory, field: str | None, console: Console) -> None:
+    console.print(
+        f"[bold]{escape(story.email or '(no email)')}[/] person {story.person_id} "
+        f"(known since {when(story.created_at)})"
+    )
+    links = Table(title="Linked records", title_justify="left")
+    for column in ("system", "object", "id", "state", "why linked", "linked", "unlinked"):
+        links.add_column(column)
+    for link in story.links:
+        links.add_row(
+            str(link.key.system),
+            link.key.object,
+            link.key.id,
+            "active" if link.active else "[dim]previous[/]",
+            str(link.reason),
+            when(link.linked_at),
+            when(link.unlinked_at),
+        )
+    console.print(links if story.links else "Not linked to any record.")
+    if story.stages:
+        stages = ", ".join(f"{t.stage} {when(t.entered_at)}" for t in story.stages)
+        console.print(f"Funnel, first entered: {escape(stages)}")
+    if field is not None and not story.decisions:
+        console.print(f"No decision logged for field '{escape(field)}'.")
+    timeline = Table(title="Timeline", title_justify="left", show_lines=False)
+    for column in ("at", "what", "detail"):
+        timeline.add_column(column, overflow="fold")
+    for event in story.timeline:
+        what, detail = describe(event)
+        timeline.add_row(when(event.at), escape(what), escape(detail))
+    if story.timeline:
+        console.print(timeline)
+    console.print()
+
+
+def describe(event: Event) -> tuple[str, str]:
+    """The timeline line of one event: a short label and the detail a person needs."""
+    item = event.item
+    if isinstance(item, LinkChange):
+        before = f" (was {item.previous_key})" if item.previous_key else ""
+        moved = f", moved from person {item.previous_person_id}" if item.previous_person_id else ""
+        return f"linked {item.key.system}", f"{item.key}{before}{moved}; reason {item.reason}"
+    if isinstance(item, Transition):
+        reason = f"; reason {item.reason}" if item.reason else ""
+        return f"entered {item.stage}", f"seen in {item.source_system}{reason}"
+    return _decision(item)
+
+
+def _decision(d: Decision) -> tuple[str, str]:
+    if d.field == BREACH_FIELD:
+        return "lead-response SLA breached", (
+            f"MQL since {when(d.hubspot_modified_at)}, no sales touch within the SLA ({d.rule})"
+        )
+    note = _note(d)
+    if note is not None:
+        return d.field, f"{note}; rule {d.rule}; trigger {d.trigger}"
+    sides = []
+    for system, old, new, modified in (
+        ("HubSpot", d.hubspot_old, d.hubspot_new, d.hubspot_modified_at),
+        ("Salesforce", d.salesforce_old, d.salesforce_new, d.salesforce_modified_at),
+    ):
+        if old is None and new is None and modified is None:
+            continue
+        changed = f"{_v(old)} -> {_v(new)}" if old != new else f"{_v(old)} (kept)"
+        stamp = f", changed there {when(modified)}" if modified else ""
+        sides.append(f"{system} {changed}{stamp}")
+    winner = f"; winner {d.winner}" if d.winner else ""
+    detail = "; ".join(sides) or "no values"
+    return f"{d.field}", f"{detail}; rule {d.rule}{winner}; trigger {d.trigger}"
+
+
+_RECORD_KEY = re.compile(r"^(hubspot|salesforce):[^:\s]+:\S+$")
+
+
+def _note(d: Decision) -> str | None:
+    """'record: explanation' for the engine's notes about a record rather than a field (identity,
+    conversion, deletes, refusals): the key in its system's old value, the text in the other's new.
+    """
+    for record, detail, rest in (
+        (d.hubspot_old, d.salesforce_new, (d.hubspot_new, d.salesforce_old)),
+        (d.salesforce_old, d.hubspot_new, (d.salesforce_new, d.hubspot_old)),
+    ):
+        if (
+            isinstance(record, str)
+            and _RECORD_KEY.match(record)
+            and isinstance(detail, str)
+            and rest == (None, None)
+        ):
+            return f"{record}: {detail}"
+    return None
+
+
+def _v(value: FieldValue) -> str:
+    return "(blank)" if value is None or value == "" else repr(value)

@@ -1,0 +1,114 @@
+"""People's funnel histories as the scorecard and the SLA timer read them.
+
+One place states what counts as "reaching" a stage and as a "sales touch", because the
+scorecard's conversion, velocity and lead-response figures and the SLA timer must agree:
+
+- Reaching a stage: the first recorded entry into that stage *or any later stage*. A person who
+  went from MQL straight to SQL (no SAL recorded) did pass MQL -> SAL; counting them as lost
+  would punish sales for skipping a status.
+- A sales touch: the first recorded entry into any sales-owned stage or outcome (`sal`, `sql`,
+  `opportunity`, `customer`, `recycled`, `disqualified`, `lost`). Accepting, working, converting
+  and rejecting a lead all mean a rep looked at it.
+
+Only first entries exist (the store never rewrites them), so a person recycled twice counts once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from mappings.model import STAGES, Outcome, Stage
+from sync.store._sql import Db, connection
+from sync.store.schema import FunnelTransition, Person
+
+SALES_TOUCHES: frozenset[str] = frozenset(
+    {
+        Stage.SAL,
+        Stage.SQL,
+        Stage.OPPORTUNITY,
+        Stage.CUSTOMER,
+        Outcome.RECYCLED,
+        Outcome.DISQUALIFIED,
+        Outcome.LOST,
+    }
+)
+REJECTIONS: tuple[Outcome, ...] = (Outcome.RECYCLED, Outcome.DISQUALIFIED)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """The first time one person entered one stage or outcome."""
+
+    stage: str
+    entered_at: datetime
+    source_system: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """One person's recorded first entries, by stage or outcome name."""
+
+    person_id: uuid.UUID
+    email: str | None
+    entries: Mapping[str, Entry] = field(default_factory=dict)
+
+    def entered(self, stage: str, *, by: datetime | None = None) -> datetime | None:
+        entry = self.entries.get(stage)
+        if entry is None or (by is not None and entry.entered_at > by):
+            return None
+        return entry.entered_at
+
+    def reached(self, stage: Stage, *, by: datetime | None = None) -> datetime | None:
+        """When the person first got to `stage` or beyond (see the module docstring)."""
+        times = [self.entered(s, by=by) for s in STAGES if s >= stage]
+        return min((t for t in times if t is not None), default=None)
+
+    def first_touch(self, *, by: datetime | None = None) -> datetime | None:
+        """The first sales touch: the earliest entry into a sales-owned stage or outcome."""
+        times = [self.entered(s, by=by) for s in SALES_TOUCHES]
+        return min((t for t in times if t is not None), default=None)
+
+
+def load_histories(
+    db: Db,
+    *,
+    stages: Collection[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[History]:
+    """Whole histories of the people who entered one of `stages` (None: any) in [since, until).
+
+    Two queries: the cohort's ids as a sub-select, then all their transitions with their email.
+    """
+    cohort = select(FunnelTransition.person_id)
+    if stages is not None:
+        cohort = cohort.where(FunnelTransition.stage.in_(sorted(stages)))
+    if since is not None:
+        cohort = cohort.where(FunnelTransition.entered_at >= since)
+    if until is not None:
+        cohort = cohort.where(FunnelTransition.entered_at < until)
+    rows = connection(db).execute(
+        select(
+            FunnelTransition.person_id,
+            Person.email_normalized,
+            FunnelTransition.stage,
+            FunnelTransition.entered_at,
+            FunnelTransition.source_system,
+            FunnelTransition.reason,
+        )
+        .join(Person, Person.baton_id == FunnelTransition.person_id)
+        .where(FunnelTransition.person_id.in_(cohort.distinct()))
+        .order_by(FunnelTransition.person_id, FunnelTransition.entered_at, FunnelTransition.id)
+    )
+    emails: dict[uuid.UUID, str | None] = {}
+    entries: dict[uuid.UUID, dict[str, Entry]] = {}
+    for person_id, email, stage, entered_at, source, reason in rows:
+        emails[person_id] = email
+        entries.setdefault(person_id, {})[stage] = Entry(stage, entered_at, source, reason)
+    return [History(pid, emails[pid], entries[pid]) for pid in entries]

@@ -1,0 +1,196 @@
+"""`baton status`: is the sync keeping up, what did it last do, what is stuck, what is left.
+
+Figures: per system and object the cursor and its lag (now - cursor: how far behind reading
+is), the latest runs with counts and duration, open dead letters by system and vendor code,
+identity links by system and object, ambiguous matches (two records claim one email or one
+cross-system id and the engine refused to guess): the people the decision log holds an
+`identity` decision with rule `ambiguous:<system>` for, and the count the latest finished run
+reported; the MQLs waiting for a first sales touch past the SLA (`sync.sla`); and the API budget
+last observed per system and window.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from sync.sla import DEFAULT_SLA, count_open_breaches
+from sync.store._sql import Db, connection
+from sync.store.budget import budgets
+from sync.store.checkpoints import list_checkpoints
+from sync.store.dead_letters import DeadLetterStatus, count_dead_letters
+from sync.store.runs import RunStatus, recent_runs
+from sync.store.schema import DeadLetter as DeadLetterRow
+from sync.store.schema import Decision as DecisionRow
+from sync.store.schema import IdentityLink, Person
+from sync.store.schema import Run as RunRow
+
+AMBIGUOUS_COUNT = "ambiguous"
+#: How the engine logs an ambiguous identity (sync.identity: field `identity`, rule
+#: `ambiguous:<system>`); kept here as data so the read side need not import the engine.
+IDENTITY_FIELD = "identity"
+AMBIGUOUS_RULE_PREFIX = "ambiguous:"
+
+
+@dataclass(frozen=True, slots=True)
+class CursorStatus:
+    system: str
+    object: str
+    cursor: datetime | None
+    last_id: str | None
+    upper_bound: datetime | None
+    updated_at: datetime
+    lag: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    id: uuid.UUID
+    kind: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration: timedelta
+    counts: Mapping[str, int]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    system: str
+    vendor_code: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCount:
+    system: str
+    object: str
+    active: int
+    inactive: int
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    system: str
+    window: str
+    used: int
+    remaining: int
+    observed_at: datetime
+    age: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    now: datetime
+    cursors: tuple[CursorStatus, ...]
+    runs: tuple[RunSummary, ...]
+    dead_letters: Mapping[str, int]
+    open_errors: tuple[ErrorGroup, ...]
+    people: int
+    links: tuple[LinkCount, ...]
+    ambiguous_people: int
+    ambiguous_last_run: int | None
+    sla: timedelta
+    sla_overdue: int
+    budgets: tuple[BudgetStatus, ...]
+
+
+def status(db: Db, *, now: datetime, runs: int = 5, sla: timedelta = DEFAULT_SLA) -> Status:
+    """Everything `baton status` shows, measured against `now`."""
+    latest = recent_runs(db, limit=runs)
+    return Status(
+        now=now,
+        cursors=tuple(
+            CursorStatus(
+                str(c.system),
+                c.object,
+                c.cursor,
+                c.last_id,
+                c.upper_bound,
+                c.updated_at,
+                now - c.cursor if c.cursor is not None else None,
+            )
+            for c in list_checkpoints(db)
+        ),
+        runs=tuple(
+            RunSummary(
+                run.id,
+                str(run.kind),
+                str(run.status),
+                run.started_at,
+                run.finished_at,
+                (run.finished_at or now) - run.started_at,
+                dict(run.counts),
+                run.error,
+            )
+            for run in latest[:runs]
+        ),
+        dead_letters={str(k): v for k, v in count_dead_letters(db).items()},
+        open_errors=_open_errors(db),
+        people=connection(db).execute(select(func.count()).select_from(Person)).scalar_one(),
+        links=_links(db),
+        ambiguous_people=_ambiguous_people(db),
+        ambiguous_last_run=_ambiguous_last_run(db),
+        sla=sla,
+        sla_overdue=count_open_breaches(db, now=now, sla=sla),
+        budgets=tuple(
+            BudgetStatus(
+                str(b.system), b.window, b.used, b.remaining, b.observed_at, now - b.observed_at
+            )
+            for b in budgets(db)
+        ),
+    )
+
+
+def _ambiguous_people(db: Db) -> int:
+    """People with an ambiguous identity logged (they stay ambiguous until someone resolves it)."""
+    query = select(func.count(func.distinct(DecisionRow.person_id))).where(
+        DecisionRow.field == IDENTITY_FIELD,
+        DecisionRow.rule.startswith(AMBIGUOUS_RULE_PREFIX, autoescape=True),
+    )
+    return int(connection(db).execute(query).scalar_one())
+
+
+def _ambiguous_last_run(db: Db) -> int | None:
+    """The `ambiguous` count of the latest finished run; None before any run has finished."""
+    counts = (
+        connection(db)
+        .execute(
+            select(RunRow.counts)
+            .where(RunRow.status != RunStatus.RUNNING.value)
+            .order_by(RunRow.started_at.desc(), RunRow.id)
+            .limit(1)
+        )
+        .scalar_one_or_none()
+    )
+    if counts is None:
+        return None
+    value = counts.get(AMBIGUOUS_COUNT, 0)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _open_errors(db: Db) -> tuple[ErrorGroup, ...]:
+    rows = connection(db).execute(
+        select(DeadLetterRow.system, DeadLetterRow.vendor_code, func.count())
+        .where(DeadLetterRow.status == DeadLetterStatus.OPEN.value)
+        .group_by(DeadLetterRow.system, DeadLetterRow.vendor_code)
+    )
+    groups = [ErrorGroup(system, code, count) for system, code, count in rows]
+    return tuple(sorted(groups, key=lambda g: (-g.count, g.system, g.vendor_code or "")))
+
+
+def _links(db: Db) -> tuple[LinkCount, ...]:
+    rows = connection(db).execute(
+        select(IdentityLink.system, IdentityLink.object, IdentityLink.active, func.count())
+        .group_by(IdentityLink.system, IdentityLink.object, IdentityLink.active)
+        .order_by(IdentityLink.system, IdentityLink.object)
+    )
+    counts: dict[tuple[str, str], list[int]] = {}
+    for system, obj, active, count in rows:
+        counts.setdefault((system, obj), [0, 0])[0 if active else 1] += count
+    return tuple(LinkCount(s, o, a, i) for (s, o), (a, i) in counts.items())

@@ -1,0 +1,149 @@
+"""The lead-response SLA timer: MQLs that sales has not touched within the agreed hours.
+
+The handoff is where leads die: in the HBR audit of 2,241 companies (Oldroyd et al., 2011) the
+average first response to a web lead took 42 hours and 23 % never got one, while a lead contacted
+within an hour was about 7x as likely to qualify. So the daemon asks, on every cycle, which MQLs
+are still waiting past the SLA (`open_breaches`) and records each one once in the decision log
+(`record_breaches`), where `baton why <email>` and the dashboard show it.
+
+"Touched" means the first entry into a sales-owned stage or outcome (see
+`sync.queries.history`), the same definition the scorecard's lead-response figures use.
+Pure over the store: the caller passes `now` and owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy.orm import aliased
+
+from mappings.model import Stage
+from sync.queries.history import SALES_TOUCHES
+from sync.store._sql import Db, chunked, connection
+from sync.store.decisions import Decision, record_decisions
+from sync.store.schema import Decision as DecisionRow
+from sync.store.schema import FunnelTransition, Person
+
+DEFAULT_SLA = timedelta(hours=24)
+#: The decision-log field a breach is recorded under (one entry per person, ever).
+BREACH_FIELD = "lead_response_sla"
+BREACH_TRIGGER = "sla_timer"
+
+
+@dataclass(frozen=True, slots=True)
+class SlaBreach:
+    """An MQL still untouched by sales after the SLA: who, since when, and by how much late."""
+
+    person_id: uuid.UUID
+    email: str | None
+    mql_at: datetime
+    overdue_by: timedelta
+
+
+def rule_name(sla: timedelta) -> str:
+    """The decision-log rule of a breach, naming the SLA it broke (e.g. `sla_24h`)."""
+    return f"sla_{sla / timedelta(hours=1):g}h"
+
+
+def open_breaches(db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA) -> list[SlaBreach]:
+    """MQLs entered more than `sla` before `now` with no sales touch recorded; most overdue first.
+
+    One query: MQL entries past the deadline without any sales-owned transition for the person.
+    """
+    rows = connection(db).execute(
+        _overdue(now, sla).order_by(FunnelTransition.entered_at, FunnelTransition.person_id)
+    )
+    return [
+        SlaBreach(person_id, email, mql_at, now - mql_at - sla) for person_id, email, mql_at in rows
+    ]
+
+
+def count_open_breaches(db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA) -> int:
+    """How many MQLs `open_breaches` would return (for status lines and metrics)."""
+    overdue = _overdue(now, sla).subquery()
+    return int(connection(db).execute(select(func.count()).select_from(overdue)).scalar_one())
+
+
+def _overdue(now: datetime, sla: timedelta) -> Select[uuid.UUID, str | None, datetime]:
+    if sla <= timedelta(0):
+        raise ValueError("the SLA must be a positive duration")
+    touch = aliased(FunnelTransition)
+    mql = FunnelTransition
+    return (
+        select(mql.person_id, Person.email_normalized, mql.entered_at)
+        .join(Person, Person.baton_id == mql.person_id)
+        .where(
+            mql.stage == Stage.MQL.value,
+            mql.entered_at < now - sla,
+            ~exists().where(
+                and_(
+                    touch.person_id == mql.person_id,
+                    touch.stage.in_(sorted(SALES_TOUCHES)),
+                    touch.entered_at <= now,
+                )
+            ),
+        )
+    )
+
+
+def record_breaches(
+    db: Db,
+    breaches: Sequence[SlaBreach],
+    *,
+    now: datetime,
+    sla: timedelta = DEFAULT_SLA,
+    run_id: uuid.UUID | None = None,
+) -> list[SlaBreach]:
+    """Log each breach once in the decision log; returns the ones newly recorded.
+
+    Idempotent: a person with a breach already logged is skipped, so the timer can run every
+    cycle. (Two workers racing on the same person could both log it; harmless, and the only
+    cost of not adding a table for this.) The entry carries the MQL time as
+    `hubspot_modified_at` (marketing's handoff) and the rule names the SLA, e.g. `sla_24h`.
+    """
+    if not breaches:
+        return []
+    conn = connection(db)
+    ids = sorted({b.person_id for b in breaches})
+    logged: set[uuid.UUID] = set()
+    for chunk in chunked(ids):
+        logged.update(
+            conn.execute(
+                select(DecisionRow.person_id).where(
+                    DecisionRow.field == BREACH_FIELD, DecisionRow.person_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    fresh: list[SlaBreach] = []
+    for breach in breaches:
+        if breach.person_id not in logged:
+            logged.add(breach.person_id)
+            fresh.append(breach)
+    record_decisions(
+        db,
+        [
+            Decision(
+                person_id=breach.person_id,
+                field=BREACH_FIELD,
+                rule=rule_name(sla),
+                trigger=BREACH_TRIGGER,
+                decided_at=now,
+                hubspot_modified_at=breach.mql_at,
+                run_id=run_id,
+            )
+            for breach in fresh
+        ],
+    )
+    return fresh
+
+
+def check(
+    db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA, run_id: uuid.UUID | None = None
+) -> tuple[list[SlaBreach], list[SlaBreach]]:
+    """One timer tick: (every open breach, the ones newly logged by this tick)."""
+    found = open_breaches(db, now=now, sla=sla)
+    return found, record_breaches(db, found, now=now, sla=sla, run_id=run_id)

@@ -1,0 +1,140 @@
+"""`baton scorecard` as both teams run it: tables with the definitions, or JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from baton.cli import app
+from connectors.records import System
+from sync.store.people import add_person
+from sync.store.transitions import record_transition
+
+from .conftest import at
+
+# name: [(stage, when, reason)]; March is the period.
+FUNNEL = {
+    "ann": [("mql", "03-02 09:00", None), ("sal", "03-02 09:03", None)],  # 3 min
+    "bo": [("mql", "03-03 09:00", None), ("sal", "03-04 15:00", None)],  # 30 h: late
+    "cy": [("mql", "03-04 09:00", None)],  # never touched
+    "di": [("mql", "03-05 09:00", None), ("disqualified", "03-05 11:00", "competitor")],
+    "ed": [("mql", "02-20 09:00", None), ("recycled", "03-09 09:00", "bad_timing")],
+}
+
+
+@pytest.fixture
+def funnel(store: Engine) -> None:
+    with store.begin() as conn:
+        for name, entries in FUNNEL.items():
+            pid = add_person(conn, f"{name}@example.com", at=at("02-01 00:00"))
+            for stage, when, reason in entries:
+                record_transition(conn, pid, stage, at(when), System.SALESFORCE, reason)
+
+
+ARGS = ["scorecard", "--since", "2026-03-01", "--until", "2026-03-31", "--as-of", "2026-04-01"]
+
+
+def test_scorecard_json_has_every_figure_and_its_definition(
+    runner: CliRunner, funnel: None
+) -> None:
+    result = runner.invoke(app, [*ARGS, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["since"], data["until"], data["as_of"]) == (
+        "2026-03-01T00:00:00+00:00",
+        "2026-04-01T00:00:00+00:00",  # --until names a day: that whole day is in
+        "2026-04-01T00:00:00+00:00",
+    )
+    volume = {v["stage"]: v["people"] for v in data["volume"]}
+    assert (volume["mql"], volume["sal"], volume["disqualified"], volume["recycled"]) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    mql_sal = next(
+        c for c in data["conversions"] if (c["from_stage"], c["to_stage"]) == ("mql", "sal")
+    )
+    assert (mql_sal["entered"], mql_sal["converted"], mql_sal["rate"]) == (4, 2, 0.5)
+    lead = data["lead_response"]
+    assert lead["sla"] == 24 * 3600
+    assert (
+        lead["mqls"],
+        lead["within_sla"],
+        lead["breached_late"],
+        lead["breached_untouched"],
+    ) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    assert lead["share_within_sla"] == 0.5
+    assert lead["median"] == 2 * 3600  # ann 3 min, di 2 h, bo 30 h
+    assert [b["email"] for b in lead["breaches"]] == ["cy@example.com", "bo@example.com"]
+    assert [(r["outcome"], r["reason"], r["count"], r["share"]) for r in data["rejections"]] == [
+        ("disqualified", "competitor", 1, 0.5),
+        ("recycled", "bad_timing", 1, 0.5),
+    ]
+    names = [name for name, _ in data["definitions"]]
+    assert names == [
+        "period",
+        "volume",
+        "conversion A->B",
+        "velocity A->B",
+        "lead response",
+        "SLA",
+        "rejections",
+    ]
+
+
+def test_scorecard_tables_end_with_the_definitions(runner: CliRunner, funnel: None) -> None:
+    result = runner.invoke(app, ARGS)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in (
+        "Funnel scorecard 2026-03-01 00:00:00 -> 2026-04-01 00:00:00",
+        "Volume: first entries in the period",
+        "First sales touch after MQL:",
+        "mql -> sal",
+        "50.0%",
+        "Lead response (SLA 24 h): 4 MQLs, 3 touched; within SLA 2",
+        "SLA breaches (2, most overdue first)",
+        "cy@example.com",
+        "not yet",
+        "Rejection reasons (2 rejections)",
+        "competitor",
+    ):
+        assert text in out, text
+    assert out.index("Definitions") > out.index("Rejection reasons")
+    assert "conversion A->B: of the people who first entered A during the period" in out
+
+
+def test_sla_hours_option_overrides_the_setting(
+    runner: CliRunner, funnel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_SLA_HOURS", "48")
+    data = json.loads(runner.invoke(app, [*ARGS, "--json"]).stdout)
+    assert data["lead_response"]["sla"] == 48 * 3600
+    assert data["lead_response"]["breached_late"] == 0  # bo's 30 h is within 48 h
+    data = json.loads(runner.invoke(app, [*ARGS, "--json", "--sla-hours", "1"]).stdout)
+    assert data["lead_response"]["within_sla"] == 1  # only ann (3 min)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "2026-02-30"], "Invalid value for --since: '2026-02-30' is not a date"),
+        (["--since", "2026-03-05", "--until", "2026-03-01"], "--since: must be before --until"),
+        (["--as-of", "yesterday"], "Invalid value for --as-of"),
+    ],
+)
+def test_bad_dates_exit_2_naming_the_option(
+    runner: CliRunner, funnel: None, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["scorecard", *args])
+    assert result.exit_code == 2
+    assert message in result.output

@@ -1,0 +1,225 @@
+"""`baton status` and `baton why` as a user runs them (through Typer's test runner)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from baton.cli import app
+from baton.cli.status import human, summarize
+from connectors.records import RecordKey, System
+from sync.store.checkpoints import advance_checkpoint
+from sync.store.dead_letters import Direction, add_dead_letter
+from sync.store.decisions import Decision, record_decision
+from sync.store.links import LinkReason, link, relink
+from sync.store.people import add_person
+from sync.store.runs import RunKind, RunStatus, finish_run, start_run
+from sync.store.transitions import record_transition
+
+from .conftest import at
+
+
+@pytest.fixture
+def ann(store: Engine) -> uuid.UUID:
+    with store.begin() as conn:
+        advance_checkpoint(conn, System.HUBSPOT, "contacts", at("03-10 11:55"), "901")
+        run = start_run(conn, RunKind.ONCE, at=at("03-10 11:00"))
+        finish_run(
+            conn,
+            run,
+            RunStatus.SUCCEEDED,
+            counts={"read": 12, "updated": 3, "ambiguous": 1},
+            at=at("03-10 11:02"),
+        )
+        add_dead_letter(
+            conn,
+            RecordKey(System.SALESFORCE, "Lead", "00Q9"),
+            Direction.TO_SALESFORCE,
+            {},
+            "INVALID_EMAIL_ADDRESS",
+            "bad email",
+        )
+        person = add_person(conn, "ann@example.com", at=at("03-01 08:00"))
+        link(conn, person, RecordKey(System.HUBSPOT, "contacts", "101"), LinkReason.EMAIL)
+        link(conn, person, RecordKey(System.SALESFORCE, "Lead", "00Q1"), LinkReason.CREATED)
+        relink(
+            conn,
+            person,
+            RecordKey(System.SALESFORCE, "Contact", "003A"),
+            LinkReason.CONVERSION,
+            at=at("03-04 09:00"),
+        )
+        record_transition(conn, person, "mql", at("03-02 09:00"), System.HUBSPOT)
+        ambiguous = Decision(
+            person,
+            "identity",
+            "ambiguous:salesforce",
+            "poll",
+            at("03-02 08:00"),
+            salesforce_old="salesforce:Lead:00Q7",
+            hubspot_new="2 salesforce records share ann@example.com",
+        )
+        record_decision(conn, ambiguous)
+        record_decision(
+            conn,
+            Decision(
+                person_id=person,
+                field="job_title",
+                rule="two_way",
+                trigger="poll",
+                decided_at=at("03-03 12:00"),
+                hubspot_old="CTO",
+                hubspot_new="Chief Technology Officer",
+                salesforce_old="CTO",
+                salesforce_new="Chief Technology Officer",
+                winner=System.SALESFORCE,
+                salesforce_modified_at=at("03-03 11:00"),
+            ),
+        )
+    return person
+
+
+def test_status_tables(runner: CliRunner, ann: uuid.UUID) -> None:
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in (
+        "Cursors (lag = now - cursor)",
+        "hubspot",
+        "901",
+        "Last runs",
+        "once",
+        "succeeded",
+        "read 12, updated 3",
+        "Dead letters: open 1, retried 0, dropped 0",
+        "INVALID_EMAIL_ADDRESS",
+        "Identity links (1 people)",
+        "Ambiguous matches: 1 people left unlinked, not guessed (the last finished run saw 1)",
+        "Lead-response SLA (24 h): 1 MQL(s) still waiting for a first sales touch past it",
+        "API budget: not observed yet.",
+    ):
+        assert text in out, text
+
+
+def test_status_json(runner: CliRunner, ann: uuid.UUID) -> None:
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["cursors"][0]["system"] == "hubspot"
+    assert data["cursors"][0]["cursor"] == "2026-03-10T11:55:00+00:00"
+    assert data["runs"][0]["duration"] == 120.0
+    assert data["runs"][0]["counts"] == {"read": 12, "updated": 3, "ambiguous": 1}
+    assert data["dead_letters"] == {"open": 1, "retried": 0, "dropped": 0}
+    assert data["open_errors"] == [
+        {"system": "salesforce", "vendor_code": "INVALID_EMAIL_ADDRESS", "count": 1}
+    ]
+    assert data["links"] == [
+        {"system": "hubspot", "object": "contacts", "active": 1, "inactive": 0},
+        {"system": "salesforce", "object": "Contact", "active": 1, "inactive": 0},
+        {"system": "salesforce", "object": "Lead", "active": 0, "inactive": 1},
+    ]
+    assert (data["people"], data["ambiguous_people"], data["ambiguous_last_run"]) == (1, 1, 1)
+    assert (data["sla"], data["sla_overdue"]) == (24 * 3600, 1)
+
+
+def test_status_without_a_store_says_how_to_make_one(
+    runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BATON_DATABASE_URL", f"sqlite:///{tmp_path / 'missing.db'}")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "no store at" in result.output
+    assert "baton db upgrade" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "missing.db").exists()  # reading never creates a store
+
+
+def test_why_tells_the_story(runner: CliRunner, ann: uuid.UUID) -> None:
+    result = runner.invoke(app, ["why", "Ann@Example.com"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"ann@example.com person {ann}" in out
+    assert "salesforce:Contact:003A (was salesforce:Lead:00Q1); reason conversion" in out
+    assert "entered mql" in out
+    assert "HubSpot 'CTO' -> 'Chief Technology Officer'" in out
+    assert (
+        "Salesforce 'CTO' -> 'Chief Technology Officer', changed there 2026-03-03 11:00:00" in out
+    )
+    assert "rule two_way; winner salesforce; trigger poll" in out
+    # the engine's notes about a record read as "record: explanation"
+    assert (
+        "salesforce:Lead:00Q7: 2 salesforce records share ann@example.com; "
+        "rule ambiguous:salesforce; trigger poll" in out
+    )
+
+
+def test_why_one_field_as_json(runner: CliRunner, ann: uuid.UUID) -> None:
+    result = runner.invoke(app, ["why", "ann@example.com", "job_title", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["email"], data["field"]) == ("ann@example.com", "job_title")
+    (story,) = data["people"]
+    assert story["person_id"] == str(ann)
+    assert [e["kind"] for e in story["timeline"]] == ["decision"]
+    decision = story["decisions"][0]
+    assert decision["hubspot_new"] == "Chief Technology Officer"
+    assert (decision["rule"], decision["winner"]) == ("two_way", "salesforce")
+    assert [link["key"]["object"] for link in story["links"]] == ["contacts", "Contact", "Lead"]
+
+
+def test_why_for_an_unknown_email_is_one_line_and_exit_1(runner: CliRunner, ann: uuid.UUID) -> None:
+    result = runner.invoke(app, ["why", "Nobody@Example.com"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "baton why: no person with email 'nobody@example.com' in the store; check the address "
+        "(or run a sync first: 'baton status' shows what has been read)"
+    ]
+
+
+def test_status_on_an_unmigrated_store_says_to_upgrade(
+    runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blank = tmp_path / "blank.db"
+    blank.write_bytes(b"")
+    monkeypatch.setenv("BATON_DATABASE_URL", f"sqlite:///{blank}")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "cannot read the store at sqlite:///" in result.output
+    assert "no such table" in result.output
+    assert "run 'baton db upgrade'" in result.output
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(
+    runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_SLA_HOURS", "-3")
+    result = runner.invoke(app, ["scorecard"])
+    assert result.exit_code == 2
+    assert result.output.startswith("baton: BATON_SLA_HOURS: ")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),
+        (0.4, "0.4s"),
+        (200, "3m 20s"),
+        (5 * 3600 + 7 * 60, "5h 07m"),
+        (2 * 86400 + 3 * 3600 + 59, "2d 3h"),
+        (-90, "-1m 30s"),
+    ],
+)
+def test_durations_read_as_people_say_them(seconds: float | None, text: str) -> None:
+    delta = None if seconds is None else timedelta(seconds=seconds)
+    assert human(delta) == text
+
+
+def test_run_counts_fold_per_kind_for_the_table() -> None:
+    counts = {"read.hubspot:contacts": 3, "read.salesforce:Lead": 2, "unchanged": 4}
+    assert summarize(counts) == {"read": 5, "unchanged": 4}

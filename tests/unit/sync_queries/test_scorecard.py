@@ -1,0 +1,180 @@
+"""The scorecard over the hand-built March funnel (see conftest): every definition, pinned."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from mappings.model import Stage
+from sync.queries.history import Entry, History
+from sync.queries.scorecard import Scorecard, compute, median, p90, scorecard
+
+from .conftest import AS_OF, SINCE, UNTIL, at
+
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+D = timedelta(days=1)
+
+
+@pytest.fixture
+def card(store: Engine, funnel: dict[str, uuid.UUID]) -> Scorecard:
+    with store.connect() as conn:
+        return scorecard(conn, as_of=AS_OF, since=SINCE, until=UNTIL)
+
+
+def test_volume_counts_first_entries_in_the_period(card: Scorecard) -> None:
+    assert {v.stage: v.people for v in card.volume} == {
+        "subscriber": 0,
+        "inquiry": 2,  # dave, frank (alice's inquiry was in February)
+        "mql": 6,  # alice, bob, carol, dave, erin, gina (hank's MQL was in February)
+        "sal": 2,
+        "sql": 2,
+        "opportunity": 1,
+        "customer": 1,
+        "recycled": 1,
+        "disqualified": 2,
+        "lost": 0,
+    }
+
+
+def test_conversion_cohorts_by_entry_into_the_earlier_stage(card: Scorecard) -> None:
+    rates = {
+        (str(c.from_stage), str(c.to_stage)): (c.entered, c.converted, c.rate)
+        for c in card.conversions
+    }
+    assert rates == {
+        ("subscriber", "inquiry"): (0, 0, None),
+        ("inquiry", "mql"): (2, 1, 0.5),
+        # erin skipped sal (mql -> sql) and still counts as passing mql -> sal
+        ("mql", "sal"): (6, 3, 0.5),
+        ("sal", "sql"): (2, 1, 0.5),
+        ("sql", "opportunity"): (2, 1, 0.5),
+        ("opportunity", "customer"): (1, 1, 1.0),
+        ("mql", "customer"): (6, 1, pytest.approx(1 / 6)),
+    }
+
+
+def test_velocity_median_and_nearest_rank_p90(card: Scorecard) -> None:
+    speed = {
+        (str(v.from_stage), str(v.to_stage)): (v.samples, v.median, v.p90) for v in card.velocity
+    }
+    assert speed[("subscriber", "inquiry")] == (0, None, None)
+    assert speed[("inquiry", "mql")] == (1, 3 * D + 23 * H, 3 * D + 23 * H)
+    # alice 30 min, erin 3 h (to sql, skipping sal), bob 30 h
+    assert speed[("mql", "sal")] == (3, 3 * H, 30 * H)
+    assert speed[("sal", "sql")] == (1, D + 23 * H + 30 * M, D + 23 * H + 30 * M)
+    assert speed[("sql", "opportunity")] == (1, 3 * D, 3 * D)
+    assert speed[("opportunity", "customer")] == (1, 15 * D, 15 * D)
+    assert speed[("mql", "customer")] == (1, 20 * D, 20 * D)
+
+
+def test_lead_response_against_the_sla(card: Scorecard) -> None:
+    lead = card.lead_response
+    assert (lead.mqls, lead.touched, lead.within_sla) == (6, 4, 3)
+    assert (lead.breached_late, lead.breached_untouched, lead.pending) == (1, 1, 1)
+    assert lead.share_within_sla == pytest.approx(3 / 5)  # gina (pending) is not judged yet
+    # responses: dave 2 min, alice 30 min, erin 3 h, bob 30 h
+    assert lead.median == (30 * M + 3 * H) / 2
+    assert lead.mean == timedelta(minutes=(2 + 30 + 180 + 1800) / 4)
+    assert lead.p90 == 30 * H
+    assert lead.buckets == (
+        ("<= 5 min", 1),
+        ("5 min - 1 h", 1),
+        ("1 h - 24 h", 1),
+        ("> 24 h", 1),
+        ("not touched yet", 2),
+    )
+    breaches = [(b.email, b.touched_at, b.overdue_by) for b in lead.breaches]
+    assert breaches == [
+        ("carol@example.com", None, AS_OF - at("03-04 09:00") - 24 * H),
+        ("bob@example.com", at("03-04 15:00"), 6 * H),
+    ]
+
+
+def test_a_shorter_sla_turns_more_responses_into_breaches(
+    store: Engine, funnel: dict[str, uuid.UUID]
+) -> None:
+    with store.connect() as conn:
+        card = scorecard(conn, as_of=AS_OF, since=SINCE, until=UNTIL, sla=H)
+    lead = card.lead_response
+    # within an hour: dave, alice; late: erin (3 h), bob (30 h); gina (2 h untouched) breached
+    assert (lead.within_sla, lead.breached_late, lead.breached_untouched, lead.pending) == (
+        2,
+        2,
+        2,
+        0,
+    )
+    assert lead.share_within_sla == pytest.approx(2 / 6)
+    assert dict(card.definitions)["SLA"].startswith("1 h:")
+
+
+def test_rejection_reasons_with_their_share(card: Scorecard) -> None:
+    assert card.rejections_total == 3
+    assert [(r.outcome, r.reason, r.count) for r in card.rejections] == [
+        ("disqualified", "competitor", 2),  # dave, and hank (MQL in February, rejected in March)
+        ("recycled", "bad_timing", 1),
+    ]
+    assert [r.share for r in card.rejections] == [pytest.approx(2 / 3), pytest.approx(1 / 3)]
+
+
+def test_the_period_bounds_are_half_open(store: Engine, funnel: dict[str, uuid.UUID]) -> None:
+    with store.connect() as conn:
+        card = scorecard(conn, as_of=AS_OF, since=at("03-02 09:00"), until=at("03-03 09:00"))
+    volume = {v.stage: v.people for v in card.volume if v.people}
+    assert volume == {"mql": 1, "sal": 1, "inquiry": 1}  # alice's mql and sal, frank's inquiry
+
+
+def test_figures_as_of_an_earlier_moment_ignore_later_entries(
+    store: Engine, funnel: dict[str, uuid.UUID]
+) -> None:
+    as_of = at("03-04 10:00")
+    with store.connect() as conn:
+        card = scorecard(conn, as_of=as_of, since=SINCE)
+    assert card.until == as_of
+    lead = card.lead_response
+    # alice touched; bob's SAL (03-04 15:00) is still in the future: untouched and 1 h overdue
+    assert (lead.mqls, lead.within_sla, lead.breached_untouched, lead.pending) == (3, 1, 1, 1)
+    assert [(b.email, b.overdue_by) for b in lead.breaches] == [("bob@example.com", H)]
+
+
+def test_since_must_be_before_until(store: Engine) -> None:
+    with store.connect() as conn, pytest.raises(ValueError, match="must be before"):
+        scorecard(conn, as_of=AS_OF, since=UNTIL, until=SINCE)
+
+
+def test_an_empty_store_gives_zeros_and_no_rates(store: Engine) -> None:
+    with store.connect() as conn:
+        card = scorecard(conn, as_of=AS_OF)
+    assert all(c.rate is None for c in card.conversions)
+    assert card.lead_response.share_within_sla is None
+    assert card.rejections == ()
+
+
+def test_negative_times_are_left_out_of_velocity() -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    person = History(
+        uuid.uuid4(),
+        None,
+        {
+            "mql": Entry("mql", t, "hubspot"),
+            "sal": Entry("sal", t - H, "salesforce"),  # sales accepted before marketing's MQL
+        },
+    )
+    card = compute([person], as_of=t + D, since=None, until=t + D)
+    mql_sal = next(c for c in card.conversions if c.from_stage is Stage.MQL)
+    speed = next(v for v in card.velocity if v.from_stage is Stage.MQL)
+    assert (mql_sal.converted, speed.samples) == (1, 0)
+    assert card.lead_response.median == timedelta(0)  # a touch before the MQL counts as zero
+
+
+def test_median_and_p90_definitions() -> None:
+    values = [timedelta(seconds=s) for s in (5, 1, 4, 2, 3, 6, 7, 8, 9, 10)]
+    assert median(values) == timedelta(seconds=5.5)
+    assert p90(values) == timedelta(seconds=9)  # ceil(0.9 * 10) = 9th shortest
+    assert median([H]) == H
+    assert p90([H]) == H
+    assert median([]) is None
+    assert p90([]) is None

@@ -1,0 +1,162 @@
+"""`status`: cursors with lag, runs with durations, errors by code, links, ambiguity, budget."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from connectors.records import RecordKey, System
+from sync.queries.status import (
+    BudgetStatus,
+    CursorStatus,
+    ErrorGroup,
+    LinkCount,
+    status,
+)
+from sync.store.budget import observe_budget
+from sync.store.checkpoints import advance_checkpoint
+from sync.store.dead_letters import Direction, add_dead_letter, drop_dead_letters
+from sync.store.decisions import Decision, record_decisions
+from sync.store.links import LinkReason, link, relink
+from sync.store.people import add_person
+from sync.store.runs import RunKind, RunStatus, finish_run, start_run
+from sync.store.transitions import record_transition
+
+from .conftest import at
+
+NOW = at("03-10 12:00")
+
+
+def test_an_empty_store(store: Engine) -> None:
+    with store.connect() as conn:
+        report = status(conn, now=NOW)
+    assert report.cursors == report.runs == report.open_errors == report.links == ()
+    assert report.budgets == ()
+    assert report.dead_letters == {"open": 0, "retried": 0, "dropped": 0}
+    assert (report.people, report.ambiguous_people, report.ambiguous_last_run) == (0, 0, None)
+    assert (report.sla, report.sla_overdue) == (timedelta(hours=24), 0)
+
+
+def test_everything_status_reports(store: Engine) -> None:
+    with store.begin() as conn:
+        advance_checkpoint(conn, System.HUBSPOT, "contacts", at("03-10 11:55"), "901", at=NOW)
+        advance_checkpoint(conn, System.SALESFORCE, "Lead", at("03-10 09:00"), "00Q1", at=NOW)
+        old = start_run(conn, RunKind.BACKFILL, at=at("03-09 08:00"))
+        finish_run(
+            conn,
+            old,
+            RunStatus.SUCCEEDED,
+            counts={"read": 10, "ambiguous": 2},
+            at=at("03-09 08:10"),
+        )
+        failed = start_run(conn, RunKind.DAEMON, at=at("03-10 11:00"))
+        finish_run(conn, failed, RunStatus.FAILED, error="daily cap reached", at=at("03-10 11:00"))
+        running = start_run(conn, RunKind.DAEMON, at=at("03-10 11:58"))
+        for record, code in (("1", "INVALID_EMAIL_ADDRESS"), ("2", "INVALID_EMAIL_ADDRESS")):
+            add_dead_letter(
+                conn,
+                RecordKey(System.SALESFORCE, "Lead", record),
+                Direction.TO_SALESFORCE,
+                {"Email": "x"},
+                code,
+                "bad email",
+                at=NOW,
+            )
+        add_dead_letter(
+            conn,
+            RecordKey(System.HUBSPOT, "contacts", "3"),
+            Direction.TO_HUBSPOT,
+            {},
+            None,
+            "refused",
+            at=NOW,
+        )
+        add_dead_letter(
+            conn,
+            RecordKey(System.HUBSPOT, "contacts", "4"),
+            Direction.TO_HUBSPOT,
+            {},
+            "X",
+            "dropped one",
+            at=NOW,
+        )
+        drop_dead_letters(conn, [4])
+        first = add_person(conn, "a@example.com", at=NOW)
+        second = add_person(conn, "b@example.com", at=NOW)
+        link(conn, first, RecordKey(System.HUBSPOT, "contacts", "1"), LinkReason.EMAIL, at=NOW)
+        link(conn, first, RecordKey(System.SALESFORCE, "Lead", "00Q1"), LinkReason.EMAIL, at=NOW)
+        relink(conn, first, RecordKey(System.SALESFORCE, "Contact", "003A"), LinkReason.CONVERSION)
+        link(conn, second, RecordKey(System.HUBSPOT, "contacts", "2"), LinkReason.CREATED, at=NOW)
+        record_decisions(
+            conn,
+            [
+                Decision(first, "identity", "ambiguous:salesforce", "poll", NOW),
+                Decision(first, "identity", "ambiguous:hubspot", "poll", NOW),
+                Decision(second, "identity", "ambiguous:salesforce", "poll", NOW),
+                Decision(second, "identity", "email", "poll", NOW),
+                Decision(second, "job_title", "ambiguous:x", "poll", NOW),
+            ],
+        )
+        # first: MQL 25 h ago, untouched (overdue under 24 h); second: MQL 3 h ago
+        record_transition(conn, first, "mql", NOW - timedelta(hours=25), System.HUBSPOT)
+        record_transition(conn, second, "mql", NOW - timedelta(hours=3), System.HUBSPOT)
+        observe_budget(conn, System.HUBSPOT, "daily", used=100, remaining=900, at=at("03-10 11:00"))
+    with store.connect() as conn:
+        report = status(conn, now=NOW, runs=5)
+    assert report.cursors == (
+        CursorStatus(
+            "hubspot", "contacts", at("03-10 11:55"), "901", None, NOW, timedelta(minutes=5)
+        ),
+        CursorStatus(
+            "salesforce", "Lead", at("03-10 09:00"), "00Q1", None, NOW, timedelta(hours=3)
+        ),
+    )
+    assert [(r.id, r.kind, r.status, r.duration, r.error) for r in report.runs] == [
+        (running, "daemon", "running", timedelta(minutes=2), None),
+        (failed, "daemon", "failed", timedelta(0), "daily cap reached"),
+        (old, "backfill", "succeeded", timedelta(minutes=10), None),
+    ]
+    assert report.runs[2].counts == {"read": 10, "ambiguous": 2}
+    # the latest *finished* run (the failed one) reported no ambiguity
+    assert report.ambiguous_last_run == 0
+    assert report.dead_letters == {"open": 3, "retried": 0, "dropped": 1}
+    assert report.open_errors == (
+        ErrorGroup("salesforce", "INVALID_EMAIL_ADDRESS", 2),
+        ErrorGroup("hubspot", None, 1),
+    )
+    assert report.people == 2
+    assert report.ambiguous_people == 2
+    assert report.sla_overdue == 1
+    with store.connect() as conn:
+        assert status(conn, now=NOW, sla=timedelta(hours=2)).sla_overdue == 2
+    assert report.links == (
+        LinkCount("hubspot", "contacts", 2, 0),
+        LinkCount("salesforce", "Contact", 1, 0),
+        LinkCount("salesforce", "Lead", 0, 1),
+    )
+    assert report.budgets == (
+        BudgetStatus("hubspot", "daily", 100, 900, at("03-10 11:00"), timedelta(hours=1)),
+    )
+
+
+def test_ambiguous_comes_from_the_latest_finished_run(store: Engine) -> None:
+    with store.begin() as conn:
+        run = start_run(conn, RunKind.ONCE, at=at("03-10 10:00"))
+        finish_run(conn, run, RunStatus.SUCCEEDED, counts={"ambiguous": 4}, at=at("03-10 10:01"))
+        start_run(conn, RunKind.DAEMON, at=at("03-10 11:00"))
+    with store.connect() as conn:
+        report = status(conn, now=NOW, runs=1)
+    assert report.ambiguous_last_run == 4
+    assert [r.status for r in report.runs] == ["running"]
+    assert isinstance(report.runs[0].id, uuid.UUID)
+
+
+def test_the_ambiguity_markers_are_the_engines() -> None:
+    from connectors.records import System as Sys
+    from sync.identity import IDENTITY_FIELD, ambiguous_rule
+    from sync.queries import status as status_module
+
+    assert status_module.IDENTITY_FIELD == IDENTITY_FIELD
+    assert ambiguous_rule(Sys.HUBSPOT).startswith(status_module.AMBIGUOUS_RULE_PREFIX)
