@@ -9,7 +9,7 @@ import typer
 # typer >= 0.26 raises its bundled copy of click's exceptions, not `click.exceptions`.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from baton.cli import demo, mappings, sandbox
+from baton.cli import backfill, db, demo, errors, mappings, run, sandbox, scorecard, status, why
 
 app = typer.Typer(
     name="baton",
@@ -18,9 +18,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command(name="run")(run.run)
+app.command(name="backfill")(backfill.backfill)
 app.command(name="sandbox")(sandbox.sandbox)
 app.command(name="demo")(demo.demo)
 app.add_typer(mappings.build_app(), name="mappings")
+app.add_typer(db.build_app(), name="db")
+app.command(name="status")(status.status)
+app.command(name="why")(why.why)
+app.add_typer(errors.build_app(), name="errors")
+app.command(name="scorecard")(scorecard.scorecard)
 
 
 def main() -> None:

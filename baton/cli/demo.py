@@ -1,18 +1,162 @@
-"""`baton demo`: the main job on embedded defaults, as a newcomer first sees it."""
+"""`baton demo`: the main job on embedded defaults, as a newcomer first sees it.
+
+The sandbox (both imitations, seeded, with the simulated marketing and sales teams) and Baton
+itself, on SQLite in the demo folder: a backfill first, then the daemon loop (polling, plus the
+imitations' webhooks and Outbound Messages pointed at Baton's service) while the teams work.
+At the end (duration or Ctrl-C) it prints what moved each way.
+"""
 
 from __future__ import annotations
 
+import signal
+import ssl
+import threading
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from baton.cli.sandbox import run_until_stopped, start, write_env_file
-from sandbox.runtime import SandboxConfig
+from baton import wiring
+from baton.cli.backfill import StopRequested, moves_line, run_backfill
+from baton.cli.sandbox import start, write_env_file
+from baton.daemon import CycleFailed, HttpServer, one_line
+from baton.facade import Engine, Report
+from baton.logging import configure_logging
+from baton.metrics import BatonMetrics
+from baton.service import create_app
+from baton.settings import BatonSettings, Settings
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.records import RecordKey, System
+from connectors.salesforce.settings import SalesforceSettings
+from sandbox.runtime import Sandbox, SandboxConfig
+from sandbox.shared.server import serve_in_thread
 
 DEFAULT_DIR = Path(".baton/demo")
+POLL_INTERVAL_S = 3.0
+
+# What the imitations notify Baton about (HubSpot subscription types; Salesforce sObject fields).
+HUBSPOT_SUBSCRIPTIONS = ["contact.creation", "contact.propertyChange"]
+OUTBOUND_FIELDS = {"Lead": ["Status"], "Contact": ["Email"], "Opportunity": ["StageName"]}
+
+
+class Totals:
+    """Wraps the engine and adds up every report it returns, for the closing summary."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.read: Counter[str] = Counter()
+        self.created: Counter[str] = Counter()
+        self.updated: Counter[str] = Counter()
+        self.stage_moves: Counter[str] = Counter()
+        self.other: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, report: Report) -> Report:
+        with self._lock:
+            self.read.update(report.read)
+            self.created.update(report.created)
+            self.updated.update(report.updated)
+            self.stage_moves.update(report.stage_moves)
+            for name in ("conflicts", "dead_letters", "ambiguous", "deletes_flagged"):
+                self.other[name] += getattr(report, name)
+        return report
+
+    def poll(self, *, dry_run: bool = False) -> Any:
+        return self.add(self.engine.poll(dry_run=dry_run))
+
+    def sync_keys(self, keys: Sequence[RecordKey], *, trigger: str, dry_run: bool = False) -> Any:
+        return self.add(self.engine.sync_keys(keys, trigger=trigger, dry_run=dry_run))
+
+    def backfill(self, **kwargs: Any) -> Any:
+        return self.add(self.engine.backfill(**kwargs))
+
+
+def demo_settings(box: Sandbox, directory: Path) -> Settings:
+    """Settings pointing Baton at this sandbox, with its store in the demo folder."""
+    hubspot, salesforce = box.hubspot_options, box.salesforce_options
+    return Settings(
+        baton=BatonSettings(
+            database_url=f"sqlite:///{(directory / 'baton.db').resolve()}",
+            poll_interval_s=POLL_INTERVAL_S,
+        ),
+        hubspot=HubSpotSettings(
+            base_url=box.hubspot_url,
+            access_token=hubspot.access_token,
+            client_secret=hubspot.client_secret,
+        ),
+        salesforce=SalesforceSettings(
+            instance_url=box.salesforce_url,
+            login_url=box.salesforce_url,
+            auth="client_credentials",
+            client_id=salesforce.client_id,
+            client_secret=salesforce.client_secret,
+            org_id=salesforce.org_id,
+            ca_file=box.tls.ca_cert.resolve(),
+        ),
+    )
+
+
+def subscribe(box: Sandbox, service_url: str) -> None:
+    """Point the imitations' webhooks and Outbound Messages at Baton's service."""
+    with httpx.Client(
+        timeout=10, verify=ssl.create_default_context(cafile=box.tls.ca_cert)
+    ) as http:
+        http.put(
+            f"{box.hubspot_url}/_sandbox/webhooks",
+            json={
+                "targetUrl": f"{service_url}/webhooks/hubspot",
+                "subscriptions": HUBSPOT_SUBSCRIPTIONS,
+            },
+        ).raise_for_status()
+        http.put(
+            f"{box.salesforce_url}/_sandbox/outbound-messages",
+            json={"targetUrl": f"{service_url}/webhooks/salesforce", "sobjects": OUTBOUND_FIELDS},
+        ).raise_for_status()
+
+
+def moved_table(totals: Totals) -> Table:
+    """What Baton moved each way, from the cycles' reports."""
+    table = Table(title="What Baton moved", title_justify="left")
+    table.add_column("direction")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    to_sf = System.SALESFORCE.value
+    to_hs = System.HUBSPOT.value
+    for label, count in sorted(totals.created.items()):
+        system, _, obj = label.partition(":")
+        what = (
+            "MQLs handed to sales (new Leads)"
+            if (system, obj) == (to_sf, "Lead")
+            else (f"new {obj}")
+        )
+        table.add_row(f"to {system}", what, str(count))
+    for label, count in sorted(totals.updated.items()):
+        system, _, obj = label.partition(":")
+        what = "sales' verdicts and stages" if system == to_hs else "funnel updates"
+        table.add_row(f"to {system}", f"{what} ({obj} updated)", str(count))
+    for name, count in sorted(totals.other.items()):
+        if count:
+            table.add_row("noted", name.replace("_", " "), str(count))
+    if not (totals.created or totals.updated):
+        table.add_row("-", "nothing needed moving", "0")
+    return table
+
+
+def teams_table(box: Sandbox) -> Table:
+    table = Table(title="What the simulated teams did", title_justify="left")
+    table.add_column("action")
+    table.add_column("count", justify="right")
+    for action, count in sorted(box.simulator.moves.items()):
+        table.add_row(action.replace("_", " "), str(count))
+    for action, count in sorted(box.simulator.failures.items()):
+        table.add_row(f"{action.replace('_', ' ')} (rejected by the system)", str(count))
+    return table
 
 
 def demo(
@@ -26,34 +170,101 @@ def demo(
     pace: Annotated[
         float, typer.Option(min=0.1, max=1000.0, help="Simulated actions per second.")
     ] = 5.0,
+    contacts: Annotated[int, typer.Option(min=0, max=100_000, help="Contacts to seed.")] = 2_000,
+    leads: Annotated[int, typer.Option(min=0, max=100_000, help="Leads to seed.")] = 1_000,
     hubspot_port: Annotated[int, typer.Option(min=0, max=65535)] = 8911,
     salesforce_port: Annotated[int, typer.Option(min=0, max=65535)] = 8912,
+    http_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of Baton's own service.")
+    ] = 8910,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Log every cycle and webhook on stderr.")
+    ] = False,
 ) -> None:
-    """Start the sandbox with its simulated teams and show what they do."""
+    """Start the sandbox with its simulated teams and Baton syncing them; show what moved."""
     console = Console()
+    configure_logging(level="INFO" if verbose else "WARNING")
     config = SandboxConfig(
         directory=directory,
         simulate=True,
         pace=pace,
+        contacts=contacts,
+        leads=leads,
         hubspot_port=hubspot_port,
         salesforce_port=salesforce_port,
     )
     box = start(config, console)
     write_env_file(box)
-    console.print(
-        f"Sandbox up: HubSpot {box.hubspot_url}, Salesforce {box.salesforce_url}.\n"
-        "Simulated marketing is scoring contacts and creating MQLs in HubSpot; simulated sales is "
-        "accepting, working, rejecting and converting leads in Salesforce.\n"
-        "[bold]Two-way syncing is not in this build yet:[/bold] it arrives with the sync engine, "
-        "and then this demo will show MQLs reaching Salesforce and sales' verdicts reaching "
-        "HubSpot. Ctrl-C stops."
+    settings = demo_settings(box, directory)
+    # The teams start working at once; Baton backfills while they do, like a real first day.
+    with serve_in_thread(box.listeners, background=box.background()):
+        runtime = wiring.build(settings)
+        try:
+            _sync(runtime, box, console, duration=duration, http_port=http_port)
+        finally:
+            runtime.close()
+    console.print(teams_table(box))
+
+
+def _sync(
+    runtime: wiring.Runtime,
+    box: Sandbox,
+    console: Console,
+    *,
+    duration: float | None,
+    http_port: int,
+) -> None:
+    totals = Totals(runtime.engine)
+    metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
+    daemon = wiring.daemon_for(runtime, metrics=metrics)
+    daemon.engine = totals
+    daemon.interval_s = POLL_INTERVAL_S
+    server = HttpServer(
+        create_app(wiring.service_deps(runtime, daemon, metrics)), host="127.0.0.1", port=http_port
     )
-    run_until_stopped(box, duration=duration)
-    table = Table(title="What the simulated teams did")
-    table.add_column("action")
-    table.add_column("count", justify="right")
-    for action, count in sorted(box.simulator.moves.items()):
-        table.add_row(action.replace("_", " "), str(count))
-    for action, count in sorted(box.simulator.failures.items()):
-        table.add_row(f"{action.replace('_', ' ')} (rejected by the system)", str(count))
-    console.print(table)
+    try:
+        server.start()
+    except OSError:  # a demo should not stop over a busy port: take any free one
+        server = HttpServer(server.server.config.app, host="127.0.0.1", port=0)
+        server.start()
+
+    def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
+        # The backfill stops at its next page boundary; the daemon after the batch in hand.
+        daemon.stop.set()
+        daemon.queue.wake.set()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    timer = threading.Timer(duration, stop) if duration is not None else None
+    try:
+        if timer is not None:
+            timer.start()
+        runtime.prepare_systems()
+        console.print(
+            f"Sandbox up: HubSpot {box.hubspot_url}, Salesforce {box.salesforce_url}; "
+            f"Baton's service {server.url} (dashboard at {server.url}/).\n"
+            "Simulated marketing is scoring contacts and creating MQLs in HubSpot; simulated "
+            "sales is accepting, working, rejecting and converting leads in Salesforce.\n"
+            "Baton backfills first, then keeps both in sync. Ctrl-C stops."
+        )
+        try:
+            run_backfill(
+                totals, console, systems=None, objects=None, dry_run=False, stop=daemon.stop
+            )
+        except StopRequested:
+            console.print("Backfill stopped (it resumes on the next start).")
+        if not daemon.stop.is_set():
+            subscribe(box, server.url)
+            console.print(f"Syncing every {POLL_INTERVAL_S:g} s and on webhooks…")
+            daemon.run_forever()
+    except CycleFailed as exc:
+        console.print(f"[red]sync stopped: {exc}[/]")
+    except Exception as exc:
+        console.print(f"[red]sync stopped: {one_line(exc)}[/]")
+    finally:
+        if timer is not None:
+            timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+        server.stop()
+    console.print(moved_table(totals))
+    console.print(moves_line(totals.stage_moves), highlight=False)

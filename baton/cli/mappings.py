@@ -1,8 +1,9 @@
 """`baton mappings show|check`: the funnel dictionary as a handout, and checked against picklists.
 
-`check` reads the systems' picklists from a JSON file for now
-(`{"hubspot": {"contacts": {"hs_lead_status": ["NEW", ...]}}, "salesforce": {...}}`); the live
-check against HubSpot property options and Salesforce describe arrives with the connectors.
+`check` reads the systems' picklists live, through the connectors (HubSpot property options,
+Salesforce describe), with the settings `baton run` uses; `--picklists FILE` checks a JSON file
+instead (`{"hubspot": {"contacts": {"hs_lead_status": ["NEW", ...]}}, "salesforce": {...}}`),
+offline.
 """
 
 from __future__ import annotations
@@ -10,15 +11,31 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, Protocol
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from baton.cli.common import EnvFileOption, fail
+from baton.daemon import one_line
+from baton.settings import SettingsError
+from baton.settings import load as load_settings
+from connectors.hubspot.connector import HubSpotConnector
+from connectors.records import FieldSchema, PicklistOption
+from connectors.salesforce.connector import SalesforceConnector
 from mappings import handout
-from mappings.check import CheckReport, PicklistFileError, check, parse_picklists
+from mappings.check import (
+    CheckReport,
+    PicklistFileError,
+    PicklistKey,
+    Picklists,
+    check,
+    expected_values,
+    from_schemas,
+    parse_picklists,
+)
 from mappings.dictionary import Dictionary
 from mappings.loader import DictionaryError, load
 
@@ -31,6 +48,10 @@ FileOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class Describes(Protocol):
+    def describe(self, object: str) -> list[FieldSchema]: ...
 
 
 class Format(StrEnum):
@@ -85,33 +106,77 @@ def show(
 
 def check_command(
     picklists: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--picklists",
-            help="JSON file of the systems' picklists: {system: {object: {field: [values]}}}. "
-            "(The live check against HubSpot and Salesforce arrives with the connectors.)",
+            help="Check this JSON file of picklists ({system: {object: {field: [values]}}}) "
+            "instead of asking the systems.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     file: FileOption = None,
+    env_file: EnvFileOption = None,
 ) -> None:
     """Name every system value the dictionary doesn't map and every value a system lacks.
 
+    Asks HubSpot and Salesforce live (settings as for `baton run`) unless --picklists is given.
     Exits 1 when anything is missing or unmapped, 2 on bad input.
     """
     dictionary = _load(file)
+    missing_fields: list[str] = []
+    options: Picklists
+    if picklists is None:
+        options, missing_fields = _live_picklists(dictionary, env_file)
+    else:
+        options = _file_picklists(picklists)
+    report = check(dictionary, options)
+    _print_report(report)
+    console = Console(highlight=False)
+    for name in missing_fields:
+        console.print(f"[red]missing field[/] {escape(name)}: the dictionary uses it; create it")
+    if not report.ok or missing_fields:
+        raise SystemExit(1)
+
+
+def _file_picklists(picklists: Path) -> Picklists:
     try:
         data = json.loads(picklists.read_text(encoding="utf-8"))
-        options = parse_picklists(data)
+        return parse_picklists(data)
     except OSError as exc:
         _bad_input(f"--picklists: cannot read {picklists} ({exc.strerror}); pass a JSON file")
     except json.JSONDecodeError as exc:
         _bad_input(f"--picklists: {picklists}:{exc.lineno}: not valid JSON ({exc.msg})")
     except PicklistFileError as exc:
         _bad_input(f"--picklists: {picklists}: {exc}")
-    report = check(dictionary, options)
-    _print_report(report)
-    if not report.ok:
-        raise SystemExit(1)
+
+
+def _live_picklists(
+    dictionary: Dictionary, env_file: Path | None
+) -> tuple[dict[PicklistKey, list[PicklistOption]], list[str]]:
+    """The options of every field the dictionary names, read from the systems' schemas, and
+    the fields that do not exist at all (as `system.object.field`)."""
+    try:
+        settings = load_settings(env_file)
+    except SettingsError as exc:
+        fail(f"baton: {exc} (or pass --picklists FILE to check offline)", 2)
+    connectors: dict[str, Describes] = {
+        "hubspot": HubSpotConnector(settings.hubspot),
+        "salesforce": SalesforceConnector(settings.salesforce),
+    }
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for system, obj, name in expected_values(dictionary):
+        wanted.setdefault((system, obj), []).append(name)
+    options: dict[PicklistKey, list[PicklistOption]] = {}
+    missing: list[str] = []
+    try:
+        for (system, obj), names in sorted(wanted.items()):
+            schemas = connectors[system].describe(obj)
+            present = {s.name for s in schemas}
+            missing += [f"{system}.{obj}.{n}" for n in names if n not in present]
+            options.update(from_schemas(system, obj, schemas))
+    except Exception as exc:
+        fail(f"baton mappings check: cannot read the systems' picklists: {one_line(exc)}", 1)
+    return options, missing
 
 
 def _bad_input(line: str) -> NoReturn:

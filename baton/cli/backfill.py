@@ -1,0 +1,253 @@
+"""`baton backfill`: the bulk read paths, with a progress bar per object and a summary table.
+
+Resumable: the engine records its progress in the store, so running the command again after an
+interruption continues where it stopped. `--dry-run` reads, plans and prints; it writes nothing
+to either system.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichBar
+from rich.table import Table
+from rich.text import Text
+
+from baton.cli.common import EnvFileOption, fail, settings_or_exit
+from baton.cli.run import start_runtime
+from baton.facade import Engine, Report
+from baton.wiring import one_line
+from connectors.records import System
+
+TOTALS = ("unchanged", "conflicts", "dead_letters", "ambiguous", "deletes_flagged")
+
+
+class SystemChoice(StrEnum):
+    HUBSPOT = "hubspot"
+    SALESFORCE = "salesforce"
+
+
+class RateColumn(ProgressColumn):
+    """Records per second over the bar's life."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        if not elapsed or not task.completed:
+            return Text("-- rec/s", style="cyan")
+        return Text(f"{task.completed / elapsed:,.0f} rec/s", style="cyan")
+
+
+class StopRequested(KeyboardInterrupt):
+    """Raised from the progress callback, between units of work, when a stop was asked for.
+
+    A KeyboardInterrupt (not an Exception) so the engine records the run as interrupted, and
+    raised only where the engine reports a committed page, never in the middle of a write.
+    """
+
+
+class BarProgress:
+    """The engine's `Progress` protocol drawn as one Rich bar per object.
+
+    Setting `stop` ends the backfill at the next page boundary (`StopRequested`).
+    """
+
+    def __init__(self, console: Console, stop: threading.Event | None = None) -> None:
+        self.stop = stop or threading.Event()
+        self.bar = RichBar(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> BarProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.bar.stop()
+
+    def _check(self) -> None:
+        if self.stop.is_set():
+            raise StopRequested
+
+    def start(self, label: str, total: int | None) -> None:
+        self._check()
+        if label in self.tasks:  # resumed or restarted: keep the bar, update the total
+            self.bar.update(self.tasks[label], total=total)
+            return
+        self.tasks[label] = self.bar.add_task(label, total=total)
+
+    def advance(self, label: str, count: int) -> None:
+        if label not in self.tasks:
+            self.start(label, None)
+        self.bar.advance(self.tasks[label], count)
+        self._check()
+
+    def finish(self, label: str) -> None:
+        if label not in self.tasks:
+            return
+        task = self.tasks[label]
+        done = next((t.completed for t in self.bar.tasks if t.id == task), 0)
+        self.bar.update(task, total=done, completed=done)
+        self.bar.stop_task(task)
+
+
+def summary_table(report: Report, *, title: str) -> Table:
+    """Per system:object what was read, created and updated, then the run's totals."""
+    table = Table(title=title, title_justify="left")
+    for column in ("system:object", "read", "created", "updated"):
+        table.add_column(column, justify="left" if column == "system:object" else "right")
+    labels = sorted({*report.read, *report.created, *report.updated})
+    for label in labels:
+        table.add_row(
+            label,
+            f"{report.read[label]:,}",
+            f"{report.created[label]:,}",
+            f"{report.updated[label]:,}",
+        )
+    table.add_section()
+    for name in (*TOTALS, "retry_later"):
+        value = getattr(report, name, 0)
+        table.add_row(name.replace("_", " "), f"{value:,}", "", "")
+    return table
+
+
+def moves_line(stage_moves: Counter[str], *, limit: int = 8) -> str:
+    """The most frequent funnel moves (a stage to itself is not a move), on one line."""
+    moves = [
+        (move, n)
+        for move, n in stage_moves.most_common()
+        if move.partition("->")[0] != move.partition("->")[2]
+    ]
+    if not moves:
+        return "Funnel moves: none"
+    shown = ", ".join(f"{move} {n}" for move, n in moves[:limit])
+    more = f" (+{len(moves) - limit} more kinds)" if len(moves) > limit else ""
+    return f"Funnel moves: {shown}{more}"
+
+
+def _cells(write: Any) -> Iterator[str]:
+    values = (
+        [getattr(write, f.name) for f in dataclasses.fields(write)]
+        if dataclasses.is_dataclass(write)
+        else list(write)
+    )
+    for value in values:
+        if isinstance(value, dict):
+            yield "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in value.items())
+        else:
+            yield str(value)
+
+
+def plan_table(planned: Sequence[Any], *, limit: int = 200) -> Table:
+    """The writes a dry run would make (the first `limit` of them)."""
+    table = Table(title=f"Planned writes ({len(planned):,})", title_justify="left", show_lines=True)
+    first = planned[0] if planned else None
+    names = (
+        [f.name for f in dataclasses.fields(first)]
+        if first is not None and dataclasses.is_dataclass(first)
+        else ["record", "system", "object", "changes", "reason"]
+    )
+    for name in names:
+        table.add_column(name, overflow="fold")
+    for write in planned[:limit]:
+        table.add_row(*_cells(write))
+    if len(planned) > limit:
+        table.caption = f"... and {len(planned) - limit:,} more"
+    return table
+
+
+def run_backfill(
+    engine: Engine,
+    console: Console,
+    *,
+    systems: Sequence[System] | None,
+    objects: Sequence[str] | None,
+    dry_run: bool,
+    stop: threading.Event | None = None,
+) -> Report:
+    """Run the engine's backfill under progress bars and print the summary (and the plan).
+
+    Raises `StopRequested` when `stop` is set (at the next page boundary).
+    """
+    with BarProgress(console, stop) as progress:
+        report: Report = engine.backfill(
+            systems=systems, objects=objects, dry_run=dry_run, progress=progress
+        )
+    if dry_run:
+        console.print(plan_table(report.planned))
+    title = "Backfill plan (dry run: nothing written)" if dry_run else "Backfill done"
+    console.print(summary_table(report, title=title))
+    console.print(moves_line(report.stage_moves), highlight=False)
+    return report
+
+
+def backfill(
+    system: Annotated[
+        SystemChoice | None, typer.Option("--system", help="Only this system's objects.")
+    ] = None,
+    objects: Annotated[
+        list[str] | None,
+        typer.Option("--object", help="Only this object (repeatable), e.g. contacts or Lead."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and plan, print the plan, write nothing.")
+    ] = False,
+    env_file: EnvFileOption = None,
+) -> None:
+    """Read everything through the bulk paths and bring both systems into agreement.
+
+    Resumable: after an interruption, run it again and it continues where it stopped.
+    """
+    settings = settings_or_exit(env_file)
+    runtime = start_runtime(settings, prepare=not dry_run)
+    console = Console()
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()  # a second Ctrl-C interrupts at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        run_backfill(
+            runtime.engine,
+            console,
+            systems=[System(system.value)] if system else None,
+            objects=objects or None,
+            dry_run=dry_run,
+            stop=stop,
+        )
+    except StopRequested:
+        fail("baton backfill: stopped; run it again to continue where it stopped", 130)
+    except Exception as exc:
+        fail(f"baton backfill: {one_line(exc)} (run it again to resume)", 1)
+    finally:
+        runtime.close()

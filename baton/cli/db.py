@@ -1,0 +1,55 @@
+"""`baton db upgrade|current`: the store's schema, migrated from code (no alembic.ini)."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from baton.cli.common import EnvFileOption, fail
+from baton.settings import SettingsError, load_baton
+from baton.wiring import one_line, open_store
+from sync.store import migrate
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(name="db", help="The state store: migrate it, show its revision.")
+    app.command(name="upgrade")(upgrade)
+    app.command(name="current")(current)
+    return app
+
+
+def _url(env_file: EnvFileOption) -> str:
+    try:
+        return load_baton(env_file).database()
+    except SettingsError as exc:
+        fail(f"baton: {exc}", 2)
+
+
+def upgrade(env_file: EnvFileOption = None) -> None:
+    """Bring the store (BATON_DATABASE_URL) to the latest migration; a no-op when it is there."""
+    url = _url(env_file)
+    try:
+        store = open_store(url)
+        with store.connect() as conn:
+            revision = migrate.current_revision(conn)
+        store.dispose()
+    except Exception as exc:
+        fail(f"baton db upgrade: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
+    Console().print(f"Store at migration {revision} (head).")
+
+
+def current(env_file: EnvFileOption = None) -> None:
+    """Show the store's migration and whether it is the latest; exit 1 when behind."""
+    url = _url(env_file)
+    try:
+        store = open_store(url, upgrade=False)
+        with store.connect() as conn:
+            revision = migrate.current_revision(conn)
+        store.dispose()
+    except Exception as exc:
+        fail(f"baton db current: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
+    head = migrate.head_revision()
+    if revision == head:
+        Console().print(f"Store at migration {revision} (head).")
+        return
+    fail(f"Store at migration {revision}, the code expects {head}: run 'baton db upgrade'.", 1)

@@ -1,0 +1,84 @@
+"""`baton run [--once]`: the daemon, or one full cycle for cron and scripts."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from baton import wiring
+from baton.cli.common import EnvFileOption, fail, settings_or_exit
+from baton.daemon import CycleFailed, HttpServer
+from baton.metrics import BatonMetrics
+from baton.service import create_app
+
+log = logging.getLogger("baton.run")
+
+
+def start_runtime(settings: wiring.Settings, *, prepare: bool = True) -> wiring.Runtime:
+    """Build the runtime and make sure Baton's HubSpot properties exist; failures are one line."""
+    try:
+        runtime = wiring.build(settings)
+    except Exception as exc:
+        fail(f"baton: cannot start: {wiring.one_line(exc)}", 2)
+    if prepare:
+        try:
+            created = runtime.prepare_systems()
+        except Exception as exc:
+            runtime.close()
+            fail(f"baton: cannot prepare HubSpot properties: {wiring.one_line(exc)}", 1)
+        if created:
+            log.info("created HubSpot properties", extra={"kv": {"names": ",".join(created)}})
+    return runtime
+
+
+def run(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one full cycle (poll, sync, timers) and exit.")
+    ] = False,
+    env_file: EnvFileOption = None,
+) -> None:
+    """Keep HubSpot and Salesforce in sync (the daemon).
+
+    Polls both systems every BATON_POLL_INTERVAL_S, syncs webhook hints as they arrive, runs
+    the SLA timer, and serves /healthz, /readyz, /metrics, the webhooks and a dashboard on
+    BATON_HTTP_HOST:BATON_HTTP_PORT. SIGTERM finishes the batch in hand, then exits 0.
+    """
+    settings = settings_or_exit(env_file)
+    runtime = start_runtime(settings)
+    metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
+    daemon = wiring.daemon_for(runtime, metrics=metrics)
+    try:
+        if once:
+            try:
+                daemon.cycle(force_timers=True)
+            except CycleFailed as exc:
+                fail(f"baton run --once: cycle failed: {exc}", 1)
+            return
+        app = create_app(wiring.service_deps(runtime, daemon, metrics))
+        server = HttpServer(app, host=settings.baton.http_host, port=settings.baton.http_port)
+        try:
+            server.start()
+        except OSError as exc:
+            fail(f"baton run: {exc}", 2)
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("stopping", extra={"kv": {"signal": signal.Signals(signum).name}})
+            daemon.stop.set()
+            daemon.queue.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info(
+            "started",
+            extra={"kv": {"url": server.url, "interval_s": settings.baton.poll_interval_s}},
+        )
+        try:
+            daemon.run_forever()
+        finally:
+            server.stop()
+    finally:
+        runtime.close()

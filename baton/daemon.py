@@ -1,0 +1,281 @@
+"""The daemon loop: poll both systems on an interval, sync webhook-fed keys as they arrive, run
+the timers, and serve the HTTP service from a thread of the same process.
+
+Webhooks are hints: the service puts record keys on a `KeyQueue` and wakes the loop, which hands
+them to `engine.sync_keys` (idempotent, so a key seen twice costs one extra read, never a wrong
+write). Polling stays the source of truth. A stop request (SIGTERM, Ctrl-C) lets the batch in
+hand finish, then the loop returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from sqlalchemy import Engine
+
+from baton.facade import Engine as SyncFacade
+from baton.facade import summary
+from baton.metrics import BatonMetrics
+from baton.service import Readiness
+from connectors.http.budget import ApiBudget
+from connectors.records import RecordKey, System
+from sync.store.budget import observe_budget
+
+log = logging.getLogger(__name__)
+
+#: Keys handed to one `sync_keys` call; the rest wait for the next pass.
+KEYS_PER_BATCH = 500
+
+
+class KeyQueue:
+    """Thread-safe, de-duplicating queue of record keys, with a wake-up event for the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[RecordKey, None] = {}
+        self.wake = threading.Event()
+
+    def put(self, keys: Iterable[RecordKey]) -> None:
+        with self._lock:
+            self._keys.update(dict.fromkeys(keys))
+        self.wake.set()
+
+    def drain(self, limit: int = KEYS_PER_BATCH) -> list[RecordKey]:
+        with self._lock:
+            taken = list(self._keys)[:limit]
+            for key in taken:
+                del self._keys[key]
+            if not self._keys:
+                self.wake.clear()
+        return taken
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys)
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A named job run at most once per `every_s` (SLA checks, reconciliation)."""
+
+    name: str
+    every_s: float
+    run: Callable[[], object]
+
+
+@dataclass
+class DaemonState:
+    """What `/readyz` and the dashboard say about the loop."""
+
+    cycles: int = 0
+    last_poll_at: datetime | None = None
+    last_poll_error: str | None = None
+    timers_due: dict[str, float] = field(default_factory=dict)
+
+    def readiness(self) -> Readiness:
+        if self.last_poll_error:
+            return Readiness((f"last poll failed: {self.last_poll_error}",))
+        return Readiness()
+
+
+class CycleFailed(Exception):
+    """A cycle did not complete; `str()` is the one line to show."""
+
+
+class Daemon:
+    """One process's sync loop over an engine (the real `SyncEngine` or a test's fake)."""
+
+    def __init__(
+        self,
+        engine: SyncFacade,
+        *,
+        interval_s: float,
+        queue: KeyQueue | None = None,
+        metrics: BatonMetrics | None = None,
+        timers: Sequence[Timer] = (),
+        store: Engine | None = None,
+        budgets: Mapping[str, ApiBudget] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.queue = queue or KeyQueue()
+        self.metrics = metrics
+        self.timers = tuple(timers)
+        self.store = store
+        self.budgets = budgets or {}
+        self.state = DaemonState()
+        self.stop = threading.Event()
+        self._monotonic = monotonic
+
+    # One unit of each kind of work
+
+    def _timed(self, trigger: str, work: Callable[[], Any]) -> Any:
+        began = self._monotonic()
+        try:
+            report = work()
+        except Exception:
+            if self.metrics:
+                self.metrics.observe_cycle(
+                    None, trigger=trigger, seconds=self._monotonic() - began, ok=False
+                )
+            raise
+        seconds = self._monotonic() - began
+        if self.metrics:
+            self.metrics.observe_cycle(report, trigger=trigger, seconds=seconds)
+        log.info(trigger, extra={"kv": {**summary(report), "seconds": round(seconds, 3)}})
+        return report
+
+    def poll(self) -> Any:
+        """One incremental poll of both systems; failure is recorded for `/readyz`, then raised."""
+        try:
+            report = self._timed("poll", self.engine.poll)
+        except Exception as exc:
+            self.state.last_poll_error = f"{type(exc).__name__}: {exc}"
+            raise
+        self.state.last_poll_error = None
+        self.state.last_poll_at = datetime.now(UTC)
+        return report
+
+    def drain(self, *, batches: int | None = None) -> list[Any]:
+        """Sync queued webhook keys a batch at a time: the keys queued now, or `batches` batches.
+
+        Bounded on purpose: under a steady stream of webhooks the queue never empties, and
+        polling must still get its turn.
+        """
+        if batches is None:
+            batches = -(-len(self.queue) // KEYS_PER_BATCH)
+        reports = []
+        for _ in range(batches):
+            keys = self.queue.drain()
+            if not keys:
+                break
+            work = functools.partial(self.engine.sync_keys, keys, trigger="webhook")
+            reports.append(self._timed("webhook", work))
+        return reports
+
+    def run_timers(self, *, force: bool = False) -> None:
+        now = self._monotonic()
+        for timer in self.timers:
+            due = self.state.timers_due.get(timer.name, 0.0)
+            if force or now >= due:
+                self.state.timers_due[timer.name] = now + timer.every_s
+                began = self._monotonic()
+                timer.run()
+                seconds = round(self._monotonic() - began, 3)
+                log.info("timer", extra={"kv": {"timer": timer.name, "seconds": seconds}})
+
+    def record_budgets(self) -> None:
+        """Store the budgets as last seen, for `baton status` in another process."""
+        if self.store is None or not self.budgets:
+            return
+        at = datetime.now(UTC)
+        with self.store.begin() as conn:
+            for name, budget in self.budgets.items():
+                snap = budget.snapshot()
+                if snap.daily_limit is None or snap.daily_remaining is None:
+                    continue
+                observe_budget(
+                    conn,
+                    System(name),
+                    "daily",
+                    used=max(0, snap.daily_limit - snap.daily_remaining),
+                    remaining=snap.daily_remaining,
+                    at=at,
+                )
+
+    def cycle(self, *, force_timers: bool = False) -> Any:
+        """A full cycle: poll, webhook keys, due timers. Raises `CycleFailed` with one line."""
+        try:
+            report = self.poll()
+            self.drain()
+            self.run_timers(force=force_timers)
+        except Exception as exc:
+            raise CycleFailed(one_line(exc)) from exc
+        finally:
+            self.state.cycles += 1
+            try:
+                self.record_budgets()
+            except Exception:
+                log.warning("could not record API budgets", exc_info=True)
+        return report
+
+    # The loop
+
+    def run_forever(self) -> None:
+        """Cycle every `interval_s`, sync webhook keys in between, until `stop` is set."""
+        next_poll = self._monotonic()
+        while not self.stop.is_set():
+            if self._monotonic() >= next_poll:
+                try:
+                    self.cycle()
+                except CycleFailed as exc:
+                    log.error("cycle failed", extra={"kv": {"error": str(exc)}})
+                next_poll = self._monotonic() + self.interval_s
+            elif len(self.queue):
+                try:
+                    self.drain(batches=1)
+                except Exception as exc:
+                    log.error("webhook sync failed", extra={"kv": {"error": one_line(exc)}})
+            wait = max(0.0, next_poll - self._monotonic())
+            self.queue.wake.wait(timeout=min(wait, 1.0))
+            if self.stop.is_set():
+                break
+        log.info("stopped", extra={"kv": {"cycles": self.state.cycles}})
+
+
+def one_line(exc: BaseException) -> str:
+    """`DailyLimitExhausted: salesforce ...` on one line (connector errors name the system)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class HttpServer:
+    """uvicorn serving an ASGI app from a background thread of this process.
+
+    uvicorn installs signal handlers only on the main thread, so the daemon keeps SIGTERM.
+    """
+
+    def __init__(self, app: Any, *, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.host = host
+        self._thread = threading.Thread(target=self.server.run, name="baton-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        servers = getattr(self.server, "servers", [])
+        for server in servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return int(self.server.config.port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start serving; `OSError` with one line if the address cannot be used."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(
+                    f"cannot listen on {self.host}:{self.server.config.port} (in use?); "
+                    "set BATON_HTTP_PORT to a free port"
+                )
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)

@@ -1,0 +1,163 @@
+"""Prometheus metrics on a registry of Baton's own (never the process-global default one).
+
+Counters and histograms are fed by the daemon after each cycle (`observe_cycle`); gauges that
+describe the present (API budget left, checkpoint lag, open dead letters) are read when scraped,
+from the live `ApiBudget`s and the store, so they are never stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from connectors.http.budget import ApiBudget
+from sync.store.checkpoints import list_checkpoints
+from sync.store.dead_letters import count_dead_letters
+from sync.store.engine import for_reading
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+log = logging.getLogger(__name__)
+
+
+class CycleCounts(Protocol):
+    """The parts of the engine's `CycleReport` the metrics read."""
+
+    read: Tally[str]
+    created: Tally[str]
+    updated: Tally[str]
+    conflicts: int
+    dead_letters: int
+
+
+def _split(label: str) -> tuple[str, str]:
+    system, _, obj = label.partition(":")
+    return system, obj or "-"
+
+
+class _LiveCollector(Collector):
+    """Budget, lag and dead-letter gauges, computed at scrape time."""
+
+    def __init__(
+        self,
+        budgets: Mapping[str, ApiBudget],
+        store: Engine | None,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.budgets = budgets
+        self.store = for_reading(store) if store is not None else None
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._budget()
+        if self.store is not None:
+            try:
+                yield from self._store(self.store)
+            except Exception:  # a scrape must not fail because the store is briefly busy
+                log.warning("metrics: store unreadable", exc_info=True)
+
+    def _budget(self) -> Iterable[Metric]:
+        calls = CounterMetricFamily("baton_api_calls", "API calls made", labels=["system"])
+        daily = GaugeMetricFamily(
+            "baton_api_daily_remaining", "Daily API calls left (last seen)", labels=["system"]
+        )
+        tokens = GaugeMetricFamily(
+            "baton_api_window_tokens",
+            "Calls the short-window budget allows right now",
+            labels=["system", "bucket"],
+        )
+        waited = CounterMetricFamily(
+            "baton_api_budget_wait_seconds", "Time spent waiting for the budget", labels=["system"]
+        )
+        for system, budget in sorted(self.budgets.items()):
+            snap = budget.snapshot()
+            calls.add_metric([system], float(sum(snap.spent.values())))
+            waited.add_metric([system], snap.waited_s)
+            if snap.daily_remaining is not None:
+                daily.add_metric([system], float(snap.daily_remaining))
+            for kind, bucket in sorted(snap.buckets.items()):
+                tokens.add_metric([system, kind], max(0.0, bucket.tokens))
+        return (calls, daily, tokens, waited)
+
+    def _store(self, store: Engine) -> Iterable[Metric]:
+        lag = GaugeMetricFamily(
+            "baton_checkpoint_lag_seconds",
+            "Seconds between now and how far reading has safely got",
+            labels=["system", "object"],
+        )
+        letters = GaugeMetricFamily(
+            "baton_dead_letters", "Dead letters by status", labels=["status"]
+        )
+        now = self.now()
+        with store.connect() as conn:
+            for cp in list_checkpoints(conn):
+                if cp.cursor is not None:
+                    seconds = (now - cp.cursor).total_seconds()
+                    lag.add_metric([cp.system.value, cp.object], max(0.0, seconds))
+            for status, count in count_dead_letters(conn).items():
+                letters.add_metric([status.value], float(count))
+        return (lag, letters)
+
+
+class BatonMetrics:
+    """All of Baton's metrics, on one private registry built at runtime."""
+
+    def __init__(
+        self,
+        *,
+        budgets: Mapping[str, ApiBudget] | None = None,
+        store: Engine | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.records_read = Counter(
+            "baton_records_read", "Records read", ["system", "object"], registry=r
+        )
+        self.records_written = Counter(
+            "baton_records_written",
+            "Records created or updated",
+            ["system", "object", "op"],
+            registry=r,
+        )
+        self.conflicts = Counter("baton_conflicts", "Field conflicts resolved", registry=r)
+        self.dead_letters_added = Counter(
+            "baton_dead_letters_added", "Records that became dead letters", registry=r
+        )
+        self.cycles = Counter("baton_cycles", "Sync cycles run", ["trigger", "outcome"], registry=r)
+        self.cycle_seconds = Histogram(
+            "baton_cycle_duration_seconds",
+            "Wall time of a sync cycle",
+            ["trigger"],
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600),
+            registry=r,
+        )
+        r.register(_LiveCollector(budgets or {}, store, now))
+
+    def observe_cycle(
+        self, report: CycleCounts | None, *, trigger: str, seconds: float, ok: bool = True
+    ) -> None:
+        """Count one cycle (its report is None when it failed before producing one)."""
+        self.cycles.labels(trigger, "ok" if ok else "failed").inc()
+        self.cycle_seconds.labels(trigger).observe(seconds)
+        if report is None:
+            return
+        for label, n in report.read.items():
+            self.records_read.labels(*_split(label)).inc(n)
+        for op, tally in (("created", report.created), ("updated", report.updated)):
+            for label, n in tally.items():
+                self.records_written.labels(*_split(label), op).inc(n)
+        self.conflicts.inc(report.conflicts)
+        self.dead_letters_added.inc(report.dead_letters)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

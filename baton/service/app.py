@@ -1,0 +1,128 @@
+"""The FastAPI app factory: routes only translate HTTP; every decision is a dependency's.
+
+Webhook bodies are verified by the connectors (HubSpot v3 signatures, Salesforce org ids) on the
+raw bytes; a rejection answers 401 and any other failure 400, never 500, and nothing unverified
+reaches the sink. What passes is only a hint: the sink queues the record keys and the daemon
+re-reads those records (`SyncEngine.sync_keys`), so a forged or replayed body cannot write data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from baton.metrics import CONTENT_TYPE, BatonMetrics
+from connectors.errors import ConfigError, WebhookRejected
+from connectors.records import RecordKey, WebhookReceipt, WebhookRequest
+
+log = logging.getLogger(__name__)
+
+Verifier = Callable[[WebhookRequest], WebhookReceipt]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the process can do its job; `problems` says why not, one phrase each."""
+
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class ServiceDeps:
+    """What the routes need, injected by the composition root (tests pass fakes)."""
+
+    sink: Callable[[Sequence[RecordKey]], None]
+    verify_hubspot: Verifier | None = None
+    verify_salesforce: Verifier | None = None
+    ready: Callable[[], Readiness] = field(default=lambda: Readiness())
+    metrics: BatonMetrics | None = None
+    dashboard: Callable[[], str] | None = None
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def _keys(receipt: WebhookReceipt) -> list[RecordKey]:
+    """Every record the hints name (a merge names the survivor as well)."""
+    keys: list[RecordKey] = []
+    for hint in receipt.hints:
+        keys.append(hint.key)
+        if hint.merged_into:
+            keys.append(RecordKey(hint.key.system, hint.key.object, hint.merged_into))
+    return list(dict.fromkeys(keys))
+
+
+async def _receive(
+    request: Request, verify: Verifier | None, deps: ServiceDeps, system: str
+) -> Response:
+    if verify is None:
+        return Response(f"{system} webhooks are not configured\n", status_code=404)
+    webhook = WebhookRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=dict(request.headers),
+        body=await request.body(),
+        received_at=deps.now(),
+    )
+    try:
+        receipt = verify(webhook)
+    except WebhookRejected as exc:
+        log.warning("webhook rejected", extra={"kv": {"system": system, "reason": str(exc)}})
+        return Response("rejected\n", status_code=401)
+    except ConfigError as exc:
+        log.error("webhook unverifiable", extra={"kv": {"system": system, "reason": str(exc)}})
+        return Response("receiver not configured\n", status_code=503)
+    except Exception as exc:  # never a 500: the sender would retry a body we cannot read
+        log.warning("webhook unreadable", extra={"kv": {"system": system, "reason": repr(exc)}})
+        return Response("bad request\n", status_code=400)
+    keys = _keys(receipt)
+    if keys:
+        deps.sink(keys)
+    log.info("webhook", extra={"kv": {"system": system, "keys": len(keys)}})
+    return Response(
+        receipt.response_body, status_code=receipt.status_code, media_type=receipt.media_type
+    )
+
+
+def create_app(deps: ServiceDeps) -> FastAPI:
+    """The service's app; one per process, built by the daemon (or a test)."""
+    app = FastAPI(title="Baton", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/webhooks/hubspot")
+    async def hubspot_webhook(request: Request) -> Response:
+        return await _receive(request, deps.verify_hubspot, deps, "hubspot")
+
+    @app.post("/webhooks/salesforce")
+    async def salesforce_webhook(request: Request) -> Response:
+        return await _receive(request, deps.verify_salesforce, deps, "salesforce")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        readiness = deps.ready()
+        body = {"ready": readiness.ok, "problems": list(readiness.problems)}
+        return JSONResponse(body, status_code=200 if readiness.ok else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        if deps.metrics is None:
+            return Response("no metrics\n", status_code=404)
+        return Response(deps.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/", response_class=HTMLResponse)
+    def dashboard() -> HTMLResponse:
+        if deps.dashboard is None:
+            return HTMLResponse("<p>Baton is running.</p>")
+        return HTMLResponse(deps.dashboard())
+
+    return app

@@ -1,0 +1,122 @@
+"""Baton's own settings, composed with the two connectors' settings.
+
+Everything comes from the environment (prefix `BATON_`) or `.env`, via pydantic-settings. The
+connectors keep their own settings classes (`BATON_HUBSPOT_*`, `BATON_SALESFORCE_*`); this module
+only composes them, so each setting is declared once, next to the code that uses it.
+
+A bad setting becomes a `SettingsError` whose message is one line naming the environment
+variable and the fix; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.errors import ConfigError
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.hubspot.settings import load_settings as load_hubspot
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.settings import load_settings as load_salesforce
+
+ENV_PREFIX = "BATON_"
+DEFAULT_DATABASE_URL = "sqlite:///.baton/baton.db"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["kv", "json"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; `str()` is the one line to show (variable and fix)."""
+
+
+class BatonSettings(BaseSettings):
+    """The daemon's own settings: store, dictionary, HTTP service, timers, logging."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: SecretStr = Field(
+        SecretStr(DEFAULT_DATABASE_URL),
+        description="SQLAlchemy URL of the store (SQLite file or PostgreSQL); may hold a password.",
+    )
+    dictionary_path: Path | None = Field(
+        None, description="Funnel dictionary YAML (default: the one shipped with Baton)."
+    )
+    http_host: str = Field("127.0.0.1", description="Address the HTTP service listens on.")
+    http_port: int = Field(8910, ge=0, le=65535, description="Port of the HTTP service.")
+    poll_interval_s: float = Field(30.0, gt=0, le=86_400, description="Seconds between polls.")
+    sla_hours: float = Field(24.0, gt=0, le=24 * 365, description="MQL follow-up SLA in hours.")
+    log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: LogFormat = Field("kv", description="kv (key=value) or json log lines.")
+    propagate_deletes: bool = Field(
+        False, description="Delete on the other side too (default: flag and report)."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("dictionary_path")
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no file at {str(value)!r}; point it at a funnel dictionary YAML")
+        return value
+
+    def database(self) -> str:
+        return self.database_url.get_secret_value()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one Baton process needs: its own settings and both connectors'."""
+
+    baton: BatonSettings
+    hubspot: HubSpotSettings
+    salesforce: SalesforceSettings
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for the redaction layer (the database URL may carry a password)."""
+        url = self.baton.database()
+        password = url.split("://", 1)[-1].rpartition("@")[0].partition(":")[2]
+        extra = (password,) if password else ()
+        return (*self.hubspot.secrets(), *self.salesforce.secrets(), *extra)
+
+
+def _env_file(env_file: Path | None) -> dict[str, object]:
+    if env_file is None:
+        return {}
+    if not env_file.is_file():
+        raise SettingsError(f"--env-file: no file at {env_file}; pass an existing .env file")
+    return {"_env_file": env_file}
+
+
+def load_baton(env_file: Path | None = None) -> BatonSettings:
+    """Baton's own settings, or `SettingsError` naming the first bad variable and its fix."""
+    try:
+        return BatonSettings(**_env_file(env_file))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = [str(part) for part in first.get("loc", ()) if part]
+        setting = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX + "*"
+        fix = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise SettingsError(f"{setting}: {fix}") from None
+
+
+def load(env_file: Path | None = None) -> Settings:
+    """All settings (Baton's and both connectors'), or one `SettingsError` line."""
+    baton = load_baton(env_file)
+    extra = _env_file(env_file)
+    try:
+        hubspot = load_hubspot(**extra)
+        salesforce = load_salesforce(**extra)
+    except ConfigError as exc:
+        raise SettingsError(f"{exc.setting}: {exc.fix}") from None
+    return Settings(baton=baton, hubspot=hubspot, salesforce=salesforce)

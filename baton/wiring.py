@@ -1,0 +1,189 @@
+"""The composition root: the only place connectors, dictionary, store and engine meet.
+
+`build(settings)` opens the store (creating a SQLite file's folder, migrating to head), builds
+one connector per system with one shared `ApiBudget` each, loads the funnel dictionary,
+registers every secret with the redaction layer and hands it all to `SyncEngine`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, make_url, text
+
+from baton.daemon import Daemon, Timer, one_line
+from baton.metrics import BatonMetrics
+from baton.service import Readiness, ServiceDeps
+from baton.service.app import Verifier
+from baton.service.dashboard import render_dashboard
+from baton.settings import Settings
+from connectors.http.budget import ApiBudget
+from connectors.http.redaction import install_redaction
+from connectors.hubspot.connector import HubSpotConnector
+from connectors.hubspot.objects import spec_for
+from connectors.hubspot.properties import BATON_PROPERTIES, PropertyDefinition
+from connectors.salesforce.connector import SalesforceConnector
+from mappings.dictionary import Dictionary
+from mappings.loader import load
+from sync import sla
+from sync.engine import SyncEngine, SyncPolicy
+from sync.store import migrate
+from sync.store.engine import make_engine
+
+__all__ = ["Runtime", "Settings", "build", "daemon_for", "one_line", "open_store", "service_deps"]
+
+log = logging.getLogger(__name__)
+
+#: How often the SLA timer runs (it is cheap: one query, and idempotent).
+SLA_EVERY_S = 60.0
+
+
+def open_store(url: str, *, upgrade: bool = True) -> Engine:
+    """The store's engine; a SQLite file's folder is created, and migrations run to head."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+    store = make_engine(parsed)
+    if upgrade:
+        migrate.upgrade(store)
+    return store
+
+
+def store_readiness(store: Engine) -> Readiness:
+    """Problems with the store: unreachable, or not at the latest migration."""
+    try:
+        with store.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            current = migrate.current_revision(conn)
+    except Exception as exc:
+        return Readiness((f"store unreachable: {type(exc).__name__}",))
+    head = migrate.head_revision()
+    if current != head:
+        return Readiness(
+            (f"store at migration {current}, code expects {head}; run baton db upgrade",)
+        )
+    return Readiness()
+
+
+@dataclass
+class Runtime:
+    """Everything one Baton process runs on; `close()` releases connections."""
+
+    settings: Settings
+    store: Engine
+    dictionary: Dictionary
+    hubspot: HubSpotConnector
+    salesforce: SalesforceConnector
+    engine: SyncEngine
+    budgets: dict[str, ApiBudget] = field(default_factory=dict)
+
+    def prepare_systems(self) -> list[str]:
+        """Create the HubSpot contact properties Baton writes when missing (a no-op once they
+        exist): the connector's own and every one the dictionary maps to HubSpot."""
+        return self.hubspot.properties.ensure(
+            spec_for("contacts"), hubspot_properties(self.dictionary)
+        )
+
+    def close(self) -> None:
+        self.salesforce.close()
+        self.store.dispose()
+
+
+def hubspot_properties(dictionary: Dictionary) -> tuple[PropertyDefinition, ...]:
+    """The connector's properties plus a text property per dictionary field mapped to HubSpot.
+
+    Standard properties (email, firstname...) already exist and are skipped by `ensure`.
+    """
+    own = {d.name for d in BATON_PROPERTIES}
+    mapped = tuple(
+        PropertyDefinition(
+            fmap.hubspot,
+            fmap.hubspot.replace("_", " ").capitalize(),
+            description=f"Baton: the funnel dictionary's {name!r} field.",
+        )
+        for name, fmap in sorted(dictionary.fields.items())
+        # hs_* names are HubSpot's own (read-only, created by HubSpot, never by an app).
+        if fmap.hubspot and fmap.hubspot not in own and not fmap.hubspot.startswith("hs_")
+    )
+    return (*BATON_PROPERTIES, *mapped)
+
+
+def build(settings: Settings, *, policy: SyncPolicy | None = None) -> Runtime:
+    """Wire a `Runtime` from settings; the first API call happens later, on first use."""
+    install_redaction(secrets=settings.secrets())
+    dictionary = load(settings.baton.dictionary_path)
+    hubspot = HubSpotConnector(settings.hubspot)
+    salesforce = SalesforceConnector(settings.salesforce)
+    store = open_store(settings.baton.database())
+    chosen = policy or SyncPolicy(propagate_deletes=settings.baton.propagate_deletes)
+    engine = SyncEngine(
+        hubspot=hubspot, salesforce=salesforce, dictionary=dictionary, db=store, policy=chosen
+    )
+    return Runtime(
+        settings=settings,
+        store=store,
+        dictionary=dictionary,
+        hubspot=hubspot,
+        salesforce=salesforce,
+        engine=engine,
+        budgets={"hubspot": hubspot.budget, "salesforce": salesforce.budget},
+    )
+
+
+def sla_timer(store: Engine, *, hours: float, every_s: float) -> Timer:
+    """The lead-response SLA check (`sync.sla`): logs each newly overdue MQL once."""
+
+    def tick() -> None:
+        with store.begin() as conn:
+            found, fresh = sla.check(conn, now=datetime.now(UTC), sla=timedelta(hours=hours))
+        log.info("sla", extra={"kv": {"overdue": len(found), "newly_overdue": len(fresh)}})
+
+    return Timer("sla", every_s, tick)
+
+
+def daemon_for(runtime: Runtime, *, metrics: BatonMetrics | None = None) -> Daemon:
+    """The daemon loop over this runtime's engine, with the SLA timer."""
+    settings = runtime.settings.baton
+    return Daemon(
+        runtime.engine,
+        interval_s=settings.poll_interval_s,
+        metrics=metrics,
+        timers=[sla_timer(runtime.store, hours=settings.sla_hours, every_s=SLA_EVERY_S)],
+        store=runtime.store,
+        budgets=runtime.budgets,
+    )
+
+
+def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> ServiceDeps:
+    """The HTTP service's dependencies: connectors verify, the daemon's queue receives."""
+
+    def ready() -> Readiness:
+        problems = store_readiness(runtime.store).problems + daemon.state.readiness().problems
+        return Readiness(problems)
+
+    def dashboard() -> str:
+        state = daemon.state
+        headline = f"{state.cycles} cycle(s); last poll {state.last_poll_at or 'not yet'}"
+        if state.last_poll_error:
+            headline += f"; last poll FAILED: {state.last_poll_error}"
+        return render_dashboard(
+            runtime.store,
+            runtime.budgets,
+            headline=headline,
+            sla=timedelta(hours=runtime.settings.baton.sla_hours),
+        )
+
+    # Without the app's client secret nothing can be verified: the route answers 404.
+    signed = runtime.settings.hubspot.client_secret is not None
+    hubspot_verify: Verifier | None = runtime.hubspot.verify_webhook if signed else None
+    return ServiceDeps(
+        sink=daemon.queue.put,
+        verify_hubspot=hubspot_verify,
+        verify_salesforce=runtime.salesforce.verify_webhook,
+        ready=ready,
+        metrics=metrics,
+        dashboard=dashboard,
+    )

@@ -1,0 +1,98 @@
+"""`baton backfill` against a live sandbox (served in-thread): dry run, real run, rerun."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from baton.cli.sandbox import write_env_file
+from sandbox.runtime import Sandbox, SandboxConfig
+from sandbox.shared.server import serve_in_thread
+
+BATON = [sys.executable, "-m", "baton"]
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Sandbox]:
+    config = SandboxConfig(
+        directory=tmp_path / "sandbox",
+        hubspot_port=0,
+        salesforce_port=0,
+        contacts=60,
+        leads=30,
+        rate_limits=False,
+    )
+    sandbox = Sandbox(config)
+    sandbox.bind()
+    sandbox.seed()
+    write_env_file(sandbox)
+    with serve_in_thread(sandbox.listeners, background=sandbox.background()):
+        yield sandbox
+
+
+def writes(box: Sandbox) -> int:
+    return int(box.hubspot.stats.snapshot()["writes"]) + int(
+        box.salesforce.stats.snapshot()["writes"]
+    )
+
+
+def backfill(box: Sandbox, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BATON, "backfill", "--env-file", str(box.config.directory / "sandbox.env"), *args],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+            "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(box: Sandbox, tmp_path: Path) -> None:
+    before = writes(box)
+    result = backfill(box, tmp_path, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "Planned writes" in result.stdout
+    assert "dry run: nothing written" in result.stdout
+    assert "hubspot:contacts" in result.stdout
+    assert writes(box) == before
+
+
+def test_backfill_writes_then_a_second_run_writes_nothing(box: Sandbox, tmp_path: Path) -> None:
+    first = backfill(box, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Backfill done" in first.stdout
+    after_first = writes(box)
+    assert after_first > 0
+    second = backfill(box, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert writes(box) == after_first, second.stdout
+
+
+def test_one_system_and_object(box: Sandbox, tmp_path: Path) -> None:
+    result = backfill(box, tmp_path, "--system", "hubspot", "--object", "contacts", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    # Only HubSpot contacts are backfilled (Salesforce is still read to match people).
+    labels = {w for line in result.stdout.splitlines() if "━" in line for w in line.split()}
+    assert "hubspot:contacts" in labels
+    assert not {"salesforce:Lead", "salesforce:Contact"} & labels
+
+
+def test_a_bad_system_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*BATON, "backfill", "--system", "zoho"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--system" in result.stderr

@@ -1,0 +1,190 @@
+"""`baton run` against a live sandbox (served in-thread): one cycle, the service, SIGTERM, demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from baton.cli.sandbox import write_env_file
+from sandbox.runtime import Sandbox, SandboxConfig
+from sandbox.shared.server import serve_in_thread
+from sync.store.checkpoints import list_checkpoints
+from sync.store.engine import make_engine, sqlite_url
+from sync.store.runs import recent_runs
+
+BATON = [sys.executable, "-m", "baton"]
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Sandbox]:
+    config = SandboxConfig(
+        directory=tmp_path / "sandbox",
+        hubspot_port=0,
+        salesforce_port=0,
+        contacts=60,
+        leads=30,
+        rate_limits=False,
+    )
+    sandbox = Sandbox(config)
+    sandbox.bind()
+    sandbox.seed()
+    write_env_file(sandbox)
+    with serve_in_thread(sandbox.listeners, background=sandbox.background()):
+        yield sandbox
+
+
+def env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "COLUMNS": "200",
+        "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
+        **extra,
+    }
+
+
+def writes(box: Sandbox) -> int:
+    return int(box.hubspot.stats.snapshot()["writes"]) + int(
+        box.salesforce.stats.snapshot()["writes"]
+    )
+
+
+def test_run_once_syncs_one_cycle_and_exits_0(box: Sandbox, tmp_path: Path) -> None:
+    before = writes(box)
+    result = subprocess.run(
+        [*BATON, "run", "--once", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "msg=poll" in result.stderr
+    assert writes(box) > before  # the seeded data disagrees: the first cycle writes
+    store = make_engine(sqlite_url(tmp_path / "baton.db"))
+    with store.connect() as conn:
+        assert list_checkpoints(conn)
+        assert recent_runs(conn)
+    store.dispose()
+
+
+def test_run_once_names_the_failure_in_one_line(box: Sandbox, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*BATON, "run", "--once", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(tmp_path, BATON_HUBSPOT_ACCESS_TOKEN="pat-na1-not-the-right-token"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("baton"), result.stderr
+    assert "pat-na1-not-the-right-token" not in result.stderr
+
+
+def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(tmp_path, BATON_HTTP_PORT="0", BATON_POLL_INTERVAL_S="1"),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        url = None
+        seen = []
+        for line in process.stderr:
+            seen.append(line)
+            if match := re.search(r"msg=started url=(\S+)", line):
+                url = match.group(1)
+            if url and "msg=poll" in line:
+                break
+        assert url, "".join(seen)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.get("/healthz").json() == {"status": "ok"}
+            ready = http.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            metrics = http.get("/metrics").text
+            assert "baton_cycles_total" in metrics
+            assert "baton_api_calls_total" in metrics
+            assert "<h1>Baton</h1>" in http.get("/").text
+            rejected = http.post("/webhooks/hubspot", content=b"[]")
+            assert rejected.status_code == 401
+        process.send_signal(signal.SIGTERM)
+        remaining = process.communicate(timeout=60)[1]
+        assert process.returncode == 0, "".join(seen) + remaining
+        assert "msg=stopped" in remaining
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_demo_shows_mqls_reaching_salesforce(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            *BATON,
+            "demo",
+            "--dir",
+            str(tmp_path),
+            "--duration",
+            "20",
+            "--pace",
+            "40",
+            "--contacts",
+            "200",
+            "--leads",
+            "100",
+            "--hubspot-port",
+            "0",
+            "--salesforce-port",
+            "0",
+            "--http-port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "What Baton moved" in result.stdout
+    match = re.search(r"MQLs handed to sales \(new Leads\)\s*│?\s*(\d+)", result.stdout)
+    assert match, result.stdout
+    assert int(match.group(1)) > 0
+    assert "What the simulated teams did" in result.stdout
+
+
+def test_run_once_stops_loudly_when_the_daily_allocation_is_spent(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    with httpx.Client(
+        verify=ssl.create_default_context(cafile=box.tls.ca_cert), timeout=10
+    ) as http:
+        http.put(
+            f"{box.salesforce_url}/_sandbox/limits", json={"enabled": True, "daily_remaining": 0}
+        ).raise_for_status()
+    result = subprocess.run(
+        [*BATON, "run", "--once", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("baton run --once: cycle failed: DailyLimitExhausted: salesforce")

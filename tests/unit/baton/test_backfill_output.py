@@ -1,0 +1,98 @@
+"""The backfill command's output over a fake engine: bars, plan, summary, stopping between pages."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from baton.cli.backfill import StopRequested, moves_line, run_backfill
+from connectors.records import System
+from sync.report import CycleReport, PlannedWrite
+
+
+class PagedEngine:
+    """Reports progress the way the engine does: start, a page at a time, finish."""
+
+    def __init__(self, pages: int = 3) -> None:
+        self.pages = pages
+        self.committed = 0
+        self.calls: list[dict[str, Any]] = []
+
+    def backfill(self, *, progress: Any = None, **kwargs: Any) -> CycleReport:
+        self.calls.append(kwargs)
+        progress.start("hubspot:contacts", None)
+        for _ in range(self.pages):
+            self.committed += 1
+            progress.advance("hubspot:contacts", 500)
+        progress.finish("hubspot:contacts")
+        planned = (
+            [
+                PlannedWrite(
+                    "new", System.SALESFORCE, "Lead", {"Status": (None, "Open")}, "mql handoff"
+                )
+            ]
+            if kwargs["dry_run"]
+            else []
+        )
+        return CycleReport(
+            read=Counter({"hubspot:contacts": 1500}),
+            created=Counter({"salesforce:Lead": 12}),
+            stage_moves=Counter({"mql->sal": 3, "sal->sal": 9}),
+            planned=planned,
+        )
+
+
+def console() -> Console:
+    return Console(file=io.StringIO(), width=160, force_terminal=False)
+
+
+def test_the_summary_counts_per_object_and_moves() -> None:
+    out = console()
+    run_backfill(PagedEngine(), out, systems=None, objects=None, dry_run=False)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "Backfill done" in text
+    assert "hubspot:contacts" in text
+    assert "1,500" in text
+    assert "Funnel moves: mql->sal 3" in text
+    assert "sal->sal" not in text
+
+
+def test_a_dry_run_prints_the_plan() -> None:
+    out = console()
+    engine = PagedEngine()
+    run_backfill(engine, out, systems=[System.HUBSPOT], objects=["contacts"], dry_run=True)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert engine.calls == [{"systems": [System.HUBSPOT], "objects": ["contacts"], "dry_run": True}]
+    assert "Planned writes (1)" in text
+    assert "Status: None -> 'Open'" in text
+    assert "dry run: nothing written" in text
+
+
+def test_a_stop_ends_the_backfill_at_the_next_page_boundary() -> None:
+    stop = threading.Event()
+    engine = PagedEngine(pages=5)
+
+    class StopAfterTwo(PagedEngine):
+        def backfill(self, *, progress: Any = None, **kwargs: Any) -> CycleReport:
+            progress.start("x", None)
+            for page in range(5):
+                engine.committed += 1
+                if page == 1:
+                    stop.set()
+                progress.advance("x", 1)
+            return CycleReport()
+
+    with pytest.raises(StopRequested):
+        run_backfill(
+            StopAfterTwo(), console(), systems=None, objects=None, dry_run=False, stop=stop
+        )
+    assert engine.committed == 2
+
+
+def test_moves_line_without_moves() -> None:
+    assert moves_line(Counter({"mql->mql": 2})) == "Funnel moves: none"

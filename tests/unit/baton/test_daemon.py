@@ -1,0 +1,193 @@
+"""The daemon loop over a fake engine: cycles, webhook keys, timers, failure, stopping."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baton.daemon import CycleFailed, Daemon, KeyQueue, Timer
+from baton.metrics import BatonMetrics
+from baton.service.dashboard import render_dashboard
+from baton.wiring import open_store, store_readiness
+from connectors.errors import DailyLimitExhausted
+from connectors.http.budget import ApiBudget, hubspot_spec, salesforce_spec
+from connectors.records import RecordKey, System
+from sync.store.checkpoints import advance_checkpoint
+from sync.store.dead_letters import Direction, add_dead_letter
+from sync.store.engine import sqlite_url
+
+
+@dataclass
+class FakeReport:
+    read: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0
+    conflicts: int = 0
+    dead_letters: int = 0
+    stage_moves: Counter[str] = field(default_factory=Counter)
+    ambiguous: int = 0
+    deletes_flagged: int = 0
+    planned: list[Any] = field(default_factory=list)
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.polls = 0
+        self.synced: list[list[RecordKey]] = []
+        self.fail_with: Exception | None = None
+
+    def poll(self, *, dry_run: bool = False) -> FakeReport:
+        self.polls += 1
+        if self.fail_with:
+            raise self.fail_with
+        return FakeReport(
+            read=Counter({"hubspot:contacts": 2}), updated=Counter({"salesforce:Lead": 1})
+        )
+
+    def sync_keys(self, keys: Any, *, trigger: str, dry_run: bool = False) -> FakeReport:
+        self.synced.append(list(keys))
+        return FakeReport(read=Counter({f"{k.system}:{k.object}" for k in keys}))
+
+    def backfill(self, **_: Any) -> FakeReport:
+        return FakeReport()
+
+
+KEY = RecordKey(System.HUBSPOT, "contacts", "1")
+
+
+def test_key_queue_deduplicates_and_drains_in_batches() -> None:
+    queue = KeyQueue()
+    queue.put([KEY, KEY, RecordKey(System.SALESFORCE, "Lead", "2")])
+    assert len(queue) == 2
+    assert queue.wake.is_set()
+    assert queue.drain(limit=1) == [KEY]
+    assert queue.wake.is_set()
+    assert queue.drain() == [RecordKey(System.SALESFORCE, "Lead", "2")]
+    assert not queue.wake.is_set()
+    assert queue.drain() == []
+
+
+def test_a_cycle_polls_drains_and_runs_timers() -> None:
+    engine, ticks = FakeEngine(), []
+    daemon = Daemon(engine, interval_s=60, timers=[Timer("sla", 60, lambda: ticks.append(1))])
+    daemon.queue.put([KEY])
+    daemon.cycle()
+    assert engine.polls == 1
+    assert engine.synced == [[KEY]]
+    assert ticks == [1]
+    daemon.cycle()  # the timer is not due again yet
+    assert ticks == [1]
+    assert daemon.state.readiness().ok
+
+
+def test_a_failed_poll_is_one_line_and_makes_the_process_unready() -> None:
+    engine = FakeEngine()
+    engine.fail_with = DailyLimitExhausted(
+        "daily API budget reached its floor", limit=15000, remaining=0, system=System.SALESFORCE
+    )
+    metrics = BatonMetrics()
+    daemon = Daemon(engine, interval_s=60, metrics=metrics)
+    with pytest.raises(CycleFailed) as caught:
+        daemon.cycle()
+    line = str(caught.value)
+    assert line.startswith("DailyLimitExhausted: salesforce")
+    assert "\n" not in line
+    assert not daemon.state.readiness().ok
+    assert 'baton_cycles_total{outcome="failed",trigger="poll"} 1.0' in metrics.render().decode()
+    engine.fail_with = None
+    daemon.cycle()
+    assert daemon.state.readiness().ok
+
+
+def test_run_forever_syncs_webhook_keys_between_polls_and_stops_cleanly() -> None:
+    engine = FakeEngine()
+    daemon = Daemon(engine, interval_s=3600)
+    thread = threading.Thread(target=daemon.run_forever)
+    thread.start()
+    try:
+        daemon.queue.put([KEY])
+        for _ in range(200):
+            if engine.synced:
+                break
+            threading.Event().wait(0.01)
+        assert engine.synced == [[KEY]]
+        assert engine.polls == 1  # the first poll, then only webhook work
+    finally:
+        daemon.stop.set()
+        daemon.queue.wake.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = open_store(str(sqlite_url(tmp_path / "deep" / "baton.db")))
+    yield engine
+    engine.dispose()
+
+
+def test_open_store_creates_the_folder_and_migrates(store) -> None:  # type: ignore[no-untyped-def]
+    assert store_readiness(store).ok
+
+
+def test_metrics_read_budget_lag_and_dead_letters(store) -> None:  # type: ignore[no-untyped-def]
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    with store.begin() as conn:
+        advance_checkpoint(conn, System.HUBSPOT, "contacts", now - timedelta(seconds=90), "7")
+    budgets = {
+        "hubspot": ApiBudget(hubspot_spec(limit_per_10s=190)),
+        "salesforce": ApiBudget(salesforce_spec(daily_limit=15000)),
+    }
+    budgets["hubspot"].spend()
+    budgets["salesforce"].spend()
+    with store.begin() as conn:
+        add_dead_letter(
+            conn,
+            KEY,
+            Direction.TO_SALESFORCE,
+            {"Email": "x"},
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "no",
+        )
+    metrics = BatonMetrics(budgets=budgets, store=store, now=lambda: now)
+    text = metrics.render().decode()
+    assert 'baton_api_calls_total{system="hubspot"} 1.0' in text
+    assert 'baton_api_daily_remaining{system="salesforce"} 14999.0' in text
+    assert 'baton_dead_letters{status="open"} 1.0' in text
+    assert 'baton_checkpoint_lag_seconds{object="contacts",system="hubspot"} 90.0' in text
+
+
+def test_the_dashboard_shows_the_store(store) -> None:  # type: ignore[no-untyped-def]
+    with store.begin() as conn:
+        add_dead_letter(conn, KEY, Direction.TO_SALESFORCE, {}, "DUPLICATE_VALUE", "dup <b>")
+    page = render_dashboard(store, {"hubspot": ApiBudget(hubspot_spec(limit_per_10s=190))})
+    assert "1 open dead letters" in page
+    assert "dup &lt;b&gt;" in page
+    assert "<h2>Checkpoints</h2>" in page
+
+
+def test_a_steady_stream_of_webhooks_does_not_starve_polling() -> None:
+    engine = FakeEngine()
+    daemon = Daemon(engine, interval_s=0.05)
+    keys = iter(range(10**9))
+
+    def endless(ks: Any, *, trigger: str, dry_run: bool = False) -> FakeReport:
+        daemon.queue.put([RecordKey(System.HUBSPOT, "contacts", str(next(keys)))])
+        if engine.polls >= 3:
+            daemon.stop.set()
+        return FakeReport()
+
+    engine.sync_keys = endless  # type: ignore[method-assign]
+    daemon.queue.put([KEY])
+    thread = threading.Thread(target=daemon.run_forever)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert engine.polls >= 3

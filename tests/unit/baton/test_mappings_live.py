@@ -1,0 +1,58 @@
+"""`baton mappings check` live: picklists read from both imitations through the connectors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from baton.cli.sandbox import write_env_file
+from sandbox.runtime import Sandbox, SandboxConfig
+from sandbox.shared.server import serve_in_thread
+
+
+@pytest.fixture
+def env_file(tmp_path: Path) -> Iterator[Path]:
+    config = SandboxConfig(
+        directory=tmp_path / "sandbox", hubspot_port=0, salesforce_port=0, contacts=5, leads=5
+    )
+    box = Sandbox(config)
+    box.bind()
+    box.seed()
+    path = write_env_file(box)
+    with serve_in_thread(box.listeners, background=box.background()):
+        yield path
+
+
+def check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "baton", "mappings", "check", *args],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_live_check_reads_both_systems_and_names_each_problem(
+    env_file: Path, tmp_path: Path
+) -> None:
+    result = check(tmp_path, "--env-file", str(env_file))
+    out = result.stdout
+    # Both systems answered: Salesforce describe and HubSpot property options were compared.
+    assert "ok salesforce.Lead.Status" in out, out + result.stderr
+    assert "hubspot.contacts.lifecyclestage" in out
+    # The imitation's portal carries values the default dictionary does not map.
+    assert "unmapped hubspot.contacts.hs_lead_status: 'RECYCLED'" in out
+    assert result.returncode == 1
+
+
+def test_live_check_without_credentials_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = check(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("baton: BATON_HUBSPOT_")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,205 @@
+"""The HTTP service's routes, against real verifiers and fake sinks (no sockets)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections import Counter
+
+import pytest
+from fastapi.testclient import TestClient
+
+from baton.metrics import BatonMetrics
+from baton.service import Readiness, ServiceDeps, create_app
+from connectors.hubspot.webhooks import HubSpotWebhooks, sign_v3
+from connectors.records import RecordKey, System
+from connectors.salesforce.outbound import ACK_BODY, parse_outbound
+from sandbox.salesforce.outbound import render_notifications
+
+SECRET = "webhook-signing-secret-123"
+ORG = "00D000000000001AAA"
+URL = "http://testserver/webhooks/hubspot"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.keys: list[RecordKey] = []
+
+    def __call__(self, keys: list[RecordKey]) -> None:
+        self.keys.extend(keys)
+
+
+@pytest.fixture
+def sink() -> Sink:
+    return Sink()
+
+
+def client(sink: Sink, **overrides: object) -> TestClient:
+    deps = ServiceDeps(
+        sink=sink,
+        verify_hubspot=HubSpotWebhooks(SECRET).verify,
+        verify_salesforce=functools.partial(_outbound, org=ORG),
+        **overrides,  # type: ignore[arg-type]
+    )
+    return TestClient(create_app(deps), raise_server_exceptions=False)
+
+
+def _outbound(request, *, org):  # type: ignore[no-untyped-def]
+    return parse_outbound(request.body, org_id=org)
+
+
+def hubspot_body() -> bytes:
+    events = [
+        {
+            "eventId": 1,
+            "subscriptionId": 7,
+            "portalId": 62515,
+            "occurredAt": int(time.time() * 1000),
+            "subscriptionType": "contact.propertyChange",
+            "attemptNumber": 0,
+            "objectId": 123,
+            "propertyName": "lifecyclestage",
+            "propertyValue": "marketingqualifiedlead",
+        }
+    ]
+    return json.dumps(events).encode()
+
+
+def signed_headers(body: bytes, *, secret: str = SECRET, url: str = URL) -> dict[str, str]:
+    stamp = str(int(time.time() * 1000))
+    signature = sign_v3(secret, method="POST", uri=url, body=body, timestamp=stamp)
+    return {
+        "X-HubSpot-Signature-v3": signature,
+        "X-HubSpot-Request-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+
+
+def test_a_signed_hubspot_delivery_queues_the_contact(sink: Sink) -> None:
+    body = hubspot_body()
+    response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda b: signed_headers(b, secret="wrong-secret"), id="wrong secret"),
+        pytest.param(lambda b: signed_headers(b, url="http://elsewhere/x"), id="wrong url"),
+        pytest.param(lambda b: {"Content-Type": "application/json"}, id="unsigned"),
+    ],
+)
+def test_a_badly_signed_hubspot_delivery_is_401_and_queues_nothing(sink: Sink, headers) -> None:  # type: ignore[no-untyped-def]
+    body = hubspot_body()
+    response = client(sink).post("/webhooks/hubspot", content=body, headers=headers(body))
+    assert response.status_code == 401
+    assert sink.keys == []
+
+
+def test_a_tampered_body_is_401(sink: Sink) -> None:
+    body = hubspot_body()
+    headers = signed_headers(body)
+    response = client(sink).post("/webhooks/hubspot", content=body + b" ", headers=headers)
+    assert response.status_code == 401
+    assert sink.keys == []
+
+
+def test_a_verifier_crash_is_400_not_500(sink: Sink) -> None:
+    def broken(_request: object) -> object:
+        raise RuntimeError("boom")
+
+    deps = ServiceDeps(sink=sink, verify_hubspot=broken)  # type: ignore[arg-type]
+    response = TestClient(create_app(deps)).post("/webhooks/hubspot", content=b"[]")
+    assert response.status_code == 400
+
+
+def test_unconfigured_webhooks_are_404(sink: Sink) -> None:
+    response = TestClient(create_app(ServiceDeps(sink=sink))).post("/webhooks/salesforce")
+    assert response.status_code == 404
+
+
+def outbound_body(org: str) -> bytes:
+    return render_notifications(
+        org_id=org,
+        action_id="04k000000000001AAA",
+        session_id=None,
+        instance_url="https://example.my.salesforce.com",
+        sobject="Lead",
+        notifications=[
+            ("04l000000000001AAA", {"Id": "00Q000000000001AAA", "Status": "Working"}),
+            ("04l000000000002AAA", {"Id": "00Q000000000002AAA", "Status": "Working"}),
+        ],
+    )
+
+
+def test_an_outbound_message_is_acknowledged_and_its_leads_queued(sink: Sink) -> None:
+    response = client(sink).post(
+        "/webhooks/salesforce",
+        content=outbound_body(ORG),
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+    )
+    assert response.status_code == 200
+    assert response.content == ACK_BODY
+    assert response.headers["content-type"].startswith("text/xml")
+    assert sink.keys == [
+        RecordKey(System.SALESFORCE, "Lead", "00Q000000000001AAA"),
+        RecordKey(System.SALESFORCE, "Lead", "00Q000000000002AAA"),
+    ]
+
+
+def test_an_outbound_message_from_another_org_is_401(sink: Sink) -> None:
+    response = client(sink).post(
+        "/webhooks/salesforce", content=outbound_body("00D00000000000XAAA")
+    )
+    assert response.status_code == 401
+    assert b"Ack" not in response.content
+    assert sink.keys == []
+
+
+def test_garbage_xml_is_rejected_without_a_500(sink: Sink) -> None:
+    response = client(sink).post("/webhooks/salesforce", content=b"<not-soap")
+    assert response.status_code in (400, 401)
+    assert sink.keys == []
+
+
+def test_healthz_is_always_ok(sink: Sink) -> None:
+    failing = client(sink, ready=lambda: Readiness(("store unreachable",)))
+    assert failing.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_names_the_problems(sink: Sink) -> None:
+    assert client(sink).get("/readyz").status_code == 200
+    failing = client(sink, ready=lambda: Readiness(("last poll failed: X",)))
+    response = failing.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"ready": False, "problems": ["last poll failed: X"]}
+
+
+class Report:
+    def __init__(self) -> None:
+        self.read = Counter({"hubspot:contacts": 5, "salesforce:Lead": 2})
+        self.created = Counter({"salesforce:Lead": 1})
+        self.updated = Counter({"hubspot:contacts": 3})
+        self.conflicts = 1
+        self.dead_letters = 0
+
+
+def test_metrics_are_prometheus_text(sink: Sink) -> None:
+    metrics = BatonMetrics()
+    metrics.observe_cycle(Report(), trigger="poll", seconds=0.25)
+    response = client(sink, metrics=metrics).get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'baton_records_read_total{object="contacts",system="hubspot"} 5.0' in text
+    assert 'baton_records_written_total{object="Lead",op="created",system="salesforce"} 1.0' in text
+    assert 'baton_cycles_total{outcome="ok",trigger="poll"} 1.0' in text
+
+
+def test_the_dashboard_is_html(sink: Sink) -> None:
+    response = client(sink, dashboard=lambda: "<h1>Baton</h1>").get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>Baton</h1>" in response.text

@@ -1,0 +1,132 @@
+"""Settings: defaults, composition with the connectors', and one clear line per mistake."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from baton.logging import configure_logging
+from baton.settings import DEFAULT_DATABASE_URL, SettingsError, load, load_baton
+
+SANDBOX_ENV = {
+    "BATON_HUBSPOT_ACCESS_TOKEN": "pat-na1-secret-token-value",
+    "BATON_SALESFORCE_CLIENT_ID": "client-id",
+    "BATON_SALESFORCE_CLIENT_SECRET": "sf-client-secret-value",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No BATON_* from the caller's shell, and no stray .env in the working directory."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("BATON_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults() -> None:
+    settings = load_baton()
+    assert settings.database() == DEFAULT_DATABASE_URL
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8910)
+    assert settings.dictionary_path is None
+    assert settings.log_format == "kv"
+
+
+def test_composes_both_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SANDBOX_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BATON_HTTP_PORT", "9999")
+    settings = load()
+    assert settings.baton.http_port == 9999
+    assert settings.hubspot.access_token is not None
+    assert settings.salesforce.client_id == "client-id"
+    assert set(settings.secrets()) >= {"pat-na1-secret-token-value", "sf-client-secret-value"}
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / "sandbox.env"
+    env.write_text(
+        "\n".join(f"{k}={v}" for k, v in SANDBOX_ENV.items()) + "\nBATON_LOG_FORMAT=json\n"
+    )
+    settings = load(env)
+    assert settings.baton.log_format == "json"
+    assert settings.salesforce.client_id == "client-id"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("BATON_HTTP_PORT", "99999", "BATON_HTTP_PORT: "),
+        ("BATON_POLL_INTERVAL_S", "-1", "BATON_POLL_INTERVAL_S: "),
+        ("BATON_LOG_LEVEL", "loud", "BATON_LOG_LEVEL: "),
+        ("BATON_DICTIONARY_PATH", "/nowhere/funnel.yaml", "BATON_DICTIONARY_PATH: no file"),
+    ],
+)
+def test_a_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_baton()
+    assert str(caught.value).startswith(says)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_connector_credentials_name_the_variables() -> None:
+    with pytest.raises(SettingsError, match=r"^BATON_HUBSPOT_\S*: .*BATON_HUBSPOT_ACCESS_TOKEN"):
+        load()
+
+
+def test_salesforce_mode_needs_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATON_HUBSPOT_ACCESS_TOKEN", "pat-x")
+    monkeypatch.setenv("BATON_SALESFORCE_AUTH", "jwt_bearer")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_ID", "cid")
+    with pytest.raises(SettingsError, match="BATON_SALESFORCE_USERNAME"):
+        load()
+
+
+def test_missing_env_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"^--env-file: no file"):
+        load(tmp_path / "absent.env")
+
+
+def test_the_cli_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "BATON_HTTP_PORT": "nope"}
+    result = subprocess.run(
+        [sys.executable, "-m", "baton", "run", "--once"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("baton: BATON_HTTP_PORT: ")
+
+
+def test_secrets_never_reach_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    for name, value in SANDBOX_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = load()
+    stream = io.StringIO()
+    handler = configure_logging(secrets=settings.secrets(), stream=stream)
+    try:
+        logging.getLogger("baton.test").warning(
+            "token is %s", "pat-na1-secret-token-value", extra={"kv": {"s": settings.hubspot}}
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    line = stream.getvalue()
+    assert "level=warning" in line
+    assert "pat-na1-secret-token-value" not in line
+    assert "sf-client-secret-value" not in line
