@@ -23,11 +23,13 @@ from baton.settings import Settings
 from connectors.http.budget import ApiBudget
 from connectors.http.redaction import install_redaction
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.objects import spec_for
-from connectors.hubspot.properties import BATON_PROPERTIES, PropertyDefinition
+from connectors.hubspot.properties import PropertyDefinition
+from connectors.records import System
 from connectors.salesforce.connector import SalesforceConnector
+from mappings.apply import Mapper
 from mappings.dictionary import Dictionary
 from mappings.loader import load
+from mappings.schema import custom_fields
 from sync import sla
 from sync.engine import SyncEngine, SyncPolicy
 from sync.store import migrate
@@ -81,11 +83,9 @@ class Runtime:
     budgets: dict[str, ApiBudget] = field(default_factory=dict)
 
     def prepare_systems(self) -> list[str]:
-        """Create the HubSpot contact properties Baton writes when missing (a no-op once they
-        exist): the connector's own and every one the dictionary maps to HubSpot."""
-        return self.hubspot.properties.ensure(
-            spec_for("contacts"), hubspot_properties(self.dictionary)
-        )
+        """Create the HubSpot contact properties the dictionary needs when missing (a no-op
+        once they exist)."""
+        return self.hubspot.ensure_properties("contacts", hubspot_properties(self.dictionary))
 
     def close(self) -> None:
         self.salesforce.close()
@@ -93,30 +93,41 @@ class Runtime:
 
 
 def hubspot_properties(dictionary: Dictionary) -> tuple[PropertyDefinition, ...]:
-    """The connector's properties plus a text property per dictionary field mapped to HubSpot.
-
-    Standard properties (email, firstname...) already exist and are skipped by `ensure`.
-    """
-    own = {d.name for d in BATON_PROPERTIES}
-    mapped = tuple(
+    """The contact properties the dictionary maps to HubSpot that HubSpot does not define itself,
+    with their types and options; the cross-system id property is unique (an upsert key)."""
+    cross_id = dictionary.fields.get("baton_id")
+    unique = cross_id.hubspot if cross_id is not None else None
+    return tuple(
         PropertyDefinition(
-            fmap.hubspot,
-            fmap.hubspot.replace("_", " ").capitalize(),
-            description=f"Baton: the funnel dictionary's {name!r} field.",
+            field.name,
+            field.label,
+            type=field.type,
+            unique=field.name == unique,
+            description="Created by Baton for the shared funnel dictionary.",
+            options=field.options,
         )
-        for name, fmap in sorted(dictionary.fields.items())
-        # hs_* names are HubSpot's own (read-only, created by HubSpot, never by an app).
-        if fmap.hubspot and fmap.hubspot not in own and not fmap.hubspot.startswith("hs_")
+        for field in custom_fields(dictionary).get(("hubspot", "contacts"), [])
     )
-    return (*BATON_PROPERTIES, *mapped)
+
+
+def read_fields(dictionary: Dictionary) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """What each connector must read besides its object table: every field the dictionary maps
+    (HubSpot properties for contacts; Salesforce fields for Lead and Contact)."""
+    mapper = Mapper(dictionary)
+    hubspot = {"contacts": list(mapper.fields_for(System.HUBSPOT, "contacts"))}
+    salesforce = {
+        obj: list(mapper.fields_for(System.SALESFORCE, obj)) for obj in ("Lead", "Contact")
+    }
+    return hubspot, salesforce
 
 
 def build(settings: Settings, *, policy: SyncPolicy | None = None) -> Runtime:
     """Wire a `Runtime` from settings; the first API call happens later, on first use."""
     install_redaction(secrets=settings.secrets())
     dictionary = load(settings.baton.dictionary_path)
-    hubspot = HubSpotConnector(settings.hubspot)
-    salesforce = SalesforceConnector(settings.salesforce)
+    hubspot_fields, salesforce_fields = read_fields(dictionary)
+    hubspot = HubSpotConnector(settings.hubspot, extra_properties=hubspot_fields)
+    salesforce = SalesforceConnector(settings.salesforce, extra_fields=salesforce_fields)
     store = open_store(settings.baton.database())
     chosen = policy or SyncPolicy(propagate_deletes=settings.baton.propagate_deletes)
     engine = SyncEngine(

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.objects import OBJECTS, ObjectSpec, spec_for
-from connectors.hubspot.properties import BATON_PROPERTIES, PropertyDefinition
+from connectors.hubspot.properties import PropertyDefinition
 from connectors.hubspot.settings import HubSpotSettings, load_settings
 
 __all__ = [
-    "BATON_PROPERTIES",
     "OBJECTS",
     "HubSpotConnector",
     "HubSpotSettings",

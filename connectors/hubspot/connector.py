@@ -21,7 +21,7 @@ from connectors.http.redaction import register_secrets
 from connectors.http.retry import Retrier, RetryPolicy
 from connectors.hubspot.auth import OAuthTokens, PrivateAppToken, TokenSource
 from connectors.hubspot.objects import spec_for
-from connectors.hubspot.properties import BATON_PROPERTIES, HubSpotProperties
+from connectors.hubspot.properties import HubSpotProperties, PropertyDefinition
 from connectors.hubspot.reader import HubSpotReader
 from connectors.hubspot.sdk import HubSpotSdk
 from connectors.hubspot.settings import HubSpotSettings
@@ -151,9 +151,11 @@ class HubSpotConnector:
     ) -> Mapping[str, tuple[PicklistOption, ...]]:
         return self.properties.picklists(spec_for(object), fields)
 
-    def ensure_properties(self, object: str = "contacts") -> list[str]:
-        """Create Baton's own properties (`baton_id` unique, funnel stage, rejection reason)."""
-        return self.properties.ensure(spec_for(object), BATON_PROPERTIES)
+    def ensure_properties(
+        self, object: str, definitions: Sequence[PropertyDefinition]
+    ) -> list[str]:
+        """Create the properties Baton writes (the caller's definitions) where missing."""
+        return self.properties.ensure(spec_for(object), definitions)
 
     # Webhooks
 

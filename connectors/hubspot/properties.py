@@ -4,8 +4,8 @@ Picklist options (lifecyclestage, hs_lead_status, custom enumerations) are read 
 Properties API because portals customise them (custom lifecycle stages have numeric internal
 values; hubspot-api.md §8), and `baton mappings check` compares them with the funnel dictionary.
 
-Baton writes a few properties of its own; `ensure` creates whichever are missing, idempotently
-(a concurrent creator's 409 "already exists" counts as success).
+Baton writes a few properties of its own (the caller says which); `ensure` creates whichever
+are missing, idempotently (a concurrent creator's 409 "already exists" counts as success).
 """
 
 from __future__ import annotations
@@ -27,45 +27,48 @@ DEFAULT_GROUPS: Mapping[str, str] = {
 }
 
 
+# HubSpot property type -> the form field type it is created with.
+FIELD_TYPES: Mapping[str, str] = {
+    "string": "text",
+    "number": "number",
+    "enumeration": "select",
+    "bool": "booleancheckbox",
+    "date": "date",
+    "datetime": "date",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PropertyDefinition:
-    """A property Baton needs; `unique` makes it usable as an upsert `idProperty`."""
+    """A property to create when missing; `unique` makes it usable as an upsert `idProperty`.
+
+    The connector knows no funnel: which properties Baton needs comes from the composition
+    root (derived from the funnel dictionary).
+    """
 
     name: str
     label: str
     type: str = "string"
-    field_type: str = "text"
     unique: bool = False
     description: str = ""
+    options: tuple[PicklistOption, ...] = ()
 
     def body(self, group: str) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "name": self.name,
             "label": self.label,
             "type": self.type,
-            "fieldType": self.field_type,
+            "fieldType": FIELD_TYPES.get(self.type, "text"),
             "groupName": group,
             "hasUniqueValue": self.unique,
             "description": self.description,
         }
-
-
-BATON_PROPERTIES: tuple[PropertyDefinition, ...] = (
-    PropertyDefinition(
-        "baton_id",
-        "Baton ID",
-        unique=True,
-        description="Baton's cross-system person id; links survive a lost database.",
-    ),
-    PropertyDefinition(
-        "baton_funnel_stage", "Baton funnel stage", description="The shared funnel stage."
-    ),
-    PropertyDefinition(
-        "baton_rejection_reason",
-        "Baton rejection reason",
-        description="Why sales recycled or disqualified the lead.",
-    ),
-)
+        if self.options:
+            body["options"] = [
+                {"label": o.label or o.value, "value": o.value, "displayOrder": i, "hidden": False}
+                for i, o in enumerate(self.options)
+            ]
+        return body
 
 
 def to_field_schema(raw: Mapping[str, Any]) -> FieldSchema:
@@ -112,9 +115,7 @@ class HubSpotProperties:
             if f.name in wanted and f.type in ("enumeration", "bool") and f.options
         }
 
-    def ensure(
-        self, spec: ObjectSpec, definitions: Sequence[PropertyDefinition] = BATON_PROPERTIES
-    ) -> list[str]:
+    def ensure(self, spec: ObjectSpec, definitions: Sequence[PropertyDefinition]) -> list[str]:
         """Create the `definitions` missing from the portal; returns the names created."""
         existing = {f.name for f in self.describe(spec)}
         created = []

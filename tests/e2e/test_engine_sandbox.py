@@ -26,11 +26,10 @@ from typing import Any
 import pytest
 import sqlalchemy
 
+from baton.wiring import hubspot_properties
 from connectors.http.budget import ApiBudget, hubspot_spec, salesforce_spec
 from connectors.http.retry import RetryPolicy
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.objects import spec_for
-from connectors.hubspot.properties import BATON_PROPERTIES, PropertyDefinition
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.records import RecordKey, System
 from connectors.salesforce.connector import SalesforceConnector
@@ -160,13 +159,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 obj: mapper.fields_for(System.SALESFORCE, obj) for obj in ("Lead", "Contact")
             },
         )
-        own = {d.name for d in BATON_PROPERTIES}
-        mapped = [
-            PropertyDefinition(f.hubspot, f.hubspot.replace("_", " ").capitalize())
-            for f in dictionary.fields.values()
-            if f.hubspot and f.hubspot not in own and not f.hubspot.startswith("hs_")
-        ]
-        hubspot.properties.ensure(spec_for("contacts"), (*BATON_PROPERTIES, *mapped))
+        hubspot.ensure_properties("contacts", hubspot_properties(dictionary))
         path = Path(directory) / "state.db"
         upgrade(sqlite_url(path))
         db = make_engine(sqlite_url(path))

@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 
+from baton.wiring import hubspot_properties
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.records import RecordKey, RecordPatch, System
+from mappings.loader import load_default
+
+BATON_PROPERTIES = hubspot_properties(load_default())
 
 
 def _new(fields: dict[str, Any], match_on: str | None = None) -> RecordPatch:
@@ -21,16 +25,21 @@ def _existing(ident: str, fields: dict[str, Any]) -> RecordPatch:
 
 @pytest.fixture(scope="module")
 def ready(served: Any) -> Any:
-    served.connector().ensure_properties("contacts")
+    served.connector().ensure_properties("contacts", BATON_PROPERTIES)
     return served
 
 
 def test_given_missing_properties_then_they_are_created_once(served: Any) -> None:
     hubspot = served.connector()
-    hubspot.ensure_properties("contacts")  # whatever state the portal is in
-    assert hubspot.ensure_properties("contacts") == []
+    hubspot.ensure_properties("contacts", BATON_PROPERTIES)  # whatever state the portal is in
+    assert hubspot.ensure_properties("contacts", BATON_PROPERTIES) == []
     described = {f.name: f for f in hubspot.describe("contacts")}
-    assert {"baton_id", "baton_funnel_stage", "baton_rejection_reason"} <= set(described)
+    assert {"baton_id", "funnel_stage", "rejection_reason"} <= set(described)
+    assert [o.value for o in described["funnel_stage"].options][:3] == [
+        "Subscriber",
+        "Inquiry",
+        "MQL",
+    ]
     with served.admin() as http:
         definition = http.get(
             "/crm/v3/properties/contacts/baton_id",

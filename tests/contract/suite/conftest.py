@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from baton.wiring import hubspot_properties
 from connectors.records import System
+from mappings.loader import load_default
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
 from sandbox.shared.server import Listener, serve_in_thread
@@ -122,7 +124,7 @@ def side(
         )
         if isinstance(made, HubSpotSide):
             # What Baton does once per portal: create its properties (baton_id is unique).
-            made.connector().ensure_properties("contacts")
+            made.connector().ensure_properties("contacts", hubspot_properties(load_default()))
         try:
             yield made
         finally:
