@@ -19,7 +19,7 @@ from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.errors import HubSpotError, not_found, validation
 from sandbox.hubspot.events import EventSink
 from sandbox.hubspot.parsing import record_id
-from sandbox.hubspot.properties import PropertyRegistry
+from sandbox.hubspot.properties import PropertyRegistry, became_date
 from sandbox.hubspot.store import Row, Store
 from sandbox.hubspot.timefmt import iso, parse_ms
 from sandbox.hubspot.validation import validate
@@ -27,6 +27,7 @@ from sandbox.shared.clock import Clock
 from sandbox.shared.stats import Stats
 
 LIFECYCLE = "lifecyclestage"
+CONTACTS = "contacts"  # the only object with "Became a <stage> date" properties here
 SEEDED = "IMPORT"  # the source type history shows for values that came with the seed data
 
 
@@ -194,6 +195,8 @@ class Crm:
         if created:
             created_ms = parse_ms(created) or now
         stored = {k: v for k, v in values.items() if v is not None}
+        if t.name == CONTACTS:
+            stored.update(_became(stored.get(LIFECYCLE), {}, created_ms))
         record_id = self.store.insert(t.name, stored, created_ms, now)
         self.store.record_history(
             t.name, record_id, [(k, v, created_ms, source) for k, v in stored.items()]
@@ -221,6 +224,8 @@ class Crm:
         if stage is not None and current is not None and self._backward(t, current, stage):
             del values[LIFECYCLE]  # ignored silently: see the module docstring
         changed = {k: v for k, v in values.items() if row.props.get(k) != v}
+        if t.name == CONTACTS and changed.get(LIFECYCLE):
+            changed.update(_became(changed[LIFECYCLE], row.props, self.clock.now_ms()))
         self._count(count)
         if not changed:
             return row
@@ -331,3 +336,12 @@ class Crm:
             },
         )
         return primary
+
+
+def _became(stage: str | None, props: Mapping[str, Any], at_ms: int) -> dict[str, str]:
+    """The "Became a <stage> date" HubSpot sets on entering a lifecycle stage (first time only;
+    a stage skipped over gets no date)."""
+    if not stage:
+        return {}
+    name = became_date(stage)
+    return {} if props.get(name) else {name: iso(at_ms)}

@@ -12,9 +12,6 @@ from typing import Any
 
 from sandbox.hubspot.timefmt import iso
 
-READ_ONLY = frozenset(
-    {"hs_object_id", "lastmodifieddate", "hs_lastmodifieddate", "hs_merged_object_ids"}
-)
 LIFECYCLE_STAGES = (
     ("subscriber", "Subscriber"),
     ("lead", "Lead"),
@@ -24,6 +21,22 @@ LIFECYCLE_STAGES = (
     ("customer", "Customer"),
     ("evangelist", "Evangelist"),
     ("other", "Other"),
+)
+
+
+def became_date(stage: str) -> str:
+    """HubSpot's read-only "Became a <stage> date", set when a record enters the stage."""
+    return f"hs_lifecyclestage_{stage}_date"
+
+
+READ_ONLY = frozenset(
+    {
+        "hs_object_id",
+        "lastmodifieddate",
+        "hs_lastmodifieddate",
+        "hs_merged_object_ids",
+        *(became_date(stage) for stage, _ in LIFECYCLE_STAGES),
+    }
 )
 LEAD_STATUSES = (
     ("NEW", "New"),
@@ -193,6 +206,10 @@ def _contacts() -> list[PropertyDef]:
         *_common(g),
         PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", group=g),
         _enum("lifecyclestage", "Lifecycle Stage", LIFECYCLE_STAGES, g),
+        *(
+            PropertyDef(became_date(stage), f"Became a {label} date", "datetime", group=g)
+            for stage, label in LIFECYCLE_STAGES
+        ),
         _enum("hs_lead_status", "Lead Status", LEAD_STATUSES, "sales_properties"),
         _enum("hs_analytics_source", "Original Source", ANALYTICS_SOURCES, "analyticsinformation"),
         PropertyDef("hubspotscore", "HubSpot Score", "number", group=g),

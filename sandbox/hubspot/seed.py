@@ -14,8 +14,10 @@ from sandbox.hubspot.properties import (
     CUSTOM_LIFECYCLE_STAGE,
     EXTRA_LEAD_STATUSES,
     PropertyRegistry,
+    became_date,
 )
 from sandbox.hubspot.store import Store
+from sandbox.hubspot.timefmt import iso
 from sandbox.shared.people import person
 
 DAY_MS = 86_400_000
@@ -79,6 +81,9 @@ def contact_rows(seed: int, count: int, now_ms: int) -> Iterator[tuple[int, int,
             "hs_analytics_source": SOURCES.get(p.lead_source, "OTHER_CAMPAIGNS"),
             "hs_analytics_source_data_1": p.campaign,
         }
+        stage = values["lifecyclestage"]
+        if stage:
+            values[became_date(stage)] = iso(created + (updated - created) // 2)
         yield created, updated, {k: v for k, v in values.items() if v}
 
 

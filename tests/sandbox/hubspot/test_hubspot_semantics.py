@@ -296,3 +296,30 @@ def test_unique_custom_property_values_conflict(api: Any) -> None:
     assert err.value.status == 409
     assert f"Existing ID: {first.id}" in err.value.body
     _set(api, first.id, external_key="k-1")  # its own value is no conflict
+
+
+def test_entering_a_lifecycle_stage_sets_its_became_date_once(api: Any, served: Any) -> None:
+    dates = [
+        "hs_lifecyclestage_lead_date",
+        "hs_lifecyclestage_marketingqualifiedlead_date",
+        "hs_lifecyclestage_salesqualifiedlead_date",
+    ]
+    c = _contact(api, email="became@example.com", lifecyclestage="lead")
+    _set(api, c.id, lifecyclestage="marketingqualifiedlead")
+    first = api.crm.contacts.basic_api.get_by_id(c.id, properties=dates).properties
+    assert first["hs_lifecyclestage_lead_date"] is not None
+    assert first["hs_lifecyclestage_marketingqualifiedlead_date"] is not None
+    assert first["hs_lifecyclestage_salesqualifiedlead_date"] is None
+
+    served.box.clock.advance(3600)
+    _set(api, c.id, lifecyclestage="")  # cleared and entered again: the first date stays
+    _set(api, c.id, lifecyclestage="marketingqualifiedlead")
+    again = api.crm.contacts.basic_api.get_by_id(c.id, properties=dates).properties
+    assert (
+        again["hs_lifecyclestage_marketingqualifiedlead_date"]
+        == (first["hs_lifecyclestage_marketingqualifiedlead_date"])
+    )
+
+    with pytest.raises(ApiException) as refused:  # read-only, as in HubSpot
+        _set(api, c.id, hs_lifecyclestage_lead_date="2020-01-01T00:00:00.000Z")
+    assert refused.value.status == 400
