@@ -70,7 +70,7 @@ class SalesforceSettings(BaseSettings):
     ca_file: Path | None = Field(None, description="PEM bundle to verify TLS with.")
     proxy_url: str | None = Field(
         None,
-        description="HTTPS proxy for REST and Bulk calls (token calls use the proxy env vars).",
+        description="HTTPS proxy for REST, Bulk and token calls.",
     )
     api_version: str = Field("59.0", description="REST API version, e.g. 59.0 (no 'v').")
     bulk_threshold: int = Field(
