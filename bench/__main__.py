@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,11 +17,18 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"bench: no benchmark named {', '.join(unknown)}; have {', '.join(names)}")
         return 2
-    ok = True
-    for name in wanted:
-        module = importlib.import_module(f"bench.{name}")
-        ok = module.run() is not False and ok
-    return 0 if ok else 1
+    if len(wanted) == 1:
+        module = importlib.import_module(f"bench.{wanted[0]}")
+        return 0 if module.run() is not False else 1
+    # One process per benchmark, so each peak-memory figure is that benchmark's own.
+    failed = [
+        name
+        for name in wanted
+        if subprocess.run([sys.executable, "-m", "bench", name], check=False).returncode != 0
+    ]
+    if failed:
+        print(f"bench: targets missed or errors in {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
