@@ -24,9 +24,9 @@ RUN groupadd --system --gid 10001 baton \
 COPY --from=build /opt/baton /opt/baton
 ENV PATH="/opt/baton/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
-    BATON_HOME=/var/lib/baton \
-    BATON_SERVICE_HOST=0.0.0.0 \
-    BATON_SERVICE_PORT=8910
+    BATON_HTTP_HOST=0.0.0.0 \
+    BATON_HTTP_PORT=8910 \
+    BATON_DATABASE_URL=sqlite:////var/lib/baton/baton.db
 USER 10001:10001
 WORKDIR /var/lib/baton
 EXPOSE 8910
