@@ -43,6 +43,11 @@ class Mapped(Generic[T]):
     warnings: tuple[str, ...] = ()
 
 
+_PLAIN, _ENTERED, _LABEL = 0, 1, 2
+# (remote, fallback, read, kind, canonical, entered stage): one field map, flat, for reading.
+_Reader = tuple[str, str | None, ReadFn | None, int, str, Stage | None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Field:
     """One field map compiled for one system object: transforms chained, rule pre-decided."""
@@ -103,6 +108,7 @@ class Mapper:
         self.vocabulary = Vocabulary.of(dictionary)
         schemas = schemas or {}
         self._fields: dict[tuple[System, str], tuple[_Field, ...]] = {}
+        self._compiled_readers: dict[tuple[System, str], tuple[_Reader, ...]] = {}
         for system, objects in PERSON_OBJECTS.items():
             for obj in objects:
                 self._fields[(system, obj)] = tuple(
@@ -155,31 +161,50 @@ class Mapper:
 
     # -- system -> canonical ------------------------------------------------------------------
 
+    def _readers(self, system: System, obj: str) -> tuple[_Reader, ...]:
+        """The field maps of an object as flat tuples for `to_person`, which runs for every
+        record read (attribute lookups on `_Field` cost more than the work itself)."""
+        found = self._compiled_readers.get((system, obj))
+        if found is None:
+            found = tuple(
+                (
+                    spec.remote,
+                    spec.fallback,
+                    spec.read,
+                    _LABEL if spec.is_label else _ENTERED if spec.entered is not None else _PLAIN,
+                    spec.canonical,
+                    spec.entered,
+                )
+                for spec in self._person_fields(system, obj)
+            )
+            self._compiled_readers[(system, obj)] = found
+        return found
+
     def to_person(self, record: SourceRecord) -> Mapped[Person]:
         key = record.key
-        specs = self._person_fields(key.system, key.object)
+        readers = self._readers(key.system, key.object)
         ctx = self.vocabulary.contexts[key.system]
         warnings: list[str] = []
         values: dict[str, Any] = {}
         entered: dict[Stage, datetime] = {}
         label: Value = None
-        fields = record.fields
-        for spec in specs:
-            value: Value = fields.get(spec.remote)
-            if spec.fallback is not None and value == spec.fallback:
+        get_field = record.fields.get
+        for remote, fallback, read, kind, name, stage in readers:
+            value: Value = get_field(remote)
+            if fallback is not None and value == fallback:
                 value = None
-            if spec.read is not None and value is not None:  # transforms keep blank as blank
-                result = spec.read(value, ctx)
+            if read is not None and value is not None:  # transforms keep blank as blank
+                result = read(value, ctx)
                 value = result.value
                 if result.warnings:
-                    warnings.extend(f"{key}.{spec.remote}: {w}" for w in result.warnings)
-            if spec.is_label:
-                label = value
-            elif spec.entered is not None:
-                if isinstance(value, datetime):
-                    entered[spec.entered] = value
+                    warnings.extend(f"{key}.{remote}: {w}" for w in result.warnings)
+            if kind == _PLAIN:
+                values[name] = value
+            elif kind == _ENTERED:
+                if stage is not None and isinstance(value, datetime):
+                    entered[stage] = value
             else:
-                values[spec.canonical] = value
+                label = value
         signal = self._person_signal(record, label, values.get("outcome_reason"))
         if key.system is System.HUBSPOT:
             values["hubspot_id"] = key.id or None

@@ -19,13 +19,46 @@ from mappings.model import Person
 from sync.values import Values
 
 EPOCH = datetime.fromtimestamp(0, UTC)
+#: HubSpot stamps a contact's "Became a <stage> date" itself when a write moves it into a
+#: lifecycle stage for the first time (a stage skipped over gets none). The stamp is the write's
+#: own time, unknown until read back: a snapshot holds this marker instead, and any value read
+#: there later is the echo of our write, not a change to carry to the other side.
+STAMPED = "<stamped by HubSpot on write>"
+LIFECYCLE_FIELD = "lifecyclestage"
+
+
+def became_date(lifecycle_value: str) -> str:
+    """HubSpot's read-only property stamped on entering a lifecycle stage."""
+    return f"hs_lifecyclestage_{lifecycle_value}_date"
+
+
+def stamped(
+    expected: Values,
+    record: SourceRecord | None,
+    fields: Mapping[str, FieldValue],
+    canonical_of: Mapping[str, str],
+) -> Values:
+    """`expected` with the marker on the canonical field of the date HubSpot will stamp when
+    `fields` move a contact (`record`, None for a create) into a lifecycle stage."""
+    stage = fields.get(LIFECYCLE_FIELD)
+    if not isinstance(stage, str) or not stage:
+        return expected
+    prop = became_date(stage)
+    name = canonical_of.get(prop)
+    if name is None or (record is not None and record.fields.get(prop) not in (None, "")):
+        return expected
+    return {**expected, name: STAMPED}
 
 
 def changed_fields(current: Values, snapshot: Values | None) -> frozenset[str]:
     """Fields whose value differs from the snapshot (every field when there is none)."""
     if snapshot is None:
         return frozenset(current)
-    return frozenset(name for name, value in current.items() if snapshot.get(name) != value)
+    return frozenset(
+        name
+        for name, value in current.items()
+        if (was := snapshot.get(name)) != value and not (was == STAMPED and value is not None)
+    )
 
 
 def overlay(record: SourceRecord, fields: Mapping[str, FieldValue], key: RecordKey) -> SourceRecord:

@@ -309,7 +309,9 @@ class SyncEngine:
         after: RecordKey | None = None
         while True:
             with self.reader.connect() as conn:
-                batch = one_sided(conn, after=after, limit=self.policy.page_size)
+                batch = one_sided(
+                    conn, after=after, limit=self.policy.page_size, system=System.SALESFORCE
+                )
                 links = [link_ for link_ in batch if link_.key.system is System.SALESFORCE]
                 waiting = letters_repo.open_payloads(
                     conn,

@@ -34,10 +34,11 @@ from sync.store._sql import Db
 from sync.store.decisions import people_with_rule
 from sync.store.links import (
     LinkReason,
-    active_links_for,
+    active_keys_for,
     associate,
     find_links,
     link_many,
+    people_of,
     relink,
 )
 from sync.store.people import (
@@ -101,10 +102,9 @@ class Identity:
     def resolve(self, items: Sequence[tuple[SourceRecord, Person]]) -> None:
         """Decide the person of every record (ambiguous ones stay out of `person_of`)."""
         keys = [record.key for record, _ in items]
-        stored = find_links(self.db, [k for k in keys if k not in self.person_of])
-        for key, link_ in stored.items():
-            self.person_of[key] = link_.person_id
-        self._load_active(stored_person.person_id for stored_person in stored.values())
+        stored = people_of(self.db, [k for k in keys if k not in self.person_of])
+        self.person_of.update(stored)
+        self._load_active(stored.values())
         unlinked = [(r, p) for r, p in items if r.key not in self.person_of]
         if not unlinked:
             return
@@ -147,9 +147,9 @@ class Identity:
         wanted = [p for p in dict.fromkeys(person_ids) if p not in self.active]
         if not wanted:
             return
-        found = active_links_for(self.db, wanted)
+        found = active_keys_for(self.db, wanted)
         for pid in wanted:
-            self.active[pid] = {s: link_.key for s, link_ in found.get(pid, {}).items()}
+            self.active[pid] = found.get(pid, {})
 
     def _by_cross_id(
         self, key: RecordKey, bid: uuid.UUID, email: str | None, known: set[uuid.UUID]

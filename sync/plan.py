@@ -10,6 +10,8 @@ Per person:
 - the funnel position is computed by the state machine from both sides (`Mapper.derive`, rules
   R1-R4) and written to whichever side says otherwise;
 - the cross-system id (`baton_id`) is written on both sides, so links survive a lost store;
+- the person's records and resolved position are kept (`FunnelInputs`) so the funnel history
+  can learn first entries from them (`Planner.facts`, `sync.entries`);
 - a person present on one side only gets a counterpart by the creation policy: a HubSpot
   contact meeting the shared MQL definition becomes a Salesforce Lead (upserted on
   `Baton_Id__c`), a Salesforce Lead or Contact becomes a HubSpot contact (upserted by email, or
@@ -25,12 +27,14 @@ from datetime import datetime
 from typing import Any
 
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
-from mappings.apply import HUBSPOT_CONTACTS, LEAD, Mapper
+from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
+from mappings.dictionary import FieldMap
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
-from sync.changes import changed_fields, expected_after, overlay
+from sync.changes import STAMPED, changed_fields, expected_after, overlay, stamped
+from sync.entries import CLOSE_DATE, FunnelFacts, day_at, evidence, merge_dated
 from sync.rules import FieldState, decide
-from sync.values import OUTCOME, STAGE, Values, canonical, plain
+from sync.values import OUTCOME, STAGE, CanonicalView, Values, plain
 
 BATON_ID = "baton_id"
 OUTCOME_REASON = "outcome_reason"
@@ -95,6 +99,16 @@ class Write:
         return not self.key.id
 
 
+@dataclass(frozen=True, slots=True)
+class FunnelInputs:
+    """A person's records and resolved position, kept so the funnel evidence (`Planner.facts`)
+    is worked out only for people whose records say something new."""
+
+    sides: tuple[Side, ...]
+    others: tuple[SourceRecord, ...]
+    resolution: Resolution | None  # None: resolve from the sides and others
+
+
 @dataclass
 class PersonPlan:
     person_id: uuid.UUID
@@ -103,7 +117,7 @@ class PersonPlan:
     decisions: list[FieldDecision] = field(default_factory=list)
     stage_move: str | None = None
     conflicts: int = 0
-    transition: tuple[str, datetime, System] | None = None
+    funnel: FunnelInputs | None = None  # what the person's funnel history may learn from
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +135,34 @@ class Planner:
         self.labels = mapper.vocabulary.labels
         self.policy = policy
         self._remotes: dict[tuple[System, str, str], str | None] = {}
+        self._canonical = CanonicalView(self.dictionary, self.labels)
+        self._shared_maps: dict[str, tuple[tuple[str, FieldMap, str, str], ...]] = {}
+        self._hubspot_canonical = {
+            fmap.hubspot: name for name, fmap in self.dictionary.fields.items() if fmap.hubspot
+        }
 
     def side(self, record: SourceRecord, snapshot: Values | None) -> Side:
         person = self.mapper.to_person(record).value
         return Side(record, person, self.values(person), snapshot)
 
     def values(self, person: Person) -> Values:
-        return canonical(person, self.dictionary, self.labels)
+        return self._canonical(person)
+
+    def _shared(self, sf_object: str) -> tuple[tuple[str, FieldMap, str, str], ...]:
+        """The field maps a HubSpot contact shares with a Salesforce `sf_object` (the funnel
+        position and the cross-system id are planned on their own), compiled once."""
+        found = self._shared_maps.get(sf_object)
+        if found is None:
+            key = RecordKey(System.SALESFORCE, sf_object, "")
+            found = tuple(
+                (name, fmap, fmap.hubspot, sf_remote)
+                for name, fmap in self.dictionary.fields.items()
+                if name not in (FUNNEL_STAGE, BATON_ID)
+                and fmap.hubspot is not None
+                and (sf_remote := self.remote(key, name)) is not None
+            )
+            self._shared_maps[sf_object] = found
+        return found
 
     def remote(self, key: RecordKey, name: str) -> str | None:
         """The system field canonical field `name` maps to on `key`'s object (None: unmapped)."""
@@ -163,6 +198,9 @@ class Planner:
             self._hubspot_only(out, hubspot, allow_create, now)
         elif salesforce is not None:
             self._salesforce_only(out, salesforce, allow_create, now, opportunities)
+        alone = hubspot or salesforce
+        if out.funnel is None and alone is not None:
+            out.funnel = FunnelInputs((alone,), tuple(opportunities), None)
         return out
 
     def _pair(
@@ -180,18 +218,18 @@ class Planner:
         start = len(out.decisions)
         updates: dict[System, dict[str, Any]] = {System.HUBSPOT: {}, System.SALESFORCE: {}}
         touched: dict[System, set[str]] = {System.HUBSPOT: set(), System.SALESFORCE: set()}
-        hs_changed = changed_fields(hs.values, hs.snapshot)
-        sf_changed = changed_fields(sf.values, sf.snapshot)
-        for name, fmap in self.dictionary.fields.items():
-            if name in (FUNNEL_STAGE, BATON_ID):
-                continue
-            sf_remote = self.remote(sf.key, name)
+        hs_changed: frozenset[str] | None = None
+        sf_changed: frozenset[str] | None = None
+        hs_fields, sf_fields = hs.record.fields, sf.record.fields
+        hs_values, sf_values = hs.values, sf.values
+        for name, fmap, hs_remote, sf_remote in self._shared(sf.key.object):
+            hv, sv = hs_values.get(name), sf_values.get(name)
             # A field a side did not read is unknown there, not blank: leave it alone.
-            if fmap.hubspot not in hs.record.fields or sf_remote not in sf.record.fields:
+            if hv == sv or hs_remote not in hs_fields or sf_remote not in sf_fields:
                 continue
-            hv, sv = hs.values.get(name), sf.values.get(name)
-            if hv == sv:
-                continue
+            if hs_changed is None or sf_changed is None:
+                hs_changed = changed_fields(hs.values, hs.snapshot)
+                sf_changed = changed_fields(sf.values, sf.snapshot)
             verdict = decide(
                 fmap.rule,
                 FieldState(hv, name in hs_changed, hs.record.modified_at, hs.snapshot is None),
@@ -252,6 +290,7 @@ class Planner:
         else the stage): a Contact that says "Disqualified" agrees with a HubSpot contact at
         inquiry and disqualified, since it has no field for the stage under the outcome."""
         resolution = self._resolve([hs, sf], opportunities)
+        out.funnel = FunnelInputs((hs, sf), tuple(opportunities), resolution)
         target = (resolution.stage, resolution.outcome)
         position = resolution.outcome or resolution.stage
         label = self._label(*target)
@@ -291,10 +330,6 @@ class Planner:
                 salesforce_at=sf.record.modified_at,
             )
         )
-        leader = sf if _position(sf.person) == position else hs
-        if position is not None:
-            at = leader.record.modified_at if leader.record.modified_at <= now else now
-            out.transition = (str(position), at, leader.key.system)
         return position
 
     def _resolve(self, sides: Sequence[Side], others: Sequence[SourceRecord]) -> Resolution:
@@ -310,6 +345,47 @@ class Planner:
             for s in sides
         ]
         return resolve([*signals, *(self.mapper.signal(r) for r in others)])
+
+    def facts(self, inputs: FunnelInputs) -> FunnelFacts:
+        """The evidence for the person's funnel history (see `sync.entries`). Records this
+        plan is about to create say only what we decided, so they are not evidence."""
+        sides, others = inputs.sides, inputs.others
+        resolution = inputs.resolution or self._resolve(sides, others)
+        real = [s for s in sides if s.key.id]
+        position = resolution.outcome or resolution.stage
+        records: list[tuple[SourceRecord, Person | None]] = [(s.record, s.person) for s in real]
+        # A converted Lead keeps its own dates (MQL date, creation, conversion): map it too.
+        records.extend((r, self.mapper.to_person(r).value) for r in others if r.key.object == LEAD)
+        dated, created = evidence(records, converted_stage=self.mapper.vocabulary.converted_stage)
+        said_by: SourceRecord | None = None
+        for side in sorted(real, key=lambda s: s.key.system is not System.SALESFORCE):
+            if _position(side.person) == position:
+                said_by = side.record
+                break
+        for other in others:
+            if other.key.object != OPPORTUNITY:
+                continue
+            signal = self.mapper.signal(other)
+            if said_by is None and (signal.outcome or signal.stage) == position:
+                said_by = other
+            if signal.closed_opportunity:
+                closed = signal.outcome or signal.stage
+                at = day_at(other.fields.get(CLOSE_DATE), other)
+                if closed is not None:
+                    merge_dated(dated, str(closed), at, System.SALESFORCE)
+        if said_by is None:
+            pool = real or sides
+            said_by = max((s.record for s in pool), key=lambda r: r.modified_at)
+        return FunnelFacts(
+            stage=resolution.stage,
+            outcome=resolution.outcome,
+            reason=resolution.reason,
+            observed_at=said_by.modified_at,
+            observed_by=said_by.key.system,
+            dated=dated,
+            created=created,
+            passed=frozenset(str(s.person.stage) for s in real if s.person.stage is not None),
+        )
 
     def _label(self, stage: Stage | None, outcome: Outcome | None) -> str:
         key = outcome or stage
@@ -360,10 +436,12 @@ class Planner:
         if not fields or expected == side.values:
             out.seen[side.key] = (side.values, side.record.modified_at)
             return None
+        if side.key.system is System.HUBSPOT:
+            expected = stamped(expected, side.record, fields, self._hubspot_canonical)
         changes = {
             name: (side.values.get(name), value)
             for name, value in expected.items()
-            if side.values.get(name) != value
+            if side.values.get(name) != value and value != STAMPED
         }
         write = Write(side.key, fields, None, changes, expected, "update")
         out.writes.append(write)
@@ -479,7 +557,10 @@ class Planner:
         made = self.mapper.to_person(record).value
         expected = self.values(made)
         changes = {name: (None, value) for name, value in expected.items() if value is not None}
-        out.writes.append(Write(key, patch.fields, match_on, changes, expected, reason))
+        after = expected
+        if key.system is System.HUBSPOT:
+            after = stamped(expected, None, patch.fields, self._hubspot_canonical)
+        out.writes.append(Write(key, patch.fields, match_on, changes, after, reason))
         out.decisions.append(
             FieldDecision(
                 "record",

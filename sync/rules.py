@@ -8,7 +8,8 @@ One pure function per concern so the table-driven tests read as the specificatio
   changed since its snapshot (or on the first sync of the pair) and never clears a value.
 - `two_way`: the side that changed since its snapshot wins; changed on both sides is a conflict
   and the most recent modification wins (on a tie, HubSpot, marketing's system of record for
-  contact data). On a pair's first sync a blank never beats a value.
+  contact data). On a pair's first sync (a side without a snapshot) the most recent
+  modification wins, and a blank never beats a value.
 - `none`: never synced.
 """
 
@@ -80,11 +81,15 @@ def _one_way(source: System, src: FieldState, dst: FieldState, conflict: bool) -
 
 def _two_way(hubspot: FieldState, salesforce: FieldState, conflict: bool) -> Verdict:
     hs, sf = System.HUBSPOT, System.SALESFORCE
-    if hubspot.changed and not salesforce.changed:
+    # A side without a snapshot counts every field as changed, which says nothing about what
+    # changed on the other side (its snapshot may predate the pair): on a first sync only
+    # blanks and modification times decide.
+    first = hubspot.first_sync or salesforce.first_sync
+    if not first and hubspot.changed and not salesforce.changed:
         return Verdict(hs, False, "changed in HubSpot only")
-    if salesforce.changed and not hubspot.changed:
+    if not first and salesforce.changed and not hubspot.changed:
         return Verdict(sf, False, "changed in Salesforce only")
-    if hubspot.first_sync or salesforce.first_sync:
+    if first:
         if blank(hubspot.value):
             return Verdict(sf, False, "first sync: HubSpot is blank")
         if blank(salesforce.value):

@@ -43,6 +43,44 @@ def canonical(person: Person, dictionary: Dictionary, labels: Mapping[StageKey, 
     return out
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN, _ENTERED, _LABEL = 0, 1, 2
+
+
+class CanonicalView:
+    """`canonical` compiled once per dictionary: it runs for every record the engine reads, so
+    the field kinds are decided here rather than per call (same values, same key order)."""
+
+    def __init__(self, dictionary: Dictionary, labels: Mapping[StageKey, str]) -> None:
+        self.labels = labels
+        self.plan: tuple[tuple[str, int, Stage | None], ...] = tuple(
+            (name, _LABEL, None)
+            if name == FUNNEL_STAGE
+            else (name, _ENTERED, Stage(name.removeprefix(ENTERED_PREFIX)))
+            if name.startswith(ENTERED_PREFIX)
+            else (name, _PLAIN, None)
+            for name in dictionary.fields
+        )
+
+    def __call__(self, person: Person) -> Values:
+        attrs = person.__dict__
+        entered = person.entered
+        out: dict[str, FieldValue] = {}
+        for name, kind, stage in self.plan:
+            value: object
+            if kind == _PLAIN:
+                value = attrs[name]
+            elif stage is not None:
+                value = entered.get(stage)
+            else:
+                key: StageKey | None = person.outcome or person.stage
+                value = self.labels.get(key) if key is not None else None
+            out[name] = value if type(value) in _SCALARS else plain(value)  # type: ignore[assignment]
+        out[STAGE] = plain(person.stage)
+        out[OUTCOME] = plain(person.outcome)
+        return out
+
+
 def field_value(person: Person, name: str, labels: Mapping[StageKey, str]) -> object:
     """The value of canonical field `name` on `person` (what `Mapper.to_patch` would write)."""
     if name == FUNNEL_STAGE:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -44,7 +44,7 @@ def record_decisions(db: Db, decisions: Sequence[Decision]) -> None:
         return
     rows = []
     for decision in decisions:
-        row = asdict(decision)
+        row = {f.name: getattr(decision, f.name) for f in fields(decision)}  # no deep copies
         row["winner"] = decision.winner.value if decision.winner else None
         rows.append(row)
     connection(db).execute(insert(DecisionRow), rows)

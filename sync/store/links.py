@@ -72,8 +72,11 @@ _LINK_COLUMNS = (
 )
 
 
+_SYSTEMS: dict[str, System] = {system.value: system for system in System}
+
+
 def _key(system: str, obj: str, record_id: str) -> RecordKey:
-    return RecordKey(System(system), obj, record_id)
+    return RecordKey(_SYSTEMS[system], obj, record_id)
 
 
 _LinkRow = Row[uuid.UUID, str, str, str, bool, str, datetime, datetime | None]
@@ -279,6 +282,48 @@ def _event(
     }
 
 
+def people_of(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, uuid.UUID]:
+    """The person each key is linked to, active link or not (`find_links` without the rest of
+    the row: the identity hot path needs nothing else)."""
+    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
+    for key in keys:
+        by_object[(key.system, key.object)].append(key.id)
+    conn = connection(db)
+    found: dict[RecordKey, uuid.UUID] = {}
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(ids):
+            query = select(IdentityLink.record_id, IdentityLink.person_id).where(
+                IdentityLink.system == system.value,
+                IdentityLink.object == obj,
+                IdentityLink.record_id.in_(chunk),
+            )
+            for record_id, person_id in conn.execute(query):
+                found[RecordKey(system, obj, record_id)] = person_id
+    return found
+
+
+def active_keys_for(
+    db: Db, person_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[System, RecordKey]]:
+    """Each person's current record per system (`active_links_for`, keys only)."""
+    conn = connection(db)
+    found: dict[uuid.UUID, dict[System, RecordKey]] = defaultdict(dict)
+    systems = _SYSTEMS
+    for chunk in chunked(list(dict.fromkeys(person_ids))):
+        rows = conn.execute(
+            select(
+                IdentityLink.person_id,
+                IdentityLink.system,
+                IdentityLink.object,
+                IdentityLink.record_id,
+            ).where(IdentityLink.person_id.in_(chunk), IdentityLink.active)
+        )
+        for person_id, system, obj, record_id in rows:
+            kind = systems[system]
+            found[person_id][kind] = RecordKey(kind, obj, record_id)
+    return dict(found)
+
+
 def active_links_for(
     db: Db, person_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[System, Link]]:
@@ -294,9 +339,12 @@ def active_links_for(
     return dict(found)
 
 
-def one_sided(db: Db, *, after: RecordKey | None = None, limit: int = 500) -> list[Link]:
-    """Active links of people linked in exactly one system, in key order from `after` (for the
-    creation pass after a backfill: who still lacks a counterpart)."""
+def one_sided(
+    db: Db, *, after: RecordKey | None = None, limit: int = 500, system: System | None = None
+) -> list[Link]:
+    """Active links of people linked in exactly one system (that one, when `system` is given),
+    in key order from `after` (for the creation pass after a backfill: who still lacks a
+    counterpart)."""
     conn = connection(db)
     counts = (
         select(IdentityLink.person_id)
@@ -308,6 +356,8 @@ def one_sided(db: Db, *, after: RecordKey | None = None, limit: int = 500) -> li
     query = select(*_LINK_COLUMNS).where(
         IdentityLink.active, IdentityLink.person_id.in_(select(counts.c.person_id))
     )
+    if system is not None:
+        query = query.where(IdentityLink.system == system.value)
     if after is not None:
         query = query.where(
             tuple_(IdentityLink.system, IdentityLink.object, IdentityLink.record_id)

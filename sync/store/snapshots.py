@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select, update
 
 from connectors.records import FieldValue, RecordKey, System
 from sync.store._sql import Db, chunked, connection, upsert
@@ -94,6 +94,30 @@ def get_snapshots(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Snapshot
     return found
 
 
+def snapshot_values(
+    db: Db, keys: Iterable[RecordKey]
+) -> dict[RecordKey, tuple[Mapping[str, FieldValue], datetime | None]]:
+    """(values, source modification time) per key: the two columns the engine compares, for
+    a page of keys (`get_snapshots` without the bookkeeping columns)."""
+    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
+    for key in keys:
+        by_object[(key.system, key.object)].append(key.id)
+    conn = connection(db)
+    found: dict[RecordKey, tuple[Mapping[str, FieldValue], datetime | None]] = {}
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(ids):
+            query = select(
+                SnapshotRow.record_id, SnapshotRow.field_values, SnapshotRow.source_modified_at
+            ).where(
+                SnapshotRow.system == system.value,
+                SnapshotRow.object == obj,
+                SnapshotRow.record_id.in_(chunk),
+            )
+            for record_id, values, modified in conn.execute(query):
+                found[RecordKey(system, obj, record_id)] = (values, modified)
+    return found
+
+
 def put_snapshot(
     db: Db,
     key: RecordKey,
@@ -129,6 +153,46 @@ def put_snapshots(db: Db, writes: Sequence[SnapshotWrite], *, at: datetime | Non
         },
     )
     conn.execute(stmt, [_row(write, when) for write in writes])
+
+
+def touch_snapshots(
+    db: Db, seen: Sequence[tuple[RecordKey, datetime | None]], *, at: datetime | None = None
+) -> None:
+    """Record that these snapshots' records were read again, unchanged, at a new modification
+    time: what `put_snapshots` of the same values would store, without re-encoding them (the
+    steady state of a poll, where records are touched but say nothing new)."""
+    if not seen:
+        return
+    when = at or utcnow()
+    stmt = (
+        update(SnapshotRow)
+        .where(
+            and_(
+                SnapshotRow.system == bindparam("k_system"),
+                SnapshotRow.object == bindparam("k_object"),
+                SnapshotRow.record_id == bindparam("k_record_id"),
+            )
+        )
+        .values(
+            written_by_us=False,
+            version=SnapshotRow.version + 1,
+            source_modified_at=bindparam("k_modified"),
+            updated_at=bindparam("k_updated"),
+        )
+    )
+    connection(db).execute(
+        stmt,
+        [
+            {
+                "k_system": key.system.value,
+                "k_object": key.object,
+                "k_record_id": key.id,
+                "k_modified": modified,
+                "k_updated": when,
+            }
+            for key, modified in seen
+        ],
+    )
 
 
 def _row(write: SnapshotWrite, at: datetime) -> dict[str, Any]:

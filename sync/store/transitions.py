@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors.records import System
-from sync.store._sql import Db, connection, upsert
+from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import FunnelTransition
 from sync.store.types import utcnow
 
@@ -76,6 +76,24 @@ def first_entries(db: Db, person_id: uuid.UUID) -> dict[str, Transition]:
         stage: Transition(person_id, stage, entered_at, System(source), reason)
         for stage, entered_at, source, reason in rows
     }
+
+
+def recorded_stages(
+    db: Db, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, datetime]]:
+    """When each person first entered each recorded stage or outcome (absent: nothing recorded),
+    one query per chunk of people."""
+    conn = connection(db)
+    out: dict[uuid.UUID, dict[str, datetime]] = {}
+    for chunk in chunked(list(dict.fromkeys(person_ids))):
+        rows = conn.execute(
+            select(
+                FunnelTransition.person_id, FunnelTransition.stage, FunnelTransition.entered_at
+            ).where(FunnelTransition.person_id.in_(chunk))
+        )
+        for person_id, stage, entered_at in rows:
+            out.setdefault(person_id, {})[stage] = entered_at
+    return out
 
 
 _UNIQUE = [FunnelTransition.person_id, FunnelTransition.stage]

@@ -66,6 +66,7 @@ class FakeConnector:
     known: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fields a read returns
     writes: int = 0
     write_calls: int = 0
+    stamps: bool = False  # HubSpot: writes stamp "Became a <stage> date" (see `_stamp`)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # -- test helpers ------------------------------------------------------------------------------
@@ -185,9 +186,20 @@ class FakeConnector:
             stored = table[ident]
             stored.fields.update(patch.fields)
             stored.modified_at = self.clock.advance(0.001)
+            self._stamp(stored, patch.fields)
             self.writes += 1
             outcomes.append(WriteOutcome(patch, ident, created=created))
         return outcomes
+
+    def _stamp(self, stored: Stored, written: Mapping[str, FieldValue]) -> None:
+        """HubSpot sets a contact's "Became a <stage> date" when a write moves it into a
+        lifecycle stage for the first time."""
+        stage = written.get("lifecyclestage")
+        if not self.stamps or not isinstance(stage, str) or not stage:
+            return
+        became = f"hs_lifecyclestage_{stage}_date"
+        if not stored.fields.get(became):
+            stored.fields[became] = stored.modified_at.isoformat().replace("+00:00", "Z")
 
     def describe(self, object: str) -> list[FieldSchema]:
         return []
@@ -210,7 +222,12 @@ class FakeConnector:
         contact_id = self.put("Contact", carried)
         self.put(
             "Lead",
-            {"IsConverted": True, "ConvertedContactId": contact_id, "Status": "Closed - Converted"},
+            {
+                "IsConverted": True,
+                "ConvertedContactId": contact_id,
+                "ConvertedDate": self.clock().date().isoformat(),
+                "Status": "Closed - Converted",
+            },
             id=lead_id,
         )
         return contact_id

@@ -1,0 +1,184 @@
+"""A person's funnel history: the first time each stage or outcome was entered, from evidence.
+
+The scorecard's conversion, velocity and lead-response figures are only as good as these times,
+so each one comes from the best evidence the two systems keep, strongest first:
+
+1. a date the system stamped when the stage was entered: HubSpot's "Became a <stage> date"
+   (`hs_lifecyclestage_<stage>_date`, read through the dictionary's `entered.<stage>` maps),
+   Salesforce's `MQL_Date__c` (also `entered.mql`), a converted Lead's `ConvertedDate` (the
+   converted stage, sql) and a closed Opportunity's `CloseDate` (customer, or lost). Both
+   systems' dates are merged, earliest first;
+2. the record's creation time (`createdate`, `CreatedDate`) for the person's entry stage: the
+   stage they are at when nothing earlier is known, neither dated nor recorded before;
+3. otherwise the time Baton observed the move: the modification time of the record saying it.
+
+Only stages the person is known to have passed are recorded: a dated stage, the current stage
+and the current outcome (with its reason). Stages skipped over (inquiry -> sql) are not invented;
+the scorecard counts a skipped stage as passed. A stage dated after the entry into a further
+stage is a later stamp (HubSpot dates Baton's own write moving a contact), not a first entry,
+and is left out. A date-only value (a Salesforce `date`) is refined by the record's modification
+time when that falls on the same day. No time is ever later than now, and the store never
+rewrites a first entry (insert-if-absent).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+from connectors.records import FieldValue, SourceRecord, System
+from mappings.model import Outcome, Person, Stage
+from mappings.transforms import parse_datetime
+from sync.store.transitions import Transition
+
+#: When each system says a record was created.
+CREATED_FIELD: Mapping[System, str] = {
+    System.HUBSPOT: "createdate",
+    System.SALESFORCE: "CreatedDate",
+}
+#: Salesforce's date of a Lead conversion, and of an Opportunity's close (both `date` fields).
+CONVERTED_DATE = "ConvertedDate"
+CLOSE_DATE = "CloseDate"
+
+
+@dataclass(frozen=True, slots=True)
+class Dated:
+    """A stage's entry time as one system dated it."""
+
+    at: datetime
+    system: System
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelFacts:
+    """What a plan knows about one person's funnel: the position both sides will say, who said
+    it and when, and every dated entry and creation time the person's records carry."""
+
+    stage: Stage | None
+    outcome: Outcome | None
+    reason: str | None
+    observed_at: datetime
+    observed_by: System
+    dated: Mapping[str, Dated]
+    created: Dated | None
+    passed: frozenset[str] = frozenset()  # stages the records themselves are at (lagging sides)
+
+
+def created_at(record: SourceRecord) -> datetime | None:
+    return _moment(record.fields.get(CREATED_FIELD[record.key.system]))
+
+
+def day_at(value: FieldValue, record: SourceRecord) -> datetime | None:
+    """A Salesforce `date` as a moment: the record's modification time on that very day, else
+    the start of the day (UTC)."""
+    moment = _moment(value)
+    if moment is None:
+        return None
+    day = moment.date()
+    if record.modified_at.astimezone(UTC).date() == day:
+        return record.modified_at
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _moment(value: FieldValue) -> datetime | None:
+    if value is None or value == "":
+        return None
+    return parse_datetime(value)
+
+
+def merge_dated(into: dict[str, Dated], stage: str, at: datetime | None, system: System) -> None:
+    """Keep the earliest dated entry per stage across records and systems."""
+    if at is None:
+        return
+    current = into.get(stage)
+    if current is None or at < current.at:
+        into[stage] = Dated(at, system)
+
+
+def person_dates(into: dict[str, Dated], person: Person, system: System) -> None:
+    for stage, at in person.entered.items():
+        merge_dated(into, str(stage), at, system)
+
+
+def first_entries(
+    person_id: uuid.UUID,
+    facts: FunnelFacts,
+    recorded: Mapping[str, datetime],
+    *,
+    now: datetime,
+) -> list[Transition]:
+    """The transitions to record for one person, given when they first entered the stages
+    already recorded for them."""
+    out: list[Transition] = []
+
+    def add(stage: str, at: datetime, system: System, reason: str | None = None) -> None:
+        if stage not in recorded:
+            out.append(Transition(person_id, stage, min(at, now), system, reason))
+
+    for stage, dated in facts.dated.items():
+        add(stage, dated.at, dated.system, facts.reason if stage == facts.outcome else None)
+    observed = min(facts.observed_at, now)
+    known = {s for s in (*facts.dated, *facts.passed) if s in _RANK}
+    if facts.stage is not None:
+        known.add(str(facts.stage))
+    entry = min(known, key=_RANK.__getitem__, default=None)
+    created = facts.created
+    by_creation = (
+        entry is not None
+        and entry not in facts.dated
+        and not recorded
+        and created is not None
+        and created.at <= observed
+    )
+    if by_creation and entry is not None and created is not None:
+        add(entry, created.at, created.system)  # where the person entered the funnel
+    current = str(facts.stage) if facts.stage is not None else None
+    undated = current is not None and current not in facts.dated
+    if current is not None and undated and not (by_creation and entry == current):
+        add(current, observed, facts.observed_by)
+    if facts.outcome is not None and str(facts.outcome) not in facts.dated:
+        add(str(facts.outcome), observed, facts.observed_by, facts.reason)
+    return _in_funnel_order(out, recorded)
+
+
+def _in_funnel_order(found: list[Transition], recorded: Mapping[str, datetime]) -> list[Transition]:
+    """Drop a stage first entered *after* a further stage: stages only move forward, so such a
+    time is a later stamp (HubSpot dates a stage when Baton's own write moves a contact there,
+    or on a re-entry), not the first entry. The scorecard counts the stage as passed anyway."""
+    times = {s: at for s, at in recorded.items() if s in _RANK}
+    for t in found:
+        if t.stage in _RANK:
+            times.setdefault(t.stage, t.entered_at)
+    return [
+        t
+        for t in found
+        if t.stage not in _RANK
+        or not any(_RANK[s] > _RANK[t.stage] and at < t.entered_at for s, at in times.items())
+    ]
+
+
+_RANK: Mapping[str, int] = {str(stage): stage.rank for stage in Stage}
+
+
+def evidence(
+    records: Sequence[tuple[SourceRecord, Person | None]],
+    *,
+    converted_stage: Stage | None,
+) -> tuple[dict[str, Dated], Dated | None]:
+    """Dated entries and the earliest creation time over a person's records (`Person` None
+    for records that are not person records, e.g. an Opportunity)."""
+    dated: dict[str, Dated] = {}
+    created: Dated | None = None
+    for record, person in records:
+        system = record.key.system
+        if person is not None:
+            person_dates(dated, person, system)
+            made = created_at(record)
+            if made is not None and (created is None or made < created.at):
+                created = Dated(made, system)
+        if converted_stage is not None and record.fields.get("IsConverted") in (True, "true"):
+            converted = day_at(record.fields.get(CONVERTED_DATE), record)
+            merge_dated(dated, str(converted_stage), converted, system)
+    return dated, created
