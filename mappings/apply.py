@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from connectors.records import FieldSchema, FieldValue, RecordKey, RecordPatch, SourceRecord, System
-from mappings.dictionary import Dictionary, FieldMap, StageKey, required_fallbacks
+from mappings.dictionary import Dictionary, FieldMap, Rule, StageKey, required_fallbacks
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, resolve
 from mappings.transforms import Context, ReadFn, Result, Value, WriteFn, get, same, truncate
@@ -60,6 +60,7 @@ class _Field:
     entered: Stage | None  # set for `entered.<stage>` maps
     is_label: bool  # the funnel_stage map
     writes_here: bool  # whether the rule ever writes this system
+    synced: bool  # whether the rule syncs at all (not `none`): what a new record starts with
     max_length: int | None
     fallback: str | None
 
@@ -144,6 +145,7 @@ class Mapper:
             else None,
             is_label=name == FUNNEL_STAGE,
             writes_here=fmap.rule.writes_hubspot if hubspot else fmap.rule.writes_salesforce,
+            synced=fmap.rule is not Rule.NONE,
             max_length=limit,
             fallback=None if hubspot else fallback,
         )
@@ -295,12 +297,15 @@ class Mapper:
         *,
         respect_rules: bool = True,
         clear_blanks: bool = False,
+        creating: bool = False,
     ) -> Mapped[RecordPatch]:
         """The fields to write to `key` so it says what `person` says.
 
         `respect_rules` leaves out fields whose rule never writes this system (the score never
-        goes to HubSpot, the owner never to Salesforce). Blank values are left out unless
-        `clear_blanks`; Salesforce's required fields get the dictionary's fallback instead.
+        goes to HubSpot, the owner never to Salesforce). `creating` makes a new record start as
+        a full copy of every synced field instead: otherwise its blank would win the next cycle
+        under an `always_<this system>` rule and wipe the source's value. Blank values are left
+        out unless `clear_blanks`; Salesforce's required fields get the dictionary's fallback.
         """
         if key.system is System.SALESFORCE and key.object == OPPORTUNITY:
             return self._opportunity_patch(person, key)
@@ -309,7 +314,10 @@ class Mapper:
         warnings: list[str] = []
         out: dict[str, FieldValue] = {}
         for spec in specs:
-            if respect_rules and not spec.writes_here:
+            if creating:
+                if not spec.synced:
+                    continue
+            elif respect_rules and not spec.writes_here:
                 continue
             value = spec.get(person)
             if spec.write is not None:

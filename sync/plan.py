@@ -549,7 +549,7 @@ class Planner:
         """Create the counterpart, then plan the source side as a pair with what the new record
         will say, so the source learns the cross-system id and the funnel in the same cycle
         (the next cycle then finds both sides agreeing and writes nothing)."""
-        patch = self.mapper.to_patch(person, key).value
+        patch = self.mapper.to_patch(person, key, creating=True).value
         match_on = patch.match_on
         if key.system is System.HUBSPOT and person.email and "email" in patch.fields:
             match_on = "email"  # HubSpot keeps email unique: the upsert finds an unseen twin

@@ -292,6 +292,24 @@ def test_salesforce_lead_gets_a_hubspot_contact(world: World) -> None:
     quiet(world, engine)
 
 
+def test_a_created_contact_starts_with_the_leads_values_so_always_hubspot_wipes_nothing(
+    world: World,
+) -> None:
+    """lead_source is `always_hubspot`: had the new contact been created without it, its blank
+    would win the next cycle and clear the Lead's LeadSource (found by the crash test)."""
+    sf_id = world.sf.put(
+        "Lead", {**SF_LEAD, "Email": "src@example.com", "LeadSource": "Phone Inquiry"}
+    )
+    world.clock.advance(10)
+    engine = world.engine()
+    engine.poll()
+    contact = next(iter(world.hs.live("contacts").values()))
+    assert contact["lead_source"] == "Phone Inquiry"
+    settle(world, engine)
+    quiet(world, engine)
+    assert world.sf.get("Lead", sf_id)["LeadSource"] == "Phone Inquiry"
+
+
 def test_policy_off_creates_nothing(world: World) -> None:
     world.sf.put("Lead", {**SF_LEAD, "Email": "bo@example.com"})
     world.hs.put(
