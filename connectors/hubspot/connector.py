@@ -67,6 +67,7 @@ class HubSpotConnector:
         extra_properties: per object, properties to read besides the object table's.
         sleep: how the retry layer waits (tests pass a no-op).
         clock: wall-clock seconds for webhook timestamp checks.
+        read_ahead: list pages a full read fetches ahead in a thread (0: none; see reader).
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class HubSpotConnector:
         extra_properties: Mapping[str, Sequence[str]] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        read_ahead: int = 0,
     ) -> None:
         self.settings = settings
         register_secrets(*settings.secrets())
@@ -104,7 +106,9 @@ class HubSpotConnector:
             budget=self.budget,
             timeout_s=settings.request_timeout_s,
         )
-        self.reader = HubSpotReader(self.sdk, extra_properties=extra_properties)
+        self.reader = HubSpotReader(
+            self.sdk, extra_properties=extra_properties, read_ahead=read_ahead
+        )
         self.writer = HubSpotWriter(self.sdk)
         self.properties = HubSpotProperties(self.sdk)
         secret = settings.client_secret.get_secret_value() if settings.client_secret else None
