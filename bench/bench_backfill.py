@@ -26,13 +26,6 @@ Three parts in one run:
    < 300 MB. It also runs at a tenth of the size, so the growth per record is reported.
 
 BENCH_BACKFILL_SCALE (default 1) multiplies parts 1 and 3's sizes, for quick runs.
-
-The HubSpot imitation looks a unique property up (`hasUniqueValue`, e.g. Baton's cross-system
-id) with `json_extract` over every contact: a full scan per written record, ~130 ms at 100,000
-contacts, so one batch of 100 takes ~13 s and the imitation, not Baton, sets the pace. Real
-HubSpot indexes unique values. Unless BENCH_BACKFILL_INDEX_UNIQUE=0, this bench gives the
-imitation's store an expression index for those lookups (same answers, indexed); the figure
-`sandbox_unique_index` says which was measured.
 """
 
 from __future__ import annotations
@@ -86,42 +79,9 @@ def _sandbox(folder: Path, *, contacts: int, leads: int, limits: bool) -> Iterat
     box.bind()
     box.hubspot.seed(contacts=contacts, seed=config.seed)
     box.salesforce.seed(contacts=contacts, leads=leads, seed=config.seed)
-    if _index_unique():
-        _index_unique_lookups(box)
     write_env_file(box)
     with serve_in_thread(box.listeners, background=box.background()):
         yield box
-
-
-def _index_unique_lookups(box: Any) -> None:
-    """Answer the HubSpot imitation's unique-property lookups from an expression index."""
-    store = box.hubspot.store
-    indexed: set[tuple[str, str]] = set()
-
-    def by_property(table: str, name: str, value: str) -> Any:
-        from sandbox.hubspot.store import ROW_COLUMNS, VISIBLE, _row
-
-        path = '$."' + name.replace('"', "") + '"'
-        expression = "json_extract(props, '" + path.replace("'", "") + "')"
-        with store.lock:
-            if (table, name) not in indexed:
-                store.db.execute(
-                    f"CREATE INDEX IF NOT EXISTS ix_bench_{table}_{len(indexed)} "
-                    f"ON {table}({expression})"
-                )
-                indexed.add((table, name))
-            raw = store.db.execute(
-                f"SELECT {ROW_COLUMNS} FROM {table} WHERE {expression} = ? "  # noqa: S608
-                f"AND {VISIBLE} ORDER BY id LIMIT 1",
-                (value,),
-            ).fetchone()
-        return _row(raw) if raw else None
-
-    store.by_property = by_property
-
-
-def _index_unique() -> bool:
-    return os.environ.get("BENCH_BACKFILL_INDEX_UNIQUE", "1") != "0"
 
 
 def _runtime(box: Any, database: Path) -> Any:
@@ -382,7 +342,6 @@ def run() -> bool:
     parts = os.environ.get("BENCH_BACKFILL_PARTS", "backfill,memory").split(",")
     figures: dict[str, Any] = {
         "scale": _scale(),
-        "sandbox_unique_index": "added by bench" if _index_unique() else "as shipped (scan)",
     }
     with tempfile.TemporaryDirectory(prefix="baton-bench-backfill-") as folder:
         if "backfill" in parts:

@@ -8,6 +8,7 @@ A merged-away record keeps its row with `merged_into` set, so its id still resol
 # ruff: noqa: S608 -- table names come from the fixed object catalog, never from requests.
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ from sandbox.hubspot.catalog import OBJECT_TYPES
 
 ROW_COLUMNS = "id, created_ms, updated_ms, archived, archived_ms, merged_into, props"
 VISIBLE = "archived = 0 AND merged_into IS NULL"
+PROPERTY_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")  # HubSpot's internal property names
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Store:
 
     def __init__(self, path: Path | None) -> None:
         self.lock = threading.RLock()
+        self._indexed: set[tuple[str, str]] = set()
         target = str(path) if path is not None else ":memory:"
         self.db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode = WAL" if path else "PRAGMA journal_mode = MEMORY")
@@ -110,6 +113,7 @@ class Store:
                 self.db.execute(f"DROP TABLE IF EXISTS {t.name}")
             self.db.execute("DROP TABLE IF EXISTS associations")
             self.db.execute("DROP TABLE IF EXISTS history")
+            self._indexed.clear()  # dropped with their tables
             self._create()
 
     # Records
@@ -171,12 +175,30 @@ class Store:
         return _row(raw) if raw else None
 
     def by_property(self, table: str, name: str, value: str) -> Row | None:
+        """The record holding `value` in a unique property (HubSpot indexes unique values).
+
+        SQLite uses an expression index only for the identical expression with a literal
+        path, so a plain property name is spliced in (never user text: names are checked)
+        and its index made on first use; anything else falls back to a scan.
+        """
         with self.lock:
-            raw = self.db.execute(
-                f"SELECT {ROW_COLUMNS} FROM {table} WHERE json_extract(props, ?) = ? "
-                f"AND {VISIBLE} ORDER BY id LIMIT 1",
-                (f'$."{name}"', value),
-            ).fetchone()
+            if PROPERTY_NAME.fullmatch(name):
+                expression = f"json_extract(props, '$.\"{name}\"')"
+                if (table, name) not in self._indexed:
+                    index = f"ix_{table}_prop_{name}"
+                    self.db.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table}({expression})")
+                    self._indexed.add((table, name))
+                raw = self.db.execute(
+                    f"SELECT {ROW_COLUMNS} FROM {table} WHERE {expression} = ? "
+                    f"AND {VISIBLE} ORDER BY id LIMIT 1",
+                    (value,),
+                ).fetchone()
+            else:
+                raw = self.db.execute(
+                    f"SELECT {ROW_COLUMNS} FROM {table} WHERE json_extract(props, ?) = ? "
+                    f"AND {VISIBLE} ORDER BY id LIMIT 1",
+                    (f'$."{name}"', value),
+                ).fetchone()
         return _row(raw) if raw else None
 
     def save(self, table: str, row: Row) -> None:
