@@ -1,4 +1,4 @@
-"""Conformance with HubSpot's published OpenAPI specs (shared/specs/hubspot/).
+"""Conformance with HubSpot's published OpenAPI specs (tests/specs/hubspot/).
 
 Two layers: schemathesis generates requests for the operations this imitation implements and
 checks every response (status code declared, content type, body schema, no 5xx); and a
@@ -22,8 +22,8 @@ from schemathesis import GenerationMode, checks
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.shared.server import Listener, serve_in_thread
 
-# shared/ sits beside the repository clone (for developers and in CI alike).
-SPECS = Path(__file__).resolve().parents[4] / "shared" / "specs" / "hubspot"
+# The vendor's own documents, vendored with their sources (tests/specs/hubspot/SOURCES.md).
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "hubspot"
 
 
 def _load(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The sObject responses against the vendor OpenAPI subset (shared/specs/salesforce).
+"""The sObject responses against the vendor OpenAPI subset (tests/specs/salesforce).
 
 The subset declares plain `type: string` etc. for fields that real Salesforce returns as null
 when empty, so every typed property is widened to also accept null before validating.
@@ -16,12 +16,10 @@ import jsonschema_rs
 import pytest
 from simple_salesforce import Salesforce
 
-SPEC = Path("/work/shared/specs/salesforce/sobjects-rest-api-v59.0.subset.oas.json")
-if not SPEC.exists():  # the spec lives beside the repository on the build machine
-    SPEC = (
-        Path(__file__).parents[3]
-        / "shared/specs/salesforce/sobjects-rest-api-v59.0.subset.oas.json"
-    )
+# The vendor's own document, vendored with its sources (tests/specs/salesforce/SOURCES.md).
+SPEC = (
+    Path(__file__).resolve().parents[2] / "specs/salesforce/sobjects-rest-api-v59.0.subset.oas.json"
+)
 
 
 def _nullable(node: Any) -> Any:
