@@ -66,6 +66,8 @@ class CompiledQuery:
     sql: str  # no LIMIT/OFFSET: the caller pages with `limit`/`offset` as it sees fit
     params: list[object]
     count_sql: str  # same WHERE and params
+    tail_sql: str  # `FROM ... WHERE ... ORDER BY ...` of `sql`, same params: callers pick
+    # their own select list (cursor snapshots select rowids)
     limit: int | None
     offset: int | None
 
@@ -162,11 +164,13 @@ class _Compiler:
                 "NUMBER_OUTSIDE_VALID_RANGE",
                 f"Maximum SOQL offset allowed is {MAX_OFFSET}",
             )
+        order = "" if query.count_only else self.order_by()
+        tail_sql = f"FROM {table}{where}{order}"
         if query.count_only:
             sql = count_sql
         else:
             columns = ", ".join(_quote(name) for name in fields)
-            sql = f"SELECT {columns} FROM {table}{where}{self.order_by()}"  # noqa: S608
+            sql = f"SELECT {columns} {tail_sql}"
         return CompiledQuery(
             sobject=self.sobject,
             fields=fields,
@@ -174,6 +178,7 @@ class _Compiler:
             sql=sql,
             params=list(self.params),
             count_sql=count_sql,
+            tail_sql=tail_sql,
             limit=query.limit,
             offset=query.offset,
         )
