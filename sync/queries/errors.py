@@ -22,10 +22,11 @@ from sqlalchemy import select
 from connectors.records import RecordKey, System
 from sync.store._sql import Db, chunked, connection
 from sync.store.dead_letters import (
+    COLUMNS,
     DeadLetter,
     DeadLetterStatus,
-    Direction,
     drop_dead_letters,
+    letter_from_row,
 )
 from sync.store.decisions import Decision, record_decisions
 from sync.store.links import Link, find_links
@@ -56,20 +57,20 @@ def list_errors(
     limit: int = 100,
 ) -> tuple[DeadLetter, ...]:
     """Dead letters in one status (None: any) and system (None: both), oldest first."""
-    query = select(*_COLUMNS).order_by(DeadLetterRow.first_seen_at, DeadLetterRow.id)
+    query = select(*COLUMNS).order_by(DeadLetterRow.first_seen_at, DeadLetterRow.id)
     if status is not None:
         query = query.where(DeadLetterRow.status == status.value)
     if system is not None:
         query = query.where(DeadLetterRow.system == system.value)
-    return tuple(_letter(row) for row in connection(db).execute(query.limit(limit)))
+    return tuple(letter_from_row(row) for row in connection(db).execute(query.limit(limit)))
 
 
 def get_errors(db: Db, ids: Sequence[int]) -> tuple[DeadLetter, ...]:
     """These dead letters, whatever their status, by id."""
     found: list[DeadLetter] = []
     for chunk in chunked(sorted(set(ids))):
-        query = select(*_COLUMNS).where(DeadLetterRow.id.in_(chunk)).order_by(DeadLetterRow.id)
-        found.extend(_letter(row) for row in connection(db).execute(query))
+        query = select(*COLUMNS).where(DeadLetterRow.id.in_(chunk)).order_by(DeadLetterRow.id)
+        found.extend(letter_from_row(row) for row in connection(db).execute(query))
     return tuple(found)
 
 
@@ -127,35 +128,3 @@ def _missing(ids: Sequence[int] | None, moved: Sequence[DeadLetter]) -> tuple[in
         return ()
     done = {letter.id for letter in moved}
     return tuple(sorted(set(ids) - done))
-
-
-_COLUMNS = (
-    DeadLetterRow.id,
-    DeadLetterRow.system,
-    DeadLetterRow.object,
-    DeadLetterRow.record_id,
-    DeadLetterRow.direction,
-    DeadLetterRow.payload,
-    DeadLetterRow.vendor_code,
-    DeadLetterRow.vendor_message,
-    DeadLetterRow.attempts,
-    DeadLetterRow.first_seen_at,
-    DeadLetterRow.last_seen_at,
-    DeadLetterRow.status,
-)
-
-
-def _letter(row: Any) -> DeadLetter:
-    id_, system, obj, record_id, direction, payload, code, message, attempts, first, last, st = row
-    return DeadLetter(
-        id_,
-        RecordKey(System(system), obj, record_id),
-        Direction(direction),
-        payload,
-        code,
-        message,
-        attempts,
-        first,
-        last,
-        DeadLetterStatus(st),
-    )

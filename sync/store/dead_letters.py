@@ -58,7 +58,7 @@ class DeadLetter:
     status: DeadLetterStatus
 
 
-_COLUMNS = (
+COLUMNS = (
     DeadLetterRow.id,
     DeadLetterRow.system,
     DeadLetterRow.object,
@@ -121,10 +121,10 @@ def list_dead_letters(
     db: Db, status: DeadLetterStatus | None = DeadLetterStatus.OPEN, *, limit: int = 100
 ) -> list[DeadLetter]:
     """Dead letters in one status (None: all), oldest first."""
-    query = select(*_COLUMNS).order_by(DeadLetterRow.first_seen_at, DeadLetterRow.id)
+    query = select(*COLUMNS).order_by(DeadLetterRow.first_seen_at, DeadLetterRow.id)
     if status is not None:
         query = query.where(DeadLetterRow.status == status.value)
-    return [_letter(row) for row in connection(db).execute(query.limit(limit))]
+    return [letter_from_row(row) for row in connection(db).execute(query.limit(limit))]
 
 
 def count_dead_letters(db: Db) -> dict[DeadLetterStatus, int]:
@@ -159,8 +159,8 @@ def _move(
     moved: list[DeadLetter] = []
     for extra in filters:
         where = (DeadLetterRow.status == source.value, *extra)
-        rows = conn.execute(select(*_COLUMNS).where(*where).order_by(DeadLetterRow.id))
-        letters = [_letter(row) for row in rows]
+        rows = conn.execute(select(*COLUMNS).where(*where).order_by(DeadLetterRow.id))
+        letters = [letter_from_row(row) for row in rows]
         if not letters:
             continue
         conn.execute(
@@ -172,7 +172,8 @@ def _move(
     return moved
 
 
-def _letter(row: Any) -> DeadLetter:
+def letter_from_row(row: Any) -> DeadLetter:
+    """A `DeadLetter` from a row selected with `COLUMNS` (the read side selects its own)."""
     id_, system, obj, record_id, direction, payload, code, message, attempts, first, last, st = row
     return DeadLetter(
         id_,
