@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -23,3 +24,25 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self._offset += seconds
+
+
+class FrozenClock(Clock):
+    """A clock that stands still until it is moved: tests make writes share one timestamp, or
+    step time exactly (several threads may read it while a test moves it)."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__()
+        self._now = start.timestamp()
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = when.timestamp()

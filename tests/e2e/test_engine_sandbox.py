@@ -16,7 +16,6 @@ front (reported to the lead; the engine itself handles the fields, see the unit 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +38,7 @@ from mappings.dictionary import Dictionary, Rule
 from mappings.loader import load_default
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
-from sandbox.shared.clock import Clock
+from sandbox.shared.clock import FrozenClock
 from sandbox.shared.server import Listener, serve_in_thread
 from sandbox.shared.tls import ensure_tls_files
 from sync.engine import SyncEngine, SyncPolicy
@@ -50,29 +49,11 @@ from sync.store.migrate import upgrade
 from sync.store.schema import IdentityLink
 
 CONTACTS, LEADS = 200, 100
-NOT_WRITABLE_YET = ("country", "state", "original_campaign")
-
-
-class SetClock(Clock):
-    """One clock for both sandboxes and the engine; it moves only when a test moves it."""
-
-    def __init__(self, start: datetime) -> None:
-        super().__init__()
-        self._now = start.timestamp()
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @dataclass
 class Stack:
-    clock: SetClock
+    clock: FrozenClock
     hs_box: HubSpotSandbox
     sf_box: SalesforceSandbox
     hubspot: HubSpotConnector
@@ -111,22 +92,16 @@ class Stack:
         ]
 
 
-def _dictionary() -> Dictionary:
-    full = load_default()
-    fields = {k: v for k, v in full.fields.items() if k not in NOT_WRITABLE_YET}
-    return full.model_copy(update={"fields": fields})
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("engine-sandbox")
     tls = ensure_tls_files(directory)
-    clock = SetClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     hs_box = HubSpotSandbox(HubSpotOptions(rate_limits=False), clock=clock)
     sf_box = SalesforceSandbox(SalesforceOptions(rate_limits=False), clock=clock)
     hs_box.seed(contacts=CONTACTS, seed=7)
     sf_box.seed(contacts=CONTACTS, leads=LEADS, seed=7)
-    dictionary = _dictionary()
+    dictionary = load_default()
     mapper = Mapper(dictionary)
     hs_listener, sf_listener = Listener(hs_box.app), Listener(sf_box.app, tls=tls)
     with serve_in_thread([hs_listener, sf_listener]):

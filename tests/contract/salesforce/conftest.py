@@ -9,7 +9,6 @@ retry tests are fast; every request is still counted by `/_sandbox/stats`.
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from connectors.http.retry import RetryPolicy
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.settings import SalesforceSettings
 from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
-from sandbox.shared.clock import Clock
+from sandbox.shared.clock import FrozenClock
 from sandbox.shared.server import Listener, serve_in_thread
 from sandbox.shared.tls import ensure_tls_files
 
@@ -32,33 +31,12 @@ SEED_LEADS = 2_300
 SEED_CONTACTS = 400
 
 
-class SetClock(Clock):
-    """A clock that stands still until a test moves it (so writes can share a timestamp)."""
-
-    def __init__(self, start: datetime) -> None:
-        super().__init__()
-        self._now = start.timestamp()
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self._now = when.timestamp()
-
-
 @dataclass
 class Served:
     box: SalesforceSandbox
     url: str
     ca_file: Path
-    clock: SetClock
+    clock: FrozenClock
 
     def admin(self) -> httpx.Client:
         return httpx.Client(
@@ -131,7 +109,7 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("salesforce-contract")
     tls = ensure_tls_files(directory)
-    clock = SetClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     box = SalesforceSandbox(SalesforceOptions(rate_limits=False), clock=clock)
     box.seed(contacts=SEED_CONTACTS, leads=SEED_LEADS, seed=11)
     listener = Listener(box.app, tls=tls)

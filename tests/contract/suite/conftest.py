@@ -19,6 +19,7 @@ from connectors.records import System
 from mappings.loader import load_default
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
+from sandbox.shared.clock import FrozenClock
 from sandbox.shared.server import Listener, serve_in_thread
 from sandbox.shared.tls import ensure_tls_files
 from tests.contract.suite.sides import (
@@ -26,7 +27,6 @@ from tests.contract.suite.sides import (
     HubSpotSide,
     Receiver,
     SalesforceSide,
-    SetClock,
     Side,
 )
 
@@ -35,7 +35,7 @@ SALESFORCE_LEADS = 2_100  # two query pages of 2,000
 SALESFORCE_CONTACTS = 50
 
 
-def _hubspot(clock: SetClock) -> tuple[Any, Listener, dict[str, Any]]:
+def _hubspot(clock: FrozenClock) -> tuple[Any, Listener, dict[str, Any]]:
     box = HubSpotSandbox(HubSpotOptions(rate_limits=False), clock=clock)
     box.seed(contacts=HUBSPOT_CONTACTS, seed=3)
     words = {
@@ -63,7 +63,7 @@ def _hubspot(clock: SetClock) -> tuple[Any, Listener, dict[str, Any]]:
 
 
 def _salesforce(
-    clock: SetClock, tmp: pytest.TempPathFactory
+    clock: FrozenClock, tmp: pytest.TempPathFactory
 ) -> tuple[Any, Listener, dict[str, Any]]:
     tls = ensure_tls_files(tmp.mktemp("salesforce-tls"))
     box = SalesforceSandbox(SalesforceOptions(rate_limits=False), clock=clock)
@@ -104,7 +104,7 @@ def _salesforce(
 def side(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Side]:
-    clock = SetClock(START)
+    clock = FrozenClock(START)
     receiver = Receiver()
     hooks = Listener(receiver.app())
     if request.param == "hubspot":

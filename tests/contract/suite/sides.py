@@ -35,7 +35,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.records import SourceRecord, System, WebhookReceipt, WebhookRequest
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.settings import SalesforceSettings
-from sandbox.shared.clock import Clock
+from sandbox.shared.clock import FrozenClock
 from sandbox.shared.faults import FaultPlan
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -44,23 +44,6 @@ CONNECTOR_KWARGS = ("budget", "policy", "sleep")
 
 def no_wait(_seconds: float) -> None:
     """Retry and budget waits cost nothing in the suite; the sandbox still counts every call."""
-
-
-class SetClock(Clock):
-    """A sandbox clock that stands still until a test moves it, so writes can share a stamp."""
-
-    def __init__(self, start: datetime) -> None:
-        super().__init__()
-        self._now = start.timestamp()
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @dataclass
@@ -135,7 +118,7 @@ class Side:
     system: System
     box: Any
     url: str
-    clock: SetClock
+    clock: FrozenClock
     receiver: Receiver
     receiver_url: str
     person: str  # the person object: "contacts" / "Lead"
