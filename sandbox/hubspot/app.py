@@ -65,7 +65,7 @@ def build_app(
     faults: FaultInjector,
     reset: Callable[[], None],
     seed: Callable[..., None],
-    webhook_admin: APIRouter | None,
+    webhook_admin: APIRouter,
 ) -> FastAPI:
     app = FastAPI(title="HubSpot sandbox", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -99,8 +99,7 @@ def build_app(
         return Response(status_code=204)
 
     app.include_router(admin)
-    if webhook_admin is not None:
-        app.include_router(webhook_admin)
+    app.include_router(webhook_admin)
     app.add_middleware(Gate, access_token=options.access_token, tokens=tokens, limits=limits)
     app.add_middleware(
         SandboxMiddleware, stats=stats, faults=faults, render_fault=fault_renderer(limits, faults)

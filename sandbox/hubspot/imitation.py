@@ -9,7 +9,6 @@ from sandbox.hubspot.app import build_app
 from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.crm import Crm
 from sandbox.hubspot.errors import not_found
-from sandbox.hubspot.events import make_dispatcher
 from sandbox.hubspot.limits import HubSpotLimits
 from sandbox.hubspot.oauth import OAuthTokens
 from sandbox.hubspot.options import HubSpotOptions
@@ -18,6 +17,7 @@ from sandbox.hubspot.properties import PropertyRegistry
 from sandbox.hubspot.search import SearchEngine
 from sandbox.hubspot.seed import seed_contacts
 from sandbox.hubspot.store import ROW_COLUMNS, VISIBLE, Store
+from sandbox.hubspot.webhooks import WebhookDispatcher
 from sandbox.shared.clock import Clock
 from sandbox.shared.faults import FaultInjector
 from sandbox.shared.stats import Stats
@@ -33,7 +33,7 @@ class HubSpotSandbox:
         self.faults = FaultInjector()
         self.store = Store(options.db_path)
         self.registry = PropertyRegistry()
-        self.events, webhook_admin = make_dispatcher(
+        self.events = WebhookDispatcher(
             self.clock,
             app_id=options.app_id,
             portal_id=options.portal_id,
@@ -54,7 +54,7 @@ class HubSpotSandbox:
             faults=self.faults,
             reset=self.reset,
             seed=self.seed,
-            webhook_admin=webhook_admin,
+            webhook_admin=self.events.admin_router(),
         )
 
     def seed(self, *, contacts: int, seed: int) -> None:
@@ -67,9 +67,7 @@ class HubSpotSandbox:
         self.store.reset()
         self.registry.reset()
         self.tokens.reset()
-        reset_events = getattr(self.events, "reset", None)
-        if callable(reset_events):
-            reset_events()
+        self.events.reset()
 
     async def background(self) -> None:
         await self.events.run()
