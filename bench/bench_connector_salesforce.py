@@ -6,11 +6,14 @@ against the minimum the batch sizes allow:
 
 - incremental read (queryAll + nextRecordsUrl, 2,000 per page): 0.5;
 - full read (query, 2,000 per page): 0.5;
-- read by ids (Id IN, 200 per query): 5;
+- read by ids (Id IN): as many ids as fit Salesforce's 16,384 bytes of request URI plus
+  headers (431 beyond), less the headers the connector really sent, computed by packing the
+  same query: 1.9 for these leads (the connector keeps a margin for headers that vary by
+  org, so its target is 1.10x);
 - sObject Collections update and upsert (200 per call): 5 (per record sent, refusals included:
   the seeded org keeps converted leads and junk phones that the org refuses per record).
 
-Target: within 1.05x of the minimum.
+Target: within 1.05x of the minimum (by ids: 1.10x).
 
 Then the daily cap with the imitation's limits on: the org allows DAILY_CAP_CALLS calls and
 the connector reads more than that needs. The run must end with `DailyLimitExhausted` having
@@ -31,14 +34,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import requests
 
 from bench.report import Target, emit
 from connectors.errors import DailyLimitExhausted
 from connectors.http.budget import ApiBudget, salesforce_spec
 from connectors.records import RecordKey, RecordPatch, System
 from connectors.salesforce.connector import SalesforceConnector
+from connectors.salesforce.objects import MAX_URI_BYTES, spec_for
+from connectors.salesforce.reader import pack_ids
 from connectors.salesforce.settings import SalesforceSettings
 from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
 from sandbox.shared.clock import Clock
@@ -48,10 +55,12 @@ from sandbox.shared.tls import ensure_tls_files
 MINIMUM = {
     "query_changes": 0.5,
     "query_all": 0.5,
-    "read_by_ids": 5.0,
+    "read_by_ids": None,  # computed from the request-size limit (`_by_ids_minimum`)
     "collections_update": 5.0,
     "collections_upsert": 5.0,
 }
+# The connector sizes by-id queries to a budget below the limit (objects.QUERY_URL_BUDGET).
+BY_IDS_TARGET = 1.10
 DATA_ROUTES = "/services/data/"
 DAILY_CAP_CALLS = 4
 
@@ -64,6 +73,21 @@ def _counted(admin: httpx.Client, work: Callable[[], int]) -> tuple[int, int, fl
     elapsed = time.perf_counter() - started
     routes: dict[str, int] = admin.get("/_sandbox/stats").json()["by_route"]
     return handled, sum(n for r, n in routes.items() if DATA_ROUTES in r), elapsed
+
+
+def _by_ids_minimum(
+    sf: SalesforceConnector, ids: list[str], sent: list[requests.PreparedRequest]
+) -> float:
+    """Calls per 1,000 ids at Salesforce's limit: the same by-id query packed into the bytes
+    a request's URI and headers may take, less the headers the connector really sent."""
+    request = sent[0]
+    headers = sum(len(k) + len(v) + 4 for k, v in request.headers.items())  # ": ", CRLF
+    headers += len(f"Host: {urlsplit(str(request.url)).netloc}\r\n")
+    path = sf.sdk.query_path(include_deleted=True)
+    spec = spec_for("Lead")
+    budget = MAX_URI_BYTES - headers - len(path)
+    calls = sum(1 for _ in pack_ids(spec, ids, sf.reader.fields(spec), budget=budget))
+    return calls * 1000 / len(ids)
 
 
 def _figures(box: SalesforceSandbox, url: str, ca_file: Path, records: int) -> dict[str, Any]:
@@ -99,11 +123,23 @@ def _figures(box: SalesforceSandbox, url: str, ca_file: Path, records: int) -> d
         refused["collections_upsert_refused"] = sum(not o.ok for o in outcomes)
         return len(outcomes)
 
+    sent: list[requests.PreparedRequest] = []
+
+    def by_ids() -> int:
+        def keep(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            sent.append(response.request)
+
+        sf.sdk.session.hooks["response"].append(keep)
+        try:
+            return len(sf.read_by_ids("Lead", ids))
+        finally:
+            sf.sdk.session.hooks["response"].remove(keep)
+
     refused: dict[str, int] = {}
     work: dict[str, Callable[[], int]] = {
         "query_changes": lambda: sum(1 for _ in sf.read_changes("Lead", None, until)),
         "query_all": lambda: sum(1 for _ in sf.read_all("Lead")),
-        "read_by_ids": lambda: len(sf.read_by_ids("Lead", ids)),
+        "read_by_ids": by_ids,
         "collections_update": update,
         "collections_upsert": upsert,
     }
@@ -115,8 +151,11 @@ def _figures(box: SalesforceSandbox, url: str, ca_file: Path, records: int) -> d
             if handled != len(ids):
                 raise RuntimeError(f"{name} handled {handled} of {len(ids)} records")
             per_1000 = calls * 1000 / handled
+            minimum = MINIMUM[name] or _by_ids_minimum(sf, ids, sent)
             figures[f"{name}_calls_per_1000"] = per_1000
-            figures[f"{name}_vs_minimum"] = per_1000 / MINIMUM[name]
+            figures[f"{name}_vs_minimum"] = per_1000 / minimum
+            if name == "read_by_ids":
+                figures["read_by_ids_minimum_calls_per_1000"] = minimum
             figures[f"{name}_records_per_s"] = handled / seconds
     sf.close()
     # Seeded leads keep real-org mess (converted leads, junk phones the validation rule
@@ -171,6 +210,7 @@ def run() -> bool:
             figures = _figures(box, listener.url, tls.ca_cert, records)
         figures.update(_daily_cap(Path(tmp) / "cap"))
     targets = {f"{name}_vs_minimum": Target(1.05, at_least=False) for name in MINIMUM}
+    targets["read_by_ids_vs_minimum"] = Target(BY_IDS_TARGET, at_least=False)
     targets["daily_cap_stopped_loudly"] = Target(1)
     targets["daily_cap_refused_403"] = Target(0, at_least=False)
     targets["daily_cap_calls_spent"] = Target(DAILY_CAP_CALLS, at_least=False)

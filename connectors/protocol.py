@@ -81,6 +81,17 @@ class Connector(Protocol):
         """
         ...
 
+    def delete(self, object: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        """Delete records by id in batches (HubSpot: archive to the recycling bin; Salesforce:
+        the recycle bin); one outcome per id, in the same order, its patch naming the record.
+
+        Idempotent: an id already gone (deleted before, or never there) is a success, so a
+        delete repeated after a crash cannot fail. A record the system refuses to delete is an
+        outcome with the vendor's code and message (never an exception for the whole batch);
+        `retryable` marks refusals that may pass later (row locks).
+        """
+        ...
+
     def describe(self, object: str) -> list[FieldSchema]:
         """Field metadata (type, length, picklist options) for the mapping layer."""
         ...

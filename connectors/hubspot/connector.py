@@ -142,8 +142,8 @@ class HubSpotConnector:
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return self.writer.write(spec_for(object), patches)
 
-    def archive(self, object: str, ids: Sequence[str]) -> int:
-        return self.writer.archive(spec_for(object), ids)
+    def delete(self, object: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        return self.writer.delete(spec_for(object), ids)
 
     # Schema
 

@@ -6,6 +6,8 @@
   layer resends them only when HubSpot certainly did not act (429, lock, no connection).
 - Updates go to `batch/update` by record id; upserts (`RecordPatch.match_on`, e.g. `email` or a
   unique property such as `baton_id`) to `batch/upsert`, idempotent by construction.
+- Deletes go to `batch/archive` (204): HubSpot ignores ids unknown or already archived, so a
+  delete repeated after a crash succeeds (idempotent).
 - A whole-batch refusal (400/409: HubSpot validates every input before writing any) is split in
   halves until the offending records stand alone, so one bad record never sinks 99 good ones;
   each lone refusal becomes an outcome with HubSpot's category, code and message.
@@ -26,7 +28,7 @@ from connectors.errors import ConnectorError, PermanentError
 from connectors.http.classify import parse_vendor_error
 from connectors.hubspot.objects import BATCH_SIZE, ObjectSpec
 from connectors.hubspot.sdk import HubSpotSdk
-from connectors.records import FieldValue, RecordPatch, WriteOutcome
+from connectors.records import FieldValue, RecordKey, RecordPatch, System, WriteOutcome
 
 LIFECYCLE = "lifecyclestage"
 _SPLITTABLE = (400, 409)
@@ -94,7 +96,7 @@ _NO_RESULT = _Refusal("NO_RESULT", "HubSpot returned no result for this input", 
 
 
 class HubSpotWriter:
-    """Creates, updates, upserts and archives records of one portal in batches of 100."""
+    """Creates, updates, upserts and deletes (archives) one portal's records, 100 a batch."""
 
     def __init__(self, sdk: HubSpotSdk, *, batch_size: int = BATCH_SIZE) -> None:
         self.sdk = sdk
@@ -118,13 +120,21 @@ class HubSpotWriter:
         ordered = [results[i] for i in range(len(patches))]
         return self._move_lifecycle_back(spec, ordered)
 
-    def archive(self, spec: ObjectSpec, ids: Sequence[str]) -> int:
-        """Move records to HubSpot's recycling bin (204; unknown ids are ignored by HubSpot)."""
+    def delete(self, spec: ObjectSpec, ids: Sequence[str]) -> list[WriteOutcome]:
+        """Archive records (HubSpot's recycling bin) in batches; one outcome per id, in order.
+
+        `batch/archive` answers 204 and ignores ids that are unknown or already archived, so a
+        repeated delete succeeds. A whole-batch refusal is split like a write's, down to the
+        lone id it is about.
+        """
         wanted = list(dict.fromkeys(str(i) for i in ids))
-        for start in range(0, len(wanted), self.batch_size):
-            chunk = wanted[start : start + self.batch_size]
-            self._batch(spec, "archive", {"inputs": [{"id": i} for i in chunk]}, idempotent=True)
-        return len(wanted)
+        patches = [RecordPatch(RecordKey(System.HUBSPOT, spec.name, i), {}) for i in wanted]
+        done: dict[str, WriteOutcome] = {}
+        for start in range(0, len(patches), self.batch_size):
+            chunk = patches[start : start + self.batch_size]
+            for outcome, _ in self._split_on_refusal(spec, chunk, self._archive):
+                done[outcome.patch.key.id] = outcome
+        return [done[str(i)] for i in ids]
 
     # One batch, split on whole-batch refusal
 
@@ -234,6 +244,12 @@ class HubSpotWriter:
             outcome = WriteOutcome(patch=p, id=str(raw["id"]), created=bool(raw.get("new")))
             out.append((outcome, raw.get("properties")))
         return out
+
+    def _archive(self, spec: ObjectSpec, patches: list[RecordPatch]) -> list[_Result]:
+        self._batch(
+            spec, "archive", {"inputs": [{"id": p.key.id} for p in patches]}, idempotent=True
+        )
+        return [(WriteOutcome(patch=p, id=p.key.id), None) for p in patches]
 
     # Lifecycle stage: forward only, so a backward move is clear-then-set
 

@@ -100,6 +100,9 @@ class SalesforceConnector:
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return self.writer.write(spec_for(object), patches)
 
+    def delete(self, object: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        return self.writer.delete(spec_for(object), ids)
+
     def describe(self, object: str) -> list[FieldSchema]:
         return list(self.describer.fields(spec_for(object).name))
 

@@ -20,10 +20,16 @@ DELETED_FIELD = "IsDeleted"
 MASTER_FIELD = "MasterRecordId"
 EXTERNAL_ID_FIELD = "Baton_Id__c"
 
-# sObject Collections and id-chunked queries take at most 200 records/ids per call (§3.3).
+# sObject Collections take at most 200 records per call (§3.3).
 COLLECTION_SIZE = 200
 # A query page holds up to 2,000 records (§3.1).
 QUERY_PAGE = 2000
+# A REST query travels in a GET URL, and Salesforce refuses a request URI over 16,384 bytes
+# (414; URI plus headers over that: 431; §3.2). Queries are sized to QUERY_URL_BUDGET bytes of
+# path and `?q=`, which leaves the rest for the headers (the bearer token, user agent...).
+# The URL limit binds long before SOQL's own 100,000 characters a statement.
+MAX_URI_BYTES = 16_384
+QUERY_URL_BUDGET = 15_000
 
 _SYSTEM = (ID_FIELD, DELETED_FIELD, MODIFIED_FIELD, "CreatedDate", "LastModifiedDate")
 _FUNNEL = ("Baton_Id__c", "MQL_Date__c", "Marketing_Score__c", "Funnel_Stage__c")

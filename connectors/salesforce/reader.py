@@ -8,10 +8,15 @@ rounded up to the millisecond (the field's precision), which keeps the window ex
 half-open. Cost: one call per 2,000 records, the minimum the API allows.
 
 Full reads (`all`) look at the first REST page's `totalSize` and switch to a Bulk 2.0 query
-job above `bulk_threshold`, parsing its CSV pages; `by_ids` queries `Id IN (...)` 200 ids at a time.
+job above `bulk_threshold`, parsing its CSV pages.
 
-When a field list is too long for one URL (16,384 bytes), the first chunk carries the cursor
-and each further chunk is fetched by the page's ids and joined on `Id`.
+By-id reads query `Id IN (...)` with as many ids as the URL holds: a REST query is a GET, so
+its size limit is the request URI's (objects.MAX_URI_BYTES), and each batch is packed to
+`url_budget` bytes of the exact request target: ~500 ids beside the default fields, not a
+fixed 200. A batch's result pages through `nextRecordsUrl` like any query's.
+
+When a field list is too long for one URL, the first chunk carries the cursor and each
+further chunk is fetched by the page's ids and joined on `Id`.
 """
 
 from __future__ import annotations
@@ -25,14 +30,16 @@ from typing import Any
 from connectors.http.pagination import NextRecordsUrl, items, paginate
 from connectors.records import SourceRecord, System
 from connectors.salesforce.convert import ceil_ms, csv_records, to_record
-from connectors.salesforce.objects import COLLECTION_SIZE, ID_FIELD, ObjectSpec
+from connectors.salesforce.objects import ID_FIELD, QUERY_URL_BUDGET, ObjectSpec
 from connectors.salesforce.sdk import SalesforceSdk
-from connectors.salesforce.soql import chunk_fields, soql
+from connectors.salesforce.soql import SoqlError, chunk_fields, quote, soql, url_length
 
 BULK_PAGE = 50_000
 # A record id is 15 or 18 letters and digits; anything else cannot exist, and one such value in
 # an `Id IN (...)` list makes the org refuse the whole query (INVALID_QUERY_FILTER_OPERATOR).
 _ID_SHAPE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+# Stands in for any id when measuring a by-id query (all 18-char ids encode to one length).
+_ANY_ID = "0" * 18
 
 
 def plan_window(
@@ -81,6 +88,33 @@ def _by_ids_query(spec: ObjectSpec, ids: Sequence[str]) -> Callable[[list[str]],
     )
 
 
+def pack_ids(
+    spec: ObjectSpec, ids: Sequence[str], fields: list[str], *, budget: int
+) -> Iterator[list[str]]:
+    """Consecutive runs of `ids` whose `Id IN (...)` query for `fields` encodes to at most
+    `budget` URL bytes.
+
+    Percent-encoding is character by character, so each further id lengthens the encoded
+    query by exactly its `, '<id>'`: one render per batch, not one per id.
+    """
+    batch: list[str] = []
+    used = 0
+    for record_id in ids:
+        more = url_length(", " + quote(record_id))
+        if batch and used + more <= budget:
+            batch.append(record_id)
+            used += more
+            continue
+        if batch:
+            yield batch
+        batch = [record_id]
+        used = url_length(_by_ids_query(spec, batch)(fields))
+        if used > budget:
+            raise SoqlError("the field list leaves no room for an id in the URL budget")
+    if batch:
+        yield batch
+
+
 class Reader:
     """Reads one org through `SalesforceSdk`.
 
@@ -88,7 +122,8 @@ class Reader:
         sdk: the one request path.
         bulk_threshold: full reads of more records than this use Bulk 2.0.
         field_types: `sobject -> {field: type}` (from describe), to type Bulk CSV cells.
-        url_budget: URL bytes a query may take (field lists are chunked to fit).
+        url_budget: bytes a query's request target (path and `?q=`) may take; field lists
+            are chunked and id lists packed to fit.
         extra_fields: per sObject, fields to read besides the object table's (custom fields
             a field map names); validated as API names when queries are built.
     """
@@ -99,7 +134,7 @@ class Reader:
         *,
         bulk_threshold: int,
         field_types: Callable[[str], Mapping[str, str]],
-        url_budget: int = 12_000,
+        url_budget: int = QUERY_URL_BUDGET,
         extra_fields: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._sdk = sdk
@@ -113,6 +148,35 @@ class Reader:
         return list(dict.fromkeys((*spec.read_fields, *self._extra.get(spec.name, ()))))
 
     # queries
+
+    def _query_budget(self, include_deleted: bool) -> int:
+        """URL bytes left for the encoded SOQL once the path and `?q=` are counted."""
+        return self._url_budget - len(self._sdk.query_path(include_deleted=include_deleted))
+
+    def _field_chunks(
+        self,
+        spec: ObjectSpec,
+        fields: Sequence[str],
+        render: Callable[[list[str]], str],
+        *,
+        include_deleted: bool,
+    ) -> list[list[str]]:
+        """`fields` split so that a by-id query for each list takes at most half the URL.
+
+        Chunks after the first are fetched by id and joined, and by-id reads fetch every
+        chunk by id, so the other half is for ids. `render`'s own query must fit too.
+        """
+        budget = self._query_budget(include_deleted)
+        one_id = _by_ids_query(spec, [_ANY_ID])
+        chunks = list(chunk_fields(fields, render=one_id, budget=budget // 2))
+        if any(url_length(render(chunk)) > budget for chunk in chunks):
+            raise SoqlError("the query does not fit the URL budget; shorten it")
+        return chunks
+
+    def _id_batches(
+        self, spec: ObjectSpec, ids: Sequence[str], fields: list[str], *, include_deleted: bool
+    ) -> Iterator[list[str]]:
+        return pack_ids(spec, ids, fields, budget=self._query_budget(include_deleted))
 
     def _pages(self, query: str, *, include_deleted: bool, operation: str) -> Iterator[Any]:
         def fetch(token: str | None) -> dict[str, Any]:
@@ -131,7 +195,7 @@ class Reader:
         include_deleted: bool,
         operation: str,
     ) -> Iterator[SourceRecord]:
-        chunks = list(chunk_fields(fields, render=render, budget=self._url_budget))
+        chunks = self._field_chunks(spec, fields, render, include_deleted=include_deleted)
         pages = self._pages(render(chunks[0]), include_deleted=include_deleted, operation=operation)
         return self._records(
             spec, pages, chunks[1:], include_deleted=include_deleted, operation=operation
@@ -165,10 +229,10 @@ class Reader:
         by_id = {row[ID_FIELD]: row for row in rows}
         ids = list(by_id)
         for chunk in chunks:
-            for start in range(0, len(ids), COLLECTION_SIZE):
-                render = _by_ids_query(spec, ids[start : start + COLLECTION_SIZE])
+            for batch in self._id_batches(spec, ids, chunk, include_deleted=include_deleted):
+                query = _by_ids_query(spec, batch)(chunk)
                 for page in self._pages(
-                    render(chunk), include_deleted=include_deleted, operation=operation
+                    query, include_deleted=include_deleted, operation=operation
                 ):
                     for extra in page.get("records") or ():
                         target = by_id.get(extra.get(ID_FIELD))
@@ -197,22 +261,24 @@ class Reader:
         )
 
     def by_ids(self, spec: ObjectSpec, ids: Sequence[str]) -> list[SourceRecord]:
-        """The records with these ids (recycle-bin and merged-away rows flagged), 200 per call.
+        """The records with these ids (recycle-bin and merged-away rows flagged), as many ids
+        per call as the URL holds.
 
         Ids that are not shaped like Salesforce ids are left out like any missing id.
         """
         unique = [i for i in dict.fromkeys(ids) if _ID_SHAPE.fullmatch(i)]
+        if not unique:
+            return []
+        operation = f"{spec.name}.byIds"
+        chunks = self._field_chunks(
+            spec, self.fields(spec), _by_ids_query(spec, [_ANY_ID]), include_deleted=True
+        )
         found: list[SourceRecord] = []
-        for start in range(0, len(unique), COLLECTION_SIZE):
-            render = _by_ids_query(spec, unique[start : start + COLLECTION_SIZE])
+        for batch in self._id_batches(spec, unique, chunks[0], include_deleted=True):
+            query = _by_ids_query(spec, batch)(chunks[0])
+            pages = self._pages(query, include_deleted=True, operation=operation)
             found.extend(
-                self._select(
-                    spec,
-                    render,
-                    fields=self.fields(spec),
-                    include_deleted=True,
-                    operation=f"{spec.name}.byIds",
-                )
+                self._records(spec, pages, chunks[1:], include_deleted=True, operation=operation)
             )
         return found
 
@@ -231,7 +297,7 @@ class Reader:
             return soql("SELECT {:fields} FROM {:object}", chosen, spec.name)
 
         operation = f"{spec.name}.query"
-        chunks = list(chunk_fields(fields, render=render, budget=self._url_budget))
+        chunks = self._field_chunks(spec, fields, render, include_deleted=False)
         pages = self._pages(render(chunks[0]), include_deleted=False, operation=operation)
         first = next(pages)
         if use_bulk is None and int(first.get("totalSize") or 0) > self._bulk_threshold:

@@ -212,6 +212,10 @@ class SalesforceSdk:
         )
         return result
 
+    def query_path(self, *, include_deleted: bool) -> str:
+        """The request target `query` sends before the encoded SOQL (simple-salesforce's URL)."""
+        return f"/services/data/v{self._version}/{'queryAll' if include_deleted else 'query'}/?q="
+
     def query_more(self, next_records_url: str, *, operation: str) -> dict[str, Any]:
         """The page at a `nextRecordsUrl` (a server path, used verbatim)."""
         result: dict[str, Any] = self.call(

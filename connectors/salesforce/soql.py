@@ -12,8 +12,8 @@ format spec rather than by the caller's care:
 
 There is no "raw" spec: query structure lives in the template, which is code.
 
-`chunk_fields` splits long field lists so that a GET query URL stays under Salesforce's
-16,384-byte URI limit (414 otherwise; salesforce-api.md §3.2).
+`chunk_fields` splits long field lists so that a GET query URL stays within a byte budget
+(Salesforce's URI limit is in objects.py).
 """
 
 from __future__ import annotations
@@ -44,11 +44,6 @@ _ESCAPES = {
 }
 _ESCAPE_RE = re.compile("|".join(re.escape(k) for k in _ESCAPES))
 _LIKE_RE = re.compile(r"[%_]")
-
-# Salesforce refuses request URIs over 16,384 bytes; keep a margin for the host, the path
-# (`/services/data/vNN.N/queryAll/?q=`) and the WHERE clause around the field list.
-MAX_URI_BYTES = 16_384
-DEFAULT_URL_BUDGET = 12_000
 
 
 class SoqlError(ValueError):
@@ -152,7 +147,7 @@ def chunk_fields(
     fields: Sequence[str],
     *,
     render: Any,
-    budget: int = DEFAULT_URL_BUDGET,
+    budget: int,
     always: Sequence[str] = ("Id",),
 ) -> Iterator[list[str]]:
     """Split `fields` into lists whose rendered query fits `budget` URL bytes.

@@ -14,18 +14,24 @@ with UNABLE_TO_LOCK_ROW is sent again (another transaction held the row); anythi
 refused (validation rules, duplicates, required fields) is an outcome carrying the vendor's
 `statusCode`, message and fields. Batches of upserts or updates larger than `bulk_threshold`
 go through one Bulk 2.0 upsert job instead, its failedResults parsed into the same outcomes.
+
+Deletes go to `DELETE composite/sobjects?ids=...&allOrNone=false` per 200 ids (to the recycle
+bin). A record already deleted (ENTITY_IS_DELETED) or gone for good (NOT_FOUND) counts as
+deleted, so a delete repeated after a crash succeeds.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.records import FieldValue, RecordPatch, WriteOutcome
+from connectors.errors import PermanentError
+from connectors.records import FieldValue, RecordKey, RecordPatch, System, WriteOutcome
 from connectors.salesforce.objects import COLLECTION_SIZE, ID_FIELD, ObjectSpec
 from connectors.salesforce.sdk import WRITE_KIND, SalesforceSdk
 from connectors.salesforce.soql import identifier
@@ -34,6 +40,8 @@ LOCKED = "UNABLE_TO_LOCK_ROW"
 NOT_WRITABLE = "BATON_FIELD_NOT_WRITABLE"  # refused before any call: not in the object table
 BULK_NULL = "#N/A"  # Bulk API 2.0: an empty cell leaves a field alone, #N/A sets it to null
 _TRANSIENT_CODES = frozenset({LOCKED})
+_GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})  # a delete finds nothing to do
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +163,57 @@ class Writer:
                 outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
 
+    def delete(self, spec: ObjectSpec, ids: Sequence[str]) -> list[WriteOutcome]:
+        """One outcome per id, in order; an id that is not a record id is refused up front."""
+        wanted = list(dict.fromkeys(ids))
+        patches = [RecordPatch(RecordKey(System.SALESFORCE, spec.name, i), {}) for i in wanted]
+        done: dict[str, WriteOutcome] = {}
+        valid: list[RecordPatch] = []
+        for patch in patches:
+            if _RECORD_ID.fullmatch(patch.key.id):
+                valid.append(patch)
+            else:
+                done[patch.key.id] = _refused(patch, "MALFORMED_ID", "not a record id", ["Id"])
+        for start in range(0, len(valid), COLLECTION_SIZE):
+            chunk = valid[start : start + COLLECTION_SIZE]
+            for outcome in self._with_lock_retries(chunk, lambda p: self._send_delete(spec, p)):
+                done[outcome.patch.key.id] = outcome
+        return [done[i] for i in ids]
+
+    def _send_delete(self, spec: ObjectSpec, patches: list[RecordPatch]) -> list[WriteOutcome]:
+        """One collections delete; a whole-request refusal is split down to the lone id."""
+        ids = ",".join(p.key.id for p in patches)
+        try:
+            reply = self._sdk.restful(
+                f"composite/sobjects?ids={ids}&allOrNone=false",
+                method="DELETE",
+                operation=f"{spec.name}.collections.delete",
+                kind=WRITE_KIND,
+                idempotent=True,
+            )
+        except PermanentError as exc:
+            if exc.status not in (400, 404):
+                raise
+            if len(patches) > 1:
+                middle = len(patches) // 2
+                return self._send_delete(spec, patches[:middle]) + self._send_delete(
+                    spec, patches[middle:]
+                )
+            code = exc.vendor_code or "UNKNOWN_EXCEPTION"
+            message = exc.vendor_message or exc.message
+            return [_refused(patches[0], code, message)]
+        rows = reply if isinstance(reply, list) else []
+        if len(rows) != len(patches):
+            return [
+                _refused(p, "UNEXPECTED_RESULT", "collections answered with the wrong count")
+                for p in patches
+            ]
+        outcomes = [outcome_from_result(p, r) for p, r in zip(patches, rows, strict=True)]
+        return [
+            WriteOutcome(patch=o.patch, id=o.patch.key.id) if o.error_code in _GONE_CODES else o
+            for o in outcomes
+        ]
+
     def _check(self, spec: ObjectSpec, patch: RecordPatch) -> WriteOutcome | None:
         allowed = {*spec.writable, *((spec.external_id,) if spec.external_id else ())}
         extra = sorted(f for f in patch.fields if f not in allowed)
@@ -194,13 +253,21 @@ class Writer:
     def _batch(
         self, spec: ObjectSpec, group: _Group, patches: list[RecordPatch]
     ) -> list[WriteOutcome]:
-        results: list[WriteOutcome] = self._send(spec, group, patches)
+        return self._with_lock_retries(patches, lambda p: self._send(spec, group, p))
+
+    def _with_lock_retries(
+        self,
+        patches: list[RecordPatch],
+        send: Callable[[list[RecordPatch]], list[WriteOutcome]],
+    ) -> list[WriteOutcome]:
+        """Send, then send again the records refused for a row lock (with backoff)."""
+        results: list[WriteOutcome] = send(patches)
         for attempt in range(self._lock_retries):
             locked = [i for i, o in enumerate(results) if o.error_code == LOCKED]
             if not locked:
                 break
             self._sleep(self._lock_wait_s * 2**attempt)
-            again = self._send(spec, group, [patches[i] for i in locked])
+            again = send([patches[i] for i in locked])
             for i, outcome in zip(locked, again, strict=True):
                 results[i] = outcome
         return results

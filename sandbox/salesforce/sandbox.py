@@ -27,6 +27,7 @@ from sandbox.salesforce.objects import metadata_rows
 from sandbox.salesforce.options import SalesforceOptions
 from sandbox.salesforce.outbound import OutboundMessenger
 from sandbox.salesforce.records import Org, sobject_or_error
+from sandbox.salesforce.requestsize import RequestSizeLimit
 from sandbox.salesforce.seed import convert_some_leads, seed_org
 from sandbox.salesforce.soap import soap_login_router
 from sandbox.salesforce.store import Store, format_datetime, make_id
@@ -213,6 +214,7 @@ class SalesforceSandbox:
         app.include_router(salesforce_admin_router(self.org, self._seed_admin))
         app.include_router(self.outbound.admin_router())
         app.add_middleware(LimitInfoHeader, limits=self.limits)
+        app.add_middleware(RequestSizeLimit)  # outside the API: no allocation, no limit header
         app.add_middleware(
             SandboxMiddleware, stats=self.stats, faults=self.faults, render_fault=self.render_fault
         )

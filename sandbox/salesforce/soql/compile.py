@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sandbox.salesforce.errors import SalesforceError, invalid_type
+from sandbox.salesforce.errors import SalesforceError, invalid_type, malformed_query
 from sandbox.salesforce.soql.lexer import Kind, decode_string, error_at
 from sandbox.salesforce.soql.nodes import (
     BoolOp,
@@ -42,6 +42,7 @@ STRING_TYPES = frozenset(
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
 ID_TYPES = frozenset({"id", "reference"})
 MAX_OFFSET = 2000
+MAX_SOQL_CHARS = 100_000  # longer statements are refused before parsing
 _STANDARD_OBJECTS = {
     name.lower(): name
     for name in (
@@ -84,8 +85,11 @@ def compile_soql(
     Raises SalesforceError as Salesforce answers: MALFORMED_QUERY (syntax, unsupported
     features), INVALID_TYPE (unknown sObject), INVALID_FIELD (unknown field, literal of the
     wrong type), INVALID_QUERY_FILTER_OPERATOR (bad id literal), NUMBER_OUTSIDE_VALID_RANGE
-    (OFFSET > 2000). Relative date literals are evaluated against `now` in UTC days.
+    (OFFSET > 2000), MALFORMED_QUERY for a statement over 100,000 characters. Relative date
+    literals are evaluated against `now` in UTC days.
     """
+    if len(text) > MAX_SOQL_CHARS:
+        raise malformed_query(f"SOQL statements can not be longer than {MAX_SOQL_CHARS} characters")
     query = parse(text)
     return _Compiler(text, query, field_types, now).compile(include_deleted=include_deleted)
 

@@ -171,7 +171,8 @@ def test_given_archived_and_merged_contacts_then_reads_show_deletion_and_merge(
         [_new({"email": f"gone{i}@example.com"}) for i in range(3)],
     )
     a, b, c = (o.id for o in made)
-    assert hubspot.archive("contacts", [a]) == 1
+    deleted = hubspot.delete("contacts", [a])
+    assert [(o.id, o.ok) for o in deleted] == [(a, True)]
     archived = {r.key.id: r for r in hubspot.read_archived("contacts")}
     assert archived[a].deleted
     assert hubspot.read_by_ids("contacts", [a]) == []

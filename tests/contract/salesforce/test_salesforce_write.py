@@ -136,3 +136,25 @@ def test_given_lead_when_describing_then_picklists_and_lengths_come_back(
     status = {o.value: o for o in picklists["Status"]}
     assert "Closed - Converted" in status
     assert status["Open - Not Contacted"].default
+
+
+def test_given_a_refused_and_a_malformed_id_when_deleting_then_outcomes_say_why_in_order(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    lead_id = served.box.create("Lead", {"LastName": "Del", "Company": "Acme"})
+    status_id = served.box.find("LeadStatus", limit=1)[0]["Id"]  # org metadata: not deletable
+    served.reset_stats()
+
+    outcomes = salesforce.delete("Lead", [status_id, "not-an-id", lead_id])
+
+    assert served.api_calls() == 1  # the malformed id never left Baton
+    assert [o.patch.key.id for o in outcomes] == [status_id, "not-an-id", lead_id]
+    assert [o.ok for o in outcomes] == [False, False, True]
+    assert outcomes[0].error_code == "INVALID_TYPE_FOR_OPERATION"
+    assert outcomes[0].error_message == "entity type cannot be deleted: Lead Status"
+    assert not outcomes[0].retryable
+    assert (outcomes[1].error_code, outcomes[1].error_fields) == ("MALFORMED_ID", ("Id",))
+    (gone,) = salesforce.read_by_ids("Lead", [lead_id])
+    assert gone.deleted
+    again = salesforce.delete("Lead", [lead_id])  # ENTITY_IS_DELETED: already done
+    assert (again[0].ok, again[0].id) == (True, lead_id)

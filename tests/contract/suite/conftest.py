@@ -82,7 +82,7 @@ def _salesforce(
         "api_prefix": "/services/data/",
         "token_route": "/services/oauth2/token",
         "check_fields": (("Lead", "Status"), ("Opportunity", "StageName")),
-        "read_batch": 200,
+        "read_batch": 500,  # as many ids as the query URL holds: ~500 beside the default fields
         "write_batch": 200,
         "objects": {
             "Contact": {"LastName": "Objects", "Email": "objects@example.com"},

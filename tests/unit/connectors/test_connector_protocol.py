@@ -59,6 +59,11 @@ class InMemoryConnector:
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return [WriteOutcome(patch=p, id=p.key.id or "new", created=not p.key.id) for p in patches]
 
+    def delete(self, object: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        gone = set(ids)
+        self.records = [r for r in self.records if r.key.object != object or r.key.id not in gone]
+        return [WriteOutcome(RecordPatch(RecordKey(self.system, object, i), {}), i) for i in ids]
+
     def describe(self, object: str) -> list[FieldSchema]:
         return [FieldSchema(name="email", type="string")]
 
@@ -109,6 +114,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
         "read_all",
         "read_by_ids",
         "write",
+        "delete",
         "describe",
         "picklists",
         "verify_webhook",

@@ -114,3 +114,30 @@ def test_given_a_whole_batch_refusal_then_halves_are_retried_until_the_culprit()
     assert [o.ok for o in outcomes] == [True, False]
     assert outcomes[1].error_code == "VALIDATION_ERROR"
     assert len(sdk.calls) == 3
+
+
+def test_given_deletes_then_archived_per_batch_in_order_and_a_lone_refusal_is_an_outcome() -> None:
+    def answer(method: str, body: dict[str, Any]) -> Any:
+        assert method == "archive"
+        if any(i["id"] == "bad" for i in body["inputs"]):
+            raise PermanentError("rejected", status=400, vendor_code="VALIDATION_ERROR")
+        return None  # 204
+
+    writer, sdk = _writer(answer)
+    outcomes = writer.delete(CONTACTS, ["1", "bad", "2", "1"])
+
+    assert [(o.patch.key.id, o.id, o.ok) for o in outcomes] == [
+        ("1", "1", True),
+        ("bad", "bad", False),
+        ("2", "2", True),
+        ("1", "1", True),
+    ]
+    assert outcomes[1].error_code == "VALIDATION_ERROR"
+    assert all(o.patch.key == RecordKey(System.HUBSPOT, "contacts", o.id) for o in outcomes)
+    assert [(m, [i["id"] for i in b["inputs"]]) for m, b, _ in sdk.calls] == [
+        ("archive", ["1", "bad"]),  # batch size 2; refused whole, then split
+        ("archive", ["1"]),
+        ("archive", ["bad"]),
+        ("archive", ["2"]),
+    ]
+    assert all(idempotent for _, _, idempotent in sdk.calls)

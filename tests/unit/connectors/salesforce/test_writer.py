@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.errors import PermanentError
 from connectors.records import RecordKey, RecordPatch, System
 from connectors.salesforce.objects import spec_for
 from connectors.salesforce.sdk import IngestResult
@@ -184,3 +185,52 @@ def test_upsert_on_a_field_that_is_not_the_objects_external_id_is_refused_locall
     (outcome,) = Writer(sdk, bulk_threshold=10).write(spec_for("Account"), [patch])  # type: ignore[arg-type]
     assert outcome.error_code == "BATON_FIELD_NOT_WRITABLE"
     assert sdk.calls == []
+
+
+def _ids(n: int) -> list[str]:
+    return [f"00Q00000000{i:04d}AAA" for i in range(n)]
+
+
+def test_deletes_go_per_200_ids_and_locked_rows_are_sent_again() -> None:
+    ids = _ids(201)
+    first = [{"id": i, "success": True, "errors": []} for i in ids[:200]]
+    first[1] = {"id": ids[1], **LOCK}
+    gone = {
+        "id": ids[2],
+        "success": False,
+        "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}],
+    }
+    first[2] = gone
+    sdk = ScriptedSdk(
+        [first, [{"id": ids[1], "success": True}], [{"id": ids[200], "success": True}]]
+    )
+
+    outcomes = Writer(sdk, bulk_threshold=10, sleep=lambda _s: None).delete(LEAD, ids)  # type: ignore[arg-type]
+
+    assert [o.patch.key.id for o in outcomes] == ids
+    assert all(o.ok and o.id == i for o, i in zip(outcomes, ids, strict=True))
+    assert [c["method"] for c in sdk.calls] == ["DELETE"] * 3
+    assert sdk.calls[0]["path"] == f"composite/sobjects?ids={','.join(ids[:200])}&allOrNone=false"
+    assert sdk.calls[1]["path"].startswith(f"composite/sobjects?ids={ids[1]}&")  # the lock
+    assert sdk.calls[2]["path"].startswith(f"composite/sobjects?ids={ids[200]}&")
+    assert all(c["idempotent"] for c in sdk.calls)
+
+
+def test_a_whole_delete_request_refused_is_split_down_to_the_id_it_is_about() -> None:
+    ids = _ids(3)
+
+    class Refusing(ScriptedSdk):
+        def restful(self, path: str, **kwargs: Any) -> Any:
+            self.calls.append({"path": path, **kwargs})
+            if ids[1] in path:
+                raise PermanentError(
+                    "refused", status=400, vendor_code="INVALID_ID_FIELD", vendor_message="bad id"
+                )
+            return [{"id": i, "success": True} for i in path.split("=")[1].split("&")[0].split(",")]
+
+    sdk = Refusing([])
+    outcomes = Writer(sdk, bulk_threshold=10).delete(LEAD, ids)  # type: ignore[arg-type]
+
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert (outcomes[1].error_code, outcomes[1].error_message) == ("INVALID_ID_FIELD", "bad id")
+    assert outcomes[1].patch.key == RecordKey(System.SALESFORCE, "Lead", ids[1])
