@@ -418,3 +418,26 @@ def associated(
         for link_ in map(_link, rows):
             found[link_.person_id].append(link_.key)
     return dict(found)
+
+
+def end_links(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) -> None:
+    """Deactivate the links of records that no longer exist (a propagated delete): the rows
+    stay, still naming their person, so the deletion read later finds an inactive link and
+    does nothing. Keys without a link, or already inactive, are left alone."""
+    when = at or utcnow()
+    conn = connection(db)
+    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
+    for key in keys:
+        by_object[(key.system, key.object)].append(key.id)
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(list(dict.fromkeys(ids))):
+            conn.execute(
+                update(IdentityLink)
+                .where(
+                    IdentityLink.system == system.value,
+                    IdentityLink.object == obj,
+                    IdentityLink.record_id.in_(chunk),
+                    IdentityLink.active,
+                )
+                .values(active=False, unlinked_at=when)
+            )

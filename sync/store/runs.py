@@ -1,21 +1,29 @@
 """Runs: one row per daemon cycle, backfill or `run --once`, for `baton status` and the log.
 
-Run ids are UUIDs so that several workers can start runs without a shared sequence.
+Run ids are UUIDs so that several workers can start runs without a shared sequence. A process
+killed outright (SIGKILL, power loss) never calls `finish_run`, so a live run bumps
+`heartbeat_at` as it commits pages, and the next run to start closes the runs still `running`
+whose heartbeat (or start, before the first beat) is older than `STALE_AFTER` as interrupted.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from sync.store._sql import Db, connection
 from sync.store.schema import Run as RunRow
 from sync.store.types import utcnow
+
+#: A running run silent for this long is taken for dead: far above the engine's beat interval,
+#: and above the longest a single page (one read, one batch of writes) should take.
+STALE_AFTER = timedelta(minutes=10)
 
 
 class RunKind(StrEnum):
@@ -40,6 +48,12 @@ class Run:
     finished_at: datetime | None
     counts: Mapping[str, int] = field(default_factory=dict)
     error: str | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def last_seen(self) -> datetime:
+        """The last sign of life: the latest heartbeat, else the start."""
+        return self.heartbeat_at or self.started_at
 
 
 _COLUMNS = (
@@ -50,7 +64,12 @@ _COLUMNS = (
     RunRow.finished_at,
     RunRow.counts,
     RunRow.error,
+    RunRow.heartbeat_at,
 )
+
+
+def _run(row: Sequence[Any]) -> Run:
+    return Run(row[0], RunKind(row[1]), RunStatus(row[2]), *row[3:])
 
 
 def start_run(db: Db, kind: RunKind, *, at: datetime | None = None) -> uuid.UUID:
@@ -65,6 +84,47 @@ def start_run(db: Db, kind: RunKind, *, at: datetime | None = None) -> uuid.UUID
         )
     )
     return run_id
+
+
+def beat(db: Db, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
+    """Record that the run is alive (the caller rate-limits this: one UPDATE per call)."""
+    connection(db).execute(
+        update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=at or utcnow())
+    )
+
+
+def stale_error(last_seen: datetime) -> str:
+    return f"no heartbeat since {last_seen.isoformat()}; the process likely died"
+
+
+def close_stale_runs(
+    db: Db, *, stale_after: timedelta = STALE_AFTER, at: datetime | None = None
+) -> list[Run]:
+    """Close as interrupted the runs still `running` that showed no sign of life for
+    `stale_after`; return them as they were. A run wrongly closed (alive but silent) still
+    records its true outcome when it finishes: `finish_run` overwrites the status."""
+    now = at or utcnow()
+    conn = connection(db)
+    last_seen = func.coalesce(RunRow.heartbeat_at, RunRow.started_at)
+    rows = conn.execute(
+        select(*_COLUMNS).where(
+            RunRow.status == RunStatus.RUNNING.value, last_seen < now - stale_after
+        )
+    )
+    closed = []
+    for run in map(_run, rows.all()):
+        result = conn.execute(
+            update(RunRow)
+            .where(RunRow.id == run.id, RunRow.status == RunStatus.RUNNING.value)
+            .values(
+                status=RunStatus.INTERRUPTED.value,
+                finished_at=now,
+                error=stale_error(run.last_seen),
+            )
+        )
+        if result.rowcount == 1:  # not finished meanwhile by its own process
+            closed.append(run)
+    return closed
 
 
 def finish_run(
@@ -97,9 +157,7 @@ def finish_run(
 
 def get_run(db: Db, run_id: uuid.UUID) -> Run | None:
     row = connection(db).execute(select(*_COLUMNS).where(RunRow.id == run_id)).first()
-    if row is None:
-        return None
-    return Run(row[0], RunKind(row[1]), RunStatus(row[2]), row[3], row[4], row[5], row[6])
+    return None if row is None else _run(row)
 
 
 def recent_runs(db: Db, limit: int = 10) -> list[Run]:
@@ -107,4 +165,4 @@ def recent_runs(db: Db, limit: int = 10) -> list[Run]:
     rows = connection(db).execute(
         select(*_COLUMNS).order_by(RunRow.started_at.desc(), RunRow.id).limit(limit)
     )
-    return [Run(r[0], RunKind(r[1]), RunStatus(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+    return [_run(row) for row in rows]

@@ -125,7 +125,9 @@ class Snapshot(Base):
     """The last canonical values seen on, or written to, one side of a link.
 
     `hash` lets a page be compared without decoding JSON; `written_by_us` and `version` tell the
-    echo of our own write apart from a user's change.
+    echo of our own write apart from a user's change; `source_digest` fingerprints the source
+    fields the values were mapped from (None for our own writes), so an unchanged record is
+    recognised without mapping it.
     """
 
     __tablename__ = "snapshots"
@@ -139,6 +141,7 @@ class Snapshot(Base):
     version: Mapped[int] = mapped_column(Integer)
     source_modified_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    source_digest: Mapped[str | None] = mapped_column(String(32))
 
 
 class Checkpoint(Base):
@@ -155,17 +158,22 @@ class Checkpoint(Base):
 
 
 class Run(Base):
-    """One daemon cycle, backfill or `run --once`, with its outcome and counts."""
+    """One daemon cycle, backfill or `run --once`, with its outcome and counts.
+
+    `heartbeat_at` is bumped while the run commits pages, so a run whose process died (no
+    `finish_run`) can be told from a live one; `status` is indexed for that lookup.
+    """
 
     __tablename__ = "runs"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
     started_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime | None]
     counts: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None]
 
 
 class Decision(Base):

@@ -39,6 +39,7 @@ class Snapshot:
     version: int
     source_modified_at: datetime | None
     updated_at: datetime
+    source_digest: str | None = None
 
     def matches(self, values: Mapping[str, FieldValue]) -> bool:
         """Whether `values` are exactly what this snapshot holds (e.g. the echo of our write)."""
@@ -53,6 +54,7 @@ class SnapshotWrite:
     values: Mapping[str, FieldValue]
     written_by_us: bool = False
     source_modified_at: datetime | None = None
+    source_digest: str | None = None  # of the fields read (see Mapper.source_digest)
 
 
 _COLUMNS = (
@@ -65,6 +67,7 @@ _COLUMNS = (
     SnapshotRow.version,
     SnapshotRow.source_modified_at,
     SnapshotRow.updated_at,
+    SnapshotRow.source_digest,
 )
 
 
@@ -86,11 +89,10 @@ def get_snapshots(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Snapshot
                 SnapshotRow.object == obj,
                 SnapshotRow.record_id.in_(chunk),
             )
-            for _, _, record_id, values, digest, ours, version, modified, updated in conn.execute(
-                query
-            ):
+            for row in conn.execute(query):
+                _, _, record_id, values, digest, ours, version, modified, updated, source = row
                 key = RecordKey(system, obj, record_id)
-                found[key] = Snapshot(key, values, digest, ours, version, modified, updated)
+                found[key] = Snapshot(key, values, digest, ours, version, modified, updated, source)
     return found
 
 
@@ -115,6 +117,30 @@ def snapshot_values(
             )
             for record_id, values, modified in conn.execute(query):
                 found[RecordKey(system, obj, record_id)] = (values, modified)
+    return found
+
+
+def snapshot_marks(
+    db: Db, keys: Iterable[RecordKey]
+) -> dict[RecordKey, tuple[str | None, datetime | None]]:
+    """(source digest, source modification time) per key: enough to tell a record read again
+    unchanged without decoding its values."""
+    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
+    for key in keys:
+        by_object[(key.system, key.object)].append(key.id)
+    conn = connection(db)
+    found: dict[RecordKey, tuple[str | None, datetime | None]] = {}
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(ids):
+            query = select(
+                SnapshotRow.record_id, SnapshotRow.source_digest, SnapshotRow.source_modified_at
+            ).where(
+                SnapshotRow.system == system.value,
+                SnapshotRow.object == obj,
+                SnapshotRow.record_id.in_(chunk),
+            )
+            for record_id, digest, modified in conn.execute(query):
+                found[RecordKey(system, obj, record_id)] = (digest, modified)
     return found
 
 
@@ -150,17 +176,22 @@ def put_snapshots(db: Db, writes: Sequence[SnapshotWrite], *, at: datetime | Non
             "version": SnapshotRow.version + 1,
             "source_modified_at": stmt.excluded.source_modified_at,
             "updated_at": stmt.excluded.updated_at,
+            "source_digest": stmt.excluded.source_digest,
         },
     )
     conn.execute(stmt, [_row(write, when) for write in writes])
 
 
 def touch_snapshots(
-    db: Db, seen: Sequence[tuple[RecordKey, datetime | None]], *, at: datetime | None = None
+    db: Db,
+    seen: Sequence[tuple[RecordKey, datetime | None, str | None]],
+    *,
+    at: datetime | None = None,
 ) -> None:
     """Record that these snapshots' records were read again, unchanged, at a new modification
-    time: what `put_snapshots` of the same values would store, without re-encoding them (the
-    steady state of a poll, where records are touched but say nothing new)."""
+    time (with the digest of the fields read): what `put_snapshots` of the same values would
+    store, without re-encoding them (the steady state of a poll, where records are touched but
+    say nothing new)."""
     if not seen:
         return
     when = at or utcnow()
@@ -178,6 +209,7 @@ def touch_snapshots(
             version=SnapshotRow.version + 1,
             source_modified_at=bindparam("k_modified"),
             updated_at=bindparam("k_updated"),
+            source_digest=bindparam("k_digest"),
         )
     )
     connection(db).execute(
@@ -189,8 +221,9 @@ def touch_snapshots(
                 "k_record_id": key.id,
                 "k_modified": modified,
                 "k_updated": when,
+                "k_digest": digest,
             }
-            for key, modified in seen
+            for key, modified, digest in seen
         ],
     )
 
@@ -207,4 +240,5 @@ def _row(write: SnapshotWrite, at: datetime) -> dict[str, Any]:
         "version": 1,
         "source_modified_at": write.source_modified_at,
         "updated_at": at,
+        "source_digest": write.source_digest,
     }

@@ -13,6 +13,7 @@ from sync.store.links import (
     LinkConflict,
     LinkReason,
     active_links,
+    end_links,
     find_link,
     find_links,
     history,
@@ -128,3 +129,19 @@ def test_find_links_for_a_page_across_objects(db: Connection) -> None:
     assert len(found) == 600 + 1
     assert found[contact("1198")].person_id == people[1198]
     assert found[sf("Lead", "00QA")].person_id == people[0]
+
+
+def test_end_links_deactivates_keeps_the_person_and_ignores_unknown_keys(db: Connection) -> None:
+    person = add_person(db, "ann@example.com", at=T0)
+    link(db, person, contact("301"), LinkReason.EMAIL, at=T0)
+    link(db, person, sf("Lead", "00Q301"), LinkReason.EMAIL, at=T0)
+    later = T0 + timedelta(hours=1)
+    end_links(db, [contact("301"), sf("Lead", "00Q301"), contact("999")], at=later)
+    end_links(db, [contact("301")], at=later + timedelta(hours=1))  # already ended: unchanged
+    assert active_links(db, person) == {}
+    ended = find_links(db, [contact("301"), sf("Lead", "00Q301")])
+    assert {k: (x.active, x.person_id, x.unlinked_at) for k, x in ended.items()} == {
+        contact("301"): (False, person, later),
+        sf("Lead", "00Q301"): (False, person, later),
+    }
+    assert find_link(db, contact("999")) is None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
 from sqlalchemy import URL, Engine, inspect
 
 from sync.store.engine import make_engine
 from sync.store.migrate import alembic_config, current_revision, head_revision, schema_diff, upgrade
+from sync.store.runs import RunKind, RunStatus, get_run, start_run
 from sync.store.schema import Base
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 TABLES = {
     "people",
@@ -34,7 +39,7 @@ def test_upgrade_from_empty_builds_every_table_at_head(empty_url: URL) -> None:
         upgrade(engine)  # again, by engine: already at head, a no-op
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
-            assert current_revision(conn) == head_revision() == "0001"
+            assert current_revision(conn) == head_revision() == "0003"
     finally:
         engine.dispose()
 
@@ -64,5 +69,28 @@ def test_downgrade_to_base_removes_everything_and_upgrade_restores_it(empty_url:
         upgrade(engine)
         with engine.connect() as conn:
             assert schema_diff(conn) == []
+    finally:
+        engine.dispose()
+
+
+def test_0002_adds_the_heartbeat_to_existing_runs_and_goes_back(empty_url: URL) -> None:
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as conn:  # inserts only the columns 0001 has
+            run_id = start_run(conn, RunKind.DAEMON, at=T0)
+        upgrade(engine)
+        with engine.connect() as conn:
+            run = get_run(conn, run_id)
+            assert schema_diff(conn) == []
+        assert run is not None
+        assert (run.status, run.heartbeat_at, run.last_seen) == (RunStatus.RUNNING, None, T0)
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0001")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("runs")}
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("runs")}
+        assert "heartbeat_at" not in columns
+        assert "ix_runs_status" not in indexes
     finally:
         engine.dispose()
