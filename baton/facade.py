@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from connectors.records import RecordKey, System
@@ -25,6 +26,7 @@ class Report(Protocol):
     stage_moves: Counter[str]
     ambiguous: int
     deletes_flagged: int
+    deletes_propagated: int
     planned: list[Any]
 
 
@@ -46,6 +48,7 @@ class Engine(Protocol):
         *,
         systems: Sequence[System] | None = None,
         objects: Sequence[str] | None = None,
+        since: datetime | None = None,
         dry_run: bool = False,
         progress: Any = None,
     ) -> Any: ...
@@ -62,4 +65,5 @@ def summary(report: Report) -> dict[str, int]:
         "dead_letters": report.dead_letters,
         "ambiguous": report.ambiguous,
         "deletes_flagged": report.deletes_flagged,
+        "deletes_propagated": report.deletes_propagated,
     }

@@ -84,6 +84,7 @@ def run() -> bool:
     people = int(os.environ.get("BENCH_ENGINE_PEOPLE", "10000"))
     clock = FakeClock()
     hs, sf = hubspot(clock), salesforce(clock)
+    hs.stamps = True  # HubSpot dates a contact's lifecycle moves itself, as the real one does
     dictionary = load_default()
     declare_fields(hs, sf, Mapper(dictionary))
     _seed(hs, sf, people)

@@ -13,11 +13,15 @@ counterpart) is reported in `warnings`, never dropped silently.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
+
+import orjson
 
 from connectors.records import FieldSchema, FieldValue, RecordKey, RecordPatch, SourceRecord, System
 from mappings.dictionary import Dictionary, FieldMap, Rule, StageKey, required_fallbacks
@@ -110,6 +114,8 @@ class Mapper:
         schemas = schemas or {}
         self._fields: dict[tuple[System, str], tuple[_Field, ...]] = {}
         self._compiled_readers: dict[tuple[System, str], tuple[_Reader, ...]] = {}
+        self._digested: dict[tuple[System, str], tuple[str, ...]] = {}
+        self._salt = _salt(dictionary, schemas)
         for system, objects in PERSON_OBJECTS.items():
             for obj in objects:
                 self._fields[(system, obj)] = tuple(
@@ -181,6 +187,24 @@ class Mapper:
             )
             self._compiled_readers[(system, obj)] = found
         return found
+
+    def source_digest(self, record: SourceRecord, extra: Sequence[str] = ()) -> str:
+        """A fingerprint of every field `to_person` reads from `record` (plus `extra`), salted
+        with the dictionary and Baton's version: equal digests map to equal people, so a
+        record whose digest did not change need not be mapped again."""
+        key = (record.key.system, record.key.object)
+        names = self._digested.get(key)
+        if names is None:
+            names = (
+                *(spec[0] for spec in self._readers(*key)),
+                *_SIGNAL_FIELDS.get(key, ()),
+            )
+            self._digested[key] = names
+        get_field = record.fields.get
+        encoded = orjson.dumps(
+            [*(get_field(n) for n in names), *(get_field(n) for n in extra)], default=str
+        )
+        return hashlib.blake2b(encoded, key=self._salt, digest_size=16).hexdigest()
 
     def to_person(self, record: SourceRecord) -> Mapped[Person]:
         key = record.key
@@ -402,6 +426,25 @@ class Mapper:
 
     def _where(self, person: Person) -> str:
         return str(person.outcome or person.stage or "no stage")
+
+
+#: Native fields `_person_signal` reads besides the mapped ones.
+_SIGNAL_FIELDS: dict[tuple[System, str], tuple[str, ...]] = {
+    (System.HUBSPOT, HUBSPOT_CONTACTS): ("hs_lead_status", "lifecyclestage"),
+    (System.SALESFORCE, LEAD): ("Status", "IsConverted"),
+}
+
+
+def _salt(dictionary: Dictionary, schemas: Mapping[SchemaKey, FieldSchema]) -> bytes:
+    """What else decides how a record maps: the dictionary, the described field lengths and
+    the transforms' code (Baton's version), as a 16-byte key for `source_digest`."""
+    try:
+        release = version("baton-sync")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        release = "source"
+    lengths = sorted((str(k), s.length) for k, s in schemas.items())
+    material = orjson.dumps([release, dictionary.model_dump(mode="json"), lengths])
+    return hashlib.blake2b(material, digest_size=16).digest()
 
 
 def _remote(system: System, obj: str, fmap: FieldMap) -> str | None:

@@ -11,6 +11,9 @@ when a HubSpot contact is still alone after identity resolution it truly has no 
 and the MQL handoff may create a Lead. HubSpot contacts for Salesforce-only people are created
 in a last pass, once both systems were read and linked, for the same reason. A dry run plans
 and writes nothing: no system, no store (it keeps its identity decisions in memory instead).
+
+A run bumps its heartbeat as pages commit (at most once per `heartbeat_every`), and starting a
+run first closes the runs whose process died (no heartbeat for `stale_after`) as interrupted.
 """
 
 from __future__ import annotations
@@ -32,10 +35,23 @@ from sync.identity import Identity
 from sync.plan import CreationPolicy, Planner
 from sync.report import CycleReport
 from sync.store import dead_letters as letters_repo
-from sync.store.checkpoints import advance_checkpoint, get_checkpoint, set_upper_bound
+from sync.store.checkpoints import (
+    Checkpoint,
+    advance_checkpoint,
+    get_checkpoint,
+    set_upper_bound,
+)
 from sync.store.engine import for_reading
 from sync.store.links import active_links_for, find_links, one_sided
-from sync.store.runs import RunKind, RunStatus, finish_run, start_run
+from sync.store.runs import (
+    STALE_AFTER,
+    RunKind,
+    RunStatus,
+    beat,
+    close_stale_runs,
+    finish_run,
+    start_run,
+)
 from sync.unit import NEW_PREFIX, Cursor, Worker
 
 #: Salesforce first: see the module docstring.
@@ -60,10 +76,12 @@ def utcnow() -> datetime:
 class SyncPolicy:
     create_leads_for_mqls: bool = True  # HubSpot contact reaching MQL -> Salesforce Lead (handoff)
     create_contacts_from_salesforce: bool = True  # Lead/Contact created in SF -> HubSpot contact
-    propagate_deletes: bool = False  # default: flag on the other side + report
+    propagate_deletes: bool = False  # default: flag + report; on: see sync.deletes
     lookback: timedelta = timedelta(minutes=2)
     settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
     page_size: int = 500  # records per unit of work when polling
+    heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
+    stale_after: timedelta = STALE_AFTER  # a running run silent this long is closed as interrupted
 
 
 class Progress(Protocol):
@@ -77,6 +95,12 @@ def _dry_identity(reader: sqlalchemy.Engine) -> Identity:
     HubSpot pass must see the Salesforce links the run would have made."""
     with reader.connect() as conn:
         return Identity(conn)
+
+
+def _read_up_to(checkpoint: Checkpoint | None, since: datetime) -> bool:
+    """Whether reading already reached `since`: only then may a backfill of `[since, upper)`
+    move the checkpoint to `upper` without leaving changes before `since` unread."""
+    return checkpoint is not None and checkpoint.cursor is not None and checkpoint.cursor >= since
 
 
 def _pages(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
@@ -112,8 +136,14 @@ class SyncEngine:
         self.policy = policy
         self.now = now
         self.worker = Worker(
-            connectors=self.connectors, mapper=self.mapper, planner=self.planner, db=db, now=now
+            connectors=self.connectors,
+            mapper=self.mapper,
+            planner=self.planner,
+            db=db,
+            now=now,
+            propagate_deletes=policy.propagate_deletes,
         )
+        self._beaten: dict[uuid.UUID, datetime] = {}  # run id -> its last heartbeat
 
     # -- entry points ----------------------------------------------------------------------------
 
@@ -136,13 +166,21 @@ class SyncEngine:
         *,
         systems: Sequence[System] | None = None,
         objects: Sequence[str] | None = None,
+        since: datetime | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
     ) -> CycleReport:
         """Read every live record (bulk listings) and sync; safe to rerun after an interruption
         (already-synced people plan no writes) and leaves checkpoints at its start time so the
-        daemon continues from there."""
+        daemon continues from there.
+
+        With `since`, only the records modified in `[since, start)` are read, through the
+        change listings. A checkpoint still behind `since` (or absent) is then left alone:
+        moving it to the start would skip the changes before `since` the daemon has not read.
+        """
         upper = self.now() - self.policy.settle
+        if since is not None and since.utcoffset() is None:
+            raise ValueError(f"since must be timezone-aware, got {since.isoformat()}")
         wanted = [
             (system, obj)
             for system, obj in PERSON_OBJECTS
@@ -150,7 +188,7 @@ class SyncEngine:
         ]
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
-            return self._backfill(wanted, upper, run_id, dry_run, progress)
+            return self._backfill(wanted, upper, since, run_id, dry_run, progress)
 
         return self._run(RunKind.BACKFILL, dry_run, body)
 
@@ -189,7 +227,9 @@ class SyncEngine:
         if dry_run:
             return body(None)
         with self.db.begin() as tx:
+            close_stale_runs(tx, stale_after=self.policy.stale_after, at=self.now())
             run_id = start_run(tx, kind, at=self.now())
+        self._beaten[run_id] = self.now()
         try:
             report = body(run_id)
         except BaseException as exc:
@@ -197,10 +237,24 @@ class SyncEngine:
             with self.db.begin() as tx:
                 finish_run(tx, run_id, status, error=f"{type(exc).__name__}: {exc}", at=self.now())
             raise
+        finally:
+            self._beaten.pop(run_id, None)
         report.run_id = run_id
         with self.db.begin() as tx:
             finish_run(tx, run_id, RunStatus.SUCCEEDED, counts=report.counts(), at=self.now())
         return report
+
+    def _beat(self, run_id: uuid.UUID | None) -> None:
+        """Called after each committed page: one small UPDATE per `heartbeat_every` at most."""
+        if run_id is None:
+            return
+        now = self.now()
+        last = self._beaten.get(run_id)
+        if last is not None and now - last < self.policy.heartbeat_every:
+            return
+        with self.db.begin() as tx:
+            beat(tx, run_id, at=now)
+        self._beaten[run_id] = now
 
     def _poll(self, upper: datetime, run_id: uuid.UUID | None, dry_run: bool) -> CycleReport:
         report = CycleReport()
@@ -230,6 +284,7 @@ class SyncEngine:
                     fast=True,
                 )
                 report += part
+                self._beat(run_id)
                 if blocked:
                     break  # the rest is read again next cycle, from the unmoved checkpoint
         if self.policy.create_contacts_from_salesforce:
@@ -243,6 +298,7 @@ class SyncEngine:
         self,
         wanted: Sequence[tuple[System, str]],
         upper: datetime,
+        since: datetime | None,
         run_id: uuid.UUID | None,
         dry_run: bool,
         progress: Progress | None,
@@ -254,7 +310,13 @@ class SyncEngine:
             if progress is not None:
                 progress.start(label, None)
             allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
-            for page in _pages(self.connectors[system].read_all(obj), self.policy.page_size):
+            connector = self.connectors[system]
+            records = (
+                connector.read_all(obj)
+                if since is None
+                else connector.read_changes(obj, min(since, upper), upper)
+            )
+            for page in _pages(records, self.policy.page_size):
                 part, _ = self.worker.run(
                     page,
                     trigger="backfill",
@@ -265,12 +327,14 @@ class SyncEngine:
                     fast=True,
                 )
                 report += part
+                self._beat(run_id)
                 if progress is not None:
                     progress.advance(label, len(page))
             if not dry_run:
                 with self.db.begin() as tx:
-                    set_upper_bound(tx, system, obj, upper, at=self.now())
-                    advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+                    if since is None or _read_up_to(get_checkpoint(tx, system, obj), since):
+                        set_upper_bound(tx, system, obj, upper, at=self.now())
+                        advance_checkpoint(tx, system, obj, upper, "", at=self.now())
             if progress is not None:
                 progress.finish(label)
         if self.policy.create_contacts_from_salesforce:
@@ -336,6 +400,7 @@ class SyncEngine:
             records = self.worker.read([link_.key for link_ in links])
             part, _ = self.worker.run(records, trigger=trigger, dry_run=False, run_id=run_id)
             report += part
+            self._beat(run_id)
             if progress is not None:
                 progress.advance(label, len(links))
         if progress is not None:

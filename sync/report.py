@@ -36,6 +36,7 @@ class CycleReport:
     stage_moves: Counter[str] = field(default_factory=Counter)  # "mql->sal"
     ambiguous: int = 0
     deletes_flagged: int = 0
+    deletes_propagated: int = 0  # twins deleted (dry run: to delete), BATON_PROPAGATE_DELETES
     retry_later: int = 0  # writes refused for now (locks, limits): the page is read again
     planned: list[PlannedWrite] = field(default_factory=list)
     run_id: uuid.UUID | None = None
@@ -51,6 +52,7 @@ class CycleReport:
             stage_moves=self.stage_moves + other.stage_moves,
             ambiguous=self.ambiguous + other.ambiguous,
             deletes_flagged=self.deletes_flagged + other.deletes_flagged,
+            deletes_propagated=self.deletes_propagated + other.deletes_propagated,
             retry_later=self.retry_later + other.retry_later,
             planned=[*self.planned, *other.planned],
             run_id=self.run_id or other.run_id,
@@ -78,6 +80,7 @@ class CycleReport:
             dead_letters=self.dead_letters,
             ambiguous=self.ambiguous,
             deletes_flagged=self.deletes_flagged,
+            deletes_propagated=self.deletes_propagated,
             retry_later=self.retry_later,
         )
         return out

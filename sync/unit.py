@@ -29,6 +29,8 @@ from connectors.protocol import Connector
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
 from mappings.model import Person
+from sync import deletes
+from sync.changes import changed_fields
 from sync.entries import first_entries
 from sync.execute import Result, Sent, send
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
@@ -43,6 +45,7 @@ from sync.store.links import LinkReason, associated, find_links
 from sync.store.snapshots import (
     SnapshotWrite,
     put_snapshots,
+    snapshot_marks,
     snapshot_values,
     touch_snapshots,
 )
@@ -50,6 +53,8 @@ from sync.store.transitions import Transition, record_transitions, recorded_stag
 from sync.values import Values
 
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
+#: Lead fields the conversion is followed from (`_follow_conversions`): part of the digest.
+CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedOpportunityId")
 
 
 @contextmanager
@@ -87,11 +92,16 @@ class _Gathered:
     identity: Identity
     records: dict[RecordKey, SourceRecord]
     people: dict[RecordKey, Person]
+    values: dict[RecordKey, Values]
     snapshots: dict[RecordKey, Values]
     touched: list[uuid.UUID]
     no_create: set[uuid.UUID]
     notes: list[Decision] = field(default_factory=list)
     seen_at: dict[RecordKey, datetime | None] = field(default_factory=dict)
+    quiet: dict[RecordKey, datetime] = field(default_factory=dict)  # see Worker._quiet
+    restamp: dict[RecordKey, Values] = field(default_factory=dict)  # quiet, snapshot to renew
+    digests: dict[RecordKey, str] = field(default_factory=dict)  # Mapper.source_digest
+    deletions: list[deletes.Deletion] = field(default_factory=list)
 
 
 class Worker:
@@ -105,8 +115,10 @@ class Worker:
         planner: Planner,
         db: sqlalchemy.Engine,
         now: Callable[[], datetime],
+        propagate_deletes: bool = False,
     ) -> None:
         self.connectors = connectors
+        self.propagate_deletes = propagate_deletes  # see sync.deletes
         self.mapper = mapper
         self.planner = planner
         self.db = db
@@ -189,11 +201,13 @@ class Worker:
                 for write in plan.writes:
                     bucket = report.created if write.creates else report.updated
                     bucket[f"{write.key.system}:{write.key.object}"] += 1
+            deletes.rehearse(report, gathered.deletions)
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
         held = self._held(writes)
         sent = send(self.connectors, [pw for n, pw in enumerate(writes) if n not in held])
-        blocked = any(s.result is Result.RETRY for s in sent)
+        removed = deletes.send(self.connectors, gathered.deletions)
+        blocked = any(s.result is Result.RETRY for s in sent) or deletes.blocked(removed)
         with self.db.begin() as tx:
             self._commit(
                 tx,
@@ -206,6 +220,7 @@ class Worker:
                 now,
                 held={writes[n][0] for n in held},
             )
+            deletes.commit(tx, removed, report, trigger=trigger, run_id=run_id, now=now)
             if cursor is not None and not blocked:
                 advance_checkpoint(
                     tx, cursor.system, cursor.object, cursor.modified_at, cursor.id, at=now
@@ -241,18 +256,38 @@ class Worker:
     ) -> _Gathered:
         identity = carry or Identity(conn)
         identity.db = conn
-        # Fast path: a record read again at the modification time we last saw (the lookback's
-        # overlap, a replayed page) has nothing new to say; its person is synced when the
-        # other side changes, since that change is read on its own.
-        known = snapshot_values(conn, [r.key for r in records if not r.deleted])
-        live = [
-            r
-            for r in records
-            if not r.deleted and not (fast and r.key in known and known[r.key][1] == r.modified_at)
-        ]
-        signals = [r for r in live if r.key.object == OPPORTUNITY]
-        live = [r for r in live if r.key.object != OPPORTUNITY]
+        # Fast paths: a record read again at the modification time we last saw (the lookback's
+        # overlap, a replayed page), or whose mapped fields did not change (same source digest)
+        # has nothing new to say; its person is synced when the other side changes, since that
+        # change is read on its own.
+        marks = snapshot_marks(conn, [r.key for r in records if not r.deleted]) if fast else {}
+        live: list[SourceRecord] = []
+        signals: list[SourceRecord] = []
+        digests: dict[RecordKey, str] = {}
+        quiet: dict[RecordKey, datetime] = {}
+        for r in records:
+            mark = marks.get(r.key)
+            if r.deleted or (mark is not None and mark[1] == r.modified_at):
+                continue
+            if r.key.object == OPPORTUNITY:
+                signals.append(r)
+                continue
+            digests[r.key] = digest = self.mapper.source_digest(r, CONVERSION_FIELDS)
+            if mark is not None and mark[0] == digest:
+                quiet[r.key] = r.modified_at
+            else:
+                live.append(r)
+        known = snapshot_values(conn, [r.key for r in live])
         people = {r.key: self.mapper.to_person(r).value for r in live}
+        values = {key: self.planner.values(person) for key, person in people.items()}
+        restamp: dict[RecordKey, Values] = {}
+        if fast:
+            for same, modified in self._quiet(live, values, known).items():
+                quiet[same] = modified
+                if known[same][0] != values[same]:
+                    restamp[same] = values[same]  # the date HubSpot stamped where one was due
+            live = [r for r in live if r.key not in quiet]
+        report.unchanged += len(quiet)
         notes: list[Decision] = []
         touched: dict[uuid.UUID, None] = {}
         # Merges first: the survivor must already be the person's record when it is resolved.
@@ -262,6 +297,7 @@ class Worker:
             RecordKey(r.key.system, r.key.object, r.merged_into) for r in gone if r.merged_into
         ]
         survivor_links = find_links(conn, survivors) if survivors else {}
+        orphaned: list[tuple[uuid.UUID, RecordKey]] = []  # deleted, with propagation on
         for record in gone:
             link_ = gone_links.get(record.key)
             if link_ is None or not link_.active:
@@ -277,6 +313,9 @@ class Worker:
                 else:
                     why = f"{record.key} was merged into {survivor}, already another person's"
                 notes.append(_note(pid, "record", "merge", trigger, now, run_id, record.key, why))
+                continue
+            if self.propagate_deletes:
+                orphaned.append((pid, record.key))
                 continue
             report.deletes_flagged += 1
             why = f"{record.key} was deleted; not propagated (policy)"
@@ -306,7 +345,10 @@ class Worker:
                     amb.why,
                 )
             )
+        # Quiet records stay in hand: a person planned for its other record must not read
+        # them again.
         in_hand = {r.key: r for r in (*live, *signals)}
+        in_hand.update((r.key, r) for r in records if r.key in quiet)
         unreadable: set[uuid.UUID] = set()
         asked: set[uuid.UUID] = set()  # people whose Opportunities were already looked up
         for _ in range(3):
@@ -331,7 +373,7 @@ class Worker:
                 if record.key in missing:
                     in_hand[record.key] = record
                     if record.key.object != OPPORTUNITY:
-                        people[record.key] = self.mapper.to_person(record).value
+                        digests[record.key] = self.mapper.source_digest(record, CONVERSION_FIELDS)
             for pid in touched:
                 for system in System:
                     key = identity.counterpart(pid, system)
@@ -344,6 +386,10 @@ class Worker:
             if (key := identity.counterpart(pid, system)) is not None
         ]
         wanted = set(keys)
+        for side in wanted:  # read by id above, or quiet yet the side of a planned person
+            if side not in people and (unmapped := in_hand.get(side)) is not None:
+                people[side] = person = self.mapper.to_person(unmapped).value
+                values[side] = self.planner.values(person)
         stored = snapshot_values(conn, [k for k in wanted if k not in known])
         stored.update({k: v for k, v in known.items() if k in wanted})
         snapshots = {k: values for k, (values, _) in stored.items()}
@@ -359,12 +405,37 @@ class Worker:
             identity,
             in_hand,
             people,
+            values,
             snapshots,
             list(touched),
             flagged | unreadable,
             notes,
             seen_at,
+            quiet,
+            restamp,
+            digests,
+            deletions=deletes.plan(conn, orphaned),
         )
+
+    @staticmethod
+    def _quiet(
+        live: Sequence[SourceRecord],
+        values: Mapping[RecordKey, Values],
+        known: Mapping[RecordKey, tuple[Values, datetime | None]],
+    ) -> dict[RecordKey, datetime]:
+        """Records read at a new modification time whose synced values equal their snapshot
+        (a field Baton does not map was edited; the echo of our own write): their side says
+        nothing new, so their people need no plan and their twins no read. Each side's real
+        changes are read on their own. Only linked records have snapshots (links are never
+        removed), so a quiet record's identity is settled. A converted Lead is never quiet:
+        its conversion is followed from fields the snapshot does not hold."""
+        return {
+            r.key: r.modified_at
+            for r in live
+            if (seen := known.get(r.key)) is not None
+            and not changed_fields(values[r.key], seen[0])
+            and not (r.key.object == LEAD and r.get("IsConverted") in (True, "true"))
+        }
 
     def _follow_conversions(
         self,
@@ -422,9 +493,11 @@ class Worker:
                 if active is None or record is None:
                     sides[system] = None
                     continue
-                person = gathered.people[active]
                 sides[system] = Side(
-                    record, person, self.planner.values(person), gathered.snapshots.get(active)
+                    record,
+                    gathered.people[active],
+                    gathered.values[active],
+                    gathered.snapshots.get(active),
                 )
             plans.append(
                 self.planner.plan(
@@ -508,6 +581,19 @@ class Worker:
                 snapshots[key] = SnapshotWrite(key, s.write.expected, written_by_us=True)
         learning: list[PersonPlan] = []
         touched: dict[RecordKey, datetime] = {}  # unchanged values, read at a new time
+        digests = gathered.digests
+        for key, modified in gathered.quiet.items():
+            if key in snapshots:
+                continue
+            if key in gathered.restamp:
+                snapshots[key] = SnapshotWrite(
+                    key,
+                    gathered.restamp[key],
+                    source_modified_at=modified,
+                    source_digest=digests[key],
+                )
+            else:
+                touched[key] = modified
         for plan in plans:
             if plan.person_id in failed:
                 continue
@@ -518,7 +604,9 @@ class Worker:
                 if key in snapshots or key in touched:
                     continue
                 if fresh:
-                    snapshots[key] = SnapshotWrite(key, values, source_modified_at=modified)
+                    snapshots[key] = SnapshotWrite(
+                        key, values, source_modified_at=modified, source_digest=digests.get(key)
+                    )
                 elif gathered.seen_at.get(key) != modified:
                     touched[key] = modified
             # Only records saying something new (or being written) can teach the history
@@ -528,7 +616,11 @@ class Worker:
         transitions = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
         put_snapshots(tx, list(snapshots.values()), at=now)
-        touch_snapshots(tx, [(k, at) for k, at in touched.items() if k not in snapshots], at=now)
+        touch_snapshots(
+            tx,
+            [(k, at, digests.get(k)) for k, at in touched.items() if k not in snapshots],
+            at=now,
+        )
         decisions = [
             _decision(plan.person_id, d, trigger, now, run_id)
             for plan in plans

@@ -63,7 +63,13 @@ class Totals:
             self.created.update(report.created)
             self.updated.update(report.updated)
             self.stage_moves.update(report.stage_moves)
-            for name in ("conflicts", "dead_letters", "ambiguous", "deletes_flagged"):
+            for name in (
+                "conflicts",
+                "dead_letters",
+                "ambiguous",
+                "deletes_flagged",
+                "deletes_propagated",
+            ):
                 self.other[name] += getattr(report, name)
         return report
 

@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from baton.cli.common import EnvFileOption, fail
 from baton.settings import BatonSettings, SettingsError, load_baton
 from sync.queries.export import to_jsonable
-from sync.queries.status import Status
+from sync.queries.status import RunSummary, Status
 from sync.queries.status import status as status_query
 from sync.store.engine import for_reading, make_engine
 
@@ -106,6 +106,13 @@ def when(at: datetime | None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if at is not None else "-"
 
 
+def stale_note(run: RunSummary) -> str:
+    return (
+        f"no heartbeat for {human(run.heartbeat_age)}: the process likely died; "
+        "the next run closes it as interrupted"
+    )
+
+
 def status(
     json_output: JsonOption = False,
     runs: Annotated[int, typer.Option(min=1, max=100, help="How many recent runs to show.")] = 5,
@@ -134,18 +141,20 @@ def render(report: Status, console: Console) -> None:
     console.print(cursors if report.cursors else "No cursors yet: nothing has been read.")
 
     runs = Table(title="Last runs", title_justify="left")
-    for column in ("started", "kind", "status", "duration", "counts", "error"):
+    for column in ("started", "kind", "status", "duration", "heartbeat", "counts", "error"):
         runs.add_column(column, overflow="fold")
     for run in report.runs:
         counts = ", ".join(f"{k} {v}" for k, v in summarize(run.counts).items() if v) or "-"
-        style = "red" if run.status == "failed" else ""
+        shown = "running, stale" if run.stale else run.status
+        style = "red" if run.status == "failed" or run.stale else ""
         runs.add_row(
             when(run.started_at),
             run.kind,
-            f"[{style}]{run.status}[/]" if style else run.status,
+            f"[{style}]{shown}[/]" if style else shown,
             human(run.duration),
+            f"{human(run.heartbeat_age)} ago" if run.heartbeat_age is not None else "-",
             escape(counts),
-            escape(run.error or ""),
+            escape(stale_note(run) if run.stale else run.error or ""),
         )
     console.print(runs if report.runs else "No runs yet.")
 

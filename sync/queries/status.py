@@ -1,8 +1,10 @@
 """`baton status`: is the sync keeping up, what did it last do, what is stuck, what is left.
 
 Figures: per system and object the cursor and its lag (now - cursor: how far behind reading
-is), the latest runs with counts and duration, open dead letters by system and vendor code,
-identity links by system and object, ambiguous matches (two records claim one email or one
+is), the latest runs with counts and duration (a running run with the age of its heartbeat,
+marked stale past `STALE_AFTER`: its process likely died, and the next run will close it as
+interrupted), open dead letters by system and vendor code, identity links by system and
+object, ambiguous matches (two records claim one email or one
 cross-system id and the engine refused to guess): the people the decision log holds an
 `identity` decision with rule `ambiguous:<system>` for, and the count the latest finished run
 reported; the MQLs waiting for a first sales touch past the SLA (`sync.sla`); and the API budget
@@ -23,7 +25,7 @@ from sync.store._sql import Db, connection
 from sync.store.budget import budgets
 from sync.store.checkpoints import list_checkpoints
 from sync.store.dead_letters import DeadLetterStatus, count_dead_letters
-from sync.store.runs import RunStatus, recent_runs
+from sync.store.runs import STALE_AFTER, Run, RunStatus, recent_runs
 from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.schema import Decision as DecisionRow
 from sync.store.schema import IdentityLink, Person
@@ -57,6 +59,9 @@ class RunSummary:
     duration: timedelta
     counts: Mapping[str, int]
     error: str | None
+    heartbeat_at: datetime | None = None
+    heartbeat_age: timedelta | None = None  # running runs only: now - last heartbeat (or start)
+    stale: bool = False  # running, yet silent for longer than the stale limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,14 @@ class Status:
     budgets: tuple[BudgetStatus, ...]
 
 
-def status(db: Db, *, now: datetime, runs: int = 5, sla: timedelta = DEFAULT_SLA) -> Status:
+def status(
+    db: Db,
+    *,
+    now: datetime,
+    runs: int = 5,
+    sla: timedelta = DEFAULT_SLA,
+    stale_after: timedelta = STALE_AFTER,
+) -> Status:
     """Everything `baton status` shows, measured against `now`."""
     latest = recent_runs(db, limit=runs)
     return Status(
@@ -117,19 +129,7 @@ def status(db: Db, *, now: datetime, runs: int = 5, sla: timedelta = DEFAULT_SLA
             )
             for c in list_checkpoints(db)
         ),
-        runs=tuple(
-            RunSummary(
-                run.id,
-                str(run.kind),
-                str(run.status),
-                run.started_at,
-                run.finished_at,
-                (run.finished_at or now) - run.started_at,
-                dict(run.counts),
-                run.error,
-            )
-            for run in latest[:runs]
-        ),
+        runs=tuple(_summary(run, now, stale_after) for run in latest[:runs]),
         dead_letters={str(k): v for k, v in count_dead_letters(db).items()},
         open_errors=_open_errors(db),
         people=connection(db).execute(select(func.count()).select_from(Person)).scalar_one(),
@@ -144,6 +144,24 @@ def status(db: Db, *, now: datetime, runs: int = 5, sla: timedelta = DEFAULT_SLA
             )
             for b in budgets(db)
         ),
+    )
+
+
+def _summary(run: Run, now: datetime, stale_after: timedelta) -> RunSummary:
+    running = run.status is RunStatus.RUNNING
+    age = now - run.last_seen if running else None
+    return RunSummary(
+        run.id,
+        str(run.kind),
+        str(run.status),
+        run.started_at,
+        run.finished_at,
+        (run.finished_at or now) - run.started_at,
+        dict(run.counts),
+        run.error,
+        run.heartbeat_at,
+        age,
+        age is not None and age > stale_after,
     )
 
 

@@ -96,3 +96,36 @@ def test_a_bad_system_is_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--system" in result.stderr
+
+
+def read_count(stdout: str, label: str) -> int:
+    """The 'read' cell of `label`'s row in the summary table."""
+    [row] = [line for line in stdout.splitlines() if f" {label} " in line and "│" in line]
+    return int(row.split("│")[2].strip().replace(",", ""))
+
+
+def test_since_reads_only_the_recent_records(box: Sandbox, tmp_path: Path) -> None:
+    recent = backfill(box, tmp_path, "--since", "90d", "--system", "hubspot")
+    assert recent.returncode == 0, recent.stderr
+    assert "Backfilling records modified since" in recent.stdout
+    assert "Scope: records modified since" in recent.stdout
+    some = read_count(recent.stdout, "hubspot:contacts")
+    assert 0 < some < 60  # the seed spreads modification times over a year
+    everything = backfill(box, tmp_path, "--system", "hubspot", "--dry-run")
+    assert everything.returncode == 0, everything.stderr
+    assert read_count(everything.stdout, "hubspot:contacts") == 60
+
+
+def test_a_since_in_the_future_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*BATON, "backfill", "--since", "2999-01-01"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "--since" in result.stderr
+    assert "is in the future" in result.stderr

@@ -4,7 +4,8 @@ Given 200 HubSpot contacts and a Salesforce org of 100 Leads (half of them the s
 plus 50 Contacts, when the engine backfills, then both systems agree per the dictionary, and a
 second run writes nothing (the sandboxes count zero API writes). Then: echoes, a validation
 rejection that becomes a dead letter and passes after the data is fixed, a conversion that
-relinks, and an ambiguous email that is reported instead of guessed.
+relinks, an ambiguous email that is reported instead of guessed, and a HubSpot archive that
+deletes the Salesforce Lead when deletes propagate (and is only flagged when they do not).
 
 The tests of this module share one world and run in order (each builds on the last backfill).
 
@@ -43,6 +44,7 @@ from sandbox.shared.server import Listener, serve_in_thread
 from sandbox.shared.tls import ensure_tls_files
 from sync.engine import SyncEngine, SyncPolicy
 from sync.store.dead_letters import list_dead_letters
+from sync.store.decisions import decisions_for
 from sync.store.engine import for_reading, make_engine, sqlite_url
 from sync.store.links import find_link
 from sync.store.migrate import upgrade
@@ -322,3 +324,73 @@ def test_ambiguous_email_is_reported_not_guessed(stack: Stack) -> None:
     with stack.read() as conn:
         for twin in twins:
             assert find_link(conn, RecordKey(System.SALESFORCE, "Lead", str(twin["Id"]))) is None
+
+
+def _lead_pairs(stack: Stack) -> list[tuple[str, RecordKey]]:
+    """Linked pairs whose Salesforce side is a live, unconverted Lead no letter is about."""
+    letters = {letter.key for letter in list_dead_letters(stack.read())}
+    return [
+        (hs_id, key)
+        for hs_id, key in stack.pairs()
+        if key.object == "Lead"
+        and key not in letters
+        and stack.sf_box.find("Lead", equals={"Id": key.id, "IsConverted": False})
+    ]
+
+
+def test_a_hubspot_archive_deletes_the_salesforce_lead_when_configured(stack: Stack) -> None:
+    propagating = SyncEngine(
+        hubspot=stack.hubspot,
+        salesforce=stack.salesforce,
+        dictionary=stack.dictionary,
+        db=stack.db,
+        policy=SyncPolicy(page_size=100, propagate_deletes=True),
+        now=stack.clock.now_dt,
+    )
+    hs_id, sf_key = _lead_pairs(stack)[0]
+    [archived] = stack.hubspot.delete("contacts", [hs_id])  # someone deletes the contact
+    assert archived.ok
+    stack.later()
+
+    report = propagating.poll()
+
+    assert (report.deletes_propagated, report.deletes_flagged) == (1, 0)
+    [lead] = stack.salesforce.read_by_ids("Lead", [sf_key.id])
+    assert lead.deleted  # in Salesforce's recycle bin
+    with stack.read() as conn:
+        hs_link = find_link(conn, RecordKey(System.HUBSPOT, "contacts", hs_id))
+        sf_link = find_link(conn, sf_key)
+        assert hs_link is not None
+        assert sf_link is not None
+        assert not hs_link.active
+        assert not sf_link.active
+        notes = decisions_for(conn, hs_link.person_id, "record")
+    assert [(d.rule, d.trigger, d.salesforce_old) for d in notes] == [
+        ("delete_propagated", "poll", str(sf_key))
+    ]
+    stack.later()
+    before = stack.hs_box.stats.writes
+    echo = propagating.poll()  # reads the Lead's deletion: nothing to delete back
+    assert (echo.deletes_propagated, echo.deletes_flagged) == (0, 0)
+    assert stack.hs_box.stats.writes == before
+    assert stack.hubspot.read_by_ids("contacts", [hs_id]) == []
+
+
+def test_a_hubspot_archive_is_only_flagged_by_default(stack: Stack) -> None:
+    hs_id, sf_key = _lead_pairs(stack)[0]
+    stack.hubspot.delete("contacts", [hs_id])
+    stack.later()
+    before = stack.sf_box.stats.writes
+
+    report = stack.engine.poll()
+
+    assert (report.deletes_flagged, report.deletes_propagated) == (1, 0)
+    [lead] = stack.salesforce.read_by_ids("Lead", [sf_key.id])
+    assert not lead.deleted
+    assert stack.sf_box.stats.writes == before
+    with stack.read() as conn:
+        sf_link = find_link(conn, sf_key)
+        assert sf_link is not None
+        assert sf_link.active
+        rules = [d.rule for d in decisions_for(conn, sf_link.person_id, "record")]
+    assert rules == ["delete_flagged"]

@@ -67,7 +67,9 @@ def test_a_dry_run_prints_the_plan() -> None:
     engine = PagedEngine()
     run_backfill(engine, out, systems=[System.HUBSPOT], objects=["contacts"], dry_run=True)
     text = out.file.getvalue()  # type: ignore[attr-defined]
-    assert engine.calls == [{"systems": [System.HUBSPOT], "objects": ["contacts"], "dry_run": True}]
+    assert engine.calls == [
+        {"systems": [System.HUBSPOT], "objects": ["contacts"], "since": None, "dry_run": True}
+    ]
     assert "Planned writes (1)" in text
     assert "Status: None -> 'Open'" in text
     assert "dry run: nothing written" in text

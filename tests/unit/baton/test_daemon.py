@@ -34,6 +34,7 @@ class FakeReport:
     stage_moves: Counter[str] = field(default_factory=Counter)
     ambiguous: int = 0
     deletes_flagged: int = 0
+    deletes_propagated: int = 0
     planned: list[Any] = field(default_factory=list)
 
 

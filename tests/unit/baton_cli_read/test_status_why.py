@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from sync.store.dead_letters import Direction, add_dead_letter
 from sync.store.decisions import Decision, record_decision
 from sync.store.links import LinkReason, link, relink
 from sync.store.people import add_person
-from sync.store.runs import RunKind, RunStatus, finish_run, start_run
+from sync.store.runs import RunKind, RunStatus, beat, finish_run, start_run
 from sync.store.transitions import record_transition
 
 from .conftest import at
@@ -223,3 +223,28 @@ def test_durations_read_as_people_say_them(seconds: float | None, text: str) -> 
 def test_run_counts_fold_per_kind_for_the_table() -> None:
     counts = {"read.hubspot:contacts": 3, "read.salesforce:Lead": 2, "unchanged": 4}
     assert summarize(counts) == {"read": 5, "unchanged": 4}
+
+
+def test_status_shows_a_running_runs_heartbeat_and_marks_a_stale_one(
+    runner: CliRunner, store: Engine
+) -> None:
+    now = datetime.now(UTC)
+    with store.begin() as conn:
+        stale = start_run(conn, RunKind.BACKFILL, at=now - timedelta(hours=1))
+        beat(conn, stale, at=now - timedelta(minutes=25))
+        live = start_run(conn, RunKind.DAEMON, at=now - timedelta(minutes=2))
+        beat(conn, live, at=now - timedelta(seconds=30))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    [stale_line] = [line for line in lines if "backfill" in line]
+    assert "running, stale" in stale_line
+    assert "25m" in stale_line
+    assert "no heartbeat for 25m" in stale_line
+    [live_line] = [line for line in lines if "daemon" in line]
+    assert "running" in live_line
+    assert "stale" not in live_line
+    assert "ago" in live_line
+    data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    runs = [(r["kind"], r["stale"]) for r in data["runs"]]
+    assert runs == [("daemon", False), ("backfill", True)]

@@ -4,7 +4,8 @@ They keep the protocol's promises the engine relies on: `read_changes` is half-o
 ordered by (modified_at, id); writes stamp the record with the fake clock; `match_on` upserts
 find the record carrying that value (emails compared case-insensitively, as HubSpot does);
 refusals come back as outcomes with a vendor code and message. `writes` counts records
-created or updated through `write`, like the sandboxes' `/_sandbox/stats`.
+created, updated or deleted through the API, like the sandboxes' `/_sandbox/stats`; `remove`
+is a user's delete in the UI.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class FakeConnector:
     known: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fields a read returns
     writes: int = 0
     write_calls: int = 0
+    refuse_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> refusal
+    deleted: list[str] = field(default_factory=list)  # ids deleted through `delete`
+    delete_calls: int = 0
     stamps: bool = False  # HubSpot: writes stamp "Became a <stage> date" (see `_stamp`)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -90,7 +94,8 @@ class FakeConnector:
     def get(self, obj: str, ident: str) -> dict[str, FieldValue]:
         return self.objects[obj][ident].fields
 
-    def delete(self, obj: str, ident: str, *, merged_into: str | None = None) -> None:
+    def remove(self, obj: str, ident: str, *, merged_into: str | None = None) -> None:
+        """A user's delete (or merge, with `merged_into`) in the UI; not an API write."""
         stored = self.objects[obj][ident]
         stored.deleted = True
         stored.merged_into = merged_into
@@ -102,6 +107,14 @@ class FakeConnector:
             for i, s in self.objects.get(obj, {}).items()
             if not s.deleted and _same(name, s.fields.get(name), value)
         ]
+
+    def _index(self, obj: str, name: str) -> dict[object, list[str]]:
+        index: dict[object, list[str]] = {}
+        for i, s in self.objects.get(obj, {}).items():
+            value = s.fields.get(name)
+            if not s.deleted and value is not None:
+                index.setdefault(_match_key(name, value), []).append(i)
+        return index
 
     def live(self, obj: str) -> dict[str, dict[str, FieldValue]]:
         return {i: s.fields for i, s in self.objects.get(obj, {}).items() if not s.deleted}
@@ -147,6 +160,8 @@ class FakeConnector:
         self.write_calls += 1
         table = self.objects.setdefault(object, {})
         outcomes = []
+        # match_on lookups: one scan per field and call, not one per patch (benches write 10k+)
+        indexes: dict[str, dict[object, list[str]]] = {}
         for patch in patches:
             if self.retry_next > 0:
                 self.retry_next -= 1
@@ -170,12 +185,19 @@ class FakeConnector:
                 continue
             ident = patch.key.id
             if patch.match_on:
-                found = self.find(object, patch.match_on, patch.fields.get(patch.match_on))
+                if patch.match_on not in indexes:
+                    indexes[patch.match_on] = self._index(object, patch.match_on)
+                found = indexes[patch.match_on].get(
+                    _match_key(patch.match_on, patch.fields.get(patch.match_on)), []
+                )
                 ident = found[0] if found else ""
             created = not ident
             if created:
                 ident = self.new_id(object)
                 table[ident] = Stored({}, self.clock())
+                for name, index in indexes.items():
+                    if patch.fields.get(name) is not None:
+                        index.setdefault(_match_key(name, patch.fields[name]), []).append(ident)
             elif ident not in table or table[ident].deleted:
                 outcomes.append(
                     WriteOutcome(
@@ -189,6 +211,39 @@ class FakeConnector:
             self._stamp(stored, patch.fields)
             self.writes += 1
             outcomes.append(WriteOutcome(patch, ident, created=created))
+        return outcomes
+
+    def delete(self, object: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        """Idempotent, like the real ones: an id already deleted or unknown is a success;
+        `refuse_deletes` names ids the system refuses (code, message); `retry_next` applies."""
+        self.delete_calls += 1
+        table = self.objects.setdefault(object, {})
+        outcomes = []
+        for ident in ids:
+            patch = RecordPatch(RecordKey(self.system, object, ident), {})
+            if self.retry_next > 0:
+                self.retry_next -= 1
+                outcomes.append(
+                    WriteOutcome(
+                        patch,
+                        ident,
+                        error_code="UNABLE_TO_LOCK_ROW",
+                        error_message="unable to obtain exclusive access",
+                        retryable=True,
+                    )
+                )
+                continue
+            if ident in self.refuse_deletes:
+                code, message = self.refuse_deletes[ident]
+                outcomes.append(WriteOutcome(patch, ident, error_code=code, error_message=message))
+                continue
+            stored = table.get(ident)
+            if stored is not None and not stored.deleted:
+                stored.deleted = True
+                stored.modified_at = self.clock.advance(0.001)
+                self.deleted.append(ident)
+                self.writes += 1
+            outcomes.append(WriteOutcome(patch, ident))
         return outcomes
 
     def _stamp(self, stored: Stored, written: Mapping[str, FieldValue]) -> None:
@@ -231,6 +286,18 @@ class FakeConnector:
             id=lead_id,
         )
         return contact_id
+
+
+def _match_key(name: str, value: Any) -> object:
+    """The value `_same` compares, as a dict key (None never matches)."""
+    if value is None:
+        return _NO_MATCH
+    if name == "email" and isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+_NO_MATCH = object()
 
 
 def _same(name: str, a: Any, b: Any) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
+from sync.engine import SyncEngine
 from sync.store.snapshots import get_snapshot
 from sync.values import CanonicalView, canonical
 from tests.unit.sync.conftest import World
@@ -79,3 +80,77 @@ def test_a_record_read_again_unchanged_only_moves_its_snapshots_time(world: Worl
     assert again.version == first.version + 1
     assert again.source_modified_at == world.hs.objects["contacts"][hs_id].modified_at
     assert again.source_modified_at != first.source_modified_at
+
+
+def _linked_pair(world: World) -> tuple[str, str, SyncEngine]:
+    """A HubSpot contact and its Salesforce Lead, synced once and their echoes read."""
+    hs_id = world.hs.put("contacts", {"email": "bo@example.com", "lifecyclestage": "lead"})
+    sf_id = world.sf.put(
+        "Lead",
+        {"Email": "bo@example.com", "LastName": "Bo", "Company": "Acme", "IsConverted": False},
+    )
+    world.clock.advance(10)
+    engine = world.engine()
+    engine.poll()
+    world.clock.advance(10)
+    engine.poll()
+    world.clock.advance(10)
+    return hs_id, sf_id, engine
+
+
+def test_a_record_whose_mapped_fields_did_not_change_is_not_planned_nor_its_twin_read(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hs_id, _, engine = _linked_pair(world)
+    key = RecordKey(System.HUBSPOT, "contacts", hs_id)
+    before = get_snapshot(world.read(), key)
+    assert before is not None
+    assert before.source_digest is not None
+    reads: list[list[str]] = []
+    real = world.sf.read_by_ids
+    monkeypatch.setattr(
+        world.sf, "read_by_ids", lambda obj, ids: reads.append(list(ids)) or real(obj, ids)
+    )
+    world.hs.put("contacts", {"notes_last_updated": "2026-03-03"}, id=hs_id)  # not synced
+    world.clock.advance(10)
+    report = engine.poll()
+    after = get_snapshot(world.read(), key)
+    assert after is not None
+    assert report.writes == 0
+    assert report.unchanged >= 1
+    assert reads == []  # the Lead was not read again to plan an unchanged contact
+    assert after.values == before.values
+    assert after.source_digest == before.source_digest
+    assert after.source_modified_at == world.hs.objects["contacts"][hs_id].modified_at
+
+
+def test_a_mapped_change_still_goes_through_the_full_path(world: World) -> None:
+    hs_id, sf_id, engine = _linked_pair(world)
+    key = RecordKey(System.HUBSPOT, "contacts", hs_id)
+    before = get_snapshot(world.read(), key)
+    world.hs.put("contacts", {"jobtitle": "CTO"}, id=hs_id)
+    world.clock.advance(10)
+    report = engine.poll()
+    after = get_snapshot(world.read(), key)
+    assert report.writes == 1
+    assert world.sf.get("Lead", sf_id)["Title"] == "CTO"
+    assert before is not None
+    assert after is not None
+    assert after.source_digest != before.source_digest
+
+
+def test_the_digest_depends_on_the_dictionary_so_a_mapping_change_maps_again() -> None:
+    dictionary = load_default()
+    record = SourceRecord(
+        RecordKey(System.HUBSPOT, "contacts", "1"), {"email": "a@x.com", "jobtitle": "CTO"}, AT
+    )
+    edited = dictionary.model_copy(
+        update={"owners": {**dictionary.owners, "someone@example.com": "005000000000001"}}
+    )
+    same = Mapper(dictionary).source_digest(record)
+    assert Mapper(load_default()).source_digest(record) == same
+    assert Mapper(edited).source_digest(record) != same
+    touched = SourceRecord(record.key, {**record.fields, "jobtitle": "CEO"}, AT)
+    assert Mapper(dictionary).source_digest(touched) != same
+    unmapped = SourceRecord(record.key, {**record.fields, "notes_last_updated": "x"}, AT)
+    assert Mapper(dictionary).source_digest(unmapped) == same

@@ -21,7 +21,7 @@ from sync.store.dead_letters import Direction, add_dead_letter, drop_dead_letter
 from sync.store.decisions import Decision, record_decisions
 from sync.store.links import LinkReason, link, relink
 from sync.store.people import add_person
-from sync.store.runs import RunKind, RunStatus, finish_run, start_run
+from sync.store.runs import RunKind, RunStatus, beat, finish_run, start_run
 from sync.store.transitions import record_transition
 
 from .conftest import at
@@ -160,3 +160,25 @@ def test_the_ambiguity_markers_are_the_engines() -> None:
 
     assert status_module.IDENTITY_FIELD == IDENTITY_FIELD
     assert ambiguous_rule(Sys.HUBSPOT).startswith(status_module.AMBIGUOUS_RULE_PREFIX)
+
+
+def test_a_running_runs_heartbeat_age_and_staleness(store: Engine) -> None:
+    with store.begin() as conn:
+        silent = start_run(conn, RunKind.BACKFILL, at=at("03-10 11:00"))
+        beat(conn, silent, at=at("03-10 11:45"))  # 15 min ago: past the 10 min limit
+        never = start_run(conn, RunKind.ONCE, at=at("03-10 11:40"))  # no beat: its start counts
+        live = start_run(conn, RunKind.DAEMON, at=at("03-10 11:30"))
+        beat(conn, live, at=at("03-10 11:59"))
+        done = start_run(conn, RunKind.ONCE, at=at("03-10 09:00"))
+        finish_run(conn, done, RunStatus.SUCCEEDED, at=at("03-10 09:01"))
+    with store.connect() as conn:
+        report = status(conn, now=NOW, runs=10)
+    by_id = {run.id: run for run in report.runs}
+    assert (by_id[silent].heartbeat_age, by_id[silent].stale) == (timedelta(minutes=15), True)
+    assert by_id[silent].heartbeat_at == at("03-10 11:45")
+    assert (by_id[never].heartbeat_age, by_id[never].stale) == (timedelta(minutes=20), True)
+    assert (by_id[live].heartbeat_age, by_id[live].stale) == (timedelta(minutes=1), False)
+    assert (by_id[done].heartbeat_age, by_id[done].stale) == (None, False)
+    with store.connect() as conn:
+        lenient = status(conn, now=NOW, runs=10, stale_after=timedelta(minutes=30))
+    assert not any(run.stale for run in lenient.runs)

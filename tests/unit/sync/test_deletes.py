@@ -1,0 +1,203 @@
+"""Deletes on fake connectors: flagged by default; with `propagate_deletes`, a person's record
+deleted on one side deletes its twin on the other, once, logged, refusals dead-lettered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.records import RecordKey, System
+from sync.store.dead_letters import DeadLetterStatus, Direction, list_dead_letters
+from sync.store.decisions import decisions_for
+from sync.store.links import find_link
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import pair, settle
+
+REFUSAL = ("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
+
+
+def _linked(world: World, hs_id: str, sf_id: str) -> tuple[Any, Any]:
+    conn = world.read()
+    return (
+        find_link(conn, RecordKey(System.HUBSPOT, "contacts", hs_id)),
+        find_link(conn, RecordKey(System.SALESFORCE, "Lead", sf_id)),
+    )
+
+
+def _synced(world: World, **policy: Any) -> tuple[Any, str, str]:
+    hs_id, sf_id = pair(world)
+    engine = world.engine(**policy)
+    settle(world, engine)
+    return engine, hs_id, sf_id
+
+
+def _poll(world: World, engine: Any, **kwargs: Any) -> Any:
+    world.clock.advance(10)
+    return engine.poll(**kwargs)
+
+
+def test_by_default_a_delete_is_flagged_and_nothing_is_deleted(world: World) -> None:
+    engine, hs_id, sf_id = _synced(world)
+    world.hs.remove("contacts", hs_id)
+
+    report = _poll(world, engine)
+
+    assert (report.deletes_flagged, report.deletes_propagated) == (1, 0)
+    assert world.sf.delete_calls == 0
+    assert sf_id in world.sf.live("Lead")
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert hs_link.active
+    assert sf_link.active
+    rules = [d.rule for d in decisions_for(world.read(), hs_link.person_id, "record")]
+    assert rules == ["delete_flagged"]
+
+
+def test_a_hubspot_contact_deleted_deletes_its_lead_once_and_the_echo_does_nothing(
+    world: World,
+) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.hs.remove("contacts", hs_id)
+
+    report = _poll(world, engine)
+
+    assert (report.deletes_propagated, report.deletes_flagged) == (1, 0)
+    assert world.sf.deleted == [sf_id]
+    assert sf_id not in world.sf.live("Lead")
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert not hs_link.active
+    assert not sf_link.active
+    assert sf_link.person_id == hs_link.person_id  # inactive links still name the person
+    (note,) = [d for d in decisions_for(world.read(), hs_link.person_id, "record")]
+    assert (note.rule, note.trigger) == ("delete_propagated", "poll")
+    assert note.salesforce_old == f"salesforce:Lead:{sf_id}"
+    assert f"hubspot:contacts:{hs_id} was deleted" in str(note.salesforce_new)
+    assert "BATON_PROPAGATE_DELETES" in str(note.salesforce_new)
+
+    again = _poll(world, engine)  # reads the Lead's deletion (and the contact's, lookback)
+
+    assert (again.deletes_propagated, again.deletes_flagged, again.writes) == (0, 0, 0)
+    assert world.hs.delete_calls == 0
+    assert world.sf.delete_calls == 1
+    assert len(world.hs.live("contacts")) == 0  # nobody re-created on the deleted side
+    assert len(decisions_for(world.read(), hs_link.person_id, "record")) == 1
+
+
+def test_a_salesforce_lead_deleted_archives_its_hubspot_contact(world: World) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.sf.remove("Lead", sf_id)
+
+    report = _poll(world, engine)
+
+    assert report.deletes_propagated == 1
+    assert world.hs.deleted == [hs_id]
+    assert hs_id not in world.hs.live("contacts")
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert not hs_link.active
+    assert not sf_link.active
+    notes = decisions_for(world.read(), sf_link.person_id, "record")
+    assert [(d.rule, d.hubspot_old) for d in notes] == [
+        ("delete_propagated", f"hubspot:contacts:{hs_id}")
+    ]
+    assert _poll(world, engine).deletes_propagated == 0
+    assert world.sf.delete_calls == 0
+
+
+def test_a_merge_is_not_a_delete(world: World) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    survivor = world.hs.put("contacts", {"email": "ann.lee@example.com", "firstname": "Ann"})
+    world.hs.remove("contacts", hs_id, merged_into=survivor)
+
+    report = _poll(world, engine)
+
+    assert (report.deletes_propagated, report.deletes_flagged) == (0, 0)
+    assert world.sf.delete_calls == 0
+    assert sf_id in world.sf.live("Lead")
+
+
+def test_a_refused_delete_is_a_dead_letter_and_is_not_sent_again_while_open(
+    world: World,
+) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.sf.refuse_deletes[sf_id] = REFUSAL
+    world.hs.remove("contacts", hs_id)
+
+    report = _poll(world, engine)
+
+    assert (report.dead_letters, report.deletes_propagated) == (1, 0)
+    assert sf_id in world.sf.live("Lead")
+    (letter,) = list_dead_letters(world.read())
+    assert letter.key == RecordKey(System.SALESFORCE, "Lead", sf_id)
+    assert letter.direction is Direction.TO_SALESFORCE
+    assert (letter.vendor_code, letter.vendor_message) == REFUSAL
+    assert letter.payload == {"delete": True, "because": f"hubspot:contacts:{hs_id}"}
+    assert letter.status is DeadLetterStatus.OPEN
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert hs_link.active
+    assert sf_link.active
+    notes = decisions_for(world.read(), sf_link.person_id, "record")
+    assert [d.rule for d in notes] == ["rejected"]
+    assert REFUSAL[0] in str(notes[0].salesforce_new)
+
+    calls = world.sf.delete_calls
+    again = _poll(world, engine)  # the lookback reads the contact's deletion again
+
+    assert world.sf.delete_calls == calls  # held: the same refusal cannot pass
+    assert (again.dead_letters, again.deletes_propagated) == (0, 0)
+    assert len(world.hs.live("contacts")) == 0  # the SF-only person is not re-created
+
+
+def test_a_delete_refused_for_now_is_sent_again_next_cycle(world: World) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.sf.retry_next = 1  # the Lead is locked once
+    world.hs.remove("contacts", hs_id)
+
+    first = _poll(world, engine)
+
+    assert (first.retry_later, first.deletes_propagated) == (1, 0)
+    assert sf_id in world.sf.live("Lead")
+    hs_link, _ = _linked(world, hs_id, sf_id)
+    assert hs_link.active
+    assert _poll(world, engine).deletes_propagated == 1  # the page was read again
+    assert world.sf.deleted == [sf_id]
+
+
+def test_a_dry_run_plans_the_delete_and_deletes_nothing(world: World) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.hs.remove("contacts", hs_id)
+
+    report = _poll(world, engine, dry_run=True)
+
+    assert report.deletes_propagated == 1
+    assert world.sf.delete_calls == 0
+    assert sf_id in world.sf.live("Lead")
+    (line,) = [w for w in report.planned if w.reason.startswith("delete:")]
+    assert (line.key, line.system, line.object, line.changes) == (
+        sf_id,
+        System.SALESFORCE,
+        "Lead",
+        {},
+    )
+    assert f"hubspot:contacts:{hs_id} was deleted" in line.reason
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert hs_link.active
+    assert sf_link.active
+    assert decisions_for(world.read(), hs_link.person_id, "record") == []
+    assert _poll(world, engine).deletes_propagated == 1  # the real run still does it
+    assert world.sf.deleted == [sf_id]
+
+
+def test_a_person_without_a_twin_is_flagged_with_propagation_on(world: World) -> None:
+    hs_id = world.hs.put("contacts", {"email": "solo@example.com", "lifecyclestage": "lead"})
+    engine = world.engine(propagate_deletes=True, create_contacts_from_salesforce=False)
+    settle(world, engine)
+    assert world.sf.live("Lead") == {}
+    world.hs.remove("contacts", hs_id)
+
+    report = _poll(world, engine)
+
+    assert (report.deletes_flagged, report.deletes_propagated) == (1, 0)
+    assert world.sf.delete_calls == 0
+    hs_link = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", hs_id))
+    assert hs_link is not None
+    notes = decisions_for(world.read(), hs_link.person_id, "record")
+    assert [d.rule for d in notes] == ["delete_flagged"]
+    assert "no linked record on the other side" in str(notes[0].hubspot_new)

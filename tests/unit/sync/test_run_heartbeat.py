@@ -1,0 +1,95 @@
+"""Run heartbeats on a fake clock: beats are rate-limited per run, and a run whose process died
+(started, never finished) is closed as interrupted when the next run starts."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+import sync.engine
+from sync.store.runs import RunKind, RunStatus, get_run, recent_runs, start_run
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import SF_LEAD
+
+
+class Ticking:
+    """Progress that lets 3 s pass per committed page (the engine reports after the beat)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def start(self, label: str, total: int | None) -> None: ...
+
+    def advance(self, label: str, count: int) -> None:
+        self.world.clock.advance(3)
+
+    def finish(self, label: str) -> None: ...
+
+
+def test_beats_are_at_most_one_per_interval_as_pages_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(6):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com"})
+    world.clock.advance(10)
+    beats: list[datetime] = []
+    real = sync.engine.beat
+
+    def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
+        assert at is not None
+        beats.append(at)
+        real(db, run_id, at=at)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sync.engine, "beat", recording)
+    engine = world.engine(page_size=1, heartbeat_every=timedelta(seconds=5))
+    report = engine.backfill(objects=["Lead"], progress=Ticking(world))
+
+    assert report.created == {"hubspot:contacts": 6}
+    # 6 Lead pages then 6 creation pages, 3 s apart (the fake's writes add a few ms): a beat
+    # once 5 s passed since the last one (or the start), so every other page from 6 s on.
+    assert len(beats) == 5, beats
+    gaps = [later - earlier for earlier, later in itertools.pairwise(beats)]
+    assert all(timedelta(seconds=5) <= gap < timedelta(seconds=7) for gap in gaps), gaps
+    assert report.run_id is not None
+    run = get_run(world.read(), report.run_id)
+    assert run is not None
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.heartbeat_at == beats[-1]
+
+
+def test_the_next_run_closes_a_dead_run_and_leaves_a_live_one(world: World) -> None:
+    now = world.clock()
+    with world.db.begin() as tx:  # two processes killed with SIGKILL, one still alive
+        dead = start_run(tx, RunKind.BACKFILL, at=now - timedelta(minutes=30))
+        alive = start_run(tx, RunKind.DAEMON, at=now - timedelta(minutes=3))
+    engine = world.engine(stale_after=timedelta(minutes=10))
+
+    report = engine.poll()
+
+    conn = world.read()
+    closed = get_run(conn, dead)
+    assert closed is not None
+    assert closed.status is RunStatus.INTERRUPTED
+    assert closed.finished_at == now
+    assert closed.error == (
+        f"no heartbeat since {(now - timedelta(minutes=30)).isoformat()}; the process likely died"
+    )
+    live = get_run(conn, alive)
+    assert live is not None
+    assert live.status is RunStatus.RUNNING
+    mine = get_run(conn, report.run_id) if report.run_id else None
+    assert mine is not None
+    assert mine.status is RunStatus.SUCCEEDED
+    assert len(recent_runs(conn)) == 3
+
+
+def test_a_dry_run_closes_nothing(world: World) -> None:
+    with world.db.begin() as tx:
+        dead = start_run(tx, RunKind.BACKFILL, at=world.clock() - timedelta(hours=1))
+    world.engine().poll(dry_run=True)
+    run = get_run(world.read(), dead)
+    assert run is not None
+    assert run.status is RunStatus.RUNNING
