@@ -14,7 +14,9 @@ Opportunity). A unit plans its deletions from the store (`plan`), sends them aft
 - refused for now (a row lock, a connection lost): the page is read again, and so is the delete;
 - a person with no record on the other side: flagged, as without the policy.
 
-A dry run counts and lists the deletions and sends none (`rehearse`).
+A dry run counts and lists the deletions and sends none (`rehearse`). Retrying a refused
+delete's dead letter sends that delete again (`from_letters`): the deleted record cannot be
+re-read (HubSpot leaves archived contacts out), and it ends like any other.
 """
 
 from __future__ import annotations
@@ -32,9 +34,15 @@ from connectors.protocol import Connector
 from connectors.records import FieldValue, RecordKey, System
 from sync.execute import Result, classify
 from sync.report import CycleReport, PlannedWrite
-from sync.store.dead_letters import Direction, NewDeadLetter, add_dead_letters, open_payloads
-from sync.store.decisions import Decision, record_decisions
-from sync.store.links import active_keys_for, end_links
+from sync.store.dead_letters import (
+    DeadLetter,
+    Direction,
+    NewDeadLetter,
+    add_dead_letters,
+    open_payloads,
+)
+from sync.store.decisions import Decision, record_decisions, unrepeated
+from sync.store.links import active_keys_for, end_links, find_links
 
 PROPAGATED = "delete_propagated"
 FLAGGED = "delete_flagged"
@@ -93,6 +101,27 @@ def plan(conn: Connection, gone: Sequence[tuple[uuid.UUID, RecordKey]]) -> list[
     ]
 
 
+def is_delete(payload: Mapping[str, FieldValue]) -> bool:
+    """Whether a dead letter's payload is a refused delete (`Deletion.payload`)."""
+    return payload.get("delete") is True and isinstance(payload.get("because"), str)
+
+
+def from_letters(conn: Connection, letters: Sequence[DeadLetter]) -> list[Deletion]:
+    """The refused deletes among these dead letters, to send again as they are: the letter's
+    record is the twin, its person the one the twin's link names. A twin that is no longer
+    its person's active record has nothing left to delete."""
+    wanted = {letter.key: letter.payload for letter in letters if is_delete(letter.payload)}
+    links = find_links(conn, list(wanted)) if wanted else {}
+    deletions = []
+    for twin, payload in wanted.items():
+        link_ = links.get(twin)
+        if link_ is not None and link_.active:
+            system, obj, ident = str(payload["because"]).split(":", 2)
+            gone = RecordKey(System(system), obj, ident)
+            deletions.append(Deletion(link_.person_id, gone, twin))
+    return deletions
+
+
 def rehearse(report: CycleReport, deletions: Sequence[Deletion]) -> None:
     """A dry run: count and list the deletes a real run would send, and send none."""
     for d in deletions:
@@ -149,13 +178,14 @@ def commit(
     """Record the deletions in the unit's transaction: links, decisions, dead letters."""
     ended: list[RecordKey] = []
     notes: list[Decision] = []
+    flags: list[Decision] = []  # said again each time the deleted record is read again
     letters: list[NewDeadLetter] = []
     for item in deleted:
         d = item.deletion
         if d.twin is None:
             report.deletes_flagged += 1
             why = f"{d.gone} was deleted; no linked record on the other side to delete"
-            notes.append(_note(d.person_id, FLAGGED, trigger, now, run_id, d.gone, why))
+            flags.append(_note(d.person_id, FLAGGED, trigger, now, run_id, d.gone, why))
         elif item.result is Result.OK:
             report.deletes_propagated += 1
             ended += [d.gone, d.twin]
@@ -172,7 +202,7 @@ def commit(
             why = f"delete refused: {item.code}: {item.message}"
             notes.append(_note(d.person_id, REJECTED, trigger, now, run_id, d.twin, why))
     end_links(tx, ended, at=now)
-    record_decisions(tx, notes)
+    record_decisions(tx, [*unrepeated(tx, flags), *notes])
     add_dead_letters(tx, letters, at=now)
 
 

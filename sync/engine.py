@@ -31,6 +31,7 @@ from connectors.protocol import Connector
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import Dictionary
+from sync import deletes
 from sync.identity import Identity
 from sync.plan import CreationPolicy, Planner
 from sync.report import CycleReport
@@ -52,6 +53,7 @@ from sync.store.runs import (
     finish_run,
     start_run,
 )
+from sync.twins import TwinCache
 from sync.unit import NEW_PREFIX, Cursor, Worker
 
 #: Salesforce first: see the module docstring.
@@ -81,6 +83,8 @@ class SyncPolicy:
     settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
     page_size: int = 500  # records per unit of work when polling
     heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
+    twin_cache_records: int = 50_000  # a backfill keeps this many records to spare re-reads
+    twin_cache_age: timedelta = timedelta(minutes=5)  # ... each used while younger than this
     stale_after: timedelta = STALE_AFTER  # a running run silent this long is closed as interrupted
 
 
@@ -194,12 +198,16 @@ class SyncEngine:
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> CycleReport:
         """Sync again the people of open dead letters (these ids, or all): their records are
-        re-read, so data fixed since is what gets written. A new refusal reopens the letter."""
+        re-read, so data fixed since is what gets written. A refused delete is sent again
+        itself (`sync.deletes.from_letters`). A new refusal reopens the letter."""
         with self.db.begin() as tx:
             letters = letters_repo.retry_dead_letters(tx, ids)
+            deletions = deletes.from_letters(tx, letters)
             keys: list[RecordKey] = []
             pids: list[uuid.UUID] = []
             for letter in letters:
+                if deletes.is_delete(letter.payload):
+                    continue
                 if letter.key.id.startswith(NEW_PREFIX):
                     pids.append(uuid.UUID(letter.key.id.removeprefix(NEW_PREFIX)))
                 else:
@@ -212,6 +220,9 @@ class SyncEngine:
         def body(run_id: uuid.UUID | None) -> CycleReport:
             records = self.worker.read(dict.fromkeys(keys))
             report, _ = self.worker.run(records, trigger="retry", dry_run=False, run_id=run_id)
+            removed = deletes.send(self.connectors, deletions)
+            with self.db.begin() as tx:
+                deletes.commit(tx, removed, report, trigger="retry", run_id=run_id, now=self.now())
             return report
 
         return self._run(RunKind.ONCE, False, body)
@@ -305,6 +316,9 @@ class SyncEngine:
     ) -> CycleReport:
         report = CycleReport()
         carry = _dry_identity(self.reader) if dry_run else None
+        twins = TwinCache(
+            limit=self.policy.twin_cache_records, max_age=self.policy.twin_cache_age, now=self.now
+        )
         for system, obj in wanted:
             label = f"{system}:{obj}"
             if progress is not None:
@@ -325,6 +339,7 @@ class SyncEngine:
                     allow_create=allow,
                     carry=carry,
                     fast=True,
+                    twins=twins,
                 )
                 report += part
                 self._beat(run_id)
@@ -339,12 +354,14 @@ class SyncEngine:
                 progress.finish(label)
         if self.policy.create_contacts_from_salesforce:
             if carry is not None:
-                report += self._dry_create_missing(carry, trigger="backfill")
+                report += self._dry_create_missing(carry, trigger="backfill", twins=twins)
             else:
-                report += self._create_missing(run_id, progress, trigger="backfill")
+                report += self._create_missing(run_id, progress, trigger="backfill", twins=twins)
         return report
 
-    def _dry_create_missing(self, carry: Identity, *, trigger: str) -> CycleReport:
+    def _dry_create_missing(
+        self, carry: Identity, *, trigger: str, twins: TwinCache | None = None
+    ) -> CycleReport:
         """A dry run's creation pass over the people it linked in memory."""
         keys = [
             links[System.SALESFORCE]
@@ -353,7 +370,7 @@ class SyncEngine:
         ]
         if not keys:
             return CycleReport()
-        records = self.worker.read(keys)
+        records = self.worker.read(keys, twins)
         report, _ = self.worker.run(
             records, trigger=trigger, dry_run=True, run_id=None, carry=carry
         )
@@ -361,7 +378,12 @@ class SyncEngine:
         return report
 
     def _create_missing(
-        self, run_id: uuid.UUID | None, progress: Progress | None, *, trigger: str
+        self,
+        run_id: uuid.UUID | None,
+        progress: Progress | None,
+        *,
+        trigger: str,
+        twins: TwinCache | None = None,
     ) -> CycleReport:
         """The last pass of a poll or backfill: Salesforce people still without a HubSpot
         contact once both systems were read and linked (a create whose letter is open waits
@@ -397,7 +419,7 @@ class SyncEngine:
             ]
             if not links:
                 continue
-            records = self.worker.read([link_.key for link_ in links])
+            records = self.worker.read([link_.key for link_ in links], twins)
             part, _ = self.worker.run(records, trigger=trigger, dry_run=False, run_id=run_id)
             report += part
             self._beat(run_id)

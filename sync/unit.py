@@ -39,7 +39,7 @@ from sync.report import CycleReport, PlannedWrite
 from sync.store import dead_letters as letters_repo
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, NewDeadLetter
-from sync.store.decisions import Decision, people_with_rule, record_decisions
+from sync.store.decisions import Decision, people_with_rule, record_decisions, unrepeated
 from sync.store.engine import for_reading
 from sync.store.links import LinkReason, associated, find_links
 from sync.store.snapshots import (
@@ -50,6 +50,7 @@ from sync.store.snapshots import (
     touch_snapshots,
 )
 from sync.store.transitions import Transition, record_transitions, recorded_stages
+from sync.twins import TwinCache
 from sync.values import Values
 
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
@@ -127,11 +128,17 @@ class Worker:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def read(self, keys: Iterable[RecordKey]) -> list[SourceRecord]:
-        by_object: dict[tuple[System, str], list[str]] = {}
-        for key in keys:
-            by_object.setdefault((key.system, key.object), []).append(key.id)
+    def read(self, keys: Iterable[RecordKey], twins: TwinCache | None = None) -> list[SourceRecord]:
+        """The records of `keys`: those `twins` still holds, the rest read by id."""
+        wanted = list(dict.fromkeys(keys))
         records: list[SourceRecord] = []
+        if twins is not None:
+            kept = twins.take(wanted)
+            records.extend(kept.values())
+            wanted = [key for key in wanted if key not in kept]
+        by_object: dict[tuple[System, str], list[str]] = {}
+        for key in wanted:
+            by_object.setdefault((key.system, key.object), []).append(key.id)
         for (system, obj), ids in by_object.items():
             records.extend(self.connectors[system].read_by_ids(obj, list(dict.fromkeys(ids))))
         return records
@@ -149,9 +156,12 @@ class Worker:
         cursor: Cursor | None = None,
         carry: Identity | None = None,
         fast: bool = False,
+        twins: TwinCache | None = None,
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
-        (a write to retry later: the checkpoint stays, so the page is read again)."""
+        (a write to retry later: the checkpoint stays, so the page is read again). With
+        `twins`, records are taken from it before reading by id, and the Salesforce records
+        of people still without a HubSpot record are kept in it (see `sync.twins`)."""
         with _collector_paused():
             return self._run(
                 records,
@@ -162,6 +172,7 @@ class Worker:
                 cursor=cursor,
                 carry=carry,
                 fast=fast,
+                twins=twins,
             )
 
     def _run(
@@ -175,6 +186,7 @@ class Worker:
         cursor: Cursor | None,
         carry: Identity | None,
         fast: bool,
+        twins: TwinCache | None,
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -186,9 +198,19 @@ class Worker:
                 latest[record.key] = record
         with self.reader.connect() as conn:
             gathered = self._gather(
-                conn, list(latest.values()), report, trigger, run_id, now, carry, fast=fast
+                conn,
+                list(latest.values()),
+                report,
+                trigger,
+                run_id,
+                now,
+                carry,
+                fast=fast,
+                twins=twins,
             )
         plans = self._plan(gathered, allow_create=allow_create, now=now)
+        if twins is not None:
+            twins.keep(_alone_in_salesforce(gathered, plans))
         for plan in plans:
             report.conflicts += plan.conflicts
             if plan.stage_move:
@@ -253,6 +275,7 @@ class Worker:
         carry: Identity | None,
         *,
         fast: bool,
+        twins: TwinCache | None = None,
     ) -> _Gathered:
         identity = carry or Identity(conn)
         identity.db = conn
@@ -369,7 +392,7 @@ class Worker:
             } | {key for key in extra if key not in in_hand}
             if not missing:
                 break
-            for record in self.read(missing):
+            for record in self.read(missing, twins):
                 if record.key in missing:
                     in_hand[record.key] = record
                     if record.key.object != OPPORTUNITY:
@@ -528,7 +551,7 @@ class Worker:
         failed = {s.person_id for s in sent if s.result is not Result.OK} | held
         snapshots: dict[RecordKey, SnapshotWrite] = {}
         letters: list[NewDeadLetter] = []
-        notes = list(gathered.notes)
+        notes = unrepeated(tx, gathered.notes)  # a record read again says nothing new
         created_keys = [
             RecordKey(s.write.key.system, s.write.key.object, s.id)
             for s in sent
@@ -644,6 +667,23 @@ class Worker:
             known = recorded.get(plan.person_id, {})
             out.extend(first_entries(plan.person_id, facts, known, now=now))
         return out
+
+
+def _alone_in_salesforce(gathered: _Gathered, plans: Sequence[PersonPlan]) -> list[SourceRecord]:
+    """The Salesforce records of planned people who have no HubSpot record, unless this unit
+    writes to them or deletes them (what they hold would then be stale)."""
+    identity = gathered.identity
+    changed = {w.key for plan in plans for w in plan.writes}
+    changed.update(d.twin for d in gathered.deletions if d.twin is not None)
+    alone: list[SourceRecord] = []
+    for plan in plans:
+        if identity.counterpart(plan.person_id, System.HUBSPOT) is not None:
+            continue
+        key = identity.counterpart(plan.person_id, System.SALESFORCE)
+        record = gathered.records.get(key) if key is not None else None
+        if record is not None and key not in changed:
+            alone.append(record)
+    return alone
 
 
 def _letter_key(pid: uuid.UUID, write: Write) -> RecordKey:

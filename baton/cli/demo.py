@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Annotated, Any
 
 import httpx
+import sqlalchemy
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -36,6 +37,8 @@ from connectors.records import RecordKey, System
 from connectors.salesforce.settings import SalesforceSettings
 from sandbox.runtime import Sandbox, SandboxConfig
 from sandbox.shared.server import serve_in_thread
+from sync.identity import IDENTITY_FIELD, ambiguous_rule
+from sync.store.decisions import records_named
 
 DEFAULT_DIR = Path(".baton/demo")
 POLL_INTERVAL_S = 3.0
@@ -46,7 +49,9 @@ OUTBOUND_FIELDS = {"Lead": ["Status"], "Contact": ["Email"], "Opportunity": ["St
 
 
 class Totals:
-    """Wraps the engine and adds up every report it returns, for the closing summary."""
+    """Wraps the engine and adds up every report it returns, for the closing summary (not
+    the ambiguous count: a record re-read in many cycles is reported by each of them, see
+    `ambiguous_records`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -66,7 +71,6 @@ class Totals:
             for name in (
                 "conflicts",
                 "dead_letters",
-                "ambiguous",
                 "deletes_flagged",
                 "deletes_propagated",
             ):
@@ -126,8 +130,15 @@ def subscribe(box: Sandbox, service_url: str) -> None:
         ).raise_for_status()
 
 
-def moved_table(totals: Totals) -> Table:
-    """What Baton moved each way, from the cycles' reports."""
+def ambiguous_records(store: sqlalchemy.Engine) -> int:
+    """Records Baton refused to link for an ambiguous identity, each counted once, from the
+    decision log."""
+    with store.connect() as conn:
+        return len(records_named(conn, IDENTITY_FIELD, [ambiguous_rule(s) for s in System]))
+
+
+def moved_table(totals: Totals, ambiguous: int = 0) -> Table:
+    """What Baton moved each way, from the cycles' reports; `ambiguous` records, distinct."""
     table = Table(title="What Baton moved", title_justify="left")
     table.add_column("direction")
     table.add_column("what")
@@ -149,6 +160,8 @@ def moved_table(totals: Totals) -> Table:
     for name, count in sorted(totals.other.items()):
         if count:
             table.add_row("noted", name.replace("_", " "), str(count))
+    if ambiguous:
+        table.add_row("noted", "ambiguous records (not linked)", str(ambiguous))
     if not (totals.created or totals.updated):
         table.add_row("-", "nothing needed moving", "0")
     return table
@@ -272,5 +285,5 @@ def _sync(
             timer.cancel()
         signal.signal(signal.SIGINT, previous)
         server.stop()
-    console.print(moved_table(totals))
+    console.print(moved_table(totals, ambiguous_records(runtime.store)))
     console.print(moves_line(totals.stage_moves), highlight=False)

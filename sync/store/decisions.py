@@ -1,7 +1,8 @@
 """The decision log: every field decision with both sides' values, the rule and the trigger.
 
 `baton why <email> [field]` reads it back through `decisions_for`. Rows are appended, never
-updated; `record_decisions` writes a page of them in one executemany.
+updated; `record_decisions` writes a page of them in one executemany, and `unrepeated` keeps a
+record read again from logging the same note each time.
 """
 
 from __future__ import annotations
@@ -50,6 +51,51 @@ def record_decisions(db: Db, decisions: Sequence[Decision]) -> None:
     connection(db).execute(insert(DecisionRow), rows)
 
 
+def unrepeated(db: Db, notes: Sequence[Decision]) -> list[Decision]:
+    """The notes that say something new: a note about a record (named in the "old" columns)
+    that repeats, rule and words, the latest decision logged for its person, field and record
+    is dropped, so a record read again (a lookback, an idle cycle) is not logged each time.
+    One query per chunk of people."""
+    if not notes:
+        return []
+    fields_ = sorted({note.field for note in notes})
+    conn = connection(db)
+    latest: dict[tuple[object, ...], tuple[object, ...]] = {}
+    for chunk in chunked(list(dict.fromkeys(note.person_id for note in notes))):
+        rows = conn.execute(
+            select(*_NOTE_COLUMNS)
+            .where(DecisionRow.person_id.in_(chunk), DecisionRow.field.in_(fields_))
+            .order_by(DecisionRow.decided_at, DecisionRow.id)
+        )
+        for row in rows:
+            latest[_about(*row[:4])] = tuple(row[4:])
+    fresh = []
+    for note in notes:
+        about = _about(note.person_id, note.field, note.hubspot_old, note.salesforce_old)
+        said = (note.rule, note.hubspot_new, note.salesforce_new)
+        if latest.get(about) != said:
+            latest[about] = said
+            fresh.append(note)
+    return fresh
+
+
+_NOTE_COLUMNS = (
+    DecisionRow.person_id,
+    DecisionRow.field,
+    DecisionRow.hubspot_old,
+    DecisionRow.salesforce_old,
+    DecisionRow.rule,
+    DecisionRow.hubspot_new,
+    DecisionRow.salesforce_new,
+)
+
+
+def _about(
+    person_id: uuid.UUID, field: str, hubspot_old: FieldValue, salesforce_old: FieldValue
+) -> tuple[object, ...]:
+    return (person_id, field, hubspot_old, salesforce_old)
+
+
 def decisions_for(db: Db, person_id: uuid.UUID, field: str | None = None) -> list[Decision]:
     """A person's decisions (for one field, or all), oldest first."""
     query = select(
@@ -76,6 +122,17 @@ def decisions_for(db: Db, person_id: uuid.UUID, field: str | None = None) -> lis
         values[9] = System(values[9]) if values[9] else None
         found.append(Decision(*values))
     return found
+
+
+def records_named(db: Db, field: str, rules: Sequence[str]) -> set[str]:
+    """The records ("system:object:id") that notes of this field and these rules name in
+    their "old" columns (e.g. every record ever found ambiguous), each once."""
+    rows = connection(db).execute(
+        select(DecisionRow.hubspot_old, DecisionRow.salesforce_old).where(
+            DecisionRow.field == field, DecisionRow.rule.in_(rules)
+        )
+    )
+    return {str(named) for row in rows for named in row if named is not None}
 
 
 def people_with_rule(

@@ -201,3 +201,73 @@ def test_a_person_without_a_twin_is_flagged_with_propagation_on(world: World) ->
     notes = decisions_for(world.read(), hs_link.person_id, "record")
     assert [d.rule for d in notes] == ["delete_flagged"]
     assert "no linked record on the other side" in str(notes[0].hubspot_new)
+
+
+def test_retrying_a_refused_delete_sends_the_delete_again(world: World) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.sf.refuse_deletes[sf_id] = REFUSAL
+    world.hs.remove("contacts", hs_id)  # archived: HubSpot no longer returns it by id
+    _poll(world, engine)
+    (letter,) = list_dead_letters(world.read())
+    del world.sf.refuse_deletes[sf_id]  # the admin granted the access
+
+    report = engine.retry_dead_letters([letter.id])
+
+    assert (report.deletes_propagated, report.dead_letters) == (1, 0)
+    assert world.sf.deleted == [sf_id]
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert not hs_link.active
+    assert not sf_link.active
+    notes = decisions_for(world.read(), sf_link.person_id, "record")
+    assert [(d.rule, d.trigger) for d in notes] == [
+        ("rejected", "poll"),
+        ("delete_propagated", "retry"),
+    ]
+    assert notes[-1].salesforce_old == f"salesforce:Lead:{sf_id}"
+    (done,) = list_dead_letters(world.read(), None)
+    assert done.status is DeadLetterStatus.RETRIED
+    again = _poll(world, engine)
+    assert (again.deletes_propagated, again.writes) == (0, 0)
+    assert world.sf.delete_calls == 2
+    assert len(world.hs.live("contacts")) == 0
+
+
+def test_a_retried_delete_refused_again_reopens_its_letter_with_the_new_words(
+    world: World,
+) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.hs.refuse_deletes[hs_id] = ("FORBIDDEN", "contact is in an active sequence")
+    world.sf.remove("Lead", sf_id)
+    _poll(world, engine)
+    (letter,) = list_dead_letters(world.read())
+    assert (letter.key, letter.direction) == (
+        RecordKey(System.HUBSPOT, "contacts", hs_id),
+        Direction.TO_HUBSPOT,
+    )
+    world.hs.refuse_deletes[hs_id] = ("FORBIDDEN", "contact is owned by another team")
+
+    report = engine.retry_dead_letters()
+
+    assert (report.dead_letters, report.deletes_propagated) == (1, 0)
+    assert world.hs.delete_calls == 2
+    (reopened,) = list_dead_letters(world.read())
+    assert reopened.id == letter.id
+    assert reopened.status is DeadLetterStatus.OPEN
+    assert reopened.attempts == 2
+    assert reopened.vendor_message == "contact is owned by another team"
+    assert reopened.payload == letter.payload
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert hs_link.active
+    assert sf_link.active
+    assert hs_id in world.hs.live("contacts")
+    notes = decisions_for(world.read(), hs_link.person_id, "record")
+    assert [(d.rule, d.trigger) for d in notes] == [("rejected", "poll"), ("rejected", "retry")]
+    assert "owned by another team" in str(notes[-1].hubspot_new)
+
+    del world.hs.refuse_deletes[hs_id]
+    assert engine.retry_dead_letters().deletes_propagated == 1
+    assert world.hs.deleted == [hs_id]
+    assert list_dead_letters(world.read()) == []
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert not hs_link.active
+    assert not sf_link.active

@@ -1,0 +1,68 @@
+"""Records a backfill already read, kept for the passes that would otherwise read them again.
+
+A backfill reads Salesforce first and HubSpot second (see `sync.engine`). On a first backfill
+the Salesforce pass meets people with no HubSpot record yet; the HubSpot pass then finds their
+contacts and needs those same Salesforce records as the other side of each plan, and the
+creation pass needs the ones still alone. Reading them again by id would cost about a fifth of
+the backfill's API calls, so the Salesforce pass keeps them here instead.
+
+Two bounds keep this honest:
+
+- `max_age`: a record is only used while younger than this (by the engine's clock); older ones
+  are read again, so a plan never rests on a view much older than a read-then-write would. A
+  Salesforce edit made after the record was read is newer than the backfill's start, so the
+  next poll reads it whatever this cache held.
+- `limit`: at most this many records are kept (the newest are dropped when full, and read
+  again by id when needed), so memory stays flat however large the org.
+
+A record the unit wrote to is never kept: what it holds is no longer what the system holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from connectors.records import RecordKey, SourceRecord
+
+
+class TwinCache:
+    """Records read earlier in one backfill, by key, each with the time it was kept."""
+
+    def __init__(self, *, limit: int, max_age: timedelta, now: Callable[[], datetime]) -> None:
+        self.limit = limit
+        self.max_age = max_age
+        self.now = now
+        self._kept: dict[RecordKey, tuple[SourceRecord, datetime]] = {}
+        self.served = 0  # records handed out instead of read again
+        self.expired = 0  # records too old when asked for, read again
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def keep(self, records: Iterable[SourceRecord]) -> None:
+        at = self.now()
+        for record in records:
+            if len(self._kept) >= self.limit and record.key not in self._kept:
+                return
+            self._kept[record.key] = (record, at)
+
+    def take(self, keys: Iterable[RecordKey]) -> dict[RecordKey, SourceRecord]:
+        """The kept records of `keys` that are fresh enough; each is handed out once."""
+        oldest = self.now() - self.max_age
+        found: dict[RecordKey, SourceRecord] = {}
+        for key in keys:
+            entry = self._kept.pop(key, None)
+            if entry is None:
+                continue
+            record, at = entry
+            if at < oldest:
+                self.expired += 1
+                continue
+            found[key] = record
+        self.served += len(found)
+        return found
+
+    def forget(self, keys: Iterable[RecordKey]) -> None:
+        for key in keys:
+            self._kept.pop(key, None)

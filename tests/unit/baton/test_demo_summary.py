@@ -1,0 +1,45 @@
+"""The demo's closing summary counts each ambiguous record once, however many cycles re-read it
+(the reports' `ambiguous` counts every sighting)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+
+from baton.cli.demo import Totals, ambiguous_records, moved_table
+from mappings.apply import Mapper
+from mappings.loader import load_default
+from sync.store.engine import make_engine, sqlite_url
+from sync.store.migrate import upgrade
+from tests.unit.sync.conftest import World
+from tests.unit.sync.fakes import FakeClock, declare_fields, hubspot, salesforce
+from tests.unit.sync.test_engine import SF_LEAD
+
+
+def test_an_ambiguous_pair_read_by_every_cycle_is_two_records(tmp_path: Path) -> None:
+    upgrade(sqlite_url(tmp_path / "baton.db"))
+    db = make_engine(sqlite_url(tmp_path / "baton.db"))
+    clock = FakeClock()
+    world = World(clock, hubspot(clock), salesforce(clock), db)
+    declare_fields(world.hs, world.sf, Mapper(load_default()))
+    world.sf.put("Lead", {**SF_LEAD})
+    world.sf.put("Lead", {**SF_LEAD, "FirstName": "Anne"})
+    world.sf.put("Lead", {**SF_LEAD, "Email": "bob@example.com", "FirstName": "Bob"})
+    totals = Totals(world.engine(lookback=timedelta(hours=1)))
+
+    sightings = 0
+    for _ in range(3):
+        clock.advance(10)
+        sightings += totals.poll().ambiguous
+
+    assert sightings == 6  # the pair, in each of the three cycles' lookback
+    assert ambiguous_records(db) == 2
+    console = Console(record=True, width=200)
+    console.print(moved_table(totals, ambiguous_records(db)))
+    text = console.export_text()
+    assert "ambiguous records (not linked)" in text
+    (line,) = [row for row in text.splitlines() if "ambiguous" in row]
+    assert line.strip("│ ").split()[-1] == "2"
+    db.dispose()

@@ -1,0 +1,89 @@
+"""A backfill plans with the Salesforce records its first pass read, instead of reading them
+again by id, while they are fresh and within the cache's size."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from connectors.records import RecordKey, SourceRecord, System
+from sync.twins import TwinCache
+from tests.unit.sync.conftest import World
+from tests.unit.sync.fakes import START, FakeClock
+
+
+def _record(n: int) -> SourceRecord:
+    return SourceRecord(RecordKey(System.SALESFORCE, "Lead", f"00Q{n:015d}"), {}, START)
+
+
+def test_a_kept_record_is_handed_out_once_while_fresh() -> None:
+    clock = FakeClock()
+    cache = TwinCache(limit=10, max_age=timedelta(minutes=5), now=clock)
+    cache.keep([_record(1), _record(2)])
+    clock.advance(60)
+    assert set(cache.take([_record(1).key, _record(3).key])) == {_record(1).key}
+    assert cache.take([_record(1).key]) == {}  # once
+    clock.advance(300)
+    assert cache.take([_record(2).key]) == {}  # too old: read again instead
+    assert (cache.served, cache.expired, len(cache)) == (1, 1, 0)
+
+
+def test_a_full_cache_keeps_no_more() -> None:
+    cache = TwinCache(limit=2, max_age=timedelta(minutes=5), now=FakeClock())
+    cache.keep([_record(n) for n in range(5)])
+    assert len(cache) == 2
+    assert set(cache.take([_record(n).key for n in range(5)])) == {
+        _record(0).key,
+        _record(1).key,
+    }
+
+
+def _seed(world: World, people: int) -> None:
+    for n in range(people):
+        email = f"p{n}@example.com"
+        world.hs.put("contacts", {"email": email, "lifecyclestage": "lead", "jobtitle": "CTO"})
+        world.sf.put(
+            "Lead",
+            {"Email": email, "LastName": f"P{n}", "Company": "Acme", "IsConverted": False},
+        )
+    for n in range(3):  # Salesforce-only people: the creation pass needs their records too
+        world.sf.put(
+            "Lead",
+            {"Email": f"sf{n}@example.com", "LastName": "S", "Company": "A", "IsConverted": False},
+        )
+
+
+def _count_reads(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    asked: list[str] = []
+    real = world.sf.read_by_ids
+
+    def counting(obj: str, ids: list[str]) -> list[SourceRecord]:
+        asked.extend(ids)
+        return real(obj, ids)
+
+    monkeypatch.setattr(world.sf, "read_by_ids", counting)
+    return asked
+
+
+@pytest.mark.parametrize("kept", [50_000, 0])
+def test_a_first_backfill_reads_each_salesforce_record_once_and_agrees_all_the_same(
+    world: World, monkeypatch: pytest.MonkeyPatch, kept: int
+) -> None:
+    _seed(world, 6)
+    world.clock.advance(10)
+    asked = _count_reads(world, monkeypatch)
+    report = world.engine(twin_cache_records=kept).backfill()
+    if kept:
+        assert asked == []
+    else:  # nothing kept: every twin is read again by id
+        assert len(asked) == 9
+    assert report.dead_letters == 0
+    titles = {f["Email"]: f.get("Title") for f in world.sf.live("Lead").values()}
+    assert {titles[f"p{n}@example.com"] for n in range(6)} == {"CTO"}
+    emails = {f["email"] for f in world.hs.live("contacts").values()}
+    assert {f"sf{n}@example.com" for n in range(3)} <= emails
+    world.clock.advance(10)
+    before = world.writes()
+    world.engine().backfill()
+    assert world.writes() == before  # the cached plan left nothing to do
