@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
 
 from connectors.records import FieldValue, RecordKey, System
+from sync.store._bulk import Lookup
 from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.types import utcnow
@@ -214,15 +215,18 @@ def open_payloads(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Mapping[
         by_object.setdefault((key.system, key.object), []).append(key.id)
     found: dict[RecordKey, Mapping[str, FieldValue]] = {}
     for (system, obj), ids in by_object.items():
-        for chunk in chunked(ids):
-            rows = conn.execute(
-                select(DeadLetterRow.record_id, DeadLetterRow.payload).where(
-                    DeadLetterRow.system == system.value,
-                    DeadLetterRow.object == obj,
-                    DeadLetterRow.record_id.in_(chunk),
-                    DeadLetterRow.status == DeadLetterStatus.OPEN.value,
-                )
-            )
-            for record_id, payload in rows:
-                found[RecordKey(system, obj, record_id)] = payload
+        for record_id, payload in _OPEN.rows(conn, ids, system=system.value, object=obj):
+            found[RecordKey(system, obj, record_id)] = payload
     return found
+
+
+_OPEN = Lookup(
+    lambda _: select(DeadLetterRow.record_id, DeadLetterRow.payload).where(
+        DeadLetterRow.system == bindparam("system"),
+        DeadLetterRow.object == bindparam("object"),
+        DeadLetterRow.record_id.in_(bindparam("ids", expanding=True)),
+        DeadLetterRow.status == DeadLetterStatus.OPEN.value,
+    ),
+    "ids",
+    ("system", "object"),
+)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from connectors.records import FieldValue, System
+from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection
 from sync.store.schema import Decision as DecisionRow
 
@@ -41,14 +42,45 @@ def record_decision(db: Db, decision: Decision) -> None:
 
 
 def record_decisions(db: Db, decisions: Sequence[Decision]) -> None:
-    if not decisions:
-        return
-    rows = []
-    for decision in decisions:
-        row = {f.name: getattr(decision, f.name) for f in fields(decision)}  # no deep copies
-        row["winner"] = decision.winner.value if decision.winner else None
-        rows.append(row)
-    connection(db).execute(insert(DecisionRow), rows)
+    rows = [
+        (
+            d.person_id,
+            d.field,
+            d.rule,
+            d.trigger,
+            d.decided_at,
+            d.hubspot_old,
+            d.hubspot_new,
+            d.salesforce_old,
+            d.salesforce_new,
+            d.winner.value if d.winner else None,
+            d.hubspot_modified_at,
+            d.salesforce_modified_at,
+            d.run_id,
+        )
+        for d in decisions
+    ]
+    _INSERT.execute(connection(db), rows)
+
+
+_INSERT = Batch(
+    lambda _: insert(DecisionRow),
+    (
+        "person_id",
+        "field",
+        "rule",
+        "trigger",
+        "decided_at",
+        "hubspot_old",
+        "hubspot_new",
+        "salesforce_old",
+        "salesforce_new",
+        "winner",
+        "hubspot_modified_at",
+        "salesforce_modified_at",
+        "run_id",
+    ),
+)
 
 
 def unrepeated(db: Db, notes: Sequence[Decision]) -> list[Decision]:
@@ -142,15 +174,21 @@ def people_with_rule(
     identity the engine must keep refusing to guess), one query per chunk."""
     conn = connection(db)
     found: set[uuid.UUID] = set()
-    for chunk in chunked(list(dict.fromkeys(person_ids))):
-        rows = conn.execute(
-            select(DecisionRow.person_id)
-            .where(
-                DecisionRow.person_id.in_(chunk),
-                DecisionRow.field == field,
-                DecisionRow.rule == rule,
-            )
-            .distinct()
-        )
-        found.update(rows.scalars())
+    rows = _WITH_RULE.rows(conn, list(dict.fromkeys(person_ids)), field=field, rule=rule)
+    found.update(person_id for (person_id,) in rows)
     return found
+
+
+_WITH_RULE = Lookup(
+    lambda _: (
+        select(DecisionRow.person_id)
+        .where(
+            DecisionRow.person_id.in_(bindparam("people", expanding=True)),
+            DecisionRow.field == bindparam("field"),
+            DecisionRow.rule == bindparam("rule"),
+        )
+        .distinct()
+    ),
+    "people",
+    ("field", "rule"),
+)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, func, insert, literal, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, tuple_, update
 
 from connectors.records import RecordKey, System
+from sync.store._bulk import AnySelect, Batch, Lookup
 from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import IdentityLink, LinkEvent
 from sync.store.types import utcnow
@@ -79,7 +80,7 @@ def _key(system: str, obj: str, record_id: str) -> RecordKey:
     return RecordKey(_SYSTEMS[system], obj, record_id)
 
 
-_LinkRow = Row[uuid.UUID, str, str, str, bool, str, datetime, datetime | None]
+_LinkRow = Row[uuid.UUID, str, str, str, bool, str, datetime, datetime | None] | tuple[Any, ...]
 
 
 def _link(row: _LinkRow) -> Link:
@@ -111,16 +112,30 @@ def find_links(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Link]:
     conn = connection(db)
     found: dict[RecordKey, Link] = {}
     for (system, obj), ids in by_object.items():
-        for chunk in chunked(ids):
-            query = select(*_LINK_COLUMNS).where(
-                IdentityLink.system == system.value,
-                IdentityLink.object == obj,
-                IdentityLink.record_id.in_(chunk),
-            )
-            for row in conn.execute(query):
-                link_ = _link(row)
-                found[link_.key] = link_
+        for row in _LINKS_BY_ID.rows(conn, ids, system=system.value, object=obj):
+            link_ = _link(row)
+            found[link_.key] = link_
     return found
+
+
+def _by_ids(*columns: Any) -> Callable[[Connection], AnySelect]:
+    """Links of a page of one object's records (for `Lookup`)."""
+    return lambda _: select(*columns).where(
+        IdentityLink.system == bindparam("system"),
+        IdentityLink.object == bindparam("object"),
+        IdentityLink.record_id.in_(bindparam("ids", expanding=True)),
+    )
+
+
+_PAGE = ("system", "object")
+_LINKS_BY_ID = Lookup(_by_ids(*_LINK_COLUMNS), "ids", _PAGE)
+_PEOPLE_BY_ID = Lookup(_by_ids(IdentityLink.record_id, IdentityLink.person_id), "ids", _PAGE)
+_ACTIVE_KEYS = Lookup(
+    lambda _: select(
+        IdentityLink.person_id, IdentityLink.system, IdentityLink.object, IdentityLink.record_id
+    ).where(IdentityLink.person_id.in_(bindparam("people", expanding=True)), IdentityLink.active),
+    "people",
+)
 
 
 def active_links(db: Db, person_id: uuid.UUID) -> dict[System, Link]:
@@ -160,26 +175,42 @@ def link_many(
         return
     when = at or utcnow()
     conn = connection(db)
-    conn.execute(
-        insert(IdentityLink),
+    _LINK.execute(
+        conn,
         [
-            {
-                "person_id": person_id,
-                "system": key.system.value,
-                "object": key.object,
-                "record_id": key.id,
-                "active": True,
-                "reason": reason.value,
-                "linked_at": when,
-                "unlinked_at": None,
-            }
+            (person_id, key.system.value, key.object, key.id, True, reason.value, when, None)
             for person_id, key, reason in links
         ],
     )
-    conn.execute(
-        insert(LinkEvent),
-        [_event(person_id, key, None, None, reason, when) for person_id, key, reason in links],
+    _FIRST_EVENT.execute(
+        conn,
+        [
+            (person_id, key.system.value, key.object, key.id, reason.value, when)
+            for person_id, key, reason in links
+        ],
     )
+
+
+_ROW = (
+    "person_id",
+    "system",
+    "object",
+    "record_id",
+    "active",
+    "reason",
+    "linked_at",
+    "unlinked_at",
+)
+_LINK = Batch(lambda _: insert(IdentityLink), _ROW)
+_FIRST_EVENT = Batch(
+    lambda _: insert(LinkEvent), ("person_id", "system", "object", "record_id", "reason", "at")
+)
+_ASSOCIATE = Batch(
+    lambda conn: upsert(conn, IdentityLink).on_conflict_do_nothing(
+        index_elements=[IdentityLink.system, IdentityLink.object, IdentityLink.record_id]
+    ),
+    _ROW,
+)
 
 
 def relink(
@@ -291,14 +322,8 @@ def people_of(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, uuid.UUID]:
     conn = connection(db)
     found: dict[RecordKey, uuid.UUID] = {}
     for (system, obj), ids in by_object.items():
-        for chunk in chunked(ids):
-            query = select(IdentityLink.record_id, IdentityLink.person_id).where(
-                IdentityLink.system == system.value,
-                IdentityLink.object == obj,
-                IdentityLink.record_id.in_(chunk),
-            )
-            for record_id, person_id in conn.execute(query):
-                found[RecordKey(system, obj, record_id)] = person_id
+        for record_id, person_id in _PEOPLE_BY_ID.rows(conn, ids, system=system.value, object=obj):
+            found[RecordKey(system, obj, record_id)] = person_id
     return found
 
 
@@ -309,18 +334,11 @@ def active_keys_for(
     conn = connection(db)
     found: dict[uuid.UUID, dict[System, RecordKey]] = defaultdict(dict)
     systems = _SYSTEMS
-    for chunk in chunked(list(dict.fromkeys(person_ids))):
-        rows = conn.execute(
-            select(
-                IdentityLink.person_id,
-                IdentityLink.system,
-                IdentityLink.object,
-                IdentityLink.record_id,
-            ).where(IdentityLink.person_id.in_(chunk), IdentityLink.active)
-        )
-        for person_id, system, obj, record_id in rows:
-            kind = systems[system]
-            found[person_id][kind] = RecordKey(kind, obj, record_id)
+    for person_id, system, obj, record_id in _ACTIVE_KEYS.rows(
+        conn, list(dict.fromkeys(person_ids))
+    ):
+        kind = systems[system]
+        found[person_id][kind] = RecordKey(kind, obj, record_id)
     return dict(found)
 
 
@@ -379,23 +397,10 @@ def associate(
     if not links:
         return
     when = at or utcnow()
-    conn = connection(db)
-    stmt = upsert(conn, IdentityLink).on_conflict_do_nothing(
-        index_elements=[IdentityLink.system, IdentityLink.object, IdentityLink.record_id]
-    )
-    conn.execute(
-        stmt,
+    _ASSOCIATE.execute(
+        connection(db),
         [
-            {
-                "person_id": person_id,
-                "system": key.system.value,
-                "object": key.object,
-                "record_id": key.id,
-                "active": False,
-                "reason": reason.value,
-                "linked_at": when,
-                "unlinked_at": None,
-            }
+            (person_id, key.system.value, key.object, key.id, False, reason.value, when, None)
             for person_id, key, reason in links
         ],
     )
@@ -407,17 +412,21 @@ def associated(
     """The inactive links of a page of people on one object (e.g. their Opportunities)."""
     conn = connection(db)
     found: dict[uuid.UUID, list[RecordKey]] = defaultdict(list)
-    for chunk in chunked(list(dict.fromkeys(person_ids))):
-        rows = conn.execute(
-            select(*_LINK_COLUMNS).where(
-                IdentityLink.person_id.in_(chunk),
-                IdentityLink.object == obj,
-                IdentityLink.active.is_(False),
-            )
-        )
-        for link_ in map(_link, rows):
-            found[link_.person_id].append(link_.key)
+    for row in _ASSOCIATED.rows(conn, list(dict.fromkeys(person_ids)), object=obj):
+        link_ = _link(row)
+        found[link_.person_id].append(link_.key)
     return dict(found)
+
+
+_ASSOCIATED = Lookup(
+    lambda _: select(*_LINK_COLUMNS).where(
+        IdentityLink.person_id.in_(bindparam("people", expanding=True)),
+        IdentityLink.object == bindparam("object"),
+        IdentityLink.active.is_(False),
+    ),
+    "people",
+    ("object",),
+)
 
 
 def end_links(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) -> None:

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
+from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import Person
 from sync.store.types import utcnow
@@ -37,13 +38,8 @@ def add_people(
         return []
     when = at or utcnow()
     ids = [uuid.uuid4() for _ in emails_normalized]
-    connection(db).execute(
-        insert(Person),
-        [
-            {"baton_id": baton_id, "email_normalized": email, "created_at": when}
-            for baton_id, email in zip(ids, emails_normalized, strict=True)
-        ],
-    )
+    rows = [(baton_id, email, when) for baton_id, email in zip(ids, emails_normalized, strict=True)]
+    _ADD.execute(connection(db), rows)
     return ids
 
 
@@ -70,15 +66,15 @@ def add_people_with_ids(
     if not people:
         return
     when = at or utcnow()
-    conn = connection(db)
-    stmt = upsert(conn, Person).on_conflict_do_nothing(index_elements=[Person.baton_id])
-    conn.execute(
-        stmt,
-        [
-            {"baton_id": baton_id, "email_normalized": email, "created_at": when}
-            for baton_id, email in people
-        ],
-    )
+    _ADD_NEW.execute(connection(db), [(baton_id, email, when) for baton_id, email in people])
+
+
+_COLUMNS = ("baton_id", "email_normalized", "created_at")
+_ADD = Batch(lambda _: insert(Person), _COLUMNS)
+_ADD_NEW = Batch(
+    lambda conn: upsert(conn, Person).on_conflict_do_nothing(index_elements=[Person.baton_id]),
+    _COLUMNS,
+)
 
 
 def existing_people(db: Db, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -96,13 +92,17 @@ def people_by_emails(db: Db, emails: Sequence[str]) -> dict[str, list[uuid.UUID]
     """`people_by_email` for a page of addresses, one query per chunk (oldest first each)."""
     conn = connection(db)
     found: dict[str, list[uuid.UUID]] = {email: [] for email in emails}
-    for chunk in chunked(list(dict.fromkeys(emails))):
-        rows = conn.execute(
-            select(Person.email_normalized, Person.baton_id)
-            .where(Person.email_normalized.in_(chunk))
-            .order_by(Person.created_at, Person.baton_id)
-        )
-        for email, baton_id in rows:
-            if email is not None:
-                found.setdefault(email, []).append(baton_id)
+    for email, baton_id in _BY_EMAIL.rows(conn, list(dict.fromkeys(emails))):
+        if email is not None:
+            found.setdefault(email, []).append(baton_id)
     return found
+
+
+_BY_EMAIL = Lookup(
+    lambda _: (
+        select(Person.email_normalized, Person.baton_id)
+        .where(Person.email_normalized.in_(bindparam("emails", expanding=True)))
+        .order_by(Person.created_at, Person.baton_id)
+    ),
+    "emails",
+)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.sql.dml import UpdateBase
 
 from connectors.records import FieldValue, RecordKey, System
+from sync.store._bulk import AnySelect, Batch, Lookup
 from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import Snapshot as SnapshotRow
 from sync.store.types import utcnow
@@ -107,17 +109,32 @@ def snapshot_values(
     conn = connection(db)
     found: dict[RecordKey, tuple[Mapping[str, FieldValue], datetime | None]] = {}
     for (system, obj), ids in by_object.items():
-        for chunk in chunked(ids):
-            query = select(
-                SnapshotRow.record_id, SnapshotRow.field_values, SnapshotRow.source_modified_at
-            ).where(
-                SnapshotRow.system == system.value,
-                SnapshotRow.object == obj,
-                SnapshotRow.record_id.in_(chunk),
-            )
-            for record_id, values, modified in conn.execute(query):
-                found[RecordKey(system, obj, record_id)] = (values, modified)
+        rows = _VALUES.rows(conn, ids, system=system.value, object=obj)
+        for record_id, values, modified in rows:
+            found[RecordKey(system, obj, record_id)] = (values, modified)
     return found
+
+
+def _by_ids(*columns: Any) -> Callable[[Connection], AnySelect]:
+    """A page of one object's snapshots by record id (for `Lookup`)."""
+    return lambda _: select(*columns).where(
+        SnapshotRow.system == bindparam("system"),
+        SnapshotRow.object == bindparam("object"),
+        SnapshotRow.record_id.in_(bindparam("ids", expanding=True)),
+    )
+
+
+_PAGE = ("system", "object")
+_VALUES = Lookup(
+    _by_ids(SnapshotRow.record_id, SnapshotRow.field_values, SnapshotRow.source_modified_at),
+    "ids",
+    _PAGE,
+)
+_MARKS = Lookup(
+    _by_ids(SnapshotRow.record_id, SnapshotRow.source_digest, SnapshotRow.source_modified_at),
+    "ids",
+    _PAGE,
+)
 
 
 def snapshot_marks(
@@ -131,16 +148,8 @@ def snapshot_marks(
     conn = connection(db)
     found: dict[RecordKey, tuple[str | None, datetime | None]] = {}
     for (system, obj), ids in by_object.items():
-        for chunk in chunked(ids):
-            query = select(
-                SnapshotRow.record_id, SnapshotRow.source_digest, SnapshotRow.source_modified_at
-            ).where(
-                SnapshotRow.system == system.value,
-                SnapshotRow.object == obj,
-                SnapshotRow.record_id.in_(chunk),
-            )
-            for record_id, digest, modified in conn.execute(query):
-                found[RecordKey(system, obj, record_id)] = (digest, modified)
+        for record_id, digest, modified in _MARKS.rows(conn, ids, system=system.value, object=obj):
+            found[RecordKey(system, obj, record_id)] = (digest, modified)
     return found
 
 
@@ -165,9 +174,12 @@ def put_snapshots(db: Db, writes: Sequence[SnapshotWrite], *, at: datetime | Non
     if not writes:
         return
     when = at or utcnow()
-    conn = connection(db)
+    _UPSERT.execute(connection(db), [_row(write, when) for write in writes])
+
+
+def _upsert(conn: Connection) -> UpdateBase:
     stmt = upsert(conn, SnapshotRow)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[SnapshotRow.system, SnapshotRow.object, SnapshotRow.record_id],
         set_={
             "field_values": stmt.excluded.field_values,
@@ -179,7 +191,23 @@ def put_snapshots(db: Db, writes: Sequence[SnapshotWrite], *, at: datetime | Non
             "source_digest": stmt.excluded.source_digest,
         },
     )
-    conn.execute(stmt, [_row(write, when) for write in writes])
+
+
+_UPSERT = Batch(
+    _upsert,
+    (
+        "system",
+        "object",
+        "record_id",
+        "field_values",
+        "hash",
+        "written_by_us",
+        "version",
+        "source_modified_at",
+        "updated_at",
+        "source_digest",
+    ),
+)
 
 
 def touch_snapshots(
@@ -195,14 +223,20 @@ def touch_snapshots(
     if not seen:
         return
     when = at or utcnow()
-    stmt = (
+    rows = [
+        (key.system.value, key.object, key.id, modified, when, digest)
+        for key, modified, digest in seen
+    ]
+    _TOUCH.execute(connection(db), rows)
+
+
+_TOUCH = Batch(
+    lambda _: (
         update(SnapshotRow)
         .where(
-            and_(
-                SnapshotRow.system == bindparam("k_system"),
-                SnapshotRow.object == bindparam("k_object"),
-                SnapshotRow.record_id == bindparam("k_record_id"),
-            )
+            SnapshotRow.system == bindparam("k_system"),
+            SnapshotRow.object == bindparam("k_object"),
+            SnapshotRow.record_id == bindparam("k_record_id"),
         )
         .values(
             written_by_us=False,
@@ -211,34 +245,23 @@ def touch_snapshots(
             updated_at=bindparam("k_updated"),
             source_digest=bindparam("k_digest"),
         )
-    )
-    connection(db).execute(
-        stmt,
-        [
-            {
-                "k_system": key.system.value,
-                "k_object": key.object,
-                "k_record_id": key.id,
-                "k_modified": modified,
-                "k_updated": when,
-                "k_digest": digest,
-            }
-            for key, modified, digest in seen
-        ],
-    )
+    ),
+    ("k_system", "k_object", "k_record_id", "k_modified", "k_updated", "k_digest"),
+)
 
 
-def _row(write: SnapshotWrite, at: datetime) -> dict[str, Any]:
+def _row(write: SnapshotWrite, at: datetime) -> tuple[Any, ...]:
     values = dict(write.values)
-    return {
-        "system": write.key.system.value,
-        "object": write.key.object,
-        "record_id": write.key.id,
-        "field_values": values,
-        "hash": fingerprint(values),
-        "written_by_us": write.written_by_us,
-        "version": 1,
-        "source_modified_at": write.source_modified_at,
-        "updated_at": at,
-        "source_digest": write.source_digest,
-    }
+    key = write.key
+    return (
+        key.system.value,
+        key.object,
+        key.id,
+        values,
+        fingerprint(values),
+        write.written_by_us,
+        1,
+        write.source_modified_at,
+        at,
+        write.source_digest,
+    )

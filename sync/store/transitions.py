@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from connectors.records import System
-from sync.store._sql import Db, chunked, connection, upsert
+from sync.store._bulk import Batch, Lookup
+from sync.store._sql import Db, connection, upsert
 from sync.store.schema import FunnelTransition
 from sync.store.types import utcnow
 
@@ -55,9 +56,11 @@ def record_transitions(
     if not transitions:
         return
     when = at or utcnow()
-    conn = connection(db)
-    stmt = upsert(conn, FunnelTransition).on_conflict_do_nothing(index_elements=_UNIQUE)
-    conn.execute(stmt, [_row(transition, when) for transition in transitions])
+    rows = [
+        (t.person_id, t.stage, t.entered_at, t.source_system.value, t.reason, when)
+        for t in transitions
+    ]
+    _INSERT_NEW.execute(connection(db), rows)
 
 
 def first_entries(db: Db, person_id: uuid.UUID) -> dict[str, Transition]:
@@ -85,18 +88,25 @@ def recorded_stages(
     one query per chunk of people."""
     conn = connection(db)
     out: dict[uuid.UUID, dict[str, datetime]] = {}
-    for chunk in chunked(list(dict.fromkeys(person_ids))):
-        rows = conn.execute(
-            select(
-                FunnelTransition.person_id, FunnelTransition.stage, FunnelTransition.entered_at
-            ).where(FunnelTransition.person_id.in_(chunk))
-        )
-        for person_id, stage, entered_at in rows:
-            out.setdefault(person_id, {})[stage] = entered_at
+    for person_id, stage, entered_at in _STAGES.rows(conn, list(dict.fromkeys(person_ids))):
+        out.setdefault(person_id, {})[stage] = entered_at
     return out
 
 
+_STAGES = Lookup(
+    lambda _: select(
+        FunnelTransition.person_id, FunnelTransition.stage, FunnelTransition.entered_at
+    ).where(FunnelTransition.person_id.in_(bindparam("people", expanding=True))),
+    "people",
+)
+
+
 _UNIQUE = [FunnelTransition.person_id, FunnelTransition.stage]
+
+_INSERT_NEW = Batch(
+    lambda conn: upsert(conn, FunnelTransition).on_conflict_do_nothing(index_elements=_UNIQUE),
+    ("person_id", "stage", "entered_at", "source_system", "reason", "recorded_at"),
+)
 
 
 def _row(transition: Transition, at: datetime) -> dict[str, Any]:
