@@ -115,6 +115,7 @@ class Mapper:
         self._fields: dict[tuple[System, str], tuple[_Field, ...]] = {}
         self._compiled_readers: dict[tuple[System, str], tuple[_Reader, ...]] = {}
         self._digested: dict[tuple[System, str], tuple[str, ...]] = {}
+        self._plain_readers: dict[tuple[System, str], dict[str, list[_PlainReader]]] = {}
         self._salt = _salt(dictionary, schemas)
         for system, objects in PERSON_OBJECTS.items():
             for obj in objects:
@@ -205,6 +206,31 @@ class Mapper:
             [*(get_field(n) for n in names), *(get_field(n) for n in extra)], default=str
         )
         return hashlib.blake2b(encoded, key=self._salt, digest_size=16).hexdigest()
+
+    def remap(
+        self, person: Person, record: SourceRecord, fields: Mapping[str, FieldValue]
+    ) -> Person:
+        """`person` (what `record` maps to) after `fields` are written to `record`: what
+        `to_person` of the updated record returns, computed from the written fields alone when
+        none of them feeds the funnel signal (the common case: a plain field copied over)."""
+        key = (record.key.system, record.key.object)
+        plain = self._plain_readers.get(key)
+        if plain is None:
+            plain = self._plain_readers[key] = _plain_readers(
+                self._readers(*key), _SIGNAL_FIELDS.get(key, ())
+            )
+        if not fields.keys() <= plain.keys():
+            merged = SourceRecord(record.key, {**record.fields, **fields}, record.modified_at)
+            return self.to_person(merged).value
+        ctx = self.vocabulary.contexts[record.key.system]
+        changes: dict[str, Any] = {}
+        for remote, value in fields.items():
+            for fallback, read, name in plain[remote]:
+                got: Value = None if fallback is not None and value == fallback else value
+                if read is not None and got is not None:
+                    got = read(got, ctx).value
+                changes[name] = got
+        return Person.model_validate({**person.__dict__, **changes})
 
     def to_person(self, record: SourceRecord) -> Mapped[Person]:
         key = record.key
@@ -433,6 +459,25 @@ _SIGNAL_FIELDS: dict[tuple[System, str], tuple[str, ...]] = {
     (System.HUBSPOT, HUBSPOT_CONTACTS): ("hs_lead_status", "lifecyclestage"),
     (System.SALESFORCE, LEAD): ("Status", "IsConverted"),
 }
+
+
+_PlainReader = tuple[str | None, "ReadFn | None", str]  # (fallback, read, canonical name)
+
+
+def _plain_readers(
+    readers: Sequence[_Reader], signal_fields: Sequence[str]
+) -> dict[str, list[_PlainReader]]:
+    """Per remote field, how `to_person` reads it, for the remote fields whose value reaches
+    the person only through their own canonical field (not the funnel signal, the funnel
+    label or a stage date). A remote field another kind of reader also uses is left out."""
+    found: dict[str, list[_PlainReader]] = {}
+    excluded = set(signal_fields)
+    for remote, fallback, read, kind, name, _ in readers:
+        if kind != _PLAIN or name == "outcome_reason":
+            excluded.add(remote)
+            continue
+        found.setdefault(remote, []).append((fallback, read, name))
+    return {remote: plain for remote, plain in found.items() if remote not in excluded}
 
 
 def _salt(dictionary: Dictionary, schemas: Mapping[SchemaKey, FieldSchema]) -> bytes:

@@ -28,6 +28,7 @@ from typing import Protocol
 import sqlalchemy
 
 from connectors.protocol import Connector
+from connectors.readahead import read_ahead
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import Dictionary
@@ -82,9 +83,11 @@ class SyncPolicy:
     lookback: timedelta = timedelta(minutes=2)
     settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
     page_size: int = 500  # records per unit of work when polling
+    backfill_page_size: int = 5_000  # ... when backfilling: fewer part-filled write batches
     heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
     twin_cache_records: int = 50_000  # a backfill keeps this many records to spare re-reads
     twin_cache_age: timedelta = timedelta(minutes=5)  # ... each used while younger than this
+    prefetch_records: int = 20_000  # a backfill reads HubSpot this far ahead of its passes
     stale_after: timedelta = STALE_AFTER  # a running run silent this long is closed as interrupted
 
 
@@ -314,49 +317,68 @@ class SyncEngine:
         dry_run: bool,
         progress: Progress | None,
     ) -> CycleReport:
-        report = CycleReport()
         carry = _dry_identity(self.reader) if dry_run else None
         twins = TwinCache(
             limit=self.policy.twin_cache_records, max_age=self.policy.twin_cache_age, now=self.now
         )
-        for system, obj in wanted:
-            label = f"{system}:{obj}"
-            if progress is not None:
-                progress.start(label, None)
-            allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
+
+        def listing(system: System, obj: str) -> Iterator[list[SourceRecord]]:
             connector = self.connectors[system]
             records = (
                 connector.read_all(obj)
                 if since is None
                 else connector.read_changes(obj, min(since, upper), upper)
             )
-            for page in _pages(records, self.policy.page_size):
-                part, _ = self.worker.run(
-                    page,
-                    trigger="backfill",
-                    dry_run=dry_run,
-                    run_id=run_id,
-                    allow_create=allow,
-                    carry=carry,
-                    fast=True,
-                    twins=twins,
-                )
-                report += part
-                self._beat(run_id)
+            return _pages(records, self.policy.backfill_page_size)
+
+        # The last listing (HubSpot's, the rate-limited one) starts now, in a thread, so its
+        # permits are spent while the Salesforce passes compute (see `prefetch_records`).
+        depth = self.policy.prefetch_records // self.policy.backfill_page_size
+        early = (
+            {wanted[-1]: read_ahead(listing(*wanted[-1]), depth, name="backfill-prefetch")}
+            if len(wanted) > 1 and depth > 0
+            else {}
+        )
+        report = CycleReport()
+        try:
+            for system, obj in wanted:
+                label = f"{system}:{obj}"
                 if progress is not None:
-                    progress.advance(label, len(page))
-            if not dry_run:
-                with self.db.begin() as tx:
-                    if since is None or _read_up_to(get_checkpoint(tx, system, obj), since):
-                        set_upper_bound(tx, system, obj, upper, at=self.now())
-                        advance_checkpoint(tx, system, obj, upper, "", at=self.now())
-            if progress is not None:
-                progress.finish(label)
-        if self.policy.create_contacts_from_salesforce:
-            if carry is not None:
-                report += self._dry_create_missing(carry, trigger="backfill", twins=twins)
-            else:
-                report += self._create_missing(run_id, progress, trigger="backfill", twins=twins)
+                    progress.start(label, None)
+                allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
+                pages = early.get((system, obj)) or listing(system, obj)
+                for page in pages:
+                    part, _ = self.worker.run(
+                        page,
+                        trigger="backfill",
+                        dry_run=dry_run,
+                        run_id=run_id,
+                        allow_create=allow,
+                        carry=carry,
+                        fast=True,
+                        twins=twins,
+                    )
+                    report += part
+                    self._beat(run_id)
+                    if progress is not None:
+                        progress.advance(label, len(page))
+                if not dry_run:
+                    with self.db.begin() as tx:
+                        if since is None or _read_up_to(get_checkpoint(tx, system, obj), since):
+                            set_upper_bound(tx, system, obj, upper, at=self.now())
+                            advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+                if progress is not None:
+                    progress.finish(label)
+            if self.policy.create_contacts_from_salesforce:
+                if carry is not None:
+                    report += self._dry_create_missing(carry, trigger="backfill", twins=twins)
+                else:
+                    report += self._create_missing(
+                        run_id, progress, trigger="backfill", twins=twins
+                    )
+        finally:
+            for stream in early.values():
+                stream.close()
         return report
 
     def _dry_create_missing(

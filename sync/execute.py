@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -53,37 +54,61 @@ def send(
     connectors: Mapping[System, Connector], writes: Sequence[tuple[uuid.UUID, Write]]
 ) -> list[Sent]:
     """Send every write, one `connector.write` call per system and object (the connector
-    splits into the system's batch sizes); results in the order of `writes`."""
-    groups: dict[tuple[System, str], list[int]] = defaultdict(list)
+    splits into the system's batch sizes); results in the order of `writes`.
+
+    The two systems are written at the same time (one thread each; a connector is never used
+    by two of these threads at once): a unit's HubSpot and Salesforce writes wait on different
+    servers and different limits, so one need not wait for the other."""
+    groups: dict[System, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for n, (_, write) in enumerate(writes):
-        groups[(write.key.system, write.key.object)].append(n)
+        groups[write.key.system][write.key.object].append(n)
+
+    def system_writes(system: System) -> dict[int, Sent]:
+        sent: dict[int, Sent] = {}
+        for obj, indexes in groups[system].items():
+            sent.update(_send_group(connectors[system], obj, writes, indexes))
+        return sent
+
     results: dict[int, Sent] = {}
-    for (system, obj), indexes in groups.items():
-        patches = [
-            RecordPatch(writes[n][1].key, writes[n][1].fields, writes[n][1].match_on)
-            for n in indexes
-        ]
-        try:
-            outcomes = connectors[system].write(obj, patches)
-        except ConnectorError as exc:
-            if not (exc.retryable or isinstance(exc, PermanentError)):
-                raise
-            result = Result.RETRY if exc.retryable else Result.REJECTED
-            code = exc.vendor_code or type(exc).__name__
-            message = exc.vendor_message or exc.message
-            for n in indexes:
-                pid, write = writes[n]
-                results[n] = Sent(pid, write, result, code=code, message=message)
-            continue
-        for n, outcome in zip(indexes, outcomes, strict=True):
-            pid, write = writes[n]
-            results[n] = Sent(
-                pid,
-                write,
-                classify(outcome),
-                id=outcome.id,
-                created=outcome.created or write.creates,
-                code=outcome.error_code,
-                message=outcome.error_message,
-            )
+    if len(groups) < 2:
+        for system in groups:
+            results.update(system_writes(system))
+    else:
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="send") as pool:
+            for done in [pool.submit(system_writes, system) for system in groups]:
+                results.update(done.result())  # an error that ends the run is raised here
     return [results[n] for n in range(len(writes))]
+
+
+def _send_group(
+    connector: Connector,
+    obj: str,
+    writes: Sequence[tuple[uuid.UUID, Write]],
+    indexes: Sequence[int],
+) -> dict[int, Sent]:
+    patches = [
+        RecordPatch(writes[n][1].key, writes[n][1].fields, writes[n][1].match_on) for n in indexes
+    ]
+    try:
+        outcomes = connector.write(obj, patches)
+    except ConnectorError as exc:
+        if not (exc.retryable or isinstance(exc, PermanentError)):
+            raise
+        result = Result.RETRY if exc.retryable else Result.REJECTED
+        code = exc.vendor_code or type(exc).__name__
+        message = exc.vendor_message or exc.message
+        return {
+            n: Sent(writes[n][0], writes[n][1], result, code=code, message=message) for n in indexes
+        }
+    return {
+        n: Sent(
+            writes[n][0],
+            writes[n][1],
+            classify(outcome),
+            id=outcome.id,
+            created=outcome.created or writes[n][1].creates,
+            code=outcome.error_code,
+            message=outcome.error_message,
+        )
+        for n, outcome in zip(indexes, outcomes, strict=True)
+    }

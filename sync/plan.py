@@ -31,7 +31,7 @@ from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import FieldMap
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
-from sync.changes import STAMPED, changed_fields, expected_after, overlay, stamped
+from sync.changes import STAMPED, changed_fields, overlay, stamped
 from sync.entries import CLOSE_DATE, FunnelFacts, day_at, evidence, merge_dated
 from sync.rules import FieldState, decide
 from sync.values import OUTCOME, STAGE, CanonicalView, Values, plain
@@ -430,7 +430,7 @@ class Planner:
             # The target stage has no lead status of its own (sql in HubSpot), yet the old one
             # still says "bad timing": clear it, or the person never leaves the outcome there.
             cleared = {**fields, clear: None}
-            after = self.values(expected_after(self.mapper, side.record, cleared, side.key))
+            after = self.values(self.mapper.remap(side.person, side.record, cleared))
             if _position_of(after) == _plain_position(position):
                 fields, expected = cleared, after
         if not fields or expected == side.values:
@@ -465,7 +465,9 @@ class Planner:
             and name in side.record.fields  # never write a field the record was not read with
             and not _same(side.record.fields.get(name), value)
         }
-        expected = self.values(expected_after(self.mapper, side.record, fields, side.key))
+        if not fields:
+            return fields, side.values  # the record stays as read
+        expected = self.values(self.mapper.remap(side.person, side.record, fields))
         return fields, expected
 
     # -- one side only: the creation policy ------------------------------------------------------

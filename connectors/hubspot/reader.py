@@ -39,7 +39,6 @@ import orjson
 
 from connectors.errors import ConfigError
 from connectors.http.pagination import AfterCursor, dig, paginate
-from connectors.http.readahead import read_ahead
 from connectors.hubspot.convert import merge_stubs, to_ms, to_record
 from connectors.hubspot.objects import (
     BATCH_SIZE,
@@ -50,6 +49,7 @@ from connectors.hubspot.objects import (
     ObjectSpec,
 )
 from connectors.hubspot.sdk import SEARCH_KIND, HubSpotSdk
+from connectors.readahead import read_ahead
 from connectors.records import SourceRecord, System
 
 #: List pages a long full read (a backfill) may fetch ahead: 20 x 100 records, about one

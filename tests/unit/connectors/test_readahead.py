@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.http.readahead import read_ahead
+from connectors.readahead import read_ahead
 
 
 def test_given_pages_then_they_come_back_in_order() -> None:
@@ -70,5 +70,33 @@ def test_given_the_consumer_stops_then_the_producer_thread_ends() -> None:
     stream.close()
     for thread in threading.enumerate():
         if thread.name == "readahead-under-test" and thread.name not in before:
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+
+
+def test_given_a_depth_then_fetching_starts_before_the_first_page_is_asked_for() -> None:
+    started = threading.Event()
+
+    def pages() -> Iterator[int]:
+        started.set()
+        yield from range(3)
+
+    stream = read_ahead(pages(), 2)
+    assert started.wait(5)
+    assert list(stream) == [0, 1, 2]
+
+
+def test_given_a_stream_dropped_without_close_then_its_producer_ends() -> None:
+    def pages() -> Iterator[int]:
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    stream = read_ahead(pages(), 1, name="readahead-dropped")
+    next(stream)
+    del stream  # the thread holds only the channel, so the stream is collected
+    for thread in threading.enumerate():
+        if thread.name == "readahead-dropped":
             thread.join(timeout=5)
             assert not thread.is_alive()

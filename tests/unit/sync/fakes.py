@@ -11,6 +11,7 @@ is a user's delete in the UI.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,13 +37,15 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 class FakeClock:
     def __init__(self, start: datetime = START) -> None:
         self.at = start
+        self._lock = threading.Lock()  # the engine writes to both systems at once
 
     def __call__(self) -> datetime:
         return self.at
 
     def advance(self, seconds: float = 1.0) -> datetime:
-        self.at += timedelta(seconds=seconds)
-        return self.at
+        with self._lock:
+            self.at += timedelta(seconds=seconds)
+            return self.at
 
 
 # A rule returns (code, message) to refuse a write, None to accept it.

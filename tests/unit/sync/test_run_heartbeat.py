@@ -44,7 +44,7 @@ def test_beats_are_at_most_one_per_interval_as_pages_commit(
         real(db, run_id, at=at)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sync.engine, "beat", recording)
-    engine = world.engine(page_size=1, heartbeat_every=timedelta(seconds=5))
+    engine = world.engine(page_size=1, backfill_page_size=1, heartbeat_every=timedelta(seconds=5))
     report = engine.backfill(objects=["Lead"], progress=Ticking(world))
 
     assert report.created == {"hubspot:contacts": 6}
