@@ -43,6 +43,7 @@ from sync.store.dead_letters import (
 )
 from sync.store.decisions import Decision, record_decisions, unrepeated
 from sync.store.links import active_keys_for, end_links, find_links
+from sync.store.snapshots import forget_snapshots
 
 PROPAGATED = "delete_propagated"
 FLAGGED = "delete_flagged"
@@ -174,8 +175,12 @@ def commit(
     trigger: str,
     run_id: uuid.UUID | None,
     now: datetime,
+    letter_retries: bool = False,
 ) -> None:
-    """Record the deletions in the unit's transaction: links, decisions, dead letters."""
+    """Record the deletions in the unit's transaction: links, decisions, dead letters.
+
+    `letter_retries`: a delete refused for now is kept as an open dead letter too (a retried
+    letter has no page to be read again with, so nothing else would send it again)."""
     ended: list[RecordKey] = []
     notes: list[Decision] = []
     flags: list[Decision] = []  # said again each time the deleted record is read again
@@ -191,9 +196,9 @@ def commit(
             ended += [d.gone, d.twin]
             why = f"deleted: {d.gone} was deleted and {SETTING} is on"
             notes.append(_note(d.person_id, PROPAGATED, trigger, now, run_id, d.twin, why))
-        elif item.result is Result.RETRY:
+        elif item.result is Result.RETRY and not letter_retries:
             report.retry_later += 1
-        elif item.result is Result.REJECTED:
+        elif item.result in (Result.REJECTED, Result.RETRY):
             report.dead_letters += 1
             direction = (
                 Direction.TO_HUBSPOT if d.twin.system is System.HUBSPOT else Direction.TO_SALESFORCE
@@ -202,6 +207,7 @@ def commit(
             why = f"delete refused: {item.code}: {item.message}"
             notes.append(_note(d.person_id, REJECTED, trigger, now, run_id, d.twin, why))
     end_links(tx, ended, at=now)
+    forget_snapshots(tx, ended)
     record_decisions(tx, [*unrepeated(tx, flags), *notes])
     add_dead_letters(tx, letters, at=now)
 

@@ -225,7 +225,15 @@ class SyncEngine:
             report, _ = self.worker.run(records, trigger="retry", dry_run=False, run_id=run_id)
             removed = deletes.send(self.connectors, deletions)
             with self.db.begin() as tx:
-                deletes.commit(tx, removed, report, trigger="retry", run_id=run_id, now=self.now())
+                deletes.commit(
+                    tx,
+                    removed,
+                    report,
+                    trigger="retry",
+                    run_id=run_id,
+                    now=self.now(),
+                    letter_retries=True,
+                )
             return report
 
         return self._run(RunKind.ONCE, False, body)
@@ -346,9 +354,13 @@ class SyncEngine:
                 if progress is not None:
                     progress.start(label, None)
                 allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
+                prefetched = (system, obj) in early
                 pages = early.get((system, obj)) or listing(system, obj)
+                blocked = False
                 for page in pages:
-                    part, _ = self.worker.run(
+                    if prefetched:
+                        page = self._reread_written(page, twins)
+                    part, held = self.worker.run(
                         page,
                         trigger="backfill",
                         dry_run=dry_run,
@@ -359,10 +371,13 @@ class SyncEngine:
                         twins=twins,
                     )
                     report += part
+                    blocked = blocked or held
                     self._beat(run_id)
                     if progress is not None:
                         progress.advance(label, len(page))
-                if not dry_run:
+                # A page with a write or delete to retry later leaves the checkpoint where it
+                # was, so the daemon reads that page's records again.
+                if not dry_run and not blocked:
                     with self.db.begin() as tx:
                         if since is None or _read_up_to(get_checkpoint(tx, system, obj), since):
                             set_upper_bound(tx, system, obj, upper, at=self.now())
@@ -371,19 +386,29 @@ class SyncEngine:
                     progress.finish(label)
             if self.policy.create_contacts_from_salesforce:
                 if carry is not None:
-                    report += self._dry_create_missing(carry, trigger="backfill", twins=twins)
+                    report += self._dry_create_missing(carry, trigger="backfill")
                 else:
-                    report += self._create_missing(
-                        run_id, progress, trigger="backfill", twins=twins
-                    )
+                    report += self._create_missing(run_id, progress, trigger="backfill")
         finally:
             for stream in early.values():
                 stream.close()
         return report
 
-    def _dry_create_missing(
-        self, carry: Identity, *, trigger: str, twins: TwinCache | None = None
-    ) -> CycleReport:
+    def _reread_written(self, page: list[SourceRecord], twins: TwinCache) -> list[SourceRecord]:
+        """A page read ahead, with the records this run wrote to since read again: the copy
+        read before our write would otherwise look like a change and undo it. A record gone
+        meanwhile is left out (its deletion is read by the next poll)."""
+        stale = {record.key for record in page if twins.was_written(record.key)}
+        if not stale:
+            return page
+        fresh = {record.key: record for record in self.worker.read(stale)}
+        return [
+            fresh[r.key] if r.key in stale else r
+            for r in page
+            if r.key not in stale or r.key in fresh
+        ]
+
+    def _dry_create_missing(self, carry: Identity, *, trigger: str) -> CycleReport:
         """A dry run's creation pass over the people it linked in memory."""
         keys = [
             links[System.SALESFORCE]
@@ -392,7 +417,7 @@ class SyncEngine:
         ]
         if not keys:
             return CycleReport()
-        records = self.worker.read(keys, twins)
+        records = self.worker.read(keys)
         report, _ = self.worker.run(
             records, trigger=trigger, dry_run=True, run_id=None, carry=carry
         )
@@ -400,12 +425,7 @@ class SyncEngine:
         return report
 
     def _create_missing(
-        self,
-        run_id: uuid.UUID | None,
-        progress: Progress | None,
-        *,
-        trigger: str,
-        twins: TwinCache | None = None,
+        self, run_id: uuid.UUID | None, progress: Progress | None, *, trigger: str
     ) -> CycleReport:
         """The last pass of a poll or backfill: Salesforce people still without a HubSpot
         contact once both systems were read and linked (a create whose letter is open waits
@@ -441,7 +461,8 @@ class SyncEngine:
             ]
             if not links:
                 continue
-            records = self.worker.read([link_.key for link_ in links], twins)
+            # Read again, never from the twin cache: a record deleted since must not be made
+            records = self.worker.read([link_.key for link_ in links])
             part, _ = self.worker.run(records, trigger=trigger, dry_run=False, run_id=run_id)
             report += part
             self._beat(run_id)

@@ -56,9 +56,9 @@ def send(
     """Send every write, one `connector.write` call per system and object (the connector
     splits into the system's batch sizes); results in the order of `writes`.
 
-    The two systems are written at the same time (one thread each; a connector is never used
-    by two of these threads at once): a unit's HubSpot and Salesforce writes wait on different
-    servers and different limits, so one need not wait for the other."""
+    The two systems are written at the same time (one thread each, so a connector is never
+    written to by two of these threads at once): a unit's HubSpot and Salesforce writes wait
+    on different servers and different limits, so one need not wait for the other."""
     groups: dict[System, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for n, (_, write) in enumerate(writes):
         groups[write.key.system][write.key.object].append(n)
@@ -75,8 +75,11 @@ def send(
             results.update(system_writes(system))
     else:
         with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="send") as pool:
-            for done in [pool.submit(system_writes, system) for system in groups]:
-                results.update(done.result())  # an error that ends the run is raised here
+            futures = [pool.submit(system_writes, system) for system in groups]
+        # Both finished (the pool waited); an error that ends the run is raised once the
+        # other system's outcomes are known, in the order the systems came.
+        for done in futures:
+            results.update(done.result())
     return [results[n] for n in range(len(writes))]
 
 

@@ -16,6 +16,8 @@ Two bounds keep this honest:
   again by id when needed), so memory stays flat however large the org.
 
 A record the unit wrote to is never kept: what it holds is no longer what the system holds.
+The keys a run wrote to are remembered too, so a listing read ahead of the passes (the engine
+starts HubSpot's early) has its copies of them read again before they are planned.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class TwinCache:
         self._kept: dict[RecordKey, tuple[SourceRecord, datetime]] = {}
         self.served = 0  # records handed out instead of read again
         self.expired = 0  # records too old when asked for, read again
+        self._written: set[RecordKey] = set()
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -63,6 +66,12 @@ class TwinCache:
         self.served += len(found)
         return found
 
-    def forget(self, keys: Iterable[RecordKey]) -> None:
+    def mark_written(self, keys: Iterable[RecordKey]) -> None:
+        """Records this run wrote to or deleted: a copy read before (a listing read ahead)
+        is stale, and any kept copy is dropped."""
         for key in keys:
+            self._written.add(key)
             self._kept.pop(key, None)
+
+    def was_written(self, key: RecordKey) -> bool:
+        return key in self._written

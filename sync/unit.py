@@ -229,6 +229,12 @@ class Worker:
         held = self._held(writes)
         sent = send(self.connectors, [pw for n, pw in enumerate(writes) if n not in held])
         removed = deletes.send(self.connectors, gathered.deletions)
+        if twins is not None:  # what this run changed: copies read before are stale
+            twins.mark_written(
+                RecordKey(s.write.key.system, s.write.key.object, s.id or s.write.key.id)
+                for s in sent
+            )
+            twins.mark_written(d.twin for d in gathered.deletions if d.twin is not None)
         blocked = any(s.result is Result.RETRY for s in sent) or deletes.blocked(removed)
         with self.db.begin() as tx:
             self._commit(
@@ -449,9 +455,10 @@ class Worker:
         """Records read at a new modification time whose synced values equal their snapshot
         (a field Baton does not map was edited; the echo of our own write): their side says
         nothing new, so their people need no plan and their twins no read. Each side's real
-        changes are read on their own. Only linked records have snapshots (links are never
-        removed), so a quiet record's identity is settled. A converted Lead is never quiet:
-        its conversion is followed from fields the snapshot does not hold."""
+        changes are read on their own. Only linked records have snapshots (a propagated
+        delete that ends links drops theirs), so a quiet record's identity is settled. A
+        converted Lead is never quiet: its conversion is followed from fields the snapshot
+        does not hold."""
         return {
             r.key: r.modified_at
             for r in live

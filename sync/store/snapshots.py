@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.sql.dml import UpdateBase
 
 from connectors.records import FieldValue, RecordKey, System
@@ -265,3 +265,21 @@ def _row(write: SnapshotWrite, at: datetime) -> tuple[Any, ...]:
         at,
         write.source_digest,
     )
+
+
+def forget_snapshots(db: Db, keys: Iterable[RecordKey]) -> None:
+    """Drop these records' snapshots (their links ended): should a record come back, it is
+    read as new, never taken for one read again unchanged."""
+    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
+    for key in keys:
+        by_object[(key.system, key.object)].append(key.id)
+    conn = connection(db)
+    for (system, obj), ids in by_object.items():
+        for chunk in chunked(ids):
+            conn.execute(
+                delete(SnapshotRow).where(
+                    SnapshotRow.system == system.value,
+                    SnapshotRow.object == obj,
+                    SnapshotRow.record_id.in_(chunk),
+                )
+            )

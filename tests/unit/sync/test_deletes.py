@@ -9,6 +9,7 @@ from connectors.records import RecordKey, System
 from sync.store.dead_letters import DeadLetterStatus, Direction, list_dead_letters
 from sync.store.decisions import decisions_for
 from sync.store.links import find_link
+from sync.store.snapshots import get_snapshot
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import pair, settle
 
@@ -66,6 +67,8 @@ def test_a_hubspot_contact_deleted_deletes_its_lead_once_and_the_echo_does_nothi
     assert not hs_link.active
     assert not sf_link.active
     assert sf_link.person_id == hs_link.person_id  # inactive links still name the person
+    for key in (hs_link.key, sf_link.key):  # a record restored later is read as new
+        assert get_snapshot(world.read(), key) is None
     (note,) = [d for d in decisions_for(world.read(), hs_link.person_id, "record")]
     assert (note.rule, note.trigger) == ("delete_propagated", "poll")
     assert note.salesforce_old == f"salesforce:Lead:{sf_id}"
@@ -271,3 +274,56 @@ def test_a_retried_delete_refused_again_reopens_its_letter_with_the_new_words(
     hs_link, sf_link = _linked(world, hs_id, sf_id)
     assert not hs_link.active
     assert not sf_link.active
+
+
+def _deleted_in_salesforce_refused_in_hubspot(world: World) -> str:
+    hs_id = world.hs.put(
+        "contacts",
+        {"email": "a@example.com", "firstname": "A", "lastname": "Z", "lifecyclestage": "lead"},
+    )
+    sf_id = world.sf.put("Contact", {"Email": "a@example.com", "LastName": "Z", "FirstName": "A"})
+    world.clock.advance(10)
+    engine = world.engine(propagate_deletes=True)
+    engine.backfill()
+    world.clock.advance(10)
+    world.hs.refuse_deletes[hs_id] = ("FORBIDDEN", "no")
+    world.sf.remove("Contact", sf_id)
+    world.clock.advance(10)
+    engine.poll()
+    world.hs.refuse_deletes.clear()
+    return hs_id
+
+
+def test_a_retried_delete_refused_for_now_stays_an_open_letter(world: World) -> None:
+    hs_id = _deleted_in_salesforce_refused_in_hubspot(world)
+    engine = world.engine(propagate_deletes=True)
+    world.hs.retry_next = 1  # locked, this once
+    engine.retry_dead_letters()
+    [letter] = list_dead_letters(world.read())
+    assert letter.status is DeadLetterStatus.OPEN  # nothing else would send it again
+    assert hs_id in world.hs.live("contacts")
+    engine.retry_dead_letters()
+    assert hs_id not in world.hs.live("contacts")
+
+
+def test_a_backfill_page_to_retry_later_leaves_its_checkpoint(world: World) -> None:
+    since = world.clock()
+    hs_id = world.hs.put(
+        "contacts",
+        {"email": "a@example.com", "firstname": "A", "lastname": "Z", "lifecyclestage": "lead"},
+    )
+    sf_id = world.sf.put("Contact", {"Email": "a@example.com", "LastName": "Z", "FirstName": "A"})
+    world.clock.advance(10)
+    engine = world.engine(propagate_deletes=True)
+    engine.backfill()
+    world.clock.advance(10)
+    engine.poll()
+    world.clock.advance(5)
+    world.sf.remove("Contact", sf_id)
+    world.clock.advance(300)  # past the polls' lookback
+    world.hs.retry_next = 1  # the propagated delete is refused for now
+    engine.backfill(since=since)
+    assert hs_id in world.hs.live("contacts")
+    world.clock.advance(600)
+    engine.poll()  # the checkpoint stayed, so the deletion is read and sent again
+    assert hs_id not in world.hs.live("contacts")
