@@ -29,10 +29,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from connectors.errors import ConnectorError, PermanentError
+from connectors.errors import ConnectorError
 from connectors.protocol import Connector
 from connectors.records import FieldValue, RecordKey, System
-from sync.execute import Result, classify
+from sync.execute import Result, classify, refusal
 from sync.report import CycleReport, PlannedWrite
 from sync.store.dead_letters import (
     DeadLetter,
@@ -41,7 +41,7 @@ from sync.store.dead_letters import (
     add_dead_letters,
     open_payloads,
 )
-from sync.store.decisions import Decision, record_decisions, unrepeated
+from sync.store.decisions import Decision, note_about, record_decisions, unrepeated
 from sync.store.links import active_keys_for, end_links, find_links
 from sync.store.snapshots import forget_snapshots
 
@@ -147,11 +147,7 @@ def send(connectors: Mapping[System, Connector], deletions: Sequence[Deletion]) 
         try:
             outcomes = connectors[system].delete(obj, ids)
         except ConnectorError as exc:
-            if not (exc.retryable or isinstance(exc, PermanentError)):
-                raise
-            result = Result.RETRY if exc.retryable else Result.REJECTED
-            code = exc.vendor_code or type(exc).__name__
-            message = exc.vendor_message or exc.message
+            result, code, message = refusal(exc)
             for n in indexes:
                 done[n] = Deleted(deletions[n], result, code, message)
             continue
@@ -190,12 +186,16 @@ def commit(
         if d.twin is None:
             report.deletes_flagged += 1
             why = f"{d.gone} was deleted; no linked record on the other side to delete"
-            flags.append(_note(d.person_id, FLAGGED, trigger, now, run_id, d.gone, why))
+            flags.append(
+                note_about(d.person_id, "record", FLAGGED, trigger, now, run_id, d.gone, why)
+            )
         elif item.result is Result.OK:
             report.deletes_propagated += 1
             ended += [d.gone, d.twin]
             why = f"deleted: {d.gone} was deleted and {SETTING} is on"
-            notes.append(_note(d.person_id, PROPAGATED, trigger, now, run_id, d.twin, why))
+            notes.append(
+                note_about(d.person_id, "record", PROPAGATED, trigger, now, run_id, d.twin, why)
+            )
         elif item.result is Result.RETRY and not letter_retries:
             report.retry_later += 1
         elif item.result in (Result.REJECTED, Result.RETRY):
@@ -205,34 +205,10 @@ def commit(
             )
             letters.append(NewDeadLetter(d.twin, direction, d.payload(), item.code, item.message))
             why = f"delete refused: {item.code}: {item.message}"
-            notes.append(_note(d.person_id, REJECTED, trigger, now, run_id, d.twin, why))
+            notes.append(
+                note_about(d.person_id, "record", REJECTED, trigger, now, run_id, d.twin, why)
+            )
     end_links(tx, ended, at=now)
     forget_snapshots(tx, ended)
     record_decisions(tx, [*unrepeated(tx, flags), *notes])
     add_dead_letters(tx, letters, at=now)
-
-
-def _note(
-    pid: uuid.UUID,
-    rule: str,
-    trigger: str,
-    now: datetime,
-    run_id: uuid.UUID | None,
-    key: RecordKey,
-    why: str,
-) -> Decision:
-    """A record decision, as the unit of work logs them: in the columns of the record's
-    system, "old" names the record and "new" says what happened."""
-    hubspot = key.system is System.HUBSPOT
-    return Decision(
-        person_id=pid,
-        field="record",
-        rule=rule,
-        trigger=trigger[:32],
-        decided_at=now,
-        hubspot_old=str(key) if hubspot else None,
-        hubspot_new=why if hubspot else None,
-        salesforce_old=None if hubspot else str(key),
-        salesforce_new=None if hubspot else why,
-        run_id=run_id,
-    )

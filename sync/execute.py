@@ -44,6 +44,15 @@ class Sent:
     message: str | None = None
 
 
+def refusal(exc: ConnectorError) -> tuple[Result, str, str]:
+    """What an error for a whole call means for each record in it: (result, code, message).
+    An error that ends the run (daily cap, credentials, settings) is raised again."""
+    if not (exc.retryable or isinstance(exc, PermanentError)):
+        raise exc
+    result = Result.RETRY if exc.retryable else Result.REJECTED
+    return result, exc.vendor_code or type(exc).__name__, exc.vendor_message or exc.message
+
+
 def classify(outcome: WriteOutcome) -> Result:
     if outcome.ok and outcome.id:
         return Result.OK
@@ -95,11 +104,7 @@ def _send_group(
     try:
         outcomes = connector.write(obj, patches)
     except ConnectorError as exc:
-        if not (exc.retryable or isinstance(exc, PermanentError)):
-            raise
-        result = Result.RETRY if exc.retryable else Result.REJECTED
-        code = exc.vendor_code or type(exc).__name__
-        message = exc.vendor_message or exc.message
+        result, code, message = refusal(exc)
         return {
             n: Sent(writes[n][0], writes[n][1], result, code=code, message=message) for n in indexes
         }

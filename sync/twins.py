@@ -13,7 +13,9 @@ Two bounds keep this honest:
   Salesforce edit made after the record was read is newer than the backfill's start, so the
   next poll reads it whatever this cache held.
 - `limit`: at most this many records are kept (the newest are dropped when full, and read
-  again by id when needed), so memory stays flat however large the org.
+  again by id when needed), so memory stays flat however large the org. A record is kept as
+  its fields' JSON (about a quarter of the objects' size) when every value is plain JSON, so
+  it reads back exactly.
 
 A record the unit wrote to is never kept: what it holds is no longer what the system holds.
 The keys a run wrote to are remembered too, so a listing read ahead of the passes (the engine
@@ -23,7 +25,10 @@ starts HubSpot's early) has its copies of them read again before they are planne
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import orjson
 
 from connectors.records import RecordKey, SourceRecord
 
@@ -35,7 +40,7 @@ class TwinCache:
         self.limit = limit
         self.max_age = max_age
         self.now = now
-        self._kept: dict[RecordKey, tuple[SourceRecord, datetime]] = {}
+        self._kept: dict[RecordKey, tuple[_Kept, datetime]] = {}
         self.served = 0  # records handed out instead of read again
         self.expired = 0  # records too old when asked for, read again
         self._written: set[RecordKey] = set()
@@ -48,7 +53,7 @@ class TwinCache:
         for record in records:
             if len(self._kept) >= self.limit and record.key not in self._kept:
                 return
-            self._kept[record.key] = (record, at)
+            self._kept[record.key] = (_pack(record), at)
 
     def take(self, keys: Iterable[RecordKey]) -> dict[RecordKey, SourceRecord]:
         """The kept records of `keys` that are fresh enough; each is handed out once."""
@@ -58,11 +63,11 @@ class TwinCache:
             entry = self._kept.pop(key, None)
             if entry is None:
                 continue
-            record, at = entry
+            kept, at = entry
             if at < oldest:
                 self.expired += 1
                 continue
-            found[key] = record
+            found[key] = _unpack(kept)
         self.served += len(found)
         return found
 
@@ -75,3 +80,42 @@ class TwinCache:
 
     def was_written(self, key: RecordKey) -> bool:
         return key in self._written
+
+
+_JSON_NATIVE = frozenset({str, int, float, bool, type(None)})
+
+
+@dataclass(frozen=True, slots=True)
+class _Packed:
+    key: RecordKey
+    fields: bytes  # orjson of the record's fields
+    modified_at: datetime
+    deleted: bool
+    merged_into: str | None
+
+
+_Kept = SourceRecord | _Packed
+
+
+def _pack(record: SourceRecord) -> _Kept:
+    if any(type(value) not in _JSON_NATIVE for value in record.fields.values()):
+        return record  # a datetime would come back a string: keep the record as it is
+    return _Packed(
+        record.key,
+        orjson.dumps(dict(record.fields)),
+        record.modified_at,
+        record.deleted,
+        record.merged_into,
+    )
+
+
+def _unpack(kept: _Kept) -> SourceRecord:
+    if isinstance(kept, SourceRecord):
+        return kept
+    return SourceRecord(
+        kept.key,
+        orjson.loads(kept.fields),
+        kept.modified_at,
+        deleted=kept.deleted,
+        merged_into=kept.merged_into,
+    )

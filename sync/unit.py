@@ -39,7 +39,13 @@ from sync.report import CycleReport, PlannedWrite
 from sync.store import dead_letters as letters_repo
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, NewDeadLetter
-from sync.store.decisions import Decision, people_with_rule, record_decisions, unrepeated
+from sync.store.decisions import (
+    Decision,
+    note_about,
+    people_with_rule,
+    record_decisions,
+    unrepeated,
+)
 from sync.store.engine import for_reading
 from sync.store.links import LinkReason, associated, find_links
 from sync.store.snapshots import (
@@ -341,7 +347,9 @@ class Worker:
                     why = f"{record.key} was merged into {survivor}"
                 else:
                     why = f"{record.key} was merged into {survivor}, already another person's"
-                notes.append(_note(pid, "record", "merge", trigger, now, run_id, record.key, why))
+                notes.append(
+                    note_about(pid, "record", "merge", trigger, now, run_id, record.key, why)
+                )
                 continue
             if self.propagate_deletes:
                 orphaned.append((pid, record.key))
@@ -349,7 +357,7 @@ class Worker:
             report.deletes_flagged += 1
             why = f"{record.key} was deleted; not propagated (policy)"
             notes.append(
-                _note(pid, "record", "delete_flagged", trigger, now, run_id, record.key, why)
+                note_about(pid, "record", "delete_flagged", trigger, now, run_id, record.key, why)
             )
         identity.resolve([(r, people[r.key]) for r in live])
         signal_links = find_links(conn, [r.key for r in signals]) if signals else {}
@@ -363,7 +371,7 @@ class Worker:
         for amb in identity.ambiguous:
             report.ambiguous += 1
             notes.append(
-                _note(
+                note_about(
                     amb.person_id,
                     IDENTITY_FIELD,
                     ambiguous_rule(amb.key.system),
@@ -502,7 +510,9 @@ class Worker:
             identity.move(pid, contact, LinkReason.CONVERSION)
             touched[pid] = None
             why = f"{record.key} was converted to {contact}"
-            notes.append(_note(pid, "record", "conversion", trigger, now, run_id, record.key, why))
+            notes.append(
+                note_about(pid, "record", "conversion", trigger, now, run_id, record.key, why)
+            )
         return opportunities
 
     def _plan(self, gathered: _Gathered, *, allow_create: bool, now: datetime) -> list[PersonPlan]:
@@ -581,7 +591,7 @@ class Worker:
                 letters.append(NewDeadLetter(key, direction, s.write.fields, s.code, s.message))
                 why = f"{s.code}: {s.message}"
                 notes.append(
-                    _note(s.person_id, "record", "rejected", trigger, now, run_id, key, why)
+                    note_about(s.person_id, "record", "rejected", trigger, now, run_id, key, why)
                 )
                 continue
             assert s.id is not None
@@ -591,7 +601,7 @@ class Worker:
                 if owner is not None and owner.person_id != s.person_id:
                     why = f"the upsert matched {key}, already person {owner.person_id}'s"
                     notes.append(
-                        _note(
+                        note_about(
                             s.person_id,
                             IDENTITY_FIELD,
                             ambiguous_rule(key.system),
@@ -696,33 +706,6 @@ def _alone_in_salesforce(gathered: _Gathered, plans: Sequence[PersonPlan]) -> li
 def _letter_key(pid: uuid.UUID, write: Write) -> RecordKey:
     """The key a write's dead letter is kept under ("new:<person>" for a create)."""
     return RecordKey(write.key.system, write.key.object, write.key.id or f"{NEW_PREFIX}{pid}")
-
-
-def _note(
-    pid: uuid.UUID,
-    field_name: str,
-    rule: str,
-    trigger: str,
-    now: datetime,
-    run_id: uuid.UUID | None,
-    key: RecordKey,
-    why: str,
-) -> Decision:
-    """A decision about a record rather than a field (identity, deletes, merges, refusals):
-    in the columns of the record's system, "old" names the record and "new" says what happened."""
-    hubspot = key.system is System.HUBSPOT
-    return Decision(
-        person_id=pid,
-        field=field_name,
-        rule=rule[:48],
-        trigger=trigger[:32],
-        decided_at=now,
-        hubspot_old=str(key) if hubspot else None,
-        hubspot_new=why if hubspot else None,
-        salesforce_old=None if hubspot else str(key),
-        salesforce_new=None if hubspot else why,
-        run_id=run_id,
-    )
 
 
 def _decision(

@@ -29,7 +29,7 @@ QUERY_PAGE = 2000
 # path and `?q=`, which leaves the rest for the headers (the bearer token, user agent...).
 # The URL limit binds long before SOQL's own 100,000 characters a statement.
 MAX_URI_BYTES = 16_384
-QUERY_URL_BUDGET = 15_000
+QUERY_URL_BUDGET = 15_500
 
 _SYSTEM = (ID_FIELD, DELETED_FIELD, MODIFIED_FIELD, "CreatedDate", "LastModifiedDate")
 _FUNNEL = ("Baton_Id__c", "MQL_Date__c", "Marketing_Score__c", "Funnel_Stage__c")

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select
 
-from connectors.records import FieldValue, System
+from connectors.records import FieldValue, RecordKey, System
 from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection
 from sync.store.schema import Decision as DecisionRow
@@ -35,6 +35,33 @@ class Decision:
     hubspot_modified_at: datetime | None = None
     salesforce_modified_at: datetime | None = None
     run_id: uuid.UUID | None = None
+
+
+def note_about(
+    pid: uuid.UUID,
+    field_name: str,
+    rule: str,
+    trigger: str,
+    now: datetime,
+    run_id: uuid.UUID | None,
+    key: RecordKey,
+    why: str,
+) -> Decision:
+    """A decision about a record rather than a field (identity, deletes, merges, refusals):
+    in the columns of the record's system, "old" names the record and "new" says what happened."""
+    hubspot = key.system is System.HUBSPOT
+    return Decision(
+        person_id=pid,
+        field=field_name,
+        rule=rule[:48],
+        trigger=trigger[:32],
+        decided_at=now,
+        hubspot_old=str(key) if hubspot else None,
+        hubspot_new=why if hubspot else None,
+        salesforce_old=None if hubspot else str(key),
+        salesforce_new=None if hubspot else why,
+        run_id=run_id,
+    )
 
 
 def record_decision(db: Db, decision: Decision) -> None:

@@ -31,6 +31,30 @@ def test_a_kept_record_is_handed_out_once_while_fresh() -> None:
     assert (cache.served, cache.expired, len(cache)) == (1, 1, 0)
 
 
+def test_a_kept_record_comes_back_exactly() -> None:
+    cache = TwinCache(limit=10, max_age=timedelta(minutes=5), now=FakeClock())
+    plain = SourceRecord(
+        RecordKey(System.SALESFORCE, "Lead", "00Q000000000000001"),
+        {
+            "Email": "a@x.com",
+            "IsConverted": False,
+            "NumberOfEmployees": 12,
+            "Score": 1.5,
+            "X": None,
+        },
+        START,
+        merged_into="00Q000000000000009",
+    )
+    dated = SourceRecord(
+        RecordKey(System.SALESFORCE, "Lead", "00Q000000000000002"), {"At": START}, START
+    )
+    cache.keep([plain, dated])
+    back = cache.take([plain.key, dated.key])
+    assert back[plain.key] == plain
+    assert back[dated.key] == dated
+    assert type(back[dated.key].fields["At"]) is type(START)
+
+
 def test_a_full_cache_keeps_no_more() -> None:
     cache = TwinCache(limit=2, max_age=timedelta(minutes=5), now=FakeClock())
     cache.keep([_record(n) for n in range(5)])
