@@ -83,11 +83,11 @@ class SyncPolicy:
     lookback: timedelta = timedelta(minutes=2)
     settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
     page_size: int = 500  # records per unit of work when polling
-    backfill_page_size: int = 3_000  # ... when backfilling: fewer part-filled write batches
+    backfill_page_size: int = 5_000  # ... when backfilling: fewer part-filled write batches
     heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
     twin_cache_records: int = 50_000  # a backfill keeps this many records to spare re-reads
     twin_cache_age: timedelta = timedelta(minutes=5)  # ... each used while younger than this
-    prefetch_records: int = 20_000  # a backfill reads HubSpot this far ahead of its passes
+    prefetch_records: int = 10_000  # a backfill reads HubSpot this far ahead of its passes
     stale_after: timedelta = STALE_AFTER  # a running run silent this long is closed as interrupted
 
 

@@ -100,9 +100,10 @@ _Kept = SourceRecord | _Packed
 def _pack(record: SourceRecord) -> _Kept:
     if any(type(value) not in _JSON_NATIVE for value in record.fields.values()):
         return record  # a datetime would come back a string: keep the record as it is
+    # orjson's result keeps its whole output buffer (~16 KB); a copy is sized to the JSON.
     return _Packed(
         record.key,
-        orjson.dumps(dict(record.fields)),
+        bytes(memoryview(orjson.dumps(dict(record.fields)))),
         record.modified_at,
         record.deleted,
         record.merged_into,

@@ -34,7 +34,9 @@ from connectors.salesforce.objects import ID_FIELD, QUERY_URL_BUDGET, ObjectSpec
 from connectors.salesforce.sdk import SalesforceSdk
 from connectors.salesforce.soql import SoqlError, chunk_fields, quote, soql, url_length
 
-BULK_PAGE = 50_000
+# Bulk 2.0 result rows fetched per call (`maxRecords`): a page is parsed whole, so its size is
+# the read's memory; 10,000 rows (~35 MB parsed) costs one call per 10,000 records.
+BULK_PAGE = 10_000
 # A record id is 15 or 18 letters and digits; anything else cannot exist, and one such value in
 # an `Id IN (...)` list makes the org refuse the whole query (INVALID_QUERY_FILTER_OPERATOR).
 _ID_SHAPE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
