@@ -4,7 +4,8 @@ Every entry point funnels into one unit of work (`sync.unit.Worker.run`), commit
 transaction with the page's checkpoint; this module decides what to read, in which order, and
 records each run in `runs`. Checkpoints are per system and object, with a fixed upper bound
 (now - settle), a lookback and id tie-breaks, and move only once a page's writes committed; a
-page with a write to retry later stops its object's cycle so the page is read again.
+page with a write to retry later stops its object's cycle so the page is read again, and a
+window read to its end moves the checkpoint to its bound.
 
 Salesforce is read before HubSpot: a Salesforce record is linked before the HubSpot pass, so
 when a HubSpot contact is still alone after identity resolution it truly has no Salesforce twin
@@ -292,6 +293,7 @@ class SyncEngine:
                 since = checkpoint.cursor - self.policy.lookback
             records = self.connectors[system].read_changes(obj, since, upper)
             allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
+            blocked = False
             for page in _pages(records, self.policy.page_size):
                 last = max(page, key=lambda r: (r.modified_at, r.key.id))
                 cursor = Cursor(system, obj, last.modified_at, last.key.id)
@@ -309,6 +311,12 @@ class SyncEngine:
                 self._beat(run_id)
                 if blocked:
                     break  # the rest is read again next cycle, from the unmoved checkpoint
+            if not dry_run and not blocked:
+                # The whole window was read: the next one starts from this bound (less the
+                # lookback), not from the last change, or a quiet org's polls would keep
+                # reading the same last changes again.
+                with self.db.begin() as tx:
+                    advance_checkpoint(tx, system, obj, upper, "", at=self.now())
         if self.policy.create_contacts_from_salesforce:
             if carry is not None:
                 report += self._dry_create_missing(carry, trigger="poll")

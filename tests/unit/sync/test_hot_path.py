@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,6 +11,7 @@ from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
 from sync.engine import SyncEngine
+from sync.store.checkpoints import get_checkpoint
 from sync.store.snapshots import get_snapshot
 from sync.values import CanonicalView, canonical
 from tests.unit.sync.conftest import World
@@ -154,3 +156,27 @@ def test_the_digest_depends_on_the_dictionary_so_a_mapping_change_maps_again() -
     assert Mapper(dictionary).source_digest(touched) != same
     unmapped = SourceRecord(record.key, {**record.fields, "notes_last_updated": "x"}, AT)
     assert Mapper(dictionary).source_digest(unmapped) == same
+
+
+def test_a_quiet_org_polls_from_the_last_bound_not_the_last_change(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.hs.put("contacts", {"email": "q@example.com", "lifecyclestage": "lead"})
+    world.clock.advance(10)
+    engine = world.engine(lookback=timedelta(minutes=2))
+    engine.poll()
+    world.clock.advance(600)  # ten quiet minutes
+    asked: list[datetime | None] = []
+    real = world.hs.read_changes
+
+    def recording(obj: str, since: datetime | None, until: datetime) -> Iterator[SourceRecord]:
+        asked.append(since)
+        return real(obj, since, until)
+
+    monkeypatch.setattr(world.hs, "read_changes", recording)
+    engine.poll()
+    checkpoint = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+    assert checkpoint is not None
+    # the first poll read its whole window, so this one starts at its bound less the lookback
+    assert asked == [world.clock() - timedelta(seconds=600 + 2 + 120)]
+    assert checkpoint.cursor == world.clock() - timedelta(seconds=2)  # this poll's bound
