@@ -11,46 +11,17 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from baton.cli.sandbox import write_env_file
-from sandbox.runtime import Sandbox, SandboxConfig
-from sandbox.shared.server import serve_in_thread
+from sandbox.runtime import Sandbox
+from tests.e2e.live import BATON
 
-BATON = [sys.executable, "-m", "baton"]
 #: How often the killer looks at the process and the sandbox's write counter.
 TICK_S = 0.01
-
-
-@contextmanager
-def served_sandbox(directory: Path, *, contacts: int, leads: int, seed: int) -> Iterator[Sandbox]:
-    """Both imitations, seeded deterministically, on free ports, with `sandbox.env` written."""
-    config = SandboxConfig(
-        directory=directory,
-        hubspot_port=0,
-        salesforce_port=0,
-        contacts=contacts,
-        leads=leads,
-        seed=seed,
-        rate_limits=False,
-    )
-    box = Sandbox(config)
-    box.bind()
-    box.seed()
-    write_env_file(box)
-    with serve_in_thread(box.listeners, background=box.background()):
-        yield box
-
-
-def writes(box: Sandbox) -> int:
-    """API writes both imitations counted (actor edits and seeding never count)."""
-    return int(box.hubspot.stats.writes) + int(box.salesforce.stats.writes)
 
 
 def baton_env(box: Sandbox, state_db: Path, **extra: str) -> dict[str, str]:

@@ -3,41 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from baton.cli.sandbox import write_env_file
-from sandbox.runtime import Sandbox, SandboxConfig
-from sandbox.shared.server import serve_in_thread
-
-BATON = [sys.executable, "-m", "baton"]
-
-
-@pytest.fixture
-def box(tmp_path: Path) -> Iterator[Sandbox]:
-    config = SandboxConfig(
-        directory=tmp_path / "sandbox",
-        hubspot_port=0,
-        salesforce_port=0,
-        contacts=60,
-        leads=30,
-        rate_limits=False,
-    )
-    sandbox = Sandbox(config)
-    sandbox.bind()
-    sandbox.seed()
-    write_env_file(sandbox)
-    with serve_in_thread(sandbox.listeners, background=sandbox.background()):
-        yield sandbox
-
-
-def writes(box: Sandbox) -> int:
-    return int(box.hubspot.stats.snapshot()["writes"]) + int(
-        box.salesforce.stats.snapshot()["writes"]
-    )
+from sandbox.runtime import Sandbox
+from tests.e2e.live import BATON, writes
 
 
 def backfill(box: Sandbox, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import requests
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
 
-BATON = [sys.executable, "-m", "baton"]
+from tests.e2e.live import BATON
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -37,11 +37,10 @@ from tests.e2e.crash_world import (
     created_since,
     email,
     run_to_end,
-    served_sandbox,
     shared,
     start_and_kill,
-    writes,
 )
+from tests.e2e.live import served_sandbox, writes
 
 SEED = int(os.environ.get("BATON_CRASH_SEED", "20261125"))
 CONTACTS, LEADS = 400, 200

@@ -7,39 +7,16 @@ import re
 import signal
 import ssl
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from baton.cli.sandbox import write_env_file
-from sandbox.runtime import Sandbox, SandboxConfig
-from sandbox.shared.server import serve_in_thread
+from sandbox.runtime import Sandbox
 from sync.store.checkpoints import list_checkpoints
 from sync.store.engine import make_engine, sqlite_url
 from sync.store.runs import recent_runs
-
-BATON = [sys.executable, "-m", "baton"]
-
-
-@pytest.fixture
-def box(tmp_path: Path) -> Iterator[Sandbox]:
-    config = SandboxConfig(
-        directory=tmp_path / "sandbox",
-        hubspot_port=0,
-        salesforce_port=0,
-        contacts=60,
-        leads=30,
-        rate_limits=False,
-    )
-    sandbox = Sandbox(config)
-    sandbox.bind()
-    sandbox.seed()
-    write_env_file(sandbox)
-    with serve_in_thread(sandbox.listeners, background=sandbox.background()):
-        yield sandbox
+from tests.e2e.live import BATON, writes
 
 
 def env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -49,12 +26,6 @@ def env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
         **extra,
     }
-
-
-def writes(box: Sandbox) -> int:
-    return int(box.hubspot.stats.snapshot()["writes"]) + int(
-        box.salesforce.stats.snapshot()["writes"]
-    )
 
 
 def test_run_once_syncs_one_cycle_and_exits_0(box: Sandbox, tmp_path: Path) -> None:
