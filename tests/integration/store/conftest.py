@@ -8,56 +8,31 @@ not see each other's rows; tests about commits use `engine` and unique keys inst
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import URL, Connection, Engine, make_url
+from sqlalchemy import URL, Connection, Engine
 
 from sync.store.engine import make_engine, sqlite_url
 from sync.store.migrate import upgrade
-from tests.conftest import require_service
-
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.conftest import scratch_database
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[URL]:
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"baton_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as error:  # any connect failure means "no server here"
-        admin.dispose()
-        first_line = str(error).strip().splitlines()[0]
-        require_service(f"PostgreSQL not reachable at 127.0.0.1:5432: {first_line}")
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database("baton_test") as url:
+        yield url
 
 
 @pytest.fixture
-def empty_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
+def empty_url(backend: str, tmp_path: Path) -> Iterator[URL]:
     """An empty database of `backend`, dropped after the test (for migration tests)."""
     if backend == "sqlite":
         yield sqlite_url(tmp_path / "fresh.db")
         return
-    base: URL = request.getfixturevalue("postgres_url")
-    name = f"{base.database}_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield base.set(database=name)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with scratch_database("baton_test_empty") as url:
+        yield url
 
 
 @pytest.fixture(

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import sqlalchemy
-from sqlalchemy import make_url
 
 from mappings.apply import Mapper
 from mappings.loader import load_default
 from sync.engine import SyncEngine, SyncPolicy
 from sync.store.engine import for_reading, make_engine, sqlite_url
 from sync.store.migrate import upgrade
-from tests.conftest import require_service
+from tests.conftest import scratch_database
 from tests.unit.sync.fakes import FakeClock, FakeConnector, declare_fields, hubspot, salesforce
 
 
@@ -48,9 +46,6 @@ class World:
         return self.hs.writes + self.sf.writes
 
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("store") / "template.db"
@@ -61,21 +56,10 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A migrated PostgreSQL database each test copies (CREATE DATABASE ... TEMPLATE)."""
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"baton_sync_tmpl_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as error:  # any connect failure means "no server here"
-        admin.dispose()
-        require_service(f"PostgreSQL not reachable: {str(error).splitlines()[0]}")
-    upgrade(make_url(PG_ADMIN_URL).set(database=name))
-    try:
-        yield name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database("baton_sync_tmpl") as url:
+        upgrade(url)
+        assert url.database is not None
+        yield url.database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -91,18 +75,12 @@ def store(
         db.dispose()
         return
     template: str = request.getfixturevalue("pg_template")
-    name = f"baton_sync_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    db = make_engine(make_url(PG_ADMIN_URL).set(database=name))
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database("baton_sync", template=template) as url:
+        db = make_engine(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 @pytest.fixture

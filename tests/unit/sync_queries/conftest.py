@@ -21,14 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine
 
 from connectors.records import System
 from sync.store import make_engine, sqlite_url, upgrade
 from sync.store.people import add_person
 from sync.store.schema import Base
 from sync.store.transitions import record_transition
-from tests.conftest import require_service
+from tests.conftest import scratch_database
 
 
 def at(text: str) -> datetime:
@@ -72,29 +72,16 @@ UNTIL = datetime(2026, 4, 1, tzinfo=UTC)
 AS_OF = at("03-31 12:00")
 
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
 @pytest.fixture(scope="session")
 def postgres_store() -> Iterator[Engine]:
     """A migrated PostgreSQL database for this session, dropped at the end."""
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"baton_queries_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as error:  # any connect failure means "no server here"
-        admin.dispose()
-        require_service(f"PostgreSQL not reachable: {str(error).strip().splitlines()[0]}")
-    engine = make_engine(make_url(PG_ADMIN_URL).set(database=name))
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database("baton_queries") as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
