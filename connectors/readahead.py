@@ -7,17 +7,28 @@ keeps up to `depth` pages fetched ahead, so permits are spent while the caller c
 thread starts at once, so a caller can start a listing early (the engine starts HubSpot's while
 it works through Salesforce).
 
-The producer spends the same shared `ApiBudget` as every other call (it is thread-safe), stops
+Pages beyond `depth` can wait on disk instead (`Spill`): encoded to a private temporary file,
+up to a byte limit, so a long head start (HubSpot's listing during every Salesforce pass)
+spends the rate limit without holding the listing in memory. The file is emptied whenever the
+caller has caught up with it, and deleted with the stream.
+
+The producer spends the same shared `ApiBudget` as every other call (it is thread-safe), in
+the background (`priority.background_calls`: permits nobody else is waiting for), stops
 when the consumer is closed or garbage-collected, and re-raises its error in the consumer at
 the point the failed page would have been.
 """
 
 from __future__ import annotations
 
-import queue
+import os
+import tempfile
 import threading
-from collections.abc import Iterable, Iterator
-from typing import Generic, TypeVar
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Generic, TypeVar
+
+from connectors.priority import background_calls
 
 T = TypeVar("T")
 
@@ -25,34 +36,116 @@ _DONE = object()
 _POLL_S = 0.1  # how often a blocked producer checks whether the consumer went away
 
 
+@dataclass(frozen=True)
+class Spill(Generic[T]):
+    """How pages beyond the in-memory depth wait on disk: their codec, and the most bytes the
+    spill file may hold before the producer waits for the caller to catch up."""
+
+    encode: Callable[[T], bytes]
+    decode: Callable[[bytes], T]
+    limit_bytes: int
+
+
 class _Failure:
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
-class _Channel:
-    """What the producer thread shares with its consumer; the thread never holds the
-    consumer itself, so a consumer dropped without `close` is collected and stops it."""
+@dataclass(frozen=True, slots=True)
+class _OnDisk:
+    offset: int
+    size: int
 
-    def __init__(self, depth: int) -> None:
-        self.box: queue.Queue[object] = queue.Queue(maxsize=depth)
+
+class _Channel:
+    """What the producer thread shares with its consumer: one queue of pages in order, each
+    held in memory or on disk. The thread never holds the consumer itself, so a consumer
+    dropped without `close` is collected and stops it."""
+
+    def __init__(self, depth: int, spill: Spill[object] | None) -> None:
+        self.depth = depth
+        self.spill = spill
+        self.entries: deque[object] = deque()
+        self.in_memory = 0
+        self.on_disk = 0
+        self.file_bytes = 0  # written since the file was last emptied
+        self.file: IO[bytes] | None = None
+        self.changed = threading.Condition()
         self.stop = threading.Event()
 
     def put(self, item: object) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.box.put(item, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
+        """Queue `item` in memory while there is room (end markers always fit), else on disk
+        while the spill has room, else wait; False when the consumer went away."""
+        encoded: bytes | None = None
+        final = item is _DONE or isinstance(item, _Failure)
+        with self.changed:
+            while not self.stop.is_set():
+                if final or self.in_memory < self.depth:
+                    self.entries.append(item)
+                    self.in_memory += 1
+                    self.changed.notify_all()
+                    return True
+                if self.spill is not None:
+                    if encoded is None:
+                        self.changed.release()  # encode without holding up the consumer
+                        try:
+                            encoded = self.spill.encode(item)
+                        finally:
+                            self.changed.acquire()
+                        continue  # the queue may have changed meanwhile
+                    if self.file_bytes + len(encoded) <= self.spill.limit_bytes:
+                        self._write(encoded)
+                        self.changed.notify_all()
+                        return True
+                self.changed.wait(_POLL_S)
         return False
+
+    def _write(self, encoded: bytes) -> None:
+        if self.file is None:
+            # Already unlinked; closed by `close`, or with the channel.
+            self.file = tempfile.TemporaryFile(prefix="baton-read-ahead-")  # noqa: SIM115
+        os.pwrite(self.file.fileno(), encoded, self.file_bytes)
+        self.entries.append(_OnDisk(self.file_bytes, len(encoded)))
+        self.file_bytes += len(encoded)
+        self.on_disk += 1
+
+    def get(self) -> object:
+        with self.changed:
+            while not self.entries:
+                self.changed.wait()
+            item = self.entries.popleft()
+            if isinstance(item, _OnDisk):
+                assert self.file is not None
+                assert self.spill is not None
+                data = os.pread(self.file.fileno(), item.size, item.offset)
+                self.on_disk -= 1
+                if self.on_disk == 0:  # caught up: the file starts over
+                    self.file.truncate(0)
+                    self.file_bytes = 0
+                self.changed.notify_all()
+                decode = self.spill.decode
+            else:
+                self.in_memory -= 1
+                self.changed.notify_all()
+                return item
+        return decode(data)
+
+    def close(self) -> None:
+        self.stop.set()
+        with self.changed:
+            self.entries.clear()
+            if self.file is not None:
+                self.file.close()
+                self.file = None
+            self.changed.notify_all()
 
 
 def _produce(pages: Iterator[object], channel: _Channel) -> None:
     try:
-        for page in pages:
-            if not channel.put(page):
-                return
+        with background_calls():
+            for page in pages:
+                if not channel.put(page):
+                    return
     except BaseException as exc:  # handed to the consumer, raised there
         channel.put(_Failure(exc))
         return
@@ -61,14 +154,22 @@ def _produce(pages: Iterator[object], channel: _Channel) -> None:
 
 class ReadAhead(Iterator[T], Generic[T]):
     """`pages`, in order, with up to `depth` of them fetched in advance by a daemon thread
-    (started on construction; `depth` 0 reads on demand, in the caller's thread)."""
+    (started on construction; `depth` 0 reads on demand, in the caller's thread), and more
+    waiting on disk with a `spill`."""
 
-    def __init__(self, pages: Iterable[T], depth: int, *, name: str = "read-ahead") -> None:
+    def __init__(
+        self,
+        pages: Iterable[T],
+        depth: int,
+        *,
+        name: str = "read-ahead",
+        spill: Spill[T] | None = None,
+    ) -> None:
         self._pages = iter(pages)
         self._channel: _Channel | None = None
         self._finished = False
         if depth >= 1:
-            self._channel = _Channel(depth)
+            self._channel = _Channel(depth, spill)  # type: ignore[arg-type]
             threading.Thread(
                 target=_produce, args=(self._pages, self._channel), name=name, daemon=True
             ).start()
@@ -78,7 +179,7 @@ class ReadAhead(Iterator[T], Generic[T]):
             raise StopIteration
         if self._channel is None:
             return next(self._pages)
-        item = self._channel.box.get()
+        item = self._channel.get()
         if item is _DONE:
             self.close()
             raise StopIteration
@@ -88,16 +189,20 @@ class ReadAhead(Iterator[T], Generic[T]):
         return item  # type: ignore[return-value]
 
     def close(self) -> None:
-        """Stop the producer (it ends at its next page) and end the iteration."""
+        """Stop the producer (it ends at its next page), delete the spill file and end the
+        iteration."""
         self._finished = True
         if self._channel is not None:
-            self._channel.stop.set()
+            self._channel.close()
 
     def __del__(self) -> None:
         if self._channel is not None:
             self._channel.stop.set()
 
 
-def read_ahead(pages: Iterable[T], depth: int, *, name: str = "read-ahead") -> ReadAhead[T]:
-    """`pages`, in order, with up to `depth` of them fetched in advance by a daemon thread."""
-    return ReadAhead(pages, depth, name=name)
+def read_ahead(
+    pages: Iterable[T], depth: int, *, name: str = "read-ahead", spill: Spill[T] | None = None
+) -> ReadAhead[T]:
+    """`pages`, in order, with up to `depth` of them fetched in advance by a daemon thread
+    (and, with `spill`, more of them waiting on disk)."""
+    return ReadAhead(pages, depth, name=name, spill=spill)

@@ -28,6 +28,7 @@ from typing import Protocol
 
 import sqlalchemy
 
+from connectors.pagecodec import page_spill
 from connectors.protocol import Connector
 from connectors.readahead import read_ahead
 from connectors.records import RecordKey, SourceRecord, System
@@ -88,7 +89,8 @@ class SyncPolicy:
     heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
     twin_cache_records: int = 50_000  # a backfill keeps this many records to spare re-reads
     twin_cache_age: timedelta = timedelta(minutes=5)  # ... each used while younger than this
-    prefetch_records: int = 10_000  # a backfill reads HubSpot this far ahead of its passes
+    prefetch_records: int = 10_000  # a backfill reads HubSpot this far ahead in memory...
+    prefetch_spill_bytes: int = 512 * 2**20  # ... and further on disk, up to this size
     stale_after: timedelta = STALE_AFTER  # a running run silent this long is closed as interrupted
 
 
@@ -348,10 +350,20 @@ class SyncEngine:
             return _pages(records, self.policy.backfill_page_size)
 
         # The last listing (HubSpot's, the rate-limited one) starts now, in a thread, so its
-        # permits are spent while the Salesforce passes compute (see `prefetch_records`).
+        # permits are spent while the Salesforce passes compute (see `prefetch_records`). Pages
+        # beyond the in-memory depth wait on disk, so the whole head start is spent reading.
         depth = self.policy.prefetch_records // self.policy.backfill_page_size
         early = (
-            {wanted[-1]: read_ahead(listing(*wanted[-1]), depth, name="backfill-prefetch")}
+            {
+                wanted[-1]: read_ahead(
+                    listing(*wanted[-1]),
+                    depth,
+                    name="backfill-prefetch",
+                    spill=page_spill(self.policy.prefetch_spill_bytes)
+                    if self.policy.prefetch_spill_bytes > 0
+                    else None,
+                )
+            }
             if len(wanted) > 1 and depth > 0
             else {}
         )

@@ -16,6 +16,12 @@ than earning a 429 there. Two limits are kept:
 
 `observe_headers` corrects both from each response. Thread-safe: one lock guards the state,
 and waiting happens outside it (a permit is reserved first, so waiters queue fairly).
+
+Calls made inside `connectors.priority.background_calls()` (read-ahead threads) come second:
+they take a permit only when one is free and no other call has reserved it, so a listing read
+ahead fills the gaps between the calls someone is waiting for instead of queueing ahead of
+them. Under a rate limit that keeps the budget busy while the caller computes, and lets its
+writes go first.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from types import MappingProxyType
 
 from connectors.errors import DailyLimitExhausted
 from connectors.http.headers import HeaderSource, parse_limit_headers
+from connectors.priority import in_background
 from connectors.records import System
 
 DEFAULT_KIND = "default"
@@ -131,6 +138,15 @@ class _Bucket:
         self.tokens -= 1
         return 0.0 if self.tokens >= -_EPSILON else -self.tokens / self.pace.rate
 
+    def take_free(self, now: float) -> float:
+        """Take one permit only if it is free now (nobody reserved it): 0.0 when taken, else
+        how long until one could be."""
+        self.refill(now)
+        if self.tokens >= 1 - _EPSILON:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.pace.rate
+
     def repace(self, pace: Pace, now: float) -> None:
         self.refill(now)
         self.pace = pace
@@ -196,17 +212,37 @@ class ApiBudget:
         Raises:
             DailyLimitExhausted: the daily remaining count is at the floor; no call is made.
         """
+        if in_background():
+            self._spend_free(kind)
+            return
         with self._lock:
             now = self._clock()
             self._check_daily(now, kind)
             bucket = self._bucket(kind)
             wait = bucket.reserve(now) if bucket is not None else 0.0
-            self._spent[kind] = self._spent.get(kind, 0) + 1
-            if self._daily_remaining is not None:
-                self._daily_remaining -= 1
+            self._count(kind)
             self._waited += wait
         if wait > 0:
             self._sleep(wait)
+
+    def _spend_free(self, kind: str) -> None:
+        """`spend` for a background call: wait until a permit is free, then take it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._check_daily(now, kind)
+                bucket = self._bucket(kind)
+                wait = bucket.take_free(now) if bucket is not None else 0.0
+                if wait == 0.0:
+                    self._count(kind)
+                    return
+                self._waited += wait
+            self._sleep(wait)
+
+    def _count(self, kind: str) -> None:
+        self._spent[kind] = self._spent.get(kind, 0) + 1
+        if self._daily_remaining is not None:
+            self._daily_remaining -= 1
 
     def _check_daily(self, now: float, kind: str) -> None:
         remaining = self._daily_remaining

@@ -17,6 +17,7 @@ from connectors.http.budget import (
     hubspot_spec,
     salesforce_spec,
 )
+from connectors.priority import background_calls
 from connectors.records import System
 
 
@@ -277,3 +278,47 @@ def test_property_no_window_ever_exceeds_the_published_limit(
         times.append(clock.now)
 
     assert max_in_any_window(times, 10.0) <= limit
+
+
+def test_a_background_call_takes_a_free_permit_or_waits_for_one_without_reserving() -> None:
+    api, clock = budget(hubspot_spec(daily_limit=100))
+    with background_calls():
+        api.spend()
+    assert clock.sleeps == []
+    for _ in range(18):
+        api.spend()  # the rest of the burst
+    with background_calls():
+        api.spend()
+    assert clock.sleeps == [pytest.approx(1 / 17.1)]  # one permit's worth, then taken
+    snap = api.snapshot()
+    assert snap.spent == {"default": 20}
+    assert snap.daily_remaining == 80
+
+
+def test_a_background_caller_yields_the_budget_to_a_foreground_one() -> None:
+    """A read-ahead thread spending beside a thread the caller waits on takes only the
+    permits that thread leaves free: while the foreground spends, it gets (almost) none."""
+    api = ApiBudget(BudgetSpec(system="hubspot", buckets={"default": Pace(20, 1.0, 1.0)}))
+    foreground_done = threading.Event()
+    during = 0
+
+    def background() -> None:
+        nonlocal during
+        with background_calls():
+            while not foreground_done.is_set():
+                api.spend()
+                during += not foreground_done.is_set()
+
+    def foreground() -> None:
+        for _ in range(20):
+            api.spend()
+        foreground_done.set()
+
+    threads = [threading.Thread(target=background), threading.Thread(target=foreground)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    # Taking turns would give the background about half of the ~1 s; it gets a few at most
+    # (a foreground thread descheduled between calls leaves a permit free).
+    assert during <= 5

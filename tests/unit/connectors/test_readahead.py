@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from connectors.readahead import read_ahead
+from connectors.readahead import Spill, read_ahead
 
 
 def test_given_pages_then_they_come_back_in_order() -> None:
@@ -100,3 +102,79 @@ def test_given_a_stream_dropped_without_close_then_its_producer_ends() -> None:
         if thread.name == "readahead-dropped":
             thread.join(timeout=5)
             assert not thread.is_alive()
+
+
+def _spill(limit_bytes: int, encoded: list[int] | None = None) -> Spill[list[int]]:
+    def encode(page: list[int]) -> bytes:
+        if encoded is not None:
+            encoded.append(page[0])
+        return json.dumps(page).encode()
+
+    return Spill(encode, lambda data: json.loads(data), limit_bytes)
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "the producer never got there"
+        time.sleep(0.01)
+
+
+def test_given_a_spill_then_pages_beyond_the_depth_wait_on_disk_in_order() -> None:
+    fetched: list[int] = []
+    encoded: list[int] = []
+
+    def pages() -> Iterator[list[int]]:
+        for n in range(20):
+            fetched.append(n)
+            yield [n, n]
+
+    stream = read_ahead(pages(), 2, spill=_spill(1 << 20, encoded))
+    _wait_until(lambda: len(fetched) == 20)  # all read ahead, with only two pages in memory
+    assert encoded == list(range(2, 20))
+    assert list(stream) == [[n, n] for n in range(20)]
+
+
+def test_given_a_full_spill_then_the_producer_waits_for_the_caller() -> None:
+    fetched: list[int] = []
+
+    def pages() -> Iterator[list[int]]:
+        for n in range(100):
+            fetched.append(n)
+            yield [n] * 10
+
+    page_bytes = len(json.dumps([1] * 10))  # pages 1 to 3 take this much each
+    stream = read_ahead(pages(), 1, spill=_spill(3 * page_bytes))
+    _wait_until(lambda: len(fetched) >= 5)
+    time.sleep(0.3)  # time enough to read further, were there room
+    assert len(fetched) == 5  # one in memory, three on disk, the fifth waiting for room
+    assert [page[0] for page in stream] == list(range(100))  # the file emptied and refilled
+
+
+def test_given_a_spilled_stream_closed_then_its_file_is_gone_and_the_producer_ends() -> None:
+    def pages() -> Iterator[list[int]]:
+        n = 0
+        while True:
+            yield [n]
+            n += 1
+
+    stream = read_ahead(pages(), 1, name="readahead-spilled", spill=_spill(1 << 16))
+    next(stream)
+    stream.close()
+    with pytest.raises(StopIteration):
+        next(stream)
+    for thread in threading.enumerate():
+        if thread.name == "readahead-spilled":
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+
+
+def test_given_a_failure_after_spilled_pages_then_it_is_raised_after_them() -> None:
+    def pages() -> Iterator[list[int]]:
+        yield from ([n] for n in range(6))
+        raise ValueError("page 7 refused")
+
+    stream = read_ahead(pages(), 1, spill=_spill(1 << 16))
+    assert [next(stream) for _ in range(6)] == [[n] for n in range(6)]
+    with pytest.raises(ValueError, match="page 7 refused"):
+        next(stream)

@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from connectors import pagecodec
 from connectors.records import RecordKey, SourceRecord, System
+from sync.store.links import find_links
 from sync.twins import TwinCache
 from tests.unit.sync.conftest import World
 from tests.unit.sync.fakes import START, FakeClock
@@ -149,3 +151,53 @@ def test_a_hubspot_record_read_ahead_before_our_write_is_read_again(
     world.engine(backfill_page_size=1, prefetch_records=10).backfill()
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "New"
     assert world.sf.get("Contact", sf_id)["Title"] == "New"  # not undone by the stale copy
+
+
+def test_a_hubspot_listing_waiting_on_disk_is_synced_like_one_read_on_demand(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages read ahead beyond the in-memory depth wait on disk; they come back whole, in
+    order, and a copy our Salesforce pass made stale is still read again."""
+    for n in range(6):
+        world.hs.put(
+            "contacts",
+            {
+                "email": f"p{n}@example.com",
+                "firstname": "P",
+                "lastname": f"L{n}",
+                "jobtitle": "Old",
+            },
+        )
+    sf_id = world.sf.put(
+        "Contact", {"Email": "p5@example.com", "LastName": "L5", "FirstName": "P", "Title": "New"}
+    )
+    world.clock.advance(10)
+    spilled: list[int] = []
+    encode = pagecodec.encode_page
+
+    def counted(page: list[SourceRecord]) -> bytes:
+        spilled.append(len(page))
+        return encode(page)
+
+    monkeypatch.setattr(pagecodec, "encode_page", counted)
+    listed = threading.Event()
+    hs_all, sf_all = world.hs.read_all, world.sf.read_all
+
+    def hubspot_listing(obj: str) -> Iterator[SourceRecord]:
+        yield from hs_all(obj)
+        listed.set()
+
+    def salesforce_listing(obj: str) -> Iterator[SourceRecord]:
+        assert listed.wait(5)  # all of HubSpot read ahead, most of it on disk
+        yield from sf_all(obj)
+
+    monkeypatch.setattr(world.hs, "read_all", hubspot_listing)
+    monkeypatch.setattr(world.sf, "read_all", salesforce_listing)
+    world.engine(backfill_page_size=1, prefetch_records=1).backfill()
+    assert sum(spilled) >= 4  # pages beyond the first waited on disk
+    keys = [RecordKey(System.HUBSPOT, "contacts", ident) for ident in world.hs.live("contacts")]
+    linked = find_links(world.read(), keys)
+    assert len({link.person_id for link in linked.values() if link.active}) == 6  # each once
+    assert world.sf.get("Contact", sf_id)["Title"] == "New"  # the stale copy was read again
+    twin = next(f for f in world.hs.live("contacts").values() if f["email"] == "p5@example.com")
+    assert twin["jobtitle"] == "New"
