@@ -13,12 +13,16 @@ and the MQL handoff may create a Lead. HubSpot contacts for Salesforce-only peop
 in a last pass, once both systems were read and linked, for the same reason. A dry run plans
 and writes nothing: no system, no store (it keeps its identity decisions in memory instead).
 
-A run bumps its heartbeat as pages commit (at most once per `heartbeat_every`), and starting a
-run first closes the runs whose process died (no heartbeat for `stale_after`) as interrupted.
+A run bumps its heartbeat as pages commit (at most once per `heartbeat_every`), and a thread
+bumps it every `pulse_every` in between (a page can wait long: a daily cap, a slow Bulk job),
+so a heartbeat means the process is alive. Starting a run first closes the runs whose process
+died (no heartbeat for `stale_after`) as interrupted.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +63,8 @@ from sync.store.runs import (
 from sync.twins import TwinCache
 from sync.unit import NEW_PREFIX, Cursor, Worker
 
+log = logging.getLogger(__name__)
+
 #: Salesforce first: see the module docstring.
 PERSON_OBJECTS: tuple[tuple[System, str], ...] = (
     (System.SALESFORCE, LEAD),
@@ -87,6 +93,7 @@ class SyncPolicy:
     page_size: int = 500  # records per unit of work when polling
     backfill_page_size: int = 5_000  # ... when backfilling: fewer part-filled write batches
     heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
+    pulse_every: timedelta = timedelta(minutes=1)  # ... and at least this often, between pages
     twin_cache_records: int = 50_000  # a backfill keeps this many records to spare re-reads
     twin_cache_age: timedelta = timedelta(minutes=5)  # ... each used while younger than this
     prefetch_records: int = 10_000  # a backfill reads HubSpot this far ahead in memory...
@@ -255,14 +262,23 @@ class SyncEngine:
             close_stale_runs(tx, stale_after=self.policy.stale_after, at=self.now())
             run_id = start_run(tx, kind, at=self.now())
         self._beaten[run_id] = self.now()
+        ended = threading.Event()
+        pulse = threading.Thread(
+            target=self._pulse, args=(run_id, ended), name="baton-run-pulse", daemon=True
+        )
+        pulse.start()
         try:
             report = body(run_id)
         except BaseException as exc:
+            ended.set()
+            pulse.join()
             status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
             with self.db.begin() as tx:
                 finish_run(tx, run_id, status, error=f"{type(exc).__name__}: {exc}", at=self.now())
             raise
         finally:
+            ended.set()
+            pulse.join()
             self._beaten.pop(run_id, None)
         report.run_id = run_id
         with self.db.begin() as tx:
@@ -280,6 +296,20 @@ class SyncEngine:
         with self.db.begin() as tx:
             beat(tx, run_id, at=now)
         self._beaten[run_id] = now
+
+    def _pulse(self, run_id: uuid.UUID, ended: threading.Event) -> None:
+        """Beat every `pulse_every` until the run ends, whatever its pages are doing."""
+        while not ended.wait(self.policy.pulse_every.total_seconds()):
+            now = self.now()
+            try:
+                with self.db.begin() as tx:
+                    beat(tx, run_id, at=now)
+            except sqlalchemy.exc.SQLAlchemyError as exc:  # the next pulse or page tries again
+                log.warning(
+                    "run heartbeat failed", extra={"run_id": str(run_id), "error": str(exc)}
+                )
+                continue
+            self._beaten[run_id] = now
 
     def _poll(self, upper: datetime, run_id: uuid.UUID | None, dry_run: bool) -> CycleReport:
         report = CycleReport()

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
 import sync.engine
+from connectors.records import SourceRecord
 from sync.store.runs import RunKind, RunStatus, get_run, recent_runs, start_run
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import SF_LEAD
@@ -93,3 +96,39 @@ def test_a_dry_run_closes_nothing(world: World) -> None:
     run = get_run(world.read(), dead)
     assert run is not None
     assert run.status is RunStatus.RUNNING
+
+
+def test_a_run_waiting_inside_one_page_still_beats(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page can wait long (a daily cap, a slow Bulk job): the run's pulse keeps beating, so
+    another process does not close it as interrupted meanwhile."""
+    world.sf.put("Lead", SF_LEAD)
+    world.clock.advance(10)
+    beats: list[datetime] = []
+    real_beat, real_read = sync.engine.beat, world.sf.read_all
+    beaten = threading.Event()
+
+    def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
+        assert at is not None
+        beats.append(at)
+        beaten.set()
+        real_beat(db, run_id, at=at)  # type: ignore[arg-type]
+
+    def waiting(obj: str) -> Iterator[SourceRecord]:
+        world.clock.advance(60)  # a minute passes inside the read...
+        assert beaten.wait(5)  # ... and the run beats meanwhile
+        yield from real_read(obj)
+
+    monkeypatch.setattr(sync.engine, "beat", recording)
+    monkeypatch.setattr(world.sf, "read_all", waiting)
+    engine = world.engine(pulse_every=timedelta(milliseconds=20))
+    report = engine.backfill(objects=["Lead"])
+
+    assert beats, "no heartbeat while the page waited"
+    assert report.run_id is not None
+    run = get_run(world.read(), report.run_id)
+    assert run is not None
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.heartbeat_at is not None
+    assert run.heartbeat_at >= beats[0]
