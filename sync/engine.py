@@ -211,10 +211,12 @@ class SyncEngine:
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> CycleReport:
         """Sync again the people of open dead letters (these ids, or all): their records are
-        re-read, so data fixed since is what gets written. A refused delete is sent again
-        itself (`sync.deletes.from_letters`). A new refusal reopens the letter."""
-        with self.db.begin() as tx:
-            letters = letters_repo.retry_dead_letters(tx, ids)
+        re-read, so data fixed since is what gets written, even the very payload refused
+        before (nothing is held back). A refused delete is sent again itself
+        (`sync.deletes.from_letters`). Letters close with the retry's commit; a new refusal
+        keeps its letter open, with one more attempt counted."""
+        with self.reader.connect() as tx:
+            letters = letters_repo.open_dead_letters(tx, ids)
             deletions = deletes.from_letters(tx, letters)
             keys: list[RecordKey] = []
             pids: list[uuid.UUID] = []
@@ -232,7 +234,9 @@ class SyncEngine:
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
             records = self.worker.read(dict.fromkeys(keys))
-            report, _ = self.worker.run(records, trigger="retry", dry_run=False, run_id=run_id)
+            report, blocked = self.worker.run(
+                records, trigger="retry", dry_run=False, run_id=run_id, hold=False
+            )
             removed = deletes.send(self.connectors, deletions)
             with self.db.begin() as tx:
                 deletes.commit(
@@ -244,6 +248,11 @@ class SyncEngine:
                     now=self.now(),
                     letter_retries=True,
                 )
+                # Closed with the outcome, not before sending: a crash in between leaves the
+                # letters open. A write to retry later leaves them open too (no page of its
+                # own will send it again); a letter refused again has a new count and stays open.
+                if not blocked:
+                    letters_repo.close_retried(tx, letters)
             return report
 
         return self._run(RunKind.ONCE, False, body)

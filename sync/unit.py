@@ -163,11 +163,13 @@ class Worker:
         carry: Identity | None = None,
         fast: bool = False,
         twins: TwinCache | None = None,
+        hold: bool = True,
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
         (a write to retry later: the checkpoint stays, so the page is read again). With
         `twins`, records are taken from it before reading by id, and the Salesforce records
-        of people still without a HubSpot record are kept in it (see `sync.twins`)."""
+        of people still without a HubSpot record are kept in it (see `sync.twins`). `hold`
+        False sends even writes an open dead letter refused with the same payload (a retry)."""
         with _collector_paused():
             return self._run(
                 records,
@@ -179,6 +181,7 @@ class Worker:
                 carry=carry,
                 fast=fast,
                 twins=twins,
+                hold=hold,
             )
 
     def _run(
@@ -193,6 +196,7 @@ class Worker:
         carry: Identity | None,
         fast: bool,
         twins: TwinCache | None,
+        hold: bool,
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -232,7 +236,7 @@ class Worker:
             deletes.rehearse(report, gathered.deletions)
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
-        held = self._held(writes)
+        held = self._held(writes) if hold else set()
         sent = send(self.connectors, [pw for n, pw in enumerate(writes) if n not in held])
         removed = deletes.send(self.connectors, gathered.deletions)
         if twins is not None:  # what this run changed: copies read before are stale

@@ -1,8 +1,8 @@
 """`baton errors list|retry|drop`: records a system refused, with its own code and message.
 
 `retry` syncs the letters again now through the engine (`SyncEngine.retry_dead_letters`, built
-by `baton.wiring` with the same settings as `baton run`): it marks them `retried` and re-reads
-and syncs their people; a new refusal reopens the letter.
+by `baton.wiring` with the same settings as `baton run`): it re-reads and syncs their people,
+and marks a letter `retried` once its retry committed; one refused again stays open.
 `drop` closes letters for good; the reason is kept in the decision log (`baton why`).
 """
 
@@ -88,7 +88,7 @@ def retry_command(
     """Sync these dead letters' records again now (or every open one with --all).
 
     The records are re-read first, so data fixed since the refusal is what gets written. Exits 1
-    when a record is refused again (its letter reopens) or an id is not an open dead letter.
+    when a record is refused again (its letter stays open) or an id is not an open dead letter.
     """
     chosen = _ids_or_all(ids, all_open, "retry")
     settings = settings_or_exit(env_file)

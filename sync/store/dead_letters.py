@@ -2,7 +2,9 @@
 
 Lifecycle: `add_dead_letter` opens one (or, for a record already there in the same direction,
 counts another attempt, refreshes payload and error, and reopens it: a new refusal is news even
-after a drop). `retry_dead_letters` hands open ones back to the engine and marks them retried;
+after a drop). `open_dead_letters` hands open ones to the engine to retry, and `close_retried`
+marks them retried in the transaction that records the retry's outcome, only those no new
+refusal counted meanwhile: a retry that crashed or was refused again leaves its letters open.
 `drop_dead_letters` closes them for good. Backs `baton errors list|retry|drop`.
 """
 
@@ -138,9 +140,35 @@ def count_dead_letters(db: Db) -> dict[DeadLetterStatus, int]:
     return counts
 
 
-def retry_dead_letters(db: Db, ids: Iterable[int] | None = None) -> list[DeadLetter]:
-    """Mark open dead letters (these ids, or all) retried and return them for the engine."""
-    return _move(db, ids, DeadLetterStatus.OPEN, DeadLetterStatus.RETRIED)
+def open_dead_letters(db: Db, ids: Iterable[int] | None = None) -> list[DeadLetter]:
+    """Open dead letters (these ids, or all), by id, for the engine to retry."""
+    conn = connection(db)
+    if ids is None:
+        filters: list[tuple[ColumnElement[bool], ...]] = [()]
+    else:
+        filters = [(DeadLetterRow.id.in_(chunk),) for chunk in chunked(sorted(set(ids)))]
+    found: list[DeadLetter] = []
+    for extra in filters:
+        query = select(*COLUMNS).where(DeadLetterRow.status == DeadLetterStatus.OPEN.value, *extra)
+        found.extend(letter_from_row(row) for row in conn.execute(query.order_by(DeadLetterRow.id)))
+    return found
+
+
+def close_retried(db: Db, letters: Sequence[DeadLetter]) -> None:
+    """Mark `letters` retried, except those refused again since they were read (a new attempt
+    was counted) or no longer open."""
+    if not letters:
+        return
+    connection(db).execute(
+        update(DeadLetterRow)
+        .where(
+            DeadLetterRow.id == bindparam("letter_id"),
+            DeadLetterRow.attempts == bindparam("seen_attempts"),
+            DeadLetterRow.status == DeadLetterStatus.OPEN.value,
+        )
+        .values(status=DeadLetterStatus.RETRIED.value),
+        [{"letter_id": x.id, "seen_attempts": x.attempts} for x in letters],
+    )
 
 
 def drop_dead_letters(db: Db, ids: Iterable[int] | None = None) -> list[DeadLetter]:

@@ -1,4 +1,4 @@
-"""Dead letters: open, count attempts, retry, drop, reopen on a new refusal."""
+"""Dead letters: open, count attempts, retry (closed unless refused again), drop, reopen."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from sync.store.dead_letters import (
     NewDeadLetter,
     add_dead_letter,
     add_dead_letters,
+    close_retried,
     count_dead_letters,
     drop_dead_letters,
     list_dead_letters,
-    retry_dead_letters,
+    open_dead_letters,
 )
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -39,11 +40,13 @@ def test_lifecycle_open_repeat_retry_fail_again_drop(db: Connection) -> None:
     )
     assert (letter.first_seen_at, letter.last_seen_at) == (T0, later)
 
-    [retried] = retry_dead_letters(db)
+    [retrying] = open_dead_letters(db)
+    assert retrying == letter
+    close_retried(db, [retrying])
+    [retried] = list_dead_letters(db, DeadLetterStatus.RETRIED)
     assert retried.id == letter.id
-    assert retried.status is DeadLetterStatus.RETRIED
     assert list_dead_letters(db) == []
-    assert retry_dead_letters(db) == []  # nothing open any more
+    assert open_dead_letters(db) == []  # nothing open any more
 
     add_dead_letter(db, LEAD, Direction.TO_SALESFORCE, {"Status": "SAL"}, CODE, MESSAGE)
     [reopened] = list_dead_letters(db)
@@ -77,6 +80,17 @@ def test_directions_are_separate_letters_and_retry_by_id(db: Connection) -> None
     letters = list_dead_letters(db)
     assert len(letters) == 3
     chosen = letters[1].id
-    assert [d.id for d in retry_dead_letters(db, [chosen, chosen])] == [chosen]
+    retrying = open_dead_letters(db, [chosen, chosen])
+    assert [d.id for d in retrying] == [chosen]
+    close_retried(db, retrying)
     assert {d.id for d in list_dead_letters(db, None)} == {d.id for d in letters}
     assert count_dead_letters(db)[DeadLetterStatus.OPEN] == 2
+
+
+def test_a_letter_refused_again_during_its_retry_stays_open(db: Connection) -> None:
+    add_dead_letter(db, LEAD, Direction.TO_SALESFORCE, {"Status": "MQL"}, CODE, MESSAGE, at=T0)
+    [retrying] = open_dead_letters(db)
+    add_dead_letter(db, LEAD, Direction.TO_SALESFORCE, {"Status": "MQL"}, CODE, MESSAGE, at=T0)
+    close_retried(db, [retrying])  # the retry's commit: this letter was counted again
+    [still] = list_dead_letters(db)
+    assert (still.id, still.attempts, still.status) == (retrying.id, 2, DeadLetterStatus.OPEN)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import sync.engine
 from connectors.records import RecordKey, System
 from sync.store.dead_letters import DeadLetterStatus, list_dead_letters
 from sync.store.decisions import decisions_for
@@ -359,6 +360,45 @@ def test_rejected_write_becomes_a_dead_letter_then_succeeds_after_the_fix(world:
     assert list_dead_letters(world.read()) == []
     statuses = [d.status for d in list_dead_letters(world.read(), None)]
     assert statuses == [DeadLetterStatus.RETRIED]
+
+
+def test_a_retry_that_dies_before_its_commit_leaves_the_letter_open(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world, hs={"phone": "n/a"})
+    engine = world.engine()
+    engine.poll()
+    [letter] = list_dead_letters(world.read())
+    world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs_id)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("process killed between the send and its commit")
+
+    monkeypatch.setattr(sync.engine.deletes, "commit", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        engine.retry_dead_letters()
+    assert [d.id for d in list_dead_letters(world.read())] == [letter.id]  # still open
+    monkeypatch.undo()
+    assert engine.retry_dead_letters().dead_letters == 0
+    assert world.sf.get("Lead", sf_id)["Phone"] == "+33123456789"
+    assert list_dead_letters(world.read()) == []
+
+
+def test_a_retry_sends_the_refused_payload_again_once_the_system_accepts_it(
+    world: World,
+) -> None:
+    """Nothing is held back on retry: the fix can be on the system's side (a validation rule
+    relaxed), with the very same data."""
+    world.sf.rules.append(junk_phone_rule)
+    _hs_id, sf_id = pair(world, hs={"phone": "n/a"})
+    engine = world.engine()
+    engine.poll()
+    assert len(list_dead_letters(world.read())) == 1
+    world.sf.rules.remove(junk_phone_rule)
+    assert engine.retry_dead_letters().dead_letters == 0
+    assert world.sf.get("Lead", sf_id)["Phone"] == "n/a"
+    assert list_dead_letters(world.read()) == []
 
 
 def test_retryable_refusal_keeps_the_checkpoint_and_is_written_next_cycle(world: World) -> None:
