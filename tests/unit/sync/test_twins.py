@@ -118,6 +118,24 @@ def test_a_first_backfill_reads_each_salesforce_record_once_and_agrees_all_the_s
     assert world.writes() == before  # the cached plan left nothing to do
 
 
+def _hubspot_listed_before_salesforce(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Salesforce's listing starts only once HubSpot's was read to its end (ahead, in the
+    backfill's read-ahead thread), as a rate-limited org with a fast Salesforce would see."""
+    listed = threading.Event()
+    hs_all, sf_all = world.hs.read_all, world.sf.read_all
+
+    def hubspot_listing(obj: str) -> Iterator[SourceRecord]:
+        yield from hs_all(obj)
+        listed.set()
+
+    def salesforce_listing(obj: str) -> Iterator[SourceRecord]:
+        assert listed.wait(5)
+        yield from sf_all(obj)
+
+    monkeypatch.setattr(world.hs, "read_all", hubspot_listing)
+    monkeypatch.setattr(world.sf, "read_all", salesforce_listing)
+
+
 def test_a_hubspot_record_read_ahead_before_our_write_is_read_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,19 +153,7 @@ def test_a_hubspot_record_read_ahead_before_our_write_is_read_again(
     world.clock.advance(10)
     world.sf.put("Contact", {"Title": "New"}, id=sf_id)  # a Salesforce user's edit
     world.clock.advance(10)
-    listed = threading.Event()
-    hs_all, sf_all = world.hs.read_all, world.sf.read_all
-
-    def hubspot_listing(obj: str) -> Iterator[SourceRecord]:
-        yield from hs_all(obj)
-        listed.set()
-
-    def salesforce_listing(obj: str) -> Iterator[SourceRecord]:
-        assert listed.wait(5)  # HubSpot was read ahead before Salesforce's pass writes to it
-        yield from sf_all(obj)
-
-    monkeypatch.setattr(world.hs, "read_all", hubspot_listing)
-    monkeypatch.setattr(world.sf, "read_all", salesforce_listing)
+    _hubspot_listed_before_salesforce(world, monkeypatch)
     world.engine(backfill_page_size=1, prefetch_records=10).backfill()
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "New"
     assert world.sf.get("Contact", sf_id)["Title"] == "New"  # not undone by the stale copy
@@ -180,19 +186,7 @@ def test_a_hubspot_listing_waiting_on_disk_is_synced_like_one_read_on_demand(
         return encode(page)
 
     monkeypatch.setattr(pagecodec, "encode_page", counted)
-    listed = threading.Event()
-    hs_all, sf_all = world.hs.read_all, world.sf.read_all
-
-    def hubspot_listing(obj: str) -> Iterator[SourceRecord]:
-        yield from hs_all(obj)
-        listed.set()
-
-    def salesforce_listing(obj: str) -> Iterator[SourceRecord]:
-        assert listed.wait(5)  # all of HubSpot read ahead, most of it on disk
-        yield from sf_all(obj)
-
-    monkeypatch.setattr(world.hs, "read_all", hubspot_listing)
-    monkeypatch.setattr(world.sf, "read_all", salesforce_listing)
+    _hubspot_listed_before_salesforce(world, monkeypatch)
     world.engine(backfill_page_size=1, prefetch_records=1).backfill()
     assert sum(spilled) >= 4  # pages beyond the first waited on disk
     keys = [RecordKey(System.HUBSPOT, "contacts", ident) for ident in world.hs.live("contacts")]
