@@ -19,9 +19,10 @@ from typing import Any
 
 import httpx
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sandbox.shared.admin import settings_router
 from sandbox.shared.clock import Clock
 from sandbox.shared.delivery import Delivery, DeliveryQueue, Outcome, RetryPolicy
 
@@ -214,20 +215,4 @@ class WebhookDispatcher:
         }
 
     def admin_router(self) -> APIRouter:
-        router = APIRouter(prefix="/_sandbox/webhooks", tags=["sandbox admin"])
-
-        @router.get("")
-        async def get_webhooks() -> dict[str, Any]:
-            return self.snapshot()
-
-        @router.put("")
-        async def put_webhooks(settings: WebhookSettings) -> dict[str, Any]:
-            self.configure(settings)
-            return self.snapshot()
-
-        @router.delete("", status_code=204)
-        async def delete_webhooks() -> Response:
-            self.reset()
-            return Response(status_code=204)
-
-        return router
+        return settings_router("/_sandbox/webhooks", WebhookSettings, self)

@@ -19,9 +19,10 @@ from typing import Any
 
 import httpx
 from defusedxml.ElementTree import fromstring as parse_xml
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.shared.admin import settings_router
 from sandbox.shared.clock import Clock
 from sandbox.shared.delivery import Delivery, DeliveryQueue, Outcome, RetryPolicy
 
@@ -277,20 +278,4 @@ class OutboundMessenger:
         }
 
     def admin_router(self) -> APIRouter:
-        router = APIRouter(prefix="/_sandbox/outbound-messages", tags=["sandbox admin"])
-
-        @router.get("")
-        async def get_outbound() -> dict[str, Any]:
-            return self.snapshot()
-
-        @router.put("")
-        async def put_outbound(settings: OutboundSettings) -> dict[str, Any]:
-            self.configure(settings)
-            return self.snapshot()
-
-        @router.delete("", status_code=204)
-        async def delete_outbound() -> Response:
-            self.reset()
-            return Response(status_code=204)
-
-        return router
+        return settings_router("/_sandbox/outbound-messages", OutboundSettings, self)

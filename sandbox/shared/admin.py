@@ -93,3 +93,35 @@ def shared_admin_router(
         return Response(status_code=204)
 
     return router
+
+
+class Configurable(Protocol):
+    """A delivery feature (webhooks, Outbound Messages) configured through its admin routes."""
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def configure(self, settings: Any) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+def settings_router(prefix: str, model: type[BaseModel], feature: Configurable) -> APIRouter:
+    """`GET` / `PUT` (a `model` body) / `DELETE` of one feature's settings under `prefix`."""
+    router = APIRouter(prefix=prefix, tags=["sandbox admin"])
+
+    async def get_settings() -> dict[str, Any]:
+        return feature.snapshot()
+
+    async def put_settings(settings: BaseModel) -> dict[str, Any]:
+        feature.configure(settings)
+        return feature.snapshot()
+
+    async def delete_settings() -> Response:
+        feature.reset()
+        return Response(status_code=204)
+
+    put_settings.__annotations__["settings"] = model  # FastAPI parses the body by this type
+    router.get("")(get_settings)
+    router.put("")(put_settings)
+    router.delete("", status_code=204)(delete_settings)
+    return router
