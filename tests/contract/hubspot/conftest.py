@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from connectors.http.budget import ApiBudget, hubspot_spec
@@ -21,34 +20,15 @@ from connectors.hubspot.settings import HubSpotSettings
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.shared.clock import Clock
 from sandbox.shared.server import Listener, serve_in_thread
+from tests.contract.admin import SandboxAdmin
 
 SEEDED = 1_000
 
 
 @dataclass
-class Served:
+class Served(SandboxAdmin):
     box: HubSpotSandbox
     url: str
-
-    def admin(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
-
-    def stats(self) -> dict[str, Any]:
-        with self.admin() as http:
-            body: dict[str, Any] = http.get("/_sandbox/stats").json()
-            return body
-
-    def reset_stats(self) -> None:
-        with self.admin() as http:
-            http.delete("/_sandbox/stats").raise_for_status()
-
-    def faults(self, **plan: Any) -> None:
-        with self.admin() as http:
-            http.put("/_sandbox/faults", json=plan).raise_for_status()
-
-    def clear_faults(self) -> None:
-        with self.admin() as http:
-            http.delete("/_sandbox/faults").raise_for_status()
 
     def connector(self, **kwargs: Any) -> HubSpotConnector:
         settings = HubSpotSettings(

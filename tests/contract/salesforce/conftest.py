@@ -8,14 +8,12 @@ retry tests are fast; every request is still counted by `/_sandbox/stats`.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from connectors.http.budget import ApiBudget, salesforce_spec
@@ -26,53 +24,23 @@ from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
 from sandbox.shared.clock import FrozenClock
 from sandbox.shared.server import Listener, serve_in_thread
 from sandbox.shared.tls import ensure_tls_files
+from tests.contract.admin import SandboxAdmin
 
 SEED_LEADS = 2_300
 SEED_CONTACTS = 400
 
 
 @dataclass
-class Served:
+class Served(SandboxAdmin):
     box: SalesforceSandbox
     url: str
     ca_file: Path
     clock: FrozenClock
 
-    def admin(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url,
-            verify=ssl.create_default_context(cafile=str(self.ca_file)),
-            timeout=30,
-        )
-
-    def stats(self) -> dict[str, Any]:
-        with self.admin() as http:
-            body: dict[str, Any] = http.get("/_sandbox/stats").json()
-            return body
-
     def api_calls(self, fragment: str = "/services/data/") -> int:
         """Requests counted on routes containing `fragment` (data API by default, not OAuth)."""
         routes: dict[str, int] = self.stats()["by_route"]
         return sum(n for route, n in routes.items() if fragment in route)
-
-    def reset_stats(self) -> None:
-        with self.admin() as http:
-            http.delete("/_sandbox/stats").raise_for_status()
-
-    def faults(self, **plan: Any) -> None:
-        with self.admin() as http:
-            http.put("/_sandbox/faults", json=plan).raise_for_status()
-
-    def clear_faults(self) -> None:
-        with self.admin() as http:
-            http.delete("/_sandbox/faults").raise_for_status()
-
-    def limits(self, **body: Any) -> dict[str, Any]:
-        with self.admin() as http:
-            reply = http.put("/_sandbox/limits", json=body)
-            reply.raise_for_status()
-            result: dict[str, Any] = reply.json()
-            return result
 
     def settings(self, **overrides: Any) -> SalesforceSettings:
         options = self.box.options

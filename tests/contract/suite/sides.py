@@ -11,7 +11,6 @@ so a fault test costs milliseconds rather than backoff seconds.
 from __future__ import annotations
 
 import contextlib
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,6 +35,7 @@ from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.settings import SalesforceSettings
 from sandbox.shared.clock import FrozenClock
 from sandbox.shared.faults import FaultPlan
+from tests.contract.admin import SandboxAdmin
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONNECTOR_KWARGS = ("budget", "policy", "sleep")
@@ -111,7 +110,7 @@ class Receiver:
 
 
 @dataclass
-class Side:
+class Side(SandboxAdmin):
     """The system-neutral handle every contract test gets (see the module docstring)."""
 
     name: str
@@ -202,19 +201,6 @@ class Side:
 
     # Counting and faults
 
-    def admin(self) -> httpx.Client:
-        verify: Any = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else True
-        return httpx.Client(base_url=self.url, verify=verify, timeout=30)
-
-    def stats(self) -> dict[str, Any]:
-        with self.admin() as http:
-            body: dict[str, Any] = http.get("/_sandbox/stats").json()
-            return body
-
-    def reset_stats(self) -> None:
-        with self.admin() as http:
-            http.delete("/_sandbox/stats").raise_for_status()
-
     def calls(self, fragment: str | None = None) -> int:
         """Requests the sandbox counted on routes containing `fragment` (the data API)."""
         routes: dict[str, int] = self.stats()["by_route"]
@@ -238,23 +224,9 @@ class Side:
         return {int(k): v for k, v in self.stats()["by_status"].items()}
 
     def faults(self, **plan: Any) -> None:
-        """Inject faults into the data API: `PUT /_sandbox/faults` with a `FaultPlan` body."""
+        """Inject faults into the data API (a `FaultPlan`, checked here)."""
         plan.setdefault("path_prefix", self.api_prefix)
-        body = FaultPlan(**plan).model_dump()
-        with self.admin() as http:
-            http.put("/_sandbox/faults", json=body).raise_for_status()
-
-    def clear_faults(self) -> None:
-        with self.admin() as http:
-            http.delete("/_sandbox/faults").raise_for_status()
-
-    def limits(self, **update: Any) -> dict[str, Any]:
-        """`PUT /_sandbox/limits` (`enabled`, `daily_remaining`); the limits as they now are."""
-        with self.admin() as http:
-            reply = http.put("/_sandbox/limits", json=update)
-            reply.raise_for_status()
-            body: dict[str, Any] = reply.json()
-            return body
+        super().faults(**FaultPlan(**plan).model_dump())
 
     @contextlib.contextmanager
     def daily_cap_spent(self) -> Iterator[None]:
