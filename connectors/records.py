@@ -7,11 +7,13 @@ below the mapping layer interprets the funnel.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar
 
 FieldValue = str | int | float | bool | None
 
@@ -21,13 +23,35 @@ class System(StrEnum):
     SALESFORCE = "salesforce"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, order=True)
 class RecordKey:
-    """One record in one system, e.g. ("salesforce", "Lead", "00Q...")."""
+    """One record in one system, e.g. ("salesforce", "Lead", "00Q...").
+
+    Its hash is computed once, when it is made: the engine looks keys up in dicts and sets
+    dozens of times per record, and a dataclass would hash its fields again every time.
+    """
+
+    __slots__ = ("_hash", "id", "object", "system")
 
     system: System
     object: str
     id: str
+    if TYPE_CHECKING:
+        _hash: ClassVar[int]  # an instance slot in fact, set by __post_init__
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.system, self.object, self.id)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: builtins.object) -> bool:
+        if type(other) is not RecordKey:
+            return NotImplemented
+        return self.id == other.id and self.object == other.object and self.system == other.system
+
+    def __reduce__(self) -> tuple[type[RecordKey], tuple[System, str, str]]:
+        return RecordKey, (self.system, self.object, self.id)
 
     def __str__(self) -> str:
         return f"{self.system}:{self.object}:{self.id}"

@@ -27,7 +27,17 @@ from connectors.records import FieldSchema, FieldValue, RecordKey, RecordPatch, 
 from mappings.dictionary import Dictionary, FieldMap, Rule, StageKey, required_fallbacks
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, resolve
-from mappings.transforms import Context, ReadFn, Result, Value, WriteFn, get, same, truncate
+from mappings.transforms import (
+    QUIET_READS,
+    Context,
+    ReadFn,
+    Result,
+    Value,
+    WriteFn,
+    get,
+    same,
+    truncate,
+)
 from mappings.vocabulary import Vocabulary
 
 T = TypeVar("T")
@@ -50,6 +60,10 @@ class Mapped(Generic[T]):
 _PLAIN, _ENTERED, _LABEL = 0, 1, 2
 # (remote, fallback, read, kind, canonical, entered stage): one field map, flat, for reading.
 _Reader = tuple[str, str | None, ReadFn | None, int, str, Stage | None]
+# The same with the read as a plain function of the value when it never warns (`to_person`).
+_PersonReader = tuple[
+    str, str | None, ReadFn | None, Callable[[Value], Value] | None, int, str, Stage | None
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +130,9 @@ class Mapper:
         self._compiled_readers: dict[tuple[System, str], tuple[_Reader, ...]] = {}
         self._digested: dict[tuple[System, str], tuple[str, ...]] = {}
         self._plain_readers: dict[tuple[System, str], dict[str, list[_PlainReader]]] = {}
+        self._person_reading: dict[
+            tuple[System, str], tuple[tuple[_PersonReader, ...], dict[str, Any]]
+        ] = {}
         self._salt = _salt(dictionary, schemas)
         for system, objects in PERSON_OBJECTS.items():
             for obj in objects:
@@ -189,6 +206,23 @@ class Mapper:
             self._compiled_readers[(system, obj)] = found
         return found
 
+    def _person_readers(
+        self, system: System, obj: str
+    ) -> tuple[tuple[_PersonReader, ...], dict[str, Any]]:
+        """`_readers` for `to_person`, with each read that never warns as a plain function of
+        the value (`QUIET_READS`), and the plain canonical fields all blank: `to_person` starts
+        from a copy of those and visits only the fields a record holds."""
+        found = self._person_reading.get((system, obj))
+        if found is None:
+            readers = self._readers(system, obj)
+            compiled = tuple(
+                (remote, fallback, read, QUIET_READS.get(read) if read else None, kind, name, at)
+                for remote, fallback, read, kind, name, at in readers
+            )
+            blanks = {name: None for _, _, _, kind, name, _ in readers if kind == _PLAIN}
+            found = self._person_reading[(system, obj)] = (compiled, blanks)
+        return found
+
     def source_digest(self, record: SourceRecord, extra: Sequence[str] = ()) -> str:
         """A fingerprint of every field `to_person` reads from `record` (plus `extra`), salted
         with the dictionary and Baton's version: equal digests map to equal people, so a
@@ -202,9 +236,10 @@ class Mapper:
             )
             self._digested[key] = names
         get_field = record.fields.get
-        encoded = orjson.dumps(
-            [*(get_field(n) for n in names), *(get_field(n) for n in extra)], default=str
-        )
+        read = list(map(get_field, names))
+        if extra:
+            read.extend(map(get_field, extra))
+        encoded = orjson.dumps(read, default=str)
         return hashlib.blake2b(encoded, key=self._salt, digest_size=16).hexdigest()
 
     def remap(
@@ -234,18 +269,20 @@ class Mapper:
 
     def to_person(self, record: SourceRecord) -> Mapped[Person]:
         key = record.key
-        readers = self._readers(key.system, key.object)
+        readers, blanks = self._person_readers(key.system, key.object)
         ctx = self.vocabulary.contexts[key.system]
         warnings: list[str] = []
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = blanks.copy()  # a plain field not read stays blank
         entered: dict[Stage, datetime] = {}
         label: Value = None
         get_field = record.fields.get
-        for remote, fallback, read, kind, name, stage in readers:
+        for remote, fallback, read, quiet, kind, name, stage in readers:
             value: Value = get_field(remote)
-            if fallback is not None and value == fallback:
-                value = None
-            if read is not None and value is not None:  # transforms keep blank as blank
+            if value is None or (fallback is not None and value == fallback):
+                continue  # blank: what `blanks` already says
+            if quiet is not None:
+                value = quiet(value)
+            elif read is not None:  # transforms keep blank as blank
                 result = read(value, ctx)
                 value = result.value
                 if result.warnings:
@@ -257,14 +294,14 @@ class Mapper:
                     entered[stage] = value
             else:
                 label = value
-        signal = self._person_signal(record, label, values.get("outcome_reason"))
+        stage_, outcome = self._person_position(record, label, values.get("outcome_reason"))
         if key.system is System.HUBSPOT:
             values["hubspot_id"] = key.id or None
         else:
             values["salesforce_id"] = key.id or None
             values["salesforce_object"] = key.object
-        values["stage"] = signal.stage
-        values["outcome"] = signal.outcome
+        values["stage"] = stage_
+        values["outcome"] = outcome
         values["entered"] = entered
         return Mapped(Person.model_validate(values), tuple(warnings))
 
@@ -282,23 +319,27 @@ class Mapper:
         """The funnel position both systems' records agree on, by `stages.resolve`'s rules."""
         return resolve([self.signal(r) for r in records])
 
-    def _person_signal(self, record: SourceRecord, label: Value, reason: Any) -> Signal:
+    def _person_position(
+        self, record: SourceRecord, label: Value, reason: Any
+    ) -> tuple[Stage | None, Outcome | None]:
+        """The stage and outcome a person record's native fields and funnel label say."""
         voc = self.vocabulary
         key = record.key
-        natives: list[StageKey | None]
+        fields = record.fields
+        natives: tuple[StageKey | None, ...]
         if key.system is System.HUBSPOT:
-            natives = [
-                voc.means("hubspot", "hs_lead_status", record.fields.get("hs_lead_status")),
-                voc.means("hubspot", "lifecyclestage", record.fields.get("lifecyclestage")),
-            ]
+            natives = (
+                voc.means("hubspot", "hs_lead_status", fields.get("hs_lead_status")),
+                voc.means("hubspot", "lifecyclestage", fields.get("lifecyclestage")),
+            )
         elif key.object == LEAD:
-            converted = record.fields.get("IsConverted") in (True, "true")
-            natives = [
-                voc.means("salesforce", "lead_status", record.fields.get("Status")),
+            converted = fields.get("IsConverted") in (True, "true")
+            natives = (
+                voc.means("salesforce", "lead_status", fields.get("Status")),
                 voc.converted_stage if converted else None,
-            ]
+            )
         else:
-            natives = []
+            natives = ()
         stages = [n for n in natives if isinstance(n, Stage)]
         outcomes = [n for n in natives if isinstance(n, Outcome)]
         from_label = voc.by_label.get(label.casefold()) if isinstance(label, str) else None
@@ -307,11 +348,12 @@ class Mapper:
         elif isinstance(from_label, Outcome) and not outcomes:
             outcomes.append(from_label)
         outcome = outcomes[0] if outcomes else None
-        spec = voc.reasons.get(reason) if isinstance(reason, str) else None
-        if outcome in REASON_REQUIRED and spec is not None:
-            outcome = spec.outcome  # Salesforce spells recycle and disqualify alike
-        stage = max(stages, key=lambda s: s.rank) if stages else None
-        return Signal(key.system, stage, outcome, reason, at=record.modified_at)
+        if outcome in REASON_REQUIRED and isinstance(reason, str):
+            spec = voc.reasons.get(reason)
+            if spec is not None:
+                outcome = spec.outcome  # Salesforce spells recycle and disqualify alike
+        stage = max(stages, key=_rank) if stages else None
+        return stage, outcome
 
     def _opportunity_signal(self, record: SourceRecord) -> Signal:
         voc = self.vocabulary
@@ -454,7 +496,11 @@ class Mapper:
         return str(person.outcome or person.stage or "no stage")
 
 
-#: Native fields `_person_signal` reads besides the mapped ones.
+def _rank(stage: Stage) -> int:
+    return stage.rank
+
+
+#: Native fields `_person_position` reads besides the mapped ones.
 _SIGNAL_FIELDS: dict[tuple[System, str], tuple[str, ...]] = {
     (System.HUBSPOT, HUBSPOT_CONTACTS): ("hs_lead_status", "lifecyclestage"),
     (System.SALESFORCE, LEAD): ("Status", "IsConverted"),

@@ -69,18 +69,26 @@ NOTHING = Result(None)  # shared: blank in, blank out (the hot path of every map
 # -- text -------------------------------------------------------------------------------------
 
 
-def _text_read(value: Value, ctx: Context) -> Result:
+def _text(value: Value) -> str | None:
     if value is None:
-        return NOTHING
+        return None
     text = value.strip() if isinstance(value, str) else str(value).strip()
-    return Result(text) if text else NOTHING
+    return text or None
+
+
+def _email(value: Value) -> str | None:
+    text = _text(value)
+    return text.lower() if text is not None else None
+
+
+def _text_read(value: Value, ctx: Context) -> Result:
+    text = _text(value)
+    return Result(text) if text is not None else NOTHING
 
 
 def _email_read(value: Value, ctx: Context) -> Result:
-    if value is None:
-        return NOTHING
-    text = value.strip() if isinstance(value, str) else str(value).strip()
-    return Result(text.lower()) if text else NOTHING
+    text = _email(value)
+    return Result(text) if text is not None else NOTHING
 
 
 # -- phone ------------------------------------------------------------------------------------
@@ -91,8 +99,11 @@ _EXTENSION = re.compile(r"\s*(?:x|ext\.?|#)\s*\d+$", re.IGNORECASE)
 
 def normalise_phone(raw: str) -> str | None:
     """E.164 (`+<country><number>`) when the digits allow it, else None."""
-    text = _EXTENSION.sub("", raw.strip())
-    compact = _PHONE_JUNK.sub("", text)
+    text = raw.strip()
+    if "x" in text or "X" in text or "#" in text:  # the only ways an extension starts
+        text = _EXTENSION.sub("", text)
+    # Digits after any plus signs hold nothing `_PHONE_JUNK` removes (an E.164 value as read).
+    compact = text if text.lstrip("+").isdigit() else _PHONE_JUNK.sub("", text)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     plus = compact.startswith("+")
@@ -300,6 +311,14 @@ def _table_transform(name: str, what: str) -> Transform:
         return Result(found)
 
     return Transform(name, read, write, f"{what}: translated through the dictionary's table")
+
+
+#: Reads that never warn, as plain functions of the value: what `Mapper.to_person` calls
+#: instead, sparing a `Result` per field of every record read.
+QUIET_READS: Mapping[ReadFn, Callable[[Value], Value]] = {
+    _text_read: _text,
+    _email_read: _email,
+}
 
 
 def same(value: Value, ctx: Context) -> Result:

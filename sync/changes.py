@@ -59,6 +59,27 @@ def changed_fields(current: Values, snapshot: Values | None) -> frozenset[str]:
     )
 
 
+def field_changed(name: str, current: Values, snapshot: Values | None) -> bool:
+    """Whether `name` is in `changed_fields(current, snapshot)`, without the other fields."""
+    if snapshot is None:
+        return name in current
+    if name not in current:
+        return False
+    value = current[name]
+    was = snapshot.get(name)
+    return was != value and not (was == STAMPED and value is not None)
+
+
+def any_changed(current: Values, snapshot: Values) -> bool:
+    """Whether `changed_fields(current, snapshot)` is not empty; stops at the first change."""
+    get = snapshot.get
+    for name, value in current.items():
+        was = get(name)
+        if was != value and not (was == STAMPED and value is not None):
+            return True
+    return False
+
+
 def overlay(record: SourceRecord, fields: Mapping[str, FieldValue], key: RecordKey) -> SourceRecord:
     """`record` as it will read after `fields` are written to it (as `key`, for creates)."""
     return SourceRecord(key, {**record.fields, **fields}, record.modified_at)

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, LEAD
@@ -50,6 +51,7 @@ from sync.store.people import (
 
 NAMESPACE = uuid.UUID("6f1d3c1e-7a52-4d5e-9a0b-2b8f3b0c7d11")
 IDENTITY_FIELD = "identity"
+_NO_RECORDS: Mapping[System, RecordKey] = MappingProxyType({})
 
 
 def ambiguous_rule(system: System) -> str:
@@ -240,7 +242,11 @@ class Identity:
             self.move(pid, key, LinkReason.CREATED)
 
     def counterpart(self, pid: uuid.UUID, system: System) -> RecordKey | None:
-        return self.active.get(pid, {}).get(system)
+        return self.active.get(pid, _NO_RECORDS).get(system)
+
+    def records_of(self, pid: uuid.UUID) -> Mapping[System, RecordKey]:
+        """The person's active record per system (`counterpart` for every system at once)."""
+        return self.active.get(pid, _NO_RECORDS)
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import FieldMap
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
-from sync.changes import STAMPED, changed_fields, overlay, stamped
+from sync.changes import STAMPED, field_changed, overlay, stamped
 from sync.entries import CLOSE_DATE, FunnelFacts, day_at, evidence, merge_dated
 from sync.rules import FieldState, decide
 from sync.values import OUTCOME, STAGE, CanonicalView, Values, plain
@@ -218,22 +218,24 @@ class Planner:
         start = len(out.decisions)
         updates: dict[System, dict[str, Any]] = {System.HUBSPOT: {}, System.SALESFORCE: {}}
         touched: dict[System, set[str]] = {System.HUBSPOT: set(), System.SALESFORCE: set()}
-        hs_changed: frozenset[str] | None = None
-        sf_changed: frozenset[str] | None = None
         hs_fields, sf_fields = hs.record.fields, sf.record.fields
         hs_values, sf_values = hs.values, sf.values
-        for name, fmap, hs_remote, sf_remote in self._shared(sf.key.object):
-            hv, sv = hs_values.get(name), sf_values.get(name)
-            # A field a side did not read is unknown there, not blank: leave it alone.
-            if hv == sv or hs_remote not in hs_fields or sf_remote not in sf_fields:
-                continue
-            if hs_changed is None or sf_changed is None:
-                hs_changed = changed_fields(hs.values, hs.snapshot)
-                sf_changed = changed_fields(sf.values, sf.snapshot)
+        hs_get, sf_get = hs_values.get, sf_values.get
+        # A field a side did not read is unknown there, not blank: leave it alone.
+        differing = [
+            (name, fmap, hv, sv)
+            for name, fmap, hs_remote, sf_remote in self._shared(sf.key.object)
+            if (hv := hs_get(name)) != (sv := sf_get(name))
+            and hs_remote in hs_fields
+            and sf_remote in sf_fields
+        ]
+        for name, fmap, hv, sv in differing:
+            hs_changed = field_changed(name, hs_values, hs.snapshot)
+            sf_changed = field_changed(name, sf_values, sf.snapshot)
             verdict = decide(
                 fmap.rule,
-                FieldState(hv, name in hs_changed, hs.record.modified_at, hs.snapshot is None),
-                FieldState(sv, name in sf_changed, sf.record.modified_at, sf.snapshot is None),
+                FieldState(hv, hs_changed, hs.record.modified_at, hs.snapshot is None),
+                FieldState(sv, sf_changed, sf.record.modified_at, sf.snapshot is None),
             )
             if verdict.winner is None:
                 continue

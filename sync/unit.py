@@ -30,7 +30,7 @@ from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
 from mappings.model import Person
 from sync import deletes
-from sync.changes import changed_fields
+from sync.changes import any_changed
 from sync.entries import first_entries
 from sync.execute import Result, Sent, send
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
@@ -405,8 +405,8 @@ class Worker:
             missing = {
                 key
                 for pid in touched
-                for system in System
-                if (key := identity.counterpart(pid, system)) is not None and key not in in_hand
+                for key in identity.records_of(pid).values()
+                if key not in in_hand
             } | {key for key in extra if key not in in_hand}
             if not missing:
                 break
@@ -416,17 +416,9 @@ class Worker:
                     if record.key.object != OPPORTUNITY:
                         digests[record.key] = self.mapper.source_digest(record, CONVERSION_FIELDS)
             for pid in touched:
-                for system in System:
-                    key = identity.counterpart(pid, system)
-                    if key is not None and key not in in_hand:
-                        unreadable.add(pid)
-        keys = [
-            key
-            for pid in touched
-            for system in System
-            if (key := identity.counterpart(pid, system)) is not None
-        ]
-        wanted = set(keys)
+                if any(key not in in_hand for key in identity.records_of(pid).values()):
+                    unreadable.add(pid)
+        wanted = {key for pid in touched for key in identity.records_of(pid).values()}
         for side in wanted:  # read by id above, or quiet yet the side of a planned person
             if side not in people and (unmapped := in_hand.get(side)) is not None:
                 people[side] = person = self.mapper.to_person(unmapped).value
@@ -475,7 +467,7 @@ class Worker:
             r.key: r.modified_at
             for r in live
             if (seen := known.get(r.key)) is not None
-            and not changed_fields(values[r.key], seen[0])
+            and not any_changed(values[r.key], seen[0])
             and not (r.key.object == LEAD and r.get("IsConverted") in (True, "true"))
         }
 
@@ -530,24 +522,12 @@ class Worker:
                 former.setdefault(pid, []).append(record)
         plans = []
         for pid in gathered.touched:
-            sides: dict[System, Side | None] = {}
-            for system in System:
-                active = identity.counterpart(pid, system)
-                record = gathered.records.get(active) if active is not None else None
-                if active is None or record is None:
-                    sides[system] = None
-                    continue
-                sides[system] = Side(
-                    record,
-                    gathered.people[active],
-                    gathered.values[active],
-                    gathered.snapshots.get(active),
-                )
+            records = identity.records_of(pid)
             plans.append(
                 self.planner.plan(
                     pid,
-                    sides[System.HUBSPOT],
-                    sides[System.SALESFORCE],
+                    _side(gathered, records.get(System.HUBSPOT)),
+                    _side(gathered, records.get(System.SALESFORCE)),
                     opportunities=former.get(pid, ()),
                     allow_create=allow_create and pid not in gathered.no_create,
                     now=now,
@@ -688,6 +668,14 @@ class Worker:
             known = recorded.get(plan.person_id, {})
             out.extend(first_entries(plan.person_id, facts, known, now=now))
         return out
+
+
+def _side(gathered: _Gathered, key: RecordKey | None) -> Side | None:
+    """A person's record in one system, ready to plan (None: none, or it could not be read)."""
+    record = gathered.records.get(key) if key is not None else None
+    if key is None or record is None:
+        return None
+    return Side(record, gathered.people[key], gathered.values[key], gathered.snapshots.get(key))
 
 
 def _alone_in_salesforce(gathered: _Gathered, plans: Sequence[PersonPlan]) -> list[SourceRecord]:

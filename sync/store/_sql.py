@@ -6,12 +6,14 @@ connection, which joins the session's transaction; nothing here begins or commit
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from connectors.records import RecordKey, System
 
 Db = Session | Connection
 T = TypeVar("T")
@@ -38,3 +40,16 @@ def upsert(conn: Connection, model: Any) -> sqlite.Insert | postgresql.Insert:
 def chunked(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def keys_by_object(keys: Iterable[RecordKey]) -> dict[tuple[System, str], dict[str, RecordKey]]:
+    """The keys per (system, object), by record id. Lookups return the caller's own key objects
+    for the rows they find, so later dict lookups hit them at once (one key object per record)
+    instead of comparing equal copies field by field."""
+    by_object: dict[tuple[System, str], dict[str, RecordKey]] = {}
+    for key in keys:
+        ids = by_object.get((key.system, key.object))
+        if ids is None:
+            ids = by_object[(key.system, key.object)] = {}
+        ids[key.id] = key
+    return by_object

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select
 
 from connectors.records import RecordKey, System
 from sync.store._bulk import AnySelect, Batch, Lookup
-from sync.store._sql import Db, chunked, connection, upsert
+from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import IdentityLink, LinkEvent
 from sync.store.types import utcnow
 
@@ -316,14 +316,12 @@ def _event(
 def people_of(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, uuid.UUID]:
     """The person each key is linked to, active link or not (`find_links` without the rest of
     the row: the identity hot path needs nothing else)."""
-    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
-    for key in keys:
-        by_object[(key.system, key.object)].append(key.id)
     conn = connection(db)
     found: dict[RecordKey, uuid.UUID] = {}
-    for (system, obj), ids in by_object.items():
-        for record_id, person_id in _PEOPLE_BY_ID.rows(conn, ids, system=system.value, object=obj):
-            found[RecordKey(system, obj, record_id)] = person_id
+    for (system, obj), ids in keys_by_object(keys).items():
+        rows = _PEOPLE_BY_ID.rows(conn, list(ids), system=system.value, object=obj)
+        for record_id, person_id in rows:
+            found[ids.get(record_id) or RecordKey(system, obj, record_id)] = person_id
     return found
 
 

@@ -21,14 +21,18 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from connectors.records import FieldValue, RecordKey, System
 from sync.store._bulk import AnySelect, Batch, Lookup
-from sync.store._sql import Db, chunked, connection, upsert
+from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import Snapshot as SnapshotRow
 from sync.store.types import utcnow
 
 
 def fingerprint(values: Mapping[str, FieldValue]) -> str:
     """A stable 32-hex-digit digest of canonical values (key order does not matter)."""
-    encoded = orjson.dumps(dict(values), option=orjson.OPT_SORT_KEYS)
+    return _fingerprint(dict(values))
+
+
+def _fingerprint(values: dict[str, FieldValue]) -> str:
+    encoded = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
@@ -103,15 +107,13 @@ def snapshot_values(
 ) -> dict[RecordKey, tuple[Mapping[str, FieldValue], datetime | None]]:
     """(values, source modification time) per key: the two columns the engine compares, for
     a page of keys (`get_snapshots` without the bookkeeping columns)."""
-    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
-    for key in keys:
-        by_object[(key.system, key.object)].append(key.id)
     conn = connection(db)
     found: dict[RecordKey, tuple[Mapping[str, FieldValue], datetime | None]] = {}
-    for (system, obj), ids in by_object.items():
-        rows = _VALUES.rows(conn, ids, system=system.value, object=obj)
+    for (system, obj), ids in keys_by_object(keys).items():
+        rows = _VALUES.rows(conn, list(ids), system=system.value, object=obj)
         for record_id, values, modified in rows:
-            found[RecordKey(system, obj, record_id)] = (values, modified)
+            key = ids.get(record_id) or RecordKey(system, obj, record_id)
+            found[key] = (values, modified)
     return found
 
 
@@ -142,14 +144,13 @@ def snapshot_marks(
 ) -> dict[RecordKey, tuple[str | None, datetime | None]]:
     """(source digest, source modification time) per key: enough to tell a record read again
     unchanged without decoding its values."""
-    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
-    for key in keys:
-        by_object[(key.system, key.object)].append(key.id)
     conn = connection(db)
     found: dict[RecordKey, tuple[str | None, datetime | None]] = {}
-    for (system, obj), ids in by_object.items():
-        for record_id, digest, modified in _MARKS.rows(conn, ids, system=system.value, object=obj):
-            found[RecordKey(system, obj, record_id)] = (digest, modified)
+    for (system, obj), ids in keys_by_object(keys).items():
+        rows = _MARKS.rows(conn, list(ids), system=system.value, object=obj)
+        for record_id, digest, modified in rows:
+            key = ids.get(record_id) or RecordKey(system, obj, record_id)
+            found[key] = (digest, modified)
     return found
 
 
@@ -258,7 +259,7 @@ def _row(write: SnapshotWrite, at: datetime) -> tuple[Any, ...]:
         key.object,
         key.id,
         values,
-        fingerprint(values),
+        _fingerprint(values),  # `values` is already a copy of its own
         write.written_by_us,
         1,
         write.source_modified_at,

@@ -6,10 +6,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from connectors.records import RecordKey, SourceRecord, System
+from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
+from mappings.transforms import _EXTENSION, _PHONE_JUNK, QUIET_READS, Context, Value
+from sync.changes import STAMPED, any_changed, changed_fields, field_changed
 from sync.engine import SyncEngine
 from sync.store.checkpoints import get_checkpoint
 from sync.store.snapshots import get_snapshot
@@ -180,3 +184,56 @@ def test_a_quiet_org_polls_from_the_last_bound_not_the_last_change(
     # the first poll read its whole window, so this one starts at its bound less the lookback
     assert asked == [world.clock() - timedelta(seconds=600 + 2 + 120)]
     assert checkpoint.cursor == world.clock() - timedelta(seconds=2)  # this poll's bound
+
+
+SNAPSHOT = {"email": "a@x.com", "job_title": "Engineer", "entered.mql": STAMPED, "phone": None}
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        dict(SNAPSHOT),
+        {**SNAPSHOT, "job_title": "Principal Engineer"},
+        {**SNAPSHOT, "entered.mql": "2026-03-02T09:00:00+00:00"},  # the echo of the stamp
+        {**SNAPSHOT, "entered.mql": None},
+        {**SNAPSHOT, "phone": "+14155550100", "company": "Acme"},
+        {"email": "a@x.com"},
+    ],
+)
+def test_the_single_field_change_checks_agree_with_changed_fields(
+    current: dict[str, FieldValue],
+) -> None:
+    changed = changed_fields(current, SNAPSHOT)
+    assert any_changed(current, SNAPSHOT) == bool(changed)
+    names = {*current, *SNAPSHOT, "unknown"}
+    assert {n for n in names if field_changed(n, current, SNAPSHOT)} == changed
+    assert {n for n in names if field_changed(n, current, None)} == changed_fields(current, None)
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", " Ada ", "A@X.com ", 42, 1.5, True])
+def test_the_quiet_reads_give_what_their_transforms_read(value: Value) -> None:
+    ctx = Context(System.HUBSPOT)
+    for read, quiet in QUIET_READS.items():
+        result = read(value, ctx)
+        assert result.warnings == ()
+        assert quiet(value) == result.value
+
+
+@given(st.text(alphabet="0123456789+ ()-./x#Xet\t\u00a0\u2003\u0663\u00b2", max_size=20))
+def test_the_phone_shortcuts_skip_only_substitutions_that_change_nothing(text: str) -> None:
+    if not ("x" in text or "X" in text or "#" in text):
+        assert _EXTENSION.sub("", text) == text
+    if text.lstrip("+").isdigit():
+        assert _PHONE_JUNK.sub("", text) == text
+
+
+def test_a_blank_field_maps_as_a_field_not_read() -> None:
+    mapper = Mapper(load_default())
+    fields: dict[str, FieldValue] = {"email": "a@x.com", "lifecyclestage": "lead"}
+    key = RecordKey(System.HUBSPOT, "contacts", "1")
+    blanks = dict.fromkeys(mapper.fields_for(System.HUBSPOT, "contacts"))
+    sparse = mapper.to_person(SourceRecord(key, fields, AT))
+    full = mapper.to_person(SourceRecord(key, {**blanks, **fields}, AT))
+    assert sparse == full
+    assert sparse.value.phone is None
+    assert sparse.value.email == "a@x.com"
