@@ -24,14 +24,15 @@ rewrites a first entry (insert-if-absent).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
 from connectors.records import FieldValue, SourceRecord, System
-from mappings.model import Outcome, Person, Stage
+from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
 from mappings.transforms import parse_datetime
 from sync.store.transitions import Transition
+from sync.values import OUTCOME, STAGE, Values
 
 #: When each system says a record was created.
 CREATED_FIELD: Mapping[System, str] = {
@@ -41,6 +42,24 @@ CREATED_FIELD: Mapping[System, str] = {
 #: Salesforce's date of a Lead conversion, and of an Opportunity's close (both `date` fields).
 CONVERTED_DATE = "ConvertedDate"
 CLOSE_DATE = "CloseDate"
+#: The canonical values a person's history is learnt from, besides the `entered.*` dates.
+_HISTORY_VALUES = (STAGE, OUTCOME, FUNNEL_STAGE, "outcome_reason")
+
+
+def history_values(canonical: Iterable[str]) -> tuple[str, ...]:
+    """Which of these canonical value names a person's history is learnt from: its position,
+    the position's reason, and the stage dates."""
+    dates = tuple(name for name in canonical if name.startswith(ENTERED_PREFIX))
+    return (*_HISTORY_VALUES, *dates)
+
+
+def history_changed(values: Values, snapshot: Values | None, names: Sequence[str]) -> bool:
+    """Whether a record's values say more about the funnel than its snapshot did, comparing
+    the `history_values` `names`. Other fields (a job title) teach the history nothing, and
+    what the snapshot said was recorded when it was taken."""
+    if snapshot is None:
+        return True
+    return any(values.get(name) != snapshot.get(name) for name in names)
 
 
 @dataclass(frozen=True, slots=True)

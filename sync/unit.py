@@ -31,7 +31,7 @@ from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
 from mappings.model import Person
 from sync import deletes
 from sync.changes import any_changed
-from sync.entries import first_entries
+from sync.entries import first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
 from sync.plan import FieldDecision, PersonPlan, Planner, Side, Write
@@ -131,6 +131,7 @@ class Worker:
         self.db = db
         self.reader = for_reading(db)
         self.now = now
+        self.history = history_values(planner.dictionary.fields)  # see `_commit`
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -623,8 +624,9 @@ class Worker:
                 continue
             news = bool(plan.writes)
             for key, (values, modified) in plan.seen.items():
-                fresh = gathered.snapshots.get(key) != values
-                news = news or fresh
+                known = gathered.snapshots.get(key)
+                fresh = known != values
+                news = news or (fresh and history_changed(values, known, self.history))
                 if key in snapshots or key in touched:
                     continue
                 if fresh:
@@ -633,8 +635,8 @@ class Worker:
                     )
                 elif gathered.seen_at.get(key) != modified:
                     touched[key] = modified
-            # Only records saying something new (or being written) can teach the history
-            # anything: what an unchanged snapshot said was recorded when it was taken.
+            # Only records saying something new about the funnel (or being written) can teach
+            # the history anything (see `history_changed`).
             if news and plan.funnel is not None:
                 learning.append(plan)
         transitions = self._transitions(tx, learning, now)

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.model import Outcome, Stage
-from sync.entries import Dated, FunnelFacts, day_at, first_entries
+from sync.entries import Dated, FunnelFacts, day_at, first_entries, history_changed, history_values
 
 HS, SF = System.HUBSPOT, System.SALESFORCE
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -155,3 +155,32 @@ def test_a_date_is_refined_by_the_same_days_modification(
     value: str | None, modified: datetime, expected: datetime | None
 ) -> None:
     assert day_at(value, record(modified)) == expected
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "learns"),
+    [
+        (None, True),  # first sight
+        ({"job_title": "CTO", "stage": "mql", "entered.mql": "2026-03-01"}, False),
+        ({"job_title": "CEO", "stage": "sql", "entered.mql": "2026-03-01"}, True),
+        ({"job_title": "CEO", "stage": "mql", "entered.mql": None}, True),
+        (
+            {"job_title": "CEO", "stage": "mql", "entered.mql": "2026-03-01", "outcome": "lost"},
+            True,
+        ),
+    ],
+)
+def test_only_a_funnel_value_teaches_the_history(
+    snapshot: dict[str, str | None] | None, learns: bool
+) -> None:
+    values = {"job_title": "CEO", "stage": "mql", "entered.mql": "2026-03-01", "outcome": None}
+    names = history_values(["job_title", "entered.mql", "entered.sql"])
+    assert names == (
+        "stage",
+        "outcome",
+        "funnel_stage",
+        "outcome_reason",
+        "entered.mql",
+        "entered.sql",
+    )
+    assert history_changed(values, snapshot, names) is learns
