@@ -20,6 +20,7 @@ the point the failed page would have been.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -32,6 +33,7 @@ from connectors.priority import background_calls
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
 _DONE = object()
 _POLL_S = 0.1  # how often a blocked producer checks whether the consumer went away
 
@@ -51,8 +53,33 @@ class _Failure:
         self.error = error
 
 
+class _SpillFile:
+    """One private, already-unlinked temporary file of pages; closed once all were read."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.TemporaryFile(prefix="baton-read-ahead-")  # noqa: SIM115
+        self.size = 0  # bytes written
+        self.unread = 0  # pages written and not read yet
+
+    def append(self, encoded: bytes) -> int:
+        """Write `encoded` at the end (every byte, or OSError); returns its offset."""
+        offset = self.size
+        view = memoryview(encoded)
+        while view:
+            written = os.pwrite(self.file.fileno(), view, offset + len(encoded) - len(view))
+            view = view[written:]
+        self.size += len(encoded)
+        self.unread += 1
+        return offset
+
+    def read(self, offset: int, size: int) -> bytes:
+        self.unread -= 1
+        return os.pread(self.file.fileno(), size, offset)
+
+
 @dataclass(frozen=True, slots=True)
 class _OnDisk:
+    file: _SpillFile
     offset: int
     size: int
 
@@ -60,16 +87,21 @@ class _OnDisk:
 class _Channel:
     """What the producer thread shares with its consumer: one queue of pages in order, each
     held in memory or on disk. The thread never holds the consumer itself, so a consumer
-    dropped without `close` is collected and stops it."""
+    dropped without `close` is collected and stops it.
+
+    Pages on disk go to a file of at most a quarter of the spill's limit, then to a new one;
+    a file is closed once its pages were read (the one being written starts over instead), so
+    the pages waiting never exceed the limit and the disk holds at most a quarter more."""
 
     def __init__(self, depth: int, spill: Spill[object] | None) -> None:
         self.depth = depth
-        self.spill = spill
+        self.spill = spill  # None once the disk refused: new pages wait for memory then
+        self.decode = spill.decode if spill is not None else None
         self.entries: deque[object] = deque()
         self.in_memory = 0
-        self.on_disk = 0
-        self.file_bytes = 0  # written since the file was last emptied
-        self.file: IO[bytes] | None = None
+        self.waiting_bytes = 0  # encoded pages on disk, not read yet
+        self.writing: _SpillFile | None = None
+        self.files: list[_SpillFile] = []  # open, oldest first
         self.changed = threading.Condition()
         self.stop = threading.Event()
 
@@ -93,50 +125,71 @@ class _Channel:
                         finally:
                             self.changed.acquire()
                         continue  # the queue may have changed meanwhile
-                    if self.file_bytes + len(encoded) <= self.spill.limit_bytes:
-                        self._write(encoded)
-                        self.changed.notify_all()
-                        return True
+                    if self.waiting_bytes + len(encoded) <= self.spill.limit_bytes:
+                        if self._spilled(encoded):
+                            self.changed.notify_all()
+                            return True
+                        continue  # the disk refused: wait for room in memory instead
                 self.changed.wait(_POLL_S)
         return False
 
-    def _write(self, encoded: bytes) -> None:
-        if self.file is None:
-            # Already unlinked; closed by `close`, or with the channel.
-            self.file = tempfile.TemporaryFile(prefix="baton-read-ahead-")  # noqa: SIM115
-        os.pwrite(self.file.fileno(), encoded, self.file_bytes)
-        self.entries.append(_OnDisk(self.file_bytes, len(encoded)))
-        self.file_bytes += len(encoded)
-        self.on_disk += 1
+    def _spilled(self, encoded: bytes) -> bool:
+        """Append `encoded` to the spill (a new file when this one is full); on a disk error,
+        stop spilling (the page waits for room in memory) and say so once."""
+        assert self.spill is not None
+        try:
+            target = self.writing
+            if target is None or target.size + len(encoded) > max(
+                self.spill.limit_bytes // 4, len(encoded)
+            ):
+                target = self.writing = _SpillFile()
+                self.files.append(target)
+            offset = target.append(encoded)
+        except OSError as exc:
+            log.warning("read-ahead stops spilling to disk: %s", exc)
+            self.spill = None
+            return False
+        self.entries.append(_OnDisk(target, offset, len(encoded)))
+        self.waiting_bytes += len(encoded)
+        return True
 
     def get(self) -> object:
         with self.changed:
             while not self.entries:
                 self.changed.wait()
             item = self.entries.popleft()
-            if isinstance(item, _OnDisk):
-                assert self.file is not None
-                assert self.spill is not None
-                data = os.pread(self.file.fileno(), item.size, item.offset)
-                self.on_disk -= 1
-                if self.on_disk == 0:  # caught up: the file starts over
-                    self.file.truncate(0)
-                    self.file_bytes = 0
-                self.changed.notify_all()
-                decode = self.spill.decode
-            else:
+            if not isinstance(item, _OnDisk):
                 self.in_memory -= 1
                 self.changed.notify_all()
                 return item
-        return decode(data)
+            data = item.file.read(item.offset, item.size)
+            self.waiting_bytes -= item.size
+            self._release(item.file)
+            self.changed.notify_all()
+        assert self.decode is not None  # a page went to disk, so there is a codec
+        return self.decode(data)
+
+    def _release(self, spilled: _SpillFile) -> None:
+        """A file whose pages were all read: closed, or, if it is the one being written,
+        emptied to start over."""
+        if spilled.unread:
+            return
+        if spilled is self.writing:
+            spilled.file.truncate(0)
+            spilled.size = 0
+            return
+        spilled.file.close()
+        self.files.remove(spilled)
 
     def close(self) -> None:
         self.stop.set()
         with self.changed:
             self.entries.clear()
-            if self.file is not None:
-                self.file.close()
-                self.file = None
+            for spilled in self.files:
+                spilled.file.close()
+            self.files.clear()
+            self.writing = None
+            self.waiting_bytes = 0
             self.changed.notify_all()
 
 
@@ -179,7 +232,11 @@ class ReadAhead(Iterator[T], Generic[T]):
             raise StopIteration
         if self._channel is None:
             return next(self._pages)
-        item = self._channel.get()
+        try:
+            item = self._channel.get()
+        except BaseException:  # a page that cannot be decoded: the stream ends here
+            self.close()
+            raise
         if item is _DONE:
             self.close()
             raise StopIteration
@@ -197,7 +254,7 @@ class ReadAhead(Iterator[T], Generic[T]):
 
     def __del__(self) -> None:
         if self._channel is not None:
-            self._channel.stop.set()
+            self._channel.close()
 
 
 def read_ahead(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -178,3 +179,64 @@ def test_given_a_failure_after_spilled_pages_then_it_is_raised_after_them() -> N
     assert [next(stream) for _ in range(6)] == [[n] for n in range(6)]
     with pytest.raises(ValueError, match="page 7 refused"):
         next(stream)
+
+
+def test_given_a_caller_keeping_up_with_a_full_spill_then_the_producer_refills_as_it_reads() -> (
+    None
+):
+    """Room on disk is what waits unread: each page read makes room for the next."""
+    fetched: list[int] = []
+
+    def pages() -> Iterator[list[int]]:
+        for n in range(200):
+            fetched.append(n)
+            yield [n] * 10
+
+    page_bytes = len(json.dumps([100] * 10))
+    stream = read_ahead(pages(), 1, spill=_spill(4 * page_bytes))
+    _wait_until(lambda: len(fetched) >= 5)
+    for n in range(20):
+        assert next(stream)[0] == n
+        _wait_until(lambda n=n: len(fetched) >= n + 6)  # the next page went to disk at once
+    stream.close()
+
+
+def test_given_a_disk_that_refuses_then_pages_wait_in_memory_and_none_is_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    disk_full = threading.Event()
+    refused: list[int] = []
+
+    def pages() -> Iterator[list[int]]:
+        for n in range(30):
+            if n == 5:
+                assert disk_full.wait(5)  # pages 1 to 4 are on disk by now
+            yield [n]
+
+    stream = read_ahead(pages(), 1, spill=_spill(1 << 20))
+
+    def full(fd: int, data: object, offset: int) -> int:
+        refused.append(offset)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    disk_full.set()
+    assert [next(stream) for _ in range(30)] == [[n] for n in range(30)]
+    assert refused  # page 5 was refused by the disk, then waited for memory
+
+
+def test_given_a_page_that_cannot_be_decoded_then_the_stream_ends_there() -> None:
+    def decode(data: bytes) -> list[int]:
+        page: list[int] = json.loads(data)
+        if page == [2]:
+            raise ValueError("page 2 is corrupt")
+        return page
+
+    stream = read_ahead(
+        ([n] for n in range(6)), 1, spill=Spill(_spill(1 << 16).encode, decode, 1 << 16)
+    )
+    assert [next(stream), next(stream)] == [[0], [1]]
+    with pytest.raises(ValueError, match="corrupt"):
+        next(stream)
+    with pytest.raises(StopIteration):
+        next(stream)  # never page 3 as if page 2 had been there
