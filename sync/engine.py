@@ -234,8 +234,8 @@ class SyncEngine:
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
             records = self.worker.read(dict.fromkeys(keys))
-            report, blocked = self.worker.run(
-                records, trigger="retry", dry_run=False, run_id=run_id, hold=False
+            report, _ = self.worker.run(
+                records, trigger="retry", dry_run=False, run_id=run_id, retrying=True
             )
             removed = deletes.send(self.connectors, deletions)
             with self.db.begin() as tx:
@@ -249,10 +249,9 @@ class SyncEngine:
                     letter_retries=True,
                 )
                 # Closed with the outcome, not before sending: a crash in between leaves the
-                # letters open. A write to retry later leaves them open too (no page of its
-                # own will send it again); a letter refused again has a new count and stays open.
-                if not blocked:
-                    letters_repo.close_retried(tx, letters)
+                # letters open. A letter refused again, even for now, has a new count and
+                # stays open.
+                letters_repo.close_retried(tx, letters)
             return report
 
         return self._run(RunKind.ONCE, False, body)

@@ -164,13 +164,15 @@ class Worker:
         carry: Identity | None = None,
         fast: bool = False,
         twins: TwinCache | None = None,
-        hold: bool = True,
+        retrying: bool = False,
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
         (a write to retry later: the checkpoint stays, so the page is read again). With
         `twins`, records are taken from it before reading by id, and the Salesforce records
-        of people still without a HubSpot record are kept in it (see `sync.twins`). `hold`
-        False sends even writes an open dead letter refused with the same payload (a retry)."""
+        of people still without a HubSpot record are kept in it (see `sync.twins`).
+        `retrying` (a retry of dead letters) sends even writes an open letter refused with the
+        same payload, and keeps a write refused for now as a letter (no page will be read
+        again to send it)."""
         with _collector_paused():
             return self._run(
                 records,
@@ -182,7 +184,7 @@ class Worker:
                 carry=carry,
                 fast=fast,
                 twins=twins,
-                hold=hold,
+                retrying=retrying,
             )
 
     def _run(
@@ -197,7 +199,7 @@ class Worker:
         carry: Identity | None,
         fast: bool,
         twins: TwinCache | None,
-        hold: bool,
+        retrying: bool,
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -237,7 +239,7 @@ class Worker:
             deletes.rehearse(report, gathered.deletions)
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
-        held = self._held(writes) if hold else set()
+        held = set() if retrying else self._held(writes)
         sent = send(self.connectors, [pw for n, pw in enumerate(writes) if n not in held])
         removed = deletes.send(self.connectors, gathered.deletions)
         if twins is not None:  # what this run changed: copies read before are stale
@@ -258,6 +260,7 @@ class Worker:
                 run_id,
                 now,
                 held={writes[n][0] for n in held},
+                retrying=retrying,
             )
             deletes.commit(tx, removed, report, trigger=trigger, run_id=run_id, now=now)
             if cursor is not None and not blocked:
@@ -548,6 +551,7 @@ class Worker:
         now: datetime,
         *,
         held: set[uuid.UUID],
+        retrying: bool = False,
     ) -> None:
         identity = gathered.identity
         failed = {s.person_id for s in sent if s.result is not Result.OK} | held
@@ -562,10 +566,10 @@ class Worker:
         owners = find_links(tx, created_keys) if created_keys else {}
         for s in sent:
             bucket = f"{s.write.key.system}:{s.write.key.object}"
-            if s.result is Result.RETRY:
+            if s.result is Result.RETRY and not retrying:
                 report.retry_later += 1
                 continue
-            if s.result is Result.REJECTED:
+            if s.result in (Result.REJECTED, Result.RETRY):
                 report.dead_letters += 1
                 key = _letter_key(s.person_id, s.write)
                 direction = (

@@ -385,6 +385,30 @@ def test_a_retry_that_dies_before_its_commit_leaves_the_letter_open(
     assert list_dead_letters(world.read()) == []
 
 
+def test_a_retry_refused_for_now_keeps_only_that_letter_open_and_says_so(world: World) -> None:
+    world.sf.rules.append(junk_phone_rule)
+    ids = []
+    for n in range(2):
+        hs = world.hs.put("contacts", {**HS_CONTACT, "email": f"p{n}@x.com", "phone": "n/a"})
+        sf = world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@x.com"})
+        ids.append((hs, sf))
+    world.clock.advance(10)
+    engine = world.engine()
+    engine.poll()
+    assert len(list_dead_letters(world.read())) == 2
+    for hs, _ in ids:
+        world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs)
+    world.sf.retry_next = 1  # one of the two writes: "locked, retry later"
+    report = engine.retry_dead_letters()
+    phones = [world.sf.get("Lead", sf).get("Phone") for _, sf in ids]
+    assert phones.count("+33123456789") == 1  # one went through
+    assert report.dead_letters == 1  # the other is reported, not "all went through"
+    [still] = list_dead_letters(world.read())
+    assert still.attempts == 2
+    not_made = next(sf for (_, sf), phone in zip(ids, phones, strict=True) if phone is None)
+    assert still.key.id == not_made  # the letter of the write not made
+
+
 def test_a_retry_sends_the_refused_payload_again_once_the_system_accepts_it(
     world: World,
 ) -> None:
