@@ -1,7 +1,9 @@
 """Identity: which person a record belongs to, decided once per unit of work and never guessed.
 
 Order of evidence, strongest first:
-1. a stored link (active, or inactive: a converted Lead's late echo still names its person);
+1. a stored link (active, or inactive: a converted Lead's late echo still names its person; a
+   record deleted and restored from a recycle bin, whose person has no record in its system
+   any more, becomes that record again);
 2. the cross-system id (`baton_id` in HubSpot, `Baton_Id__c` in Salesforce), written on both
    sides so links survive a lost store; a Contact carrying the id of a person linked to a Lead
    is that Lead converted (relink, reason `conversion`);
@@ -107,6 +109,7 @@ class Identity:
         stored = people_of(self.db, [k for k in keys if k not in self.person_of])
         self.person_of.update(stored)
         self._load_active(stored.values())
+        self._restore([record for record, _ in items if record.key in stored])
         unlinked = [(r, p) for r, p in items if r.key not in self.person_of]
         if not unlinked:
             return
@@ -144,6 +147,19 @@ class Identity:
                 self._by_email(record.key, person.email, twins[(record.key.system, person.email)])
             else:
                 self._new_person(record.key, None, LinkReason.CROSS_ID)
+
+    def _restore(self, linked: Iterable[SourceRecord]) -> None:
+        """A live record linked before whose person has no record in its system any more: its
+        link ended when it was deleted, and it came back from the recycle bin. It is the
+        person's record again (a converted Lead excepted: its Contact took over for good)."""
+        for record in linked:
+            key = record.key
+            pid = self.person_of[key]
+            if key.system in self.active.get(pid, _NO_RECORDS):
+                continue
+            if key.object == LEAD and record.get("IsConverted") in (True, "true"):
+                continue
+            self.move(pid, key, LinkReason.RESTORED)
 
     def _load_active(self, person_ids: Iterable[uuid.UUID]) -> None:
         wanted = [p for p in dict.fromkeys(person_ids) if p not in self.active]

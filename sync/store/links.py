@@ -33,6 +33,7 @@ class LinkReason(StrEnum):
     CONVERSION = "conversion"  # a Lead was converted; the link moved to its Contact
     MERGE = "merge"  # records or people were merged on either side
     MANUAL = "manual"  # an operator said so
+    RESTORED = "restored"  # a record whose link ended (deleted) came back from a recycle bin
 
 
 class LinkConflict(Exception):

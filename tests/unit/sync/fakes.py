@@ -104,6 +104,13 @@ class FakeConnector:
         stored.merged_into = merged_into
         stored.modified_at = self.clock.advance(1)
 
+    def restore(self, obj: str, ident: str) -> None:
+        """A user's restore from the recycle bin: the record is back, with its id and fields."""
+        stored = self.objects[obj][ident]
+        stored.deleted = False
+        stored.merged_into = None
+        stored.modified_at = self.clock.advance(1)
+
     def find(self, obj: str, name: str, value: FieldValue) -> list[str]:
         return [
             i

@@ -327,3 +327,22 @@ def test_a_backfill_page_to_retry_later_leaves_its_checkpoint(world: World) -> N
     world.clock.advance(600)
     engine.poll()  # the checkpoint stayed, so the deletion is read and sent again
     assert hs_id not in world.hs.live("contacts")
+
+
+def test_a_record_restored_after_a_propagated_delete_is_its_persons_record_again(
+    world: World,
+) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    person = _linked(world, hs_id, sf_id)[0].person_id
+    world.hs.remove("contacts", hs_id)
+    assert _poll(world, engine).deletes_propagated == 1
+    world.hs.restore("contacts", hs_id)  # a user takes it back out of the recycle bin
+    _poll(world, engine)
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert hs_link.active
+    assert hs_link.person_id == person
+    assert hs_link.reason == "restored"
+    assert not sf_link.active  # the Lead Baton deleted stays deleted
+    world.hs.put("contacts", {"jobtitle": "Head of Data"}, id=hs_id)
+    _poll(world, engine)
+    assert _linked(world, hs_id, sf_id)[0].active  # synced as the person's record from now on
