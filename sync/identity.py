@@ -96,6 +96,7 @@ class Identity:
     moves: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
     associations: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
     ambiguous: list[Ambiguity] = field(default_factory=list)
+    restored: set[uuid.UUID] = field(default_factory=set)  # people `_restore` gave a record back
     _email_people: dict[str, list[uuid.UUID]] = field(default_factory=dict)
     _flagged: dict[System, set[uuid.UUID]] = field(
         default_factory=lambda: {system: set() for system in System}
@@ -149,17 +150,21 @@ class Identity:
                 self._new_person(record.key, None, LinkReason.CROSS_ID)
 
     def _restore(self, linked: Iterable[SourceRecord]) -> None:
-        """A live record linked before whose person has no record in its system any more: its
-        link ended when it was deleted, and it came back from the recycle bin. It is the
-        person's record again (a converted Lead excepted: its Contact took over for good)."""
-        for record in linked:
-            key = record.key
-            pid = self.person_of[key]
-            if key.system in self.active.get(pid, _NO_RECORDS):
-                continue
-            if key.object == LEAD and record.get("IsConverted") in (True, "true"):
-                continue
-            self.move(pid, key, LinkReason.RESTORED)
+        """A live record whose link a propagated delete ended (reason `deleted`) came back from
+        the recycle bin: it is its person's record again, unless the person has another record
+        in that system by now. Links ended otherwise (a conversion, a merge, a move) stay
+        ended."""
+        candidates = [
+            record.key
+            for record in linked
+            if record.key.system not in self.active.get(self.person_of[record.key], _NO_RECORDS)
+        ]
+        if not candidates:
+            return
+        for key, link_ in find_links(self.db, candidates).items():
+            if link_.reason is LinkReason.DELETED and not link_.active:
+                self.move(link_.person_id, key, LinkReason.RESTORED)
+                self.restored.add(link_.person_id)
 
     def _load_active(self, person_ids: Iterable[uuid.UUID]) -> None:
         wanted = [p for p in dict.fromkeys(person_ids) if p not in self.active]

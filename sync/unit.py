@@ -47,7 +47,7 @@ from sync.store.decisions import (
     unrepeated,
 )
 from sync.store.engine import for_reading
-from sync.store.links import LinkReason, associated, find_links
+from sync.store.links import LinkReason, associated, deleted_links, find_links
 from sync.store.snapshots import (
     SnapshotWrite,
     put_snapshots,
@@ -438,6 +438,7 @@ class Worker:
             else set()
         )
         flagged |= {a.person_id for a in identity.ambiguous}
+        flagged |= _binned(conn, identity, touched, notes, trigger, now, run_id)
         return _Gathered(
             identity,
             in_hand,
@@ -674,6 +675,49 @@ class Worker:
             known = recorded.get(plan.person_id, {})
             out.extend(first_entries(plan.person_id, facts, known, now=now))
         return out
+
+
+def _binned(
+    conn: Connection,
+    identity: Identity,
+    touched: Iterable[uuid.UUID],
+    notes: list[Decision],
+    trigger: str,
+    now: datetime,
+    run_id: uuid.UUID | None,
+) -> set[uuid.UUID]:
+    """People whose one record came back from a recycle bin while its twin, deleted with it,
+    is still in the other system's: no new twin is made for them (it would duplicate the one
+    in the bin), and a note says to restore that one too."""
+    one_sided = {
+        pid: next(iter(records.values()))
+        for pid in touched
+        if len(records := identity.records_of(pid)) == 1
+    }
+    ended = deleted_links(conn, one_sided) if one_sided else {}
+    twins = {
+        pid: twin
+        for pid, key in one_sided.items()
+        for twin in ended.get(pid, ())
+        if twin.system is not key.system
+    }
+    if not twins:
+        return set()
+    stored = find_links(conn, [one_sided[p] for p in twins if p not in identity.restored])
+    binned: set[uuid.UUID] = set()
+    for pid, twin in twins.items():
+        key = one_sided[pid]
+        link_ = stored.get(key)
+        if pid in identity.restored or (link_ is not None and link_.reason is LinkReason.RESTORED):
+            why = (
+                f"{key} was restored; {twin}, deleted with it, is still in the recycle bin: "
+                "restore it too (no new twin is made meanwhile)"
+            )
+            notes.append(
+                note_about(pid, "record", "restored_alone", trigger, now, run_id, key, why)
+            )
+            binned.add(pid)
+    return binned
 
 
 def _side(gathered: _Gathered, key: RecordKey | None) -> Side | None:

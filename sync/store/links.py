@@ -33,6 +33,7 @@ class LinkReason(StrEnum):
     CONVERSION = "conversion"  # a Lead was converted; the link moved to its Contact
     MERGE = "merge"  # records or people were merged on either side
     MANUAL = "manual"  # an operator said so
+    DELETED = "deleted"  # (an ended link) its record was deleted and the delete propagated
     RESTORED = "restored"  # a record whose link ended (deleted) came back from a recycle bin
 
 
@@ -429,9 +430,10 @@ _ASSOCIATED = Lookup(
 
 
 def end_links(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) -> None:
-    """Deactivate the links of records that no longer exist (a propagated delete): the rows
-    stay, still naming their person, so the deletion read later finds an inactive link and
-    does nothing. Keys without a link, or already inactive, are left alone."""
+    """Deactivate the links of records that no longer exist (a propagated delete), with reason
+    `deleted`: the rows stay, still naming their person, so the deletion read later finds an
+    inactive link and does nothing, and a record restored later is known for one. Keys without
+    a link, or already inactive, are left alone."""
     when = at or utcnow()
     conn = connection(db)
     by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
@@ -447,5 +449,28 @@ def end_links(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) 
                     IdentityLink.record_id.in_(chunk),
                     IdentityLink.active,
                 )
-                .values(active=False, unlinked_at=when)
+                .values(active=False, unlinked_at=when, reason=LinkReason.DELETED.value)
             )
+
+
+def deleted_links(db: Db, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[RecordKey]]:
+    """The records of these people whose links a propagated delete ended (`end_links`)."""
+    wanted = list(dict.fromkeys(person_ids))
+    conn = connection(db)
+    found: dict[uuid.UUID, list[RecordKey]] = {}
+    for chunk in chunked(wanted):
+        rows = conn.execute(
+            select(
+                IdentityLink.person_id,
+                IdentityLink.system,
+                IdentityLink.object,
+                IdentityLink.record_id,
+            ).where(
+                IdentityLink.person_id.in_(chunk),
+                IdentityLink.reason == LinkReason.DELETED.value,
+                ~IdentityLink.active,
+            )
+        )
+        for pid, system, obj, record_id in rows:
+            found.setdefault(pid, []).append(RecordKey(System(system), obj, record_id))
+    return found

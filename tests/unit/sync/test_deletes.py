@@ -346,3 +346,50 @@ def test_a_record_restored_after_a_propagated_delete_is_its_persons_record_again
     world.hs.put("contacts", {"jobtitle": "Head of Data"}, id=hs_id)
     _poll(world, engine)
     assert _linked(world, hs_id, sf_id)[0].active  # synced as the person's record from now on
+
+
+def test_a_record_restored_alone_gets_no_new_twin_and_the_pair_resumes_once_both_are_back(
+    world: World,
+) -> None:
+    """The Lead is deleted, Baton deletes its contact, the user restores the Lead: a new
+    contact would duplicate the one in HubSpot's bin, so none is made until that one is
+    restored too; then the pair syncs again."""
+    hs_id, sf_id = pair(world, hs={"lifecyclestage": "marketingqualifiedlead"})
+    engine = world.engine(propagate_deletes=True)
+    settle(world, engine)
+    person = _linked(world, hs_id, sf_id)[1].person_id
+    world.sf.remove("Lead", sf_id)
+    assert _poll(world, engine).deletes_propagated == 1
+    world.sf.restore("Lead", sf_id)
+    report = _poll(world, engine)
+    _poll(world, engine)
+    assert not report.created
+    assert list(world.hs.live("contacts")) == []  # no duplicate of the contact in the bin
+    rules = [d.rule for d in decisions_for(world.read(), person, "record")]
+    assert rules.count("restored_alone") == 1  # said once, not on every cycle
+    world.hs.restore("contacts", hs_id)
+    _poll(world, engine)
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert (hs_link.active, sf_link.active) == (True, True)
+    assert hs_link.person_id == sf_link.person_id == person
+    assert list(world.hs.live("contacts")) == [hs_id]
+
+
+def test_a_record_whose_link_ended_without_a_delete_is_not_restored(world: World) -> None:
+    """A Contact carrying the person's cross-system id takes over from a Lead that was not
+    converted; the Contact is then deleted. Editing the old Lead, never deleted, does not
+    make it the person's record again."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine(propagate_deletes=True)
+    settle(world, engine)
+    baton_id = world.sf.get("Lead", sf_id)["Baton_Id__c"]
+    contact = world.sf.put(
+        "Contact", {"Email": "ann2@example.com", "LastName": "Lee", "Baton_Id__c": baton_id}
+    )
+    settle(world, engine)
+    world.sf.remove("Contact", contact)
+    assert _poll(world, engine).deletes_propagated == 1
+    world.sf.put("Lead", {"Title": "VP"}, id=sf_id)
+    report = _poll(world, engine)
+    assert not _linked(world, hs_id, sf_id)[1].active
+    assert not report.created
