@@ -15,15 +15,15 @@ Opportunity). A unit plans its deletions from the store (`plan`), sends them aft
 - a person with no record on the other side: flagged, as without the policy.
 
 A dry run counts and lists the deletions and sends none (`rehearse`). Retrying a refused
-delete's dead letter sends that delete again (`from_letters`): the deleted record cannot be
-re-read (HubSpot leaves archived contacts out), and it ends like any other.
+delete's dead letter sends that delete again (`from_letters`), unless the deleted record is
+back (restored from its bin: `moot`), which closes the letter with a `delete_moot` note.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +46,7 @@ from sync.store.links import active_keys_for, end_links, find_links
 from sync.store.snapshots import forget_snapshots
 
 PROPAGATED = "delete_propagated"
+MOOT = "delete_moot"
 FLAGGED = "delete_flagged"
 REJECTED = "rejected"
 SETTING = "BATON_PROPAGATE_DELETES"
@@ -121,6 +122,39 @@ def from_letters(conn: Connection, letters: Sequence[DeadLetter]) -> list[Deleti
             gone = RecordKey(System(system), obj, ident)
             deletions.append(Deletion(link_.person_id, gone, twin))
     return deletions
+
+
+def moot(
+    deletions: Sequence[Deletion], back: Collection[RecordKey]
+) -> tuple[list[Deletion], list[Deletion]]:
+    """(to send, moot): a deletion whose deleted record is `back` (read again, live: restored
+    since the delete was refused) has nothing left to propagate."""
+    return [d for d in deletions if d.gone not in back], [d for d in deletions if d.gone in back]
+
+
+def note_moot(
+    tx: Connection,
+    deletions: Sequence[Deletion],
+    *,
+    trigger: str,
+    run_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    notes = [
+        note_about(
+            d.person_id,
+            "record",
+            MOOT,
+            trigger,
+            now,
+            run_id,
+            d.twin,
+            f"not deleted: {d.gone} is back, so there is no delete to propagate",
+        )
+        for d in deletions
+        if d.twin is not None  # (a letter's deletion always names its twin)
+    ]
+    record_decisions(tx, notes)
 
 
 def rehearse(report: CycleReport, deletions: Sequence[Deletion]) -> None:

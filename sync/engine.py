@@ -213,8 +213,9 @@ class SyncEngine:
         """Sync again the people of open dead letters (these ids, or all): their records are
         re-read, so data fixed since is what gets written, even the very payload refused
         before (nothing is held back). A refused delete is sent again itself
-        (`sync.deletes.from_letters`). Letters close with the retry's commit; a new refusal
-        keeps its letter open, with one more attempt counted."""
+        (`sync.deletes.from_letters`), unless the deleted record is back. Letters close once
+        the retry's outcome is committed; a new refusal keeps its letter open, with one more
+        attempt counted."""
         with self.reader.connect() as tx:
             letters = letters_repo.open_dead_letters(tx, ids)
             deletions = deletes.from_letters(tx, letters)
@@ -237,8 +238,11 @@ class SyncEngine:
             report, _ = self.worker.run(
                 records, trigger="retry", dry_run=False, run_id=run_id, retrying=True
             )
-            removed = deletes.send(self.connectors, deletions)
+            back = {r.key for r in self.worker.read([d.gone for d in deletions])}
+            to_send, moot = deletes.moot(deletions, back)
+            removed = deletes.send(self.connectors, to_send)
             with self.db.begin() as tx:
+                deletes.note_moot(tx, moot, trigger="retry", run_id=run_id, now=self.now())
                 deletes.commit(
                     tx,
                     removed,
@@ -248,9 +252,9 @@ class SyncEngine:
                     now=self.now(),
                     letter_retries=True,
                 )
-                # Closed with the outcome, not before sending: a crash in between leaves the
-                # letters open. A letter refused again, even for now, has a new count and
-                # stays open.
+                # Closed after the outcome, never before sending: a crash in between leaves
+                # the letters open (the next retry finds the writes made and closes them). A
+                # letter refused again, even for now, has a new count and stays open.
                 letters_repo.close_retried(tx, letters)
             return report
 

@@ -112,10 +112,16 @@ def retry_command(
     finally:
         runtime.close()
     failed = getattr(report, "dead_letters", 0)
-    console.print(
-        f"Retried: {_counts(report)}. "
-        + (f"{failed} refused again (see 'baton errors list')." if failed else "All went through.")
-    )
+    sent = sum(
+        sum(getattr(report, name, {}).values()) for name in ("created", "updated")
+    ) + getattr(report, "deletes_propagated", 0)
+    if failed:
+        verdict = f"{failed} refused again (see 'baton errors list')."
+    elif sent:
+        verdict = "All went through."
+    else:
+        verdict = "Nothing needed sending: the records already agree, or are gone."
+    console.print(f"Retried: {_counts(report)}. {verdict}")
     _not_open(not_open)
     if failed:
         raise SystemExit(1)

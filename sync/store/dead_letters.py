@@ -3,8 +3,8 @@
 Lifecycle: `add_dead_letter` opens one (or, for a record already there in the same direction,
 counts another attempt, refreshes payload and error, and reopens it: a new refusal is news even
 after a drop). `open_dead_letters` hands open ones to the engine to retry, and `close_retried`
-marks them retried in the transaction that records the retry's outcome, only those no new
-refusal counted meanwhile: a retry that crashed or was refused again leaves its letters open.
+marks them retried once the retry's outcome is committed, only those no new refusal counted
+meanwhile: a retry that crashed or was refused again leaves its letters open.
 `drop_dead_letters` closes them for good. Backs `baton errors list|retry|drop`.
 """
 

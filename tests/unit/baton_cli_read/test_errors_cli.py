@@ -109,9 +109,12 @@ class FakeReport:
 class FakeEngine:
     calls: list[Sequence[int] | None] = field(default_factory=list)
     refused: int = 0
+    sends: bool = True
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> FakeReport:
         self.calls.append(ids)
+        if not self.sends:
+            return FakeReport(updated=Counter(), unchanged=1)
         return FakeReport(dead_letters=self.refused)
 
 
@@ -145,6 +148,17 @@ def test_retry_goes_through_the_engine(
     assert result.exit_code == 1
     assert engine.calls[-1] == [1, 2]
     assert "1 refused again (see 'baton errors list')." in result.stdout
+
+
+def test_a_retry_that_sent_nothing_does_not_claim_it_went_through(
+    runner: CliRunner, person: uuid.UUID, wired: tuple[FakeEngine, list[bool]]
+) -> None:
+    engine, _ = wired
+    engine.sends = False
+    result = runner.invoke(app, ["errors", "retry", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "All went through" not in result.stdout
+    assert "Nothing needed sending: the records already agree, or are gone." in result.stdout
 
 
 def test_retry_names_ids_that_are_not_open(

@@ -393,3 +393,24 @@ def test_a_record_whose_link_ended_without_a_delete_is_not_restored(world: World
     report = _poll(world, engine)
     assert not _linked(world, hs_id, sf_id)[1].active
     assert not report.created
+
+
+def test_a_refused_delete_is_not_sent_on_retry_once_the_deleted_record_is_back(
+    world: World,
+) -> None:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.sf.refuse_deletes[sf_id] = REFUSAL
+    world.hs.remove("contacts", hs_id)
+    _poll(world, engine)
+    assert len(list_dead_letters(world.read())) == 1
+    world.hs.restore("contacts", hs_id)  # the user undoes the delete
+    _poll(world, engine)
+    del world.sf.refuse_deletes[sf_id]
+    report = engine.retry_dead_letters()
+    assert report.deletes_propagated == 0
+    assert sf_id in world.sf.live("Lead")
+    assert list_dead_letters(world.read()) == []  # nothing left to retry
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert (hs_link.active, sf_link.active) == (True, True)
+    rules = [d.rule for d in decisions_for(world.read(), hs_link.person_id, "record")]
+    assert "delete_moot" in rules
