@@ -108,7 +108,7 @@ def normalise_phone(raw: str) -> str | None:
         compact = "+" + compact[2:]
     plus = compact.startswith("+")
     digits = compact[1:] if plus else compact
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # E.164 digits are ASCII (not "²", "٣")
         return None
     if plus:
         return f"+{digits}" if 8 <= len(digits) <= 15 else None

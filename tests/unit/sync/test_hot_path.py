@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
-from mappings.transforms import _EXTENSION, _PHONE_JUNK, QUIET_READS, Context, Value
+from mappings.transforms import (
+    _EXTENSION,
+    _PHONE_JUNK,
+    QUIET_READS,
+    Context,
+    Value,
+    normalise_phone,
+)
 from sync.changes import STAMPED, any_changed, changed_fields, field_changed
 from sync.engine import SyncEngine
 from sync.store.checkpoints import get_checkpoint
@@ -237,3 +244,8 @@ def test_a_blank_field_maps_as_a_field_not_read() -> None:
     assert sparse == full
     assert sparse.value.phone is None
     assert sparse.value.email == "a@x.com"
+
+
+@pytest.mark.parametrize("raw", ["+1²³⁴5678901", "+٤١٥٥٥٥٠١٠١٠٠", "²⁴¹⁵⁵⁵⁵⁰¹⁰¹"])
+def test_a_phone_with_digits_other_than_ascii_is_not_e164(raw: str) -> None:
+    assert normalise_phone(raw) is None
