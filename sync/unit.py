@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -222,6 +222,7 @@ class Worker:
                 twins=twins,
             )
         plans = self._plan(gathered, allow_create=allow_create, now=now)
+        plans = self._spare_binned_twins(gathered, plans, trigger, now, run_id)
         if twins is not None:
             twins.keep(_alone_in_salesforce(gathered, plans))
         for plan in plans:
@@ -438,7 +439,6 @@ class Worker:
             else set()
         )
         flagged |= {a.person_id for a in identity.ambiguous}
-        flagged |= _binned(conn, identity, touched, notes, trigger, now, run_id)
         return _Gathered(
             identity,
             in_hand,
@@ -516,7 +516,15 @@ class Worker:
             )
         return opportunities
 
-    def _plan(self, gathered: _Gathered, *, allow_create: bool, now: datetime) -> list[PersonPlan]:
+    def _plan(
+        self,
+        gathered: _Gathered,
+        *,
+        allow_create: bool,
+        now: datetime,
+        only: Collection[uuid.UUID] | None = None,
+    ) -> list[PersonPlan]:
+        """A plan per touched person (or only these)."""
         identity = gathered.identity
         # Records of a person that are no longer its active ones (a converted Lead) still say
         # where the person stands in the funnel: their signals join the resolution.
@@ -526,7 +534,7 @@ class Worker:
             if record is not None and identity.counterpart(pid, key.system) != key:
                 former.setdefault(pid, []).append(record)
         plans = []
-        for pid in gathered.touched:
+        for pid in gathered.touched if only is None else only:
             records = identity.records_of(pid)
             plans.append(
                 self.planner.plan(
@@ -539,6 +547,32 @@ class Worker:
                 )
             )
         return plans
+
+    def _spare_binned_twins(
+        self,
+        gathered: _Gathered,
+        plans: list[PersonPlan],
+        trigger: str,
+        now: datetime,
+        run_id: uuid.UUID | None,
+    ) -> list[PersonPlan]:
+        """Plans that would create a twin for a record restored from a recycle bin while its
+        old twin is still in the other system's bin, planned again without the create (see
+        `_binned`). Only plans that create are checked: the store is asked once, rarely."""
+        creating = [p.person_id for p in plans if any(w.creates for w in p.writes)]
+        if not creating:
+            return plans
+        with self.reader.connect() as conn:
+            binned = _binned(
+                conn, gathered.identity, creating, gathered.notes, trigger, now, run_id
+            )
+        if not binned:
+            return plans
+        gathered.no_create |= binned
+        again = {
+            p.person_id: p for p in self._plan(gathered, allow_create=False, now=now, only=binned)
+        }
+        return [again.get(p.person_id, p) for p in plans]
 
     def _commit(
         self,
