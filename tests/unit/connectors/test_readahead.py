@@ -131,8 +131,9 @@ def test_given_a_spill_then_pages_beyond_the_depth_wait_on_disk_in_order() -> No
             yield [n, n]
 
     stream = read_ahead(pages(), 2, spill=_spill(1 << 20, encoded))
-    _wait_until(lambda: len(fetched) == 20)  # all read ahead, with only two pages in memory
+    _wait_until(lambda: len(encoded) == 18)  # all read ahead, with only two pages in memory
     assert encoded == list(range(2, 20))
+    assert len(fetched) == 20
     assert list(stream) == [[n, n] for n in range(20)]
 
 
@@ -226,15 +227,21 @@ def test_given_a_disk_that_refuses_then_pages_wait_in_memory_and_none_is_lost(
 
 
 def test_given_a_page_that_cannot_be_decoded_then_the_stream_ends_there() -> None:
+    produced: list[int] = []
+
+    def pages() -> Iterator[list[int]]:
+        for n in range(6):
+            produced.append(n)
+            yield [n]
+
     def decode(data: bytes) -> list[int]:
         page: list[int] = json.loads(data)
         if page == [2]:
             raise ValueError("page 2 is corrupt")
         return page
 
-    stream = read_ahead(
-        ([n] for n in range(6)), 1, spill=Spill(_spill(1 << 16).encode, decode, 1 << 16)
-    )
+    stream = read_ahead(pages(), 1, spill=Spill(_spill(1 << 16).encode, decode, 1 << 16))
+    _wait_until(lambda: len(produced) == 6)  # page 0 in memory, pages 1 to 5 on disk
     assert [next(stream), next(stream)] == [[0], [1]]
     with pytest.raises(ValueError, match="corrupt"):
         next(stream)
