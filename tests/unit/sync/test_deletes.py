@@ -36,6 +36,14 @@ def _poll(world: World, engine: Any, **kwargs: Any) -> Any:
     return engine.poll(**kwargs)
 
 
+def _delete_refused(world: World) -> tuple[Any, str, str]:
+    """A synced pair whose contact the user deleted; the Lead refuses Baton's delete."""
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.sf.refuse_deletes[sf_id] = REFUSAL
+    world.hs.remove("contacts", hs_id)  # archived: HubSpot no longer returns it by id
+    return engine, hs_id, sf_id
+
+
 def test_by_default_a_delete_is_flagged_and_nothing_is_deleted(world: World) -> None:
     engine, hs_id, sf_id = _synced(world)
     world.hs.remove("contacts", hs_id)
@@ -119,9 +127,7 @@ def test_a_merge_is_not_a_delete(world: World) -> None:
 def test_a_refused_delete_is_a_dead_letter_and_is_not_sent_again_while_open(
     world: World,
 ) -> None:
-    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
-    world.sf.refuse_deletes[sf_id] = REFUSAL
-    world.hs.remove("contacts", hs_id)
+    engine, hs_id, sf_id = _delete_refused(world)
 
     report = _poll(world, engine)
 
@@ -207,9 +213,7 @@ def test_a_person_without_a_twin_is_flagged_with_propagation_on(world: World) ->
 
 
 def test_retrying_a_refused_delete_sends_the_delete_again(world: World) -> None:
-    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
-    world.sf.refuse_deletes[sf_id] = REFUSAL
-    world.hs.remove("contacts", hs_id)  # archived: HubSpot no longer returns it by id
+    engine, hs_id, sf_id = _delete_refused(world)
     _poll(world, engine)
     (letter,) = list_dead_letters(world.read())
     del world.sf.refuse_deletes[sf_id]  # the admin granted the access
@@ -398,9 +402,7 @@ def test_a_record_whose_link_ended_without_a_delete_is_not_restored(world: World
 def test_a_refused_delete_is_not_sent_on_retry_once_the_deleted_record_is_back(
     world: World,
 ) -> None:
-    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
-    world.sf.refuse_deletes[sf_id] = REFUSAL
-    world.hs.remove("contacts", hs_id)
+    engine, hs_id, sf_id = _delete_refused(world)
     _poll(world, engine)
     assert len(list_dead_letters(world.read())) == 1
     world.hs.restore("contacts", hs_id)  # the user undoes the delete
