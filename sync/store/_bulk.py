@@ -21,7 +21,7 @@ from itertools import repeat
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, bindparam, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
@@ -172,6 +172,22 @@ class Lookup:
         self._key = key
         self._params = tuple(params)
         self._prepared: WeakKeyDictionary[Dialect, _Query] = WeakKeyDictionary()
+
+    @classmethod
+    def by_record_ids(cls, table: Any, *columns: Any, where: Sequence[Any] = ()) -> Lookup:
+        """`columns` of `table`'s rows for a page of one object's records (`rows(conn, ids,
+        system=..., object=...)`), with `where` besides: the lookup every store table keyed
+        by record makes."""
+        return cls(
+            lambda _: select(*columns).where(
+                table.system == bindparam("system"),
+                table.object == bindparam("object"),
+                table.record_id.in_(bindparam("ids", expanding=True)),
+                *where,
+            ),
+            "ids",
+            ("system", "object"),
+        )
 
     def rows(self, conn: Connection, values: Sequence[Any], **params: Any) -> list[tuple[Any, ...]]:
         query = self._prepared.get(conn.dialect)

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, bindparam, func, select, update
 
 from connectors.records import FieldValue, RecordKey, System
 from sync.store._bulk import Lookup
-from sync.store._sql import Db, chunked, connection, upsert
+from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.types import utcnow
 
@@ -238,23 +238,16 @@ def open_payloads(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Mapping[
     """The payloads of the open dead letters of these record keys (either direction), so the
     engine can hold back a write the system already refused until the data changes."""
     conn = connection(db)
-    by_object: dict[tuple[System, str], list[str]] = {}
-    for key in keys:
-        by_object.setdefault((key.system, key.object), []).append(key.id)
     found: dict[RecordKey, Mapping[str, FieldValue]] = {}
-    for (system, obj), ids in by_object.items():
-        for record_id, payload in _OPEN.rows(conn, ids, system=system.value, object=obj):
-            found[RecordKey(system, obj, record_id)] = payload
+    for (system, obj), ids in keys_by_object(keys).items():
+        for record_id, payload in _OPEN.rows(conn, list(ids), system=system.value, object=obj):
+            found[ids[record_id]] = payload
     return found
 
 
-_OPEN = Lookup(
-    lambda _: select(DeadLetterRow.record_id, DeadLetterRow.payload).where(
-        DeadLetterRow.system == bindparam("system"),
-        DeadLetterRow.object == bindparam("object"),
-        DeadLetterRow.record_id.in_(bindparam("ids", expanding=True)),
-        DeadLetterRow.status == DeadLetterStatus.OPEN.value,
-    ),
-    "ids",
-    ("system", "object"),
+_OPEN = Lookup.by_record_ids(
+    DeadLetterRow,
+    DeadLetterRow.record_id,
+    DeadLetterRow.payload,
+    where=(DeadLetterRow.status == DeadLetterStatus.OPEN.value,),
 )

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, tuple_, update
+from sqlalchemy import Row, bindparam, func, insert, literal, select, tuple_, update
 
 from connectors.records import RecordKey, System
-from sync.store._bulk import AnySelect, Batch, Lookup
+from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import IdentityLink, LinkEvent
 from sync.store.types import utcnow
@@ -108,30 +108,17 @@ def find_link(db: Db, key: RecordKey) -> Link | None:
 
 def find_links(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Link]:
     """Links for a page of keys, one query per (system, object) and chunk."""
-    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
-    for key in keys:
-        by_object[(key.system, key.object)].append(key.id)
     conn = connection(db)
     found: dict[RecordKey, Link] = {}
-    for (system, obj), ids in by_object.items():
-        for row in _LINKS_BY_ID.rows(conn, ids, system=system.value, object=obj):
+    for (system, obj), ids in keys_by_object(keys).items():
+        for row in _LINKS_BY_ID.rows(conn, list(ids), system=system.value, object=obj):
             link_ = _link(row)
             found[link_.key] = link_
     return found
 
 
-def _by_ids(*columns: Any) -> Callable[[Connection], AnySelect]:
-    """Links of a page of one object's records (for `Lookup`)."""
-    return lambda _: select(*columns).where(
-        IdentityLink.system == bindparam("system"),
-        IdentityLink.object == bindparam("object"),
-        IdentityLink.record_id.in_(bindparam("ids", expanding=True)),
-    )
-
-
-_PAGE = ("system", "object")
-_LINKS_BY_ID = Lookup(_by_ids(*_LINK_COLUMNS), "ids", _PAGE)
-_PEOPLE_BY_ID = Lookup(_by_ids(IdentityLink.record_id, IdentityLink.person_id), "ids", _PAGE)
+_LINKS_BY_ID = Lookup.by_record_ids(IdentityLink, *_LINK_COLUMNS)
+_PEOPLE_BY_ID = Lookup.by_record_ids(IdentityLink, IdentityLink.record_id, IdentityLink.person_id)
 _ACTIVE_KEYS = Lookup(
     lambda _: select(
         IdentityLink.person_id, IdentityLink.system, IdentityLink.object, IdentityLink.record_id
@@ -436,11 +423,8 @@ def end_links(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) 
     a link, or already inactive, are left alone."""
     when = at or utcnow()
     conn = connection(db)
-    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
-    for key in keys:
-        by_object[(key.system, key.object)].append(key.id)
-    for (system, obj), ids in by_object.items():
-        for chunk in chunked(list(dict.fromkeys(ids))):
+    for (system, obj), ids in keys_by_object(keys).items():
+        for chunk in chunked(list(ids)):
             conn.execute(
                 update(IdentityLink)
                 .where(

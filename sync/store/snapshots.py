@@ -9,8 +9,7 @@ the snapshot's updates and is returned so callers can tell a stale read.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +18,8 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.sql.dml import UpdateBase
 
-from connectors.records import FieldValue, RecordKey, System
-from sync.store._bulk import AnySelect, Batch, Lookup
+from connectors.records import FieldValue, RecordKey
+from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import Snapshot as SnapshotRow
 from sync.store.types import utcnow
@@ -83,13 +82,10 @@ def get_snapshot(db: Db, key: RecordKey) -> Snapshot | None:
 
 def get_snapshots(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Snapshot]:
     """Snapshots for a page of keys: one query per (system, object) and chunk of ids."""
-    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
-    for key in keys:
-        by_object[(key.system, key.object)].append(key.id)
     conn = connection(db)
     found: dict[RecordKey, Snapshot] = {}
-    for (system, obj), ids in by_object.items():
-        for chunk in chunked(ids):
+    for (system, obj), ids in keys_by_object(keys).items():
+        for chunk in chunked(list(ids)):
             query = select(*_COLUMNS).where(
                 SnapshotRow.system == system.value,
                 SnapshotRow.object == obj,
@@ -117,25 +113,11 @@ def snapshot_values(
     return found
 
 
-def _by_ids(*columns: Any) -> Callable[[Connection], AnySelect]:
-    """A page of one object's snapshots by record id (for `Lookup`)."""
-    return lambda _: select(*columns).where(
-        SnapshotRow.system == bindparam("system"),
-        SnapshotRow.object == bindparam("object"),
-        SnapshotRow.record_id.in_(bindparam("ids", expanding=True)),
-    )
-
-
-_PAGE = ("system", "object")
-_VALUES = Lookup(
-    _by_ids(SnapshotRow.record_id, SnapshotRow.field_values, SnapshotRow.source_modified_at),
-    "ids",
-    _PAGE,
+_VALUES = Lookup.by_record_ids(
+    SnapshotRow, SnapshotRow.record_id, SnapshotRow.field_values, SnapshotRow.source_modified_at
 )
-_MARKS = Lookup(
-    _by_ids(SnapshotRow.record_id, SnapshotRow.source_digest, SnapshotRow.source_modified_at),
-    "ids",
-    _PAGE,
+_MARKS = Lookup.by_record_ids(
+    SnapshotRow, SnapshotRow.record_id, SnapshotRow.source_digest, SnapshotRow.source_modified_at
 )
 
 
@@ -271,12 +253,9 @@ def _row(write: SnapshotWrite, at: datetime) -> tuple[Any, ...]:
 def forget_snapshots(db: Db, keys: Iterable[RecordKey]) -> None:
     """Drop these records' snapshots (their links ended): should a record come back, it is
     read as new, never taken for one read again unchanged."""
-    by_object: dict[tuple[System, str], list[str]] = defaultdict(list)
-    for key in keys:
-        by_object[(key.system, key.object)].append(key.id)
     conn = connection(db)
-    for (system, obj), ids in by_object.items():
-        for chunk in chunked(ids):
+    for (system, obj), ids in keys_by_object(keys).items():
+        for chunk in chunked(list(ids)):
             conn.execute(
                 delete(SnapshotRow).where(
                     SnapshotRow.system == system.value,
