@@ -136,6 +136,12 @@ def _by_route(snapshot: Mapping[str, Any], top: int = 8) -> str:
     return "; ".join(f"{route} {n}" for route, n in routes)
 
 
+def _this_module(*args: str | Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run this module again in a child process."""
+    command = [sys.executable, "-m", "bench.bench_backfill", *map(str, args)]
+    return command, {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
 def _backfill(folder: Path) -> dict[str, Any]:
     """Part 1. Baton runs in a child process, as it would against the vendors' servers: the
     imitations' own work (served from this process) must not slow the engine down."""
@@ -145,16 +151,10 @@ def _backfill(folder: Path) -> dict[str, Any]:
     with _sandbox(folder, contacts=contacts, leads=leads, limits=True) as box:
         seed_s = time.perf_counter() - seeded
         database = folder / "baton.db"
+        command, env = _this_module("--engine", box.config.directory / "sandbox.env", database)
         child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.bench_backfill",
-                "--engine",
-                str(box.config.directory / "sandbox.env"),
-                str(database),
-            ],
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            command,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -379,17 +379,11 @@ def _child(env_file: str, database: str, mode: str) -> None:
 
 def _memory_at(folder: Path, records: int) -> dict[str, Any]:
     with _sandbox(folder, contacts=records, leads=0, limits=False) as box:
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        command, env = _this_module(
+            "--child", box.config.directory / "sandbox.env", folder / "memory.db", _memory_mode()
+        )
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.bench_backfill",
-                "--child",
-                str(box.config.directory / "sandbox.env"),
-                str(folder / "memory.db"),
-                _memory_mode(),
-            ],
+            command,
             env=env,
             capture_output=True,
             text=True,
