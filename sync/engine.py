@@ -25,6 +25,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -216,9 +217,9 @@ class SyncEngine:
         (`sync.deletes.from_letters`), unless the deleted record is back. Letters close once
         the retry's outcome is committed; a new refusal keeps its letter open, with one more
         attempt counted."""
-        with self.reader.connect() as tx:
-            letters = letters_repo.open_dead_letters(tx, ids)
-            deletions = deletes.from_letters(tx, letters)
+        with self.reader.connect() as conn:
+            letters = letters_repo.open_dead_letters(conn, ids)
+            deletions = deletes.from_letters(conn, letters)
             keys: list[RecordKey] = []
             pids: list[uuid.UUID] = []
             for letter in letters:
@@ -228,9 +229,9 @@ class SyncEngine:
                     pids.append(uuid.UUID(letter.key.id.removeprefix(NEW_PREFIX)))
                 else:
                     keys.append(letter.key)
-            for link_ in find_links(tx, keys).values():
+            for link_ in find_links(conn, keys).values():
                 pids.append(link_.person_id)
-            for links in active_links_for(tx, pids).values():
+            for links in active_links_for(conn, pids).values():
                 keys.extend(link_.key for link_ in links.values())
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
@@ -274,23 +275,15 @@ class SyncEngine:
             close_stale_runs(tx, stale_after=self.policy.stale_after, at=self.now())
             run_id = start_run(tx, kind, at=self.now())
         self._beaten[run_id] = self.now()
-        ended = threading.Event()
-        pulse = threading.Thread(
-            target=self._pulse, args=(run_id, ended), name="baton-run-pulse", daemon=True
-        )
-        pulse.start()
         try:
-            report = body(run_id)
+            with self._pulsing(run_id):
+                report = body(run_id)
         except BaseException as exc:
-            ended.set()
-            pulse.join()
             status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
             with self.db.begin() as tx:
                 finish_run(tx, run_id, status, error=f"{type(exc).__name__}: {exc}", at=self.now())
             raise
         finally:
-            ended.set()
-            pulse.join()
             self._beaten.pop(run_id, None)
         report.run_id = run_id
         with self.db.begin() as tx:
@@ -309,6 +302,20 @@ class SyncEngine:
             beat(tx, run_id, at=now)
         self._beaten[run_id] = now
 
+    @contextmanager
+    def _pulsing(self, run_id: uuid.UUID) -> Iterator[None]:
+        """The run's pulse thread, beating while the block runs and stopped when it ends."""
+        ended = threading.Event()
+        pulse = threading.Thread(
+            target=self._pulse, args=(run_id, ended), name="baton-run-pulse", daemon=True
+        )
+        pulse.start()
+        try:
+            yield
+        finally:
+            ended.set()
+            pulse.join()
+
     def _pulse(self, run_id: uuid.UUID, ended: threading.Event) -> None:
         """Beat every `pulse_every` until the run ends, whatever its pages are doing."""
         while not ended.wait(self.policy.pulse_every.total_seconds()):
@@ -317,9 +324,8 @@ class SyncEngine:
                 with self.db.begin() as tx:
                     beat(tx, run_id, at=now)
             except sqlalchemy.exc.SQLAlchemyError as exc:  # the next pulse or page tries again
-                log.warning(
-                    "run heartbeat failed", extra={"run_id": str(run_id), "error": str(exc)}
-                )
+                failure = {"run_id": str(run_id), "error": type(exc).__name__}  # no SQL, no URL
+                log.warning("run heartbeat failed", extra=failure)
                 continue
             self._beaten[run_id] = now
 
