@@ -586,7 +586,7 @@ class Worker:
         now: datetime,
         *,
         held: set[uuid.UUID],
-        retrying: bool = False,
+        retrying: bool,
     ) -> None:
         identity = gathered.identity
         failed = {s.person_id for s in sent if s.result is not Result.OK} | held
@@ -714,18 +714,18 @@ class Worker:
 def _binned(
     conn: Connection,
     identity: Identity,
-    touched: Iterable[uuid.UUID],
+    people: Iterable[uuid.UUID],
     notes: list[Decision],
     trigger: str,
     now: datetime,
     run_id: uuid.UUID | None,
 ) -> set[uuid.UUID]:
-    """People whose one record came back from a recycle bin while its twin, deleted with it,
-    is still in the other system's: no new twin is made for them (it would duplicate the one
-    in the bin), and a note says to restore that one too."""
+    """Of `people`, those whose one record came back from a recycle bin while its twin, deleted
+    with it, is still in the other system's: no new twin is made for them (it would duplicate
+    the one in the bin), and a note says to restore that one too."""
     one_sided = {
         pid: next(iter(records.values()))
-        for pid in touched
+        for pid in people
         if len(records := identity.records_of(pid)) == 1
     }
     ended = deleted_links(conn, one_sided) if one_sided else {}
