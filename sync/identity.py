@@ -41,7 +41,7 @@ from sync.store.links import (
     associate,
     find_links,
     link_many,
-    people_of,
+    people_and_records,
     relink,
 )
 from sync.store.people import (
@@ -107,9 +107,11 @@ class Identity:
     def resolve(self, items: Sequence[tuple[SourceRecord, Person]]) -> None:
         """Decide the person of every record (ambiguous ones stay out of `person_of`)."""
         keys = [record.key for record, _ in items]
-        stored = people_of(self.db, [k for k in keys if k not in self.person_of])
+        stored, records = people_and_records(self.db, [k for k in keys if k not in self.person_of])
         self.person_of.update(stored)
-        self._load_active(stored.values())
+        for pid in stored.values():
+            if pid not in self.active:
+                self.active[pid] = records.get(pid, {})
         self._restore([record for record, _ in items if record.key in stored])
         unlinked = [(r, p) for r, p in items if r.key not in self.person_of]
         if not unlinked:

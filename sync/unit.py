@@ -51,7 +51,7 @@ from sync.store.links import LinkReason, associated, deleted_links, find_links
 from sync.store.snapshots import (
     SnapshotWrite,
     put_snapshots,
-    snapshot_marks,
+    snapshot_states,
     snapshot_values,
     touch_snapshots,
 )
@@ -304,24 +304,32 @@ class Worker:
         # overlap, a replayed page), or whose mapped fields did not change (same source digest)
         # has nothing new to say; its person is synced when the other side changes, since that
         # change is read on its own.
-        marks = snapshot_marks(conn, [r.key for r in records if not r.deleted]) if fast else {}
+        states = snapshot_states(conn, [r.key for r in records if not r.deleted]) if fast else {}
         live: list[SourceRecord] = []
         signals: list[SourceRecord] = []
         digests: dict[RecordKey, str] = {}
         quiet: dict[RecordKey, datetime] = {}
         for r in records:
-            mark = marks.get(r.key)
-            if r.deleted or (mark is not None and mark[1] == r.modified_at):
+            state = states.get(r.key)
+            if r.deleted or (state is not None and state.source_modified_at == r.modified_at):
                 continue
             if r.key.object == OPPORTUNITY:
                 signals.append(r)
                 continue
             digests[r.key] = digest = self.mapper.source_digest(r, CONVERSION_FIELDS)
-            if mark is not None and mark[0] == digest:
+            if state is not None and state.source_digest == digest:
                 quiet[r.key] = r.modified_at
             else:
                 live.append(r)
-        known = snapshot_values(conn, [r.key for r in live])
+        known = (
+            {
+                r.key: (state.values, state.source_modified_at)
+                for r in live
+                if (state := states.get(r.key)) is not None
+            }
+            if fast
+            else snapshot_values(conn, [r.key for r in live])
+        )
         people = {r.key: self.mapper.to_person(r).value for r in live}
         values = {key: self.planner.values(person) for key, person in people.items()}
         restamp: dict[RecordKey, Values] = {}

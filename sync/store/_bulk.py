@@ -11,6 +11,10 @@ A `Lookup` does the same for the reads by a page of keys (`... IN (...)`): its S
 once per dialect and page-size bucket (a short page repeats its last key, which IN ignores)
 instead of being expanded per call, and each result column is converted with the type's own
 result processor (for `UtcDateTime` on SQLite, `datetime.fromisoformat` on the canonical text).
+
+`json_text` and `as_json_text` let a hot path handle a JSON column as the text it is stored as
+(encoded once by the caller, decoded only if read), instead of as the Python value the column
+type would encode or decode per row.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from itertools import repeat
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, bindparam, select
+from sqlalchemy import JSON, Connection, Dialect, Text, bindparam, cast, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
 from sync.store._sql import IN_CHUNK, chunked
@@ -60,6 +65,20 @@ class Batch:
             message = f"({kind.__module__}.{kind.__name__}) {error}"
             raise StatementError(message, prepared.sql, None, error) from error
         conn.exec_driver_sql(prepared.sql, parameters)
+
+
+def json_text(conn: Connection, name: str) -> ColumnElement[Any]:
+    """A parameter for a JSON column that takes the value already encoded as JSON text, so the
+    column's own bind processor does not encode it again. SQLite stores the text as it is;
+    PostgreSQL is told it is `json` (it assigns no text parameter to a json column)."""
+    bind = bindparam(name, type_=Text)
+    return cast(bind, JSON) if conn.dialect.name == "postgresql" else bind
+
+
+def as_json_text(column: Any) -> ColumnElement[str]:
+    """A JSON column read as its text, left for the caller to decode when it needs the value:
+    a cast, because psycopg decodes a `json` result by its type, whatever SQLAlchemy asks."""
+    return cast(column, Text)
 
 
 class _Prepared:

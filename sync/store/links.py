@@ -18,9 +18,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, insert, literal, select, tuple_, update
+from sqlalchemy.orm import aliased
 
 from connectors.records import RecordKey, System
-from sync.store._bulk import Batch, Lookup
+from sync.store._bulk import AnySelect, Batch, Lookup
 from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import IdentityLink, LinkEvent
 from sync.store.types import utcnow
@@ -118,7 +119,6 @@ def find_links(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Link]:
 
 
 _LINKS_BY_ID = Lookup.by_record_ids(IdentityLink, *_LINK_COLUMNS)
-_PEOPLE_BY_ID = Lookup.by_record_ids(IdentityLink, IdentityLink.record_id, IdentityLink.person_id)
 _ACTIVE_KEYS = Lookup(
     lambda _: select(
         IdentityLink.person_id, IdentityLink.system, IdentityLink.object, IdentityLink.record_id
@@ -302,18 +302,6 @@ def _event(
     }
 
 
-def people_of(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, uuid.UUID]:
-    """The person each key is linked to, active link or not (`find_links` without the rest of
-    the row: the identity hot path needs nothing else)."""
-    conn = connection(db)
-    found: dict[RecordKey, uuid.UUID] = {}
-    for (system, obj), ids in keys_by_object(keys).items():
-        rows = _PEOPLE_BY_ID.rows(conn, list(ids), system=system.value, object=obj)
-        for record_id, person_id in rows:
-            found[ids.get(record_id) or RecordKey(system, obj, record_id)] = person_id
-    return found
-
-
 def active_keys_for(
     db: Db, person_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[System, RecordKey]]:
@@ -327,6 +315,51 @@ def active_keys_for(
         kind = systems[system]
         found[person_id][kind] = RecordKey(kind, obj, record_id)
     return dict(found)
+
+
+def people_and_records(
+    db: Db, keys: Iterable[RecordKey]
+) -> tuple[dict[RecordKey, uuid.UUID], dict[uuid.UUID, dict[System, RecordKey]]]:
+    """The person each key is linked to (active link or not: a converted Lead's late echo
+    still names its person), and those people's current record per system (`active_keys_for`),
+    in one query per (system, object) and chunk: the identity hot path needs both for a page.
+    A person with no active link has no entry in the second dict."""
+    conn = connection(db)
+    people: dict[RecordKey, uuid.UUID] = {}
+    records: dict[uuid.UUID, dict[System, RecordKey]] = {}
+    by_object = keys_by_object(keys)
+    systems = _SYSTEMS
+    for (system, obj), ids in by_object.items():
+        rows = _PEOPLE_AND_RECORDS.rows(conn, list(ids), system=system.value, object=obj)
+        for record_id, person_id, active_system, active_object, active_id in rows:
+            people[ids.get(record_id) or RecordKey(system, obj, record_id)] = person_id
+            if active_id is None:  # the person has no active link
+                continue
+            kind = systems[active_system]
+            given = by_object.get((kind, active_object))
+            active = given.get(active_id) if given is not None else None
+            found = records.get(person_id)
+            if found is None:
+                found = records[person_id] = {}
+            found[kind] = active or RecordKey(kind, active_object, active_id)
+    return people, records
+
+
+def _people_and_records() -> AnySelect:
+    given, active = aliased(IdentityLink), aliased(IdentityLink)
+    return (
+        select(given.record_id, given.person_id, active.system, active.object, active.record_id)
+        .select_from(given)
+        .outerjoin(active, (active.person_id == given.person_id) & active.active)
+        .where(
+            given.system == bindparam("system"),
+            given.object == bindparam("object"),
+            given.record_id.in_(bindparam("ids", expanding=True)),
+        )
+    )
+
+
+_PEOPLE_AND_RECORDS = Lookup(lambda _: _people_and_records(), "ids", ("system", "object"))
 
 
 def active_links_for(

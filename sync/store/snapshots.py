@@ -4,6 +4,9 @@ Change detection compares a freshly mapped record with its snapshot; only differ
 proposed. When we write, the caller stores what we wrote with `written_by_us=True`, so the
 system's echo of that write maps to the same fingerprint and proposes nothing. `version` counts
 the snapshot's updates and is returned so callers can tell a stale read.
+
+Values are stored as the JSON their fingerprint is taken of (keys sorted): a page is encoded
+once, not once for the hash and again by the column type.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.sql.dml import UpdateBase
 
 from connectors.records import FieldValue, RecordKey
-from sync.store._bulk import Batch, Lookup
+from sync.store._bulk import Batch, Lookup, as_json_text, json_text
 from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import Snapshot as SnapshotRow
 from sync.store.types import utcnow
@@ -27,11 +30,16 @@ from sync.store.types import utcnow
 
 def fingerprint(values: Mapping[str, FieldValue]) -> str:
     """A stable 32-hex-digit digest of canonical values (key order does not matter)."""
-    return _fingerprint(dict(values))
+    return _digest(_encode(values))
 
 
-def _fingerprint(values: dict[str, FieldValue]) -> str:
-    encoded = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
+def _encode(values: Mapping[str, FieldValue]) -> bytes:
+    """Values as JSON with sorted keys: what `fingerprint` digests and `put_snapshots` stores."""
+    plain = values if type(values) is dict else dict(values)  # orjson takes dicts only
+    return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
+
+
+def _digest(encoded: bytes) -> str:
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
@@ -116,23 +124,51 @@ def snapshot_values(
 _VALUES = Lookup.by_record_ids(
     SnapshotRow, SnapshotRow.record_id, SnapshotRow.field_values, SnapshotRow.source_modified_at
 )
-_MARKS = Lookup.by_record_ids(
-    SnapshotRow, SnapshotRow.record_id, SnapshotRow.source_digest, SnapshotRow.source_modified_at
+
+
+class SnapshotState:
+    """What the engine compares a record read again with: its snapshot's source digest and
+    modification time, and its values, decoded only when first read (most records of a poll
+    are recognised by their marks alone)."""
+
+    __slots__ = ("_text", "_values", "source_digest", "source_modified_at")
+
+    def __init__(self, digest: str | None, modified: datetime | None, text: str) -> None:
+        self.source_digest = digest
+        self.source_modified_at = modified
+        self._text = text
+        self._values: Mapping[str, FieldValue] | None = None
+
+    @property
+    def values(self) -> Mapping[str, FieldValue]:
+        if self._values is None:
+            self._values = orjson.loads(self._text)
+        return self._values
+
+    def __repr__(self) -> str:
+        return f"SnapshotState({self.source_digest!r}, {self.source_modified_at!r}, {self._text})"
+
+
+_STATES = Lookup.by_record_ids(
+    SnapshotRow,
+    SnapshotRow.record_id,
+    SnapshotRow.source_digest,
+    SnapshotRow.source_modified_at,
+    as_json_text(SnapshotRow.field_values),
 )
 
 
-def snapshot_marks(
-    db: Db, keys: Iterable[RecordKey]
-) -> dict[RecordKey, tuple[str | None, datetime | None]]:
-    """(source digest, source modification time) per key: enough to tell a record read again
-    unchanged without decoding its values."""
+def snapshot_states(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, SnapshotState]:
+    """Per key of a page, its snapshot's source digest and modification time (enough to tell
+    a record read again unchanged) and its values, in one query per (system, object) and
+    chunk, the values' JSON left undecoded until asked for."""
     conn = connection(db)
-    found: dict[RecordKey, tuple[str | None, datetime | None]] = {}
+    found: dict[RecordKey, SnapshotState] = {}
     for (system, obj), ids in keys_by_object(keys).items():
-        rows = _MARKS.rows(conn, list(ids), system=system.value, object=obj)
-        for record_id, digest, modified in rows:
+        rows = _STATES.rows(conn, list(ids), system=system.value, object=obj)
+        for record_id, digest, modified, text in rows:
             key = ids.get(record_id) or RecordKey(system, obj, record_id)
-            found[key] = (digest, modified)
+            found[key] = SnapshotState(digest, modified, text)
     return found
 
 
@@ -161,7 +197,8 @@ def put_snapshots(db: Db, writes: Sequence[SnapshotWrite], *, at: datetime | Non
 
 
 def _upsert(conn: Connection) -> UpdateBase:
-    stmt = upsert(conn, SnapshotRow)
+    # The values come encoded (`_row`): the bytes their hash was taken of, stored as they are.
+    stmt = upsert(conn, SnapshotRow).values(field_values=json_text(conn, "field_values"))
     return stmt.on_conflict_do_update(
         index_elements=[SnapshotRow.system, SnapshotRow.object, SnapshotRow.record_id],
         set_={
@@ -234,14 +271,14 @@ _TOUCH = Batch(
 
 
 def _row(write: SnapshotWrite, at: datetime) -> tuple[Any, ...]:
-    values = dict(write.values)
+    encoded = _encode(write.values)  # once, for both the stored JSON (keys sorted) and its hash
     key = write.key
     return (
         key.system.value,
         key.object,
         key.id,
-        values,
-        _fingerprint(values),  # `values` is already a copy of its own
+        encoded.decode(),
+        _digest(encoded),
         write.written_by_us,
         1,
         write.source_modified_at,

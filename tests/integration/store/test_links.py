@@ -12,13 +12,16 @@ from connectors.records import RecordKey, System
 from sync.store.links import (
     LinkConflict,
     LinkReason,
+    active_keys_for,
     active_links,
+    associate,
     end_links,
     find_link,
     find_links,
     history,
     link,
     link_many,
+    people_and_records,
     relink,
 )
 from sync.store.people import add_people, add_person, people_by_email, person_exists
@@ -145,3 +148,46 @@ def test_end_links_deactivates_keeps_the_person_and_ignores_unknown_keys(db: Con
         sf("Lead", "00Q301"): (False, person, later),
     }
     assert find_link(db, contact("999")) is None
+
+
+def test_people_and_records_are_the_links_and_active_keys_of_a_page(db: Connection) -> None:
+    people = add_people(db, [f"p{i}@example.com" for i in range(620)], at=T0)
+    link_many(db, [(p, contact(str(i)), LinkReason.EMAIL) for i, p in enumerate(people)], at=T0)
+    both, converted, ended, lonely = people[0], people[1], people[2], people[3]
+    link_many(db, [(both, sf("Lead", "00Q0"), LinkReason.EMAIL)], at=T0)
+    link(db, converted, sf("Lead", "00Q1"), LinkReason.EMAIL, at=T0)
+    relink(db, converted, sf("Contact", "0031"), LinkReason.CONVERSION, at=T0)  # Lead inactive
+    associate(db, [(both, sf("Opportunity", "006A"), LinkReason.CONVERSION)], at=T0)
+    end_links(db, [contact("2")], at=T0)  # this person has no active link left
+    lonely_lead = add_person(db, "lead@example.com", at=T0)
+    link(db, lonely_lead, sf("Lead", "00Q9"), LinkReason.EMAIL, at=T0)
+    wanted = [contact(str(i)) for i in range(700)]  # 620 linked, 80 unknown
+    wanted += [
+        sf("Lead", "00Q0"),
+        sf("Lead", "00Q1"),
+        sf("Opportunity", "006A"),
+        sf("Lead", "00Q9"),
+    ]
+    wanted += [sf("Lead", "missing")]
+
+    found, records = people_and_records(db, wanted)
+
+    assert found == {key: link_.person_id for key, link_ in find_links(db, wanted).items()}
+    assert records == active_keys_for(db, found.values())
+    assert len(found) == 620 + 4
+    assert records[both] == {System.HUBSPOT: contact("0"), System.SALESFORCE: sf("Lead", "00Q0")}
+    assert records[converted][System.SALESFORCE] == sf("Contact", "0031")
+    assert found[sf("Lead", "00Q1")] == converted
+    assert found[sf("Opportunity", "006A")] == both
+    assert found[contact("2")] == ended
+    assert ended not in records
+    assert records[lonely] == {System.HUBSPOT: contact("3")}
+    assert records[lonely_lead] == {System.SALESFORCE: sf("Lead", "00Q9")}
+    given = {id(k) for k in wanted}
+    assert all(id(k) in given for k in found)
+    assert records[both][System.SALESFORCE] is wanted[700]  # the caller's own key object
+    assert records[both][System.HUBSPOT] is wanted[0]
+
+
+def test_people_and_records_of_no_keys_is_empty(db: Connection) -> None:
+    assert people_and_records(db, []) == ({}, {})
