@@ -60,10 +60,22 @@ class Mapped(Generic[T]):
 _PLAIN, _ENTERED, _LABEL = 0, 1, 2
 # (remote, fallback, read, kind, canonical, entered stage): one field map, flat, for reading.
 _Reader = tuple[str, str | None, ReadFn | None, int, str, Stage | None]
-# The same with the read as a plain function of the value when it never warns (`to_person`).
-_PersonReader = tuple[
-    str, str | None, ReadFn | None, Callable[[Value], Value] | None, int, str, Stage | None
-]
+# (remote, fallback, quiet read, read, target): one field map as `to_person` reads it, the
+# read as a plain function of the value (`QUIET_READS`) when it never warns; the target is the
+# canonical name, or the stage of an `entered.<stage>` map.
+_PersonReader = tuple[str, str | None, Callable[[Value], Value] | None, ReadFn | None, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _PersonReading:
+    """An object's field maps grouped by kind for `to_person`, with the plain canonical fields
+    all blank: `to_person` starts from a copy of those and visits the maps of each kind in
+    turn, without deciding a kind per field."""
+
+    plain: tuple[_PersonReader, ...]
+    entered: tuple[_PersonReader, ...]
+    label: tuple[_PersonReader, ...]
+    blanks: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +142,8 @@ class Mapper:
         self._compiled_readers: dict[tuple[System, str], tuple[_Reader, ...]] = {}
         self._digested: dict[tuple[System, str], tuple[str, ...]] = {}
         self._plain_readers: dict[tuple[System, str], dict[str, list[_PlainReader]]] = {}
-        self._person_reading: dict[
-            tuple[System, str], tuple[tuple[_PersonReader, ...], dict[str, Any]]
-        ] = {}
+        self._person_reading: dict[tuple[System, str], _PersonReading] = {}
+        self._positions: dict[tuple[Any, ...], tuple[Stage | None, Outcome | None]] = {}
         self._salt = _salt(dictionary, schemas)
         for system, objects in PERSON_OBJECTS.items():
             for obj in objects:
@@ -206,21 +217,20 @@ class Mapper:
             self._compiled_readers[(system, obj)] = found
         return found
 
-    def _person_readers(
-        self, system: System, obj: str
-    ) -> tuple[tuple[_PersonReader, ...], dict[str, Any]]:
-        """`_readers` for `to_person`, with each read that never warns as a plain function of
-        the value (`QUIET_READS`), and the plain canonical fields all blank: `to_person` starts
-        from a copy of those and visits only the fields a record holds."""
+    def _person_reading_of(self, system: System, obj: str) -> _PersonReading:
+        """`_readers` grouped by kind for `to_person`, which runs for every record read."""
         found = self._person_reading.get((system, obj))
         if found is None:
-            readers = self._readers(system, obj)
-            compiled = tuple(
-                (remote, fallback, read, QUIET_READS.get(read) if read else None, kind, name, at)
-                for remote, fallback, read, kind, name, at in readers
+            kinds: dict[int, list[_PersonReader]] = {_PLAIN: [], _ENTERED: [], _LABEL: []}
+            for remote, fallback, read, kind, name, at in self._readers(system, obj):
+                quiet = QUIET_READS.get(read) if read else None
+                target = at if kind == _ENTERED else name
+                kinds[kind].append((remote, fallback, quiet, None if quiet else read, target))
+            blanks = {name: None for *_, name in kinds[_PLAIN]}
+            found = _PersonReading(
+                tuple(kinds[_PLAIN]), tuple(kinds[_ENTERED]), tuple(kinds[_LABEL]), blanks
             )
-            blanks = {name: None for _, _, _, kind, name, _ in readers if kind == _PLAIN}
-            found = self._person_reading[(system, obj)] = (compiled, blanks)
+            self._person_reading[(system, obj)] = found
         return found
 
     def source_digest(self, record: SourceRecord, extra: Sequence[str] = ()) -> str:
@@ -269,31 +279,40 @@ class Mapper:
 
     def to_person(self, record: SourceRecord) -> Mapped[Person]:
         key = record.key
-        readers, blanks = self._person_readers(key.system, key.object)
+        reading = self._person_reading_of(key.system, key.object)
         ctx = self.vocabulary.contexts[key.system]
         warnings: list[str] = []
-        values: dict[str, Any] = blanks.copy()  # a plain field not read stays blank
-        entered: dict[Stage, datetime] = {}
-        label: Value = None
         get_field = record.fields.get
-        for remote, fallback, read, quiet, kind, name, stage in readers:
+
+        def read(remote: str, value: Value, fn: ReadFn) -> Value:
+            result = fn(value, ctx)  # transforms keep blank as blank
+            if result.warnings:
+                warnings.extend(f"{key}.{remote}: {w}" for w in result.warnings)
+            return result.value
+
+        values: dict[str, Any] = reading.blanks.copy()  # a plain field not read stays blank
+        for remote, fallback, quiet, fn, name in reading.plain:
             value: Value = get_field(remote)
-            if value is None or (fallback is not None and value == fallback):
+            if value is None or value == fallback:
                 continue  # blank: what `blanks` already says
             if quiet is not None:
-                value = quiet(value)
-            elif read is not None:  # transforms keep blank as blank
-                result = read(value, ctx)
-                value = result.value
-                if result.warnings:
-                    warnings.extend(f"{key}.{remote}: {w}" for w in result.warnings)
-            if kind == _PLAIN:
-                values[name] = value
-            elif kind == _ENTERED:
-                if stage is not None and isinstance(value, datetime):
-                    entered[stage] = value
+                values[name] = quiet(value)
             else:
-                label = value
+                values[name] = read(remote, value, fn) if fn is not None else value
+        entered: dict[Stage, datetime] = {}
+        for remote, fallback, quiet, fn, stage in reading.entered:
+            value = get_field(remote)
+            if value is None or value == fallback:
+                continue
+            value = quiet(value) if quiet else read(remote, value, fn) if fn else value
+            if isinstance(value, datetime):
+                entered[stage] = value
+        label: Value = None
+        for remote, fallback, quiet, fn, _ in reading.label:
+            value = get_field(remote)
+            if value is None or value == fallback:
+                continue
+            label = quiet(value) if quiet else read(remote, value, fn) if fn else value
         stage_, outcome = self._person_position(record, label, values.get("outcome_reason"))
         if key.system is System.HUBSPOT:
             values["hubspot_id"] = key.id or None
@@ -322,7 +341,25 @@ class Mapper:
     def _person_position(
         self, record: SourceRecord, label: Value, reason: Any
     ) -> tuple[Stage | None, Outcome | None]:
-        """The stage and outcome a person record's native fields and funnel label say."""
+        """The stage and outcome a person record's native fields and funnel label say.
+
+        Remembered per combination of inputs (picklist values, so few of them): every record
+        read asks, and the vocabulary lookups cost more than the memo's."""
+        key = record.key
+        natives = _SIGNAL_FIELDS.get((key.system, key.object), ())
+        get_field = record.fields.get
+        memo = (key.system, key.object, *map(get_field, natives), label, reason)
+        found = self._positions.get(memo)
+        if found is None:
+            found = self._position_of(record, label, reason)
+            if len(self._positions) >= _POSITIONS_KEPT:  # odd values: keep the memo small
+                self._positions.clear()
+            self._positions[memo] = found
+        return found
+
+    def _position_of(
+        self, record: SourceRecord, label: Value, reason: Any
+    ) -> tuple[Stage | None, Outcome | None]:
         voc = self.vocabulary
         key = record.key
         fields = record.fields
@@ -500,6 +537,8 @@ def _rank(stage: Stage) -> int:
     return stage.rank
 
 
+#: `Mapper._person_position` answers remembered at most (a bound, not an expected size).
+_POSITIONS_KEPT = 4096
 #: Native fields `_person_position` reads besides the mapped ones.
 _SIGNAL_FIELDS: dict[tuple[System, str], tuple[str, ...]] = {
     (System.HUBSPOT, HUBSPOT_CONTACTS): ("hs_lead_status", "lifecyclestage"),

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from operator import ne
 
 from connectors.records import FieldValue, SourceRecord, System
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
@@ -59,7 +60,7 @@ def history_changed(values: Values, snapshot: Values | None, names: Sequence[str
     what the snapshot said was recorded when it was taken."""
     if snapshot is None:
         return True
-    return any(values.get(name) != snapshot.get(name) for name in names)
+    return any(map(ne, map(values.get, names), map(snapshot.get, names)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -291,12 +291,16 @@ class Planner:
         otherwise; returns the position. Positions compare as their label does (an outcome,
         else the stage): a Contact that says "Disqualified" agrees with a HubSpot contact at
         inquiry and disqualified, since it has no field for the stage under the outcome."""
-        resolution = self._resolve([hs, sf], opportunities)
+        # Both sides saying one position (and no Opportunity) is what the state machine then
+        # says too: it is asked only when a side must move (the common case asks nothing).
+        resolution: Resolution | None = None
+        stage, outcome = hs.person.stage, hs.person.outcome
+        if opportunities or _position(hs.person) != _position(sf.person):
+            resolution = self._resolve([hs, sf], opportunities)
+            stage, outcome = resolution.stage, resolution.outcome
+        position = outcome or stage
         out.funnel = FunnelInputs((hs, sf), tuple(opportunities), resolution)
-        target = (resolution.stage, resolution.outcome)
-        position = resolution.outcome or resolution.stage
-        label = self._label(*target)
-        moved = False
+        label = self._label(stage, outcome)
         for side in (hs, sf):
             remote = self.remote(side.key, FUNNEL_STAGE)
             stale_label = (
@@ -307,16 +311,18 @@ class Planner:
             )
             if _position(side.person) == position and not stale_label:
                 continue
+            if resolution is None:
+                resolution = self._resolve([hs, sf], opportunities)
+                out.funnel = FunnelInputs((hs, sf), tuple(opportunities), resolution)
             system = side.key.system
             updates[system].update(stage=resolution.stage, outcome=resolution.outcome)
             if resolution.outcome is not None and resolution.reason:
                 updates[system][OUTCOME_REASON] = resolution.reason
             touched[system].add(FUNNEL_STAGE)
-            moved = True
             before = self._label(side.person.stage, side.person.outcome)
             if out.stage_move is None and before != label:
                 out.stage_move = f"{before}->{label}".lower()
-        if not moved:
+        if resolution is None:  # nothing moved
             return position
         out.decisions.append(
             FieldDecision(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum
+from typing import get_args
 
 from connectors.records import FieldValue
 from mappings.dictionary import Dictionary, StageKey
@@ -44,40 +45,56 @@ def canonical(person: Person, dictionary: Dictionary, labels: Mapping[StageKey, 
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_PLAIN, _ENTERED, _LABEL = 0, 1, 2
+_ENTERED, _LABEL, _OTHER = 1, 2, 3
+
+
+def _holds_scalars(name: str) -> bool:
+    """Whether `Person.<name>` can only hold JSON scalars (validation makes them exactly str,
+    int...), so its value is already plain."""
+    spec = Person.model_fields.get(name)
+    return spec is not None and set(get_args(spec.annotation) or (spec.annotation,)) <= _SCALARS
 
 
 class CanonicalView:
     """`canonical` compiled once per dictionary: it runs for every record the engine reads, so
-    the field kinds are decided here rather than per call (same values, same key order)."""
+    the field kinds are decided here rather than per call (same values, same key order).
+
+    It reads people made by validation (`Mapper.to_person`, `Mapper.remap`): their scalar
+    fields are copied as they are, the rest made plain."""
 
     def __init__(self, dictionary: Dictionary, labels: Mapping[StageKey, str]) -> None:
         self.labels = labels
-        self.plan: tuple[tuple[str, int, Stage | None], ...] = tuple(
+        names = tuple(dictionary.fields)
+        self._template: dict[str, FieldValue] = dict.fromkeys((*names, STAGE, OUTCOME))
+        self._scalars = tuple(name for name in names if _holds_scalars(name))
+        self._others: tuple[tuple[str, int, Stage | None], ...] = tuple(
             (name, _LABEL, None)
             if name == FUNNEL_STAGE
             else (name, _ENTERED, Stage(name.removeprefix(ENTERED_PREFIX)))
             if name.startswith(ENTERED_PREFIX)
-            else (name, _PLAIN, None)
-            for name in dictionary.fields
+            else (name, _OTHER, None)
+            for name in names
+            if name not in self._scalars
         )
 
     def __call__(self, person: Person) -> Values:
         attrs = person.__dict__
+        out = self._template.copy()  # every key, in the dictionary's order
+        out.update(zip(self._scalars, map(attrs.__getitem__, self._scalars), strict=True))
         entered = person.entered
-        out: dict[str, FieldValue] = {}
-        for name, kind, stage in self.plan:
+        for name, kind, stage in self._others:
             value: object
-            if kind == _PLAIN:
-                value = attrs[name]
-            elif stage is not None:
-                value = entered.get(stage)
-            else:
+            if kind == _ENTERED:
+                value = entered.get(stage) if stage is not None else None
+            elif kind == _LABEL:
                 key: StageKey | None = person.outcome or person.stage
                 value = self.labels.get(key) if key is not None else None
+            else:
+                value = attrs[name]
             out[name] = value if type(value) in _SCALARS else plain(value)  # type: ignore[assignment]
-        out[STAGE] = plain(person.stage)
-        out[OUTCOME] = plain(person.outcome)
+        stage_, outcome = person.stage, person.outcome
+        out[STAGE] = stage_.value if stage_ is not None else None
+        out[OUTCOME] = outcome.value if outcome is not None else None
         return out
 
 

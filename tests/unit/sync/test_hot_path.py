@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
+from mappings.model import FUNNEL_STAGE, Stage
 from mappings.transforms import (
     _EXTENSION,
     _PHONE_JUNK,
@@ -22,6 +25,7 @@ from mappings.transforms import (
 )
 from sync.changes import STAMPED, any_changed, changed_fields, field_changed
 from sync.engine import SyncEngine
+from sync.plan import CreationPolicy, Planner, Side
 from sync.store.checkpoints import get_checkpoint
 from sync.store.snapshots import get_snapshot
 from sync.values import CanonicalView, canonical
@@ -249,3 +253,77 @@ def test_a_blank_field_maps_as_a_field_not_read() -> None:
 @pytest.mark.parametrize("raw", ["+1²³⁴5678901", "+٤١٥٥٥٥٠١٠١٠٠", "²⁴¹⁵⁵⁵⁵⁰¹⁰¹"])
 def test_a_phone_with_digits_other_than_ascii_is_not_e164(raw: str) -> None:
     assert normalise_phone(raw) is None
+
+
+def _pair_sides(
+    planner: Planner, hubspot: dict[str, FieldValue], lead: dict[str, FieldValue]
+) -> tuple[Side, Side]:
+    hs = SourceRecord(RecordKey(System.HUBSPOT, "contacts", "1"), hubspot, AT)
+    sf = SourceRecord(RecordKey(System.SALESFORCE, "Lead", "00Q1"), lead, AT)
+    return planner.side(hs, None), planner.side(sf, None)
+
+
+def test_a_pair_saying_one_position_is_not_resolved_unless_a_side_must_move() -> None:
+    planner = Planner(Mapper(load_default()), CreationPolicy())
+    agree = {"email": "ann@x.com", "lifecyclestage": "marketingqualifiedlead"}
+    hs, sf = _pair_sides(planner, agree, {"Email": "ann@x.com", "Status": "Open - Not Contacted"})
+    assert hs.person.stage == sf.person.stage == Stage.MQL
+
+    quiet = planner.plan(uuid.uuid4(), hs, sf, now=AT)
+
+    assert quiet.funnel is not None
+    assert quiet.funnel.resolution is None
+    assert not any(d.field == FUNNEL_STAGE for d in quiet.decisions)
+    resolved = planner._resolve([hs, sf], ())
+    assert replace(planner.facts(quiet.funnel), observed_at=AT) == replace(
+        planner.facts(replace(quiet.funnel, resolution=resolved)), observed_at=AT
+    )
+    # HubSpot is behind: it must follow, as the state machine decides and names it.
+    behind = {"email": "ann@x.com", "lifecyclestage": "lead"}
+    hs, sf = _pair_sides(planner, behind, {"Email": "ann@x.com", "Status": "Open - Not Contacted"})
+    assert hs.person.stage != sf.person.stage
+
+    moved = planner.plan(uuid.uuid4(), hs, sf, now=AT)
+
+    resolved = planner._resolve([hs, sf], ())
+    [write] = [w for w in moved.writes if w.key.system is System.HUBSPOT]
+    assert write.fields["lifecyclestage"] == "marketingqualifiedlead"
+    [decision] = [d for d in moved.decisions if d.field == FUNNEL_STAGE]
+    assert decision.rule == f"funnel:{resolved.rule}"
+    assert moved.funnel is not None
+    assert moved.funnel.resolution == resolved
+
+
+@given(
+    st.sampled_from([None, "lead", "marketingqualifiedlead", "customer", "other", 7]),
+    st.sampled_from([None, "NEW", "UNQUALIFIED", "BAD_TIMING", "nonsense"]),
+    st.sampled_from([None, "MQL", "Disqualified", "Recycled", "SQL", "nope", 3]),
+    st.sampled_from([None, "No Budget", "Competitor", "Bad Timing", "unknown"]),
+    st.sampled_from(["Open - Not Contacted", "Closed - Not Converted", "Qualified", None]),
+    st.sampled_from([True, False, "true", None, 1]),
+)
+def test_the_remembered_funnel_positions_are_those_worked_out(
+    lifecycle: FieldValue,
+    lead_status: FieldValue,
+    label: Value,
+    reason: str | None,
+    status: FieldValue,
+    converted: FieldValue,
+) -> None:
+    mapper = Mapper(load_default())
+    records = [
+        SourceRecord(
+            RecordKey(System.HUBSPOT, "contacts", "1"),
+            {"lifecyclestage": lifecycle, "hs_lead_status": lead_status},
+            AT,
+        ),
+        SourceRecord(
+            RecordKey(System.SALESFORCE, "Lead", "00Q1"),
+            {"Status": status, "IsConverted": converted},
+            AT,
+        ),
+        SourceRecord(RecordKey(System.SALESFORCE, "Contact", "0031"), {}, AT),
+    ]
+    for record in records * 2:  # asked again: remembered
+        worked_out = mapper._position_of(record, label, reason)
+        assert mapper._person_position(record, label, reason) == worked_out
