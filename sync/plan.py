@@ -136,7 +136,9 @@ class Planner:
         self.policy = policy
         self._remotes: dict[tuple[System, str, str], str | None] = {}
         self._canonical = CanonicalView(self.dictionary, self.labels)
-        self._shared_maps: dict[str, tuple[tuple[str, FieldMap, str, str], ...]] = {}
+        self._shared_maps: dict[
+            str, tuple[tuple[tuple[str, FieldMap, str, str], ...], tuple[str, ...]]
+        ] = {}
         self._hubspot_canonical = {
             fmap.hubspot: name for name, fmap in self.dictionary.fields.items() if fmap.hubspot
         }
@@ -148,20 +150,23 @@ class Planner:
     def values(self, person: Person) -> Values:
         return self._canonical(person)
 
-    def _shared(self, sf_object: str) -> tuple[tuple[str, FieldMap, str, str], ...]:
+    def _shared(
+        self, sf_object: str
+    ) -> tuple[tuple[tuple[str, FieldMap, str, str], ...], tuple[str, ...]]:
         """The field maps a HubSpot contact shares with a Salesforce `sf_object` (the funnel
-        position and the cross-system id are planned on their own), compiled once."""
+        position and the cross-system id are planned on their own), and their canonical
+        names, compiled once."""
         found = self._shared_maps.get(sf_object)
         if found is None:
             key = RecordKey(System.SALESFORCE, sf_object, "")
-            found = tuple(
+            maps = tuple(
                 (name, fmap, fmap.hubspot, sf_remote)
                 for name, fmap in self.dictionary.fields.items()
                 if name not in (FUNNEL_STAGE, BATON_ID)
                 and fmap.hubspot is not None
                 and (sf_remote := self.remote(key, name)) is not None
             )
-            self._shared_maps[sf_object] = found
+            found = self._shared_maps[sf_object] = (maps, tuple(m[0] for m in maps))
         return found
 
     def remote(self, key: RecordKey, name: str) -> str | None:
@@ -222,13 +227,19 @@ class Planner:
         hs_values, sf_values = hs.values, sf.values
         hs_get, sf_get = hs_values.get, sf_values.get
         # A field a side did not read is unknown there, not blank: leave it alone.
-        differing = [
-            (name, fmap, hv, sv)
-            for name, fmap, hs_remote, sf_remote in self._shared(sf.key.object)
-            if (hv := hs_get(name)) != (sv := sf_get(name))
-            and hs_remote in hs_fields
-            and sf_remote in sf_fields
-        ]
+        shared, names = self._shared(sf.key.object)
+        hs_all, sf_all = list(map(hs_get, names)), list(map(sf_get, names))
+        differing = (
+            []
+            if hs_all == sf_all  # the common case of a pair in step: nothing to look at
+            else [
+                (name, fmap, hv, sv)
+                for (name, fmap, hs_remote, sf_remote), hv, sv in zip(
+                    shared, hs_all, sf_all, strict=True
+                )
+                if hv != sv and hs_remote in hs_fields and sf_remote in sf_fields
+            ]
+        )
         for name, fmap, hv, sv in differing:
             hs_changed = field_changed(name, hs_values, hs.snapshot)
             sf_changed = field_changed(name, sf_values, sf.snapshot)

@@ -45,7 +45,6 @@ def canonical(person: Person, dictionary: Dictionary, labels: Mapping[StageKey, 
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_ENTERED, _LABEL, _OTHER = 1, 2, 3
 
 
 def _holds_scalars(name: str) -> bool:
@@ -67,31 +66,34 @@ class CanonicalView:
         names = tuple(dictionary.fields)
         self._template: dict[str, FieldValue] = dict.fromkeys((*names, STAGE, OUTCOME))
         self._scalars = tuple(name for name in names if _holds_scalars(name))
-        self._others: tuple[tuple[str, int, Stage | None], ...] = tuple(
-            (name, _LABEL, None)
-            if name == FUNNEL_STAGE
-            else (name, _ENTERED, Stage(name.removeprefix(ENTERED_PREFIX)))
+        self._entered = {
+            Stage(name.removeprefix(ENTERED_PREFIX)): name
+            for name in names
             if name.startswith(ENTERED_PREFIX)
-            else (name, _OTHER, None)
+        }
+        self._label = FUNNEL_STAGE in names
+        self._others = tuple(
+            name
             for name in names
             if name not in self._scalars
+            and name != FUNNEL_STAGE
+            and not name.startswith(ENTERED_PREFIX)
         )
 
     def __call__(self, person: Person) -> Values:
         attrs = person.__dict__
-        out = self._template.copy()  # every key, in the dictionary's order
+        out = self._template.copy()  # every key, in the dictionary's order, blank
         out.update(zip(self._scalars, map(attrs.__getitem__, self._scalars), strict=True))
-        entered = person.entered
-        for name, kind, stage in self._others:
-            value: object
-            if kind == _ENTERED:
-                value = entered.get(stage) if stage is not None else None
-            elif kind == _LABEL:
-                key: StageKey | None = person.outcome or person.stage
-                value = self.labels.get(key) if key is not None else None
-            else:
-                value = attrs[name]
-            out[name] = value if type(value) in _SCALARS else plain(value)  # type: ignore[assignment]
+        for other in self._others:
+            out[other] = plain(attrs[other])
+        entered_names = self._entered
+        for stage, at in person.entered.items():  # the few stages dated, not every stage
+            dated = entered_names.get(stage)
+            if dated is not None:
+                out[dated] = plain(at)
+        if self._label:
+            key: StageKey | None = person.outcome or person.stage
+            out[FUNNEL_STAGE] = self.labels.get(key) if key is not None else None
         stage_, outcome = person.stage, person.outcome
         out[STAGE] = stage_.value if stage_ is not None else None
         out[OUTCOME] = outcome.value if outcome is not None else None
