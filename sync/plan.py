@@ -312,6 +312,10 @@ class Planner:
         position = outcome or stage
         out.funnel = FunnelInputs((hs, sf), tuple(opportunities), resolution)
         label = self._label(stage, outcome)
+        said = {
+            System.HUBSPOT: hs.values.get(FUNNEL_STAGE),
+            System.SALESFORCE: sf.values.get(FUNNEL_STAGE),
+        }
         for side in (hs, sf):
             remote = self.remote(side.key, FUNNEL_STAGE)
             stale_label = (
@@ -320,6 +324,8 @@ class Planner:
                 and position is not None
                 and side.record.fields.get(remote) != label
             )
+            if stale_label and remote is not None:
+                said[side.key.system] = side.record.fields.get(remote)
             if _position(side.person) == position and not stale_label:
                 continue
             if resolution is None:
@@ -341,9 +347,9 @@ class Planner:
                 f"{STAGE_RULE}:{resolution.rule}",
                 None,
                 resolution.explanation,
-                hubspot_old=hs.values.get(FUNNEL_STAGE),
+                hubspot_old=said[System.HUBSPOT],
                 hubspot_new=label,
-                salesforce_old=sf.values.get(FUNNEL_STAGE),
+                salesforce_old=said[System.SALESFORCE],
                 salesforce_new=label,
                 hubspot_at=hs.record.modified_at,
                 salesforce_at=sf.record.modified_at,
@@ -452,7 +458,11 @@ class Planner:
             after = self.values(self.mapper.remap(side.person, side.record, cleared))
             if _position_of(after) == _plain_position(position):
                 fields, expected = cleared, after
-        if not fields or expected == side.values:
+        # The funnel label field says the position in words; a stale one (a Lead's sales
+        # accepted, its label still "MQL") changes no canonical value, yet it is written.
+        label = self.remote(side.key, FUNNEL_STAGE)
+        relabel = label is not None and label in fields
+        if not fields or (expected == side.values and not relabel):
             out.seen[side.key] = (side.values, side.record.modified_at)
             return None
         if side.key.system is System.HUBSPOT:
@@ -462,6 +472,8 @@ class Planner:
             for name, value in expected.items()
             if side.values.get(name) != value and value != STAMPED
         }
+        if relabel and label is not None and FUNNEL_STAGE not in changes:
+            changes[FUNNEL_STAGE] = (side.record.fields.get(label), fields[label])
         write = Write(side.key, fields, None, changes, expected, "update")
         out.writes.append(write)
         return write

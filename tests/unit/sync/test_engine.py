@@ -97,6 +97,25 @@ def test_echo_of_our_write_produces_no_write_back(world: World) -> None:
     quiet(world, engine)
 
 
+def test_a_lead_sales_accepted_gets_its_funnel_label_moved_too(world: World) -> None:
+    """Its Status says SAL, its label still MQL: no canonical value differs (the position is
+    worked out from the Status too), yet the label is written, and logged as it was."""
+    hs_id, sf_id = pair(world, hs={"lifecyclestage": "marketingqualifiedlead"})
+    engine = world.engine()
+    settle(world, engine)
+    assert world.sf.get("Lead", sf_id)["Funnel_Stage__c"] == "MQL"
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)
+    settle(world, engine)
+    assert world.sf.get("Lead", sf_id)["Funnel_Stage__c"] == "SAL"
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
+    quiet(world, engine)
+    link_ = find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert link_ is not None
+    [moved] = [d for d in decisions_for(world.read(), link_.person_id, "funnel_stage")][-1:]
+    assert (moved.salesforce_old, moved.salesforce_new) == ("MQL", "SAL")
+    assert moved.rule.startswith("funnel:")
+
+
 def test_conflict_most_recent_wins_and_is_logged(world: World) -> None:
     hs_id, sf_id = pair(world)
     engine = world.engine()
