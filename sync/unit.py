@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -204,8 +205,10 @@ class Worker:
         report = CycleReport()
         now = self.now()
         latest: dict[RecordKey, SourceRecord] = {}
+        kinds = Counter((record.key.system, record.key.object) for record in records)
+        for (system, obj), count in kinds.items():
+            report.read[f"{system}:{obj}"] += count
         for record in records:
-            report.read[f"{record.key.system}:{record.key.object}"] += 1
             seen = latest.get(record.key)
             if seen is None or record.modified_at >= seen.modified_at:
                 latest[record.key] = record

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, Connection, Dialect, bindparam, delete, select
+from sqlalchemy.sql.dml import ReturningInsert
 
 from connectors.records import System
 from sync.store._sql import Db, connection, upsert
@@ -42,6 +44,10 @@ _COLUMNS = (
     CheckpointRow.run_upper_bound,
     CheckpointRow.updated_at,
 )
+# Built once: the engine reads a checkpoint for every page it commits.
+_GET = select(*_COLUMNS).where(
+    CheckpointRow.system == bindparam("system"), CheckpointRow.object == bindparam("object")
+)
 
 
 def _where(system: System, obj: str) -> tuple[ColumnElement[bool], ...]:
@@ -49,15 +55,7 @@ def _where(system: System, obj: str) -> tuple[ColumnElement[bool], ...]:
 
 
 def get_checkpoint(db: Db, system: System, obj: str) -> Checkpoint | None:
-    row = (
-        connection(db)
-        .execute(
-            select(*_COLUMNS).where(
-                CheckpointRow.system == system.value, CheckpointRow.object == obj
-            )
-        )
-        .first()
-    )
+    row = connection(db).execute(_GET, {"system": system.value, "object": obj}).first()
     if row is None:
         return None
     _, _, cursor, last_id, bound, updated = row
@@ -90,6 +88,37 @@ def set_upper_bound(
     )
 
 
+def _advance(conn: Connection) -> ReturningInsert[tuple[str | None]]:
+    """The forward-only upsert of a cursor, built once per dialect (every page commits one):
+    its parameters are `system`, `object`, `cursor`, `last_id` and `updated_at`."""
+    stmt = upsert(conn, CheckpointRow).values(
+        system=bindparam("system"),
+        object=bindparam("object"),
+        cursor_modified_at=bindparam("cursor", type_=CheckpointRow.cursor_modified_at.type),
+        last_id=bindparam("last_id"),
+        updated_at=bindparam("updated_at", type_=CheckpointRow.updated_at.type),
+    )
+    old_cursor, old_id = CheckpointRow.cursor_modified_at, CheckpointRow.last_id
+    new_cursor, new_id = stmt.excluded.cursor_modified_at, stmt.excluded.last_id
+    forward = (
+        old_cursor.is_(None)
+        | (old_cursor < new_cursor)
+        | ((old_cursor == new_cursor) & (old_id.is_(None) | (old_id < new_id)))
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[CheckpointRow.system, CheckpointRow.object],
+        set_={
+            "cursor_modified_at": new_cursor,
+            "last_id": new_id,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        where=forward,
+    ).returning(CheckpointRow.last_id)
+
+
+_ADVANCE: WeakKeyDictionary[Dialect, ReturningInsert[tuple[str | None]]] = WeakKeyDictionary()
+
+
 def advance_checkpoint(
     db: Db,
     system: System,
@@ -110,31 +139,17 @@ def advance_checkpoint(
             f"{current.upper_bound.isoformat()}"
         )
     conn = connection(db)
-    stmt = upsert(conn, CheckpointRow).values(
-        system=system.value,
-        object=obj,
-        cursor_modified_at=cursor,
-        last_id=last_id,
-        updated_at=at or utcnow(),
-    )
-    old_cursor, old_id = CheckpointRow.cursor_modified_at, CheckpointRow.last_id
-    new_cursor, new_id = stmt.excluded.cursor_modified_at, stmt.excluded.last_id
-    forward = (
-        old_cursor.is_(None)
-        | (old_cursor < new_cursor)
-        | ((old_cursor == new_cursor) & (old_id.is_(None) | (old_id < new_id)))
-    )
-    result = conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[CheckpointRow.system, CheckpointRow.object],
-            set_={
-                "cursor_modified_at": new_cursor,
-                "last_id": new_id,
-                "updated_at": stmt.excluded.updated_at,
-            },
-            where=forward,
-        ).returning(CheckpointRow.last_id)
-    )
+    statement = _ADVANCE.get(conn.dialect)
+    if statement is None:
+        statement = _ADVANCE[conn.dialect] = _advance(conn)
+    parameters = {
+        "system": system.value,
+        "object": obj,
+        "cursor": cursor,
+        "last_id": last_id,
+        "updated_at": at or utcnow(),
+    }
+    result = conn.execute(statement, parameters)
     return result.first() is not None
 
 
