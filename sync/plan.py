@@ -465,6 +465,10 @@ class Planner:
         if not fields or (expected == side.values and not relabel):
             out.seen[side.key] = (side.values, side.record.modified_at)
             return None
+        if expected == side.values and label is not None:
+            # Only the label is stale: the other fields the patch holds say nothing new here
+            # (a lifecycle stage HubSpot would refuse to move back, a lead status it cannot read).
+            fields = {label: fields[label]}
         if side.key.system is System.HUBSPOT:
             expected = stamped(expected, side.record, fields, self._hubspot_canonical)
         changes = {
