@@ -349,7 +349,10 @@ class Mapper:
         natives = _SIGNAL_FIELDS.get((key.system, key.object), ())
         get_field = record.fields.get
         memo = (key.system, key.object, *map(get_field, natives), label, reason)
-        found = self._positions.get(memo)
+        try:
+            found = self._positions.get(memo)
+        except TypeError:  # a value no connector should give (a list): worked out, not kept
+            return self._position_of(record, label, reason)
         if found is None:
             found = self._position_of(record, label, reason)
             if len(self._positions) >= _POSITIONS_KEPT:  # odd values: keep the memo small

@@ -327,3 +327,10 @@ def test_the_remembered_funnel_positions_are_those_worked_out(
     for record in records * 2:  # asked again: remembered
         worked_out = mapper._position_of(record, label, reason)
         assert mapper._person_position(record, label, reason) == worked_out
+
+
+def test_a_position_from_a_value_no_connector_should_give_is_worked_out_not_kept() -> None:
+    mapper = Mapper(load_default())
+    odd = SourceRecord(RecordKey(System.SALESFORCE, "Lead", "00Q1"), {"Status": ["x"]}, AT)  # type: ignore[dict-item]
+    assert mapper._person_position(odd, None, None) == mapper._position_of(odd, None, None)
+    assert mapper._positions == {}
