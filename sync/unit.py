@@ -439,7 +439,13 @@ class Worker:
             if side not in people and (unmapped := in_hand.get(side)) is not None:
                 people[side] = person = self.mapper.to_person(unmapped).value
                 values[side] = self.planner.values(person)
-        stored = snapshot_values(conn, [k for k in wanted if k not in known])
+        # The page's own records came with their snapshots (`states`); the rest are asked for.
+        stored = snapshot_values(conn, [k for k in wanted if k not in known and k not in states])
+        stored.update(
+            (k, (state.values, state.source_modified_at))
+            for k, state in states.items()
+            if k in wanted and k not in known
+        )
         stored.update({k: v for k, v in known.items() if k in wanted})
         snapshots = {k: values for k, (values, _) in stored.items()}
         seen_at = {k: at for k, (_, at) in stored.items()}

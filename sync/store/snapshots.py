@@ -145,8 +145,8 @@ class SnapshotState:
             self._values = orjson.loads(self._text)
         return self._values
 
-    def __repr__(self) -> str:
-        return f"SnapshotState({self.source_digest!r}, {self.source_modified_at!r}, {self._text})"
+    def __repr__(self) -> str:  # without the values: they are people's data
+        return f"SnapshotState({self.source_digest!r}, {self.source_modified_at!r})"
 
 
 _STATES = Lookup.by_record_ids(
