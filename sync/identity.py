@@ -109,9 +109,7 @@ class Identity:
         keys = [record.key for record, _ in items]
         stored, records = people_and_records(self.db, [k for k in keys if k not in self.person_of])
         self.person_of.update(stored)
-        for pid in stored.values():
-            if pid not in self.active:
-                self.active[pid] = records.get(pid, {})
+        self._load_active(stored.values(), found=records)
         self._restore([record for record, _ in items if record.key in stored])
         unlinked = [(r, p) for r, p in items if r.key not in self.person_of]
         if not unlinked:
@@ -168,11 +166,19 @@ class Identity:
                 self.move(link_.person_id, key, LinkReason.RESTORED)
                 self.restored.add(link_.person_id)
 
-    def _load_active(self, person_ids: Iterable[uuid.UUID]) -> None:
+    def _load_active(
+        self,
+        person_ids: Iterable[uuid.UUID],
+        *,
+        found: Mapping[uuid.UUID, dict[System, RecordKey]] | None = None,
+    ) -> None:
+        """Each person's current records, unless this unit holds them already (`found`: read
+        with the people themselves)."""
         wanted = [p for p in dict.fromkeys(person_ids) if p not in self.active]
         if not wanted:
             return
-        found = active_keys_for(self.db, wanted)
+        if found is None:
+            found = active_keys_for(self.db, wanted)
         for pid in wanted:
             self.active[pid] = found.get(pid, {})
 
