@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from connectors.records import (
@@ -62,6 +63,14 @@ class Stored:
     modified_at: datetime
     deleted: bool = False
     merged_into: str | None = None
+    # The record reads hand out, built once per version of the record (see `_maker`): the
+    # engine bench times the engine, not this fake. Whatever changes the record drops it.
+    record: SourceRecord | None = field(default=None, repr=False, compare=False)
+    made_from: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def changed(self, at: datetime) -> None:
+        self.modified_at = at
+        self.record = None
 
 
 @dataclass
@@ -83,6 +92,8 @@ class FakeConnector:
     _templates: dict[str, tuple[tuple[str, ...], dict[str, FieldValue]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # object -> ids, last changed last: `read_changes` sorts rows already almost in order
+    _order: dict[str, dict[str, None]] = field(default_factory=dict, repr=False, compare=False)
 
     # -- test helpers ------------------------------------------------------------------------------
 
@@ -99,25 +110,35 @@ class FakeConnector:
         ident = id or self.new_id(obj)
         current = table.get(ident)
         merged = {**(current.fields if current else {}), **fields}
-        table[ident] = Stored(merged, self.clock.advance(1))
+        table[ident] = stored = Stored(merged, self.clock.advance(1))
+        self._moved(obj, ident)
+        self._maker(obj)(ident, stored)  # built now, as a real system stores it: see `Stored`
         return ident
 
-    def get(self, obj: str, ident: str) -> dict[str, FieldValue]:
-        return self.objects[obj][ident].fields
+    def get(self, obj: str, ident: str) -> Mapping[str, FieldValue]:
+        """A record's fields, read-only: change them with `put`."""
+        return MappingProxyType(self.objects[obj][ident].fields)
 
     def remove(self, obj: str, ident: str, *, merged_into: str | None = None) -> None:
         """A user's delete (or merge, with `merged_into`) in the UI; not an API write."""
         stored = self.objects[obj][ident]
         stored.deleted = True
         stored.merged_into = merged_into
-        stored.modified_at = self.clock.advance(1)
+        stored.changed(self.clock.advance(1))
+        self._moved(obj, ident)
 
     def restore(self, obj: str, ident: str) -> None:
         """A user's restore from the recycle bin: the record is back, with its id and fields."""
         stored = self.objects[obj][ident]
         stored.deleted = False
         stored.merged_into = None
-        stored.modified_at = self.clock.advance(1)
+        stored.changed(self.clock.advance(1))
+        self._moved(obj, ident)
+
+    def _moved(self, obj: str, ident: str) -> None:
+        order = self._order.setdefault(obj, {})
+        order.pop(ident, None)
+        order[ident] = None
 
     def find(self, obj: str, name: str, value: FieldValue) -> list[str]:
         return [
@@ -150,17 +171,24 @@ class FakeConnector:
         return cached[1]
 
     def _maker(self, obj: str) -> Callable[[str, Stored], SourceRecord]:
-        """A record builder with the object's template and key parts looked up once per read."""
+        """A record reader with the object's template and key parts looked up once per read:
+        a record's built `SourceRecord` is handed out again until the record or the fields a
+        read returns (`known`) change."""
         template, system = self._template(obj), self.system
+        names = self._templates[obj][0]
 
         def make(ident: str, stored: Stored) -> SourceRecord:
-            return SourceRecord(
-                RecordKey(system, obj, ident),
-                {**template, **stored.fields},
-                stored.modified_at,
-                stored.deleted,
-                stored.merged_into,
-            )
+            record = stored.record
+            if record is None or stored.made_from is not names:
+                record = stored.record = SourceRecord(
+                    RecordKey(system, obj, ident),
+                    {**template, **stored.fields},
+                    stored.modified_at,
+                    stored.deleted,
+                    stored.merged_into,
+                )
+                stored.made_from = names
+            return record
 
         return make
 
@@ -173,8 +201,9 @@ class FakeConnector:
         # Sorted as (modified_at, id, stored) tuples: ids are unique, so `stored` is never
         # compared, and no key function runs per row. The window is checked as each row is
         # yielded, on its current time, since the engine writes between pages.
-        rows = [(s.modified_at, i, s) for i, s in self.objects.get(object, {}).items()]
-        rows.sort()
+        table = self.objects.get(object, {})
+        rows = [(table[i].modified_at, i, table[i]) for i in self._order.get(object, ())]
+        rows.sort()  # in order already, but for changes made at one instant
         make = self._maker(object)
         for _, ident, stored in rows:
             at = stored.modified_at
@@ -247,7 +276,8 @@ class FakeConnector:
                 continue
             stored = table[ident]
             stored.fields.update(patch.fields)
-            stored.modified_at = self.clock.advance(0.001)
+            stored.changed(self.clock.advance(0.001))
+            self._moved(object, ident)
             self._stamp(stored, patch.fields)
             self.writes += 1
             outcomes.append(WriteOutcome(patch, ident, created=created))
@@ -280,7 +310,8 @@ class FakeConnector:
             stored = table.get(ident)
             if stored is not None and not stored.deleted:
                 stored.deleted = True
-                stored.modified_at = self.clock.advance(0.001)
+                stored.changed(self.clock.advance(0.001))
+                self._moved(object, ident)
                 self.deleted.append(ident)
                 self.writes += 1
             outcomes.append(WriteOutcome(patch, ident))
