@@ -39,7 +39,7 @@ from connectors.readahead import read_ahead
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import Dictionary
-from sync import deletes
+from sync import collector, deletes
 from sync.identity import Identity
 from sync.plan import CreationPolicy, Planner
 from sync.report import CycleReport
@@ -269,6 +269,16 @@ class SyncEngine:
         dry_run: bool,
         body: Callable[[uuid.UUID | None], CycleReport],
     ) -> CycleReport:
+        with collector.cycle_heap_only():
+            return self._recorded(kind, dry_run, body)
+
+    def _recorded(
+        self,
+        kind: RunKind,
+        dry_run: bool,
+        body: Callable[[uuid.UUID | None], CycleReport],
+    ) -> CycleReport:
+        """`body` run as a recorded run (none for a dry run), its outcome kept in `runs`."""
         if dry_run:
             return body(None)
         with self.db.begin() as tx:

@@ -15,11 +15,9 @@ when that snapshot was taken, so a steady poll costs the history nothing.
 
 from __future__ import annotations
 
-import gc
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,7 +28,7 @@ from connectors.protocol import Connector
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
 from mappings.model import Person
-from sync import deletes
+from sync import collector, deletes
 from sync.changes import any_changed
 from sync.entries import first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
@@ -63,24 +61,6 @@ from sync.values import Values
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 #: Lead fields the conversion is followed from (`_follow_conversions`): part of the digest.
 CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedOpportunityId")
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one unit of work.
-
-    A unit allocates tens of thousands of short-lived objects (records, people, values) that
-    reference counting frees; each allocation burst otherwise triggers collections that walk
-    the whole long-lived heap, about a quarter of the engine's time. Whatever cycles the unit
-    leaves are collected once it ends (the collector is only resumed if it was running).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +154,7 @@ class Worker:
         `retrying` (a retry of dead letters) sends even writes an open letter refused with the
         same payload, and keeps a write refused for now as a letter (no page will be read
         again to send it)."""
-        with _collector_paused():
+        with collector.paused():
             return self._run(
                 records,
                 trigger=trigger,
