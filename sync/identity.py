@@ -31,7 +31,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from connectors.records import RecordKey, SourceRecord, System
-from mappings.apply import CONTACT, LEAD
+from mappings.apply import CONTACT, LEAD, OPPORTUNITY
 from mappings.model import Person
 from sync.store._sql import Db
 from sync.store.decisions import people_with_rule
@@ -41,7 +41,7 @@ from sync.store.links import (
     associate,
     find_links,
     link_many,
-    people_and_records,
+    page_links,
     relink,
 )
 from sync.store.people import (
@@ -97,6 +97,9 @@ class Identity:
     associations: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
     ambiguous: list[Ambiguity] = field(default_factory=list)
     restored: set[uuid.UUID] = field(default_factory=set)  # people `_restore` gave a record back
+    # Stored people's Opportunities (inactive links), read with their records by `resolve`: a
+    # person without an entry was not read that way (ask the store: `sync.store.links.associated`)
+    opportunities: dict[uuid.UUID, list[RecordKey]] = field(default_factory=dict)
     _email_people: dict[str, list[uuid.UUID]] = field(default_factory=dict)
     _flagged: dict[System, set[uuid.UUID]] = field(
         default_factory=lambda: {system: set() for system in System}
@@ -107,9 +110,12 @@ class Identity:
     def resolve(self, items: Sequence[tuple[SourceRecord, Person]]) -> None:
         """Decide the person of every record (ambiguous ones stay out of `person_of`)."""
         keys = [record.key for record, _ in items]
-        stored, records = people_and_records(self.db, [k for k in keys if k not in self.person_of])
+        page = page_links(self.db, [k for k in keys if k not in self.person_of], OPPORTUNITY)
+        stored = page.people
         self.person_of.update(stored)
-        self._load_active(stored.values(), found=records)
+        self._load_active(stored.values(), found=page.records)
+        for pid, opportunities in page.associated.items():
+            self.opportunities.setdefault(pid, opportunities)
         self._restore([record for record, _ in items if record.key in stored])
         unlinked = [(r, p) for r, p in items if r.key not in self.person_of]
         if not unlinked:

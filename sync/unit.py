@@ -394,8 +394,16 @@ class Worker:
             )
             ask = [pid for pid in touched if pid not in asked]
             asked.update(ask)
-            for pid, opportunities in (associated(conn, ask, OPPORTUNITY) if ask else {}).items():
-                for opportunity in opportunities:
+            # Opportunities came with most people's links (`Identity.resolve`); a new person
+            # has none stored.
+            unread = [
+                p for p in ask if p not in identity.opportunities and p not in identity.new_people
+            ]
+            stored_opportunities = associated(conn, unread, OPPORTUNITY) if unread else {}
+            for pid in ask:
+                for opportunity in (
+                    identity.opportunities.get(pid) or stored_opportunities.get(pid) or ()
+                ):
                     identity.person_of.setdefault(opportunity, pid)
                     extra.add(opportunity)
             missing = {

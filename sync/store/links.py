@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, literal, select, tuple_, update
+from sqlalchemy import Row, String, bindparam, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from connectors.records import RecordKey, System
@@ -322,35 +322,76 @@ def people_and_records(
 ) -> tuple[dict[RecordKey, uuid.UUID], dict[uuid.UUID, dict[System, RecordKey]]]:
     """The person each key is linked to (active link or not: a converted Lead's late echo
     still names its person), and those people's current record per system (`active_keys_for`),
-    in one query per (system, object) and chunk: the identity hot path needs both for a page.
-    A person with no active link has no entry in the second dict."""
+    in one query per (system, object) and chunk. A person with no active link has no entry in
+    the second dict."""
+    found = page_links(db, keys)
+    return found.people, found.records
+
+
+@dataclass(frozen=True, slots=True)
+class PageLinks:
+    """What the identity hot path needs of a page of keys, read in one query (`page_links`)."""
+
+    people: dict[RecordKey, uuid.UUID]  # the person of each linked key
+    records: dict[uuid.UUID, dict[System, RecordKey]]  # their current record per system
+    # their inactive links on the object asked for (every person of `people` has an entry)
+    associated: dict[uuid.UUID, list[RecordKey]]
+
+
+def page_links(db: Db, keys: Iterable[RecordKey], associated: str | None = None) -> PageLinks:
+    """`people_and_records` of a page, and with `associated` (an object), each of those
+    people's inactive links on it (`associated(db, people, object)`: a converted Lead's
+    Opportunity) from the same query, which visits all of a person's links anyway."""
     conn = connection(db)
     people: dict[RecordKey, uuid.UUID] = {}
     records: dict[uuid.UUID, dict[System, RecordKey]] = {}
+    also: dict[uuid.UUID, list[RecordKey]] = {}
     by_object = keys_by_object(keys)
     systems = _SYSTEMS
     for (system, obj), ids in by_object.items():
-        rows = _PEOPLE_AND_RECORDS.rows(conn, list(ids), system=system.value, object=obj)
-        for record_id, person_id, active_system, active_object, active_id in rows:
+        rows = _PAGE_LINKS.rows(
+            conn, list(ids), system=system.value, object=obj, associated=associated
+        )
+        for record_id, person_id, linked_active, linked_system, linked_object, linked_id in rows:
             people[ids.get(record_id) or RecordKey(system, obj, record_id)] = person_id
-            if active_id is None:  # the person has no active link
+            others = also.get(person_id)
+            if others is None:
+                others = also[person_id] = []
+            if linked_id is None:  # the person has no other link to read
                 continue
-            kind = systems[active_system]
-            given = by_object.get((kind, active_object))
-            active = given.get(active_id) if given is not None else None
+            kind = systems[linked_system]
+            given = by_object.get((kind, linked_object))
+            key = (given.get(linked_id) if given is not None else None) or RecordKey(
+                kind, linked_object, linked_id
+            )
+            if not linked_active:
+                if key not in others:  # two keys of the page may share their person
+                    others.append(key)
+                continue
             found = records.get(person_id)
             if found is None:
                 found = records[person_id] = {}
-            found[kind] = active or RecordKey(kind, active_object, active_id)
-    return people, records
+            found[kind] = key
+    return PageLinks(people, records, also if associated is not None else {})
 
 
-def _people_and_records() -> AnySelect:
-    given, active = aliased(IdentityLink), aliased(IdentityLink)
+def _page_links() -> AnySelect:
+    given, linked = aliased(IdentityLink), aliased(IdentityLink)
     return (
-        select(given.record_id, given.person_id, active.system, active.object, active.record_id)
+        select(
+            given.record_id,
+            given.person_id,
+            linked.active,
+            linked.system,
+            linked.object,
+            linked.record_id,
+        )
         .select_from(given)
-        .outerjoin(active, (active.person_id == given.person_id) & active.active)
+        .outerjoin(
+            linked,
+            (linked.person_id == given.person_id)
+            & (linked.active | (linked.object == bindparam("associated", type_=String))),
+        )
         .where(
             given.system == bindparam("system"),
             given.object == bindparam("object"),
@@ -359,7 +400,7 @@ def _people_and_records() -> AnySelect:
     )
 
 
-_PEOPLE_AND_RECORDS = Lookup(lambda _: _people_and_records(), "ids", ("system", "object"))
+_PAGE_LINKS = Lookup(lambda _: _page_links(), "ids", ("system", "object", "associated"))
 
 
 def active_links_for(

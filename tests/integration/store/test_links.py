@@ -15,12 +15,14 @@ from sync.store.links import (
     active_keys_for,
     active_links,
     associate,
+    associated,
     end_links,
     find_link,
     find_links,
     history,
     link,
     link_many,
+    page_links,
     people_and_records,
     relink,
 )
@@ -191,3 +193,36 @@ def test_people_and_records_are_the_links_and_active_keys_of_a_page(db: Connecti
 
 def test_people_and_records_of_no_keys_is_empty(db: Connection) -> None:
     assert people_and_records(db, []) == ({}, {})
+
+
+def test_page_links_bring_each_persons_associated_records_once(db: Connection) -> None:
+    ann, bob, cat = add_people(db, ["a@example.com", "b@example.com", "c@example.com"], at=T0)
+    link_many(
+        db,
+        [
+            (ann, contact("1"), LinkReason.EMAIL),
+            (ann, sf("Lead", "00Q1"), LinkReason.EMAIL),
+            (bob, contact("2"), LinkReason.EMAIL),
+        ],
+        at=T0,
+    )
+    link(db, cat, sf("Lead", "00Q3"), LinkReason.EMAIL, at=T0)
+    relink(db, cat, sf("Contact", "0033"), LinkReason.CONVERSION, at=T0)  # an inactive Lead
+    opportunities = [sf("Opportunity", "006A"), sf("Opportunity", "006B")]
+    associate(db, [(ann, key, LinkReason.CONVERSION) for key in opportunities], at=T0)
+    # ann's contact and Lead are both in the page (two queries, one person)
+    wanted = [contact("1"), sf("Lead", "00Q1"), contact("2"), sf("Contact", "0033")]
+
+    page = page_links(db, wanted, "Opportunity")
+
+    assert (page.people, page.records) == people_and_records(db, wanted)
+    assert {pid: sorted(keys, key=str) for pid, keys in page.associated.items()} == {
+        ann: opportunities,
+        bob: [],
+        cat: [],  # its inactive Lead is not an Opportunity
+    }
+    stored = associated(db, [ann, bob, cat], "Opportunity")
+    assert {pid: set(keys) for pid, keys in page.associated.items() if keys} == {
+        pid: set(keys) for pid, keys in stored.items()
+    }
+    assert page_links(db, wanted).associated == {}

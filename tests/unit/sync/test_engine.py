@@ -3,6 +3,7 @@ then both sides agree per the dictionary and a second cycle writes nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -530,6 +531,33 @@ def test_an_opportunity_is_a_funnel_signal_and_its_changes_are_followed(world: W
     assert report.stage_moves == {"opportunity->customer": 1}
     settle(world, engine)
     quiet(world, engine)
+
+
+def test_a_change_of_a_converted_persons_contact_still_plans_with_its_opportunity(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine(lookback=timedelta(0))  # the next polls read only what changed
+    settle(world, engine)
+    opp_id = world.sf.put(
+        "Opportunity", {"StageName": "Closed Won", "IsClosed": True, "IsWon": True}
+    )
+    contact_id = world.sf.convert(sf_id)
+    world.sf.put("Lead", {"ConvertedOpportunityId": opp_id}, id=sf_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "customer"
+    read: list[tuple[str, list[str]]] = []
+    by_ids = world.sf.read_by_ids
+    monkeypatch.setattr(
+        world.sf, "read_by_ids", lambda obj, ids: read.append((obj, list(ids))) or by_ids(obj, ids)
+    )
+    world.hs.put("contacts", {"jobtitle": "VP Sales"}, id=hs_id)  # the Opportunity is unchanged
+    world.clock.advance(10)
+    report = engine.poll()
+    assert ("Opportunity", [opp_id]) in read  # planned with the person's Opportunity
+    assert world.sf.get("Contact", contact_id)["Title"] == "VP Sales"
+    assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "customer"
+    assert report.stage_moves == {}
 
 
 def test_ambiguity_is_in_the_decision_log(world: World) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sync.unit
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
@@ -334,3 +335,21 @@ def test_a_position_from_a_value_no_connector_should_give_is_worked_out_not_kept
     odd = SourceRecord(RecordKey(System.SALESFORCE, "Lead", "00Q1"), {"Status": ["x"]}, AT)  # type: ignore[dict-item]
     assert mapper._person_position(odd, None, None) == mapper._position_of(odd, None, None)
     assert mapper._positions == {}
+
+
+def test_a_linked_persons_opportunities_come_with_its_links_not_from_another_query(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hs_id, _, engine = _linked_pair(world)
+    asked: list[list[uuid.UUID]] = []
+    real = sync.unit.associated
+    monkeypatch.setattr(
+        sync.unit,
+        "associated",
+        lambda db, people, obj: asked.append(list(people)) or real(db, people, obj),
+    )
+    world.hs.put("contacts", {"jobtitle": "CTO"}, id=hs_id)
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.writes == 1
+    assert asked == []
