@@ -10,9 +10,12 @@ keep that walk off the hot path:
   started (caches, the SQLAlchemy and HTTP machinery; in tests and benches, both imitation
   systems) are left out of the collections its reading triggers (`gc.freeze`), which would
   otherwise walk them all, tens of milliseconds each time, for objects that outlive the cycle
-  anyway. They are handed back (`gc.unfreeze`) when the last cycle in progress ends, so
-  cycles among them are still collected. Cycles may overlap (a webhook's sync beside a poll):
-  the first to start freezes, the last to end unfreezes.
+  anyway. They are handed back (`gc.unfreeze`) when the last cycle in progress ends. Handed
+  back, they sit in the oldest generation, which only a full collection sweeps, and a daemon
+  idle between cycles rarely starts one before the next cycle freezes them again: so the last
+  cycle to end collects fully itself once `FULL_COLLECTION_EVERY` has passed since the last
+  time, and garbage frozen with a cycle lives that long at most. Cycles may overlap (a
+  webhook's sync beside a poll): the first to start freezes, the last to end unfreezes.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import monotonic
+
+#: Seconds between the full collections the end of a cycle runs (see the module docstring).
+FULL_COLLECTION_EVERY = 300.0
 
 _lock = threading.Lock()
 _cycles = 0  # cycles in progress, process-wide (the collector is)
+_collected_at = monotonic()  # the last full collection a cycle's end ran
 
 
 @contextmanager
@@ -41,7 +49,7 @@ def paused() -> Iterator[None]:
 @contextmanager
 def cycle_heap_only() -> Iterator[None]:
     """Collections during the cycle walk only the objects it made (see the module docstring)."""
-    global _cycles
+    global _cycles, _collected_at
     with _lock:
         _cycles += 1
         if _cycles == 1:
@@ -53,3 +61,6 @@ def cycle_heap_only() -> Iterator[None]:
             _cycles -= 1
             if _cycles == 0:
                 gc.unfreeze()
+                if monotonic() - _collected_at >= FULL_COLLECTION_EVERY:
+                    gc.collect()
+                    _collected_at = monotonic()

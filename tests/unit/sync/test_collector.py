@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +79,33 @@ def test_an_engine_cycle_reads_with_the_old_heap_frozen_and_hands_it_back(world:
     assert frozen_while_reading
     assert all(count > 0 for count in frozen_while_reading)
     assert gc.get_freeze_count() == 0
+
+
+class _Node:
+    other: object = None
+
+
+def test_garbage_frozen_with_a_cycle_is_collected_once_the_interval_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1_000_000.0]
+    monkeypatch.setattr(collector, "monotonic", lambda: now[0])
+    monkeypatch.setattr(collector, "_collected_at", now[0])
+    was = gc.isenabled()
+    gc.disable()  # only the collections the cycles run
+    try:
+        first, second = _Node(), _Node()
+        first.other, second.other = second, first  # a cycle: reference counting cannot free it
+        gone = weakref.ref(first)
+        del first, second
+        with collector.cycle_heap_only():
+            pass  # the garbage was frozen with the cycle's heap, then handed back
+        assert gone() is not None  # too soon: no full collection yet
+        now[0] += collector.FULL_COLLECTION_EVERY
+        with collector.cycle_heap_only():
+            pass
+        assert gone() is None
+        assert gc.get_freeze_count() == 0
+    finally:
+        if was:
+            gc.enable()
