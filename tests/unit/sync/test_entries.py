@@ -170,8 +170,9 @@ def test_a_date_is_refined_by_the_same_days_modification(
         ),
     ],
 )
+@pytest.mark.parametrize("complete", [False, True])  # True: every name on both sides
 def test_only_a_funnel_value_teaches_the_history(
-    snapshot: dict[str, str | None] | None, learns: bool
+    snapshot: dict[str, str | None] | None, learns: bool, complete: bool
 ) -> None:
     values = {"job_title": "CEO", "stage": "mql", "entered.mql": "2026-03-01", "outcome": None}
     names = history_values(["job_title", "entered.mql", "entered.sql"])
@@ -183,4 +184,12 @@ def test_only_a_funnel_value_teaches_the_history(
         "entered.mql",
         "entered.sql",
     )
+    if complete:  # a name missing says blank: filled in, the answer must not change
+        values = dict.fromkeys(names) | values
+        snapshot = None if snapshot is None else dict.fromkeys(names) | snapshot
     assert history_changed(values, snapshot, names) is learns
+
+
+def test_the_history_of_one_name_compares_that_name() -> None:
+    assert history_changed({"stage": "mql"}, {"stage": "sql"}, ("stage",)) is True
+    assert history_changed({"stage": "mql"}, {"stage": "mql"}, ("stage",)) is False
