@@ -8,7 +8,14 @@ import pytest
 from sqlalchemy import JSON, Column, MetaData, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from sync.store.engine import BUSY_TIMEOUT_MS, for_reading, make_engine, sqlite_url
+from sync.store.engine import (
+    BUSY_TIMEOUT_MS,
+    WAL_CHECKPOINT_PAGES,
+    WAL_SIZE_LIMIT,
+    for_reading,
+    make_engine,
+    sqlite_url,
+)
 from sync.store.migrate import SCRIPT_LOCATION, alembic_config, head_revision
 
 
@@ -20,6 +27,9 @@ def test_sqlite_file_connections_get_wal_foreign_keys_and_busy_timeout(tmp_path:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            wal_pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            assert wal_pages == WAL_CHECKPOINT_PAGES
+            assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == WAL_SIZE_LIMIT
     finally:
         engine.dispose()
 
