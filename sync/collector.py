@@ -12,11 +12,11 @@ keep that walk off the hot path:
   otherwise walk them all, tens of milliseconds each time, for objects that outlive the cycle
   anyway. They are handed back (`gc.unfreeze`) when the last cycle in progress ends. Handed
   back, they sit in the oldest generation, which only a full collection sweeps, and a daemon
-  idle between cycles rarely starts one before the next cycle freezes them again: so the last
-  cycle to end collects fully itself once `FULL_COLLECTION_EVERY` has passed since the last
-  time: garbage frozen with a cycle is collected at the end of the first cycle to end after
-  that interval (a long backfill keeps its own until it ends). Cycles may overlap (a webhook's
-  sync beside a poll): the first to start freezes, the last to end unfreezes.
+  idle between cycles rarely starts one before the next cycle freezes them again. So the last
+  cycle to end runs one itself once `FULL_COLLECTION_EVERY` has passed since the last: garbage
+  frozen with a cycle is collected by the first cycle to end after that interval (a long
+  backfill keeps its own until it ends). Cycles may overlap (a webhook's sync beside a poll):
+  the first to start freezes, the last to end unfreezes.
 """
 
 from __future__ import annotations
