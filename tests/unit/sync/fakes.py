@@ -68,10 +68,6 @@ class Stored:
     record: SourceRecord | None = field(default=None, repr=False, compare=False)
     made_from: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
-    def changed(self, at: datetime) -> None:
-        self.modified_at = at
-        self.record = None
-
 
 @dataclass
 class FakeConnector:
@@ -111,7 +107,7 @@ class FakeConnector:
         current = table.get(ident)
         merged = {**(current.fields if current else {}), **fields}
         table[ident] = stored = Stored(merged, self.clock.advance(1))
-        self._moved(obj, ident)
+        self._changed(obj, ident, stored, stored.modified_at)
         self._maker(obj)(ident, stored)  # built now, as a real system stores it: see `Stored`
         return ident
 
@@ -124,18 +120,19 @@ class FakeConnector:
         stored = self.objects[obj][ident]
         stored.deleted = True
         stored.merged_into = merged_into
-        stored.changed(self.clock.advance(1))
-        self._moved(obj, ident)
+        self._changed(obj, ident, stored, self.clock.advance(1))
 
     def restore(self, obj: str, ident: str) -> None:
         """A user's restore from the recycle bin: the record is back, with its id and fields."""
         stored = self.objects[obj][ident]
         stored.deleted = False
         stored.merged_into = None
-        stored.changed(self.clock.advance(1))
-        self._moved(obj, ident)
+        self._changed(obj, ident, stored, self.clock.advance(1))
 
-    def _moved(self, obj: str, ident: str) -> None:
+    def _changed(self, obj: str, ident: str, stored: Stored, at: datetime) -> None:
+        """A record changed at `at`: its built record is dropped, and it reads last in order."""
+        stored.modified_at = at
+        stored.record = None
         order = self._order.setdefault(obj, {})
         order.pop(ident, None)
         order[ident] = None
@@ -276,8 +273,7 @@ class FakeConnector:
                 continue
             stored = table[ident]
             stored.fields.update(patch.fields)
-            stored.changed(self.clock.advance(0.001))
-            self._moved(object, ident)
+            self._changed(object, ident, stored, self.clock.advance(0.001))
             self._stamp(stored, patch.fields)
             self.writes += 1
             outcomes.append(WriteOutcome(patch, ident, created=created))
@@ -310,8 +306,7 @@ class FakeConnector:
             stored = table.get(ident)
             if stored is not None and not stored.deleted:
                 stored.deleted = True
-                stored.changed(self.clock.advance(0.001))
-                self._moved(object, ident)
+                self._changed(object, ident, stored, self.clock.advance(0.001))
                 self.deleted.append(ident)
                 self.writes += 1
             outcomes.append(WriteOutcome(patch, ident))
