@@ -317,31 +317,24 @@ def active_keys_for(
     return dict(found)
 
 
-def people_and_records(
-    db: Db, keys: Iterable[RecordKey]
-) -> tuple[dict[RecordKey, uuid.UUID], dict[uuid.UUID, dict[System, RecordKey]]]:
-    """The person each key is linked to (active link or not: a converted Lead's late echo
-    still names its person), and those people's current record per system (`active_keys_for`),
-    in one query per (system, object) and chunk. A person with no active link has no entry in
-    the second dict."""
-    found = page_links(db, keys)
-    return found.people, found.records
-
-
 @dataclass(frozen=True, slots=True)
 class PageLinks:
     """What the identity hot path needs of a page of keys, read in one query (`page_links`)."""
 
-    people: dict[RecordKey, uuid.UUID]  # the person of each linked key
-    records: dict[uuid.UUID, dict[System, RecordKey]]  # their current record per system
+    # the person each key is linked to (active link or not: a converted Lead's late echo still
+    # names its person)
+    people: dict[RecordKey, uuid.UUID]
+    # those people's current record per system (`active_keys_for`); none for a person without
+    records: dict[uuid.UUID, dict[System, RecordKey]]
     # their inactive links on the object asked for (every person of `people` has an entry)
     associated: dict[uuid.UUID, list[RecordKey]]
 
 
 def page_links(db: Db, keys: Iterable[RecordKey], associated: str | None = None) -> PageLinks:
-    """`people_and_records` of a page, and with `associated` (an object), each of those
-    people's inactive links on it (`associated(db, people, object)`: a converted Lead's
-    Opportunity) from the same query, which visits all of a person's links anyway."""
+    """The people of a page of keys and their current records, in one query per (system,
+    object) and chunk; with `associated` (an object), each of those people's inactive links on
+    it too (`associated(db, people, object)`: a converted Lead's Opportunity), from the same
+    query, which visits all of a person's links anyway."""
     conn = connection(db)
     people: dict[RecordKey, uuid.UUID] = {}
     records: dict[uuid.UUID, dict[System, RecordKey]] = {}

@@ -27,7 +27,7 @@ from sync.store.links import (
     find_links,
     history,
     link_many,
-    people_and_records,
+    page_links,
 )
 from sync.store.people import add_people, people_by_emails
 from sync.store.schema import Decision as DecisionRow
@@ -318,7 +318,8 @@ def test_page_readers_return_the_stored_values(db: Connection) -> None:
     )
     missing = RecordKey(System.HUBSPOT, "contacts", "404")
 
-    assert people_and_records(db, [contact, lead, missing]) == (
+    page = page_links(db, [contact, lead, missing])
+    assert (page.people, page.records) == (
         {contact: ann, lead: ann},
         {ann: {System.HUBSPOT: contact, System.SALESFORCE: lead}},
     )

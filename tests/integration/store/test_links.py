@@ -12,6 +12,7 @@ from connectors.records import RecordKey, System
 from sync.store.links import (
     LinkConflict,
     LinkReason,
+    PageLinks,
     active_keys_for,
     active_links,
     associate,
@@ -23,7 +24,6 @@ from sync.store.links import (
     link,
     link_many,
     page_links,
-    people_and_records,
     relink,
 )
 from sync.store.people import add_people, add_person, people_by_email, person_exists
@@ -152,7 +152,7 @@ def test_end_links_deactivates_keeps_the_person_and_ignores_unknown_keys(db: Con
     assert find_link(db, contact("999")) is None
 
 
-def test_people_and_records_are_the_links_and_active_keys_of_a_page(db: Connection) -> None:
+def test_page_links_are_the_links_and_active_keys_of_a_page(db: Connection) -> None:
     people = add_people(db, [f"p{i}@example.com" for i in range(620)], at=T0)
     link_many(db, [(p, contact(str(i)), LinkReason.EMAIL) for i, p in enumerate(people)], at=T0)
     both, converted, ended, lonely = people[0], people[1], people[2], people[3]
@@ -172,7 +172,8 @@ def test_people_and_records_are_the_links_and_active_keys_of_a_page(db: Connecti
     ]
     wanted += [sf("Lead", "missing")]
 
-    found, records = people_and_records(db, wanted)
+    page = page_links(db, wanted)
+    found, records = page.people, page.records
 
     assert found == {key: link_.person_id for key, link_ in find_links(db, wanted).items()}
     assert records == active_keys_for(db, found.values())
@@ -191,8 +192,8 @@ def test_people_and_records_are_the_links_and_active_keys_of_a_page(db: Connecti
     assert records[both][System.HUBSPOT] is wanted[0]
 
 
-def test_people_and_records_of_no_keys_is_empty(db: Connection) -> None:
-    assert people_and_records(db, []) == ({}, {})
+def test_page_links_of_no_keys_are_empty(db: Connection) -> None:
+    assert page_links(db, [], "Opportunity") == PageLinks({}, {}, {})
 
 
 def test_page_links_bring_each_persons_associated_records_once(db: Connection) -> None:
@@ -215,7 +216,8 @@ def test_page_links_bring_each_persons_associated_records_once(db: Connection) -
 
     page = page_links(db, wanted, "Opportunity")
 
-    assert (page.people, page.records) == people_and_records(db, wanted)
+    plain = page_links(db, wanted)
+    assert (page.people, page.records) == (plain.people, plain.records)
     assert {pid: sorted(keys, key=str) for pid, keys in page.associated.items()} == {
         ann: opportunities,
         bob: [],
