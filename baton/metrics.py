@@ -75,12 +75,16 @@ class _LiveCollector(Collector):
             labels=["system", "bucket"],
         )
         waited = CounterMetricFamily(
-            "baton_api_budget_wait_seconds", "Time spent waiting for the budget", labels=["system"]
+            "baton_api_budget_wait_seconds",
+            "Time spent waiting for the budget: by the sync's own calls, or by background reads"
+            " ahead (read_ahead), which only take permits no other call is waiting for",
+            labels=["system", "waiter"],
         )
         for system, budget in sorted(self.budgets.items()):
             snap = budget.snapshot()
             calls.add_metric([system], float(sum(snap.spent.values())))
-            waited.add_metric([system], snap.waited_s)
+            waited.add_metric([system, "sync"], snap.waited_s)
+            waited.add_metric([system, "read_ahead"], snap.waited_ahead_s)
             if snap.daily_remaining is not None:
                 daily.add_metric([system], float(snap.daily_remaining))
             for kind, bucket in sorted(snap.buckets.items()):

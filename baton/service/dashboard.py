@@ -103,13 +103,14 @@ def render_dashboard(
         ),
         _table(
             "API budget (this process)",
-            ("system", "calls made", "daily remaining", "waited (s)"),
+            ("system", "calls made", "daily remaining", "waited (s)", "read ahead waited (s)"),
             (
                 (
                     name,
                     sum(snap.spent.values()),
                     "-" if snap.daily_remaining is None else snap.daily_remaining,
                     f"{snap.waited_s:.1f}",
+                    f"{snap.waited_ahead_s:.1f}",
                 )
                 for name, snap in ((n, b.snapshot()) for n, b in sorted(budgets.items()))
             ),

@@ -169,7 +169,8 @@ class BudgetSnapshot:
     system: str
     buckets: Mapping[str, BucketSnapshot]
     spent: Mapping[str, int]
-    waited_s: float
+    waited_s: float  # calls the sync made waited this long for their permits...
+    waited_ahead_s: float  # ... and background reads (read-ahead) this long for free ones
     daily_limit: int | None
     daily_remaining: int | None
     daily_floor: int
@@ -199,6 +200,7 @@ class ApiBudget:
         self._buckets = {kind: _Bucket(pace, now) for kind, pace in spec.buckets.items()}
         self._spent: dict[str, int] = {}
         self._waited = 0.0
+        self._waited_ahead = 0.0
         self._daily_limit = spec.daily_limit
         self._daily_remaining: int | None = spec.daily_limit
         self._floor_reached_at: float | None = None
@@ -236,7 +238,7 @@ class ApiBudget:
                 if wait == 0.0:
                     self._count(kind)
                     return
-                self._waited += wait
+                self._waited_ahead += wait
             self._sleep(wait)
 
     def _count(self, kind: str) -> None:
@@ -319,6 +321,7 @@ class ApiBudget:
                 buckets=MappingProxyType(buckets),
                 spent=MappingProxyType(dict(self._spent)),
                 waited_s=self._waited,
+                waited_ahead_s=self._waited_ahead,
                 daily_limit=self._daily_limit,
                 daily_remaining=self._daily_remaining,
                 daily_floor=self.spec.daily_floor,

@@ -17,6 +17,7 @@ from baton.service.dashboard import render_dashboard
 from baton.wiring import open_store, store_readiness
 from connectors.errors import DailyLimitExhausted
 from connectors.http.budget import ApiBudget, hubspot_spec, salesforce_spec
+from connectors.priority import background_calls
 from connectors.records import RecordKey, System
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, add_dead_letter
@@ -148,6 +149,17 @@ def test_metrics_read_budget_lag_and_dead_letters(store) -> None:  # type: ignor
     }
     budgets["hubspot"].spend()
     budgets["salesforce"].spend()
+    clock = [0.0]  # seconds, moved on by the budget's own sleeps
+    fast = ApiBudget(
+        hubspot_spec(limit_per_10s=190),
+        clock=lambda: clock[0],
+        sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
+    )
+    for _ in range(20):  # the burst of 19, then one permit the sync waits for
+        fast.spend()
+    with background_calls():
+        fast.spend()  # and one a read ahead waits for
+    budgets["fast"] = fast
     with store.begin() as conn:
         add_dead_letter(
             conn,
@@ -160,6 +172,13 @@ def test_metrics_read_budget_lag_and_dead_letters(store) -> None:  # type: ignor
     metrics = BatonMetrics(budgets=budgets, store=store, now=lambda: now)
     text = metrics.render().decode()
     assert 'baton_api_calls_total{system="hubspot"} 1.0' in text
+    waits = {
+        waiter: float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith('baton_api_budget_wait_seconds_total{system="fast",waiter="')
+        for waiter in [line.split('waiter="')[1].split('"')[0]]
+    }
+    assert waits == {"sync": pytest.approx(1 / 17.1), "read_ahead": pytest.approx(1 / 17.1)}
     assert 'baton_api_daily_remaining{system="salesforce"} 14999.0' in text
     assert 'baton_dead_letters{status="open"} 1.0' in text
     assert 'baton_checkpoint_lag_seconds{object="contacts",system="hubspot"} 90.0' in text
@@ -172,6 +191,7 @@ def test_the_dashboard_shows_the_store(store) -> None:  # type: ignore[no-untype
     assert "1 open dead letters" in page
     assert "dup &lt;b&gt;" in page
     assert "<h2>Checkpoints</h2>" in page
+    assert "<th>read ahead waited (s)</th>" in page
 
 
 def test_a_steady_stream_of_webhooks_does_not_starve_polling() -> None:

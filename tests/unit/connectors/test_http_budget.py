@@ -293,6 +293,9 @@ def test_a_background_call_takes_a_free_permit_or_waits_for_one_without_reservin
     snap = api.snapshot()
     assert snap.spent == {"default": 20}
     assert snap.daily_remaining == 80
+    # The wait is the read-ahead's, kept apart from what the sync's own calls waited.
+    assert snap.waited_ahead_s == pytest.approx(1 / 17.1)
+    assert snap.waited_s == 0.0
 
 
 def test_a_background_caller_yields_the_budget_to_a_foreground_one() -> None:
