@@ -30,12 +30,11 @@ paid for pages it never used); `by_ids` uses batch read (100 ids per call).
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-import orjson
 
 from connectors.errors import ConfigError
 from connectors.http.pagination import AfterCursor, dig, paginate
@@ -171,7 +170,7 @@ class HubSpotReader:
             "properties": self.properties(spec),
             "limit": self.search_page,
         }
-        size = len(orjson.dumps(body))
+        size = len(json.dumps(body))  # as the SDK sends it: `json.dumps`, spaces and all
         if size > SEARCH_BODY_LIMIT:
             raise ConfigError(
                 f"a {spec.name} search would send {size} characters; HubSpot refuses more "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors.errors import ConfigError
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.records import System
 
@@ -86,3 +87,28 @@ def test_given_a_stopped_iteration_then_no_further_pages_are_fetched(
     first = [next(stream) for _ in range(5)]
     assert len(first) == 5
     assert served.stats()["requests"] == 1
+
+
+def test_given_extra_properties_near_the_search_body_limit_then_never_a_400_from_hubspot(
+    served: Any,
+) -> None:
+    """The SDK sends search bodies as `json.dumps` writes them (a space after every `:` and
+    `,`): the size guard must count those bytes, or a body it passes is refused with a 400 and
+    every incremental read fails instead of naming the setting to change."""
+    until = datetime.now(UTC) + timedelta(days=1)
+    since = until - timedelta(minutes=1)  # an empty window: one search per read
+    names = [f"custom_field_number_{n:03d}" for n in range(120)]
+    served.reset_stats()
+    outcomes = []
+    for count in range(70, 120):  # across the limit, one property at a time
+        hubspot = served.connector(extra_properties={"contacts": names[:count]})
+        try:
+            list(hubspot.read_changes("contacts", since, until))
+            outcomes.append("read")
+        except ConfigError as error:
+            outcomes.append(f"refused: {error.setting}")
+    # The limit was crossed once, and every larger body was refused, naming the setting.
+    assert outcomes[0] == "read"
+    assert outcomes[-1] == "refused: extra_properties"
+    assert outcomes == sorted(outcomes)
+    assert served.stats()["by_status"].get("400", 0) == 0
