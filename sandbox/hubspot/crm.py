@@ -74,9 +74,9 @@ class Crm:
     def full_properties(self, t: ObjectType, row: Row) -> dict[str, str]:
         values = dict(row.props)
         values["createdate"] = iso(row.created_ms)
-        values["hs_lastmodifieddate"] = iso(row.updated_ms)
-        if t.modified != "hs_lastmodifieddate":
-            values[t.modified] = iso(row.updated_ms)
+        # Contacts keep theirs in lastmodifieddate only: a contact's hs_lastmodifieddate is
+        # never set, so a search on it matches nothing, silently (hubspot-api.md §5).
+        values[t.modified] = iso(row.updated_ms)
         values["hs_object_id"] = str(row.id)
         return values
 
@@ -99,7 +99,7 @@ class Crm:
             "id": str(row.id),
             "properties": props,
             "createdAt": values["createdate"],
-            "updatedAt": values["hs_lastmodifieddate"],
+            "updatedAt": values[t.modified],
             "archived": row.archived,
         }
         if history:

@@ -22,7 +22,7 @@ from sandbox.hubspot.timefmt import iso, parse_ms
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
 MAX_LIMIT, DEFAULT_LIMIT, MAX_RESULTS = 200, 10, 10_000
-COLUMN_DATES = {"createdate": "created_ms", "hs_lastmodifieddate": "updated_ms"}
+COLUMN_DATES = {"createdate": "created_ms"}  # and each type's own modification date
 OPERATORS = frozenset(
     "EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY NOT_HAS_PROPERTY "
     "CONTAINS_TOKEN NOT_CONTAINS_TOKEN".split()

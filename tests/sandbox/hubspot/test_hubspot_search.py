@@ -94,6 +94,21 @@ def test_date_filter_sort_and_paging(api: Any) -> None:
     assert len(seen) == page.total
 
 
+def test_a_contact_search_on_hs_lastmodifieddate_silently_matches_nothing(api: Any) -> None:
+    """Contacts keep their modification date in `lastmodifieddate`; filtering them on
+    `hs_lastmodifieddate` (the companies' and deals' name) is a 200 with no results, the trap
+    a connector must not fall into."""
+    since = {"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}
+    assert _search(api, filter_groups=[{"filters": [since]}]).total > 0
+    wrong = {**since, "propertyName": "hs_lastmodifieddate"}
+    result = _search(api, filter_groups=[{"filters": [wrong]}], properties=["hs_lastmodifieddate"])
+    assert result.total == 0
+    assert result.results == []
+    read = api.crm.contacts.basic_api.get_page(limit=1, properties=["hs_lastmodifieddate"])
+    assert read.results[0].properties["hs_lastmodifieddate"] is None
+    assert read.results[0].updated_at is not None
+
+
 def _ms(iso: str) -> int:
     from datetime import datetime
 
