@@ -112,9 +112,10 @@ _INSERT = Batch(
 
 def unrepeated(db: Db, notes: Sequence[Decision]) -> list[Decision]:
     """The notes that say something new: a note about a record (named in the "old" columns)
-    that repeats, rule and words, the latest decision logged for its person, field and record
-    is dropped, so a record read again (a lookback, an idle cycle) is not logged each time.
-    One query per chunk of people."""
+    that repeats the words of the latest decision of its rule logged for its person, field and
+    record is dropped, so a record read again (a lookback, an idle cycle) is not logged each
+    time, even when two notes about it alternate (a deleted Lead is flagged, and its person
+    waits for it). One query per chunk of people."""
     if not notes:
         return []
     fields_ = sorted({note.field for note in notes})
@@ -127,11 +128,11 @@ def unrepeated(db: Db, notes: Sequence[Decision]) -> list[Decision]:
             .order_by(DecisionRow.decided_at, DecisionRow.id)
         )
         for row in rows:
-            latest[_about(*row[:4])] = tuple(row[4:])
+            latest[_about(*row[:5])] = tuple(row[5:])
     fresh = []
     for note in notes:
-        about = _about(note.person_id, note.field, note.hubspot_old, note.salesforce_old)
-        said = (note.rule, note.hubspot_new, note.salesforce_new)
+        about = _about(note.person_id, note.field, note.hubspot_old, note.salesforce_old, note.rule)
+        said = (note.hubspot_new, note.salesforce_new)
         if latest.get(about) != said:
             latest[about] = said
             fresh.append(note)
@@ -150,9 +151,9 @@ _NOTE_COLUMNS = (
 
 
 def _about(
-    person_id: uuid.UUID, field: str, hubspot_old: FieldValue, salesforce_old: FieldValue
+    person_id: uuid.UUID, field: str, hubspot_old: FieldValue, salesforce_old: FieldValue, rule: str
 ) -> tuple[object, ...]:
-    return (person_id, field, hubspot_old, salesforce_old)
+    return (person_id, field, hubspot_old, salesforce_old, rule)
 
 
 def decisions_for(db: Db, person_id: uuid.UUID, field: str | None = None) -> list[Decision]:

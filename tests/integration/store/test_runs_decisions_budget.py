@@ -7,9 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection
 
-from connectors.records import System
+from connectors.records import RecordKey, System
 from sync.store.budget import budgets, observe_budget
-from sync.store.decisions import Decision, decisions_for, record_decision, record_decisions
+from sync.store.decisions import (
+    Decision,
+    decisions_for,
+    note_about,
+    record_decision,
+    record_decisions,
+    unrepeated,
+)
 from sync.store.people import add_person
 from sync.store.runs import RunKind, RunStatus, finish_run, get_run, recent_runs, start_run
 
@@ -78,6 +85,31 @@ def test_decisions_are_kept_per_person_and_field(db: Connection) -> None:
     assert [d.field for d in decisions_for(db, ann)] == ["score", "phone", "lead_status"]
     [phone] = decisions_for(db, ann, "phone")
     assert (phone.hubspot_old, phone.hubspot_new, phone.winner) == ("n/a", None, None)
+
+
+def test_notes_repeating_their_rules_last_words_about_a_record_are_dropped(
+    db: Connection,
+) -> None:
+    """A deleted Lead re-read on every cycle is flagged, and its person waits for it, each
+    time: two notes about one record that alternate are each kept once, and new words (or a
+    note about another record) are kept."""
+    ann = add_person(db, "ann@example.com", at=T0)
+    lead, contact = (
+        RecordKey(System.SALESFORCE, "Lead", "00Q1"),
+        RecordKey(System.SALESFORCE, "Contact", "0031"),
+    )
+
+    def note(rule: str, key: RecordKey, why: str, at: int) -> Decision:
+        return note_about(ann, "record", rule, "poll", T0 + timedelta(seconds=at), None, key, why)
+
+    for cycle in range(3):
+        at = 10 * cycle
+        kept = unrepeated(db, [note("delete_flagged", lead, "deleted", at)])
+        kept += unrepeated(db, [note("unreadable", lead, "waits", at + 1)])
+        record_decisions(db, kept)
+        assert len(kept) == (2 if cycle == 0 else 0)
+    fresh = [note("unreadable", lead, "waits longer", 40), note("unreadable", contact, "waits", 40)]
+    assert unrepeated(db, fresh) == fresh
 
 
 def test_budget_keeps_the_latest_observation(db: Connection) -> None:
