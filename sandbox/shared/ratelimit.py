@@ -1,7 +1,9 @@
-"""Rate-limit primitives: a rolling window and a daily quota, both on the sandbox clock."""
+"""Rate-limit primitives on the sandbox clock: a short rolling window, a rolling day (what
+Salesforce counts its daily allocation over) and a calendar-day quota (HubSpot's)."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
@@ -85,3 +87,72 @@ class DailyQuota:
 
     def reset(self) -> None:
         self.used = 0
+
+
+class RollingQuota:
+    """At most `limit` requests in any `window_s` seconds (Salesforce: "daily (rolling 24 h)
+    total API requests"), counted per `slot_s` so a day costs 1,440 counters at most: calls
+    age out of the window a minute at a time, as the allocation comes back gradually.
+
+    `count` records a call whatever the limit (usage is reported truthfully when refusing
+    is switched off); `try_acquire` records it only if the window has room."""
+
+    def __init__(
+        self, *, limit: int, clock: Clock, window_s: float = 86_400.0, slot_s: float = 60.0
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.slot_s = slot_s
+        self._clock = clock
+        self._slots: deque[list[int]] = deque()  # [slot number, calls], oldest first
+        self._used = 0
+        self._lock = threading.Lock()  # the imitation serves requests on several threads
+
+    def _slot(self) -> int:
+        now = self._clock.now()
+        oldest = int((now - self.window_s) // self.slot_s)  # this slot and older: aged out
+        while self._slots and self._slots[0][0] <= oldest:
+            self._used -= self._slots.popleft()[1]
+        return int(now // self.slot_s)
+
+    def _count(self, calls: int) -> None:
+        slot = self._slot()
+        if self._slots and self._slots[-1][0] == slot:
+            self._slots[-1][1] += calls
+        else:
+            self._slots.append([slot, calls])
+        self._used += calls
+
+    def count(self, calls: int = 1) -> None:
+        with self._lock:
+            self._count(calls)
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            self._slot()
+            if self._used >= self.limit:
+                return False
+            self._count(1)
+            return True
+
+    @property
+    def used(self) -> int:
+        with self._lock:
+            self._slot()
+            return self._used
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def set_remaining(self, remaining: int) -> None:
+        """Admin control: pretend the window holds `limit - remaining` calls, made now."""
+        with self._lock:
+            self._slots.clear()
+            self._used = 0
+            self._count(max(self.limit - remaining, 0))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._slots.clear()
+            self._used = 0

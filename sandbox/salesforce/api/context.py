@@ -9,14 +9,15 @@ from sandbox.salesforce.errors import SalesforceError
 from sandbox.salesforce.records import Org
 from sandbox.salesforce.store import Store
 from sandbox.shared.clock import Clock
-from sandbox.shared.ratelimit import DailyQuota
+from sandbox.shared.ratelimit import RollingQuota
 from sandbox.shared.stats import Stats
 
 DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
 
 
 class ApiLimits:
-    """The org's daily API allocation (`LimitControls` for the shared admin routes).
+    """The org's daily API allocation, over a rolling 24 hours as Salesforce counts it
+    (`LimitControls` for the shared admin routes).
 
     Requests are counted even when `enabled` is off, so `Sforce-Limit-Info` stays truthful;
     only refusing is switched off.
@@ -24,11 +25,11 @@ class ApiLimits:
 
     def __init__(self, *, enabled: bool, daily_limit: int, clock: Clock) -> None:
         self.enabled = enabled
-        self.quota = DailyQuota(limit=daily_limit, clock=clock)
+        self.quota = RollingQuota(limit=daily_limit, clock=clock)
 
     @property
     def used(self) -> int:
-        return self.quota.limit - self.quota.remaining if self.enabled else self.quota.used
+        return self.quota.used
 
     @property
     def max(self) -> int:
@@ -39,8 +40,7 @@ class ApiLimits:
             if not self.quota.try_acquire():
                 raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", DAILY_LIMIT_MESSAGE)
         else:
-            _ = self.quota.remaining  # roll the day over if due
-            self.quota.used += 1
+            self.quota.count()
 
     def set_daily_remaining(self, remaining: int) -> None:
         self.quota.set_remaining(remaining)
