@@ -46,7 +46,14 @@ from sync.store.decisions import (
     unrepeated,
 )
 from sync.store.engine import for_reading
-from sync.store.links import LinkReason, associated, deleted_links, find_links
+from sync.store.links import (
+    LinkReason,
+    active_keys_for,
+    associated,
+    deleted_links,
+    find_links,
+)
+from sync.store.people import people_by_emails, set_emails
 from sync.store.snapshots import (
     SnapshotWrite,
     put_snapshots,
@@ -59,6 +66,11 @@ from sync.twins import TwinCache
 from sync.values import Values
 
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
+EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
+#: The source digest of a snapshot whose record could not be read when its person was planned:
+#: never a real digest, so the record is planned again in full when it is read at last.
+UNREAD = "unread"
+EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no HubSpot contact
 #: Lead fields the conversion is followed from (`_follow_conversions`): part of the digest.
 CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedOpportunityId")
 
@@ -90,6 +102,7 @@ class _Gathered:
     restamp: dict[RecordKey, Values] = field(default_factory=dict)  # quiet, snapshot to renew
     digests: dict[RecordKey, str] = field(default_factory=dict)  # Mapper.source_digest
     deletions: list[deletes.Deletion] = field(default_factory=list)
+    unreadable: dict[RecordKey, uuid.UUID] = field(default_factory=dict)  # and their people
 
 
 class Worker:
@@ -308,7 +321,7 @@ class Worker:
             {
                 r.key: (state.values, state.source_modified_at)
                 for r in live
-                if (state := states.get(r.key)) is not None
+                if (state := states.get(r.key)) is not None and state.source_digest != UNREAD
             }
             if fast
             else snapshot_values(conn, [r.key for r in live])
@@ -386,8 +399,8 @@ class Worker:
         # them again.
         in_hand = {r.key: r for r in (*live, *signals)}
         in_hand.update((r.key, r) for r in records if r.key in quiet)
-        unreadable: set[uuid.UUID] = set()
         asked: set[uuid.UUID] = set()  # people whose Opportunities were already looked up
+        sought: set[RecordKey] = set()  # records already read by id (found or not)
         for _ in range(3):
             extra = self._follow_conversions(
                 identity, in_hand, touched, notes, trigger, now, run_id
@@ -410,18 +423,28 @@ class Worker:
                 key
                 for pid in touched
                 for key in identity.records_of(pid).values()
-                if key not in in_hand
-            } | {key for key in extra if key not in in_hand}
+                if key not in in_hand and key not in sought
+            } | {key for key in extra if key not in in_hand and key not in sought}
             if not missing:
                 break
+            sought |= missing
             for record in self.read(missing, twins):
                 if record.key in missing:
                     in_hand[record.key] = record
                     if record.key.object != OPPORTUNITY:
                         digests[record.key] = self.mapper.source_digest(record, CONVERSION_FIELDS)
-            for pid in touched:
-                if any(key not in in_hand for key in identity.records_of(pid).values()):
-                    unreadable.add(pid)
+        unreadable = {
+            key: pid
+            for pid in touched
+            for key in identity.records_of(pid).values()
+            if key not in in_hand
+        }
+        for key, pid in unreadable.items():
+            why = (
+                f"{key} could not be read (deleted, or out of Baton's reach): changes to this "
+                "person wait until it can be"
+            )
+            notes.append(note_about(pid, "record", "unreadable", trigger, now, run_id, key, why))
         wanted = {key for pid in touched for key in identity.records_of(pid).values()}
         for side in wanted:  # read by id above, or quiet yet the side of a planned person
             if side not in people and (unmapped := in_hand.get(side)) is not None:
@@ -444,6 +467,18 @@ class Worker:
             else set()
         )
         flagged |= {a.person_id for a in identity.ambiguous}
+        # A contact is made by an upsert on email: none for a person whose email is another
+        # person's, who has a contact (it would be overwritten), for as long as that holds.
+        contactless = [p for p in touched if identity.counterpart(p, System.HUBSPOT) is None]
+        for pid, (contact, holder, email) in _emails_taken(conn, identity, people, contactless):
+            flagged.add(pid)
+            why = (
+                f"{contact}, person {holder}'s, has the email {email}: no HubSpot contact is made "
+                "for this person while it does (an upsert on email would overwrite it)"
+            )
+            notes.append(
+                note_about(pid, IDENTITY_FIELD, EMAIL_TAKEN, trigger, now, run_id, contact, why)
+            )
         return _Gathered(
             identity,
             in_hand,
@@ -451,13 +486,14 @@ class Worker:
             values,
             snapshots,
             list(touched),
-            flagged | unreadable,
+            flagged | set(unreadable.values()),
             notes,
             seen_at,
             quiet,
             restamp,
             digests,
             deletions=deletes.plan(conn, orphaned),
+            unreadable=unreadable,
         )
 
     @staticmethod
@@ -494,8 +530,13 @@ class Worker:
         """A converted Lead hands its person to the Contact it became (reason conversion),
         and its Opportunity, if any, joins the person as a source of funnel signals (an
         inactive link, so the Opportunity's own changes find the person again). Returns the
-        Opportunities to read."""
+        Opportunities to read.
+
+        A Lead converted into a Contact that is already another person's (Salesforce lets a
+        rep pick an existing Contact) does not take it: which of the two people's HubSpot
+        contacts is that human is for a person to say, so the conversion is reported."""
         opportunities: set[RecordKey] = set()
+        conversions: list[tuple[uuid.UUID, RecordKey, RecordKey]] = []
         for record in list(in_hand.values()):
             if record.key.object != LEAD or record.get("IsConverted") not in (True, "true"):
                 continue
@@ -512,13 +553,21 @@ class Worker:
                 continue
             if identity.counterpart(pid, System.SALESFORCE) != record.key:
                 continue
-            contact = RecordKey(System.SALESFORCE, CONTACT, contact_id)
-            identity.move(pid, contact, LinkReason.CONVERSION)
-            touched[pid] = None
-            why = f"{record.key} was converted to {contact}"
-            notes.append(
-                note_about(pid, "record", "conversion", trigger, now, run_id, record.key, why)
-            )
+            conversions.append((pid, record.key, RecordKey(System.SALESFORCE, CONTACT, contact_id)))
+        owners = _owners(identity, [contact for _, _, contact in conversions])
+        for pid, lead, contact in conversions:
+            owner = owners.get(contact)
+            if owner is not None and owner != pid:
+                why = (
+                    f"{lead} was converted to {contact}, already person {owner}'s: not moved "
+                    "(merge the two people's HubSpot contacts, or convert into another Contact)"
+                )
+            else:
+                identity.move(pid, contact, LinkReason.CONVERSION)
+                owners[contact] = pid  # a second Lead converted into it is another person
+                touched[pid] = None
+                why = f"{lead} was converted to {contact}"
+            notes.append(note_about(pid, "record", "conversion", trigger, now, run_id, lead, why))
         return opportunities
 
     def _plan(
@@ -595,7 +644,13 @@ class Worker:
     ) -> None:
         identity = gathered.identity
         failed = {s.person_id for s in sent if s.result is not Result.OK} | held
+        # A person whose other record could not be read was planned with one side: what that
+        # side says is not carried yet, so its snapshots keep their values (the change is
+        # still a change when the record is back, and the unread record's snapshot says to
+        # plan it in full); only their marks move, so reading the side again costs nothing.
+        stalled = set(gathered.unreadable.values())
         snapshots: dict[RecordKey, SnapshotWrite] = {}
+        emails: list[tuple[uuid.UUID, str | None]] = []  # people's addresses to keep current
         letters: list[NewDeadLetter] = []
         notes = unrepeated(tx, gathered.notes)  # a record read again says nothing new
         created_keys = [
@@ -628,6 +683,8 @@ class Worker:
             if s.write.creates:
                 owner = owners.get(key)
                 if owner is not None and owner.person_id != s.person_id:
+                    # The upsert found it by email: that is the owner's address by now.
+                    emails.append((owner.person_id, _email(s.write.expected)))
                     why = f"the upsert matched {key}, already person {owner.person_id}'s"
                     notes.append(
                         note_about(
@@ -646,7 +703,7 @@ class Worker:
                 report.created[bucket] += 1
             else:
                 report.updated[bucket] += 1
-            if s.person_id not in failed:
+            if s.person_id not in failed and s.person_id not in stalled:
                 snapshots[key] = SnapshotWrite(key, s.write.expected, written_by_us=True)
         learning: list[PersonPlan] = []
         touched: dict[RecordKey, datetime] = {}  # unchanged values, read at a new time
@@ -673,6 +730,10 @@ class Worker:
                 news = news or (fresh and history_changed(values, known, self.history))
                 if key in snapshots or key in touched:
                     continue
+                if plan.person_id in stalled:  # new marks, old values: see `stalled`
+                    if gathered.seen_at.get(key) != modified or fresh:
+                        touched[key] = modified
+                    continue
                 if fresh:
                     snapshots[key] = SnapshotWrite(
                         key, values, source_modified_at=modified, source_digest=digests.get(key)
@@ -685,10 +746,16 @@ class Worker:
                 learning.append(plan)
         transitions = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
+        emails += _edited_emails(identity, plans, failed, snapshots, gathered.snapshots)
+        if emails:
+            set_emails(tx, emails)
         put_snapshots(tx, list(snapshots.values()), at=now)
         touch_snapshots(
             tx,
-            [(k, at, digests.get(k)) for k, at in touched.items() if k not in snapshots],
+            [
+                *((k, at, digests.get(k)) for k, at in touched.items() if k not in snapshots),
+                *((k, None, UNREAD) for k in gathered.unreadable),
+            ],
             at=now,
         )
         decisions = [
@@ -714,6 +781,80 @@ class Worker:
             known = recorded.get(plan.person_id, {})
             out.extend(first_entries(plan.person_id, facts, known, now=now))
         return out
+
+
+def _edited_emails(
+    identity: Identity,
+    plans: Sequence[PersonPlan],
+    failed: Collection[uuid.UUID],
+    stored: Mapping[RecordKey, SnapshotWrite],
+    before: Mapping[RecordKey, Values],
+) -> list[tuple[uuid.UUID, str | None]]:
+    """People whose email changed on their record since it was last seen (the HubSpot one's,
+    else the Salesforce one's: a record seen for the first time has nothing to compare), with
+    the new address: what matching by email must find them by."""
+    edited: list[tuple[uuid.UUID, str | None]] = []
+    for plan in plans:
+        if plan.person_id in failed:
+            continue
+        records = identity.records_of(plan.person_id)
+        for key in (records.get(System.HUBSPOT), records.get(System.SALESFORCE)):
+            now = stored.get(key) if key is not None else None
+            then = before.get(key) if key is not None else None
+            if now is not None and then is not None:
+                if _email(now.values) != _email(then):
+                    edited.append((plan.person_id, _email(now.values)))
+                break
+    return edited
+
+
+def _email(values: Values) -> str | None:
+    email = values.get(EMAIL)
+    return email if isinstance(email, str) else None
+
+
+def _emails_taken(
+    conn: Connection,
+    identity: Identity,
+    people: Mapping[RecordKey, Person],
+    contactless: Sequence[uuid.UUID],
+) -> list[tuple[uuid.UUID, tuple[RecordKey, uuid.UUID, str]]]:
+    """Of people without a HubSpot contact, those whose Salesforce record's email is another
+    person's who has one: (person, (that contact, its person, the email))."""
+    emails: dict[uuid.UUID, str] = {}
+    for pid in contactless:
+        key = identity.counterpart(pid, System.SALESFORCE)
+        person = people.get(key) if key is not None else None
+        if person is not None and person.email:
+            emails[pid] = person.email
+    if not emails:
+        return []
+    holders = people_by_emails(conn, list(dict.fromkeys(emails.values())))
+    others = {q for pid, email in emails.items() for q in holders.get(email, ()) if q != pid}
+    contacts = active_keys_for(conn, others) if others else {}
+    taken = []
+    for pid, email in emails.items():
+        for other in holders.get(email, ()):
+            contact = contacts.get(other, {}).get(System.HUBSPOT) if other != pid else None
+            if contact is not None:
+                taken.append((pid, (contact, other, email)))
+                break
+    return taken
+
+
+def _owners(identity: Identity, keys: Sequence[RecordKey]) -> dict[RecordKey, uuid.UUID]:
+    """The person each of `keys` is the current record of: in this unit, or as stored."""
+    owners = {
+        key: pid
+        for key in keys
+        if (pid := identity.person_of.get(key)) is not None
+        and identity.counterpart(pid, key.system) == key
+    }
+    unseen = [key for key in keys if key not in owners]
+    if unseen:
+        stored = find_links(identity.db, unseen)
+        owners.update((key, link_.person_id) for key, link_ in stored.items() if link_.active)
+    return owners
 
 
 def _binned(

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 
 from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection, upsert
@@ -74,6 +74,22 @@ _ADD = Batch(lambda _: insert(Person), _COLUMNS)
 _ADD_NEW = Batch(
     lambda conn: upsert(conn, Person).on_conflict_do_nothing(index_elements=[Person.baton_id]),
     _COLUMNS,
+)
+
+
+def set_emails(db: Db, emails: Sequence[tuple[uuid.UUID, str | None]]) -> None:
+    """Give people the address their record carries now (it was edited), so matching by email
+    finds them by it; one executemany."""
+    _SET_EMAIL.execute(connection(db), [(email, baton_id) for baton_id, email in emails])
+
+
+_SET_EMAIL = Batch(
+    lambda _: (
+        update(Person)
+        .where(Person.baton_id == bindparam("k_baton_id"))
+        .values(email_normalized=bindparam("k_email"))
+    ),
+    ("k_email", "k_baton_id"),
 )
 
 

@@ -416,3 +416,53 @@ def test_a_refused_delete_is_not_sent_on_retry_once_the_deleted_record_is_back(
     assert (hs_link.active, sf_link.active) == (True, True)
     rules = [d.rule for d in decisions_for(world.read(), hs_link.person_id, "record")]
     assert "delete_moot" in rules
+
+
+def test_a_change_made_while_its_twin_is_in_the_bin_reaches_the_twin_once_it_is_back(
+    world: World,
+) -> None:
+    """Deletes are not propagated: the Lead sits in Salesforce's bin while marketing edits the
+    contact. The edit cannot be carried then, and must not be taken as carried: once the Lead
+    is restored, it gets the edit, and the person is told why it waited."""
+    engine, hs_id, sf_id = _synced(world)
+    person = _linked(world, hs_id, sf_id)[0].person_id
+    world.sf.remove("Lead", sf_id)
+    _poll(world, engine)
+    world.hs.put("contacts", {"jobtitle": "CEO"}, id=hs_id)
+    _poll(world, engine)
+    _poll(world, engine)
+    world.sf.restore("Lead", sf_id)
+    _poll(world, engine)
+    assert world.sf.get("Lead", sf_id)["Title"] == "CEO"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "CEO"
+    notes = [d for d in decisions_for(world.read(), person, "record") if d.rule == "unreadable"]
+    assert len(notes) == 1  # said once, though the person was planned on two polls
+    assert notes[0].salesforce_old == f"salesforce:Lead:{sf_id}"
+    settle(world, engine)
+
+
+def test_a_person_whose_twin_stays_deleted_reads_it_once_per_change(world: World) -> None:
+    """The contact is gone for good: an edit to the Lead is planned once (one read of the
+    contact by id), and neither the lookback's re-reads nor an edit Baton does not map plan
+    it again."""
+    engine, hs_id, sf_id = _synced(world)
+    asked: list[str] = []
+    read_by_ids = world.hs.read_by_ids
+
+    def counted(obj: str, ids: Any) -> Any:
+        asked.extend(ids)
+        return read_by_ids(obj, ids)
+
+    world.hs.read_by_ids = counted  # type: ignore[method-assign]
+    world.hs.remove("contacts", hs_id)
+    for _ in range(3):
+        _poll(world, engine)
+    asked.clear()
+    world.sf.put("Lead", {"Title": "CEO"}, id=sf_id)
+    for _ in range(5):
+        _poll(world, engine)
+    assert asked.count(hs_id) == 1
+    world.sf.put("Lead", {"Unmapped__c": "x"}, id=sf_id)
+    for _ in range(5):
+        _poll(world, engine)
+    assert asked.count(hs_id) == 1

@@ -1,0 +1,144 @@
+"""Identity as records change under it: an email edited in HubSpot, a Lead converted into a
+Contact that is already someone else's. Ambiguity is reported, never settled by overwriting
+another person's record."""
+
+from __future__ import annotations
+
+from connectors.records import RecordKey, System
+from sync.store.decisions import decisions_for
+from sync.store.links import find_link
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import pair, settle
+
+LEAD = {"Company": "X", "Status": "Open - Not Contacted", "IsConverted": False}
+
+
+def _person(world: World, key: RecordKey) -> object:
+    link = find_link(world.read(), key)
+    assert link is not None
+    return link.person_id
+
+
+def test_a_lead_with_the_new_email_of_a_contact_joins_that_contacts_person(world: World) -> None:
+    """Ann's email changes in HubSpot; a rep then adds a Lead with the new address. Matching
+    by email must see the new address, or the Lead gets a person of its own whose HubSpot
+    create (an upsert on email) lands on Ann's contact."""
+    hs_id = world.hs.put(
+        "contacts", {"email": "old@example.com", "firstname": "Ann", "lastname": "Lee"}
+    )
+    engine = world.engine()
+    settle(world, engine)
+    ann = _person(world, RecordKey(System.HUBSPOT, "contacts", hs_id))
+    world.hs.put("contacts", {"email": "new@example.com"}, id=hs_id)
+    settle(world, engine)
+    lead = world.sf.put("Lead", {**LEAD, "Email": "new@example.com", "LastName": "Lee"})
+    settle(world, engine)
+    assert _person(world, RecordKey(System.SALESFORCE, "Lead", lead)) == ann
+    assert list(world.hs.live("contacts")) == [hs_id]
+    assert world.hs.get("contacts", hs_id)["baton_id"] == str(ann)
+
+
+def test_a_salesforce_person_whose_hubspot_create_met_someone_elses_contact_stops_creating(
+    world: World,
+) -> None:
+    """The upsert on email matched a contact already linked to another person (HubSpot's email
+    changed after Baton last read it): reported, and not sent again while the address is that
+    person's, so the contact is not overwritten on every cycle; once the rep corrects the
+    Lead's address, the person gets a contact of its own."""
+    hs_id = world.hs.put(
+        "contacts", {"email": "old@example.com", "firstname": "Ann", "lastname": "Lee"}
+    )
+    engine = world.engine()
+    settle(world, engine)
+    world.hs.put("contacts", {"email": "new@example.com"}, id=hs_id)  # not polled yet
+    world.clock.advance(10)
+    lead = world.sf.put(
+        "Lead", {**LEAD, "Email": "new@example.com", "FirstName": "Bob", "LastName": "Other"}
+    )
+    world.clock.advance(10)
+    key = RecordKey(System.SALESFORCE, "Lead", lead)
+    engine.sync_keys([key], trigger="webhook")  # the Lead is read before the contact's change
+    bob = _person(world, key)
+    writes = world.hs.writes
+    for _ in range(3):
+        world.clock.advance(10)
+        engine.poll()
+    assert world.hs.writes - writes <= 1  # at most the contact's own cross-id repair
+    rules = [d.rule for d in decisions_for(world.read(), bob, "identity")]
+    assert rules.count("ambiguous:hubspot") == 1  # the upsert that met Ann's contact
+    assert rules.count("email_taken") == 1  # and why none is made meanwhile, said once
+    world.sf.put("Lead", {"Email": "bob@example.com"}, id=lead)
+    settle(world, engine)
+    emails = sorted(str(c["email"]) for c in world.hs.live("contacts").values())
+    assert emails == ["bob@example.com", "new@example.com"]
+
+
+def test_a_lead_converted_into_another_persons_contact_does_not_take_it(world: World) -> None:
+    """Salesforce lets a rep convert a Lead into an existing Contact. When that Contact is
+    another person's, Baton cannot tell which of the two HubSpot contacts is the human: the
+    Contact stays with its person and the conversion is reported."""
+    hs_ann, lead = pair(world)
+    hs_bob = world.hs.put(
+        "contacts", {"email": "bob@example.com", "firstname": "Bob", "lastname": "B"}
+    )
+    contact = world.sf.put(
+        "Contact", {"Email": "bob@example.com", "FirstName": "Bob", "LastName": "B"}
+    )
+    engine = world.engine()
+    settle(world, engine)
+    ann = _person(world, RecordKey(System.HUBSPOT, "contacts", hs_ann))
+    bob = _person(world, RecordKey(System.HUBSPOT, "contacts", hs_bob))
+    world.sf.put(
+        "Lead",
+        {"IsConverted": True, "ConvertedContactId": contact, "Status": "Closed - Converted"},
+        id=lead,
+    )
+    for _ in range(3):
+        world.clock.advance(10)
+        engine.poll()
+    assert _person(world, RecordKey(System.SALESFORCE, "Contact", contact)) == bob
+    assert world.hs.get("contacts", hs_ann)["email"] == "ann@example.com"
+    assert world.sf.get("Contact", contact)["Baton_Id__c"] == str(bob)
+    notes = [d for d in decisions_for(world.read(), ann, "record") if d.rule == "conversion"]
+    assert len(notes) == 1
+    assert "already" in (notes[0].salesforce_new or "")
+
+
+def test_two_leads_converted_into_one_contact_leave_it_to_the_first(world: World) -> None:
+    """A rep converts Ann's Lead into a new Contact, then Bob's duplicate Lead into the same
+    Contact, before Baton's next poll: the Contact is Ann's, Bob's conversion is reported,
+    and neither HubSpot contact takes the other's address."""
+    hs_ann, lead_ann = pair(world)
+    hs_bob = world.hs.put(
+        "contacts", {"email": "bob@example.com", "firstname": "Bob", "lastname": "B"}
+    )
+    lead_bob = world.sf.put(
+        "Lead", {**LEAD, "Email": "bob@example.com", "FirstName": "Bob", "LastName": "B"}
+    )
+    engine = world.engine()
+    settle(world, engine)
+    ann = _person(world, RecordKey(System.HUBSPOT, "contacts", hs_ann))
+    bob = _person(world, RecordKey(System.HUBSPOT, "contacts", hs_bob))
+    contact = world.sf.put(
+        "Contact",
+        {
+            "Email": "ann@example.com",
+            "FirstName": "Ann",
+            "LastName": "Lee",
+            "Baton_Id__c": str(ann),
+        },
+    )
+    for lead in (lead_ann, lead_bob):
+        world.sf.put(
+            "Lead",
+            {"IsConverted": True, "ConvertedContactId": contact, "Status": "Closed - Converted"},
+            id=lead,
+        )
+    for _ in range(3):
+        world.clock.advance(10)
+        engine.poll()
+    assert _person(world, RecordKey(System.SALESFORCE, "Contact", contact)) == ann
+    assert world.hs.get("contacts", hs_bob)["email"] == "bob@example.com"
+    assert world.sf.get("Contact", contact)["Baton_Id__c"] == str(ann)
+    [refused] = [d for d in decisions_for(world.read(), bob, "record") if d.rule == "conversion"]
+    assert "already" in (refused.salesforce_new or "")
