@@ -428,7 +428,13 @@ class Planner:
 
         The funnel position decided by the state machine wins over the lead status field map:
         copying a lead status that would move the side away from that position is dropped.
+        A converted Lead is never patched: Salesforce refuses every update to one
+        (CANNOT_UPDATE_CONVERTED_LEAD); it is a person's record still only when its conversion
+        could not be followed, and the note about that says why nothing reaches it.
         """
+        if _converted_lead(side):
+            out.seen[side.key] = (side.values, side.record.modified_at)
+            return None
         fields, expected = self._patch(side, updates, touched)
         if (
             fields
@@ -609,6 +615,10 @@ class Planner:
         new = Side(record, made, expected, None)
         hs, sf = (source, new) if source.key.system is System.HUBSPOT else (new, source)
         self._pair(out, hs, sf, former, now, only=source.key.system)
+
+
+def _converted_lead(side: Side) -> bool:
+    return side.key.object == LEAD and side.record.get("IsConverted") in (True, "true")
 
 
 def _position(person: Person) -> Stage | Outcome | None:

@@ -534,7 +534,8 @@ class Worker:
 
         A Lead converted into a Contact that is already another person's (Salesforce lets a
         rep pick an existing Contact) does not take it: which of the two people's HubSpot
-        contacts is that human is for a person to say, so the conversion is reported."""
+        contacts is that human is for a person to say, so the conversion is reported (and the
+        converted Lead, which Salesforce keeps read-only, gets no writes: `Planner._update`)."""
         opportunities: set[RecordKey] = set()
         conversions: list[tuple[uuid.UUID, RecordKey, RecordKey]] = []
         for record in list(in_hand.values()):

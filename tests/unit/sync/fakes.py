@@ -272,6 +272,16 @@ class FakeConnector:
                 )
                 continue
             stored = table[ident]
+            if object == "Lead" and stored.fields.get("IsConverted") in (True, "true"):
+                outcomes.append(  # as Salesforce: a converted Lead is read-only
+                    WriteOutcome(
+                        patch,
+                        ident,
+                        error_code="CANNOT_UPDATE_CONVERTED_LEAD",
+                        error_message="cannot reference converted lead",
+                    )
+                )
+                continue
             stored.fields.update(patch.fields)
             self._changed(object, ident, stored, self.clock.advance(0.001))
             self._stamp(stored, patch.fields)
