@@ -216,6 +216,7 @@ class Worker:
                 carry,
                 fast=fast,
                 twins=twins,
+                contacts_made=allow_create and self.planner.policy.create_contacts_from_salesforce,
             )
         plans = self._plan(gathered, allow_create=allow_create, now=now)
         plans = self._spare_binned_twins(gathered, plans, trigger, now, run_id)
@@ -293,6 +294,7 @@ class Worker:
         *,
         fast: bool,
         twins: TwinCache | None = None,
+        contacts_made: bool,
     ) -> _Gathered:
         identity = carry or Identity(conn)
         identity.db = conn
@@ -469,7 +471,9 @@ class Worker:
         flagged |= {a.person_id for a in identity.ambiguous}
         # A contact is made by an upsert on email: none for a person whose email is another
         # person's, who has a contact (it would be overwritten), for as long as that holds.
-        contactless = [p for p in touched if identity.counterpart(p, System.HUBSPOT) is None]
+        contactless = [
+            p for p in touched if contacts_made and identity.counterpart(p, System.HUBSPOT) is None
+        ]
         for pid, (contact, holder, email) in _emails_taken(conn, identity, people, contactless):
             flagged.add(pid)
             why = (
