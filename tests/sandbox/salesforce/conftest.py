@@ -55,18 +55,22 @@ class Served:
         return self.session().request(method, f"{self.url}/_sandbox{path}", **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    directory = tmp_path_factory.mktemp("salesforce")
+def serve(box: SalesforceSandbox, directory: Path) -> Iterator[Served]:
+    """`box` over HTTPS (its certificates in `directory`) until the generator is closed."""
     tls = ensure_tls_files(directory)
-    box = SalesforceSandbox(SalesforceOptions(rate_limits=False))
-    box.seed(contacts=400, leads=300, seed=7)
     listener = Listener(box.app, tls=tls)
     with serve_in_thread([listener]):
         served = Served(box=box, url=listener.url, ca_file=tls.ca_cert)
         yield served
         for session in served.sessions:
             session.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    box = SalesforceSandbox(SalesforceOptions(rate_limits=False))
+    box.seed(contacts=400, leads=300, seed=7)
+    yield from serve(box, tmp_path_factory.mktemp("salesforce"))
 
 
 @pytest.fixture(scope="module")

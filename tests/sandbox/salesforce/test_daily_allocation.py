@@ -9,9 +9,7 @@ import pytest
 from simple_salesforce.exceptions import SalesforceRefusedRequest
 
 from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
-from sandbox.shared.server import Listener, serve_in_thread
-from sandbox.shared.tls import ensure_tls_files
-from tests.sandbox.salesforce.conftest import Served
+from tests.sandbox.salesforce.conftest import Served, serve
 
 QUERY = "SELECT Id FROM Lead LIMIT 1"
 
@@ -21,13 +19,7 @@ def org(tmp_path: Path) -> Iterator[Served]:
     """An org of its own: the test moves its clock a day on (sessions expire meanwhile)."""
     box = SalesforceSandbox(SalesforceOptions(rate_limits=True, daily_limit=1_000))
     box.seed(contacts=0, leads=5, seed=1)
-    tls = ensure_tls_files(tmp_path)
-    listener = Listener(box.app, tls=tls)
-    with serve_in_thread([listener]):
-        served = Served(box=box, url=listener.url, ca_file=tls.ca_cert)
-        yield served
-        for session in served.sessions:
-            session.close()
+    yield from serve(box, tmp_path)
 
 
 def _later(org: Served, seconds: float) -> None:
