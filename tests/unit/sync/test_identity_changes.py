@@ -112,3 +112,43 @@ def test_a_lead_converted_into_another_persons_contact_does_not_take_it(world: W
         engine.poll()
     assert world.sf.writes == sent
     assert list_dead_letters(world.read()) == []
+
+
+def test_two_leads_converted_into_one_contact_leave_it_to_the_first(world: World) -> None:
+    """A rep converts Ann's Lead into a new Contact, then Bob's duplicate Lead into the same
+    Contact, before Baton's next poll: the Contact is Ann's, Bob's conversion is reported,
+    and neither HubSpot contact takes the other's address."""
+    hs_ann, lead_ann = pair(world)
+    hs_bob = world.hs.put(
+        "contacts", {"email": "bob@example.com", "firstname": "Bob", "lastname": "B"}
+    )
+    lead_bob = world.sf.put(
+        "Lead", {**LEAD, "Email": "bob@example.com", "FirstName": "Bob", "LastName": "B"}
+    )
+    engine = world.engine()
+    settle(world, engine)
+    ann = _person(world, RecordKey(System.HUBSPOT, "contacts", hs_ann))
+    bob = _person(world, RecordKey(System.HUBSPOT, "contacts", hs_bob))
+    contact = world.sf.put(
+        "Contact",
+        {
+            "Email": "ann@example.com",
+            "FirstName": "Ann",
+            "LastName": "Lee",
+            "Baton_Id__c": str(ann),
+        },
+    )
+    for lead in (lead_ann, lead_bob):
+        world.sf.put(
+            "Lead",
+            {"IsConverted": True, "ConvertedContactId": contact, "Status": "Closed - Converted"},
+            id=lead,
+        )
+    for _ in range(3):
+        world.clock.advance(10)
+        engine.poll()
+    assert _person(world, RecordKey(System.SALESFORCE, "Contact", contact)) == ann
+    assert world.hs.get("contacts", hs_bob)["email"] == "bob@example.com"
+    assert world.sf.get("Contact", contact)["Baton_Id__c"] == str(ann)
+    [refused] = [d for d in decisions_for(world.read(), bob, "record") if d.rule == "conversion"]
+    assert "already" in (refused.salesforce_new or "")
