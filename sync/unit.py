@@ -471,9 +471,11 @@ class Worker:
         flagged |= {a.person_id for a in identity.ambiguous}
         # A contact is made by an upsert on email: none for a person whose email is another
         # person's, who has a contact (it would be overwritten), for as long as that holds.
-        contactless = [
-            p for p in touched if contacts_made and identity.counterpart(p, System.HUBSPOT) is None
-        ]
+        contactless = (
+            [p for p in touched if identity.counterpart(p, System.HUBSPOT) is None]
+            if contacts_made
+            else []
+        )
         for pid, (contact, holder, email) in _emails_taken(conn, identity, people, contactless):
             flagged.add(pid)
             why = (
