@@ -10,6 +10,7 @@ external references). The reply Salesforce needs is a SOAP `notificationsRespons
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from xml.etree.ElementTree import Element, ParseError
 
@@ -19,6 +20,7 @@ from defusedxml.ElementTree import fromstring
 from connectors.errors import WebhookRejected
 from connectors.records import ChangeHint, ChangeKind, RecordKey, System, WebhookReceipt
 from connectors.salesforce.convert import parse_datetime
+from connectors.salesforce.objects import OBJECTS
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -35,6 +37,9 @@ ACK_BODY = (
     b"</soapenv:Envelope>"
 )
 ACK_MEDIA_TYPE = "text/xml; charset=utf-8"
+
+
+_SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 def _local(tag: str) -> str:
@@ -54,7 +59,9 @@ def _same_org(received: str, expected: str) -> bool:
     return len(received) in (15, 18) and received[:15] == expected[:15]
 
 
-def _hint(notification: Element) -> ChangeHint:
+def _hint(notification: Element) -> ChangeHint | None:
+    """The notification's hint; None for an object Baton does not sync, or an id that is not a
+    Salesforce id (15 or 18 letters and digits): reading it would fail the batch it joins."""
     record = notification.find(f"{{{OUTBOUND_NS}}}sObject")
     if record is None:
         raise WebhookRejected("an Outbound Message notification has no sObject")
@@ -63,6 +70,8 @@ def _hint(notification: Element) -> ChangeHint:
     record_id = values.pop("Id", "")
     if not sobject or not record_id:
         raise WebhookRejected("an Outbound Message notification lacks its type or Id")
+    if sobject not in OBJECTS or not _SALESFORCE_ID.fullmatch(record_id):
+        return None
     occurred: datetime | None = None
     for name in _MODIFIED_FIELDS:
         if values.get(name):
@@ -81,6 +90,7 @@ def _hint(notification: Element) -> ChangeHint:
 
 def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
     """Verify and parse one Outbound Message into hints plus the acknowledgement to send.
+    Notifications about objects Baton does not sync are acknowledged and skipped.
 
     Raises:
         WebhookRejected: unparsable or not a `notifications` message, no org id configured to
@@ -118,7 +128,9 @@ def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
         if notification_id and notification_id in seen:
             continue  # the same notification twice in one message: one hint
         seen.add(notification_id)
-        hints.append(_hint(notification))
+        hint = _hint(notification)
+        if hint is not None:
+            hints.append(hint)
     return WebhookReceipt(
         hints=tuple(hints), status_code=200, response_body=ACK_BODY, media_type=ACK_MEDIA_TYPE
     )

@@ -49,3 +49,22 @@ def test_15_and_18_character_org_ids_both_match(received: str) -> None:
 def test_other_org_ids_are_rejected(received: str) -> None:
     with pytest.raises(WebhookRejected):
         parse_outbound(BODY.format(org=received).encode(), org_id=ORG)
+
+
+@pytest.mark.parametrize(
+    ("sobject", "record_id"),
+    [("Case", "5008d00000AbCdEAAV"), ("Contact", "not-an-id"), ("Contact", "0038d00000AbCdE!AV")],
+)
+def test_a_notification_baton_cannot_read_is_acknowledged_and_skipped(
+    sobject: str, record_id: str
+) -> None:
+    """An object Baton does not sync, or an id Salesforce never makes: acknowledged (so it is
+    not sent for 24 hours more), and no hint that would fail the read of the whole batch."""
+    body = (
+        BODY.format(org=ORG)
+        .replace('xsi:type="sf:Contact"', f'xsi:type="sf:{sobject}"')
+        .replace("0038d00000AbCdEAAV", record_id)
+    )
+    receipt = parse_outbound(body.encode(), org_id=ORG)
+    assert receipt.hints == ()
+    assert receipt.response_body == ACK_BODY
