@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from connectors.errors import WebhookRejected
+from connectors.errors import ConfigError, WebhookRejected
 from connectors.records import ChangeHint, ChangeKind, RecordKey, System, WebhookReceipt
 from connectors.salesforce.convert import parse_datetime
 from connectors.salesforce.objects import OBJECTS
@@ -93,13 +93,15 @@ def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
     Notifications about objects Baton does not sync are acknowledged and skipped.
 
     Raises:
-        WebhookRejected: unparsable or not a `notifications` message, no org id configured to
-            check against, or a message from another organization.
+        ConfigError: no org id is configured to check messages against.
+        WebhookRejected: unparsable or not a `notifications` message, or a message from
+            another organization.
     """
-    if not org_id:
-        raise WebhookRejected(
-            "cannot verify Outbound Messages without an org id "
-            "(set BATON_SALESFORCE_ORG_ID to the org's 18-character id)",
+    if not org_id:  # Baton's setting is missing, not the sender's fault: 503, not 401
+        raise ConfigError(
+            "cannot verify Outbound Messages without the org's id",
+            setting="BATON_SALESFORCE_ORG_ID",
+            fix="set it to the org's 18-character id (Setup > Company Information)",
             system=System.SALESFORCE,
         )
     try:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.errors import WebhookRejected
+from connectors.errors import ConfigError, WebhookRejected
 from connectors.records import ChangeKind, WebhookRequest
 from connectors.salesforce.connector import SalesforceConnector
 from sandbox.salesforce.outbound import acknowledged, render_notifications
@@ -90,10 +90,11 @@ def test_given_junk_or_hostile_xml_then_rejected(
 
 
 def test_given_no_org_id_configured_then_nothing_is_accepted(served: Served) -> None:
+    """The missing setting is named (the service answers 503 "not configured", not 401)."""
     connector = served.connector(org_id=None)
     body = _envelope(served.box.options.org_id, ("04l8d0000000001AAA", {"Id": LEAD}))
     try:
-        with pytest.raises(WebhookRejected, match="ORG_ID"):
+        with pytest.raises(ConfigError, match="BATON_SALESFORCE_ORG_ID"):
             connector.verify_webhook(_request(body))
     finally:
         connector.close()

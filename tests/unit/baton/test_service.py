@@ -36,12 +36,12 @@ def sink() -> Sink:
 
 
 def client(sink: Sink, **overrides: object) -> TestClient:
-    deps = ServiceDeps(
-        sink=sink,
-        verify_hubspot=HubSpotWebhooks(SECRET).verify,
-        verify_salesforce=functools.partial(_outbound, org=ORG),
-        **overrides,  # type: ignore[arg-type]
-    )
+    given: dict[str, object] = {
+        "verify_hubspot": HubSpotWebhooks(SECRET).verify,
+        "verify_salesforce": functools.partial(_outbound, org=ORG),
+        **overrides,
+    }
+    deps = ServiceDeps(sink=sink, **given)  # type: ignore[arg-type]
     return TestClient(create_app(deps), raise_server_exceptions=False)
 
 
@@ -155,6 +155,17 @@ def test_an_outbound_message_from_another_org_is_401(sink: Sink) -> None:
     )
     assert response.status_code == 401
     assert b"Ack" not in response.content
+    assert sink.keys == []
+
+
+def test_outbound_messages_without_the_orgs_id_set_are_503_not_configured(sink: Sink) -> None:
+    """Baton's setting is missing, not the sender's fault: 503 says so (401 would blame it)."""
+    unset = functools.partial(_outbound, org=None)
+    response = client(sink, verify_salesforce=unset).post(
+        "/webhooks/salesforce", content=outbound_body(ORG)
+    )
+    assert response.status_code == 503
+    assert response.content == b"receiver not configured\n"
     assert sink.keys == []
 
 
