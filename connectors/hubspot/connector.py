@@ -112,7 +112,16 @@ class HubSpotConnector:
         self.writer = HubSpotWriter(self.sdk)
         self.properties = HubSpotProperties(self.sdk)
         secret = settings.client_secret.get_secret_value() if settings.client_secret else None
-        self._webhooks = HubSpotWebhooks(secret, clock=clock) if secret else None
+        self._webhooks = (
+            HubSpotWebhooks(
+                secret,
+                accept_legacy=settings.webhook_accept_v1,
+                public_url=settings.webhook_url,
+                clock=clock,
+            )
+            if secret
+            else None
+        )
 
     @property
     def system(self) -> System:

@@ -36,6 +36,16 @@ class HubSpotSettings(BaseSettings):
     )
     refresh_token: SecretStr | None = Field(None, description="OAuth refresh token.")
     app_id: int | None = Field(None, description="HubSpot app id (webhook subscriptions).")
+    webhook_url: str | None = Field(
+        None,
+        description="The app's webhook target URL, when a proxy in front of Baton changes the "
+        "scheme, host or path: signatures are checked against it.",
+    )
+    webhook_accept_v1: bool = Field(
+        False,
+        description="Also accept deliveries signed only with v1/v2 (no timestamp, so a captured "
+        "one can be replayed); HubSpot signs every delivery with v3 as well.",
+    )
     request_timeout_s: float = Field(30.0, gt=0, le=600, description="Per-request timeout.")
     # The budget's bucket holds at most (1 - fraction) x limit of burst, so even at 0.95 no
     # rolling window ever sees more than the limit; the headers correct for other clients.

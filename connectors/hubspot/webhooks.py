@@ -25,6 +25,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -95,7 +96,12 @@ class HubSpotWebhooks:
 
     Args:
         client_secret: the HubSpot app's client secret (the signing key).
-        accept_legacy: also accept v1/v2 signatures (no timestamp, so replayable).
+        accept_legacy: also accept deliveries signed only with v1/v2 (no timestamp: a captured
+            one can be replayed at will); HubSpot signs every delivery with v3 as well.
+        public_url: the URL HubSpot posts to (the app's target URL), when a proxy in front of
+            Baton changes the scheme, host or path: signatures that cover the URI are checked
+            against it (with the query string the request came with), not the URL the request
+            arrived at.
         clock: wall-clock seconds; injectable for tests.
     """
 
@@ -103,12 +109,21 @@ class HubSpotWebhooks:
         self,
         client_secret: str,
         *,
-        accept_legacy: bool = True,
+        accept_legacy: bool = False,
+        public_url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = client_secret
         self.accept_legacy = accept_legacy
+        self.public_url = public_url.rstrip("?") if public_url else None
         self._clock = clock
+
+    def _uri(self, request: WebhookRequest) -> str:
+        """The URI HubSpot signed: the public one if set, else the one the request arrived at."""
+        if self.public_url is None:
+            return request.url
+        query = urlsplit(request.url).query
+        return f"{self.public_url}?{query}" if query else self.public_url
 
     def verify(self, request: WebhookRequest) -> WebhookReceipt:
         """Check the signature, then parse; raises `WebhookRejected` on any doubt."""
@@ -130,7 +145,7 @@ class HubSpotWebhooks:
             expected = sign_v1(self._secret, body=request.body)
         elif version == "v2":
             expected = sign_v2(
-                self._secret, method=request.method, uri=request.url, body=request.body
+                self._secret, method=request.method, uri=self._uri(request), body=request.body
             )
         else:
             raise _reject(f"unknown signature version {version!r}")
@@ -147,7 +162,7 @@ class HubSpotWebhooks:
         expected = sign_v3(
             self._secret,
             method=request.method,
-            uri=request.url,
+            uri=self._uri(request),
             body=request.body,
             timestamp=stamp.strip(),
         )

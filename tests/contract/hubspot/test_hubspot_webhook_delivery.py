@@ -60,7 +60,7 @@ def test_given_an_imitation_signed_delivery_then_v3_verifies_and_hints_come_out(
     assert hint.fields == ("hs_lead_status",)
 
 
-def test_given_the_v3_signature_is_stripped_then_v1_still_verifies_but_not_when_strict() -> None:
+def test_given_the_v3_signature_is_stripped_then_v1_verifies_only_when_legacy_is_on() -> None:
     now = 1_764_000_000_000
     request = _delivery(now)
     legacy = WebhookRequest(
@@ -70,6 +70,6 @@ def test_given_the_v3_signature_is_stripped_then_v1_still_verifies_but_not_when_
         body=request.body,
         received_at=request.received_at,
     )
-    HubSpotWebhooks(SECRET, clock=lambda: now / 1000).verify(legacy)
+    HubSpotWebhooks(SECRET, accept_legacy=True, clock=lambda: now / 1000).verify(legacy)
     with pytest.raises(WebhookRejected):
-        HubSpotWebhooks(SECRET, accept_legacy=False, clock=lambda: now / 1000).verify(legacy)
+        HubSpotWebhooks(SECRET, clock=lambda: now / 1000).verify(legacy)

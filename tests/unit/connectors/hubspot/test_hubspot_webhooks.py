@@ -107,18 +107,32 @@ def test_given_a_tampered_body_or_wrong_secret_then_rejected(hooks: HubSpotWebho
         other.verify(_request(headers))
 
 
-def test_given_sdk_made_v1_and_v2_signatures_then_accepted_unless_legacy_is_off(
+def test_given_sdk_made_v1_and_v2_signatures_then_accepted_only_when_legacy_is_on(
     hooks: HubSpotWebhooks,
 ) -> None:
+    """v1/v2 carry no timestamp, so a captured delivery could be replayed: refused unless the
+    user turns them on."""
     v1 = Signature.get_signature(SECRET, BODY, "v1")
     v2 = Signature.get_signature(SECRET, BODY, "v2", http_uri=URL, http_method="POST")
-    hooks.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}))
-    hooks.verify(_request({"X-HubSpot-Signature": v2, "X-HubSpot-Signature-Version": "v2"}))
-    with pytest.raises(WebhookRejected):
-        hooks.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v2"}))
-    strict = HubSpotWebhooks(SECRET, accept_legacy=False, clock=lambda: NOW)
     with pytest.raises(WebhookRejected, match="v3"):
-        strict.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}))
+        hooks.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}))
+    legacy = HubSpotWebhooks(SECRET, accept_legacy=True, clock=lambda: NOW)
+    legacy.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}))
+    legacy.verify(_request({"X-HubSpot-Signature": v2, "X-HubSpot-Signature-Version": "v2"}))
+    with pytest.raises(WebhookRejected):
+        legacy.verify(_request({"X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v2"}))
+
+
+def test_given_a_proxy_in_front_then_v3_is_checked_against_the_public_url() -> None:
+    """HubSpot signs the target URL it posts to (https, the public host); behind a proxy that
+    ends TLS or rewrites the host, the request arrives at another URL."""
+    public = "https://baton.example.com/hooks/hubspot"
+    signed = _v3(int(NOW * 1000), uri=f"{public}?portal=62515")
+    arrived = "http://10.0.0.7:8910/webhooks/hubspot?portal=62515"
+    with pytest.raises(WebhookRejected, match="v3 signature does not match"):
+        HubSpotWebhooks(SECRET, clock=lambda: NOW).verify(_request(signed, url=arrived))
+    behind = HubSpotWebhooks(SECRET, public_url=public, clock=lambda: NOW)
+    assert behind.verify(_request(signed, url=arrived)).hints
 
 
 def test_given_no_signature_then_rejected(hooks: HubSpotWebhooks) -> None:
