@@ -47,6 +47,10 @@ def load(path: FilePath | None = None) -> Dictionary:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise DictionaryError([f"{path}: cannot read the dictionary file ({reason})"]) from exc
+    except UnicodeDecodeError as exc:
+        raise DictionaryError(
+            [f"{path}: not UTF-8 text (byte {exc.start}); save the dictionary as UTF-8"]
+        ) from exc
     return loads(text, name=str(path))
 
 

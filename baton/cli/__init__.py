@@ -36,8 +36,7 @@ def main() -> None:
         result = app(standalone_mode=False)
     except typer.Abort:
         sys.exit(130)
-    except NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help() if exc.ctx else "baton --help")
+    except NoArgsIsHelpError:  # Typer has printed the help already
         sys.exit(0)
     except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "baton"

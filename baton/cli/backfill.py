@@ -39,6 +39,7 @@ from baton.cli.since import since_parser
 from baton.facade import Engine, Report
 from baton.wiring import one_line
 from connectors.records import System
+from sync.engine import PERSON_OBJECTS
 
 TOTALS = (
     "unchanged",
@@ -229,13 +230,27 @@ def run_backfill(
     return report
 
 
+def _objects(given: list[str] | None) -> list[str] | None:
+    """`--object` values, each one Baton backfills (names are case-sensitive, as the APIs')."""
+    known = [obj for _, obj in PERSON_OBJECTS]
+    for obj in given or ():
+        if obj not in known:
+            named = ", ".join(f"{o} ({s})" for s, o in PERSON_OBJECTS)
+            raise typer.BadParameter(f"{obj!r} is not one of {named}")
+    return given
+
+
 def backfill(
     system: Annotated[
         SystemChoice | None, typer.Option("--system", help="Only this system's objects.")
     ] = None,
     objects: Annotated[
         list[str] | None,
-        typer.Option("--object", help="Only this object (repeatable), e.g. contacts or Lead."),
+        typer.Option(
+            "--object",
+            callback=_objects,
+            help="Only this object (repeatable): Lead, Contact (salesforce), contacts (hubspot).",
+        ),
     ] = None,
     since: Annotated[
         datetime | None,
@@ -257,6 +272,10 @@ def backfill(
 
     Resumable: after an interruption, run it again and it continues where it stopped.
     """
+    if system is not None:
+        for obj in objects or ():
+            if (System(system.value), obj) not in PERSON_OBJECTS:
+                fail(f"baton backfill: --object {obj!r} is not a {system.value} object", 2)
     settings = settings_or_exit(env_file)
     runtime = start_runtime(settings, prepare=not dry_run)
     console = Console()

@@ -43,7 +43,7 @@ FileOption = Annotated[
     Path | None,
     typer.Option(
         "--file",
-        envvar="BATON_FUNNEL_FILE",
+        envvar="BATON_DICTIONARY_PATH",  # the daemon's own setting: check what it will load
         help="Funnel dictionary YAML (default: the one shipped with Baton).",
         show_default=False,
     ),
@@ -144,6 +144,8 @@ def _file_picklists(picklists: Path) -> Picklists:
         return parse_picklists(data)
     except OSError as exc:
         _bad_input(f"--picklists: cannot read {picklists} ({exc.strerror}); pass a JSON file")
+    except UnicodeDecodeError as exc:
+        _bad_input(f"--picklists: {picklists}: not UTF-8 text (byte {exc.start}); save it as UTF-8")
     except json.JSONDecodeError as exc:
         _bad_input(f"--picklists: {picklists}:{exc.lineno}: not valid JSON ({exc.msg})")
     except PicklistFileError as exc:

@@ -94,6 +94,34 @@ def test_a_bad_since_is_one_line_naming_the_option_exit_2(
     assert err.rstrip().endswith("backfill --help')")
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--object", "foo"), "Invalid value for '--object': 'foo' is not one of Lead"),
+        (("--object", "lead"), "Invalid value for '--object': 'lead' is not one of Lead"),
+        (("--system", "hubspot", "--object", "Lead"), "--object 'Lead' is not a hubspot object"),
+    ],
+)
+def test_an_object_baton_does_not_backfill_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: tuple[str], says: str
+) -> None:
+    """Not a backfill that reads nothing and says all is well."""
+    assert run_cli(monkeypatch, *args, "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert says in err
+
+
+def test_no_subcommand_prints_the_help_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["baton", "errors"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.count("Usage:") == 1
+
+
 def test_the_help_shows_the_forms(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

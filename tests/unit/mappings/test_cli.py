@@ -63,6 +63,37 @@ def test_show_reads_a_users_file(runner: CliRunner, tmp_path: Path) -> None:
     assert "| Hot Lead (mql) |" in result.stdout
 
 
+def test_show_and_check_read_the_dictionary_the_daemon_uses(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """BATON_DICTIONARY_PATH is what `baton run` loads: the mappings commands read it too."""
+    ours = tmp_path / "ours.yaml"
+    ours.write_text(default_path().read_text().replace("label: MQL", "label: Hot Lead"))
+    env = {"BATON_DICTIONARY_PATH": str(ours)}
+    result = runner.invoke(app, ["mappings", "show", "--format", "markdown"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "| Hot Lead (mql) |" in result.stdout
+
+
+def test_a_dictionary_or_picklists_file_not_in_utf8_is_one_line_and_exit_2(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"stages:\n  - key: mql\n    label: \xff\n")
+    result = runner.invoke(app, ["mappings", "show", "--file", str(latin)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"{latin}: not UTF-8 text (byte 32); save the dictionary as UTF-8"
+    )
+    utf16 = tmp_path / "picklists.json"
+    utf16.write_bytes(b"\xff\xfe{\x00}\x00")
+    result = runner.invoke(app, ["mappings", "check", "--picklists", str(utf16)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"--picklists: {utf16}: not UTF-8 text (byte 0); save it as UTF-8"
+    ]
+
+
 def test_a_broken_dictionary_names_the_line_and_exits_2(runner: CliRunner, tmp_path: Path) -> None:
     ours = tmp_path / "ours.yaml"
     ours.write_text(default_path().read_text().replace("rule: always_hubspot", "rule: hubspot"))
