@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
@@ -32,6 +34,9 @@ LogFormat = Literal["kv", "json"]
 
 class SettingsError(Exception):
     """A setting is missing or wrong; `str()` is the one line to show (variable and fix)."""
+
+
+_STORE_URLS = "use sqlite:///path/to/baton.db or postgresql://user:password@host:5432/db"
 
 
 class BatonSettings(BaseSettings):
@@ -62,6 +67,23 @@ class BatonSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_store_url(cls, value: SecretStr) -> SecretStr:
+        """A URL Baton can open: SQLite or PostgreSQL (the password is never echoed)."""
+        try:
+            url = make_url(value.get_secret_value())
+        except (ArgumentError, ValueError) as exc:
+            reason = (
+                "its port is not a number" if isinstance(exc, ValueError) else "not a database URL"
+            )
+            raise ValueError(f"{reason}; {_STORE_URLS}") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"{url.get_backend_name()!r} is not a store Baton can use; {_STORE_URLS}"
+            )
+        return value
 
     @field_validator("dictionary_path")
     @classmethod

@@ -63,7 +63,13 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
             yield conn
     except (OperationalError, ProgrammingError) as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-        fail(f"baton: cannot read the store at {shown} ({reason}); run 'baton db upgrade'", 2)
+        unmigrated = isinstance(exc, ProgrammingError) or "no such table" in reason
+        fix = (
+            "run 'baton db upgrade'"
+            if unmigrated
+            else "check BATON_DATABASE_URL, and that the database server is up"
+        )
+        fail(f"baton: cannot read the store at {shown} ({reason}); {fix}", 2)
     finally:
         engine.dispose()
 

@@ -66,6 +66,13 @@ def test_env_file_is_read(tmp_path: Path) -> None:
         ("BATON_POLL_INTERVAL_S", "-1", "BATON_POLL_INTERVAL_S: "),
         ("BATON_LOG_LEVEL", "loud", "BATON_LOG_LEVEL: "),
         ("BATON_DICTIONARY_PATH", "/nowhere/funnel.yaml", "BATON_DICTIONARY_PATH: no file"),
+        ("BATON_DATABASE_URL", "garbage-s3cret", "BATON_DATABASE_URL: not a database URL; use"),
+        (
+            "BATON_DATABASE_URL",
+            "postgresql://u:s3cret@db:notaport/baton",
+            "BATON_DATABASE_URL: its port is not a number; use sqlite:///",
+        ),
+        ("BATON_DATABASE_URL", "mysql://u:s3cret@db/baton", "BATON_DATABASE_URL: 'mysql' is not"),
     ],
 )
 def test_a_bad_value_names_the_variable(
@@ -76,6 +83,7 @@ def test_a_bad_value_names_the_variable(
         load_baton()
     assert str(caught.value).startswith(says)
     assert "\n" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)  # a URL may hold a password: never echoed
 
 
 def test_missing_connector_credentials_name_the_variables() -> None:

@@ -195,6 +195,18 @@ def test_status_on_an_unmigrated_store_says_to_upgrade(
     assert "run 'baton db upgrade'" in result.output
 
 
+def test_status_on_an_unreachable_server_says_to_check_the_url_not_to_upgrade(
+    runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_DATABASE_URL", "postgresql://baton:s3cret@127.0.0.1:1/baton")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "cannot read the store at postgresql://baton:***@127.0.0.1:1/baton" in result.output
+    assert "check BATON_DATABASE_URL, and that the database server is up" in result.output
+    assert "db upgrade" not in result.output
+    assert "s3cret" not in result.output
+
+
 def test_a_bad_setting_is_one_line_and_exit_2(
     runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
