@@ -12,7 +12,7 @@ The base URL is a setting so the sandbox or a proxy can stand in for api.hubapi.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.errors import ConfigError
@@ -59,6 +59,13 @@ class HubSpotSettings(BaseSettings):
     )
     limit_per_10s: int = Field(190, ge=1, description="Published burst limit of the portal tier.")
     daily_floor: int = Field(0, ge=0, description="Stop when this many daily calls remain.")
+
+    @field_validator("base_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s):// URL, e.g. https://api.hubapi.com")
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_authenticate(self) -> HubSpotSettings:

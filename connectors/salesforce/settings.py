@@ -118,11 +118,14 @@ class SalesforceSettings(BaseSettings):
             if not any(getattr(self, name) for name in alternatives):
                 names = " or ".join(ENV_PREFIX + n.upper() for n in alternatives)
                 raise ValueError(f"auth={self.auth} needs {names}")
-        if self.ca_file is not None and not self.ca_file.is_file():
-            raise ValueError(f"CA file {str(self.ca_file)!r} does not exist")
-        if self.private_key_file is not None and not self.private_key_file.is_file():
-            raise ValueError(f"private key file {str(self.private_key_file)!r} does not exist")
         return self
+
+    @field_validator("ca_file", "private_key_file")
+    @classmethod
+    def _a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no file at {str(value)!r}; point it at an existing PEM file")
+        return value
 
     def private_key_pem(self) -> str:
         """The JWT signing key, from the file or the inline setting."""

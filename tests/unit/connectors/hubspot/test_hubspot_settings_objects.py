@@ -55,6 +55,13 @@ def test_given_a_bad_number_then_the_setting_is_named() -> None:
     assert err.value.setting == "BATON_HUBSPOT_BUDGET_FRACTION"
 
 
+@pytest.mark.parametrize("name", ["base_url", "webhook_url"])
+def test_given_a_url_without_its_scheme_then_the_setting_is_named(name: str) -> None:
+    with pytest.raises(ConfigError, match="not an http") as err:
+        load_settings(access_token="t", **{name: "api.hubapi.com"})
+    assert err.value.setting == f"BATON_HUBSPOT_{name.upper()}"
+
+
 def test_given_oauth_settings_then_secrets_are_listed_for_redaction() -> None:
     settings = HubSpotSettings(client_id="c", client_secret="s3cret-value", refresh_token="r-tok")
     assert settings.uses_oauth

@@ -51,6 +51,8 @@ def test_bad_settings_name_the_setting_and_the_fix(
     assert fix in info.value.fix
 
 
-def test_missing_ca_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_settings(client_id="c", client_secret="s", ca_file=tmp_path / "nope.pem")
+@pytest.mark.parametrize("name", ["ca_file", "private_key_file"])
+def test_a_missing_pem_file_names_its_own_setting(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match="no file at") as info:
+        load_settings(client_id="c", client_secret="s", **{name: tmp_path / "nope.pem"})
+    assert info.value.setting == f"BATON_SALESFORCE_{name.upper()}"
