@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from baton.cli.common import EnvFileOption, fail
+from baton.cli.status import missing_store_file
 from baton.settings import SettingsError, load_baton
 from baton.wiring import one_line, open_store
 from sync.store import migrate
@@ -41,6 +42,9 @@ def upgrade(env_file: EnvFileOption = None) -> None:
 def current(env_file: EnvFileOption = None) -> None:
     """Show the store's migration and whether it is the latest; exit 1 when behind."""
     url = _url(env_file)
+    missing = missing_store_file(url)
+    if missing is not None:  # asking must not create it
+        fail(f"baton db current: no store at {missing}; run 'baton db upgrade' to create it", 1)
     try:
         store = open_store(url, upgrade=False)
         with store.connect() as conn:

@@ -41,6 +41,13 @@ def baton_settings(env_file: Path | None) -> BatonSettings:
         fail(f"baton: {exc}", 2)
 
 
+def missing_store_file(database_url: str) -> str | None:
+    """The SQLite file `database_url` names, when there is none yet (opening would make it)."""
+    url = make_url(database_url)
+    on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    return str(url.database) if on_file and not Path(str(url.database)).is_file() else None
+
+
 @contextmanager
 def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Connection]:
     """A connection in one transaction on the existing store; never creates or migrates it.
@@ -50,10 +57,10 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
     """
     url = make_url(settings.database())
     shown = url.render_as_string(hide_password=True)
-    on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if on_file and not Path(str(url.database)).is_file():
+    missing = missing_store_file(settings.database())
+    if missing is not None:
         fail(
-            f"baton: no store at {url.database}; run 'baton db upgrade' (or 'baton run') "
+            f"baton: no store at {missing}; run 'baton db upgrade' (or 'baton run') "
             "first, or point BATON_DATABASE_URL at the store",
             2,
         )

@@ -207,6 +207,19 @@ def test_status_on_an_unreachable_server_says_to_check_the_url_not_to_upgrade(
     assert "s3cret" not in result.output
 
 
+def test_db_current_on_a_missing_store_says_so_and_creates_nothing(
+    runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fresh = tmp_path / "new" / "baton.db"
+    monkeypatch.setenv("BATON_DATABASE_URL", f"sqlite:///{fresh}")
+    result = runner.invoke(app, ["db", "current"])
+    assert result.exit_code == 1
+    assert f"no store at {fresh}; run 'baton db upgrade' to create it" in result.output
+    assert not fresh.parent.exists()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["db", "current"]).exit_code == 0
+
+
 def test_a_bad_setting_is_one_line_and_exit_2(
     runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
