@@ -51,8 +51,16 @@ def run(
     runtime = start_runtime(settings)
     metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
     daemon = wiring.daemon_for(runtime, metrics=metrics)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", extra={"kv": {"signal": signal.Signals(signum).name}})
+        daemon.stop.set()
+        daemon.queue.wake.set()
+
     try:
-        if once:
+        if once:  # a signal lets the cycle in hand finish: its run is recorded, not left open
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
             try:
                 daemon.cycle(force_timers=True)
             except CycleFailed as exc:
@@ -64,12 +72,6 @@ def run(
             server.start()
         except OSError as exc:
             fail(f"baton run: {exc}", 2)
-
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("stopping", extra={"kv": {"signal": signal.Signals(signum).name}})
-            daemon.stop.set()
-            daemon.queue.wake.set()
-
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         log.info(

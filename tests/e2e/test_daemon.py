@@ -15,7 +15,7 @@ import pytest
 from sandbox.runtime import Sandbox
 from sync.store.checkpoints import list_checkpoints
 from sync.store.engine import make_engine, sqlite_url
-from sync.store.runs import recent_runs
+from sync.store.runs import RunStatus, recent_runs
 from tests.e2e.live import BATON, writes
 
 
@@ -61,6 +61,36 @@ def test_run_once_names_the_failure_in_one_line(box: Sandbox, tmp_path: Path) ->
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("baton"), result.stderr
     assert "pat-na1-not-the-right-token" not in result.stderr
+
+
+def test_run_once_finishes_its_cycle_on_sigterm_and_exits_0(box: Sandbox, tmp_path: Path) -> None:
+    """SIGTERM during the cycle lets it finish: its run is recorded as ended, not left open."""
+    process = subprocess.Popen(
+        [*BATON, "run", "--once", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(tmp_path),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # the poll is done; the webhook keys and timers follow
+            seen.append(line)
+            if "msg=poll" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        remaining = process.communicate(timeout=120)[1]
+        assert process.returncode == 0, "".join(seen) + remaining
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    store = make_engine(sqlite_url(tmp_path / "baton.db"))
+    with store.connect() as conn:
+        assert [run.status for run in recent_runs(conn)] == [RunStatus.SUCCEEDED]
+    store.dispose()
 
 
 def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_path: Path) -> None:
