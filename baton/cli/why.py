@@ -12,7 +12,10 @@ from rich.table import Table
 
 from baton.cli.common import EnvFileOption, fail
 from baton.cli.status import JsonOption, baton_settings, open_store, print_json, when
+from baton.settings import BatonSettings
 from connectors.records import FieldValue
+from mappings.loader import load
+from sync.identity import IDENTITY_FIELD
 from sync.queries.why import Event, PersonStory, WhyReport
 from sync.queries.why import why as why_query
 from sync.sla import BREACH_FIELD
@@ -39,10 +42,19 @@ def why(
             f"baton why: no person with email '{report.email}' in the store; check the address "
             "(or run a sync first: 'baton status' shows what has been read)"
         )
+    logged = any(story.decisions for story in report.people)
+    if field is not None and not logged and field not in (known := _fields(settings)):
+        fail(f"baton why: FIELD '{field}' is not a field Baton decides; one of {known}", 2)
     if json_output:
         print_json(report)
         return
     render(report, Console(highlight=False))
+
+
+def _fields(settings: BatonSettings) -> str:
+    """The fields decisions are logged for: the dictionary's, and the engine's own notes."""
+    names = [*load(settings.dictionary_path).fields, IDENTITY_FIELD, "record", BREACH_FIELD]
+    return ", ".join(dict.fromkeys(names))
 
 
 def render(report: WhyReport, console: Console) -> None:

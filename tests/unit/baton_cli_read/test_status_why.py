@@ -173,6 +173,21 @@ def test_why_one_field_as_json(runner: CliRunner, ann: uuid.UUID) -> None:
     assert [link["key"]["object"] for link in story["links"]] == ["contacts", "Contact", "Lead"]
 
 
+def test_why_for_a_field_baton_does_not_decide_is_one_line_and_exit_2(
+    runner: CliRunner, ann: uuid.UUID
+) -> None:
+    """A typo (the HubSpot name, not the canonical one) is not mistaken for "no history"."""
+    result = runner.invoke(app, ["why", "ann@example.com", "jobtitle"])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("baton why: FIELD 'jobtitle' is not a field Baton decides; one of ")
+    assert "job_title" in line
+    assert "lead_response_sla" in line
+    quiet = runner.invoke(app, ["why", "ann@example.com", "phone"])  # known, nothing logged
+    assert quiet.exit_code == 0, quiet.output
+    assert "No decision logged for field 'phone'." in quiet.output
+
+
 def test_why_for_an_unknown_email_is_one_line_and_exit_1(runner: CliRunner, ann: uuid.UUID) -> None:
     result = runner.invoke(app, ["why", "Nobody@Example.com"])
     assert result.exit_code == 1
