@@ -25,6 +25,7 @@ from baton.facade import Engine as SyncFacade
 from baton.facade import summary
 from baton.metrics import BatonMetrics
 from baton.service import Readiness
+from connectors.errors import AuthError
 from connectors.http.budget import ApiBudget
 from connectors.records import RecordKey, System
 from sync.store.budget import observe_budget
@@ -232,10 +233,22 @@ class Daemon:
         log.info("stopped", extra={"kv": {"cycles": self.state.cycles}})
 
 
+#: What to check when a system refuses Baton's credentials (`AuthError`), per system.
+CREDENTIALS = {
+    System.HUBSPOT: "check BATON_HUBSPOT_ACCESS_TOKEN (or the OAuth client and refresh token)",
+    System.SALESFORCE: "check BATON_SALESFORCE_CLIENT_ID and CLIENT_SECRET (or what "
+    "BATON_SALESFORCE_AUTH needs)",
+}
+
+
 def one_line(exc: BaseException) -> str:
-    """`DailyLimitExhausted: salesforce ...` on one line (connector errors name the system)."""
+    """`DailyLimitExhausted: salesforce ...` on one line (connector errors name the system); a
+    refusal of the credentials says which settings to check."""
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, AuthError) and exc.system in CREDENTIALS:
+        line += f"; {CREDENTIALS[System(exc.system)]}"
+    return line
 
 
 class HttpServer:

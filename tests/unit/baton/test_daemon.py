@@ -15,7 +15,7 @@ from baton.daemon import CycleFailed, Daemon, KeyQueue, Timer
 from baton.metrics import BatonMetrics
 from baton.service.dashboard import render_dashboard
 from baton.wiring import open_store, store_readiness
-from connectors.errors import DailyLimitExhausted
+from connectors.errors import DailyLimitExhausted, SessionExpired
 from connectors.http.budget import ApiBudget, hubspot_spec, salesforce_spec
 from connectors.priority import background_calls
 from connectors.records import RecordKey, System
@@ -87,6 +87,22 @@ def test_a_cycle_polls_drains_and_runs_timers() -> None:
     daemon.cycle()  # the timer is not due again yet
     assert ticks == [1]
     assert daemon.state.readiness().ok
+
+
+@pytest.mark.parametrize(
+    ("system", "check"),
+    [
+        (System.HUBSPOT, "; check BATON_HUBSPOT_ACCESS_TOKEN"),
+        ("salesforce", "; check BATON_SALESFORCE_CLIENT_ID and CLIENT_SECRET"),
+    ],
+)
+def test_refused_credentials_say_which_settings_to_check(system: System | str, check: str) -> None:
+    engine = FakeEngine()
+    engine.fail_with = SessionExpired("the system rejected the access token [401]", system=system)
+    with pytest.raises(CycleFailed) as caught:
+        Daemon(engine, interval_s=60).cycle()
+    assert check in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_a_failed_poll_is_one_line_and_makes_the_process_unready() -> None:
