@@ -9,8 +9,10 @@ hand finish, then the loop returns.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -251,6 +253,30 @@ def one_line(exc: BaseException) -> str:
     return line
 
 
+def _can_listen(host: str, port: int) -> None:
+    """Bind `host:port` once before uvicorn does, to say which setting is wrong."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        raise OSError(
+            f"cannot listen on {host}:{port}: no such address; set BATON_HTTP_HOST to an "
+            "address of this machine (127.0.0.1, or 0.0.0.0 for every interface)"
+        ) from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(
+                    f"cannot listen on {host}:{port}: in use; set BATON_HTTP_PORT to a free port"
+                ) from None
+            raise OSError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); set BATON_HTTP_HOST to an "
+                "address of this machine (127.0.0.1, or 0.0.0.0 for every interface)"
+            ) from None
+
+
 class HttpServer:
     """uvicorn serving an ASGI app from a background thread of this process.
 
@@ -278,7 +304,9 @@ class HttpServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> None:
-        """Start serving; `OSError` with one line if the address cannot be used."""
+        """Start serving; `OSError` with one line, naming the setting to change, if the
+        address cannot be used."""
+        _can_listen(self.host, int(self.server.config.port))
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from baton.daemon import CycleFailed, Daemon, KeyQueue, Timer
+from baton.daemon import CycleFailed, Daemon, HttpServer, KeyQueue, Timer
 from baton.metrics import BatonMetrics
+from baton.service import ServiceDeps, create_app
 from baton.service.dashboard import render_dashboard
 from baton.wiring import open_store, store_readiness
 from connectors.errors import DailyLimitExhausted, SessionExpired
@@ -228,3 +230,17 @@ def test_a_steady_stream_of_webhooks_does_not_starve_polling() -> None:
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert engine.polls >= 3
+
+
+def test_an_address_that_cannot_be_listened_on_names_the_setting_to_change() -> None:
+    """A busy port names BATON_HTTP_PORT; an address not of this machine, BATON_HTTP_HOST."""
+    app = create_app(ServiceDeps(sink=lambda keys: None))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="in use; set BATON_HTTP_PORT"):
+            HttpServer(app, host="127.0.0.1", port=port).start()
+    for host in ("256.1.1.1", "192.0.2.1"):  # not an address; not this machine's (TEST-NET-1)
+        with pytest.raises(OSError, match="set BATON_HTTP_HOST"):
+            HttpServer(app, host=host, port=0).start()
