@@ -15,7 +15,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,21 +44,26 @@ class KeyQueue:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: dict[RecordKey, None] = {}
+        self._gone: set[RecordKey] = set()  # keys hinted deleted (see `SyncEngine.sync_keys`)
         self.wake = threading.Event()
 
-    def put(self, keys: Iterable[RecordKey]) -> None:
+    def put(self, keys: Iterable[RecordKey], gone: Collection[RecordKey] = ()) -> None:
         with self._lock:
             self._keys.update(dict.fromkeys(keys))
+            self._gone.update(gone)
         self.wake.set()
 
-    def drain(self, limit: int = KEYS_PER_BATCH) -> list[RecordKey]:
+    def drain(self, limit: int = KEYS_PER_BATCH) -> tuple[list[RecordKey], set[RecordKey]]:
+        """Up to `limit` keys, and those of them hinted deleted."""
         with self._lock:
             taken = list(self._keys)[:limit]
             for key in taken:
                 del self._keys[key]
+            gone = self._gone.intersection(taken)
+            self._gone -= gone
             if not self._keys:
                 self.wake.clear()
-        return taken
+        return taken, gone
 
     def __len__(self) -> int:
         with self._lock:
@@ -158,10 +163,10 @@ class Daemon:
             batches = -(-len(self.queue) // KEYS_PER_BATCH)
         reports = []
         for _ in range(batches):
-            keys = self.queue.drain()
+            keys, gone = self.queue.drain()
             if not keys:
                 break
-            work = functools.partial(self.engine.sync_keys, keys, trigger="webhook")
+            work = functools.partial(self.engine.sync_keys, keys, trigger="webhook", gone=gone)
             reports.append(self._timed("webhook", work))
         return reports
 

@@ -7,7 +7,7 @@ can drive them with a small fake while the real engine is wired in `baton.wiring
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -40,7 +40,12 @@ class Engine(Protocol):
     def poll(self, *, dry_run: bool = False) -> Any: ...
 
     def sync_keys(
-        self, keys: Sequence[RecordKey], *, trigger: str, dry_run: bool = False
+        self,
+        keys: Sequence[RecordKey],
+        *,
+        trigger: str,
+        dry_run: bool = False,
+        gone: Collection[RecordKey] = (),
     ) -> Any: ...
 
     def backfill(

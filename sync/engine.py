@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -172,10 +172,20 @@ class SyncEngine:
         return self._run(RunKind.DAEMON, dry_run, lambda run_id: self._poll(upper, run_id, dry_run))
 
     def sync_keys(
-        self, keys: Sequence[RecordKey], *, trigger: str, dry_run: bool = False
+        self,
+        keys: Sequence[RecordKey],
+        *,
+        trigger: str,
+        dry_run: bool = False,
+        gone: Collection[RecordKey] = (),
     ) -> CycleReport:
-        """Re-read these records by id and sync their people (webhooks, retries)."""
+        """Re-read these records by id and sync their people (webhooks, retries). Of `gone`
+        (keys a webhook said were deleted), those the read does not find are taken as deleted:
+        a record deleted for good (a GDPR deletion) is in no recycle bin a poll reads."""
         records = self.worker.read(keys)
+        found = {record.key for record in records}
+        now = self.now()
+        records += [SourceRecord(key, {}, now, deleted=True) for key in gone if key not in found]
         report, _ = self.worker.run(records, trigger=trigger, dry_run=dry_run, run_id=None)
         return report
 

@@ -12,7 +12,7 @@ import signal
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -80,8 +80,15 @@ class Totals:
     def poll(self, *, dry_run: bool = False) -> Any:
         return self.add(self.engine.poll(dry_run=dry_run))
 
-    def sync_keys(self, keys: Sequence[RecordKey], *, trigger: str, dry_run: bool = False) -> Any:
-        return self.add(self.engine.sync_keys(keys, trigger=trigger, dry_run=dry_run))
+    def sync_keys(
+        self,
+        keys: Sequence[RecordKey],
+        *,
+        trigger: str,
+        dry_run: bool = False,
+        gone: Collection[RecordKey] = (),
+    ) -> Any:
+        return self.add(self.engine.sync_keys(keys, trigger=trigger, dry_run=dry_run, gone=gone))
 
     def backfill(self, **kwargs: Any) -> Any:
         return self.add(self.engine.backfill(**kwargs))

@@ -9,7 +9,7 @@ re-reads those records (`SyncEngine.sync_keys`), so a forged or replayed body ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from baton.metrics import CONTENT_TYPE, BatonMetrics
 from connectors.errors import ConfigError, WebhookRejected
-from connectors.records import RecordKey, WebhookReceipt, WebhookRequest
+from connectors.records import ChangeKind, RecordKey, WebhookReceipt, WebhookRequest
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ class Readiness:
 class ServiceDeps:
     """What the routes need, injected by the composition root (tests pass fakes)."""
 
-    sink: Callable[[Sequence[RecordKey]], None]
+    # the keys to sync, and those of them hinted deleted (`SyncEngine.sync_keys`'s `gone`)
+    sink: Callable[[Sequence[RecordKey], Collection[RecordKey]], None]
     verify_hubspot: Verifier | None = None
     verify_salesforce: Verifier | None = None
     ready: Callable[[], Readiness] = field(default=lambda: Readiness())
@@ -49,14 +50,19 @@ class ServiceDeps:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-def _keys(receipt: WebhookReceipt) -> list[RecordKey]:
-    """Every record the hints name (a merge names the survivor as well)."""
+def _keys(receipt: WebhookReceipt) -> tuple[list[RecordKey], set[RecordKey]]:
+    """Every record the hints name (a merge names the survivor as well), and those hinted
+    deleted: a record deleted for good (a GDPR deletion) is in no recycle bin a poll reads,
+    so this hint is the only word of it."""
     keys: list[RecordKey] = []
+    gone: set[RecordKey] = set()
     for hint in receipt.hints:
         keys.append(hint.key)
+        if hint.kind is ChangeKind.DELETED:
+            gone.add(hint.key)
         if hint.merged_into:
             keys.append(RecordKey(hint.key.system, hint.key.object, hint.merged_into))
-    return list(dict.fromkeys(keys))
+    return list(dict.fromkeys(keys)), gone
 
 
 async def _receive(
@@ -82,9 +88,9 @@ async def _receive(
     except Exception as exc:  # never a 500: the sender would retry a body we cannot read
         log.warning("webhook unreadable", extra={"kv": {"system": system, "reason": repr(exc)}})
         return Response("bad request\n", status_code=400)
-    keys = _keys(receipt)
+    keys, gone = _keys(receipt)
     if keys:
-        deps.sink(keys)
+        deps.sink(keys, gone)
     log.info("webhook", extra={"kv": {"system": system, "keys": len(keys)}})
     return Response(
         receipt.response_body, status_code=receipt.status_code, media_type=receipt.media_type

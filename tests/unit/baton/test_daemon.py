@@ -45,6 +45,7 @@ class FakeEngine:
     def __init__(self) -> None:
         self.polls = 0
         self.synced: list[list[RecordKey]] = []
+        self.gone: list[RecordKey] = []
         self.fail_with: Exception | None = None
 
     def poll(self, *, dry_run: bool = False) -> FakeReport:
@@ -55,8 +56,11 @@ class FakeEngine:
             read=Counter({"hubspot:contacts": 2}), updated=Counter({"salesforce:Lead": 1})
         )
 
-    def sync_keys(self, keys: Any, *, trigger: str, dry_run: bool = False) -> FakeReport:
+    def sync_keys(
+        self, keys: Any, *, trigger: str, dry_run: bool = False, gone: Any = ()
+    ) -> FakeReport:
         self.synced.append(list(keys))
+        self.gone.extend(gone)
         return FakeReport(read=Counter({f"{k.system}:{k.object}" for k in keys}))
 
     def backfill(self, **_: Any) -> FakeReport:
@@ -71,11 +75,20 @@ def test_key_queue_deduplicates_and_drains_in_batches() -> None:
     queue.put([KEY, KEY, RecordKey(System.SALESFORCE, "Lead", "2")])
     assert len(queue) == 2
     assert queue.wake.is_set()
-    assert queue.drain(limit=1) == [KEY]
+    assert queue.drain(limit=1) == ([KEY], set())
     assert queue.wake.is_set()
-    assert queue.drain() == [RecordKey(System.SALESFORCE, "Lead", "2")]
+    assert queue.drain() == ([RecordKey(System.SALESFORCE, "Lead", "2")], set())
     assert not queue.wake.is_set()
-    assert queue.drain() == []
+    assert queue.drain() == ([], set())
+
+
+def test_key_queue_keeps_which_keys_were_hinted_deleted_until_they_are_drained() -> None:
+    queue = KeyQueue()
+    lead = RecordKey(System.SALESFORCE, "Lead", "2")
+    queue.put([KEY], gone={KEY})
+    queue.put([KEY, lead])  # hinted again as changed: still deleted until synced
+    assert queue.drain(limit=1) == ([KEY], {KEY})
+    assert queue.drain() == ([lead], set())
 
 
 def test_a_cycle_polls_drains_and_runs_timers() -> None:
@@ -217,7 +230,7 @@ def test_a_steady_stream_of_webhooks_does_not_starve_polling() -> None:
     daemon = Daemon(engine, interval_s=0.05)
     keys = iter(range(10**9))
 
-    def endless(ks: Any, *, trigger: str, dry_run: bool = False) -> FakeReport:
+    def endless(ks: Any, *, trigger: str, dry_run: bool = False, gone: Any = ()) -> FakeReport:
         daemon.queue.put([RecordKey(System.HUBSPOT, "contacts", str(next(keys)))])
         if engine.polls >= 3:
             daemon.stop.set()
@@ -234,7 +247,7 @@ def test_a_steady_stream_of_webhooks_does_not_starve_polling() -> None:
 
 def test_an_address_that_cannot_be_listened_on_names_the_setting_to_change() -> None:
     """A busy port names BATON_HTTP_PORT; an address not of this machine, BATON_HTTP_HOST."""
-    app = create_app(ServiceDeps(sink=lambda keys: None))
+    app = create_app(ServiceDeps(sink=lambda keys, gone: None))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

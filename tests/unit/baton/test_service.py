@@ -25,9 +25,11 @@ URL = "http://testserver/webhooks/hubspot"
 class Sink:
     def __init__(self) -> None:
         self.keys: list[RecordKey] = []
+        self.gone: set[RecordKey] = set()
 
-    def __call__(self, keys: list[RecordKey]) -> None:
+    def __call__(self, keys: list[RecordKey], gone: set[RecordKey]) -> None:
         self.keys.extend(keys)
+        self.gone |= gone
 
 
 @pytest.fixture
@@ -81,6 +83,17 @@ def test_a_signed_hubspot_delivery_queues_the_contact(sink: Sink) -> None:
     response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
     assert response.status_code == 200
     assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
+
+
+def test_a_deletion_hint_is_queued_as_such(sink: Sink) -> None:
+    """A GDPR deletion leaves no record to read: the sink is told the key was deleted."""
+    events = json.loads(hubspot_body())
+    events[0].update(subscriptionType="contact.privacyDeletion", propertyName=None)
+    body = json.dumps(events).encode()
+    response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    key = RecordKey(System.HUBSPOT, "contacts", "123")
+    assert (sink.keys, sink.gone) == ([key], {key})
 
 
 @pytest.mark.parametrize(

@@ -466,3 +466,20 @@ def test_a_person_whose_twin_stays_deleted_reads_it_once_per_change(world: World
     for _ in range(5):
         _poll(world, engine)
     assert asked.count(hs_id) == 1
+
+
+def test_a_record_a_webhook_says_was_deleted_for_good_is_flagged(world: World) -> None:
+    """A GDPR deletion leaves nothing to read, not even in a recycle bin: the webhook's word is
+    taken when the record cannot be read, and the deletion is flagged like any other."""
+    engine, hs_id, sf_id = _synced(world)
+    key = RecordKey(System.HUBSPOT, "contacts", hs_id)
+    world.hs.remove("contacts", hs_id)
+    assert engine.sync_keys([key], trigger="webhook").deletes_flagged == 0  # no word of it
+    report = engine.sync_keys([key], trigger="webhook", gone={key})
+    assert report.deletes_flagged == 1
+    person = _linked(world, hs_id, sf_id)[0].person_id
+    assert [d.rule for d in decisions_for(world.read(), person, "record")].count(
+        "delete_flagged"
+    ) == 1
+    world.hs.restore("contacts", hs_id)  # a hint about a record that is still there is no word
+    assert engine.sync_keys([key], trigger="webhook", gone={key}).deletes_flagged == 0
