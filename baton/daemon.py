@@ -258,15 +258,17 @@ def one_line(exc: BaseException) -> str:
     return line
 
 
+_HOST_FIX = (
+    "set BATON_HTTP_HOST to an address of this machine (127.0.0.1, or 0.0.0.0 for every interface)"
+)
+
+
 def _can_listen(host: str, port: int) -> None:
     """Bind `host:port` once before uvicorn does, to say which setting is wrong."""
     try:
         family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror:
-        raise OSError(
-            f"cannot listen on {host}:{port}: no such address; set BATON_HTTP_HOST to an "
-            "address of this machine (127.0.0.1, or 0.0.0.0 for every interface)"
-        ) from None
+        raise OSError(f"cannot listen on {host}:{port}: no such address; {_HOST_FIX}") from None
     with socket.socket(family, kind) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -276,10 +278,7 @@ def _can_listen(host: str, port: int) -> None:
                 raise OSError(
                     f"cannot listen on {host}:{port}: in use; set BATON_HTTP_PORT to a free port"
                 ) from None
-            raise OSError(
-                f"cannot listen on {host}:{port} ({exc.strerror}); set BATON_HTTP_HOST to an "
-                "address of this machine (127.0.0.1, or 0.0.0.0 for every interface)"
-            ) from None
+            raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}); {_HOST_FIX}") from None
 
 
 class HttpServer:
