@@ -31,9 +31,9 @@ from operator import itemgetter, ne
 from typing import Any
 
 from connectors.records import FieldValue, SourceRecord, System
-from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
+from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.transforms import parse_datetime
-from sync.store.transitions import Transition
+from sync.store.transitions import Explanation, Transition
 from sync.values import OUTCOME, STAGE, Values
 
 #: When each system says a record was created.
@@ -44,6 +44,8 @@ CREATED_FIELD: Mapping[System, str] = {
 #: Salesforce's date of a Lead conversion, and of an Opportunity's close (both `date` fields).
 CONVERTED_DATE = "ConvertedDate"
 CLOSE_DATE = "CloseDate"
+#: The outcomes that come with a reason (recycled, disqualified), as the history names them.
+REJECTIONS: tuple[str, ...] = tuple(str(o) for o in Outcome if o in REASON_REQUIRED)
 #: The canonical values a person's history is learnt from, besides the `entered.*` dates.
 _HISTORY_VALUES = (STAGE, OUTCOME, FUNNEL_STAGE, "outcome_reason")
 
@@ -172,6 +174,24 @@ def first_entries(
     if facts.outcome is not None and str(facts.outcome) not in facts.dated:
         add(str(facts.outcome), observed, facts.observed_by, facts.reason)
     return _in_funnel_order(out, recorded)
+
+
+def explanation(
+    person_id: uuid.UUID,
+    facts: FunnelFacts,
+    recorded: Mapping[str, datetime],
+    unexplained: str | None,
+) -> Explanation | None:
+    """The reason for a rejection recorded without one (`unexplained`), when `facts` now give
+    it: a rep who sets the status in one save and the reason in the next made one rejection,
+    whose reason also tells recycled from disqualified. None when the facts give no reason, or
+    their outcome is already recorded apart (an earlier rejection, with its own reason)."""
+    if unexplained is None or facts.reason is None or facts.outcome not in REASON_REQUIRED:
+        return None
+    outcome = str(facts.outcome)
+    if outcome != unexplained and outcome in recorded:
+        return None
+    return Explanation(person_id, unexplained, outcome, facts.reason)
 
 
 def _in_funnel_order(found: list[Transition], recorded: Mapping[str, datetime]) -> list[Transition]:

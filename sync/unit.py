@@ -30,7 +30,7 @@ from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
 from mappings.model import Person
 from sync import collector, deletes
 from sync.changes import any_changed
-from sync.entries import first_entries, history_changed, history_values
+from sync.entries import REJECTIONS, explanation, first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
 from sync.plan import FieldDecision, PersonPlan, Planner, Side, Write
@@ -61,7 +61,14 @@ from sync.store.snapshots import (
     snapshot_values,
     touch_snapshots,
 )
-from sync.store.transitions import Transition, record_transitions, recorded_stages
+from sync.store.transitions import (
+    Explanation,
+    Transition,
+    explain_rejections,
+    record_transitions,
+    recorded_stages,
+    unexplained_rejections,
+)
 from sync.twins import TwinCache
 from sync.values import Values
 
@@ -751,7 +758,7 @@ class Worker:
             # the history anything (see `history_changed`).
             if news and plan.funnel is not None:
                 learning.append(plan)
-        transitions = self._transitions(tx, learning, now)
+        transitions, explanations = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
         emails += _edited_emails(identity, plans, failed, snapshots, gathered.snapshots)
         if emails:
@@ -772,22 +779,40 @@ class Worker:
         ]
         record_decisions(tx, [*notes, *decisions])
         letters_repo.add_dead_letters(tx, letters, at=now)
+        explain_rejections(tx, explanations)
         record_transitions(tx, transitions, at=now)
 
     def _transitions(
         self, tx: Connection, plans: Sequence[PersonPlan], now: datetime
-    ) -> list[Transition]:
-        """First entries the plans' evidence adds to the people's recorded histories."""
+    ) -> tuple[list[Transition], list[Explanation]]:
+        """First entries the plans' evidence adds to the people's recorded histories, and the
+        reasons it gives for rejections recorded without one (see `explanation`)."""
         if not plans:
-            return []
+            return [], []
         recorded = recorded_stages(tx, [plan.person_id for plan in plans])
-        out: list[Transition] = []
+        facts_of = []
         for plan in plans:
             assert plan.funnel is not None
-            facts = self.planner.facts(plan.funnel)
-            known = recorded.get(plan.person_id, {})
-            out.extend(first_entries(plan.person_id, facts, known, now=now))
-        return out
+            facts_of.append((plan.person_id, self.planner.facts(plan.funnel)))
+        reasoned = [  # rarely any: a reason given to someone already rejected
+            pid
+            for pid, facts in facts_of
+            if facts.reason is not None
+            and any(stage in recorded.get(pid, {}) for stage in REJECTIONS)
+        ]
+        unexplained = unexplained_rejections(tx, reasoned, REJECTIONS) if reasoned else {}
+        out: list[Transition] = []
+        explanations: list[Explanation] = []
+        for pid, facts in facts_of:
+            known = recorded.get(pid, {})
+            explained = explanation(pid, facts, known, unexplained.get(pid))
+            if explained is not None:
+                explanations.append(explained)
+                entered = known[explained.stage]
+                known = {s: at for s, at in known.items() if s != explained.stage}
+                known[explained.outcome] = entered  # recorded by now, as that rejection
+            out.extend(first_entries(pid, facts, known, now=now))
+        return out, explanations
 
 
 def _edited_emails(

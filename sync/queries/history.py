@@ -22,7 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from mappings.model import STAGES, Outcome, Stage
+from mappings.model import REASON_REQUIRED, STAGES, Outcome, Stage
 from sync.store._sql import Db, connection
 from sync.store.schema import FunnelTransition, Person
 
@@ -37,7 +37,7 @@ SALES_TOUCHES: frozenset[str] = frozenset(
         Outcome.LOST,
     }
 )
-REJECTIONS: tuple[Outcome, ...] = (Outcome.RECYCLED, Outcome.DISQUALIFIED)
+REJECTIONS: tuple[Outcome, ...] = tuple(o for o in Outcome if o in REASON_REQUIRED)
 
 
 @dataclass(frozen=True, slots=True)

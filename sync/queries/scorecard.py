@@ -21,7 +21,8 @@ which the CLI prints under the figures (`DEFINITIONS`), are:
   average first response was 42 hours).
 - Rejections: recycled and disqualified entries during the period, by outcome and reason, each
   with its share of all rejections. Only first entries are kept, so a person recycled twice
-  counts once.
+  counts once; a rejection saved before its reason is completed by the reason, not counted again
+  (`sync.store.transitions.explain_rejections`).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def definitions(sla: timedelta = DEFAULT_SLA) -> tuple[tuple[str, str], ...]:
         (
             "rejections",
             "recycled and disqualified entries during the period, by reason; share of all "
-            "rejections. First entries only: a person recycled twice counts once.",
+            "rejections. First entries only: a person recycled twice counts once; a reason "
+            "given in a later save completes its rejection, never counts a second.",
         ),
     )
 

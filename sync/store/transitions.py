@@ -1,7 +1,10 @@
 """Funnel transitions: the first time each person entered each stage or outcome.
 
 First entry wins: an insert-if-absent on (person, stage), so a recycle, a replayed page or a
-second worker can never rewrite when someone first became an MQL, and reports stay valid.
+second worker can never rewrite when someone first became an MQL, and reports stay valid. The
+one later change a row takes is its reason: a rejection saved before its reason (status first,
+reason in a second save) is recorded without one, and `explain_rejections` completes that row
+instead of a second rejection being counted.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from connectors.records import System
 from sync.store._bulk import Batch, Lookup
-from sync.store._sql import Db, connection, upsert
+from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import FunnelTransition
 from sync.store.types import utcnow
 
@@ -99,6 +102,52 @@ _STAGES = Lookup(
     ).where(FunnelTransition.person_id.in_(bindparam("people", expanding=True))),
     "people",
 )
+
+
+def unexplained_rejections(
+    db: Db, person_ids: Sequence[uuid.UUID], stages: Sequence[str]
+) -> dict[uuid.UUID, str]:
+    """Per person, the recorded one of `stages` (the rejections needing a reason) that was
+    recorded without its reason (rarely asked: only for people whose reason just arrived)."""
+    conn = connection(db)
+    found: dict[uuid.UUID, str] = {}
+    for chunk in chunked(list(dict.fromkeys(person_ids))):
+        rows = conn.execute(
+            select(FunnelTransition.person_id, FunnelTransition.stage).where(
+                FunnelTransition.person_id.in_(chunk),
+                FunnelTransition.stage.in_(list(stages)),
+                FunnelTransition.reason.is_(None),
+            )
+        )
+        found.update((person_id, stage) for person_id, stage in rows)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A rejection recorded without its reason (`stage`), now known: it was `outcome` (the
+    reason decides between recycled and disqualified) for `reason`."""
+
+    person_id: uuid.UUID
+    stage: str
+    outcome: str
+    reason: str
+
+
+def explain_rejections(db: Db, explanations: Sequence[Explanation]) -> None:
+    """Complete rejections recorded without their reason: the row keeps its entry time (when
+    the rejection was made) and takes the outcome and reason it turned out to be."""
+    conn = connection(db)
+    for e in explanations:
+        conn.execute(
+            update(FunnelTransition)
+            .where(
+                FunnelTransition.person_id == e.person_id,
+                FunnelTransition.stage == e.stage,
+                FunnelTransition.reason.is_(None),
+            )
+            .values(stage=e.outcome, reason=e.reason)
+        )
 
 
 _UNIQUE = [FunnelTransition.person_id, FunnelTransition.stage]

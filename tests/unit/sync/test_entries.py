@@ -9,7 +9,16 @@ import pytest
 
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.model import Outcome, Stage
-from sync.entries import Dated, FunnelFacts, day_at, first_entries, history_changed, history_values
+from sync.entries import (
+    Dated,
+    FunnelFacts,
+    day_at,
+    explanation,
+    first_entries,
+    history_changed,
+    history_values,
+)
+from sync.store.transitions import Explanation
 
 HS, SF = System.HUBSPOT, System.SALESFORCE
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -193,3 +202,45 @@ def test_only_a_funnel_value_teaches_the_history(
 def test_the_history_of_one_name_compares_that_name() -> None:
     assert history_changed({"stage": "mql"}, {"stage": "sql"}, ("stage",)) is True
     assert history_changed({"stage": "mql"}, {"stage": "mql"}, ("stage",)) is False
+
+
+RECYCLED, DISQUALIFIED = Outcome.RECYCLED, Outcome.DISQUALIFIED
+
+
+@pytest.mark.parametrize(
+    ("given", "recorded", "unexplained", "expected"),
+    [
+        # the reason arrives: the reasonless rejection becomes the outcome the reason names
+        (
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"),
+            {"disqualified": h(1)},
+            "disqualified",
+            Explanation(PID, "disqualified", "recycled", "bad_timing"),
+        ),
+        (
+            facts(Stage.MQL, outcome=DISQUALIFIED, reason="competitor"),
+            {"disqualified": h(1)},
+            "disqualified",
+            Explanation(PID, "disqualified", "disqualified", "competitor"),
+        ),
+        # still no reason, or nothing recorded without one: nothing to explain
+        (facts(Stage.MQL, outcome=DISQUALIFIED), {"disqualified": h(1)}, "disqualified", None),
+        (facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"), {"recycled": h(1)}, None, None),
+        # the reason's outcome is recorded apart already (an earlier rejection, with its reason)
+        (
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"),
+            {"recycled": h(0), "disqualified": h(1)},
+            "disqualified",
+            None,
+        ),
+        # a stage, not a rejection
+        (facts(Stage.SAL, reason="bad_timing"), {"disqualified": h(1)}, "disqualified", None),
+    ],
+)
+def test_a_reason_given_later_explains_the_rejection_recorded_without_one(
+    given: FunnelFacts,
+    recorded: dict[str, datetime],
+    unexplained: str | None,
+    expected: Explanation | None,
+) -> None:
+    assert explanation(PID, given, recorded, unexplained) == expected

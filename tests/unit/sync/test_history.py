@@ -150,6 +150,40 @@ def disqualified_with_reason(run: Run) -> None:
     run.poll()
 
 
+def recycle_reason_in_a_second_save(run: Run) -> None:
+    """The status in one save, the reason in the next: one rejection, dated by the first save,
+    which the reason tells to be a recycle (Salesforce spells both alike)."""
+    run.mark("mql")
+    run.world.sf.put(
+        "Lead",
+        {
+            "Email": "p6@example.com",
+            "LastName": "Lee",
+            "Company": "Acme",
+            "Status": "Open - Not Contacted",
+            "IsConverted": False,
+        },
+    )
+    run.poll()
+    lead = run.lead_of("p6@example.com")
+    run.mark("recycled")
+    run.world.sf.put("Lead", {"Status": "Closed - Not Converted"}, id=lead)
+    run.poll()
+    run.world.sf.put("Lead", {"Rejection_Reason__c": "Bad Timing"}, id=lead)
+    run.poll()
+
+
+def disqualify_reason_in_a_second_save(run: Run) -> None:
+    run.mark("inquiry")
+    hs_id = run.world.hs.put("contacts", contact(4))
+    run.poll()
+    run.mark("disqualified")
+    run.world.hs.put("contacts", {"hs_lead_status": "UNQUALIFIED"}, id=hs_id)
+    run.poll()
+    run.world.hs.put("contacts", {"rejection_reason": "Competitor"}, id=hs_id)
+    run.poll()
+
+
 def created_at_a_later_stage(run: Run) -> None:
     """First seen at SAL: the Lead's creation time is when the person entered the funnel."""
     run.times["created"] = START - 5 * DAY
@@ -208,6 +242,14 @@ SCENARIOS: list[tuple[Callable[[Run], None], list[Expected]]] = [
     (recycled_with_reason, [("mql", "mql", SF, None), ("recycled", "recycled", SF, "no_budget")]),
     (
         disqualified_with_reason,
+        [("inquiry", "inquiry", HS, None), ("disqualified", "disqualified", HS, "competitor")],
+    ),
+    (
+        recycle_reason_in_a_second_save,
+        [("mql", "mql", SF, None), ("recycled", "recycled", SF, "bad_timing")],
+    ),
+    (
+        disqualify_reason_in_a_second_save,
         [("inquiry", "inquiry", HS, None), ("disqualified", "disqualified", HS, "competitor")],
     ),
     (created_at_a_later_stage, [("sal", "created", SF, None)]),
