@@ -76,7 +76,15 @@ def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
         loader.dispose()
     if not isinstance(data, dict):
         raise DictionaryError([f"{name}:1: the file must be a mapping of sections (stages, ...)"])
-    lines = _line_index(node)
+    lines, repeated = _line_index(node)
+    if repeated:  # YAML keeps the last of two equal keys: the first would be dropped unseen
+        raise DictionaryError(
+            [
+                f"{name}:{line}: {_dotted(path)}: appears twice (first at line {lines[path]}); "
+                "merge the two into one"
+                for path, line in repeated
+            ]
+        )
     try:
         dictionary = Dictionary.model_validate(data)
     except ValidationError as exc:
@@ -92,14 +100,19 @@ def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
 # -- line numbers ------------------------------------------------------------------------------
 
 
-def _line_index(root: yaml.Node | None) -> dict[Path, int]:
-    """Line of every key (mapping) and item (sequence), by its path from the root."""
+def _line_index(root: yaml.Node | None) -> tuple[dict[Path, int], list[tuple[Path, int]]]:
+    """Line of every key (mapping) and item (sequence), by its path from the root; and each key
+    given a second time in its mapping, with the line of the repeat."""
     index: dict[Path, int] = {}
+    repeated: list[tuple[Path, int]] = []
 
     def walk(node: yaml.Node, path: Path) -> None:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 child = (*path, str(key.value))
+                if child in index:
+                    repeated.append((child, key.start_mark.line + 1))
+                    continue
                 index[child] = key.start_mark.line + 1
                 walk(value, child)
         elif isinstance(node, yaml.SequenceNode):
@@ -110,7 +123,7 @@ def _line_index(root: yaml.Node | None) -> dict[Path, int]:
     if root is not None:
         index[()] = root.start_mark.line + 1
         walk(root, ())
-    return index
+    return index, repeated
 
 
 def _line(lines: dict[Path, int], path: Path) -> int:

@@ -235,6 +235,17 @@ def test_broken_yaml_names_the_line() -> None:
     assert "not valid YAML" in message
 
 
+def test_a_key_given_twice_is_refused_not_silently_dropped() -> None:
+    # YAML itself keeps the last of two equal keys: a second `hubspot:` block pasted under a
+    # stage would drop the first one's values without a word.
+    text = replace_once("    label: MQL\n", "    label: MQL\n    label: Qualified\n")
+    first = line_of(text, "label: MQL")
+    assert errors_of(text) == [
+        f"funnel.yaml:{first + 1}: stages.mql.label: appears twice (first at line {first}); "
+        "merge the two into one"
+    ]
+
+
 def test_a_file_that_is_not_a_mapping_is_refused() -> None:
     assert errors_of("- just\n- a list\n") == [
         "funnel.yaml:1: the file must be a mapping of sections (stages, ...)"
