@@ -5,7 +5,10 @@ Properties API because portals customise them (custom lifecycle stages have nume
 values; hubspot-api.md §8), and `baton mappings check` compares them with the funnel dictionary.
 
 Baton writes a few properties of its own (the caller says which); `ensure` creates whichever
-are missing, idempotently (a concurrent creator's 409 "already exists" counts as success).
+are missing, idempotently (a concurrent creator's 409 "already exists" counts as success), and
+adds to an existing one the options it lacks (a stage label renamed in the dictionary would
+otherwise be refused on every write as an INVALID_OPTION). Options are only ever added: the
+portal's own stay as they are.
 """
 
 from __future__ import annotations
@@ -116,12 +119,16 @@ class HubSpotProperties:
         }
 
     def ensure(self, spec: ObjectSpec, definitions: Sequence[PropertyDefinition]) -> list[str]:
-        """Create the `definitions` missing from the portal; returns the names created."""
-        existing = {f.name for f in self.describe(spec)}
-        created = []
+        """Create the `definitions` missing from the portal, and add to the existing ones the
+        options they lack; returns the names created or given options."""
+        existing = {f.name: f for f in self.describe(spec)}
+        changed = []
         group = DEFAULT_GROUPS.get(spec.name, f"{spec.singular}information")
         for definition in definitions:
-            if definition.name in existing:
+            found = existing.get(definition.name)
+            if found is not None:
+                if self._add_options(spec, definition, found):
+                    changed.append(definition.name)
                 continue
             try:
                 self.sdk.call(
@@ -135,5 +142,33 @@ class HubSpotProperties:
                 if exc.status != 409:  # 409 OBJECT_ALREADY_EXISTS: someone else made it
                     raise
                 continue
-            created.append(definition.name)
-        return created
+            changed.append(definition.name)
+        return changed
+
+    def _add_options(
+        self, spec: ObjectSpec, definition: PropertyDefinition, found: FieldSchema
+    ) -> bool:
+        """Append the options `definition` has and the property `found` lacks (an update's
+        options replace the whole list, so the portal's own are sent back as they are)."""
+        have = {o.value for o in found.options}
+        missing = [o for o in definition.options if o.value not in have]
+        if not missing or found.type != "enumeration":
+            return False
+        options = [
+            {
+                "label": o.label or o.value,
+                "value": o.value,
+                "displayOrder": i,
+                "hidden": not o.active,
+            }
+            for i, o in enumerate((*found.options, *missing))
+        ]
+        self.sdk.call(
+            "properties.core_api",
+            "update",
+            spec.name,
+            definition.name,
+            {"options": options},
+            operation=f"{spec.name}.properties.update",
+        )
+        return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from baton.wiring import hubspot_properties
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.records import RecordKey, RecordPatch, System
+from connectors.records import PicklistOption, RecordKey, RecordPatch, System
 from mappings.loader import load_default
 
 BATON_PROPERTIES = hubspot_properties(load_default())
@@ -46,6 +47,27 @@ def test_given_missing_properties_then_they_are_created_once(served: Any) -> Non
             headers={"Authorization": f"Bearer {served.box.options.access_token}"},
         ).json()
     assert definition["hasUniqueValue"] is True
+
+
+def test_given_a_label_renamed_in_the_dictionary_then_its_option_is_added_to_ours(
+    ready: Any,
+) -> None:
+    hubspot = ready.connector()
+    before = {f.name: f for f in hubspot.describe("contacts")}["funnel_stage"].options
+    renamed = tuple(
+        replace(d, options=(*d.options, PicklistOption("Sales Accepted", "Sales Accepted")))
+        if d.name == "funnel_stage"
+        else d
+        for d in BATON_PROPERTIES
+    )
+    assert hubspot.ensure_properties("contacts", renamed) == ["funnel_stage"]
+    assert hubspot.ensure_properties("contacts", renamed) == []  # added once
+    after = {f.name: f for f in hubspot.describe("contacts")}["funnel_stage"].options
+    assert after == (*before, PicklistOption("Sales Accepted", "Sales Accepted"))
+    (made,) = hubspot.write("contacts", [_new({"email": "relabel@example.com"})])
+    assert made.id is not None
+    (done,) = hubspot.write("contacts", [_existing(made.id, {"funnel_stage": "Sales Accepted"})])
+    assert done.ok, done
 
 
 def test_given_picklists_then_options_come_in_display_order_with_custom_values(
