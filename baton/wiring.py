@@ -92,6 +92,11 @@ class Runtime:
         once they exist)."""
         return self.hubspot.ensure_properties("contacts", hubspot_properties(self.dictionary))
 
+    def unprepared(self) -> list[str]:
+        """The HubSpot properties `prepare_systems` would create or give options (a dry run's
+        plan has no writes to a property that does not exist yet)."""
+        return self.hubspot.pending_properties("contacts", hubspot_properties(self.dictionary))
+
     def close(self) -> None:
         self.salesforce.close()
         self.store.dispose()

@@ -37,7 +37,7 @@ from baton.cli.common import EnvFileOption, fail, settings_or_exit
 from baton.cli.run import start_runtime
 from baton.cli.since import since_parser
 from baton.facade import Engine, Report
-from baton.wiring import one_line
+from baton.wiring import Runtime, one_line
 from connectors.records import System
 from sync.engine import PERSON_OBJECTS
 
@@ -230,6 +230,14 @@ def run_backfill(
     return report
 
 
+def _unprepared(runtime: Runtime) -> list[str]:
+    try:
+        return runtime.unprepared()
+    except Exception as exc:
+        runtime.close()
+        fail(f"baton backfill: cannot read HubSpot's properties: {one_line(exc)}", 1)
+
+
 def _objects(given: list[str] | None) -> list[str] | None:
     """`--object` values, each one Baton backfills (names are case-sensitive, as the APIs')."""
     known = [obj for _, obj in PERSON_OBJECTS]
@@ -279,6 +287,7 @@ def backfill(
     settings = settings_or_exit(env_file)
     runtime = start_runtime(settings, prepare=not dry_run)
     console = Console()
+    unprepared = _unprepared(runtime) if dry_run else []
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
@@ -297,6 +306,13 @@ def backfill(
             dry_run=dry_run,
             stop=stop,
         )
+        if unprepared:
+            console.print(
+                f"HubSpot lacks Baton's properties {', '.join(unprepared)} (or options of "
+                "them): a real run creates them first, and its writes to them are not in this "
+                "plan.",
+                highlight=False,
+            )
     except StopRequested:
         fail("baton backfill: stopped; run it again to continue where it stopped", 130)
     except Exception as exc:

@@ -170,6 +170,12 @@ class HubSpotConnector:
         """Create the properties Baton writes (the caller's definitions) where missing."""
         return self.properties.ensure(spec_for(object), definitions)
 
+    def pending_properties(
+        self, object: str, definitions: Sequence[PropertyDefinition]
+    ) -> list[str]:
+        """What `ensure_properties` would create or extend, without changing anything."""
+        return self.properties.pending(spec_for(object), definitions)
+
     # Webhooks
 
     def verify_webhook(self, request: WebhookRequest) -> WebhookReceipt:

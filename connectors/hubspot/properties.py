@@ -145,14 +145,22 @@ class HubSpotProperties:
             changed.append(definition.name)
         return changed
 
+    def pending(self, spec: ObjectSpec, definitions: Sequence[PropertyDefinition]) -> list[str]:
+        """The names `ensure` would create or give options; nothing is changed (a dry run)."""
+        existing = {f.name: f for f in self.describe(spec)}
+        return [
+            d.name
+            for d in definitions
+            if (found := existing.get(d.name)) is None or _lacking(d, found)
+        ]
+
     def _add_options(
         self, spec: ObjectSpec, definition: PropertyDefinition, found: FieldSchema
     ) -> bool:
         """Append the options `definition` has and the property `found` lacks (an update's
         options replace the whole list, so the portal's own are sent back as they are)."""
-        have = {o.value for o in found.options}
-        missing = [o for o in definition.options if o.value not in have]
-        if not missing or found.type != "enumeration":
+        missing = _lacking(definition, found)
+        if not missing:
             return False
         options = [
             {
@@ -172,3 +180,11 @@ class HubSpotProperties:
             operation=f"{spec.name}.properties.update",
         )
         return True
+
+
+def _lacking(definition: PropertyDefinition, found: FieldSchema) -> list[PicklistOption]:
+    """The options of `definition` an existing enumeration property lacks."""
+    if found.type != "enumeration":
+        return []
+    have = {o.value for o in found.options}
+    return [o for o in definition.options if o.value not in have]

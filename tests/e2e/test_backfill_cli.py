@@ -32,6 +32,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(box: Sandbox, tmp_path: Path
     assert "dry run: nothing written" in result.stdout
     assert "hubspot:contacts" in result.stdout
     assert writes(box) == before
+    # A first install: the plan cannot hold the writes to properties a real run creates first.
+    (lacking,) = [line for line in result.stdout.splitlines() if "HubSpot lacks" in line]
+    assert "baton_id" in lacking and "funnel_stage" in lacking
 
 
 def test_backfill_writes_then_a_second_run_writes_nothing(box: Sandbox, tmp_path: Path) -> None:
@@ -43,6 +46,9 @@ def test_backfill_writes_then_a_second_run_writes_nothing(box: Sandbox, tmp_path
     second = backfill(box, tmp_path)
     assert second.returncode == 0, second.stderr
     assert writes(box) == after_first, second.stdout
+    planned = backfill(box, tmp_path, "--dry-run")  # the properties exist by now
+    assert planned.returncode == 0, planned.stderr
+    assert "HubSpot lacks" not in planned.stdout
 
 
 def test_one_system_and_object(box: Sandbox, tmp_path: Path) -> None:
