@@ -70,7 +70,9 @@ from sync.store.transitions import (
     unexplained_rejections,
 )
 from sync.twins import TwinCache
-from sync.values import Values
+from sync.values import OUTCOME, STAGE, Values
+
+POSITION = (STAGE, OUTCOME)  # the canonical values a funnel move writes
 
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
@@ -231,11 +233,19 @@ class Worker:
             twins.keep(_alone_in_salesforce(gathered, plans))
         for plan in plans:
             report.conflicts += plan.conflicts
-            if plan.stage_move:
-                report.stage_moves[plan.stage_move] += 1
             if not plan.writes:
                 report.unchanged += 1
         if dry_run:
+            _count_moves(
+                report,
+                plans,
+                carried={
+                    plan.person_id
+                    for plan in plans
+                    for w in plan.writes
+                    if not w.changes.keys().isdisjoint(POSITION)
+                },
+            )
             report.planned = [w for plan in plans for w in _planned_writes(plan)]
             for plan in plans:
                 for write in plan.writes:
@@ -254,6 +264,15 @@ class Worker:
             )
             twins.mark_written(d.twin for d in gathered.deletions if d.twin is not None)
         blocked = any(s.result is Result.RETRY for s in sent) or deletes.blocked(removed)
+        _count_moves(
+            report,
+            plans,
+            carried={
+                s.person_id
+                for s in sent
+                if s.result is Result.OK and not s.write.changes.keys().isdisjoint(POSITION)
+            },
+        )
         with self.db.begin() as tx:
             self._commit(
                 tx,
@@ -813,6 +832,17 @@ class Worker:
                 known[explained.outcome] = entered  # recorded by now, as that rejection
             out.extend(first_entries(pid, facts, known, now=now))
         return out, explanations
+
+
+def _count_moves(
+    report: CycleReport, plans: Sequence[PersonPlan], *, carried: Collection[uuid.UUID]
+) -> None:
+    """Count the funnel moves of the people a write moving their position went through for
+    (`carried`; in a dry run, was planned for). A refused or held write moved nobody, and a
+    rerun sending it again must not report the move again."""
+    for plan in plans:
+        if plan.stage_move and plan.person_id in carried:
+            report.stage_moves[plan.stage_move] += 1
 
 
 def _edited_emails(

@@ -34,7 +34,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(box: Sandbox, tmp_path: Path
     assert writes(box) == before
     # A first install: the plan cannot hold the writes to properties a real run creates first.
     (lacking,) = [line for line in result.stdout.splitlines() if "HubSpot lacks" in line]
-    assert "baton_id" in lacking and "funnel_stage" in lacking
+    assert "baton_id" in lacking
+    assert "funnel_stage" in lacking
 
 
 def test_backfill_writes_then_a_second_run_writes_nothing(box: Sandbox, tmp_path: Path) -> None:

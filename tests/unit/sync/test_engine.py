@@ -382,6 +382,31 @@ def test_rejected_write_becomes_a_dead_letter_then_succeeds_after_the_fix(world:
     assert statuses == [DeadLetterStatus.RETRIED]
 
 
+def test_a_funnel_move_a_refused_write_carried_is_not_reported(world: World) -> None:
+    world.sf.rules.append(junk_phone_rule)
+    # Sales accepted the person in HubSpot; the Lead's move to SAL goes with the junk phone.
+    hs_id, sf_id = pair(
+        world,
+        hs={
+            "phone": "n/a",
+            "lifecyclestage": "marketingqualifiedlead",
+            "hs_lead_status": "IN_PROGRESS",
+        },
+    )
+    engine = world.engine()
+    first = engine.poll()
+    assert first.dead_letters == 1
+    assert world.sf.get("Lead", sf_id).get("Funnel_Stage__c") is None
+    assert first.stage_moves == {}
+    rerun = engine.backfill()  # the held write is not sent again, nor its move reported
+    assert rerun.stage_moves == {}
+    world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs_id)  # the data is fixed
+    world.clock.advance(10)
+    fixed = engine.poll()
+    assert world.sf.get("Lead", sf_id)["Funnel_Stage__c"] == "SAL"
+    assert fixed.stage_moves == {"mql->sal": 1}
+
+
 def test_a_retry_that_dies_before_its_commit_leaves_the_letter_open(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
