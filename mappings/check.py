@@ -34,6 +34,11 @@ class FieldReport:
     unmapped: tuple[str, ...]  # in the system, meaning nothing to the dictionary
     missing: tuple[str, ...]  # in the dictionary, absent from (or inactive in) the system
     checked: bool = True  # False when no picklist was supplied for this field
+    near: tuple[tuple[str, str], ...] = ()  # (missing value, why it is nearly there)
+
+    def hint(self, value: str) -> str | None:
+        """Why a missing dictionary value is nearly in the system (see `_near`), if it is."""
+        return dict(self.near).get(value)
 
     @property
     def name(self) -> str:
@@ -107,8 +112,33 @@ def check(d: Dictionary, picklists: Picklists) -> CheckReport:
         active = [o.value for o in options if o.active]
         unmapped = tuple(v for v in active if v not in wanted)
         missing = tuple(v for v in wanted if v not in active)
-        reports.append(FieldReport(key, unmapped, missing))
+        near = tuple((v, why) for v in missing if (why := _near(v, options)) is not None)
+        reports.append(FieldReport(key, unmapped, missing, near=near))
     return CheckReport(tuple(reports))
+
+
+def _near(value: str, options: Sequence[PicklistOption]) -> str | None:
+    """Why the dictionary's `value` is not an active option when one is nearly it: inactive, or
+    the option's label rather than its value (HubSpot's custom lifecycle stages have numeric
+    values), or spelt with other case or spaces (Baton reads and writes values exactly)."""
+    folded = _fold(value)
+    for option in options:
+        if option.value == value:  # present, so inactive
+            return "it is inactive in the system: activate it, or take it out of the dictionary"
+    for option in options:
+        if option.active and option.label != option.value and _fold(option.label) == folded:
+            return (
+                f"it is the label of the value '{option.value}': the dictionary lists values, "
+                f"so write '{option.value}' there"
+            )
+    for option in options:
+        if option.active and _fold(option.value) == folded:
+            return f"the system spells it '{option.value}' (case or spaces differ): use that"
+    return None
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def from_schemas(

@@ -9,6 +9,7 @@ offline.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, Protocol
@@ -22,6 +23,7 @@ from baton.cli.common import EnvFileOption, fail
 from baton.daemon import one_line
 from baton.settings import SettingsError
 from baton.settings import load as load_settings
+from baton.wiring import hubspot_properties
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.records import FieldSchema, PicklistOption
 from connectors.salesforce.connector import SalesforceConnector
@@ -130,10 +132,15 @@ def check_command(
     else:
         options = _file_picklists(picklists)
     report = check(dictionary, options)
-    _print_report(report)
+    owned = {("hubspot", "contacts", p.name) for p in hubspot_properties(dictionary)}
+    _print_report(report, owned)
     console = Console(highlight=False)
     for name in missing_fields:
-        console.print(f"[red]missing field[/] {escape(name)}: the dictionary uses it; create it")
+        if tuple(name.split(".", 2)) in owned:
+            fix = "Baton creates it when it starts (baton run, baton backfill)"
+        else:
+            fix = "create it (see the README's set-up for each system)"
+        console.print(f"[red]missing field[/] {escape(name)}: the dictionary uses it; {fix}")
     if not report.ok or missing_fields:
         raise SystemExit(1)
 
@@ -190,7 +197,9 @@ def _bad_input(line: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def _print_report(report: CheckReport) -> None:
+def _print_report(report: CheckReport, owned: Collection[PicklistKey] = ()) -> None:
+    """Each problem with its fix; `owned` are the properties Baton creates and keeps the
+    options of itself (see `baton.wiring.hubspot_properties`)."""
     console = Console(highlight=False)
     for field in report.fields:
         name = escape(field.name)
@@ -202,12 +211,19 @@ def _print_report(report: CheckReport) -> None:
             for value in field.unmapped:
                 console.print(
                     f"[red]unmapped[/] {name}: '{escape(value)}' is in the system but means "
-                    "nothing in the dictionary"
+                    "nothing in the dictionary; list it under the stage, outcome or reason it "
+                    "means, or deactivate it in the system"
                 )
             for value in field.missing:
+                if field.key in owned:
+                    fix = "Baton adds it to its own property when it starts (baton run, backfill)"
+                else:
+                    fix = field.hint(value) or (
+                        "add it to the system's picklist, or change the dictionary"
+                    )
                 console.print(
                     f"[red]missing[/] {name}: '{escape(value)}' is in the dictionary but not an "
-                    "active value in the system"
+                    f"active value in the system; {escape(fix)}"
                 )
     problems = sum(len(f.unmapped) + len(f.missing) for f in report.fields)
     checked = sum(1 for f in report.fields if f.checked)

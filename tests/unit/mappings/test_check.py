@@ -133,3 +133,47 @@ def test_badly_shaped_picklists_name_the_place(data: object, message: str) -> No
     with pytest.raises(PicklistFileError) as caught:
         parse_picklists(data)
     assert str(caught.value) == message
+
+
+LIFECYCLE = ("hubspot", "contacts", "lifecyclestage")
+STATUS = ("salesforce", "Lead", "Status")
+
+
+@pytest.mark.parametrize(
+    ("key", "system_options", "value", "hint"),
+    [
+        # HubSpot's custom lifecycle stages have numeric values; the dictionary was given the label
+        (
+            LIFECYCLE,
+            [PicklistOption("51439524", "Evangelist")],
+            "evangelist",
+            "it is the label of the value '51439524': the dictionary lists values, so write "
+            "'51439524' there",
+        ),
+        (
+            STATUS,
+            [PicklistOption("Working - contacted ", "Working")],
+            "Working - Contacted",
+            "the system spells it 'Working - contacted ' (case or spaces differ): use that",
+        ),
+        (
+            STATUS,
+            [PicklistOption("Working - Contacted", "Working", active=False)],
+            "Working - Contacted",
+            "it is inactive in the system: activate it, or take it out of the dictionary",
+        ),
+        (STATUS, [PicklistOption("Nurturing", "Nurturing")], "Working - Contacted", None),
+    ],
+)
+def test_a_missing_value_nearly_in_the_system_says_what_differs(
+    key: tuple[str, str, str],
+    system_options: list[PicklistOption],
+    value: str,
+    hint: str | None,
+) -> None:
+    picklists = systems_as_configured()
+    kept = [o for o in picklists[key] if o.value != value]
+    picklists[key] = [*kept, *system_options]
+    [field] = [f for f in check(D, picklists).fields if f.key == key]
+    assert value in field.missing
+    assert field.hint(value) == hint

@@ -129,6 +129,28 @@ def test_check_names_an_unmapped_value_and_exits_1(runner: CliRunner, tmp_path: 
     assert "1 problem(s) in 10 checked field(s)." in result.stdout
 
 
+def test_check_says_how_to_fix_each_missing_value(runner: CliRunner, tmp_path: Path) -> None:
+    path = write_picklists(tmp_path / "picklists.json")
+    data = json.loads(path.read_text())
+    data["hubspot"]["contacts"]["funnel_stage"].remove("SAL")  # Baton's own property
+    data["salesforce"]["Lead"]["Status"].remove("Working - Contacted")
+    path.write_text(json.dumps(data))
+    result = runner.invoke(
+        app, ["mappings", "check", "--picklists", str(path)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert (
+        "missing hubspot.contacts.funnel_stage: 'SAL' is in the dictionary but not an active "
+        "value in the system; Baton adds it to its own property when it starts (baton run, "
+        "backfill)"
+    ) in lines
+    assert (
+        "missing salesforce.Lead.Status: 'Working - Contacted' is in the dictionary but not an "
+        "active value in the system; add it to the system's picklist, or change the dictionary"
+    ) in lines
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
