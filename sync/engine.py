@@ -215,10 +215,12 @@ class SyncEngine:
             if (systems is None or system in systems) and (objects is None or obj in objects)
         ]
 
-        def body(run_id: uuid.UUID | None) -> CycleReport:
-            return self._backfill(wanted, upper, since, run_id, dry_run, progress)
+        report = CycleReport()  # kept by the run as far as it got, should it be interrupted
 
-        return self._run(RunKind.BACKFILL, dry_run, body)
+        def body(run_id: uuid.UUID | None) -> CycleReport:
+            return self._backfill(wanted, upper, since, run_id, dry_run, progress, report)
+
+        return self._run(RunKind.BACKFILL, dry_run, body, so_far=report)
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> CycleReport:
         """Sync again the people of open dead letters (these ids, or all): their records are
@@ -278,17 +280,22 @@ class SyncEngine:
         kind: RunKind,
         dry_run: bool,
         body: Callable[[uuid.UUID | None], CycleReport],
+        *,
+        so_far: CycleReport | None = None,
     ) -> CycleReport:
         with collector.cycle_heap_only():
-            return self._recorded(kind, dry_run, body)
+            return self._recorded(kind, dry_run, body, so_far)
 
     def _recorded(
         self,
         kind: RunKind,
         dry_run: bool,
         body: Callable[[uuid.UUID | None], CycleReport],
+        so_far: CycleReport | None = None,
     ) -> CycleReport:
-        """`body` run as a recorded run (none for a dry run), its outcome kept in `runs`."""
+        """`body` run as a recorded run (none for a dry run), its outcome kept in `runs`; a run
+        that fails or is interrupted keeps the counts of `so_far`, the report `body` fills as
+        it goes (what it did before it stopped)."""
         if dry_run:
             return body(None)
         with self.db.begin() as tx:
@@ -300,8 +307,16 @@ class SyncEngine:
                 report = body(run_id)
         except BaseException as exc:
             status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
+            counts = so_far.counts() if so_far is not None else None
             with self.db.begin() as tx:
-                finish_run(tx, run_id, status, error=f"{type(exc).__name__}: {exc}", at=self.now())
+                finish_run(
+                    tx,
+                    run_id,
+                    status,
+                    counts=counts,
+                    error=f"{type(exc).__name__}: {exc}",
+                    at=self.now(),
+                )
             raise
         finally:
             self._beaten.pop(run_id, None)
@@ -402,7 +417,9 @@ class SyncEngine:
         run_id: uuid.UUID | None,
         dry_run: bool,
         progress: Progress | None,
+        report: CycleReport,
     ) -> CycleReport:
+        """The backfill's passes, adding to `report` as each page commits."""
         carry = _dry_identity(self.reader) if dry_run else None
         twins = TwinCache(
             limit=self.policy.twin_cache_records, max_age=self.policy.twin_cache_age, now=self.now
@@ -435,7 +452,6 @@ class SyncEngine:
             if len(wanted) > 1 and depth > 0
             else {}
         )
-        report = CycleReport()
         try:
             for system, obj in wanted:
                 label = f"{system}:{obj}"

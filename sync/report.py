@@ -58,6 +58,12 @@ class CycleReport:
             run_id=self.run_id or other.run_id,
         )
 
+    def __iadd__(self, other: CycleReport) -> CycleReport:
+        """In place: a run's report holds what the run did so far, even if it stops midway
+        (`SyncEngine._recorded` keeps those counts)."""
+        self.__dict__.update((self + other).__dict__)
+        return self
+
     @property
     def writes(self) -> int:
         return sum(self.created.values()) + sum(self.updated.values())

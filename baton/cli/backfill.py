@@ -1,8 +1,10 @@
 """`baton backfill`: the bulk read paths, with a progress bar per object and a summary table.
 
-Resumable: the engine records its progress in the store, so running the command again after an
-interruption continues where it stopped. `--dry-run` reads, plans and prints; it writes nothing
-to either system. `--since` narrows it to the records modified since then (`baton.cli.since`).
+Safe to rerun: what each committed page did is in the store (links, snapshots, and the run's
+counts even when it is interrupted), so running the command again after an interruption reads
+the records again and writes only what is still to write. `--dry-run` reads, plans and prints;
+it writes nothing to either system. `--since` narrows it to the records modified since then
+(`baton.cli.since`).
 """
 
 from __future__ import annotations
@@ -278,7 +280,8 @@ def backfill(
 ) -> None:
     """Read everything through the bulk paths and bring both systems into agreement.
 
-    Resumable: after an interruption, run it again and it continues where it stopped.
+    Safe to run again after an interruption: records are read again, and what was already
+    synced is not written again.
     """
     if system is not None:
         for obj in objects or ():
@@ -314,7 +317,13 @@ def backfill(
                 highlight=False,
             )
     except StopRequested:
-        fail("baton backfill: stopped; run it again to continue where it stopped", 130)
+        if dry_run:
+            fail("baton backfill: stopped; nothing was written (dry run)", 130)
+        fail(
+            "baton backfill: stopped; what it did is kept ('baton status'); run it again to "
+            "finish: records are read again, what is already synced is not written again",
+            130,
+        )
     except Exception as exc:
         fail(f"baton backfill: {one_line(exc)} (run it again to resume)", 1)
     finally:

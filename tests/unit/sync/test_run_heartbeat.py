@@ -132,3 +132,30 @@ def test_a_run_waiting_inside_one_page_still_beats(
     assert run.status is RunStatus.SUCCEEDED
     assert run.heartbeat_at is not None
     assert run.heartbeat_at >= beats[0]
+
+
+class Interrupting(Ticking):
+    """Progress whose user presses Ctrl-C after `pages` committed pages."""
+
+    def __init__(self, world: World, pages: int) -> None:
+        super().__init__(world)
+        self.pages = pages
+
+    def advance(self, label: str, count: int) -> None:
+        self.pages -= 1
+        if self.pages == 0:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_backfill_keeps_the_counts_of_what_it_did(world: World) -> None:
+    for n in range(6):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com"})
+    world.clock.advance(10)
+    engine = world.engine(backfill_page_size=1)
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.backfill(objects=["Lead"], progress=Interrupting(world, pages=4))
+
+    [run] = recent_runs(world.read())
+    assert run.status is RunStatus.INTERRUPTED
+    assert run.counts["read.salesforce:Lead"] == 4  # the four pages committed before the stop
