@@ -229,7 +229,26 @@ def run_backfill(
     if since is not None:
         console.print(f"Scope: {scope(since)}", highlight=False)
     console.print(moves_line(report.stage_moves), highlight=False)
+    for line in next_steps(report, dry_run=dry_run):
+        console.print(line, highlight=False)
     return report
+
+
+def next_steps(report: Report, *, dry_run: bool) -> list[str]:
+    """Where to look at what the run could not do (a run ends 0 either way: the records were
+    refused by a system, not lost, and stay to be fixed)."""
+    steps = []
+    if report.dead_letters and not dry_run:
+        steps.append(
+            f"{report.dead_letters:,} write(s) refused: 'baton errors list' shows each with the "
+            "system's own error; fix the data, then 'baton errors retry'."
+        )
+    if report.ambiguous:
+        steps.append(
+            f"{report.ambiguous:,} ambiguous email match(es) left unlinked: 'baton status' "
+            "counts them, 'baton why EMAIL' tells one's story."
+        )
+    return steps
 
 
 def _unprepared(runtime: Runtime) -> list[str]:

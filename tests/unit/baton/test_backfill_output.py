@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from baton.cli.backfill import StopRequested, moves_line, run_backfill
+from baton.cli.backfill import StopRequested, moves_line, next_steps, run_backfill
 from connectors.records import System
 from sync.report import CycleReport, PlannedWrite
 
@@ -98,3 +98,14 @@ def test_a_stop_ends_the_backfill_at_the_next_page_boundary() -> None:
 
 def test_moves_line_without_moves() -> None:
     assert moves_line(Counter({"mql->mql": 2})) == "Funnel moves: none"
+
+
+def test_refusals_and_ambiguities_point_to_the_commands_that_show_them() -> None:
+    report = CycleReport(dead_letters=3, ambiguous=2)
+    assert next_steps(report, dry_run=False) == [
+        "3 write(s) refused: 'baton errors list' shows each with the system's own error; fix "
+        "the data, then 'baton errors retry'.",
+        "2 ambiguous email match(es) left unlinked: 'baton status' counts them, 'baton why "
+        "EMAIL' tells one's story.",
+    ]
+    assert next_steps(CycleReport(), dry_run=False) == []
