@@ -67,11 +67,7 @@ def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise DictionaryError(
-            [f"{name}:{line}: not valid YAML: {exc.problem or exc.context}"]
-        ) from exc
+        raise DictionaryError([_yaml_error(name, exc)]) from exc
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -95,6 +91,24 @@ def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
     if problems:
         raise DictionaryError([_render(name, lines, p.path, p.message) for p in problems])
     return dictionary
+
+
+def _yaml_error(name: str, exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's complaint as one line, with where the construct it was reading began (an
+    unclosed `[` is found lines later) and the fix for the commonest slips."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    text = f"{name}:{line}: not valid YAML: {exc.problem or exc.context}"
+    if exc.problem and exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+        text += f" ({exc.context} begun at line {exc.context_mark.line + 1})"
+    problem = exc.problem or ""
+    if "'\\t'" in problem:
+        text += "; indent with spaces, not tabs"
+    elif "mapping values are not allowed" in problem:
+        text += "; quote a value that holds ': '"
+    elif "expected ',' or ']'" in problem:
+        text += "; close the list with ']'"
+    return text
 
 
 # -- line numbers ------------------------------------------------------------------------------

@@ -261,3 +261,27 @@ def test_several_mistakes_are_all_reported_in_one_go() -> None:
     # only on a dictionary that passed the schema.
     assert len(lines) == DEFAULT.count("rule: two_way")
     assert all("rule: 'twoway' is not one of" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (
+            "a:\n  b: [lead\n  c: 1\n",
+            "funnel.yaml:3: not valid YAML: expected ',' or ']', but got ':' (while parsing a "
+            "flow sequence begun at line 2); close the list with ']'",
+        ),
+        (
+            "a:\n\tb: 1\n",
+            "funnel.yaml:2: not valid YAML: found character '\\t' that cannot start any token; "
+            "indent with spaces, not tabs",
+        ),
+        (
+            "a: b: c\n",
+            "funnel.yaml:1: not valid YAML: mapping values are not allowed here; quote a value "
+            "that holds ': '",
+        ),
+    ],
+)
+def test_broken_yaml_says_where_it_began_and_the_fix(broken: str, message: str) -> None:
+    assert errors_of(broken) == [message]
