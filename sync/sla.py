@@ -8,6 +8,11 @@ are still waiting past the SLA (`open_breaches`) and records each one once in th
 
 "Touched" means the first entry into a sales-owned stage or outcome (see
 `sync.queries.history`), the same definition the scorecard's lead-response figures use.
+
+A touch can be recorded late (its Salesforce page was held back, the daemon was down), so each
+tick also squares the log with what is recorded by then (`settle`), as the scorecard does: a
+breach logged for someone sales in fact touched within the SLA is withdrawn, and a touch after
+the SLA that no breach was logged for is logged as a late one. Each once per person.
 Pure over the store: the caller passes `now` and owns the transaction.
 """
 
@@ -32,6 +37,10 @@ DEFAULT_SLA = timedelta(hours=24)
 #: The decision-log field a breach is recorded under (one entry per person, ever).
 BREACH_FIELD = "lead_response_sla"
 BREACH_TRIGGER = "sla_timer"
+#: The rule of the entry that withdraws a breach (the other breach rules name the SLA).
+WITHDRAWN_RULE = "sla_withdrawn"
+#: How far back `settle` looks for newly recorded touches (the timer ticks every minute).
+SETTLE_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +150,92 @@ def record_breaches(
     return fresh
 
 
+@dataclass(frozen=True, slots=True)
+class SlaSettled:
+    """A correction `settle` logged: a breach `withdrawn` (sales touched within the SLA after
+    all), or a late touch logged as the breach it was."""
+
+    person_id: uuid.UUID
+    mql_at: datetime
+    touched_at: datetime
+    withdrawn: bool
+
+
+def settle(
+    db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA, run_id: uuid.UUID | None = None
+) -> list[SlaSettled]:
+    """Square the breach log with the touches recorded by `now`; returns what it logged.
+
+    Only people with a touch recorded in the last `SETTLE_WINDOW` are asked about: a touch
+    changes nothing once squared, and the timer ticks every minute, so the query stays the
+    size of the recent news, not of the whole funnel.
+    """
+    conn = connection(db)
+    touch = aliased(FunnelTransition)
+    first_touch = (
+        select(touch.person_id, func.min(touch.entered_at).label("touched_at"))
+        .where(touch.stage.in_(sorted(SALES_TOUCHES)), touch.entered_at <= now)
+        .group_by(touch.person_id)
+        .having(func.max(touch.recorded_at) >= now - SETTLE_WINDOW)
+        .subquery()
+    )
+    mql = FunnelTransition
+    entry = aliased(DecisionRow)
+    withdrawn = aliased(DecisionRow)
+    rows = conn.execute(
+        select(mql.person_id, mql.entered_at, first_touch.c.touched_at, entry.id)
+        .join(first_touch, first_touch.c.person_id == mql.person_id)
+        .outerjoin(
+            entry,
+            and_(
+                entry.person_id == mql.person_id,
+                entry.field == BREACH_FIELD,
+                entry.rule != WITHDRAWN_RULE,
+            ),
+        )
+        .where(
+            mql.stage == Stage.MQL.value,
+            ~exists().where(
+                and_(
+                    withdrawn.person_id == mql.person_id,
+                    withdrawn.field == BREACH_FIELD,
+                    withdrawn.rule == WITHDRAWN_RULE,
+                )
+            ),
+        )
+        .order_by(mql.entered_at, mql.person_id)
+    )
+    settled: list[SlaSettled] = []
+    for person_id, mql_at, touched_at, logged in rows:
+        in_time = touched_at <= mql_at + sla
+        if logged is not None and in_time:
+            settled.append(SlaSettled(person_id, mql_at, touched_at, withdrawn=True))
+        elif logged is None and not in_time:
+            settled.append(SlaSettled(person_id, mql_at, touched_at, withdrawn=False))
+    record_decisions(
+        db,
+        [
+            Decision(
+                person_id=s.person_id,
+                field=BREACH_FIELD,
+                rule=WITHDRAWN_RULE if s.withdrawn else rule_name(sla),
+                trigger=BREACH_TRIGGER,
+                decided_at=now,
+                hubspot_modified_at=s.mql_at,
+                salesforce_modified_at=s.touched_at,
+                run_id=run_id,
+            )
+            for s in dict((s.person_id, s) for s in settled).values()
+        ],
+    )
+    return settled
+
+
 def check(
     db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA, run_id: uuid.UUID | None = None
 ) -> tuple[list[SlaBreach], list[SlaBreach]]:
-    """One timer tick: (every open breach, the ones newly logged by this tick)."""
+    """One timer tick: (every open breach, the ones newly logged by this tick), after the
+    log is squared with the touches recorded since the last tick (`settle`)."""
+    settle(db, now=now, sla=sla, run_id=run_id)
     found = open_breaches(db, now=now, sla=sla)
     return found, record_breaches(db, found, now=now, sla=sla, run_id=run_id)

@@ -18,7 +18,7 @@ from mappings.loader import load
 from sync.identity import IDENTITY_FIELD
 from sync.queries.why import Event, PersonStory, WhyReport
 from sync.queries.why import why as why_query
-from sync.sla import BREACH_FIELD
+from sync.sla import BREACH_FIELD, WITHDRAWN_RULE
 from sync.store.decisions import Decision
 from sync.store.links import LinkChange
 from sync.store.transitions import Transition
@@ -117,8 +117,18 @@ def describe(event: Event) -> tuple[str, str]:
 
 def _decision(d: Decision) -> tuple[str, str]:
     if d.field == BREACH_FIELD:
+        if d.rule == WITHDRAWN_RULE:
+            return "lead-response SLA breach withdrawn", (
+                f"MQL since {when(d.hubspot_modified_at)}, touched by sales "
+                f"{when(d.salesforce_modified_at)}, within the SLA (the touch was recorded late)"
+            )
+        touched = (
+            f"first touched {when(d.salesforce_modified_at)}"
+            if d.salesforce_modified_at
+            else "no sales touch"
+        )
         return "lead-response SLA breached", (
-            f"MQL since {when(d.hubspot_modified_at)}, no sales touch within the SLA ({d.rule})"
+            f"MQL since {when(d.hubspot_modified_at)}, {touched}, not within the SLA ({d.rule})"
         )
     note = _note(d)
     if note is not None:

@@ -13,7 +13,10 @@ from typer.testing import CliRunner
 
 from baton.cli import app
 from baton.cli.status import human, summarize
+from baton.cli.why import describe
 from connectors.records import RecordKey, System
+from sync.queries.why import Event
+from sync.sla import BREACH_FIELD
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, add_dead_letter
 from sync.store.decisions import Decision, record_decision
@@ -288,3 +291,32 @@ def test_status_shows_a_running_runs_heartbeat_and_marks_a_stale_one(
     data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     runs = [(r["kind"], r["stale"]) for r in data["runs"]]
     assert runs == [("daemon", False), ("backfill", True)]
+
+
+@pytest.mark.parametrize(
+    ("rule", "touched", "label", "detail"),
+    [
+        ("sla_24h", None, "lead-response SLA breached",
+         "MQL since 2026-03-10 09:00:00, no sales touch, not within the SLA (sla_24h)"),
+        ("sla_24h", datetime(2026, 3, 11, 15, tzinfo=UTC), "lead-response SLA breached",
+         "MQL since 2026-03-10 09:00:00, first touched 2026-03-11 15:00:00, not within the SLA "
+         "(sla_24h)"),
+        ("sla_withdrawn", datetime(2026, 3, 10, 11, tzinfo=UTC),
+         "lead-response SLA breach withdrawn",
+         "MQL since 2026-03-10 09:00:00, touched by sales 2026-03-10 11:00:00, within the SLA "
+         "(the touch was recorded late)"),
+    ],
+)  # fmt: skip
+def test_why_tells_a_breach_and_its_correction(
+    rule: str, touched: datetime | None, label: str, detail: str
+) -> None:
+    entry = Decision(
+        person_id=uuid.UUID(int=1),
+        field=BREACH_FIELD,
+        rule=rule,
+        trigger="sla_timer",
+        decided_at=datetime(2026, 3, 12, tzinfo=UTC),
+        hubspot_modified_at=datetime(2026, 3, 10, 9, tzinfo=UTC),
+        salesforce_modified_at=touched,
+    )
+    assert describe(Event(entry.decided_at, "decision", entry)) == (label, detail)

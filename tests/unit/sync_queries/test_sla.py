@@ -6,11 +6,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from connectors.records import System
 from sync import sla
 from sync.store.decisions import decisions_for
+from sync.store.people import add_person
 from sync.store.runs import RunKind, start_run
+from sync.store.transitions import record_transition
 
 from .conftest import AS_OF, at
 
@@ -86,3 +89,63 @@ def test_the_count_agrees_with_the_list(store: Engine, funnel: dict[str, uuid.UU
 def test_recording_nothing_writes_nothing(store: Engine) -> None:
     with store.begin() as conn:
         assert sla.record_breaches(conn, [], now=AS_OF) == []
+
+
+def _person(conn: Connection, name: str, *entries: tuple[str, str, str]) -> uuid.UUID:
+    """A person with (stage, entered, recorded) entries: a touch may be recorded late."""
+    pid = add_person(conn, f"{name}@example.com", at=at("03-01 00:00"))
+    for stage, entered, recorded in entries:
+        system = System.HUBSPOT if stage == "mql" else System.SALESFORCE
+        record_transition(conn, pid, stage, at(entered), system, at=at(recorded))
+    return pid
+
+
+def _entries(conn: Connection, pid: uuid.UUID) -> list[tuple[str, object, object]]:
+    return [
+        (d.rule, d.hubspot_modified_at, d.salesforce_modified_at)
+        for d in decisions_for(conn, pid, sla.BREACH_FIELD)
+    ]
+
+
+def test_the_log_is_squared_with_touches_recorded_late(store: Engine) -> None:
+    with store.begin() as conn:
+        late = _person(conn, "late", ("mql", "03-10 09:00", "03-10 09:00"))
+        early = _person(conn, "early", ("mql", "03-10 09:00", "03-10 09:00"))
+        prompt = _person(
+            conn,
+            "prompt",
+            ("mql", "03-10 09:00", "03-10 09:00"),
+            ("sal", "03-10 10:00", "03-10 10:00"),
+        )
+    with store.begin() as conn:  # a day on, neither late nor early is touched yet: two breaches
+        found, fresh = sla.check(conn, now=at("03-11 10:00"))
+    assert {b.person_id for b in fresh} == {late, early}
+    with store.begin() as conn:
+        # The daemon was down: both touches are recorded now, one made after the SLA ran out,
+        # the other (its Salesforce page held back) two hours after the MQL, well within it.
+        record_transition(
+            conn, late, "sal", at("03-11 15:00"), System.SALESFORCE, at=at("03-11 16:00")
+        )
+        record_transition(
+            conn, early, "sal", at("03-10 11:00"), System.SALESFORCE, at=at("03-11 16:00")
+        )
+        fresh_late = _person(
+            conn,
+            "unseen",
+            ("mql", "03-09 09:00", "03-11 16:00"),
+            ("sal", "03-11 12:00", "03-11 16:00"),
+        )
+    with store.begin() as conn:
+        settled = sla.settle(conn, now=at("03-11 16:01"))
+        assert sla.settle(conn, now=at("03-11 16:02")) == []  # each once
+        found, fresh = sla.check(conn, now=at("03-11 16:03"))
+    assert found == fresh == []
+    assert {(s.person_id, s.withdrawn) for s in settled} == {(early, True), (fresh_late, False)}
+    with store.connect() as conn:
+        assert _entries(conn, late) == [("sla_24h", at("03-10 09:00"), None)]  # still breached
+        assert _entries(conn, early) == [
+            ("sla_24h", at("03-10 09:00"), None),
+            ("sla_withdrawn", at("03-10 09:00"), at("03-10 11:00")),
+        ]
+        assert _entries(conn, fresh_late) == [("sla_24h", at("03-09 09:00"), at("03-11 12:00"))]
+        assert _entries(conn, prompt) == []
