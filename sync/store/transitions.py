@@ -107,17 +107,19 @@ _STAGES = Lookup(
 def unexplained_rejections(
     db: Db, person_ids: Sequence[uuid.UUID], stages: Sequence[str]
 ) -> dict[uuid.UUID, str]:
-    """Per person, the recorded one of `stages` (the rejections needing a reason) that was
-    recorded without its reason (rarely asked: only for people whose reason just arrived)."""
+    """Per person, the latest of `stages` (the rejections needing a reason) recorded without its
+    reason (rarely asked: only for people whose reason just arrived)."""
     conn = connection(db)
     found: dict[uuid.UUID, str] = {}
     for chunk in chunked(list(dict.fromkeys(person_ids))):
         rows = conn.execute(
-            select(FunnelTransition.person_id, FunnelTransition.stage).where(
+            select(FunnelTransition.person_id, FunnelTransition.stage)
+            .where(
                 FunnelTransition.person_id.in_(chunk),
                 FunnelTransition.stage.in_(list(stages)),
                 FunnelTransition.reason.is_(None),
             )
+            .order_by(FunnelTransition.entered_at, FunnelTransition.id)  # the latest kept
         )
         found.update((person_id, stage) for person_id, stage in rows)
     return found

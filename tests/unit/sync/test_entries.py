@@ -207,34 +207,65 @@ def test_the_history_of_one_name_compares_that_name() -> None:
 RECYCLED, DISQUALIFIED = Outcome.RECYCLED, Outcome.DISQUALIFIED
 
 
+SOON = (1.5, SF)  # half a day after the rejection at h(1)
+
+
 @pytest.mark.parametrize(
     ("given", "recorded", "unexplained", "expected"),
     [
         # the reason arrives: the reasonless rejection becomes the outcome the reason names
         (
-            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"),
-            {"disqualified": h(1)},
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
+            {"mql": h(0), "disqualified": h(1)},
             "disqualified",
             Explanation(PID, "disqualified", "recycled", "bad_timing"),
         ),
         (
-            facts(Stage.MQL, outcome=DISQUALIFIED, reason="competitor"),
+            facts(Stage.MQL, outcome=DISQUALIFIED, reason="competitor", seen=SOON),
             {"disqualified": h(1)},
             "disqualified",
             Explanation(PID, "disqualified", "disqualified", "competitor"),
         ),
         # still no reason, or nothing recorded without one: nothing to explain
-        (facts(Stage.MQL, outcome=DISQUALIFIED), {"disqualified": h(1)}, "disqualified", None),
-        (facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"), {"recycled": h(1)}, None, None),
+        (
+            facts(Stage.MQL, outcome=DISQUALIFIED, seen=SOON),
+            {"disqualified": h(1)},
+            "disqualified",
+            None,
+        ),
+        (
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
+            {"recycled": h(1)},
+            None,
+            None,
+        ),
         # the reason's outcome is recorded apart already (an earlier rejection, with its reason)
         (
-            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"),
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
             {"recycled": h(0), "disqualified": h(1)},
             "disqualified",
             None,
         ),
         # a stage, not a rejection
-        (facts(Stage.SAL, reason="bad_timing"), {"disqualified": h(1)}, "disqualified", None),
+        (
+            facts(Stage.SAL, reason="bad_timing", seen=SOON),
+            {"disqualified": h(1)},
+            "disqualified",
+            None,
+        ),
+        # not the same rejection: the person moved on since (sal), or the reason came days later
+        (
+            facts(Stage.SAL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
+            {"disqualified": h(1), "sal": h(1.2)},
+            "disqualified",
+            None,
+        ),
+        (
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=(3, SF)),
+            {"disqualified": h(1)},
+            "disqualified",
+            None,
+        ),
     ],
 )
 def test_a_reason_given_later_explains_the_rejection_recorded_without_one(

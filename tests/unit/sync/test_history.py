@@ -184,6 +184,26 @@ def disqualify_reason_in_a_second_save(run: Run) -> None:
     run.poll()
 
 
+def a_new_rejection_after_requalifying(run: Run) -> None:
+    """A reason given to a later rejection never rewrites an earlier one left without it."""
+    run.mark("inquiry")
+    hs_id = run.world.hs.put("contacts", contact(7))
+    run.poll()
+    run.mark("disqualified")
+    run.world.hs.put("contacts", {"hs_lead_status": "UNQUALIFIED"}, id=hs_id)
+    run.poll()
+    run.world.clock.advance(3600)
+    run.mark("sal")
+    run.world.hs.put("contacts", {"hs_lead_status": "IN_PROGRESS"}, id=hs_id)
+    run.poll()
+    run.world.clock.advance(3600)
+    run.mark("recycled")
+    run.world.hs.put(
+        "contacts", {"hs_lead_status": "BAD_TIMING", "rejection_reason": "Bad Timing"}, id=hs_id
+    )
+    run.poll()
+
+
 def created_at_a_later_stage(run: Run) -> None:
     """First seen at SAL: the Lead's creation time is when the person entered the funnel."""
     run.times["created"] = START - 5 * DAY
@@ -251,6 +271,15 @@ SCENARIOS: list[tuple[Callable[[Run], None], list[Expected]]] = [
     (
         disqualify_reason_in_a_second_save,
         [("inquiry", "inquiry", HS, None), ("disqualified", "disqualified", HS, "competitor")],
+    ),
+    (
+        a_new_rejection_after_requalifying,
+        [
+            ("inquiry", "inquiry", HS, None),
+            ("disqualified", "disqualified", HS, None),
+            ("sal", "sal", HS, None),
+            ("recycled", "recycled", HS, "bad_timing"),
+        ],
     ),
     (created_at_a_later_stage, [("sal", "created", SF, None)]),
     (converted_skips_sal, [("mql", "mql", SF, None), ("sql", "sql", SF, None)]),
