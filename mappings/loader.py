@@ -65,6 +65,9 @@ def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        # Indexed before construction, which flattens merge keys (`<<:`) into their mappings:
+        # a key overriding a merged one is YAML's intent, not a repeat.
+        lines, repeated = _line_index(node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         raise DictionaryError([_yaml_error(name, exc)]) from exc
@@ -72,7 +75,6 @@ def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
         loader.dispose()
     if not isinstance(data, dict):
         raise DictionaryError([f"{name}:1: the file must be a mapping of sections (stages, ...)"])
-    lines, repeated = _line_index(node)
     if repeated:  # YAML keeps the last of two equal keys: the first would be dropped unseen
         raise DictionaryError(
             [

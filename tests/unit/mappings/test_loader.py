@@ -285,3 +285,11 @@ def test_several_mistakes_are_all_reported_in_one_go() -> None:
 )
 def test_broken_yaml_says_where_it_began_and_the_fix(broken: str, message: str) -> None:
     assert errors_of(broken) == [message]
+
+
+def test_a_key_overriding_a_merged_one_is_no_repeat() -> None:
+    # YAML merge keys are how a long file shares a block; overriding a merged key is their point.
+    text = replace_once(
+        "  - code: no_budget\n", "  - <<: {label: Placeholder}\n    code: no_budget\n"
+    )
+    assert loads(text).rejection_reasons[0].label == "No Budget"
