@@ -492,7 +492,7 @@ class SyncEngine:
                 if carry is not None:
                     report += self._dry_create_missing(carry, trigger="backfill")
                 else:
-                    report += self._create_missing(run_id, progress, trigger="backfill")
+                    self._create_missing(run_id, progress, trigger="backfill", into=report)
         finally:
             for stream in early.values():
                 stream.close()
@@ -529,15 +529,21 @@ class SyncEngine:
         return report
 
     def _create_missing(
-        self, run_id: uuid.UUID | None, progress: Progress | None, *, trigger: str
+        self,
+        run_id: uuid.UUID | None,
+        progress: Progress | None,
+        *,
+        trigger: str,
+        into: CycleReport | None = None,
     ) -> CycleReport:
         """The last pass of a poll or backfill: Salesforce people still without a HubSpot
         contact once both systems were read and linked (a create whose letter is open waits
-        for `retry_dead_letters`)."""
+        for `retry_dead_letters`). Counts go to `into` page by page when given (a run's
+        report, kept should the pass be interrupted), and are returned."""
         label = "create:hubspot"
         if progress is not None:
             progress.start(label, None)
-        report = CycleReport()
+        report = into if into is not None else CycleReport()
         after: RecordKey | None = None
         while True:
             with self.reader.connect() as conn:

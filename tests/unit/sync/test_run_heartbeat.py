@@ -159,3 +159,19 @@ def test_an_interrupted_backfill_keeps_the_counts_of_what_it_did(world: World) -
     [run] = recent_runs(world.read())
     assert run.status is RunStatus.INTERRUPTED
     assert run.counts["read.salesforce:Lead"] == 4  # the four pages committed before the stop
+
+
+def test_an_interrupted_creation_pass_keeps_the_contacts_it_made_in_its_counts(
+    world: World,
+) -> None:
+    for n in range(4):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com"})
+    world.clock.advance(10)
+    engine = world.engine(page_size=1, backfill_page_size=4)
+
+    with pytest.raises(KeyboardInterrupt):  # the Lead page, then two creation pages
+        engine.backfill(objects=["Lead"], progress=Interrupting(world, pages=3))
+
+    [run] = recent_runs(world.read())
+    assert run.status is RunStatus.INTERRUPTED
+    assert run.counts["created.hubspot:contacts"] == 2 == len(world.hs.live("contacts"))
