@@ -166,17 +166,29 @@ def settle(
 ) -> list[SlaSettled]:
     """Square the breach log with the touches recorded by `now`; returns what it logged.
 
-    Only people with a touch recorded in the last `SETTLE_WINDOW` are asked about: a touch
-    changes nothing once squared, and the timer ticks every minute, so the query stays the
-    size of the recent news, not of the whole funnel.
+    Only people with an MQL or a touch recorded in the last `SETTLE_WINDOW` are asked about
+    (found by the `recorded_at` index): an entry changes nothing once squared, and the timer
+    ticks every minute, so the query is the size of the recent news, not of the whole funnel.
     """
     conn = connection(db)
+    news = aliased(FunnelTransition)
+    recent = (  # people with an MQL or a touch recorded lately (by the recorded_at index)
+        select(news.person_id)
+        .where(
+            news.recorded_at >= now - SETTLE_WINDOW,
+            news.stage.in_(sorted({*SALES_TOUCHES, Stage.MQL.value})),
+        )
+        .scalar_subquery()
+    )
     touch = aliased(FunnelTransition)
     first_touch = (
         select(touch.person_id, func.min(touch.entered_at).label("touched_at"))
-        .where(touch.stage.in_(sorted(SALES_TOUCHES)), touch.entered_at <= now)
+        .where(
+            touch.person_id.in_(recent),
+            touch.stage.in_(sorted(SALES_TOUCHES)),
+            touch.entered_at <= now,
+        )
         .group_by(touch.person_id)
-        .having(func.max(touch.recorded_at) >= now - SETTLE_WINDOW)
         .subquery()
     )
     mql = FunnelTransition
@@ -195,6 +207,7 @@ def settle(
         )
         .where(
             mql.stage == Stage.MQL.value,
+            mql.person_id.in_(recent),
             ~exists().where(
                 and_(
                     withdrawn.person_id == mql.person_id,
@@ -205,13 +218,14 @@ def settle(
         )
         .order_by(mql.entered_at, mql.person_id)
     )
-    settled: list[SlaSettled] = []
+    found: dict[uuid.UUID, SlaSettled] = {}  # one per person (two racing workers' entries)
     for person_id, mql_at, touched_at, logged in rows:
         in_time = touched_at <= mql_at + sla
         if logged is not None and in_time:
-            settled.append(SlaSettled(person_id, mql_at, touched_at, withdrawn=True))
+            found[person_id] = SlaSettled(person_id, mql_at, touched_at, withdrawn=True)
         elif logged is None and not in_time:
-            settled.append(SlaSettled(person_id, mql_at, touched_at, withdrawn=False))
+            found[person_id] = SlaSettled(person_id, mql_at, touched_at, withdrawn=False)
+    settled = list(found.values())
     record_decisions(
         db,
         [
@@ -225,7 +239,7 @@ def settle(
                 salesforce_modified_at=s.touched_at,
                 run_id=run_id,
             )
-            for s in dict((s.person_id, s) for s in settled).values()
+            for s in settled
         ],
     )
     return settled

@@ -230,7 +230,7 @@ class FunnelTransition(Base):
     entered_at: Mapped[datetime]
     source_system: Mapped[str] = mapped_column(String(SYSTEM))
     reason: Mapped[str | None] = mapped_column(Text)
-    recorded_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(index=True)  # the SLA timer's recent news
 
 
 class ApiBudget(Base):

@@ -111,6 +111,12 @@ def test_the_log_is_squared_with_touches_recorded_late(store: Engine) -> None:
     with store.begin() as conn:
         late = _person(conn, "late", ("mql", "03-10 09:00", "03-10 09:00"))
         early = _person(conn, "early", ("mql", "03-10 09:00", "03-10 09:00"))
+        settled_long_ago = _person(  # a late touch recorded days ago: squared then, not now
+            conn,
+            "old",
+            ("mql", "03-01 09:00", "03-01 09:00"),
+            ("sal", "03-03 09:00", "03-03 09:00"),
+        )
         prompt = _person(
             conn,
             "prompt",
@@ -149,3 +155,4 @@ def test_the_log_is_squared_with_touches_recorded_late(store: Engine) -> None:
         ]
         assert _entries(conn, fresh_late) == [("sla_24h", at("03-09 09:00"), at("03-11 12:00"))]
         assert _entries(conn, prompt) == []
+        assert _entries(conn, settled_long_ago) == []
