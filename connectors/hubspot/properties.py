@@ -157,19 +157,30 @@ class HubSpotProperties:
     def _add_options(
         self, spec: ObjectSpec, definition: PropertyDefinition, found: FieldSchema
     ) -> bool:
-        """Append the options `definition` has and the property `found` lacks (an update's
-        options replace the whole list, so the portal's own are sent back as they are)."""
-        missing = _lacking(definition, found)
-        if not missing:
+        """Append the options `definition` has and the property `found` lacks. An update's
+        options replace the whole list, so the portal's own are read again and sent back as
+        they are (order, descriptions, hidden flags), the new ones after them."""
+        if not _lacking(definition, found):
             return False
+        reply = self.sdk.call(
+            "properties.core_api",
+            "get_by_name",
+            spec.name,
+            definition.name,
+            operation=f"{spec.name}.properties.get",
+        )
+        current = list((reply.body or {}).get("options") or [])
+        have = {str(o.get("value", "")) for o in current}
+        missing = [o for o in definition.options if o.value not in have]
+        if not missing:  # someone added them since
+            return False
+        start = max((int(o.get("displayOrder") or 0) for o in current), default=-1) + 1
         options = [
-            {
-                "label": o.label or o.value,
-                "value": o.value,
-                "displayOrder": i,
-                "hidden": not o.active,
-            }
-            for i, o in enumerate((*found.options, *missing))
+            *current,
+            *(
+                {"label": o.label or o.value, "value": o.value, "displayOrder": n, "hidden": False}
+                for n, o in enumerate(missing, start)
+            ),
         ]
         self.sdk.call(
             "properties.core_api",

@@ -53,6 +53,12 @@ def test_given_a_label_renamed_in_the_dictionary_then_its_option_is_added_to_our
     ready: Any,
 ) -> None:
     hubspot = ready.connector()
+    url = "/crm/v3/properties/contacts/funnel_stage"
+    with ready.admin() as http:  # the portal's admin described an option
+        auth = {"Authorization": f"Bearer {ready.box.options.access_token}"}
+        options = http.get(url, headers=auth).json()["options"]
+        options[0]["description"] = "Signed up for the newsletter"
+        http.patch(url, headers=auth, json={"options": options}).raise_for_status()
     before = {f.name: f for f in hubspot.describe("contacts")}["funnel_stage"].options
     renamed = tuple(
         replace(d, options=(*d.options, PicklistOption("Sales Accepted", "Sales Accepted")))
@@ -64,6 +70,10 @@ def test_given_a_label_renamed_in_the_dictionary_then_its_option_is_added_to_our
     assert hubspot.ensure_properties("contacts", renamed) == []  # added once
     after = {f.name: f for f in hubspot.describe("contacts")}["funnel_stage"].options
     assert after == (*before, PicklistOption("Sales Accepted", "Sales Accepted"))
+    with ready.admin() as http:  # the portal's own options are sent back as they were
+        raw = http.get(url, headers=auth).json()["options"]
+    assert raw[: len(options)] == options
+    assert raw[-1]["displayOrder"] == max(o["displayOrder"] for o in options) + 1
     (made,) = hubspot.write("contacts", [_new({"email": "relabel@example.com"})])
     assert made.id is not None
     (done,) = hubspot.write("contacts", [_existing(made.id, {"funnel_stage": "Sales Accepted"})])
