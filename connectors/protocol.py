@@ -64,6 +64,11 @@ class Connector(Protocol):
         """
         ...
 
+    def count_all(self, object: str) -> int | None:
+        """About how many records `read_all` lists (records come and go meanwhile): one cheap
+        call, for a backfill's progress total and ETA; None when the system cannot say."""
+        ...
+
     def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
         """The records with these ids, batched to the system's maximum.
 

@@ -33,6 +33,7 @@ from typing import Protocol
 
 import sqlalchemy
 
+from connectors.errors import ConnectorError
 from connectors.pagecodec import page_spill
 from connectors.protocol import Connector
 from connectors.readahead import read_ahead
@@ -456,7 +457,7 @@ class SyncEngine:
             for system, obj in wanted:
                 label = f"{system}:{obj}"
                 if progress is not None:
-                    progress.start(label, None)
+                    progress.start(label, None if since is not None else self._total(system, obj))
                 allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
                 prefetched = (system, obj) in early
                 pages = early.get((system, obj)) or listing(system, obj)
@@ -527,6 +528,14 @@ class SyncEngine:
         )
         report.read.clear()  # read again only to plan; counted once already
         return report
+
+    def _total(self, system: System, obj: str) -> int | None:
+        """About how many records a backfill will list, for its progress bar's ETA; a count
+        the system refuses costs the ETA only (the listing reports its own failure)."""
+        try:
+            return self.connectors[system].count_all(obj)
+        except ConnectorError:
+            return None
 
     def _create_missing(
         self,

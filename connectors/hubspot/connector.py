@@ -139,6 +139,9 @@ class HubSpotConnector:
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         return self.reader.all(spec_for(object))
 
+    def count_all(self, object: str) -> int | None:
+        return self.reader.count(spec_for(object))
+
     def read_archived(self, object: str) -> Iterator[SourceRecord]:
         """The recycling bin (records archived in the last 90 days), as `deleted` records."""
         return self.reader.all(spec_for(object), archived=True)

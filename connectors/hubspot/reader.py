@@ -278,6 +278,19 @@ class HubSpotReader:
 
     # Full and targeted
 
+    def count(self, spec: ObjectSpec) -> int | None:
+        """How many live records there are: the `total` of a one-record search (the list
+        endpoint gives none). The search index lags writes a little, which a count can bear."""
+        reply = self.sdk.call(
+            f"{spec.sdk_attr}.search_api",
+            "do_search",
+            {"limit": 1, "properties": [ID_PROPERTY]},
+            operation=f"{spec.name}.count",
+            kind=SEARCH_KIND,
+        )
+        total = (reply.body or {}).get("total")
+        return int(total) if isinstance(total, int) else None
+
     def all(self, spec: ObjectSpec, *, archived: bool = False) -> Iterator[SourceRecord]:
         """Every record by the list endpoint (`after` paging); `archived=True` reads the bin."""
         properties = self.properties(spec)

@@ -94,6 +94,9 @@ class SalesforceConnector:
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         return self.reader.all(spec_for(object))
 
+    def count_all(self, object: str) -> int | None:
+        return self.reader.count(spec_for(object))
+
     def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
         return self.reader.by_ids(spec_for(object), ids)
 

@@ -309,6 +309,17 @@ class Reader:
             spec, chain([first], pages), chunks[1:], include_deleted=False, operation=operation
         )
 
+    def count(self, spec: ObjectSpec) -> int | None:
+        """How many live records there are (`SELECT COUNT()`: one call, no rows)."""
+        operation = f"{spec.name}.count"
+        page = self._sdk.query(
+            soql("SELECT COUNT() FROM {:object}", spec.name),
+            include_deleted=False,
+            operation=operation,
+        )
+        total = page.get("totalSize")
+        return int(total) if isinstance(total, int) else None
+
     def _bulk_all(self, spec: ObjectSpec, fields: list[str]) -> Iterator[SourceRecord]:
         # Bulk queries are POSTed, so no URL limit: one job with every field.
         query = soql("SELECT {:fields} FROM {:object}", fields, spec.name)

@@ -68,6 +68,16 @@ def test_given_a_backfill_then_read_all_lists_every_contact_at_100_per_call(
     assert not any(r.deleted for r in records)
 
 
+def test_given_a_backfill_then_its_count_is_one_search_for_the_total(
+    hubspot: HubSpotConnector, served: Any
+) -> None:
+    served.reset_stats()
+    assert hubspot.count_all("contacts") == SEEDED
+    routes = served.stats()["by_route"]
+    assert sum(routes.values()) == 1
+    assert sum(v for k, v in routes.items() if k.endswith("/search")) == 1
+
+
 def test_given_ids_then_read_by_ids_batches_100_and_leaves_out_missing_ones(
     hubspot: HubSpotConnector, served: Any
 ) -> None:

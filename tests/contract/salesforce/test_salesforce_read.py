@@ -61,6 +61,15 @@ def test_given_ties_and_a_delete_when_reading_a_window_then_half_open_ordered_an
     assert list(salesforce.read_changes("Lead", t2, t2)) == []
 
 
+def test_given_a_backfill_then_its_count_is_one_count_query(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    served.reset_stats()
+    counted = salesforce.count_all("Lead")
+    assert _query_calls(served.stats()) == 1
+    assert counted == sum(1 for _ in salesforce.read_all("Lead"))
+
+
 def test_given_ids_when_reading_by_ids_then_found_ones_come_back(
     served: Served, salesforce: SalesforceConnector
 ) -> None:

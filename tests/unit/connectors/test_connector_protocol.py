@@ -53,6 +53,9 @@ class InMemoryConnector:
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         yield from (r for r in self.records if r.key.object == object)
 
+    def count_all(self, object: str) -> int | None:
+        return sum(r.key.object == object for r in self.records)
+
     def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
         return [r for r in self.records if r.key.object == object and r.key.id in ids]
 
@@ -112,6 +115,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
         "system",
         "read_changes",
         "read_all",
+        "count_all",
         "read_by_ids",
         "write",
         "delete",

@@ -207,6 +207,9 @@ class FakeConnector:
             if (since is None or at >= since) and at < until:
                 yield make(ident, stored)
 
+    def count_all(self, object: str) -> int | None:
+        return sum(not stored.deleted for stored in self.objects.get(object, {}).values())
+
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         make = self._maker(object)
         for ident, stored in list(self.objects.get(object, {}).items()):

@@ -175,3 +175,29 @@ def test_an_interrupted_creation_pass_keeps_the_contacts_it_made_in_its_counts(
     [run] = recent_runs(world.read())
     assert run.status is RunStatus.INTERRUPTED
     assert run.counts["created.hubspot:contacts"] == 2 == len(world.hs.live("contacts"))
+
+
+class Totals(Ticking):
+    """Progress that keeps the total each bar starts with (its ETA's denominator)."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.totals: dict[str, int | None] = {}
+
+    def start(self, label: str, total: int | None) -> None:
+        self.totals.setdefault(label, total)
+
+
+def test_each_backfill_bar_starts_with_the_listings_size(world: World) -> None:
+    for n in range(3):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com"})
+    world.hs.put("contacts", {"email": "solo@example.com", "lastname": "Solo"})
+    world.clock.advance(10)
+    progress = Totals(world)
+
+    world.engine().backfill(progress=progress)
+
+    assert progress.totals["salesforce:Lead"] == 3
+    assert progress.totals["salesforce:Contact"] == 0
+    assert progress.totals["hubspot:contacts"] == 1
+    assert progress.totals["create:hubspot"] is None  # who is still alone is known as it goes
