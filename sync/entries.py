@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from operator import itemgetter, ne
 from typing import Any
 
@@ -46,8 +46,6 @@ CONVERTED_DATE = "ConvertedDate"
 CLOSE_DATE = "CloseDate"
 #: The outcomes that come with a reason (recycled, disqualified), as the history names them.
 REJECTIONS: tuple[str, ...] = tuple(str(o) for o in Outcome if o in REASON_REQUIRED)
-#: How long after a rejection saved without its reason the reason may come and complete it.
-REASON_WITHIN = timedelta(days=1)
 #: The canonical values a person's history is learnt from, besides the `entered.*` dates.
 _HISTORY_VALUES = (STAGE, OUTCOME, FUNNEL_STAGE, "outcome_reason")
 
@@ -183,22 +181,25 @@ def explanation(
     facts: FunnelFacts,
     recorded: Mapping[str, datetime],
     unexplained: str | None,
+    *,
+    still_rejected: bool,
 ) -> Explanation | None:
     """The reason for a rejection recorded without one (`unexplained`, the person's latest such
     row), when `facts` now give it: a rep who sets the status in one save and the reason in the
-    next made one rejection, whose reason also tells recycled from disqualified.
+    next (or weeks later, tidying up) made one rejection, whose reason also tells recycled
+    from disqualified.
 
-    Only the same rejection is completed: the reasonless one must be the person's latest entry
-    and at most `REASON_WITHIN` old. A reason given later, or after another entry, belongs to a
-    new rejection (the person may have been re-qualified in between, which a history of first
-    entries does not always show), recorded apart. None also when the facts give no reason, or
-    their outcome is already recorded apart (an earlier rejection, with its own reason)."""
-    if unexplained is None or facts.reason is None or facts.outcome not in REASON_REQUIRED:
+    Only the same rejection is completed: nothing may be recorded after it, and a record of
+    the person must have still said it, without a reason, when Baton last read it
+    (`still_rejected`). A person re-qualified in between, which a history of first entries does
+    not always show, is rejected anew: recorded apart. None also when the facts give no
+    reason, or their outcome is already recorded apart (an earlier rejection, with its own)."""
+    if not still_rejected or unexplained is None:
+        return None
+    if facts.reason is None or facts.outcome not in REASON_REQUIRED:
         return None
     rejected_at = recorded.get(unexplained)
     if rejected_at is None or any(at > rejected_at for at in recorded.values()):
-        return None
-    if facts.observed_at - rejected_at > REASON_WITHIN:
         return None
     outcome = str(facts.outcome)
     if outcome != unexplained and outcome in recorded:

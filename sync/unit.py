@@ -33,7 +33,7 @@ from sync.changes import any_changed
 from sync.entries import REJECTIONS, explanation, first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
-from sync.plan import FieldDecision, PersonPlan, Planner, Side, Write
+from sync.plan import OUTCOME_REASON, FieldDecision, PersonPlan, Planner, Side, Write
 from sync.report import CycleReport, PlannedWrite
 from sync.store import dead_letters as letters_repo
 from sync.store.checkpoints import advance_checkpoint
@@ -822,9 +822,12 @@ class Worker:
         unexplained = unexplained_rejections(tx, reasoned, REJECTIONS) if reasoned else {}
         out: list[Transition] = []
         explanations: list[Explanation] = []
-        for pid, facts in facts_of:
+        for (pid, facts), plan in zip(facts_of, plans, strict=True):
             known = recorded.get(pid, {})
-            explained = explanation(pid, facts, known, unexplained.get(pid))
+            rejection = unexplained.get(pid)
+            explained = explanation(
+                pid, facts, known, rejection, still_rejected=_said(plan, rejection)
+            )
             if explained is not None:
                 explanations.append(explained)
                 entered = known[explained.stage]
@@ -832,6 +835,19 @@ class Worker:
                 known[explained.outcome] = entered  # recorded by now, as that rejection
             out.extend(first_entries(pid, facts, known, now=now))
         return out, explanations
+
+
+def _said(plan: PersonPlan, rejection: str | None) -> bool:
+    """Whether a record of the plan's person said `rejection` without a reason when last read
+    (its snapshot): the reason now given completes that very rejection."""
+    if rejection is None or plan.funnel is None:
+        return False
+    return any(
+        side.snapshot is not None
+        and side.snapshot.get(OUTCOME) == rejection
+        and not side.snapshot.get(OUTCOME_REASON)
+        for side in plan.funnel.sides
+    )
 
 
 def _count_moves(

@@ -207,63 +207,64 @@ def test_the_history_of_one_name_compares_that_name() -> None:
 RECYCLED, DISQUALIFIED = Outcome.RECYCLED, Outcome.DISQUALIFIED
 
 
-SOON = (1.5, SF)  # half a day after the rejection at h(1)
-
-
 @pytest.mark.parametrize(
-    ("given", "recorded", "unexplained", "expected"),
+    ("given", "recorded", "unexplained", "still", "expected"),
     [
-        # the reason arrives: the reasonless rejection becomes the outcome the reason names
+        # the reason arrives: the reasonless rejection becomes the outcome the reason names,
+        # however long after (a rep tidying up weeks later)
         (
-            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=(30, SF)),
             {"mql": h(0), "disqualified": h(1)},
             "disqualified",
+            True,
             Explanation(PID, "disqualified", "recycled", "bad_timing"),
         ),
         (
-            facts(Stage.MQL, outcome=DISQUALIFIED, reason="competitor", seen=SOON),
+            facts(Stage.MQL, outcome=DISQUALIFIED, reason="competitor"),
             {"disqualified": h(1)},
             "disqualified",
+            True,
             Explanation(PID, "disqualified", "disqualified", "competitor"),
         ),
         # still no reason, or nothing recorded without one: nothing to explain
         (
-            facts(Stage.MQL, outcome=DISQUALIFIED, seen=SOON),
+            facts(Stage.MQL, outcome=DISQUALIFIED),
             {"disqualified": h(1)},
             "disqualified",
+            True,
             None,
         ),
         (
-            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"),
             {"recycled": h(1)},
             None,
+            False,
             None,
         ),
         # the reason's outcome is recorded apart already (an earlier rejection, with its reason)
         (
-            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"),
             {"recycled": h(0), "disqualified": h(1)},
             "disqualified",
+            True,
             None,
         ),
         # a stage, not a rejection
+        (facts(Stage.SAL, reason="bad_timing"), {"disqualified": h(1)}, "disqualified", True, None),
+        # not the same rejection: the person moved on since (sal recorded after it), or was
+        # re-qualified where the history shows nothing new (no record still said it)
         (
-            facts(Stage.SAL, reason="bad_timing", seen=SOON),
-            {"disqualified": h(1)},
-            "disqualified",
-            None,
-        ),
-        # not the same rejection: the person moved on since (sal), or the reason came days later
-        (
-            facts(Stage.SAL, outcome=RECYCLED, reason="bad_timing", seen=SOON),
+            facts(Stage.SAL, outcome=RECYCLED, reason="bad_timing"),
             {"disqualified": h(1), "sal": h(1.2)},
             "disqualified",
+            True,
             None,
         ),
         (
-            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing", seen=(3, SF)),
+            facts(Stage.MQL, outcome=RECYCLED, reason="bad_timing"),
             {"disqualified": h(1)},
             "disqualified",
+            False,
             None,
         ),
     ],
@@ -272,6 +273,7 @@ def test_a_reason_given_later_explains_the_rejection_recorded_without_one(
     given: FunnelFacts,
     recorded: dict[str, datetime],
     unexplained: str | None,
+    still: bool,
     expected: Explanation | None,
 ) -> None:
-    assert explanation(PID, given, recorded, unexplained) == expected
+    assert explanation(PID, given, recorded, unexplained, still_rejected=still) == expected

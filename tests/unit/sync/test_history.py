@@ -184,6 +184,25 @@ def disqualify_reason_in_a_second_save(run: Run) -> None:
     run.poll()
 
 
+def a_reason_given_weeks_later(run: Run) -> None:
+    """Rev-ops tidy up: a Lead closed without a reason gets one a month on; one rejection."""
+    run.mark("disqualified")
+    lead = run.world.sf.put(
+        "Lead",
+        {
+            "Email": "p8@example.com",
+            "LastName": "Lee",
+            "Company": "Acme",
+            "Status": "Closed - Not Converted",
+            "IsConverted": False,
+        },
+    )
+    run.poll()
+    run.world.clock.advance(30 * 86400)
+    run.world.sf.put("Lead", {"Rejection_Reason__c": "Competitor"}, id=lead)
+    run.poll()
+
+
 def a_new_rejection_after_requalifying(run: Run) -> None:
     """A reason given to a later rejection never rewrites an earlier one left without it."""
     run.mark("inquiry")
@@ -272,6 +291,7 @@ SCENARIOS: list[tuple[Callable[[Run], None], list[Expected]]] = [
         disqualify_reason_in_a_second_save,
         [("inquiry", "inquiry", HS, None), ("disqualified", "disqualified", HS, "competitor")],
     ),
+    (a_reason_given_weeks_later, [("disqualified", "disqualified", SF, "competitor")]),
     (
         a_new_rejection_after_requalifying,
         [
