@@ -170,7 +170,13 @@ class SyncEngine:
         """One incremental cycle over both systems' person objects, page by page, from each
         checkpoint (minus the lookback) to now - settle."""
         upper = self.now() - self.policy.settle
-        return self._run(RunKind.DAEMON, dry_run, lambda run_id: self._poll(upper, run_id, dry_run))
+        report = CycleReport()  # kept by the run as far as it got, should it be interrupted
+        return self._run(
+            RunKind.DAEMON,
+            dry_run,
+            lambda run_id: self._poll(upper, run_id, dry_run, report),
+            so_far=report,
+        )
 
     def sync_keys(
         self,
@@ -365,8 +371,10 @@ class SyncEngine:
                 continue
             self._beaten[run_id] = now
 
-    def _poll(self, upper: datetime, run_id: uuid.UUID | None, dry_run: bool) -> CycleReport:
-        report = CycleReport()
+    def _poll(
+        self, upper: datetime, run_id: uuid.UUID | None, dry_run: bool, report: CycleReport
+    ) -> CycleReport:
+        """The poll's passes, adding to `report` as each page commits."""
         carry = _dry_identity(self.reader) if dry_run else None
         for system, obj in POLLED_OBJECTS:
             if not dry_run:
@@ -407,7 +415,7 @@ class SyncEngine:
             if carry is not None:
                 report += self._dry_create_missing(carry, trigger="poll")
             else:
-                report += self._create_missing(run_id, None, trigger="poll")
+                self._create_missing(run_id, None, trigger="poll", into=report)
         return report
 
     def _backfill(

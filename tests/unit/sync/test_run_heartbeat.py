@@ -201,3 +201,27 @@ def test_each_backfill_bar_starts_with_the_listings_size(world: World) -> None:
     assert progress.totals["salesforce:Contact"] == 0
     assert progress.totals["hubspot:contacts"] == 1
     assert progress.totals["create:hubspot"] is None  # who is still alone is known as it goes
+
+
+def test_an_interrupted_poll_keeps_the_counts_of_what_it_did(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(4):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com"})
+    world.clock.advance(10)
+    engine = world.engine(page_size=1)
+    units = engine.worker.run
+    calls = itertools.count()
+
+    def stopped_on_the_third(*args: object, **kwargs: object) -> object:
+        if next(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C (or SIGTERM) between two pages
+        return units(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.worker, "run", stopped_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        engine.poll()
+
+    [run] = recent_runs(world.read())
+    assert run.status is RunStatus.INTERRUPTED
+    assert run.counts["read.salesforce:Lead"] == 2
