@@ -37,6 +37,16 @@ def contact(n: int, **fields: object) -> dict[str, object]:
     }
 
 
+def lead_fields(n: int, status: str) -> dict[str, object]:
+    return {
+        "Email": f"p{n}@example.com",
+        "LastName": "Lee",
+        "Company": "Acme",
+        "Status": status,
+        "IsConverted": False,
+    }
+
+
 def transitions(world: World) -> dict[str, tuple[str, datetime, System, str | None]]:
     """Every recorded entry, as {stage: (email, entered_at, system, reason)} for one person."""
     rows = world.read().execute(
@@ -119,13 +129,7 @@ def recycled_with_reason(run: Run) -> None:
     run.mark("mql")
     run.world.sf.put(
         "Lead",
-        {
-            "Email": "p3@example.com",
-            "LastName": "Lee",
-            "Company": "Acme",
-            "Status": "Open - Not Contacted",
-            "IsConverted": False,
-        },
+        lead_fields(3, "Open - Not Contacted"),
     )
     run.poll()
     run.mark("recycled")
@@ -156,13 +160,7 @@ def recycle_reason_in_a_second_save(run: Run) -> None:
     run.mark("mql")
     run.world.sf.put(
         "Lead",
-        {
-            "Email": "p6@example.com",
-            "LastName": "Lee",
-            "Company": "Acme",
-            "Status": "Open - Not Contacted",
-            "IsConverted": False,
-        },
+        lead_fields(6, "Open - Not Contacted"),
     )
     run.poll()
     lead = run.lead_of("p6@example.com")
@@ -189,13 +187,7 @@ def a_reason_given_weeks_later(run: Run) -> None:
     run.mark("disqualified")
     lead = run.world.sf.put(
         "Lead",
-        {
-            "Email": "p8@example.com",
-            "LastName": "Lee",
-            "Company": "Acme",
-            "Status": "Closed - Not Converted",
-            "IsConverted": False,
-        },
+        lead_fields(8, "Closed - Not Converted"),
     )
     run.poll()
     run.world.clock.advance(30 * 86400)
@@ -245,13 +237,7 @@ def converted_skips_sal(run: Run) -> None:
     run.mark("mql")
     run.world.sf.put(
         "Lead",
-        {
-            "Email": "p6@example.com",
-            "LastName": "Lee",
-            "Company": "Acme",
-            "Status": "Open - Not Contacted",
-            "IsConverted": False,
-        },
+        lead_fields(6, "Open - Not Contacted"),
     )
     run.poll()
     run.world.clock.advance(3600)
@@ -355,13 +341,7 @@ def test_hubspots_stamp_of_our_own_write_is_an_echo_not_a_change(world: World) -
     run.mark("mql")
     lead = world.sf.put(
         "Lead",
-        {
-            "Email": "p7@example.com",
-            "LastName": "Lee",
-            "Company": "Acme",
-            "Status": "Open - Not Contacted",
-            "IsConverted": False,
-        },
+        lead_fields(7, "Open - Not Contacted"),
     )
     run.poll()  # HubSpot moves to MQL by our write, and stamps its "Became an MQL date"
     assert world.hs.get("contacts", hs_id)["hs_lifecyclestage_marketingqualifiedlead_date"]
