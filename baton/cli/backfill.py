@@ -251,6 +251,12 @@ def next_steps(report: Report, *, dry_run: bool) -> list[str]:
     return steps
 
 
+def _status(stopped_by: list[int]) -> int:
+    """The exit status of a stop, as a shell reports a process ended by that signal (130 for
+    Ctrl-C, 143 for SIGTERM)."""
+    return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
+
+
 def _unprepared(runtime: Runtime) -> list[str]:
     try:
         return runtime.unprepared()
@@ -311,8 +317,10 @@ def backfill(
     console = Console()
     unprepared = _unprepared(runtime) if dry_run else []
     stop = threading.Event()
+    stopped_by: list[int] = []  # the signal, for the shell's exit status (128 + its number)
 
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stopped_by.append(signum)
         stop.set()  # a second Ctrl-C interrupts at once
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -337,11 +345,11 @@ def backfill(
             )
     except StopRequested:
         if dry_run:
-            fail("baton backfill: stopped; nothing was written (dry run)", 130)
+            fail("baton backfill: stopped; nothing was written (dry run)", _status(stopped_by))
         fail(
             "baton backfill: stopped; what it did is kept ('baton status'); run it again to "
             "finish: records are read again, what is already synced is not written again",
-            130,
+            _status(stopped_by),
         )
     except Exception as exc:
         fail(f"baton backfill: {one_line(exc)} (run it again to resume)", 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 import threading
 from collections import Counter
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from baton.cli import backfill as backfill_cli
 from baton.cli.backfill import StopRequested, moves_line, next_steps, run_backfill
 from connectors.records import System
 from sync.report import CycleReport, PlannedWrite
@@ -109,3 +111,9 @@ def test_refusals_and_ambiguities_point_to_the_commands_that_show_them() -> None
         "EMAIL' tells one's story.",
     ]
     assert next_steps(CycleReport(), dry_run=False) == []
+
+
+def test_a_stop_exits_as_the_shell_reports_its_signal() -> None:
+    assert backfill_cli._status([signal.SIGTERM]) == 143
+    assert backfill_cli._status([signal.SIGINT, signal.SIGTERM]) == 130  # the first one asked
+    assert backfill_cli._status([]) == 130
