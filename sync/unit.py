@@ -812,17 +812,18 @@ class Worker:
         facts_of = []
         for plan in plans:
             assert plan.funnel is not None
-            facts_of.append((plan.person_id, self.planner.facts(plan.funnel)))
+            facts_of.append((plan, self.planner.facts(plan.funnel)))
         reasoned = [  # rarely any: a reason given to someone already rejected
-            pid
-            for pid, facts in facts_of
+            plan.person_id
+            for plan, facts in facts_of
             if facts.reason is not None
-            and any(stage in recorded.get(pid, {}) for stage in REJECTIONS)
+            and any(stage in recorded.get(plan.person_id, {}) for stage in REJECTIONS)
         ]
         unexplained = unexplained_rejections(tx, reasoned, REJECTIONS) if reasoned else {}
         out: list[Transition] = []
         explanations: list[Explanation] = []
-        for (pid, facts), plan in zip(facts_of, plans, strict=True):
+        for plan, facts in facts_of:
+            pid = plan.person_id
             known = recorded.get(pid, {})
             rejection = unexplained.get(pid)
             explained = explanation(
