@@ -551,16 +551,16 @@ class SyncEngine:
         progress: Progress | None,
         *,
         trigger: str,
-        into: CycleReport | None = None,
-    ) -> CycleReport:
+        into: CycleReport,
+    ) -> None:
         """The last pass of a poll or backfill: Salesforce people still without a HubSpot
         contact once both systems were read and linked (a create whose letter is open waits
-        for `retry_dead_letters`). Counts go to `into` page by page when given (a run's
-        report, kept should the pass be interrupted), and are returned."""
+        for `retry_dead_letters`). Counts go to `into`, the run's report, page by page (kept
+        should the pass be interrupted)."""
         label = "create:hubspot"
         if progress is not None:
             progress.start(label, None)
-        report = into if into is not None else CycleReport()
+        report = into
         after: RecordKey | None = None
         while True:
             with self.reader.connect() as conn:
@@ -597,4 +597,3 @@ class SyncEngine:
                 progress.advance(label, len(links))
         if progress is not None:
             progress.finish(label)
-        return report
