@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 
 from connectors.records import (
     FieldSchema,
+    ListedPage,
     PicklistOption,
     RecordPatch,
     SourceRecord,
@@ -61,6 +62,16 @@ class Connector(Protocol):
         """Every live record of `object` (backfills), by the cheapest listing the system offers.
 
         Order is unspecified; use `read_changes` when a cursor must be kept.
+        """
+        ...
+
+    def list_all(self, object: str, start: str | None = None) -> Iterator[ListedPage]:
+        """`read_all`, page by page, each page with the position the listing goes on from.
+
+        `start` (a page's `resume` from an earlier listing of `object`) lists what came after
+        that page. Records created since may sort before it and are not listed (the change
+        listing finds them). A position the system no longer honours (an expired Bulk 2.0
+        job) lists everything again, with a warning logged, rather than failing.
         """
         ...
 

@@ -83,6 +83,19 @@ class SourceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedPage:
+    """One page of a full listing, and where that listing goes on after it.
+
+    `resume` is an opaque position (the system's own cursor: a HubSpot `after`, a Salesforce
+    record id or Bulk 2.0 locator) that a later listing of the same object can start from, so
+    an interrupted backfill continues instead of starting over; None after the last page.
+    """
+
+    records: list[SourceRecord]
+    resume: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordPatch:
     """Field values to write to one record; `key.id` is empty for a create.
 

@@ -56,12 +56,14 @@ def dig(obj: object, *path: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class AfterCursor:
-    """HubSpot style: the next cursor sits at `paging.next.after`; no `paging` = last page."""
+    """HubSpot style: the next cursor sits at `paging.next.after`; no `paging` = last page.
+    `start` is a cursor from an earlier listing to continue from."""
 
     path: tuple[str, ...] = ("paging", "next", "after")
+    start: str | None = None
 
     def first(self) -> str | None:
-        return None
+        return self.start
 
     def next(self, page: object, token: str | None) -> str | None:
         after = dig(page, *self.path)

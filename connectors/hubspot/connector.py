@@ -29,6 +29,7 @@ from connectors.hubspot.webhooks import HubSpotWebhooks
 from connectors.hubspot.writer import HubSpotWriter
 from connectors.records import (
     FieldSchema,
+    ListedPage,
     PicklistOption,
     RecordPatch,
     SourceRecord,
@@ -138,6 +139,9 @@ class HubSpotConnector:
 
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         return self.reader.all(spec_for(object))
+
+    def list_all(self, object: str, start: str | None = None) -> Iterator[ListedPage]:
+        return self.reader.pages(spec_for(object), start=start)
 
     def count_all(self, object: str) -> int | None:
         return self.reader.count(spec_for(object))

@@ -49,7 +49,7 @@ from connectors.hubspot.objects import (
 )
 from connectors.hubspot.sdk import SEARCH_KIND, HubSpotSdk
 from connectors.readahead import read_ahead
-from connectors.records import SourceRecord, System
+from connectors.records import ListedPage, SourceRecord, System
 
 #: List pages a long full read (a backfill) may fetch ahead: 20 x 100 records, about one
 #: unit of work of the engine, so a page's compute hides the next page's budget waits.
@@ -293,7 +293,17 @@ class HubSpotReader:
 
     def all(self, spec: ObjectSpec, *, archived: bool = False) -> Iterator[SourceRecord]:
         """Every record by the list endpoint (`after` paging); `archived=True` reads the bin."""
+        for page in self.pages(spec, archived=archived):
+            yield from page.records
+
+    def pages(
+        self, spec: ObjectSpec, *, archived: bool = False, start: str | None = None
+    ) -> Iterator[ListedPage]:
+        """`all`, page by page; each page resumes at its `paging.next.after`, which the list
+        endpoint documents as the id of the next record (ids ascend), so it stays good after
+        the run that read it: `start` lists the records from that id on."""
         properties = self.properties(spec)
+        cursor = AfterCursor(start=start)
 
         def fetch(after: str | None) -> Any:
             kwargs: dict[str, Any] = {
@@ -308,10 +318,10 @@ class HubSpotReader:
             )
             return reply.body or {}
 
-        pages = paginate(fetch, AfterCursor(), system=System.HUBSPOT, operation=f"{spec.name}.list")
+        pages = paginate(fetch, cursor, system=System.HUBSPOT, operation=f"{spec.name}.list")
         for page in read_ahead(pages, self.read_ahead, name=f"hubspot-{spec.name}-list"):
             records = [to_record(spec, raw) for raw in dig(page, "results") or []]
-            yield from with_stubs(records)
+            yield ListedPage(with_stubs(records), cursor.next(page, None))
 
     def by_ids(self, spec: ObjectSpec, ids: Sequence[str]) -> list[SourceRecord]:
         """Live records with these ids (merged-away ids resolve to the survivor); missing ids are

@@ -18,6 +18,7 @@ from connectors.http.redaction import register_secrets
 from connectors.http.retry import RetryPolicy
 from connectors.records import (
     FieldSchema,
+    ListedPage,
     PicklistOption,
     RecordPatch,
     SourceRecord,
@@ -93,6 +94,9 @@ class SalesforceConnector:
 
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         return self.reader.all(spec_for(object))
+
+    def list_all(self, object: str, start: str | None = None) -> Iterator[ListedPage]:
+        return self.reader.pages(spec_for(object), start=start)
 
     def count_all(self, object: str) -> int | None:
         return self.reader.count(spec_for(object))

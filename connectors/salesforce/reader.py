@@ -21,17 +21,19 @@ further chunk is fetched by the page's ids and joined on `Id`.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
-from connectors.http.pagination import NextRecordsUrl, items, paginate
-from connectors.records import SourceRecord, System
+from connectors.errors import PermanentError
+from connectors.http.pagination import NextRecordsUrl, paginate
+from connectors.records import ListedPage, SourceRecord, System
 from connectors.salesforce.convert import ceil_ms, csv_records, to_record
 from connectors.salesforce.objects import ID_FIELD, QUERY_URL_BUDGET, ObjectSpec
-from connectors.salesforce.sdk import SalesforceSdk
+from connectors.salesforce.sdk import BulkQueryPage, SalesforceSdk
 from connectors.salesforce.soql import SoqlError, chunk_fields, quote, soql, url_length
 
 # Bulk 2.0 result rows fetched per call (`maxRecords`): a page is parsed whole, so its size is
@@ -42,6 +44,12 @@ BULK_PAGE = 10_000
 _ID_SHAPE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 # Stands in for any id when measuring a by-id query (all 18-char ids encode to one length).
 _ANY_ID = "0" * 18
+# The two kinds of listing position `pages` hands out: after a record id, or a Bulk 2.0 job's
+# next locator.
+_ID_POSITION = "id"
+_BULK_POSITION = "bulk"
+
+log = logging.getLogger(__name__)
 
 
 def plan_window(
@@ -285,29 +293,64 @@ class Reader:
         return found
 
     def all(self, spec: ObjectSpec, *, use_bulk: bool | None = None) -> Iterator[SourceRecord]:
-        """Every live record: REST query pages, or one Bulk 2.0 job above the threshold.
+        """Every live record: REST query pages, or one Bulk 2.0 job above the threshold."""
+        for page in self.pages(spec, use_bulk=use_bulk):
+            yield from page.records
 
-        The first REST page says how many records there are (`totalSize`), so choosing costs
-        no extra call for REST reads and one page for Bulk ones.
+    def pages(
+        self, spec: ObjectSpec, *, start: str | None = None, use_bulk: bool | None = None
+    ) -> Iterator[ListedPage]:
+        """`all`, page by page, each with the position to continue from.
+
+        REST pages come in `Id` order, so a page's position is its last id, good for as long
+        as the records are (`WHERE Id > …`); the first page says how many records are left
+        (`totalSize`), so choosing Bulk 2.0 costs no extra call. A Bulk 2.0 job has no order
+        (`ORDER BY` would turn off its PK chunking), so its position is the job and the next
+        page's locator, good while the job exists (Salesforce keeps jobs 7 days).
         """
         fields = self.fields(spec)
+        after: str | None = None
+        if start is not None:
+            kind, _, rest = start.partition(":")
+            if kind == _BULK_POSITION:
+                job_id, _, locator = rest.partition(":")
+                resumed = self._bulk_resumed(spec, job_id, locator)
+                if resumed is not None:
+                    yield from resumed
+                    return
+            elif kind == _ID_POSITION and _ID_SHAPE.fullmatch(rest):
+                after = rest
+            else:
+                log.warning(
+                    "not a %s listing position: %r; listing every record again", spec.name, start
+                )
         if use_bulk:
-            yield from self._bulk_all(spec, fields)
+            yield from self._bulk_pages(spec, fields, after)
             return
 
         def render(chosen: list[str]) -> str:
-            return soql("SELECT {:fields} FROM {:object}", chosen, spec.name)
+            if after is None:
+                return soql("SELECT {:fields} FROM {:object} ORDER BY Id", chosen, spec.name)
+            return soql(
+                "SELECT {:fields} FROM {:object} WHERE Id > {} ORDER BY Id",
+                chosen,
+                spec.name,
+                after,
+            )
 
         operation = f"{spec.name}.query"
         chunks = self._field_chunks(spec, fields, render, include_deleted=False)
         pages = self._pages(render(chunks[0]), include_deleted=False, operation=operation)
         first = next(pages)
         if use_bulk is None and int(first.get("totalSize") or 0) > self._bulk_threshold:
-            yield from self._bulk_all(spec, fields)
+            yield from self._bulk_pages(spec, fields, after)
             return
-        yield from self._records(
-            spec, chain([first], pages), chunks[1:], include_deleted=False, operation=operation
-        )
+        for page in chain([first], pages):
+            records = list(
+                self._records(spec, [page], chunks[1:], include_deleted=False, operation=operation)
+            )
+            last = page.get("done") is not False or not records
+            yield ListedPage(records, None if last else f"{_ID_POSITION}:{records[-1].key.id}")
 
     def count(self, spec: ObjectSpec) -> int | None:
         """How many live records there are (`SELECT COUNT()`: one call, no rows)."""
@@ -320,10 +363,14 @@ class Reader:
         total = page.get("totalSize")
         return int(total) if isinstance(total, int) else None
 
-    def _bulk_all(self, spec: ObjectSpec, fields: list[str]) -> Iterator[SourceRecord]:
+    def _bulk_pages(
+        self, spec: ObjectSpec, fields: list[str], after: str | None
+    ) -> Iterator[ListedPage]:
         # Bulk queries are POSTed, so no URL limit: one job with every field.
-        query = soql("SELECT {:fields} FROM {:object}", fields, spec.name)
-        types = self._field_types(spec.name)
+        if after is None:
+            query = soql("SELECT {:fields} FROM {:object}", fields, spec.name)
+        else:
+            query = soql("SELECT {:fields} FROM {:object} WHERE Id > {}", fields, spec.name, after)
         pages = self._sdk.bulk_query(
             spec.name,
             query,
@@ -331,4 +378,42 @@ class Reader:
             page_size=BULK_PAGE,
             operation=f"{spec.name}.bulkQuery",
         )
-        return items(pages, lambda page: list(csv_records(spec.name, page.csv, types)))
+        return self._bulk_listed(spec, pages)
+
+    def _bulk_listed(
+        self, spec: ObjectSpec, pages: Iterable[BulkQueryPage]
+    ) -> Iterator[ListedPage]:
+        types = self._field_types(spec.name)
+        for page in pages:
+            resume = (
+                None
+                if page.following is None
+                else f"{_BULK_POSITION}:{page.job_id}:{page.following}"
+            )
+            yield ListedPage(list(csv_records(spec.name, page.csv, types)), resume)
+
+    def _bulk_resumed(
+        self, spec: ObjectSpec, job_id: str, locator: str
+    ) -> Iterator[ListedPage] | None:
+        """The rest of an earlier Bulk 2.0 job's results, or None when the job can no longer
+        be read (deleted, expired, or the locator refused): the caller lists again."""
+        pages = self._sdk.bulk_results(
+            spec.name,
+            job_id,
+            locator,
+            page_size=BULK_PAGE,
+            operation=f"{spec.name}.bulkQuery",
+        )
+        try:
+            first = next(pages)
+        except StopIteration:
+            return iter(())
+        except PermanentError as exc:
+            log.warning(
+                "the %s Bulk 2.0 job %s can no longer be read (%s); listing every record again",
+                spec.name,
+                job_id,
+                exc,
+            )
+            return None
+        return self._bulk_listed(spec, chain([first], pages))

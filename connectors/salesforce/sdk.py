@@ -106,6 +106,8 @@ class BulkQueryPage:
 
     csv: str
     records: int
+    job_id: str = ""
+    following: str | None = None  # the locator of the next page; None after the last
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +286,13 @@ class SalesforceSdk:
         )
         job_id = str(job["id"])
         self._wait(sobject, job_id, is_query=True, operation=operation)
-        locator = ""
+        yield from self.bulk_results(sobject, job_id, "", page_size=page_size, operation=operation)
+
+    def bulk_results(
+        self, sobject: str, job_id: str, locator: str, *, page_size: int, operation: str
+    ) -> Iterator[BulkQueryPage]:
+        """The result pages of a completed query job from `locator` on ("" for the first).
+        A locator stays good as long as its job exists, so a listing can continue later."""
         seen: set[str] = set()
         while True:
             page = self.retrier.call(
@@ -292,17 +300,23 @@ class SalesforceSdk:
                 operation=operation,
                 kind=BULK_KIND,
             )
-            yield BulkQueryPage(csv=page["records"], records=int(page["number_of_records"]))
-            locator = str(page["locator"] or "")
-            if not locator:
+            following = str(page["locator"] or "") or None
+            yield BulkQueryPage(
+                csv=page["records"],
+                records=int(page["number_of_records"]),
+                job_id=job_id,
+                following=following,
+            )
+            if following is None:
                 return
-            if locator in seen:
+            if following in seen:
                 raise PermanentError(
-                    f"Bulk API 2.0 returned the locator {locator!r} twice; stopping",
+                    f"Bulk API 2.0 returned the locator {following!r} twice; stopping",
                     system=System.SALESFORCE,
                     operation=operation,
                 )
-            seen.add(locator)
+            seen.add(following)
+            locator = following
 
     def _results_page(self, sobject: str, job_id: str, locator: str, size: int) -> Any:
         return self._bulk(sobject).get_query_results(job_id, locator, size)

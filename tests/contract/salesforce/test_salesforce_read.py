@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+import pytest
 
 from connectors.records import System
 from connectors.salesforce.connector import SalesforceConnector
@@ -120,6 +123,60 @@ def test_given_a_small_bulk_threshold_when_reading_all_then_bulk_csv_matches_res
     for record_id, record in by_rest.items():
         assert dict(by_bulk[record_id].fields) == dict(record.fields)
         assert by_bulk[record_id].modified_at == record.modified_at
+
+
+def test_given_a_bulk_listing_position_then_the_same_job_is_read_on_from_its_locator(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("connectors.salesforce.reader.BULK_PAGE", 60)
+    bulk = served.connector(bulk_threshold=100)
+    try:
+        pages = list(bulk.list_all("Contact"))
+        served.reset_stats()
+        rest = list(bulk.list_all("Contact", start=pages[0].resume))
+        routes = served.stats()["by_route"]
+    finally:
+        bulk.close()
+
+    assert len(pages) >= 3
+    assert str(pages[0].resume).startswith("bulk:")
+    assert pages[-1].resume is None
+    # No new job: the rest of the first job's results, page by page, from the locator on.
+    assert not any(route.startswith("POST") and "jobs/query" in route for route in routes)
+    assert [r.key.id for page in rest for r in page.records] == [
+        r.key.id for page in pages[1:] for r in page.records
+    ]
+
+
+def test_given_a_bulk_position_whose_job_is_gone_then_everything_is_listed_again(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    bulk = served.connector(bulk_threshold=100)
+    try:
+        everything = {r.key.id for r in bulk.read_all("Contact")}
+        with caplog.at_level(logging.WARNING, logger="connectors.salesforce.reader"):
+            pages = list(bulk.list_all("Contact", start="bulk:750000000000001AAA:x"))
+    finally:
+        bulk.close()
+
+    again = [r.key.id for page in pages for r in page.records]
+    assert set(again) == everything
+    assert len(again) == len(everything)
+    assert "can no longer be read" in caplog.text
+    assert "listing every record again" in caplog.text
+
+
+def test_given_a_record_id_position_then_rest_lists_the_records_after_it_in_id_order(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    ids = sorted(r.key.id for r in salesforce.read_all("Contact"))
+    middle = ids[len(ids) // 2]
+
+    rest = [
+        r.key.id for p in salesforce.list_all("Contact", start=f"id:{middle}") for r in p.records
+    ]
+
+    assert rest == ids[len(ids) // 2 + 1 :]
 
 
 def test_given_a_tiny_url_budget_when_reading_then_field_chunks_are_joined_on_id(

@@ -127,3 +127,23 @@ def test_given_ids_then_read_by_ids_returns_the_found_ones_and_leaves_out_missin
     assert all(r.key.object == side.person and not r.deleted for r in records)
     assert side.calls() == 1  # one batch read for four ids
     assert connector.read_by_ids(side.person, [side.missing_id()]) == []
+
+
+def test_given_a_listing_position_then_a_new_listing_continues_after_that_page(
+    side: Side, connector: Any
+) -> None:
+    pages = list(connector.list_all(side.person))
+    assert len(pages) >= 2
+    assert all(page.resume for page in pages[:-1])
+    assert pages[-1].resume is None
+    listed = [r.key.id for page in pages for r in page.records]
+    assert set(listed) == {r.key.id for r in connector.read_all(side.person)}
+
+    side.reset_stats()
+    rest = list(connector.list_all(side.person, start=pages[0].resume))
+
+    # What the first page listed is not listed again; everything after it is, once.
+    after_first = [r.key.id for page in pages[1:] for r in page.records]
+    assert sorted(r.key.id for page in rest for r in page.records) == sorted(after_first)
+    assert rest[-1].resume is None
+    assert side.calls() == len(pages) - 1  # it started at the position: one call per page left

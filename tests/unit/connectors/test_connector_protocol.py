@@ -17,6 +17,7 @@ from connectors.records import (
     ChangeHint,
     ChangeKind,
     FieldSchema,
+    ListedPage,
     PicklistOption,
     RecordKey,
     RecordPatch,
@@ -52,6 +53,12 @@ class InMemoryConnector:
 
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         yield from (r for r in self.records if r.key.object == object)
+
+    def list_all(self, object: str, start: str | None = None) -> Iterator[ListedPage]:
+        mine = [r for r in self.records if r.key.object == object]
+        begin = int(start or 0)
+        for at in range(begin, len(mine), 2):
+            yield ListedPage(mine[at : at + 2], str(at + 2) if at + 2 < len(mine) else None)
 
     def count_all(self, object: str) -> int | None:
         return sum(r.key.object == object for r in self.records)
@@ -115,6 +122,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
         "system",
         "read_changes",
         "read_all",
+        "list_all",
         "count_all",
         "read_by_ids",
         "write",

@@ -21,6 +21,7 @@ from typing import Any
 from connectors.records import (
     FieldSchema,
     FieldValue,
+    ListedPage,
     PicklistOption,
     RecordKey,
     RecordPatch,
@@ -83,6 +84,8 @@ class FakeConnector:
     deleted: list[str] = field(default_factory=list)  # ids deleted through `delete`
     delete_calls: int = 0
     stamps: bool = False  # HubSpot: writes stamp "Became a <stage> date" (see `_stamp`)
+    list_page: int = 100  # records per page of a full listing (HubSpot's list endpoint's)
+    listed_pages: int = 0  # pages `list_all` handed out
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # object -> (the `known` names it was built from, their template); see `_template`
     _templates: dict[str, tuple[tuple[str, ...], dict[str, FieldValue]]] = field(
@@ -211,10 +214,23 @@ class FakeConnector:
         return sum(not stored.deleted for stored in self.objects.get(object, {}).values())
 
     def read_all(self, object: str) -> Iterator[SourceRecord]:
-        make = self._maker(object)
-        for ident, stored in list(self.objects.get(object, {}).items()):
-            if not stored.deleted:
-                yield make(ident, stored)
+        for page in self.list_all(object):
+            yield from page.records
+
+    def list_all(self, object: str, start: str | None = None) -> Iterator[ListedPage]:
+        """Pages in creation order; a page resumes at the id of the next record, as HubSpot's
+        `after` does."""
+        table, make = self.objects.get(object, {}), self._maker(object)
+        idents = list(table)
+        begin = idents.index(start) if start is not None else 0
+        for at in range(begin, len(idents), self.list_page):
+            self.listed_pages += 1
+            chunk = idents[at : at + self.list_page]
+            following = at + self.list_page
+            yield ListedPage(
+                [make(i, table[i]) for i in chunk if not table[i].deleted],
+                idents[following] if following < len(idents) else None,
+            )
 
     def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
         get, make = self.objects.get(object, {}).get, self._maker(object)
