@@ -24,17 +24,15 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from typing import Protocol
 
 import sqlalchemy
 
 from connectors.errors import ConnectorError
-from connectors.pagecodec import page_spill
 from connectors.protocol import Connector
 from connectors.readahead import read_ahead
 from connectors.records import RecordKey, SourceRecord, System
@@ -42,6 +40,7 @@ from mappings.apply import CONTACT, HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import Dictionary
 from sync import collector, deletes
 from sync.identity import Identity
+from sync.listing import Page, cut, cut_records, page_spill
 from sync.plan import CreationPolicy, Planner
 from sync.report import CycleReport
 from sync.store import dead_letters as letters_repo
@@ -53,6 +52,13 @@ from sync.store.checkpoints import (
 )
 from sync.store.engine import for_reading
 from sync.store.links import active_links_for, find_links, one_sided
+from sync.store.positions import (
+    Listing,
+    begin_listing,
+    forget_listings,
+    get_listings,
+    save_listing,
+)
 from sync.store.runs import (
     STALE_AFTER,
     RunKind,
@@ -104,7 +110,7 @@ class SyncPolicy:
 
 
 class Progress(Protocol):
-    def start(self, label: str, total: int | None) -> None: ...
+    def start(self, label: str, total: int | None, done: int = 0) -> None: ...
     def advance(self, label: str, count: int) -> None: ...
     def finish(self, label: str) -> None: ...
 
@@ -120,12 +126,6 @@ def _read_up_to(checkpoint: Checkpoint | None, since: datetime) -> bool:
     """Whether reading already reached `since`: only then may a backfill of `[since, upper)`
     move the checkpoint to `upper` without leaving changes before `since` unread."""
     return checkpoint is not None and checkpoint.cursor is not None and checkpoint.cursor >= since
-
-
-def _pages(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
-    it = iter(records)
-    while page := list(islice(it, size)):
-        yield page
 
 
 class SyncEngine:
@@ -204,14 +204,21 @@ class SyncEngine:
         since: datetime | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        restart: bool = False,
     ) -> CycleReport:
-        """Read every live record (bulk listings) and sync; safe to rerun after an interruption
-        (already-synced people plan no writes) and leaves checkpoints at its start time so the
-        daemon continues from there.
+        """Read every live record (bulk listings) and sync, leaving checkpoints at the start
+        time so the daemon continues from there.
+
+        Resumable: each listing's position is kept as its pages commit, so a backfill after an
+        interrupted one goes on where each listing stopped (`sync.store.positions`), and ends
+        at the interrupted run's checkpoint, since what it listed was read as of then.
+        `restart` lists everything again instead. Rerunning is safe either way: already-synced
+        people plan no writes.
 
         With `since`, only the records modified in `[since, start)` are read, through the
-        change listings. A checkpoint still behind `since` (or absent) is then left alone:
-        moving it to the start would skip the changes before `since` the daemon has not read.
+        change listings (kept positions are left for a full backfill). A checkpoint still
+        behind `since` (or absent) is then left alone: moving it to the start would skip the
+        changes before `since` the daemon has not read.
         """
         upper = self.now() - self.policy.settle
         if since is not None and since.utcoffset() is None:
@@ -225,7 +232,12 @@ class SyncEngine:
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
-            return self._backfill(wanted, upper, since, run_id, dry_run, progress, report)
+            listings = self._listings(wanted, upper, since, dry_run=dry_run, restart=restart)
+            self._backfill(wanted, listings, upper, since, run_id, dry_run, progress, report)
+            if listings and not dry_run:
+                with self.db.begin() as tx:
+                    forget_listings(tx, wanted)
+            return report
 
         return self._run(RunKind.BACKFILL, dry_run, body, so_far=report)
 
@@ -388,7 +400,7 @@ class SyncEngine:
             records = self.connectors[system].read_changes(obj, since, upper)
             allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
             blocked = False
-            for page in _pages(records, self.policy.page_size):
+            for page in (p.records for p in cut_records(records, self.policy.page_size)):
                 last = max(page, key=lambda r: (r.modified_at, r.key.id))
                 cursor = Cursor(system, obj, last.modified_at, last.key.id)
                 part, blocked = self.worker.run(
@@ -418,30 +430,63 @@ class SyncEngine:
                 self._create_missing(run_id, None, trigger="poll", into=report)
         return report
 
+    def _listings(
+        self,
+        wanted: Sequence[tuple[System, str]],
+        upper: datetime,
+        since: datetime | None,
+        *,
+        dry_run: bool,
+        restart: bool,
+    ) -> dict[tuple[System, str], Listing]:
+        """The full listings this backfill makes, each begun now or where an interrupted
+        backfill left it (`restart`: begun now). None for a `since` backfill; a dry run only
+        reads them, so its plan is what the real run would do."""
+        if since is not None:
+            return {}
+        if dry_run:
+            if restart:
+                return {}
+            with self.reader.connect() as conn:
+                kept = get_listings(conn)
+            return {key: kept[key] for key in wanted if key in kept}
+        with self.db.begin() as tx:
+            if restart:
+                forget_listings(tx, wanted)
+            for system, obj in wanted:
+                begin_listing(tx, system, obj, upper, at=self.now())
+            kept = get_listings(tx)
+        return {key: kept[key] for key in wanted}
+
     def _backfill(
         self,
         wanted: Sequence[tuple[System, str]],
+        listings: dict[tuple[System, str], Listing],
         upper: datetime,
         since: datetime | None,
         run_id: uuid.UUID | None,
         dry_run: bool,
         progress: Progress | None,
         report: CycleReport,
-    ) -> CycleReport:
+    ) -> None:
         """The backfill's passes, adding to `report` as each page commits."""
         carry = _dry_identity(self.reader) if dry_run else None
         twins = TwinCache(
             limit=self.policy.twin_cache_records, max_age=self.policy.twin_cache_age, now=self.now
         )
+        todo = [key for key in wanted if key not in listings or not listings[key].done]
+        for system, obj in wanted:
+            begun = listings.get((system, obj))
+            if begun is not None and begun.listed:
+                report.resumed[f"{system}:{obj}"] += begun.listed
 
-        def listing(system: System, obj: str) -> Iterator[list[SourceRecord]]:
+        def pages_of(system: System, obj: str) -> Iterator[Page]:
             connector = self.connectors[system]
-            records = (
-                connector.read_all(obj)
-                if since is None
-                else connector.read_changes(obj, min(since, upper), upper)
-            )
-            return _pages(records, self.policy.backfill_page_size)
+            size = self.policy.backfill_page_size
+            if since is not None:
+                return cut_records(connector.read_changes(obj, min(since, upper), upper), size)
+            begun = listings.get((system, obj))
+            return cut(connector.list_all(obj, begun.position if begun else None), size)
 
         # The last listing (HubSpot's, the rate-limited one) starts now, in a thread, so its
         # permits are spent while the Salesforce passes compute (see `prefetch_records`). Pages
@@ -449,8 +494,8 @@ class SyncEngine:
         depth = self.policy.prefetch_records // self.policy.backfill_page_size
         early = (
             {
-                wanted[-1]: read_ahead(
-                    listing(*wanted[-1]),
+                todo[-1]: read_ahead(
+                    pages_of(*todo[-1]),
                     depth,
                     name="backfill-prefetch",
                     spill=page_spill(self.policy.prefetch_spill_bytes)
@@ -458,23 +503,27 @@ class SyncEngine:
                     else None,
                 )
             }
-            if len(wanted) > 1 and depth > 0
+            if len(todo) > 1 and depth > 0
             else {}
         )
         try:
-            for system, obj in wanted:
+            for system, obj in todo:
                 label = f"{system}:{obj}"
+                begun = listings.get((system, obj))
                 if progress is not None:
-                    progress.start(label, None if since is not None else self._total(system, obj))
+                    total = None if since is not None else self._total(system, obj)
+                    progress.start(label, total, done=begun.listed if begun else 0)
                 allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
                 prefetched = (system, obj) in early
-                pages = early.get((system, obj)) or listing(system, obj)
+                pages = early.get((system, obj)) or pages_of(system, obj)
                 blocked = False
+                unsaved = 0  # records in pages since the last position kept
                 for page in pages:
+                    records = page.records
                     if prefetched:
-                        page = self._reread_written(page, twins)
+                        records = self._reread_written(records, twins)
                     part, held = self.worker.run(
-                        page,
+                        records,
                         trigger="backfill",
                         dry_run=dry_run,
                         run_id=run_id,
@@ -485,16 +534,24 @@ class SyncEngine:
                     )
                     report += part
                     blocked = blocked or held
+                    unsaved += len(page.records)
+                    if page.reached is not None and begun is not None and not dry_run:
+                        with self.db.begin() as tx:
+                            save_listing(
+                                tx,
+                                system,
+                                obj,
+                                position=page.reached,
+                                added=unsaved,
+                                held=blocked,
+                                at=self.now(),
+                            )
+                        unsaved = 0
                     self._beat(run_id)
                     if progress is not None:
-                        progress.advance(label, len(page))
-                # A page with a write or delete to retry later leaves the checkpoint where it
-                # was, so the daemon reads that page's records again.
-                if not dry_run and not blocked:
-                    with self.db.begin() as tx:
-                        if since is None or _read_up_to(get_checkpoint(tx, system, obj), since):
-                            set_upper_bound(tx, system, obj, upper, at=self.now())
-                            advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+                        progress.advance(label, len(page.records))
+                if not dry_run:
+                    self._listed(system, obj, begun, since, upper, blocked=blocked, added=unsaved)
                 if progress is not None:
                     progress.finish(label)
             if self.policy.create_contacts_from_salesforce:
@@ -505,7 +562,43 @@ class SyncEngine:
         finally:
             for stream in early.values():
                 stream.close()
-        return report
+
+    def _listed(
+        self,
+        system: System,
+        obj: str,
+        begun: Listing | None,
+        since: datetime | None,
+        upper: datetime,
+        *,
+        blocked: bool,
+        added: int,
+    ) -> None:
+        """A listing read to its end: the checkpoint moves to its signpost, unless a write of
+        it waits for a retry (its page must be read again), in this run or the one it resumed.
+        A `since` backfill moves it only where reading already reached `since`."""
+        with self.db.begin() as tx:
+            if begun is not None:
+                if not (blocked or begun.held):
+                    set_upper_bound(tx, system, obj, begun.upper_bound, at=self.now())
+                    advance_checkpoint(tx, system, obj, begun.upper_bound, "", at=self.now())
+                save_listing(
+                    tx,
+                    system,
+                    obj,
+                    position=None,
+                    added=added,
+                    held=blocked,
+                    done=True,
+                    at=self.now(),
+                )
+            elif (
+                not blocked
+                and since is not None
+                and _read_up_to(get_checkpoint(tx, system, obj), since)
+            ):
+                set_upper_bound(tx, system, obj, upper, at=self.now())
+                advance_checkpoint(tx, system, obj, upper, "", at=self.now())
 
     def _reread_written(self, page: list[SourceRecord], twins: TwinCache) -> list[SourceRecord]:
         """A page read ahead, with the records this run wrote to since read again: the copy

@@ -40,6 +40,8 @@ class CycleReport:
     retry_later: int = 0  # writes refused for now (locks, limits): the page is read again
     planned: list[PlannedWrite] = field(default_factory=list)
     run_id: uuid.UUID | None = None
+    # Records an interrupted backfill had listed and this one went on after, by object.
+    resumed: Counter[str] = field(default_factory=Counter)
 
     def __add__(self, other: CycleReport) -> CycleReport:
         return CycleReport(
@@ -56,6 +58,7 @@ class CycleReport:
             retry_later=self.retry_later + other.retry_later,
             planned=[*self.planned, *other.planned],
             run_id=self.run_id or other.run_id,
+            resumed=self.resumed + other.resumed,
         )
 
     def __iadd__(self, other: CycleReport) -> CycleReport:

@@ -157,6 +157,29 @@ class Checkpoint(Base):
     updated_at: Mapped[datetime]
 
 
+class ListingPosition(Base):
+    """Per system and object: how far a backfill's full listing got, so that the next backfill
+    after an interruption continues it. Kept until a backfill of the object completes.
+
+    `position` is the listing's own opaque cursor (None: from the start); `run_upper_bound` is
+    the signpost of the backfill that began the listing, the checkpoint it ends at, because
+    the records listed before the interruption were read as of then. `held` says a page's
+    write waits for a retry, so the checkpoint must not move when the listing ends.
+    """
+
+    __tablename__ = "listing_positions"
+
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    object: Mapped[str] = mapped_column(String(OBJECT), primary_key=True)
+    position: Mapped[str | None] = mapped_column(Text)
+    listed: Mapped[int] = mapped_column(Integer)
+    done: Mapped[bool] = mapped_column(Boolean)
+    held: Mapped[bool] = mapped_column(Boolean)
+    run_upper_bound: Mapped[datetime]
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Run(Base):
     """One daemon cycle, backfill or `run --once`, with its outcome and counts.
 

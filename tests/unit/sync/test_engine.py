@@ -631,7 +631,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, int | None]] = []
 
-    def start(self, label: str, total: int | None) -> None:
+    def start(self, label: str, total: int | None, done: int = 0) -> None:
         self.events.append(("start", label, total))
 
     def advance(self, label: str, count: int) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 
 import sync.engine
-from connectors.records import SourceRecord
+from connectors.records import ListedPage
 from sync.store.runs import RunKind, RunStatus, get_run, recent_runs, start_run
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import SF_LEAD
@@ -24,7 +24,7 @@ class Ticking:
     def __init__(self, world: World) -> None:
         self.world = world
 
-    def start(self, label: str, total: int | None) -> None: ...
+    def start(self, label: str, total: int | None, done: int = 0) -> None: ...
 
     def advance(self, label: str, count: int) -> None:
         self.world.clock.advance(3)
@@ -106,7 +106,7 @@ def test_a_run_waiting_inside_one_page_still_beats(
     world.sf.put("Lead", SF_LEAD)
     world.clock.advance(10)
     beats: list[datetime] = []
-    real_beat, real_read = sync.engine.beat, world.sf.read_all
+    real_beat, real_read = sync.engine.beat, world.sf.list_all
     beaten = threading.Event()
 
     def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
@@ -115,13 +115,13 @@ def test_a_run_waiting_inside_one_page_still_beats(
         beaten.set()
         real_beat(db, run_id, at=at)  # type: ignore[arg-type]
 
-    def waiting(obj: str) -> Iterator[SourceRecord]:
+    def waiting(obj: str, start: str | None = None) -> Iterator[ListedPage]:
         world.clock.advance(60)  # a minute passes inside the read...
         assert beaten.wait(5)  # ... and the run beats meanwhile
-        yield from real_read(obj)
+        yield from real_read(obj, start)
 
     monkeypatch.setattr(sync.engine, "beat", recording)
-    monkeypatch.setattr(world.sf, "read_all", waiting)
+    monkeypatch.setattr(world.sf, "list_all", waiting)
     engine = world.engine(pulse_every=timedelta(milliseconds=20))
     report = engine.backfill(objects=["Lead"])
 
@@ -184,7 +184,7 @@ class Totals(Ticking):
         super().__init__(world)
         self.totals: dict[str, int | None] = {}
 
-    def start(self, label: str, total: int | None) -> None:
+    def start(self, label: str, total: int | None, done: int = 0) -> None:
         self.totals.setdefault(label, total)
 
 

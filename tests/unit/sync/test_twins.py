@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from connectors import pagecodec
-from connectors.records import RecordKey, SourceRecord, System
+from connectors.records import ListedPage, RecordKey, SourceRecord, System
 from sync.store.links import find_links
 from sync.twins import TwinCache
 from tests.unit.sync.conftest import World
@@ -122,18 +122,18 @@ def _hubspot_listed_before_salesforce(world: World, monkeypatch: pytest.MonkeyPa
     """Salesforce's listing starts only once HubSpot's was read to its end (ahead, in the
     backfill's read-ahead thread), as a rate-limited org with a fast Salesforce would see."""
     listed = threading.Event()
-    hs_all, sf_all = world.hs.read_all, world.sf.read_all
+    hs_all, sf_all = world.hs.list_all, world.sf.list_all
 
-    def hubspot_listing(obj: str) -> Iterator[SourceRecord]:
-        yield from hs_all(obj)
+    def hubspot_listing(obj: str, start: str | None = None) -> Iterator[ListedPage]:
+        yield from hs_all(obj, start)
         listed.set()
 
-    def salesforce_listing(obj: str) -> Iterator[SourceRecord]:
+    def salesforce_listing(obj: str, start: str | None = None) -> Iterator[ListedPage]:
         assert listed.wait(5)
-        yield from sf_all(obj)
+        yield from sf_all(obj, start)
 
-    monkeypatch.setattr(world.hs, "read_all", hubspot_listing)
-    monkeypatch.setattr(world.sf, "read_all", salesforce_listing)
+    monkeypatch.setattr(world.hs, "list_all", hubspot_listing)
+    monkeypatch.setattr(world.sf, "list_all", salesforce_listing)
 
 
 def test_a_hubspot_record_read_ahead_before_our_write_is_read_again(

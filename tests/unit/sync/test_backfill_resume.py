@@ -1,0 +1,168 @@
+"""A backfill after an interrupted one goes on where each listing stopped, and ends at the
+interrupted run's checkpoint (what it listed was read as of then)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from connectors.records import RecordKey, System
+from sync.store.checkpoints import get_checkpoint
+from sync.store.links import find_links
+from sync.store.positions import get_listings
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import SF_LEAD
+
+SETTLE = timedelta(seconds=2)  # SyncPolicy's default: a run's signpost is now - settle
+
+
+class Stopping:
+    """Progress that stops the run (as Ctrl-C does) once `pages` pages committed, and keeps
+    where each bar started."""
+
+    def __init__(self, world: World, pages: int | None = None) -> None:
+        self.world = world
+        self.pages = pages
+        self.started: dict[str, int] = {}
+
+    def start(self, label: str, total: int | None, done: int = 0) -> None:
+        self.started[label] = done
+
+    def advance(self, label: str, count: int) -> None:
+        self.world.clock.advance(1)
+        if self.pages is not None:
+            self.pages -= 1
+            if self.pages == 0:
+                raise KeyboardInterrupt
+
+    def finish(self, label: str) -> None: ...
+
+
+def _contacts(world: World, n: int) -> None:
+    for i in range(n):
+        world.hs.put("contacts", {"email": f"p{i}@example.com", "lastname": f"L{i}"})
+    world.hs.list_page = 2
+    world.clock.advance(10)
+
+
+def _interrupted(world: World, pages: int, **policy: object) -> datetime:
+    """Run a backfill of the HubSpot contacts that stops after `pages` pages; its signpost."""
+    began = world.clock() - SETTLE
+    with pytest.raises(KeyboardInterrupt):
+        world.engine(backfill_page_size=2, **policy).backfill(
+            objects=["contacts"], progress=Stopping(world, pages)
+        )
+    return began
+
+
+def test_a_backfill_after_an_interrupted_one_lists_on_from_where_it_stopped(
+    world: World,
+) -> None:
+    _contacts(world, 10)
+    _interrupted(world, pages=3)
+    world.hs.listed_pages = 0
+    progress = Stopping(world)
+
+    report = world.engine(backfill_page_size=2).backfill(objects=["contacts"], progress=progress)
+
+    assert world.hs.listed_pages == 2  # the two pages the interrupted run had not reached
+    assert report.read["hubspot:contacts"] == 4
+    assert report.resumed["hubspot:contacts"] == 6
+    assert progress.started["hubspot:contacts"] == 6  # the bar starts where the run stopped
+    keys = [RecordKey(System.HUBSPOT, "contacts", i) for i in world.hs.live("contacts")]
+    assert len(find_links(world.read(), keys)) == 10  # everyone synced, across the two runs
+    assert get_listings(world.read()) == {}  # done: the next backfill lists from the start
+
+
+def test_the_resumed_backfill_ends_at_the_interrupted_runs_checkpoint(world: World) -> None:
+    _contacts(world, 6)
+    began = _interrupted(world, pages=1)
+    world.clock.advance(3600)
+    # Edited after the interrupted run listed it: the checkpoint must stay before this edit,
+    # or the daemon would never read it (the resumed run does not list that page again).
+    edited = next(iter(world.hs.live("contacts")))
+    world.hs.put("contacts", {"jobtitle": "Edited"}, id=edited)
+
+    world.engine(backfill_page_size=2).backfill(objects=["contacts"])
+
+    checkpoint = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+    assert checkpoint is not None
+    assert checkpoint.cursor == began
+    assert world.hs.objects["contacts"][edited].modified_at > began
+
+
+def test_a_completed_backfill_starts_the_next_one_from_the_beginning(world: World) -> None:
+    _contacts(world, 6)
+    engine = world.engine(backfill_page_size=2)
+    engine.backfill(objects=["contacts"])
+    world.hs.listed_pages = 0
+
+    engine.backfill(objects=["contacts"])
+
+    assert world.hs.listed_pages == 3
+
+
+def test_restart_lists_everything_again(world: World) -> None:
+    _contacts(world, 10)
+    _interrupted(world, pages=3)
+    world.hs.listed_pages = 0
+
+    report = world.engine(backfill_page_size=2).backfill(objects=["contacts"], restart=True)
+
+    assert world.hs.listed_pages == 5
+    assert report.read["hubspot:contacts"] == 10
+    assert not report.resumed
+
+
+def test_a_dry_run_plans_from_the_kept_position_and_keeps_nothing(world: World) -> None:
+    _contacts(world, 10)
+    _interrupted(world, pages=3)
+    kept = get_listings(world.read())
+    world.hs.listed_pages = 0
+
+    report = world.engine(backfill_page_size=2).backfill(objects=["contacts"], dry_run=True)
+
+    assert world.hs.listed_pages == 2
+    assert report.read["hubspot:contacts"] == 4
+    assert get_listings(world.read()) == kept
+
+
+def test_a_listing_finished_before_the_interruption_is_not_listed_again(world: World) -> None:
+    for i in range(2):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"lead{i}@example.com"})
+    _contacts(world, 10)
+    with pytest.raises(KeyboardInterrupt):  # the Lead page, then two HubSpot pages
+        world.engine(backfill_page_size=2, prefetch_records=0).backfill(
+            progress=Stopping(world, pages=3)
+        )
+    world.sf.listed_pages = world.hs.listed_pages = 0
+
+    report = world.engine(backfill_page_size=2, prefetch_records=0).backfill()
+
+    assert world.sf.listed_pages == 0  # Lead and Contact were listed to their end
+    assert world.hs.listed_pages == 3
+    assert report.resumed == {"salesforce:Lead": 2, "hubspot:contacts": 4}
+    assert get_checkpoint(world.read(), System.SALESFORCE, "Lead") is not None
+
+
+def test_a_write_held_for_retry_before_the_interruption_still_holds_the_checkpoint(
+    world: World,
+) -> None:
+    for i in range(4):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{i}@example.com", "Title": "Old"})
+    world.clock.advance(10)
+    world.engine(backfill_page_size=2, prefetch_records=0).backfill(objects=["Lead"])
+    for ident, fields in world.hs.live("contacts").items():
+        world.hs.put("contacts", {**fields, "jobtitle": "New"}, id=ident)
+    world.hs.list_page = 2
+    world.clock.advance(10)
+    world.sf.retry_next = 1  # the first HubSpot page's write to Salesforce is locked
+    _interrupted(world, pages=1, prefetch_records=0)
+    before = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+
+    world.engine(backfill_page_size=2, prefetch_records=0).backfill(objects=["contacts"])
+
+    # The locked write's page was listed by the interrupted run: only a checkpoint left
+    # where it was makes the daemon read it again.
+    assert get_checkpoint(world.read(), System.HUBSPOT, "contacts") == before
