@@ -28,10 +28,11 @@ class Report(Protocol):
     deletes_flagged: int
     deletes_propagated: int
     planned: list[Any]
+    resumed: Counter[str]
 
 
 class Progress(Protocol):
-    def start(self, label: str, total: int | None) -> None: ...
+    def start(self, label: str, total: int | None, done: int = 0) -> None: ...
     def advance(self, label: str, count: int) -> None: ...
     def finish(self, label: str) -> None: ...
 
@@ -56,6 +57,7 @@ class Engine(Protocol):
         since: datetime | None = None,
         dry_run: bool = False,
         progress: Any = None,
+        restart: bool = False,
     ) -> Any: ...
 
 

@@ -1,10 +1,10 @@
 """`baton backfill`: the bulk read paths, with a progress bar per object and a summary table.
 
-Safe to rerun: what each committed page did is in the store (links, snapshots, and the run's
-counts even when it is interrupted), so running the command again after an interruption reads
-the records again and writes only what is still to write. `--dry-run` reads, plans and prints;
-it writes nothing to either system. `--since` narrows it to the records modified since then
-(`baton.cli.since`).
+Resumable: each listing's position is kept as its pages commit (and the run's counts when it
+is interrupted), so running the command again after an interruption goes on where each listing
+stopped; `--restart` lists everything again. Rerunning is safe either way: what is already
+synced is not written again. `--dry-run` reads, plans and prints; it writes nothing to either
+system. `--since` narrows it to the records modified since then (`baton.cli.since`).
 """
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ class RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         elapsed = task.finished_time if task.finished else task.elapsed
-        if not elapsed or not task.completed:
+        done = task.completed - task.fields.get("resumed", 0)  # what this run listed
+        if not elapsed or not done:
             return Text("-- rec/s", style="cyan")
-        return Text(f"{task.completed / elapsed:,.0f} rec/s", style="cyan")
+        return Text(f"{done / elapsed:,.0f} rec/s", style="cyan")
 
 
 class StopRequested(KeyboardInterrupt):
@@ -108,12 +109,14 @@ class BarProgress:
         if self.stop.is_set():
             raise StopRequested
 
-    def start(self, label: str, total: int | None) -> None:
+    def start(self, label: str, total: int | None, done: int = 0) -> None:
+        """A bar for `label`; `done` records were listed by the interrupted run this one goes
+        on from (drawn as done, left out of the rate)."""
         self._check()
-        if label in self.tasks:  # resumed or restarted: keep the bar, update the total
+        if label in self.tasks:  # restarted: keep the bar, update the total
             self.bar.update(self.tasks[label], total=total)
             return
-        self.tasks[label] = self.bar.add_task(label, total=total)
+        self.tasks[label] = self.bar.add_task(label, total=total, completed=done, resumed=done)
 
     def advance(self, label: str, count: int) -> None:
         if label not in self.tasks:
@@ -211,6 +214,7 @@ def run_backfill(
     dry_run: bool,
     since: datetime | None = None,
     stop: threading.Event | None = None,
+    restart: bool = False,
 ) -> Report:
     """Run the engine's backfill under progress bars and print the summary (and the plan).
 
@@ -220,7 +224,12 @@ def run_backfill(
         console.print(f"Backfilling {scope(since)}.", highlight=False)
     with BarProgress(console, stop) as progress:
         report: Report = engine.backfill(
-            systems=systems, objects=objects, since=since, dry_run=dry_run, progress=progress
+            systems=systems,
+            objects=objects,
+            since=since,
+            dry_run=dry_run,
+            progress=progress,
+            restart=restart,
         )
     if dry_run:
         console.print(plan_table(report.planned))
@@ -228,10 +237,21 @@ def run_backfill(
     console.print(summary_table(report, title=title))
     if since is not None:
         console.print(f"Scope: {scope(since)}", highlight=False)
+    if report.resumed:
+        console.print(resumed_line(report.resumed), highlight=False)
     console.print(moves_line(report.stage_moves), highlight=False)
     for line in next_steps(report, dry_run=dry_run):
         console.print(line, highlight=False)
     return report
+
+
+def resumed_line(resumed: Counter[str]) -> str:
+    """What the interrupted backfill had listed, which this one did not list again."""
+    parts = ", ".join(f"{label} {n:,}" for label, n in sorted(resumed.items()))
+    return (
+        f"Went on from an interrupted backfill: records it had listed ({parts}) were not "
+        "listed again, and are not in the counts above."
+    )
 
 
 def next_steps(report: Report, *, dry_run: bool) -> list[str]:
@@ -301,12 +321,19 @@ def backfill(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read and plan, print the plan, write nothing.")
     ] = False,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="List everything again instead of going on from an interrupted backfill.",
+        ),
+    ] = False,
     env_file: EnvFileOption = None,
 ) -> None:
     """Read everything through the bulk paths and bring both systems into agreement.
 
-    Safe to run again after an interruption: records are read again, and what was already
-    synced is not written again.
+    After an interruption, run it again: each listing goes on from the last page it
+    committed, and what was already synced is not written again.
     """
     if system is not None:
         for obj in objects or ():
@@ -335,6 +362,7 @@ def backfill(
             since=since,
             dry_run=dry_run,
             stop=stop,
+            restart=restart,
         )
         if unprepared:
             console.print(
@@ -348,7 +376,8 @@ def backfill(
             fail("baton backfill: stopped; nothing was written (dry run)", _status(stopped_by))
         fail(
             "baton backfill: stopped; what it did is kept ('baton status'); run it again to "
-            "finish: records are read again, what is already synced is not written again",
+            "finish: it goes on from the last page each listing committed"
+            + (" (a --since run reads its window again)" if since is not None else ""),
             _status(stopped_by),
         )
     except Exception as exc:

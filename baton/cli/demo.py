@@ -221,6 +221,10 @@ def demo(
     )
     box = start(config, console)
     write_env_file(box)
+    # The sandbox starts fresh, so Baton's store does too: links, snapshots and an interrupted
+    # backfill's positions from an earlier demo describe a world that is gone.
+    for stale in directory.glob("baton.db*"):
+        stale.unlink()
     settings = demo_settings(box, directory)
     # The teams start working at once; Baton backfills while they do, like a real first day.
     with serve_in_thread(box.listeners, background=box.background()):

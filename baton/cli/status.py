@@ -8,7 +8,7 @@ the store named by BATON_DATABASE_URL without migrating it, one clear line when 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from baton.cli.common import EnvFileOption, fail
 from baton.settings import BatonSettings, SettingsError, load_baton
 from sync.queries.export import to_jsonable
-from sync.queries.status import RunSummary, Status
+from sync.queries.status import ListingStatus, RunSummary, Status
 from sync.queries.status import status as status_query
 from sync.store.engine import for_reading, make_engine
 
@@ -126,6 +126,20 @@ def stale_note(run: RunSummary) -> str:
     )
 
 
+def unfinished_line(listings: Sequence[ListingStatus]) -> str:
+    """Where an interrupted backfill's listings stand, and what the next backfill does."""
+    began = min(listing.started_at for listing in listings)
+    parts = [
+        f"{listing.system}:{listing.object} "
+        + ("listed" if listing.done else f"{listing.listed:,} listed so far")
+        for listing in listings
+    ]
+    return (
+        f"Backfill interrupted (begun {when(began)}): {', '.join(parts)}; 'baton backfill' "
+        "goes on from there ('--restart' lists everything again)."
+    )
+
+
 def status(
     json_output: JsonOption = False,
     runs: Annotated[int, typer.Option(min=1, max=100, help="How many recent runs to show.")] = 5,
@@ -170,6 +184,8 @@ def render(report: Status, console: Console) -> None:
             escape(stale_note(run) if run.stale else run.error or ""),
         )
     console.print(runs if report.runs else "No runs yet.")
+    if report.unfinished_backfill:
+        console.print(unfinished_line(report.unfinished_backfill))
 
     letters = ", ".join(f"{k} {v}" for k, v in report.dead_letters.items())
     console.print(f"Dead letters: {letters}")

@@ -25,6 +25,7 @@ from sync.store._sql import Db, connection
 from sync.store.budget import budgets
 from sync.store.checkpoints import list_checkpoints
 from sync.store.dead_letters import DeadLetterStatus, count_dead_letters
+from sync.store.positions import get_listings
 from sync.store.runs import STALE_AFTER, Run, RunStatus, recent_runs
 from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.schema import Decision as DecisionRow
@@ -90,6 +91,17 @@ class BudgetStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ListingStatus:
+    """A full listing an interrupted backfill left, which the next backfill goes on with."""
+
+    system: str
+    object: str
+    listed: int
+    done: bool
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     now: datetime
     cursors: tuple[CursorStatus, ...]
@@ -103,6 +115,7 @@ class Status:
     sla: timedelta
     sla_overdue: int
     budgets: tuple[BudgetStatus, ...]
+    unfinished_backfill: tuple[ListingStatus, ...] = ()
 
 
 def status(
@@ -143,6 +156,10 @@ def status(
                 str(b.system), b.window, b.used, b.remaining, b.observed_at, now - b.observed_at
             )
             for b in budgets(db)
+        ),
+        unfinished_backfill=tuple(
+            ListingStatus(str(key[0]), key[1], found.listed, found.done, found.started_at)
+            for key, found in get_listings(db).items()
         ),
     )
 

@@ -6,13 +6,21 @@ import io
 import signal
 import threading
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from rich.console import Console
 
 from baton.cli import backfill as backfill_cli
-from baton.cli.backfill import StopRequested, moves_line, next_steps, run_backfill
+from baton.cli.backfill import (
+    BarProgress,
+    RateColumn,
+    StopRequested,
+    moves_line,
+    next_steps,
+    run_backfill,
+)
 from connectors.records import System
 from sync.report import CycleReport, PlannedWrite
 
@@ -70,7 +78,13 @@ def test_a_dry_run_prints_the_plan() -> None:
     run_backfill(engine, out, systems=[System.HUBSPOT], objects=["contacts"], dry_run=True)
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert engine.calls == [
-        {"systems": [System.HUBSPOT], "objects": ["contacts"], "since": None, "dry_run": True}
+        {
+            "systems": [System.HUBSPOT],
+            "objects": ["contacts"],
+            "since": None,
+            "dry_run": True,
+            "restart": False,
+        }
     ]
     assert "Planned writes (1)" in text
     assert "Status: None -> 'Open'" in text
@@ -117,3 +131,38 @@ def test_a_stop_exits_as_the_shell_reports_its_signal() -> None:
     assert backfill_cli._status([signal.SIGTERM]) == 143
     assert backfill_cli._status([signal.SIGINT, signal.SIGTERM]) == 130  # the first one asked
     assert backfill_cli._status([]) == 130
+
+
+def test_a_backfill_that_went_on_from_an_interrupted_one_says_so() -> None:
+    class Resumed(PagedEngine):
+        def backfill(self, *, progress: Any = None, **kwargs: Any) -> CycleReport:
+            report = super().backfill(progress=progress, **kwargs)
+            report.resumed = Counter({"hubspot:contacts": 6000, "salesforce:Lead": 40})
+            return report
+
+    out = console()
+    engine = Resumed()
+    run_backfill(engine, out, systems=None, objects=None, dry_run=False, restart=False)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "Went on from an interrupted backfill" in text
+    assert "hubspot:contacts 6,000, salesforce:Lead 40" in text
+    assert "not in the counts above" in text
+
+
+def test_restart_reaches_the_engine() -> None:
+    engine, out = PagedEngine(), console()
+    run_backfill(engine, out, systems=None, objects=None, dry_run=False, restart=True)
+    assert engine.calls[0]["restart"] is True
+    assert "Went on" not in out.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_resumed_bar_starts_at_what_was_listed_and_its_rate_counts_only_this_run() -> None:
+    bars = BarProgress(console())
+    bars.start("hubspot:contacts", 2000, done=1500)
+    bars.advance("hubspot:contacts", 500)
+    [task] = bars.bar.tasks
+    assert task.completed == 2000
+    finished = SimpleNamespace(
+        finished=True, finished_time=10.0, elapsed=10.0, completed=2000, fields=task.fields
+    )
+    assert str(RateColumn().render(finished)) == "50 rec/s"  # type: ignore[arg-type]

@@ -7,12 +7,14 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from baton.cli.status import unfinished_line
 from connectors.records import RecordKey, System
 from sync.queries.status import (
     BudgetStatus,
     CursorStatus,
     ErrorGroup,
     LinkCount,
+    ListingStatus,
     status,
 )
 from sync.store.budget import observe_budget
@@ -21,6 +23,7 @@ from sync.store.dead_letters import Direction, add_dead_letter, drop_dead_letter
 from sync.store.decisions import Decision, record_decisions
 from sync.store.links import LinkReason, link, relink
 from sync.store.people import add_person
+from sync.store.positions import begin_listing, save_listing
 from sync.store.runs import RunKind, RunStatus, beat, finish_run, start_run
 from sync.store.transitions import record_transition
 
@@ -182,3 +185,27 @@ def test_a_running_runs_heartbeat_age_and_staleness(store: Engine) -> None:
     with store.connect() as conn:
         lenient = status(conn, now=NOW, runs=10, stale_after=timedelta(minutes=30))
     assert not any(run.stale for run in lenient.runs)
+
+
+def test_an_interrupted_backfills_listings_and_how_far_each_got(store: Engine) -> None:
+    began = at("03-10 09:00")
+    with store.begin() as tx:
+        begin_listing(tx, System.SALESFORCE, "Lead", began, at=began)
+        begin_listing(tx, System.HUBSPOT, "contacts", began, at=began)
+        save_listing(
+            tx, System.SALESFORCE, "Lead", position=None, added=40, held=False, done=True, at=began
+        )
+        save_listing(
+            tx, System.HUBSPOT, "contacts", position="501", added=500, held=False, at=began
+        )
+    with store.connect() as conn:
+        report = status(conn, now=NOW)
+
+    assert report.unfinished_backfill == (
+        ListingStatus("hubspot", "contacts", 500, False, began),
+        ListingStatus("salesforce", "Lead", 40, True, began),
+    )
+    line = unfinished_line(report.unfinished_backfill)
+    assert "hubspot:contacts 500 listed so far" in line
+    assert "salesforce:Lead listed" in line
+    assert "'baton backfill' goes on from there" in line
