@@ -580,7 +580,9 @@ class SyncEngine:
         with self.db.begin() as tx:
             if begun is not None:
                 if not (blocked or begun.held):
-                    set_upper_bound(tx, system, obj, begun.upper_bound, at=self.now())
+                    # This run's bound (a poll running meanwhile may be past the old one); the
+                    # cursor only moves forward, to the listing's own signpost at most.
+                    set_upper_bound(tx, system, obj, upper, at=self.now())
                     advance_checkpoint(tx, system, obj, begun.upper_bound, "", at=self.now())
                 save_listing(
                     tx,

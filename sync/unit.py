@@ -325,8 +325,9 @@ class Worker:
         identity = carry or Identity(conn)
         identity.db = conn
         # Fast paths: a record read again at the modification time we last saw (the lookback's
-        # overlap, a replayed page), or whose mapped fields did not change (same source digest)
-        # has nothing new to say; its person is synced when the other side changes, since that
+        # overlap, a replayed page) or an older one (a resumed Bulk job's copy, read before
+        # what we saw since), or whose mapped fields did not change (same source digest), has
+        # nothing new to say; its person is synced when the other side changes, since that
         # change is read on its own.
         states = snapshot_states(conn, [r.key for r in records if not r.deleted]) if fast else {}
         live: list[SourceRecord] = []
@@ -335,7 +336,11 @@ class Worker:
         quiet: dict[RecordKey, datetime] = {}
         for r in records:
             state = states.get(r.key)
-            if r.deleted or (state is not None and state.source_modified_at == r.modified_at):
+            if r.deleted or (
+                state is not None
+                and state.source_modified_at is not None
+                and state.source_modified_at >= r.modified_at
+            ):
                 continue
             if r.key.object == OPPORTUNITY:
                 signals.append(r)

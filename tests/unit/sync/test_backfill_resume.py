@@ -3,11 +3,12 @@ interrupted run's checkpoint (what it listed was read as of then)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
-from connectors.records import RecordKey, System
+from connectors.records import ListedPage, RecordKey, SourceRecord, System
 from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_links
 from sync.store.positions import get_listings
@@ -166,3 +167,53 @@ def test_a_write_held_for_retry_before_the_interruption_still_holds_the_checkpoi
     # The locked write's page was listed by the interrupted run: only a checkpoint left
     # where it was makes the daemon read it again.
     assert get_checkpoint(world.read(), System.HUBSPOT, "contacts") == before
+
+
+def test_a_poll_running_while_a_resumed_backfill_ends_still_commits(world: World) -> None:
+    """The resumed listing ends at the old signpost, but the bound it leaves is its own run's:
+    a poll reading meanwhile (the daemon) is past the old one (found in review)."""
+    _contacts(world, 10)
+    _interrupted(world, pages=1)
+    world.clock.advance(3600)
+    edited = list(world.hs.live("contacts"))[:2]
+    for ident in edited:
+        world.hs.put("contacts", {"jobtitle": "Edited"}, id=ident)
+    world.clock.advance(10)
+    read_changes = world.hs.read_changes
+
+    def meanwhile(obj: str, since: datetime | None, until: datetime) -> Iterator[SourceRecord]:
+        if obj == "contacts":  # another process: the resumed backfill ends as this poll reads
+            world.engine(backfill_page_size=2).backfill(objects=["contacts"])
+        yield from read_changes(obj, since, until)
+
+    world.hs.read_changes = meanwhile  # type: ignore[method-assign]
+    world.engine(backfill_page_size=2).poll()
+
+    checkpoint = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+    assert checkpoint is not None
+    assert checkpoint.cursor == world.clock() - SETTLE  # the poll's window, read and kept
+
+
+def test_a_copy_older_than_what_was_synced_since_is_not_written_back(world: World) -> None:
+    """A resumed Bulk 2.0 job hands out records as they were when the job ran; one synced
+    since must not be reverted by that older copy (found in review)."""
+    lead = world.sf.put("Lead", {**SF_LEAD, "Title": "Old"})
+    world.clock.advance(10)
+    world.engine().backfill()
+    [stale] = world.sf.read_by_ids("Lead", [lead])
+    world.clock.advance(10)
+    world.sf.put("Lead", {**world.sf.get("Lead", lead), "Title": "New"}, id=lead)
+    world.clock.advance(10)
+    world.engine().poll()
+    [contact] = world.hs.live("contacts").values()
+    assert contact["jobtitle"] == "New"
+    world.sf.list_all = lambda obj, start=None: iter(  # type: ignore[method-assign]
+        [ListedPage([stale] if obj == "Lead" else [], None)]
+    )
+    writes = world.writes()
+
+    world.engine().backfill(systems=[System.SALESFORCE])
+
+    [contact] = world.hs.live("contacts").values()
+    assert contact["jobtitle"] == "New"
+    assert world.writes() == writes
