@@ -126,17 +126,20 @@ def stale_note(run: RunSummary) -> str:
     )
 
 
-def unfinished_line(listings: Sequence[ListingStatus]) -> str:
-    """Where an interrupted backfill's listings stand, and what the next backfill does."""
+def unfinished_line(listings: Sequence[ListingStatus], *, running: bool = False) -> str:
+    """Where a backfill's listings stand: in progress, or interrupted and what the next
+    backfill does then."""
     began = min(listing.started_at for listing in listings)
-    parts = [
+    parts = ", ".join(
         f"{listing.system}:{listing.object} "
         + ("listed" if listing.done else f"{listing.listed:,} listed so far")
         for listing in listings
-    ]
+    )
+    if running:
+        return f"Backfill in progress (begun {when(began)}): {parts}."
     return (
-        f"Backfill interrupted (begun {when(began)}): {', '.join(parts)}; 'baton backfill' "
-        "goes on from there ('--restart' lists everything again)."
+        f"Backfill interrupted (begun {when(began)}): {parts}; 'baton backfill' goes on from "
+        "there ('--restart' lists everything again)."
     )
 
 
@@ -185,7 +188,9 @@ def render(report: Status, console: Console) -> None:
         )
     console.print(runs if report.runs else "No runs yet.")
     if report.unfinished_backfill:
-        console.print(unfinished_line(report.unfinished_backfill))
+        console.print(
+            unfinished_line(report.unfinished_backfill, running=report.backfill_running)
+        )
 
     letters = ", ".join(f"{k} {v}" for k, v in report.dead_letters.items())
     console.print(f"Dead letters: {letters}")

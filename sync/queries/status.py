@@ -26,7 +26,7 @@ from sync.store.budget import budgets
 from sync.store.checkpoints import list_checkpoints
 from sync.store.dead_letters import DeadLetterStatus, count_dead_letters
 from sync.store.positions import get_listings
-from sync.store.runs import STALE_AFTER, Run, RunStatus, recent_runs
+from sync.store.runs import STALE_AFTER, Run, RunKind, RunStatus, recent_runs
 from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.schema import Decision as DecisionRow
 from sync.store.schema import IdentityLink, Person
@@ -116,6 +116,7 @@ class Status:
     sla_overdue: int
     budgets: tuple[BudgetStatus, ...]
     unfinished_backfill: tuple[ListingStatus, ...] = ()
+    backfill_running: bool = False  # a live backfill holds those listings (not interrupted)
 
 
 def status(
@@ -161,6 +162,7 @@ def status(
             ListingStatus(str(key[0]), key[1], found.listed, found.done, found.started_at)
             for key, found in get_listings(db).items()
         ),
+        backfill_running=_backfill_running(db, now, stale_after),
     )
 
 
@@ -180,6 +182,16 @@ def _summary(run: Run, now: datetime, stale_after: timedelta) -> RunSummary:
         age,
         age is not None and age > stale_after,
     )
+
+
+def _backfill_running(db: Db, now: datetime, stale_after: timedelta) -> bool:
+    """Whether a backfill is running with a live heartbeat (its listings are in progress)."""
+    rows = connection(db).execute(
+        select(RunRow.started_at, RunRow.heartbeat_at).where(
+            RunRow.kind == RunKind.BACKFILL.value, RunRow.status == RunStatus.RUNNING.value
+        )
+    )
+    return any(now - (beat or started) <= stale_after for started, beat in rows)
 
 
 def _ambiguous_people(db: Db) -> int:

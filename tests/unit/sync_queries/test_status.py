@@ -209,3 +209,19 @@ def test_an_interrupted_backfills_listings_and_how_far_each_got(store: Engine) -
     assert "hubspot:contacts 500 listed so far" in line
     assert "salesforce:Lead listed" in line
     assert "'baton backfill' goes on from there" in line
+
+
+def test_a_running_backfills_listings_are_in_progress_not_interrupted(store: Engine) -> None:
+    began = at("03-10 11:50")
+    with store.begin() as tx:
+        start_run(tx, RunKind.BACKFILL, at=began)
+        begin_listing(tx, System.HUBSPOT, "contacts", began, at=began)
+    with store.connect() as conn:
+        live = status(conn, now=NOW)
+        silent = status(conn, now=NOW + timedelta(hours=1))  # its process died long ago
+
+    assert live.backfill_running
+    assert unfinished_line(live.unfinished_backfill, running=True).startswith(
+        "Backfill in progress"
+    )
+    assert not silent.backfill_running
