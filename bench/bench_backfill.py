@@ -1,6 +1,6 @@
 """Baton's backfill end to end, through `baton.wiring.build`, against the sandbox over sockets.
 
-Three parts in one run:
+Four parts in one run:
 
 1. Backfill of BENCH_BACKFILL_CONTACTS HubSpot contacts (default 100,000) and
    BENCH_BACKFILL_LEADS Salesforce Leads (default 50,000; the seed also converts some of them,
@@ -33,7 +33,14 @@ Three parts in one run:
    identity decisions and plan in memory by design, so it grows with the records). Target
    < 300 MB. It also runs at a tenth of the size, so the growth per record is reported.
 
-BENCH_BACKFILL_SCALE (default 1) multiplies parts 1 and 3's sizes, for quick runs.
+4. Resuming: a backfill of BENCH_BACKFILL_RESUME_CONTACTS contacts (default 20,000) and half
+   as many Leads, at the realistic limits, is killed (SIGKILL, as a crash would) once half of
+   its HubSpot listing has committed; the next backfill goes on from there. Reported: what the
+   killed run had listed, the HubSpot list calls and wall time of the run that went on, against
+   the list calls a whole listing takes.
+
+BENCH_BACKFILL_SCALE (default 1) multiplies the parts' sizes, for quick runs;
+BENCH_BACKFILL_PARTS (default "backfill,resume,memory") picks the parts.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -151,22 +159,8 @@ def _backfill(folder: Path) -> dict[str, Any]:
     with _sandbox(folder, contacts=contacts, leads=leads, limits=True) as box:
         seed_s = time.perf_counter() - seeded
         database = folder / "baton.db"
-        command, env = _this_module("--engine", box.config.directory / "sandbox.env", database)
-        child = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdin is not None
-        assert child.stdout is not None
-        if child.stdout.readline().strip() != "ready":  # systems prepared, nothing counted yet
-            raise RuntimeError(f"backfill child failed: {child.communicate()[1][-2000:]}")
-        box.hubspot.stats.reset()
-        box.salesforce.stats.reset()
-        out, err = child.communicate("go\n", timeout=4 * 3600)
+        child = _engine(box, database)
+        out, err = child.communicate(timeout=4 * 3600)
         if child.returncode != 0:
             raise RuntimeError(f"backfill child failed: {err[-2000:]}")
         result = json.loads(out.strip().splitlines()[-1])
@@ -189,6 +183,78 @@ def _backfill(folder: Path) -> dict[str, Any]:
     return figures
 
 
+def _listed(database: Path, system: str, obj: str) -> int:
+    """How many records of `obj` a running backfill's listing has committed (0 before it began)."""
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as conn:
+            row = conn.execute(
+                "SELECT listed FROM listing_positions WHERE system = ? AND object = ?",
+                (system, obj),
+            ).fetchone()
+    except sqlite3.Error:  # no store or no table yet: nothing listed
+        return 0
+    return int(row[0]) if row else 0
+
+
+def _engine(box: Any, database: Path) -> subprocess.Popen[str]:
+    """A backfill child process, prepared and told to go, with the sandboxes' counts reset."""
+    command, env = _this_module("--engine", box.config.directory / "sandbox.env", database)
+    child = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    if child.stdout.readline().strip() != "ready":  # systems prepared, nothing counted yet
+        raise RuntimeError(f"backfill child failed: {child.communicate()[1][-2000:]}")
+    box.hubspot.stats.reset()
+    box.salesforce.stats.reset()
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    return child
+
+
+def _resume(folder: Path) -> dict[str, Any]:
+    """Part 4: kill a backfill halfway through its HubSpot listing, then run the next one."""
+    contacts = _size("BENCH_BACKFILL_RESUME_CONTACTS", 20_000)
+    with _sandbox(folder, contacts=contacts, leads=contacts // 2, limits=True) as box:
+        database = folder / "baton.db"
+        killed = _engine(box, database)
+        deadline = time.monotonic() + 3600
+        while (listed := _listed(database, "hubspot", "contacts")) < contacts // 2:
+            if killed.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the run to kill ended first: {killed.communicate()[1][-2000:]}"
+                )
+            time.sleep(0.05)
+        killed.kill()
+        killed.communicate()
+        before = _listed(database, "hubspot", "contacts")  # the last page may have committed
+        resumed = _engine(box, database)
+        out, err = resumed.communicate(timeout=4 * 3600)
+        if resumed.returncode != 0:
+            raise RuntimeError(f"resumed backfill failed: {err[-2000:]}")
+        result = json.loads(out.strip().splitlines()[-1])
+        hs, _ = _stats(box)
+    list_calls = sum(
+        n for route, n in hs["by_route"].items() if route == "GET /crm/v3/objects/{object_type}"
+    )
+    return {
+        "resume_contacts": contacts,
+        "resume_killed_at_listed": listed,
+        "resume_listed_before": before,
+        "resume_went_on_after": result["resumed"].get("hubspot:contacts", 0),
+        "resume_hubspot_read": result["read"].get("hubspot:contacts", 0),
+        "resume_hubspot_list_calls": list_calls,
+        "resume_hubspot_list_calls_whole": math.ceil(contacts / HUBSPOT_LIST),
+        "resume_wall_s": round(result["wall_s"], 1),
+    }
+
+
 def _engine_child(env_file: str, database: str) -> None:
     """Run in the child: prepare the systems, say "ready", wait for "go", backfill, and print
     what the parent needs (the report's counts, wall time, own peak RSS) as one JSON line."""
@@ -209,6 +275,7 @@ def _engine_child(env_file: str, database: str) -> None:
     finally:
         runtime.close()
     summary = {
+        "resumed": dict(report.resumed),
         "read": dict(report.read),
         "created": dict(report.created),
         "writes": report.writes,
@@ -419,13 +486,18 @@ def _memory(folder: Path) -> dict[str, Any]:
 
 
 def run() -> bool:
-    parts = os.environ.get("BENCH_BACKFILL_PARTS", "backfill,memory").split(",")
+    parts = os.environ.get("BENCH_BACKFILL_PARTS", "backfill,resume,memory").split(",")
     figures: dict[str, Any] = {
         "scale": _scale(),
     }
     with tempfile.TemporaryDirectory(prefix="baton-bench-backfill-") as folder:
         if "backfill" in parts:
             figures.update(_backfill(Path(folder) / "limited"))
+        if "resume" in parts:
+            try:
+                figures.update(_resume(Path(folder) / "resume"))
+            except Exception as exc:  # keep the other parts' figures; say why this one is missing
+                figures["resume_error"] = f"{type(exc).__name__}: {exc}"[:300]
         if "memory" in parts:
             try:
                 figures.update(_memory(Path(folder) / "memory"))
