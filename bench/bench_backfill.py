@@ -36,8 +36,8 @@ Four parts in one run:
 4. Resuming: a backfill of BENCH_BACKFILL_RESUME_CONTACTS contacts (default 20,000) and half
    as many Leads, at the realistic limits, is killed (SIGKILL, as a crash would) once half of
    its HubSpot listing has committed; the next backfill goes on from there. Reported: what the
-   killed run had listed, the HubSpot list calls and wall time of the run that went on, against
-   the list calls a whole listing takes.
+   killed run had listed and when it was killed, the HubSpot list calls and wall time of the
+   run that went on, against the list calls a whole listing takes.
 
 BENCH_BACKFILL_SCALE (default 1) multiplies the parts' sizes, for quick runs;
 BENCH_BACKFILL_PARTS (default "backfill,resume,memory") picks the parts.
@@ -224,7 +224,8 @@ def _resume(folder: Path) -> dict[str, Any]:
     with _sandbox(folder, contacts=contacts, leads=contacts // 2, limits=True) as box:
         database = folder / "baton.db"
         killed = _engine(box, database)
-        deadline = time.monotonic() + 3600
+        began = time.monotonic()
+        deadline = began + 3600
         while (listed := _listed(database, "hubspot", "contacts")) < contacts // 2:
             if killed.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
@@ -232,6 +233,7 @@ def _resume(folder: Path) -> dict[str, Any]:
                 )
             time.sleep(0.05)
         killed.kill()
+        killed_after = time.monotonic() - began
         killed.communicate()
         before = _listed(database, "hubspot", "contacts")  # the last page may have committed
         resumed = _engine(box, database)
@@ -246,6 +248,7 @@ def _resume(folder: Path) -> dict[str, Any]:
     return {
         "resume_contacts": contacts,
         "resume_killed_at_listed": listed,
+        "resume_killed_after_s": round(killed_after, 1),
         "resume_listed_before": before,
         "resume_went_on_after": result["resumed"].get("hubspot:contacts", 0),
         "resume_hubspot_read": result["read"].get("hubspot:contacts", 0),
