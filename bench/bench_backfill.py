@@ -159,11 +159,7 @@ def _backfill(folder: Path) -> dict[str, Any]:
     with _sandbox(folder, contacts=contacts, leads=leads, limits=True) as box:
         seed_s = time.perf_counter() - seeded
         database = folder / "baton.db"
-        child = _engine(box, database)
-        out, err = child.communicate(timeout=4 * 3600)
-        if child.returncode != 0:
-            raise RuntimeError(f"backfill child failed: {err[-2000:]}")
-        result = json.loads(out.strip().splitlines()[-1])
+        result = _finished(_engine(box, database))
         hs, sf = _stats(box)
         report = SimpleNamespace(
             read=Counter(result["read"]),
@@ -218,6 +214,15 @@ def _engine(box: Any, database: Path) -> subprocess.Popen[str]:
     return child
 
 
+def _finished(child: subprocess.Popen[str]) -> dict[str, Any]:
+    """What a backfill child printed when it ended (its JSON line)."""
+    out, err = child.communicate(timeout=4 * 3600)
+    if child.returncode != 0:
+        raise RuntimeError(f"backfill child failed: {err[-2000:]}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def _resume(folder: Path) -> dict[str, Any]:
     """Part 4: kill a backfill halfway through its HubSpot listing, then run the next one."""
     contacts = _size("BENCH_BACKFILL_RESUME_CONTACTS", 20_000)
@@ -236,11 +241,7 @@ def _resume(folder: Path) -> dict[str, Any]:
         killed_after = time.monotonic() - began
         killed.communicate()
         before = _listed(database, "hubspot", "contacts")  # the last page may have committed
-        resumed = _engine(box, database)
-        out, err = resumed.communicate(timeout=4 * 3600)
-        if resumed.returncode != 0:
-            raise RuntimeError(f"resumed backfill failed: {err[-2000:]}")
-        result = json.loads(out.strip().splitlines()[-1])
+        result = _finished(_engine(box, database))
         hs, _ = _stats(box)
     list_calls = sum(
         n for route, n in hs["by_route"].items() if route == "GET /crm/v3/objects/{object_type}"
