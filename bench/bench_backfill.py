@@ -33,7 +33,7 @@ Four parts in one run:
    identity decisions and plan in memory by design, so it grows with the records). Target
    < 300 MB. It also runs at a tenth of the size, so the growth per record is reported.
 
-4. Resuming: a backfill of BENCH_BACKFILL_RESUME_CONTACTS contacts (default 20,000) and half
+4. Resuming: a backfill of BENCH_BACKFILL_RESUME_CONTACTS contacts (20,000, the least) and half
    as many Leads, at the realistic limits, is killed (SIGKILL, as a crash would) once half of
    its HubSpot listing has committed; the next backfill goes on from there. Reported: what the
    killed run had listed and when it was killed, the HubSpot list calls and wall time of the
@@ -225,7 +225,8 @@ def _finished(child: subprocess.Popen[str]) -> dict[str, Any]:
 
 def _resume(folder: Path) -> dict[str, Any]:
     """Part 4: kill a backfill halfway through its HubSpot listing, then run the next one."""
-    contacts = _size("BENCH_BACKFILL_RESUME_CONTACTS", 20_000)
+    # At least four of the engine's 5,000-record backfill pages, so half is a page boundary.
+    contacts = max(_size("BENCH_BACKFILL_RESUME_CONTACTS", 20_000), 20_000)
     with _sandbox(folder, contacts=contacts, leads=contacts // 2, limits=True) as box:
         database = folder / "baton.db"
         killed = _engine(box, database)
@@ -233,9 +234,8 @@ def _resume(folder: Path) -> dict[str, Any]:
         deadline = began + 3600
         while (listed := _listed(database, "hubspot", "contacts")) < contacts // 2:
             if killed.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the run to kill ended first: {killed.communicate()[1][-2000:]}"
-                )
+                why = killed.communicate()[1][-2000:]
+                raise RuntimeError(f"the backfill to kill ended before half its listing: {why}")
             time.sleep(0.05)
         killed.kill()
         killed_after = time.monotonic() - began
