@@ -29,6 +29,7 @@ class Report(Protocol):
     deletes_propagated: int
     planned: list[Any]
     resumed: Counter[str]
+    creation_waits: bool
 
 
 class Progress(Protocol):

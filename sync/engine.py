@@ -213,7 +213,8 @@ class SyncEngine:
         interrupted one goes on where each listing stopped (`sync.store.positions`), and ends
         at the interrupted run's checkpoint, since what it listed was read as of then.
         `restart` lists everything again instead. Rerunning is safe either way: already-synced
-        people plan no writes.
+        people plan no writes. The last pass, HubSpot contacts for Salesforce people without
+        one, waits until HubSpot's contacts have all been read (`_hubspot_read`).
 
         With `since`, only the records modified in `[since, start)` are read, through the
         change listings (kept positions are left for a full backfill). A checkpoint still
@@ -475,6 +476,7 @@ class SyncEngine:
             limit=self.policy.twin_cache_records, max_age=self.policy.twin_cache_age, now=self.now
         )
         todo = [key for key in wanted if key not in listings or not listings[key].done]
+        listed = {key for key in wanted if key not in todo}  # read to their end
         for system, obj in wanted:
             begun = listings.get((system, obj))
             if begun is not None and begun.listed:
@@ -552,16 +554,30 @@ class SyncEngine:
                         progress.advance(label, len(page.records))
                 if not dry_run:
                     self._listed(system, obj, begun, since, upper, blocked=blocked, added=unsaved)
+                listed.add((system, obj))
                 if progress is not None:
                     progress.finish(label)
             if self.policy.create_contacts_from_salesforce:
-                if carry is not None:
+                if not self._hubspot_read(listed, since):
+                    report.creation_waits = True
+                elif carry is not None:
                     report += self._dry_create_missing(carry, trigger="backfill")
                 else:
                     self._create_missing(run_id, progress, trigger="backfill", into=report)
         finally:
             for stream in early.values():
                 stream.close()
+
+    def _hubspot_read(self, listed: Collection[tuple[System, str]], since: datetime | None) -> bool:
+        """Whether every HubSpot contact has been read and linked, the creation pass's premise
+        (a Salesforce person still alone truly has no contact): this backfill listed them all,
+        or reading had reached a checkpoint before. Otherwise a create, an upsert on email,
+        would overwrite a contact Baton never read (`--system salesforce` on a new store)."""
+        if since is None and (System.HUBSPOT, HUBSPOT_CONTACTS) in listed:
+            return True
+        with self.reader.connect() as conn:
+            checkpoint = get_checkpoint(conn, System.HUBSPOT, HUBSPOT_CONTACTS)
+        return checkpoint is not None and checkpoint.cursor is not None
 
     def _listed(
         self,

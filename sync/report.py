@@ -42,6 +42,8 @@ class CycleReport:
     run_id: uuid.UUID | None = None
     # Records an interrupted backfill had listed and this one went on after, by object.
     resumed: Counter[str] = field(default_factory=Counter)
+    # The creation pass waited: HubSpot's contacts were not all read (see SyncEngine.backfill).
+    creation_waits: bool = False
 
     def __add__(self, other: CycleReport) -> CycleReport:
         return CycleReport(
@@ -59,6 +61,7 @@ class CycleReport:
             planned=[*self.planned, *other.planned],
             run_id=self.run_id or other.run_id,
             resumed=self.resumed + other.resumed,
+            creation_waits=self.creation_waits or other.creation_waits,
         )
 
     def __iadd__(self, other: CycleReport) -> CycleReport:

@@ -239,6 +239,13 @@ def run_backfill(
         console.print(f"Scope: {scope(since)}", highlight=False)
     if report.resumed:
         console.print(resumed_line(report.resumed), highlight=False)
+    if report.creation_waits:
+        console.print(
+            "No HubSpot contact was made for Salesforce people without one: HubSpot's contacts "
+            "have not all been read yet, and a contact made now could overwrite one Baton has "
+            "not read. A backfill of HubSpot (or the daemon's first poll) makes them.",
+            highlight=False,
+        )
     console.print(moves_line(report.stage_moves), highlight=False)
     for line in next_steps(report, dry_run=dry_run):
         console.print(line, highlight=False)

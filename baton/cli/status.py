@@ -188,9 +188,7 @@ def render(report: Status, console: Console) -> None:
         )
     console.print(runs if report.runs else "No runs yet.")
     if report.unfinished_backfill:
-        console.print(
-            unfinished_line(report.unfinished_backfill, running=report.backfill_running)
-        )
+        console.print(unfinished_line(report.unfinished_backfill, running=report.backfill_running))
 
     letters = ", ".join(f"{k} {v}" for k, v in report.dead_letters.items())
     console.print(f"Dead letters: {letters}")

@@ -105,3 +105,18 @@ def test_a_since_in_the_future_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1, result.stderr
     assert "--since" in result.stderr
     assert "is in the future" in result.stderr
+
+
+def test_salesforce_alone_on_a_new_store_writes_no_hubspot_contact(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """Its people's contacts would be upserts on email over contacts never read (found in
+    review: lifecycle stages were moved backwards)."""
+    result = backfill(box, tmp_path, "--system", "salesforce")
+    assert result.returncode == 0, result.stderr
+    assert box.hubspot.stats.writes == 0
+    assert "No HubSpot contact was made" in result.stdout
+    whole = backfill(box, tmp_path)  # HubSpot read: now the missing contacts are made
+    assert whole.returncode == 0, whole.stderr
+    assert box.hubspot.stats.writes > 0
+    assert "No HubSpot contact was made" not in whole.stdout

@@ -166,3 +166,17 @@ def test_a_resumed_bar_starts_at_what_was_listed_and_its_rate_counts_only_this_r
         finished=True, finished_time=10.0, elapsed=10.0, completed=2000, fields=task.fields
     )
     assert str(RateColumn().render(finished)) == "50 rec/s"  # type: ignore[arg-type]
+
+
+def test_a_backfill_whose_creation_pass_waited_says_why_and_what_makes_them() -> None:
+    class Waiting(PagedEngine):
+        def backfill(self, *, progress: Any = None, **kwargs: Any) -> CycleReport:
+            report = super().backfill(progress=progress, **kwargs)
+            report.creation_waits = True
+            return report
+
+    out = console()
+    run_backfill(Waiting(), out, systems=[System.SALESFORCE], objects=None, dry_run=False)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "No HubSpot contact was made for Salesforce people without one" in text
+    assert "A backfill of HubSpot (or the daemon's first poll) makes them" in text

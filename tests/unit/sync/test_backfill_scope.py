@@ -1,0 +1,48 @@
+"""A backfill of one system's objects makes no HubSpot contact for a Salesforce person unless
+every HubSpot contact has been read: the create is an upsert on email, and would overwrite a
+contact Baton never read (found in review: `--system salesforce` on a new store)."""
+
+from __future__ import annotations
+
+from connectors.records import System
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import SF_LEAD
+
+
+def _customer_and_lead(world: World) -> str:
+    contact = world.hs.put(
+        "contacts", {"email": "ann@example.com", "lastname": "Lee", "lifecyclestage": "customer"}
+    )
+    world.sf.put("Lead", {**SF_LEAD, "Email": "ann@example.com"})
+    world.sf.put("Lead", {**SF_LEAD, "Email": "bo@example.com", "LastName": "Bo"})
+    world.clock.advance(10)
+    return contact
+
+
+def test_a_salesforce_only_backfill_on_a_new_store_creates_no_hubspot_contact(
+    world: World,
+) -> None:
+    contact = _customer_and_lead(world)
+
+    report = world.engine().backfill(systems=[System.SALESFORCE])
+
+    assert world.hs.get("contacts", contact)["lifecyclestage"] == "customer"
+    assert len(world.hs.live("contacts")) == 1
+    assert world.hs.writes == 0
+    assert report.creation_waits
+
+
+def test_once_hubspot_was_read_the_salesforce_only_backfill_creates_what_is_missing(
+    world: World,
+) -> None:
+    contact = _customer_and_lead(world)
+    world.engine().backfill(systems=[System.HUBSPOT])  # reads and links; Salesforce not listed
+    world.sf.put("Lead", {**SF_LEAD, "Email": "cy@example.com", "LastName": "Cy"})
+    world.clock.advance(10)
+
+    report = world.engine().backfill(systems=[System.SALESFORCE])
+
+    assert not report.creation_waits
+    emails = sorted(str(fields["email"]) for fields in world.hs.live("contacts").values())
+    assert emails == ["ann@example.com", "bo@example.com", "cy@example.com"]
+    assert world.hs.get("contacts", contact)["lifecyclestage"] == "customer"
