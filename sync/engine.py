@@ -61,12 +61,15 @@ from sync.store.positions import (
 )
 from sync.store.runs import (
     STALE_AFTER,
+    Run,
     RunKind,
     RunStatus,
     beat,
     close_stale_runs,
     finish_run,
+    running_runs,
     start_run,
+    this_process,
 )
 from sync.twins import TwinCache
 from sync.unit import NEW_PREFIX, Cursor, Worker
@@ -89,6 +92,19 @@ POLLED_OBJECTS: tuple[tuple[System, str], ...] = (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class BackfillRunning(RuntimeError):
+    """Another backfill is running on this store: two would take over each other's listings
+    and send every write twice."""
+
+    def __init__(self, other: Run, *, now: datetime) -> None:
+        seconds = max(0, int((now - other.last_seen).total_seconds()))
+        super().__init__(
+            f"another backfill is running (started {other.started_at:%Y-%m-%d %H:%M:%S} UTC"
+            f"{f' by {other.owner}' if other.owner else ''}, last heard from {seconds} s ago); "
+            "wait for it to end or stop it, then run this one"
+        )
 
 
 @dataclass(frozen=True)
@@ -320,7 +336,10 @@ class SyncEngine:
             return body(None)
         with self.db.begin() as tx:
             close_stale_runs(tx, stale_after=self.policy.stale_after, at=self.now())
-            run_id = start_run(tx, kind, at=self.now())
+        with self.db.begin() as tx:
+            if kind is RunKind.BACKFILL and (busy := running_runs(tx, kind)):
+                raise BackfillRunning(busy[0], now=self.now())
+            run_id = start_run(tx, kind, at=self.now(), owner=this_process())
         self._beaten[run_id] = self.now()
         try:
             with self._pulsing(run_id):

@@ -41,7 +41,7 @@ from baton.cli.since import since_parser
 from baton.facade import Engine, Report
 from baton.wiring import Runtime, one_line
 from connectors.records import System
-from sync.engine import PERSON_OBJECTS
+from sync.engine import PERSON_OBJECTS, BackfillRunning
 
 TOTALS = (
     "unchanged",
@@ -387,6 +387,8 @@ def backfill(
             + (" (a --since run reads its window again)" if since is not None else ""),
             _status(stopped_by),
         )
+    except BackfillRunning as exc:
+        fail(f"baton backfill: {exc}", 1)
     except Exception as exc:
         fail(f"baton backfill: {one_line(exc)} (run it again to resume)", 1)
     finally:

@@ -26,7 +26,15 @@ from sync.store.budget import budgets
 from sync.store.checkpoints import list_checkpoints
 from sync.store.dead_letters import DeadLetterStatus, count_dead_letters
 from sync.store.positions import get_listings
-from sync.store.runs import STALE_AFTER, Run, RunKind, RunStatus, recent_runs
+from sync.store.runs import (
+    STALE_AFTER,
+    Run,
+    RunKind,
+    RunStatus,
+    process_gone,
+    recent_runs,
+    running_runs,
+)
 from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.schema import Decision as DecisionRow
 from sync.store.schema import IdentityLink, Person
@@ -180,18 +188,16 @@ def _summary(run: Run, now: datetime, stale_after: timedelta) -> RunSummary:
         run.error,
         run.heartbeat_at,
         age,
-        age is not None and age > stale_after,
+        age is not None and (age > stale_after or process_gone(run.owner)),
     )
 
 
 def _backfill_running(db: Db, now: datetime, stale_after: timedelta) -> bool:
-    """Whether a backfill is running with a live heartbeat (its listings are in progress)."""
-    rows = connection(db).execute(
-        select(RunRow.started_at, RunRow.heartbeat_at).where(
-            RunRow.kind == RunKind.BACKFILL.value, RunRow.status == RunStatus.RUNNING.value
-        )
+    """Whether a backfill is running and alive (its listings are in progress)."""
+    return any(
+        now - run.last_seen <= stale_after and not process_gone(run.owner)
+        for run in running_runs(db, RunKind.BACKFILL)
     )
-    return any(now - (beat or started) <= stale_after for started, beat in rows)
 
 
 def _ambiguous_people(db: Db) -> int:

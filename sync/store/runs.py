@@ -4,10 +4,14 @@ Run ids are UUIDs so that several workers can start runs without a shared sequen
 killed outright (SIGKILL, power loss) never calls `finish_run`, so a live run bumps
 `heartbeat_at` as it commits pages, and the next run to start closes the runs still `running`
 whose heartbeat (or start, before the first beat) is older than `STALE_AFTER` as interrupted.
+A run also names its process (`owner`, host and pid): one on this host whose process is gone
+is closed at once, without waiting for its heartbeat to go stale.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from sync.store._sql import Db, connection
 from sync.store.schema import Run as RunRow
@@ -49,11 +53,32 @@ class Run:
     counts: Mapping[str, int] = field(default_factory=dict)
     error: str | None = None
     heartbeat_at: datetime | None = None
+    owner: str | None = None  # "host:pid" of the process running it
 
     @property
     def last_seen(self) -> datetime:
         """The last sign of life: the latest heartbeat, else the start."""
         return self.heartbeat_at or self.started_at
+
+
+def this_process() -> str:
+    """The `owner` of the runs this process starts."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_gone(owner: str | None) -> bool:
+    """Whether `owner` names a process on this host that no longer exists (a run of another
+    host, or of no known process, is judged by its heartbeat alone)."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 _COLUMNS = (
@@ -65,6 +90,7 @@ _COLUMNS = (
     RunRow.counts,
     RunRow.error,
     RunRow.heartbeat_at,
+    RunRow.owner,
 )
 
 
@@ -72,18 +98,29 @@ def _run(row: Sequence[Any]) -> Run:
     return Run(row[0], RunKind(row[1]), RunStatus(row[2]), *row[3:])
 
 
-def start_run(db: Db, kind: RunKind, *, at: datetime | None = None) -> uuid.UUID:
+def start_run(
+    db: Db, kind: RunKind, *, at: datetime | None = None, owner: str | None = None
+) -> uuid.UUID:
     run_id = uuid.uuid4()
-    connection(db).execute(
-        insert(RunRow).values(
-            id=run_id,
-            kind=kind.value,
-            status=RunStatus.RUNNING.value,
-            started_at=at or utcnow(),
-            counts={},
-        )
-    )
+    values: dict[str, Any] = {
+        "id": run_id,
+        "kind": kind.value,
+        "status": RunStatus.RUNNING.value,
+        "started_at": at or utcnow(),
+        "counts": {},
+    }
+    if owner is not None:  # named only when known, as a store before 0005 has no such column
+        values["owner"] = owner
+    connection(db).execute(insert(RunRow).values(**values))
     return run_id
+
+
+def running_runs(db: Db, kind: RunKind) -> list[Run]:
+    """The runs of `kind` still `running` (close the dead ones first: `close_stale_runs`)."""
+    rows = connection(db).execute(
+        select(*_COLUMNS).where(RunRow.kind == kind.value, RunRow.status == RunStatus.RUNNING.value)
+    )
+    return [_run(row) for row in rows]
 
 
 def beat(db: Db, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
@@ -101,26 +138,24 @@ def close_stale_runs(
     db: Db, *, stale_after: timedelta = STALE_AFTER, at: datetime | None = None
 ) -> list[Run]:
     """Close as interrupted the runs still `running` that showed no sign of life for
-    `stale_after`; return them as they were. A run wrongly closed (alive but silent) still
-    records its true outcome when it finishes: `finish_run` overwrites the status."""
+    `stale_after`, or whose process on this host is gone; return them as they were. A run
+    wrongly closed (alive but silent) still records its true outcome when it finishes:
+    `finish_run` overwrites the status."""
     now = at or utcnow()
     conn = connection(db)
-    last_seen = func.coalesce(RunRow.heartbeat_at, RunRow.started_at)
-    rows = conn.execute(
-        select(*_COLUMNS).where(
-            RunRow.status == RunStatus.RUNNING.value, last_seen < now - stale_after
-        )
-    )
+    rows = conn.execute(select(*_COLUMNS).where(RunRow.status == RunStatus.RUNNING.value))
     closed = []
     for run in map(_run, rows.all()):
+        if process_gone(run.owner):
+            error = f"its process ({run.owner}) is gone"
+        elif run.last_seen < now - stale_after:
+            error = stale_error(run.last_seen)
+        else:
+            continue
         result = conn.execute(
             update(RunRow)
             .where(RunRow.id == run.id, RunRow.status == RunStatus.RUNNING.value)
-            .values(
-                status=RunStatus.INTERRUPTED.value,
-                finished_at=now,
-                error=stale_error(run.last_seen),
-            )
+            .values(status=RunStatus.INTERRUPTED.value, finished_at=now, error=error)
         )
         if result.rowcount == 1:  # not finished meanwhile by its own process
             closed.append(run)

@@ -47,6 +47,7 @@ NAMING = {
 
 SYSTEM = 16  # "hubspot" | "salesforce"
 OBJECT = 64  # "contacts", "Lead", "Contact"
+OWNER = 300  # "host:pid": a host name is at most 253 characters
 RECORD_ID = 64  # HubSpot numeric ids, Salesforce 18-character ids
 
 #: A JSON column whose Python None is SQL NULL (a blank value, queryable with IS NULL).
@@ -197,6 +198,7 @@ class Run(Base):
     counts: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(OWNER))  # "host:pid"
 
 
 class Decision(Base):

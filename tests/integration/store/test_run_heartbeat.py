@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
@@ -14,7 +17,10 @@ from sync.store.runs import (
     close_stale_runs,
     finish_run,
     get_run,
+    process_gone,
+    running_runs,
     start_run,
+    this_process,
 )
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -74,3 +80,31 @@ def test_a_run_closed_while_alive_still_records_its_outcome(db: Connection) -> N
     run = get_run(db, run_id)
     assert run is not None
     assert (run.status, run.error, run.counts) == (RunStatus.SUCCEEDED, None, {"read": 3})
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_whose_process_on_this_host_is_gone_is_closed_at_once(db: Connection) -> None:
+    now = T0 + timedelta(hours=1)
+    host = socket.gethostname()
+    killed = start_run(db, RunKind.BACKFILL, at=now, owner=f"{host}:{_dead_pid()}")
+    alive = start_run(db, RunKind.BACKFILL, at=now, owner=this_process())
+    elsewhere = start_run(db, RunKind.BACKFILL, at=now, owner="another-host:1")
+
+    closed = close_stale_runs(db, stale_after=STALE_AFTER, at=now)
+
+    assert [run.id for run in closed] == [killed]
+    gone = get_run(db, killed)
+    assert gone is not None
+    assert gone.status is RunStatus.INTERRUPTED
+    assert gone.error == f"its process ({gone.owner}) is gone"
+    assert {run.id for run in running_runs(db, RunKind.BACKFILL)} == {alive, elsewhere}
+    assert process_gone(gone.owner)
+    assert not process_gone(this_process())
+    assert not process_gone("another-host:1")
+    assert not process_gone(None)

@@ -3,15 +3,20 @@ interrupted run's checkpoint (what it listed was read as of then)."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
 from connectors.records import ListedPage, RecordKey, SourceRecord, System
+from sync.engine import BackfillRunning
 from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_links
 from sync.store.positions import get_listings
+from sync.store.runs import RunKind, RunStatus, get_run, start_run, this_process
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import SF_LEAD
 
@@ -217,3 +222,37 @@ def test_a_copy_older_than_what_was_synced_since_is_not_written_back(world: Worl
     [contact] = world.hs.live("contacts").values()
     assert contact["jobtitle"] == "New"
     assert world.writes() == writes
+
+
+def test_a_second_backfill_is_refused_while_one_is_running(world: World) -> None:
+    """Two at once would take over each other's listings and send every write twice (found
+    in review)."""
+    _contacts(world, 4)
+    with world.db.begin() as tx:
+        start_run(tx, RunKind.BACKFILL, at=world.clock(), owner=this_process())
+
+    with pytest.raises(BackfillRunning, match="another backfill is running"):
+        world.engine().backfill()
+
+    assert world.engine().backfill(dry_run=True).read["hubspot:contacts"] == 4  # reads only
+    assert world.writes() == 0
+
+
+def test_a_backfill_killed_outright_is_closed_and_gone_on_from_at_once(world: World) -> None:
+    """kill -9 leaves its run `running`; its process is gone, so the next backfill closes it
+    without waiting for its heartbeat to go stale, and goes on with its listings."""
+    _contacts(world, 10)
+    _interrupted(world, pages=3)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with world.db.begin() as tx:  # as the killed process left it
+        killed = start_run(
+            tx, RunKind.BACKFILL, at=world.clock(), owner=f"{socket.gethostname()}:{child.pid}"
+        )
+
+    report = world.engine(backfill_page_size=2).backfill(objects=["contacts"])
+
+    assert report.resumed["hubspot:contacts"] == 6
+    run = get_run(world.read(), killed)
+    assert run is not None
+    assert run.status is RunStatus.INTERRUPTED
