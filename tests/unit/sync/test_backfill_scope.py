@@ -4,6 +4,8 @@ contact Baton never read (found in review: `--system salesforce` on a new store)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from connectors.records import System
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import SF_LEAD
@@ -46,3 +48,13 @@ def test_once_hubspot_was_read_the_salesforce_only_backfill_creates_what_is_miss
     emails = sorted(str(fields["email"]) for fields in world.hs.live("contacts").values())
     assert emails == ["ann@example.com", "bo@example.com", "cy@example.com"]
     assert world.hs.get("contacts", contact)["lifecyclestage"] == "customer"
+
+
+def test_a_since_backfill_of_a_store_that_never_read_hubspot_creates_none(world: World) -> None:
+    contact = _customer_and_lead(world)
+
+    report = world.engine().backfill(since=world.clock() - timedelta(hours=1))
+
+    assert world.hs.get("contacts", contact)["lifecyclestage"] == "customer"
+    assert len(world.hs.live("contacts")) == 1
+    assert report.creation_waits
