@@ -537,7 +537,7 @@ class SyncEngine:
                 allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
                 prefetched = (system, obj) in early
                 pages = early.get((system, obj)) or pages_of(system, obj)
-                blocked = False
+                blocked = finished = False
                 unsaved = 0  # records in pages since the last position kept
                 for page in pages:
                     records = page.records
@@ -556,7 +556,14 @@ class SyncEngine:
                     report += part
                     blocked = blocked or held
                     unsaved += len(page.records)
-                    if page.reached is not None and begun is not None and not dry_run:
+                    if page.ends and not dry_run:
+                        # Before the progress report, where a stop is raised: a run stopped
+                        # on its last page has read the whole listing.
+                        self._listed(
+                            system, obj, begun, since, upper, blocked=blocked, added=unsaved
+                        )
+                        finished = True
+                    elif page.reached is not None and begun is not None and not dry_run:
                         with self.db.begin() as tx:
                             save_listing(
                                 tx,
@@ -571,7 +578,7 @@ class SyncEngine:
                     self._beat(run_id)
                     if progress is not None:
                         progress.advance(label, len(page.records))
-                if not dry_run:
+                if not dry_run and not finished:
                     self._listed(system, obj, begun, since, upper, blocked=blocked, added=unsaved)
                 listed.add((system, obj))
                 if progress is not None:

@@ -20,6 +20,7 @@ class Page:
 
     records: list[SourceRecord]
     reached: str | None = None
+    ends: bool = False  # the listing's last page: once it commits, the listing is read
 
 
 def cut(listed: Iterable[ListedPage], size: int) -> Iterator[Page]:
@@ -35,10 +36,11 @@ def cut(listed: Iterable[ListedPage], size: int) -> Iterator[Page]:
         records = buffer[:count]
         del buffer[:count]
         emitted += count
-        reached = None
+        reached, last = None, False
         while ends and ends[0][0] <= emitted:
             reached = ends.popleft()[1]
-        return Page(records, reached)
+            last = reached is None  # only the last listing page has no position after it
+        return Page(records, reached, last)
 
     for page in listed:
         buffer.extend(page.records)
@@ -64,13 +66,14 @@ def cut_records(records: Iterable[SourceRecord], size: int) -> Iterator[Page]:
 
 def _encode(page: Page) -> bytes:
     return pickle.dumps(
-        (page.reached, pagecodec.encode_page(page.records)), protocol=pickle.HIGHEST_PROTOCOL
+        (page.reached, page.ends, pagecodec.encode_page(page.records)),
+        protocol=pickle.HIGHEST_PROTOCOL,
     )
 
 
 def _decode(data: bytes) -> Page:
-    reached, records = pickle.loads(data)  # noqa: S301 (our own bytes: see connectors.pagecodec)
-    return Page(pagecodec.decode_page(records), reached)
+    reached, ends, records = pickle.loads(data)  # noqa: S301 (our own bytes: connectors.pagecodec)
+    return Page(pagecodec.decode_page(records), reached, ends)
 
 
 def page_spill(limit_bytes: int) -> Spill[Page]:

@@ -256,3 +256,16 @@ def test_a_backfill_killed_outright_is_closed_and_gone_on_from_at_once(world: Wo
     run = get_run(world.read(), killed)
     assert run is not None
     assert run.status is RunStatus.INTERRUPTED
+
+
+def test_a_stop_on_the_last_page_leaves_the_listing_read_to_its_end(world: World) -> None:
+    """The stop is raised where a page is reported, after it committed; on the last page the
+    listing was read whole, and the next run must not list it again (found in review)."""
+    _contacts(world, 10)
+    _interrupted(world, pages=5)
+    world.hs.listed_pages = 0
+
+    report = world.engine(backfill_page_size=2).backfill(objects=["contacts"])
+
+    assert world.hs.listed_pages == 0
+    assert report.resumed["hubspot:contacts"] == 10

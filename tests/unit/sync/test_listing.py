@@ -53,5 +53,12 @@ def test_records_without_positions_are_cut_alike() -> None:
 
 def test_a_page_waiting_on_disk_comes_back_with_its_position() -> None:
     spill = page_spill(1 << 20)
-    page = Page(_records(1, 2), "p7")
+    page = Page(_records(1, 2), "p7", ends=True)
     assert spill.decode(spill.encode(page)) == page
+
+
+def test_the_page_that_completes_the_listing_says_so() -> None:
+    assert [p.ends for p in cut(_listing([2, 2, 2]), 2)] == [False, False, True]
+    assert [p.ends for p in cut(_listing([3, 3, 3]), 2)] == [False] * 4 + [True]
+    assert [p.ends for p in cut(_listing([5, 5]), 2)] == [False] * 4 + [True]
+    assert not any(p.ends for p in cut_records(_records(*range(5)), 2))
