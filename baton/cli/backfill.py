@@ -278,6 +278,27 @@ def next_steps(report: Report, *, dry_run: bool) -> list[str]:
     return steps
 
 
+class StopOnSignal:
+    """The command's SIGINT and SIGTERM handler: the first signal asks for a stop at the next
+    page boundary, and says so at once (a page can take seconds); a second Ctrl-C interrupts
+    at once. `signals` keeps them, for the exit status."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.stop = threading.Event()
+        self.signals: list[int] = []
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.signals.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if not self.stop.is_set():
+            self.stop.set()
+            self.console.print(
+                "Stopping once the page in hand is committed; Ctrl-C again to stop at once.",
+                highlight=False,
+            )
+
+
 def _status(stopped_by: list[int]) -> int:
     """The exit status of a stop, as a shell reports a process ended by that signal (130 for
     Ctrl-C, 143 for SIGTERM)."""
@@ -350,16 +371,10 @@ def backfill(
     runtime = start_runtime(settings, prepare=not dry_run)
     console = Console()
     unprepared = _unprepared(runtime) if dry_run else []
-    stop = threading.Event()
-    stopped_by: list[int] = []  # the signal, for the shell's exit status (128 + its number)
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        stopped_by.append(signum)
-        stop.set()  # a second Ctrl-C interrupts at once
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stopper = StopOnSignal(console)
+    stop, stopped_by = stopper.stop, stopper.signals
+    signal.signal(signal.SIGINT, stopper)
+    signal.signal(signal.SIGTERM, stopper)
     try:
         run_backfill(
             runtime.engine,

@@ -180,3 +180,19 @@ def test_a_backfill_whose_creation_pass_waited_says_why_and_what_makes_them() ->
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert "No HubSpot contact was made for Salesforce people without one" in text
     assert "A backfill of HubSpot (or the daemon's first poll) makes them" in text
+
+
+def test_the_first_stop_signal_says_at_once_that_the_page_in_hand_ends_first() -> None:
+    out = console()
+    stopper = backfill_cli.StopOnSignal(out)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        stopper(signal.SIGTERM, None)
+        stopper(signal.SIGINT, None)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # next one: now
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert stopper.stop.is_set()
+    assert stopper.signals == [signal.SIGTERM, signal.SIGINT]
+    assert text.count("Stopping once the page in hand is committed") == 1
