@@ -38,6 +38,27 @@ log = logging.getLogger(__name__)
 KEYS_PER_BATCH = 500
 
 
+def record_budgets(store: Engine, budgets: Mapping[str, ApiBudget]) -> None:
+    """Store the API budgets as last seen (daily used and remaining), for `baton status` in
+    another process; a budget that has not seen its daily figure yet is left out."""
+    if not budgets:
+        return
+    at = datetime.now(UTC)
+    with store.begin() as conn:
+        for name, budget in budgets.items():
+            snap = budget.snapshot()
+            if snap.daily_limit is None or snap.daily_remaining is None:
+                continue
+            observe_budget(
+                conn,
+                System(name),
+                "daily",
+                used=max(0, snap.daily_limit - snap.daily_remaining),
+                remaining=snap.daily_remaining,
+                at=at,
+            )
+
+
 class KeyQueue:
     """Thread-safe, de-duplicating queue of record keys, with a wake-up event for the loop."""
 
@@ -183,22 +204,8 @@ class Daemon:
 
     def record_budgets(self) -> None:
         """Store the budgets as last seen, for `baton status` in another process."""
-        if self.store is None or not self.budgets:
-            return
-        at = datetime.now(UTC)
-        with self.store.begin() as conn:
-            for name, budget in self.budgets.items():
-                snap = budget.snapshot()
-                if snap.daily_limit is None or snap.daily_remaining is None:
-                    continue
-                observe_budget(
-                    conn,
-                    System(name),
-                    "daily",
-                    used=max(0, snap.daily_limit - snap.daily_remaining),
-                    remaining=snap.daily_remaining,
-                    at=at,
-                )
+        if self.store is not None:
+            record_budgets(self.store, self.budgets)
 
     def cycle(self, *, force_timers: bool = False) -> Any:
         """A full cycle: poll, webhook keys, due timers. Raises `CycleFailed` with one line."""

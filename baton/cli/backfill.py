@@ -10,6 +10,7 @@ system. `--since` narrows it to the records modified since then (`baton.cli.sinc
 from __future__ import annotations
 
 import dataclasses
+import logging
 import signal
 import threading
 from collections import Counter
@@ -38,10 +39,13 @@ from rich.text import Text
 from baton.cli.common import EnvFileOption, fail, settings_or_exit
 from baton.cli.run import start_runtime
 from baton.cli.since import since_parser
+from baton.daemon import record_budgets
 from baton.facade import Engine, Report
 from baton.wiring import Runtime, one_line
 from connectors.records import System
 from sync.engine import PERSON_OBJECTS, BackfillRunning
+
+log = logging.getLogger(__name__)
 
 TOTALS = (
     "unchanged",
@@ -107,7 +111,7 @@ class BarProgress:
 
     def _check(self) -> None:
         if self.stop.is_set():
-            raise StopRequested
+            raise StopRequested("stopped on request (Ctrl-C or SIGTERM)")
 
     def start(self, label: str, total: int | None, done: int = 0) -> None:
         """A bar for `label`; `done` records were listed by the interrupted run this one goes
@@ -305,6 +309,15 @@ def _status(stopped_by: list[int]) -> int:
     return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
 
 
+def _keep_budgets(runtime: Runtime) -> None:
+    """The API budgets as the run left them, for `baton status`; a store that cannot take
+    them costs that line only, never the command's own outcome."""
+    try:
+        record_budgets(runtime.store, runtime.budgets)
+    except Exception as exc:
+        log.warning("could not store the API budgets: %s", one_line(exc))
+
+
 def _unprepared(runtime: Runtime) -> list[str]:
     try:
         return runtime.unprepared()
@@ -407,4 +420,5 @@ def backfill(
     except Exception as exc:
         fail(f"baton backfill: {one_line(exc)} (run it again to resume)", 1)
     finally:
+        _keep_budgets(runtime)
         runtime.close()

@@ -209,7 +209,7 @@ def render(report: Status, console: Console) -> None:
     last = (
         "no finished run yet"
         if report.ambiguous_last_run is None
-        else f"the last finished run saw {report.ambiguous_last_run}"
+        else f"the last run to end saw {report.ambiguous_last_run}"
     )
     console.print(
         f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "

@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 from sandbox.runtime import Sandbox
+from sync.store.budget import budgets
+from sync.store.engine import make_engine, sqlite_url
 from tests.e2e.live import BATON, writes
 
 
@@ -42,6 +44,12 @@ def test_backfill_writes_then_a_second_run_writes_nothing(box: Sandbox, tmp_path
     first = backfill(box, tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Backfill done" in first.stdout
+    store = make_engine(sqlite_url(tmp_path / "baton.db"))
+    try:
+        with store.connect() as conn:  # for `baton status`: the budgets as the run left them
+            assert {str(b.system) for b in budgets(conn)} == {"hubspot", "salesforce"}
+    finally:
+        store.dispose()
     after_first = writes(box)
     assert after_first > 0
     second = backfill(box, tmp_path)

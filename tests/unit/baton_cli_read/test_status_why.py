@@ -103,7 +103,7 @@ def test_status_tables(runner: CliRunner, ann: uuid.UUID) -> None:
         "Dead letters: open 1, retried 0, dropped 0",
         "INVALID_EMAIL_ADDRESS",
         "Identity links (1 people)",
-        "Ambiguous matches: 1 people left unlinked, not guessed (the last finished run saw 1)",
+        "Ambiguous matches: 1 people left unlinked, not guessed (the last run to end saw 1)",
         "Lead-response SLA (24 h): 1 MQL(s) still waiting for a first sales touch past it",
         "API budget: not observed yet.",
     ):
