@@ -98,13 +98,15 @@ class BackfillRunning(RuntimeError):
     """Another backfill is running on this store: two would take over each other's listings
     and send every write twice."""
 
-    def __init__(self, other: Run, *, now: datetime) -> None:
-        seconds = max(0, int((now - other.last_seen).total_seconds()))
-        super().__init__(
-            f"another backfill is running (started {other.started_at:%Y-%m-%d %H:%M:%S} UTC"
-            f"{f' by {other.owner}' if other.owner else ''}, last heard from {seconds} s ago); "
-            "wait for it to end or stop it, then run this one"
-        )
+    def __init__(self, other: Run | None, *, now: datetime) -> None:
+        which = "another backfill is running"
+        if other is not None:
+            seconds = max(0, int((now - other.last_seen).total_seconds()))
+            which += (
+                f" (started {other.started_at:%Y-%m-%d %H:%M:%S} UTC"
+                f"{f' by {other.owner}' if other.owner else ''}, last heard from {seconds} s ago)"
+            )
+        super().__init__(f"{which}; wait for it to end or stop it, then run this one")
 
 
 @dataclass(frozen=True)
@@ -336,10 +338,18 @@ class SyncEngine:
             return body(None)
         with self.db.begin() as tx:
             close_stale_runs(tx, stale_after=self.policy.stale_after, at=self.now())
-        with self.db.begin() as tx:
-            if kind is RunKind.BACKFILL and (busy := running_runs(tx, kind)):
-                raise BackfillRunning(busy[0], now=self.now())
-            run_id = start_run(tx, kind, at=self.now(), owner=this_process())
+            if kind is RunKind.BACKFILL:
+                # A live run beats every `pulse_every` from its own thread: a backfill silent
+                # for three is taken for dead, rather than keep its successor waiting.
+                silent = 3 * self.policy.pulse_every
+                close_stale_runs(tx, stale_after=silent, at=self.now(), kind=kind)
+        try:
+            with self.db.begin() as tx:
+                run_id = start_run(tx, kind, at=self.now(), owner=this_process())
+        except sqlalchemy.exc.IntegrityError:  # the one running backfill the store admits
+            with self.reader.connect() as conn:
+                busy = running_runs(conn, kind)
+            raise BackfillRunning(busy[0] if busy else None, now=self.now()) from None
         self._beaten[run_id] = self.now()
         try:
             with self._pulsing(run_id):

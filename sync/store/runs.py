@@ -62,23 +62,49 @@ class Run:
 
 
 def this_process() -> str:
-    """The `owner` of the runs this process starts."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The `owner` of the runs this process starts: host, PID namespace, pid and the pid's
+    start time, so that a pid seen from another container, or reused, is never taken for it."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{_pid_namespace()}:{pid}:{_started(pid) or ''}"
 
 
 def process_gone(owner: str | None) -> bool:
-    """Whether `owner` names a process on this host that no longer exists (a run of another
-    host, or of no known process, is judged by its heartbeat alone)."""
-    host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    """Whether `owner` names a process this host can see that no longer exists (or whose pid
+    now belongs to another process). A run of another host or container, or of no known
+    process, is judged by its heartbeat alone."""
+    parts = (owner or "").split(":")
+    if len(parts) != 4 or not parts[2].isdigit():
         return False
-    try:
+    host, namespace, pid, started = parts
+    if host != socket.gethostname() or namespace != _pid_namespace():
+        return False
+    if started:
+        return _started(int(pid)) != started
+    try:  # no /proc: a signal-0 probe, blind to a reused pid
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, another user's
         return False
     return False
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
+def _started(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), or
+    None when there is no such process (or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 else None
 
 
 _COLUMNS = (
@@ -109,7 +135,7 @@ def start_run(
         "started_at": at or utcnow(),
         "counts": {},
     }
-    if owner is not None:  # named only when known, as a store before 0005 has no such column
+    if owner is not None:  # named only when known, as a store before 0006 has no such column
         values["owner"] = owner
     connection(db).execute(insert(RunRow).values(**values))
     return run_id
@@ -135,15 +161,22 @@ def stale_error(last_seen: datetime) -> str:
 
 
 def close_stale_runs(
-    db: Db, *, stale_after: timedelta = STALE_AFTER, at: datetime | None = None
+    db: Db,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+    at: datetime | None = None,
+    kind: RunKind | None = None,
 ) -> list[Run]:
-    """Close as interrupted the runs still `running` that showed no sign of life for
-    `stale_after`, or whose process on this host is gone; return them as they were. A run
+    """Close as interrupted the runs (of `kind`, or all) still `running` that showed no sign
+    of life for `stale_after`, or whose process is gone; return them as they were. A run
     wrongly closed (alive but silent) still records its true outcome when it finishes:
     `finish_run` overwrites the status."""
     now = at or utcnow()
     conn = connection(db)
-    rows = conn.execute(select(*_COLUMNS).where(RunRow.status == RunStatus.RUNNING.value))
+    query = select(*_COLUMNS).where(RunRow.status == RunStatus.RUNNING.value)
+    if kind is not None:
+        query = query.where(RunRow.kind == kind.value)
+    rows = conn.execute(query)
     closed = []
     for run in map(_run, rows.all()):
         if process_gone(run.owner):

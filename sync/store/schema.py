@@ -189,6 +189,15 @@ class Run(Base):
     """
 
     __tablename__ = "runs"
+    __table_args__ = (
+        Index(  # one running backfill per store (see migration 0006)
+            "uq_runs_one_running_backfill",
+            "kind",
+            unique=True,
+            sqlite_where=text("kind = 'backfill' AND status = 'running'"),
+            postgresql_where=text("kind = 'backfill' AND status = 'running'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))

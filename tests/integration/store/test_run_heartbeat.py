@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from sync.store.runs import (
     STALE_AFTER,
@@ -45,7 +46,7 @@ def test_only_silent_running_runs_are_closed(db: Connection) -> None:
     never_beat = start_run(db, RunKind.BACKFILL, at=now - timedelta(minutes=30))
     beat_long_ago = start_run(db, RunKind.DAEMON, at=now - timedelta(minutes=40))
     beat(db, beat_long_ago, at=now - timedelta(minutes=11))
-    beat_recently = start_run(db, RunKind.BACKFILL, at=now - timedelta(minutes=40))
+    beat_recently = start_run(db, RunKind.ONCE, at=now - timedelta(minutes=40))
     beat(db, beat_recently, at=now - timedelta(minutes=9))
     young = start_run(db, RunKind.ONCE, at=now - timedelta(minutes=2))
     finished = start_run(db, RunKind.DAEMON, at=now - timedelta(hours=2))
@@ -82,19 +83,19 @@ def test_a_run_closed_while_alive_still_records_its_outcome(db: Connection) -> N
     assert (run.status, run.error, run.counts) == (RunStatus.SUCCEEDED, None, {"read": 3})
 
 
-def _dead_pid() -> int:
-    """The pid of a process that has ended (and been reaped)."""
+def dead_owner() -> str:
+    """The owner a run of an ended (and reaped) process on this host would have."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    return child.pid
+    host, namespace, _, _ = this_process().split(":")
+    return f"{host}:{namespace}:{child.pid}:1"
 
 
 def test_a_run_whose_process_on_this_host_is_gone_is_closed_at_once(db: Connection) -> None:
     now = T0 + timedelta(hours=1)
-    host = socket.gethostname()
-    killed = start_run(db, RunKind.BACKFILL, at=now, owner=f"{host}:{_dead_pid()}")
-    alive = start_run(db, RunKind.BACKFILL, at=now, owner=this_process())
-    elsewhere = start_run(db, RunKind.BACKFILL, at=now, owner="another-host:1")
+    killed = start_run(db, RunKind.BACKFILL, at=now, owner=dead_owner())
+    alive = start_run(db, RunKind.DAEMON, at=now, owner=this_process())
+    elsewhere = start_run(db, RunKind.ONCE, at=now, owner="another-host:4026531836:1:1")
 
     closed = close_stale_runs(db, stale_after=STALE_AFTER, at=now)
 
@@ -103,8 +104,23 @@ def test_a_run_whose_process_on_this_host_is_gone_is_closed_at_once(db: Connecti
     assert gone is not None
     assert gone.status is RunStatus.INTERRUPTED
     assert gone.error == f"its process ({gone.owner}) is gone"
-    assert {run.id for run in running_runs(db, RunKind.BACKFILL)} == {alive, elsewhere}
-    assert process_gone(gone.owner)
+    assert {run.id for run in running_runs(db, RunKind.DAEMON)} == {alive}
+    assert {run.id for run in running_runs(db, RunKind.ONCE)} == {elsewhere}
+
+
+def test_a_pid_is_judged_only_where_it_means_the_same_process() -> None:
+    host, namespace, pid, started = this_process().split(":")
     assert not process_gone(this_process())
-    assert not process_gone("another-host:1")
+    assert process_gone(f"{host}:{namespace}:{pid}:{int(started) + 1}")  # the pid, reused
+    assert not process_gone(f"{host}:1:{pid}:{started}")  # another container's pid namespace
+    assert not process_gone(f"another-host:{namespace}:{pid}:{started}")
     assert not process_gone(None)
+    assert not process_gone("not an owner")
+
+
+def test_the_store_admits_one_running_backfill(db: Connection) -> None:
+    start_run(db, RunKind.BACKFILL, at=T0, owner=this_process())
+    start_run(db, RunKind.DAEMON, at=T0)  # other kinds are not limited
+    start_run(db, RunKind.DAEMON, at=T0)
+    with pytest.raises(IntegrityError), db.begin_nested():
+        start_run(db, RunKind.BACKFILL, at=T0, owner=this_process())

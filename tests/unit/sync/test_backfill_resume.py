@@ -3,9 +3,6 @@ interrupted run's checkpoint (what it listed was read as of then)."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -17,6 +14,7 @@ from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_links
 from sync.store.positions import get_listings
 from sync.store.runs import RunKind, RunStatus, get_run, start_run, this_process
+from tests.integration.store.test_run_heartbeat import dead_owner
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import SF_LEAD
 
@@ -243,12 +241,8 @@ def test_a_backfill_killed_outright_is_closed_and_gone_on_from_at_once(world: Wo
     without waiting for its heartbeat to go stale, and goes on with its listings."""
     _contacts(world, 10)
     _interrupted(world, pages=3)
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
     with world.db.begin() as tx:  # as the killed process left it
-        killed = start_run(
-            tx, RunKind.BACKFILL, at=world.clock(), owner=f"{socket.gethostname()}:{child.pid}"
-        )
+        killed = start_run(tx, RunKind.BACKFILL, at=world.clock(), owner=dead_owner())
 
     report = world.engine(backfill_page_size=2).backfill(objects=["contacts"])
 
@@ -269,3 +263,18 @@ def test_a_stop_on_the_last_page_leaves_the_listing_read_to_its_end(world: World
 
     assert world.hs.listed_pages == 0
     assert report.resumed["hubspot:contacts"] == 10
+
+
+def test_a_backfill_silent_for_three_pulses_is_taken_for_dead(world: World) -> None:
+    """Its process may be in another container, where its pid cannot be looked at; a live
+    run beats every `pulse_every` from its own thread."""
+    _contacts(world, 4)
+    with world.db.begin() as tx:
+        silent = start_run(tx, RunKind.BACKFILL, at=world.clock(), owner="elsewhere:1:1:1")
+    world.clock.advance(3 * 60 + 1)
+
+    world.engine(pulse_every=timedelta(minutes=1)).backfill()
+
+    run = get_run(world.read(), silent)
+    assert run is not None
+    assert run.status is RunStatus.INTERRUPTED

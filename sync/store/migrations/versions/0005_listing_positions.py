@@ -1,13 +1,10 @@
-"""Backfills keep how far each full listing got, so an interrupted one continues; runs name
-their process.
+"""Backfills keep how far each full listing got, so an interrupted one continues.
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-06
 
 One row per system and object while a backfill's listing is unfinished (`sync.store.positions`).
-`runs.owner` ("host:pid") lets the next run close at once a run whose process is gone, and
-keeps a second backfill from taking over the listings of a live one.
 """
 
 from __future__ import annotations
@@ -37,10 +34,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("system", "object", name=op.f("pk_listing_positions")),
     )
-    op.add_column("runs", sa.Column("owner", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("owner")
     op.drop_table("listing_positions")
