@@ -297,10 +297,15 @@ class StopOnSignal:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if not self.stop.is_set():
             self.stop.set()
-            self.console.print(
-                "Stopping once the page in hand is committed; Ctrl-C again to stop at once.",
-                highlight=False,
-            )
+            # Printed from a thread: the handler may run while the main thread holds the
+            # progress display's locks, and printing here could wait on them for ever.
+            threading.Thread(target=self._say, name="stop-notice", daemon=True).start()
+
+    def _say(self) -> None:
+        self.console.print(
+            "Stopping once the page in hand is committed; Ctrl-C again to stop at once.",
+            highlight=False,
+        )
 
 
 def _status(stopped_by: list[int]) -> int:

@@ -192,6 +192,9 @@ def test_the_first_stop_signal_says_at_once_that_the_page_in_hand_ends_first() -
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # next one: now
     finally:
         signal.signal(signal.SIGINT, previous)
+    notices = [t for t in threading.enumerate() if t.name == "stop-notice"]
+    for notice in notices:
+        notice.join(5)
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert stopper.stop.is_set()
     assert stopper.signals == [signal.SIGTERM, signal.SIGINT]
