@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -319,9 +320,12 @@ class HubSpotReader:
             return reply.body or {}
 
         pages = paginate(fetch, cursor, system=System.HUBSPOT, operation=f"{spec.name}.list")
-        for page in read_ahead(pages, self.read_ahead, name=f"hubspot-{spec.name}-list"):
-            records = [to_record(spec, raw) for raw in dig(page, "results") or []]
-            yield ListedPage(with_stubs(records), cursor.next(page, None))
+        # Closed with this generator: a listing given up (an interrupted backfill) must not go
+        # on spending the rate limit in its thread until the garbage collector finds it.
+        with closing(read_ahead(pages, self.read_ahead, name=f"hubspot-{spec.name}-list")) as ahead:
+            for page in ahead:
+                records = [to_record(spec, raw) for raw in dig(page, "results") or []]
+                yield ListedPage(with_stubs(records), cursor.next(page, None))
 
     def by_ids(self, spec: ObjectSpec, ids: Sequence[str]) -> list[SourceRecord]:
         """Live records with these ids (merged-away ids resolve to the survivor); missing ids are
