@@ -24,8 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -419,46 +419,63 @@ class SyncEngine:
         """The poll's passes, adding to `report` as each page commits."""
         carry = _dry_identity(self.reader) if dry_run else None
         for system, obj in POLLED_OBJECTS:
-            if not dry_run:
-                with self.db.begin() as tx:
-                    set_upper_bound(tx, system, obj, upper, at=self.now())
-            with self.reader.connect() as conn:
-                checkpoint = get_checkpoint(conn, system, obj)
-            since = None
-            if checkpoint is not None and checkpoint.cursor is not None:
-                since = checkpoint.cursor - self.policy.lookback
-            records = self.connectors[system].read_changes(obj, since, upper)
-            allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
-            blocked = False
-            for page in (p.records for p in cut_records(records, self.policy.page_size)):
-                last = max(page, key=lambda r: (r.modified_at, r.key.id))
-                cursor = Cursor(system, obj, last.modified_at, last.key.id)
-                part, blocked = self.worker.run(
-                    page,
-                    trigger="poll",
-                    dry_run=dry_run,
-                    run_id=run_id,
-                    cursor=cursor,
-                    allow_create=allow,
-                    carry=carry,
-                    fast=True,
-                )
-                report += part
-                self._beat(run_id)
-                if blocked:
-                    break  # the rest is read again next cycle, from the unmoved checkpoint
-            if not dry_run and not blocked:
-                # The whole window was read: the next one starts from this bound (less the
-                # lookback), not from the last change, or a quiet org's polls would keep
-                # reading the same last changes again.
-                with self.db.begin() as tx:
-                    advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+            self._read_changes(system, obj, upper, run_id, dry_run, report, carry, trigger="poll")
         if self.policy.create_contacts_from_salesforce:
             if carry is not None:
                 report += self._dry_create_missing(carry, trigger="poll")
             else:
                 self._create_missing(run_id, None, trigger="poll", into=report)
         return report
+
+    def _read_changes(
+        self,
+        system: System,
+        obj: str,
+        upper: datetime,
+        run_id: uuid.UUID | None,
+        dry_run: bool,
+        report: CycleReport,
+        carry: Identity | None,
+        *,
+        trigger: str,
+    ) -> bool:
+        """Sync what changed in `obj` since its checkpoint (less the lookback) up to `upper`,
+        page by page, then move the checkpoint to `upper`; False when a page's write waits
+        for a retry (the rest is read again next time, from the unmoved checkpoint)."""
+        if not dry_run:
+            with self.db.begin() as tx:
+                set_upper_bound(tx, system, obj, upper, at=self.now())
+        with self.reader.connect() as conn:
+            checkpoint = get_checkpoint(conn, system, obj)
+        since = None
+        if checkpoint is not None and checkpoint.cursor is not None:
+            since = checkpoint.cursor - self.policy.lookback
+        records = self.connectors[system].read_changes(obj, since, upper)
+        allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
+        for page in (p.records for p in cut_records(records, self.policy.page_size)):
+            last = max(page, key=lambda r: (r.modified_at, r.key.id))
+            cursor = Cursor(system, obj, last.modified_at, last.key.id)
+            part, blocked = self.worker.run(
+                page,
+                trigger=trigger,
+                dry_run=dry_run,
+                run_id=run_id,
+                cursor=cursor,
+                allow_create=allow,
+                carry=carry,
+                fast=True,
+            )
+            report += part
+            self._beat(run_id)
+            if blocked:
+                return False
+        if not dry_run:
+            # The whole window was read: the next one starts from this bound (less the
+            # lookback), not from the last change, or a quiet org's polls would keep reading
+            # the same last changes again.
+            with self.db.begin() as tx:
+                advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+        return True
 
     def _listings(
         self,
@@ -511,7 +528,7 @@ class SyncEngine:
             if begun is not None and begun.listed:
                 report.resumed[f"{system}:{obj}"] += begun.listed
 
-        def pages_of(system: System, obj: str) -> Iterator[Page]:
+        def pages_of(system: System, obj: str) -> Generator[Page]:
             connector = self.connectors[system]
             size = self.policy.backfill_page_size
             if since is not None:
@@ -546,55 +563,57 @@ class SyncEngine:
                     progress.start(label, total, done=begun.listed if begun else 0)
                 allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
                 prefetched = (system, obj) in early
-                pages = early.get((system, obj)) or pages_of(system, obj)
+                # Closed however the pass ends: a listing given up must not read on.
+                listing = closing(early.get((system, obj)) or pages_of(system, obj))
                 blocked = finished = False
                 unsaved = 0  # records in pages since the last position kept
-                for page in pages:
-                    records = page.records
-                    if prefetched:
-                        records = self._reread_written(records, twins)
-                    part, held = self.worker.run(
-                        records,
-                        trigger="backfill",
-                        dry_run=dry_run,
-                        run_id=run_id,
-                        allow_create=allow,
-                        carry=carry,
-                        fast=True,
-                        twins=twins,
-                    )
-                    report += part
-                    blocked = blocked or held
-                    unsaved += len(page.records)
-                    if page.ends and not dry_run:
-                        # Before the progress report, where a stop is raised: a run stopped
-                        # on its last page has read the whole listing.
-                        self._listed(
-                            system, obj, begun, since, upper, blocked=blocked, added=unsaved
+                with listing as pages:
+                    for page in pages:
+                        records = page.records
+                        if prefetched:
+                            records = self._reread_written(records, twins)
+                        part, held = self.worker.run(
+                            records,
+                            trigger="backfill",
+                            dry_run=dry_run,
+                            run_id=run_id,
+                            allow_create=allow,
+                            carry=carry,
+                            fast=True,
+                            twins=twins,
                         )
-                        finished = True
-                    elif page.reached is not None and begun is not None and not dry_run:
-                        with self.db.begin() as tx:
-                            save_listing(
-                                tx,
-                                system,
-                                obj,
-                                position=page.reached,
-                                added=unsaved,
-                                held=blocked,
-                                at=self.now(),
+                        report += part
+                        blocked = blocked or held
+                        unsaved += len(page.records)
+                        if page.ends and not dry_run:
+                            # Before the progress report, where a stop is raised: a run stopped
+                            # on its last page has read the whole listing.
+                            self._listed(
+                                system, obj, begun, since, upper, blocked=blocked, added=unsaved
                             )
-                        unsaved = 0
-                    self._beat(run_id)
-                    if progress is not None:
-                        progress.advance(label, len(page.records))
+                            finished = True
+                        elif page.reached is not None and begun is not None and not dry_run:
+                            with self.db.begin() as tx:
+                                save_listing(
+                                    tx,
+                                    system,
+                                    obj,
+                                    position=page.reached,
+                                    added=unsaved,
+                                    held=blocked,
+                                    at=self.now(),
+                                )
+                            unsaved = 0
+                        self._beat(run_id)
+                        if progress is not None:
+                            progress.advance(label, len(page.records))
                 if not dry_run and not finished:
                     self._listed(system, obj, begun, since, upper, blocked=blocked, added=unsaved)
                 listed.add((system, obj))
                 if progress is not None:
                     progress.finish(label)
             if self.policy.create_contacts_from_salesforce:
-                if not self._hubspot_read(listed, since):
+                if not self._hubspot_read(listed, since, upper, run_id, dry_run, report, carry):
                     report.creation_waits = True
                 elif carry is not None:
                     report += self._dry_create_missing(carry, trigger="backfill")
@@ -604,16 +623,35 @@ class SyncEngine:
             for stream in early.values():
                 stream.close()
 
-    def _hubspot_read(self, listed: Collection[tuple[System, str]], since: datetime | None) -> bool:
+    def _hubspot_read(
+        self,
+        listed: Collection[tuple[System, str]],
+        since: datetime | None,
+        upper: datetime,
+        run_id: uuid.UUID | None,
+        dry_run: bool,
+        report: CycleReport,
+        carry: Identity | None,
+    ) -> bool:
         """Whether every HubSpot contact has been read and linked, the creation pass's premise
-        (a Salesforce person still alone truly has no contact): this backfill listed them all,
-        or reading had reached a checkpoint before. Otherwise a create, an upsert on email,
-        would overwrite a contact Baton never read (`--system salesforce` on a new store)."""
-        if since is None and (System.HUBSPOT, HUBSPOT_CONTACTS) in listed:
-            return True
+        (a Salesforce person still alone truly has no contact); otherwise a create, an upsert
+        on email, would overwrite a contact Baton never read (`--system salesforce`).
+
+        Read means up to this run's start: listed by it (its checkpoint then stands there), or
+        a checkpoint from before, from which what changed since is read now, as a poll would.
+        Never read (no checkpoint): the pass waits for a backfill of HubSpot or the daemon."""
+        contacts = (System.HUBSPOT, HUBSPOT_CONTACTS)
+        if dry_run and since is None and contacts in listed:
+            return True  # a plan: its listing just read them, and it keeps no checkpoint
         with self.reader.connect() as conn:
-            checkpoint = get_checkpoint(conn, System.HUBSPOT, HUBSPOT_CONTACTS)
-        return checkpoint is not None and checkpoint.cursor is not None
+            checkpoint = get_checkpoint(conn, *contacts)
+        if checkpoint is None or checkpoint.cursor is None:
+            return False
+        if checkpoint.cursor >= upper - self.policy.lookback:
+            return True
+        return self._read_changes(
+            *contacts, upper, run_id, dry_run, report, carry, trigger="backfill"
+        )
 
     def _listed(
         self,

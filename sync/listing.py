@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pickle
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 from connectors import pagecodec
@@ -23,7 +23,7 @@ class Page:
     ends: bool = False  # the listing's last page: once it commits, the listing is read
 
 
-def cut(listed: Iterable[ListedPage], size: int) -> Iterator[Page]:
+def cut(listed: Iterable[ListedPage], size: int) -> Generator[Page]:
     """The listing's records in pages of `size` (the last one shorter). A page carries the
     position of the last listing page it completes, so a listing's pages and the engine's
     need not line up (HubSpot lists 100 records a page, Bulk 2.0 10,000)."""
@@ -52,7 +52,7 @@ def cut(listed: Iterable[ListedPage], size: int) -> Iterator[Page]:
         yield take(len(buffer))
 
 
-def cut_records(records: Iterable[SourceRecord], size: int) -> Iterator[Page]:
+def cut_records(records: Iterable[SourceRecord], size: int) -> Generator[Page]:
     """Records with no listing positions (a change listing) in pages of `size`."""
     page: list[SourceRecord] = []
     for record in records:

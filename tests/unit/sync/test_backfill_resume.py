@@ -14,6 +14,7 @@ from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_links
 from sync.store.positions import get_listings
 from sync.store.runs import RunKind, RunStatus, get_run, start_run, this_process
+from sync.store.snapshots import snapshot_states
 from tests.integration.store.test_run_heartbeat import dead_owner
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import SF_LEAD
@@ -88,12 +89,36 @@ def test_the_resumed_backfill_ends_at_the_interrupted_runs_checkpoint(world: Wor
     edited = next(iter(world.hs.live("contacts")))
     world.hs.put("contacts", {"jobtitle": "Edited"}, id=edited)
 
-    world.engine(backfill_page_size=2).backfill(objects=["contacts"])
+    engine = world.engine(backfill_page_size=2, create_contacts_from_salesforce=False)
+    engine.backfill(objects=["contacts"])
 
     checkpoint = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
     assert checkpoint is not None
     assert checkpoint.cursor == began
     assert world.hs.objects["contacts"][edited].modified_at > began
+
+
+def test_before_creating_the_resumed_backfill_reads_what_changed_since_it_began(
+    world: World,
+) -> None:
+    """The creation pass needs every HubSpot contact read up to now: what changed since the
+    interrupted run began is read first, as a poll would, and the checkpoint moves on."""
+    _contacts(world, 6)
+    _interrupted(world, pages=1)
+    world.clock.advance(3600)
+    edited = next(iter(world.hs.live("contacts")))
+    world.hs.put("contacts", {"jobtitle": "Edited"}, id=edited)
+    world.clock.advance(10)
+    upper = world.clock() - SETTLE
+
+    world.engine(backfill_page_size=2).backfill(objects=["contacts"])
+
+    key = RecordKey(System.HUBSPOT, "contacts", edited)
+    state = snapshot_states(world.read(), [key])[key]
+    assert state.source_modified_at == world.hs.objects["contacts"][edited].modified_at
+    checkpoint = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+    assert checkpoint is not None
+    assert checkpoint.cursor == upper
 
 
 def test_a_completed_backfill_starts_the_next_one_from_the_beginning(world: World) -> None:
@@ -184,8 +209,11 @@ def test_a_poll_running_while_a_resumed_backfill_ends_still_commits(world: World
     world.clock.advance(10)
     read_changes = world.hs.read_changes
 
+    fired: list[bool] = []
+
     def meanwhile(obj: str, since: datetime | None, until: datetime) -> Iterator[SourceRecord]:
-        if obj == "contacts":  # another process: the resumed backfill ends as this poll reads
+        if obj == "contacts" and not fired:  # another process: the resumed backfill ends
+            fired.append(True)  # as this poll reads
             world.engine(backfill_page_size=2).backfill(objects=["contacts"])
         yield from read_changes(obj, since, until)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.records import System
+from connectors.records import RecordKey, System
+from sync.store.links import find_link
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import SF_LEAD
 
@@ -58,3 +59,46 @@ def test_a_since_backfill_of_a_store_that_never_read_hubspot_creates_none(world:
     assert world.hs.get("contacts", contact)["lifecyclestage"] == "customer"
     assert len(world.hs.live("contacts")) == 1
     assert report.creation_waits
+
+
+def test_a_contact_made_since_hubspot_was_last_read_is_read_before_any_creation(
+    world: World,
+) -> None:
+    """A checkpoint says HubSpot was read up to then, not since: what changed since is read
+    first, as a poll would, and the new contact is linked, not upserted over (found in
+    review)."""
+    world.hs.put("contacts", {"email": "old@example.com", "lastname": "Old"})
+    world.clock.advance(10)
+    world.engine().backfill(systems=[System.HUBSPOT])
+    world.clock.advance(86400)  # no daemon meanwhile
+    dan = world.hs.put(
+        "contacts", {"email": "dan@example.com", "lastname": "Dan", "lifecyclestage": "customer"}
+    )
+    world.sf.put("Lead", {**SF_LEAD, "Email": "dan@example.com", "LastName": "Dan"})
+    world.sf.put("Lead", {**SF_LEAD, "Email": "eve@example.com", "LastName": "Eve"})
+    world.clock.advance(10)
+
+    report = world.engine().backfill(systems=[System.SALESFORCE])
+
+    assert world.hs.get("contacts", dan)["lifecyclestage"] == "customer"
+    assert find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", dan)) is not None
+    assert report.created == {"hubspot:contacts": 1}  # eve's; dan is linked to his contact
+    assert not report.creation_waits
+
+
+def test_a_since_backfill_past_the_hubspot_checkpoint_reads_the_gap_first(world: World) -> None:
+    world.hs.put("contacts", {"email": "old@example.com", "lastname": "Old"})
+    world.clock.advance(10)
+    world.engine().backfill()
+    world.clock.advance(3 * 86400)
+    dan = world.hs.put(
+        "contacts", {"email": "dan@example.com", "lastname": "Dan", "lifecyclestage": "customer"}
+    )
+    since = world.clock.advance(86400)
+    world.sf.put("Lead", {**SF_LEAD, "Email": "dan@example.com", "LastName": "Dan"})
+    world.clock.advance(10)
+
+    world.engine().backfill(since=since)
+
+    assert world.hs.get("contacts", dan)["lifecyclestage"] == "customer"
+    assert len(world.hs.live("contacts")) == 2

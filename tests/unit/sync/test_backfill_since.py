@@ -121,6 +121,6 @@ def test_a_dry_run_since_plans_only_the_recent_records_and_writes_nothing(world:
     world.clock.advance(10)
     report = world.engine().backfill(since=since, dry_run=True)
     assert world.writes() == writes
-    assert report.read == {"salesforce:Lead": 1}
+    assert report.read["salesforce:Lead"] == 1
     assert report.created == {"hubspot:contacts": 1}  # the recent Salesforce-only Lead
     assert get_checkpoint(world.read(), System.SALESFORCE, "Lead") == checkpoint
