@@ -95,3 +95,25 @@ def test_0002_adds_the_heartbeat_to_existing_runs_and_goes_back(empty_url: URL) 
         assert "ix_runs_status" not in indexes
     finally:
         engine.dispose()
+
+
+def test_0006_closes_all_but_the_latest_of_several_running_backfills(empty_url: URL) -> None:
+    """Before 0006 a killed backfill and the one after it could both be left `running`; the
+    index admitting one must not fail on such a store."""
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:  # inserts only the columns 0005 has
+            killed = start_run(conn, RunKind.BACKFILL, at=T0)
+            latest = start_run(conn, RunKind.BACKFILL, at=T0.replace(hour=10))
+        upgrade(engine)
+        with engine.connect() as conn:
+            closed, running = get_run(conn, killed), get_run(conn, latest)
+            assert schema_diff(conn) == []
+        assert closed is not None
+        assert running is not None
+        assert closed.status is RunStatus.INTERRUPTED
+        assert closed.error == "closed by migration 0006: a later backfill was running"
+        assert running.status is RunStatus.RUNNING
+    finally:
+        engine.dispose()

@@ -25,6 +25,16 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("runs", sa.Column("owner", sa.String(length=300), nullable=True))
+    # Before this revision two backfills could be left `running` (one killed, one after it):
+    # all but the latest are closed as interrupted, as the next run start would have.
+    op.execute(
+        sa.text(
+            "UPDATE runs SET status = 'interrupted', finished_at = CURRENT_TIMESTAMP, "
+            "error = 'closed by migration 0006: a later backfill was running' "
+            "WHERE kind = 'backfill' AND status = 'running' AND started_at < "
+            "(SELECT MAX(started_at) FROM runs WHERE kind = 'backfill' AND status = 'running')"
+        )
+    )
     op.create_index(
         "uq_runs_one_running_backfill",
         "runs",
