@@ -340,9 +340,10 @@ class SyncEngine:
             close_stale_runs(tx, stale_after=self.policy.stale_after, at=self.now())
             if kind is RunKind.BACKFILL:
                 # A live run beats every `pulse_every` from its own thread: a backfill silent
-                # for three is taken for dead, rather than keep its successor waiting.
+                # for three, whose process this host cannot see, is taken for dead rather
+                # than keep its successor waiting (one seen alive is waited for).
                 silent = 3 * self.policy.pulse_every
-                close_stale_runs(tx, stale_after=silent, at=self.now(), kind=kind)
+                close_stale_runs(tx, stale_after=silent, at=self.now(), kind=kind, unseen_only=True)
         try:
             with self.db.begin() as tx:
                 run_id = start_run(tx, kind, at=self.now(), owner=this_process())
@@ -438,11 +439,14 @@ class SyncEngine:
         carry: Identity | None,
         *,
         trigger: str,
+        keep: bool = False,
     ) -> bool:
         """Sync what changed in `obj` since its checkpoint (less the lookback) up to `upper`,
-        page by page, then move the checkpoint to `upper`; False when a page's write waits
-        for a retry (the rest is read again next time, from the unmoved checkpoint)."""
-        if not dry_run:
+        page by page, then move the checkpoint to `upper` (`keep`: leave it); False when a
+        page's write waits for a retry (the rest is read again next time, from the unmoved
+        checkpoint)."""
+        keep = keep or dry_run
+        if not keep:
             with self.db.begin() as tx:
                 set_upper_bound(tx, system, obj, upper, at=self.now())
         with self.reader.connect() as conn:
@@ -454,7 +458,7 @@ class SyncEngine:
         allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
         for page in (p.records for p in cut_records(records, self.policy.page_size)):
             last = max(page, key=lambda r: (r.modified_at, r.key.id))
-            cursor = Cursor(system, obj, last.modified_at, last.key.id)
+            cursor = None if keep else Cursor(system, obj, last.modified_at, last.key.id)
             part, blocked = self.worker.run(
                 page,
                 trigger=trigger,
@@ -469,7 +473,7 @@ class SyncEngine:
             self._beat(run_id)
             if blocked:
                 return False
-        if not dry_run:
+        if not keep:
             # The whole window was read: the next one starts from this bound (less the
             # lookback), not from the last change, or a quiet org's polls would keep reading
             # the same last changes again.
@@ -647,8 +651,14 @@ class SyncEngine:
             checkpoint = get_checkpoint(conn, *contacts)
         if checkpoint is None or checkpoint.cursor is None:
             return False
-        if checkpoint.cursor >= upper - self.policy.lookback:
+        if checkpoint.cursor >= upper:
             return True
+        if since is not None and contacts in listed:
+            # This run read `[since, upper)` already: only the gap before it is left, and the
+            # checkpoint stays for the daemon, which reads on from it.
+            return self._read_changes(
+                *contacts, since, run_id, dry_run, report, carry, trigger="backfill", keep=True
+            )
         return self._read_changes(
             *contacts, upper, run_id, dry_run, report, carry, trigger="backfill"
         )

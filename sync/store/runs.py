@@ -68,25 +68,30 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{_pid_namespace()}:{pid}:{_started(pid) or ''}"
 
 
-def process_gone(owner: str | None) -> bool:
-    """Whether `owner` names a process this host can see that no longer exists (or whose pid
-    now belongs to another process). A run of another host or container, or of no known
-    process, is judged by its heartbeat alone."""
+def process_alive(owner: str | None) -> bool | None:
+    """Whether the process `owner` names is alive, as far as this host can see: None for a
+    run of another host or container, or of no known process (judged by its heartbeat)."""
     parts = (owner or "").split(":")
     if len(parts) != 4 or not parts[2].isdigit():
-        return False
+        return None
     host, namespace, pid, started = parts
     if host != socket.gethostname() or namespace != _pid_namespace():
-        return False
-    if started:
-        return _started(int(pid)) != started
+        return None
+    if started:  # a pid now used by another process is gone all the same
+        return _started(int(pid)) == started
     try:  # no /proc: a signal-0 probe, blind to a reused pid
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
         return False
-    return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def process_gone(owner: str | None) -> bool:
+    """Whether `owner` names a process this host can see that no longer exists (or whose pid
+    now belongs to another process)."""
+    return process_alive(owner) is False
 
 
 def _pid_namespace() -> str:
@@ -166,11 +171,13 @@ def close_stale_runs(
     stale_after: timedelta = STALE_AFTER,
     at: datetime | None = None,
     kind: RunKind | None = None,
+    unseen_only: bool = False,
 ) -> list[Run]:
     """Close as interrupted the runs (of `kind`, or all) still `running` that showed no sign
-    of life for `stale_after`, or whose process is gone; return them as they were. A run
-    wrongly closed (alive but silent) still records its true outcome when it finishes:
-    `finish_run` overwrites the status."""
+    of life for `stale_after` (`unseen_only`: only those whose process this host cannot
+    see), or whose process is gone; return them as they were. A run wrongly closed (alive
+    but silent) still records its true outcome when it finishes: `finish_run` overwrites the
+    status."""
     now = at or utcnow()
     conn = connection(db)
     query = select(*_COLUMNS).where(RunRow.status == RunStatus.RUNNING.value)
@@ -179,9 +186,10 @@ def close_stale_runs(
     rows = conn.execute(query)
     closed = []
     for run in map(_run, rows.all()):
-        if process_gone(run.owner):
+        alive = process_alive(run.owner)
+        if alive is False:
             error = f"its process ({run.owner}) is gone"
-        elif run.last_seen < now - stale_after:
+        elif run.last_seen < now - stale_after and not (unseen_only and alive):
             error = stale_error(run.last_seen)
         else:
             continue

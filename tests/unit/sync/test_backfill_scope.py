@@ -9,7 +9,7 @@ from datetime import timedelta
 from connectors.records import RecordKey, System
 from sync.store.links import find_link
 from tests.unit.sync.conftest import World
-from tests.unit.sync.test_engine import SF_LEAD
+from tests.unit.sync.test_engine import HS_CONTACT, SF_LEAD
 
 
 def _customer_and_lead(world: World) -> str:
@@ -102,3 +102,39 @@ def test_a_since_backfill_past_the_hubspot_checkpoint_reads_the_gap_first(world:
 
     assert world.hs.get("contacts", dan)["lifecyclestage"] == "customer"
     assert len(world.hs.live("contacts")) == 2
+
+
+def test_a_contact_made_within_the_lookback_of_the_checkpoint_is_read_too(world: World) -> None:
+    """Read means up to this run's start, not up to a lookback before it (found in review)."""
+    world.hs.put("contacts", {"email": "old@example.com", "lastname": "Old"})
+    world.clock.advance(10)
+    world.engine().backfill(systems=[System.HUBSPOT])
+    world.clock.advance(60)
+    dan = world.hs.put(
+        "contacts", {"email": "dan@example.com", "lastname": "Dan", "lifecyclestage": "customer"}
+    )
+    world.sf.put("Lead", {**SF_LEAD, "Email": "dan@example.com", "LastName": "Dan"})
+    world.clock.advance(10)
+
+    world.engine().backfill(systems=[System.SALESFORCE])
+
+    assert world.hs.get("contacts", dan)["lifecyclestage"] == "customer"
+    assert len(world.hs.live("contacts")) == 2
+
+
+def test_a_since_backfill_reads_only_the_gap_before_its_window_again(world: World) -> None:
+    """Its own window was read by its listing; a dry run planned the changes in it twice
+    (found in review)."""
+    hs_id = world.hs.put("contacts", {**HS_CONTACT, "email": "ann@example.com"})
+    world.sf.put("Lead", {**SF_LEAD, "Email": "ann@example.com"})
+    world.clock.advance(10)
+    world.engine().backfill()
+    world.clock.advance(3600)
+    since = world.clock.advance(60)
+    world.hs.put("contacts", {**world.hs.get("contacts", hs_id), "jobtitle": "VP"}, id=hs_id)
+    world.clock.advance(10)
+
+    report = world.engine().backfill(since=since, dry_run=True)
+
+    assert report.updated == {"salesforce:Lead": 1}
+    assert len(report.planned) == 1

@@ -24,7 +24,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("runs", sa.Column("owner", sa.String(length=300), nullable=True))
+    # A development store may have it already: an early draft of 0005 added it.
+    if "owner" not in {column["name"] for column in sa.inspect(op.get_bind()).get_columns("runs")}:
+        op.add_column("runs", sa.Column("owner", sa.String(length=300), nullable=True))
     # Before this revision two backfills could be left `running` (one killed, one after it):
     # all but the latest are closed as interrupted, as the next run start would have.
     op.execute(
