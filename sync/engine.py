@@ -94,6 +94,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class RunClosed(RuntimeError):
+    """Another process closed this run, taking it for dead (its heartbeat came late): it stops
+    at its next page rather than run beside the run that took over."""
+
+    def __init__(self, run_id: uuid.UUID) -> None:
+        super().__init__(
+            f"run {run_id} was closed as interrupted by another process while it was still "
+            "going (its heartbeat came late); stopped at the next page so as not to run "
+            "beside the one that took over"
+        )
+
+
 class BackfillRunning(RuntimeError):
     """Another backfill is running on this store: two would take over each other's listings
     and send every write twice."""
@@ -181,6 +193,7 @@ class SyncEngine:
             propagate_deletes=policy.propagate_deletes,
         )
         self._beaten: dict[uuid.UUID, datetime] = {}  # run id -> its last heartbeat
+        self._closed: set[uuid.UUID] = set()  # runs another process closed meanwhile
 
     # -- entry points ----------------------------------------------------------------------------
 
@@ -370,6 +383,7 @@ class SyncEngine:
             raise
         finally:
             self._beaten.pop(run_id, None)
+            self._closed.discard(run_id)
         report.run_id = run_id
         with self.db.begin() as tx:
             finish_run(tx, run_id, RunStatus.SUCCEEDED, counts=report.counts(), at=self.now())
@@ -379,12 +393,16 @@ class SyncEngine:
         """Called after each committed page: one small UPDATE per `heartbeat_every` at most."""
         if run_id is None:
             return
+        if run_id in self._closed:
+            raise RunClosed(run_id)
         now = self.now()
         last = self._beaten.get(run_id)
         if last is not None and now - last < self.policy.heartbeat_every:
             return
         with self.db.begin() as tx:
-            beat(tx, run_id, at=now)
+            alive = beat(tx, run_id, at=now)
+        if not alive:
+            raise RunClosed(run_id)
         self._beaten[run_id] = now
 
     @contextmanager
@@ -407,11 +425,14 @@ class SyncEngine:
             now = self.now()
             try:
                 with self.db.begin() as tx:
-                    beat(tx, run_id, at=now)
+                    alive = beat(tx, run_id, at=now)
             except sqlalchemy.exc.SQLAlchemyError as exc:  # the next pulse or page tries again
                 failure = {"run_id": str(run_id), "error": type(exc).__name__}  # no SQL, no URL
                 log.warning("run heartbeat failed", extra=failure)
                 continue
+            if not alive:  # the run stops at its next page (`_beat`)
+                self._closed.add(run_id)
+                return
             self._beaten[run_id] = now
 
     def _poll(

@@ -154,11 +154,15 @@ def running_runs(db: Db, kind: RunKind) -> list[Run]:
     return [_run(row) for row in rows]
 
 
-def beat(db: Db, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
-    """Record that the run is alive (the caller rate-limits this: one UPDATE per call)."""
-    connection(db).execute(
-        update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=at or utcnow())
+def beat(db: Db, run_id: uuid.UUID, *, at: datetime | None = None) -> bool:
+    """Record that the run is alive (the caller rate-limits this: one UPDATE per call); False
+    when it is no longer `running`: another process closed it, taking it for dead."""
+    result = connection(db).execute(
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status == RunStatus.RUNNING.value)
+        .values(heartbeat_at=at or utcnow())
     )
+    return result.rowcount == 1
 
 
 def stale_error(last_seen: datetime) -> str:

@@ -9,11 +9,19 @@ from datetime import datetime, timedelta
 import pytest
 
 from connectors.records import ListedPage, RecordKey, SourceRecord, System
-from sync.engine import BackfillRunning
+from sync.engine import BackfillRunning, RunClosed
 from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_links
 from sync.store.positions import get_listings
-from sync.store.runs import RunKind, RunStatus, get_run, start_run, this_process
+from sync.store.runs import (
+    RunKind,
+    RunStatus,
+    close_stale_runs,
+    get_run,
+    recent_runs,
+    start_run,
+    this_process,
+)
 from sync.store.snapshots import snapshot_states
 from tests.integration.store.test_run_heartbeat import dead_owner
 from tests.unit.sync.conftest import World
@@ -331,3 +339,28 @@ def test_a_backfill_seen_alive_on_this_host_is_waited_for_however_silent(world: 
     run = get_run(world.read(), live)
     assert run is not None
     assert run.status is RunStatus.RUNNING
+
+
+def test_a_backfill_closed_by_another_process_stops_at_its_next_page(world: World) -> None:
+    """Taken for dead (its heartbeat late) and closed, it must not run on beside the backfill
+    that took over (found in review)."""
+    _contacts(world, 10)
+    stopped_on: list[int] = []
+
+    class Closing(Stopping):
+        def advance(self, label: str, count: int) -> None:
+            super().advance(label, count)
+            stopped_on.append(count)
+            if len(stopped_on) == 1:  # after the first page: another process closes the run
+                with world.db.begin() as tx:
+                    close_stale_runs(tx, stale_after=timedelta(0), at=world.clock())
+
+    engine = world.engine(backfill_page_size=2, heartbeat_every=timedelta(0))
+    with pytest.raises(RunClosed):
+        engine.backfill(objects=["contacts"], progress=Closing(world))
+
+    assert len(stopped_on) == 1  # it stopped at the next page's heartbeat, before reporting it
+    [run] = recent_runs(world.read())
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert "closed as interrupted by another process" in run.error

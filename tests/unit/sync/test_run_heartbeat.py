@@ -41,10 +41,10 @@ def test_beats_are_at_most_one_per_interval_as_pages_commit(
     beats: list[datetime] = []
     real = sync.engine.beat
 
-    def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
+    def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> bool:
         assert at is not None
         beats.append(at)
-        real(db, run_id, at=at)  # type: ignore[arg-type]
+        return real(db, run_id, at=at)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sync.engine, "beat", recording)
     engine = world.engine(page_size=1, backfill_page_size=1, heartbeat_every=timedelta(seconds=5))
@@ -110,11 +110,11 @@ def test_a_run_waiting_inside_one_page_still_beats(
     real_beat, real_read = sync.engine.beat, world.sf.list_all
     beaten = threading.Event()
 
-    def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> None:
+    def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> bool:
         assert at is not None
         beats.append(at)
         beaten.set()
-        real_beat(db, run_id, at=at)  # type: ignore[arg-type]
+        return real_beat(db, run_id, at=at)  # type: ignore[arg-type]
 
     def waiting(obj: str, start: str | None = None) -> Iterator[ListedPage]:
         world.clock.advance(60)  # a minute passes inside the read...
