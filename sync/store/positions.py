@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, true, update
 
@@ -49,19 +50,9 @@ _COLUMNS = (
 )
 
 
-def _listing(row: tuple[object, ...]) -> Listing:
-    system, obj, position, listed, done, held, upper, started, updated = row
-    return Listing(
-        System(str(system)),
-        str(obj),
-        None if position is None else str(position),
-        int(listed),  # type: ignore[call-overload]
-        bool(done),
-        bool(held),
-        upper,  # type: ignore[arg-type]
-        started,  # type: ignore[arg-type]
-        updated,  # type: ignore[arg-type]
-    )
+def _listing(row: Any) -> Listing:
+    system, obj, *rest = row  # the columns of `_COLUMNS`, in the fields' order
+    return Listing(System(system), obj, *rest)
 
 
 def get_listings(db: Db) -> dict[tuple[System, str], Listing]:
