@@ -49,6 +49,14 @@ _ANY_ID = "0" * 18
 _ID_POSITION = "id"
 _BULK_POSITION = "bulk"
 
+# A full listing's SOQL by (from a record id on, in `Id` order).
+_LISTINGS = {
+    (False, False): "SELECT {:fields} FROM {:object}",
+    (False, True): "SELECT {:fields} FROM {:object} ORDER BY Id",
+    (True, False): "SELECT {:fields} FROM {:object} WHERE Id > {}",
+    (True, True): "SELECT {:fields} FROM {:object} WHERE Id > {} ORDER BY Id",
+}
+
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +76,13 @@ def plan_window(
     until = now - settle
     since = None if cursor is None else min(cursor - lookback, until)
     return since, until
+
+
+def _listing_query(spec: ObjectSpec, fields: list[str], after: str | None, *, ordered: bool) -> str:
+    """A full listing's SOQL, from the record after `after` on when given, in `Id` order when
+    `ordered` (REST pages, whose positions are ids)."""
+    template = _LISTINGS[(after is not None, ordered)]
+    return soql(template, fields, spec.name, *(() if after is None else (after,)))
 
 
 def _window_query(
@@ -329,14 +344,7 @@ class Reader:
             return
 
         def render(chosen: list[str]) -> str:
-            if after is None:
-                return soql("SELECT {:fields} FROM {:object} ORDER BY Id", chosen, spec.name)
-            return soql(
-                "SELECT {:fields} FROM {:object} WHERE Id > {} ORDER BY Id",
-                chosen,
-                spec.name,
-                after,
-            )
+            return _listing_query(spec, chosen, after, ordered=True)
 
         operation = f"{spec.name}.query"
         chunks = self._field_chunks(spec, fields, render, include_deleted=False)
@@ -366,11 +374,9 @@ class Reader:
     def _bulk_pages(
         self, spec: ObjectSpec, fields: list[str], after: str | None
     ) -> Iterator[ListedPage]:
-        # Bulk queries are POSTed, so no URL limit: one job with every field.
-        if after is None:
-            query = soql("SELECT {:fields} FROM {:object}", fields, spec.name)
-        else:
-            query = soql("SELECT {:fields} FROM {:object} WHERE Id > {}", fields, spec.name, after)
+        # Bulk queries are POSTed, so no URL limit: one job with every field. No `ORDER BY`:
+        # it would turn off the job's PK chunking.
+        query = _listing_query(spec, fields, after, ordered=False)
         pages = self._sdk.bulk_query(
             spec.name,
             query,
