@@ -88,6 +88,12 @@ class Connector(Protocol):
         """
         ...
 
+    def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
+        """The live records whose upsert key `field` (a Salesforce external id, a HubSpot
+        unique property or `email`) holds one of `values`: where an upsert on that key would
+        land. Values matching nothing are left out (not an error)."""
+        ...
+
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         """Create or update records in batches; one outcome per patch, in the same order.
 

@@ -53,6 +53,7 @@ from sync.store.links import (
     deleted_links,
     find_links,
 )
+from sync.store.pending import PendingCreate, forget_creates, hold_creates, pending_creates
 from sync.store.people import people_by_emails, set_emails
 from sync.store.snapshots import (
     SnapshotWrite,
@@ -112,6 +113,7 @@ class _Gathered:
     digests: dict[RecordKey, str] = field(default_factory=dict)  # Mapper.source_digest
     deletions: list[deletes.Deletion] = field(default_factory=list)
     unreadable: dict[RecordKey, uuid.UUID] = field(default_factory=dict)  # and their people
+    pending: set[uuid.UUID] = field(default_factory=set)  # people with creates left uncommitted
 
 
 class Worker:
@@ -255,7 +257,9 @@ class Worker:
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
         held = set() if retrying else self._held(writes)
-        sent = send(self.connectors, [pw for n, pw in enumerate(writes) if n not in held])
+        outgoing = [pw for n, pw in enumerate(writes) if n not in held]
+        self._hold_creates(outgoing, now)
+        sent = send(self.connectors, outgoing)
         removed = deletes.send(self.connectors, gathered.deletions)
         if twins is not None:  # what this run changed: copies read before are stale
             twins.mark_written(
@@ -307,6 +311,56 @@ class Worker:
             for n, (key, (_, w)) in enumerate(zip(keys, writes, strict=True))
             if key in open_ and dict(open_[key]) == dict(w.fields)
         }
+
+    def _hold_creates(self, writes: Sequence[tuple[uuid.UUID, Write]], now: datetime) -> None:
+        """Keep the creates about to be sent, committed before sending (`sync.store.pending`)."""
+        creates = [
+            PendingCreate(pid, w.key.system, w.key.object, w.match_on, str(value), dict(w.expected))
+            for pid, w in writes
+            if w.creates and w.match_on and (value := w.fields.get(w.match_on)) is not None
+        ]
+        if creates:
+            with self.db.begin() as tx:
+                hold_creates(tx, creates, at=now)
+
+    def _found_creates(
+        self,
+        conn: Connection,
+        identity: Identity,
+        people: Collection[uuid.UUID],
+        in_hand: dict[RecordKey, SourceRecord],
+    ) -> tuple[set[uuid.UUID], dict[RecordKey, PendingCreate]]:
+        """Creates sent for `people` by a unit that died before its commit: the records they
+        made, found by their upsert key, are linked as created and put in hand. Returns the
+        people concerned and the create that made each record: what it wrote is the record's
+        snapshot, so an edit made to it since is a change to carry, not something the source's
+        values overwrite."""
+        pending = pending_creates(conn, people)
+        if not pending:
+            return set(), {}
+        lookups: dict[tuple[System, str, str], dict[str, PendingCreate]] = {}
+        for create in pending:
+            if identity.counterpart(create.person_id, create.system) is None:
+                lookup = lookups.setdefault((create.system, create.object, create.match_on), {})
+                lookup[create.match_value.casefold()] = create
+        for (system, obj, match_on), by_value in lookups.items():
+            found = self.connectors[system].find_by(obj, match_on, list(by_value))
+            owners = find_links(conn, [record.key for record in found]) if found else {}
+            for record in found:
+                sent = by_value.get(str(record.get(match_on) or "").casefold())
+                if sent is None or identity.counterpart(sent.person_id, system) is not None:
+                    continue
+                owner = owners.get(record.key)
+                if owner is not None and owner.person_id != sent.person_id:
+                    continue  # the upsert matched another person's record: see `_commit`
+                identity.created(sent.person_id, record.key)
+                in_hand[record.key] = record
+        made: dict[RecordKey, PendingCreate] = {}
+        for create in pending:
+            key = identity.counterpart(create.person_id, create.system)
+            if key is not None and key.object == create.object:
+                made[key] = create
+        return {create.person_id for create in pending}, made
 
     def _gather(
         self,
@@ -432,6 +486,19 @@ class Worker:
         # them again.
         in_hand = {r.key: r for r in (*live, *signals)}
         in_hand.update((r.key, r) for r in records if r.key in quiet)
+        pending, made = self._found_creates(conn, identity, touched, in_hand)
+        for key, create in made.items():
+            if key in in_hand and key not in digests:
+                digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
+            why = (
+                f"{key} was made by a create sent before an interrupted run committed it: "
+                "linked, with the values it was created with as what Baton last wrote there"
+            )
+            notes.append(
+                note_about(
+                    create.person_id, "record", "create_found", trigger, now, run_id, key, why
+                )
+            )
         asked: set[uuid.UUID] = set()  # people whose Opportunities were already looked up
         sought: set[RecordKey] = set()  # records already read by id (found or not)
         for _ in range(3):
@@ -491,6 +558,8 @@ class Worker:
             if k in wanted and k not in known
         )
         stored.update({k: v for k, v in known.items() if k in wanted})
+        for key, create in made.items():  # what a create whose commit was lost wrote
+            stored.setdefault(key, (create.values, None))
         snapshots = {k: values for k, (values, _) in stored.items()}
         seen_at = {k: at for k, (_, at) in stored.items()}
         lonely = [p for p in touched if identity.counterpart(p, System.SALESFORCE) is None]
@@ -531,6 +600,7 @@ class Worker:
             digests,
             deletions=deletes.plan(conn, orphaned),
             unreadable=unreadable,
+            pending=pending,
         )
 
     @staticmethod
@@ -803,6 +873,9 @@ class Worker:
         ]
         record_decisions(tx, [*notes, *decisions])
         letters_repo.add_dead_letters(tx, letters, at=now)
+        creators = gathered.pending | {s.person_id for s in sent if s.write.creates}
+        if creators:
+            forget_creates(tx, creators)
         explain_rejections(tx, explanations)
         record_transitions(tx, transitions, at=now)
 

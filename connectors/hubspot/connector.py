@@ -153,6 +153,9 @@ class HubSpotConnector:
     def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
         return self.reader.by_ids(spec_for(object), ids)
 
+    def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
+        return self.reader.by_ids(spec_for(object), values, id_property=field)
+
     # Writes
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:

@@ -327,9 +327,12 @@ class HubSpotReader:
                 records = [to_record(spec, raw) for raw in dig(page, "results") or []]
                 yield ListedPage(with_stubs(records), cursor.next(page, None))
 
-    def by_ids(self, spec: ObjectSpec, ids: Sequence[str]) -> list[SourceRecord]:
-        """Live records with these ids (merged-away ids resolve to the survivor); missing ids are
-        left out. One batch read per 100 ids."""
+    def by_ids(
+        self, spec: ObjectSpec, ids: Sequence[str], *, id_property: str | None = None
+    ) -> list[SourceRecord]:
+        """Live records with these ids (merged-away ids resolve to the survivor), or with these
+        values of the unique property `id_property`; missing ones are left out. One batch read
+        per 100."""
         wanted = list(dict.fromkeys(str(i) for i in ids))
         found: dict[str, SourceRecord] = {}
         for start in range(0, len(wanted), self.batch_size):
@@ -339,6 +342,8 @@ class HubSpotReader:
                 "properties": self.properties(spec),
                 "propertiesWithHistory": [],
             }
+            if id_property is not None:
+                body["idProperty"] = id_property
             reply = self.sdk.call(
                 f"{spec.sdk_attr}.batch_api",
                 "read",

@@ -104,6 +104,9 @@ class SalesforceConnector:
     def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
         return self.reader.by_ids(spec_for(object), ids)
 
+    def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
+        return self.reader.by_field(spec_for(object), field, values)
+
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return self.writer.write(spec_for(object), patches)
 

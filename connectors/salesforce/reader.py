@@ -49,6 +49,10 @@ _ANY_ID = "0" * 18
 _ID_POSITION = "id"
 _BULK_POSITION = "bulk"
 
+# Values per `by_field` query: 100 of the longest upsert keys (a uuid, an email) keep it far
+# inside the URL limit.
+_FIND_BATCH = 100
+
 # A full listing's SOQL by (from a record id on, in `Id` order).
 _LISTINGS = {
     (False, False): "SELECT {:fields} FROM {:object}",
@@ -306,6 +310,24 @@ class Reader:
                 self._records(spec, pages, chunks[1:], include_deleted=True, operation=operation)
             )
         return found
+
+    def by_field(self, spec: ObjectSpec, field: str, values: Sequence[str]) -> list[SourceRecord]:
+        """Live records whose `field` holds one of `values`: their ids by one query per
+        `_FIND_BATCH` values, then the records by id (`by_ids` fits the field list to the
+        URL)."""
+        wanted = list(dict.fromkeys(values))
+        operation = f"{spec.name}.byField"
+        ids: list[str] = []
+        for start in range(0, len(wanted), _FIND_BATCH):
+            query = soql(
+                "SELECT Id FROM {:object} WHERE {:ident} IN {}",
+                spec.name,
+                field,
+                wanted[start : start + _FIND_BATCH],
+            )
+            for page in self._pages(query, include_deleted=False, operation=operation):
+                ids.extend(str(row[ID_FIELD]) for row in page.get("records") or ())
+        return [record for record in self.by_ids(spec, ids) if not record.deleted]
 
     def all(self, spec: ObjectSpec, *, use_bulk: bool | None = None) -> Iterator[SourceRecord]:
         """Every live record: REST query pages, or one Bulk 2.0 job above the threshold."""

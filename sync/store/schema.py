@@ -181,6 +181,28 @@ class ListingPosition(Base):
     updated_at: Mapped[datetime]
 
 
+class PendingCreate(Base):
+    """A create sent but not yet committed: where the upsert lands (`match_on` = `match_value`
+    in `object`) and the values the new record was written with.
+
+    Written in its own transaction before the create is sent, deleted in the unit's commit. A
+    row left behind means the process died in between: the unit replaying it finds the record
+    by that key and takes it as created, with these values as its snapshot, instead of
+    upserting the source's values again over edits made to the record since. No foreign key:
+    the person may be new, committed with the unit that never committed.
+    """
+
+    __tablename__ = "pending_creates"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    object: Mapped[str] = mapped_column(String(OBJECT))
+    match_on: Mapped[str] = mapped_column(String(OBJECT))
+    match_value: Mapped[str] = mapped_column(Text)
+    field_values: Mapped[dict[str, Any]]
+    sent_at: Mapped[datetime]
+
+
 class Run(Base):
     """One daemon cycle, backfill or `run --once`, with its outcome and counts.
 

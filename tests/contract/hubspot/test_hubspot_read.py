@@ -89,6 +89,18 @@ def test_given_ids_then_read_by_ids_batches_100_and_leaves_out_missing_ones(
     assert records[0].fields.get("email")
 
 
+def test_given_emails_then_find_by_email_reads_where_an_upsert_on_email_lands(
+    hubspot: HubSpotConnector, served: Any
+) -> None:
+    """HubSpot's batch read takes `idProperty: email`, case-insensitively as upserts match."""
+    known = hubspot.read_by_ids("contacts", ["1", "2"])
+    emails = [str(r.fields["email"]) for r in known]
+    served.reset_stats()
+    found = hubspot.find_by("contacts", "email", [emails[0].upper(), emails[1], "no@one.example"])
+    assert sorted(r.key.id for r in found) == ["1", "2"]
+    assert served.stats()["requests"] == 1
+
+
 def test_given_a_stopped_iteration_then_no_further_pages_are_fetched(
     hubspot: HubSpotConnector, served: Any
 ) -> None:

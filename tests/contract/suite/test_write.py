@@ -72,6 +72,26 @@ def test_given_an_upsert_by_external_id_sent_twice_then_one_record_exists(
     assert record.get(side.external_id) == key
 
 
+def test_given_upserted_records_then_find_by_their_external_id_reads_where_an_upsert_lands(
+    side: Side, connector: Any
+) -> None:
+    """What a replayed create asks before it would write again (`sync.store.pending`)."""
+    keys = [f"bt-{uuid.uuid4()}" for _ in range(2)]
+    patches = [
+        _new(side, {side.external_id: k, **side.new_fields(_tag())}, side.external_id) for k in keys
+    ]
+    made = connector.write(side.person, patches)
+    side.reset_stats()
+
+    found = connector.find_by(side.person, side.external_id, [*keys, f"bt-{uuid.uuid4()}"])
+
+    assert sorted(r.key.id for r in found) == sorted(o.id for o in made)
+    assert {r.get(side.external_id) for r in found} == set(keys)
+    assert all(not r.deleted and r.get(side.writable) is None for r in found)
+    assert side.calls() <= 2  # one lookup (Salesforce: then one read by id)
+    assert connector.find_by(side.person, side.external_id, [f"bt-{uuid.uuid4()}"]) == []
+
+
 def test_given_one_refused_record_in_a_batch_then_only_it_fails_with_the_vendor_code(
     side: Side, connector: Any
 ) -> None:

@@ -26,6 +26,7 @@ TABLES = {
     "funnel_transitions",
     "api_budget",
     "listing_positions",
+    "pending_creates",
 }
 
 
@@ -40,7 +41,7 @@ def test_upgrade_from_empty_builds_every_table_at_head(empty_url: URL) -> None:
         upgrade(engine)  # again, by engine: already at head, a no-op
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
-            assert current_revision(conn) == head_revision() == "0006"
+            assert current_revision(conn) == head_revision() == "0007"
     finally:
         engine.dispose()
 

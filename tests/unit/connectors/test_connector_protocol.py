@@ -66,6 +66,9 @@ class InMemoryConnector:
     def read_by_ids(self, object: str, ids: Sequence[str]) -> list[SourceRecord]:
         return [r for r in self.records if r.key.object == object and r.key.id in ids]
 
+    def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
+        return [r for r in self.records if r.key.object == object and r.get(field) in values]
+
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return [WriteOutcome(patch=p, id=p.key.id or "new", created=not p.key.id) for p in patches]
 
@@ -125,6 +128,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
         "list_all",
         "count_all",
         "read_by_ids",
+        "find_by",
         "write",
         "delete",
         "describe",

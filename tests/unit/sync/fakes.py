@@ -80,6 +80,7 @@ class FakeConnector:
     known: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fields a read returns
     writes: int = 0
     write_calls: int = 0
+    find_calls: int = 0  # `find_by` calls: the lookups a replayed create makes
     refuse_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> refusal
     deleted: list[str] = field(default_factory=list)  # ids deleted through `delete`
     delete_calls: int = 0
@@ -240,6 +241,12 @@ class FakeConnector:
             if stored is not None and not stored.deleted:
                 out.append(make(ident, stored))
         return out
+
+    def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
+        self.find_calls += 1
+        index = self._index(object, field)
+        found = dict.fromkeys(i for v in values for i in index.get(_match_key(field, v), ()))
+        return self.read_by_ids(object, list(found))
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         self.write_calls += 1
