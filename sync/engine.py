@@ -241,8 +241,9 @@ class SyncEngine:
         time so the daemon continues from there.
 
         Resumable: each listing's position is kept as its pages commit, so a backfill after an
-        interrupted one goes on where each listing stopped (`sync.store.positions`), and ends
-        at the interrupted run's checkpoint, since what it listed was read as of then.
+        interrupted one goes on where each listing stopped (`sync.store.positions`). What the
+        interrupted run listed was read as of its start, so what changed since is read after
+        the listings (`_catch_up`): the run ends as current as an uninterrupted one.
         `restart` lists everything again instead. Rerunning is safe either way: already-synced
         people plan no writes. The last pass, HubSpot contacts for Salesforce people without
         one, waits until HubSpot's contacts have all been read (`_hubspot_read`).
@@ -637,6 +638,8 @@ class SyncEngine:
                 listed.add((system, obj))
                 if progress is not None:
                     progress.finish(label)
+            if since is None and not dry_run:
+                self._catch_up(wanted, upper, run_id, report)
             if self.policy.create_contacts_from_salesforce:
                 if not self._hubspot_read(listed, since, upper, run_id, dry_run, report, carry):
                     report.creation_waits = True
@@ -647,6 +650,25 @@ class SyncEngine:
         finally:
             for stream in early.values():
                 stream.close()
+
+    def _catch_up(
+        self,
+        wanted: Sequence[tuple[System, str]],
+        upper: datetime,
+        run_id: uuid.UUID | None,
+        report: CycleReport,
+    ) -> None:
+        """What changed since a resumed listing's run began, read as a poll reads it: what an
+        interrupted backfill listed was read as of its start, so without this a resumed one
+        would end behind an uninterrupted one (a title edited in between would wait for the
+        daemon). Listings of this run end at its own start and read nothing here; an object
+        never read to a checkpoint is left to the daemon."""
+        for system, obj in wanted:
+            with self.reader.connect() as conn:
+                checkpoint = get_checkpoint(conn, system, obj)
+            if checkpoint is None or checkpoint.cursor is None or checkpoint.cursor >= upper:
+                continue
+            self._read_changes(system, obj, upper, run_id, False, report, None, trigger="backfill")
 
     def _hubspot_read(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,17 +35,17 @@ class StopAfter:
     def finish(self, label: str) -> None: ...
 
 
-def _listed_by(stack: Stack) -> list[int]:
-    """Counts, as the HubSpot connector hands them out, of each listing page's records."""
+def _listed_by(connector: Any) -> list[int]:
+    """Counts, as the connector hands them out, of each listing page's records."""
     sizes: list[int] = []
-    list_all = stack.hubspot.list_all
+    list_all = connector.list_all
 
     def counted(obj: str, start: str | None = None) -> Iterator[ListedPage]:
         for page in list_all(obj, start):
             sizes.append(len(page.records))
             yield page
 
-    stack.hubspot.list_all = counted  # type: ignore[method-assign]
+    connector.list_all = counted
     return sizes
 
 
@@ -73,7 +74,8 @@ def test_an_interrupted_backfill_goes_on_where_it_stopped(tmp_path: Path) -> Non
         with pytest.raises(KeyboardInterrupt):
             stack.engine.backfill(progress=StopAfter(pages=3))
         stack.later(600)
-        listed = _listed_by(stack)
+        listed = _listed_by(stack.hubspot)
+        listed_leads = _listed_by(stack.salesforce)
         began = stack.engine.now() - stack.engine.policy.settle
 
         report = stack.engine.backfill()
@@ -84,7 +86,13 @@ def test_an_interrupted_backfill_goes_on_where_it_stopped(tmp_path: Path) -> Non
         # the creation pass, as a poll would).
         assert report.read["hubspot:contacts"] >= 300 - PAGE
         assert report.resumed["salesforce:Lead"] == 100  # listed to its end before the stop
-        assert not report.read["salesforce:Lead"]
+        assert listed_leads == []
+        # Not listed again: only what changed since the first run began is read (its own
+        # writes among them), after the listings, as a poll would read it.
+        assert report.read["salesforce:Lead"] < 100
+        lead_checkpoint = get_checkpoint(stack.read(), System.SALESFORCE, "Lead")
+        assert lead_checkpoint is not None
+        assert lead_checkpoint.cursor == began
         checkpoint = get_checkpoint(stack.read(), System.HUBSPOT, "contacts")
         assert checkpoint is not None
         # The first run's listing was read as of its start; what changed since, before the

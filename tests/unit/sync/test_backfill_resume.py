@@ -1,5 +1,5 @@
-"""A backfill after an interrupted one goes on where each listing stopped, and ends at the
-interrupted run's checkpoint (what it listed was read as of then)."""
+"""A backfill after an interrupted one goes on where each listing stopped, then reads what
+changed since the interrupted run began (what it listed was read as of then)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def _contacts(world: World, n: int) -> None:
     for i in range(n):
         world.hs.put("contacts", {"email": f"p{i}@example.com", "lastname": f"L{i}"})
     world.hs.list_page = 2
-    world.clock.advance(10)
+    world.clock.advance(300)  # past the lookback: a resumed run's catch-up reads only edits
 
 
 def _interrupted(world: World, pages: int, **policy: object) -> datetime:
@@ -76,9 +76,7 @@ def test_a_backfill_after_an_interrupted_one_lists_on_from_where_it_stopped(
     _interrupted(world, pages=3)
     world.hs.listed_pages = 0
     progress = Stopping(world)
-    # Without the creation pass, which first reads what changed since the interrupted run
-    # began (see the test after the next): here only the listing is read.
-    engine = world.engine(backfill_page_size=2, create_contacts_from_salesforce=False)
+    engine = world.engine(backfill_page_size=2)
 
     report = engine.backfill(objects=["contacts"], progress=progress)
 
@@ -91,29 +89,14 @@ def test_a_backfill_after_an_interrupted_one_lists_on_from_where_it_stopped(
     assert get_listings(world.read()) == {}  # done: the next backfill lists from the start
 
 
-def test_the_resumed_backfill_ends_at_the_interrupted_runs_checkpoint(world: World) -> None:
-    _contacts(world, 6)
-    began = _interrupted(world, pages=1)
-    world.clock.advance(3600)
-    # Edited after the interrupted run listed it: the checkpoint must stay before this edit,
-    # or the daemon would never read it (the resumed run does not list that page again).
-    edited = next(iter(world.hs.live("contacts")))
-    world.hs.put("contacts", {"jobtitle": "Edited"}, id=edited)
-
-    engine = world.engine(backfill_page_size=2, create_contacts_from_salesforce=False)
-    engine.backfill(objects=["contacts"])
-
-    checkpoint = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
-    assert checkpoint is not None
-    assert checkpoint.cursor == began
-    assert world.hs.objects["contacts"][edited].modified_at > began
-
-
-def test_before_creating_the_resumed_backfill_reads_what_changed_since_it_began(
-    world: World,
+@pytest.mark.parametrize("creates", [True, False])
+def test_the_resumed_backfill_reads_what_changed_since_the_interrupted_one_began(
+    world: World, creates: bool
 ) -> None:
-    """The creation pass needs every HubSpot contact read up to now: what changed since the
-    interrupted run began is read first, as a poll would, and the checkpoint moves on."""
+    """What the interrupted run listed was read as of its start: an edit made since to a
+    record it listed is read after the listings, as a poll would read it, so the resumed run
+    ends as current as an uninterrupted one, with its checkpoint at its own start (creation
+    policy or not: the creation pass is not what reads it)."""
     _contacts(world, 6)
     _interrupted(world, pages=1)
     world.clock.advance(3600)
@@ -122,7 +105,8 @@ def test_before_creating_the_resumed_backfill_reads_what_changed_since_it_began(
     world.clock.advance(10)
     upper = world.clock() - SETTLE
 
-    world.engine(backfill_page_size=2).backfill(objects=["contacts"])
+    engine = world.engine(backfill_page_size=2, create_contacts_from_salesforce=creates)
+    engine.backfill(objects=["contacts"])
 
     key = RecordKey(System.HUBSPOT, "contacts", edited)
     state = snapshot_states(world.read(), [key])[key]
@@ -186,13 +170,38 @@ def test_a_listing_finished_before_the_interruption_is_not_listed_again(world: W
     assert get_checkpoint(world.read(), System.SALESFORCE, "Lead") is not None
 
 
+def test_a_lead_edited_after_its_listing_finished_reaches_hubspot_in_the_resumed_backfill(
+    world: World,
+) -> None:
+    """The Leads are not listed again, but what changed since the interrupted run began is
+    read: the edit reaches the contact in this run, not at the daemon's next poll (found by
+    the SIGKILL crash test: titles edited in Salesforce between kills had not arrived)."""
+    lead = world.sf.put("Lead", {**SF_LEAD, "Email": "lead@example.com", "Title": "CTO"})
+    _contacts(world, 4)
+    with pytest.raises(KeyboardInterrupt):  # the Lead page, then a HubSpot page
+        world.engine(backfill_page_size=2, prefetch_records=0).backfill(
+            progress=Stopping(world, pages=2)
+        )
+    world.clock.advance(600)
+    world.sf.put("Lead", {"Title": "VP Sales"}, id=lead)
+    world.clock.advance(10)
+    world.sf.listed_pages = 0
+
+    world.engine(backfill_page_size=2, prefetch_records=0).backfill()
+
+    assert world.sf.listed_pages == 0
+    [contact] = [c for c in world.hs.live("contacts").values() if c["email"] == "lead@example.com"]
+    assert contact["jobtitle"] == "VP Sales"
+
+
 def test_a_write_held_for_retry_before_the_interruption_still_holds_the_checkpoint(
     world: World,
 ) -> None:
     for i in range(4):
         world.sf.put("Lead", {**SF_LEAD, "Email": f"p{i}@example.com", "Title": "Old"})
     world.clock.advance(10)
-    world.engine(backfill_page_size=2, prefetch_records=0).backfill(objects=["Lead"])
+    world.engine(backfill_page_size=2, prefetch_records=0).backfill()  # makes their contacts
+    assert len(world.hs.live("contacts")) == 4
     for ident, fields in world.hs.live("contacts").items():
         world.hs.put("contacts", {**fields, "jobtitle": "New"}, id=ident)
     world.hs.list_page = 2
@@ -200,17 +209,48 @@ def test_a_write_held_for_retry_before_the_interruption_still_holds_the_checkpoi
     world.sf.retry_next = 1  # the first HubSpot page's write to Salesforce is locked
     _interrupted(world, pages=1, prefetch_records=0)
     before = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
-    # Without the creation pass, whose reading of what changed since would read the page
-    # again at once (and move the checkpoint only if its write then goes through).
-    engine = world.engine(
-        backfill_page_size=2, prefetch_records=0, create_contacts_from_salesforce=False
-    )
+    # Still locked: the catch-up after the listing reads that page again (it changed since
+    # the checkpoint), and its write waits once more.
+    world.sf.retry_next = 100
+    engine = world.engine(backfill_page_size=2, prefetch_records=0)
 
-    engine.backfill(objects=["contacts"])
+    report = engine.backfill(objects=["contacts"])
 
     # The locked write's page was listed by the interrupted run: only a checkpoint left
     # where it was makes the daemon read it again.
-    assert get_checkpoint(world.read(), System.HUBSPOT, "contacts") == before
+    after = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+    assert before is not None
+    assert after is not None
+    assert after.cursor == before.cursor
+    assert report.retry_later >= 1
+    assert {lead["Title"] for lead in world.sf.live("Lead").values()} == {"Old", "New"}
+    assert report.creation_waits
+
+
+def test_a_write_held_before_the_interruption_goes_through_in_the_catch_up(
+    world: World,
+) -> None:
+    """Once the lock is gone, the resumed run's catch-up reads the held page again (it
+    changed since the checkpoint), sends its write, and the checkpoint moves on."""
+    for i in range(4):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{i}@example.com", "Title": "Old"})
+    world.clock.advance(10)
+    world.engine(backfill_page_size=2, prefetch_records=0).backfill()  # makes their contacts
+    assert len(world.hs.live("contacts")) == 4
+    for ident, fields in world.hs.live("contacts").items():
+        world.hs.put("contacts", {**fields, "jobtitle": "New"}, id=ident)
+    world.hs.list_page = 2
+    world.clock.advance(10)
+    world.sf.retry_next = 1
+    _interrupted(world, pages=1, prefetch_records=0)
+    upper = world.clock() - SETTLE
+
+    world.engine(backfill_page_size=2, prefetch_records=0).backfill(objects=["contacts"])
+
+    assert {lead["Title"] for lead in world.sf.live("Lead").values()} == {"New"}
+    checkpoint = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+    assert checkpoint is not None
+    assert checkpoint.cursor == upper
 
 
 def test_a_poll_running_while_a_resumed_backfill_ends_still_commits(world: World) -> None:
@@ -364,3 +404,47 @@ def test_a_backfill_closed_by_another_process_stops_at_its_next_page(world: Worl
     assert run.status is RunStatus.FAILED
     assert run.error is not None
     assert "closed as interrupted by another process" in run.error
+
+
+def test_a_lead_edited_after_a_killed_backfill_made_it_keeps_the_edit_when_the_create_replays(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed backfill replays the uncommitted page whose unit made a Lead, but does not
+    list the Leads again: the replayed create must find the Lead it made and treat it as
+    linked, not upsert the contact's values over it (found by the SIGKILL crash test)."""
+    hs_id = world.hs.put(
+        "contacts",
+        {
+            "email": "mql@example.com",
+            "lastname": "Q",
+            "jobtitle": "CTO",
+            "hubspotscore": "80",
+            "company": "Initech",
+        },
+    )
+    world.clock.advance(10)
+    engine = world.engine(backfill_page_size=2)
+    real = engine.worker._commit
+
+    def killed(tx: object, gathered: object, plans: object, sent: list, *a: object, **k: object):
+        if any(s.write.creates for s in sent):
+            raise KeyboardInterrupt  # the process dies after the writes, before the commit
+        return real(tx, gathered, plans, sent, *a, **k)
+
+    monkeypatch.setattr(engine.worker, "_commit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        engine.backfill()
+    monkeypatch.undo()
+    [lead_id] = world.sf.live("Lead")
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)  # sales edits the new Lead
+    world.clock.advance(10)
+    report = world.engine(backfill_page_size=2).backfill()
+    assert list(world.sf.live("Lead")) == [lead_id]
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    assert report.created == {}  # the Lead was found, not made again
+    assert world.sf.find_calls == 1
+    conn = world.read()
+    assert conn.exec_driver_sql("select count(*) from pending_creates").scalar() == 0
+    rules = conn.exec_driver_sql("select rule from decisions").scalars().all()
+    assert rules.count("create_found") == 1  # `baton why` says how the Lead was found
