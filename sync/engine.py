@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -462,20 +462,21 @@ class SyncEngine:
         *,
         trigger: str,
         keep: bool = False,
+        start: datetime | None = None,
     ) -> bool:
-        """Sync what changed in `obj` since its checkpoint (less the lookback) up to `upper`,
-        page by page, then move the checkpoint to `upper` (`keep`: leave it); False when a
-        page's write waits for a retry (the rest is read again next time, from the unmoved
-        checkpoint)."""
+        """Sync what changed in `obj` since its checkpoint (`start`: since then instead; less
+        the lookback either way) up to `upper`, page by page, then move the checkpoint to
+        `upper` (`keep`: leave it); False when a page's write waits for a retry (the rest is
+        read again next time, from the unmoved checkpoint)."""
         keep = keep or dry_run
         if not keep:
             with self.db.begin() as tx:
                 set_upper_bound(tx, system, obj, upper, at=self.now())
-        with self.reader.connect() as conn:
-            checkpoint = get_checkpoint(conn, system, obj)
-        since = None
-        if checkpoint is not None and checkpoint.cursor is not None:
-            since = checkpoint.cursor - self.policy.lookback
+        if start is None:
+            with self.reader.connect() as conn:
+                checkpoint = get_checkpoint(conn, system, obj)
+            start = checkpoint.cursor if checkpoint is not None else None
+        since = start - self.policy.lookback if start is not None else None
         records = self.connectors[system].read_changes(obj, since, upper)
         allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
         for page in (p.records for p in cut_records(records, self.policy.page_size)):
@@ -638,10 +639,15 @@ class SyncEngine:
                 listed.add((system, obj))
                 if progress is not None:
                     progress.finish(label)
-            if since is None and not dry_run:
-                self._catch_up(wanted, upper, run_id, report)
+            caught = (
+                self._catch_up(wanted, listings, upper, run_id, report, carry)
+                if since is None
+                else True
+            )
             if self.policy.create_contacts_from_salesforce:
-                if not self._hubspot_read(listed, since, upper, run_id, dry_run, report, carry):
+                if not caught:
+                    report.creation_waits = True  # a write of the catch-up waits for a retry
+                elif not self._hubspot_read(listed, since, upper, run_id, dry_run, report, carry):
                     report.creation_waits = True
                 elif carry is not None:
                     report += self._dry_create_missing(carry, trigger="backfill")
@@ -654,21 +660,41 @@ class SyncEngine:
     def _catch_up(
         self,
         wanted: Sequence[tuple[System, str]],
+        listings: Mapping[tuple[System, str], Listing],
         upper: datetime,
         run_id: uuid.UUID | None,
         report: CycleReport,
-    ) -> None:
+        carry: Identity | None,
+    ) -> bool:
         """What changed since a resumed listing's run began, read as a poll reads it: what an
         interrupted backfill listed was read as of its start, so without this a resumed one
         would end behind an uninterrupted one (a title edited in between would wait for the
         daemon). Listings of this run end at its own start and read nothing here; an object
-        never read to a checkpoint is left to the daemon."""
-        for system, obj in wanted:
+        never read to a checkpoint is left to the daemon. A dry run (`carry`) reads from where
+        the real run's listing would have left the checkpoint, and moves none. False when a
+        write waits for a retry (the contacts' then keeps the creation pass waiting)."""
+        caught = True
+        for key in wanted:
             with self.reader.connect() as conn:
-                checkpoint = get_checkpoint(conn, system, obj)
-            if checkpoint is None or checkpoint.cursor is None or checkpoint.cursor >= upper:
+                checkpoint = get_checkpoint(conn, *key)
+            start = checkpoint.cursor if checkpoint is not None else None
+            begun = listings.get(key)
+            if carry is not None and begun is not None and not begun.held:
+                start = max(start or begun.upper_bound, begun.upper_bound)
+            if start is None or start >= upper:
                 continue
-            self._read_changes(system, obj, upper, run_id, False, report, None, trigger="backfill")
+            read = self._read_changes(
+                *key,
+                upper,
+                run_id,
+                carry is not None,
+                report,
+                carry,
+                trigger="backfill",
+                start=start if carry is not None else None,
+            )
+            caught = caught and (read or key != (System.HUBSPOT, HUBSPOT_CONTACTS))
+        return caught
 
     def _hubspot_read(
         self,

@@ -260,6 +260,12 @@ class Identity:
         self.active.setdefault(pid, {})[key.system] = key
         self.moves.append((pid, key, reason))
 
+    def claim(self, pid: uuid.UUID, key: RecordKey) -> None:
+        """Link a record a lost commit had linked (the source of a create no commit settled,
+        which carries the person's cross-system id or soon will): the caller checked that
+        neither the record nor the person's place in its system is taken."""
+        self._link(pid, key, LinkReason.CROSS_ID)
+
     def associate(self, pid: uuid.UUID, key: RecordKey, reason: LinkReason) -> None:
         """A record that speaks about the person without being its record (an Opportunity)."""
         if key not in self.person_of:

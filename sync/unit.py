@@ -53,7 +53,13 @@ from sync.store.links import (
     deleted_links,
     find_links,
 )
-from sync.store.pending import PendingCreate, forget_creates, hold_creates, pending_creates
+from sync.store.pending import (
+    Baseline,
+    PendingCreate,
+    forget_creates,
+    hold_creates,
+    pending_creates,
+)
 from sync.store.people import people_by_emails, set_emails
 from sync.store.snapshots import (
     SnapshotWrite,
@@ -113,7 +119,7 @@ class _Gathered:
     digests: dict[RecordKey, str] = field(default_factory=dict)  # Mapper.source_digest
     deletions: list[deletes.Deletion] = field(default_factory=list)
     unreadable: dict[RecordKey, uuid.UUID] = field(default_factory=dict)  # and their people
-    pending: set[uuid.UUID] = field(default_factory=set)  # people with creates left uncommitted
+    pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
 
 
 class Worker:
@@ -258,7 +264,7 @@ class Worker:
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
         held = set() if retrying else self._held(writes)
         outgoing = [pw for n, pw in enumerate(writes) if n not in held]
-        self._hold_creates(outgoing, now)
+        self._hold_creates(gathered, outgoing, now)
         sent = send(self.connectors, outgoing)
         removed = deletes.send(self.connectors, gathered.deletions)
         if twins is not None:  # what this run changed: copies read before are stale
@@ -312,13 +318,27 @@ class Worker:
             if key in open_ and dict(open_[key]) == dict(w.fields)
         }
 
-    def _hold_creates(self, writes: Sequence[tuple[uuid.UUID, Write]], now: datetime) -> None:
-        """Keep the creates about to be sent, committed before sending (`sync.store.pending`)."""
-        creates = [
-            PendingCreate(pid, w.key.system, w.key.object, w.match_on, str(value), dict(w.expected))
-            for pid, w in writes
-            if w.creates and w.match_on and (value := w.fields.get(w.match_on)) is not None
-        ]
+    def _hold_creates(
+        self, gathered: _Gathered, writes: Sequence[tuple[uuid.UUID, Write]], now: datetime
+    ) -> None:
+        """Keep the creates about to be sent, with the record each was made from as read
+        (before this unit's own write to it: a replay then sees that write's echo, not an
+        edit), committed before sending (`sync.store.pending`)."""
+        creates: list[PendingCreate] = []
+        for pid, w in writes:
+            value = w.fields.get(w.match_on) if w.match_on else None
+            if not w.creates or w.match_on is None or value is None:
+                continue
+            source = None
+            for system, key in gathered.identity.records_of(pid).items():
+                record = gathered.records.get(key)
+                if system is not w.key.system and record is not None and key in gathered.values:
+                    source = Baseline(key, gathered.values[key], record.modified_at)
+            creates.append(
+                PendingCreate(
+                    pid, w.key.system, w.key.object, w.match_on, str(value), w.expected, source
+                )
+            )
         if creates:
             with self.db.begin() as tx:
                 hold_creates(tx, creates, at=now)
@@ -329,38 +349,67 @@ class Worker:
         identity: Identity,
         people: Collection[uuid.UUID],
         in_hand: dict[RecordKey, SourceRecord],
-    ) -> tuple[set[uuid.UUID], dict[RecordKey, PendingCreate]]:
-        """Creates sent for `people` by a unit that died before its commit: the records they
-        made, found by their upsert key, are linked as created and put in hand. Returns the
-        people concerned and the create that made each record: what it wrote is the record's
-        snapshot, so an edit made to it since is a change to carry, not something the source's
-        values overwrite."""
+    ) -> list[PendingCreate]:
+        """Creates for `people` no commit settled (the process died after sending them, or
+        the person's writes failed): the records they made, found by their upsert key when
+        not linked yet, are linked as created and put in hand (see `_made`)."""
         pending = pending_creates(conn, people)
-        if not pending:
-            return set(), {}
         lookups: dict[tuple[System, str, str], dict[str, PendingCreate]] = {}
         for create in pending:
             if identity.counterpart(create.person_id, create.system) is None:
                 lookup = lookups.setdefault((create.system, create.object, create.match_on), {})
-                lookup[create.match_value.casefold()] = create
+                lookup[_upsert_key(create.match_value)] = create
         for (system, obj, match_on), by_value in lookups.items():
             found = self.connectors[system].find_by(obj, match_on, list(by_value))
             owners = find_links(conn, [record.key for record in found]) if found else {}
             for record in found:
-                sent = by_value.get(str(record.get(match_on) or "").casefold())
+                sent = by_value.get(_upsert_key(record.get(match_on)))
                 if sent is None or identity.counterpart(sent.person_id, system) is not None:
                     continue
                 owner = owners.get(record.key)
                 if owner is not None and owner.person_id != sent.person_id:
                     continue  # the upsert matched another person's record: see `_commit`
+                if identity.person_of.get(record.key, sent.person_id) != sent.person_id:
+                    continue  # this unit gave it to someone else
                 identity.created(sent.person_id, record.key)
                 in_hand[record.key] = record
-        made: dict[RecordKey, PendingCreate] = {}
+        # The record each create was made from: the lost commit linked it too (a person first
+        # seen by that unit has no link yet, and a pass reading only the new record would plan
+        # them one-sided and keep no baseline for it).
+        sources = {
+            c.source.key: c.person_id
+            for c in pending
+            if c.source is not None
+            and identity.counterpart(c.person_id, c.source.key.system) is None
+            and c.source.key not in identity.person_of
+        }
+        taken = find_links(conn, list(sources)) if sources else {}
+        for key, pid in sources.items():
+            if key not in taken and identity.counterpart(pid, key.system) is None:
+                identity.claim(pid, key)
+        return pending
+
+    @staticmethod
+    def _made(
+        pending: Sequence[PendingCreate],
+        identity: Identity,
+        in_hand: Mapping[RecordKey, SourceRecord],
+    ) -> list[tuple[RecordKey, PendingCreate]]:
+        """Each unsettled create's record, now the person's and in hand: the one its upsert
+        key names. What the create wrote becomes its snapshot (an edit made to it since is a
+        change to carry, not something the source's values overwrite)."""
+        made: list[tuple[RecordKey, PendingCreate]] = []
         for create in pending:
             key = identity.counterpart(create.person_id, create.system)
-            if key is not None and key.object == create.object:
-                made[key] = create
-        return {create.person_id for create in pending}, made
+            record = in_hand.get(key) if key is not None else None
+            if (
+                key is not None
+                and record is not None
+                and key.object == create.object
+                and _upsert_key(record.get(create.match_on)) == _upsert_key(create.match_value)
+            ):
+                made.append((key, create))
+        return made
 
     def _gather(
         self,
@@ -486,19 +535,7 @@ class Worker:
         # them again.
         in_hand = {r.key: r for r in (*live, *signals)}
         in_hand.update((r.key, r) for r in records if r.key in quiet)
-        pending, made = self._found_creates(conn, identity, touched, in_hand)
-        for key, create in made.items():
-            if key in in_hand and key not in digests:
-                digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
-            why = (
-                f"{key} was made by a create sent before an interrupted run committed it: "
-                "linked, with the values it was created with as what Baton last wrote there"
-            )
-            notes.append(
-                note_about(
-                    create.person_id, "record", "create_found", trigger, now, run_id, key, why
-                )
-            )
+        pending = self._found_creates(conn, identity, touched, in_hand)
         asked: set[uuid.UUID] = set()  # people whose Opportunities were already looked up
         sought: set[RecordKey] = set()  # records already read by id (found or not)
         for _ in range(3):
@@ -558,8 +595,24 @@ class Worker:
             if k in wanted and k not in known
         )
         stored.update({k: v for k, v in known.items() if k in wanted})
-        for key, create in made.items():  # what a create whose commit was lost wrote
-            stored.setdefault(key, (create.values, None))
+        for key, create in self._made(pending, identity, in_hand):
+            if key not in digests:
+                digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
+            if key not in stored:  # what the create wrote, where no commit stored it
+                stored[key] = (create.values, None)
+                why = (
+                    f"{key} was made by a create no commit settled (the run was interrupted, "
+                    "or the person's writes failed): linked, with the values it was created "
+                    "with as what Baton last wrote there"
+                )
+                notes.append(
+                    note_about(
+                        create.person_id, "record", "create_found", trigger, now, run_id, key, why
+                    )
+                )
+            source = create.source
+            if source is not None and source.key in wanted and source.key not in stored:
+                stored[source.key] = (source.values, source.modified_at)
         snapshots = {k: values for k, (values, _) in stored.items()}
         seen_at = {k: at for k, (_, at) in stored.items()}
         lonely = [p for p in touched if identity.counterpart(p, System.SALESFORCE) is None]
@@ -600,7 +653,7 @@ class Worker:
             digests,
             deletions=deletes.plan(conn, orphaned),
             unreadable=unreadable,
-            pending=pending,
+            pending={(c.person_id, c.system) for c in pending},
         )
 
     @staticmethod
@@ -873,11 +926,35 @@ class Worker:
         ]
         record_decisions(tx, [*notes, *decisions])
         letters_repo.add_dead_letters(tx, letters, at=now)
-        creators = gathered.pending | {s.person_id for s in sent if s.write.creates}
-        if creators:
-            forget_creates(tx, creators)
+        self._settle_creates(tx, gathered, sent, failed)
         explain_rejections(tx, explanations)
         record_transitions(tx, transitions, at=now)
+
+    @staticmethod
+    def _settle_creates(
+        tx: Connection, gathered: _Gathered, sent: Sequence[Sent], failed: Collection[uuid.UUID]
+    ) -> None:
+        """Forget the pending creates of people whose snapshots this commit stores. A failed
+        person's stay: a create answered "retry later" may have landed, and a record made or
+        found for them has its link but no snapshot yet (`_made` gives it one next time)."""
+        unsettled = gathered.pending | {
+            (s.person_id, s.write.key.system) for s in sent if s.write.creates
+        }
+        maybe_made = {
+            (s.person_id, s.write.key.system)
+            for s in sent
+            if s.write.creates and s.result is Result.RETRY
+        }
+        identity = gathered.identity
+        kept = {
+            pid
+            for pid, system in unsettled
+            if pid in failed
+            and ((pid, system) in maybe_made or identity.counterpart(pid, system) is not None)
+        }
+        settled = {pid for pid, _ in unsettled} - kept
+        if settled:
+            forget_creates(tx, settled)
 
     def _transitions(
         self, tx: Connection, plans: Sequence[PersonPlan], now: datetime
@@ -1080,6 +1157,11 @@ def _alone_in_salesforce(gathered: _Gathered, plans: Sequence[PersonPlan]) -> li
         if record is not None and key not in changed:
             alone.append(record)
     return alone
+
+
+def _upsert_key(value: object) -> str:
+    """An upsert key as the systems match it: case and surrounding spaces ignored."""
+    return str(value or "").strip().casefold()
 
 
 def _letter_key(pid: uuid.UUID, write: Write) -> RecordKey:

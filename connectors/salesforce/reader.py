@@ -312,20 +312,26 @@ class Reader:
         return found
 
     def by_field(self, spec: ObjectSpec, field: str, values: Sequence[str]) -> list[SourceRecord]:
-        """Live records whose `field` holds one of `values`: their ids by one query per
-        `_FIND_BATCH` values, then the records by id (`by_ids` fits the field list to the
-        URL)."""
-        wanted = list(dict.fromkeys(values))
+        """Live records whose `field` holds one of `values`: their ids by one query per batch
+        of values (at most `_FIND_BATCH`, and as many as the URL holds), then the records by
+        id (`by_ids` fits the field list to the URL)."""
+
+        def query(batch: list[str]) -> str:
+            return soql("SELECT Id FROM {:object} WHERE {:ident} IN {}", spec.name, field, batch)
+
+        budget = self._query_budget(include_deleted=False)
+        batches: list[list[str]] = [[]]
+        for value in dict.fromkeys(values):
+            batch = batches[-1]
+            if batch and (len(batch) >= _FIND_BATCH or url_length(query([*batch, value])) > budget):
+                batches.append(batch := [])
+            batch.append(value)
         operation = f"{spec.name}.byField"
         ids: list[str] = []
-        for start in range(0, len(wanted), _FIND_BATCH):
-            query = soql(
-                "SELECT Id FROM {:object} WHERE {:ident} IN {}",
-                spec.name,
-                field,
-                wanted[start : start + _FIND_BATCH],
-            )
-            for page in self._pages(query, include_deleted=False, operation=operation):
+        for batch in batches:
+            if not batch:
+                continue
+            for page in self._pages(query(batch), include_deleted=False, operation=operation):
                 ids.extend(str(row[ID_FIELD]) for row in page.get("records") or ())
         return [record for record in self.by_ids(spec, ids) if not record.deleted]
 

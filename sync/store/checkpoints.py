@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, Connection, Dialect, bindparam, delete, select
+from sqlalchemy import ColumnElement, Connection, Dialect, bindparam, case, delete, select
 from sqlalchemy.sql.dml import ReturningInsert
 
 from connectors.records import System
@@ -72,16 +72,21 @@ def list_checkpoints(db: Db) -> list[Checkpoint]:
 def set_upper_bound(
     db: Db, system: System, obj: str, upper_bound: datetime, *, at: datetime | None = None
 ) -> None:
-    """Fix the run's upper bound (its signpost) before reading; the cursor stays where it is."""
+    """Fix the run's upper bound (its signpost) before reading; the cursor stays where it is.
+
+    The bound only rises: runs overlap (a backfill's catch-up reading while the daemon polls),
+    and an earlier run's bound set back under a later one would fail that run's next advance.
+    """
     conn = connection(db)
     stmt = upsert(conn, CheckpointRow).values(
         system=system.value, object=obj, run_upper_bound=upper_bound, updated_at=at or utcnow()
     )
+    current, new = CheckpointRow.run_upper_bound, stmt.excluded.run_upper_bound
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[CheckpointRow.system, CheckpointRow.object],
             set_={
-                "run_upper_bound": stmt.excluded.run_upper_bound,
+                "run_upper_bound": case((current.is_(None) | (new > current), new), else_=current),
                 "updated_at": stmt.excluded.updated_at,
             },
         )

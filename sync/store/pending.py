@@ -1,37 +1,64 @@
-"""Pending creates: creates sent whose unit has not committed yet.
+"""Pending creates: creates sent whose outcome no commit has settled yet.
 
 A create is an upsert on the cross-system id (or email), so replaying it after a crash makes no
 duplicate, but it carries every field the source had when it was planned, and a replay would
 write those over edits made to the new record since. So the unit keeps each create here, in a
-transaction of its own, before sending it (`hold_creates`), and drops the rows in its commit
-(`forget_creates`). A row found when a person is synced again means that unit died in between:
-the record it made is found by `match_on` and taken as created, with `values` as its snapshot.
+transaction of its own, before sending it (`hold_creates`), and its commit drops the rows once
+the person's snapshots are stored (`forget_creates`). A row found when a person is synced again
+means that never happened (the process died, or the person's writes failed): the record is
+found by `match_on` and taken as created, with `values` as its snapshot, and the source record,
+should it have no snapshot of its own (a person first seen by the lost unit), gets `source`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from connectors.records import FieldValue, System
+from connectors.records import FieldValue, RecordKey, System
 from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import PendingCreate as Row
 
 
 @dataclass(frozen=True, slots=True)
+class Baseline:
+    """A record as a unit read it: the snapshot its commit would have stored."""
+
+    key: RecordKey
+    values: Mapping[str, FieldValue]
+    modified_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class PendingCreate:
-    """One create sent for `person_id`: where its upsert lands, and what it wrote."""
+    """One create sent for `person_id`: where its upsert lands, what it wrote, and the record
+    it was made from."""
 
     person_id: uuid.UUID
     system: System
     object: str
     match_on: str
     match_value: str
-    values: dict[str, FieldValue]
+    values: Mapping[str, FieldValue]
+    source: Baseline | None = None
+
+
+_SET_ON_CONFLICT = (
+    "object",
+    "match_on",
+    "match_value",
+    "field_values",
+    "source_system",
+    "source_object",
+    "source_record_id",
+    "source_values",
+    "source_modified_at",
+    "sent_at",
+)
 
 
 def hold_creates(db: Db, creates: Sequence[PendingCreate], *, at: datetime) -> None:
@@ -46,7 +73,12 @@ def hold_creates(db: Db, creates: Sequence[PendingCreate], *, at: datetime) -> N
             "object": c.object,
             "match_on": c.match_on,
             "match_value": c.match_value,
-            "field_values": c.values,
+            "field_values": dict(c.values),
+            "source_system": c.source.key.system.value if c.source else None,
+            "source_object": c.source.key.object if c.source else None,
+            "source_record_id": c.source.key.id if c.source else None,
+            "source_values": dict(c.source.values) if c.source else None,
+            "source_modified_at": c.source.modified_at if c.source else None,
             "sent_at": at,
         }
         for c in creates
@@ -55,29 +87,48 @@ def hold_creates(db: Db, creates: Sequence[PendingCreate], *, at: datetime) -> N
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[Row.person_id, Row.system],
-            set_={
-                name: statement.excluded[name]
-                for name in ("object", "match_on", "match_value", "field_values", "sent_at")
-            },
+            set_={name: statement.excluded[name] for name in _SET_ON_CONFLICT},
         ),
         rows,
     )
 
 
 def pending_creates(db: Db, person_ids: Collection[uuid.UUID]) -> list[PendingCreate]:
-    """The creates left uncommitted for these people."""
+    """The creates left unsettled for these people."""
     conn = connection(db)
     found: list[PendingCreate] = []
-    columns = (Row.person_id, Row.system, Row.object, Row.match_on, Row.match_value)
+    columns = (
+        Row.person_id,
+        Row.system,
+        Row.object,
+        Row.match_on,
+        Row.match_value,
+        Row.field_values,
+        Row.source_system,
+        Row.source_object,
+        Row.source_record_id,
+        Row.source_values,
+        Row.source_modified_at,
+    )
     for chunk in chunked(list(person_ids)):
-        query = select(*columns, Row.field_values).where(Row.person_id.in_(chunk))
-        for pid, system, obj, match_on, value, values in conn.execute(query):
-            found.append(PendingCreate(pid, System(system), obj, match_on, value, values))
+        for row in conn.execute(select(*columns).where(Row.person_id.in_(chunk))):
+            pid, system, obj, match_on, value, values, *source = row
+            source_system, source_object, source_id, source_values, source_at = source
+            baseline = (
+                Baseline(
+                    RecordKey(System(source_system), source_object, source_id),
+                    source_values or {},
+                    source_at,
+                )
+                if source_system and source_object and source_id
+                else None
+            )
+            found.append(PendingCreate(pid, System(system), obj, match_on, value, values, baseline))
     return found
 
 
 def forget_creates(db: Db, person_ids: Collection[uuid.UUID]) -> None:
-    """Drop these people's pending creates: their unit committed what came of them."""
+    """Drop these people's pending creates: a commit stored what came of them."""
     conn = connection(db)
     for chunk in chunked(list(person_ids)):
         conn.execute(delete(Row).where(Row.person_id.in_(chunk)))

@@ -182,14 +182,17 @@ class ListingPosition(Base):
 
 
 class PendingCreate(Base):
-    """A create sent but not yet committed: where the upsert lands (`match_on` = `match_value`
-    in `object`) and the values the new record was written with.
+    """A create sent but not yet settled: where the upsert lands (`match_on` = `match_value`
+    in `object`), the values the new record was written with, and the source record as the
+    unit read it (`source_*`, the snapshot its commit would have kept).
 
-    Written in its own transaction before the create is sent, deleted in the unit's commit. A
-    row left behind means the process died in between: the unit replaying it finds the record
-    by that key and takes it as created, with these values as its snapshot, instead of
-    upserting the source's values again over edits made to the record since. No foreign key:
-    the person may be new, committed with the unit that never committed.
+    Written in its own transaction before the create is sent, deleted once a commit stored the
+    person's snapshots. A row left behind means the process died in between (or the person's
+    writes failed): the unit syncing the person again finds the record by that key and takes
+    it as created, with these values as its snapshot, instead of upserting the source's values
+    again over edits made to the record since; a source with no snapshot of its own gets the
+    one kept here. No foreign key: the person may be new, added by the unit that never
+    committed.
     """
 
     __tablename__ = "pending_creates"
@@ -200,6 +203,11 @@ class PendingCreate(Base):
     match_on: Mapped[str] = mapped_column(String(OBJECT))
     match_value: Mapped[str] = mapped_column(Text)
     field_values: Mapped[dict[str, Any]]
+    source_system: Mapped[str | None] = mapped_column(String(SYSTEM))
+    source_object: Mapped[str | None] = mapped_column(String(OBJECT))
+    source_record_id: Mapped[str | None] = mapped_column(String(RECORD_ID))
+    source_values: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON, nullable=True)
+    source_modified_at: Mapped[datetime | None]
     sent_at: Mapped[datetime]
 
 

@@ -73,3 +73,22 @@ def test_given_a_small_url_budget_when_reading_by_ids_then_batches_and_field_chu
     assert len(whole) == len(ids)
     assert len(targets) > 2
     assert max(len(t) for t in targets) <= 900
+
+
+def test_given_many_long_values_when_finding_by_a_field_then_each_query_fits_the_url(
+    served: Served, salesforce: SalesforceConnector, targets: list[str]
+) -> None:
+    """`find_by` on a long key (emails): batches are cut by the URL budget, not only by count."""
+    rows = served.box.find("Lead", limit=100)
+    emails = [str(row["Email"]) for row in rows if row.get("Email")]
+    padded = [*emails, *(f"{'x' * 150}{n}@nowhere.example" for n in range(60))]
+    salesforce.read_by_ids("Lead", [rows[0]["Id"]])  # the token grant, outside the count
+    targets.clear()
+
+    found = salesforce.find_by("Lead", "Email", padded)
+
+    assert {str(r.get("Email")).casefold() for r in found} == {e.casefold() for e in emails}
+    assert "414" not in served.stats()["by_status"]
+    queries = [t for t in targets if "+IN+" in t and "SELECT+Id+FROM" in t]
+    assert len(queries) >= 2  # 160 values at up to ~180 bytes each: more than one URL's worth
+    assert max(len(t) for t in targets) <= QUERY_URL_BUDGET

@@ -55,6 +55,18 @@ def test_upper_bound_is_kept_and_never_passed(db: Connection) -> None:
     assert (kept.cursor, kept.last_id) == (bound, "00Q1")  # a new bound leaves the cursor
 
 
+def test_an_earlier_runs_bound_never_lowers_a_later_ones(db: Connection) -> None:
+    """Runs overlap (a resumed backfill's catch-up while the daemon polls): the backfill's
+    earlier bound set after the poll's must not fail the poll's next advance."""
+    poll, backfill = T0 + timedelta(hours=2), T0 + timedelta(hours=1)
+    set_upper_bound(db, System.SALESFORCE, "Lead", poll, at=T0)
+    set_upper_bound(db, System.SALESFORCE, "Lead", backfill, at=T0)
+    checkpoint = get_checkpoint(db, System.SALESFORCE, "Lead")
+    assert checkpoint is not None
+    assert checkpoint.upper_bound == poll
+    assert advance_checkpoint(db, System.SALESFORCE, "Lead", poll, "00Q1")
+
+
 def test_reset_and_list(db: Connection) -> None:
     advance_checkpoint(db, HS, "contacts", T0, "1")
     advance_checkpoint(db, System.SALESFORCE, "Contact", T0, "003")

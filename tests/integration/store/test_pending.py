@@ -7,15 +7,22 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from connectors.records import System
-from sync.store.pending import PendingCreate, forget_creates, hold_creates, pending_creates
+from connectors.records import RecordKey, System
+from sync.store.pending import (
+    Baseline,
+    PendingCreate,
+    forget_creates,
+    hold_creates,
+    pending_creates,
+)
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def _lead(pid: uuid.UUID, title: str) -> PendingCreate:
     values = {"job_title": title, "score": 75, "entered.mql": "2026-03-01T09:00:00+00:00"}
-    return PendingCreate(pid, System.SALESFORCE, "Lead", "Baton_Id__c", str(pid), values)
+    source = Baseline(RecordKey(System.HUBSPOT, "contacts", "101"), {"job_title": "CTO"}, T0)
+    return PendingCreate(pid, System.SALESFORCE, "Lead", "Baton_Id__c", str(pid), values, source)
 
 
 def test_a_held_create_is_found_for_its_person_only_until_it_is_forgotten(db: Connection) -> None:

@@ -116,6 +116,27 @@ def test_the_resumed_backfill_reads_what_changed_since_the_interrupted_one_began
     assert checkpoint.cursor == upper
 
 
+def test_a_dry_run_of_a_resumed_backfill_plans_its_catch_up_too(world: World) -> None:
+    """A contact that reached MQL after the interrupted run listed it: the real run reads it
+    in its catch-up and makes its Lead, so the plan says so (and the dry run moves nothing)."""
+    _contacts(world, 6)
+    _interrupted(world, pages=1)
+    world.clock.advance(3600)
+    edited = next(iter(world.hs.live("contacts")))
+    mql = {"jobtitle": "Edited", "hubspotscore": "90", "company": "Initech"}
+    world.hs.put("contacts", mql, id=edited)
+    world.clock.advance(10)
+    engine = world.engine(backfill_page_size=2)
+    before = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
+
+    dry = engine.backfill(objects=["contacts"], dry_run=True)
+
+    assert get_checkpoint(world.read(), System.HUBSPOT, "contacts") == before
+    assert world.sf.live("Lead") == {}
+    real = engine.backfill(objects=["contacts"])
+    assert dict(dry.created) == dict(real.created) == {"salesforce:Lead": 1}
+
+
 def test_a_completed_backfill_starts_the_next_one_from_the_beginning(world: World) -> None:
     _contacts(world, 6)
     engine = world.engine(backfill_page_size=2)

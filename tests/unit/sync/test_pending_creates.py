@@ -1,0 +1,156 @@
+"""A create no commit settled (the process died after sending it, or the person's writes
+failed) is found by its upsert key when the person is synced again: the edits made to the new
+record since are carried, never overwritten by the source's old values (`sync.store.pending`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from connectors.records import RecordKey, RecordPatch, System, WriteOutcome
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import HS_CONTACT, _crash_first_commit
+
+MQL = {**HS_CONTACT, "hubspotscore": "75", "company": "Initech"}
+
+
+def _contact(hs_id: str) -> RecordKey:
+    return RecordKey(System.HUBSPOT, "contacts", hs_id)
+
+
+def _pending(world: World) -> int:
+    return int(world.read().exec_driver_sql("select count(*) from pending_creates").scalar() or 0)
+
+
+def _refuse_job_titles(obj: str, fields: Any) -> tuple[str, str] | None:
+    return ("VALIDATION_ERROR", "refused") if "jobtitle" in fields else None
+
+
+def test_a_webhook_replaying_a_lost_create_finds_the_lead_and_keeps_its_edit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the contact is synced again (a webhook unit): the Lead is found by Baton_Id__c."""
+    hs_id = world.hs.put("contacts", MQL)
+    world.clock.advance(10)
+    engine = world.engine()
+    _crash_first_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.sync_keys([_contact(hs_id)], trigger="webhook")
+    [lead_id] = world.sf.live("Lead")
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
+    world.clock.advance(10)
+
+    report = engine.sync_keys([_contact(hs_id)], trigger="webhook")
+
+    assert world.sf.find_calls == 1
+    assert report.created == {}
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    assert _pending(world) == 0
+
+
+def test_a_create_that_landed_but_was_answered_retry_later_is_found_next_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read timeout after the request went out: the upsert may have been applied, so the
+    pending create stays until a commit settles it."""
+    hs_id = world.hs.put("contacts", MQL)
+    world.clock.advance(10)
+    engine = world.engine()
+    write = world.sf.write
+    lost: list[bool] = []
+
+    def answer_lost(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
+        outcomes = write(obj, patches)  # applied by the server...
+        if lost or all(p.key.id for p in patches):
+            return outcomes
+        lost.append(True)  # ...but its answer never came
+        return [
+            WriteOutcome(
+                p, None, error_code="TransientError", error_message="read timeout", retryable=True
+            )
+            for p in patches
+        ]
+
+    monkeypatch.setattr(world.sf, "write", answer_lost)
+    first = engine.sync_keys([_contact(hs_id)], trigger="webhook")
+    assert first.retry_later == 1
+    assert _pending(world) == 1
+    [lead_id] = world.sf.live("Lead")
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
+    world.clock.advance(10)
+
+    engine.sync_keys([_contact(hs_id)], trigger="webhook")
+
+    assert list(world.sf.live("Lead")) == [lead_id]
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    assert _pending(world) == 0
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["new person", "known contact"])
+def test_a_replay_whose_writes_fail_keeps_the_create_pending_so_no_later_edit_undoes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, known: bool
+) -> None:
+    """The replay finds the Lead but HubSpot refuses the title: nothing of the person is
+    stored, so the pending create keeps both baselines until a commit does. Then a later,
+    unrelated edit to the contact must not make its old title look newer than the Lead's."""
+    engine = world.engine()
+    hs_id = world.hs.put("contacts", {**MQL, "hubspotscore": "20" if known else "75"})
+    world.clock.advance(10)
+    if known:  # synced below the MQL bar first: the contact has a snapshot of its own
+        engine.sync_keys([_contact(hs_id)], trigger="webhook")
+        world.hs.put("contacts", {"hubspotscore": "75"}, id=hs_id)
+        world.clock.advance(10)
+    _crash_first_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.sync_keys([_contact(hs_id)], trigger="webhook")
+    [lead_id] = world.sf.live("Lead")
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
+    world.hs.rules.append(_refuse_job_titles)
+    world.clock.advance(10)
+    refused = engine.sync_keys([_contact(hs_id)], trigger="webhook")
+    assert refused.dead_letters == 1
+    assert _pending(world) == 1
+    world.hs.rules.clear()
+    world.clock.advance(5)
+    world.hs.put("contacts", {"firstname": "Annie"}, id=hs_id)  # later, unrelated
+    world.clock.advance(10)
+
+    engine.sync_keys([_contact(hs_id)], trigger="webhook")
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.sf.get("Lead", lead_id)["FirstName"] == "Annie"
+    # The refused title waits, as any refused payload does, for `baton errors retry`.
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "CTO"
+    engine.retry_dead_letters()
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    assert _pending(world) == 0
+
+
+def test_a_poll_reading_the_new_lead_first_links_the_contact_the_lost_commit_had_linked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Salesforce pass sees the Lead before the contact is read: the person is new (its
+    first commit was lost), so without the pending create's source it would be planned
+    Lead-only and the contact, met later without a baseline, would win on its newer edit."""
+    hs_id = world.hs.put("contacts", MQL)
+    world.clock.advance(10)
+    engine = world.engine()
+    _crash_first_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    [lead_id] = world.sf.live("Lead")
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
+    world.clock.advance(5)
+    world.hs.put("contacts", {"firstname": "Annie"}, id=hs_id)  # later, unrelated
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    assert world.sf.get("Lead", lead_id)["FirstName"] == "Annie"
+    assert _pending(world) == 0
