@@ -679,8 +679,11 @@ class SyncEngine:
                 checkpoint = get_checkpoint(conn, *key)
             start = checkpoint.cursor if checkpoint is not None else None
             begun = listings.get(key)
-            if carry is not None and begun is not None and not begun.held:
-                start = max(start or begun.upper_bound, begun.upper_bound)
+            if carry is not None:  # where the real run's listing would leave the checkpoint
+                if begun is None:
+                    continue  # listed from the start: its checkpoint ends at this run's start
+                if not begun.held:
+                    start = max(start or begun.upper_bound, begun.upper_bound)
             if start is None or start >= upper:
                 continue
             read = self._read_changes(

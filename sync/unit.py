@@ -384,8 +384,14 @@ class Worker:
             and c.source.key not in identity.person_of
         }
         taken = find_links(conn, list(sources)) if sources else {}
-        for key, pid in sources.items():
-            if key not in taken and identity.counterpart(pid, key.system) is None:
+        free = [key for key in sources if key not in taken]
+        # Read now (the person's records would be read later anyway): a source deleted or
+        # merged away since is not claimed, or the person would wait on it for good.
+        live = {r.key: r for r in self.read(free) if not r.deleted} if free else {}
+        for key in free:
+            pid = sources[key]
+            if key in live and identity.counterpart(pid, key.system) is None:
+                in_hand[key] = live[key]
                 identity.claim(pid, key)
         return pending
 
@@ -611,7 +617,11 @@ class Worker:
                     )
                 )
             source = create.source
-            if source is not None and source.key in wanted and source.key not in stored:
+            if (
+                source is not None
+                and source.key not in stored
+                and identity.person_of.get(source.key) == create.person_id
+            ):
                 stored[source.key] = (source.values, source.modified_at)
         snapshots = {k: values for k, (values, _) in stored.items()}
         seen_at = {k: at for k, (_, at) in stored.items()}
@@ -926,7 +936,7 @@ class Worker:
         ]
         record_decisions(tx, [*notes, *decisions])
         letters_repo.add_dead_letters(tx, letters, at=now)
-        self._settle_creates(tx, gathered, sent, failed)
+        self._settle_creates(tx, gathered, sent, failed | stalled)
         explain_rejections(tx, explanations)
         record_transitions(tx, transitions, at=now)
 
@@ -935,8 +945,9 @@ class Worker:
         tx: Connection, gathered: _Gathered, sent: Sequence[Sent], failed: Collection[uuid.UUID]
     ) -> None:
         """Forget the pending creates of people whose snapshots this commit stores. A failed
-        person's stay: a create answered "retry later" may have landed, and a record made or
-        found for them has its link but no snapshot yet (`_made` gives it one next time)."""
+        (or stalled: see `_commit`) person's stay: a create answered "retry later" may have
+        landed, and a record made or found for them has its link but no snapshot yet (`_made`
+        gives it one next time)."""
         unsettled = gathered.pending | {
             (s.person_id, s.write.key.system) for s in sent if s.write.creates
         }

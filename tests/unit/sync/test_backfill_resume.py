@@ -137,6 +137,24 @@ def test_a_dry_run_of_a_resumed_backfill_plans_its_catch_up_too(world: World) ->
     assert dict(dry.created) == dict(real.created) == {"salesforce:Lead": 1}
 
 
+def test_a_dry_run_of_a_fresh_backfill_plans_no_catch_up(world: World) -> None:
+    """Nothing to resume: the real run's listings end at its start and its catch-up reads
+    nothing, so the dry run must not read the daemon's window again either."""
+    _contacts(world, 4)
+    engine = world.engine(backfill_page_size=2)
+    engine.poll()  # the daemon's checkpoints
+    world.clock.advance(300)
+    mql = {"hubspotscore": "90", "company": "Initech", "jobtitle": "X"}
+    world.hs.put("contacts", mql, id=next(iter(world.hs.live("contacts"))))
+    world.clock.advance(10)
+
+    dry = engine.backfill(objects=["contacts"], dry_run=True)
+    real = engine.backfill(objects=["contacts"])
+
+    assert dict(dry.read) == dict(real.read) == {"hubspot:contacts": 4}
+    assert dict(dry.created) == dict(real.created) == {"salesforce:Lead": 1}
+
+
 def test_a_completed_backfill_starts_the_next_one_from_the_beginning(world: World) -> None:
     _contacts(world, 6)
     engine = world.engine(backfill_page_size=2)

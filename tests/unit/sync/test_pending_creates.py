@@ -154,3 +154,58 @@ def test_a_poll_reading_the_new_lead_first_links_the_contact_the_lost_commit_had
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
     assert world.sf.get("Lead", lead_id)["FirstName"] == "Annie"
     assert _pending(world) == 0
+
+
+def test_a_person_stalled_on_an_unreadable_contact_keeps_the_create_pending(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contact is in the recycle bin when the Lead's edit is read: the person waits for it
+    and stores no snapshot, so the pending create must wait too. Restored (a newer change),
+    the contact's old title must not win over the Lead's edit."""
+    engine = world.engine()
+    hs_id = world.hs.put("contacts", {**MQL, "hubspotscore": "20"})
+    world.clock.advance(10)
+    engine.sync_keys([_contact(hs_id)], trigger="webhook")  # known, below the MQL bar
+    world.hs.put("contacts", {"hubspotscore": "75"}, id=hs_id)
+    world.clock.advance(10)
+    _crash_first_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    [lead_id] = world.sf.live("Lead")
+    world.hs.remove("contacts", hs_id)
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
+    world.clock.advance(10)
+    engine.poll()
+    assert _pending(world) == 1
+    world.hs.restore("contacts", hs_id)
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    assert _pending(world) == 0
+
+
+def test_a_source_deleted_before_the_replay_is_not_claimed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contact a lost commit had linked is gone when the new Lead is read: the person is
+    not tied to a record that cannot be read (it would wait on it for good)."""
+    hs_id = world.hs.put("contacts", MQL)
+    world.clock.advance(10)
+    engine = world.engine()
+    _crash_first_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    world.hs.remove("contacts", hs_id)
+    world.clock.advance(10)
+
+    engine.poll()
+
+    links = world.read().exec_driver_sql(
+        "select record_id from identity_links where system = 'hubspot' and active"
+    )
+    assert hs_id not in set(links.scalars())
+    notes = world.read().exec_driver_sql("select rule from decisions").scalars().all()
+    assert "unreadable" not in notes
