@@ -120,6 +120,7 @@ class _Gathered:
     deletions: list[deletes.Deletion] = field(default_factory=list)
     unreadable: dict[RecordKey, uuid.UUID] = field(default_factory=dict)  # and their people
     pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
+    assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending create kept
 
 
 class Worker:
@@ -349,6 +350,7 @@ class Worker:
         identity: Identity,
         people: Collection[uuid.UUID],
         in_hand: dict[RecordKey, SourceRecord],
+        twins: TwinCache | None,
     ) -> list[PendingCreate]:
         """Creates for `people` no commit settled (the process died after sending them, or
         the person's writes failed): the records they made, found by their upsert key when
@@ -358,36 +360,39 @@ class Worker:
         for create in pending:
             if identity.counterpart(create.person_id, create.system) is None:
                 lookup = lookups.setdefault((create.system, create.object, create.match_on), {})
+                # One create per key: people sharing an email are ambiguous, never both made.
                 lookup[_upsert_key(create.match_value)] = create
         for (system, obj, match_on), by_value in lookups.items():
             found = self.connectors[system].find_by(obj, match_on, list(by_value))
             owners = find_links(conn, [record.key for record in found]) if found else {}
             for record in found:
-                sent = by_value.get(_upsert_key(record.get(match_on)))
-                if sent is None or identity.counterpart(sent.person_id, system) is not None:
+                made_by = by_value.get(_upsert_key(record.get(match_on)))
+                if made_by is None or identity.counterpart(made_by.person_id, system) is not None:
                     continue
                 owner = owners.get(record.key)
-                if owner is not None and owner.person_id != sent.person_id:
+                if owner is not None and owner.person_id != made_by.person_id:
                     continue  # the upsert matched another person's record: see `_commit`
-                if identity.person_of.get(record.key, sent.person_id) != sent.person_id:
+                if identity.person_of.get(record.key, made_by.person_id) != made_by.person_id:
                     continue  # this unit gave it to someone else
-                identity.created(sent.person_id, record.key)
+                identity.created(made_by.person_id, record.key)
                 in_hand[record.key] = record
         # The record each create was made from: the lost commit linked it too (a person first
         # seen by that unit has no link yet, and a pass reading only the new record would plan
         # them one-sided and keep no baseline for it).
+        ambiguous = {a.key for a in identity.ambiguous}  # reported as such: not claimed
         sources = {
             c.source.key: c.person_id
             for c in pending
             if c.source is not None
             and identity.counterpart(c.person_id, c.source.key.system) is None
             and c.source.key not in identity.person_of
+            and c.source.key not in ambiguous
         }
         taken = find_links(conn, list(sources)) if sources else {}
         free = [key for key in sources if key not in taken]
         # Read now (the person's records would be read later anyway): a source deleted or
         # merged away since is not claimed, or the person would wait on it for good.
-        live = {r.key: r for r in self.read(free) if not r.deleted} if free else {}
+        live = {r.key: r for r in self.read(free, twins) if not r.deleted} if free else {}
         for key in free:
             pid = sources[key]
             if key in live and identity.counterpart(pid, key.system) is None:
@@ -541,7 +546,7 @@ class Worker:
         # them again.
         in_hand = {r.key: r for r in (*live, *signals)}
         in_hand.update((r.key, r) for r in records if r.key in quiet)
-        pending = self._found_creates(conn, identity, touched, in_hand)
+        pending = self._found_creates(conn, identity, touched, in_hand, twins)
         asked: set[uuid.UUID] = set()  # people whose Opportunities were already looked up
         sought: set[RecordKey] = set()  # records already read by id (found or not)
         for _ in range(3):
@@ -601,11 +606,11 @@ class Worker:
             if k in wanted and k not in known
         )
         stored.update({k: v for k, v in known.items() if k in wanted})
+        assumed: set[RecordKey] = set()  # baselines kept by pending creates, not yet stored
         for key, create in self._made(pending, identity, in_hand):
-            if key not in digests:
-                digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
             if key not in stored:  # what the create wrote, where no commit stored it
                 stored[key] = (create.values, None)
+                assumed.add(key)
                 why = (
                     f"{key} was made by a create no commit settled (the run was interrupted, "
                     "or the person's writes failed): linked, with the values it was created "
@@ -620,9 +625,13 @@ class Worker:
             if (
                 source is not None
                 and source.key not in stored
-                and identity.person_of.get(source.key) == create.person_id
+                and identity.counterpart(create.person_id, source.key.system) == source.key
             ):
                 stored[source.key] = (source.values, source.modified_at)
+                assumed.add(source.key)
+        for key in assumed:
+            if key not in digests and key in in_hand:
+                digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
         snapshots = {k: values for k, (values, _) in stored.items()}
         seen_at = {k: at for k, (_, at) in stored.items()}
         lonely = [p for p in touched if identity.counterpart(p, System.SALESFORCE) is None]
@@ -664,6 +673,7 @@ class Worker:
             deletions=deletes.plan(conn, orphaned),
             unreadable=unreadable,
             pending={(c.person_id, c.system) for c in pending},
+            assumed=assumed,
         )
 
     @staticmethod
@@ -905,7 +915,7 @@ class Worker:
                     if gathered.seen_at.get(key) != modified or fresh:
                         touched[key] = modified
                     continue
-                if fresh:
+                if fresh or key in gathered.assumed:  # no row yet: touching would store none
                     snapshots[key] = SnapshotWrite(
                         key, values, source_modified_at=modified, source_digest=digests.get(key)
                     )
@@ -936,13 +946,17 @@ class Worker:
         ]
         record_decisions(tx, [*notes, *decisions])
         letters_repo.add_dead_letters(tx, letters, at=now)
-        self._settle_creates(tx, gathered, sent, failed | stalled)
+        self._settle_creates(tx, gathered, sent, waiting=failed | stalled)
         explain_rejections(tx, explanations)
         record_transitions(tx, transitions, at=now)
 
     @staticmethod
     def _settle_creates(
-        tx: Connection, gathered: _Gathered, sent: Sequence[Sent], failed: Collection[uuid.UUID]
+        tx: Connection,
+        gathered: _Gathered,
+        sent: Sequence[Sent],
+        *,
+        waiting: Collection[uuid.UUID],
     ) -> None:
         """Forget the pending creates of people whose snapshots this commit stores. A failed
         (or stalled: see `_commit`) person's stay: a create answered "retry later" may have
@@ -960,7 +974,7 @@ class Worker:
         kept = {
             pid
             for pid, system in unsettled
-            if pid in failed
+            if pid in waiting
             and ((pid, system) in maybe_made or identity.counterpart(pid, system) is not None)
         }
         settled = {pid for pid, _ in unsettled} - kept

@@ -209,3 +209,32 @@ def test_a_source_deleted_before_the_replay_is_not_claimed(
     assert hs_id not in set(links.scalars())
     notes = world.read().exec_driver_sql("select rule from decisions").scalars().all()
     assert "unreadable" not in notes
+
+
+def test_a_replay_that_finds_the_record_unedited_still_stores_its_snapshot(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody touched the new Lead before the replay: its values equal what the create wrote,
+    so nothing is "fresh", yet no snapshot row exists to touch. One is stored, or the pair is a
+    first sync from then on and a later, unrelated contact change beats a Lead edit."""
+    hs_id = world.hs.put("contacts", MQL)
+    world.clock.advance(10)
+    engine = world.engine()
+    _crash_first_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.sync_keys([_contact(hs_id)], trigger="webhook")
+    [lead_id] = world.sf.live("Lead")
+    world.clock.advance(10)
+    engine.sync_keys([_contact(hs_id)], trigger="webhook")
+    stored = world.read().exec_driver_sql("select record_id from snapshots").scalars().all()
+    assert {lead_id, hs_id} <= set(stored)
+    assert _pending(world) == 0
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
+    world.clock.advance(5)
+    world.hs.put("contacts", {"firstname": "Annie"}, id=hs_id)  # later, unrelated
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
