@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
@@ -91,3 +92,22 @@ def world(store: sqlalchemy.Engine) -> Iterator[World]:
     yield world
     for conn in world.opened:
         conn.close()
+
+
+def lose_first_create_commit(
+    engine: SyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    killed: type[BaseException] = RuntimeError,
+) -> None:
+    """The commit of the first unit that created a record dies after its writes were sent (a
+    SIGKILL between the two), raising `killed`."""
+    real = engine.worker._commit
+    crashed: list[bool] = []
+
+    def crash_once(tx: Any, gathered: Any, plans: Any, sent: Any, *args: Any, **kw: Any) -> None:
+        if not crashed and any(s.write.creates for s in sent):
+            crashed.append(True)
+            raise killed("killed between write and commit")
+        real(tx, gathered, plans, sent, *args, **kw)
+
+    monkeypatch.setattr(engine.worker, "_commit", crash_once)

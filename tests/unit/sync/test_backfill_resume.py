@@ -24,7 +24,7 @@ from sync.store.runs import (
 )
 from sync.store.snapshots import snapshot_states
 from tests.integration.store.test_run_heartbeat import dead_owner
-from tests.unit.sync.conftest import World
+from tests.unit.sync.conftest import World, lose_first_create_commit
 from tests.unit.sync.test_engine import SF_LEAD
 
 SETTLE = timedelta(seconds=2)  # SyncPolicy's default: a run's signpost is now - settle
@@ -67,6 +67,22 @@ def _interrupted(world: World, pages: int, **policy: object) -> datetime:
             objects=["contacts"], progress=Stopping(world, pages)
         )
     return began
+
+
+def _interrupted_with_a_locked_write(world: World) -> None:
+    """Four synced pairs whose contacts were retitled, then a backfill of the contacts that
+    stops after its first page, whose write to Salesforce was answered "locked"."""
+    for i in range(4):
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{i}@example.com", "Title": "Old"})
+    world.clock.advance(10)
+    world.engine(backfill_page_size=2, prefetch_records=0).backfill()  # makes their contacts
+    assert len(world.hs.live("contacts")) == 4
+    for ident, fields in world.hs.live("contacts").items():
+        world.hs.put("contacts", {**fields, "jobtitle": "New"}, id=ident)
+    world.hs.list_page = 2
+    world.clock.advance(10)
+    world.sf.retry_next = 1  # the first HubSpot page's write to Salesforce is locked
+    _interrupted(world, pages=1, prefetch_records=0)
 
 
 def test_a_backfill_after_an_interrupted_one_lists_on_from_where_it_stopped(
@@ -236,17 +252,7 @@ def test_a_lead_edited_after_its_listing_finished_reaches_hubspot_in_the_resumed
 def test_a_write_held_for_retry_before_the_interruption_still_holds_the_checkpoint(
     world: World,
 ) -> None:
-    for i in range(4):
-        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{i}@example.com", "Title": "Old"})
-    world.clock.advance(10)
-    world.engine(backfill_page_size=2, prefetch_records=0).backfill()  # makes their contacts
-    assert len(world.hs.live("contacts")) == 4
-    for ident, fields in world.hs.live("contacts").items():
-        world.hs.put("contacts", {**fields, "jobtitle": "New"}, id=ident)
-    world.hs.list_page = 2
-    world.clock.advance(10)
-    world.sf.retry_next = 1  # the first HubSpot page's write to Salesforce is locked
-    _interrupted(world, pages=1, prefetch_records=0)
+    _interrupted_with_a_locked_write(world)
     before = get_checkpoint(world.read(), System.HUBSPOT, "contacts")
     # Still locked: the catch-up after the listing reads that page again (it changed since
     # the checkpoint), and its write waits once more.
@@ -271,17 +277,7 @@ def test_a_write_held_before_the_interruption_goes_through_in_the_catch_up(
 ) -> None:
     """Once the lock is gone, the resumed run's catch-up reads the held page again (it
     changed since the checkpoint), sends its write, and the checkpoint moves on."""
-    for i in range(4):
-        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{i}@example.com", "Title": "Old"})
-    world.clock.advance(10)
-    world.engine(backfill_page_size=2, prefetch_records=0).backfill()  # makes their contacts
-    assert len(world.hs.live("contacts")) == 4
-    for ident, fields in world.hs.live("contacts").items():
-        world.hs.put("contacts", {**fields, "jobtitle": "New"}, id=ident)
-    world.hs.list_page = 2
-    world.clock.advance(10)
-    world.sf.retry_next = 1
-    _interrupted(world, pages=1, prefetch_records=0)
+    _interrupted_with_a_locked_write(world)
     upper = world.clock() - SETTLE
 
     world.engine(backfill_page_size=2, prefetch_records=0).backfill(objects=["contacts"])
@@ -463,14 +459,7 @@ def test_a_lead_edited_after_a_killed_backfill_made_it_keeps_the_edit_when_the_c
     )
     world.clock.advance(10)
     engine = world.engine(backfill_page_size=2)
-    real = engine.worker._commit
-
-    def killed(tx: object, gathered: object, plans: object, sent: list, *a: object, **k: object):
-        if any(s.write.creates for s in sent):
-            raise KeyboardInterrupt  # the process dies after the writes, before the commit
-        return real(tx, gathered, plans, sent, *a, **k)
-
-    monkeypatch.setattr(engine.worker, "_commit", killed)
+    lose_first_create_commit(engine, monkeypatch, killed=KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         engine.backfill()
     monkeypatch.undo()

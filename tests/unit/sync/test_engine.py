@@ -14,7 +14,7 @@ from sync.store.dead_letters import DeadLetterStatus, list_dead_letters
 from sync.store.decisions import decisions_for
 from sync.store.links import LinkReason, find_link, history
 from sync.store.runs import recent_runs
-from tests.unit.sync.conftest import World
+from tests.unit.sync.conftest import World, lose_first_create_commit
 from tests.unit.sync.fakes import junk_phone_rule
 
 HS_CONTACT = {
@@ -265,16 +265,7 @@ def test_mql_handoff_creates_one_lead_even_when_the_commit_is_lost(
     hs_id = world.hs.put("contacts", {**HS_CONTACT, "hubspotscore": "75", "company": "Initech"})
     world.clock.advance(10)
     engine = world.engine()
-    real = engine.worker._commit
-    calls = {"n": 0}
-
-    def crash_once(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("killed between write and commit")
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(engine.worker, "_commit", crash_once)
+    lose_first_create_commit(engine, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.poll()
     assert len(world.sf.live("Lead")) == 1
@@ -289,67 +280,6 @@ def test_mql_handoff_creates_one_lead_even_when_the_commit_is_lost(
     assert report.read["hubspot:contacts"] >= 1
     settle(world, engine)
     quiet(world, engine)
-
-
-def _crash_first_commit(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commit of the first unit that created a record dies after its writes were sent (a
-    SIGKILL between the two)."""
-    real = engine.worker._commit
-    crashed: list[bool] = []
-
-    def crash_once(tx: Any, gathered: Any, plans: Any, sent: Any, *args: Any, **kw: Any) -> None:
-        if not crashed and any(s.write.creates for s in sent):
-            crashed.append(True)
-            raise RuntimeError("killed between write and commit")
-        real(tx, gathered, plans, sent, *args, **kw)
-
-    monkeypatch.setattr(engine.worker, "_commit", crash_once)
-
-
-def test_an_edit_to_a_lead_made_before_a_crash_was_committed_survives_the_replay(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The replayed create must not upsert the contact's old values over the Lead a user edited
-    in between (found by the SIGKILL crash test: the edited title was lost on both sides)."""
-    hs_id = world.hs.put("contacts", {**HS_CONTACT, "hubspotscore": "75", "company": "Initech"})
-    world.clock.advance(10)
-    engine = world.engine()
-    _crash_first_commit(engine, monkeypatch)
-    with pytest.raises(RuntimeError):
-        engine.poll()
-    [lead_id] = world.sf.live("Lead")
-    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)  # sales edits the new Lead
-    world.clock.advance(10)
-    report = engine.poll()
-    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
-    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
-    assert report.created == {}
-    assert list(world.sf.live("Lead")) == [lead_id]
-    settle(world, engine)
-    quiet(world, engine)
-    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
-
-
-def test_an_edit_to_a_contact_made_before_a_crash_was_committed_survives_the_replay(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The same for a HubSpot contact made for a Salesforce Lead (an upsert on email)."""
-    sf_id = world.sf.put("Lead", {**SF_LEAD, "Email": "bo@example.com", "Title": "CTO"})
-    world.clock.advance(10)
-    engine = world.engine()
-    _crash_first_commit(engine, monkeypatch)
-    with pytest.raises(RuntimeError):
-        engine.poll()
-    [contact_id] = world.hs.live("contacts")
-    world.hs.put("contacts", {"jobtitle": "CEO"}, id=contact_id)  # marketing edits it
-    world.clock.advance(10)
-    engine.poll()
-    assert world.hs.get("contacts", contact_id)["jobtitle"] == "CEO"
-    assert world.sf.get("Lead", sf_id)["Title"] == "CEO"
-    settle(world, engine)
-    quiet(world, engine)
-    assert list(world.hs.live("contacts")) == [contact_id]
-    assert world.hs.get("contacts", contact_id)["jobtitle"] == "CEO"
 
 
 def test_a_contact_below_the_mql_bar_stays_in_hubspot(world: World) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from connectors.records import RecordKey, RecordPatch, System, WriteOutcome
-from tests.unit.sync.conftest import World
-from tests.unit.sync.test_engine import HS_CONTACT, _crash_first_commit
+from sync.engine import SyncEngine
+from tests.unit.sync.conftest import World, lose_first_create_commit
+from tests.unit.sync.test_engine import HS_CONTACT, SF_LEAD, quiet, settle
 
 MQL = {**HS_CONTACT, "hubspotscore": "75", "company": "Initech"}
 
@@ -24,6 +25,39 @@ def _pending(world: World) -> int:
     return int(world.read().exec_driver_sql("select count(*) from pending_creates").scalar() or 0)
 
 
+def _lost_lead_create(
+    world: World, monkeypatch: pytest.MonkeyPatch, *, webhook: bool
+) -> tuple[SyncEngine, str, str]:
+    """An MQL contact whose Lead was made by a unit killed before its commit (synced by a
+    webhook unit, or by a poll); the engine, the contact's id and the Lead's."""
+    hs_id = world.hs.put("contacts", MQL)
+    world.clock.advance(10)
+    engine = world.engine()
+    lose_first_create_commit(engine, monkeypatch)
+
+    def sync() -> object:
+        return engine.sync_keys([_contact(hs_id)], trigger="webhook") if webhook else engine.poll()
+
+    with pytest.raises(RuntimeError):
+        sync()
+    [lead_id] = world.sf.live("Lead")
+    return engine, hs_id, lead_id
+
+
+def _edit_the_lead_then_touch_the_contact(world: World, lead_id: str, hs_id: str) -> None:
+    """Sales retitles the new Lead; later, marketing edits another field of the contact (its
+    modification is then the newer one)."""
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
+    world.clock.advance(5)
+    world.hs.put("contacts", {"firstname": "Annie"}, id=hs_id)
+    world.clock.advance(10)
+
+
+def _both_say_head_of_ops(world: World, lead_id: str, hs_id: str) -> None:
+    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+
+
 def _refuse_job_titles(obj: str, fields: Any) -> tuple[str, str] | None:
     return ("VALIDATION_ERROR", "refused") if "jobtitle" in fields else None
 
@@ -32,13 +66,7 @@ def test_a_webhook_replaying_a_lost_create_finds_the_lead_and_keeps_its_edit(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the contact is synced again (a webhook unit): the Lead is found by Baton_Id__c."""
-    hs_id = world.hs.put("contacts", MQL)
-    world.clock.advance(10)
-    engine = world.engine()
-    _crash_first_commit(engine, monkeypatch)
-    with pytest.raises(RuntimeError):
-        engine.sync_keys([_contact(hs_id)], trigger="webhook")
-    [lead_id] = world.sf.live("Lead")
+    engine, hs_id, lead_id = _lost_lead_create(world, monkeypatch, webhook=True)
     world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
     world.clock.advance(10)
 
@@ -46,8 +74,7 @@ def test_a_webhook_replaying_a_lost_create_finds_the_lead_and_keeps_its_edit(
 
     assert world.sf.find_calls == 1
     assert report.created == {}
-    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
-    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    _both_say_head_of_ops(world, lead_id, hs_id)
     assert _pending(world) == 0
 
 
@@ -85,8 +112,7 @@ def test_a_create_that_landed_but_was_answered_retry_later_is_found_next_time(
     engine.sync_keys([_contact(hs_id)], trigger="webhook")
 
     assert list(world.sf.live("Lead")) == [lead_id]
-    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
-    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    _both_say_head_of_ops(world, lead_id, hs_id)
     assert _pending(world) == 0
 
 
@@ -104,7 +130,7 @@ def test_a_replay_whose_writes_fail_keeps_the_create_pending_so_no_later_edit_un
         engine.sync_keys([_contact(hs_id)], trigger="webhook")
         world.hs.put("contacts", {"hubspotscore": "75"}, id=hs_id)
         world.clock.advance(10)
-    _crash_first_commit(engine, monkeypatch)
+    lose_first_create_commit(engine, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.sync_keys([_contact(hs_id)], trigger="webhook")
     [lead_id] = world.sf.live("Lead")
@@ -136,22 +162,12 @@ def test_a_poll_reading_the_new_lead_first_links_the_contact_the_lost_commit_had
     """The Salesforce pass sees the Lead before the contact is read: the person is new (its
     first commit was lost), so without the pending create's source it would be planned
     Lead-only and the contact, met later without a baseline, would win on its newer edit."""
-    hs_id = world.hs.put("contacts", MQL)
-    world.clock.advance(10)
-    engine = world.engine()
-    _crash_first_commit(engine, monkeypatch)
-    with pytest.raises(RuntimeError):
-        engine.poll()
-    [lead_id] = world.sf.live("Lead")
-    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
-    world.clock.advance(5)
-    world.hs.put("contacts", {"firstname": "Annie"}, id=hs_id)  # later, unrelated
-    world.clock.advance(10)
+    engine, hs_id, lead_id = _lost_lead_create(world, monkeypatch, webhook=False)
+    _edit_the_lead_then_touch_the_contact(world, lead_id, hs_id)
 
     engine.poll()
 
-    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
-    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    _both_say_head_of_ops(world, lead_id, hs_id)
     assert world.sf.get("Lead", lead_id)["FirstName"] == "Annie"
     assert _pending(world) == 0
 
@@ -168,7 +184,7 @@ def test_a_person_stalled_on_an_unreadable_contact_keeps_the_create_pending(
     engine.sync_keys([_contact(hs_id)], trigger="webhook")  # known, below the MQL bar
     world.hs.put("contacts", {"hubspotscore": "75"}, id=hs_id)
     world.clock.advance(10)
-    _crash_first_commit(engine, monkeypatch)
+    lose_first_create_commit(engine, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.poll()
     [lead_id] = world.sf.live("Lead")
@@ -182,8 +198,7 @@ def test_a_person_stalled_on_an_unreadable_contact_keeps_the_create_pending(
 
     engine.poll()
 
-    assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
-    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+    _both_say_head_of_ops(world, lead_id, hs_id)
     assert _pending(world) == 0
 
 
@@ -195,7 +210,7 @@ def test_a_source_deleted_before_the_replay_is_not_claimed(
     hs_id = world.hs.put("contacts", MQL)
     world.clock.advance(10)
     engine = world.engine()
-    _crash_first_commit(engine, monkeypatch)
+    lose_first_create_commit(engine, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.poll()
     world.hs.remove("contacts", hs_id)
@@ -217,24 +232,53 @@ def test_a_replay_that_finds_the_record_unedited_still_stores_its_snapshot(
     """Nobody touched the new Lead before the replay: its values equal what the create wrote,
     so nothing is "fresh", yet no snapshot row exists to touch. One is stored, or the pair is a
     first sync from then on and a later, unrelated contact change beats a Lead edit."""
-    hs_id = world.hs.put("contacts", MQL)
-    world.clock.advance(10)
-    engine = world.engine()
-    _crash_first_commit(engine, monkeypatch)
-    with pytest.raises(RuntimeError):
-        engine.sync_keys([_contact(hs_id)], trigger="webhook")
-    [lead_id] = world.sf.live("Lead")
+    engine, hs_id, lead_id = _lost_lead_create(world, monkeypatch, webhook=True)
     world.clock.advance(10)
     engine.sync_keys([_contact(hs_id)], trigger="webhook")
     stored = world.read().exec_driver_sql("select record_id from snapshots").scalars().all()
     assert {lead_id, hs_id} <= set(stored)
     assert _pending(world) == 0
-    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)
-    world.clock.advance(5)
-    world.hs.put("contacts", {"firstname": "Annie"}, id=hs_id)  # later, unrelated
-    world.clock.advance(10)
+    _edit_the_lead_then_touch_the_contact(world, lead_id, hs_id)
 
     engine.poll()
 
+    _both_say_head_of_ops(world, lead_id, hs_id)
+
+
+def test_an_edit_to_a_lead_made_before_a_crash_was_committed_survives_the_replay(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replayed create must not upsert the contact's old values over the Lead a user edited
+    in between (found by the SIGKILL crash test: the edited title was lost on both sides)."""
+    engine, hs_id, lead_id = _lost_lead_create(world, monkeypatch, webhook=False)
+    world.sf.put("Lead", {"Title": "Head of Ops"}, id=lead_id)  # sales edits the new Lead
+    world.clock.advance(10)
+    report = engine.poll()
+    _both_say_head_of_ops(world, lead_id, hs_id)
+    assert report.created == {}
+    assert list(world.sf.live("Lead")) == [lead_id]
+    settle(world, engine)
+    quiet(world, engine)
     assert world.sf.get("Lead", lead_id)["Title"] == "Head of Ops"
-    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Ops"
+
+
+def test_an_edit_to_a_contact_made_before_a_crash_was_committed_survives_the_replay(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for a HubSpot contact made for a Salesforce Lead (an upsert on email)."""
+    sf_id = world.sf.put("Lead", {**SF_LEAD, "Email": "bo@example.com", "Title": "CTO"})
+    world.clock.advance(10)
+    engine = world.engine()
+    lose_first_create_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    [contact_id] = world.hs.live("contacts")
+    world.hs.put("contacts", {"jobtitle": "CEO"}, id=contact_id)  # marketing edits it
+    world.clock.advance(10)
+    engine.poll()
+    assert world.hs.get("contacts", contact_id)["jobtitle"] == "CEO"
+    assert world.sf.get("Lead", sf_id)["Title"] == "CEO"
+    settle(world, engine)
+    quiet(world, engine)
+    assert list(world.hs.live("contacts")) == [contact_id]
+    assert world.hs.get("contacts", contact_id)["jobtitle"] == "CEO"
