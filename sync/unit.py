@@ -5,7 +5,9 @@ Opportunity) by id, plan per person, send the writes in batches, then commit lin
 decisions, dead letters, funnel transitions and the page's checkpoint in ONE transaction. A
 crash before that commit replays the unit: reads are repeatable, creates are upserts on the
 cross-system id (or email) and person ids are deterministic, so nothing is duplicated and the
-echo of a write already made plans nothing. No state survives between calls, so units can
+echo of a write already made plans nothing; a create is also kept as pending until a commit
+settles it (`sync.store.pending`), so the record it made is found and planned against, never
+overwritten with the source's old values. No state survives between calls, so units can
 later run on several workers (webhooks and retries feed them through `SyncEngine.sync_keys`).
 
 Funnel history (`sync.entries`) is worked out only for people whose records say something new
