@@ -694,7 +694,7 @@ class SyncEngine:
                 report,
                 carry,
                 trigger="backfill",
-                start=start if carry is not None else None,
+                start=start,
             )
             caught = caught and (read or key != (System.HUBSPOT, HUBSPOT_CONTACTS))
         return caught
