@@ -296,7 +296,7 @@ class Worker:
                 trigger,
                 run_id,
                 now,
-                held={writes[n][0] for n in held},
+                held=[writes[n] for n in held],
                 retrying=retrying,
             )
             deletes.commit(tx, removed, report, trigger=trigger, run_id=run_id, now=now)
@@ -822,11 +822,16 @@ class Worker:
         run_id: uuid.UUID | None,
         now: datetime,
         *,
-        held: set[uuid.UUID],
+        held: Sequence[tuple[uuid.UUID, Write]],
         retrying: bool,
     ) -> None:
         identity = gathered.identity
-        failed = {s.person_id for s in sent if s.result is not Result.OK} | held
+        failed = {s.person_id for s in sent if s.result is not Result.OK}
+        failed |= {pid for pid, _ in held}
+        # A refused (or held) update leaves its fields' snapshots as they were, so the change
+        # it carried is still a change next time; the rest of its person's records are stored
+        # as carried, or a later edit would read as a conflict with what was carried already.
+        unsent = _unsent_fields(sent, held)
         # A person whose other record could not be read was planned with one side: what that
         # side says is not carried yet, so its snapshots keep their values (the change is
         # still a change when the record is back, and the unread record's snapshot says to
@@ -886,8 +891,13 @@ class Worker:
                 report.created[bucket] += 1
             else:
                 report.updated[bucket] += 1
-            if s.person_id not in failed and s.person_id not in stalled:
+            if s.person_id in stalled:
+                continue
+            if s.person_id not in failed:
                 snapshots[key] = SnapshotWrite(key, s.write.expected, written_by_us=True)
+            elif (kept := unsent.get(s.person_id)) and key in gathered.snapshots:
+                values = _keeping(s.write.expected, gathered.snapshots[key], kept)
+                snapshots[key] = SnapshotWrite(key, values, written_by_us=True)
         learning: list[PersonPlan] = []
         touched: dict[RecordKey, datetime] = {}  # unchanged values, read at a new time
         digests = gathered.digests
@@ -904,11 +914,24 @@ class Worker:
             else:
                 touched[key] = modified
         for plan in plans:
+            kept = None
             if plan.person_id in failed:
-                continue
+                kept = unsent.get(plan.person_id)
+                if not kept or plan.person_id in stalled:  # every snapshot stays as it was
+                    continue
             news = bool(plan.writes)
             for key, (values, modified) in plan.seen.items():
                 known = gathered.snapshots.get(key)
+                if kept:
+                    if known is None or key in snapshots:  # no baseline to keep fields in
+                        continue
+                    values = _keeping(values, known, kept)
+                    if values is not plan.seen[key][0]:  # not the fields as read: map again
+                        if values != known:
+                            snapshots[key] = SnapshotWrite(
+                                key, values, source_modified_at=gathered.seen_at.get(key)
+                            )
+                        continue
                 fresh = known != values
                 news = news or (fresh and history_changed(values, known, self.history))
                 if key in snapshots or key in touched:
@@ -925,7 +948,7 @@ class Worker:
                     touched[key] = modified
             # Only records saying something new about the funnel (or being written) can teach
             # the history anything (see `history_changed`).
-            if news and plan.funnel is not None:
+            if news and plan.funnel is not None and plan.person_id not in failed:
                 learning.append(plan)
         transitions, explanations = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
@@ -1189,6 +1212,38 @@ def _alone_in_salesforce(gathered: _Gathered, plans: Sequence[PersonPlan]) -> li
 def _upsert_key(value: object) -> str:
     """An upsert key as the systems match it: case and surrounding spaces ignored."""
     return str(value or "").strip().casefold()
+
+
+def _unsent_fields(
+    sent: Sequence[Sent], held: Sequence[tuple[uuid.UUID, Write]]
+) -> dict[uuid.UUID, set[str] | None]:
+    """Per person with a write not made, the canonical fields those writes would have
+    changed; None where the person's snapshots all stay as they were: a create not made (its
+    record has none yet) or a write to retry later (it may have landed)."""
+    unsent: dict[uuid.UUID, set[str] | None] = {}
+    missed = [(s.person_id, s.write, s.result) for s in sent if s.result is not Result.OK]
+    for pid, write, result in [*missed, *((pid, w, Result.REJECTED) for pid, w in held)]:
+        fields = unsent.setdefault(pid, set())
+        if fields is None:
+            continue
+        if write.creates or result is Result.RETRY:
+            unsent[pid] = None
+        else:
+            fields.update(write.changes)
+    return unsent
+
+
+def _keeping(values: Values, old: Values, fields: Collection[str]) -> Values:
+    """`values` with `fields` as `old` has them (`values` itself when they are already)."""
+    if all(values.get(f) == old.get(f) and (f in values) == (f in old) for f in fields):
+        return values
+    out = dict(values)
+    for name in fields:
+        if name in old:
+            out[name] = old[name]
+        else:
+            out.pop(name, None)
+    return out
 
 
 def _letter_key(pid: uuid.UUID, write: Write) -> RecordKey:

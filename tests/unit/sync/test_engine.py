@@ -448,6 +448,61 @@ def test_a_retry_refused_for_now_keeps_only_that_letter_open_and_says_so(world: 
     assert still.key.id == not_made  # the letter of the write not made
 
 
+def test_a_refused_write_keeps_only_its_own_fields_unsynced(world: World) -> None:
+    """A person one of whose writes is refused still stores what the others carried: the
+    title copied to HubSpot is its snapshot there, so a later edit of the Lead's title is a
+    change on one side, not a conflict that HubSpot's unrelated, newer edit would win."""
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", {"Title": "Director"}, id=sf_id)
+    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
+    world.clock.advance(10)
+    refused = engine.poll()
+    assert refused.dead_letters == 1
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Director"
+    world.sf.put("Lead", {"Title": "Manager"}, id=sf_id)  # sales edits the title again
+    world.clock.advance(10)
+    world.hs.put("contacts", {}, id=hs_id)  # then a field Baton does not sync, in HubSpot
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.conflicts == 0
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Manager"
+    assert world.sf.get("Lead", sf_id)["Title"] == "Manager"
+    # The refused phone is still a change to carry: once the data is fixed, it goes.
+    world.sf.rules.remove(junk_phone_rule)
+    world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs_id)
+    settle(world, engine)
+    assert world.sf.get("Lead", sf_id)["Phone"] == "+33123456789"
+    quiet(world, engine)
+
+
+def test_a_refused_change_is_proposed_again_when_the_person_is_planned_again(
+    world: World,
+) -> None:
+    """The refused write's fields keep their old snapshot, while the rest of the person's
+    records move on: planned again, the phone and title are still HubSpot's changes."""
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.hs.put("contacts", {"phone": "n/a", "jobtitle": "VP"}, id=hs_id)
+    world.sf.put("Lead", {"Company": "Acme Ltd"}, id=sf_id)  # carried while the Lead's refused
+    world.clock.advance(10)
+    assert engine.poll().dead_letters == 1
+    assert world.sf.get("Lead", sf_id)["Title"] == "CTO"  # refused with the phone
+    assert world.hs.get("contacts", hs_id)["company"] == "Acme Ltd"
+    world.sf.rules.remove(junk_phone_rule)  # the rule is relaxed in Salesforce
+    world.hs.put("contacts", {"lastname": "Lee-Smith"}, id=hs_id)  # a new payload: sent
+    world.clock.advance(10)
+    report = engine.poll()
+    lead = world.sf.get("Lead", sf_id)
+    assert (lead["Phone"], lead["Title"], lead["LastName"]) == ("n/a", "VP", "Lee-Smith")
+    assert report.conflicts == 0
+    quiet(world, engine)
+
+
 def test_a_retry_sends_the_refused_payload_again_once_the_system_accepts_it(
     world: World,
 ) -> None:
