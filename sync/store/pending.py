@@ -93,13 +93,16 @@ def hold_creates(db: Db, creates: Sequence[PendingCreate], *, at: datetime) -> N
     )
 
 
+_ANY_PENDING = "SELECT 1 FROM pending_creates LIMIT 1"  # Row.__tablename__
+
+
 def pending_creates(db: Db, person_ids: Collection[uuid.UUID]) -> list[PendingCreate]:
     """The creates left unsettled for these people. The table is empty nearly always (a row
     outlives its unit only after a crash or a failed write): one probe says so, instead of a
     search per chunk of people on every unit."""
     conn = connection(db)
     found: list[PendingCreate] = []
-    if not person_ids or conn.execute(select(Row.person_id).limit(1)).first() is None:
+    if not person_ids or conn.exec_driver_sql(_ANY_PENDING).first() is None:
         return found
     columns = (
         Row.person_id,
