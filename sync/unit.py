@@ -948,11 +948,13 @@ class Worker:
                     touched[key] = modified
             # Only records saying something new about the funnel (or being written) can teach
             # the history anything (see `history_changed`).
-            if news and plan.funnel is not None and plan.person_id not in failed:
+            if news and plan.funnel is not None:
                 learning.append(plan)
+        self._keep_unsent(gathered, sent, held, unsent, stalled, snapshots)
         transitions, explanations = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
-        emails += _edited_emails(identity, plans, failed, snapshots, gathered.snapshots)
+        unstored = {pid for pid in failed if not unsent.get(pid)}  # kept every snapshot
+        emails += _edited_emails(identity, plans, unstored, snapshots, gathered.snapshots)
         if emails:
             set_emails(tx, emails)
         put_snapshots(tx, list(snapshots.values()), at=now)
@@ -974,6 +976,32 @@ class Worker:
         self._settle_creates(tx, gathered, sent, waiting=failed | stalled)
         explain_rejections(tx, explanations)
         record_transitions(tx, transitions, at=now)
+
+    @staticmethod
+    def _keep_unsent(
+        gathered: _Gathered,
+        sent: Sequence[Sent],
+        held: Sequence[tuple[uuid.UUID, Write]],
+        unsent: Mapping[uuid.UUID, set[str] | None],
+        stalled: Collection[uuid.UUID],
+        snapshots: dict[RecordKey, SnapshotWrite],
+    ) -> None:
+        """Snapshots for the records a refused (or held) update was for: what each said that
+        was carried is synced too, so only the update's own fields keep their old values (and
+        the record is mapped again when read: no digest, its old modification time)."""
+        refused = [(s.person_id, s.write) for s in sent if s.result is Result.REJECTED]
+        for pid, write in [*refused, *held]:
+            kept, key = unsent.get(pid), write.key
+            if not kept or pid in stalled or write.creates or key in snapshots:
+                continue
+            known, values = gathered.snapshots.get(key), gathered.values.get(key)
+            if known is None or values is None:
+                continue
+            values = _keeping(values, known, kept)
+            if values != known:
+                snapshots[key] = SnapshotWrite(
+                    key, values, source_modified_at=gathered.seen_at.get(key)
+                )
 
     @staticmethod
     def _settle_creates(

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import sync.engine
 from connectors.records import RecordKey, System
@@ -14,6 +15,8 @@ from sync.store.dead_letters import DeadLetterStatus, list_dead_letters
 from sync.store.decisions import decisions_for
 from sync.store.links import LinkReason, find_link, history
 from sync.store.runs import recent_runs
+from sync.store.schema import Person as PersonRow
+from sync.store.transitions import recorded_stages
 from tests.unit.sync.conftest import World, lose_first_create_commit
 from tests.unit.sync.fakes import junk_phone_rule
 
@@ -501,6 +504,82 @@ def test_a_refused_change_is_proposed_again_when_the_person_is_planned_again(
     assert (lead["Phone"], lead["Title"], lead["LastName"]) == ("n/a", "VP", "Lee-Smith")
     assert report.conflicts == 0
     quiet(world, engine)
+
+
+def test_a_refused_write_keeps_what_its_own_record_carried_too(world: World) -> None:
+    """The mirror case: the Lead's title reached HubSpot while the Lead refused HubSpot's
+    phone. The Lead's snapshot has that title too, so marketing's later edit of it is a change
+    on one side, not a conflict the Lead's unrelated, newer edit would win."""
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", {"Title": "Director"}, id=sf_id)
+    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
+    world.clock.advance(10)
+    assert engine.poll().dead_letters == 1
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Director"
+    world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)  # marketing edits the title
+    world.clock.advance(10)
+    world.sf.put("Lead", {}, id=sf_id)  # then a field Baton does not sync, in Salesforce
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.conflicts == 0
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP"
+    world.sf.rules.remove(junk_phone_rule)
+    world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs_id)
+    settle(world, engine)
+    lead = world.sf.get("Lead", sf_id)
+    assert (lead["Title"], lead["Phone"]) == ("VP", "+33123456789")
+    quiet(world, engine)
+
+
+def _stored_email(world: World, hs_id: str) -> str | None:
+    link = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", hs_id))
+    assert link is not None
+    query = select(PersonRow.email_normalized).where(PersonRow.baton_id == link.person_id)
+    email: str | None = world.read().execute(query).scalar_one()
+    return email
+
+
+def test_an_email_carried_beside_a_refused_write_is_the_persons_address(world: World) -> None:
+    """Matching by email finds people by the address their records now have: a new
+    Salesforce record with it is that person's, never a new person whose contact would be
+    made by an upsert on email (overwriting theirs)."""
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", {"Email": "ann.lee@example.com"}, id=sf_id)
+    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
+    world.clock.advance(10)
+    assert engine.poll().dead_letters == 1
+    assert world.hs.get("contacts", hs_id)["email"] == "ann.lee@example.com"
+    assert _stored_email(world, hs_id) == "ann.lee@example.com"
+    world.sf.put(
+        "Contact", {"Email": "ann.lee@example.com", "FirstName": "Someone", "LastName": "Else"}
+    )
+    world.clock.advance(10)
+    engine.poll()
+    assert world.hs.get("contacts", hs_id)["firstname"] == "Ann"
+
+
+def test_a_funnel_move_carried_beside_a_refused_write_enters_the_history(world: World) -> None:
+    """Sales accepting the Lead reaches HubSpot while the Lead refuses HubSpot's phone: the
+    person entered SAL, and the history says so then, not never (both records' snapshots
+    hold the move once it is carried)."""
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world, hs={"lifecyclestage": "marketingqualifiedlead"})
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)
+    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
+    world.clock.advance(10)
+    assert engine.poll().dead_letters == 1
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
+    link = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", hs_id))
+    assert link is not None
+    assert "sal" in recorded_stages(world.read(), [link.person_id])[link.person_id]
 
 
 def test_a_retry_sends_the_refused_payload_again_once_the_system_accepts_it(
