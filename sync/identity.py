@@ -255,7 +255,10 @@ class Identity:
     # -- moving links ----------------------------------------------------------------------------
 
     def move(self, pid: uuid.UUID, key: RecordKey, reason: LinkReason) -> None:
-        """Make `key` the person's record in its system (conversion, merge)."""
+        """Make `key` the person's record in its system (conversion, merge). The person's
+        other records are loaded first: a merge is followed before the unit resolves anyone,
+        and the person must keep its record in the other system."""
+        self._load_active([pid])
         self.person_of[key] = pid
         self.active.setdefault(pid, {})[key.system] = key
         self.moves.append((pid, key, reason))

@@ -895,8 +895,8 @@ class Worker:
                 continue
             if s.person_id not in failed:
                 snapshots[key] = SnapshotWrite(key, s.write.expected, written_by_us=True)
-            elif (kept := unsent.get(s.person_id)) and key in gathered.snapshots:
-                values = _keeping(s.write.expected, gathered.snapshots[key], kept)
+            elif kept := unsent.get(s.person_id):
+                values = _keeping(s.write.expected, gathered.snapshots.get(key), kept)
                 snapshots[key] = SnapshotWrite(key, values, written_by_us=True)
         learning: list[PersonPlan] = []
         touched: dict[RecordKey, datetime] = {}  # unchanged values, read at a new time
@@ -923,7 +923,7 @@ class Worker:
             for key, (values, modified) in plan.seen.items():
                 known = gathered.snapshots.get(key)
                 if kept:
-                    if known is None or key in snapshots:  # no baseline to keep fields in
+                    if key in snapshots:
                         continue
                     values = _keeping(values, known, kept)
                     if values is not plan.seen[key][0]:  # not the fields as read: map again
@@ -995,7 +995,7 @@ class Worker:
             if not kept or pid in stalled or write.creates or key in snapshots:
                 continue
             known, values = gathered.snapshots.get(key), gathered.values.get(key)
-            if known is None or values is None:
+            if values is None:
                 continue
             values = _keeping(values, known, kept)
             if values != known:
@@ -1261,8 +1261,11 @@ def _unsent_fields(
     return unsent
 
 
-def _keeping(values: Values, old: Values, fields: Collection[str]) -> Values:
-    """`values` with `fields` as `old` has them (`values` itself when they are already)."""
+def _keeping(values: Values, old: Values | None, fields: Collection[str]) -> Values:
+    """`values` with `fields` as `old` has them, or without them where there is no `old` (a
+    record seen for the first time: they read as changed there); `values` itself when they
+    are already so."""
+    old = old or {}
     if all(values.get(f) == old.get(f) and (f in values) == (f in old) for f in fields):
         return values
     out = dict(values)

@@ -3,6 +3,7 @@ then both sides agree per the dictionary and a second cycle writes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 import sync.engine
-from connectors.records import RecordKey, System
+from connectors.records import FieldValue, RecordKey, System
 from sync.store.dead_letters import DeadLetterStatus, list_dead_letters
 from sync.store.decisions import decisions_for
 from sync.store.links import LinkReason, find_link, history
@@ -249,6 +250,36 @@ def test_hubspot_merge_relinks_to_the_survivor(world: World) -> None:
     assert lead is not None
     assert link.person_id == lead.person_id
     assert link.reason is LinkReason.MERGE
+
+
+def test_a_hubspot_merge_survivor_is_synced_with_the_persons_lead(world: World) -> None:
+    """Merged away in HubSpot, the person's contact lives on as the survivor: planned with
+    the person's Lead, it gets the cross-system id and its new phone reaches the Lead."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    fields = {k: v for k, v in world.hs.get("contacts", hs_id).items() if k != "baton_id"}
+    survivor = world.hs.put("contacts", {**fields, "phone": "+33 1 23 45 67 89"})
+    world.hs.remove("contacts", hs_id, merged_into=survivor)
+    settle(world, engine)
+    lead = world.sf.get("Lead", sf_id)
+    assert world.hs.get("contacts", survivor)["baton_id"] == lead["Baton_Id__c"]
+    assert lead["Phone"] == "+33123456789"
+    quiet(world, engine)
+
+
+def test_a_salesforce_merge_master_is_synced_with_the_persons_contact(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    fields = {k: v for k, v in world.sf.get("Lead", sf_id).items() if k != "Baton_Id__c"}
+    master = world.sf.put("Lead", {**fields, "Title": "Head of Sales"})
+    world.sf.remove("Lead", sf_id, merged_into=master)
+    settle(world, engine)
+    contact = world.hs.get("contacts", hs_id)
+    assert world.sf.get("Lead", master)["Baton_Id__c"] == contact["baton_id"]
+    assert contact["jobtitle"] == "Head of Sales"
+    quiet(world, engine)
 
 
 def test_deletes_are_flagged_not_propagated(world: World) -> None:
@@ -531,6 +562,41 @@ def test_a_refused_write_keeps_what_its_own_record_carried_too(world: World) -> 
     settle(world, engine)
     lead = world.sf.get("Lead", sf_id)
     assert (lead["Title"], lead["Phone"]) == ("VP", "+33123456789")
+    quiet(world, engine)
+
+
+def _no_sql_in_hubspot(obj: str, fields: Mapping[str, FieldValue]) -> tuple[str, str] | None:
+    if fields.get("lifecyclestage") == "salesqualifiedlead":
+        return ("VALIDATION", "no SQL here")
+    return None
+
+
+def test_a_record_first_written_beside_a_refused_write_keeps_what_was_written(
+    world: World,
+) -> None:
+    """The Contact a Lead was converted into has no snapshot yet: written beside a refused
+    write, it keeps what was written (less the refused fields), not nothing, so marketing's
+    later title edit is HubSpot's change, not a first sync the Contact's newer edit wins."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.hs.rules.append(_no_sql_in_hubspot)
+    contact_id = world.sf.convert(sf_id)
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.dead_letters == 1  # HubSpot refuses SQL; the Contact is written
+    assert world.sf.get("Contact", contact_id)["Baton_Id__c"]
+    world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)  # marketing edits the title
+    world.clock.advance(10)
+    world.sf.put("Contact", {}, id=contact_id)  # then a field Baton does not sync
+    world.clock.advance(10)
+    engine.poll()
+    world.hs.rules.remove(_no_sql_in_hubspot)  # relaxed in HubSpot: the letter is retried
+    assert engine.retry_dead_letters().dead_letters == 0
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP"
+    assert world.sf.get("Contact", contact_id)["Title"] == "VP"
+    assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "salesqualifiedlead"
     quiet(world, engine)
 
 
