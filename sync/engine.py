@@ -224,7 +224,9 @@ class SyncEngine:
         found = {record.key for record in records}
         now = self.now()
         records += [SourceRecord(key, {}, now, deleted=True) for key in gone if key not in found]
-        report, _ = self.worker.run(records, trigger=trigger, dry_run=dry_run, run_id=None)
+        report, _ = self.worker.run(
+            records, trigger=trigger, dry_run=dry_run, run_id=None, unread_again=True
+        )
         return report
 
     def backfill(

@@ -179,6 +179,7 @@ class Worker:
         fast: bool = False,
         twins: TwinCache | None = None,
         retrying: bool = False,
+        unread_again: bool = False,
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
         (a write to retry later: the checkpoint stays, so the page is read again). With
@@ -186,7 +187,9 @@ class Worker:
         of people still without a HubSpot record are kept in it (see `sync.twins`).
         `retrying` (a retry of dead letters) sends even writes an open letter refused with the
         same payload, and keeps a write refused for now as a letter (no page will be read
-        again to send it)."""
+        again to send it). `unread_again`: no page holds these records (a webhook's keys), so a
+        delete refused for now is kept as a letter too: a record deleted for good is in no
+        recycle bin a poll would read it from."""
         with collector.paused():
             return self._run(
                 records,
@@ -199,6 +202,7 @@ class Worker:
                 fast=fast,
                 twins=twins,
                 retrying=retrying,
+                unread_again=unread_again,
             )
 
     def _run(
@@ -214,6 +218,7 @@ class Worker:
         fast: bool,
         twins: TwinCache | None,
         retrying: bool,
+        unread_again: bool,
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -299,7 +304,15 @@ class Worker:
                 held=[writes[n] for n in held],
                 retrying=retrying,
             )
-            deletes.commit(tx, removed, report, trigger=trigger, run_id=run_id, now=now)
+            deletes.commit(
+                tx,
+                removed,
+                report,
+                trigger=trigger,
+                run_id=run_id,
+                now=now,
+                letter_retries=unread_again,
+            )
             if cursor is not None and not blocked:
                 advance_checkpoint(
                     tx, cursor.system, cursor.object, cursor.modified_at, cursor.id, at=now

@@ -483,3 +483,22 @@ def test_a_record_a_webhook_says_was_deleted_for_good_is_flagged(world: World) -
     ) == 1
     world.hs.restore("contacts", hs_id)  # a hint about a record that is still there is no word
     assert engine.sync_keys([key], trigger="webhook", gone={key}).deletes_flagged == 0
+
+
+def test_a_privacy_deletion_whose_propagated_delete_waits_is_kept_as_a_letter(
+    world: World,
+) -> None:
+    """A HubSpot privacy deletion reaches Baton only through its webhook, and the contact is
+    in no recycle bin a poll reads: the Lead's delete answered "retry later" is kept as a
+    dead letter, and sent again by `retry_dead_letters`."""
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    key = RecordKey(System.HUBSPOT, "contacts", hs_id)
+    del world.hs.objects["contacts"][hs_id]  # purged: in no recycle bin
+    del world.hs._order["contacts"][hs_id]
+    world.sf.retry_next = 1
+    report = engine.sync_keys([key], trigger="webhook", gone={key})
+    assert report.dead_letters == 1
+    [letter] = list_dead_letters(world.read())
+    assert letter.key == RecordKey(System.SALESFORCE, "Lead", sf_id)
+    assert engine.retry_dead_letters().deletes_propagated == 1
+    assert sf_id not in world.sf.live("Lead")
