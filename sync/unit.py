@@ -507,17 +507,27 @@ class Worker:
             RecordKey(r.key.system, r.key.object, r.merged_into) for r in gone if r.merged_into
         ]
         survivor_links = find_links(conn, survivors) if survivors else {}
+        owners = {key: link_.person_id for key, link_ in survivor_links.items()}
+        merged: dict[RecordKey, RecordKey] = {}  # survivor -> the record merged into it
         orphaned: list[tuple[uuid.UUID, RecordKey]] = []  # deleted, with propagation on
         for record in gone:
             link_ = gone_links.get(record.key)
-            if link_ is None or not link_.active:
-                continue
-            pid = link_.person_id
+            if link_ is not None and link_.active:
+                pid = link_.person_id
+            else:  # a survivor this unit moved its person to, merged on in turn (A, B, then C)
+                moved_to = identity.person_of.get(record.key)
+                if moved_to is None or identity.counterpart(moved_to, record.key.system) != (
+                    record.key
+                ):
+                    continue
+                pid = moved_to
             if record.merged_into:
                 survivor = RecordKey(record.key.system, record.key.object, record.merged_into)
-                owner = survivor_links.get(survivor)
-                if owner is None or owner.person_id == pid:
+                owner = owners.get(survivor)
+                if owner is None or owner == pid:
                     identity.move(pid, survivor, LinkReason.MERGE)
+                    owners[survivor] = pid  # two people's records merged into one: one takes it
+                    merged[survivor] = merged.pop(record.key, record.key)
                     touched[pid] = None
                     why = f"{record.key} was merged into {survivor}"
                 else:
@@ -621,7 +631,7 @@ class Worker:
             if k in wanted and k not in known
         )
         stored.update({k: v for k, v in known.items() if k in wanted})
-        assumed: set[RecordKey] = set()  # baselines kept by pending creates, not yet stored
+        assumed: set[RecordKey] = set()  # baselines not stored yet (pending creates, merges)
         for key, create in self._made(pending, identity, in_hand):
             if key not in stored:  # what the create wrote, where no commit stored it
                 stored[key] = (create.values, None)
@@ -644,6 +654,14 @@ class Worker:
             ):
                 stored[source.key] = (source.values, source.modified_at)
                 assumed.add(source.key)
+        # A survivor new to Baton starts from what the record merged into it was last synced
+        # with: only what the merge changed reads as its change, not every field (a first
+        # sync, where the most recent record would win them all).
+        inherited = snapshot_values(conn, list(merged.values())) if merged else {}
+        for survivor, gone_key in merged.items():
+            if survivor not in stored and gone_key in inherited:
+                stored[survivor] = (inherited[gone_key][0], None)
+                assumed.add(survivor)
         for key in assumed:
             if key not in digests and key in in_hand:
                 digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)

@@ -1,0 +1,95 @@
+"""Merges on either side: the survivor (HubSpot) or master (Salesforce) becomes the person's
+record, starting from what the merged record was last synced with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.records import RecordKey, System
+from sync.store.links import find_link
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import pair, quiet, settle
+
+
+def _copy(world: World, obj: str, ident: str) -> dict[str, Any]:
+    """A record's fields less the cross-system id: a duplicate made in the UI."""
+    system, bid = (world.hs, "baton_id") if obj == "contacts" else (world.sf, "Baton_Id__c")
+    return {k: v for k, v in system.get(obj, ident).items() if k != bid}
+
+
+def _same_person(world: World, a: RecordKey, b: RecordKey) -> bool:
+    la, lb = find_link(world.read(), a), find_link(world.read(), b)
+    return (
+        la is not None
+        and lb is not None
+        and la.active
+        and lb.active
+        and la.person_id == lb.person_id
+    )
+
+
+def test_chained_merges_in_one_poll_follow_to_the_last_survivor(world: World) -> None:
+    """A merged into B, then B into C, read by one poll: the person's contact is C."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    b = world.hs.put("contacts", _copy(world, "contacts", hs_id))
+    world.hs.remove("contacts", hs_id, merged_into=b)
+    c = world.hs.put("contacts", {**_copy(world, "contacts", b), "phone": "+33 1 23 45 67 89"})
+    world.hs.remove("contacts", b, merged_into=c)
+    settle(world, engine)
+    survivor = RecordKey(System.HUBSPOT, "contacts", c)
+    assert _same_person(world, survivor, RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert world.sf.get("Lead", sf_id)["Phone"] == "+33123456789"
+    quiet(world, engine)
+
+
+def test_two_peoples_contacts_merged_into_one_new_contact(world: World) -> None:
+    """Only one person takes the survivor (the other gets a note, as when the survivor was
+    already linked): both taking it would write Ann's fields over Bob's Lead."""
+    hs1, sf1 = pair(world)
+    hs2, sf2 = pair(
+        world,
+        hs={"email": "bob@example.com", "firstname": "Bob"},
+        sf={"Email": "bob@example.com", "FirstName": "Bob"},
+    )
+    engine = world.engine()
+    settle(world, engine)
+    c = world.hs.put("contacts", _copy(world, "contacts", hs1))
+    world.hs.remove("contacts", hs1, merged_into=c)
+    world.hs.remove("contacts", hs2, merged_into=c)
+    world.clock.advance(10)
+    engine.poll()
+    assert world.sf.get("Lead", sf2)["FirstName"] == "Bob"
+    assert world.sf.get("Lead", sf1)["Baton_Id__c"] == world.hs.get("contacts", c)["baton_id"]
+
+
+def test_a_survivor_edited_after_the_merge_keeps_its_edit(world: World) -> None:
+    """The survivor starts from the merged contact's snapshot, not as a first sync where an
+    unrelated, later edit of the Lead would win every differing field."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    survivor = world.hs.put("contacts", _copy(world, "contacts", hs_id))
+    world.hs.remove("contacts", hs_id, merged_into=survivor)
+    world.hs.put("contacts", {"jobtitle": "CEO"}, id=survivor)  # edited after the merge
+    world.sf.put("Lead", {"Company": "Beta"}, id=sf_id)  # then sales edits another field
+    settle(world, engine)
+    assert world.hs.get("contacts", survivor)["company"] == "Beta"
+    assert world.hs.get("contacts", survivor)["jobtitle"] == "CEO"
+    assert world.sf.get("Lead", sf_id)["Title"] == "CEO"
+    quiet(world, engine)
+
+
+def test_a_salesforce_master_keeps_its_title_beside_a_later_hubspot_edit(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    master = world.sf.put("Lead", {**_copy(world, "Lead", sf_id), "Title": "Head of Sales"})
+    world.sf.remove("Lead", sf_id, merged_into=master)
+    world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs_id)  # unrelated, later
+    settle(world, engine)
+    assert world.sf.get("Lead", master)["Phone"] == "+33123456789"
+    assert world.sf.get("Lead", master)["Title"] == "Head of Sales"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Sales"
+    quiet(world, engine)
