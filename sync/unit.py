@@ -54,6 +54,7 @@ from sync.store.links import (
     associated,
     deleted_links,
     find_links,
+    restored_links,
 )
 from sync.store.pending import (
     Baseline,
@@ -1226,12 +1227,15 @@ def _binned(
     }
     if not twins:
         return set()
-    stored = find_links(conn, [one_sided[p] for p in twins if p not in identity.restored])
+    # Restored in this unit, or before (the restored record may since have been converted:
+    # the person's record is then the Contact, the twin still in the bin all the same).
+    restored = restored_links(conn, [p for p in twins if p not in identity.restored])
     binned: set[uuid.UUID] = set()
     for pid, twin in twins.items():
         key = one_sided[pid]
-        link_ = stored.get(key)
-        if pid in identity.restored or (link_ is not None and link_.reason is LinkReason.RESTORED):
+        if pid in identity.restored or any(
+            back.system is key.system for back in restored.get(pid, ())
+        ):
             why = (
                 f"{key} was restored; {twin}, deleted with it, is still in the recycle bin: "
                 "restore it too (no new twin is made meanwhile)"

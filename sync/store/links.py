@@ -506,22 +506,30 @@ def end_links(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) 
 
 def deleted_links(db: Db, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[RecordKey]]:
     """The records of these people whose links a propagated delete ended (`end_links`)."""
+    return _links_made_for(db, person_ids, LinkReason.DELETED, active=False)
+
+
+def restored_links(db: Db, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[RecordKey]]:
+    """The records of these people that came back from a recycle bin as theirs, whether still
+    their record or not (a restored Lead converted since)."""
+    return _links_made_for(db, person_ids, LinkReason.RESTORED)
+
+
+def _links_made_for(
+    db: Db, person_ids: Iterable[uuid.UUID], reason: LinkReason, *, active: bool | None = None
+) -> dict[uuid.UUID, list[RecordKey]]:
     wanted = list(dict.fromkeys(person_ids))
     conn = connection(db)
     found: dict[uuid.UUID, list[RecordKey]] = {}
     for chunk in chunked(wanted):
-        rows = conn.execute(
-            select(
-                IdentityLink.person_id,
-                IdentityLink.system,
-                IdentityLink.object,
-                IdentityLink.record_id,
-            ).where(
-                IdentityLink.person_id.in_(chunk),
-                IdentityLink.reason == LinkReason.DELETED.value,
-                ~IdentityLink.active,
-            )
-        )
-        for pid, system, obj, record_id in rows:
+        query = select(
+            IdentityLink.person_id,
+            IdentityLink.system,
+            IdentityLink.object,
+            IdentityLink.record_id,
+        ).where(IdentityLink.person_id.in_(chunk), IdentityLink.reason == reason.value)
+        if active is not None:
+            query = query.where(IdentityLink.active.is_(active))
+        for pid, system, obj, record_id in conn.execute(query):
             found.setdefault(pid, []).append(RecordKey(System(system), obj, record_id))
     return found

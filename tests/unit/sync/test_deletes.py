@@ -502,3 +502,20 @@ def test_a_privacy_deletion_whose_propagated_delete_waits_is_kept_as_a_letter(
     assert letter.key == RecordKey(System.SALESFORCE, "Lead", sf_id)
     assert engine.retry_dead_letters().deletes_propagated == 1
     assert sf_id not in world.sf.live("Lead")
+
+
+def test_a_restored_lead_converted_while_its_contact_is_in_the_bin_gets_no_new_contact(
+    world: World,
+) -> None:
+    """The restored Lead's person has its Contact as its record once converted: the contact
+    deleted with the Lead is still in HubSpot's bin, so no new one is made meanwhile."""
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.hs.remove("contacts", hs_id)
+    assert _poll(world, engine).deletes_propagated == 1
+    world.sf.restore("Lead", sf_id)
+    _poll(world, engine)
+    assert list(world.hs.live("contacts")) == []
+    world.sf.convert(sf_id)
+    _poll(world, engine)
+    _poll(world, engine)
+    assert list(world.hs.live("contacts")) == []
