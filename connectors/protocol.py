@@ -58,6 +58,20 @@ class Connector(Protocol):
         """Records of `object` modified in `[since, until)`, ordered by `(modified_at, id)`."""
         ...
 
+    def read_deletions(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        """Only the records of `object` deleted (or merged away) in `[since, until)`, as
+        `deleted` records (`merged_into` where the system says so), in `(modified_at, id)`
+        order: the deletions `read_changes` reports, without its live records. HubSpot's
+        merges are the exception: their stubs come beside the live survivor, in every read of
+        it (a full listing included).
+
+        For a backfill, whose listing sees live records only: the deletions since the last
+        poll, without reading the window's live records again.
+        """
+        ...
+
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         """Every live record of `object` (backfills), by the cheapest listing the system offers.
 

@@ -240,7 +240,9 @@ class SyncEngine:
         restart: bool = False,
     ) -> CycleReport:
         """Read every live record (bulk listings) and sync, leaving checkpoints at the start
-        time so the daemon continues from there.
+        time so the daemon continues from there. A listing sees no deleted record, so what was
+        deleted or merged away since a checkpoint is read before it (`_deletions`): the
+        checkpoint moved past would leave it unread.
 
         Resumable: each listing's position is kept as its pages commit, so a backfill after an
         interrupted one goes on where each listing stopped (`sync.store.positions`). What the
@@ -592,9 +594,14 @@ class SyncEngine:
                     progress.start(label, total, done=begun.listed if begun else 0)
                 allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
                 prefetched = (system, obj) in early
+                # Before the listing, which sees live records only: a merge survivor is then
+                # the person's record when its page comes (a delete waiting holds the listing).
+                blocked = since is None and self._deletions(
+                    system, obj, begun, upper, run_id, dry_run, report, carry, twins
+                )
+                finished = False
                 # Closed however the pass ends: a listing given up must not read on.
                 listing = closing(early.get((system, obj)) or pages_of(system, obj))
-                blocked = finished = False
                 unsaved = 0  # records in pages since the last position kept
                 with listing as pages:
                     for page in pages:
@@ -658,6 +665,52 @@ class SyncEngine:
         finally:
             for stream in early.values():
                 stream.close()
+
+    def _deletions(
+        self,
+        system: System,
+        obj: str,
+        begun: Listing | None,
+        upper: datetime,
+        run_id: uuid.UUID | None,
+        dry_run: bool,
+        report: CycleReport,
+        carry: Identity | None,
+        twins: TwinCache,
+    ) -> bool:
+        """Sync what a full listing cannot see: the records deleted or merged away since the
+        object's checkpoint (less the lookback) up to the listing's signpost, where the
+        listing then moves the checkpoint. Otherwise such a delete is neither flagged nor
+        propagated, and a merged-away record's person stays on it. One read (no live record
+        read again), before the listing's first page: one resumed past it had them read by the
+        run that began it, and what came after its signpost is `_catch_up`'s. None on a store
+        that never read the object (no checkpoint: nothing of it is linked). True when a
+        delete waits for a retry: the listing then leaves the checkpoint (`_listed`)."""
+        if begun is not None and (begun.done or begun.position is not None or begun.listed):
+            return False
+        with self.reader.connect() as conn:
+            checkpoint = get_checkpoint(conn, system, obj)
+        bound = begun.upper_bound if begun is not None else upper  # a dry run's: not begun
+        if checkpoint is None or checkpoint.cursor is None or checkpoint.cursor >= bound:
+            return False
+        since = checkpoint.cursor - self.policy.lookback
+        records = self.connectors[system].read_deletions(obj, since, bound)
+        for page in cut_records(records, self.policy.backfill_page_size):
+            part, blocked = self.worker.run(
+                page.records,
+                trigger="backfill",
+                dry_run=dry_run,
+                run_id=run_id,
+                allow_create=system is System.HUBSPOT,  # as its listing's pages
+                carry=carry,
+                fast=True,
+                twins=twins,
+            )
+            report += part
+            self._beat(run_id)
+            if blocked:
+                return True
+        return False
 
     def _catch_up(
         self,

@@ -137,6 +137,15 @@ class HubSpotConnector:
             spec_for(object), since, until, with_deletions=self.settings.deletions_in_changes
         )
 
+    def read_deletions(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        """The bin's records archived in the window (one listing of the whole bin), unless
+        `deletions_in_changes` is off: then no read sees deletions, and this none either."""
+        if not self.settings.deletions_in_changes:
+            return iter(())
+        return self.reader.deletions(spec_for(object), since, until)
+
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         return self.reader.all(spec_for(object))
 

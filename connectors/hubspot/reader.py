@@ -210,6 +210,14 @@ class HubSpotReader:
             return live
         return heapq.merge(live, self._archived(spec, since, until), key=_order)
 
+    def deletions(
+        self, spec: ObjectSpec, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        """The recycling bin's records archived in `[since, until)`, in `(modified_at, id)`
+        order, as `deleted` records: `changes(with_deletions=True)` without its searches (a
+        backfill lists the live records itself). Lazy: nothing is read until iterated."""
+        return self._archived(spec, since, until)
+
     def _archived(
         self, spec: ObjectSpec, since: datetime | None, until: datetime
     ) -> Iterator[SourceRecord]:

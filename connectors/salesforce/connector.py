@@ -92,6 +92,11 @@ class SalesforceConnector:
     ) -> Iterator[SourceRecord]:
         return self.reader.changes(spec_for(object), since, until)
 
+    def read_deletions(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        return self.reader.deletions(spec_for(object), since, until)
+
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         return self.reader.all(spec_for(object))
 

@@ -111,6 +111,32 @@ def _window_query(
     )
 
 
+def _deleted_query(
+    spec: ObjectSpec, since: datetime | None, until: datetime
+) -> Callable[[list[str]], str]:
+    """`_window_query` for the recycle bin's rows only (deleted and merged-away records)."""
+    upper = ceil_ms(until)
+    if since is None:
+        return lambda fields: soql(
+            "SELECT {:fields} FROM {:object} WHERE IsDeleted = {} AND SystemModstamp < {} "
+            "ORDER BY SystemModstamp, Id",
+            fields,
+            spec.name,
+            True,
+            upper,
+        )
+    lower = ceil_ms(since)
+    return lambda fields: soql(
+        "SELECT {:fields} FROM {:object} WHERE IsDeleted = {} AND SystemModstamp >= {} "
+        "AND SystemModstamp < {} ORDER BY SystemModstamp, Id",
+        fields,
+        spec.name,
+        True,
+        lower,
+        upper,
+    )
+
+
 def _by_ids_query(spec: ObjectSpec, ids: Sequence[str]) -> Callable[[list[str]], str]:
     return lambda fields: soql(
         "SELECT {:fields} FROM {:object} WHERE Id IN {}", fields, spec.name, list(ids)
@@ -284,6 +310,26 @@ class Reader:
         return self._select(
             spec,
             _window_query(spec, since, until),
+            fields=fields or self.fields(spec),
+            include_deleted=True,
+            operation=f"{spec.name}.queryAll",
+        )
+
+    def deletions(
+        self,
+        spec: ObjectSpec,
+        since: datetime | None,
+        until: datetime,
+        *,
+        fields: Sequence[str] | None = None,
+    ) -> Iterator[SourceRecord]:
+        """`changes` less the live records: one queryAll of the recycle bin's rows modified
+        in `[since, until)` (`IsDeleted = true`), for a backfill, which lists the live ones."""
+        if since is not None and since >= until:
+            return iter(())
+        return self._select(
+            spec,
+            _deleted_query(spec, since, until),
             fields=fields or self.fields(spec),
             include_deleted=True,
             operation=f"{spec.name}.queryAll",

@@ -104,6 +104,21 @@ def test_given_a_merge_when_reading_changes_then_the_loser_points_at_the_survivo
     assert records[winner].merged_into is None
 
 
+def test_given_a_merge_when_reading_deletions_then_only_the_loser_points_at_the_survivor(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    start = served.slot()
+    winner = served.box.create("Lead", {"LastName": "Winner", "Company": "Acme"})
+    loser = served.box.create("Lead", {"LastName": "Loser", "Company": "Acme"})
+    served.clock.advance(1)
+    served.box.merge("Lead", winner, loser)
+    served.clock.advance(1)
+
+    records = list(salesforce.read_deletions("Lead", start, served.slot()))
+
+    assert [(r.key.id, r.deleted, r.merged_into) for r in records] == [(loser, True, winner)]
+
+
 def test_given_a_small_bulk_threshold_when_reading_all_then_bulk_csv_matches_rest(
     served: Served,
 ) -> None:

@@ -74,6 +74,30 @@ def test_given_a_deleted_record_when_reading_its_window_then_it_is_flagged_delet
     assert all(r.deleted for r in connector.read_by_ids(side.person, [gone]))
 
 
+def test_given_a_deleted_record_when_reading_deletions_then_only_it_in_its_window(
+    side: Side, connector: Any
+) -> None:
+    """A backfill's read of what its listing cannot see: the deletions, no live record."""
+    start = side.slot()
+    side.create("LiveBeside")
+    gone = side.create("BinnedAlone")
+    side.clock.advance(1)
+    side.delete(gone)
+    side.clock.advance(1)
+    end = side.slot()
+
+    side.reset_stats()
+    stream = connector.read_deletions(side.person, start, end)
+    assert side.calls() == 0  # building the iterator calls nothing
+    records = list(stream)
+
+    assert [r.key.id for r in records] == [gone]
+    assert records[0].deleted
+    assert records[0].merged_into is None
+    assert start <= records[0].modified_at < end
+    assert list(connector.read_deletions(side.person, end, side.slot())) == []
+
+
 def test_given_a_stopped_iteration_then_no_further_pages_are_fetched(
     side: Side, connector: Any
 ) -> None:

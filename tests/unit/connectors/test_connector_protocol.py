@@ -51,6 +51,11 @@ class InMemoryConnector:
         ]
         yield from sorted(window, key=lambda r: (r.modified_at, r.key.id))
 
+    def read_deletions(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        yield from (r for r in self.read_changes(object, since, until) if r.deleted)
+
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         yield from (r for r in self.records if r.key.object == object)
 
@@ -124,6 +129,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
     assert members == {
         "system",
         "read_changes",
+        "read_deletions",
         "read_all",
         "list_all",
         "count_all",

@@ -87,6 +87,7 @@ class FakeConnector:
     stamps: bool = False  # HubSpot: writes stamp "Became a <stage> date" (see `_stamp`)
     list_page: int = 100  # records per page of a full listing (HubSpot's list endpoint's)
     listed_pages: int = 0  # pages `list_all` handed out
+    deletion_reads: int = 0  # `read_deletions` calls (a backfill's, on a store that polled)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # object -> (the `known` names it was built from, their template); see `_template`
     _templates: dict[str, tuple[tuple[str, ...], dict[str, FieldValue]]] = field(
@@ -210,6 +211,13 @@ class FakeConnector:
             at = stored.modified_at
             if (since is None or at >= since) and at < until:
                 yield make(ident, stored)
+
+    def read_deletions(
+        self, object: str, since: datetime | None, until: datetime
+    ) -> Iterator[SourceRecord]:
+        """`read_changes`' deleted records only; `deletion_reads` counts the calls."""
+        self.deletion_reads += 1
+        return (r for r in self.read_changes(object, since, until) if r.deleted)
 
     def count_all(self, object: str) -> int | None:
         return sum(not stored.deleted for stored in self.objects.get(object, {}).values())
