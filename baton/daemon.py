@@ -66,25 +66,37 @@ class KeyQueue:
         self._lock = threading.Lock()
         self._keys: dict[RecordKey, None] = {}
         self._gone: set[RecordKey] = set()  # keys hinted deleted (see `SyncEngine.sync_keys`)
+        self._purged: set[RecordKey] = set()  # ... of them, deleted for good
         self.wake = threading.Event()
 
-    def put(self, keys: Iterable[RecordKey], gone: Collection[RecordKey] = ()) -> None:
+    def put(
+        self,
+        keys: Iterable[RecordKey],
+        gone: Collection[RecordKey] = (),
+        purged: Collection[RecordKey] = (),
+    ) -> None:
         with self._lock:
             self._keys.update(dict.fromkeys(keys))
             self._gone.update(gone)
+            self._purged.update(purged)
         self.wake.set()
 
-    def drain(self, limit: int = KEYS_PER_BATCH) -> tuple[list[RecordKey], set[RecordKey]]:
-        """Up to `limit` keys, and those of them hinted deleted."""
+    def drain(
+        self, limit: int = KEYS_PER_BATCH
+    ) -> tuple[list[RecordKey], set[RecordKey], set[RecordKey]]:
+        """Up to `limit` keys, those of them hinted deleted, and of those the ones deleted
+        for good."""
         with self._lock:
             taken = list(self._keys)[:limit]
             for key in taken:
                 del self._keys[key]
             gone = self._gone.intersection(taken)
             self._gone -= gone
+            purged = self._purged.intersection(taken)
+            self._purged -= purged
             if not self._keys:
                 self.wake.clear()
-        return taken, gone
+        return taken, gone, purged
 
     def __len__(self) -> int:
         with self._lock:
@@ -184,10 +196,12 @@ class Daemon:
             batches = -(-len(self.queue) // KEYS_PER_BATCH)
         reports = []
         for _ in range(batches):
-            keys, gone = self.queue.drain()
+            keys, gone, purged = self.queue.drain()
             if not keys:
                 break
-            work = functools.partial(self.engine.sync_keys, keys, trigger="webhook", gone=gone)
+            work = functools.partial(
+                self.engine.sync_keys, keys, trigger="webhook", gone=gone, purged=purged
+            )
             reports.append(self._timed("webhook", work))
         return reports
 

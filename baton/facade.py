@@ -48,6 +48,7 @@ class Engine(Protocol):
         trigger: str,
         dry_run: bool = False,
         gone: Collection[RecordKey] = (),
+        purged: Collection[RecordKey] = (),
     ) -> Any: ...
 
     def backfill(

@@ -153,6 +153,7 @@ class ChangeKind(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     DELETED = "deleted"
+    PURGED = "purged"  # deleted for good (a privacy deletion): in no recycle bin
     RESTORED = "restored"
     MERGED = "merged"
 

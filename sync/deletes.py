@@ -206,11 +206,13 @@ def commit(
     run_id: uuid.UUID | None,
     now: datetime,
     letter_retries: bool = False,
+    purged: Collection[RecordKey] = (),
 ) -> None:
     """Record the deletions in the unit's transaction: links, decisions, dead letters.
 
     `letter_retries`: a delete refused for now is kept as an open dead letter too (a retried
-    letter has no page to be read again with, so nothing else would send it again)."""
+    letter has no page to be read again with, so nothing else would send it again); so is one
+    for a record of `purged` (deleted for good: in no recycle bin a poll would read)."""
     ended: list[RecordKey] = []
     notes: list[Decision] = []
     flags: list[Decision] = []  # said again each time the deleted record is read again
@@ -230,7 +232,7 @@ def commit(
             notes.append(
                 note_about(d.person_id, "record", PROPAGATED, trigger, now, run_id, d.twin, why)
             )
-        elif item.result is Result.RETRY and not letter_retries:
+        elif item.result is Result.RETRY and not (letter_retries or d.gone in purged):
             report.retry_later += 1
         elif item.result in (Result.REJECTED, Result.RETRY):
             report.dead_letters += 1

@@ -216,16 +216,22 @@ class SyncEngine:
         trigger: str,
         dry_run: bool = False,
         gone: Collection[RecordKey] = (),
+        purged: Collection[RecordKey] = (),
     ) -> CycleReport:
         """Re-read these records by id and sync their people (webhooks, retries). Of `gone`
         (keys a webhook said were deleted), those the read does not find are taken as deleted:
-        a record deleted for good (a GDPR deletion) is in no recycle bin a poll reads."""
+        a record deleted for good (`purged`, a GDPR deletion) is in no recycle bin a poll
+        reads, so a delete it calls for that is refused for now is kept as a dead letter."""
         records = self.worker.read(keys)
         found = {record.key for record in records}
         now = self.now()
         records += [SourceRecord(key, {}, now, deleted=True) for key in gone if key not in found]
         report, _ = self.worker.run(
-            records, trigger=trigger, dry_run=dry_run, run_id=None, unread_again=True
+            records,
+            trigger=trigger,
+            dry_run=dry_run,
+            run_id=None,
+            purged=[key for key in purged if key not in found],
         )
         return report
 

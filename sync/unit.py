@@ -34,7 +34,7 @@ from sync import collector, deletes
 from sync.changes import any_changed
 from sync.entries import REJECTIONS, explanation, first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
-from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
+from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule, parse_baton_id
 from sync.plan import OUTCOME_REASON, FieldDecision, PersonPlan, Planner, Side, Write
 from sync.report import CycleReport, PlannedWrite
 from sync.store import dead_letters as letters_repo
@@ -49,6 +49,7 @@ from sync.store.decisions import (
 )
 from sync.store.engine import for_reading
 from sync.store.links import (
+    Link,
     LinkReason,
     active_keys_for,
     associated,
@@ -124,6 +125,7 @@ class _Gathered:
     unreadable: dict[RecordKey, uuid.UUID] = field(default_factory=dict)  # and their people
     pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
     assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending create kept
+    inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
 
 
 class Worker:
@@ -180,7 +182,7 @@ class Worker:
         fast: bool = False,
         twins: TwinCache | None = None,
         retrying: bool = False,
-        unread_again: bool = False,
+        purged: Collection[RecordKey] = (),
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
         (a write to retry later: the checkpoint stays, so the page is read again). With
@@ -188,9 +190,9 @@ class Worker:
         of people still without a HubSpot record are kept in it (see `sync.twins`).
         `retrying` (a retry of dead letters) sends even writes an open letter refused with the
         same payload, and keeps a write refused for now as a letter (no page will be read
-        again to send it). `unread_again`: no page holds these records (a webhook's keys), so a
-        delete refused for now is kept as a letter too: a record deleted for good is in no
-        recycle bin a poll would read it from."""
+        again to send it). `purged`: records deleted for good (a privacy deletion a webhook
+        told of), in no recycle bin a poll would read them from: a delete they call for that
+        is refused for now is kept as a letter too."""
         with collector.paused():
             return self._run(
                 records,
@@ -203,7 +205,7 @@ class Worker:
                 fast=fast,
                 twins=twins,
                 retrying=retrying,
-                unread_again=unread_again,
+                purged=purged,
             )
 
     def _run(
@@ -219,7 +221,7 @@ class Worker:
         fast: bool,
         twins: TwinCache | None,
         retrying: bool,
-        unread_again: bool,
+        purged: Collection[RecordKey],
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -312,7 +314,7 @@ class Worker:
                 trigger=trigger,
                 run_id=run_id,
                 now=now,
-                letter_retries=unread_again,
+                purged=purged,
             )
             if cursor is not None and not blocked:
                 advance_checkpoint(
@@ -502,49 +504,9 @@ class Worker:
         notes: list[Decision] = []
         touched: dict[uuid.UUID, None] = {}
         # Merges first: the survivor must already be the person's record when it is resolved.
-        gone = [r for r in records if r.deleted]
-        gone_links = find_links(conn, [r.key for r in gone]) if gone else {}
-        survivors = [
-            RecordKey(r.key.system, r.key.object, r.merged_into) for r in gone if r.merged_into
-        ]
-        survivor_links = find_links(conn, survivors) if survivors else {}
-        owners = {key: link_.person_id for key, link_ in survivor_links.items()}
-        merged: dict[RecordKey, RecordKey] = {}  # survivor -> the record merged into it
-        orphaned: list[tuple[uuid.UUID, RecordKey]] = []  # deleted, with propagation on
-        for record in gone:
-            link_ = gone_links.get(record.key)
-            if link_ is not None and link_.active:
-                pid = link_.person_id
-            else:  # a survivor this unit moved its person to, merged on in turn (A, B, then C)
-                moved_to = identity.person_of.get(record.key)
-                if moved_to is None or identity.counterpart(moved_to, record.key.system) != (
-                    record.key
-                ):
-                    continue
-                pid = moved_to
-            if record.merged_into:
-                survivor = RecordKey(record.key.system, record.key.object, record.merged_into)
-                owner = owners.get(survivor)
-                if owner is None or owner == pid:
-                    identity.move(pid, survivor, LinkReason.MERGE)
-                    owners[survivor] = pid  # two people's records merged into one: one takes it
-                    merged[survivor] = merged.pop(record.key, record.key)
-                    touched[pid] = None
-                    why = f"{record.key} was merged into {survivor}"
-                else:
-                    why = f"{record.key} was merged into {survivor}, already another person's"
-                notes.append(
-                    note_about(pid, "record", "merge", trigger, now, run_id, record.key, why)
-                )
-                continue
-            if self.propagate_deletes:
-                orphaned.append((pid, record.key))
-                continue
-            report.deletes_flagged += 1
-            why = f"{record.key} was deleted; not propagated (policy)"
-            notes.append(
-                note_about(pid, "record", "delete_flagged", trigger, now, run_id, record.key, why)
-            )
+        merged, orphaned = self._follow_gone(
+            conn, identity, records, people, touched, notes, report, trigger, now, run_id, twins
+        )
         identity.resolve([(r, people[r.key]) for r in live])
         signal_links = find_links(conn, [r.key for r in signals]) if signals else {}
         for signal_key, signal_link in signal_links.items():
@@ -659,10 +621,12 @@ class Worker:
         # with: only what the merge changed reads as its change, not every field (a first
         # sync, where the most recent record would win them all).
         inherited = snapshot_values(conn, list(merged.values())) if merged else {}
+        baselines: set[RecordKey] = set()
         for survivor, gone_key in merged.items():
             if survivor not in stored and gone_key in inherited:
                 stored[survivor] = (inherited[gone_key][0], None)
                 assumed.add(survivor)
+                baselines.add(survivor)
         for key in assumed:
             if key not in digests and key in in_hand:
                 digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
@@ -708,6 +672,7 @@ class Worker:
             unreadable=unreadable,
             pending={(c.person_id, c.system) for c in pending},
             assumed=assumed,
+            inherited=baselines,
         )
 
     @staticmethod
@@ -730,6 +695,115 @@ class Worker:
             and not any_changed(values[r.key], seen[0])
             and not (r.key.object == LEAD and r.get("IsConverted") in (True, "true"))
         }
+
+    def _follow_gone(
+        self,
+        conn: Connection,
+        identity: Identity,
+        records: Sequence[SourceRecord],
+        people: Mapping[RecordKey, Person],
+        touched: dict[uuid.UUID, None],
+        notes: list[Decision],
+        report: CycleReport,
+        trigger: str,
+        now: datetime,
+        run_id: uuid.UUID | None,
+        twins: TwinCache | None,
+    ) -> tuple[dict[RecordKey, RecordKey], list[tuple[uuid.UUID, RecordKey]]]:
+        """The page's deleted and merged-away records of linked people: a merge moves the
+        person to the survivor (a chain read together, A into B then B into C, to the last);
+        a delete is flagged, or with propagation on returned to be propagated. Returns each
+        survivor with the record first merged into it, and the people to propagate for."""
+        gone = [r for r in records if r.deleted]
+        gone_links = find_links(conn, [r.key for r in gone]) if gone else {}
+        survivors = [
+            RecordKey(r.key.system, r.key.object, r.merged_into) for r in gone if r.merged_into
+        ]
+        survivor_links = find_links(conn, survivors) if survivors else {}
+        owners = {key: link_.person_id for key, link_ in survivor_links.items()}
+        decided = self._contested(conn, gone, gone_links, owners, people, twins)
+        merged: dict[RecordKey, RecordKey] = {}  # survivor -> the record merged into it
+        orphaned: list[tuple[uuid.UUID, RecordKey]] = []  # deleted, with propagation on
+        for record in gone:
+            link_ = gone_links.get(record.key)
+            if link_ is not None and link_.active:
+                pid = link_.person_id
+            else:  # a survivor this unit moved its person to, merged on in turn (A, B, then C)
+                moved_to = identity.person_of.get(record.key)
+                if moved_to is None or identity.counterpart(moved_to, record.key.system) != (
+                    record.key
+                ):
+                    continue
+                pid = moved_to
+            if record.merged_into:
+                survivor = RecordKey(record.key.system, record.key.object, record.merged_into)
+                owner = decided[survivor] if survivor in decided else owners.get(survivor)
+                if owner == pid or (owner is None and survivor not in decided):
+                    identity.move(pid, survivor, LinkReason.MERGE)
+                    owners[survivor] = pid
+                    merged[survivor] = merged.pop(record.key, record.key)
+                    touched[pid] = None
+                    why = f"{record.key} was merged into {survivor}"
+                elif owner is None:
+                    why = (
+                        f"{record.key} was merged into {survivor} with other people's records, "
+                        "and it carries none of their cross-system ids or emails alone: not "
+                        "moved (relink it to the right person)"
+                    )
+                else:
+                    why = f"{record.key} was merged into {survivor}, already another person's"
+                notes.append(
+                    note_about(pid, "record", "merge", trigger, now, run_id, record.key, why)
+                )
+                continue
+            if self.propagate_deletes:
+                orphaned.append((pid, record.key))
+                continue
+            report.deletes_flagged += 1
+            why = f"{record.key} was deleted; not propagated (policy)"
+            notes.append(
+                note_about(pid, "record", "delete_flagged", trigger, now, run_id, record.key, why)
+            )
+        return merged, orphaned
+
+    def _contested(
+        self,
+        conn: Connection,
+        gone: Sequence[SourceRecord],
+        gone_links: Mapping[RecordKey, Link],
+        owners: Mapping[RecordKey, uuid.UUID],
+        people: Mapping[RecordKey, Person],
+        twins: TwinCache | None,
+    ) -> dict[RecordKey, uuid.UUID | None]:
+        """Survivors new to Baton that records of several people were merged into: each goes
+        to the person whose cross-system id it carries, else to the one claimant with its
+        email, else to none (None). The system built it from one of them (its primary); which
+        record's merge is read first says nothing."""
+        claims: dict[RecordKey, set[uuid.UUID]] = {}
+        for record in gone:
+            link_ = gone_links.get(record.key)
+            if record.merged_into and link_ is not None and link_.active:
+                survivor = RecordKey(record.key.system, record.key.object, record.merged_into)
+                if survivor not in owners:
+                    claims.setdefault(survivor, set()).add(link_.person_id)
+        contested = {key: pids for key, pids in claims.items() if len(pids) > 1}
+        if not contested:
+            return {}
+        unread = [key for key in contested if key not in people]
+        found = {r.key: self.mapper.to_person(r).value for r in self.read(unread, twins)}
+        decided: dict[RecordKey, uuid.UUID | None] = {}
+        for survivor, claimants in contested.items():
+            person = people.get(survivor) or found.get(survivor)
+            bid = parse_baton_id(person.baton_id) if person is not None else None
+            email = person.email if person is not None else None
+            with_email = set(people_by_emails(conn, [email]).get(email, ())) if email else set()
+            if bid in claimants:
+                decided[survivor] = bid
+            elif len(claimants & with_email) == 1:
+                decided[survivor] = next(iter(claimants & with_email))
+            else:
+                decided[survivor] = None
+        return decided
 
     def _follow_conversions(
         self,
@@ -983,6 +1057,9 @@ class Worker:
             if news and plan.funnel is not None:
                 learning.append(plan)
         self._keep_unsent(gathered, sent, held, unsent, stalled, snapshots)
+        for key in gathered.inherited:  # what was last synced: kept whatever the writes did
+            if key not in snapshots:
+                snapshots[key] = SnapshotWrite(key, gathered.snapshots[key])
         transitions, explanations = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
         unstored = {pid for pid in failed if not unsent.get(pid)}  # kept every snapshot
@@ -1220,21 +1297,23 @@ def _binned(
     }
     ended = deleted_links(conn, one_sided) if one_sided else {}
     twins = {
-        pid: twin
+        pid: (twin, ended_at)
         for pid, key in one_sided.items()
-        for twin in ended.get(pid, ())
+        for twin, ended_at in ended.get(pid, ())
         if twin.system is not key.system
     }
     if not twins:
         return set()
-    # Restored in this unit, or before (the restored record may since have been converted:
-    # the person's record is then the Contact, the twin still in the bin all the same).
+    # Restored in this unit, or since the twin's delete (the restored record may have been
+    # converted: the person's record is then the Contact, the twin still in the bin all the
+    # same); a record restored before an earlier delete says nothing of this one.
     restored = restored_links(conn, [p for p in twins if p not in identity.restored])
     binned: set[uuid.UUID] = set()
-    for pid, twin in twins.items():
+    for pid, (twin, ended_at) in twins.items():
         key = one_sided[pid]
         if pid in identity.restored or any(
-            back.system is key.system for back in restored.get(pid, ())
+            back.system is key.system and _not_before(back_at, ended_at)
+            for back, back_at in restored.get(pid, ())
         ):
             why = (
                 f"{key} was restored; {twin}, deleted with it, is still in the recycle bin: "
@@ -1245,6 +1324,10 @@ def _binned(
             )
             binned.add(pid)
     return binned
+
+
+def _not_before(at: datetime | None, then: datetime | None) -> bool:
+    return at is not None and (then is None or at >= then)
 
 
 def _side(gathered: _Gathered, key: RecordKey | None) -> Side | None:

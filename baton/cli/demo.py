@@ -87,8 +87,11 @@ class Totals:
         trigger: str,
         dry_run: bool = False,
         gone: Collection[RecordKey] = (),
+        purged: Collection[RecordKey] = (),
     ) -> Any:
-        return self.add(self.engine.sync_keys(keys, trigger=trigger, dry_run=dry_run, gone=gone))
+        return self.add(
+            self.engine.sync_keys(keys, trigger=trigger, dry_run=dry_run, gone=gone, purged=purged)
+        )
 
     def backfill(self, **kwargs: Any) -> Any:
         return self.add(self.engine.backfill(**kwargs))

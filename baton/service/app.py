@@ -41,7 +41,7 @@ class ServiceDeps:
     """What the routes need, injected by the composition root (tests pass fakes)."""
 
     # the keys to sync, and those of them hinted deleted (`SyncEngine.sync_keys`'s `gone`)
-    sink: Callable[[Sequence[RecordKey], Collection[RecordKey]], None]
+    sink: Callable[[Sequence[RecordKey], Collection[RecordKey], Collection[RecordKey]], None]
     verify_hubspot: Verifier | None = None
     verify_salesforce: Verifier | None = None
     ready: Callable[[], Readiness] = field(default=lambda: Readiness())
@@ -50,19 +50,22 @@ class ServiceDeps:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-def _keys(receipt: WebhookReceipt) -> tuple[list[RecordKey], set[RecordKey]]:
-    """Every record the hints name (a merge names the survivor as well), and those hinted
-    deleted: a record deleted for good (a GDPR deletion) is in no recycle bin a poll reads,
-    so this hint is the only word of it."""
+def _keys(receipt: WebhookReceipt) -> tuple[list[RecordKey], set[RecordKey], set[RecordKey]]:
+    """Every record the hints name (a merge names the survivor as well), those hinted
+    deleted, and of those the ones deleted for good (a GDPR deletion), which are in no
+    recycle bin a poll reads: this hint is the only word of them."""
     keys: list[RecordKey] = []
     gone: set[RecordKey] = set()
+    purged: set[RecordKey] = set()
     for hint in receipt.hints:
         keys.append(hint.key)
-        if hint.kind is ChangeKind.DELETED:
+        if hint.kind in (ChangeKind.DELETED, ChangeKind.PURGED):
             gone.add(hint.key)
+        if hint.kind is ChangeKind.PURGED:
+            purged.add(hint.key)
         if hint.merged_into:
             keys.append(RecordKey(hint.key.system, hint.key.object, hint.merged_into))
-    return list(dict.fromkeys(keys)), gone
+    return list(dict.fromkeys(keys)), gone, purged
 
 
 async def _receive(
@@ -88,9 +91,9 @@ async def _receive(
     except Exception as exc:  # never a 500: the sender would retry a body we cannot read
         log.warning("webhook unreadable", extra={"kv": {"system": system, "reason": repr(exc)}})
         return Response("bad request\n", status_code=400)
-    keys, gone = _keys(receipt)
+    keys, gone, purged = _keys(receipt)
     if keys:
-        deps.sink(keys, gone)
+        deps.sink(keys, gone, purged)
     log.info("webhook", extra={"kv": {"system": system, "keys": len(keys)}})
     return Response(
         receipt.response_body, status_code=receipt.status_code, media_type=receipt.media_type

@@ -58,7 +58,7 @@ _KINDS: Mapping[str, ChangeKind] = {
     "propertyChange": ChangeKind.UPDATED,
     "associationChange": ChangeKind.UPDATED,
     "deletion": ChangeKind.DELETED,
-    "privacyDeletion": ChangeKind.DELETED,
+    "privacyDeletion": ChangeKind.PURGED,
     "restore": ChangeKind.RESTORED,
     "merge": ChangeKind.MERGED,
 }

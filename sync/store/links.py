@@ -504,32 +504,45 @@ def end_links(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) 
             )
 
 
-def deleted_links(db: Db, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[RecordKey]]:
-    """The records of these people whose links a propagated delete ended (`end_links`)."""
+def deleted_links(
+    db: Db, person_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[RecordKey, datetime | None]]]:
+    """The records of these people whose links a propagated delete ended (`end_links`), each
+    with when it ended."""
     return _links_made_for(db, person_ids, LinkReason.DELETED, active=False)
 
 
-def restored_links(db: Db, person_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[RecordKey]]:
+def restored_links(
+    db: Db, person_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[RecordKey, datetime | None]]]:
     """The records of these people that came back from a recycle bin as theirs, whether still
-    their record or not (a restored Lead converted since)."""
+    their record or not (a restored Lead converted since), each with when it came back."""
     return _links_made_for(db, person_ids, LinkReason.RESTORED)
 
 
 def _links_made_for(
     db: Db, person_ids: Iterable[uuid.UUID], reason: LinkReason, *, active: bool | None = None
-) -> dict[uuid.UUID, list[RecordKey]]:
+) -> dict[uuid.UUID, list[tuple[RecordKey, datetime | None]]]:
+    """Links of these people last made (or ended, for `deleted`) for `reason`, with that
+    time: when linked, or for an inactive link when it ended."""
     wanted = list(dict.fromkeys(person_ids))
     conn = connection(db)
-    found: dict[uuid.UUID, list[RecordKey]] = {}
+    found: dict[uuid.UUID, list[tuple[RecordKey, datetime | None]]] = {}
+    columns = (
+        IdentityLink.person_id,
+        IdentityLink.system,
+        IdentityLink.object,
+        IdentityLink.record_id,
+        IdentityLink.linked_at,
+        IdentityLink.unlinked_at,
+    )
     for chunk in chunked(wanted):
-        query = select(
-            IdentityLink.person_id,
-            IdentityLink.system,
-            IdentityLink.object,
-            IdentityLink.record_id,
-        ).where(IdentityLink.person_id.in_(chunk), IdentityLink.reason == reason.value)
+        query = select(*columns).where(
+            IdentityLink.person_id.in_(chunk), IdentityLink.reason == reason.value
+        )
         if active is not None:
             query = query.where(IdentityLink.active.is_(active))
-        for pid, system, obj, record_id in conn.execute(query):
-            found.setdefault(pid, []).append(RecordKey(System(system), obj, record_id))
+        for pid, system, obj, record_id, linked_at, unlinked_at in conn.execute(query):
+            at = unlinked_at if reason is LinkReason.DELETED else linked_at
+            found.setdefault(pid, []).append((RecordKey(System(system), obj, record_id), at))
     return found

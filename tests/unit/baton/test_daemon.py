@@ -57,7 +57,7 @@ class FakeEngine:
         )
 
     def sync_keys(
-        self, keys: Any, *, trigger: str, dry_run: bool = False, gone: Any = ()
+        self, keys: Any, *, trigger: str, dry_run: bool = False, gone: Any = (), purged: Any = ()
     ) -> FakeReport:
         self.synced.append(list(keys))
         self.gone.extend(gone)
@@ -75,20 +75,20 @@ def test_key_queue_deduplicates_and_drains_in_batches() -> None:
     queue.put([KEY, KEY, RecordKey(System.SALESFORCE, "Lead", "2")])
     assert len(queue) == 2
     assert queue.wake.is_set()
-    assert queue.drain(limit=1) == ([KEY], set())
+    assert queue.drain(limit=1) == ([KEY], set(), set())
     assert queue.wake.is_set()
-    assert queue.drain() == ([RecordKey(System.SALESFORCE, "Lead", "2")], set())
+    assert queue.drain() == ([RecordKey(System.SALESFORCE, "Lead", "2")], set(), set())
     assert not queue.wake.is_set()
-    assert queue.drain() == ([], set())
+    assert queue.drain() == ([], set(), set())
 
 
 def test_key_queue_keeps_which_keys_were_hinted_deleted_until_they_are_drained() -> None:
     queue = KeyQueue()
     lead = RecordKey(System.SALESFORCE, "Lead", "2")
-    queue.put([KEY], gone={KEY})
+    queue.put([KEY], gone={KEY}, purged={KEY})
     queue.put([KEY, lead])  # hinted again as changed: still deleted until synced
-    assert queue.drain(limit=1) == ([KEY], {KEY})
-    assert queue.drain() == ([lead], set())
+    assert queue.drain(limit=1) == ([KEY], {KEY}, {KEY})
+    assert queue.drain() == ([lead], set(), set())
 
 
 def test_a_cycle_polls_drains_and_runs_timers() -> None:
@@ -230,7 +230,9 @@ def test_a_steady_stream_of_webhooks_does_not_starve_polling() -> None:
     daemon = Daemon(engine, interval_s=0.05)
     keys = iter(range(10**9))
 
-    def endless(ks: Any, *, trigger: str, dry_run: bool = False, gone: Any = ()) -> FakeReport:
+    def endless(
+        ks: Any, *, trigger: str, dry_run: bool = False, gone: Any = (), purged: Any = ()
+    ) -> FakeReport:
         daemon.queue.put([RecordKey(System.HUBSPOT, "contacts", str(next(keys)))])
         if engine.polls >= 3:
             daemon.stop.set()
@@ -247,7 +249,7 @@ def test_a_steady_stream_of_webhooks_does_not_starve_polling() -> None:
 
 def test_an_address_that_cannot_be_listened_on_names_the_setting_to_change() -> None:
     """A busy port names BATON_HTTP_PORT; an address not of this machine, BATON_HTTP_HOST."""
-    app = create_app(ServiceDeps(sink=lambda keys, gone: None))
+    app = create_app(ServiceDeps(sink=lambda keys, gone, purged: None))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

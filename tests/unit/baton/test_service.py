@@ -26,10 +26,12 @@ class Sink:
     def __init__(self) -> None:
         self.keys: list[RecordKey] = []
         self.gone: set[RecordKey] = set()
+        self.purged: set[RecordKey] = set()
 
-    def __call__(self, keys: list[RecordKey], gone: set[RecordKey]) -> None:
+    def __call__(self, keys: list[RecordKey], gone: set[RecordKey], purged: set[RecordKey]) -> None:
         self.keys.extend(keys)
         self.gone |= gone
+        self.purged |= purged
 
 
 @pytest.fixture
@@ -93,7 +95,18 @@ def test_a_deletion_hint_is_queued_as_such(sink: Sink) -> None:
     response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
     assert response.status_code == 200
     key = RecordKey(System.HUBSPOT, "contacts", "123")
-    assert (sink.keys, sink.gone) == ([key], {key})
+    assert (sink.keys, sink.gone, sink.purged) == ([key], {key}, {key})
+
+
+def test_a_plain_deletion_hint_is_not_taken_for_one_for_good(sink: Sink) -> None:
+    """A deletion to the recycle bin is read by the polls too: gone, not purged."""
+    events = json.loads(hubspot_body())
+    events[0].update(subscriptionType="contact.deletion", propertyName=None)
+    body = json.dumps(events).encode()
+    response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    key = RecordKey(System.HUBSPOT, "contacts", "123")
+    assert (sink.gone, sink.purged) == ({key}, set())
 
 
 @pytest.mark.parametrize(

@@ -496,7 +496,7 @@ def test_a_privacy_deletion_whose_propagated_delete_waits_is_kept_as_a_letter(
     del world.hs.objects["contacts"][hs_id]  # purged: in no recycle bin
     del world.hs._order["contacts"][hs_id]
     world.sf.retry_next = 1
-    report = engine.sync_keys([key], trigger="webhook", gone={key})
+    report = engine.sync_keys([key], trigger="webhook", gone={key}, purged={key})
     assert report.dead_letters == 1
     [letter] = list_dead_letters(world.read())
     assert letter.key == RecordKey(System.SALESFORCE, "Lead", sf_id)
@@ -519,3 +519,65 @@ def test_a_restored_lead_converted_while_its_contact_is_in_the_bin_gets_no_new_c
     _poll(world, engine)
     _poll(world, engine)
     assert list(world.hs.live("contacts")) == []
+
+
+def test_webhook_plain_delete_retry_later_is_still_sent_by_the_poll(world: World) -> None:
+    """A contact deleted to the bin (the poll reads it) and hinted by a webhook: the Lead's
+    delete answered 'retry later' is now an open dead letter, which the poll then holds."""
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    key = RecordKey(System.HUBSPOT, "contacts", hs_id)
+    world.hs.remove("contacts", hs_id)  # to the recycle bin: the poll will read it
+    world.sf.retry_next = 1
+    engine.sync_keys([key], trigger="webhook", gone={key})
+    world.clock.advance(10)
+    engine.poll()  # reads the contact from the bin, plans the delete: held by the letter
+    assert sf_id not in world.sf.live("Lead"), list_dead_letters(world.read())
+
+
+def _new_lead_after_deletes(world: World, history: bool) -> list[str]:
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.clock.advance(10)
+    if history:  # restored once, converted, then both back and deleted again
+        world.hs.remove("contacts", hs_id)
+        world.clock.advance(10)
+        assert engine.poll().deletes_propagated == 1
+        world.sf.restore("Lead", sf_id)
+        settle(world, engine)
+        contact = world.sf.convert(sf_id)
+        settle(world, engine)
+        world.hs.restore("contacts", hs_id)
+        settle(world, engine)
+        assert (
+            world.hs.get("contacts", hs_id)["baton_id"]
+            == world.sf.get("Contact", contact)["Baton_Id__c"]
+        )
+        world.sf.remove("Contact", contact)
+    else:
+        world.sf.remove("Lead", sf_id)
+    world.clock.advance(10)
+    assert engine.poll().deletes_propagated == 1
+    assert list(world.hs.live("contacts")) == []
+    # A brand-new Lead for the same person, made in the UI: not restored from any bin.
+    world.sf.put(
+        "Lead",
+        {
+            "Email": "ann@example.com",
+            "FirstName": "Ann",
+            "LastName": "Lee",
+            "Company": "Acme",
+            "Status": "Open - Not Contacted",
+            "IsConverted": False,
+        },
+    )
+    settle(world, engine)
+    return list(world.hs.live("contacts"))
+
+
+def test_new_lead_gets_a_contact_without_restore_history(world: World) -> None:
+    assert len(_new_lead_after_deletes(world, history=False)) == 1
+
+
+def test_new_lead_gets_a_contact_despite_an_old_restored_link(world: World) -> None:
+    """A record restored (then converted) before an earlier delete says nothing of the later
+    one: a brand-new Lead of the person gets its contact, as without that history."""
+    assert len(_new_lead_after_deletes(world, history=True)) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from connectors.records import RecordKey, System
 from sync.store.links import find_link
 from tests.unit.sync.conftest import World
@@ -93,3 +95,63 @@ def test_a_salesforce_master_keeps_its_title_beside_a_later_hubspot_edit(world: 
     assert world.sf.get("Lead", master)["Title"] == "Head of Sales"
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Sales"
     quiet(world, engine)
+
+
+def test_survivor_baseline_kept_when_the_merge_unit_is_retried(world: World) -> None:
+    """As above, with every write of the unit that follows the merge answered "retry later":
+    the link moves all the same, and so the survivor's inherited baseline is stored too; the
+    page read again plans the survivor from it, not as a first sync."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    survivor = world.hs.put("contacts", _copy(world, "contacts", hs_id))
+    world.hs.remove("contacts", hs_id, merged_into=survivor)
+    world.hs.put("contacts", {"jobtitle": "CEO"}, id=survivor)  # edited after the merge
+    world.sf.put("Lead", {"Company": "Beta"}, id=sf_id)  # then sales edits another field
+    world.hs.retry_next = world.sf.retry_next = 1  # both answer 'retry later' (an outage)
+    world.clock.advance(10)
+    engine.poll()  # every write answered "retry later"
+    world.hs.retry_next = world.sf.retry_next = 0
+    settle(world, engine)
+    assert world.hs.get("contacts", survivor)["company"] == "Beta"
+    assert world.hs.get("contacts", survivor)["jobtitle"] == "CEO"
+    assert world.sf.get("Lead", sf_id)["Title"] == "CEO"
+
+
+@pytest.mark.parametrize("size", [1, 500])
+def test_chain_across_pages_keeps_the_baseline(world: World, size: int) -> None:
+    """A merged into B, B into C, read on separate pages (page_size=1): B could not be read on
+    A's page (it is deleted), so it got no snapshot; C inherits nothing from B."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine(page_size=size)
+    settle(world, engine)
+    b = world.hs.put("contacts", _copy(world, "contacts", hs_id))
+    world.hs.remove("contacts", hs_id, merged_into=b)
+    c = world.hs.put("contacts", {**_copy(world, "contacts", b), "jobtitle": "CEO"})
+    world.hs.remove("contacts", b, merged_into=c)
+    world.sf.put("Lead", {"Company": "Beta"}, id=sf_id)  # later, unrelated edit
+    settle(world, engine)
+    assert world.hs.get("contacts", c)["company"] == "Beta"
+    assert world.hs.get("contacts", c)["jobtitle"] == "CEO"
+    assert world.sf.get("Lead", sf_id)["Title"] == "CEO"
+
+
+def test_two_people_merged_into_one_new_contact_that_is_bobs(world: World) -> None:
+    """Ann's and Bob's contacts merged into a new contact that HubSpot built from Bob's
+    (primary): his email, name and baton id. Ann's deletion is read first, so Ann takes it:
+    Bob's name and email are written over Ann's Lead, and Bob's Lead keeps a deleted contact."""
+    hs1, sf1 = pair(world)
+    hs2, _ = pair(
+        world,
+        hs={"email": "bob@example.com", "firstname": "Bob"},
+        sf={"Email": "bob@example.com", "FirstName": "Bob"},
+    )
+    engine = world.engine()
+    settle(world, engine)
+    c = world.hs.put("contacts", dict(world.hs.get("contacts", hs2)))  # Bob's, baton id too
+    world.hs.remove("contacts", hs1, merged_into=c)
+    world.hs.remove("contacts", hs2, merged_into=c)
+    world.clock.advance(10)
+    engine.poll()
+    assert world.sf.get("Lead", sf1)["FirstName"] == "Ann"
+    assert world.sf.get("Lead", sf1)["Email"].lower() == "ann@example.com"

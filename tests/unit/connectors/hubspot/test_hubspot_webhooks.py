@@ -151,7 +151,7 @@ def test_given_a_delivery_then_each_event_becomes_a_hint() -> None:
         ("contacts", "61", ChangeKind.MERGED, (), "60"),
         ("contacts", "62", ChangeKind.MERGED, (), "60"),
         ("contacts", "60", ChangeKind.UPDATED, (), None),
-        ("deals", "7", ChangeKind.DELETED, (), None),
+        ("deals", "7", ChangeKind.PURGED, (), None),
         ("deals", "70", ChangeKind.UPDATED, ("dealstage",), None),
     ]
     assert hints[0].occurred_at == datetime.fromtimestamp(1_764_000_000, tz=UTC)
