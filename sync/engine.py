@@ -51,7 +51,7 @@ from sync.store.checkpoints import (
     set_upper_bound,
 )
 from sync.store.engine import for_reading
-from sync.store.links import active_links_for, find_links, one_sided
+from sync.store.links import active_links_for, any_linked, find_links, one_sided
 from sync.store.positions import (
     Listing,
     begin_listing,
@@ -690,16 +690,20 @@ class SyncEngine:
         propagated, and a merged-away record's person stays on it. One read (no live record
         read again), before the listing's first page: one resumed past it had them read by the
         run that began it, and what came after its signpost is `_catch_up`'s. None on a store
-        that never read the object (no checkpoint: nothing of it is linked). True when a
+        with no record of the object linked (a fresh one); all the system keeps where records
+        are linked but no checkpoint was set (a first backfill held or restarted). True when a
         delete waits for a retry: the listing then leaves the checkpoint (`_listed`)."""
         if begun is not None and (begun.done or begun.position is not None or begun.listed):
             return False
         with self.reader.connect() as conn:
             checkpoint = get_checkpoint(conn, system, obj)
+            cursor = checkpoint.cursor if checkpoint is not None else None
+            if cursor is None and not any_linked(conn, system, obj):
+                return False
         bound = begun.upper_bound if begun is not None else upper  # a dry run's: not begun
-        if checkpoint is None or checkpoint.cursor is None or checkpoint.cursor >= bound:
+        if cursor is not None and cursor >= bound:
             return False
-        since = checkpoint.cursor - self.policy.lookback
+        since = cursor - self.policy.lookback if cursor is not None else None
         records = self.connectors[system].read_deletions(obj, since, bound)
         for page in cut_records(records, self.policy.backfill_page_size):
             part, blocked = self.worker.run(

@@ -396,6 +396,16 @@ def _page_links() -> AnySelect:
 _PAGE_LINKS = Lookup(lambda _: _page_links(), "ids", ("system", "object", "associated"))
 
 
+def any_linked(db: Db, system: System, obj: str) -> bool:
+    """Whether any record of this system's object was ever linked (one indexed probe)."""
+    query = (
+        select(IdentityLink.record_id)
+        .where(IdentityLink.system == system.value, IdentityLink.object == obj)
+        .limit(1)
+    )
+    return connection(db).execute(query).first() is not None
+
+
 def active_links_for(
     db: Db, person_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[System, Link]]:

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from connectors.records import RecordKey, System
+from sync.store.checkpoints import get_checkpoint
 from sync.store.decisions import decisions_for
 from sync.store.links import find_link
 from tests.unit.sync.conftest import World
@@ -197,3 +198,51 @@ def test_a_resumed_backfill_does_not_read_the_deletions_again(world: World) -> N
     assert world.hs.deletion_reads == 1
     assert report.deletes_flagged == 0
     assert _rules(world, person) == ["delete_flagged"]
+
+
+def test_a_delete_after_a_held_first_backfill_is_read_by_the_next_backfill(world: World) -> None:
+    """A first backfill whose Lead write waits for a retry leaves no checkpoint (held), yet
+    links the pair: the contact deleted after it is read by the next backfill all the same."""
+    hs_id, sf_id = pair(world)
+    world.clock.advance(30)
+    world.sf.retry_next = 1  # the first backfill's Lead write: locked, retry later
+    first = world.engine().backfill()
+    assert first.retry_later >= 1
+    assert get_checkpoint(world.read(), System.HUBSPOT, "contacts") is None
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert hs_link is not None
+    assert sf_link is not None
+    assert hs_link.person_id == sf_link.person_id
+    person = hs_link.person_id
+    world.clock.advance(600)
+    world.hs.remove("contacts", hs_id)
+    world.clock.advance(LOOKBACK_PASSED)
+    world.engine().backfill()
+    assert world.hs.deletion_reads == 1  # linked records, no checkpoint: all the bin holds
+    for _ in range(3):
+        _poll(world, world.engine())
+    assert "delete_flagged" in _rules(world, person)
+
+
+def test_a_delete_after_an_interrupted_first_backfill_is_read_by_a_restart(world: World) -> None:
+    """A first backfill interrupted after linking the pair (no checkpoint yet), then the
+    contact deleted: `backfill(restart=True)` reads that delete too."""
+    hs_id, sf_id = pair(world)
+    for i in range(4):
+        world.hs.put("contacts", {"email": f"p{i}@example.com", "lastname": f"L{i}"})
+    world.hs.list_page = 2
+    world.clock.advance(30)
+    with pytest.raises(KeyboardInterrupt):
+        world.engine(backfill_page_size=2).backfill(progress=Stopping(world, 3))
+    hs_link, sf_link = _linked(world, hs_id, sf_id)
+    assert hs_link is not None
+    assert sf_link is not None
+    assert hs_link.person_id == sf_link.person_id
+    assert get_checkpoint(world.read(), System.HUBSPOT, "contacts") is None
+    world.clock.advance(600)
+    world.hs.remove("contacts", hs_id)
+    world.clock.advance(LOOKBACK_PASSED)
+    world.engine(backfill_page_size=2).backfill(restart=True)
+    for _ in range(3):
+        _poll(world, world.engine())
+    assert "delete_flagged" in _rules(world, hs_link.person_id)
