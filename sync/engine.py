@@ -695,12 +695,14 @@ class SyncEngine:
         delete waits for a retry: the listing then leaves the checkpoint (`_listed`)."""
         if begun is not None and (begun.done or begun.position is not None or begun.listed):
             return False
+        bound = begun.upper_bound if begun is not None else upper  # a dry run's: not begun
         with self.reader.connect() as conn:
             checkpoint = get_checkpoint(conn, system, obj)
             cursor = checkpoint.cursor if checkpoint is not None else None
-            if cursor is None and not any_linked(conn, system, obj):
+            # Linked by an earlier run: this one's own links (a Contact a Lead was converted
+            # into, linked by the Lead's pass) say nothing was read before.
+            if cursor is None and not any_linked(conn, system, obj, before=bound):
                 return False
-        bound = begun.upper_bound if begun is not None else upper  # a dry run's: not begun
         if cursor is not None and cursor >= bound:
             return False
         since = cursor - self.policy.lookback if cursor is not None else None

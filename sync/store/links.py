@@ -396,11 +396,15 @@ def _page_links() -> AnySelect:
 _PAGE_LINKS = Lookup(lambda _: _page_links(), "ids", ("system", "object", "associated"))
 
 
-def any_linked(db: Db, system: System, obj: str) -> bool:
-    """Whether any record of this system's object was ever linked (one indexed probe)."""
+def any_linked(db: Db, system: System, obj: str, *, before: datetime) -> bool:
+    """Whether any record of this system's object was linked before `before` (one probe)."""
     query = (
         select(IdentityLink.record_id)
-        .where(IdentityLink.system == system.value, IdentityLink.object == obj)
+        .where(
+            IdentityLink.system == system.value,
+            IdentityLink.object == obj,
+            IdentityLink.linked_at < before,
+        )
         .limit(1)
     )
     return connection(db).execute(query).first() is not None

@@ -246,3 +246,14 @@ def test_a_delete_after_an_interrupted_first_backfill_is_read_by_a_restart(world
     for _ in range(3):
         _poll(world, world.engine())
     assert "delete_flagged" in _rules(world, hs_link.person_id)
+
+
+def test_a_fresh_store_reads_no_deletions_for_records_its_own_run_linked(world: World) -> None:
+    """The Lead pass links the Contact a Lead was converted into: linked by this run, it
+    says nothing was read before, so the Contact listing reads no deletions either."""
+    _, sf_id = pair(world)
+    world.sf.convert(sf_id)
+    world.clock.advance(30)
+    world.engine().backfill()
+    assert world.sf.deletion_reads == 0
+    assert world.hs.deletion_reads == 0
