@@ -313,7 +313,8 @@ class SyncEngine:
             report, _ = self.worker.run(
                 records, trigger="retry", dry_run=False, run_id=run_id, retrying=True
             )
-            back = {r.key for r in self.worker.read([d.gone for d in deletions])}
+            gone = self.worker.read([d.gone for d in deletions])  # Salesforce: bin rows too
+            back = {r.key for r in gone if not r.deleted}
             to_send, moot = deletes.moot(deletions, back)
             removed = deletes.send(self.connectors, to_send)
             with self.db.begin() as tx:

@@ -565,7 +565,9 @@ class Worker:
                 break
             sought |= missing
             for record in self.read(missing, twins):
-                if record.key in missing:
+                # Salesforce hands out recycle-bin rows by id too: such a record is not the
+                # person's to plan with (the person waits for it: `unreadable` below).
+                if record.key in missing and not record.deleted:
                     in_hand[record.key] = record
                     if record.key.object != OPPORTUNITY:
                         digests[record.key] = self.mapper.source_digest(record, CONVERSION_FIELDS)

@@ -88,6 +88,7 @@ class FakeConnector:
     list_page: int = 100  # records per page of a full listing (HubSpot's list endpoint's)
     listed_pages: int = 0  # pages `list_all` handed out
     deletion_reads: int = 0  # `read_deletions` calls (a backfill's, on a store that polled)
+    ids_read_bin: bool = False  # `read_by_ids` hands out deleted records too, as Salesforce's
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # object -> (the `known` names it was built from, their template); see `_template`
     _templates: dict[str, tuple[tuple[str, ...], dict[str, FieldValue]]] = field(
@@ -246,7 +247,7 @@ class FakeConnector:
         out = []
         for ident in ids:
             stored = get(ident)
-            if stored is not None and not stored.deleted:
+            if stored is not None and (self.ids_read_bin or not stored.deleted):
                 out.append(make(ident, stored))
         return out
 
@@ -421,7 +422,8 @@ def hubspot(clock: FakeClock) -> FakeConnector:
 
 
 def salesforce(clock: FakeClock) -> FakeConnector:
-    return FakeConnector(System.SALESFORCE, clock)
+    # Salesforce's reads by id return recycle-bin and merged-away rows too (flagged deleted).
+    return FakeConnector(System.SALESFORCE, clock, ids_read_bin=True)
 
 
 LEAD_SYSTEM_FIELDS = ("IsConverted", "ConvertedContactId")

@@ -581,3 +581,17 @@ def test_new_lead_gets_a_contact_despite_an_old_restored_link(world: World) -> N
     """A record restored (then converted) before an earlier delete says nothing of the later
     one: a brand-new Lead of the person gets its contact, as without that history."""
     assert len(_new_lead_after_deletes(world, history=True)) == 1
+
+
+def test_a_refused_delete_of_a_lead_still_in_the_bin_is_sent_on_retry(world: World) -> None:
+    """Salesforce reads a recycle-bin row by id too (flagged deleted): still deleted, the Lead
+    is not "back", so the retry sends the refused delete of its contact."""
+    world.sf.ids_read_bin = True
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    world.hs.refuse_deletes[hs_id] = ("FORBIDDEN", "contact is in an active sequence")
+    world.sf.remove("Lead", sf_id)
+    _poll(world, engine)
+    assert len(list_dead_letters(world.read())) == 1
+    del world.hs.refuse_deletes[hs_id]
+    assert engine.retry_dead_letters().deletes_propagated == 1
+    assert hs_id not in world.hs.live("contacts")

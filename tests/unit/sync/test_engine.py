@@ -293,6 +293,28 @@ def test_deletes_are_flagged_not_propagated(world: World) -> None:
     assert hs_id in world.hs.live("contacts")
 
 
+def test_a_twin_in_the_recycle_bin_read_by_id_is_waited_for_not_written(world: World) -> None:
+    """Salesforce reads recycle-bin rows by id too (flagged deleted): the person whose Lead is
+    in the bin waits for it, as when the read finds nothing, instead of writing to it."""
+    world.sf.ids_read_bin = True
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.remove("Lead", sf_id)
+    world.clock.advance(10)
+    engine.poll()
+    world.hs.put("contacts", {"jobtitle": "CEO"}, id=hs_id)
+    world.clock.advance(10)
+    writes = world.sf.write_calls
+    report = engine.poll()
+    assert world.sf.write_calls == writes
+    assert report.dead_letters == 0
+    link = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", hs_id))
+    assert link is not None
+    notes = [d.rule for d in decisions_for(world.read(), link.person_id, "record")]
+    assert "unreadable" in notes
+
+
 def test_mql_handoff_creates_one_lead_even_when_the_commit_is_lost(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
