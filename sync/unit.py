@@ -782,12 +782,14 @@ class Worker:
         email, else to none (None). The system built it from one of them (its primary); which
         record's merge is read first says nothing."""
         claims: dict[RecordKey, set[uuid.UUID]] = {}
-        for record in gone:
-            link_ = gone_links.get(record.key)
-            if record.merged_into and link_ is not None and link_.active:
+        holders = {key: link_.person_id for key, link_ in gone_links.items() if link_.active}
+        for record in gone:  # in order: a chain (A into B, B into C) claims C for A's person
+            pid = holders.get(record.key)
+            if record.merged_into and pid is not None:
                 survivor = RecordKey(record.key.system, record.key.object, record.merged_into)
+                holders.setdefault(survivor, pid)
                 if survivor not in owners:
-                    claims.setdefault(survivor, set()).add(link_.person_id)
+                    claims.setdefault(survivor, set()).add(pid)
         contested = {key: pids for key, pids in claims.items() if len(pids) > 1}
         if not contested:
             return {}

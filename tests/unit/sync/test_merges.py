@@ -155,3 +155,25 @@ def test_two_people_merged_into_one_new_contact_that_is_bobs(world: World) -> No
     engine.poll()
     assert world.sf.get("Lead", sf1)["FirstName"] == "Ann"
     assert world.sf.get("Lead", sf1)["Email"].lower() == "ann@example.com"
+
+
+def test_a_chain_into_a_survivor_another_person_was_merged_into(world: World) -> None:
+    """Ann's contact merged into B (new), then B and Bob's contact into C, built from Bob's:
+    Ann's claim on C through the chain counts, and C goes to Bob, whose id it carries."""
+    hs1, sf1 = pair(world)
+    hs2, _ = pair(
+        world,
+        hs={"email": "bob@example.com", "firstname": "Bob"},
+        sf={"Email": "bob@example.com", "FirstName": "Bob"},
+    )
+    engine = world.engine()
+    settle(world, engine)
+    b = world.hs.put("contacts", _copy(world, "contacts", hs1))
+    world.hs.remove("contacts", hs1, merged_into=b)
+    c = world.hs.put("contacts", dict(world.hs.get("contacts", hs2)))  # Bob's, baton id too
+    world.hs.remove("contacts", b, merged_into=c)
+    world.hs.remove("contacts", hs2, merged_into=c)
+    world.clock.advance(10)
+    engine.poll()
+    assert world.sf.get("Lead", sf1)["FirstName"] == "Ann"
+    assert world.sf.get("Lead", sf1)["Email"].lower() == "ann@example.com"
