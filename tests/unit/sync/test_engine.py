@@ -252,36 +252,6 @@ def test_hubspot_merge_relinks_to_the_survivor(world: World) -> None:
     assert link.reason is LinkReason.MERGE
 
 
-def test_a_hubspot_merge_survivor_is_synced_with_the_persons_lead(world: World) -> None:
-    """Merged away in HubSpot, the person's contact lives on as the survivor: planned with
-    the person's Lead, it gets the cross-system id and its new phone reaches the Lead."""
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    fields = {k: v for k, v in world.hs.get("contacts", hs_id).items() if k != "baton_id"}
-    survivor = world.hs.put("contacts", {**fields, "phone": "+33 1 23 45 67 89"})
-    world.hs.remove("contacts", hs_id, merged_into=survivor)
-    settle(world, engine)
-    lead = world.sf.get("Lead", sf_id)
-    assert world.hs.get("contacts", survivor)["baton_id"] == lead["Baton_Id__c"]
-    assert lead["Phone"] == "+33123456789"
-    quiet(world, engine)
-
-
-def test_a_salesforce_merge_master_is_synced_with_the_persons_contact(world: World) -> None:
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    fields = {k: v for k, v in world.sf.get("Lead", sf_id).items() if k != "Baton_Id__c"}
-    master = world.sf.put("Lead", {**fields, "Title": "Head of Sales"})
-    world.sf.remove("Lead", sf_id, merged_into=master)
-    settle(world, engine)
-    contact = world.hs.get("contacts", hs_id)
-    assert world.sf.get("Lead", master)["Baton_Id__c"] == contact["baton_id"]
-    assert contact["jobtitle"] == "Head of Sales"
-    quiet(world, engine)
-
-
 def test_deletes_are_flagged_not_propagated(world: World) -> None:
     hs_id, sf_id = pair(world)
     engine = world.engine()

@@ -30,6 +30,49 @@ def _same_person(world: World, a: RecordKey, b: RecordKey) -> bool:
     )
 
 
+def _ann_and_bob(world: World) -> tuple[Any, tuple[str, str], tuple[str, str]]:
+    """Two synced people, Ann and Bob: the engine, then each one's contact and Lead ids."""
+    ann = pair(world)
+    bob = pair(
+        world,
+        hs={"email": "bob@example.com", "firstname": "Bob"},
+        sf={"Email": "bob@example.com", "FirstName": "Bob"},
+    )
+    engine = world.engine()
+    settle(world, engine)
+    return engine, ann, bob
+
+
+def test_a_hubspot_merge_survivor_is_synced_with_the_persons_lead(world: World) -> None:
+    """Merged away in HubSpot, the person's contact lives on as the survivor: planned with
+    the person's Lead, it gets the cross-system id and its new phone reaches the Lead."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    survivor = world.hs.put(
+        "contacts", {**_copy(world, "contacts", hs_id), "phone": "+33 1 23 45 67 89"}
+    )
+    world.hs.remove("contacts", hs_id, merged_into=survivor)
+    settle(world, engine)
+    lead = world.sf.get("Lead", sf_id)
+    assert world.hs.get("contacts", survivor)["baton_id"] == lead["Baton_Id__c"]
+    assert lead["Phone"] == "+33123456789"
+    quiet(world, engine)
+
+
+def test_a_salesforce_merge_master_is_synced_with_the_persons_contact(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    master = world.sf.put("Lead", {**_copy(world, "Lead", sf_id), "Title": "Head of Sales"})
+    world.sf.remove("Lead", sf_id, merged_into=master)
+    settle(world, engine)
+    contact = world.hs.get("contacts", hs_id)
+    assert world.sf.get("Lead", master)["Baton_Id__c"] == contact["baton_id"]
+    assert contact["jobtitle"] == "Head of Sales"
+    quiet(world, engine)
+
+
 def test_chained_merges_in_one_poll_follow_to_the_last_survivor(world: World) -> None:
     """A merged into B, then B into C, read by one poll: the person's contact is C."""
     hs_id, sf_id = pair(world)
@@ -49,14 +92,7 @@ def test_chained_merges_in_one_poll_follow_to_the_last_survivor(world: World) ->
 def test_two_peoples_contacts_merged_into_one_new_contact(world: World) -> None:
     """Only one person takes the survivor (the other gets a note, as when the survivor was
     already linked): both taking it would write Ann's fields over Bob's Lead."""
-    hs1, sf1 = pair(world)
-    hs2, sf2 = pair(
-        world,
-        hs={"email": "bob@example.com", "firstname": "Bob"},
-        sf={"Email": "bob@example.com", "FirstName": "Bob"},
-    )
-    engine = world.engine()
-    settle(world, engine)
+    engine, (hs1, sf1), (hs2, sf2) = _ann_and_bob(world)
     c = world.hs.put("contacts", _copy(world, "contacts", hs1))
     world.hs.remove("contacts", hs1, merged_into=c)
     world.hs.remove("contacts", hs2, merged_into=c)
@@ -137,17 +173,10 @@ def test_chain_across_pages_keeps_the_baseline(world: World, size: int) -> None:
 
 
 def test_two_people_merged_into_one_new_contact_that_is_bobs(world: World) -> None:
-    """Ann's and Bob's contacts merged into a new contact that HubSpot built from Bob's
-    (primary): his email, name and baton id. Ann's deletion is read first, so Ann takes it:
-    Bob's name and email are written over Ann's Lead, and Bob's Lead keeps a deleted contact."""
-    hs1, sf1 = pair(world)
-    hs2, _ = pair(
-        world,
-        hs={"email": "bob@example.com", "firstname": "Bob"},
-        sf={"Email": "bob@example.com", "FirstName": "Bob"},
-    )
-    engine = world.engine()
-    settle(world, engine)
+    """Ann's and Bob's contacts merged into a new contact HubSpot built from Bob's (its
+    primary: his email, name and baton id): it is Bob's, though Ann's merge is read first,
+    and Bob's name and email never reach Ann's Lead."""
+    engine, (hs1, sf1), (hs2, _sf2) = _ann_and_bob(world)
     c = world.hs.put("contacts", dict(world.hs.get("contacts", hs2)))  # Bob's, baton id too
     world.hs.remove("contacts", hs1, merged_into=c)
     world.hs.remove("contacts", hs2, merged_into=c)
@@ -160,14 +189,7 @@ def test_two_people_merged_into_one_new_contact_that_is_bobs(world: World) -> No
 def test_a_chain_into_a_survivor_another_person_was_merged_into(world: World) -> None:
     """Ann's contact merged into B (new), then B and Bob's contact into C, built from Bob's:
     Ann's claim on C through the chain counts, and C goes to Bob, whose id it carries."""
-    hs1, sf1 = pair(world)
-    hs2, _ = pair(
-        world,
-        hs={"email": "bob@example.com", "firstname": "Bob"},
-        sf={"Email": "bob@example.com", "FirstName": "Bob"},
-    )
-    engine = world.engine()
-    settle(world, engine)
+    engine, (hs1, sf1), (hs2, _sf2) = _ann_and_bob(world)
     b = world.hs.put("contacts", _copy(world, "contacts", hs1))
     world.hs.remove("contacts", hs1, merged_into=b)
     c = world.hs.put("contacts", dict(world.hs.get("contacts", hs2)))  # Bob's, baton id too
