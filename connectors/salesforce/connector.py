@@ -95,7 +95,7 @@ class SalesforceConnector:
     def read_deletions(
         self, object: str, since: datetime | None, until: datetime
     ) -> Iterator[SourceRecord]:
-        return self.reader.deletions(spec_for(object), since, until)
+        return self.reader.changes(spec_for(object), since, until, deleted_only=True)
 
     def read_all(self, object: str) -> Iterator[SourceRecord]:
         return self.reader.all(spec_for(object))

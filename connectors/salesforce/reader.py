@@ -89,52 +89,27 @@ def _listing_query(spec: ObjectSpec, fields: list[str], after: str | None, *, or
     return soql(template, fields, spec.name, *(() if after is None else (after,)))
 
 
+_WINDOWS = {  # (recycle-bin rows only, a lower bound): the change listing's SOQL
+    (False, False): "SELECT {:fields} FROM {:object} WHERE SystemModstamp < {} "
+    "ORDER BY SystemModstamp, Id",
+    (False, True): "SELECT {:fields} FROM {:object} WHERE SystemModstamp >= {} "
+    "AND SystemModstamp < {} ORDER BY SystemModstamp, Id",
+    (True, False): "SELECT {:fields} FROM {:object} WHERE IsDeleted = {} "
+    "AND SystemModstamp < {} ORDER BY SystemModstamp, Id",
+    (True, True): "SELECT {:fields} FROM {:object} WHERE IsDeleted = {} "
+    "AND SystemModstamp >= {} AND SystemModstamp < {} ORDER BY SystemModstamp, Id",
+}
+
+
 def _window_query(
-    spec: ObjectSpec, since: datetime | None, until: datetime
+    spec: ObjectSpec, since: datetime | None, until: datetime, *, deleted_only: bool
 ) -> Callable[[list[str]], str]:
+    """The SOQL of the records modified in `[since, until)`; `deleted_only`: the recycle
+    bin's rows only (deleted and merged-away records)."""
+    template = _WINDOWS[(deleted_only, since is not None)]
+    bounds = (*((True,) if deleted_only else ()), *(() if since is None else (ceil_ms(since),)))
     upper = ceil_ms(until)
-    if since is None:
-        return lambda fields: soql(
-            "SELECT {:fields} FROM {:object} WHERE SystemModstamp < {} ORDER BY SystemModstamp, Id",
-            fields,
-            spec.name,
-            upper,
-        )
-    lower = ceil_ms(since)
-    return lambda fields: soql(
-        "SELECT {:fields} FROM {:object} WHERE SystemModstamp >= {} AND SystemModstamp < {} "
-        "ORDER BY SystemModstamp, Id",
-        fields,
-        spec.name,
-        lower,
-        upper,
-    )
-
-
-def _deleted_query(
-    spec: ObjectSpec, since: datetime | None, until: datetime
-) -> Callable[[list[str]], str]:
-    """`_window_query` for the recycle bin's rows only (deleted and merged-away records)."""
-    upper = ceil_ms(until)
-    if since is None:
-        return lambda fields: soql(
-            "SELECT {:fields} FROM {:object} WHERE IsDeleted = {} AND SystemModstamp < {} "
-            "ORDER BY SystemModstamp, Id",
-            fields,
-            spec.name,
-            True,
-            upper,
-        )
-    lower = ceil_ms(since)
-    return lambda fields: soql(
-        "SELECT {:fields} FROM {:object} WHERE IsDeleted = {} AND SystemModstamp >= {} "
-        "AND SystemModstamp < {} ORDER BY SystemModstamp, Id",
-        fields,
-        spec.name,
-        True,
-        lower,
-        upper,
-    )
+    return lambda fields: soql(template, fields, spec.name, *bounds, upper)
 
 
 def _by_ids_query(spec: ObjectSpec, ids: Sequence[str]) -> Callable[[list[str]], str]:
@@ -303,33 +278,15 @@ class Reader:
         until: datetime,
         *,
         fields: Sequence[str] | None = None,
+        deleted_only: bool = False,
     ) -> Iterator[SourceRecord]:
-        """Records modified in `[since, until)`, deletes included, in (SystemModstamp, Id) order."""
+        """Records modified in `[since, until)`, deletes included, in (SystemModstamp, Id) order;
+        `deleted_only`: the recycle bin's rows alone (a backfill lists the live ones itself)."""
         if since is not None and since >= until:
             return iter(())
         return self._select(
             spec,
-            _window_query(spec, since, until),
-            fields=fields or self.fields(spec),
-            include_deleted=True,
-            operation=f"{spec.name}.queryAll",
-        )
-
-    def deletions(
-        self,
-        spec: ObjectSpec,
-        since: datetime | None,
-        until: datetime,
-        *,
-        fields: Sequence[str] | None = None,
-    ) -> Iterator[SourceRecord]:
-        """`changes` less the live records: one queryAll of the recycle bin's rows modified
-        in `[since, until)` (`IsDeleted = true`), for a backfill, which lists the live ones."""
-        if since is not None and since >= until:
-            return iter(())
-        return self._select(
-            spec,
-            _deleted_query(spec, since, until),
+            _window_query(spec, since, until, deleted_only=deleted_only),
             fields=fields or self.fields(spec),
             include_deleted=True,
             operation=f"{spec.name}.queryAll",
