@@ -474,19 +474,31 @@ def test_a_retry_refused_for_now_keeps_only_that_letter_open_and_says_so(world: 
     assert still.key.id == not_made  # the letter of the write not made
 
 
+def _refused_beside(
+    world: World,
+    lead: dict[str, Any],
+    contact: dict[str, Any] | None = None,
+    **first: Any,
+) -> tuple[Any, str, str]:
+    """A synced pair (`first`: `pair`'s overrides) whose Lead is edited (`lead`) while HubSpot
+    gets a junk phone (plus `contact`) the Lead's rule refuses; one poll later, with the one
+    dead letter it made. Returns the engine, the contact id and the Lead id."""
+    world.sf.rules.append(junk_phone_rule)
+    hs_id, sf_id = pair(world, **first)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", lead, id=sf_id)
+    world.hs.put("contacts", {"phone": "n/a", **(contact or {})}, id=hs_id)
+    world.clock.advance(10)
+    assert engine.poll().dead_letters == 1
+    return engine, hs_id, sf_id
+
+
 def test_a_refused_write_keeps_only_its_own_fields_unsynced(world: World) -> None:
     """A person one of whose writes is refused still stores what the others carried: the
     title copied to HubSpot is its snapshot there, so a later edit of the Lead's title is a
     change on one side, not a conflict that HubSpot's unrelated, newer edit would win."""
-    world.sf.rules.append(junk_phone_rule)
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    world.sf.put("Lead", {"Title": "Director"}, id=sf_id)
-    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
-    world.clock.advance(10)
-    refused = engine.poll()
-    assert refused.dead_letters == 1
+    engine, hs_id, sf_id = _refused_beside(world, {"Title": "Director"})
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "Director"
     world.sf.put("Lead", {"Title": "Manager"}, id=sf_id)  # sales edits the title again
     world.clock.advance(10)
@@ -509,14 +521,8 @@ def test_a_refused_change_is_proposed_again_when_the_person_is_planned_again(
 ) -> None:
     """The refused write's fields keep their old snapshot, while the rest of the person's
     records move on: planned again, the phone and title are still HubSpot's changes."""
-    world.sf.rules.append(junk_phone_rule)
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    world.hs.put("contacts", {"phone": "n/a", "jobtitle": "VP"}, id=hs_id)
-    world.sf.put("Lead", {"Company": "Acme Ltd"}, id=sf_id)  # carried while the Lead's refused
-    world.clock.advance(10)
-    assert engine.poll().dead_letters == 1
+    # The Lead's new company is carried while the Lead refuses HubSpot's phone and title.
+    engine, hs_id, sf_id = _refused_beside(world, {"Company": "Acme Ltd"}, {"jobtitle": "VP"})
     assert world.sf.get("Lead", sf_id)["Title"] == "CTO"  # refused with the phone
     assert world.hs.get("contacts", hs_id)["company"] == "Acme Ltd"
     world.sf.rules.remove(junk_phone_rule)  # the rule is relaxed in Salesforce
@@ -533,14 +539,7 @@ def test_a_refused_write_keeps_what_its_own_record_carried_too(world: World) -> 
     """The mirror case: the Lead's title reached HubSpot while the Lead refused HubSpot's
     phone. The Lead's snapshot has that title too, so marketing's later edit of it is a change
     on one side, not a conflict the Lead's unrelated, newer edit would win."""
-    world.sf.rules.append(junk_phone_rule)
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    world.sf.put("Lead", {"Title": "Director"}, id=sf_id)
-    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
-    world.clock.advance(10)
-    assert engine.poll().dead_letters == 1
+    engine, hs_id, sf_id = _refused_beside(world, {"Title": "Director"})
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "Director"
     world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)  # marketing edits the title
     world.clock.advance(10)
@@ -604,14 +603,7 @@ def test_an_email_carried_beside_a_refused_write_is_the_persons_address(world: W
     """Matching by email finds people by the address their records now have: a new
     Salesforce record with it is that person's, never a new person whose contact would be
     made by an upsert on email (overwriting theirs)."""
-    world.sf.rules.append(junk_phone_rule)
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    world.sf.put("Lead", {"Email": "ann.lee@example.com"}, id=sf_id)
-    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
-    world.clock.advance(10)
-    assert engine.poll().dead_letters == 1
+    engine, hs_id, _ = _refused_beside(world, {"Email": "ann.lee@example.com"})
     assert world.hs.get("contacts", hs_id)["email"] == "ann.lee@example.com"
     assert _stored_email(world, hs_id) == "ann.lee@example.com"
     world.sf.put(
@@ -626,14 +618,9 @@ def test_a_funnel_move_carried_beside_a_refused_write_enters_the_history(world: 
     """Sales accepting the Lead reaches HubSpot while the Lead refuses HubSpot's phone: the
     person entered SAL, and the history says so then, not never (both records' snapshots
     hold the move once it is carried)."""
-    world.sf.rules.append(junk_phone_rule)
-    hs_id, sf_id = pair(world, hs={"lifecyclestage": "marketingqualifiedlead"})
-    engine = world.engine()
-    settle(world, engine)
-    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)
-    world.hs.put("contacts", {"phone": "n/a"}, id=hs_id)  # refused by the Lead's rule
-    world.clock.advance(10)
-    assert engine.poll().dead_letters == 1
+    _, hs_id, _ = _refused_beside(
+        world, {"Status": "Working - Contacted"}, hs={"lifecyclestage": "marketingqualifiedlead"}
+    )
     assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
     link = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", hs_id))
     assert link is not None

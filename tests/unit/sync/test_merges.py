@@ -10,6 +10,7 @@ import pytest
 from connectors.records import RecordKey, System
 from sync.store.links import find_link
 from tests.unit.sync.conftest import World
+from tests.unit.sync.test_deletes import _synced
 from tests.unit.sync.test_engine import pair, quiet, settle
 
 
@@ -46,9 +47,7 @@ def _ann_and_bob(world: World) -> tuple[Any, tuple[str, str], tuple[str, str]]:
 def test_a_hubspot_merge_survivor_is_synced_with_the_persons_lead(world: World) -> None:
     """Merged away in HubSpot, the person's contact lives on as the survivor: planned with
     the person's Lead, it gets the cross-system id and its new phone reaches the Lead."""
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     survivor = world.hs.put(
         "contacts", {**_copy(world, "contacts", hs_id), "phone": "+33 1 23 45 67 89"}
     )
@@ -61,9 +60,7 @@ def test_a_hubspot_merge_survivor_is_synced_with_the_persons_lead(world: World) 
 
 
 def test_a_salesforce_merge_master_is_synced_with_the_persons_contact(world: World) -> None:
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     master = world.sf.put("Lead", {**_copy(world, "Lead", sf_id), "Title": "Head of Sales"})
     world.sf.remove("Lead", sf_id, merged_into=master)
     settle(world, engine)
@@ -75,9 +72,7 @@ def test_a_salesforce_merge_master_is_synced_with_the_persons_contact(world: Wor
 
 def test_chained_merges_in_one_poll_follow_to_the_last_survivor(world: World) -> None:
     """A merged into B, then B into C, read by one poll: the person's contact is C."""
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     b = world.hs.put("contacts", _copy(world, "contacts", hs_id))
     world.hs.remove("contacts", hs_id, merged_into=b)
     c = world.hs.put("contacts", {**_copy(world, "contacts", b), "phone": "+33 1 23 45 67 89"})
@@ -105,9 +100,7 @@ def test_two_peoples_contacts_merged_into_one_new_contact(world: World) -> None:
 def test_a_survivor_edited_after_the_merge_keeps_its_edit(world: World) -> None:
     """The survivor starts from the merged contact's snapshot, not as a first sync where an
     unrelated, later edit of the Lead would win every differing field."""
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     survivor = world.hs.put("contacts", _copy(world, "contacts", hs_id))
     world.hs.remove("contacts", hs_id, merged_into=survivor)
     world.hs.put("contacts", {"jobtitle": "CEO"}, id=survivor)  # edited after the merge
@@ -120,9 +113,7 @@ def test_a_survivor_edited_after_the_merge_keeps_its_edit(world: World) -> None:
 
 
 def test_a_salesforce_master_keeps_its_title_beside_a_later_hubspot_edit(world: World) -> None:
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     master = world.sf.put("Lead", {**_copy(world, "Lead", sf_id), "Title": "Head of Sales"})
     world.sf.remove("Lead", sf_id, merged_into=master)
     world.hs.put("contacts", {"phone": "+33 1 23 45 67 89"}, id=hs_id)  # unrelated, later
@@ -137,9 +128,7 @@ def test_survivor_baseline_kept_when_the_merge_unit_is_retried(world: World) -> 
     """As above, with every write of the unit that follows the merge answered "retry later":
     the link moves all the same, and so the survivor's inherited baseline is stored too; the
     page read again plans the survivor from it, not as a first sync."""
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     survivor = world.hs.put("contacts", _copy(world, "contacts", hs_id))
     world.hs.remove("contacts", hs_id, merged_into=survivor)
     world.hs.put("contacts", {"jobtitle": "CEO"}, id=survivor)  # edited after the merge
@@ -156,11 +145,10 @@ def test_survivor_baseline_kept_when_the_merge_unit_is_retried(world: World) -> 
 
 @pytest.mark.parametrize("size", [1, 500])
 def test_chain_across_pages_keeps_the_baseline(world: World, size: int) -> None:
-    """A merged into B, B into C, read on separate pages (page_size=1): B could not be read on
-    A's page (it is deleted), so it got no snapshot; C inherits nothing from B."""
-    hs_id, sf_id = pair(world)
-    engine = world.engine(page_size=size)
-    settle(world, engine)
+    """A merged into B, B into C, on one page or on separate ones (page_size=1, where B, gone
+    already, cannot be read on A's page): B keeps A's baseline all the same, and C inherits
+    it, so the Lead's later, unrelated edit does not win C's new title."""
+    engine, hs_id, sf_id = _synced(world, page_size=size)
     b = world.hs.put("contacts", _copy(world, "contacts", hs_id))
     world.hs.remove("contacts", hs_id, merged_into=b)
     c = world.hs.put("contacts", {**_copy(world, "contacts", b), "jobtitle": "CEO"})
