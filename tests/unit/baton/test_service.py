@@ -87,26 +87,17 @@ def test_a_signed_hubspot_delivery_queues_the_contact(sink: Sink) -> None:
     assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
 
 
-def test_a_deletion_hint_is_queued_as_such(sink: Sink) -> None:
-    """A GDPR deletion leaves no record to read: the sink is told the key was deleted."""
+@pytest.mark.parametrize(("event", "for_good"), [("privacyDeletion", True), ("deletion", False)])
+def test_a_deletion_hint_is_queued_as_such(sink: Sink, event: str, for_good: bool) -> None:
+    """A GDPR deletion leaves no record to read: the sink is told the key was deleted, and
+    deleted for good; a deletion to the recycle bin, read by the polls too, only deleted."""
     events = json.loads(hubspot_body())
-    events[0].update(subscriptionType="contact.privacyDeletion", propertyName=None)
+    events[0].update(subscriptionType=f"contact.{event}", propertyName=None)
     body = json.dumps(events).encode()
     response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
     assert response.status_code == 200
     key = RecordKey(System.HUBSPOT, "contacts", "123")
-    assert (sink.keys, sink.gone, sink.purged) == ([key], {key}, {key})
-
-
-def test_a_plain_deletion_hint_is_not_taken_for_one_for_good(sink: Sink) -> None:
-    """A deletion to the recycle bin is read by the polls too: gone, not purged."""
-    events = json.loads(hubspot_body())
-    events[0].update(subscriptionType="contact.deletion", propertyName=None)
-    body = json.dumps(events).encode()
-    response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
-    assert response.status_code == 200
-    key = RecordKey(System.HUBSPOT, "contacts", "123")
-    assert (sink.gone, sink.purged) == ({key}, set())
+    assert (sink.keys, sink.gone, sink.purged) == ([key], {key}, {key} if for_good else set())
 
 
 @pytest.mark.parametrize(

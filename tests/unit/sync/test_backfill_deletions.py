@@ -18,6 +18,7 @@ from tests.unit.sync.conftest import World
 from tests.unit.sync.test_backfill_resume import Stopping
 from tests.unit.sync.test_deletes import _linked, _poll, _synced
 from tests.unit.sync.test_engine import pair, quiet, settle
+from tests.unit.sync.test_merges import _copy, _same_person
 
 LOOKBACK_PASSED = 3600  # well past the polls' 2-minute lookback
 
@@ -78,24 +79,21 @@ def test_a_lead_deleted_before_a_backfill_is_flagged(world: World) -> None:
 
 
 def test_a_merge_before_a_backfill_is_followed(world: World) -> None:
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     world.clock.advance(600)
-    fields = {k: v for k, v in world.hs.get("contacts", hs_id).items() if k != "baton_id"}
-    survivor = world.hs.put("contacts", {**fields, "phone": "+33 1 23 45 67 89"})
+    survivor = world.hs.put(
+        "contacts", {**_copy(world, "contacts", hs_id), "phone": "+33 1 23 45 67 89"}
+    )
     world.hs.remove("contacts", hs_id, merged_into=survivor)
     world.clock.advance(600)
     report = engine.backfill()
     assert report.ambiguous == 0
     settle(world, engine)
     # the survivor and the Lead are one person; the survivor's phone reaches the Lead
-    conn = world.read()
-    link = find_link(conn, RecordKey(System.HUBSPOT, "contacts", survivor))
-    lead_link = find_link(conn, RecordKey(System.SALESFORCE, "Lead", sf_id))
+    key = RecordKey(System.HUBSPOT, "contacts", survivor)
+    assert _same_person(world, key, RecordKey(System.SALESFORCE, "Lead", sf_id))
+    link = find_link(world.read(), key)
     assert link is not None
-    assert lead_link is not None
-    assert link.person_id == lead_link.person_id
     lead = world.sf.get("Lead", sf_id)
     assert world.hs.get("contacts", survivor)["baton_id"] == lead["Baton_Id__c"]
     assert lead["Phone"] == "+33123456789"
@@ -104,23 +102,19 @@ def test_a_merge_before_a_backfill_is_followed(world: World) -> None:
 
 
 def test_a_lead_merged_before_a_backfill_is_followed(world: World) -> None:
-    hs_id, sf_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
+    engine, hs_id, sf_id = _synced(world)
     world.clock.advance(600)
-    fields = {k: v for k, v in world.sf.get("Lead", sf_id).items() if k != "Baton_Id__c"}
-    master = world.sf.put("Lead", {**fields, "Title": "Head of Sales"})
+    master = world.sf.put("Lead", {**_copy(world, "Lead", sf_id), "Title": "Head of Sales"})
     world.sf.remove("Lead", sf_id, merged_into=master)
     world.clock.advance(600)
     report = engine.backfill()
     assert report.ambiguous == 0
     settle(world, engine)
-    conn = world.read()
-    link = find_link(conn, RecordKey(System.SALESFORCE, "Lead", master))
-    contact_link = find_link(conn, RecordKey(System.HUBSPOT, "contacts", hs_id))
-    assert link is not None
-    assert contact_link is not None
-    assert link.person_id == contact_link.person_id
+    assert _same_person(
+        world,
+        RecordKey(System.SALESFORCE, "Lead", master),
+        RecordKey(System.HUBSPOT, "contacts", hs_id),
+    )
     contact = world.hs.get("contacts", hs_id)
     assert world.sf.get("Lead", master)["Baton_Id__c"] == contact["baton_id"]
     assert contact["jobtitle"] == "Head of Sales"
