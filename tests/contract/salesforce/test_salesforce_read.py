@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -86,15 +86,21 @@ def test_given_ids_when_reading_by_ids_then_found_ones_come_back(
     assert {r.get("LastName") for r in records} == {"ById0", "ById1", "ById2"}
 
 
-def test_given_a_merge_when_reading_changes_then_the_loser_points_at_the_survivor(
-    served: Served, salesforce: SalesforceConnector
-) -> None:
+def _merged(served: Served) -> tuple[datetime, str, str]:
+    """Two Leads, the second merged into the first: (when it began, winner, loser)."""
     start = served.slot()
     winner = served.box.create("Lead", {"LastName": "Winner", "Company": "Acme"})
     loser = served.box.create("Lead", {"LastName": "Loser", "Company": "Acme"})
     served.clock.advance(1)
     served.box.merge("Lead", winner, loser)
     served.clock.advance(1)
+    return start, winner, loser
+
+
+def test_given_a_merge_when_reading_changes_then_the_loser_points_at_the_survivor(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    start, winner, loser = _merged(served)
 
     records = {r.key.id: r for r in salesforce.read_changes("Lead", start, served.slot())}
 
@@ -107,12 +113,7 @@ def test_given_a_merge_when_reading_changes_then_the_loser_points_at_the_survivo
 def test_given_a_merge_when_reading_deletions_then_only_the_loser_points_at_the_survivor(
     served: Served, salesforce: SalesforceConnector
 ) -> None:
-    start = served.slot()
-    winner = served.box.create("Lead", {"LastName": "Winner", "Company": "Acme"})
-    loser = served.box.create("Lead", {"LastName": "Loser", "Company": "Acme"})
-    served.clock.advance(1)
-    served.box.merge("Lead", winner, loser)
-    served.clock.advance(1)
+    start, winner, loser = _merged(served)
 
     records = list(salesforce.read_deletions("Lead", start, served.slot()))
 
