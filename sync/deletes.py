@@ -43,7 +43,7 @@ from sync.store.dead_letters import (
 )
 from sync.store.decisions import Decision, note_about, record_decisions, unrepeated
 from sync.store.links import active_keys_for, end_links, find_links
-from sync.store.snapshots import forget_snapshots
+from sync.store.snapshots import unread_snapshots
 
 PROPAGATED = "delete_propagated"
 MOOT = "delete_moot"
@@ -245,6 +245,6 @@ def commit(
                 note_about(d.person_id, "record", REJECTED, trigger, now, run_id, d.twin, why)
             )
     end_links(tx, ended, at=now)
-    forget_snapshots(tx, ended)
+    unread_snapshots(tx, ended, at=now)
     record_decisions(tx, [*unrepeated(tx, flags), *notes])
     add_dead_letters(tx, letters, at=now)

@@ -97,6 +97,9 @@ class Identity:
     associations: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
     ambiguous: list[Ambiguity] = field(default_factory=list)
     restored: set[uuid.UUID] = field(default_factory=set)  # people `_restore` gave a record back
+    # People read with a record a propagated delete ended (`PageLinks.bereft`): with
+    # `restored`, the people a record restored alone may leave waiting (`sync.unit._binned`)
+    bereft: set[uuid.UUID] = field(default_factory=set)
     # Stored people's Opportunities (inactive links), read with their records by `resolve`: a
     # person without an entry was not read that way (ask the store: `sync.store.links.associated`)
     opportunities: dict[uuid.UUID, list[RecordKey]] = field(default_factory=dict)
@@ -116,6 +119,7 @@ class Identity:
         self._load_active(stored.values(), found=page.records)
         for pid, opportunities in page.associated.items():
             self.opportunities.setdefault(pid, opportunities)
+        self.bereft |= page.bereft
         self._restore([record for record, _ in items if record.key in stored])
         unlinked = [(r, p) for r, p in items if r.key not in self.person_of]
         if not unlinked:

@@ -66,6 +66,7 @@ from sync.store.pending import (
 )
 from sync.store.people import people_by_emails, set_emails
 from sync.store.snapshots import (
+    UNREAD,
     SnapshotWrite,
     put_snapshots,
     snapshot_states,
@@ -87,9 +88,6 @@ POSITION = (STAGE, OUTCOME)  # the canonical values a funnel move writes
 
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
-#: The source digest of a snapshot whose record could not be read when its person was planned:
-#: never a real digest, so the record is planned again in full when it is read at last.
-UNREAD = "unread"
 EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no HubSpot contact
 #: Lead fields the conversion is followed from (`_follow_conversions`): part of the digest.
 CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedOpportunityId")
@@ -126,6 +124,7 @@ class _Gathered:
     pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
     assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending create kept
     inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
+    binned: set[uuid.UUID] = field(default_factory=set)  # waiting for a twin in a bin (`_binned`)
 
 
 class Worker:
@@ -583,6 +582,12 @@ class Worker:
                 "person wait until it can be"
             )
             notes.append(note_about(pid, "record", "unreadable", trigger, now, run_id, key, why))
+        maybe_binned = [p for p in touched if p in identity.bereft or p in identity.restored]
+        binned = (
+            _binned(conn, identity, maybe_binned, notes, trigger, now, run_id)
+            if maybe_binned
+            else set()
+        )
         wanted = {key for pid in touched for key in identity.records_of(pid).values()}
         for side in wanted:  # read by id above, or quiet yet the side of a planned person
             if side not in people and (unmapped := in_hand.get(side)) is not None:
@@ -664,7 +669,7 @@ class Worker:
             values,
             snapshots,
             list(touched),
-            flagged | set(unreadable.values()),
+            flagged | set(unreadable.values()) | binned,
             notes,
             seen_at,
             quiet,
@@ -675,6 +680,7 @@ class Worker:
             pending={(c.person_id, c.system) for c in pending},
             assumed=assumed,
             inherited=baselines,
+            binned=binned,
         )
 
     @staticmethod
@@ -686,8 +692,8 @@ class Worker:
         """Records read at a new modification time whose synced values equal their snapshot
         (a field Baton does not map was edited; the echo of our own write): their side says
         nothing new, so their people need no plan and their twins no read. Each side's real
-        changes are read on their own. Only linked records have snapshots (a propagated
-        delete that ends links drops theirs), so a quiet record's identity is settled. A
+        changes are read on their own. Only linked records have read snapshots (a propagated
+        delete that ends links marks theirs `UNREAD`), so a quiet record's identity is settled. A
         converted Lead is never quiet: its conversion is followed from fields the snapshot
         does not hold."""
         return {
@@ -916,6 +922,7 @@ class Worker:
         if not binned:
             return plans
         gathered.no_create |= binned
+        gathered.binned |= binned
         again = {
             p.person_id: p for p in self._plan(gathered, allow_create=False, now=now, only=binned)
         }
@@ -942,11 +949,12 @@ class Worker:
         # it carried is still a change next time; the rest of its person's records are stored
         # as carried, or a later edit would read as a conflict with what was carried already.
         unsent = _unsent_fields(sent, held)
-        # A person whose other record could not be read was planned with one side: what that
-        # side says is not carried yet, so its snapshots keep their values (the change is
-        # still a change when the record is back, and the unread record's snapshot says to
-        # plan it in full); only their marks move, so reading the side again costs nothing.
-        stalled = set(gathered.unreadable.values())
+        # A person whose other record could not be read (or is in a recycle bin: `_binned`)
+        # was planned with one side: what that side says is not carried yet, so its snapshots
+        # keep their values (the change is still a change when the record is back, and the
+        # unread record's snapshot says to plan it in full); only their marks move, so reading
+        # the side again costs nothing.
+        stalled = set(gathered.unreadable.values()) | gathered.binned
         snapshots: dict[RecordKey, SnapshotWrite] = {}
         emails: list[tuple[uuid.UUID, str | None]] = []  # people's addresses to keep current
         letters: list[NewDeadLetter] = []

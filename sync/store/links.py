@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -328,24 +328,29 @@ class PageLinks:
     records: dict[uuid.UUID, dict[System, RecordKey]]
     # their inactive links on the object asked for (every person of `people` has an entry)
     associated: dict[uuid.UUID, list[RecordKey]]
+    # those of them with a record a propagated delete ended (`end_links`): the people a record
+    # restored alone may have left waiting for its twin (rare: usually empty)
+    bereft: set[uuid.UUID] = field(default_factory=set)
 
 
 def page_links(db: Db, keys: Iterable[RecordKey], associated: str | None = None) -> PageLinks:
     """The people of a page of keys and their current records, in one query per (system,
     object) and chunk; with `associated` (an object), each of those people's inactive links on
     it too (`associated(db, people, object)`: a converted Lead's Opportunity), from the same
-    query, which visits all of a person's links anyway."""
+    query, which visits all of a person's links anyway, as it does their deleted ones."""
     conn = connection(db)
     people: dict[RecordKey, uuid.UUID] = {}
     records: dict[uuid.UUID, dict[System, RecordKey]] = {}
     also: dict[uuid.UUID, list[RecordKey]] = {}
+    bereft: set[uuid.UUID] = set()
+    deleted = LinkReason.DELETED.value
     by_object = keys_by_object(keys)
     systems = _SYSTEMS
     for (system, obj), ids in by_object.items():
         rows = _PAGE_LINKS.rows(
             conn, list(ids), system=system.value, object=obj, associated=associated
         )
-        for record_id, person_id, linked_active, linked_system, linked_object, linked_id in rows:
+        for record_id, person_id, active, linked_system, linked_object, linked_id, why in rows:
             people[ids.get(record_id) or RecordKey(system, obj, record_id)] = person_id
             others = also.get(person_id)
             if others is None:
@@ -357,15 +362,17 @@ def page_links(db: Db, keys: Iterable[RecordKey], associated: str | None = None)
             key = (given.get(linked_id) if given is not None else None) or RecordKey(
                 kind, linked_object, linked_id
             )
-            if not linked_active:
-                if key not in others:  # two keys of the page may share their person
+            if not active:
+                if why == deleted:
+                    bereft.add(person_id)
+                if linked_object == associated and key not in others:  # two keys, one person
                     others.append(key)
                 continue
             found = records.get(person_id)
             if found is None:
                 found = records[person_id] = {}
             found[kind] = key
-    return PageLinks(people, records, also if associated is not None else {})
+    return PageLinks(people, records, also if associated is not None else {}, bereft)
 
 
 def _page_links() -> AnySelect:
@@ -378,12 +385,17 @@ def _page_links() -> AnySelect:
             linked.system,
             linked.object,
             linked.record_id,
+            linked.reason,
         )
         .select_from(given)
         .outerjoin(
             linked,
             (linked.person_id == given.person_id)
-            & (linked.active | (linked.object == bindparam("associated", type_=String))),
+            & (
+                linked.active
+                | (linked.object == bindparam("associated", type_=String))
+                | (linked.reason == LinkReason.DELETED.value)
+            ),
         )
         .where(
             given.system == bindparam("system"),

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.sql.dml import UpdateBase
 
 from connectors.records import FieldValue, RecordKey
@@ -26,6 +26,11 @@ from sync.store._bulk import Batch, Lookup, as_json_text, json_text
 from sync.store._sql import Db, chunked, connection, keys_by_object, upsert
 from sync.store.schema import Snapshot as SnapshotRow
 from sync.store.types import utcnow
+
+#: The source digest of a snapshot whose record could not be read when its person was planned,
+#: or whose link ended (`unread_snapshots`): never a real digest, so the record is planned again
+#: in full when it is read at last.
+UNREAD = "unread"
 
 
 def fingerprint(values: Mapping[str, FieldValue]) -> str:
@@ -287,16 +292,8 @@ def _row(write: SnapshotWrite, at: datetime) -> tuple[Any, ...]:
     )
 
 
-def forget_snapshots(db: Db, keys: Iterable[RecordKey]) -> None:
-    """Drop these records' snapshots (their links ended): should a record come back, it is
-    read as new, never taken for one read again unchanged."""
-    conn = connection(db)
-    for (system, obj), ids in keys_by_object(keys).items():
-        for chunk in chunked(list(ids)):
-            conn.execute(
-                delete(SnapshotRow).where(
-                    SnapshotRow.system == system.value,
-                    SnapshotRow.object == obj,
-                    SnapshotRow.record_id.in_(chunk),
-                )
-            )
+def unread_snapshots(db: Db, keys: Iterable[RecordKey], *, at: datetime | None = None) -> None:
+    """Mark these records' snapshots `UNREAD` (their links ended: a propagated delete). Their
+    values stay, what the pair was last synced with, for a record restored later to resume
+    from; the mark means none is ever taken for a record read again unchanged."""
+    touch_snapshots(db, [(key, None, UNREAD) for key in keys], at=at)

@@ -228,3 +228,26 @@ def test_page_links_bring_each_persons_associated_records_once(db: Connection) -
         pid: set(keys) for pid, keys in stored.items()
     }
     assert page_links(db, wanted).associated == {}
+
+
+def test_page_links_name_the_people_a_propagated_delete_left_one_sided(db: Connection) -> None:
+    """`bereft`: people with a record whose link a delete ended, the ones a restore may leave
+    waiting for its twin; not people whose links ended otherwise (a conversion)."""
+    ann, bob = add_people(db, ["a@example.com", "b@example.com"], at=T0)
+    link_many(
+        db,
+        [
+            (ann, contact("1"), LinkReason.EMAIL),
+            (ann, sf("Lead", "00Q1"), LinkReason.EMAIL),
+            (bob, contact("2"), LinkReason.EMAIL),
+        ],
+        at=T0,
+    )
+    relink(db, bob, sf("Contact", "0032"), LinkReason.CONVERSION, at=T0)
+    end_links(db, [sf("Lead", "00Q1")], at=T0)
+
+    page = page_links(db, [contact("1"), contact("2")], "Opportunity")
+
+    assert page.bereft == {ann}
+    assert page.records[ann] == {System.HUBSPOT: contact("1")}  # ended links are not records
+    assert page.associated[ann] == []  # nor Opportunities

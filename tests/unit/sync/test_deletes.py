@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from connectors.records import RecordKey, System
 from sync.store.dead_letters import DeadLetterStatus, Direction, list_dead_letters
 from sync.store.decisions import decisions_for
 from sync.store.links import find_link
-from sync.store.snapshots import get_snapshot
+from sync.store.snapshots import UNREAD, get_snapshot
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import pair, settle
 
@@ -75,8 +77,11 @@ def test_a_hubspot_contact_deleted_deletes_its_lead_once_and_the_echo_does_nothi
     assert not hs_link.active
     assert not sf_link.active
     assert sf_link.person_id == hs_link.person_id  # inactive links still name the person
-    for key in (hs_link.key, sf_link.key):  # a record restored later is read as new
-        assert get_snapshot(world.read(), key) is None
+    for key in (hs_link.key, sf_link.key):  # kept for a restore, never taken as read
+        snapshot = get_snapshot(world.read(), key)
+        assert snapshot is not None
+        assert (snapshot.source_digest, snapshot.source_modified_at) == (UNREAD, None)
+        assert snapshot.values["email"] == "ann@example.com"  # what the pair was synced with
     (note,) = [d for d in decisions_for(world.read(), hs_link.person_id, "record")]
     assert (note.rule, note.trigger) == ("delete_propagated", "poll")
     assert note.salesforce_old == f"salesforce:Lead:{sf_id}"
@@ -377,6 +382,36 @@ def test_a_record_restored_alone_gets_no_new_twin_and_the_pair_resumes_once_both
     assert (hs_link.active, sf_link.active) == (True, True)
     assert hs_link.person_id == sf_link.person_id == person
     assert list(world.hs.live("contacts")) == [hs_id]
+
+
+# (object deleted by the user and restored first, the field edited on it, the twin's field)
+_RESTORED_FIRST = [("Lead", "Title", "jobtitle"), ("contacts", "jobtitle", "Title")]
+
+
+@pytest.mark.parametrize(("first", "edited", "twin_field"), _RESTORED_FIRST)
+def test_an_edit_made_to_the_record_restored_first_reaches_its_twin_once_that_is_back(
+    world: World, first: str, edited: str, twin_field: str
+) -> None:
+    """A record is deleted, Baton deletes its twin; the user restores the record and edits it,
+    then restores the twin too. The pair resumes from what it was last synced with, so the
+    edit is the record's change and reaches the twin, rather than losing to the twin's
+    restore, the more recent modification."""
+    engine, hs_id, sf_id = _synced(world, propagate_deletes=True)
+    records = {"Lead": (world.sf, sf_id), "contacts": (world.hs, hs_id)}
+    twin_object = "contacts" if first == "Lead" else "Lead"
+    (system, ident), (twin_system, twin_id) = records[first], records[twin_object]
+    system.remove(first, ident)
+    assert _poll(world, engine).deletes_propagated == 1
+    system.restore(first, ident)
+    _poll(world, engine)
+    system.put(first, {edited: "VP Sales"}, id=ident)
+    _poll(world, engine)
+    _poll(world, engine)
+    twin_system.restore(twin_object, twin_id)
+    _poll(world, engine)
+    assert twin_system.get(twin_object, twin_id)[twin_field] == "VP Sales"
+    assert system.get(first, ident)[edited] == "VP Sales"
+    settle(world, engine)
 
 
 def test_a_record_whose_link_ended_without_a_delete_is_not_restored(world: World) -> None:
