@@ -189,6 +189,14 @@ class Mapper:
         """The system field names a person-object record must carry to be fully mapped."""
         return tuple(f.remote for f in self._person_fields(system, obj))
 
+    def length_limit(self, system: System, obj: str, name: str) -> int | None:
+        """The most characters canonical field `name` keeps when written to `obj` (its
+        schema's length, or the dictionary's `max_length` for Salesforce); longer text is cut
+        (`to_patch`)."""
+        return next(
+            (f.max_length for f in self._person_fields(system, obj) if f.canonical == name), None
+        )
+
     def _person_fields(self, system: System, obj: str) -> tuple[_Field, ...]:
         try:
             return self._fields[(system, obj)]

@@ -126,6 +126,22 @@ class CreationPolicy:
     create_contacts_from_salesforce: bool = True
 
 
+#: A field a HubSpot contact shares with a Salesforce object: canonical name, map, both
+#: system fields, and the most characters Salesforce keeps of it (`Mapper.length_limit`).
+_SharedField = tuple[str, FieldMap, str, str, int | None]
+
+
+def _cut_from(salesforce: Any, hubspot: Any, limit: int | None) -> bool:
+    """Whether Salesforce holds HubSpot's text cut to the field's limit (what Baton writes of
+    a longer value, `Mapper.to_patch`): the pair is in step, HubSpot keeps its whole value."""
+    return (
+        limit is not None
+        and isinstance(hubspot, str)
+        and len(hubspot) > limit
+        and salesforce == hubspot[:limit]
+    )
+
+
 class Planner:
     """Plans people with the dictionary's rules; one instance per engine (compiled once)."""
 
@@ -136,9 +152,7 @@ class Planner:
         self.policy = policy
         self._remotes: dict[tuple[System, str, str], str | None] = {}
         self._canonical = CanonicalView(self.dictionary, self.labels)
-        self._shared_maps: dict[
-            str, tuple[tuple[tuple[str, FieldMap, str, str], ...], tuple[str, ...]]
-        ] = {}
+        self._shared_maps: dict[str, tuple[tuple[_SharedField, ...], tuple[str, ...]]] = {}
         self._hubspot_canonical = {
             fmap.hubspot: name for name, fmap in self.dictionary.fields.items() if fmap.hubspot
         }
@@ -150,17 +164,16 @@ class Planner:
     def values(self, person: Person) -> Values:
         return self._canonical(person)
 
-    def _shared(
-        self, sf_object: str
-    ) -> tuple[tuple[tuple[str, FieldMap, str, str], ...], tuple[str, ...]]:
+    def _shared(self, sf_object: str) -> tuple[tuple[_SharedField, ...], tuple[str, ...]]:
         """The field maps a HubSpot contact shares with a Salesforce `sf_object` (the funnel
         position and the cross-system id are planned on their own), and their canonical
         names, compiled once."""
         found = self._shared_maps.get(sf_object)
         if found is None:
             key = RecordKey(System.SALESFORCE, sf_object, "")
+            limit = self.mapper.length_limit
             maps = tuple(
-                (name, fmap, fmap.hubspot, sf_remote)
+                (name, fmap, fmap.hubspot, sf_remote, limit(System.SALESFORCE, sf_object, name))
                 for name, fmap in self.dictionary.fields.items()
                 if name not in (FUNNEL_STAGE, BATON_ID)
                 and fmap.hubspot is not None
@@ -234,10 +247,13 @@ class Planner:
             if hs_all == sf_all  # the common case of a pair in step: nothing to look at
             else [
                 (name, fmap, hv, sv)
-                for (name, fmap, hs_remote, sf_remote), hv, sv in zip(
+                for (name, fmap, hs_remote, sf_remote, limit), hv, sv in zip(
                     shared, hs_all, sf_all, strict=True
                 )
-                if hv != sv and hs_remote in hs_fields and sf_remote in sf_fields
+                if hv != sv
+                and hs_remote in hs_fields
+                and sf_remote in sf_fields
+                and not _cut_from(sv, hv, limit)
             ]
         )
         for name, fmap, hv, sv in differing:

@@ -102,6 +102,27 @@ def test_echo_of_our_write_produces_no_write_back(world: World) -> None:
     quiet(world, engine)
 
 
+
+def test_the_echo_of_a_value_cut_to_salesforces_limit_leaves_hubspots_whole(
+    world: World,
+) -> None:
+    """A title longer than the Lead's 128 characters reaches Salesforce cut, and reads back
+    cut: what Salesforce can hold of HubSpot's value is the pair in step, not a change, so
+    HubSpot keeps the whole title. An edit past the cut has nothing more to carry; an edit
+    within it is carried, cut again."""
+    long = "Vice President " + "x" * 150
+    hs_id, sf_id = pair(world, hs={"jobtitle": long})
+    engine = world.engine()
+    settle(world, engine)
+    assert world.sf.get("Lead", sf_id)["Title"] == long[:128]
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == long
+    world.hs.put("contacts", {"jobtitle": long + "y"}, id=hs_id)
+    quiet(world, engine)
+    world.hs.put("contacts", {"jobtitle": "Senior " + long}, id=hs_id)
+    settle(world, engine)
+    assert world.sf.get("Lead", sf_id)["Title"] == ("Senior " + long)[:128]
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Senior " + long
+
 def test_a_lead_sales_accepted_gets_its_funnel_label_moved_too(world: World) -> None:
     """Its Status says SAL, its label still MQL: no canonical value differs (the position is
     worked out from the Status too), yet the label is written, and logged as it was."""
