@@ -393,7 +393,14 @@ class Mapper:
         from_label = voc.by_label.get(label.casefold()) if isinstance(label, str) else None
         if isinstance(from_label, Stage):
             stages.append(from_label)
-        elif isinstance(from_label, Outcome) and not outcomes:
+        elif (
+            isinstance(from_label, Outcome)
+            and not outcomes
+            and not (from_label in REASON_REQUIRED and natives and isinstance(natives[0], Stage))
+        ):
+            # A recycle or disqualification is always written with its lead status (each
+            # reason spells one): a status saying a stage since is someone reopening it (marketing
+            # re-qualifying), which the label, ours, must not hide. Lost has no such status.
             outcomes.append(from_label)
         outcome = outcomes[0] if outcomes else None
         if outcome in REASON_REQUIRED and isinstance(reason, str):
@@ -484,6 +491,14 @@ class Mapper:
         if not key.id and person.baton_id:
             match_on = next((s.remote for s in specs if s.canonical == "baton_id"), None)
         return Mapped(RecordPatch(key, out, match_on), tuple(warnings))
+
+    def funnel_natives(self, person: Person, key: RecordKey) -> dict[str, FieldValue]:
+        """The native fields (lifecycle stage, lead status) spelling `person`'s position on
+        `key`, the lead status included whatever its field map's rule: for a position the
+        state machine decided that only the status can say (a recycled Lead reopened)."""
+        out: dict[str, FieldValue] = {}
+        self._funnel_fields(person, key, out, status_allowed=True)
+        return out
 
     def _funnel_fields(
         self, person: Person, key: RecordKey, out: dict[str, FieldValue], *, status_allowed: bool

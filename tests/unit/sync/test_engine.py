@@ -864,3 +864,39 @@ def test_salesforce_merge_relinks_to_the_master(world: World) -> None:
     assert link.person_id == contact.person_id
     assert link.reason is LinkReason.MERGE
     assert len(world.hs.live("contacts")) == 1  # no contact created for the master
+
+
+def _recycled(world: World) -> tuple[str, str, Any]:
+    """A synced MQL that sales recycled (Bad Timing), the verdict carried to HubSpot."""
+    hs_id, sf_id = pair(world, hs={"lifecyclestage": "marketingqualifiedlead"})
+    engine = world.engine()
+    settle(world, engine)
+    recycle = {"Status": "Closed - Not Converted", "Rejection_Reason__c": "Bad Timing"}
+    world.sf.put("Lead", recycle, id=sf_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "Recycled"
+    return hs_id, sf_id, engine
+
+
+@pytest.mark.parametrize(
+    "requalify",
+    [{"hs_lead_status": "OPEN"}, {"hs_lead_status": "OPEN", "funnel_stage": "MQL"}],
+    ids=["by-lead-status", "by-lead-status-and-label"],
+)
+def test_marketing_requalifying_a_recycled_person_reopens_the_lead_and_holds(
+    world: World, requalify: dict[str, str]
+) -> None:
+    """Marketing may re-qualify a recycled person (a new buying cycle, rule R3): HubSpot's
+    own lead status says so, whatever Baton's label said; the Lead reopens too, so a later
+    edit in Salesforce does not read as sales' verdict again."""
+    hs_id, sf_id, engine = _recycled(world)
+    world.hs.put("contacts", requalify, id=hs_id)
+    settle(world, engine)
+    contact, lead = world.hs.get("contacts", hs_id), world.sf.get("Lead", sf_id)
+    assert (contact["hs_lead_status"], contact["funnel_stage"]) == ("OPEN", "MQL")
+    assert (lead["Status"], lead["Funnel_Stage__c"]) == ("Open - Not Contacted", "MQL")
+    world.sf.put("Lead", {"Phone": "+14155550100"}, id=sf_id)  # an unrelated edit by a rep
+    settle(world, engine)
+    contact = world.hs.get("contacts", hs_id)
+    assert (contact["hs_lead_status"], contact["funnel_stage"]) == ("OPEN", "MQL")
+    assert world.sf.get("Lead", sf_id)["Status"] == "Open - Not Contacted"
