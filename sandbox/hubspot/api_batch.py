@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from sandbox.hubspot.api_objects import BASE, written
-from sandbox.hubspot.associations import associate_from_input
+from sandbox.hubspot.associations import Planned, associate_planned, plan_association
 from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.crm import Crm
 from sandbox.hubspot.errors import HubSpotError, json_response, not_found, validation
@@ -127,7 +127,7 @@ def batch_router(crm: Crm) -> APIRouter:
         items = inputs(await json_body(request))
         traced = bool(items) and all(i.get("objectWriteTraceId") for i in items)
         failures: list[dict[str, Any]] = []
-        good: list[dict[str, Any]] = []
+        good: list[tuple[dict[str, Any], list[Planned]]] = []
         emails: set[str] = set()
         for item in items:
             try:
@@ -138,7 +138,8 @@ def batch_router(crm: Crm) -> APIRouter:
                     if email in emails:
                         raise validation(f"Duplicate email in batch: {email}")
                     emails.add(email)
-                good.append(item)
+                plans = [plan_association(crm, t, a) for a in item.get("associations") or []]
+                good.append((item, plans))
             except HubSpotError as exc:
                 if not traced:
                     raise
@@ -146,10 +147,10 @@ def batch_router(crm: Crm) -> APIRouter:
                 error["context"] = {"objectWriteTraceId": [str(item["objectWriteTraceId"])]}
                 failures.append(error)
         results = []
-        for item in good:
+        for item, plans in good:
             row = crm.create(t, item.get("properties") or {})
-            for association in item.get("associations") or []:
-                associate_from_input(crm, t, row.id, association)
+            for planned in plans:
+                associate_planned(crm, t, row.id, planned)
             rendered = crm.render(t, row, written(t, item.get("properties")))
             if item.get("objectWriteTraceId"):
                 rendered["objectWriteTraceId"] = str(item["objectWriteTraceId"])

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from sandbox.hubspot.associations import associate_from_input, v3_associations
+from sandbox.hubspot.associations import associate_planned, plan_association, v3_associations
 from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.crm import Crm
 from sandbox.hubspot.errors import json_response, not_found, validation
@@ -76,9 +76,10 @@ def objects_router(crm: Crm, engine: SearchEngine) -> APIRouter:
     async def create_object(object_type: str, request: Request) -> Response:
         t = resolve_type(object_type)
         body = await json_body(request)
+        plans = [plan_association(crm, t, a) for a in body.get("associations") or []]
         row = crm.create(t, body.get("properties") or {})
-        for association in body.get("associations") or []:
-            associate_from_input(crm, t, row.id, association)
+        for planned in plans:
+            associate_planned(crm, t, row.id, planned)
         return json_response(crm.render(t, row, written(t, body.get("properties"))), 201)
 
     @router.post(BASE + "/search")

@@ -1,4 +1,5 @@
-"""Properties API v3: list, read, create, update (e.g. add an option), archive, batch read.
+"""Properties API v3: list, read (also archived), create, update (e.g. add an option), archive
+(one or a batch), batch read.
 
 Changes land in the shared registry, so record validation sees a new option at once.
 """
@@ -52,8 +53,8 @@ def _options(raw: Any) -> list[Option]:
 def properties_router(registry: PropertyRegistry, clock: Clock) -> APIRouter:
     router = APIRouter()
 
-    def find(object_name: str, name: str) -> PropertyDef:
-        d = registry.get(object_name, name)
+    def find(object_name: str, name: str, *, archived: bool = False) -> PropertyDef:
+        d = registry.get(object_name, name, archived=archived)
         if d is None:
             raise not_found(f"Unable to find property {name} for object type {object_name}")
         return d
@@ -187,10 +188,11 @@ def properties_router(registry: PropertyRegistry, clock: Clock) -> APIRouter:
         t = resolve_type(object_type)
         started = iso(clock.now_ms())
         body = await json_body(request)
+        archived = body.get("archived") is True
         results, missing = [], []
         for item in body.get("inputs") or []:
             name = str((item or {}).get("name", ""))
-            d = registry.get(t.name, name)
+            d = registry.get(t.name, name, archived=archived)
             if d is None:
                 missing.append(name)
             else:
@@ -214,8 +216,9 @@ def properties_router(registry: PropertyRegistry, clock: Clock) -> APIRouter:
         return json_response(answer, 207 if missing else 200)
 
     @router.get(BASE + "/{name}")
-    async def get_property(object_type: str, name: str) -> Response:
-        return json_response(find(resolve_type(object_type).name, name).to_json())
+    async def get_property(object_type: str, name: str, request: Request) -> Response:
+        t = resolve_type(object_type)
+        return json_response(find(t.name, name, archived=flag(request, "archived")).to_json())
 
     @router.patch(BASE + "/{name}")
     async def update_property(object_type: str, name: str, request: Request) -> Response:
@@ -240,13 +243,26 @@ def properties_router(registry: PropertyRegistry, clock: Clock) -> APIRouter:
         d.updated_ms = clock.now_ms()
         return json_response(d.to_json())
 
-    @router.delete(BASE + "/{name}", status_code=204)
-    async def archive_property(object_type: str, name: str) -> Response:
-        t = resolve_type(object_type)
-        d = find(t.name, name)
+    def archivable(object_name: str, name: str) -> PropertyDef:
+        d = find(object_name, name)
         if d.hubspot_defined:
             raise validation(f"{name} is a HubSpot-defined property and cannot be archived")
-        d.archived = True
+        return d
+
+    @router.delete(BASE + "/{name}", status_code=204)
+    async def archive_property(object_type: str, name: str) -> Response:
+        archivable(resolve_type(object_type).name, name).archived = True
+        return Response(status_code=204)
+
+    @router.post(BASE + "/batch/archive", status_code=204)
+    async def batch_archive(object_type: str, request: Request) -> Response:
+        """204 "regardless of the initial state" (spec): missing or archived names are no-ops,
+        but a HubSpot-defined name refuses the whole batch, as the single archive refuses it."""
+        t = resolve_type(object_type)
+        names = [str(item.get("name", "")) for item in inputs(await json_body(request))]
+        doomed = [archivable(t.name, n) for n in names if registry.get(t.name, n) is not None]
+        for d in doomed:
+            d.archived = True
         return Response(status_code=204)
 
     return router

@@ -6,6 +6,7 @@ fires its own `*.associationChange` webhook, as HubSpot does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -14,8 +15,8 @@ from starlette.responses import Response
 
 from sandbox.hubspot.catalog import ASSOCIATION_TYPES, ObjectType, association_name
 from sandbox.hubspot.crm import Crm
-from sandbox.hubspot.errors import json_response, not_found, validation
-from sandbox.hubspot.parsing import integer, json_body, resolve_type
+from sandbox.hubspot.errors import HubSpotError, json_response, not_found, validation
+from sandbox.hubspot.parsing import integer, json_body, record_id, resolve_type
 from sandbox.hubspot.timefmt import iso
 
 HUBSPOT = "HUBSPOT_DEFINED"
@@ -111,7 +112,10 @@ def unlink(crm: Crm, a: ObjectType, a_id: int, b: ObjectType, b_id: int) -> None
         _announce(crm, a, a_id, b, b_id, default, removed=True, source="API")
 
 
-def _specs(raw: Any) -> list[tuple[str, int]]:
+Specs = list[tuple[str, int]]
+
+
+def _parse_specs(raw: Any) -> Specs:
     if not isinstance(raw, list) or not raw:
         raise validation("At least one association type is required")
     out = []
@@ -123,6 +127,25 @@ def _specs(raw: Any) -> list[tuple[str, int]]:
     return out
 
 
+def _specs(raw: Any, a: ObjectType, b: ObjectType) -> Specs:
+    """Only the HUBSPOT_DEFINED ids of this direction exist here (no custom labels are made)."""
+    allowed = _defined(a, b)
+    specs = _parse_specs(raw)
+    for category, type_id in specs:
+        if category != HUBSPOT or type_id not in allowed:
+            raise validation(
+                f"Association type {type_id} ({category}) is not defined from {a.singular} "
+                f"to {b.singular}",
+                context={"associationTypeId": [str(type_id)]},
+            )
+    return specs
+
+
+def _defined(a: ObjectType, b: ObjectType) -> list[int]:
+    """The HUBSPOT_DEFINED type ids from `a` to `b`: the default, then the primary one."""
+    return [i for i in ASSOCIATION_TYPES.get((a.name, b.name), ()) if i is not None]
+
+
 def _type_target(type_id: int, from_name: str) -> str | None:
     for (a, b), (default, primary) in ASSOCIATION_TYPES.items():
         if a == from_name and type_id in (default, primary):
@@ -130,14 +153,24 @@ def _type_target(type_id: int, from_name: str) -> str | None:
     return None
 
 
-def associate_from_input(crm: Crm, t: ObjectType, record_id: int, association: Any) -> None:
-    """A v3 create input's `associations: [{to: {id}, types: [...]}]` entry."""
-    specs = _specs(association.get("types") if isinstance(association, dict) else None)
-    target_name = _type_target(specs[0][1], t.name)
+Planned = tuple[ObjectType, int, Specs]
+
+
+def plan_association(crm: Crm, t: ObjectType, association: Any) -> Planned:
+    """Check a v3 create input's `associations` entry before the record is written."""
+    raw = association.get("types") if isinstance(association, dict) else None
+    first = _parse_specs(raw)[0][1]
+    target_name = _type_target(first, t.name)
     if target_name is None:
-        raise validation(f"Unknown association type {specs[0][1]} from {t.name}")
+        raise validation(f"Unknown association type {first} from {t.name}")
     target = resolve_type(target_name)
+    specs = _specs(raw, t, target)
     to_id = _live(crm, target, (association.get("to") or {}).get("id"))
+    return target, to_id, specs
+
+
+def associate_planned(crm: Crm, t: ObjectType, record_id: int, planned: Planned) -> None:
+    target, to_id, specs = planned
     link(crm, t, record_id, target, to_id, specs)
 
 
@@ -172,6 +205,128 @@ def _grouped(rows: list[tuple[int, str, int]]) -> list[dict[str, Any]]:
     return [{"toObjectId": str(k), "associationTypes": v} for k, v in grouped.items()]
 
 
+def _ends(crm: Crm, a: ObjectType, b: ObjectType, item: Any) -> tuple[int, int]:
+    if not isinstance(item, dict):
+        raise validation("Invalid input JSON: every input must be an object")
+    return _live(crm, a, (item.get("from") or {}).get("id")), _live(
+        crm, b, (item.get("to") or {}).get("id")
+    )
+
+
+def _create_one(crm: Crm, a: ObjectType, b: ObjectType, item: Any) -> dict[str, Any]:
+    """One batch/create input, checked whole before anything is linked."""
+    a_id, b_id = _ends(crm, a, b, item)
+    labels = link(crm, a, a_id, b, b_id, _specs(item.get("types"), a, b))
+    return {
+        "fromObjectTypeId": a.type_id,
+        "fromObjectId": str(a_id),
+        "toObjectTypeId": b.type_id,
+        "toObjectId": str(b_id),
+        "labels": labels,
+    }
+
+
+def _default_one(crm: Crm, a: ObjectType, b: ObjectType, default: int, item: Any) -> dict[str, Any]:
+    a_id, b_id = _ends(crm, a, b, item)
+    link(crm, a, a_id, b, b_id, [(HUBSPOT, default)])
+    return {
+        "from": {"id": str(a_id)},
+        "to": {"id": str(b_id)},
+        "associationSpec": {"associationCategory": HUBSPOT, "associationTypeId": default},
+    }
+
+
+def _each(
+    items: list[Any], one: Callable[[Any], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Apply every valid input; a failed one becomes a `StandardError`, as HubSpot's 207s do."""
+    results, errors = [], []
+    for item in items:
+        try:
+            results.append(one(item))
+        except HubSpotError as exc:
+            errors.append(exc.batch_error())
+    return results, errors
+
+
+def _batch_answer(
+    crm: Crm,
+    results: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    started: str,
+    status: int,
+) -> Response:
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+    body["startedAt"] = started
+    body["completedAt"] = iso(crm.clock.now_ms())
+    return json_response(body, status)
+
+
+def _strip_labels(
+    crm: Crm, a: ObjectType, a_id: int, b: ObjectType, b_id: int, specs: Specs
+) -> None:
+    """Remove labels from one link; the unlabeled (default) type takes the whole link with it."""
+    default, _ = ASSOCIATION_TYPES[(a.name, b.name)]
+    if any(type_id == default for _, type_id in specs):
+        unlink(crm, a, a_id, b, b_id)
+        return
+    for category, type_id in specs:
+        if crm.store.dissociate_type(a.name, a_id, b.name, b_id, category, type_id):
+            back = _inverse(a.name, b.name, type_id)
+            crm.store.dissociate_type(b.name, b_id, a.name, a_id, category, back)
+            _announce(crm, a, a_id, b, b_id, type_id, removed=True, source="API")
+
+
+def _type_spec(type_id: int) -> dict[str, Any]:
+    """An `AssociationSpecWithLabel`; the spec types `label` as a string, so none is omitted."""
+    spec: dict[str, Any] = {"category": HUBSPOT, "typeId": type_id}
+    label = _label(type_id)
+    if label:
+        spec["label"] = label
+    return spec
+
+
+def labels_router(crm: Crm) -> APIRouter:
+    """The association schema (v4 labels) routes the SDK's `definitions_api` and
+    `batch_api.archive_labels` call. Only HUBSPOT_DEFINED types exist, and they are fixed."""
+    router = APIRouter()
+    labels = "/crm/v4/associations/{from_type}/{to_type}/labels"
+
+    @router.get(labels)
+    async def all_labels(from_type: str, to_type: str) -> Response:
+        a, b = resolve_type(from_type), resolve_type(to_type)
+        return json_response({"results": [_type_spec(i) for i in _defined(a, b)]})
+
+    @router.delete(labels + "/{type_id}", status_code=204)
+    async def remove_label(from_type: str, to_type: str, type_id: str) -> Response:
+        a, b = resolve_type(from_type), resolve_type(to_type)
+        if record_id(type_id) is not None and int(type_id) in _defined(a, b):
+            raise validation(f"Association type {type_id} is HubSpot-defined and cannot be deleted")
+        raise not_found(f"No association type {type_id} from {a.singular} to {b.singular}")
+
+    @router.post("/crm/v4/associations/{from_type}/{to_type}/batch/labels/archive")
+    async def archive_labels(from_type: str, to_type: str, request: Request) -> Response:
+        a, b = resolve_type(from_type), resolve_type(to_type)
+        _pair_check(a, b)
+        plans = []
+        for item in (await json_body(request)).get("inputs") or []:
+            if not isinstance(item, dict):
+                raise validation("Invalid input JSON: every input must be an object")
+            specs = _specs(item.get("types"), a, b)  # every input checked before any change
+            a_row = crm.lookup(a, str((item.get("from") or {}).get("id", "")))
+            b_row = crm.lookup(b, str((item.get("to") or {}).get("id", "")))
+            if a_row is not None and b_row is not None:
+                plans.append((a_row.id, b_row.id, specs))
+        for a_id, b_id, specs in plans:
+            _strip_labels(crm, a, a_id, b, b_id, specs)
+        return Response(status_code=204)
+
+    return router
+
+
 def associations_router(crm: Crm) -> APIRouter:
     router = APIRouter()
     base = "/crm/v4/objects/{object_type}/{object_id}/associations"
@@ -204,7 +359,7 @@ def associations_router(crm: Crm) -> APIRouter:
         a, b = resolve_type(object_type), resolve_type(to_type)
         _pair_check(a, b)
         raw = (await request.body()) or b"[]"
-        specs = _specs(orjson.loads(raw))
+        specs = _specs(orjson.loads(raw), a, b)
         a_id, b_id = _live(crm, a, object_id), _live(crm, b, to_id)
         labels = link(crm, a, a_id, b, b_id, specs)
         body = {
@@ -290,60 +445,25 @@ def associations_router(crm: Crm) -> APIRouter:
         items = (await json_body(request)).get("inputs") or []
         if len(items) > MAX_CREATE:
             raise validation(f"The maximum number of inputs is {MAX_CREATE}")
-        results = []
-        for item in items:
-            a_id = _live(crm, a, (item.get("from") or {}).get("id"))
-            b_id = _live(crm, b, (item.get("to") or {}).get("id"))
-            labels = link(crm, a, a_id, b, b_id, _specs(item.get("types")))
-            results.append(
-                {
-                    "fromObjectTypeId": a.type_id,
-                    "fromObjectId": str(a_id),
-                    "toObjectTypeId": b.type_id,
-                    "toObjectId": str(b_id),
-                    "labels": labels,
-                }
-            )
-        body = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": iso(crm.clock.now_ms()),
-        }
-        return json_response(body, 201)
+        results, errors = _each(items, lambda item: _create_one(crm, a, b, item))
+        return _batch_answer(crm, results, errors, started, 207 if errors else 201)
 
     @router.post(batch + "/associate/default")
     async def batch_default(from_type: str, to_type: str, request: Request) -> Response:
         a, b = resolve_type(from_type), resolve_type(to_type)
         default, _ = _pair_check(a, b)
         started = iso(crm.clock.now_ms())
-        results = []
-        for item in (await json_body(request)).get("inputs") or []:
-            a_id = _live(crm, a, (item.get("from") or {}).get("id"))
-            b_id = _live(crm, b, (item.get("to") or {}).get("id"))
-            link(crm, a, a_id, b, b_id, [(HUBSPOT, default)])
-            results.append(
-                {
-                    "from": {"id": str(a_id)},
-                    "to": {"id": str(b_id)},
-                    "associationSpec": {
-                        "associationCategory": HUBSPOT,
-                        "associationTypeId": default,
-                    },
-                }
-            )
-        body = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": iso(crm.clock.now_ms()),
-        }
-        return json_response(body)
+        items = (await json_body(request)).get("inputs") or []
+        results, errors = _each(items, lambda item: _default_one(crm, a, b, default, item))
+        return _batch_answer(crm, results, errors, started, 200)  # the spec knows only 200
 
     @router.post(batch + "/archive", status_code=204)
     async def batch_archive(from_type: str, to_type: str, request: Request) -> Response:
         a, b = resolve_type(from_type), resolve_type(to_type)
-        for item in (await json_body(request)).get("inputs") or []:
+        items = (await json_body(request)).get("inputs") or []
+        if not all(isinstance(item, dict) for item in items):  # refuse before unlinking any
+            raise validation("Invalid input JSON: every input must be an object")
+        for item in items:
             a_row = crm.lookup(a, str((item.get("from") or {}).get("id", "")))
             if a_row is None:
                 continue
@@ -353,4 +473,5 @@ def associations_router(crm: Crm) -> APIRouter:
                     unlink(crm, a, a_row.id, b, b_row.id)
         return Response(status_code=204)
 
+    router.include_router(labels_router(crm))
     return router

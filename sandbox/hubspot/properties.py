@@ -314,9 +314,10 @@ class PropertyRegistry:
             for order, d in enumerate(defs.values()):
                 d.display_order = order
 
-    def get(self, object_name: str, name: str) -> PropertyDef | None:
+    def get(self, object_name: str, name: str, *, archived: bool = False) -> PropertyDef | None:
+        """A live definition, or with `archived` only an archived one (the API's `?archived`)."""
         found = self._defs[object_name].get(name)
-        return None if found is None or found.archived else found
+        return None if found is None or found.archived != archived else found
 
     def all(self, object_name: str, *, archived: bool = False) -> list[PropertyDef]:
         return [d for d in self._defs[object_name].values() if d.archived == archived]

@@ -313,6 +313,18 @@ class Store:
             )
         return cursor.rowcount
 
+    def dissociate_type(
+        self, from_type: str, from_id: int, to_type: str, to_id: int, category: str, type_id: int
+    ) -> bool:
+        """Drop one label from a link, leaving its other types in place."""
+        with self.lock:
+            cursor = self.db.execute(
+                "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND to_type = ? "
+                "AND to_id = ? AND category = ? AND type_id = ?",
+                (from_type, from_id, to_type, to_id, category, type_id),
+            )
+        return cursor.rowcount > 0
+
     def associations(
         self, from_type: str, from_id: int, to_type: str, *, after: int = 0, limit: int = 500
     ) -> list[tuple[int, str, int]]:

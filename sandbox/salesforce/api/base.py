@@ -42,8 +42,8 @@ class Reply:
     raw: bytes | None = None  # already-serialised JSON (query pages)
 
     def render(self) -> Response:
-        if self.status == 204:
-            return Response(status_code=204, headers=self.headers)
+        if self.status in (204, 304):  # neither may carry a body
+            return Response(status_code=self.status, headers=self.headers)
         content = self.raw if self.raw is not None else orjson.dumps(self.body)
         return Response(content, self.status, headers=self.headers, media_type=JSON_TYPE)
 

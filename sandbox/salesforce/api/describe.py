@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.salesforce.api import conditional
 from sandbox.salesforce.api.base import Call, Reply
 from sandbox.salesforce.api.context import Context
 from sandbox.salesforce.objects import SOAP_TYPES, Field, SObjectSchema, schemas
@@ -161,6 +163,9 @@ class DescribeService:
 
     def describe(self, call: Call) -> Reply:
         sobject = sobject_or_error(call.params["sobject"])
+        not_modified = conditional.check(call.headers, self._schema_changed())
+        if not_modified is not None:
+            return not_modified
         body = object_summary(sobject, call.version)
         body["fields"] = [field_describe(f) for f in sobject.fields]
         body["childRelationships"] = []
@@ -177,6 +182,10 @@ class DescribeService:
         ]
         body["urls"] = _urls(sobject, call.version)
         return Reply(200, body)
+
+    def _schema_changed(self) -> datetime:
+        """Schemas are fixed for the org's life, so they last changed when it came up."""
+        return datetime.fromtimestamp(self.ctx.started_at, tz=UTC)
 
     def limits(self, call: Call) -> Reply:
         limits = self.ctx.limits

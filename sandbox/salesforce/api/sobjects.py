@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sandbox.salesforce.api import conditional
 from sandbox.salesforce.api.base import Call, Reply
 from sandbox.salesforce.api.context import Context
 from sandbox.salesforce.errors import SalesforceError, not_found
@@ -76,6 +77,10 @@ class SObjectService:
             if exc.code == "ENTITY_IS_DELETED":
                 raise not_found() from None
             raise
+        stamp = row.get("LastModifiedDate")
+        not_modified = conditional.check(call.headers, parse_datetime(stamp) if stamp else None)
+        if not_modified is not None:
+            return not_modified
         names = select_fields(sobject, call.query.get("fields"))
         return Reply(200, record_json(self.ctx, sobject, row, call.version, names))
 

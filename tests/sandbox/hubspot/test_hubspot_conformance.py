@@ -290,6 +290,21 @@ def test_curated_walk_conforms(spec_server: tuple[HubSpotSandbox, str]) -> None:
             },
         )
 
+        call(
+            p,
+            props + "/batch/archive",
+            "POST",
+            "/crm/v3/properties/contacts/batch/archive",
+            json={"inputs": [{"name": "baton_y"}, {"name": "no_such_property"}]},
+        )
+        call(
+            p,
+            props + "/{propertyName}",
+            "GET",
+            "/crm/v3/properties/contacts/baton_y",
+            params={"archived": "true"},
+        )
+
         a = "crm-associations-v4.json"
         co = http.post("/crm/v3/objects/companies", json={"properties": {"name": "C"}}).json()["id"]
         base = "/crm/v4/objects/{objectType}/{objectId}/associations"
@@ -333,6 +348,32 @@ def test_curated_walk_conforms(spec_server: tuple[HubSpotSandbox, str]) -> None:
                         "to": {"id": co},
                         "types": [
                             {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}
+                        ],
+                    }
+                ]
+            },
+        )
+        labels = "/crm/v4/associations/{fromObjectType}/{toObjectType}/labels"
+        schema4 = "crm-associations-schema-v4.json"
+        call(schema4, labels, "GET", "/crm/v4/associations/contacts/companies/labels")
+        call(
+            schema4,
+            labels + "/{associationTypeId}",
+            "DELETE",
+            "/crm/v4/associations/contacts/companies/labels/1",
+        )  # 400: HubSpot-defined
+        call(
+            a,
+            batch4 + "/labels/archive",
+            "POST",
+            "/crm/v4/associations/contacts/companies/batch/labels/archive",
+            json={
+                "inputs": [
+                    {
+                        "from": {"id": cid},
+                        "to": {"id": co},
+                        "types": [
+                            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}
                         ],
                     }
                 ]

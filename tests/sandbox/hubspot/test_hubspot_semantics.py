@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from hubspot.crm.associations.v4 import ApiException as AssocException
+from hubspot.crm.associations.v4.schema import ApiException as SchemaException
 from hubspot.crm.contacts import (
     ApiException,
     PublicMergeInput,
@@ -323,3 +325,147 @@ def test_entering_a_lifecycle_stage_sets_its_became_date_once(api: Any, served: 
     with pytest.raises(ApiException) as refused:  # read-only, as in HubSpot
         _set(api, c.id, hs_lifecyclestage_lead_date="2020-01-01T00:00:00.000Z")
     assert refused.value.status == 400
+
+
+def _company(api: Any, name: str) -> Any:
+    from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyCreate
+
+    return api.crm.companies.basic_api.create(CompanyCreate(properties={"name": name}))
+
+
+def _spec(type_id: int, category: str = "HUBSPOT_DEFINED") -> dict[str, Any]:
+    return {"associationCategory": category, "associationTypeId": type_id}
+
+
+def _type_ids(api: Any, contact_id: str) -> set[int]:
+    page = api.crm.associations.v4.basic_api.get_page("contacts", contact_id, "companies")
+    return {t.type_id for r in page.results for t in r.association_types}
+
+
+def test_association_batch_create_reports_failed_inputs_in_a_207(api: Any) -> None:
+    contact = _contact(api, email="batch-assoc@example.com")
+    company = _company(api, "Batch Co")
+    answer = api.crm.associations.v4.batch_api.create(
+        "contacts",
+        "companies",
+        {
+            "inputs": [
+                {"from": {"id": "98765432"}, "to": {"id": company.id}, "types": [_spec(279)]},
+                {"from": {"id": contact.id}, "to": {"id": company.id}, "types": [_spec(280)]},
+                {"from": {"id": contact.id}, "to": {"id": company.id}, "types": [_spec(279)]},
+            ]
+        },
+    )
+    assert type(answer).__name__ == "BatchResponseLabelsBetweenObjectPairWithErrors"
+    assert [(r.from_object_id, r.to_object_id) for r in answer.results] == [
+        (contact.id, company.id)
+    ]
+    assert answer.num_errors == 2
+    assert [e.category for e in answer.errors] == ["OBJECT_NOT_FOUND", "VALIDATION_ERROR"]
+    assert answer.errors[0].context == {"ids": ["98765432"]}
+    assert _type_ids(api, contact.id) == {279}  # the valid input applied, the bad one did not
+
+    defaults = api.crm.associations.v4.batch_api.create_default(
+        "contacts",
+        "companies",
+        {"inputs": [{"from": {"id": "98765432"}, "to": {"id": company.id}}]},
+    )
+    assert defaults.results == []
+    assert defaults.num_errors == 1
+
+
+def test_association_type_ids_are_checked_per_direction(api: Any, served: Any) -> None:
+    contact = _contact(api, email="typed-assoc@example.com")
+    company = _company(api, "Typed Co")
+    v4 = api.crm.associations.v4.basic_api
+    for spec in (_spec(280), _spec(3), _spec(9999), _spec(279, "USER_DEFINED")):
+        with pytest.raises(AssocException) as err:
+            v4.create("contacts", contact.id, "companies", company.id, [spec])
+        assert err.value.status == 400
+        body = orjson.loads(err.value.body)
+        assert body["category"] == "VALIDATION_ERROR"
+        assert body["context"] == {"associationTypeId": [str(spec["associationTypeId"])]}
+    assert _type_ids(api, contact.id) == set()
+    assert v4.create("companies", company.id, "contacts", contact.id, [_spec(2)]).labels == [
+        "Primary"
+    ]
+
+    before = served.box.store.count("contacts")
+    with pytest.raises(ApiException) as refused:
+        api.crm.contacts.basic_api.create(
+            ContactCreate(
+                properties={"email": "never-made@example.com"},
+                associations=[{"to": {"id": company.id}, "types": [_spec(279), _spec(2)]}],
+            )
+        )
+    assert refused.value.status == 400
+    assert served.box.store.count("contacts") == before  # checked before the record is written
+
+
+def test_association_labels_schema_and_label_archive(api: Any) -> None:
+    v4 = api.crm.associations.v4
+    defined = v4.schema.definitions_api.get_all("contacts", "companies")
+    assert [(d.category, d.type_id, d.label) for d in defined.results] == [
+        ("HUBSPOT_DEFINED", 279, None),
+        ("HUBSPOT_DEFINED", 1, "Primary"),
+    ]
+    back = v4.schema.definitions_api.get_all("deals", "contacts")
+    assert [(d.type_id, d.label) for d in back.results] == [(3, None)]
+    with pytest.raises(SchemaException) as fixed:
+        v4.schema.definitions_api.remove("contacts", "companies", 1)
+    assert fixed.value.status == 400
+    with pytest.raises(SchemaException) as unknown:
+        v4.schema.definitions_api.remove("contacts", "companies", 4242)
+    assert unknown.value.status == 404
+
+    contact = _contact(api, email="labels@example.com")
+    company = _company(api, "Label Co")
+    v4.basic_api.create("contacts", contact.id, "companies", company.id, [_spec(279), _spec(1)])
+    pair = {"from": {"id": contact.id}, "to": {"id": company.id}}
+    v4.batch_api.archive_labels(
+        "contacts", "companies", {"inputs": [{**pair, "types": [_spec(1)]}]}
+    )
+    assert _type_ids(api, contact.id) == {279}
+    back_ids = v4.basic_api.get_page("companies", company.id, "contacts").results
+    assert {t.type_id for t in back_ids[0].association_types} == {280}
+    v4.basic_api.create("contacts", contact.id, "companies", company.id, [_spec(1)])
+    v4.batch_api.archive_labels(
+        "contacts", "companies", {"inputs": [{**pair, "types": [_spec(279)]}]}
+    )  # the unlabeled type takes every label with it
+    assert _type_ids(api, contact.id) == set()
+
+
+def test_property_batch_archive_and_archived_read(api: Any) -> None:
+    from hubspot.crm.properties import ApiException as PropertyException
+    from hubspot.crm.properties import BatchInputPropertyName
+
+    core, batch = api.crm.properties.core_api, api.crm.properties.batch_api
+    core.create(
+        "contacts",
+        PropertyCreate(
+            name="baton_to_archive",
+            label="Doomed",
+            type="string",
+            field_type="text",
+            group_name="contactinformation",
+        ),
+    )
+    names = BatchInputPropertyName(inputs=[{"name": "baton_to_archive"}, {"name": "no_such"}])
+    assert batch.archive("contacts", names) is None  # 204, the missing name included
+    assert batch.archive("contacts", names) is None  # already archived: 204 again
+    with pytest.raises(PropertyException) as gone:
+        core.get_by_name("contacts", "baton_to_archive")
+    assert gone.value.status == 404
+    archived = core.get_by_name("contacts", "baton_to_archive", archived=True)
+    assert archived.name == "baton_to_archive"
+    assert archived.archived is True
+    with pytest.raises(PropertyException) as live_only:
+        core.get_by_name("contacts", "email", archived=True)
+    assert live_only.value.status == 404
+    read = batch.read("contacts", {"archived": True, "inputs": [{"name": "baton_to_archive"}]})
+    assert [p.name for p in read.results] == ["baton_to_archive"]
+
+    with pytest.raises(PropertyException) as defined:
+        batch.archive("contacts", BatchInputPropertyName(inputs=[{"name": "email"}]))
+    assert defined.value.status == 400
+    assert core.get_by_name("contacts", "email").archived is False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import jwt
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
+    SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
 )
@@ -427,3 +429,39 @@ def test_composite_batch_halts_on_error(sf: Salesforce) -> None:
     assert [r["statusCode"] for r in out["results"]] == [201, 400, 412]
     # Each subrequest that ran counts; the halted one does not.
     assert sf.api_usage["api-usage"].used - used_before == 2
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def test_conditional_get_on_record_304_and_412(sf: Salesforce, served: Any) -> None:
+    lead_id = sf.Lead.create(_lead(LastName="Conditional"))["id"]
+    stamp = datetime.strptime(sf.Lead.get(lead_id)["LastModifiedDate"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    with pytest.raises(SalesforceGeneralError) as unchanged:
+        sf.Lead.get(lead_id, headers={"If-Modified-Since": _http_date(stamp)})
+    assert unchanged.value.status == 304
+    assert unchanged.value.content == ""
+    older = _http_date(stamp - timedelta(hours=1))
+    assert sf.Lead.get(lead_id, headers={"If-Modified-Since": older})["Id"] == lead_id
+    with pytest.raises(SalesforceGeneralError) as changed:
+        sf.Lead.get(lead_id, headers={"If-Unmodified-Since": older})
+    assert changed.value.status == 412
+    assert changed.value.content[0]["errorCode"] == "PRECONDITION_FAILED"
+    assert sf.Lead.get(lead_id, headers={"If-Unmodified-Since": _http_date(stamp)})["Id"]
+    assert sf.Lead.get(lead_id, headers={"If-Modified-Since": "not a date"})["Id"] == lead_id
+
+    served.box.clock.advance(5)
+    sf.Lead.update(lead_id, {"FirstName": "Changed"})  # modified after the date the client holds
+    assert sf.Lead.get(lead_id, headers={"If-Modified-Since": _http_date(stamp)})["FirstName"]
+
+
+def test_conditional_describe_is_304_until_the_schema_changes(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceGeneralError) as unchanged:
+        sf.Lead.describe(headers={"If-Modified-Since": _http_date(datetime.now(UTC))})
+    assert unchanged.value.status == 304
+    long_ago = _http_date(datetime(2000, 1, 1, tzinfo=UTC))
+    assert sf.Lead.describe(headers={"If-Modified-Since": long_ago})["name"] == "Lead"
+    with pytest.raises(SalesforceGeneralError) as changed:
+        sf.Lead.describe(headers={"If-Unmodified-Since": long_ago})
+    assert changed.value.status == 412
