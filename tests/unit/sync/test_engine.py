@@ -102,7 +102,6 @@ def test_echo_of_our_write_produces_no_write_back(world: World) -> None:
     quiet(world, engine)
 
 
-
 def test_the_echo_of_a_value_cut_to_salesforces_limit_leaves_hubspots_whole(
     world: World,
 ) -> None:
@@ -122,6 +121,7 @@ def test_the_echo_of_a_value_cut_to_salesforces_limit_leaves_hubspots_whole(
     settle(world, engine)
     assert world.sf.get("Lead", sf_id)["Title"] == ("Senior " + long)[:128]
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "Senior " + long
+
 
 def test_a_lead_sales_accepted_gets_its_funnel_label_moved_too(world: World) -> None:
     """Its Status says SAL, its label still MQL: no canonical value differs (the position is
