@@ -492,13 +492,28 @@ class Mapper:
             match_on = next((s.remote for s in specs if s.canonical == "baton_id"), None)
         return Mapped(RecordPatch(key, out, match_on), tuple(warnings))
 
-    def funnel_natives(self, person: Person, key: RecordKey) -> dict[str, FieldValue]:
-        """The native fields (lifecycle stage, lead status) spelling `person`'s position on
-        `key`, the lead status included whatever its field map's rule: for a position the
-        state machine decided that only the status can say (a recycled Lead reopened)."""
-        out: dict[str, FieldValue] = {}
-        self._funnel_fields(person, key, out, status_allowed=True)
-        return out
+    def status_update(self, person: Person, record: SourceRecord) -> dict[str, FieldValue]:
+        """The lead status `record` needs to say `person`'s stage, when its own means another
+        (a recycled Lead re-qualified, still "Closed - Not Converted"; an opportunity still
+        "New" in HubSpot), whatever the lead status map's rule: the state machine decided the
+        stage. Empty when the record's status is blank, outside the picklist or says the stage
+        already (any of its spellings: a rep's "Connected" stays), or the stage has no status
+        of its own."""
+        key = record.key
+        field, value_field = _STATUS_FIELDS.get((key.system, key.object), ("", ""))
+        current = record.fields.get(field)
+        if current in (None, "") or person.stage is None or person.outcome is not None:
+            return {}
+        spelled: dict[str, FieldValue] = {}
+        self._funnel_fields(person, key, spelled, status_allowed=True)
+        wanted = spelled.get(field)
+        voc, system = self.vocabulary, key.system.value
+        if wanted is None or voc.means(system, value_field, wanted) != person.stage:
+            return {}
+        meant = voc.means(system, value_field, current)
+        if meant is None or meant == person.stage:  # a value outside the picklist stays as typed
+            return {}
+        return {field: wanted}
 
     def _funnel_fields(
         self, person: Person, key: RecordKey, out: dict[str, FieldValue], *, status_allowed: bool
@@ -518,9 +533,7 @@ class Mapper:
                 out["lifecyclestage"] = lifecycle
         if not hubspot and key.object != LEAD:
             return  # Contacts have no lead status
-        field, value_field = (
-            ("hs_lead_status", "hs_lead_status") if hubspot else ("Status", "lead_status")
-        )
+        field, value_field = _STATUS_FIELDS[(key.system, HUBSPOT_CONTACTS if hubspot else LEAD)]
         system = key.system.value
         mapped = next(
             (s for s in self._fields[(key.system, key.object)] if s.remote == field), None
@@ -565,6 +578,11 @@ def _rank(stage: Stage) -> int:
 
 #: `Mapper._person_position` answers remembered at most (a bound, not an expected size).
 _POSITIONS_KEPT = 4096
+#: The lead status field of each person object that has one, and its name in the dictionary.
+_STATUS_FIELDS: dict[tuple[System, str], tuple[str, str]] = {
+    (System.HUBSPOT, HUBSPOT_CONTACTS): ("hs_lead_status", "hs_lead_status"),
+    (System.SALESFORCE, LEAD): ("Status", "lead_status"),
+}
 #: Native fields `_person_position` reads besides the mapped ones.
 _SIGNAL_FIELDS: dict[tuple[System, str], tuple[str, ...]] = {
     (System.HUBSPOT, HUBSPOT_CONTACTS): ("hs_lead_status", "lifecyclestage"),

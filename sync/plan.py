@@ -480,25 +480,18 @@ class Planner:
             after = self.values(self.mapper.remap(side.person, side.record, cleared))
             if _position_of(after) == _plain_position(position):
                 fields, expected = cleared, after
-        if (
-            FUNNEL_STAGE in touched
-            and isinstance(position, Stage)
-            and _position_of(expected) != _plain_position(position)
-        ):
-            # A position the state machine decided that only the side's lead status can say:
-            # marketing re-qualified a recycled person, and the Lead's "Closed - Not Converted"
-            # would still say sales' verdict (and win it back on the Lead's next edit).
-            natives = self.mapper.funnel_natives(_apply(side.person, updates), side.key)
-            respelled = {
-                **fields,
-                **{
-                    name: value
-                    for name, value in natives.items()
-                    if name in side.record.fields and not _same(side.record.fields[name], value)
-                },
-            }
+        status = (
+            self.mapper.status_update(_apply(side.person, updates), side.record)
+            if FUNNEL_STAGE in touched and isinstance(position, Stage)
+            else {}
+        )
+        if status and not status.keys() & fields.keys():
+            # A stage the side's own lead status contradicts (sales' verdict still on a Lead
+            # marketing re-qualified, which would win it back on the Lead's next edit; an
+            # opportunity still "New"): the state machine's stage wins the status too.
+            respelled = {**fields, **status}
             after = self.values(self.mapper.remap(side.person, side.record, respelled))
-            if respelled != fields and _position_of(after) == _plain_position(position):
+            if _position_of(after) == _plain_position(position):
                 fields, expected = respelled, after
         # The funnel label field says the position in words; a stale one (a Lead's sales
         # accepted, its label still "MQL") changes no canonical value, yet it is written.

@@ -739,7 +739,9 @@ def test_an_opportunity_is_a_funnel_signal_and_its_changes_are_followed(world: W
     world.sf.put("Lead", {"ConvertedOpportunityId": opp_id}, id=sf_id)
     world.clock.advance(10)
     engine.poll()
-    assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "opportunity"
+    contact = world.hs.get("contacts", hs_id)
+    assert contact["lifecyclestage"] == "opportunity"
+    assert contact["hs_lead_status"] == "OPEN_DEAL"  # the stage's own status, not the MQL's
     assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "Opportunity"
     world.sf.put(
         "Opportunity", {"StageName": "Closed Won", "IsClosed": True, "IsWon": True}, id=opp_id
