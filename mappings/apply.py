@@ -393,15 +393,18 @@ class Mapper:
         from_label = voc.by_label.get(label.casefold()) if isinstance(label, str) else None
         if isinstance(from_label, Stage):
             stages.append(from_label)
-        elif (
-            isinstance(from_label, Outcome)
-            and not outcomes
-            and not (from_label in REASON_REQUIRED and natives and isinstance(natives[0], Stage))
-        ):
-            # A recycle or disqualification is always written with its lead status (each
-            # reason spells one): a status saying a stage since is someone reopening it (marketing
-            # re-qualifying), which the label, ours, must not hide. Lost has no such status.
-            outcomes.append(from_label)
+        elif isinstance(from_label, Outcome) and not outcomes:
+            reopened = (
+                key.system is System.HUBSPOT
+                and from_label in REASON_REQUIRED
+                and isinstance(natives[0] if natives else None, Stage)
+            )
+            # Baton writes a recycle or disqualification to HubSpot with its lead status
+            # (`_funnel_fields`): a status saying a stage since is someone reopening it
+            # (marketing re-qualifying), which the label, ours, must not hide. Lost has no
+            # status; a Lead's Status is sales' own, never written with the label.
+            if not reopened:
+                outcomes.append(from_label)
         outcome = outcomes[0] if outcomes else None
         if outcome in REASON_REQUIRED and isinstance(reason, str):
             spec = voc.reasons.get(reason)
@@ -545,6 +548,12 @@ class Mapper:
             verdict = reason.hubspot.hs_lead_status if hubspot else reason.salesforce.lead_status
             out[field] = verdict
             return
+        if (
+            hubspot
+            and person.outcome in REASON_REQUIRED
+            and voc.means(key.system.value, value_field, out.get(field)) != person.outcome
+        ):
+            out.pop(field, None)  # the outcome's own status, not one saying a stage (see above)
         if field in out:
             return
         status: str | None = None

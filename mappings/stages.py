@@ -16,8 +16,9 @@ The rules, stated once:
 Conflicting signals (`resolve`), strongest rule first:
 R1 an open Salesforce opportunity outranks any marketing downgrade or lead-level outcome;
 R2 a closed opportunity (won: customer, lost: lost) outranks lead-level signals;
-R3 a sales outcome outranks marketing's lifecycle stage, unless marketing re-qualified a
-   recycled or lost person after the outcome was set;
+R3 a sales outcome outranks marketing's lifecycle stage, unless sales reopened the person
+   (a status set back to a stage since the last sync) or marketing re-qualified a recycled
+   or lost person after the outcome was set;
 R4 otherwise the furthest stage wins, because stages never move backwards.
 """
 
@@ -182,6 +183,9 @@ class Signal:
     open_opportunity: bool = False
     closed_opportunity: bool = False
     at: datetime | None = None
+    # sales set the record's own status back to this stage since the last sync, out of a
+    # recycle or disqualification another record (or Baton's label) still says
+    reopened: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +233,10 @@ def resolve(signals: Sequence[Signal]) -> Resolution:
         (s for s in signals if s.outcome is not None),
         key=lambda s: (s.system is System.SALESFORCE, s.at.timestamp() if s.at else 0.0),
     )
+    reopens = [s for s in signals if s.reopened and s.stage is not None]
+    if outcomes and reopens:
+        stage = _furthest(reopens)
+        return Resolution(stage, None, None, "R3", f"sales reopened the person into stage {stage}")
     if outcomes:
         verdict = outcomes[-1]
         requalified = [

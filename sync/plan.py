@@ -29,7 +29,7 @@ from typing import Any
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import FieldMap
-from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, Outcome, Person, Stage
+from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
 from sync.changes import STAMPED, field_changed, overlay, stamped
 from sync.entries import CLOSE_DATE, FunnelFacts, day_at, evidence, merge_dated
@@ -93,6 +93,9 @@ class Write:
     changes: Mapping[str, tuple[FieldValue, FieldValue]]  # canonical field -> (old, new)
     expected: Values
     reason: str
+    # what writing it cut or could not carry as typed, as "<field>: what happened" (a title
+    # cut to Salesforce's limit): logged for the person once written (`write_warning`)
+    warnings: tuple[str, ...] = ()
 
     @property
     def creates(self) -> bool:
@@ -322,7 +325,7 @@ class Planner:
         # says too: it is asked only when a side must move (the common case asks nothing).
         resolution: Resolution | None = None
         stage, outcome = hs.person.stage, hs.person.outcome
-        if opportunities or _position(hs.person) != _position(sf.person):
+        if opportunities or _position(hs.person) != _position(sf.person) or self._reopened(sf):
             resolution = self._resolve([hs, sf], opportunities)
             stage, outcome = resolution.stage, resolution.outcome
         position = outcome or stage
@@ -376,7 +379,9 @@ class Planner:
     def _resolve(self, sides: Sequence[Side], others: Sequence[SourceRecord]) -> Resolution:
         """`Mapper.derive` without mapping the sides' records a second time."""
         signals = [
-            Signal(
+            Signal(s.key.system, s.person.stage, at=s.record.modified_at, reopened=True)
+            if self._reopened(s)
+            else Signal(
                 s.key.system,
                 s.person.stage,
                 s.person.outcome,
@@ -386,6 +391,21 @@ class Planner:
             for s in sides
         ]
         return resolve([*signals, *(self.mapper.signal(r) for r in others)])
+
+    def _reopened(self, side: Side) -> bool:
+        """Whether sales set a recycled or disqualified Lead's Status back to a stage since the
+        last sync: the Lead still reads as the outcome, by the funnel label Baton wrote (a
+        Lead's Status is sales' own: Baton writes the outcome to it only as the label)."""
+        if side.key.object != LEAD or side.person.outcome not in REASON_REQUIRED:
+            return False
+        meant = self.mapper.vocabulary.means(
+            "salesforce", LEAD_STATUS, side.record.fields.get("Status")
+        )
+        return (
+            isinstance(meant, Stage)
+            and side.snapshot is not None
+            and field_changed(LEAD_STATUS, side.values, side.snapshot)
+        )
 
     def facts(self, inputs: FunnelInputs) -> FunnelFacts:
         """The evidence for the person's funnel history (see `sync.entries`). Records this
@@ -451,14 +471,14 @@ class Planner:
         if _converted_lead(side):
             out.seen[side.key] = (side.values, side.record.modified_at)
             return None
-        fields, expected = self._patch(side, updates, touched)
+        fields, expected, warnings = self._patch(side, updates, touched)
         if (
             fields
             and LEAD_STATUS in touched
             and _position_of(expected) != _plain_position(position)
         ):
             updates = {k: v for k, v in updates.items() if k != LEAD_STATUS}
-            fields, expected = self._patch(side, updates, touched - {LEAD_STATUS})
+            fields, expected, warnings = self._patch(side, updates, touched - {LEAD_STATUS})
             why = f"not copied: it would contradict the funnel position {position}"
             out.decisions = [
                 replace(d, rule=f"{d.rule}:yields", why=f"{d.why}; {why}", winner=None)
@@ -513,17 +533,19 @@ class Planner:
         }
         if relabel and label is not None and FUNNEL_STAGE not in changes:
             changes[FUNNEL_STAGE] = (side.record.fields.get(label), fields[label])
-        write = Write(side.key, fields, None, changes, expected, "update")
+        said = tuple(w for w in map(_unkeyed, warnings) if w.partition(": ")[0] in fields)
+        write = Write(side.key, fields, None, changes, expected, "update", said)
         out.writes.append(write)
         return write
 
     def _patch(
         self, side: Side, updates: dict[str, Any], touched: set[str]
-    ) -> tuple[dict[str, FieldValue], Values]:
+    ) -> tuple[dict[str, FieldValue], Values, tuple[str, ...]]:
         if not updates:
-            return {}, side.values
+            return {}, side.values, ()
         target = _apply(side.person, updates)
-        patch = self.mapper.to_patch(target, side.key, clear_blanks=True).value
+        mapped = self.mapper.to_patch(target, side.key, clear_blanks=True)
+        patch = mapped.value
         remotes = {r for name in touched if (r := self.remote(side.key, name)) is not None}
         if FUNNEL_STAGE in touched:
             remotes |= FUNNEL_NATIVES.get((side.key.system, side.key.object), frozenset())
@@ -536,9 +558,9 @@ class Planner:
             and not _same(side.record.fields.get(name), value)
         }
         if not fields:
-            return fields, side.values  # the record stays as read
+            return fields, side.values, ()  # the record stays as read
         expected = self.values(self.mapper.remap(side.person, side.record, fields))
-        return fields, expected
+        return fields, expected, mapped.warnings
 
     # -- one side only: the creation policy ------------------------------------------------------
 
@@ -621,7 +643,8 @@ class Planner:
         """Create the counterpart, then plan the source side as a pair with what the new record
         will say, so the source learns the cross-system id and the funnel in the same cycle
         (the next cycle then finds both sides agreeing and writes nothing)."""
-        patch = self.mapper.to_patch(person, key, creating=True).value
+        mapped = self.mapper.to_patch(person, key, creating=True)
+        patch = mapped.value
         match_on = patch.match_on
         if key.system is System.HUBSPOT and person.email and "email" in patch.fields:
             match_on = "email"  # HubSpot keeps email unique: the upsert finds an unseen twin
@@ -632,7 +655,17 @@ class Planner:
         after = expected
         if key.system is System.HUBSPOT:
             after = stamped(expected, None, patch.fields, self._hubspot_canonical)
-        out.writes.append(Write(key, patch.fields, match_on, changes, after, reason))
+        out.writes.append(
+            Write(
+                key,
+                patch.fields,
+                match_on,
+                changes,
+                after,
+                reason,
+                tuple(map(_unkeyed, mapped.warnings)),
+            )
+        )
         out.decisions.append(
             FieldDecision(
                 "record",
@@ -648,6 +681,13 @@ class Planner:
 
 def _converted_lead(side: Side) -> bool:
     return side.key.object == LEAD and side.record.get("IsConverted") in (True, "true")
+
+
+def _unkeyed(warning: str) -> str:
+    """A mapping warning (`<key>.<field>: what happened`) as `<field>: what happened`: the
+    record is named beside it (a create's key has no id yet)."""
+    about, _, what = warning.partition(": ")
+    return f"{about.rpartition('.')[2]}: {what}"
 
 
 def _position(person: Person) -> Stage | Outcome | None:

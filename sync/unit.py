@@ -88,6 +88,7 @@ POSITION = (STAGE, OUTCOME)  # the canonical values a funnel move writes
 
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
+WRITE_WARNING = "write_warning"  # the rule of a note saying what a write cut (`Write.warnings`)
 EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no HubSpot contact
 #: Lead fields the conversion is followed from (`_follow_conversions`): part of the digest.
 CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedOpportunityId")
@@ -1009,6 +1010,11 @@ class Worker:
                 report.created[bucket] += 1
             else:
                 report.updated[bucket] += 1
+            if s.write.warnings:
+                why = "; ".join(s.write.warnings)
+                notes.append(
+                    note_about(s.person_id, "record", WRITE_WARNING, trigger, now, run_id, key, why)
+                )
             if s.person_id in stalled:
                 continue
             if s.person_id not in failed:

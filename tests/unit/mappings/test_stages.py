@@ -274,6 +274,11 @@ HS, SF = System.HUBSPOT, System.SALESFORCE
             (Stage.SAL, Outcome.RECYCLED, "R3"), id="recycle-after-mql-stands",
         ),
         pytest.param(
+            [Signal(HS, Stage.MQL, Outcome.RECYCLED, "bad_timing", at=T1),
+             Signal(SF, Stage.SAL, at=T0, reopened=True)],
+            (Stage.SAL, None, "R3"), id="sales-reopened-whatever-the-times",
+        ),
+        pytest.param(
             [Signal(HS, Stage.MQL, at=T1), Signal(SF, Stage.SAL, at=T0)],
             (Stage.SAL, None, "R4"), id="furthest-stage",
         ),

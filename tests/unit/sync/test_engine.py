@@ -115,6 +115,11 @@ def test_the_echo_of_a_value_cut_to_salesforces_limit_leaves_hubspots_whole(
     settle(world, engine)
     assert world.sf.get("Lead", sf_id)["Title"] == long[:128]
     assert world.hs.get("contacts", hs_id)["jobtitle"] == long
+    link_ = find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert link_ is not None
+    [cut] = [d for d in decisions_for(world.read(), link_.person_id, "record")]
+    assert (cut.rule, cut.salesforce_old) == ("write_warning", f"salesforce:Lead:{sf_id}")
+    assert cut.salesforce_new == "Title: 165 characters truncated to the limit of 128"
     world.hs.put("contacts", {"jobtitle": long + "y"}, id=hs_id)
     quiet(world, engine)
     world.hs.put("contacts", {"jobtitle": "Senior " + long}, id=hs_id)
@@ -902,3 +907,19 @@ def test_marketing_requalifying_a_recycled_person_reopens_the_lead_and_holds(
     contact = world.hs.get("contacts", hs_id)
     assert (contact["hs_lead_status"], contact["funnel_stage"]) == ("OPEN", "MQL")
     assert world.sf.get("Lead", sf_id)["Status"] == "Open - Not Contacted"
+
+
+def test_sales_reopening_a_recycled_lead_moves_both_systems_to_its_stage(world: World) -> None:
+    """Sales may reopen a recycled person into a sales stage: the Lead's Status set back to
+    "Working - Contacted" outranks the "Recycled" label Baton wrote there, and HubSpot
+    follows; a later unrelated edit keeps it so."""
+    hs_id, sf_id, engine = _recycled(world)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)
+    settle(world, engine)
+    contact, lead = world.hs.get("contacts", hs_id), world.sf.get("Lead", sf_id)
+    assert (contact["funnel_stage"], lead["Funnel_Stage__c"]) == ("SAL", "SAL")
+    assert contact["hs_lead_status"] == "IN_PROGRESS"
+    world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)  # an unrelated edit by marketing
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
+    assert world.sf.get("Lead", sf_id)["Funnel_Stage__c"] == "SAL"
