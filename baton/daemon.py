@@ -29,6 +29,7 @@ from baton.metrics import BatonMetrics
 from baton.service import Readiness
 from connectors.errors import AuthError
 from connectors.http.budget import ApiBudget
+from connectors.http.redaction import redact
 from connectors.records import RecordKey, System
 from sync.store.budget import observe_budget
 
@@ -271,8 +272,9 @@ CREDENTIALS = {
 
 def one_line(exc: BaseException) -> str:
     """`DailyLimitExhausted: salesforce ...` on one line (connector errors name the system); a
-    refusal of the credentials says which settings to check."""
-    text = " ".join(str(exc).split())
+    refusal of the credentials says which settings to check. Secrets are masked: an error can
+    quote what it choked on (httpx quotes a bad `Authorization` header whole)."""
+    text = " ".join(redact(str(exc)).split())
     line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if isinstance(exc, AuthError) and exc.system in CREDENTIALS:
         line += f"; {CREDENTIALS[System(exc.system)]}"

@@ -68,6 +68,13 @@ class BatonSettings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _trimmed(cls, value: object) -> object:
+        """A URL read from a CRLF file or pasted with a space is the URL, not a new file name."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return text.strip() if isinstance(text, str) else value
+
     @field_validator("database_url")
     @classmethod
     def _a_store_url(cls, value: SecretStr) -> SecretStr:

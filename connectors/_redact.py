@@ -111,7 +111,10 @@ def registered_secrets() -> frozenset[str]:
 
 
 def _variants(value: str) -> set[str]:
-    return {value, quote(value, safe=""), quote_plus(value)}
+    """The value as written, URL-encoded, as a Python repr shows it (`b'...\\r'` in an error
+    about a header) and without surrounding whitespace (a token file's trailing newline)."""
+    forms = {value, quote(value, safe=""), quote_plus(value), repr(value)[1:-1], value.strip()}
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
 def redact(text: str, secrets: Iterable[str | SecretLike] = ()) -> str:

@@ -10,6 +10,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from baton.cli import backfill, db, demo, errors, mappings, run, sandbox, scorecard, status, why
+from connectors.http.redaction import redact
 
 app = typer.Typer(
     name="baton",
@@ -40,10 +41,11 @@ def main() -> None:
         sys.exit(0)
     except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "baton"
-        print(f"{command}: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+        line = f"{command}: {exc.format_message()} (see '{command} --help')"
+        print(redact(line), file=sys.stderr)
         sys.exit(2)
     except ClickException as exc:
-        print(f"baton: {exc.format_message()}", file=sys.stderr)
+        print(redact(f"baton: {exc.format_message()}"), file=sys.stderr)
         sys.exit(exc.exit_code)
     # Without standalone mode, typer returns (not raises) the code of a `typer.Exit`.
     sys.exit(result if isinstance(result, int) else 0)

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from baton.logging import configure_logging
 from baton.settings import Settings, SettingsError, load
+from connectors.http.redaction import redact
 
 EnvFileOption = Annotated[
     Path | None,
@@ -23,8 +24,11 @@ EnvFileOption = Annotated[
 
 
 def fail(line: str, code: int = 1) -> NoReturn:
-    """Print one line on stderr and exit with `code` (SystemExit survives standalone_mode=False)."""
-    Console(stderr=True, highlight=False).print(escape(line), soft_wrap=True)
+    """Print one line on stderr and exit with `code` (SystemExit survives standalone_mode=False).
+
+    Every error line of the CLI ends here, so secrets are masked here, whatever the line quotes.
+    """
+    Console(stderr=True, highlight=False).print(escape(redact(line)), soft_wrap=True)
     raise SystemExit(code)
 
 

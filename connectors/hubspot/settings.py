@@ -60,6 +60,16 @@ class HubSpotSettings(BaseSettings):
     limit_per_10s: int = Field(190, ge=1, description="Published burst limit of the portal tier.")
     daily_floor: int = Field(0, ge=0, description="Stop when this many daily calls remain.")
 
+    @field_validator("access_token", "client_id", "client_secret", "refresh_token", mode="before")
+    @classmethod
+    def _trimmed(cls, value: object) -> object:
+        """A token pasted with a space, or read from a CRLF file, is the token: HubSpot would
+        refuse the raw value (httpx refuses a header ending in CR). Blank means unset."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str):
+            return text.strip() or None
+        return value
+
     @field_validator("base_url", "webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

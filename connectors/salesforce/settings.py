@@ -81,6 +81,23 @@ class SalesforceSettings(BaseSettings):
     bulk_poll_s: float = Field(1.0, gt=0, le=60, description="First wait when polling jobs.")
     daily_floor: int = Field(0, ge=0, description="Stop when this many daily calls remain.")
 
+    @field_validator(
+        "client_id",
+        "client_secret",
+        "private_key",
+        "refresh_token",
+        "security_token",
+        mode="before",
+    )
+    @classmethod
+    def _trimmed(cls, value: object) -> object:
+        """A secret pasted with a space, or read from a CRLF file, is the secret; blank means
+        unset. The password is kept as written: a space may be part of it."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str):
+            return text.strip() or None
+        return value
+
     @field_validator("api_version")
     @classmethod
     def _version_shape(cls, value: str) -> str:

@@ -138,3 +138,26 @@ def test_secrets_never_reach_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "level=warning" in line
     assert "pat-na1-secret-token-value" not in line
     assert "sf-client-secret-value" not in line
+
+
+def test_secrets_lose_the_whitespace_a_crlf_token_file_gives_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trailing CR, newline or space is a copy-paste slip, not part of the token: kept, it
+    makes HubSpot answer 401 (or httpx refuse the header outright)."""
+    monkeypatch.setenv("BATON_HUBSPOT_ACCESS_TOKEN", "pat-na1-secret-token-value\r\n")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_ID", " client-id\r")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_SECRET", "sf-client-secret-value ")
+    monkeypatch.setenv("BATON_DATABASE_URL", "sqlite:///store.db\r\n")
+    settings = load()
+    assert settings.hubspot.access_token is not None
+    assert settings.hubspot.access_token.get_secret_value() == "pat-na1-secret-token-value"
+    assert settings.salesforce.client_id == "client-id"
+    assert settings.baton.database() == "sqlite:///store.db"
+    assert set(settings.secrets()) == {"pat-na1-secret-token-value", "sf-client-secret-value"}
+
+
+def test_a_blank_token_is_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATON_HUBSPOT_ACCESS_TOKEN", " \r\n")
+    with pytest.raises(SettingsError, match=r"^BATON_HUBSPOT_\S*: no credentials: set "):
+        load()

@@ -230,3 +230,13 @@ def test_ordinary_words_are_not_mistaken_for_credentials(text: str) -> None:
 def test_authorization_header_values_are_masked_whatever_they_look_like() -> None:
     assert redact("Authorization: Bearer plainletters") == "Authorization: Bearer ***"
     assert redact("{'Authorization': 'Basic dXNlcjpwYXNz'}") == "{'Authorization': 'Basic ***'}"
+
+
+def test_registered_secrets_are_masked_as_a_repr_quotes_them(registry: None) -> None:
+    """httpx quotes a bad header as bytes (`b'...\\r'`); the secret is masked in that form too,
+    and without the stray whitespace a token file gave it."""
+    register_secrets("rt-opaque-0123456789\r\n")
+    header = b"Bearer-ish rt-opaque-0123456789\r\n"
+    masked = redact(f"Invalid header value {header!r}")
+    assert masked == "Invalid header value b'Bearer-ish ***'"
+    assert redact("refresh rt-opaque-0123456789 refused") == "refresh *** refused"
