@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError, ProgrammingError, SQLAlchemyError
 
 from baton.logging import configure_logging
 from baton.settings import Settings, SettingsError, load
@@ -42,3 +46,35 @@ def settings_or_exit(env_file: Path | None) -> Settings:
         level=settings.baton.log_level, fmt=settings.baton.log_format, secrets=settings.secrets()
     )
     return settings
+
+
+def store_failure(exc: SQLAlchemyError, database_url: str) -> str:
+    """Why the store named by BATON_DATABASE_URL cannot be used, and the fix, on one line.
+
+    The URL is shown with its password masked; SQLAlchemy's "Background on this error" link is
+    left out (it explains SQLAlchemy, not what to change).
+    """
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause).split("(Background on this error at:")[0]
+    reason = " ".join(text.split()) or type(cause).__name__
+    lowered = reason.lower()
+    if isinstance(exc, ProgrammingError) or "no such table" in lowered:
+        fix = "run 'baton db upgrade' to migrate it, or point BATON_DATABASE_URL at Baton's store"
+    elif "not a database" in lowered or "malformed" in lowered:
+        fix = (
+            "point BATON_DATABASE_URL at Baton's store (a SQLite file Baton made, or a path "
+            "for a new one)"
+        )
+    else:
+        fix = "check BATON_DATABASE_URL, and that the database server is up"
+    return f"cannot read the store at {shown} ({reason}); {fix}"
+
+
+@contextmanager
+def store_errors(database_url: str, prefix: str = "baton") -> Iterator[None]:
+    """Around opening or reading the store: a database error ends with one line, exit 2."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        fail(f"{prefix}: {store_failure(exc, database_url)}", 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from baton.cli.common import EnvFileOption, fail
+from baton.cli.common import EnvFileOption, fail, store_errors
 from baton.cli.status import missing_store_file
 from baton.settings import SettingsError, load_baton
 from baton.wiring import one_line, open_store
@@ -30,11 +30,12 @@ def upgrade(env_file: EnvFileOption = None) -> None:
     """Bring the store (BATON_DATABASE_URL) to the latest migration; a no-op when it is there."""
     url = _url(env_file)
     try:
-        store = open_store(url)
-        with store.connect() as conn:
-            revision = migrate.current_revision(conn)
-        store.dispose()
-    except Exception as exc:
+        with store_errors(url, "baton db upgrade"):
+            store = open_store(url)
+            with store.connect() as conn:
+                revision = migrate.current_revision(conn)
+            store.dispose()
+    except Exception as exc:  # not the database's answer: a folder it cannot make, say
         fail(f"baton db upgrade: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
     Console().print(f"Store at migration {revision} (head).")
 
@@ -46,11 +47,12 @@ def current(env_file: EnvFileOption = None) -> None:
     if missing is not None:  # asking must not create it
         fail(f"baton db current: no store at {missing}; run 'baton db upgrade' to create it", 1)
     try:
-        store = open_store(url, upgrade=False)
-        with store.connect() as conn:
-            revision = migrate.current_revision(conn)
-        store.dispose()
-    except Exception as exc:
+        with store_errors(url, "baton db current"):
+            store = open_store(url, upgrade=False)
+            with store.connect() as conn:
+                revision = migrate.current_revision(conn)
+            store.dispose()
+    except Exception as exc:  # not the database's answer: a folder it cannot make, say
         fail(f"baton db current: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
     head = migrate.head_revision()
     if revision == head:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from baton import wiring
-from baton.cli.common import EnvFileOption, fail, settings_or_exit
+from baton.cli.common import EnvFileOption, fail, settings_or_exit, store_errors
 from baton.daemon import CycleFailed, HttpServer
 from baton.metrics import BatonMetrics
 from baton.service import create_app
@@ -21,7 +21,8 @@ log = logging.getLogger("baton.run")
 def start_runtime(settings: wiring.Settings, *, prepare: bool = True) -> wiring.Runtime:
     """Build the runtime and make sure Baton's HubSpot properties exist; failures are one line."""
     try:
-        runtime = wiring.build(settings)
+        with store_errors(settings.baton.database()):
+            runtime = wiring.build(settings)
     except Exception as exc:
         fail(f"baton: cannot start: {wiring.one_line(exc)}", 2)
     if prepare:

@@ -19,9 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection, make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from baton.cli.common import EnvFileOption, fail
+from baton.cli.common import EnvFileOption, fail, store_errors
 from baton.settings import BatonSettings, SettingsError, load_baton
 from sync.queries.export import to_jsonable
 from sync.queries.status import ListingStatus, RunSummary, Status
@@ -53,10 +52,10 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
     """A connection in one transaction on the existing store; never creates or migrates it.
 
     Read-only callers get a deferred transaction, so they never hold the daemon's write lock.
-    A missing SQLite file or an unmigrated database ends with one line and exit status 2.
+    A missing SQLite file, an unmigrated database or one that cannot be read (not a database,
+    server down) ends with one line naming BATON_DATABASE_URL and exit status 2.
     """
     url = make_url(settings.database())
-    shown = url.render_as_string(hide_password=True)
     missing = missing_store_file(settings.database())
     if missing is not None:
         fail(
@@ -64,21 +63,13 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
             "first, or point BATON_DATABASE_URL at the store",
             2,
         )
-    engine = make_engine(url)
-    try:
-        with (engine if write else for_reading(engine)).begin() as conn:
-            yield conn
-    except (OperationalError, ProgrammingError) as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-        unmigrated = isinstance(exc, ProgrammingError) or "no such table" in reason
-        fix = (
-            "run 'baton db upgrade'"
-            if unmigrated
-            else "check BATON_DATABASE_URL, and that the database server is up"
-        )
-        fail(f"baton: cannot read the store at {shown} ({reason}); {fix}", 2)
-    finally:
-        engine.dispose()
+    with store_errors(settings.database()):
+        engine = make_engine(url)
+        try:
+            with (engine if write else for_reading(engine)).begin() as conn:
+                yield conn
+        finally:
+            engine.dispose()
 
 
 def print_json(value: Any) -> None:
