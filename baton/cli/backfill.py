@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
 import signal
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
@@ -219,10 +221,12 @@ def run_backfill(
     since: datetime | None = None,
     stop: threading.Event | None = None,
     restart: bool = False,
+    env_file: Path | None = None,
 ) -> Report:
     """Run the engine's backfill under progress bars and print the summary (and the plan).
 
-    Raises `StopRequested` when `stop` is set (at the next page boundary).
+    Raises `StopRequested` when `stop` is set (at the next page boundary). `env_file` goes
+    into the commands the closing hints name (see `next_steps`).
     """
     if since is not None:
         console.print(f"Backfilling {scope(since)}.", highlight=False)
@@ -251,7 +255,7 @@ def run_backfill(
             highlight=False,
         )
     console.print(moves_line(report.stage_moves), highlight=False)
-    for line in next_steps(report, dry_run=dry_run):
+    for line in next_steps(report, dry_run=dry_run, env_file=env_file):
         console.print(line, highlight=False)
     return report
 
@@ -265,19 +269,28 @@ def resumed_line(resumed: Counter[str]) -> str:
     )
 
 
-def next_steps(report: Report, *, dry_run: bool) -> list[str]:
+def _shell_word(text: str) -> str:
+    """`text` as one shell word, double-quoted if need be (the hints are in single quotes)."""
+    if shlex.quote(text) == text:
+        return text
+    return '"' + "".join("\\" + c if c in '"$`\\' else c for c in text) + '"'
+
+
+def next_steps(report: Report, *, dry_run: bool, env_file: Path | None = None) -> list[str]:
     """Where to look at what the run could not do (a run ends 0 either way: the records were
-    refused by a system, not lost, and stay to be fixed)."""
+    refused by a system, not lost, and stay to be fixed). With `env_file` (the settings this
+    run read, which may name another store) the commands carry it, to run as printed."""
+    tail = f" --env-file {_shell_word(str(env_file))}" if env_file is not None else ""
     steps = []
     if report.dead_letters and not dry_run:
         steps.append(
-            f"{report.dead_letters:,} write(s) refused: 'baton errors list' shows each with the "
-            "system's own error; fix the data, then 'baton errors retry'."
+            f"{report.dead_letters:,} write(s) refused: 'baton errors list{tail}' shows each "
+            f"with the system's own error; fix the data, then 'baton errors retry{tail}'."
         )
     if report.ambiguous:
         steps.append(
-            f"{report.ambiguous:,} ambiguous email match(es) left unlinked: 'baton status' "
-            "counts them, 'baton why EMAIL' tells one's story."
+            f"{report.ambiguous:,} ambiguous email match(es) left unlinked: 'baton status{tail}' "
+            f"counts them, 'baton why EMAIL{tail}' tells one's story."
         )
     return steps
 
@@ -403,6 +416,7 @@ def backfill(
             dry_run=dry_run,
             stop=stop,
             restart=restart,
+            env_file=env_file,
         )
         if unprepared:
             console.print(

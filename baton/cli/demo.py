@@ -223,17 +223,18 @@ def demo(
         salesforce_port=salesforce_port,
     )
     box = start(config, console)
-    write_env_file(box)
     # The sandbox starts fresh, so Baton's store does too: links, snapshots and an interrupted
     # backfill's positions from an earlier demo describe a world that is gone.
     for stale in directory.glob("baton.db*"):
         stale.unlink()
     settings = demo_settings(box, directory)
+    # The hints the demo prints ('baton errors list --env-file ...') read this store through it.
+    env_file = write_env_file(box, database_url=settings.baton.database())
     # The teams start working at once; Baton backfills while they do, like a real first day.
     with serve_in_thread(box.listeners, background=box.background()):
         runtime = wiring.build(settings)
         try:
-            _sync(runtime, box, console, duration=duration, http_port=http_port)
+            _sync(runtime, box, console, duration=duration, http_port=http_port, env_file=env_file)
         finally:
             runtime.close()
     console.print(teams_table(box))
@@ -246,6 +247,7 @@ def _sync(
     *,
     duration: float | None,
     http_port: int,
+    env_file: Path | None = None,
 ) -> None:
     totals = Totals(runtime.engine)
     metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
@@ -282,7 +284,13 @@ def _sync(
         )
         try:
             run_backfill(
-                totals, console, systems=None, objects=None, dry_run=False, stop=daemon.stop
+                totals,
+                console,
+                systems=None,
+                objects=None,
+                dry_run=False,
+                stop=daemon.stop,
+                env_file=env_file,
             )
         except StopRequested:
             console.print("Backfill stopped (it resumes on the next start).")

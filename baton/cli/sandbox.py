@@ -35,11 +35,14 @@ def env_lines(box: Sandbox) -> list[str]:
     return [f"{key}={value}" for key, value in values.items()]
 
 
-def write_env_file(box: Sandbox) -> Path:
+def write_env_file(box: Sandbox, *, database_url: str | None = None) -> Path:
+    """`sandbox.env` in the sandbox folder; with `database_url` (the demo's store) it names the
+    store too, so `--env-file` points a command at everything that sandbox's Baton uses."""
     path = box.config.directory / "sandbox.env"
+    store = [f"BATON_DATABASE_URL={database_url}"] if database_url is not None else []
     path.write_text(
         "# Written by `baton sandbox`: settings that point Baton at the local sandbox.\n"
-        + "\n".join(env_lines(box))
+        + "\n".join([*env_lines(box), *store])
         + "\n"
     )
     path.chmod(0o600)

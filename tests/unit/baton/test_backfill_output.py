@@ -6,6 +6,7 @@ import io
 import signal
 import threading
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -199,3 +200,26 @@ def test_the_first_stop_signal_says_at_once_that_the_page_in_hand_ends_first() -
     assert stopper.stop.is_set()
     assert stopper.signals == [signal.SIGTERM, signal.SIGINT]
     assert text.count("Stopping once the page in hand is committed") == 1
+
+
+def test_the_hints_carry_the_env_file_the_run_read(tmp_path: Path) -> None:
+    """The demo's store is not the default one: its hints must run as printed."""
+    report = CycleReport(dead_letters=1, ambiguous=1)
+    env_file = Path(".baton/demo/sandbox.env")
+    assert next_steps(report, dry_run=False, env_file=env_file) == [
+        "1 write(s) refused: 'baton errors list --env-file .baton/demo/sandbox.env' shows each "
+        "with the system's own error; fix the data, then 'baton errors retry --env-file "
+        ".baton/demo/sandbox.env'.",
+        "1 ambiguous email match(es) left unlinked: 'baton status --env-file "
+        ".baton/demo/sandbox.env' counts them, 'baton why EMAIL --env-file "
+        ".baton/demo/sandbox.env' tells one's story.",
+    ]
+    spaced = next_steps(report, dry_run=True, env_file=tmp_path / "my demo" / "sandbox.env")
+    assert spaced == [
+        f"1 ambiguous email match(es) left unlinked: 'baton status --env-file "
+        f"\"{tmp_path}/my demo/sandbox.env\"' counts them, 'baton why EMAIL --env-file "
+        f"\"{tmp_path}/my demo/sandbox.env\"' tells one's story."
+    ]
+    assert next_steps(report, dry_run=True, env_file=Path('a "$b"/x.env'))[0].split("'")[1] == (
+        'baton status --env-file "a \\"\\$b\\"/x.env"'
+    )
