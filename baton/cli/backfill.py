@@ -260,6 +260,17 @@ def run_backfill(
     return report
 
 
+def unprepared_line(names: Sequence[str]) -> str:
+    """A dry run's footer on a first install. Its plan holds the writes to these properties that
+    the planner sees from records as read now (a new contact's, a funnel stage's), but not those
+    that follow from their being there (the person's id on contacts already linked, say)."""
+    return (
+        f"HubSpot lacks Baton's properties {', '.join(names)} (or options of them): a real run "
+        "creates them first; this plan shows some of its writes to them, not all, so it may "
+        "update more HubSpot contacts than planned."
+    )
+
+
 def resumed_line(resumed: Counter[str]) -> str:
     """What the interrupted backfill had listed, which this one did not list again."""
     parts = ", ".join(f"{label} {n:,}" for label, n in sorted(resumed.items()))
@@ -419,12 +430,7 @@ def backfill(
             env_file=env_file,
         )
         if unprepared:
-            console.print(
-                f"HubSpot lacks Baton's properties {', '.join(unprepared)} (or options of "
-                "them): a real run creates them first, and its writes to them are not in this "
-                "plan.",
-                highlight=False,
-            )
+            console.print(unprepared_line(unprepared), highlight=False)
     except StopRequested:
         if dry_run:
             fail("baton backfill: stopped; nothing was written (dry run)", _status(stopped_by))

@@ -17,6 +17,7 @@ def backfill(box: Sandbox, tmp_path: Path, *args: str) -> subprocess.CompletedPr
         cwd=tmp_path,
         env={
             "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(Path(__file__).parents[2]),  # this checkout's baton
             "COLUMNS": "200",
             "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
         },
@@ -34,10 +35,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing(box: Sandbox, tmp_path: Path
     assert "dry run: nothing written" in result.stdout
     assert "hubspot:contacts" in result.stdout
     assert writes(box) == before
-    # A first install: the plan cannot hold the writes to properties a real run creates first.
-    (lacking,) = [line for line in result.stdout.splitlines() if "HubSpot lacks" in line]
+    # A first install: the footer names the properties a real run creates first, and says
+    # what is true of the plan: it holds some writes to them (a new contact's funnel stage)...
+    assert "funnel_stage: None -> 'MQL'" in result.stdout
+    text = " ".join(result.stdout.split())
+    lacking = text[text.index("HubSpot lacks") :]
     assert "baton_id" in lacking
     assert "funnel_stage" in lacking
+    assert "a real run creates them first; this plan shows some of its writes to them" in lacking
+    assert "not in this plan" not in text
 
 
 def test_backfill_writes_then_a_second_run_writes_nothing(box: Sandbox, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from baton.cli.backfill import (
     moves_line,
     next_steps,
     run_backfill,
+    unprepared_line,
 )
 from connectors.records import System
 from sync.report import CycleReport, PlannedWrite
@@ -222,4 +223,12 @@ def test_the_hints_carry_the_env_file_the_run_read(tmp_path: Path) -> None:
     ]
     assert next_steps(report, dry_run=True, env_file=Path('a "$b"/x.env'))[0].split("'")[1] == (
         'baton status --env-file "a \\"\\$b\\"/x.env"'
+    )
+
+
+def test_the_first_install_footer_names_the_properties_without_disowning_the_plan() -> None:
+    assert unprepared_line(["baton_id", "funnel_stage"]) == (
+        "HubSpot lacks Baton's properties baton_id, funnel_stage (or options of them): a real "
+        "run creates them first; this plan shows some of its writes to them, not all, so it may "
+        "update more HubSpot contacts than planned."
     )
