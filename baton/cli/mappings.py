@@ -111,7 +111,7 @@ def check_command(
         Path | None,
         typer.Option(
             "--picklists",
-            help="Check this JSON file of picklists ({system: {object: {field: [values]}}}) "
+            help="Check this JSON file of picklists ({system: {object: {field: \\[values]}}}) "
             "instead of asking the systems.",
             show_default=False,
         ),
