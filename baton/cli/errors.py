@@ -88,7 +88,8 @@ def retry_command(
     """Sync these dead letters' records again now (or every open one with --all).
 
     The records are re-read first, so data fixed since the refusal is what gets written. Exits 1
-    when a record is refused again (its letter stays open) or an id is not an open dead letter.
+    when a record is refused again (its letter stays open) or an id is not an open dead letter,
+    2 when none of the ids is.
     """
     chosen = _ids_or_all(ids, all_open, "retry")
     settings = settings_or_exit(env_file)
@@ -105,7 +106,7 @@ def retry_command(
         if chosen is None:
             console.print("No open dead letters to retry.")
             return
-        _not_open(not_open)
+        _not_open(not_open, "retry", code=2)
     runtime = _wiring().build(settings)
     try:
         report = runtime.engine.retry_dead_letters(None if chosen is None else open_ids)
@@ -122,7 +123,7 @@ def retry_command(
     else:
         verdict = "Nothing needed sending: the records already agree, or are gone."
     console.print(f"Retried: {_counts(report)}. {verdict}")
-    _not_open(not_open)
+    _not_open(not_open, "retry")
     if failed:
         raise SystemExit(1)
 
@@ -134,18 +135,23 @@ def drop_command(
     ],
     env_file: EnvFileOption = None,
 ) -> None:
-    """Close dead letters for good, with a reason."""
+    """Close dead letters for good, with a reason.
+
+    Exits 1 when an id is not an open dead letter (the others are dropped), 2 when none is.
+    """
     if not reason.strip():
         fail("baton errors drop: --reason is empty; say why these records are given up on", 2)
     with open_store(baton_settings(env_file), write=True) as conn:
         result = drop_letters(conn, ids, reason=reason, at=datetime.now(UTC))
+    if not result.dropped:  # nothing done: the ids are the mistake
+        _not_open(result.not_open, "drop", code=2)
     console = Console(highlight=False)
     dropped = ", ".join(str(letter.id) for letter in result.dropped) or "none"
     console.print(
         f"Dropped {len(result.dropped)} dead letter(s) ({dropped}); the reason is logged on "
         f"{result.reasons_logged} linked person(s)."
     )
-    _not_open(result.not_open)
+    _not_open(result.not_open, "drop")
 
 
 def _ids_or_all(ids: list[int] | None, all_open: bool, verb: str) -> list[int] | None:
@@ -156,11 +162,14 @@ def _ids_or_all(ids: list[int] | None, all_open: bool, verb: str) -> list[int] |
     return None if all_open else ids
 
 
-def _not_open(ids: tuple[int, ...]) -> None:
+def _not_open(ids: tuple[int, ...], verb: str, *, code: int = 1) -> None:
+    """One line naming the ids that are not open dead letters: exit 1 when others were done,
+    2 when none was (then the ids are simply wrong)."""
     if ids:
         fail(
-            f"baton errors: no open dead letter with id {', '.join(map(str, ids))}; "
-            "see 'baton errors list --status all'"
+            f"baton errors {verb}: no open dead letter with id {', '.join(map(str, ids))}; "
+            "see 'baton errors list --status all'",
+            code,
         )
 
 

@@ -81,7 +81,12 @@ def scorecard(
     now = _moment(as_of, "--as-of", end_of_day=False) or datetime.now(UTC)
     end = _moment(until, "--until", end_of_day=True) or now
     if start is not None and start >= end:
-        raise typer.BadParameter("must be before --until", param_hint="--since")
+        # Without --until the period ends now (or at --as-of): say so, the user gave no --until.
+        default = "now" if as_of is None else "--as-of"
+        implicit = (
+            "" if until is not None else f" (not given, so {default}: {end:%Y-%m-%d %H:%M} UTC)"
+        )
+        raise typer.BadParameter(f"must be before --until{implicit}", param_hint="--since")
     settings = baton_settings(env_file)
     hours = sla_hours if sla_hours is not None else settings.sla_hours
     with open_store(settings) as conn:

@@ -37,6 +37,12 @@ def why(
     settings = baton_settings(env_file)
     with open_store(settings) as conn:
         report = why_query(conn, email, field)
+    if not report.found and not _email_shaped(report.email):
+        fail(
+            f"baton why: EMAIL '{email}' is not an email address; give the person's email "
+            "(any case), e.g. ann@example.com",
+            2,
+        )
     if not report.found:
         fail(
             f"baton why: no person with email '{report.email}' in the store; check the address "
@@ -49,6 +55,13 @@ def why(
         print_json(report)
         return
     render(report, Console(highlight=False))
+
+
+def _email_shaped(text: str) -> bool:
+    """Something@something with no space: what every system's email field holds. Checked only
+    when nobody has it, so an odd address a system does hold is still found."""
+    local, at, domain = text.rpartition("@")
+    return bool(at and local and domain) and not any(c.isspace() for c in text)
 
 
 def _fields(settings: BatonSettings) -> str:

@@ -170,7 +170,10 @@ def test_retry_names_ids_that_are_not_open(
     assert engine.calls == [[2]]  # only the open one goes to the engine
     assert "no open dead letter with id 9" in result.output
     result = runner.invoke(app, ["errors", "retry", "9"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # none of the ids is open: bad input
+    assert result.output.strip().splitlines() == [
+        "baton errors retry: no open dead letter with id 9; see 'baton errors list --status all'"
+    ]
     assert engine.calls == [[2]]  # nothing to retry: the engine is not even built
     runner.invoke(app, ["errors", "drop", "1", "2", "--reason", "x"])
     result = runner.invoke(app, ["errors", "retry", "--all"])
@@ -217,3 +220,15 @@ def test_drop_names_ids_that_are_not_open(runner: CliRunner, person: uuid.UUID) 
     assert result.exit_code == 1
     assert "Dropped 1 dead letter(s) (2)" in result.stdout
     assert "no open dead letter with id 9" in result.output
+
+
+def test_dropping_only_ids_that_are_not_open_is_one_line_and_exit_2(
+    runner: CliRunner, store: Engine, person: uuid.UUID
+) -> None:
+    result = runner.invoke(app, ["errors", "drop", "99999", "--reason", "x"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "baton errors drop: no open dead letter with id 99999; see 'baton errors list --status all'"
+    ]
+    with store.connect() as conn:  # and nothing was touched
+        assert decisions_for(conn, person, DROP_FIELD) == []

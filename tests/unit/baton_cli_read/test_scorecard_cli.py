@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import Engine
@@ -130,6 +131,10 @@ def test_sla_hours_option_overrides_the_setting(
         (["--since", "2026-02-30"], "Invalid value for --since: '2026-02-30' is not a date"),
         (["--since", "2026-03-05", "--until", "2026-03-01"], "--since: must be before --until"),
         (["--as-of", "yesterday"], "Invalid value for --as-of"),
+        (
+            ["--since", "2026-04-02", "--as-of", "2026-04-01"],
+            "--since: must be before --until (not given, so --as-of: 2026-04-01 00:00 UTC)",
+        ),
     ],
 )
 def test_bad_dates_exit_2_naming_the_option(
@@ -138,3 +143,15 @@ def test_bad_dates_exit_2_naming_the_option(
     result = runner.invoke(app, ["scorecard", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_since_after_now_names_the_implicit_until(runner: CliRunner, funnel: None) -> None:
+    """No --until: the period ends now, and the message says so rather than blame --until."""
+    result = runner.invoke(app, ["scorecard", "--since", "2999-12-08"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.replace("│", " ").split())
+    assert re.search(
+        r"Invalid value for --since: must be before --until \(not given, so now: "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\)",
+        text,
+    ), text

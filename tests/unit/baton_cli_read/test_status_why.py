@@ -200,6 +200,18 @@ def test_why_for_an_unknown_email_is_one_line_and_exit_1(runner: CliRunner, ann:
     ]
 
 
+@pytest.mark.parametrize("given", ["notanemail", "ann@", "@example.com", "ann @example.com"])
+def test_why_for_something_that_is_not_an_email_says_so_and_exits_2(
+    runner: CliRunner, ann: uuid.UUID, given: str
+) -> None:
+    result = runner.invoke(app, ["why", given])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"baton why: EMAIL '{given}' is not an email address; give the person's email (any "
+        "case), e.g. ann@example.com"
+    ]
+
+
 def test_status_on_an_unmigrated_store_says_to_upgrade(
     runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
