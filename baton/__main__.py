@@ -1,3 +1,3 @@
-from baton.cli import main
+from baton.console import main
 
 main()
