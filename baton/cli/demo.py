@@ -147,6 +147,14 @@ def ambiguous_records(store: sqlalchemy.Engine) -> int:
         return len(records_named(conn, IDENTITY_FIELD, [ambiguous_rule(s) for s in System]))
 
 
+#: The words of the summary's counts where a field name would mislead: refusals are counted
+#: per attempt, and a record's dead letter holds all of its attempts.
+_NOTED = {
+    "dead_letters": "writes refused (kept as dead letters, one per record)",
+    "conflicts": "conflicts (a field edited on both sides)",
+}
+
+
 def moved_table(totals: Totals, ambiguous: int = 0) -> Table:
     """What Baton moved each way, from the cycles' reports; `ambiguous` records, distinct."""
     table = Table(title="What Baton moved", title_justify="left")
@@ -169,7 +177,7 @@ def moved_table(totals: Totals, ambiguous: int = 0) -> Table:
         table.add_row(f"to {system}", f"{what} ({obj} updated)", str(count))
     for name, count in sorted(totals.other.items()):
         if count:
-            table.add_row("noted", name.replace("_", " "), str(count))
+            table.add_row("noted", _NOTED.get(name, name.replace("_", " ")), str(count))
     if ambiguous:
         table.add_row("noted", "ambiguous records (not linked)", str(ambiguous))
     if not (totals.created or totals.updated):

@@ -11,6 +11,7 @@ from rich.console import Console
 from baton.cli.demo import Totals, ambiguous_records, moved_table
 from mappings.apply import Mapper
 from mappings.loader import load_default
+from sync.report import CycleReport
 from sync.store.engine import make_engine, sqlite_url
 from sync.store.migrate import upgrade
 from tests.unit.sync.conftest import World
@@ -43,3 +44,15 @@ def test_an_ambiguous_pair_read_by_every_cycle_is_two_records(tmp_path: Path) ->
     (line,) = [row for row in text.splitlines() if "ambiguous" in row]
     assert line.strip("│ ").split()[-1] == "2"
     db.dispose()
+
+
+def test_refused_writes_are_named_as_attempts_not_as_dead_letters(tmp_path: Path) -> None:
+    """A record refused on two cycles is two refused writes and one dead letter: the summary
+    says which it counts, so it does not contradict `baton status`."""
+    totals = Totals(engine=None)  # type: ignore[arg-type]  # only the counts are used
+    totals.add(CycleReport(dead_letters=2, conflicts=1))
+    console = Console(record=True, width=200)
+    console.print(moved_table(totals))
+    text = console.export_text()
+    assert "writes refused (kept as dead letters, one per record)" in text
+    assert "conflicts (a field edited on both sides)" in text
