@@ -197,6 +197,19 @@ class Mapper:
             (f.max_length for f in self._person_fields(system, obj) if f.canonical == name), None
         )
 
+    def read_back(self, system: System, obj: str, name: str, value: Value) -> Value:
+        """Canonical `value` of field `name` as `obj` reads it back once written: through the
+        field's write transforms, cut to its limit (`to_patch`), then its read transforms (a
+        cut ending in a space reads without it)."""
+        spec = next(f for f in self._person_fields(system, obj) if f.canonical == name)
+        ctx = self.vocabulary.contexts[system]
+        if spec.write is not None:
+            value = spec.write(value, ctx).value
+        value = truncate(value, spec.max_length, label=name).value
+        if value is None or value == "":
+            return None
+        return spec.read(value, ctx).value if spec.read is not None else value
+
     def _person_fields(self, system: System, obj: str) -> tuple[_Field, ...]:
         try:
             return self._fields[(system, obj)]

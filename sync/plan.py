@@ -134,17 +134,6 @@ class CreationPolicy:
 _SharedField = tuple[str, FieldMap, str, str, int | None]
 
 
-def _cut_from(salesforce: Any, hubspot: Any, limit: int | None) -> bool:
-    """Whether Salesforce holds HubSpot's text cut to the field's limit (what Baton writes of
-    a longer value, `Mapper.to_patch`): the pair is in step, HubSpot keeps its whole value."""
-    return (
-        limit is not None
-        and isinstance(hubspot, str)
-        and len(hubspot) > limit
-        and salesforce == hubspot[:limit]
-    )
-
-
 class Planner:
     """Plans people with the dictionary's rules; one instance per engine (compiled once)."""
 
@@ -184,6 +173,13 @@ class Planner:
             )
             found = self._shared_maps[sf_object] = (maps, tuple(m[0] for m in maps))
         return found
+
+    def _holds_cut(self, sf_object: str, name: str, hubspot: Any, salesforce: Any) -> bool:
+        """Whether Salesforce holds HubSpot's text as Baton writes a longer value there, cut
+        to the field's limit, and reads it back (`Mapper.read_back`): the pair is in step, and
+        HubSpot keeps its whole value."""
+        read = self.mapper.read_back(System.SALESFORCE, sf_object, name, hubspot)
+        return bool(salesforce == read)
 
     def remote(self, key: RecordKey, name: str) -> str | None:
         """The system field canonical field `name` maps to on `key`'s object (None: unmapped)."""
@@ -256,7 +252,12 @@ class Planner:
                 if hv != sv
                 and hs_remote in hs_fields
                 and sf_remote in sf_fields
-                and not _cut_from(sv, hv, limit)
+                and not (
+                    limit is not None
+                    and isinstance(hv, str)
+                    and len(hv) > limit
+                    and self._holds_cut(sf.key.object, name, hv, sv)
+                )
             ]
         )
         for name, fmap, hv, sv in differing:

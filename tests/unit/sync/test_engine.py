@@ -128,6 +128,18 @@ def test_the_echo_of_a_value_cut_to_salesforces_limit_leaves_hubspots_whole(
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "Senior " + long
 
 
+def test_a_value_cut_where_a_space_falls_reads_back_in_step_too(world: World) -> None:
+    """Salesforce reads the cut title without the space it ends in: still the pair in step."""
+    long = "Vice President " + "x" * 112 + " of everything in the whole wide world"
+    assert long[127] == " "
+    hs_id, sf_id = pair(world, hs={"jobtitle": long})
+    engine = world.engine()
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == long
+    assert world.sf.get("Lead", sf_id)["Title"] == long[:128]
+    quiet(world, engine)
+
+
 def test_a_lead_sales_accepted_gets_its_funnel_label_moved_too(world: World) -> None:
     """Its Status says SAL, its label still MQL: no canonical value differs (the position is
     worked out from the Status too), yet the label is written, and logged as it was."""
