@@ -352,7 +352,13 @@ class Mapper:
             return self._opportunity_signal(record)
         person = self.to_person(record).value
         return Signal(
-            key.system, person.stage, person.outcome, person.outcome_reason, at=record.modified_at
+            key.system,
+            person.stage,
+            person.outcome,
+            person.outcome_reason,
+            at=record.modified_at,
+            # converting a Lead reopens it (sales took it on), whatever it said before
+            reopened=key.object == LEAD and record.fields.get("IsConverted") in (True, "true"),
         )
 
     def derive(self, records: Sequence[SourceRecord]) -> Resolution:
@@ -388,6 +394,7 @@ class Mapper:
         key = record.key
         fields = record.fields
         natives: tuple[StageKey | None, ...]
+        converted = False
         if key.system is System.HUBSPOT:
             natives = (
                 voc.means("hubspot", "hs_lead_status", fields.get("hs_lead_status")),
@@ -407,7 +414,7 @@ class Mapper:
         if isinstance(from_label, Stage):
             stages.append(from_label)
         elif isinstance(from_label, Outcome) and not outcomes:
-            reopened = (
+            reopened = converted or (
                 key.system is System.HUBSPOT
                 and from_label in REASON_REQUIRED
                 and isinstance(natives[0] if natives else None, Stage)
@@ -415,7 +422,8 @@ class Mapper:
             # Baton writes a recycle or disqualification to HubSpot with its lead status
             # (`_funnel_fields`): a status saying a stage since is someone reopening it
             # (marketing re-qualifying), which the label, ours, must not hide. Lost has no
-            # status; a Lead's Status is sales' own, never written with the label.
+            # status; a Lead's Status is sales' own, never written with the label. A converted
+            # Lead's label predates its conversion, its last word (Baton cannot write to it).
             if not reopened:
                 outcomes.append(from_label)
         outcome = outcomes[0] if outcomes else None

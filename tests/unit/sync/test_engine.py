@@ -935,3 +935,15 @@ def test_sales_reopening_a_recycled_lead_moves_both_systems_to_its_stage(world: 
     settle(world, engine)
     assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
     assert world.sf.get("Lead", sf_id)["Funnel_Stage__c"] == "SAL"
+
+
+def test_sales_converting_a_recycled_lead_moves_the_person_to_sql(world: World) -> None:
+    """The Contact inherits the Lead's "Recycled" label through the conversion's field
+    mapping; the conversion is the Lead's last word, so the person is at SQL on both sides."""
+    hs_id, sf_id, engine = _recycled(world)
+    contact_id = world.sf.convert(sf_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SQL"
+    assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "salesqualifiedlead"
+    assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "SQL"
+    quiet(world, engine)
