@@ -16,7 +16,12 @@ from sandbox.hubspot.api_objects import BASE, written
 from sandbox.hubspot.associations import Planned, associate_planned, plan_association
 from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.crm import Crm
-from sandbox.hubspot.errors import HubSpotError, json_response, not_found, validation
+from sandbox.hubspot.errors import (
+    HubSpotError,
+    batch_response,
+    not_found,
+    validation,
+)
 from sandbox.hubspot.parsing import flag, inputs, json_body, names, record_id, resolve_type
 from sandbox.hubspot.store import Row
 from sandbox.hubspot.timefmt import iso
@@ -32,13 +37,8 @@ def _batch(
     completed: str,
     ok_status: int = 200,
 ) -> Response:
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results}
-    if errors:
-        body["numErrors"] = len(errors)
-        body["errors"] = errors
-    body["startedAt"] = started
-    body["completedAt"] = completed
-    return json_response(body, 207 if errors else ok_status)
+    status = 207 if errors else ok_status
+    return batch_response(results, errors, started=started, completed=completed, status=status)
 
 
 def _missing(t: ObjectType, ids: list[str], verb: str = "get") -> dict[str, Any]:

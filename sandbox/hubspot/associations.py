@@ -15,7 +15,13 @@ from starlette.responses import Response
 
 from sandbox.hubspot.catalog import ASSOCIATION_TYPES, ObjectType, association_name
 from sandbox.hubspot.crm import Crm
-from sandbox.hubspot.errors import HubSpotError, json_response, not_found, validation
+from sandbox.hubspot.errors import (
+    HubSpotError,
+    batch_response,
+    json_response,
+    not_found,
+    validation,
+)
 from sandbox.hubspot.parsing import integer, json_body, record_id, resolve_type
 from sandbox.hubspot.timefmt import iso
 
@@ -249,22 +255,6 @@ def _each(
     return results, errors
 
 
-def _batch_answer(
-    crm: Crm,
-    results: list[dict[str, Any]],
-    errors: list[dict[str, Any]],
-    started: str,
-    status: int,
-) -> Response:
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results}
-    if errors:
-        body["numErrors"] = len(errors)
-        body["errors"] = errors
-    body["startedAt"] = started
-    body["completedAt"] = iso(crm.clock.now_ms())
-    return json_response(body, status)
-
-
 def _strip_labels(
     crm: Crm, a: ObjectType, a_id: int, b: ObjectType, b_id: int, specs: Specs
 ) -> None:
@@ -446,7 +436,9 @@ def associations_router(crm: Crm) -> APIRouter:
         if len(items) > MAX_CREATE:
             raise validation(f"The maximum number of inputs is {MAX_CREATE}")
         results, errors = _each(items, lambda item: _create_one(crm, a, b, item))
-        return _batch_answer(crm, results, errors, started, 207 if errors else 201)
+        completed = iso(crm.clock.now_ms())
+        status = 207 if errors else 201
+        return batch_response(results, errors, started=started, completed=completed, status=status)
 
     @router.post(batch + "/associate/default")
     async def batch_default(from_type: str, to_type: str, request: Request) -> Response:
@@ -455,7 +447,8 @@ def associations_router(crm: Crm) -> APIRouter:
         started = iso(crm.clock.now_ms())
         items = (await json_body(request)).get("inputs") or []
         results, errors = _each(items, lambda item: _default_one(crm, a, b, default, item))
-        return _batch_answer(crm, results, errors, started, 200)  # the spec knows only 200
+        completed = iso(crm.clock.now_ms())  # the spec knows only 200, errors or not
+        return batch_response(results, errors, started=started, completed=completed, status=200)
 
     @router.post(batch + "/archive", status_code=204)
     async def batch_archive(from_type: str, to_type: str, request: Request) -> Response:

@@ -26,6 +26,25 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def batch_response(
+    results: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    *,
+    started: str,
+    completed: str,
+    status: int,
+) -> Response:
+    """A batch endpoint's answer: its results, and the inputs that failed as `errors` with
+    `numErrors` (HubSpot's BatchResponse...WithErrors shape)."""
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+    body["startedAt"] = started
+    body["completedAt"] = completed
+    return json_response(body, status)
+
+
 class HubSpotError(Exception):
     """An answer HubSpot gives as an error: status, category, message, optional details."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -196,8 +197,9 @@ def test_page_links_of_no_keys_are_empty(db: Connection) -> None:
     assert page_links(db, [], "Opportunity") == PageLinks({}, {}, {})
 
 
-def test_page_links_bring_each_persons_associated_records_once(db: Connection) -> None:
-    ann, bob, cat = add_people(db, ["a@example.com", "b@example.com", "c@example.com"], at=T0)
+def _ann_and_bob(db: Connection, *more: str) -> list[uuid.UUID]:
+    """Ann (contact 1, Lead 00Q1), Bob (contact 2), and people for `more` emails, unlinked."""
+    ann, bob, *others = add_people(db, ["a@example.com", "b@example.com", *more], at=T0)
     link_many(
         db,
         [
@@ -207,6 +209,11 @@ def test_page_links_bring_each_persons_associated_records_once(db: Connection) -
         ],
         at=T0,
     )
+    return [ann, bob, *others]
+
+
+def test_page_links_bring_each_persons_associated_records_once(db: Connection) -> None:
+    ann, bob, cat = _ann_and_bob(db, "c@example.com")
     link(db, cat, sf("Lead", "00Q3"), LinkReason.EMAIL, at=T0)
     relink(db, cat, sf("Contact", "0033"), LinkReason.CONVERSION, at=T0)  # an inactive Lead
     opportunities = [sf("Opportunity", "006A"), sf("Opportunity", "006B")]
@@ -233,16 +240,7 @@ def test_page_links_bring_each_persons_associated_records_once(db: Connection) -
 def test_page_links_name_the_people_a_propagated_delete_left_one_sided(db: Connection) -> None:
     """`bereft`: people with a record whose link a delete ended, the ones a restore may leave
     waiting for its twin; not people whose links ended otherwise (a conversion)."""
-    ann, bob = add_people(db, ["a@example.com", "b@example.com"], at=T0)
-    link_many(
-        db,
-        [
-            (ann, contact("1"), LinkReason.EMAIL),
-            (ann, sf("Lead", "00Q1"), LinkReason.EMAIL),
-            (bob, contact("2"), LinkReason.EMAIL),
-        ],
-        at=T0,
-    )
+    ann, bob = _ann_and_bob(db)
     relink(db, bob, sf("Contact", "0032"), LinkReason.CONVERSION, at=T0)
     end_links(db, [sf("Lead", "00Q1")], at=T0)
 
