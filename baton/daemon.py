@@ -32,6 +32,7 @@ from connectors.http.budget import ApiBudget
 from connectors.http.redaction import redact
 from connectors.records import RecordKey, System
 from sync.store.budget import observe_budget
+from sync.store.purges import forget_purges, keep_purges, kept_purges
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,21 @@ class Daemon:
         self.state = DaemonState()
         self.stop = threading.Event()
         self._monotonic = monotonic
+        self._purges_recovered = store is None
+
+    def receive(
+        self,
+        keys: Iterable[RecordKey],
+        gone: Collection[RecordKey] = (),
+        purged: Collection[RecordKey] = (),
+    ) -> None:
+        """Queue a webhook's keys (the service's sink). Records it says were purged are kept
+        in the store first: nothing else says so, and the sender, answered 200, does not send
+        them again; should keeping them fail, this raises and the sender is asked to retry."""
+        if purged and self.store is not None:
+            with self.store.begin() as tx:
+                keep_purges(tx, purged)
+        self.queue.put(keys, gone, purged)
 
     # One unit of each kind of work
 
@@ -181,7 +197,7 @@ class Daemon:
         try:
             report = self._timed("poll", self.engine.poll)
         except Exception as exc:
-            self.state.last_poll_error = f"{type(exc).__name__}: {exc}"
+            self.state.last_poll_error = one_line(exc)  # shown unauthenticated: masked
             raise
         self.state.last_poll_error = None
         self.state.last_poll_at = datetime.now(UTC)
@@ -193,6 +209,7 @@ class Daemon:
         Bounded on purpose: under a steady stream of webhooks the queue never empties, and
         polling must still get its turn.
         """
+        self._recover_purges()
         if batches is None:
             batches = -(-len(self.queue) // KEYS_PER_BATCH)
         reports = []
@@ -203,8 +220,24 @@ class Daemon:
             work = functools.partial(
                 self.engine.sync_keys, keys, trigger="webhook", gone=gone, purged=purged
             )
-            reports.append(self._timed("webhook", work))
+            try:
+                reports.append(self._timed("webhook", work))
+            except Exception:
+                self.queue.put(keys, gone, purged)  # the next drain tries them again
+                raise
+            if purged and self.store is not None:
+                with self.store.begin() as tx:
+                    forget_purges(tx, purged)
         return reports
+
+    def _recover_purges(self) -> None:
+        """Queue the purge hints an earlier process kept but never synced (it died first)."""
+        if self._purges_recovered or self.store is None:
+            return
+        with self.store.connect() as conn:
+            kept = kept_purges(conn)
+        self.queue.put(kept, kept, kept)
+        self._purges_recovered = True
 
     def run_timers(self, *, force: bool = False) -> None:
         now = self._monotonic()

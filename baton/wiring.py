@@ -205,7 +205,7 @@ def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> Ser
     signed = runtime.settings.hubspot.client_secret is not None
     hubspot_verify: Verifier | None = runtime.hubspot.verify_webhook if signed else None
     return ServiceDeps(
-        sink=daemon.queue.put,
+        sink=daemon.receive,
         verify_hubspot=hubspot_verify,
         verify_salesforce=runtime.salesforce.verify_webhook,
         ready=ready,

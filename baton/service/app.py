@@ -2,7 +2,8 @@
 
 Webhook bodies are verified by the connectors (HubSpot v3 signatures, Salesforce org ids) on the
 raw bytes; a rejection answers 401 and any other failure 400, never 500, and nothing unverified
-reaches the sink. What passes is only a hint: the sink queues the record keys and the daemon
+reaches the sink. A hint the sink cannot keep (the store is down) answers 503, so the sender
+retries it. What passes is only a hint: the sink queues the record keys and the daemon
 re-reads those records (`SyncEngine.sync_keys`), so a forged or replayed body cannot write data.
 """
 
@@ -93,7 +94,11 @@ async def _receive(
         return Response("bad request\n", status_code=400)
     keys, gone, purged = _keys(receipt)
     if keys:
-        deps.sink(keys, gone, purged)
+        try:
+            deps.sink(keys, gone, purged)
+        except Exception as exc:  # not kept: the sender retries what is not answered 2xx
+            log.error("webhook not kept", extra={"kv": {"system": system, "reason": repr(exc)}})
+            return Response("not kept, try again\n", status_code=503)
     log.info("webhook", extra={"kv": {"system": system, "keys": len(keys)}})
     return Response(
         receipt.response_body, status_code=receipt.status_code, media_type=receipt.media_type

@@ -307,3 +307,16 @@ class ApiBudget(Base):
     used: Mapped[int] = mapped_column(Integer)
     remaining: Mapped[int] = mapped_column(Integer)
     observed_at: Mapped[datetime]
+
+
+class PurgeHint(Base):
+    """A record a webhook said was deleted for good (HubSpot's privacy deletion), kept from its
+    receipt until a webhook unit synced it: nothing else says so (no recycle bin holds it), and
+    the sender, answered 200, does not send it again."""
+
+    __tablename__ = "purge_hints"
+
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    object: Mapped[str] = mapped_column(String(OBJECT), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID), primary_key=True)
+    received_at: Mapped[datetime]

@@ -27,6 +27,7 @@ TABLES = {
     "api_budget",
     "listing_positions",
     "pending_creates",
+    "purge_hints",
 }
 
 
@@ -41,7 +42,7 @@ def test_upgrade_from_empty_builds_every_table_at_head(empty_url: URL) -> None:
         upgrade(engine)  # again, by engine: already at head, a no-op
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
-            assert current_revision(conn) == head_revision() == "0007"
+            assert current_revision(conn) == head_revision() == "0008"
     finally:
         engine.dispose()
 

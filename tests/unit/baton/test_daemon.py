@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from baton.daemon import CycleFailed, Daemon, HttpServer, KeyQueue, Timer
 from baton.metrics import BatonMetrics
@@ -20,10 +21,11 @@ from baton.wiring import open_store, store_readiness
 from connectors.errors import DailyLimitExhausted, SessionExpired
 from connectors.http.budget import ApiBudget, hubspot_spec, salesforce_spec
 from connectors.priority import background_calls
-from connectors.records import RecordKey, System
+from connectors.records import ChangeHint, ChangeKind, RecordKey, System, WebhookReceipt
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, add_dead_letter
 from sync.store.engine import sqlite_url
+from sync.store.purges import kept_purges
 
 
 @dataclass
@@ -46,7 +48,9 @@ class FakeEngine:
         self.polls = 0
         self.synced: list[list[RecordKey]] = []
         self.gone: list[RecordKey] = []
+        self.purged: list[RecordKey] = []
         self.fail_with: Exception | None = None
+        self.sync_fails_with: Exception | None = None
 
     def poll(self, *, dry_run: bool = False) -> FakeReport:
         self.polls += 1
@@ -59,8 +63,11 @@ class FakeEngine:
     def sync_keys(
         self, keys: Any, *, trigger: str, dry_run: bool = False, gone: Any = (), purged: Any = ()
     ) -> FakeReport:
+        if self.sync_fails_with:
+            raise self.sync_fails_with
         self.synced.append(list(keys))
         self.gone.extend(gone)
+        self.purged.extend(purged)
         return FakeReport(read=Counter({f"{k.system}:{k.object}" for k in keys}))
 
     def backfill(self, **_: Any) -> FakeReport:
@@ -259,3 +266,56 @@ def test_an_address_that_cannot_be_listened_on_names_the_setting_to_change() -> 
     for host in ("256.1.1.1", "192.0.2.1"):  # not an address; not this machine's (TEST-NET-1)
         with pytest.raises(OSError, match="set BATON_HTTP_HOST"):
             HttpServer(app, host=host, port=0).start()
+
+
+def test_a_failed_webhook_sync_keeps_its_keys_for_the_next_drain() -> None:
+    engine = FakeEngine()
+    engine.sync_fails_with = ConnectionError("hubspot unreachable")
+    daemon = Daemon(engine, interval_s=60)
+    daemon.receive([KEY], gone=[KEY], purged=[KEY])
+    with pytest.raises(ConnectionError):
+        daemon.drain(batches=1)
+    assert daemon.queue.drain() == ([KEY], {KEY}, {KEY})
+
+
+def test_a_purge_hint_is_kept_in_the_store_until_synced_even_across_a_crash(  # type: ignore[no-untyped-def]
+    store,
+) -> None:
+    """A privacy deletion's webhook is its only word: kept before the 200, synced by the next
+    process if this one dies first, and dropped once synced."""
+    first = Daemon(FakeEngine(), interval_s=60, store=store)
+    first.receive([KEY], gone=[KEY], purged=[KEY])  # answered 200; then the process dies
+    with store.connect() as conn:
+        assert kept_purges(conn) == [KEY]
+
+    engine = FakeEngine()
+    Daemon(engine, interval_s=60, store=store).drain()
+
+    assert (engine.synced, engine.purged, engine.gone) == ([[KEY]], [KEY], [KEY])
+    with store.connect() as conn:
+        assert kept_purges(conn) == []
+
+
+def test_a_webhook_the_daemon_cannot_keep_is_answered_503_so_the_sender_retries() -> None:
+    def failing_sink(*_: Any) -> None:
+        raise OSError("disk full")
+
+    receipt = WebhookReceipt((ChangeHint(KEY, ChangeKind.PURGED),))
+    deps = ServiceDeps(sink=failing_sink, verify_hubspot=lambda _: receipt)
+    client = TestClient(create_app(deps))
+
+    answer = client.post("/webhooks/hubspot", content=b"[]")
+
+    assert answer.status_code == 503
+
+
+def test_a_poll_error_shown_on_readyz_masks_the_token_it_quotes() -> None:
+    engine = FakeEngine()
+    token = "pat-na1-11111111-2222-3333-4444-555555555555"
+    engine.fail_with = ValueError(f"Invalid header value b'Bearer {token}\\n'")
+    daemon = Daemon(engine, interval_s=60)
+    with pytest.raises(CycleFailed):
+        daemon.cycle()
+    (problem,) = daemon.state.readiness().problems
+    assert token not in problem
+    assert "Bearer ***" in problem
