@@ -14,6 +14,7 @@ from baton.cli.common import EnvFileOption, fail
 from baton.cli.status import JsonOption, baton_settings, open_store, print_json, when
 from baton.settings import BatonSettings
 from connectors.records import FieldValue
+from mappings.apply import OPPORTUNITY
 from mappings.loader import load
 from sync.identity import IDENTITY_FIELD
 from sync.queries.why import Event, PersonStory, WhyReport
@@ -80,6 +81,13 @@ def render(report: WhyReport, console: Console) -> None:
         _render_story(story, report.field, console)
 
 
+def _state(active: bool, obj: str) -> str:
+    """An Opportunity is a person's by association (its inactive link), not a past record."""
+    if active:
+        return "active"
+    return "associated" if obj == OPPORTUNITY else "[dim]previous[/]"
+
+
 def _render_story(story: PersonStory, field: str | None, console: Console) -> None:
     console.print(
         f"[bold]{escape(story.email or '(no email)')}[/] person {story.person_id} "
@@ -93,7 +101,7 @@ def _render_story(story: PersonStory, field: str | None, console: Console) -> No
             str(link.key.system),
             link.key.object,
             link.key.id,
-            "active" if link.active else "[dim]previous[/]",
+            _state(link.active, link.key.object),
             str(link.reason),
             when(link.linked_at),
             when(link.unlinked_at),

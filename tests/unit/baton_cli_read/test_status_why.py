@@ -20,7 +20,7 @@ from sync.sla import BREACH_FIELD
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, add_dead_letter
 from sync.store.decisions import Decision, record_decision
-from sync.store.links import LinkReason, link, relink
+from sync.store.links import LinkReason, associate, link, relink
 from sync.store.people import add_person
 from sync.store.runs import RunKind, RunStatus, beat, finish_run, start_run
 from sync.store.transitions import record_transition
@@ -58,6 +58,8 @@ def ann(store: Engine) -> uuid.UUID:
             LinkReason.CONVERSION,
             at=at("03-04 09:00"),
         )
+        opportunity = RecordKey(System.SALESFORCE, "Opportunity", "006A")
+        associate(conn, [(person, opportunity, LinkReason.CONVERSION)], at=at("03-04 09:00"))
         record_transition(conn, person, "mql", at("03-02 09:00"), System.HUBSPOT)
         ambiguous = Decision(
             person,
@@ -126,6 +128,7 @@ def test_status_json(runner: CliRunner, ann: uuid.UUID) -> None:
         {"system": "hubspot", "object": "contacts", "active": 1, "inactive": 0},
         {"system": "salesforce", "object": "Contact", "active": 1, "inactive": 0},
         {"system": "salesforce", "object": "Lead", "active": 0, "inactive": 1},
+        {"system": "salesforce", "object": "Opportunity", "active": 0, "inactive": 1},
     ]
     assert (data["people"], data["ambiguous_people"], data["ambiguous_last_run"]) == (1, 1, 1)
     assert (data["sla"], data["sla_overdue"]) == (24 * 3600, 1)
@@ -150,6 +153,10 @@ def test_why_tells_the_story(runner: CliRunner, ann: uuid.UUID) -> None:
     assert f"ann@example.com person {ann}" in out
     assert "salesforce:Contact:003A (was salesforce:Lead:00Q1); reason conversion" in out
     assert "entered mql" in out
+    (opportunity,) = [line for line in out.splitlines() if "006A" in line]
+    assert "associated" in opportunity  # the person's by association, not a past record
+    (lead,) = [line for line in out.splitlines() if "│ 00Q1" in line]
+    assert "previous" in lead
     assert "HubSpot 'CTO' -> 'Chief Technology Officer'" in out
     assert (
         "Salesforce 'CTO' -> 'Chief Technology Officer', changed there 2026-03-03 11:00:00" in out
@@ -173,7 +180,8 @@ def test_why_one_field_as_json(runner: CliRunner, ann: uuid.UUID) -> None:
     decision = story["decisions"][0]
     assert decision["hubspot_new"] == "Chief Technology Officer"
     assert (decision["rule"], decision["winner"]) == ("two_way", "salesforce")
-    assert [link["key"]["object"] for link in story["links"]] == ["contacts", "Contact", "Lead"]
+    objects = [link["key"]["object"] for link in story["links"]]
+    assert sorted(objects) == ["Contact", "Lead", "Opportunity", "contacts"]
 
 
 def test_why_for_a_field_baton_does_not_decide_is_one_line_and_exit_2(
