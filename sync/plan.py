@@ -379,9 +379,10 @@ class Planner:
 
     def _resolve(self, sides: Sequence[Side], others: Sequence[SourceRecord]) -> Resolution:
         """`Mapper.derive` without mapping the sides' records a second time."""
+        hubspot = next((s for s in sides if s.key.system is System.HUBSPOT), None)
         signals = [
             Signal(s.key.system, s.person.stage, at=s.record.modified_at, reopened=True)
-            if self._reopened(s)
+            if self._reopened(s) or _sales_stand_first(s, hubspot)
             else Signal(
                 s.key.system,
                 s.person.stage,
@@ -689,6 +690,23 @@ def _unkeyed(warning: str) -> str:
     record is named beside it (a create's key has no id yet)."""
     about, _, what = warning.partition(": ")
     return f"{about.rpartition('.')[2]}: {what}"
+
+
+def _sales_stand_first(side: Side, hubspot: Side | None) -> bool:
+    """Whether `side`, a Salesforce record at a sales stage, meets a HubSpot contact never
+    synced before whose lead status mirrors a recycle or disqualification: HubSpot's lead
+    status copies Salesforce's (`lead_status: salesforce_to_hubspot`), so on first sight the
+    Salesforce record says where sales stand (a Lead recycled, then converted before Baton
+    first read it, whose conversion this pass does not hold)."""
+    return (
+        side.key.system is System.SALESFORCE
+        and hubspot is not None
+        and hubspot.snapshot is None
+        and hubspot.person.outcome in REASON_REQUIRED
+        and side.person.outcome is None
+        and side.person.stage is not None
+        and side.person.stage >= Stage.SAL
+    )
 
 
 def _position(person: Person) -> Stage | Outcome | None:

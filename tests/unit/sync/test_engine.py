@@ -947,3 +947,33 @@ def test_sales_converting_a_recycled_lead_moves_the_person_to_sql(world: World) 
     assert world.hs.get("contacts", hs_id)["lifecyclestage"] == "salesqualifiedlead"
     assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "SQL"
     quiet(world, engine)
+
+
+@pytest.mark.parametrize("salesforce_first", [False, True])
+def test_a_lead_recycled_then_converted_before_baton_first_read_it_is_at_sql(
+    world: World, salesforce_first: bool
+) -> None:
+    """Before Baton: HubSpot mirrored sales' recycle (Bad Timing), then sales converted the
+    Lead. First sight pairs the contact with the Contact, the Lead long converted: Salesforce,
+    whose lead status HubSpot's mirrors, says where sales stand, so the person is at SQL on
+    both sides and stays there."""
+    hs_id = world.hs.put(
+        "contacts",
+        {**HS_CONTACT, "lifecyclestage": "marketingqualifiedlead", "hs_lead_status": "BAD_TIMING"},
+    )
+    sf_id = world.sf.put("Lead", {**SF_LEAD, "Status": "Working - Contacted"})
+    contact_id = world.sf.convert(sf_id)
+    world.sf.put("Contact", {"Funnel_Stage__c": "SQL"}, id=contact_id)
+    world.clock.advance(10)
+    engine = world.engine()
+    if salesforce_first:  # the conversion is followed before the contact is paired with it
+        engine.backfill(systems=[System.SALESFORCE])
+        world.clock.advance(10)
+        engine.poll()
+    else:
+        engine.backfill()
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SQL"
+    assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "SQL"
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SQL"
+    quiet(world, engine)
