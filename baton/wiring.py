@@ -208,6 +208,7 @@ def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> Ser
         sink=daemon.receive,
         verify_hubspot=hubspot_verify,
         verify_salesforce=runtime.salesforce.verify_webhook,
+        screen_hubspot=runtime.hubspot.check_webhook_headers if signed else None,
         ready=ready,
         metrics=metrics,
         dashboard=dashboard,

@@ -2,15 +2,17 @@
 
 Webhook bodies are verified by the connectors (HubSpot v3 signatures, Salesforce org ids) on the
 raw bytes; a rejection answers 401 and any other failure 400, never 500, and nothing unverified
-reaches the sink. A hint the sink cannot keep (the store is down) answers 503, so the sender
-retries it. What passes is only a hint: the sink queues the record keys and the daemon
-re-reads those records (`SyncEngine.sync_keys`), so a forged or replayed body cannot write data.
+reaches the sink. A body is read only once the headers pass (`ServiceDeps.screen_hubspot`), and
+only up to `MAX_BODY_BYTES` (413 past it). A hint the sink cannot keep (the store is down)
+answers 503, so the sender retries it. What passes is only a hint: the sink queues the record
+keys and the daemon re-reads those records (`SyncEngine.sync_keys`), so a forged or replayed body
+cannot write data.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +26,15 @@ from connectors.records import ChangeKind, RecordKey, WebhookReceipt, WebhookReq
 log = logging.getLogger(__name__)
 
 Verifier = Callable[[WebhookRequest], WebhookReceipt]
+# Refuses a delivery on its headers alone (raising `WebhookRejected`), before the body is read.
+Screen = Callable[[Mapping[str, str]], None]
+
+# The largest webhook body read (a larger one is refused with 413, unread). A HubSpot delivery
+# holds at most 100 events and an Outbound Message at most 100 Notifications, each well under
+# 2 KiB unless it carries long text values; a body past this cap is not a delivery we lose
+# anything by refusing (a hint only: the polls read the same records), and reading one whole
+# would let any unsigned POST grow the process by its size.
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class ServiceDeps:
     sink: Callable[[Sequence[RecordKey], Collection[RecordKey], Collection[RecordKey]], None]
     verify_hubspot: Verifier | None = None
     verify_salesforce: Verifier | None = None
+    screen_hubspot: Screen | None = None
     ready: Callable[[], Readiness] = field(default=lambda: Readiness())
     metrics: BatonMetrics | None = None
     dashboard: Callable[[], str] | None = None
@@ -69,16 +81,62 @@ def _keys(receipt: WebhookReceipt) -> tuple[list[RecordKey], set[RecordKey], set
     return list(dict.fromkeys(keys)), gone, purged
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (`_BodyTooLarge`) past `limit` bytes: by its Content-Length before a
+    byte is read, else as soon as the bytes streamed in pass it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise _BodyTooLarge(f"Content-Length {int(declared)}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _BodyTooLarge(f"more than {limit} bytes streamed")
+    return bytes(body)
+
+
+def _signed_url(request: Request) -> str:
+    """The URL as the sender wrote it. Starlette's `request.url` carries the percent-decoded
+    path, but HubSpot signs the raw target URL (decoding only a few escapes itself, see
+    `connectors.hubspot.webhooks.signing_uri`): the raw path (`raw_path`, ASGI) is put back.
+    The query string is already raw."""
+    raw_path = request.scope.get("raw_path")
+    if not raw_path:
+        return str(request.url)
+    return str(request.url.replace(path=raw_path.decode("latin-1")))
+
+
 async def _receive(
-    request: Request, verify: Verifier | None, deps: ServiceDeps, system: str
+    request: Request,
+    verify: Verifier | None,
+    deps: ServiceDeps,
+    system: str,
+    screen: Screen | None = None,
 ) -> Response:
     if verify is None:
         return Response(f"{system} webhooks are not configured\n", status_code=404)
+    try:
+        if screen is not None:
+            screen(request.headers)
+        body = await _read_body(request, MAX_BODY_BYTES)
+    except WebhookRejected as exc:
+        log.warning("webhook rejected", extra={"kv": {"system": system, "reason": str(exc)}})
+        return Response("rejected\n", status_code=401)
+    except _BodyTooLarge as exc:
+        log.warning("webhook too large", extra={"kv": {"system": system, "reason": str(exc)}})
+        return Response("body too large\n", status_code=413)
+    except Exception as exc:  # never a 500, as below
+        log.warning("webhook unreadable", extra={"kv": {"system": system, "reason": repr(exc)}})
+        return Response("bad request\n", status_code=400)
     webhook = WebhookRequest(
         method=request.method,
-        url=str(request.url),
+        url=_signed_url(request),
         headers=dict(request.headers),
-        body=await request.body(),
+        body=body,
         received_at=deps.now(),
     )
     try:
@@ -111,7 +169,9 @@ def create_app(deps: ServiceDeps) -> FastAPI:
 
     @app.post("/webhooks/hubspot")
     async def hubspot_webhook(request: Request) -> Response:
-        return await _receive(request, deps.verify_hubspot, deps, "hubspot")
+        return await _receive(
+            request, deps.verify_hubspot, deps, "hubspot", screen=deps.screen_hubspot
+        )
 
     @app.post("/webhooks/salesforce")
     async def salesforce_webhook(request: Request) -> Response:

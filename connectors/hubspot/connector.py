@@ -206,3 +206,9 @@ class HubSpotConnector:
                 system=System.HUBSPOT,
             )
         return self._webhooks.verify(request)
+
+    def check_webhook_headers(self, headers: Mapping[str, str]) -> None:
+        """Refuse a delivery on its headers alone, before its body is read
+        (`HubSpotWebhooks.check_headers`); without a client secret `verify_webhook` says why."""
+        if self._webhooks is not None:
+            self._webhooks.check_headers(headers)

@@ -130,44 +130,57 @@ class HubSpotWebhooks:
         self.check_signature(request)
         return WebhookReceipt(hints=tuple(parse_events(request.body)))
 
-    def check_signature(self, request: WebhookRequest) -> None:
-        v3 = request.header(SIGNATURE_V3)
-        if v3 is not None:
-            self._check_v3(request, v3)
+    def check_headers(self, headers: Mapping[str, str]) -> None:
+        """Refuse what the headers alone condemn, before the body is read (the receiver calls
+        this first, so an unsigned or stale delivery costs no body): no signature header, a v3
+        timestamp missing or more than `MAX_AGE_S` off, or a v1/v2 signature not accepted.
+
+        Raises:
+            WebhookRejected: the delivery cannot verify, whatever its body.
+        """
+        lowered = {name.lower(): value for name, value in headers.items()}
+        if lowered.get(SIGNATURE_V3) is not None:
+            stamp = lowered.get(TIMESTAMP)
+            if stamp is None or not stamp.strip().isdigit():
+                raise _reject("v3 signature without a valid X-HubSpot-Request-Timestamp")
+            age = self._clock() - int(stamp) / 1000
+            if abs(age) > MAX_AGE_S:
+                raise _reject(
+                    f"request timestamp is {age:.0f} s off; the limit is {MAX_AGE_S:.0f} s"
+                )
             return
-        legacy = request.header(SIGNATURE)
-        if legacy is None:
+        if lowered.get(SIGNATURE) is None:
             raise _reject("no X-HubSpot-Signature-v3 or X-HubSpot-Signature header")
         if not self.accept_legacy:
             raise _reject("v1/v2 signatures are not accepted; HubSpot must sign with v3")
+        version = (lowered.get(SIGNATURE_VERSION) or "v1").lower()
+        if version not in ("v1", "v2"):
+            raise _reject(f"unknown signature version {version!r}")
+
+    def check_signature(self, request: WebhookRequest) -> None:
+        self.check_headers(request.headers)
+        v3 = request.header(SIGNATURE_V3)
+        if v3 is not None:
+            expected = sign_v3(
+                self._secret,
+                method=request.method,
+                uri=self._uri(request),
+                body=request.body,
+                timestamp=(request.header(TIMESTAMP) or "").strip(),
+            )
+            if not hmac.compare_digest(expected.encode(), v3.strip().encode()):
+                raise _reject("v3 signature does not match")
+            return
+        legacy = request.header(SIGNATURE) or ""
         version = (request.header(SIGNATURE_VERSION) or "v1").lower()
         if version == "v1":
             expected = sign_v1(self._secret, body=request.body)
-        elif version == "v2":
+        else:
             expected = sign_v2(
                 self._secret, method=request.method, uri=self._uri(request), body=request.body
             )
-        else:
-            raise _reject(f"unknown signature version {version!r}")
         if not hmac.compare_digest(expected.encode(), legacy.strip().lower().encode()):
             raise _reject(f"{version} signature does not match")
-
-    def _check_v3(self, request: WebhookRequest, signature: str) -> None:
-        stamp = request.header(TIMESTAMP)
-        if stamp is None or not stamp.strip().isdigit():
-            raise _reject("v3 signature without a valid X-HubSpot-Request-Timestamp")
-        age = self._clock() - int(stamp) / 1000
-        if abs(age) > MAX_AGE_S:
-            raise _reject(f"request timestamp is {age:.0f} s off; the limit is {MAX_AGE_S:.0f} s")
-        expected = sign_v3(
-            self._secret,
-            method=request.method,
-            uri=self._uri(request),
-            body=request.body,
-            timestamp=stamp.strip(),
-        )
-        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
-            raise _reject("v3 signature does not match")
 
 
 def _spec_of(event: Mapping[str, Any]) -> tuple[ObjectSpec | None, str]:

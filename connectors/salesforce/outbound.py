@@ -25,6 +25,9 @@ from connectors.salesforce.objects import OBJECTS
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _MODIFIED_FIELDS = ("SystemModstamp", "LastModifiedDate")
+# Salesforce puts 1 to 100 Notifications in one message (salesforce-api.md §10); a message with
+# more is not one Salesforce sent, and would queue a read per record it names.
+MAX_NOTIFICATIONS = 100
 
 ACK_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -94,8 +97,9 @@ def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
 
     Raises:
         ConfigError: no org id is configured to check messages against.
-        WebhookRejected: unparsable or not a `notifications` message, or a message from
-            another organization.
+        WebhookRejected: unparsable or not a `notifications` message, a message from
+            another organization, or one with more than `MAX_NOTIFICATIONS` notifications
+            (refused whole: none of them is queued).
     """
     if not org_id:  # Baton's setting is missing, not the sender's fault: 503, not 401
         raise ConfigError(
@@ -123,9 +127,16 @@ def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
             system=System.SALESFORCE,
             vendor_code="ORGANIZATION_MISMATCH",
         )
+    listed = list(notifications.iter(f"{{{OUTBOUND_NS}}}Notification"))
+    if len(listed) > MAX_NOTIFICATIONS:
+        raise WebhookRejected(
+            f"an Outbound Message carries at most {MAX_NOTIFICATIONS} notifications; "
+            f"this one has {len(listed)}",
+            system=System.SALESFORCE,
+        )
     seen: set[str] = set()
     hints: list[ChangeHint] = []
-    for notification in notifications.iter(f"{{{OUTBOUND_NS}}}Notification"):
+    for notification in listed:
         notification_id = _child_text(notification, "Id") or ""
         if notification_id and notification_id in seen:
             continue  # the same notification twice in one message: one hint

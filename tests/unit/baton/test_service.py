@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import itertools
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from baton.metrics import BatonMetrics
 from baton.service import Readiness, ServiceDeps, create_app
+from baton.service.app import MAX_BODY_BYTES
 from connectors.hubspot.webhooks import HubSpotWebhooks, sign_v3
 from connectors.records import RecordKey, System
 from connectors.salesforce.outbound import ACK_BODY, parse_outbound
@@ -42,6 +46,7 @@ def sink() -> Sink:
 def client(sink: Sink, **overrides: object) -> TestClient:
     given: dict[str, object] = {
         "verify_hubspot": HubSpotWebhooks(SECRET).verify,
+        "screen_hubspot": HubSpotWebhooks(SECRET).check_headers,
         "verify_salesforce": functools.partial(_outbound, org=ORG),
         **overrides,
     }
@@ -231,3 +236,138 @@ def test_the_dashboard_is_html(sink: Sink) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "<h1>Baton</h1>" in response.text
+
+
+def asgi_post(
+    sink: Sink, path: str, headers: dict[str, str], chunks: Iterator[bytes]
+) -> tuple[int, int]:
+    """POST `chunks` straight to the app (no client buffering them first): the status, and how
+    many chunks the app asked for."""
+    deps = ServiceDeps(
+        sink=sink,
+        verify_hubspot=HubSpotWebhooks(SECRET).verify,
+        verify_salesforce=functools.partial(_outbound, org=ORG),
+        screen_hubspot=HubSpotWebhooks(SECRET).check_headers,
+    )
+    app = create_app(deps)
+    read = 0
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, object]:
+        nonlocal read
+        read += 1
+        chunk = next(chunks, None)
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    return statuses[0], read
+
+
+def fresh_unsigned() -> dict[str, str]:
+    """Headers that pass the header check (a v3 signature, a fresh timestamp) but sign nothing."""
+    return {
+        "X-HubSpot-Signature-v3": "x",
+        "X-HubSpot-Request-Timestamp": str(int(time.time() * 1000)),
+    }
+
+
+def endless() -> Iterator[bytes]:
+    """Four times the cap in 64 KiB chunks: ample to pass it, finite so a regression fails."""
+    return itertools.repeat(b" " * 65536, 4 * MAX_BODY_BYTES // 65536)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(
+            {"X-HubSpot-Signature-v3": "x", "X-HubSpot-Request-Timestamp": "1"}, id="stale"
+        ),
+        pytest.param({"X-HubSpot-Signature-v3": "x"}, id="no timestamp"),
+        pytest.param({}, id="unsigned"),
+    ],
+)
+def test_a_hubspot_delivery_its_headers_condemn_is_401_before_its_body_is_read(
+    sink: Sink, headers: dict[str, str]
+) -> None:
+    assert asgi_post(sink, "/webhooks/hubspot", headers, endless()) == (401, 0)
+    assert sink.keys == []
+
+
+@pytest.mark.parametrize("path", ["/webhooks/hubspot", "/webhooks/salesforce"])
+def test_a_declared_length_over_the_cap_is_413_before_the_body_is_read(
+    sink: Sink, path: str
+) -> None:
+    headers = {**fresh_unsigned(), "Content-Length": str(MAX_BODY_BYTES + 1)}
+    assert asgi_post(sink, path, headers, endless()) == (413, 0)
+
+
+@pytest.mark.parametrize("path", ["/webhooks/hubspot", "/webhooks/salesforce"])
+def test_a_body_without_a_length_is_413_as_soon_as_it_streams_past_the_cap(
+    sink: Sink, path: str
+) -> None:
+    status, read = asgi_post(sink, path, fresh_unsigned(), endless())
+    assert (status, read) == (413, MAX_BODY_BYTES // 65536 + 1)
+    assert sink.keys == []
+
+
+def test_a_signed_body_of_exactly_the_cap_is_read(sink: Sink) -> None:
+    body = hubspot_body()
+    body += b" " * (MAX_BODY_BYTES - len(body))
+    response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/webhooks/hub%73pot", id="escaped path"),
+        pytest.param("/webhooks/hubspot?portal=7&next=%2Fa%20b%3D", id="escaped query"),
+    ],
+)
+def test_v3_is_checked_against_the_url_as_sent_not_as_decoded(sink: Sink, path: str) -> None:
+    """HubSpot signs the target URL as written (decoding only its few listed escapes itself);
+    Starlette decodes the path, so the receiver signs the raw one."""
+    body = hubspot_body()
+    headers = signed_headers(body, url=f"http://testserver{path}")
+    response = client(sink).post(path, content=body, headers=headers)
+    assert response.status_code == 200
+    assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
+
+
+def test_an_outbound_message_with_more_than_100_notifications_is_refused_whole(
+    sink: Sink,
+) -> None:
+    notifications = [
+        (f"04l{i:012d}AAA", {"Id": f"00Q{i:012d}AAA", "Status": "Working"}) for i in range(101)
+    ]
+    body = render_notifications(
+        org_id=ORG,
+        action_id="04k000000000001AAA",
+        session_id=None,
+        instance_url="https://example.my.salesforce.com",
+        sobject="Lead",
+        notifications=notifications,
+    )
+    response = client(sink).post("/webhooks/salesforce", content=body)
+    assert response.status_code == 401
+    assert b"Ack" not in response.content
+    assert sink.keys == []

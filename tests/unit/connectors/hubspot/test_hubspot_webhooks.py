@@ -165,3 +165,29 @@ def test_given_a_duplicated_event_then_one_hint() -> None:
 def test_given_a_body_that_is_not_json_then_rejected() -> None:
     with pytest.raises(WebhookRejected):
         parse_events(b"<xml/>")
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "no X-HubSpot-Signature"),
+        ({"X-HubSpot-Signature-v3": "x"}, "Timestamp"),
+        ({"X-HubSpot-Signature-v3": "x", "X-HubSpot-Request-Timestamp": "1"}, "timestamp"),
+        ({"X-HubSpot-Signature": "x", "X-HubSpot-Signature-Version": "v1"}, "v3"),
+    ],
+)
+def test_given_headers_that_cannot_verify_then_check_headers_refuses_without_a_body(
+    hooks: HubSpotWebhooks, headers: dict[str, str], reason: str
+) -> None:
+    """The receiver calls `check_headers` before reading the body: what the headers alone
+    condemn costs no body."""
+    with pytest.raises(WebhookRejected, match=reason):
+        hooks.check_headers(headers)
+
+
+def test_given_headers_that_may_verify_then_check_headers_passes(hooks: HubSpotWebhooks) -> None:
+    hooks.check_headers(_v3(int(NOW * 1000)))
+    legacy = HubSpotWebhooks(SECRET, accept_legacy=True, clock=lambda: NOW)
+    legacy.check_headers({"x-hubspot-signature": "x", "x-hubspot-signature-version": "V2"})
+    with pytest.raises(WebhookRejected, match="unknown signature version"):
+        legacy.check_headers({"X-HubSpot-Signature": "x", "X-HubSpot-Signature-Version": "v9"})

@@ -68,3 +68,26 @@ def test_a_notification_baton_cannot_read_is_acknowledged_and_skipped(
     receipt = parse_outbound(body.encode(), org_id=ORG)
     assert receipt.hints == ()
     assert receipt.response_body == ACK_BODY
+
+
+def _with_notifications(count: int) -> bytes:
+    one = BODY.format(org=ORG)
+    start, end = one.index("<Notification>"), one.index("</Notification>") + len("</Notification>")
+    notes = "".join(
+        one[start:end]
+        .replace("04l8d0000000001AAA", f"04l8d{i:09d}AAA")
+        .replace("0038d00000AbCdEAAV", f"0038d{i:010d}AAV")
+        for i in range(count)
+    )
+    return (one[:start] + notes + one[end:]).encode()
+
+
+def test_up_to_100_notifications_are_read() -> None:
+    assert len(parse_outbound(_with_notifications(100), org_id=ORG).hints) == 100
+
+
+def test_more_than_100_notifications_refuse_the_whole_message() -> None:
+    """Salesforce sends 1 to 100 per message; more is not a message it sent, and each would
+    queue a read: none is kept."""
+    with pytest.raises(WebhookRejected, match="at most 100 notifications; this one has 101"):
+        parse_outbound(_with_notifications(101), org_id=ORG)
