@@ -274,8 +274,12 @@ class Daemon:
     # The loop
 
     def run_forever(self) -> None:
-        """Cycle every `interval_s`, sync webhook keys in between, until `stop` is set."""
+        """Cycle every `interval_s`, sync webhook keys in between, until `stop` is set. A
+        webhook batch that fails goes back on the queue and is tried again after a back-off
+        (1 s, doubling, at most `interval_s`), not at once: a daily limit reached or a system
+        down would otherwise spin on it."""
         next_poll = self._monotonic()
+        failures, drain_after = 0, 0.0
         while not self.stop.is_set():
             if self._monotonic() >= next_poll:
                 try:
@@ -283,13 +287,20 @@ class Daemon:
                 except CycleFailed as exc:
                     log.error("cycle failed", extra={"kv": {"error": str(exc)}})
                 next_poll = self._monotonic() + self.interval_s
-            elif len(self.queue):
+            elif len(self.queue) and self._monotonic() >= drain_after:
                 try:
                     self.drain(batches=1)
+                    failures = 0
                 except Exception as exc:
+                    failures += 1
+                    drain_after = self._monotonic() + min(self.interval_s, 2.0 ** (failures - 1))
                     log.error("webhook sync failed", extra={"kv": {"error": one_line(exc)}})
-            wait = max(0.0, next_poll - self._monotonic())
-            self.queue.wake.wait(timeout=min(wait, 1.0))
+            now = self._monotonic()
+            wait = min(max(0.0, next_poll - now), 1.0)
+            if len(self.queue) and now < drain_after:  # backing off: the queue is no news
+                self.stop.wait(timeout=min(wait, drain_after - now))
+            else:
+                self.queue.wake.wait(timeout=wait)
             if self.stop.is_set():
                 break
         log.info("stopped", extra={"kv": {"cycles": self.state.cycles}})

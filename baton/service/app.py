@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from baton.metrics import CONTENT_TYPE, BatonMetrics
 from connectors.errors import ConfigError, WebhookRejected
@@ -153,7 +154,8 @@ async def _receive(
     keys, gone, purged = _keys(receipt)
     if keys:
         try:
-            deps.sink(keys, gone, purged)
+            # off the event loop: keeping a purge may wait on the store's write lock
+            await run_in_threadpool(deps.sink, keys, gone, purged)
         except Exception as exc:  # not kept: the sender retries what is not answered 2xx
             log.error("webhook not kept", extra={"kv": {"system": system, "reason": repr(exc)}})
             return Response("not kept, try again\n", status_code=503)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -319,3 +320,67 @@ def test_a_poll_error_shown_on_readyz_masks_the_token_it_quotes() -> None:
     (problem,) = daemon.state.readiness().problems
     assert token not in problem
     assert "Bearer ***" in problem
+
+
+def test_a_webhook_sync_that_keeps_failing_backs_off_rather_than_spinning() -> None:
+    """A failed batch goes back on the queue (which wakes the loop): it is tried again after a
+    back-off, not at once (a daily limit or an outage would burn CPU, log lines and calls)."""
+    engine = FakeEngine()
+    engine.sync_fails_with = ConnectionError("hubspot unreachable")
+    attempts = 0
+    sync_keys = engine.sync_keys
+
+    def counted(keys: Any, **kwargs: Any) -> FakeReport:
+        nonlocal attempts
+        attempts += 1
+        return sync_keys(keys, **kwargs)
+
+    engine.sync_keys = counted  # type: ignore[method-assign]
+    daemon = Daemon(engine, interval_s=3600)
+    thread = threading.Thread(target=daemon.run_forever)
+    thread.start()
+    try:
+        threading.Event().wait(0.05)  # the first cycle has polled
+        daemon.queue.put([KEY])
+        threading.Event().wait(1.0)
+    finally:
+        daemon.stop.set()
+        daemon.queue.wake.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert 1 <= attempts <= 3, f"{attempts} attempts in about one second"
+    assert len(daemon.queue) == 1  # still waiting for its next try
+
+
+def test_a_purge_webhook_waiting_on_the_store_does_not_block_the_http_server(  # type: ignore[no-untyped-def]
+    store,
+) -> None:
+    """Keeping a purge hint may wait on SQLite's write lock (a unit's commit, a backfill in
+    another process): meanwhile the server still answers."""
+    daemon = Daemon(FakeEngine(), interval_s=60, store=store)
+    receipt = WebhookReceipt((ChangeHint(KEY, ChangeKind.PURGED),))
+    app = create_app(ServiceDeps(sink=daemon.receive, verify_hubspot=lambda _: receipt))
+    server = HttpServer(app, host="127.0.0.1", port=0)
+    server.start()
+    lock = store.connect()
+    lock.begin()  # BEGIN IMMEDIATE: the write lock, as a unit's commit holds it
+    answers: list[int] = []
+    url = server.url
+    poster = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(f"{url}/webhooks/hubspot", content=b"[]", timeout=60).status_code
+        )
+    )
+    try:
+        poster.start()
+        threading.Event().wait(0.3)  # the webhook now waits on the lock
+        health = httpx.get(f"{url}/healthz", timeout=3).status_code
+    finally:
+        lock.rollback()
+        lock.close()
+        poster.join(timeout=40)
+        server.stop()
+    assert health == 200
+    assert answers == [200]
+    with store.connect() as conn:
+        assert kept_purges(conn) == [KEY]
