@@ -111,6 +111,24 @@ def _signed_url(request: Request) -> str:
     return str(request.url.replace(path=raw_path.decode("latin-1")))
 
 
+def _refused(system: str, exc: Exception) -> Response:
+    """The answer to a webhook refused before its hints were read: 401 rejected, 413 over the
+    size cap, 503 when the receiver lacks a setting, else 400; never a 500, since the sender
+    would retry a body Baton cannot read."""
+    reason = {"system": system, "reason": str(exc)}
+    if isinstance(exc, WebhookRejected):
+        log.warning("webhook rejected", extra={"kv": reason})
+        return Response("rejected\n", status_code=401)
+    if isinstance(exc, _BodyTooLarge):
+        log.warning("webhook too large", extra={"kv": reason})
+        return Response("body too large\n", status_code=413)
+    if isinstance(exc, ConfigError):
+        log.error("webhook unverifiable", extra={"kv": reason})
+        return Response("receiver not configured\n", status_code=503)
+    log.warning("webhook unreadable", extra={"kv": {"system": system, "reason": repr(exc)}})
+    return Response("bad request\n", status_code=400)
+
+
 async def _receive(
     request: Request,
     verify: Verifier | None,
@@ -122,35 +140,17 @@ async def _receive(
         return Response(f"{system} webhooks are not configured\n", status_code=404)
     try:
         if screen is not None:
-            screen(request.headers)
-        body = await _read_body(request, MAX_BODY_BYTES)
-    except WebhookRejected as exc:
-        log.warning("webhook rejected", extra={"kv": {"system": system, "reason": str(exc)}})
-        return Response("rejected\n", status_code=401)
-    except _BodyTooLarge as exc:
-        log.warning("webhook too large", extra={"kv": {"system": system, "reason": str(exc)}})
-        return Response("body too large\n", status_code=413)
-    except Exception as exc:  # never a 500, as below
-        log.warning("webhook unreadable", extra={"kv": {"system": system, "reason": repr(exc)}})
-        return Response("bad request\n", status_code=400)
-    webhook = WebhookRequest(
-        method=request.method,
-        url=_signed_url(request),
-        headers=dict(request.headers),
-        body=body,
-        received_at=deps.now(),
-    )
-    try:
+            screen(request.headers)  # before the body is read
+        webhook = WebhookRequest(
+            method=request.method,
+            url=_signed_url(request),
+            headers=dict(request.headers),
+            body=await _read_body(request, MAX_BODY_BYTES),
+            received_at=deps.now(),
+        )
         receipt = verify(webhook)
-    except WebhookRejected as exc:
-        log.warning("webhook rejected", extra={"kv": {"system": system, "reason": str(exc)}})
-        return Response("rejected\n", status_code=401)
-    except ConfigError as exc:
-        log.error("webhook unverifiable", extra={"kv": {"system": system, "reason": str(exc)}})
-        return Response("receiver not configured\n", status_code=503)
-    except Exception as exc:  # never a 500: the sender would retry a body we cannot read
-        log.warning("webhook unreadable", extra={"kv": {"system": system, "reason": repr(exc)}})
-        return Response("bad request\n", status_code=400)
+    except Exception as exc:
+        return _refused(system, exc)
     keys, gone, purged = _keys(receipt)
     if keys:
         try:
