@@ -422,7 +422,9 @@ class Planner:
         dated, created = evidence(records, converted_stage=self.mapper.vocabulary.converted_stage)
         said_by: SourceRecord | None = None
         for side in sorted(real, key=lambda s: s.key.system is not System.SALESFORCE):
-            if _position(side.person) == position:
+            # a reopened Lead says its stage by its Status, under Baton's old outcome label
+            reopened = side.person.stage == position and self._reopened(side)
+            if _position(side.person) == position or reopened:
                 said_by = side.record
                 break
         for other in others:

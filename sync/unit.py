@@ -29,13 +29,21 @@ from sqlalchemy import Connection
 from connectors.protocol import Connector
 from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
-from mappings.model import Person
+from mappings.model import FUNNEL_STAGE, Person
 from sync import collector, deletes
 from sync.changes import any_changed
 from sync.entries import REJECTIONS, explanation, first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule, parse_baton_id
-from sync.plan import OUTCOME_REASON, FieldDecision, PersonPlan, Planner, Side, Write
+from sync.plan import (
+    LEAD_STATUS,
+    OUTCOME_REASON,
+    FieldDecision,
+    PersonPlan,
+    Planner,
+    Side,
+    Write,
+)
 from sync.report import CycleReport, PlannedWrite
 from sync.store import dead_letters as letters_repo
 from sync.store.checkpoints import advance_checkpoint
@@ -85,6 +93,7 @@ from sync.twins import TwinCache
 from sync.values import OUTCOME, STAGE, Values
 
 POSITION = (STAGE, OUTCOME)  # the canonical values a funnel move writes
+FUNNEL_MOVED = frozenset({*POSITION, FUNNEL_STAGE})  # a write's changes that say it moved one
 
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
@@ -1394,6 +1403,10 @@ def _unsent_fields(
             unsent[pid] = None
         else:
             fields.update(write.changes)
+            if FUNNEL_MOVED & write.changes.keys():
+                # the lead status that moved it too: a sales reopen is told from a Lead's
+                # Status against its snapshot (`Planner._reopened`), so it stays one
+                fields.add(LEAD_STATUS)
     return unsent
 
 

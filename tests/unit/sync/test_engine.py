@@ -17,7 +17,7 @@ from sync.store.decisions import decisions_for
 from sync.store.links import LinkReason, find_link, history
 from sync.store.runs import recent_runs
 from sync.store.schema import Person as PersonRow
-from sync.store.transitions import recorded_stages
+from sync.store.transitions import first_entries, recorded_stages
 from tests.unit.sync.conftest import World, lose_first_create_commit
 from tests.unit.sync.fakes import junk_phone_rule
 
@@ -977,3 +977,47 @@ def test_a_lead_recycled_then_converted_before_baton_first_read_it_is_at_sql(
     settle(world, engine)
     assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SQL"
     quiet(world, engine)
+
+
+def _recycled_person(world: World, sf_id: str) -> Any:
+    link_ = find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert link_ is not None
+    return link_.person_id
+
+
+def test_a_sales_reopen_is_dated_and_attributed_by_the_lead(world: World) -> None:
+    """The Lead still carries Baton's "Recycled" label when sales reopen it, so no record says
+    SAL in words: the reopen itself says it, when and where it happened, however much later
+    the contact changed."""
+    hs_id, sf_id, engine = _recycled(world)
+    world.clock.advance(3600)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)
+    reopened_at = world.sf.objects["Lead"][sf_id].modified_at
+    world.clock.advance(2 * 86400)  # Baton down two days; marketing edits the contact meanwhile
+    world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
+    sal = first_entries(world.read(), _recycled_person(world, sf_id))["sal"]
+    assert (sal.entered_at, sal.source_system) == (reopened_at, System.SALESFORCE)
+
+
+def test_a_reopen_whose_label_write_is_refused_still_holds(world: World) -> None:
+    """The Lead refuses Baton's label: the reopen, told from its Status against its snapshot,
+    is still a reopen on the next poll, and HubSpot stays at SAL."""
+    hs_id, sf_id, engine = _recycled(world)
+
+    def label_locked(obj: str, fields: Any) -> tuple[str, str] | None:
+        if obj == "Lead" and "Funnel_Stage__c" in fields:
+            return ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "label locked")
+        return None
+
+    world.sf.rules.append(label_locked)
+    world.clock.advance(3600)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)
+    world.clock.advance(10)
+    engine.poll()
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
+    world.clock.advance(10)
+    report = engine.poll()
+    assert report.stage_moves == {}
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
