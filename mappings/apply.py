@@ -193,15 +193,16 @@ class Mapper:
         """The most characters canonical field `name` keeps when written to `obj` (its
         schema's length, or the dictionary's `max_length` for Salesforce); longer text is cut
         (`to_patch`)."""
-        return next(
-            (f.max_length for f in self._person_fields(system, obj) if f.canonical == name), None
-        )
+        spec = self._field(system, obj, name)
+        return spec.max_length if spec is not None else None
 
     def read_back(self, system: System, obj: str, name: str, value: Value) -> Value:
         """Canonical `value` of field `name` as `obj` reads it back once written: through the
         field's write transforms, cut to its limit (`to_patch`), then its read transforms (a
         cut ending in a space reads without it)."""
-        spec = next(f for f in self._person_fields(system, obj) if f.canonical == name)
+        spec = self._field(system, obj, name)
+        if spec is None:
+            raise ValueError(f"{name} is not mapped on {system}:{obj}")
         ctx = self.vocabulary.contexts[system]
         if spec.write is not None:
             value = spec.write(value, ctx).value
@@ -209,6 +210,9 @@ class Mapper:
         if value is None or value == "":
             return None
         return spec.read(value, ctx).value if spec.read is not None else value
+
+    def _field(self, system: System, obj: str, name: str) -> _Field | None:
+        return next((f for f in self._person_fields(system, obj) if f.canonical == name), None)
 
     def _person_fields(self, system: System, obj: str) -> tuple[_Field, ...]:
         try:
