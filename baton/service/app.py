@@ -83,7 +83,7 @@ def _keys(receipt: WebhookReceipt) -> tuple[list[RecordKey], set[RecordKey], set
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """A webhook body past `MAX_BODY_BYTES`: answered 413."""
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
