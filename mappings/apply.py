@@ -362,7 +362,7 @@ class Mapper:
             person.outcome_reason,
             at=record.modified_at,
             # converting a Lead reopens it (sales took it on), whatever it said before
-            reopened=key.object == LEAD and record.fields.get("IsConverted") in (True, "true"),
+            reopened=converted_lead(record),
         )
 
     def derive(self, records: Sequence[SourceRecord]) -> Resolution:
@@ -405,7 +405,7 @@ class Mapper:
                 voc.means("hubspot", "lifecyclestage", fields.get("lifecyclestage")),
             )
         elif key.object == LEAD:
-            converted = fields.get("IsConverted") in (True, "true")
+            converted = converted_lead(record)
             natives = (
                 voc.means("salesforce", "lead_status", fields.get("Status")),
                 voc.converted_stage if converted else None,
@@ -604,6 +604,11 @@ class Mapper:
 
     def _where(self, person: Person) -> str:
         return str(person.outcome or person.stage or "no stage")
+
+
+def converted_lead(record: SourceRecord) -> bool:
+    """Whether `record` is a converted Salesforce Lead (kept by Salesforce, read-only)."""
+    return record.key.object == LEAD and record.fields.get("IsConverted") in (True, "true")
 
 
 def _rank(stage: Stage) -> int:

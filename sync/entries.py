@@ -31,6 +31,7 @@ from operator import itemgetter, ne
 from typing import Any
 
 from connectors.records import FieldValue, SourceRecord, System
+from mappings.apply import converted_lead
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.transforms import parse_datetime
 from sync.store.transitions import Explanation, Transition
@@ -242,7 +243,7 @@ def evidence(
             made = created_at(record)
             if made is not None and (created is None or made < created.at):
                 created = Dated(made, system)
-        if converted_stage is not None and record.fields.get("IsConverted") in (True, "true"):
+        if converted_stage is not None and converted_lead(record):
             converted = day_at(record.fields.get(CONVERTED_DATE), record)
             merge_dated(dated, str(converted_stage), converted, system)
     return dated, created

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
-from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
+from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper, converted_lead
 from mappings.dictionary import FieldMap
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
@@ -684,7 +684,7 @@ class Planner:
 
 
 def _converted_lead(side: Side) -> bool:
-    return side.key.object == LEAD and side.record.get("IsConverted") in (True, "true")
+    return converted_lead(side.record)
 
 
 def _unkeyed(warning: str) -> str:

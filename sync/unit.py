@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 
 from connectors.protocol import Connector
 from connectors.records import RecordKey, SourceRecord, System
-from mappings.apply import CONTACT, LEAD, OPPORTUNITY, Mapper
+from mappings.apply import CONTACT, OPPORTUNITY, Mapper, converted_lead
 from mappings.model import FUNNEL_STAGE, Person
 from sync import collector, deletes
 from sync.changes import any_changed
@@ -80,6 +80,7 @@ from sync.store.snapshots import (
     snapshot_states,
     snapshot_values,
     touch_snapshots,
+    unread_snapshots,
 )
 from sync.store.transitions import (
     Explanation,
@@ -711,7 +712,7 @@ class Worker:
             for r in live
             if (seen := known.get(r.key)) is not None
             and not any_changed(values[r.key], seen[0])
-            and not (r.key.object == LEAD and r.get("IsConverted") in (True, "true"))
+            and not converted_lead(r)
         }
 
     def _follow_gone(
@@ -847,7 +848,7 @@ class Worker:
         opportunities: set[RecordKey] = set()
         conversions: list[tuple[uuid.UUID, RecordKey, RecordKey]] = []
         for record in list(in_hand.values()):
-            if record.key.object != LEAD or record.get("IsConverted") not in (True, "true"):
+            if not converted_lead(record):
                 continue
             contact_id = record.get("ConvertedContactId")
             pid = identity.person_of.get(record.key)
@@ -1096,12 +1097,10 @@ class Worker:
         put_snapshots(tx, list(snapshots.values()), at=now)
         touch_snapshots(
             tx,
-            [
-                *((k, at, digests.get(k)) for k, at in touched.items() if k not in snapshots),
-                *((k, None, UNREAD) for k in gathered.unreadable),
-            ],
+            [(k, at, digests.get(k)) for k, at in touched.items() if k not in snapshots],
             at=now,
         )
+        unread_snapshots(tx, gathered.unreadable, at=now)
         decisions = [
             _decision(plan.person_id, d, trigger, now, run_id)
             for plan in plans
