@@ -189,6 +189,12 @@ class Mapper:
         """The system field names a person-object record must carry to be fully mapped."""
         return tuple(f.remote for f in self._person_fields(system, obj))
 
+    def remote(self, system: System, obj: str, name: str) -> str | None:
+        """The system field that canonical field `name` is mapped to on `obj` (None: not
+        mapped there)."""
+        spec = self._field(system, obj, name)
+        return spec.remote if spec is not None else None
+
     def length_limit(self, system: System, obj: str, name: str) -> int | None:
         """The most characters canonical field `name` keeps when written to `obj` (its
         schema's length, or the dictionary's `max_length` for Salesforce); longer text is cut

@@ -232,6 +232,7 @@ class SyncEngine:
             dry_run=dry_run,
             run_id=None,
             purged=[key for key in purged if key not in found],
+            look_first=True,
         )
         return report
 
@@ -311,7 +312,12 @@ class SyncEngine:
         def body(run_id: uuid.UUID | None) -> CycleReport:
             records = self.worker.read(dict.fromkeys(keys))
             report, _ = self.worker.run(
-                records, trigger="retry", dry_run=False, run_id=run_id, retrying=True
+                records,
+                trigger="retry",
+                dry_run=False,
+                run_id=run_id,
+                retrying=True,
+                look_first=True,
             )
             gone = self.worker.read([d.gone for d in deletions])  # Salesforce: bin rows too
             back = {r.key for r in gone if not r.deleted}
@@ -492,7 +498,16 @@ class SyncEngine:
         allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
         for page in (p.records for p in cut_records(records, self.policy.page_size)):
             last = max(page, key=lambda r: (r.modified_at, r.key.id))
-            cursor = None if keep else Cursor(system, obj, last.modified_at, last.key.id)
+            # A record edited while the window pages comes back stamped past the bound
+            # (Salesforce's queryMore serves current values): the cursor stops at the bound,
+            # and the next window reads that record again.
+            cursor = (
+                None
+                if keep
+                else Cursor(system, obj, last.modified_at, last.key.id)
+                if last.modified_at <= upper
+                else Cursor(system, obj, upper, "")
+            )
             part, blocked = self.worker.run(
                 page,
                 trigger=trigger,

@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 
 from connectors.protocol import Connector
 from connectors.records import RecordKey, SourceRecord, System
-from mappings.apply import CONTACT, OPPORTUNITY, Mapper, converted_lead
+from mappings.apply import CONTACT, OPPORTUNITY, PERSON_OBJECTS, Mapper, converted_lead
 from mappings.model import FUNNEL_STAGE, Person
 from sync import collector, deletes
 from sync.changes import any_changed
@@ -193,6 +193,7 @@ class Worker:
         twins: TwinCache | None = None,
         retrying: bool = False,
         purged: Collection[RecordKey] = (),
+        look_first: bool = False,
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
         (a write to retry later: the checkpoint stays, so the page is read again). With
@@ -202,7 +203,10 @@ class Worker:
         same payload, and keeps a write refused for now as a letter (no page will be read
         again to send it). `purged`: records deleted for good (a privacy deletion a webhook
         told of), in no recycle bin a poll would read them from: a delete they call for that
-        is refused for now is kept as a letter too."""
+        is refused for now is kept as a letter too. `look_first` (records read by id, with no
+        listing of the other system behind them: webhooks, retries): before a create is sent,
+        the records it would land on or duplicate are looked up (`_unseen_matches`), and found
+        ones join the unit, so their person is synced as a pair rather than created over."""
         with collector.paused():
             return self._run(
                 records,
@@ -216,6 +220,7 @@ class Worker:
                 twins=twins,
                 retrying=retrying,
                 purged=purged,
+                look_first=look_first,
             )
 
     def _run(
@@ -232,6 +237,7 @@ class Worker:
         twins: TwinCache | None,
         retrying: bool,
         purged: Collection[RecordKey],
+        look_first: bool,
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -243,20 +249,30 @@ class Worker:
             seen = latest.get(record.key)
             if seen is None or record.modified_at >= seen.modified_at:
                 latest[record.key] = record
-        with self.reader.connect() as conn:
-            gathered = self._gather(
-                conn,
-                list(latest.values()),
-                report,
-                trigger,
-                run_id,
-                now,
-                carry,
-                fast=fast,
-                twins=twins,
-                contacts_made=allow_create and self.planner.policy.create_contacts_from_salesforce,
-            )
-        plans = self._plan(gathered, allow_create=allow_create, now=now)
+        contacts_made = allow_create and self.planner.policy.create_contacts_from_salesforce
+        for last_look in (not look_first, True):
+            found = CycleReport()  # what gathering says, kept once the plans are final
+            with self.reader.connect() as conn:
+                gathered = self._gather(
+                    conn,
+                    list(latest.values()),
+                    found,
+                    trigger,
+                    run_id,
+                    now,
+                    carry,
+                    fast=fast,
+                    twins=twins,
+                    contacts_made=contacts_made,
+                )
+            plans = self._plan(gathered, allow_create=allow_create, now=now)
+            unseen = [] if last_look else self._unseen_matches(gathered, plans, latest)
+            if not unseen:
+                break
+            for record in unseen:
+                latest[record.key] = record
+                report.read[f"{record.key.system}:{record.key.object}"] += 1
+        report += found
         plans = self._spare_binned_twins(gathered, plans, trigger, now, run_id)
         if twins is not None:
             twins.keep(_alone_in_salesforce(gathered, plans))
@@ -331,6 +347,43 @@ class Worker:
                     tx, cursor.system, cursor.object, cursor.modified_at, cursor.id, at=now
                 )
         return report, blocked
+
+    def _unseen_matches(
+        self,
+        gathered: _Gathered,
+        plans: Sequence[PersonPlan],
+        in_hand: Mapping[RecordKey, SourceRecord],
+    ) -> list[SourceRecord]:
+        """Live records, not in hand, that the creates of `plans` would land on (their upsert
+        key) or duplicate (a person record with the person's email): a unit of records read
+        by id has not listed the other system, and an upsert would overwrite one Baton has not
+        read yet (a HubSpot contact made since the last poll, a lost store), or a create would
+        make a second Lead beside a rep's. One lookup per object and key field."""
+        lookups: dict[tuple[System, str, str], set[str]] = {}
+        for plan in plans:
+            for write in plan.writes:
+                if not write.creates:
+                    continue
+                system = write.key.system
+                upsert = write.fields.get(write.match_on) if write.match_on else None
+                if write.match_on and upsert:
+                    lookups.setdefault((system, write.key.object, write.match_on), set()).add(
+                        str(upsert)
+                    )
+                for key in gathered.identity.records_of(plan.person_id).values():
+                    person = gathered.people.get(key)
+                    if person is None or not person.email:
+                        continue
+                    for obj in PERSON_OBJECTS[system]:
+                        remote = self.mapper.remote(system, obj, "email")
+                        if remote is not None:
+                            lookups.setdefault((system, obj, remote), set()).add(person.email)
+        found: dict[RecordKey, SourceRecord] = {}
+        for (system, obj, name), values in lookups.items():
+            for record in self.connectors[system].find_by(obj, name, sorted(values)):
+                if not record.deleted and record.key not in in_hand:
+                    found[record.key] = record
+        return list(found.values())
 
     def _held(self, writes: Sequence[tuple[uuid.UUID, Write]]) -> set[int]:
         """Writes (by index) the system already refused with this very payload (an open dead

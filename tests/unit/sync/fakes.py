@@ -403,7 +403,7 @@ def _match_key(name: str, value: Any) -> object:
     """The value `_same` compares, as a dict key (None never matches)."""
     if value is None:
         return _NO_MATCH
-    if name == "email" and isinstance(value, str):
+    if name.lower() == "email" and isinstance(value, str):  # SOQL's = ignores case too
         return value.strip().lower()
     return value
 
@@ -412,7 +412,7 @@ _NO_MATCH = object()
 
 
 def _same(name: str, a: Any, b: Any) -> bool:
-    if name == "email" and isinstance(a, str) and isinstance(b, str):
+    if name.lower() == "email" and isinstance(a, str) and isinstance(b, str):
         return a.strip().lower() == b.strip().lower()
     return a is not None and a == b
 

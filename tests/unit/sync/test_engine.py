@@ -1021,3 +1021,30 @@ def test_a_reopen_whose_label_write_is_refused_still_holds(world: World) -> None
     report = engine.poll()
     assert report.stage_moves == {}
     assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
+
+
+def test_a_record_edited_while_the_poll_pages_moves_the_checkpoint_to_the_bound(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Salesforce's queryMore serves a listed record's current values: one edited after the
+    query began comes back stamped past the run's upper bound. The checkpoint stops at the
+    bound (the next window reads the record again) instead of failing the poll."""
+    _hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    listed = world.sf.read_changes
+
+    def query_then_more(obj: str, since: Any, until: Any) -> Any:
+        ids = [r.key.id for r in listed(obj, since, until)]  # the query's result set
+        world.sf.put("Lead", {"Title": "Edited mid-poll"}, id=sf_id)  # while paging
+        return iter(world.sf.read_by_ids(obj, ids))  # queryMore: current values
+
+    world.sf.put("Lead", {"Company": "Acme Corp"}, id=sf_id)
+    world.clock.advance(10)
+    monkeypatch.setattr(world.sf, "read_changes", query_then_more)
+    engine.poll()
+    monkeypatch.undo()
+    assert world.hs.get("contacts", _hs_id)["jobtitle"] == "Edited mid-poll"
+    world.clock.advance(10)
+    engine.poll()  # the edit, past the bound, is read again and found synced
+    quiet(world, engine)
