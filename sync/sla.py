@@ -6,8 +6,10 @@ within an hour was about 7x as likely to qualify. So the daemon asks, on every c
 are still waiting past the SLA (`open_breaches`) and records each one once in the decision log
 (`record_breaches`), where `baton why <email>` and the dashboard show it.
 
-"Touched" means the first entry into a sales-owned stage or outcome (see
-`sync.queries.history`), the same definition the scorecard's lead-response figures use.
+"Touched" means an entry into a sales-owned stage or outcome that answers the MQL: at or after
+it, or before it when the person did not leave the funnel in between (a re-qualified MQL needs
+a touch of its own; see `sync.queries.history`), the definition the scorecard's lead-response
+figures use.
 
 A touch can be recorded late (its Salesforce page was held back, the daemon was down), so each
 tick also squares the log with what is recorded by then (`settle`), as the scorecard does: a
@@ -23,11 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from mappings.model import Stage
-from sync.queries.history import SALES_TOUCHES
+from sync.queries.history import EXITS, SALES_TOUCHES
 from sync.store._sql import Db, chunked, connection
 from sync.store.decisions import Decision, record_decisions
 from sync.store.schema import Decision as DecisionRow
@@ -61,7 +63,7 @@ def rule_name(sla: timedelta) -> str:
 def open_breaches(db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA) -> list[SlaBreach]:
     """MQLs entered more than `sla` before `now` with no sales touch recorded; most overdue first.
 
-    One query: MQL entries past the deadline without any sales-owned transition for the person.
+    One query: MQL entries past the deadline without a sales touch that answers them.
     """
     rows = connection(db).execute(
         _overdue(now, sla).order_by(FunnelTransition.entered_at, FunnelTransition.person_id)
@@ -88,14 +90,32 @@ def _overdue(now: datetime, sla: timedelta) -> Select[uuid.UUID, str | None, dat
         .where(
             mql.stage == Stage.MQL.value,
             mql.entered_at < now - sla,
-            ~exists().where(
-                and_(
-                    touch.person_id == mql.person_id,
-                    touch.stage.in_(sorted(SALES_TOUCHES)),
-                    touch.entered_at <= now,
-                )
-            ),
+            ~exists().where(_answers(touch, mql, now)),
         )
+    )
+
+
+def _answers(
+    touch: type[FunnelTransition], mql: type[FunnelTransition], now: datetime
+) -> ColumnElement[bool]:
+    """`touch` is a sales touch recorded by `now` that answers the person's `mql`: at or after
+    it, or before it when the person did not leave the funnel (`EXITS`) before the MQL, i.e.
+    the MQL is not a re-qualification (`sync.queries.history`)."""
+    exit_ = aliased(FunnelTransition)
+    requalified = (
+        exists()
+        .where(
+            exit_.person_id == mql.person_id,
+            exit_.stage.in_(sorted(EXITS)),
+            exit_.entered_at < mql.entered_at,
+        )
+        .correlate(mql)  # two levels down: auto-correlation only reaches the enclosing select
+    )
+    return and_(
+        touch.person_id == mql.person_id,
+        touch.stage.in_(sorted(SALES_TOUCHES)),
+        touch.entered_at <= now,
+        or_(touch.entered_at >= mql.entered_at, ~requalified),
     )
 
 
@@ -181,42 +201,40 @@ def settle(
         .scalar_subquery()
     )
     touch = aliased(FunnelTransition)
-    first_touch = (
-        select(touch.person_id, func.min(touch.entered_at).label("touched_at"))
-        .where(
-            touch.person_id.in_(recent),
-            touch.stage.in_(sorted(SALES_TOUCHES)),
-            touch.entered_at <= now,
+    mql = aliased(FunnelTransition)
+    answered = (  # each recent MQL with the first touch that answers it
+        select(
+            mql.person_id,
+            mql.entered_at.label("mql_at"),
+            func.min(touch.entered_at).label("touched_at"),
         )
-        .group_by(touch.person_id)
+        .join(touch, _answers(touch, mql, now))
+        .where(mql.stage == Stage.MQL.value, mql.person_id.in_(recent))
+        .group_by(mql.person_id, mql.entered_at)
         .subquery()
     )
-    mql = FunnelTransition
     entry = aliased(DecisionRow)
     withdrawn = aliased(DecisionRow)
     rows = conn.execute(
-        select(mql.person_id, mql.entered_at, first_touch.c.touched_at, entry.id)
-        .join(first_touch, first_touch.c.person_id == mql.person_id)
+        select(answered.c.person_id, answered.c.mql_at, answered.c.touched_at, entry.id)
         .outerjoin(
             entry,
             and_(
-                entry.person_id == mql.person_id,
+                entry.person_id == answered.c.person_id,
                 entry.field == BREACH_FIELD,
                 entry.rule != WITHDRAWN_RULE,
             ),
         )
         .where(
-            mql.stage == Stage.MQL.value,
-            mql.person_id.in_(recent),
             ~exists().where(
                 and_(
-                    withdrawn.person_id == mql.person_id,
+                    withdrawn.person_id == answered.c.person_id,
                     withdrawn.field == BREACH_FIELD,
                     withdrawn.rule == WITHDRAWN_RULE,
                 )
             ),
         )
-        .order_by(mql.entered_at, mql.person_id)
+        .order_by(answered.c.mql_at, answered.c.person_id)
     )
     found: dict[uuid.UUID, SlaSettled] = {}  # one per person (two racing workers' entries)
     for person_id, mql_at, touched_at, logged in rows:

@@ -9,6 +9,11 @@ scorecard's conversion, velocity and lead-response figures and the SLA timer mus
 - A sales touch: the first recorded entry into any sales-owned stage or outcome (`sal`, `sql`,
   `opportunity`, `customer`, `recycled`, `disqualified`, `lost`). Accepting, working, converting
   and rejecting a lead all mean a rep looked at it.
+- The touch that answers an MQL: the first touch at or after the MQL. A touch before it answers
+  it too (at zero: sales had the person first, the MQL is a stage stamped out of order), unless
+  the person left the funnel before the MQL (`EXITS`: recycled, disqualified or lost): then the
+  MQL is a re-qualification, a new handoff (disqualified at inquiry, re-qualified by marketing
+  later), and only a touch at or after it answers it.
 
 Only first entries exist (the store never rewrites them), so a person recycled twice counts once.
 """
@@ -38,6 +43,8 @@ SALES_TOUCHES: frozenset[str] = frozenset(
     }
 )
 REJECTIONS: tuple[Outcome, ...] = tuple(o for o in Outcome if o in REASON_REQUIRED)
+#: Ways out of the funnel: an MQL after one of these is a re-qualification (a new handoff).
+EXITS: frozenset[str] = frozenset(Outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +76,18 @@ class History:
         times = [self.entered(s, by=by) for s in STAGES if s >= stage]
         return min((t for t in times if t is not None), default=None)
 
-    def first_touch(self, *, by: datetime | None = None) -> datetime | None:
-        """The first sales touch: the earliest entry into a sales-owned stage or outcome."""
+    def answered(self, *, by: datetime | None = None) -> datetime | None:
+        """When sales answered the person's MQL (see the module docstring); None when no
+        touch answers it (yet), or the person is no MQL."""
+        mql_at = self.entered(Stage.MQL)
+        if mql_at is None:
+            return None
+        requalified = any(at is not None and at < mql_at for at in (self.entered(s) for s in EXITS))
         times = [self.entered(s, by=by) for s in SALES_TOUCHES]
-        return min((t for t in times if t is not None), default=None)
+        return min(
+            (t for t in times if t is not None and (t >= mql_at or not requalified)),
+            default=None,
+        )
 
 
 def load_histories(

@@ -14,11 +14,14 @@ which the CLI prints under the figures (`DEFINITIONS`), are:
   (nearest rank: the ceil(0.9 n)-th shortest). Negative times (B recorded before A) are left out.
 - Lead response: the cohort is the people who became MQLs during the period; the response time
   is from MQL to the first sales touch (the first entry into sal, sql, opportunity, customer,
-  recycled, disqualified or lost; a touch recorded before the MQL counts as zero). Within SLA:
-  touched within the SLA hours. Breaches: touched late, or still untouched once the SLA has run
-  out. Pending (untouched, SLA still running) is left out of the share. The buckets follow the
-  lead-response research (5 minutes, 1 hour, 24 hours: Oldroyd et al., HBR 2011, where the
-  average first response was 42 hours).
+  recycled, disqualified or lost) that answers it: the first at or after the MQL. A touch
+  recorded before the MQL counts as zero, unless the person left the funnel (recycled,
+  disqualified, lost) before the MQL: that MQL is a re-qualification, answered only by a touch
+  at or after it (`sync.queries.history`). Within SLA: touched within the SLA hours.
+  Breaches: touched late, or still untouched once the SLA has run out. Pending (untouched, SLA
+  still running) is left out of the share. The buckets follow the lead-response research (5
+  minutes, 1 hour, 24 hours: Oldroyd et al., HBR 2011, where the average first response was 42
+  hours).
 - Rejections: recycled and disqualified entries during the period, by outcome and reason, each
   with its share of all rejections. Only first entries are kept, so a person recycled twice
   counts once; a rejection saved before its reason is completed by the reason, not counted again
@@ -76,7 +79,9 @@ def definitions(sla: timedelta = DEFAULT_SLA) -> tuple[tuple[str, str], ...]:
         (
             "lead response",
             "MQLs of the period; time from MQL to the first sales touch (first entry into "
-            "sal, sql, opportunity, customer, recycled, disqualified or lost).",
+            "sal, sql, opportunity, customer, recycled, disqualified or lost) at or after it; "
+            "one before it counts as zero, unless the person was recycled, disqualified or "
+            "lost before the MQL (a re-qualification).",
         ),
         (
             "SLA",
@@ -254,7 +259,7 @@ def lead_response(mqls: Sequence[History], *, as_of: datetime, sla: timedelta) -
         mql_at = person.entered(Stage.MQL)
         if mql_at is None:
             continue
-        touched_at = person.first_touch(by=as_of)
+        touched_at = person.answered(by=as_of)
         if touched_at is None:
             buckets[UNTOUCHED] += 1
             if as_of - mql_at > sla:

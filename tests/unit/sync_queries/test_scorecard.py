@@ -178,3 +178,31 @@ def test_median_and_p90_definitions() -> None:
     assert p90([H]) == H
     assert median([]) is None
     assert p90([]) is None
+
+
+def test_a_touch_before_a_requalified_mql_does_not_answer_it() -> None:
+    t = datetime(2026, 3, 10, 9, tzinfo=UTC)
+
+    def person(name: str, *entries: tuple[str, datetime]) -> History:
+        side = {"mql": "hubspot"}
+        return History(
+            uuid.uuid4(),
+            f"{name}@example.com",
+            {s: Entry(s, at_, side.get(s, "salesforce"), None) for s, at_ in entries},
+        )
+
+    # disqualified at inquiry, re-qualified by marketing, never touched since: a breach
+    again = person("again", ("disqualified", t - 9 * D), ("mql", t))
+    # recycled, re-qualified, accepted 2 h after the new MQL: within the SLA, in 2 h
+    answered = person("answered", ("recycled", t - 9 * D), ("mql", t), ("sal", t + 2 * H))
+    # recycled, re-qualified, accepted 30 h later: a late breach
+    late = person("late", ("recycled", t - 9 * D), ("mql", t), ("sal", t + 30 * H))
+    card = compute([again, answered, late], as_of=t + 2 * D, since=t - D, until=t + D)
+    lead = card.lead_response
+    assert (lead.mqls, lead.touched, lead.within_sla) == (3, 2, 1)
+    assert (lead.breached_late, lead.breached_untouched, lead.pending) == (1, 1, 0)
+    assert (lead.median, lead.p90) == (16 * H, 30 * H)
+    assert [(b.email, b.touched_at) for b in lead.breaches] == [
+        ("again@example.com", None),
+        ("late@example.com", t + 30 * H),
+    ]

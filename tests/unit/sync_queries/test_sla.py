@@ -156,3 +156,65 @@ def test_the_log_is_squared_with_touches_recorded_late(store: Engine) -> None:
         assert _entries(conn, fresh_late) == [("sla_24h", at("03-09 09:00"), at("03-11 12:00"))]
         assert _entries(conn, prompt) == []
         assert _entries(conn, settled_long_ago) == []
+
+
+def test_a_touch_before_a_requalified_mql_does_not_answer_it(store: Engine) -> None:
+    with store.begin() as conn:
+        # disqualified at inquiry, re-qualified by marketing later: a new handoff, a new clock
+        again = _person(
+            conn,
+            "again",
+            ("disqualified", "03-01 09:00", "03-01 09:00"),
+            ("mql", "03-10 09:00", "03-10 09:00"),
+        )
+        _person(  # recycled, re-qualified, and accepted an hour after the new MQL
+            conn,
+            "answered",
+            ("recycled", "03-01 09:00", "03-01 09:00"),
+            ("mql", "03-10 09:00", "03-10 09:00"),
+            ("sal", "03-10 10:00", "03-10 10:00"),
+        )
+        _person(  # sales accepted before marketing's MQL, nothing rejected: answered at zero
+            conn,
+            "ahead",
+            ("sal", "03-09 09:00", "03-09 09:00"),
+            ("mql", "03-10 09:00", "03-10 09:00"),
+        )
+    now = at("03-12 10:00")
+    with store.connect() as conn:
+        found = sla.open_breaches(conn, now=now)
+        assert sla.count_open_breaches(conn, now=now) == 1
+    assert [(b.person_id, b.mql_at, b.overdue_by) for b in found] == [
+        (again, at("03-10 09:00"), timedelta(days=1, hours=1))
+    ]
+
+
+def test_settling_ignores_touches_before_a_requalified_mql(store: Engine) -> None:
+    with store.begin() as conn:
+        again = _person(
+            conn,
+            "again",
+            ("disqualified", "03-01 09:00", "03-01 09:00"),
+            ("mql", "03-10 09:00", "03-10 09:00"),
+        )
+    with store.begin() as conn:
+        assert [b.person_id for b in sla.check(conn, now=at("03-11 10:00"))[1]] == [again]
+    with store.begin() as conn:
+        # accepted after the SLA ran out (recorded late): the breach stands, it is not withdrawn
+        record_transition(
+            conn, again, "sal", at("03-11 15:00"), System.SALESFORCE, at=at("03-11 16:00")
+        )
+        unseen = _person(  # recycled long ago, re-qualified, accepted late, all recorded now
+            conn,
+            "unseen",
+            ("recycled", "03-01 09:00", "03-01 09:00"),
+            ("mql", "03-09 09:00", "03-11 16:00"),
+            ("sal", "03-11 12:00", "03-11 16:00"),
+        )
+    with store.begin() as conn:
+        settled = sla.settle(conn, now=at("03-11 16:01"))
+    assert [(s.person_id, s.touched_at, s.withdrawn) for s in settled] == [
+        (unseen, at("03-11 12:00"), False)
+    ]
+    with store.connect() as conn:
+        assert _entries(conn, again) == [("sla_24h", at("03-10 09:00"), None)]
