@@ -31,11 +31,13 @@ def parse_moment(value: str, *, end_of_day: bool) -> datetime:
     """
     text = value.strip()
     try:
-        if len(text) == 10:
+        try:  # a bare date in any ISO 8601 spelling (2026-03-31, 20260331, 2026-W14-2)
             day = date.fromisoformat(text)
+        except ValueError:  # else a date-time (which a bare date also parses as, at 00:00)
+            parsed = datetime.fromisoformat(text)
+        else:
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return moment + timedelta(days=1) if end_of_day else moment
-        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
             f"'{value}' is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+00:00]"

@@ -155,3 +155,13 @@ def test_a_since_after_now_names_the_implicit_until(runner: CliRunner, funnel: N
         r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\)",
         text,
     ), text
+
+
+@pytest.mark.parametrize("day", ["2026-03-31", "20260331", "2026-W14-2"])
+def test_a_bare_date_in_any_iso_spelling_ends_with_that_day(
+    runner: CliRunner, funnel: None, day: str
+) -> None:
+    """--until names a day however ISO 8601 spells it: that whole day is in the period."""
+    result = runner.invoke(app, ["scorecard", "--since", "2026-03-31", "--until", day, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["until"] == "2026-04-01T00:00:00+00:00"
