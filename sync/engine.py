@@ -446,7 +446,7 @@ class SyncEngine:
                     alive = beat(tx, run_id, at=now)
             except sqlalchemy.exc.SQLAlchemyError as exc:  # the next pulse or page tries again
                 failure = {"run_id": str(run_id), "error": type(exc).__name__}  # no SQL, no URL
-                log.warning("run heartbeat failed", extra=failure)
+                log.warning("run heartbeat failed", extra={"kv": failure})
                 continue
             if not alive:  # the run stops at its next page (`_beat`)
                 self._closed.add(run_id)

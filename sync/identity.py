@@ -36,6 +36,7 @@ from mappings.model import Person
 from sync.store._sql import Db
 from sync.store.decisions import people_with_rule
 from sync.store.links import (
+    Link,
     LinkReason,
     active_keys_for,
     associate,
@@ -74,6 +75,11 @@ def parse_baton_id(value: str | None) -> uuid.UUID | None:
         return None
 
 
+class IdentityRaced(Exception):
+    """Another process's commit settled a record or an email this unit resolved otherwise
+    (two processes on one store); `str()` is the one line to log."""
+
+
 @dataclass(frozen=True, slots=True)
 class Ambiguity:
     """A record that could belong to more than one person (or clashes with another record)."""
@@ -104,6 +110,7 @@ class Identity:
     # person without an entry was not read that way (ask the store: `sync.store.links.associated`)
     opportunities: dict[uuid.UUID, list[RecordKey]] = field(default_factory=dict)
     _email_people: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    _born_by_email: dict[uuid.UUID, str] = field(default_factory=dict)  # new: no one had it
     _flagged: dict[System, set[uuid.UUID]] = field(
         default_factory=lambda: {system: set() for system in System}
     )
@@ -244,6 +251,7 @@ class Identity:
         self.active[pid] = {}
         if email:
             self._people_with_email(email).append(pid)
+            self._born_by_email[pid] = email
         if reason is not None:
             self._link(pid, key, reason)
         return pid
@@ -298,12 +306,35 @@ class Identity:
 
     # -- writing ---------------------------------------------------------------------------------
 
+    def _check_unraced(self, db: Db, already: Mapping[RecordKey, Link]) -> None:
+        """Whether what this unit resolved still holds: a record it links is not linked to
+        someone else since, and the email of a person it makes (no one had it) is still no
+        one else's. Otherwise two people would share one record or one email for good."""
+        raced = [
+            str(key)
+            for pid, key, _ in self.new_links
+            if (found := already.get(key)) is not None and found.person_id != pid
+        ]
+        made = {email: pid for pid, email in self._born_by_email.items() if pid in self.new_people}
+        for email, holders in people_by_emails(db, list(made)).items() if made else ():
+            if any(h != made[email] and h not in self.new_people for h in holders):
+                raced.append(email)
+        if raced:
+            raise IdentityRaced(
+                f"another process linked {raced[0]} while this unit ran"
+                + (f" (and {len(raced) - 1} more)" if len(raced) > 1 else "")
+                + ": nothing of the unit is stored, and its records are read again"
+            )
+
     def persist(self, db: Db, *, at: datetime | None = None) -> None:
-        """Write the new people, links and moves (inside the caller's transaction)."""
+        """Write the new people, links and moves (inside the caller's transaction, which
+        must hold `sync.store.locks.UNIT_COMMITS`). Raises `IdentityRaced`, writing nothing,
+        when another process's commit decided otherwise since this unit resolved."""
         when = at
-        add_people_with_ids(db, list(self.new_people.items()), at=when)
         fresh = {key for _, key, _ in self.new_links}
         already = find_links(db, fresh) if fresh else {}
+        self._check_unraced(db, already)
+        add_people_with_ids(db, list(self.new_people.items()), at=when)
         link_many(db, [(p, k, r) for p, k, r in self.new_links if k not in already], at=when)
         for pid, key, reason in self.moves:
             relink(db, pid, key, reason, at=when)

@@ -17,6 +17,7 @@ when that snapshot was taken, so a steady poll costs the history nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ from sync import collector, deletes
 from sync.changes import any_changed
 from sync.entries import REJECTIONS, explanation, first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
-from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule, parse_baton_id
+from sync.identity import IDENTITY_FIELD, Identity, IdentityRaced, ambiguous_rule, parse_baton_id
 from sync.plan import (
     LEAD_STATUS,
     OUTCOME_REASON,
@@ -65,6 +66,7 @@ from sync.store.links import (
     find_links,
     restored_links,
 )
+from sync.store.locks import UNIT_COMMITS, hold
 from sync.store.pending import (
     Baseline,
     PendingCreate,
@@ -92,6 +94,8 @@ from sync.store.transitions import (
 )
 from sync.twins import TwinCache
 from sync.values import OUTCOME, STAGE, Values
+
+log = logging.getLogger(__name__)
 
 POSITION = (STAGE, OUTCOME)  # the canonical values a funnel move writes
 FUNNEL_MOVED = frozenset({*POSITION, FUNNEL_STAGE})  # a write's changes that say it moved one
@@ -320,32 +324,40 @@ class Worker:
                 if s.result is Result.OK and not s.write.changes.keys().isdisjoint(POSITION)
             },
         )
-        with self.db.begin() as tx:
-            self._commit(
-                tx,
-                gathered,
-                plans,
-                sent,
-                report,
-                trigger,
-                run_id,
-                now,
-                held=[writes[n] for n in held],
-                retrying=retrying,
-            )
-            deletes.commit(
-                tx,
-                removed,
-                report,
-                trigger=trigger,
-                run_id=run_id,
-                now=now,
-                purged=purged,
-            )
-            if cursor is not None and not blocked:
-                advance_checkpoint(
-                    tx, cursor.system, cursor.object, cursor.modified_at, cursor.id, at=now
+        try:
+            with self.db.begin() as tx:
+                hold(tx, UNIT_COMMITS)
+                self._commit(
+                    tx,
+                    gathered,
+                    plans,
+                    sent,
+                    report,
+                    trigger,
+                    run_id,
+                    now,
+                    held=[writes[n] for n in held],
+                    retrying=retrying,
                 )
+                deletes.commit(
+                    tx,
+                    removed,
+                    report,
+                    trigger=trigger,
+                    run_id=run_id,
+                    now=now,
+                    purged=purged,
+                )
+                if cursor is not None and not blocked:
+                    advance_checkpoint(
+                        tx, cursor.system, cursor.object, cursor.modified_at, cursor.id, at=now
+                    )
+        except IdentityRaced as raced:
+            # What was sent stands; the records are read again (the page is blocked, a
+            # webhook's records come with the next poll), and the store's links then win.
+            log.warning("unit not stored", extra={"kv": {"trigger": trigger, "why": str(raced)}})
+            report.retry_later += 1
+            return report, True
         return report, blocked
 
     def _unseen_matches(

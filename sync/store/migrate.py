@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Connection, Engine
 
 from sync.store.engine import make_engine
+from sync.store.locks import MIGRATIONS, hold
 from sync.store.schema import Base
 
 SCRIPT_LOCATION = "sync.store:migrations"
@@ -31,10 +32,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade(engine_or_url: Engine | URL | str, revision: str = "head") -> None:
-    """Bring the database up to `revision`, in one transaction; a no-op when already there."""
+    """Bring the database up to `revision`, in one transaction; a no-op when already there
+    (a process starting beside another that is upgrading waits for it, then finds it done)."""
     engine = engine_or_url if isinstance(engine_or_url, Engine) else make_engine(engine_or_url)
     try:
         with engine.begin() as connection:
+            hold(connection, MIGRATIONS)
             command.upgrade(alembic_config(connection), revision)
     finally:
         if engine is not engine_or_url:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 from alembic import command
@@ -117,5 +118,31 @@ def test_0006_closes_all_but_the_latest_of_several_running_backfills(empty_url: 
         assert closed.status is RunStatus.INTERRUPTED
         assert closed.error == "closed by migration 0006: a later backfill was running"
         assert running.status is RunStatus.RUNNING
+    finally:
+        engine.dispose()
+
+
+def test_two_processes_upgrading_an_empty_store_at_once_both_end_at_head(empty_url: URL) -> None:
+    """The daemon and a CLI command started together on a new store: one builds the schema,
+    the other waits for it (PostgreSQL: an advisory lock; SQLite: the write lock) and finds
+    it done, instead of failing on a half-made type or table."""
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            upgrade(empty_url)
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            assert current_revision(conn) == head_revision()
     finally:
         engine.dispose()
