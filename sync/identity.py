@@ -6,7 +6,10 @@ Order of evidence, strongest first:
    any more, becomes that record again);
 2. the cross-system id (`baton_id` in HubSpot, `Baton_Id__c` in Salesforce), written on both
    sides so links survive a lost store; a Contact carrying the id of a person linked to a Lead
-   is that Lead converted (relink, reason `conversion`);
+   is that Lead converted (relink, reason `conversion`), and a converted Lead carrying the id
+   of a person whose record is already the Contact it names is that person's former record
+   (an inactive link, reason `conversion`: the order a lost store's records are read in does
+   not matter);
 3. the normalized email, when exactly one person has it and that person has no record in the
    record's system yet.
 
@@ -31,7 +34,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from connectors.records import RecordKey, SourceRecord, System
-from mappings.apply import CONTACT, LEAD, OPPORTUNITY
+from mappings.apply import CONTACT, LEAD, OPPORTUNITY, converted_lead
 from mappings.model import Person
 from sync.store._sql import Db
 from sync.store.decisions import people_with_rule
@@ -160,7 +163,7 @@ class Identity:
                 continue  # a duplicate within the page
             bid = parse_baton_id(person.baton_id)
             if bid is not None:
-                self._by_cross_id(record.key, bid, person.email, known)
+                self._by_cross_id(record, bid, person.email, known)
             elif person.email:
                 self._by_email(record.key, person.email, twins[(record.key.system, person.email)])
             else:
@@ -200,8 +203,9 @@ class Identity:
             self.active[pid] = found.get(pid, {})
 
     def _by_cross_id(
-        self, key: RecordKey, bid: uuid.UUID, email: str | None, known: set[uuid.UUID]
+        self, record: SourceRecord, bid: uuid.UUID, email: str | None, known: set[uuid.UUID]
     ) -> None:
+        key = record.key
         if bid not in known and bid not in self.new_people and bid not in self.active:
             self.new_people[bid] = email  # the store was lost, or never saw this person
             self.active[bid] = {}
@@ -210,6 +214,15 @@ class Identity:
             self._link(bid, key, LinkReason.CROSS_ID)
         elif current.object == LEAD and key.object == CONTACT:
             self.move(bid, key, LinkReason.CONVERSION)
+        elif (
+            current.object == CONTACT
+            and converted_lead(record)
+            and record.get("ConvertedContactId") == current.id
+        ):
+            # The Lead the person's Contact was converted from, read after it (a lost store
+            # rebuilt in that order): the person's former record, as the Lead-first order
+            # leaves it, still naming the person for its late echoes and its Opportunity.
+            self.associate(bid, key, LinkReason.CONVERSION)
         else:
             self._ambiguous(key, bid, email, f"{key} and {current} carry the same baton id {bid}")
 
