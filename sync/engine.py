@@ -3,7 +3,8 @@
 Every entry point funnels into one unit of work (`sync.unit.Worker.run`), committed in one
 transaction with the page's checkpoint; this module decides what to read, in which order, and
 records each run in `runs`. Checkpoints are per system and object, with a fixed upper bound
-(now - settle), a lookback and id tie-breaks, and move only once a page's writes committed; a
+(now - settle, per system on that system's clock where it is behind ours: see `_bounds`), a
+lookback and id tie-breaks, and move only once a page's writes committed; a
 page with a write to retry later stops its object's cycle so the page is read again, and a
 window read to its end moves the checkpoint to its bound.
 
@@ -128,6 +129,7 @@ class SyncPolicy:
     propagate_deletes: bool = False  # default: flag + report; on: see sync.deletes
     lookback: timedelta = timedelta(minutes=2)
     settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
+    # (on the system's clock where it is behind ours; a skew past half the lookback is reported)
     page_size: int = 500  # records per unit of work when polling
     backfill_page_size: int = 5_000  # ... when backfilling: fewer part-filled write batches
     heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
@@ -199,13 +201,13 @@ class SyncEngine:
 
     def poll(self, *, dry_run: bool = False) -> CycleReport:
         """One incremental cycle over both systems' person objects, page by page, from each
-        checkpoint (minus the lookback) to now - settle."""
-        upper = self.now() - self.policy.settle
+        checkpoint (minus the lookback) to now - settle (each system's now: `_bounds`)."""
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
+        bounds = self._bounds(report)
         return self._run(
             RunKind.DAEMON,
             dry_run,
-            lambda run_id: self._poll(upper, run_id, dry_run, report),
+            lambda run_id: self._poll(bounds, run_id, dry_run, report),
             so_far=report,
         )
 
@@ -264,7 +266,6 @@ class SyncEngine:
         behind `since` (or absent) is then left alone: moving it to the start would skip the
         changes before `since` the daemon has not read.
         """
-        upper = self.now() - self.policy.settle
         if since is not None and since.utcoffset() is None:
             raise ValueError(f"since must be timezone-aware, got {since.isoformat()}")
         wanted = [
@@ -274,10 +275,11 @@ class SyncEngine:
         ]
 
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
+        bounds = self._bounds(report)
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
-            listings = self._listings(wanted, upper, since, dry_run=dry_run, restart=restart)
-            self._backfill(wanted, listings, upper, since, run_id, dry_run, progress, report)
+            listings = self._listings(wanted, bounds, since, dry_run=dry_run, restart=restart)
+            self._backfill(wanted, listings, bounds, since, run_id, dry_run, progress, report)
             if listings and not dry_run:
                 with self.db.begin() as tx:
                     forget_listings(tx, wanted)
@@ -453,13 +455,51 @@ class SyncEngine:
                 return
             self._beaten[run_id] = now
 
+    def _bounds(self, report: CycleReport) -> dict[System, datetime]:
+        """This run's upper bound per system: now - settle on the system's clock where it is
+        behind ours (never ahead of it). The windows are on the system's own modification
+        stamps: a bound ahead of its clock moves the checkpoint past edits it stamps later,
+        and with a skew beyond the lookback the next window starts after them. A skew beyond
+        half the lookback is logged (once per run) and noted in `report`."""
+        now = self.now()
+        bounds: dict[System, datetime] = {}
+        for system, connector in self.connectors.items():
+            offset = connector.clock_offset()
+            bounds[system] = self._bound(offset, now)
+            if offset is not None and abs(offset) > self.policy.lookback / 2:
+                seconds = offset.total_seconds()
+                report.clock_skew[system.value] = seconds
+                log.warning(
+                    "%s clock is %.0f s %s Baton's: check NTP on this host",
+                    system.value,
+                    abs(seconds),
+                    "behind" if seconds < 0 else "ahead of",
+                    extra={
+                        "system": system.value,
+                        "clock_offset_s": round(seconds, 1),
+                        "lookback_s": self.policy.lookback.total_seconds(),
+                    },
+                )
+        return bounds
+
+    def _bound(self, offset: timedelta | None, now: datetime) -> datetime:
+        """now - settle, on a clock `offset` from ours when that is behind (None: unknown)."""
+        behind = min(offset, timedelta(0)) if offset is not None else timedelta(0)
+        return now + behind - self.policy.settle
+
     def _poll(
-        self, upper: datetime, run_id: uuid.UUID | None, dry_run: bool, report: CycleReport
+        self,
+        bounds: Mapping[System, datetime],
+        run_id: uuid.UUID | None,
+        dry_run: bool,
+        report: CycleReport,
     ) -> CycleReport:
         """The poll's passes, adding to `report` as each page commits."""
         carry = _dry_identity(self.reader) if dry_run else None
         for system, obj in POLLED_OBJECTS:
-            self._read_changes(system, obj, upper, run_id, dry_run, report, carry, trigger="poll")
+            self._read_changes(
+                system, obj, bounds[system], run_id, dry_run, report, carry, trigger="poll"
+            )
         if self.policy.create_contacts_from_salesforce:
             if carry is not None:
                 report += self._dry_create_missing(carry, trigger="poll")
@@ -525,15 +565,18 @@ class SyncEngine:
         if not keep:
             # The whole window was read: the next one starts from this bound (less the
             # lookback), not from the last change, or a quiet org's polls would keep reading
-            # the same last changes again.
+            # the same last changes again. Never past the system's now as its responses told
+            # it during the read: a clock first learned then (a new process's first run) is
+            # behind the bound set before it.
+            end = min(upper, self._bound(self.connectors[system].clock_offset(), self.now()))
             with self.db.begin() as tx:
-                advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+                advance_checkpoint(tx, system, obj, end, "", at=self.now())
         return True
 
     def _listings(
         self,
         wanted: Sequence[tuple[System, str]],
-        upper: datetime,
+        bounds: Mapping[System, datetime],
         since: datetime | None,
         *,
         dry_run: bool,
@@ -554,7 +597,7 @@ class SyncEngine:
             if restart:
                 forget_listings(tx, wanted)
             for system, obj in wanted:
-                begin_listing(tx, system, obj, upper, at=self.now())
+                begin_listing(tx, system, obj, bounds[system], at=self.now())
             kept = get_listings(tx)
         return {key: kept[key] for key in wanted}
 
@@ -562,7 +605,7 @@ class SyncEngine:
         self,
         wanted: Sequence[tuple[System, str]],
         listings: dict[tuple[System, str], Listing],
-        upper: datetime,
+        bounds: Mapping[System, datetime],
         since: datetime | None,
         run_id: uuid.UUID | None,
         dry_run: bool,
@@ -585,6 +628,7 @@ class SyncEngine:
             connector = self.connectors[system]
             size = self.policy.backfill_page_size
             if since is not None:
+                upper = bounds[system]
                 return cut_records(connector.read_changes(obj, min(since, upper), upper), size)
             begun = listings.get((system, obj))
             return cut(connector.list_all(obj, begun.position if begun else None), size)
@@ -609,6 +653,7 @@ class SyncEngine:
         )
         try:
             for system, obj in todo:
+                upper = bounds[system]
                 label = f"{system}:{obj}"
                 begun = listings.get((system, obj))
                 if progress is not None:
@@ -671,14 +716,16 @@ class SyncEngine:
                 if progress is not None:
                     progress.finish(label)
             caught = (
-                self._catch_up(wanted, listings, upper, run_id, report, carry)
+                self._catch_up(wanted, listings, bounds, run_id, report, carry)
                 if since is None
                 else True
             )
             if self.policy.create_contacts_from_salesforce:
                 if not caught:
                     report.creation_waits = True  # a write of the catch-up waits for a retry
-                elif not self._hubspot_read(listed, since, upper, run_id, dry_run, report, carry):
+                elif not self._hubspot_read(
+                    listed, since, bounds[System.HUBSPOT], run_id, dry_run, report, carry
+                ):
                     report.creation_waits = True
                 elif carry is not None:
                     report += self._dry_create_missing(carry, trigger="backfill")
@@ -744,7 +791,7 @@ class SyncEngine:
         self,
         wanted: Sequence[tuple[System, str]],
         listings: Mapping[tuple[System, str], Listing],
-        upper: datetime,
+        bounds: Mapping[System, datetime],
         run_id: uuid.UUID | None,
         report: CycleReport,
         carry: Identity | None,
@@ -758,6 +805,7 @@ class SyncEngine:
         write waits for a retry (the contacts' then keeps the creation pass waiting)."""
         caught = True
         for key in wanted:
+            upper = bounds[key[0]]
             with self.reader.connect() as conn:
                 checkpoint = get_checkpoint(conn, *key)
             start = checkpoint.cursor if checkpoint is not None else None

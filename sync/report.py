@@ -44,6 +44,9 @@ class CycleReport:
     resumed: Counter[str] = field(default_factory=Counter)
     # The creation pass waited: HubSpot's contacts were not all read (see SyncEngine.backfill).
     creation_waits: bool = False
+    # Clocks found skewed by more than half the lookback: system -> its offset from ours in
+    # seconds (negative: behind). The run's bounds follow a clock behind ours (SyncEngine).
+    clock_skew: dict[str, float] = field(default_factory=dict)
 
     def __add__(self, other: CycleReport) -> CycleReport:
         return CycleReport(
@@ -62,6 +65,7 @@ class CycleReport:
             run_id=self.run_id or other.run_id,
             resumed=self.resumed + other.resumed,
             creation_waits=self.creation_waits or other.creation_waits,
+            clock_skew={**self.clock_skew, **other.clock_skew},
         )
 
     def __iadd__(self, other: CycleReport) -> CycleReport:
@@ -95,4 +99,6 @@ class CycleReport:
             deletes_propagated=self.deletes_propagated,
             retry_later=self.retry_later,
         )
+        for system, seconds in self.clock_skew.items():
+            out[f"clock_skew_s.{system}"] = round(seconds)
         return out

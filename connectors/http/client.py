@@ -1,7 +1,8 @@
 """The httpx client for the calls Baton makes itself (OAuth token endpoints, not the SDKs).
 
 One factory so every such client has the same explicit timeouts, CA file, user agent and a
-response hook that feeds the system's `ApiBudget` from the vendor's limit headers. Failed
+response hook that feeds the system's `ApiBudget` from the vendor's limit headers (and its
+`VendorClock` from `Date`). Failed
 responses are turned into classified `ConnectorError`s by `raise_for_status` (the classifier's
 verdict, not httpx's bare `HTTPStatusError`), so the retry layer can act on them.
 """
@@ -20,6 +21,7 @@ from connectors._redact import redact
 from connectors.errors import ConfigError
 from connectors.http.budget import ApiBudget
 from connectors.http.classify import classify_response
+from connectors.http.clock import VendorClock
 from connectors.records import System
 
 USER_AGENT = "baton-sync/0.1 (+https://github.com/baton-sync/baton)"
@@ -35,6 +37,7 @@ def build_client(
     timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
     user_agent: str = USER_AGENT,
     budget: ApiBudget | None = None,
+    clock: VendorClock | None = None,
     headers: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
     trust_env: bool = True,
@@ -47,6 +50,7 @@ def build_client(
         ca_file: PEM bundle to verify TLS with (the sandbox's CA, a corporate proxy's); None
             uses the system trust store.
         budget: corrected from every response's limit headers when given.
+        clock: learns the vendor's clock from every response's `Date` when given.
         transport: injectable for tests.
         trust_env: honour proxy environment variables (corporate proxies need them).
         proxy: an explicit proxy URL; it wins over the environment.
@@ -70,6 +74,8 @@ def build_client(
     }
     if budget is not None:
         hooks["response"].append(lambda response: budget.observe_headers(response.headers))
+    if clock is not None:
+        hooks["response"].append(lambda response: clock.observe_headers(response.headers))
     return httpx.Client(
         base_url=base_url,
         verify=verify,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
 from connectors.errors import ConfigError
 from connectors.http.budget import ApiBudget, hubspot_spec
 from connectors.http.client import build_client
+from connectors.http.clock import VendorClock
 from connectors.http.redaction import register_secrets
 from connectors.http.retry import Retrier, RetryPolicy
 from connectors.hubspot.auth import OAuthTokens, PrivateAppToken, TokenSource
@@ -40,7 +41,9 @@ from connectors.records import (
 )
 
 
-def _tokens(settings: HubSpotSettings, http: httpx.Client | None) -> TokenSource:
+def _tokens(
+    settings: HubSpotSettings, http: httpx.Client | None, clock: VendorClock
+) -> TokenSource:
     if settings.access_token is not None:
         return PrivateAppToken(settings.access_token)
     # HubSpotSettings validated that the OAuth trio is complete when there is no token.
@@ -48,7 +51,10 @@ def _tokens(settings: HubSpotSettings, http: httpx.Client | None) -> TokenSource
     assert settings.client_secret is not None
     assert settings.refresh_token is not None
     return OAuthTokens(
-        http=http or build_client(base_url=settings.base_url, timeout=settings.request_timeout_s),
+        http=http
+        or build_client(
+            base_url=settings.base_url, timeout=settings.request_timeout_s, clock=clock
+        ),
         client_id=settings.client_id,
         client_secret=settings.client_secret,
         refresh_token=settings.refresh_token,
@@ -92,7 +98,8 @@ class HubSpotConnector:
                 daily_floor=settings.daily_floor,
             )
         )
-        self.tokens = _tokens(settings, http)
+        self.clock = VendorClock()
+        self.tokens = _tokens(settings, http, self.clock)
         self.retrier = Retrier(
             system=System.HUBSPOT,
             policy=policy,
@@ -106,6 +113,7 @@ class HubSpotConnector:
             retrier=self.retrier,
             budget=self.budget,
             timeout_s=settings.request_timeout_s,
+            clock=self.clock,
         )
         self.reader = HubSpotReader(
             self.sdk, extra_properties=extra_properties, read_ahead=read_ahead
@@ -127,6 +135,9 @@ class HubSpotConnector:
     @property
     def system(self) -> System:
         return System.HUBSPOT
+
+    def clock_offset(self) -> timedelta | None:
+        return self.clock.offset()
 
     # Reads
 

@@ -30,6 +30,7 @@ from urllib3.util.retry import Retry
 from connectors.errors import ConnectorError
 from connectors.http.budget import DEFAULT_KIND, SEARCH_KIND, ApiBudget
 from connectors.http.classify import classify_response
+from connectors.http.clock import VendorClock
 from connectors.http.headers import lower_headers
 from connectors.http.retry import Retrier
 from connectors.records import System
@@ -73,6 +74,7 @@ class HubSpotSdk:
         retrier: the one retry layer (owns the budget and the refresh callback).
         budget: corrected from every response's rate-limit headers.
         timeout_s: per-request timeout handed to urllib3.
+        clock: learns the portal's clock from every response's `Date`.
     """
 
     def __init__(
@@ -83,10 +85,12 @@ class HubSpotSdk:
         retrier: Retrier,
         budget: ApiBudget | None = None,
         timeout_s: float = 30.0,
+        clock: VendorClock | None = None,
     ) -> None:
         self._token = token
         self._retrier = retrier
         self._budget = budget
+        self._clock = clock
         self._timeout = timeout_s
         # The token is set per attempt (see `_once`), so none is fetched at construction.
         self._client = build_client(base_url=base_url, access_token="")
@@ -150,14 +154,19 @@ class HubSpotSdk:
             raw.release_conn()
         if self._budget is not None:
             self._budget.observe_headers(headers)
+        if self._clock is not None:
+            self._clock.observe_headers(headers)
         body = orjson.loads(data) if data else None
         return Reply(status=int(raw.status), headers=headers, body=body)
 
     def _classify(self, exc: Exception, operation: str) -> ConnectorError:
         status = int(getattr(exc, "status", 0) or 0)
         headers = getattr(exc, "headers", None)
-        if self._budget is not None and headers is not None:
-            self._budget.observe_headers(lower_headers(headers))
+        if headers is not None:
+            if self._budget is not None:
+                self._budget.observe_headers(lower_headers(headers))
+            if self._clock is not None:
+                self._clock.observe_headers(headers)
         body = getattr(exc, "body", None)
         if status == 0:
             # The SDK reports TLS failures and unparsable payloads as status 0.

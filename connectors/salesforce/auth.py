@@ -28,6 +28,7 @@ import jwt
 from connectors.errors import AuthError, ConfigError, ConnectorError
 from connectors.http.classify import classify_exception, classify_response
 from connectors.http.client import build_client
+from connectors.http.clock import VendorClock
 from connectors.records import System
 from connectors.salesforce.settings import ENV_PREFIX, SalesforceSettings
 
@@ -59,6 +60,7 @@ class TokenClient:
         settings: the connector's settings (auth mode and credentials).
         transport: injectable for tests (respx also works without it).
         clock: epoch seconds, for the JWT expiry.
+        vendor_clock: learns the vendor's clock from the token endpoint's `Date`.
     """
 
     def __init__(
@@ -67,10 +69,12 @@ class TokenClient:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        vendor_clock: VendorClock | None = None,
     ) -> None:
         self.settings = settings
         self._transport = transport
         self._clock = clock
+        self._vendor_clock = vendor_clock
 
     def grant(self) -> Token:
         """Obtain a new access token.
@@ -88,6 +92,7 @@ class TokenClient:
             ca_file=s.ca_file,
             timeout=httpx.Timeout(s.request_timeout_s, connect=s.connect_timeout_s),
             transport=self._transport,
+            clock=self._vendor_clock,
             trust_env=True,
             proxy=s.proxy_url,
         ) as client:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
 from connectors.http.budget import ApiBudget, salesforce_spec
+from connectors.http.clock import VendorClock
 from connectors.http.redaction import register_secrets
 from connectors.http.retry import RetryPolicy
 from connectors.records import (
@@ -62,7 +63,8 @@ class SalesforceConnector:
         self.settings = settings
         register_secrets(*settings.secrets())
         self.budget = budget or ApiBudget(salesforce_spec(daily_floor=settings.daily_floor))
-        self.tokens = TokenClient(settings, transport=token_transport)
+        self.clock = VendorClock()
+        self.tokens = TokenClient(settings, transport=token_transport, vendor_clock=self.clock)
         self.sdk = SalesforceSdk(
             tokens=self.tokens.grant,
             api_version=settings.api_version,
@@ -73,6 +75,7 @@ class SalesforceConnector:
             sleep=sleep,
             bulk_poll_s=settings.bulk_poll_s,
             proxy_url=settings.proxy_url,
+            clock=self.clock,
         )
         self.describer = Describer(self.sdk)
         self.reader = Reader(
@@ -86,6 +89,9 @@ class SalesforceConnector:
     @property
     def system(self) -> System:
         return System.SALESFORCE
+
+    def clock_offset(self) -> timedelta | None:
+        return self.clock.offset()
 
     def read_changes(
         self, object: str, since: datetime | None, until: datetime

@@ -33,6 +33,7 @@ from simple_salesforce.exceptions import (
 
 from connectors.errors import PermanentError
 from connectors.http.budget import ApiBudget
+from connectors.http.clock import VendorClock
 from connectors.http.redaction import register_secrets
 from connectors.http.retry import Retrier, RetryPolicy
 from connectors.records import System
@@ -77,6 +78,7 @@ def build_session(
     timeout: tuple[float, float],
     budget: ApiBudget | None,
     proxy_url: str | None = None,
+    clock: VendorClock | None = None,
 ) -> requests.Session:
     """The `requests.Session` every simple-salesforce call (REST and Bulk 2.0) goes through.
 
@@ -97,6 +99,12 @@ def build_session(
             budget.observe_headers(response.headers)
 
         session.hooks["response"].append(observe)
+    if clock is not None:
+
+        def observe_date(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            clock.observe_headers(response.headers)
+
+        session.hooks["response"].append(observe_date)
     return session
 
 
@@ -135,6 +143,7 @@ class SalesforceSdk:
         sleep: injectable for tests (retry waits).
         bulk_poll_s: first wait when polling a Bulk 2.0 job.
         proxy_url: HTTPS proxy for every REST and Bulk call (None: direct).
+        clock: learns the org's clock from every response's `Date`.
     """
 
     def __init__(
@@ -149,6 +158,7 @@ class SalesforceSdk:
         sleep: Callable[[float], None] | None = None,
         bulk_poll_s: float = 1.0,
         proxy_url: str | None = None,
+        clock: VendorClock | None = None,
     ) -> None:
         self._tokens = tokens
         self._version = api_version
@@ -156,7 +166,7 @@ class SalesforceSdk:
         self._lock = threading.Lock()
         self.budget = budget
         self.session = build_session(
-            ca_file=ca_file, timeout=timeout, budget=budget, proxy_url=proxy_url
+            ca_file=ca_file, timeout=timeout, budget=budget, proxy_url=proxy_url, clock=clock
         )
         retry_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self.retrier = Retrier(

@@ -24,7 +24,7 @@ from sandbox.hubspot.search import SearchEngine
 from sandbox.shared.admin import shared_admin_router
 from sandbox.shared.clock import Clock
 from sandbox.shared.faults import Fault, FaultInjector
-from sandbox.shared.middleware import FaultRenderer, SandboxMiddleware
+from sandbox.shared.middleware import DateHeader, FaultRenderer, SandboxMiddleware
 from sandbox.shared.stats import Stats
 
 
@@ -104,4 +104,5 @@ def build_app(
     app.add_middleware(
         SandboxMiddleware, stats=stats, faults=faults, render_fault=fault_renderer(limits, faults)
     )
+    app.add_middleware(DateHeader, clock=clock)  # outermost: faults and refusals are dated too
     return app

@@ -34,7 +34,7 @@ from sandbox.salesforce.store import Store, format_datetime, make_id
 from sandbox.shared.admin import shared_admin_router
 from sandbox.shared.clock import Clock
 from sandbox.shared.faults import Fault, FaultInjector
-from sandbox.shared.middleware import SandboxMiddleware
+from sandbox.shared.middleware import DateHeader, SandboxMiddleware
 from sandbox.shared.stats import Stats
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -218,6 +218,7 @@ class SalesforceSandbox:
         app.add_middleware(
             SandboxMiddleware, stats=self.stats, faults=self.faults, render_fault=self.render_fault
         )
+        app.add_middleware(DateHeader, clock=self.clock)  # outermost: refusals are dated too
         return app
 
     def _include_bulk(self, app: FastAPI, auth: Any) -> None:

@@ -1,4 +1,4 @@
-"""The ASGI layer every imitation shares: request counting and fault injection.
+"""The ASGI layer every imitation shares: request counting, fault injection, `Date` headers.
 
 Admin routes (`/_sandbox/...`) are neither counted nor faulted. A request is counted under its
 route template (`POST /crm/v3/objects/{objectType}/search`) once its response status is known.
@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable, Iterator
+from email.utils import formatdate
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.shared.clock import Clock
 from sandbox.shared.faults import Fault, FaultInjector
 from sandbox.shared.stats import Stats
 
@@ -98,3 +100,32 @@ def _flatten(routes: Iterable[object], prefix: str) -> Iterator[tuple[str, Itera
             path = getattr(route, "path", None)
             if isinstance(path, str):
                 yield prefix + path, getattr(route, "methods", None) or ()
+
+
+class DateHeader:
+    """Every response's `Date` (RFC 9110 §6.6.1) on the sandbox's clock, as the vendors stamp
+    it on theirs: a clock moved by `/_sandbox/clock/advance` shows in `Date` as in the record
+    stamps, so a client learning the vendor's clock from `Date` sees the same skew. The
+    server's own `Date` (wall time) is switched off (`sandbox.shared.server`)."""
+
+    def __init__(self, app: ASGIApp, *, clock: Clock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"date"
+                ]
+                stamp = formatdate(self.clock.now(), usegmt=True).encode("latin-1")
+                message = {**message, "headers": [*headers, (b"date", stamp)]}
+            await send(message)
+
+        await self.app(scope, receive, dated_send)

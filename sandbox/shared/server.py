@@ -60,6 +60,7 @@ class Listener:
             loop="none",
             http="httptools",
             timeout_keep_alive=30,
+            date_header=False,  # the apps stamp `Date` on the sandbox clock (`DateHeader`)
             # Kept-alive TLS clients must not hold a shutdown (SIGTERM) open indefinitely.
             timeout_graceful_shutdown=3,
             ssl_certfile=str(self.tls.server_cert) if self.tls else None,

@@ -39,6 +39,9 @@ class InMemoryConnector:
     def __init__(self, records: list[SourceRecord]) -> None:
         self.records = records
 
+    def clock_offset(self) -> timedelta | None:
+        return None
+
     def read_changes(
         self, object: str, since: datetime | None, until: datetime
     ) -> Iterator[SourceRecord]:
@@ -128,6 +131,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
 
     assert members == {
         "system",
+        "clock_offset",
         "read_changes",
         "read_deletions",
         "read_all",

@@ -1,7 +1,8 @@
 """In-memory connectors implementing `connectors.protocol.Connector`, for engine tests.
 
 They keep the protocol's promises the engine relies on: `read_changes` is half-open and
-ordered by (modified_at, id); writes stamp the record with the fake clock; `match_on` upserts
+ordered by (modified_at, id); writes stamp the record with the fake clock (plus `skew`, the
+vendor's clock offset from Baton's, which `clock_offset` reports); `match_on` upserts
 find the record carrying that value (emails compared case-insensitively, as HubSpot does);
 refusals come back as outcomes with a vendor code and message. `writes` counts records
 created, updated or deleted through the API, like the sandboxes' `/_sandbox/stats`; `remove`
@@ -89,6 +90,7 @@ class FakeConnector:
     listed_pages: int = 0  # pages `list_all` handed out
     deletion_reads: int = 0  # `read_deletions` calls (a backfill's, on a store that polled)
     ids_read_bin: bool = False  # `read_by_ids` hands out deleted records too, as Salesforce's
+    skew: timedelta = timedelta(0)  # the vendor's clock minus Baton's: its stamps carry it
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     # object -> (the `known` names it was built from, their template); see `_template`
     _templates: dict[str, tuple[tuple[str, ...], dict[str, FieldValue]]] = field(
@@ -112,7 +114,7 @@ class FakeConnector:
         ident = id or self.new_id(obj)
         current = table.get(ident)
         merged = {**(current.fields if current else {}), **fields}
-        table[ident] = stored = Stored(merged, self.clock.advance(1))
+        table[ident] = stored = Stored(merged, self._vendor(self.clock.advance(1)))
         self._changed(obj, ident, stored, stored.modified_at)
         self._maker(obj)(ident, stored)  # built now, as a real system stores it: see `Stored`
         return ident
@@ -126,14 +128,14 @@ class FakeConnector:
         stored = self.objects[obj][ident]
         stored.deleted = True
         stored.merged_into = merged_into
-        self._changed(obj, ident, stored, self.clock.advance(1))
+        self._changed(obj, ident, stored, self._vendor(self.clock.advance(1)))
 
     def restore(self, obj: str, ident: str) -> None:
         """A user's restore from the recycle bin: the record is back, with its id and fields."""
         stored = self.objects[obj][ident]
         stored.deleted = False
         stored.merged_into = None
-        self._changed(obj, ident, stored, self.clock.advance(1))
+        self._changed(obj, ident, stored, self._vendor(self.clock.advance(1)))
 
     def _changed(self, obj: str, ident: str, stored: Stored, at: datetime) -> None:
         """A record changed at `at`: its built record is dropped, and it reads last in order."""
@@ -161,7 +163,14 @@ class FakeConnector:
     def live(self, obj: str) -> dict[str, dict[str, FieldValue]]:
         return {i: s.fields for i, s in self.objects.get(obj, {}).items() if not s.deleted}
 
+    def _vendor(self, local: datetime) -> datetime:
+        """The vendor's time when Baton's clock reads `local`."""
+        return local + self.skew
+
     # -- Connector ---------------------------------------------------------------------------------
+
+    def clock_offset(self) -> timedelta | None:
+        return self.skew
 
     def _template(self, obj: str) -> dict[str, FieldValue]:
         """Every `known` field of `obj` as None, built once and copied for each record read (the
@@ -295,7 +304,7 @@ class FakeConnector:
             created = not ident
             if created:
                 ident = self.new_id(object)
-                table[ident] = Stored({}, self.clock())
+                table[ident] = Stored({}, self._vendor(self.clock()))
                 for name, index in indexes.items():
                     if patch.fields.get(name) is not None:
                         index.setdefault(_match_key(name, patch.fields[name]), []).append(ident)
@@ -318,7 +327,7 @@ class FakeConnector:
                 )
                 continue
             stored.fields.update(patch.fields)
-            self._changed(object, ident, stored, self.clock.advance(0.001))
+            self._changed(object, ident, stored, self._vendor(self.clock.advance(0.001)))
             self._stamp(stored, patch.fields)
             self.writes += 1
             outcomes.append(WriteOutcome(patch, ident, created=created))
@@ -351,7 +360,7 @@ class FakeConnector:
             stored = table.get(ident)
             if stored is not None and not stored.deleted:
                 stored.deleted = True
-                self._changed(object, ident, stored, self.clock.advance(0.001))
+                self._changed(object, ident, stored, self._vendor(self.clock.advance(0.001)))
                 self.deleted.append(ident)
                 self.writes += 1
             outcomes.append(WriteOutcome(patch, ident))
@@ -391,7 +400,7 @@ class FakeConnector:
             {
                 "IsConverted": True,
                 "ConvertedContactId": contact_id,
-                "ConvertedDate": self.clock().date().isoformat(),
+                "ConvertedDate": self._vendor(self.clock()).date().isoformat(),
                 "Status": "Closed - Converted",
             },
             id=lead_id,
