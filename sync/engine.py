@@ -470,14 +470,14 @@ class SyncEngine:
                 seconds = offset.total_seconds()
                 report.clock_skew[system.value] = seconds
                 log.warning(
-                    "%s clock is %.0f s %s Baton's: check NTP on this host",
-                    system.value,
-                    abs(seconds),
-                    "behind" if seconds < 0 else "ahead of",
+                    "clock skew",
                     extra={
-                        "system": system.value,
-                        "clock_offset_s": round(seconds, 1),
-                        "lookback_s": self.policy.lookback.total_seconds(),
+                        "kv": {
+                            "system": system.value,
+                            "clock_offset_s": round(seconds, 1),
+                            "lookback_s": self.policy.lookback.total_seconds(),
+                            "fix": "check NTP on this host",
+                        }
                     },
                 )
         return bounds
