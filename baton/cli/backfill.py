@@ -411,7 +411,7 @@ def backfill(
                 fail(f"baton backfill: --object {obj!r} is not a {system.value} object", 2)
     settings = settings_or_exit(env_file)
     runtime = start_runtime(settings, prepare=not dry_run)
-    console = Console()
+    console = Console(emoji=False)
     unprepared = _unprepared(runtime) if dry_run else []
     stopper = StopOnSignal(console)
     stop, stopped_by = stopper.stop, stopper.signals

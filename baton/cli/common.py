@@ -32,7 +32,7 @@ def fail(line: str, code: int = 1) -> NoReturn:
 
     Every error line of the CLI ends here, so secrets are masked here, whatever the line quotes.
     """
-    Console(stderr=True, highlight=False).print(escape(redact(line)), soft_wrap=True)
+    Console(emoji=False, stderr=True, highlight=False).print(escape(redact(line)), soft_wrap=True)
     raise SystemExit(code)
 
 

@@ -37,7 +37,7 @@ def upgrade(env_file: EnvFileOption = None) -> None:
             store.dispose()
     except Exception as exc:  # not the database's answer: a folder it cannot make, say
         fail(f"baton db upgrade: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
-    Console().print(f"Store at migration {revision} (head).")
+    Console(emoji=False).print(f"Store at migration {revision} (head).")
 
 
 def current(env_file: EnvFileOption = None) -> None:
@@ -56,6 +56,6 @@ def current(env_file: EnvFileOption = None) -> None:
         fail(f"baton db current: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
     head = migrate.head_revision()
     if revision == head:
-        Console().print(f"Store at migration {revision} (head).")
+        Console(emoji=False).print(f"Store at migration {revision} (head).")
         return
     fail(f"Store at migration {revision}, the code expects {head}: run 'baton db upgrade'.", 1)

@@ -219,7 +219,7 @@ def demo(
     ] = False,
 ) -> None:
     """Start the sandbox with its simulated teams and Baton syncing them; show what moved."""
-    console = Console()
+    console = Console(emoji=False)
     configure_logging(level="INFO" if verbose else "WARNING")
     config = SandboxConfig(
         directory=directory,

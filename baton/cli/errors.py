@@ -69,7 +69,7 @@ def list_command(
     if json_output:
         print_json(letters)
         return
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     if not letters:
         console.print("No dead letters." if chosen is None else f"No {status.value} dead letters.")
         return
@@ -101,7 +101,7 @@ def retry_command(
         )
     open_ids = [x.id for x in letters if x.status is DeadLetterStatus.OPEN]
     not_open = () if chosen is None else tuple(sorted(set(chosen) - set(open_ids)))
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     if not open_ids:
         if chosen is None:
             console.print("No open dead letters to retry.")
@@ -145,7 +145,7 @@ def drop_command(
         result = drop_letters(conn, ids, reason=reason, at=datetime.now(UTC))
     if not result.dropped:  # nothing done: the ids are the mistake
         _not_open(result.not_open, "drop", code=2)
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     dropped = ", ".join(str(letter.id) for letter in result.dropped) or "none"
     console.print(
         f"Dropped {len(result.dropped)} dead letter(s) ({dropped}); the reason is logged on "

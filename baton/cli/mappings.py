@@ -78,7 +78,7 @@ def _load(path: Path | None) -> Dictionary:
     try:
         return load(path)
     except DictionaryError as exc:
-        err = Console(stderr=True, highlight=False)
+        err = Console(emoji=False, stderr=True, highlight=False)
         for line in exc.lines:
             err.print(escape(line), soft_wrap=True)
         err.print("Fix the lines above (or pass another --file) and run again.")
@@ -96,7 +96,7 @@ def show(
     if output is Format.MARKDOWN:
         typer.echo(handout.markdown(dictionary))
         return
-    console = Console()
+    console = Console(emoji=False)
     for section in handout.sections(dictionary):
         table = Table(title=section.title, show_lines=True, title_justify="left")
         for column in section.columns:
@@ -134,7 +134,7 @@ def check_command(
     report = check(dictionary, options)
     owned = {("hubspot", "contacts", p.name) for p in hubspot_properties(dictionary)}
     _print_report(report, owned)
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     for name in missing_fields:
         if tuple(name.split(".", 2)) in owned:
             fix = "Baton creates it when it starts (baton run, baton backfill)"
@@ -193,14 +193,14 @@ def _bad_input(line: str) -> NoReturn:
 
     SystemExit rather than typer.Exit, so the status survives `standalone_mode=False`.
     """
-    Console(stderr=True, highlight=False).print(escape(line), soft_wrap=True)
+    Console(emoji=False, stderr=True, highlight=False).print(escape(line), soft_wrap=True)
     raise SystemExit(2)
 
 
 def _print_report(report: CheckReport, owned: Collection[PicklistKey] = ()) -> None:
     """Each problem with its fix; `owned` are the properties Baton creates and keeps the
     options of itself (see `baton.wiring.hubspot_properties`)."""
-    console = Console(highlight=False)
+    console = Console(emoji=False, highlight=False)
     for field in report.fields:
         name = escape(field.name)
         if not field.checked:

@@ -114,7 +114,7 @@ def sandbox(
     salesforce_port: Annotated[int, typer.Option(min=0, max=65535)] = 8912,
 ) -> None:
     """Serve local imitations of HubSpot (HTTP) and Salesforce (HTTPS) with realistic data."""
-    console = Console()
+    console = Console(emoji=False)
     config = SandboxConfig(
         directory=directory,
         host=host,

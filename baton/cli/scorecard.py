@@ -96,7 +96,7 @@ def scorecard(
     if json_output:
         print_json(card)
         return
-    render(card, Console(highlight=False))
+    render(card, Console(emoji=False, highlight=False))
 
 
 def _rate(value: float | None) -> str:

@@ -148,7 +148,7 @@ def status(
     if json_output:
         print_json(report)
         return
-    render(report, Console(highlight=False))
+    render(report, Console(emoji=False, highlight=False))
 
 
 def render(report: Status, console: Console) -> None:

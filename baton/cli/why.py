@@ -55,7 +55,7 @@ def why(
     if json_output:
         print_json(report)
         return
-    render(report, Console(highlight=False))
+    render(report, Console(emoji=False, highlight=False))
 
 
 def _email_shaped(text: str) -> bool:
