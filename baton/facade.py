@@ -27,6 +27,7 @@ class Report(Protocol):
     ambiguous: int
     deletes_flagged: int
     deletes_propagated: int
+    retry_later: int
     planned: list[Any]
     resumed: Counter[str]
     creation_waits: bool
@@ -75,4 +76,5 @@ def summary(report: Report) -> dict[str, int]:
         "ambiguous": report.ambiguous,
         "deletes_flagged": report.deletes_flagged,
         "deletes_propagated": report.deletes_propagated,
+        "retry_later": report.retry_later,  # writes refused for now: their page is read again
     }

@@ -109,6 +109,9 @@ HUBSPOT = SystemFacts(
             Kind.RATE_LIMITED,
             "HubSpot ten-second burst limit reached",
             policy="TEN_SECONDLY_ROLLING",
+            # the rolling window frees as calls age out of it: up to its 10 s, not the
+            # retrier's first seconds of back-off (another client's burst failed our calls)
+            wait_s=10.0,
         ),
         # Search is limited to 5 requests/s per account; its 429 says "secondly limit".
         Rule(

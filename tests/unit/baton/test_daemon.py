@@ -41,6 +41,7 @@ class FakeReport:
     ambiguous: int = 0
     deletes_flagged: int = 0
     deletes_propagated: int = 0
+    retry_later: int = 0
     planned: list[Any] = field(default_factory=list)
 
 
@@ -384,3 +385,11 @@ def test_a_purge_webhook_waiting_on_the_store_does_not_block_the_http_server(  #
     assert answers == [200]
     with store.connect() as conn:
         assert kept_purges(conn) == [KEY]
+
+
+def test_the_cycle_line_counts_writes_refused_for_now() -> None:
+    """A write every attempt of which failed for now (a 5xx, a lock) waits for its page to be
+    read again: the cycle's log line says how many, or the run looks clean."""
+    from baton.facade import summary
+
+    assert summary(FakeReport(retry_later=147))["retry_later"] == 147

@@ -365,3 +365,17 @@ def test_requests_http_error_is_classified_from_its_response() -> None:
     exc = requests.exceptions.HTTPError("503", response=response)
 
     assert isinstance(classify_exception(exc, system=SF), TransientError)
+
+
+def test_a_ten_secondly_429_without_retry_after_waits_for_the_window_to_roll() -> None:
+    """Its window frees as calls age out of it (up to 10 s): the retrier's first second of
+    back-off would spend the attempts while another client's burst still fills it."""
+    error = classify_response(
+        system=HS,
+        status=429,
+        headers={},
+        body=hs_429("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."),
+    )
+
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 10.0
