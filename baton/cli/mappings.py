@@ -175,6 +175,14 @@ def _live_picklists(
     wanted: dict[tuple[str, str], list[str]] = {}
     for system, obj, name in expected_values(dictionary):
         wanted.setdefault((system, obj), []).append(name)
+    for fmap in dictionary.fields.values():
+        if fmap.hubspot:
+            wanted.setdefault(("hubspot", "contacts"), []).append(fmap.hubspot)
+        for sobject, remote in fmap.salesforce.items():
+            wanted.setdefault(("salesforce", sobject), []).append(remote)
+    for sobject, fallbacks in dictionary.salesforce_required.items():
+        wanted.setdefault(("salesforce", sobject), []).extend(fallbacks)
+    wanted = {key: list(dict.fromkeys(names)) for key, names in wanted.items()}
     options: dict[PicklistKey, list[PicklistOption]] = {}
     missing: list[str] = []
     try:

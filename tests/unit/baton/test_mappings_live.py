@@ -56,3 +56,18 @@ def test_live_check_without_credentials_is_one_line_exit_2(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr.strip().startswith("baton: BATON_HUBSPOT_")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_live_check_names_a_mapped_field_the_system_does_not_have(
+    env_file: Path, tmp_path: Path
+) -> None:
+    """Not only picklists: a misspelt plain field (`Titel`) would fail every read of the
+    object at run time (`INVALID_FIELD`), so the check names it."""
+    shipped = Path(__file__).parents[3] / "mappings" / "funnel.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    assert "Lead: Title" in text
+    edited = tmp_path / "funnel.yaml"
+    edited.write_text(text.replace("Lead: Title", "Lead: Titel", 1), encoding="utf-8")
+    result = check(tmp_path, "--env-file", str(env_file), "--file", str(edited))
+    assert "salesforce.Lead.Titel" in result.stdout + result.stderr, result.stdout
+    assert result.returncode == 1
