@@ -62,6 +62,18 @@ class BatonSettings(BaseSettings):
     propagate_deletes: bool = Field(
         False, description="Delete on the other side too (default: flag and report)."
     )
+    reconcile_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 365,
+        description="Hours between reconciliations (every linked record read again): 0 is off.",
+    )
+    vanish_guard_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Share of an object's linked records that may vanish in one reconciliation.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, make_url, text
 
 from baton.daemon import Daemon, Timer, one_line
+from baton.facade import summary
 from baton.metrics import BatonMetrics
 from baton.service import Readiness, ServiceDeps
 from baton.service.app import Verifier
@@ -33,6 +34,7 @@ from mappings.loader import load
 from mappings.schema import custom_fields
 from sync import sla
 from sync.engine import SyncEngine, SyncPolicy
+from sync.reconcile import Guard
 from sync.store import migrate
 from sync.store.engine import make_engine
 
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 #: How often the SLA timer runs (it is cheap: one query, and idempotent).
 SLA_EVERY_S = 60.0
+RECONCILE_ASKS_S = 3600.0  # how often the daemon asks whether a reconciliation is due
 #: Records per unit of work. Writes are batched within a unit, so each unit ends on partly
 #: filled batches (HubSpot 100, Salesforce 200 per call, per object and verb): at 500 that
 #: cost a backfill ~1.5x the minimum calls; at 2,000 the waste is a few per cent.
@@ -142,7 +145,9 @@ def build(settings: Settings, *, policy: SyncPolicy | None = None) -> Runtime:
     salesforce = SalesforceConnector(settings.salesforce, extra_fields=salesforce_fields)
     store = open_store(settings.baton.database())
     chosen = policy or SyncPolicy(
-        propagate_deletes=settings.baton.propagate_deletes, page_size=PAGE_SIZE
+        propagate_deletes=settings.baton.propagate_deletes,
+        page_size=PAGE_SIZE,
+        vanish_guard=Guard(share=settings.baton.vanish_guard_share),
     )
     engine = SyncEngine(
         hubspot=hubspot, salesforce=salesforce, dictionary=dictionary, db=store, policy=chosen
@@ -169,14 +174,30 @@ def sla_timer(store: Engine, *, hours: float, every_s: float) -> Timer:
     return Timer("sla", every_s, tick)
 
 
+def reconcile_timer(engine: SyncEngine, *, hours: float) -> Timer:
+    """Reconciliation (`sync.reconcile`), when the last one that succeeded is `hours` old: the
+    timer asks hourly (a cron's `run --once` each time), so a failed one is tried again."""
+    every = timedelta(hours=hours)
+
+    def tick() -> None:
+        if engine.reconcile_due(every):
+            report = engine.reconcile()
+            log.info("reconcile", extra={"kv": summary(report)})
+
+    return Timer("reconcile", RECONCILE_ASKS_S, tick)
+
+
 def daemon_for(runtime: Runtime, *, metrics: BatonMetrics | None = None) -> Daemon:
-    """The daemon loop over this runtime's engine, with the SLA timer."""
+    """The daemon loop over this runtime's engine, with the SLA and reconciliation timers."""
     settings = runtime.settings.baton
+    timers = [sla_timer(runtime.store, hours=settings.sla_hours, every_s=SLA_EVERY_S)]
+    if settings.reconcile_hours > 0:
+        timers.append(reconcile_timer(runtime.engine, hours=settings.reconcile_hours))
     return Daemon(
         runtime.engine,
         interval_s=settings.poll_interval_s,
         metrics=metrics,
-        timers=[sla_timer(runtime.store, hours=settings.sla_hours, every_s=SLA_EVERY_S)],
+        timers=timers,
         store=runtime.store,
         budgets=runtime.budgets,
     )

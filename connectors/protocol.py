@@ -105,7 +105,9 @@ class Connector(Protocol):
         """The records with these ids, batched to the system's maximum.
 
         Ids that do not exist are left out (not an error); the caller compares. A merged-away
-        id resolves to the surviving record where the system allows reading it.
+        id resolves to the surviving record where the system allows reading it (HubSpot), with
+        a deleted stub for the id naming it (`merged_into`); where it does not (Salesforce),
+        the id's own row comes back deleted, naming its master.
         """
         ...
 

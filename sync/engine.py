@@ -27,7 +27,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -43,6 +43,7 @@ from sync import collector, deletes
 from sync.identity import Identity
 from sync.listing import Page, cut, cut_records, page_spill
 from sync.plan import CreationPolicy, Planner
+from sync.reconcile import Guard, TooManyVanished, vanished
 from sync.report import CycleReport
 from sync.store import dead_letters as letters_repo
 from sync.store.checkpoints import (
@@ -68,6 +69,7 @@ from sync.store.runs import (
     beat,
     close_stale_runs,
     finish_run,
+    last_succeeded,
     running_runs,
     start_run,
     this_process,
@@ -128,6 +130,9 @@ class SyncPolicy:
     create_contacts_from_salesforce: bool = True  # Lead/Contact created in SF -> HubSpot contact
     propagate_deletes: bool = False  # default: flag + report; on: see sync.deletes
     lookback: timedelta = timedelta(minutes=2)
+    vanish_guard: Guard = field(
+        default_factory=Guard
+    )  # reconciliation: how many vanished records are deletes
     settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
     # (on the system's clock where it is behind ours; a skew past half the lookback is reported)
     page_size: int = 500  # records per unit of work when polling
@@ -286,6 +291,58 @@ class SyncEngine:
             return report
 
         return self._run(RunKind.BACKFILL, dry_run, body, so_far=report)
+
+    def reconcile(self, *, dry_run: bool = False) -> CycleReport:
+        """Read every actively linked person record again by id and sync those the systems
+        no longer have (purged before a poll read them from a bin) as deleted, and merges
+        found as merges (`sync.reconcile`). An object where more vanished at once than
+        `SyncPolicy.vanish_guard` takes for deletes is left alone and the run fails with
+        `TooManyVanished`, after the other objects are done."""
+        report = CycleReport()  # kept by the run as far as it got, should it be interrupted
+        return self._run(
+            RunKind.RECONCILE,
+            dry_run,
+            lambda run_id: self._reconcile(run_id, dry_run, report),
+            so_far=report,
+        )
+
+    def _reconcile(
+        self, run_id: uuid.UUID | None, dry_run: bool, report: CycleReport
+    ) -> CycleReport:
+        """The reconciliation's passes, adding to `report` as each page commits."""
+        refused: list[str] = []
+        for system, obj in PERSON_OBJECTS:
+            gone = vanished(self.reader, self.worker.read, system, obj, now=self.now())
+            if self.policy.vanish_guard.refuses(gone.deletes, gone.linked):
+                refused.append(
+                    f"{gone.deletes} of {gone.linked} linked {system}:{obj} records are gone"
+                )
+                continue
+            for start in range(0, len(gone.records), self.policy.page_size):
+                page = gone.records[start : start + self.policy.page_size]
+                part, _ = self.worker.run(
+                    page,
+                    trigger="reconcile",
+                    dry_run=dry_run,
+                    run_id=run_id,
+                    purged=[r.key for r in page if r.key in gone.purged],
+                )
+                report += part
+        if refused:
+            raise TooManyVanished(
+                "; ".join(refused)
+                + ": more likely lost access than deletes (the Salesforce integration user's "
+                "sharing, another HubSpot portal's token); nothing was flagged for them. Check "
+                "the credentials, or raise BATON_VANISH_GUARD_SHARE"
+            )
+        return report
+
+    def reconcile_due(self, every: timedelta) -> bool:
+        """Whether the last reconciliation that succeeded began `every` ago or more (or none
+        did): the daemon's timer asks often, and a cron's `run --once` each time."""
+        with self.reader.connect() as conn:
+            last = last_succeeded(conn, RunKind.RECONCILE)
+        return last is None or self.now() - last >= every
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> CycleReport:
         """Sync again the people of open dead letters (these ids, or all): their records are

@@ -338,7 +338,8 @@ class HubSpotReader:
     def by_ids(
         self, spec: ObjectSpec, ids: Sequence[str], *, id_property: str | None = None
     ) -> list[SourceRecord]:
-        """Live records with these ids (merged-away ids resolve to the survivor), or with these
+        """Live records with these ids (a merged-away id resolves to the survivor, which
+        comes with a stub for each id merged into it, as listings give them), or with these
         values of the unique property `id_property`; missing ones are left out. One batch read
         per 100."""
         wanted = list(dict.fromkeys(str(i) for i in ids))
@@ -362,4 +363,4 @@ class HubSpotReader:
             for raw in (reply.body or {}).get("results") or []:
                 record = to_record(spec, raw)
                 found.setdefault(record.key.id, record)
-        return list(found.values())
+        return with_stubs(list(found.values())) if id_property is None else list(found.values())

@@ -8,7 +8,7 @@ record read again from logging the same note each time.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -220,3 +220,23 @@ _WITH_RULE = Lookup(
     "people",
     ("field", "rule"),
 )
+
+
+def noted_records(db: Db, about: Mapping[RecordKey, uuid.UUID], rule: str) -> set[RecordKey]:
+    """Which of these records (each with its person) a note of `rule` was logged about
+    (`note_about`: the record named in its system's "old" column), one query per chunk of
+    people."""
+    conn = connection(db)
+    names = {str(key): key for key in about}
+    found: set[RecordKey] = set()
+    for chunk in chunked(list(dict.fromkeys(about.values()))):
+        rows = conn.execute(
+            select(DecisionRow.hubspot_old, DecisionRow.salesforce_old).where(
+                DecisionRow.person_id.in_(chunk), DecisionRow.rule == rule
+            )
+        )
+        for hubspot_old, salesforce_old in rows:
+            for name in (hubspot_old, salesforce_old):
+                if name in names:
+                    found.add(names[name])
+    return found

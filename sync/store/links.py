@@ -465,6 +465,22 @@ def one_sided(
     return [_link(row) for row in conn.execute(query.limit(limit))]
 
 
+def active_links_of(
+    db: Db, system: System, obj: str, *, after: str | None = None, limit: int = 500
+) -> list[Link]:
+    """Active links to records of one object, in record id order from `after` (a page at a
+    time: reconciliation reads every linked record again)."""
+    query = select(*_LINK_COLUMNS).where(
+        IdentityLink.active,
+        IdentityLink.system == system.value,
+        IdentityLink.object == obj,
+    )
+    if after is not None:
+        query = query.where(IdentityLink.record_id > after)
+    query = query.order_by(IdentityLink.record_id).limit(limit)
+    return [_link(row) for row in connection(db).execute(query)]
+
+
 def associate(
     db: Db,
     links: Sequence[tuple[uuid.UUID, RecordKey, LinkReason]],

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from sync.store._sql import Db, connection
 from sync.store.schema import Run as RunRow
@@ -34,6 +34,7 @@ class RunKind(StrEnum):
     DAEMON = "daemon"
     BACKFILL = "backfill"
     ONCE = "once"
+    RECONCILE = "reconcile"
 
 
 class RunStatus(StrEnum):
@@ -246,3 +247,16 @@ def recent_runs(db: Db, limit: int = 10) -> list[Run]:
         select(*_COLUMNS).order_by(RunRow.started_at.desc(), RunRow.id).limit(limit)
     )
     return [_run(row) for row in rows]
+
+
+def last_succeeded(db: Db, kind: RunKind) -> datetime | None:
+    """When the latest run of `kind` that succeeded started (None: none did)."""
+    return (
+        connection(db)
+        .execute(
+            select(func.max(RunRow.started_at)).where(
+                RunRow.kind == kind.value, RunRow.status == RunStatus.SUCCEEDED.value
+            )
+        )
+        .scalar()
+    )

@@ -214,8 +214,11 @@ def test_given_archived_and_merged_contacts_then_reads_show_deletion_and_merge(
     keys = [(r.modified_at, int(r.key.id)) for r in recent]
     assert keys == sorted(keys)
     ready.box.merge("contacts", b, c)  # a person merges c into b in the UI
-    survivors = hubspot.read_by_ids("contacts", [c])
-    assert [r.key.id for r in survivors] == [b]
+    survivors = hubspot.read_by_ids("contacts", [c])  # the survivor, with the merged id's stub
+    assert [(r.key.id, r.deleted, r.merged_into) for r in survivors] == [
+        (b, False, None),
+        (c, True, b),
+    ]
     assert survivors[0].fields["hs_merged_object_ids"] == c
     window = list(
         hubspot.read_changes(

@@ -393,3 +393,33 @@ def test_the_cycle_line_counts_writes_refused_for_now() -> None:
     from baton.facade import summary
 
     assert summary(FakeReport(retry_later=147))["retry_later"] == 147
+
+
+def test_the_reconcile_timer_reconciles_only_when_due() -> None:
+    """The daemon asks hourly (a cron's `run --once` each time); the engine says whether the
+    last reconciliation that succeeded is old enough."""
+    from datetime import timedelta
+
+    from baton.wiring import reconcile_timer
+
+    class Engine:
+        def __init__(self) -> None:
+            self.due = True
+            self.asked: list[timedelta] = []
+            self.runs = 0
+
+        def reconcile_due(self, every: timedelta) -> bool:
+            self.asked.append(every)
+            return self.due
+
+        def reconcile(self) -> FakeReport:
+            self.runs += 1
+            return FakeReport()
+
+    engine = Engine()
+    timer = reconcile_timer(engine, hours=6)  # type: ignore[arg-type]
+    timer.run()
+    engine.due = False
+    timer.run()
+    assert (engine.runs, engine.asked) == (1, [timedelta(hours=6)] * 2)
+    assert timer.name == "reconcile"

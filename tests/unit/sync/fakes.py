@@ -130,6 +130,12 @@ class FakeConnector:
         stored.merged_into = merged_into
         self._changed(obj, ident, stored, self._vendor(self.clock.advance(1)))
 
+    def purge(self, obj: str, ident: str) -> None:
+        """The record leaves the recycle bin for good (emptied, past its retention, a hard
+        delete): nothing about it can be read any more."""
+        del self.objects[obj][ident]
+        self._order.get(obj, {}).pop(ident, None)
+
     def restore(self, obj: str, ident: str) -> None:
         """A user's restore from the recycle bin: the record is back, with its id and fields."""
         stored = self.objects[obj][ident]
@@ -256,8 +262,16 @@ class FakeConnector:
         out = []
         for ident in ids:
             stored = get(ident)
-            if stored is not None and (self.ids_read_bin or not stored.deleted):
+            if stored is None:
+                continue
+            if self.ids_read_bin or not stored.deleted:
                 out.append(make(ident, stored))
+            elif stored.merged_into is not None:
+                # HubSpot: a merged-away id reads as its survivor, with a stub saying so
+                out.append(make(ident, stored))
+                survivor = get(stored.merged_into)
+                if survivor is not None and not survivor.deleted:
+                    out.append(make(stored.merged_into, survivor))
         return out
 
     def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:

@@ -1,0 +1,128 @@
+"""Reconciliation: records purged before a poll read them from a bin are found by reading
+every linked record again, and synced as deleted; a mass disappearance is refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from connectors.records import RecordKey, System
+from sync.reconcile import Guard, TooManyVanished
+from sync.store.decisions import decisions_for
+from sync.store.links import find_link
+from sync.store.runs import RunKind, RunStatus, recent_runs
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import HS_CONTACT, SF_LEAD, pair, settle
+
+
+def lead_key(sf_id: str) -> RecordKey:
+    return RecordKey(System.SALESFORCE, "Lead", sf_id)
+
+
+def purged_while_away(world: World, engine: Any, obj: str, ident: str) -> None:
+    """Deleted and purged from the bin before any poll read it: the polls see nothing."""
+    connector = world.sf if obj == "Lead" else world.hs
+    connector.remove(obj, ident)
+    connector.purge(obj, ident)
+    world.clock.advance(10)
+    assert engine.poll().deletes_flagged == 0
+
+
+def test_a_lead_purged_before_a_poll_read_it_is_flagged_once(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    purged_while_away(world, engine, "Lead", sf_id)
+
+    report = engine.reconcile()
+
+    assert report.deletes_flagged == 1
+    link = find_link(world.read(), lead_key(sf_id))
+    assert link is not None
+    rules = [d.rule for d in decisions_for(world.read(), link.person_id, "record")]
+    assert rules == ["delete_flagged"]
+    assert hs_id in world.hs.live("contacts")  # flagged, not propagated (the default)
+    assert engine.reconcile().deletes_flagged == 0  # found again, said once
+
+
+def test_with_propagation_a_purged_contact_deletes_its_lead(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine(propagate_deletes=True)
+    settle(world, engine)
+    purged_while_away(world, engine, "contacts", hs_id)
+
+    report = engine.reconcile()
+
+    assert report.deletes_propagated == 1
+    assert sf_id not in world.sf.live("Lead")
+    link = find_link(world.read(), lead_key(sf_id))
+    assert link is not None
+    assert not link.active
+
+
+def test_a_merge_the_polls_missed_moves_the_person_not_deletes(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    survivor = world.hs.put("contacts", {**HS_CONTACT, "email": "ann@example.org"})
+    world.hs.remove("contacts", hs_id, merged_into=survivor)
+    # read by id (no poll since): the merged-away id resolves to the survivor, with its stub
+
+    report = engine.reconcile()
+
+    assert report.deletes_flagged == 0
+    link = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", survivor))
+    lead = find_link(world.read(), lead_key(sf_id))
+    assert link is not None
+    assert lead is not None
+    assert (link.active, link.person_id) == (True, lead.person_id)
+
+
+def test_a_mass_disappearance_is_refused_whole_and_the_run_fails(world: World) -> None:
+    leads = [
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com", "LastName": f"P{n}"})
+        for n in range(8)
+    ]
+    engine = world.engine(vanish_guard=Guard(share=0.5, least=3))
+    settle(world, engine)
+    for sf_id in leads[:5]:  # 5 of 8: more than half, and more than 3
+        purged_while_away(world, engine, "Lead", sf_id)
+
+    with pytest.raises(TooManyVanished, match="5 of 8 linked salesforce:Lead records are gone"):
+        engine.reconcile()
+
+    [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.RECONCILE]
+    assert run.status is RunStatus.FAILED
+    assert run.counts.get("deletes_flagged", 0) == 0
+    for sf_id in leads[:5]:
+        link = find_link(world.read(), lead_key(sf_id))
+        assert link is not None
+        rules = {d.rule for d in decisions_for(world.read(), link.person_id, "record")}
+        assert "delete_flagged" not in rules
+
+
+def test_a_dry_run_reports_and_writes_nothing(world: World) -> None:
+    hs_id, sf_id = pair(world)
+    engine = world.engine(propagate_deletes=True)
+    settle(world, engine)
+    purged_while_away(world, engine, "contacts", hs_id)
+
+    report = engine.reconcile(dry_run=True)
+
+    assert report.deletes_propagated == 1
+    assert sf_id in world.sf.live("Lead")
+    assert engine.reconcile().deletes_propagated == 1  # still to do
+
+
+def test_reconciliation_is_due_once_per_interval(world: World) -> None:
+    pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    every = timedelta(hours=24)
+    assert engine.reconcile_due(every)
+    engine.reconcile()
+    assert not engine.reconcile_due(every)
+    world.clock.advance(every.total_seconds())
+    assert engine.reconcile_due(every)
