@@ -240,8 +240,12 @@ class Daemon:
         self._purges_recovered = True
 
     def run_timers(self, *, force: bool = False) -> None:
+        """The timers that are due (`force`: all); none once a stop was asked for, which lets
+        the batch in hand finish, not a reconciliation begin."""
         now = self._monotonic()
         for timer in self.timers:
+            if self.stop.is_set():
+                return
             due = self.state.timers_due.get(timer.name, 0.0)
             if force or now >= due:
                 self.state.timers_due[timer.name] = now + timer.every_s

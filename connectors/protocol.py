@@ -27,7 +27,7 @@ Cursor semantics of `read_changes` (the engine's checkpoints rely on exactly the
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from connectors.records import (
@@ -52,11 +52,11 @@ class Connector(Protocol):
         """Which system this connector talks to."""
         ...
 
-    def clock_offset(self) -> timedelta | None:
-        """The system's clock minus ours, as its responses' `Date` headers tell it (negative:
-        the system is behind), estimated so it errs towards the system being behind; None
-        until a response was seen. The engine keeps its bounds at or behind the system's
-        clock with it, since `read_changes` windows are on the system's own stamps."""
+    def vendor_now(self) -> datetime | None:
+        """The system's clock now, as its responses' `Date` headers tell it, estimated so it
+        errs towards the system being behind; None until a response was seen. The engine
+        keeps checkpoints at or behind it, since `read_changes` windows are on the system's
+        own stamps."""
         ...
 
     def read_changes(

@@ -513,36 +513,37 @@ class SyncEngine:
             self._beaten[run_id] = now
 
     def _bounds(self, report: CycleReport) -> dict[System, datetime]:
-        """This run's upper bound per system: now - settle on the system's clock where it is
-        behind ours (never ahead of it). The windows are on the system's own modification
-        stamps: a bound ahead of its clock moves the checkpoint past edits it stamps later,
-        and with a skew beyond the lookback the next window starts after them. A skew beyond
-        half the lookback is logged (once per run) and noted in `report`."""
-        now = self.now()
-        bounds: dict[System, datetime] = {}
-        for system, connector in self.connectors.items():
-            offset = connector.clock_offset()
-            bounds[system] = self._bound(offset, now)
-            if offset is not None and abs(offset) > self.policy.lookback / 2:
-                seconds = offset.total_seconds()
-                report.clock_skew[system.value] = seconds
-                log.warning(
-                    "clock skew",
-                    extra={
-                        "kv": {
-                            "system": system.value,
-                            "clock_offset_s": round(seconds, 1),
-                            "lookback_s": self.policy.lookback.total_seconds(),
-                            "fix": "check NTP on this host",
-                        }
-                    },
-                )
-        return bounds
+        """This run's upper bound per system: now - settle. Where a system's clock is behind
+        ours, the checkpoint a window leaves stops at that clock instead (`_capped`)."""
+        upper = self.now() - self.policy.settle
+        return dict.fromkeys(self.connectors, upper)
 
-    def _bound(self, offset: timedelta | None, now: datetime) -> datetime:
-        """now - settle, on a clock `offset` from ours when that is behind (None: unknown)."""
-        behind = min(offset, timedelta(0)) if offset is not None else timedelta(0)
-        return now + behind - self.policy.settle
+    def _capped(self, system: System, upper: datetime, report: CycleReport) -> datetime:
+        """Where a window read to `upper` leaves the checkpoint: there, or at the system's own
+        now - settle when its clock is behind ours, as its responses during the read told it.
+        The windows are on the system's stamps: a checkpoint ahead of its clock would start
+        the next window after edits it stamps later, and past the lookback they are never
+        read. A skew beyond half the lookback is logged (once per run) and noted in
+        `report`."""
+        vendor = self.connectors[system].vendor_now()
+        if vendor is None:
+            return upper
+        skew = vendor - self.now()
+        if abs(skew) > self.policy.lookback / 2 and system.value not in report.clock_skew:
+            seconds = skew.total_seconds()
+            report.clock_skew[system.value] = seconds
+            log.warning(
+                "clock skew",
+                extra={
+                    "kv": {
+                        "system": system.value,
+                        "clock_offset_s": round(seconds, 1),
+                        "lookback_s": self.policy.lookback.total_seconds(),
+                        "fix": "check NTP on this host",
+                    }
+                },
+            )
+        return min(upper, vendor - self.policy.settle)
 
     def _poll(
         self,
@@ -622,10 +623,8 @@ class SyncEngine:
         if not keep:
             # The whole window was read: the next one starts from this bound (less the
             # lookback), not from the last change, or a quiet org's polls would keep reading
-            # the same last changes again. Never past the system's now as its responses told
-            # it during the read: a clock first learned then (a new process's first run) is
-            # behind the bound set before it.
-            end = min(upper, self._bound(self.connectors[system].clock_offset(), self.now()))
+            # the same last changes again. Never past the system's own now (`_capped`).
+            end = self._capped(system, upper, report)
             with self.db.begin() as tx:
                 advance_checkpoint(tx, system, obj, end, "", at=self.now())
         return True
@@ -749,7 +748,14 @@ class SyncEngine:
                             # Before the progress report, where a stop is raised: a run stopped
                             # on its last page has read the whole listing.
                             self._listed(
-                                system, obj, begun, since, upper, blocked=blocked, added=unsaved
+                                system,
+                                obj,
+                                begun,
+                                since,
+                                upper,
+                                blocked=blocked,
+                                added=unsaved,
+                                report=report,
                             )
                             finished = True
                         elif page.reached is not None and begun is not None and not dry_run:
@@ -768,7 +774,16 @@ class SyncEngine:
                         if progress is not None:
                             progress.advance(label, len(page.records))
                 if not dry_run and not finished:
-                    self._listed(system, obj, begun, since, upper, blocked=blocked, added=unsaved)
+                    self._listed(
+                        system,
+                        obj,
+                        begun,
+                        since,
+                        upper,
+                        blocked=blocked,
+                        added=unsaved,
+                        report=report,
+                    )
                 listed.add((system, obj))
                 if progress is not None:
                     progress.finish(label)
@@ -933,6 +948,7 @@ class SyncEngine:
         *,
         blocked: bool,
         added: int,
+        report: CycleReport,
     ) -> None:
         """A listing read to its end: the checkpoint moves to its signpost, unless a write of
         it waits for a retry (its page must be read again), in this run or the one it resumed.
@@ -943,7 +959,8 @@ class SyncEngine:
                     # This run's bound (a poll running meanwhile may be past the old one); the
                     # cursor only moves forward, to the listing's own signpost at most.
                     set_upper_bound(tx, system, obj, upper, at=self.now())
-                    advance_checkpoint(tx, system, obj, begun.upper_bound, "", at=self.now())
+                    end = self._capped(system, begun.upper_bound, report)
+                    advance_checkpoint(tx, system, obj, end, "", at=self.now())
                 save_listing(
                     tx,
                     system,
@@ -960,7 +977,8 @@ class SyncEngine:
                 and _read_up_to(get_checkpoint(tx, system, obj), since)
             ):
                 set_upper_bound(tx, system, obj, upper, at=self.now())
-                advance_checkpoint(tx, system, obj, upper, "", at=self.now())
+                end = self._capped(system, upper, report)
+                advance_checkpoint(tx, system, obj, end, "", at=self.now())
 
     def _reread_written(self, page: list[SourceRecord], twins: TwinCache) -> list[SourceRecord]:
         """A page read ahead, with the records this run wrote to since read again: the copy

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from connectors.http.headers import HeaderSource, lower_headers
@@ -60,6 +60,13 @@ class VendorClock:
                 self._offset_s = estimate
             else:
                 self._offset_s = max(kept, estimate)
+
+    def now(self) -> datetime | None:
+        """The vendor's clock now, as its last responses told it (on its own clock, whatever
+        ours says: a test's frozen clock, a host running ahead); None until one was seen."""
+        with self._lock:
+            kept = self._offset_s
+        return None if kept is None else datetime.fromtimestamp(self._now() + kept, UTC)
 
     def offset(self) -> timedelta | None:
         """Vendor time minus local time (negative: the vendor is behind); None until a

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
@@ -136,8 +136,8 @@ class HubSpotConnector:
     def system(self) -> System:
         return System.HUBSPOT
 
-    def clock_offset(self) -> timedelta | None:
-        return self.clock.offset()
+    def vendor_now(self) -> datetime | None:
+        return self.clock.now()
 
     # Reads
 

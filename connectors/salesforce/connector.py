@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import httpx
 
@@ -90,8 +90,8 @@ class SalesforceConnector:
     def system(self) -> System:
         return System.SALESFORCE
 
-    def clock_offset(self) -> timedelta | None:
-        return self.clock.offset()
+    def vendor_now(self) -> datetime | None:
+        return self.clock.now()
 
     def read_changes(
         self, object: str, since: datetime | None, until: datetime

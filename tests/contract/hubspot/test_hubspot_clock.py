@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -20,12 +19,13 @@ def test_the_offset_is_learned_from_the_first_response() -> None:
     box.clock.advance(600)  # the portal's clock runs 10 minutes ahead of ours
     for served in serve(box):
         hubspot: HubSpotConnector = served.connector()
-        assert hubspot.clock_offset() is None
+        assert hubspot.vendor_now() is None
         assert hubspot.count_all("contacts") == 3
-        offset = hubspot.clock_offset()
-        assert offset is not None
+        vendor = hubspot.vendor_now()
+        assert vendor is not None
         # Conservative: the second's truncation and the trip only make it look behind.
-        assert timedelta(seconds=597) <= offset <= timedelta(seconds=600)
+        offset = vendor.timestamp() - time.time()
+        assert 597 <= offset <= 600
 
 
 def test_the_imitation_dates_its_responses_on_its_own_clock() -> None:

@@ -39,7 +39,7 @@ class InMemoryConnector:
     def __init__(self, records: list[SourceRecord]) -> None:
         self.records = records
 
-    def clock_offset(self) -> timedelta | None:
+    def vendor_now(self) -> datetime | None:
         return None
 
     def read_changes(
@@ -131,7 +131,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
 
     assert members == {
         "system",
-        "clock_offset",
+        "vendor_now",
         "read_changes",
         "read_deletions",
         "read_all",

@@ -2,7 +2,7 @@
 
 They keep the protocol's promises the engine relies on: `read_changes` is half-open and
 ordered by (modified_at, id); writes stamp the record with the fake clock (plus `skew`, the
-vendor's clock offset from Baton's, which `clock_offset` reports); `match_on` upserts
+vendor's clock offset from Baton's, which `vendor_now` reflects); `match_on` upserts
 find the record carrying that value (emails compared case-insensitively, as HubSpot does);
 refusals come back as outcomes with a vendor code and message. `writes` counts records
 created, updated or deleted through the API, like the sandboxes' `/_sandbox/stats`; `remove`
@@ -175,8 +175,8 @@ class FakeConnector:
 
     # -- Connector ---------------------------------------------------------------------------------
 
-    def clock_offset(self) -> timedelta | None:
-        return self.skew
+    def vendor_now(self) -> datetime | None:
+        return self._vendor(self.clock())
 
     def _template(self, obj: str) -> dict[str, FieldValue]:
         """Every `known` field of `obj` as None, built once and copied for each record read (the

@@ -47,7 +47,8 @@ def test_a_clock_learned_during_the_first_read_caps_its_checkpoint(world: World)
         return real(obj, since, until)  # type: ignore[arg-type]
 
     world.hs.read_changes = first_read  # type: ignore[method-assign,assignment]
-    world.hs.clock_offset = lambda: BEHIND if seen else None  # type: ignore[method-assign]
+    real_now = world.hs.vendor_now
+    world.hs.vendor_now = lambda: real_now() if seen else None  # type: ignore[method-assign]
     hs_id, sf_id = pair(world)
     engine = world.engine()
     engine.poll()
