@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mappings.model import (
     ENTERED_PREFIX,
+    FUNNEL_STAGE,
     Outcome,
     RejectionReason,
     SalesforceObject,
@@ -55,10 +56,15 @@ class _Strict(BaseModel):
 
 
 class EntryRule(_Strict):
-    """How a person enters a stage; for `mql` the shared qualification definition."""
+    """How a person enters a stage; for `mql` the shared qualification definition.
+
+    Only the mql rule is applied (`mappings.stages.qualifies_for_mql`); on any other stage
+    just `description` is allowed, and `cross_check` refuses the thresholds there. The score
+    is strict: YAML's `true` or a quoted `"60"` is refused rather than read as a number.
+    """
 
     description: str = ""
-    score_at_least: int | None = Field(default=None, ge=0)
+    score_at_least: int | None = Field(default=None, ge=0, strict=True)
     required_fields: tuple[str, ...] = ()
     excluded_email_domains: tuple[str, ...] = ()
 
@@ -193,13 +199,7 @@ def _check_complete(d: Dictionary) -> Iterator[Problem]:
             yield Problem(
                 (section,), f"missing {', '.join(missing)} (every one of {every} needs an entry)"
             )
-    for stage, stage_spec in d.stages.items():
-        for i, name in enumerate(stage_spec.entry.required_fields):
-            if name not in canonical_field_names():
-                yield Problem(
-                    ("stages", stage, "entry", "required_fields", i),
-                    f"'{name}' is not a canonical field (see the keys under fields)",
-                )
+    yield from _check_entry_rules(d)
     labels: dict[str, str] = {}
     for section, key, spec in _entries(d):
         where = f"{section}.{key}"
@@ -209,6 +209,43 @@ def _check_complete(d: Dictionary) -> Iterator[Problem]:
                 f"'{spec.label}' is already the label of {labels[spec.label]}; labels must differ",
             )
         labels.setdefault(spec.label, where)
+
+
+# The entry-rule keys only the mql rule is checked with (EntryRule's other key is free text).
+ENTRY_THRESHOLDS: tuple[str, ...] = ("score_at_least", "required_fields", "excluded_email_domains")
+
+
+def mql_readable_fields(d: Dictionary) -> list[str]:
+    """The names `required_fields` may list: Person's own fields that a field map fills
+    (`qualifies_for_mql` reads them off the Person); `funnel_stage` and `entered.<stage>` are
+    not Person fields, and an unmapped field is always blank."""
+    plain = canonical_field_names() - {FUNNEL_STAGE}
+    return sorted(
+        name for name in d.fields if name in plain and not name.startswith(ENTERED_PREFIX)
+    )
+
+
+def _check_entry_rules(d: Dictionary) -> Iterator[Problem]:
+    for stage, spec in d.stages.items():
+        entry = spec.entry
+        if stage is not Stage.MQL:
+            for key in ENTRY_THRESHOLDS:
+                if getattr(entry, key) not in (None, ()):
+                    yield Problem(
+                        ("stages", stage, "entry", key),
+                        f"only the mql entry rule is applied, so {key} here would be ignored "
+                        "(take it out, or move it to stages.mql.entry; description is free "
+                        "text)",
+                    )
+            continue
+        readable = mql_readable_fields(d)
+        for i, name in enumerate(entry.required_fields):
+            if name not in readable:
+                yield Problem(
+                    ("stages", stage, "entry", "required_fields", i),
+                    f"'{name}' is not a mapped person field the MQL check can read "
+                    f"(allowed: {', '.join(readable) or 'none mapped under fields'})",
+                )
 
 
 def _check_unique_values(d: Dictionary) -> Iterator[Problem]:
@@ -233,7 +270,14 @@ def _check_unique_values(d: Dictionary) -> Iterator[Problem]:
 
 
 def _check_opportunity_stages(d: Dictionary) -> Iterator[Problem]:
-    declared = {s.name: s for s in d.opportunity_stages}
+    declared: dict[str, OpportunityStage] = {}
+    for i, stage in enumerate(d.opportunity_stages):
+        if stage.name in declared:
+            yield Problem(
+                ("opportunity_stages", i, "name"),
+                f"'{stage.name}' appears twice; keep one entry per Salesforce stage",
+            )
+        declared.setdefault(stage.name, stage)
     allowed = ", ".join(declared) or "(none declared under opportunity_stages)"
     for section, key, spec in _entries(d):
         for i, name in enumerate(spec.salesforce.opportunity_stage):
@@ -290,6 +334,28 @@ def _check_fields(d: Dictionary) -> Iterator[Problem]:
                 )
         if fmap.hubspot is None and not fmap.salesforce:
             yield Problem(("fields", name), "maps to neither hubspot nor salesforce")
+    yield from _check_fields_mapped_once(d)
+
+
+def _check_fields_mapped_once(d: Dictionary) -> Iterator[Problem]:
+    """Two canonical fields on one system field would overwrite each other on every sync."""
+    owners: dict[tuple[str, ...], str] = {}
+    for name, fmap in d.fields.items():
+        targets: list[tuple[Path, tuple[str, ...], str]] = []
+        if fmap.hubspot is not None:
+            targets.append((("fields", name, "hubspot"), ("hubspot", fmap.hubspot), fmap.hubspot))
+        for obj, remote in fmap.salesforce.items():
+            targets.append(
+                (("fields", name, "salesforce", obj), ("salesforce", obj, remote), remote)
+            )
+        for path, key, remote in targets:
+            first = owners.setdefault(key, name)
+            if first != name:
+                yield Problem(
+                    path,
+                    f"'{remote}' is already mapped by fields.{first}; map each system field "
+                    "once (remove one of the two)",
+                )
 
 
 def required_fallbacks(d: Dictionary, sobject: str) -> Mapping[str, str]:

@@ -9,6 +9,7 @@ people editing this file are marketing and sales operations, not Python develope
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Iterator
 from enum import Enum
 from functools import cache
@@ -24,6 +25,11 @@ from pydantic_core import ErrorDetails
 from mappings.dictionary import Dictionary, Path, Problem, cross_check
 
 DEFAULT_NAME = "funnel.yaml"
+# The shipped dictionary is about 12 KiB; a file past this is not a dictionary someone wrote.
+MAX_BYTES = 1024 * 1024
+# Keys and values once aliases are expanded (the shipped file has under 2,000): validation
+# visits every one, so a few lines of nested aliases must not stand for millions.
+MAX_NODES = 100_000
 
 
 class DictionaryError(ValueError):
@@ -43,10 +49,15 @@ def load(path: FilePath | None = None) -> Dictionary:
     """Load and validate a dictionary (the shipped default when `path` is None)."""
     path = path or default_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise DictionaryError([f"{path}: cannot read the dictionary file ({reason})"]) from exc
+    if len(raw) > MAX_BYTES:
+        raise DictionaryError([_too_big(str(path))])
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DictionaryError(
             [f"{path}: not UTF-8 text (byte {exc.start}); save the dictionary as UTF-8"]
@@ -62,15 +73,29 @@ def load_default() -> Dictionary:
 
 def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
     """Validate dictionary text; `name` is how errors refer to the file."""
+    if len(text) > MAX_BYTES or len(text.encode("utf-8")) > MAX_BYTES:
+        raise DictionaryError([_too_big(name)])
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_NODES:
+            raise DictionaryError(
+                [
+                    f"{name}:1: the file holds more than {MAX_NODES:,} keys and values "
+                    "(each alias *name counted as the block it repeats); a funnel dictionary "
+                    "has a few thousand: drop the aliases or check that this is the right file"
+                ]
+            )
         # Indexed before construction, which flattens merge keys (`<<:`) into their mappings:
         # a key overriding a merged one is YAML's intent, not a repeat.
         lines, repeated = _line_index(node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         raise DictionaryError([_yaml_error(name, exc)]) from exc
+    except RecursionError as exc:
+        raise DictionaryError(
+            [f"{name}:1: lists or mappings are nested too deeply to read; flatten the file"]
+        ) from exc
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -93,6 +118,13 @@ def loads(text: str, *, name: str = DEFAULT_NAME) -> Dictionary:
     if problems:
         raise DictionaryError([_render(name, lines, p.path, p.message) for p in problems])
     return dictionary
+
+
+def _too_big(name: str) -> str:
+    return (
+        f"{name}:1: the file is larger than {MAX_BYTES // 1024} KiB; a funnel dictionary is a "
+        "few pages (check that --file names the right file)"
+    )
 
 
 def _yaml_error(name: str, exc: yaml.MarkedYAMLError) -> str:
@@ -118,11 +150,21 @@ def _yaml_error(name: str, exc: yaml.MarkedYAMLError) -> str:
 
 def _line_index(root: yaml.Node | None) -> tuple[dict[Path, int], list[tuple[Path, int]]]:
     """Line of every key (mapping) and item (sequence), by its path from the root; and each key
-    given a second time in its mapping, with the line of the repeat."""
+    given a second time in its mapping, with the line of the repeat.
+
+    An alias (`*name`) is the very node its anchor marked: it is walked once, where the anchor
+    is, and keys under a later alias are found by the alias's own line. Following every alias
+    path would take exponential time on a file of nested aliases (a "billion laughs").
+    """
     index: dict[Path, int] = {}
     repeated: list[tuple[Path, int]] = []
+    seen: set[int] = set()
 
     def walk(node: yaml.Node, path: Path) -> None:
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 child = (*path, str(key.value))
@@ -140,6 +182,29 @@ def _line_index(root: yaml.Node | None) -> tuple[dict[Path, int], list[tuple[Pat
         index[()] = root.start_mark.line + 1
         walk(root, ())
     return index, repeated
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document holds with every alias expanded (capped just past
+    MAX_NODES), each distinct node counted once: an alias is its anchor's node object."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total = min(total + size(child), MAX_NODES + 1)
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
 
 
 def _line(lines: dict[Path, int], path: Path) -> int:
@@ -171,8 +236,17 @@ def _loc(err: ErrorDetails) -> Path:
     return tuple(p for p in err["loc"] if p != "[key]")
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 1, 60, 60
+
+
 def _quote(value: Any) -> str:
-    return f"'{value}'" if isinstance(value, str) else repr(value)
+    """`value` as the file spells it, shortened: an alias can make it huge."""
+    if isinstance(value, str):
+        return f"'{_SHORT.repr(value)[1:-1]}'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _SHORT.repr(value)
 
 
 def _message(err: ErrorDetails) -> str:
@@ -190,6 +264,8 @@ def _message(err: ErrorDetails) -> str:
     if kind in {"string_type", "string_too_short"}:
         return f"needs text, got {_quote(given) if given not in (None, '') else 'nothing'}"
     if kind in {"int_parsing", "int_type", "int_from_float"}:
+        if isinstance(given, str) and given.strip().isdigit():
+            return f"{_quote(given)} is text, not a whole number (write it without quotes)"
         return f"{_quote(given)} is not a whole number"
     if kind in {"bool_parsing", "bool_type"}:
         return f"{_quote(given)} is not true or false"

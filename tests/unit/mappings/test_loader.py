@@ -72,6 +72,11 @@ def test_an_unreadable_file_is_one_line_naming_it(tmp_path: Path) -> None:
 
 MQL_OWNER = "owner: marketing\n    definition: >-\n      Marketing qualified"
 
+READABLE = (
+    "baton_id, company, country, email, first_name, job_title, last_name, lead_source, "
+    "lead_status, original_campaign, outcome_reason, owner, phone, score, state"
+)
+
 CASES = [
     pytest.param(
         replace_once(MQL_OWNER, MQL_OWNER.replace("marketing", "marketting", 1)),
@@ -167,9 +172,85 @@ CASES = [
     pytest.param(
         replace_once("required_fields: [email, company]", "required_fields: [email, firm]"),
         ("required_fields: [email, firm]", 1),
-        "stages.mql.entry.required_fields[1]: 'firm' is not a canonical field (see the keys "
-        "under fields)",
+        "stages.mql.entry.required_fields[1]: 'firm' is not a mapped person field the MQL "
+        f"check can read (allowed: {READABLE})",
         id="unknown-required-field",
+    ),
+    pytest.param(
+        replace_once("required_fields: [email, company]", "required_fields: [email, funnel_stage]"),
+        ("required_fields: [email, funnel_stage]", 1),
+        "stages.mql.entry.required_fields[1]: 'funnel_stage' is not a mapped person field the "
+        f"MQL check can read (allowed: {READABLE})",
+        id="required-field-the-mql-check-cannot-read-label",
+    ),
+    pytest.param(
+        replace_once("required_fields: [email, company]", "required_fields: [entered.inquiry]"),
+        ("required_fields: [entered.inquiry]", 1),
+        "stages.mql.entry.required_fields[0]: 'entered.inquiry' is not a mapped person field the "
+        f"MQL check can read (allowed: {READABLE})",
+        id="required-field-the-mql-check-cannot-read-date",
+    ),
+    pytest.param(
+        replace_once("score_at_least: 60", "score_at_least: true"),
+        ("score_at_least: true", 1),
+        "stages.mql.entry.score_at_least: true is not a whole number",
+        id="score-a-boolean",
+    ),
+    pytest.param(
+        replace_once("score_at_least: 60", 'score_at_least: "60"'),
+        ('score_at_least: "60"', 1),
+        "stages.mql.entry.score_at_least: '60' is text, not a whole number (write it without "
+        "quotes)",
+        id="score-quoted",
+    ),
+    pytest.param(
+        replace_once("    hubspot: jobtitle\n", "    hubspot: phone\n"),
+        ("    hubspot: phone", 2),
+        "fields.phone.hubspot: 'phone' is already mapped by fields.job_title; map each system "
+        "field once (remove one of the two)",
+        id="hubspot-property-mapped-twice",
+    ),
+    pytest.param(
+        replace_once("{Lead: Title, Contact: Title}", "{Lead: Title, Contact: Phone}"),
+        ("{Lead: Phone, Contact: Phone}", 1),
+        "fields.phone.salesforce.Contact: 'Phone' is already mapped by fields.job_title; map "
+        "each system field once (remove one of the two)",
+        id="salesforce-field-mapped-twice",
+    ),
+    pytest.param(
+        replace_once(
+            "  - {name: Closed Lost, closed: true, won: false}\n",
+            "  - {name: Closed Lost, closed: true, won: false}\n"
+            "  - {name: Prospecting, closed: true, won: true}\n",
+        ),
+        ("{name: Prospecting, closed: true", 1),
+        "opportunity_stages[10].name: 'Prospecting' appears twice; keep one entry per "
+        "Salesforce stage",
+        id="opportunity-stage-listed-twice",
+    ),
+    pytest.param(
+        replace_once(
+            "      description: A rep accepts the lead and sets it to working.\n",
+            "      description: A rep accepts the lead and sets it to working.\n"
+            "      score_at_least: 80\n",
+        ),
+        ("score_at_least: 80", 1),
+        "stages.sal.entry.score_at_least: only the mql entry rule is applied, so score_at_least "
+        "here would be ignored (take it out, or move it to stages.mql.entry; description is "
+        "free text)",
+        id="entry-threshold-outside-mql",
+    ),
+    pytest.param(
+        replace_once(
+            "      description: Any conversion on a form, event or campaign reply.\n",
+            "      description: Any conversion on a form, event or campaign reply.\n"
+            "      excluded_email_domains: [gmail.com]\n",
+        ),
+        ("excluded_email_domains: [gmail.com]", 1),
+        "stages.inquiry.entry.excluded_email_domains: only the mql entry rule is applied, so "
+        "excluded_email_domains here would be ignored (take it out, or move it to "
+        "stages.mql.entry; description is free text)",
+        id="excluded-domains-outside-mql",
     ),
     pytest.param(
         replace_once("  Lead:\n    LastName", "  Leads:\n    LastName"),
@@ -293,3 +374,43 @@ def test_a_key_overriding_a_merged_one_is_no_repeat() -> None:
         "  - code: no_budget\n", "  - <<: {label: Placeholder}\n    code: no_budget\n"
     )
     assert loads(text).rejection_reasons[0].label == "No Budget"
+
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['x'] * 9)}]\n"
+    for prev, name in zip(["", *"abcdefg"], "abcdefgh", strict=True)
+)
+
+
+@pytest.mark.timeout(10)
+def test_nested_aliases_are_refused_in_one_line_not_expanded() -> None:
+    # Ten lines standing for 9**8 values: walking every alias path ran for minutes.
+    assert errors_of(BOMB + "version: *h\n") == [
+        "funnel.yaml:1: the file holds more than 100,000 keys and values (each alias *name "
+        "counted as the block it repeats); a funnel dictionary has a few thousand: drop the "
+        "aliases or check that this is the right file"
+    ]
+
+
+@pytest.mark.timeout(10)
+def test_an_alias_is_indexed_once_and_errors_under_it_name_the_alias_line() -> None:
+    text = "a: &a {label: x}\nversion: *a\n"
+    lines = errors_of(text)
+    assert lines[0] == "funnel.yaml:2: version: {'label': 'x'} is not one of 1"
+
+
+def test_a_file_over_one_mib_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text(DEFAULT + "#" * (1024 * 1024), encoding="utf-8")
+    with pytest.raises(DictionaryError) as caught:
+        load(path)
+    assert caught.value.lines == [
+        f"{path}:1: the file is larger than 1024 KiB; a funnel dictionary is a few pages "
+        "(check that --file names the right file)"
+    ]
+
+
+def test_too_deep_nesting_is_one_line_not_a_recursion_error() -> None:
+    assert errors_of("a: " + "[" * 5000 + "]" * 5000 + "\n") == [
+        "funnel.yaml:1: lists or mappings are nested too deeply to read; flatten the file"
+    ]
