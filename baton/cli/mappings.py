@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, Protocol
@@ -125,24 +127,64 @@ def check_command(
     Exits 1 when anything is missing or unmapped, 2 on bad input.
     """
     dictionary = _load(file)
-    missing_fields: list[str] = []
+    live = _Live()
     options: Picklists
     if picklists is None:
-        options, missing_fields = _live_picklists(dictionary, env_file)
+        options, live = _live_picklists(dictionary, env_file)
     else:
         options = _file_picklists(picklists)
     report = check(dictionary, options)
     owned = {("hubspot", "contacts", p.name) for p in hubspot_properties(dictionary)}
-    _print_report(report, owned)
-    console = Console(emoji=False, highlight=False)
-    for name in missing_fields:
+    console = _console()
+    missing_keys: set[PicklistKey] = {
+        (system, obj, name) for system, obj, name in (n.split(".", 2) for n in live.missing)
+    }
+    problems, checked = _print_report(report, owned, skip={*live.wrong_type, *missing_keys})
+    wanted = expected_values(dictionary)
+    for key, kind in live.wrong_type.items():
+        system, _, _ = key
+        what = "property" if system == "hubspot" else "field"
+        values = ", ".join(wanted.get(key, []))
+        fix = (
+            "Baton cannot change a property's type: delete it and let Baton create it (baton run)"
+            if key in owned
+            else f"change its type to a {'dropdown select' if system == 'hubspot' else 'picklist'}"
+        )
+        console.print(
+            f"[red]wrong type[/] {escape('.'.join(key))}: a {escape(kind)} {what}; the dictionary "
+            f"needs a dropdown with {escape(values)} ({escape(fix)})"
+        )
+    for name in live.missing:
         if tuple(name.split(".", 2)) in owned:
             fix = "Baton creates it when it starts (baton run, baton backfill)"
         else:
             fix = "create it (see the README's set-up for each system)"
         console.print(f"[red]missing field[/] {escape(name)}: the dictionary uses it; {fix}")
-    if not report.ok or missing_fields:
+    problems += len(live.wrong_type) + len(live.missing)
+    checked += len(live.wrong_type)
+    if problems:
+        console.print(f"{problems} problem(s) in {checked} checked field(s).")
         raise SystemExit(1)
+    console.print(f"All {checked} checked field(s) agree with the dictionary.")
+
+
+def _console() -> Console:
+    """stdout for the check's lines: one line per finding even off a terminal (a pipe, CI),
+    where Rich would otherwise wrap at 80 columns."""
+    return Console(emoji=False, highlight=False, soft_wrap=True)
+
+
+# Field types that hold a closed list of values (HubSpot property type, Salesforce field type).
+DROPDOWN_TYPES = frozenset({"enumeration", "picklist", "multipicklist"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """What only a live check finds: fields the systems lack, as `system.object.field`, and
+    fields that exist as plain text (or a number...) where the dictionary needs a dropdown."""
+
+    missing: list[str] = dataclass_field(default_factory=list)
+    wrong_type: dict[PicklistKey, str] = dataclass_field(default_factory=dict)
 
 
 def _file_picklists(picklists: Path) -> Picklists:
@@ -161,9 +203,9 @@ def _file_picklists(picklists: Path) -> Picklists:
 
 def _live_picklists(
     dictionary: Dictionary, env_file: Path | None
-) -> tuple[dict[PicklistKey, list[PicklistOption]], list[str]]:
-    """The options of every field the dictionary names, read from the systems' schemas, and
-    the fields that do not exist at all (as `system.object.field`)."""
+) -> tuple[dict[PicklistKey, list[PicklistOption]], _Live]:
+    """The options of every field the dictionary names, read from the systems' schemas; the
+    fields that do not exist at all, and the ones whose type holds no list of values."""
     try:
         settings = load_settings(env_file)
     except SettingsError as exc:
@@ -183,17 +225,26 @@ def _live_picklists(
     for sobject, fallbacks in dictionary.salesforce_required.items():
         wanted.setdefault(("salesforce", sobject), []).extend(fallbacks)
     wanted = {key: list(dict.fromkeys(names)) for key, names in wanted.items()}
+    valued = {key for key, values in expected_values(dictionary).items() if values}
     options: dict[PicklistKey, list[PicklistOption]] = {}
-    missing: list[str] = []
+    live = _Live()
     try:
         for (system, obj), names in sorted(wanted.items()):
             schemas = connectors[system].describe(obj)
-            present = {s.name for s in schemas}
-            missing += [f"{system}.{obj}.{n}" for n in names if n not in present]
+            present = {s.name: s for s in schemas}
+            live.missing.extend(f"{system}.{obj}.{n}" for n in names if n not in present)
             options.update(from_schemas(system, obj, schemas))
+            for name, schema in present.items():
+                key = (system, obj, name)
+                if key not in valued or schema.options:
+                    continue
+                if schema.type in DROPDOWN_TYPES:  # a dropdown without values: all missing
+                    options[key] = []
+                else:
+                    live.wrong_type[key] = schema.type
     except Exception as exc:
         fail(f"baton mappings check: cannot read the systems' picklists: {one_line(exc)}", 1)
-    return options, missing
+    return options, live
 
 
 def _bad_input(line: str) -> NoReturn:
@@ -205,12 +256,19 @@ def _bad_input(line: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def _print_report(report: CheckReport, owned: Collection[PicklistKey] = ()) -> None:
+def _print_report(
+    report: CheckReport,
+    owned: Collection[PicklistKey] = (),
+    skip: Collection[PicklistKey] = (),
+) -> tuple[int, int]:
     """Each problem with its fix; `owned` are the properties Baton creates and keeps the
-    options of itself (see `baton.wiring.hubspot_properties`)."""
-    console = Console(emoji=False, highlight=False)
+    options of itself (see `baton.wiring.hubspot_properties`), `skip` the fields reported
+    otherwise (missing, or of the wrong type). Returns (problems, checked fields)."""
+    console = _console()
     for field in report.fields:
         name = escape(field.name)
+        if field.key in skip:
+            continue
         if not field.checked:
             console.print(f"[yellow]not checked[/] {name}: no picklist supplied")
         elif field.ok:
@@ -235,7 +293,4 @@ def _print_report(report: CheckReport, owned: Collection[PicklistKey] = ()) -> N
                 )
     problems = sum(len(f.unmapped) + len(f.missing) for f in report.fields)
     checked = sum(1 for f in report.fields if f.checked)
-    if problems:
-        console.print(f"{problems} problem(s) in {checked} checked field(s).")
-    else:
-        console.print(f"All {checked} checked field(s) agree with the dictionary.")
+    return problems, checked

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from baton.cli import app
+from baton.cli import mappings as cli_mappings
+from connectors.records import FieldSchema, PicklistOption
 from mappings.check import expected_values
+from mappings.dictionary import required_fallbacks
 from mappings.loader import default_path, load_default
 
 
@@ -177,3 +181,109 @@ def test_check_requires_the_picklists_option(runner: CliRunner) -> None:
     result = runner.invoke(app, ["mappings", "check"])
     assert result.exit_code == 2
     assert "--picklists" in result.output
+
+
+def test_check_lines_are_not_wrapped_off_a_terminal(runner: CliRunner, tmp_path: Path) -> None:
+    # No COLUMNS: Rich's 80-column default for a pipe broke each finding over lines.
+    picklists = write_picklists(tmp_path / "picklists.json", extra="NURTURE")
+    result = runner.invoke(app, ["mappings", "check", "--picklists", str(picklists)])
+    assert result.exit_code == 1
+    assert (
+        "unmapped hubspot.contacts.hs_lead_status: 'NURTURE' is in the system but means nothing "
+        "in the dictionary; list it under the stage, outcome or reason it means, or deactivate "
+        "it in the system"
+    ) in result.stdout.splitlines()
+
+
+class FakeSystem:
+    """A system answering `describe` with every field the dictionary names: picklists with
+    the dictionary's values, except what a test takes out or retypes."""
+
+    def __init__(
+        self,
+        system: str,
+        *,
+        plain: frozenset[str] = frozenset(),
+        absent: frozenset[str] = frozenset(),
+    ) -> None:
+        self.system = system
+        self.plain = plain
+        self.absent = absent
+
+    def describe(self, obj: str) -> list[FieldSchema]:
+        d = load_default()
+        wanted = expected_values(d)
+        names = {n for (s, o, n) in wanted if (s, o) == (self.system, obj)}
+        for fmap in d.fields.values():
+            if self.system == "hubspot" and fmap.hubspot and obj == "contacts":
+                names.add(fmap.hubspot)
+            if self.system == "salesforce" and obj in fmap.salesforce:
+                names.add(fmap.salesforce[obj])
+        if self.system == "salesforce":
+            names |= set(required_fallbacks(d, obj))
+        out = []
+        for name in sorted(names - self.absent):
+            values = wanted.get((self.system, obj, name), [])
+            if name in self.plain or not values:
+                out.append(FieldSchema(name, "string"))
+            else:
+                options = tuple(PicklistOption(value=v, label=v) for v in values)
+                out.append(FieldSchema(name, "enumeration", options=options))
+        return out
+
+
+def live(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    hubspot: FakeSystem,
+    salesforce: FakeSystem,
+) -> Result:
+    monkeypatch.setattr(
+        cli_mappings, "load_settings", lambda _: SimpleNamespace(hubspot=None, salesforce=None)
+    )
+    monkeypatch.setattr(cli_mappings, "HubSpotConnector", lambda _: hubspot)
+    monkeypatch.setattr(cli_mappings, "SalesforceConnector", lambda _: salesforce)
+    return runner.invoke(app, ["mappings", "check"])
+
+
+def test_live_check_agrees_with_systems_shaped_as_the_dictionary(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = live(runner, monkeypatch, FakeSystem("hubspot"), FakeSystem("salesforce"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "All 10 checked field(s) agree with the dictionary."
+
+
+def test_live_check_reports_a_text_field_where_a_dropdown_is_needed(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HubSpot's funnel_stage created by hand as a single-line text: every label Baton writes is
+    # accepted, nothing ever checks them, and the check said "not checked" and passed.
+    hubspot = FakeSystem("hubspot", plain=frozenset({"funnel_stage"}))
+    result = live(runner, monkeypatch, hubspot, FakeSystem("salesforce"))
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert (
+        "wrong type hubspot.contacts.funnel_stage: a string property; the dictionary needs a "
+        "dropdown with Subscriber, Inquiry, MQL, SAL, SQL, Opportunity, Customer, Recycled, "
+        "Disqualified, Lost (Baton cannot change a property's type: delete it and let Baton "
+        "create it (baton run))"
+    ) in lines
+    assert not any("not checked" in line for line in lines)
+    assert lines[-1] == "1 problem(s) in 10 checked field(s)."
+
+
+def test_live_check_counts_missing_fields_in_the_total_printed_last(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    salesforce = FakeSystem("salesforce", absent=frozenset({"Title"}))
+    result = live(runner, monkeypatch, FakeSystem("hubspot"), salesforce)
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "2 problem(s) in 10 checked field(s)."
+    assert lines[:-1][-2:] == [
+        "missing field salesforce.Contact.Title: the dictionary uses it; create it (see the "
+        "README's set-up for each system)",
+        "missing field salesforce.Lead.Title: the dictionary uses it; create it (see the "
+        "README's set-up for each system)",
+    ]
