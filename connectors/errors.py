@@ -116,8 +116,9 @@ class RateLimited(ConnectorError):
     """A short-window limit was hit (HubSpot ten-secondly/secondly, Salesforce concurrency).
 
     `retry_after` is the server's instruction in seconds when it gave one (or a documented
-    wait, e.g. HubSpot search's one second); `policy` is the limit's name as the vendor gives it
-    (`TEN_SECONDLY_ROLLING`, `SECONDLY`, `CONCURRENT`).
+    wait, e.g. HubSpot search's one second: then `documented_wait` is true, and the retry layer
+    grows and jitters it instead of honouring it exactly); `policy` is the limit's name as the
+    vendor gives it (`TEN_SECONDLY_ROLLING`, `SECONDLY`, `CONCURRENT`).
     """
 
     retryable = True
@@ -128,10 +129,12 @@ class RateLimited(ConnectorError):
         *,
         retry_after: float | None = None,
         policy: str | None = None,
+        documented_wait: bool = False,
         **kwargs: Unpack[ErrorContext],
     ) -> None:
         self.retry_after = retry_after
         self.policy = policy
+        self.documented_wait = documented_wait and retry_after is not None
         super().__init__(message, **kwargs)
 
 

@@ -5,9 +5,18 @@ than earning a 429 there. Two limits are kept:
 
 - per-window token buckets (HubSpot: 190 calls / 10 s for the API at large, 5 / s for CRM
   search, which has its own lower limit). A bucket is paced at `fraction` of the published
-  limit and holds at most `limit * (1 - fraction)` tokens of burst, so that in *any* window
-  the calls spent are at most `burst + rate * window = limit`: pacing below the limit holds
-  even against a rolling window;
+  limit (or lower, see below) and holds a few tokens of burst, sized so that the calls spent
+  in any window stretched by `margin_s` stay within the limit: the vendor counts arrivals, and
+  a call delayed on its way (a TLS handshake after an idle spell) must not bring the next
+  window's calls into its own. A token bucket of capacity `burst` and rate `rate` grants
+  fewer than `burst + rate * T` permits in any span `T`, so the bound is
+  `burst + rate * (window + margin) <= limit + 1`; for small limits (search: 5 / s) that
+  caps the rate itself at `limit / (window + margin)` (4 / s), not only the burst;
+- a 429 the budget did not prevent (another client of the same account spending the same
+  limit, and search answers carry no headers to say so) is reported back with `penalize`:
+  every thread sharing the budget holds off for the wait, and the bucket's rate halves,
+  recovering over a minute, so two clients sharing a limit settle below it instead of
+  trading 429s;
 - a daily counter (HubSpot `X-HubSpot-RateLimit-Daily-Remaining`, Salesforce
   `Sforce-Limit-Info: api-usage=used/max`). When the remaining count reaches `daily_floor`,
   `spend` raises `DailyLimitExhausted` before the call is made: the run ends loudly instead of
@@ -40,29 +49,50 @@ from connectors.records import System
 DEFAULT_KIND = "default"
 _EPSILON = 1e-9  # float slack: a permit due in 1e-16 s is due now
 SEARCH_KIND = "search"
+# After a 429 the bucket's rate is multiplied by this (not below _SLOWEST of its pace) and
+# regains _RECOVERY of its pace per second once the hold is over: halve fast, recover slowly.
+_SLOWDOWN = 0.5
+_SLOWEST = 1 / 16
+_RECOVERY = 1 / 60
 
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """A published limit of `limit` calls per `window_s` seconds, spent at `fraction` of it."""
+    """A published limit of `limit` calls per `window_s` seconds, spent at `fraction` of it.
+
+    `margin_s` is how late a call may reach the vendor relative to the next ones (latency
+    jitter, a new connection's handshake) without any of the vendor's windows seeing more than
+    `limit` calls.
+    """
 
     limit: int
     window_s: float
     fraction: float = 0.9
+    margin_s: float = 0.25
 
     def __post_init__(self) -> None:
-        if self.limit < 1 or self.window_s <= 0 or not 0 < self.fraction <= 1:
+        if (
+            self.limit < 1
+            or self.window_s <= 0
+            or not 0 < self.fraction <= 1
+            or not 0 <= self.margin_s < self.window_s
+        ):
             raise ValueError(f"invalid pace {self!r}")
 
     @property
     def rate(self) -> float:
-        """Permits per second."""
-        return self.fraction * self.limit / self.window_s
+        """Permits per second: `fraction` of the limit, and never so many that calls spaced
+        at this rate put more than `limit` in a window stretched by the margin."""
+        return min(
+            self.fraction * self.limit / self.window_s,
+            self.limit / (self.window_s + self.margin_s),
+        )
 
     @property
     def burst(self) -> float:
         """Bucket capacity: the headroom left under the limit, at least one call."""
-        return max(1.0, self.limit - self.fraction * self.limit)
+        headroom = self.limit + 1 - self.rate * (self.window_s + self.margin_s)
+        return max(1.0, min(self.limit - self.fraction * self.limit, headroom))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,17 +156,26 @@ class _Bucket:
         self.pace = pace
         self.tokens = pace.burst
         self.updated = now
+        self.slowdown = 1.0  # share of the pace's rate, lowered by 429s (`penalize`)
+        self.held_until = now  # the latest 429's hold; a slowdown recovers after it
+
+    @property
+    def rate(self) -> float:
+        return self.pace.rate * self.slowdown
 
     def refill(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated)
-        self.tokens = min(self.pace.burst, self.tokens + elapsed * self.pace.rate)
-        self.updated = now
+        self.tokens = min(self.pace.burst, self.tokens + elapsed * self.rate)
+        if self.slowdown < 1.0:
+            recovering = max(0.0, now - max(self.updated, self.held_until))
+            self.slowdown = min(1.0, self.slowdown + recovering * _RECOVERY)
+        self.updated = max(self.updated, now)
 
     def reserve(self, now: float) -> float:
         """Take one permit (possibly in advance) and return how long to wait for it."""
         self.refill(now)
         self.tokens -= 1
-        return 0.0 if self.tokens >= -_EPSILON else -self.tokens / self.pace.rate
+        return 0.0 if self.tokens >= -_EPSILON else -self.tokens / self.rate
 
     def take_free(self, now: float) -> float:
         """Take one permit only if it is free now (nobody reserved it): 0.0 when taken, else
@@ -145,12 +184,24 @@ class _Bucket:
         if self.tokens >= 1 - _EPSILON:
             self.tokens -= 1
             return 0.0
-        return (1 - self.tokens) / self.pace.rate
+        return (1 - self.tokens) / self.rate
 
     def repace(self, pace: Pace, now: float) -> None:
         self.refill(now)
         self.pace = pace
         self.tokens = min(self.tokens, pace.burst)
+
+    def penalize(self, wait_s: float, now: float) -> None:
+        """The vendor refused a call for this limit: no permit for `wait_s`, then a slower pace.
+
+        429s answering calls already sent when the first came back (`now` inside its hold)
+        extend the hold but do not slow the pace again: one episode, one halving.
+        """
+        self.refill(now)
+        if now >= self.held_until:
+            self.slowdown = max(_SLOWEST, self.slowdown * _SLOWDOWN)
+        self.held_until = max(self.held_until, now + wait_s)
+        self.tokens = min(self.tokens, -wait_s * self.rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +323,16 @@ class ApiBudget:
         with self._lock:
             self._daily_remaining = min(self._daily_remaining or 0, self.spec.daily_floor)
 
+    def penalize(self, kind: str, wait_s: float) -> None:
+        """A call of `kind` was refused for a short-window limit (a 429 the pacing did not
+        prevent: another client spends the same limit). Every caller of that limit holds off
+        for `wait_s` and the pace slows (see `_Bucket.penalize`); spends nothing, so the retry
+        that follows takes its own permit as usual. Kinds without a bucket change nothing."""
+        with self._lock:
+            bucket = self._bucket(kind)
+            if bucket is not None:
+                bucket.penalize(max(0.0, wait_s), self._clock())
+
     def observe_headers(self, headers: HeaderSource | None) -> None:
         """Correct the budget from a response's limit headers (absent headers change nothing)."""
         info = parse_limit_headers(headers)
@@ -312,7 +373,7 @@ class ApiBudget:
                 buckets[kind] = BucketSnapshot(
                     limit=bucket.pace.limit,
                     window_s=bucket.pace.window_s,
-                    rate=bucket.pace.rate,
+                    rate=bucket.rate,
                     capacity=bucket.pace.burst,
                     tokens=bucket.tokens,
                 )

@@ -346,7 +346,13 @@ def classify_response(
     policy = vendor.policy or rule.policy or rule.reports_policy
     match rule.kind:
         case Kind.RATE_LIMITED:
-            return RateLimited(rule.meaning, retry_after=wait, policy=policy, **context)
+            return RateLimited(
+                rule.meaning,
+                retry_after=wait,
+                policy=policy,
+                documented_wait=retry_after is None,
+                **context,
+            )
         case Kind.TRANSIENT:
             return TransientError(rule.meaning, retry_after=wait, **context)
         case Kind.DAILY_LIMIT:

@@ -5,9 +5,13 @@ Order of events for each attempt: spend one unit of API budget (which may wait, 
 raise classified `ConnectorError`s; transport exceptions are classified here). Then:
 
 - retryable (`RateLimited`, `TransientError`): wait and try again. The wait is the server's
-  `Retry-After` (or a documented wait from the classification table) when there is one,
-  otherwise capped exponential backoff with full jitter (at least `min_rate_limit_wait_s` for
-  rate limits, so a 429 never comes back within milliseconds);
+  `Retry-After` when there is one (honoured exactly); a rate limit's documented wait from the
+  classification table (HubSpot search: 1 s) grows with the attempt, with up to one more of it
+  in jitter, so clients refused together do not come back together; otherwise capped
+  exponential backoff with full jitter (at least `min_rate_limit_wait_s` for rate limits, so
+  a 429 never comes back within milliseconds);
+- a `RateLimited` is also reported to the budget (`penalize`), so every thread spending that
+  limit holds off and the pace slows, not only the call that was refused;
 - `SessionExpired`: refresh the credentials once (the connector's callback), retry at once;
   a second expiry in the same call is an `AuthError` for the caller;
 - everything else, notably `DailyLimitExhausted`, `AuthError`, `PermanentError`: raised at once.
@@ -44,6 +48,8 @@ class Budget(Protocol):
     def spend(self, kind: str = ...) -> None: ...
 
     def mark_daily_exhausted(self) -> None: ...
+
+    def penalize(self, kind: str, wait_s: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,12 @@ class Retrier:
                 if isinstance(error, DailyLimitExhausted) and self.budget is not None:
                     # Some answers carry no limit headers (HubSpot search): remember the refusal.
                     self.budget.mark_daily_exhausted()
+                if isinstance(error, RateLimited) and self.budget is not None:
+                    # Another client spends the same limit: slow every caller, not just this one.
+                    hold = error.retry_after
+                    self.budget.penalize(
+                        kind, policy.min_rate_limit_wait_s if hold is None else hold
+                    )
                 if error is exc:
                     raise
                 raise error from exc
@@ -154,6 +166,10 @@ class Retrier:
             if isinstance(exc, SessionExpired):
                 return 0.0
             hinted = getattr(exc, "retry_after", None)
+            if isinstance(exc, RateLimited) and exc.documented_wait and exc.retry_after:
+                # The vendor's documented wait, not its instruction: grow it and jitter it.
+                n = state.attempt_number
+                return exc.retry_after * self._rng.uniform(n, n + 1)
             if isinstance(hinted, int | float):
                 return float(hinted)
             ceiling = min(policy.max_wait_s, policy.base_wait_s * 2 ** (state.attempt_number - 1))

@@ -53,12 +53,19 @@ def max_in_any_window(times: list[float], window: float) -> int:
     return best
 
 
+BURST = 191 - 17.1 * 10.25  # hubspot_spec(): within 190 / 10 s even 0.25 s late
+
+
 def test_pace_derives_rate_and_burst_below_the_published_limit() -> None:
     pace = Pace(190, 10.0, 0.9)
 
     assert pace.rate == pytest.approx(17.1)
-    assert pace.burst == pytest.approx(19.0)
+    # burst + rate * (window + margin) <= limit + 1: fewer than that many calls in any span
+    assert pace.burst == pytest.approx(BURST) == pytest.approx(15.725)
     assert Pace(5, 1.0, 0.9).burst == 1.0
+    # The default bucket keeps its 95 % (the backfill's throughput); only its burst shrinks.
+    assert Pace(190, 10.0, 0.95).rate == pytest.approx(18.05)
+    assert Pace(190, 10.0, 0.95).burst == pytest.approx(191 - 18.05 * 10.25)
 
 
 def test_given_hubspot_pace_when_spending_fast_then_no_10s_window_exceeds_190() -> None:
@@ -70,7 +77,7 @@ def test_given_hubspot_pace_when_spending_fast_then_no_10s_window_exceeds_190() 
 
     assert max_in_any_window(times, 10.0) <= 190
     # Long-run throughput is the paced 90 % of the limit.
-    assert (times[-1] - times[0]) == pytest.approx((1000 - 19) / 17.1, rel=1e-6)
+    assert (times[-1] - times[0]) == pytest.approx((1000 - BURST) / 17.1, rel=1e-6)
 
 
 def test_search_has_its_own_lower_pace() -> None:
@@ -81,7 +88,7 @@ def test_search_has_its_own_lower_pace() -> None:
         times.append(clock.now)
 
     assert max_in_any_window(times, 1.0) <= 5
-    assert api.snapshot().buckets["default"].tokens == pytest.approx(19.0)
+    assert api.snapshot().buckets["default"].tokens == pytest.approx(BURST)
 
 
 def test_unknown_kinds_share_the_default_bucket() -> None:
@@ -89,18 +96,20 @@ def test_unknown_kinds_share_the_default_bucket() -> None:
     api.spend("batch_read")
 
     snap = api.snapshot()
-    assert snap.buckets["default"].tokens == pytest.approx(18.0)
+    assert snap.buckets["default"].tokens == pytest.approx(BURST - 1)
     assert snap.spent == {"batch_read": 1}
 
 
 def test_burst_is_served_without_waiting_then_paced() -> None:
     api, clock = budget(hubspot_spec())
-    for _ in range(19):
+    for _ in range(15):
         api.spend()
     assert clock.sleeps == []
 
     api.spend()
-    assert clock.sleeps == [pytest.approx(1 / 17.1)]
+    assert clock.sleeps == [pytest.approx((1 - (BURST - 15)) / 17.1)]
+    api.spend()
+    assert clock.sleeps[-1] == pytest.approx(1 / 17.1)
 
 
 def test_hubspot_remaining_header_pulls_the_bucket_down() -> None:
@@ -130,8 +139,8 @@ def test_hubspot_max_header_repaces_a_lower_tier() -> None:
     bucket = api.snapshot().buckets["default"]
     assert (bucket.limit, bucket.window_s) == (100, 10.0)
     assert bucket.rate == pytest.approx(9.0)
-    assert bucket.capacity == pytest.approx(10.0)
-    assert bucket.tokens <= 10.0
+    assert bucket.capacity == pytest.approx(101 - 9.0 * 10.25)
+    assert bucket.tokens <= bucket.capacity
 
 
 def test_hubspot_daily_headers_set_the_daily_count() -> None:
@@ -285,16 +294,17 @@ def test_a_background_call_takes_a_free_permit_or_waits_for_one_without_reservin
     with background_calls():
         api.spend()
     assert clock.sleeps == []
-    for _ in range(18):
-        api.spend()  # the rest of the burst
+    for _ in range(14):
+        api.spend()  # the rest of the burst's whole permits
     with background_calls():
         api.spend()
-    assert clock.sleeps == [pytest.approx(1 / 17.1)]  # one permit's worth, then taken
+    owed = (1 - (BURST - 15)) / 17.1
+    assert clock.sleeps == [pytest.approx(owed)]  # until a whole permit is free, then taken
     snap = api.snapshot()
-    assert snap.spent == {"default": 20}
-    assert snap.daily_remaining == 80
+    assert snap.spent == {"default": 16}
+    assert snap.daily_remaining == 84
     # The wait is the read-ahead's, kept apart from what the sync's own calls waited.
-    assert snap.waited_ahead_s == pytest.approx(1 / 17.1)
+    assert snap.waited_ahead_s == pytest.approx(owed)
     assert snap.waited_s == 0.0
 
 

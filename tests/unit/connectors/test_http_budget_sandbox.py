@@ -77,7 +77,7 @@ def test_paced_calls_never_hit_the_imitations_limits(tmp_path: Path) -> None:
 
     assert paced == {200: 425}
     assert unpaced.count(429) == 200 - 190
-    # 400 calls at 90 % of 190 per 10 s, after the 19-call burst: about 22 s of sandbox time.
+    # 400 calls at 90 % of 190 per 10 s, after the ~16-call burst: about 22 s of sandbox time.
     assert 0.95 * (400 - 19) / 17.1 <= listed_in <= (400 - 19) / 17.1 + 5
     snapshot = budget.snapshot()
     assert snapshot.spent == {"default": 400, "search": 25}
