@@ -91,6 +91,8 @@ class Ambiguity:
     person_id: uuid.UUID  # the person the decision is logged against
     email: str | None
     why: str
+    # A cross-system id's claim: the record that is the person's in the claimant's system
+    holder: RecordKey | None = None
 
 
 @dataclass
@@ -224,7 +226,8 @@ class Identity:
             # leaves it, still naming the person for its late echoes and its Opportunity.
             self.associate(bid, key, LinkReason.CONVERSION)
         else:
-            self._ambiguous(key, bid, email, f"{key} and {current} carry the same baton id {bid}")
+            why = f"{key} and {current} carry the same baton id {bid}"
+            self.ambiguous.append(Ambiguity(key, bid, email, why, holder=current))
 
     def _by_email(self, key: RecordKey, email: str, twins: int) -> None:
         candidates = self._people_with_email(email)
@@ -287,6 +290,13 @@ class Identity:
         self.person_of[key] = pid
         self.active.setdefault(pid, {})[key.system] = key
         self.moves.append((pid, key, reason))
+
+    def succeed(self, claim: Ambiguity) -> None:
+        """A cross-system id's claimant takes the place of the person's record, which is gone
+        for good (a merge's loser purged before its merge was read): the claim is no longer
+        ambiguous."""
+        self.ambiguous.remove(claim)
+        self.move(claim.person_id, claim.key, LinkReason.MERGE)
 
     def claim(self, pid: uuid.UUID, key: RecordKey) -> None:
         """Link a record a lost commit had linked (the source of a create no commit settled,

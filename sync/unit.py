@@ -35,7 +35,14 @@ from sync import collector, deletes
 from sync.changes import any_changed
 from sync.entries import REJECTIONS, explanation, first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
-from sync.identity import IDENTITY_FIELD, Identity, IdentityRaced, ambiguous_rule, parse_baton_id
+from sync.identity import (
+    IDENTITY_FIELD,
+    Ambiguity,
+    Identity,
+    IdentityRaced,
+    ambiguous_rule,
+    parse_baton_id,
+)
 from sync.plan import (
     LEAD_STATUS,
     OUTCOME_REASON,
@@ -582,7 +589,14 @@ class Worker:
         merged, orphaned = self._follow_gone(
             conn, identity, records, people, touched, notes, report, trigger, now, run_id, twins
         )
+        earlier = len(identity.ambiguous)  # a dry run's identity carries other pages' too
         identity.resolve([(r, people[r.key]) for r in live])
+        claims = [a for a in identity.ambiguous[earlier:] if a.holder is not None]
+        holders = (
+            self._succeed_gone(identity, claims, merged, notes, trigger, now, run_id, twins)
+            if claims
+            else {}
+        )
         signal_links = find_links(conn, [r.key for r in signals]) if signals else {}
         for signal_key, signal_link in signal_links.items():
             identity.person_of.setdefault(signal_key, signal_link.person_id)  # its person
@@ -609,6 +623,9 @@ class Worker:
         # them again.
         in_hand = {r.key: r for r in (*live, *signals)}
         in_hand.update((r.key, r) for r in records if r.key in quiet)
+        for key, record in holders.items():
+            in_hand.setdefault(key, record)
+            digests.setdefault(key, self.mapper.source_digest(record, CONVERSION_FIELDS))
         pending = self._found_creates(conn, identity, touched, in_hand, twins)
         asked: set[uuid.UUID] = set()  # people whose Opportunities were already looked up
         sought: set[RecordKey] = set()  # records already read by id (found or not)
@@ -849,6 +866,45 @@ class Worker:
                 note_about(pid, "record", "delete_flagged", trigger, now, run_id, record.key, why)
             )
         return merged, orphaned
+
+    def _succeed_gone(
+        self,
+        identity: Identity,
+        claims: Sequence[Ambiguity],
+        merged: dict[RecordKey, RecordKey],
+        notes: list[Decision],
+        trigger: str,
+        now: datetime,
+        run_id: uuid.UUID | None,
+        twins: TwinCache | None,
+    ) -> dict[RecordKey, SourceRecord]:
+        """Records claiming a person by its cross-system id while the person has another record
+        in their system (ambiguous so far): when that record is gone for good (not found by id,
+        or deleted and merged into nothing), the one claimant becomes the person's record, as
+        a merge's survivor does (`merged`). That is a Salesforce merge read only after its
+        loser left the recycle bin: the master kept the loser's Baton id, and no merged-away
+        row will ever say so. Returns the holders read live (the unit plans with them)."""
+        by_holder: dict[RecordKey, list[Ambiguity]] = {}
+        for claim in claims:
+            assert claim.holder is not None
+            by_holder.setdefault(claim.holder, []).append(claim)
+        found = {r.key: r for r in self.read(by_holder, twins)}
+        live: dict[RecordKey, SourceRecord] = {}
+        for holder, claimants in by_holder.items():
+            record = found.get(holder)
+            if record is not None and not record.deleted:
+                live[holder] = record
+                continue
+            if (record is not None and record.merged_into) or len(claimants) > 1:
+                continue  # a merge followed when read; several claimants: none is picked
+            [claim] = claimants
+            identity.succeed(claim)
+            merged[claim.key] = merged.pop(holder, holder)
+            why = f"{holder} is gone; {claim.key} carries its cross-system id"
+            notes.append(
+                note_about(claim.person_id, "record", "merge", trigger, now, run_id, holder, why)
+            )
+        return live
 
     def _contested(
         self,

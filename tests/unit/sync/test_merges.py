@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.records import RecordKey, System
+from sync.store.decisions import decisions_for
 from sync.store.links import find_link
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_deletes import _synced
@@ -187,3 +188,61 @@ def test_a_chain_into_a_survivor_another_person_was_merged_into(world: World) ->
     engine.poll()
     assert world.sf.get("Lead", sf1)["FirstName"] == "Ann"
     assert world.sf.get("Lead", sf1)["Email"].lower() == "ann@example.com"
+
+
+def test_a_merge_read_only_after_its_loser_was_purged_moves_the_person_to_the_master(
+    world: World,
+) -> None:
+    """Merged in Salesforce while Baton was down for longer than the recycle bin keeps the
+    loser: no merged-away row will ever be read, but the master kept the loser's Baton id. The
+    loser gone for good, the master is the person's Lead (from the loser's snapshot: the
+    master's own edit is carried), not an ambiguity logged every cycle."""
+    engine, hs_id, sf_id = _synced(world)
+    bid = world.sf.get("Lead", sf_id)["Baton_Id__c"]
+    master = world.sf.put(
+        "Lead", {**_copy(world, "Lead", sf_id), "Title": "VP", "Baton_Id__c": bid}
+    )
+    world.sf.purge("Lead", sf_id)
+    world.clock.advance(20 * 86400)
+    report = engine.poll()
+    assert report.ambiguous == 0
+    link = find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", master))
+    assert link is not None
+    assert link.active
+    assert str(link.person_id) == bid
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP"
+    [why] = [
+        d.salesforce_new
+        for d in decisions_for(world.read(), link.person_id, "record")
+        if d.rule == "merge"
+    ]
+    assert (
+        why
+        == f"salesforce:Lead:{sf_id} is gone; salesforce:Lead:{master} carries its cross-system id"
+    )
+    world.hs.put("contacts", {"jobtitle": "Head of Ops"}, id=hs_id)
+    settle(world, engine)
+    assert world.sf.get("Lead", master)["Title"] == "Head of Ops"
+    assert not any(
+        d.rule == "unreadable" for d in decisions_for(world.read(), link.person_id, "record")
+    )
+    quiet(world, engine)
+
+
+def test_a_baton_id_claimed_while_its_lead_lives_stays_ambiguous(world: World) -> None:
+    """A copy of a Lead carrying its Baton id (a clone) while the Lead is still there, or two
+    copies of a Lead gone for good: which one is the person's is not guessed."""
+    engine, _, sf_id = _synced(world)
+    bid = world.sf.get("Lead", sf_id)["Baton_Id__c"]
+    clone = world.sf.put("Lead", {**_copy(world, "Lead", sf_id), "Baton_Id__c": bid})
+    world.clock.advance(10)
+    assert engine.poll().ambiguous == 1
+    assert find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", clone)) is None
+    world.sf.put("Lead", {**_copy(world, "Lead", sf_id), "Baton_Id__c": bid})
+    world.sf.put("Lead", {"Title": "Clone"}, id=clone)  # both read by one poll
+    world.sf.purge("Lead", sf_id)
+    world.clock.advance(10)
+    assert engine.poll().ambiguous == 2
+    link = find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", sf_id))
+    assert link is not None
+    assert link.active
