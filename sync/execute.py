@@ -10,6 +10,11 @@
 Creates carry `match_on` (the cross-system id, or email in HubSpot), so a write repeated after a
 crash between sending and committing updates the record it made instead of making another.
 Errors that end the run (daily cap, bad credentials, bad settings) are raised, not classified.
+
+A HubSpot email is one contact's only, checked for each input against the contacts as they are
+before the batch: contacts of one unit taking each other's emails (two people's Leads that
+swapped them) are written in steps, each after the one freeing its new email; where they take
+them round in a cycle, one of them is first cleared of its email (`_email_steps`).
 """
 
 from __future__ import annotations
@@ -75,7 +80,10 @@ def send(
     def system_writes(system: System) -> dict[int, Sent]:
         sent: dict[int, Sent] = {}
         for obj, indexes in groups[system].items():
-            sent.update(_send_group(connectors[system], obj, writes, indexes))
+            if system is System.HUBSPOT:
+                sent.update(_send_in_steps(connectors[system], obj, writes, indexes))
+            else:
+                sent.update(_send_group(connectors[system], obj, writes, indexes))
         return sent
 
     results: dict[int, Sent] = {}
@@ -120,3 +128,82 @@ def _send_group(
         )
         for n, outcome in zip(indexes, outcomes, strict=True)
     }
+
+
+EMAIL = "email"  # the canonical field, and HubSpot's property: one contact's only
+
+
+def _email_steps(
+    writes: Sequence[tuple[uuid.UUID, Write]], indexes: Sequence[int]
+) -> tuple[list[list[int]], list[int]]:
+    """The updates of `indexes` in steps, each step's after the one before (an update whose new
+    email another update of these frees goes after it), and the updates whose record is first
+    cleared of its email: one per cycle of updates taking each other's emails."""
+    moves: dict[int, tuple[str, str]] = {}
+    for n in indexes:
+        write = writes[n][1]
+        old, new = write.changes.get(EMAIL, (None, None))
+        if write.creates or write.match_on or not isinstance(new, str) or not new:
+            continue
+        if isinstance(old, str) and old and old.lower() != new.lower():
+            moves[n] = (old.lower(), new.lower())
+    holder = {old: n for n, (old, _) in moves.items()}
+    pending, cleared = set(moves), []
+
+    def blocker(n: int) -> int | None:
+        m = holder.get(moves[n][1])
+        return m if m is not None and m != n and m in pending and m not in cleared else None
+
+    steps: list[list[int]] = [[n for n in indexes if n not in moves]]
+    while pending:
+        ready = [n for n in indexes if n in pending and blocker(n) is None]
+        if ready:
+            steps[-1].extend(ready)
+            steps.append([])
+            pending -= set(ready)
+            continue
+        walk: list[int] = []  # every update waits on another: follow them round to a cycle
+        n = min(pending)
+        while n not in walk:
+            walk.append(n)
+            waits_on = blocker(n)
+            assert waits_on is not None  # none is ready
+            n = waits_on
+        cleared.append(n)
+    return [step for step in steps if step], cleared
+
+
+def _send_in_steps(
+    connector: Connector,
+    obj: str,
+    writes: Sequence[tuple[uuid.UUID, Write]],
+    indexes: Sequence[int],
+) -> dict[int, Sent]:
+    """`_send_group` in the steps `_email_steps` says: the emails cleared first, each step
+    sent once the one before was; a cleared record whose update then fails gets its email
+    back."""
+    steps, cleared = _email_steps(writes, indexes)
+    if len(steps) < 2 and not cleared:
+        return _send_group(connector, obj, writes, indexes)
+    _quietly(connector, obj, [RecordPatch(writes[n][1].key, {EMAIL: None}) for n in cleared])
+    sent: dict[int, Sent] = {}
+    for step in steps:
+        sent.update(_send_group(connector, obj, writes, step))
+    back = [
+        RecordPatch(writes[n][1].key, {EMAIL: writes[n][1].changes[EMAIL][0]})
+        for n in cleared
+        if sent[n].result is not Result.OK
+    ]
+    _quietly(connector, obj, back)
+    return sent
+
+
+def _quietly(connector: Connector, obj: str, patches: Sequence[RecordPatch]) -> None:
+    """A write whose outcome no planned write reports (its refusal shows in the writes after
+    it); an error that ends the run is raised."""
+    if not patches:
+        return
+    try:
+        connector.write(obj, patches)
+    except ConnectorError as exc:
+        refusal(exc)

@@ -286,6 +286,14 @@ class FakeConnector:
         outcomes = []
         # match_on lookups: one scan per field and call, not one per patch (benches write 10k+)
         indexes: dict[str, _Index] = {}
+        # HubSpot: an email is one contact's only, checked for every input against the
+        # contacts as they were before the call (HubSpot validates a batch before writing any)
+        # and as the call's earlier inputs left them
+        emails = (
+            self._emails(object)
+            if self.system is System.HUBSPOT and any("email" in p.fields for p in patches)
+            else None
+        )
         for patch in patches:
             if self.retry_next > 0:
                 self.retry_next -= 1
@@ -315,6 +323,22 @@ class FakeConnector:
                     _match_key(patch.match_on, patch.fields.get(patch.match_on)), []
                 )
                 ident = found[0] if found else ""
+            email = patch.fields.get("email")
+            if emails is not None and isinstance(email, str) and email.strip():
+                holders = emails.setdefault(email.strip().lower(), set())
+                present = table.get(ident) if ident else None
+                was = present.fields.get("email") if present is not None else None
+                if holders - {ident} and _match_key("email", was) != _match_key("email", email):
+                    outcomes.append(
+                        WriteOutcome(
+                            patch,
+                            ident or None,
+                            error_code="CONFLICT",
+                            error_message="Contact already exists. Existing ID: "
+                            + min(holders - {ident}),
+                        )
+                    )
+                    continue
             created = not ident
             if created:
                 ident = self.new_id(object)
@@ -340,12 +364,23 @@ class FakeConnector:
                     )
                 )
                 continue
+            if emails is not None and isinstance(email, str) and email.strip():
+                emails.setdefault(email.strip().lower(), set()).add(ident)
             stored.fields.update(patch.fields)
             self._changed(object, ident, stored, self._vendor(self.clock.advance(0.001)))
             self._stamp(stored, patch.fields)
             self.writes += 1
             outcomes.append(WriteOutcome(patch, ident, created=created))
         return outcomes
+
+    def _emails(self, object: str) -> dict[str, set[str]]:
+        """Each email's live records (HubSpot's contacts: one each, as `write` keeps it)."""
+        held: dict[str, set[str]] = {}
+        for ident, stored in self.objects.get(object, {}).items():
+            email = stored.fields.get("email")
+            if not stored.deleted and isinstance(email, str) and email.strip():
+                held.setdefault(email.strip().lower(), set()).add(ident)
+        return held
 
     def delete(self, object: str, ids: Sequence[str]) -> list[WriteOutcome]:
         """Idempotent, like the real ones: an id already deleted or unknown is a success;

@@ -4,6 +4,8 @@ another person's record."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from connectors.records import RecordKey, System
 from sync.store.dead_letters import list_dead_letters
 from sync.store.decisions import decisions_for
@@ -153,3 +155,84 @@ def test_two_leads_converted_into_one_contact_leave_it_to_the_first(world: World
     assert world.sf.get("Contact", contact)["Baton_Id__c"] == str(ann)
     [refused] = [d for d in decisions_for(world.read(), bob, "record") if d.rule == "conversion"]
     assert "already" in (refused.salesforce_new or "")
+
+
+def _ann_and_bob(world: World) -> tuple[Any, tuple[str, str], tuple[str, str]]:
+    ann = pair(world)
+    bob = pair(
+        world,
+        hs={"email": "bob@example.com", "firstname": "Bob"},
+        sf={"Email": "bob@example.com", "FirstName": "Bob"},
+    )
+    engine = world.engine()
+    settle(world, engine)
+    return engine, ann, bob
+
+
+def test_two_people_whose_leads_swapped_emails_swap_them_in_hubspot(world: World) -> None:
+    """A HubSpot email is one contact's only, checked before a batch writes anything: the
+    swap is written in steps, one contact cleared of its email first, and no letter is left."""
+    engine, ann, bob = _ann_and_bob(world)
+    world.sf.put("Lead", {"Email": "bob@example.com"}, id=ann[1])
+    world.sf.put("Lead", {"Email": "ann@example.com"}, id=bob[1])
+    settle(world, engine)
+    assert world.hs.get("contacts", ann[0])["email"] == "bob@example.com"
+    assert world.hs.get("contacts", bob[0])["email"] == "ann@example.com"
+    assert list_dead_letters(world.read()) == []
+
+
+def test_an_email_another_contact_gives_up_in_the_same_unit_is_taken_after(world: World) -> None:
+    """Bob's Lead takes a new address and Ann's Lead Bob's old one: Bob's contact is written
+    first (no email cleared: nothing goes round)."""
+    engine, ann, bob = _ann_and_bob(world)
+    world.sf.put("Lead", {"Email": "bob@example.com"}, id=ann[1])
+    world.sf.put("Lead", {"Email": "robert@example.com"}, id=bob[1])
+    cleared: list[str] = []
+    world.hs.rules.append(
+        lambda _, fields: cleared.append("x") if fields == {"email": None} else None
+    )
+    settle(world, engine)
+    assert world.hs.get("contacts", ann[0])["email"] == "bob@example.com"
+    assert world.hs.get("contacts", bob[0])["email"] == "robert@example.com"
+    assert list_dead_letters(world.read()) == []
+    assert cleared == []
+
+
+def test_a_cleared_contact_whose_new_email_is_refused_gets_its_email_back(world: World) -> None:
+    """The swap's first update refused for good (a validation rule): the second one is refused
+    too (its email is still taken), and the contact cleared for it gets its email back rather
+    than being left without one."""
+    engine, ann, bob = _ann_and_bob(world)
+    world.sf.put("Lead", {"Email": "bob@example.com"}, id=ann[1])
+    world.sf.put("Lead", {"Email": "ann@example.com"}, id=bob[1])
+    refused: list[object] = []
+
+    def refuse_the_first(_: str, fields: Any) -> tuple[str, str] | None:
+        if refused or fields.get("email") not in ("ann@example.com", "bob@example.com"):
+            return None
+        refused.append(fields["email"])
+        return ("INVALID_EMAIL", "not today")
+
+    world.hs.rules.append(refuse_the_first)
+    world.clock.advance(10)
+    engine.poll()
+    assert refused
+    assert world.hs.get("contacts", ann[0])["email"] == "ann@example.com"
+    assert world.hs.get("contacts", bob[0])["email"] == "bob@example.com"
+    assert len(list_dead_letters(world.read())) == 2
+
+
+def test_a_swap_read_in_two_units_is_written_by_the_retry_of_its_letters(world: World) -> None:
+    """Each Lead's webhook alone meets the other contact's email (two letters); retried
+    together, the letters' people are one unit, and the swap is written in steps."""
+    engine, ann, bob = _ann_and_bob(world)
+    world.sf.put("Lead", {"Email": "bob@example.com"}, id=ann[1])
+    world.sf.put("Lead", {"Email": "ann@example.com"}, id=bob[1])
+    world.clock.advance(10)
+    for lead in (ann[1], bob[1]):
+        engine.sync_keys([RecordKey(System.SALESFORCE, "Lead", lead)], trigger="webhook")
+    assert len(list_dead_letters(world.read())) == 2
+    engine.retry_dead_letters()
+    assert world.hs.get("contacts", ann[0])["email"] == "bob@example.com"
+    assert world.hs.get("contacts", bob[0])["email"] == "ann@example.com"
+    assert list_dead_letters(world.read()) == []
