@@ -50,6 +50,7 @@ from sync.store.checkpoints import (
     Checkpoint,
     advance_checkpoint,
     get_checkpoint,
+    note_blocked,
     set_upper_bound,
 )
 from sync.store.engine import for_reading
@@ -130,6 +131,9 @@ class SyncPolicy:
     create_contacts_from_salesforce: bool = True  # Lead/Contact created in SF -> HubSpot contact
     propagate_deletes: bool = False  # default: flag + report; on: see sync.deletes
     lookback: timedelta = timedelta(minutes=2)
+    # how long writes refused "for now" may hold an object's checkpoint; after that they are
+    # kept as dead letters (with the system's code and message) and its changes move on
+    wait_limit: timedelta = timedelta(hours=1)
     vanish_guard: Guard = field(
         default_factory=Guard
     )  # reconciliation: how many vanished records are deletes
@@ -582,15 +586,29 @@ class SyncEngine:
         """Sync what changed in `obj` since its checkpoint (`start`: since then instead; less
         the lookback either way) up to `upper`, page by page, then move the checkpoint to
         `upper` (`keep`: leave it); False when a page's write waits for a retry (the rest is
-        read again next time, from the unmoved checkpoint)."""
+        read again next time, from the unmoved checkpoint, which remembers since when: once
+        that is `SyncPolicy.wait_limit` ago, such writes are kept as dead letters instead)."""
         keep = keep or dry_run
         if not keep:
             with self.db.begin() as tx:
                 set_upper_bound(tx, system, obj, upper, at=self.now())
+        with self.reader.connect() as conn:
+            checkpoint = get_checkpoint(conn, system, obj)
         if start is None:
-            with self.reader.connect() as conn:
-                checkpoint = get_checkpoint(conn, system, obj)
             start = checkpoint.cursor if checkpoint is not None else None
+        held_since = checkpoint.blocked_since if checkpoint is not None and not keep else None
+        overdue = held_since is not None and self.now() - held_since >= self.policy.wait_limit
+        if overdue:
+            log.warning(
+                "writes kept as dead letters",
+                extra={
+                    "kv": {
+                        "object": f"{system}:{obj}",
+                        "held_since": held_since.isoformat() if held_since else None,
+                        "why": "refused for now on every try since; see baton errors list",
+                    }
+                },
+            )
         since = start - self.policy.lookback if start is not None else None
         records = self.connectors[system].read_changes(obj, since, upper)
         allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
@@ -615,10 +633,14 @@ class SyncEngine:
                 allow_create=allow,
                 carry=carry,
                 fast=True,
+                waits_as_letters=overdue,
             )
             report += part
             self._beat(run_id)
             if blocked:
+                if not keep:
+                    with self.db.begin() as tx:
+                        note_blocked(tx, system, obj, at=self.now())
                 return False
         if not keep:
             # The whole window was read: the next one starts from this bound (less the

@@ -205,6 +205,7 @@ class Worker:
         retrying: bool = False,
         purged: Collection[RecordKey] = (),
         look_first: bool = False,
+        waits_as_letters: bool = False,
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
         (a write to retry later: the checkpoint stays, so the page is read again). With
@@ -217,7 +218,10 @@ class Worker:
         is refused for now is kept as a letter too. `look_first` (records read by id, with no
         listing of the other system behind them: webhooks, retries): before a create is sent,
         the records it would land on or duplicate are looked up (`_unseen_matches`), and found
-        ones join the unit, so their person is synced as a pair rather than created over."""
+        ones join the unit, so their person is synced as a pair rather than created over.
+        `waits_as_letters`: a write refused for now is kept as a dead letter, as when
+        `retrying`, and does not block the page (its object was held too long by such
+        writes: `SyncPolicy.wait_limit`)."""
         with collector.paused():
             return self._run(
                 records,
@@ -232,6 +236,7 @@ class Worker:
                 retrying=retrying,
                 purged=purged,
                 look_first=look_first,
+                waits_as_letters=waits_as_letters,
             )
 
     def _run(
@@ -249,6 +254,7 @@ class Worker:
         retrying: bool,
         purged: Collection[RecordKey],
         look_first: bool,
+        waits_as_letters: bool,
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -321,7 +327,9 @@ class Worker:
                 for s in sent
             )
             twins.mark_written(d.twin for d in gathered.deletions if d.twin is not None)
-        blocked = any(s.result is Result.RETRY for s in sent) or deletes.blocked(removed)
+        blocked = (
+            not waits_as_letters and any(s.result is Result.RETRY for s in sent)
+        ) or deletes.blocked(removed)
         _count_moves(
             report,
             plans,
@@ -344,7 +352,7 @@ class Worker:
                     run_id,
                     now,
                     held=[writes[n] for n in held],
-                    retrying=retrying,
+                    waits_as_letters=retrying or waits_as_letters,
                 )
                 deletes.commit(
                     tx,
@@ -1072,7 +1080,7 @@ class Worker:
         now: datetime,
         *,
         held: Sequence[tuple[uuid.UUID, Write]],
-        retrying: bool,
+        waits_as_letters: bool,
     ) -> None:
         identity = gathered.identity
         failed = {s.person_id for s in sent if s.result is not Result.OK}
@@ -1099,7 +1107,7 @@ class Worker:
         owners = find_links(tx, created_keys) if created_keys else {}
         for s in sent:
             bucket = f"{s.write.key.system}:{s.write.key.object}"
-            if s.result is Result.RETRY and not retrying:
+            if s.result is Result.RETRY and not waits_as_letters:
                 report.retry_later += 1
                 continue
             if s.result in (Result.REJECTED, Result.RETRY):

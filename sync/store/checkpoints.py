@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, Connection, Dialect, bindparam, case, delete, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    bindparam,
+    case,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.sql.dml import ReturningInsert
 
 from connectors.records import System
@@ -30,6 +39,7 @@ class Checkpoint:
     last_id: str | None
     upper_bound: datetime | None
     updated_at: datetime
+    blocked_since: datetime | None = None  # a write refused for now has held it since
 
 
 class CheckpointPastBound(ValueError):
@@ -43,6 +53,7 @@ _COLUMNS = (
     CheckpointRow.last_id,
     CheckpointRow.run_upper_bound,
     CheckpointRow.updated_at,
+    CheckpointRow.blocked_since,
 )
 # Built once: the engine reads a checkpoint for every page it commits.
 _GET = select(*_COLUMNS).where(
@@ -58,15 +69,15 @@ def get_checkpoint(db: Db, system: System, obj: str) -> Checkpoint | None:
     row = connection(db).execute(_GET, {"system": system.value, "object": obj}).first()
     if row is None:
         return None
-    _, _, cursor, last_id, bound, updated = row
-    return Checkpoint(system, obj, cursor, last_id, bound, updated)
+    _, _, cursor, last_id, bound, updated, blocked = row
+    return Checkpoint(system, obj, cursor, last_id, bound, updated, blocked)
 
 
 def list_checkpoints(db: Db) -> list[Checkpoint]:
     rows = connection(db).execute(
         select(*_COLUMNS).order_by(CheckpointRow.system, CheckpointRow.object)
     )
-    return [Checkpoint(System(s), o, c, i, b, u) for s, o, c, i, b, u in rows]
+    return [Checkpoint(System(s), o, c, i, b, u, h) for s, o, c, i, b, u, h in rows]
 
 
 def set_upper_bound(
@@ -116,6 +127,7 @@ def _advance(conn: Connection) -> ReturningInsert[tuple[str | None]]:
             "cursor_modified_at": new_cursor,
             "last_id": new_id,
             "updated_at": stmt.excluded.updated_at,
+            "blocked_since": None,  # it moved: nothing holds it
         },
         where=forward,
     ).returning(CheckpointRow.last_id)
@@ -156,6 +168,16 @@ def advance_checkpoint(
     }
     result = conn.execute(statement, parameters)
     return result.first() is not None
+
+
+def note_blocked(db: Db, system: System, obj: str, *, at: datetime) -> None:
+    """A write refused for now holds the cursor: remember since when (the first time only;
+    the next advance forgets it)."""
+    connection(db).execute(
+        update(CheckpointRow)
+        .where(*_where(system, obj), CheckpointRow.blocked_since.is_(None))
+        .values(blocked_since=at)
+    )
 
 
 def reset_checkpoint(db: Db, system: System, obj: str) -> bool:

@@ -156,6 +156,8 @@ class Checkpoint(Base):
     last_id: Mapped[str | None] = mapped_column(String(RECORD_ID))
     run_upper_bound: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # when a write refused for now first held the cursor (None: not held); see `SyncPolicy`
+    blocked_since: Mapped[datetime | None]
 
 
 class ListingPosition(Base):

@@ -43,7 +43,7 @@ def test_upgrade_from_empty_builds_every_table_at_head(empty_url: URL) -> None:
         upgrade(engine)  # again, by engine: already at head, a no-op
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
-            assert current_revision(conn) == head_revision() == "0008"
+            assert current_revision(conn) == head_revision() == "0009"
     finally:
         engine.dispose()
 

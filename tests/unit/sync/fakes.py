@@ -78,6 +78,7 @@ class FakeConnector:
     objects: dict[str, dict[str, Stored]] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     retry_next: int = 0  # the next N writes answer "locked, retry later"
+    locked: set[str] = field(default_factory=set)  # ids whose writes always answer so
     known: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fields a read returns
     writes: int = 0
     write_calls: int = 0
@@ -295,8 +296,8 @@ class FakeConnector:
             else None
         )
         for patch in patches:
-            if self.retry_next > 0:
-                self.retry_next -= 1
+            if self.retry_next > 0 or patch.key.id in self.locked:
+                self.retry_next -= patch.key.id not in self.locked
                 outcomes.append(
                     WriteOutcome(
                         patch,

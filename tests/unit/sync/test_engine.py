@@ -1048,3 +1048,36 @@ def test_a_record_edited_while_the_poll_pages_moves_the_checkpoint_to_the_bound(
     world.clock.advance(10)
     engine.poll()  # the edit, past the bound, is read again and found synced
     quiet(world, engine)
+
+
+def test_a_write_refused_for_now_for_an_hour_becomes_a_dead_letter_and_changes_move_on(
+    world: World,
+) -> None:
+    """A lasting lock on one Lead would hold the contacts' checkpoint for good, and every
+    later change read after it: past `wait_limit` the write is kept as a dead letter, with the
+    system's code, and the changes after it are carried."""
+    hs_id, sf_id = pair(world)
+    bob_hs, bob_sf = pair(
+        world, {"email": "bob@example.com"}, {"Email": "bob@example.com", "LastName": "Bob"}
+    )
+    engine = world.engine(page_size=1)  # Bob's change is read on a page after Ann's
+    settle(world, engine)
+    world.sf.locked.add(sf_id)
+    world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)
+    world.clock.advance(10)
+    assert engine.poll().retry_later == 1
+    world.hs.put("contacts", {"jobtitle": "Head of Ops"}, id=bob_hs)
+    world.clock.advance(30 * 60)
+    assert engine.poll().retry_later == 1
+    assert world.sf.get("Lead", bob_sf)["Title"] == "CTO"  # held back behind Ann's write
+
+    world.clock.advance(31 * 60)  # the lock has held the checkpoint for over an hour
+    report = engine.poll()
+
+    assert (report.retry_later, report.dead_letters) == (0, 1)
+    [letter] = list_dead_letters(world.read(), status=DeadLetterStatus.OPEN)
+    assert (letter.key.id, letter.vendor_code) == (sf_id, "UNABLE_TO_LOCK_ROW")
+    assert world.sf.get("Lead", bob_sf)["Title"] == "Head of Ops"  # carried at last
+    world.sf.locked.clear()
+    engine.retry_dead_letters()
+    assert world.sf.get("Lead", sf_id)["Title"] == "VP"  # nothing lost
