@@ -70,7 +70,7 @@ from sync.store.runs import (
     beat,
     close_stale_runs,
     finish_run,
-    last_succeeded,
+    last_started,
     running_runs,
     start_run,
     this_process,
@@ -330,6 +330,8 @@ class SyncEngine:
                     dry_run=dry_run,
                     run_id=run_id,
                     purged=[r.key for r in page if r.key in gone.purged],
+                    # Salesforce shares records by user: one it does not return may be hidden
+                    unpropagated=gone.purged if system is System.SALESFORCE else (),
                 )
                 report += part
         if refused:
@@ -342,10 +344,11 @@ class SyncEngine:
         return report
 
     def reconcile_due(self, every: timedelta) -> bool:
-        """Whether the last reconciliation that succeeded began `every` ago or more (or none
-        did): the daemon's timer asks often, and a cron's `run --once` each time."""
+        """Whether the last reconciliation began `every` ago or more (or none did): the
+        daemon's timer asks often, and a cron's `run --once` each time. A failed one waits as
+        long too: refused for lost access, it needs a person, not 24 full reads a day."""
         with self.reader.connect() as conn:
-            last = last_succeeded(conn, RunKind.RECONCILE)
+            last = last_started(conn, RunKind.RECONCILE)
         return last is None or self.now() - last >= every
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> CycleReport:
@@ -613,17 +616,11 @@ class SyncEngine:
         records = self.connectors[system].read_changes(obj, since, upper)
         allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
         for page in (p.records for p in cut_records(records, self.policy.page_size)):
-            last = max(page, key=lambda r: (r.modified_at, r.key.id))
-            # A record edited while the window pages comes back stamped past the bound
-            # (Salesforce's queryMore serves current values): the cursor stops at the bound,
-            # and the next window reads that record again.
-            cursor = (
-                None
-                if keep
-                else Cursor(system, obj, last.modified_at, last.key.id)
-                if last.modified_at <= upper
-                else Cursor(system, obj, upper, "")
-            )
+            # A record edited while the window pages comes back in its old place stamped past
+            # the bound (Salesforce's queryMore serves current values): the page's position is
+            # its last record within the bound, and a later window reads the edited one again.
+            within = [(r.modified_at, r.key.id) for r in page if r.modified_at <= upper]
+            cursor = None if keep or not within else Cursor(system, obj, *max(within))
             part, blocked = self.worker.run(
                 page,
                 trigger=trigger,
@@ -642,6 +639,7 @@ class SyncEngine:
                     with self.db.begin() as tx:
                         note_blocked(tx, system, obj, at=self.now())
                 return False
+            overdue = False  # that page moved the checkpoint: later refusals wait as usual
         if not keep:
             # The whole window was read: the next one starts from this bound (less the
             # lookback), not from the last change, or a quiet org's polls would keep reading

@@ -206,6 +206,7 @@ class Worker:
         purged: Collection[RecordKey] = (),
         look_first: bool = False,
         waits_as_letters: bool = False,
+        unpropagated: Collection[RecordKey] = (),
     ) -> tuple[CycleReport, bool]:
         """Sync the people of `records`; returns the report and whether the page is blocked
         (a write to retry later: the checkpoint stays, so the page is read again). With
@@ -221,7 +222,9 @@ class Worker:
         ones join the unit, so their person is synced as a pair rather than created over.
         `waits_as_letters`: a write refused for now is kept as a dead letter, as when
         `retrying`, and does not block the page (its object was held too long by such
-        writes: `SyncPolicy.wait_limit`)."""
+        writes: `SyncPolicy.wait_limit`). `unpropagated`: deleted records whose deletion is
+        flagged even with propagation on (a Salesforce record not found by id may be hidden
+        from the integration user, not deleted)."""
         with collector.paused():
             return self._run(
                 records,
@@ -237,6 +240,7 @@ class Worker:
                 purged=purged,
                 look_first=look_first,
                 waits_as_letters=waits_as_letters,
+                unpropagated=unpropagated,
             )
 
     def _run(
@@ -255,6 +259,7 @@ class Worker:
         purged: Collection[RecordKey],
         look_first: bool,
         waits_as_letters: bool,
+        unpropagated: Collection[RecordKey],
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
@@ -281,6 +286,7 @@ class Worker:
                     fast=fast,
                     twins=twins,
                     contacts_made=contacts_made,
+                    unpropagated=unpropagated,
                 )
             plans = self._plan(gathered, allow_create=allow_create, now=now)
             unseen = [] if last_look else self._unseen_matches(gathered, plans, latest)
@@ -543,6 +549,7 @@ class Worker:
         fast: bool,
         twins: TwinCache | None = None,
         contacts_made: bool,
+        unpropagated: Collection[RecordKey] = (),
     ) -> _Gathered:
         identity = carry or Identity(conn)
         identity.db = conn
@@ -595,7 +602,18 @@ class Worker:
         touched: dict[uuid.UUID, None] = {}
         # Merges first: the survivor must already be the person's record when it is resolved.
         merged, orphaned = self._follow_gone(
-            conn, identity, records, people, touched, notes, report, trigger, now, run_id, twins
+            conn,
+            identity,
+            records,
+            people,
+            touched,
+            notes,
+            report,
+            trigger,
+            now,
+            run_id,
+            twins,
+            unpropagated,
         )
         earlier = len(identity.ambiguous)  # a dry run's identity carries other pages' too
         identity.resolve([(r, people[r.key]) for r in live])
@@ -818,6 +836,7 @@ class Worker:
         now: datetime,
         run_id: uuid.UUID | None,
         twins: TwinCache | None,
+        unpropagated: Collection[RecordKey] = (),
     ) -> tuple[dict[RecordKey, RecordKey], list[tuple[uuid.UUID, RecordKey]]]:
         """The page's deleted and merged-away records of linked people: a merge moves the
         person to the survivor (a chain read together, A into B then B into C, to the last);
@@ -865,11 +884,16 @@ class Worker:
                     note_about(pid, "record", "merge", trigger, now, run_id, record.key, why)
                 )
                 continue
-            if self.propagate_deletes:
+            if self.propagate_deletes and record.key not in unpropagated:
                 orphaned.append((pid, record.key))
                 continue
             report.deletes_flagged += 1
-            why = f"{record.key} was deleted; not propagated (policy)"
+            why = (
+                f"{record.key} was not found by id (purged from the recycle bin, or hidden "
+                "from Baton's user): not propagated, since a hidden record is not deleted"
+                if record.key in unpropagated
+                else f"{record.key} was deleted; not propagated (policy)"
+            )
             notes.append(
                 note_about(pid, "record", "delete_flagged", trigger, now, run_id, record.key, why)
             )

@@ -249,14 +249,8 @@ def recent_runs(db: Db, limit: int = 10) -> list[Run]:
     return [_run(row) for row in rows]
 
 
-def last_succeeded(db: Db, kind: RunKind) -> datetime | None:
-    """When the latest run of `kind` that succeeded started (None: none did)."""
-    return (
-        connection(db)
-        .execute(
-            select(func.max(RunRow.started_at)).where(
-                RunRow.kind == kind.value, RunRow.status == RunStatus.SUCCEEDED.value
-            )
-        )
-        .scalar()
-    )
+def last_started(db: Db, kind: RunKind) -> datetime | None:
+    """When the latest run of `kind` started, whatever became of it (None: none did)."""
+    query = select(func.max(RunRow.started_at)).where(RunRow.kind == kind.value)
+    started: datetime | None = connection(db).execute(query).scalar()
+    return started

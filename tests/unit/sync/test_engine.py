@@ -1081,3 +1081,75 @@ def test_a_write_refused_for_now_for_an_hour_becomes_a_dead_letter_and_changes_m
     world.sf.locked.clear()
     engine.retry_dead_letters()
     assert world.sf.get("Lead", sf_id)["Title"] == "VP"  # nothing lost
+
+
+def test_an_edit_past_the_bound_then_a_blocked_page_skips_no_page(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page with the record edited while the window paged keeps its position within the
+    bound: a later page of the window that is blocked is read again, not skipped."""
+    pairs = []
+    for n in range(4):
+        hs_id = world.hs.put("contacts", {**HS_CONTACT, "email": f"p{n}@example.com"})
+        sf_id = world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com"})
+        pairs.append((hs_id, sf_id))
+    world.clock.advance(10)
+    engine = world.engine(page_size=2)
+    settle(world, engine)
+    for n, (_, sf_id) in enumerate(pairs):
+        world.clock.advance(600)  # ten minutes apart: far past the lookback
+        world.sf.put("Lead", {"Title": f"T{n}"}, id=sf_id)
+    world.clock.advance(10)
+    listed = world.sf.read_changes
+
+    def query_then_more(obj: str, since: Any, until: Any) -> Any:
+        ids = [r.key.id for r in listed(obj, since, until)]
+        if obj == "Lead" and ids:
+            world.sf.put("Lead", {"Title": "T0 edited mid-poll"}, id=pairs[0][1])
+        return iter(world.sf.read_by_ids(obj, ids))
+
+    monkeypatch.setattr(world.sf, "read_changes", query_then_more)
+    world.hs.locked.add(pairs[2][0])  # page 2's first person: its write refused for now
+    engine.poll()
+    monkeypatch.undo()
+    world.hs.locked.clear()
+    for _ in range(3):
+        world.clock.advance(10)
+        engine.poll()
+    titles = [world.hs.get("contacts", hs_id)["jobtitle"] for hs_id, _ in pairs]
+    assert titles == ["T0 edited mid-poll", "T1", "T2", "T3"]
+
+
+def test_only_the_page_that_held_the_checkpoint_keeps_its_waits_as_letters(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hs_id, sf_id = pair(world)
+    bob_hs, bob_sf = pair(
+        world, {"email": "bob@example.com"}, {"Email": "bob@example.com", "LastName": "Bob"}
+    )
+    engine = world.engine(page_size=1)
+    settle(world, engine)
+    world.sf.locked.add(sf_id)
+    world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)
+    world.clock.advance(10)
+    assert engine.poll().retry_later == 1
+    world.hs.put("contacts", {"jobtitle": "Head of Ops"}, id=bob_hs)
+    world.clock.advance(61 * 60)
+    world.sf.locked.clear()
+    real_write, calls = world.sf.write, []
+
+    def bobs_write_meets_a_brief_lock(obj: str, patches: Any) -> Any:
+        calls.append(patches)
+        if len(calls) == 2:
+            world.sf.retry_next = 1  # Bob's page, after Ann's committed: one brief lock
+        return real_write(obj, patches)
+
+    monkeypatch.setattr(world.sf, "write", bobs_write_meets_a_brief_lock)
+    report = engine.poll()
+
+    assert report.retry_later == 1  # Bob's write waits as usual, no letter
+    assert list_dead_letters(world.read(), status=DeadLetterStatus.OPEN) == []
+    monkeypatch.undo()
+    world.clock.advance(10)
+    engine.poll()
+    assert world.sf.get("Lead", bob_sf)["Title"] == "Head of Ops"

@@ -126,3 +126,40 @@ def test_reconciliation_is_due_once_per_interval(world: World) -> None:
     assert not engine.reconcile_due(every)
     world.clock.advance(every.total_seconds())
     assert engine.reconcile_due(every)
+
+
+def test_a_refused_reconciliation_waits_its_interval_too(world: World) -> None:
+    """Refused for lost access, it needs a person: not a full read of every link each hour."""
+    leads = [
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com", "LastName": f"P{n}"})
+        for n in range(4)
+    ]
+    engine = world.engine(vanish_guard=Guard(share=0.5, least=1))
+    settle(world, engine)
+    for sf_id in leads[:3]:
+        purged_while_away(world, engine, "Lead", sf_id)
+    every = timedelta(hours=24)
+    with pytest.raises(TooManyVanished):
+        engine.reconcile()
+    world.clock.advance(3600)
+    assert not engine.reconcile_due(every)
+
+
+def test_a_salesforce_lead_not_found_by_id_is_flagged_even_with_propagation(
+    world: World,
+) -> None:
+    """Salesforce shares records by user: one its reads no longer return may be hidden from
+    Baton's user, not deleted, so its HubSpot contact is not deleted for it."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine(propagate_deletes=True)
+    settle(world, engine)
+    purged_while_away(world, engine, "Lead", sf_id)
+
+    report = engine.reconcile()
+
+    assert (report.deletes_flagged, report.deletes_propagated) == (1, 0)
+    assert hs_id in world.hs.live("contacts")
+    link = find_link(world.read(), lead_key(sf_id))
+    assert link is not None
+    [note] = decisions_for(world.read(), link.person_id, "record")
+    assert "hidden" in (note.salesforce_new or "")
