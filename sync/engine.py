@@ -767,16 +767,7 @@ class SyncEngine:
                         if page.ends and not dry_run:
                             # Before the progress report, where a stop is raised: a run stopped
                             # on its last page has read the whole listing.
-                            self._listed(
-                                system,
-                                obj,
-                                begun,
-                                since,
-                                upper,
-                                blocked=blocked,
-                                added=unsaved,
-                                report=report,
-                            )
+                            self._listed(system, obj, begun, since, upper, report, blocked, unsaved)
                             finished = True
                         elif page.reached is not None and begun is not None and not dry_run:
                             with self.db.begin() as tx:
@@ -794,16 +785,7 @@ class SyncEngine:
                         if progress is not None:
                             progress.advance(label, len(page.records))
                 if not dry_run and not finished:
-                    self._listed(
-                        system,
-                        obj,
-                        begun,
-                        since,
-                        upper,
-                        blocked=blocked,
-                        added=unsaved,
-                        report=report,
-                    )
+                    self._listed(system, obj, begun, since, upper, report, blocked, unsaved)
                 listed.add((system, obj))
                 if progress is not None:
                     progress.finish(label)
@@ -965,10 +947,9 @@ class SyncEngine:
         begun: Listing | None,
         since: datetime | None,
         upper: datetime,
-        *,
+        report: CycleReport,
         blocked: bool,
         added: int,
-        report: CycleReport,
     ) -> None:
         """A listing read to its end: the checkpoint moves to its signpost, unless a write of
         it waits for a retry (its page must be read again), in this run or the one it resumed.
