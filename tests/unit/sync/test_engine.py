@@ -1050,12 +1050,10 @@ def test_a_record_edited_while_the_poll_pages_moves_the_checkpoint_to_the_bound(
     quiet(world, engine)
 
 
-def test_a_write_refused_for_now_for_an_hour_becomes_a_dead_letter_and_changes_move_on(
-    world: World,
-) -> None:
-    """A lasting lock on one Lead would hold the contacts' checkpoint for good, and every
-    later change read after it: past `wait_limit` the write is kept as a dead letter, with the
-    system's code, and the changes after it are carried."""
+def _held_by_a_locked_lead(world: World) -> tuple[Any, str, str]:
+    """Ann's and Bob's pairs, synced; Ann's Lead locked for good refuses her new title, which
+    holds the contacts' checkpoint; Bob's title edited after it (read on a later page). The
+    engine, Ann's Lead and Bob's."""
     hs_id, sf_id = pair(world)
     bob_hs, bob_sf = pair(
         world, {"email": "bob@example.com"}, {"Email": "bob@example.com", "LastName": "Bob"}
@@ -1067,6 +1065,16 @@ def test_a_write_refused_for_now_for_an_hour_becomes_a_dead_letter_and_changes_m
     world.clock.advance(10)
     assert engine.poll().retry_later == 1
     world.hs.put("contacts", {"jobtitle": "Head of Ops"}, id=bob_hs)
+    return engine, sf_id, bob_sf
+
+
+def test_a_write_refused_for_now_for_an_hour_becomes_a_dead_letter_and_changes_move_on(
+    world: World,
+) -> None:
+    """A lasting lock on one Lead would hold the contacts' checkpoint for good, and every
+    later change read after it: past `wait_limit` the write is kept as a dead letter, with the
+    system's code, and the changes after it are carried."""
+    engine, sf_id, bob_sf = _held_by_a_locked_lead(world)
     world.clock.advance(30 * 60)
     assert engine.poll().retry_later == 1
     assert world.sf.get("Lead", bob_sf)["Title"] == "CTO"  # held back behind Ann's write
@@ -1123,17 +1131,7 @@ def test_an_edit_past_the_bound_then_a_blocked_page_skips_no_page(
 def test_only_the_page_that_held_the_checkpoint_keeps_its_waits_as_letters(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hs_id, sf_id = pair(world)
-    bob_hs, bob_sf = pair(
-        world, {"email": "bob@example.com"}, {"Email": "bob@example.com", "LastName": "Bob"}
-    )
-    engine = world.engine(page_size=1)
-    settle(world, engine)
-    world.sf.locked.add(sf_id)
-    world.hs.put("contacts", {"jobtitle": "VP"}, id=hs_id)
-    world.clock.advance(10)
-    assert engine.poll().retry_later == 1
-    world.hs.put("contacts", {"jobtitle": "Head of Ops"}, id=bob_hs)
+    engine, _sf_id, bob_sf = _held_by_a_locked_lead(world)
     world.clock.advance(61 * 60)
     world.sf.locked.clear()
     real_write, calls = world.sf.write, []
