@@ -639,7 +639,8 @@ class SyncEngine:
                     with self.db.begin() as tx:
                         note_blocked(tx, system, obj, at=self.now())
                 return False
-            overdue = False  # that page moved the checkpoint: later refusals wait as usual
+            if overdue and cursor is not None and _past(cursor, checkpoint):
+                overdue = False  # that page moved the checkpoint: later refusals wait as usual
         if not keep:
             # The whole window was read: the next one starts from this bound (less the
             # lookback), not from the last change, or a quiet org's polls would keep reading
@@ -1071,3 +1072,11 @@ class SyncEngine:
                 progress.advance(label, len(links))
         if progress is not None:
             progress.finish(label)
+
+
+def _past(cursor: Cursor, checkpoint: Checkpoint | None) -> bool:
+    """Whether a page's cursor is past where the window's checkpoint stood (a page re-read in
+    the lookback moves nothing, so the page that held the checkpoint is still ahead)."""
+    if checkpoint is None or checkpoint.cursor is None:
+        return True
+    return (cursor.modified_at, cursor.id) > (checkpoint.cursor, checkpoint.last_id or "")

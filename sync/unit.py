@@ -333,9 +333,9 @@ class Worker:
                 for s in sent
             )
             twins.mark_written(d.twin for d in gathered.deletions if d.twin is not None)
-        blocked = (
-            not waits_as_letters and any(s.result is Result.RETRY for s in sent)
-        ) or deletes.blocked(removed)
+        blocked = not waits_as_letters and (
+            any(s.result is Result.RETRY for s in sent) or deletes.blocked(removed)
+        )
         _count_moves(
             report,
             plans,
@@ -367,6 +367,7 @@ class Worker:
                     trigger=trigger,
                     run_id=run_id,
                     now=now,
+                    letter_retries=waits_as_letters,
                     purged=purged,
                 )
                 if cursor is not None and not blocked:

@@ -1151,3 +1151,57 @@ def test_only_the_page_that_held_the_checkpoint_keeps_its_waits_as_letters(
     world.clock.advance(10)
     engine.poll()
     assert world.sf.get("Lead", bob_sf)["Title"] == "Head of Ops"
+
+
+def test_a_held_page_behind_a_page_read_again_in_the_lookback_is_still_lettered(
+    world: World,
+) -> None:
+    """Cat's edit, read just before Ann's held page, is read again by every window's lookback
+    as its first page: that page moves nothing, so Ann's page is still the one that held the
+    checkpoint for an hour, and keeps its wait as a letter."""
+    ann_hs, ann_sf = pair(world)
+    cat_hs, _ = pair(
+        world, {"email": "cat@example.com"}, {"Email": "cat@example.com", "LastName": "Cat"}
+    )
+    bob_hs, bob_sf = pair(
+        world, {"email": "bob@example.com"}, {"Email": "bob@example.com", "LastName": "Bob"}
+    )
+    engine = world.engine(page_size=1)
+    settle(world, engine)
+    world.clock.advance(600)
+    world.sf.locked.add(ann_sf)
+    world.hs.put("contacts", {"jobtitle": "Cat title"}, id=cat_hs)
+    world.clock.advance(1)
+    world.hs.put("contacts", {"jobtitle": "VP"}, id=ann_hs)
+    world.clock.advance(10)
+    assert engine.poll().retry_later == 1
+    world.hs.put("contacts", {"jobtitle": "Head of Ops"}, id=bob_hs)
+    for _ in range(3):
+        world.clock.advance(31 * 60)
+        engine.poll()
+    [letter] = list_dead_letters(world.read(), status=DeadLetterStatus.OPEN)
+    assert letter.key.id == ann_sf
+    assert world.sf.get("Lead", bob_sf)["Title"] == "Head of Ops"
+
+
+def test_a_delete_refused_for_now_for_an_hour_becomes_a_dead_letter_too(world: World) -> None:
+    ann_hs, _ = pair(world)
+    bob_hs, bob_sf = pair(
+        world, {"email": "bob@example.com"}, {"Email": "bob@example.com", "LastName": "Bob"}
+    )
+    engine = world.engine(page_size=1, propagate_deletes=True)
+    settle(world, engine)
+    world.clock.advance(600)
+    world.hs.remove("contacts", ann_hs)
+    world.clock.advance(10)
+    world.sf.retry_next = 10**6  # Ann's Lead's delete: refused for now, every time
+    assert engine.poll().retry_later == 1
+    world.hs.put("contacts", {"jobtitle": "Head of Ops"}, id=bob_hs)
+    for _ in range(3):
+        world.clock.advance(31 * 60)
+        engine.poll()
+    world.sf.retry_next = 0
+    assert len(list_dead_letters(world.read(), status=DeadLetterStatus.OPEN)) == 1
+    world.clock.advance(10)
+    engine.poll()
+    assert world.sf.get("Lead", bob_sf)["Title"] == "Head of Ops"
