@@ -8,6 +8,7 @@ registers every secret with the redaction layer and hands it all to `SyncEngine`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from mappings.loader import load
 from mappings.schema import custom_fields
 from sync import sla
 from sync.engine import SyncEngine, SyncPolicy
-from sync.reconcile import Guard
+from sync.reconcile import Guard, ReconcileStopped
 from sync.store import migrate
 from sync.store.engine import make_engine
 
@@ -174,14 +175,21 @@ def sla_timer(store: Engine, *, hours: float, every_s: float) -> Timer:
     return Timer("sla", every_s, tick)
 
 
-def reconcile_timer(engine: SyncEngine, *, hours: float) -> Timer:
-    """Reconciliation (`sync.reconcile`), when the last one that succeeded is `hours` old: the
-    timer asks hourly (a cron's `run --once` each time), so a failed one is tried again."""
+def reconcile_timer(
+    engine: SyncEngine, *, hours: float, stopping: Callable[[], bool] = lambda: False
+) -> Timer:
+    """Reconciliation (`sync.reconcile`), when the last one began `hours` ago: the timer asks
+    hourly (a cron's `run --once` each time). `stopping()` (the daemon's stop) ends it at
+    the page in hand, so a SIGTERM is not kept waiting; the next start begins it again."""
     every = timedelta(hours=hours)
 
     def tick() -> None:
         if engine.reconcile_due(every):
-            report = engine.reconcile()
+            try:
+                report = engine.reconcile(stopping=stopping)
+            except ReconcileStopped as stopped:
+                log.info("reconcile stopped", extra={"kv": {"where": str(stopped)}})
+                return
             log.info("reconcile", extra={"kv": summary(report)})
 
     return Timer("reconcile", RECONCILE_ASKS_S, tick)
@@ -190,17 +198,20 @@ def reconcile_timer(engine: SyncEngine, *, hours: float) -> Timer:
 def daemon_for(runtime: Runtime, *, metrics: BatonMetrics | None = None) -> Daemon:
     """The daemon loop over this runtime's engine, with the SLA and reconciliation timers."""
     settings = runtime.settings.baton
-    timers = [sla_timer(runtime.store, hours=settings.sla_hours, every_s=SLA_EVERY_S)]
-    if settings.reconcile_hours > 0:
-        timers.append(reconcile_timer(runtime.engine, hours=settings.reconcile_hours))
-    return Daemon(
+    daemon = Daemon(
         runtime.engine,
         interval_s=settings.poll_interval_s,
         metrics=metrics,
-        timers=timers,
+        timers=[sla_timer(runtime.store, hours=settings.sla_hours, every_s=SLA_EVERY_S)],
         store=runtime.store,
         budgets=runtime.budgets,
     )
+    if settings.reconcile_hours > 0:  # stopped by the daemon's own stop: built after it
+        reconcile = reconcile_timer(
+            runtime.engine, hours=settings.reconcile_hours, stopping=daemon.stop.is_set
+        )
+        daemon.timers = (*daemon.timers, reconcile)
+    return daemon
 
 
 def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> ServiceDeps:

@@ -43,7 +43,7 @@ from sync import collector, deletes
 from sync.identity import Identity
 from sync.listing import Page, cut, cut_records, page_spill
 from sync.plan import CreationPolicy, Planner
-from sync.reconcile import Guard, TooManyVanished, vanished
+from sync.reconcile import Guard, ReconcileStopped, TooManyVanished, vanished
 from sync.report import CycleReport
 from sync.store import dead_letters as letters_repo
 from sync.store.checkpoints import (
@@ -296,33 +296,44 @@ class SyncEngine:
 
         return self._run(RunKind.BACKFILL, dry_run, body, so_far=report)
 
-    def reconcile(self, *, dry_run: bool = False) -> CycleReport:
+    def reconcile(
+        self, *, dry_run: bool = False, stopping: Callable[[], bool] = lambda: False
+    ) -> CycleReport:
         """Read every actively linked person record again by id and sync those the systems
         no longer have (purged before a poll read them from a bin) as deleted, and merges
         found as merges (`sync.reconcile`). An object where more vanished at once than
         `SyncPolicy.vanish_guard` takes for deletes is left alone and the run fails with
-        `TooManyVanished`, after the other objects are done."""
+        `TooManyVanished`, after the other objects are done. `stopping()` (a SIGTERM) ends it
+        between pages with `ReconcileStopped`, its run recorded as interrupted."""
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
         return self._run(
             RunKind.RECONCILE,
             dry_run,
-            lambda run_id: self._reconcile(run_id, dry_run, report),
+            lambda run_id: self._reconcile(run_id, dry_run, report, stopping),
             so_far=report,
         )
 
     def _reconcile(
-        self, run_id: uuid.UUID | None, dry_run: bool, report: CycleReport
+        self,
+        run_id: uuid.UUID | None,
+        dry_run: bool,
+        report: CycleReport,
+        stopping: Callable[[], bool],
     ) -> CycleReport:
         """The reconciliation's passes, adding to `report` as each page commits."""
         refused: list[str] = []
         for system, obj in PERSON_OBJECTS:
-            gone = vanished(self.reader, self.worker.read, system, obj, now=self.now())
+            gone = vanished(
+                self.reader, self.worker.read, system, obj, now=self.now(), stopping=stopping
+            )
             if self.policy.vanish_guard.refuses(gone.deletes, gone.linked):
                 refused.append(
                     f"{gone.deletes} of {gone.linked} linked {system}:{obj} records are gone"
                 )
                 continue
             for start in range(0, len(gone.records), self.policy.page_size):
+                if stopping():
+                    raise ReconcileStopped(f"stopped while syncing {system}:{obj}")
                 page = gone.records[start : start + self.policy.page_size]
                 part, _ = self.worker.run(
                     page,
@@ -346,7 +357,8 @@ class SyncEngine:
     def reconcile_due(self, every: timedelta) -> bool:
         """Whether the last reconciliation began `every` ago or more (or none did): the
         daemon's timer asks often, and a cron's `run --once` each time. A failed one waits as
-        long too: refused for lost access, it needs a person, not 24 full reads a day."""
+        long too: refused for lost access, it needs a person, not 24 full reads a day. One
+        stopped before its end (`ReconcileStopped`) does not count: it is begun again."""
         with self.reader.connect() as conn:
             last = last_started(conn, RunKind.RECONCILE)
         return last is None or self.now() - last >= every

@@ -48,6 +48,11 @@ class TooManyVanished(Exception):
     """An object lost more linked records at once than `Guard` takes for deletes."""
 
 
+class ReconcileStopped(BaseException):
+    """A stop was asked for (SIGTERM): the reconciliation ends at the page in hand, its run is
+    recorded as interrupted, and the next process begins it again."""
+
+
 @dataclass(slots=True)
 class Vanished:
     """One object's linked records the system no longer has (`records`, as deleted records to
@@ -64,14 +69,24 @@ class Vanished:
 
 
 def vanished(
-    db: Engine, read: Read, system: System, obj: str, *, now: datetime, page: int = 500
+    db: Engine,
+    read: Read,
+    system: System,
+    obj: str,
+    *,
+    now: datetime,
+    stopping: Callable[[], bool] = lambda: False,
+    page: int = 500,
 ) -> Vanished:
     """Every active link to `obj` read again by id, a page at a time; a delete already
-    flagged (its link kept, by policy) is not handed back again."""
+    flagged (its link kept, by policy) is not handed back again. Raises `ReconcileStopped`
+    between pages once `stopping()`."""
     found = Vanished()
     people: dict[RecordKey, uuid.UUID] = {}
     after: str | None = None
     while True:
+        if stopping():
+            raise ReconcileStopped(f"stopped while reading {system}:{obj}")
         with db.connect() as conn:
             links = active_links_of(conn, system, obj, after=after, limit=page)
         if not links:

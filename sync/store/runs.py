@@ -250,7 +250,10 @@ def recent_runs(db: Db, limit: int = 10) -> list[Run]:
 
 
 def last_started(db: Db, kind: RunKind) -> datetime | None:
-    """When the latest run of `kind` started, whatever became of it (None: none did)."""
-    query = select(func.max(RunRow.started_at)).where(RunRow.kind == kind.value)
+    """When the latest run of `kind` started, whatever became of it but an interruption (a
+    stop asked for before its end); None: none did."""
+    query = select(func.max(RunRow.started_at)).where(
+        RunRow.kind == kind.value, RunRow.status != RunStatus.INTERRUPTED.value
+    )
     started: datetime | None = connection(db).execute(query).scalar()
     return started

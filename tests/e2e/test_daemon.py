@@ -90,8 +90,9 @@ def test_run_once_finishes_its_cycle_on_sigterm_and_exits_0(box: Sandbox, tmp_pa
     store = make_engine(sqlite_url(tmp_path / "baton.db"))
     with store.connect() as conn:
         runs = recent_runs(conn)
-    assert RunKind.DAEMON in {run.kind for run in runs}
-    assert {run.status for run in runs} == {RunStatus.SUCCEEDED}  # none left running
+    assert [run.status for run in runs if run.kind is RunKind.DAEMON] == [RunStatus.SUCCEEDED]
+    # none left running: a reconciliation the stop found begun ends at its page in hand
+    assert {run.status for run in runs} <= {RunStatus.SUCCEEDED, RunStatus.INTERRUPTED}
     store.dispose()
 
 

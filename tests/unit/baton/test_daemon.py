@@ -412,7 +412,7 @@ def test_the_reconcile_timer_reconciles_only_when_due() -> None:
             self.asked.append(every)
             return self.due
 
-        def reconcile(self) -> FakeReport:
+        def reconcile(self, **_: object) -> FakeReport:
             self.runs += 1
             return FakeReport()
 
@@ -423,3 +423,25 @@ def test_the_reconcile_timer_reconciles_only_when_due() -> None:
     timer.run()
     assert (engine.runs, engine.asked) == (1, [timedelta(hours=6)] * 2)
     assert timer.name == "reconcile"
+
+
+def test_a_reconciliation_stopped_by_sigterm_ends_the_tick_quietly() -> None:
+    """The daemon's stop ends a reconciliation between pages; the tick logs it and returns, so
+    the cycle in hand finishes and the process exits without waiting for every page."""
+
+    from baton.wiring import reconcile_timer
+    from sync.reconcile import ReconcileStopped
+
+    class Engine:
+        stopping: object = None
+
+        def reconcile_due(self, every: timedelta) -> bool:
+            return True
+
+        def reconcile(self, *, stopping: object) -> FakeReport:
+            self.stopping = stopping
+            raise ReconcileStopped("stopped while reading salesforce:Lead")
+
+    engine, stop = Engine(), threading.Event()
+    reconcile_timer(engine, hours=24, stopping=stop.is_set).run()  # type: ignore[arg-type]
+    assert engine.stopping == stop.is_set

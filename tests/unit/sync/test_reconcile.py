@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.records import RecordKey, System
-from sync.reconcile import Guard, TooManyVanished
+from sync.reconcile import Guard, ReconcileStopped, TooManyVanished
 from sync.store.decisions import decisions_for
 from sync.store.links import find_link
 from sync.store.runs import RunKind, RunStatus, recent_runs
@@ -163,3 +163,21 @@ def test_a_salesforce_lead_not_found_by_id_is_flagged_even_with_propagation(
     assert link is not None
     [note] = decisions_for(world.read(), link.person_id, "record")
     assert "hidden" in (note.salesforce_new or "")
+
+
+def test_a_stop_ends_a_reconciliation_at_the_page_in_hand_and_it_is_begun_again(
+    world: World,
+) -> None:
+    _hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    purged_while_away(world, engine, "Lead", sf_id)
+    asked = iter([False, True])  # the stop comes after the first page was read
+
+    with pytest.raises(ReconcileStopped):
+        engine.reconcile(stopping=lambda: next(asked, True))
+
+    [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.RECONCILE]
+    assert run.status is RunStatus.INTERRUPTED
+    assert engine.reconcile_due(timedelta(hours=24))  # the next start begins it again
+    assert engine.reconcile().deletes_flagged == 1
