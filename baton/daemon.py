@@ -203,6 +203,17 @@ class Daemon:
         self.state.last_poll_at = datetime.now(UTC)
         return report
 
+    def request_stop(self) -> None:
+        """Stop after the batch in hand; safe in a signal handler. The events are set from
+        another thread: a handler runs on the main thread, which may be inside `Event.wait`
+        holding that event's lock, and setting it there would wait for ever (a SIGTERM that
+        hung the daemon)."""
+        threading.Thread(target=self._stop_now, name="baton-stop", daemon=True).start()
+
+    def _stop_now(self) -> None:
+        self.stop.set()
+        self.queue.wake.set()
+
     def drain(self, *, batches: int | None = None) -> list[Any]:
         """Sync queued webhook keys a batch at a time: the keys queued now, or `batches` batches.
 

@@ -273,8 +273,7 @@ def _sync(
 
     def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
         # The backfill stops at its next page boundary; the daemon after the batch in hand.
-        daemon.stop.set()
-        daemon.queue.wake.set()
+        daemon.request_stop()
 
     previous = signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

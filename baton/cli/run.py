@@ -55,8 +55,7 @@ def run(
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping", extra={"kv": {"signal": signal.Signals(signum).name}})
-        daemon.stop.set()
-        daemon.queue.wake.set()
+        daemon.request_stop()
 
     try:
         if once:  # a signal lets the cycle in hand finish: its run is recorded, not left open

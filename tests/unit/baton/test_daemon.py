@@ -445,3 +445,13 @@ def test_a_reconciliation_stopped_by_sigterm_ends_the_tick_quietly() -> None:
     engine, stop = Engine(), threading.Event()
     reconcile_timer(engine, hours=24, stopping=stop.is_set).run()  # type: ignore[arg-type]
     assert engine.stopping == stop.is_set
+
+
+def test_a_stop_asked_while_the_loop_holds_its_event_is_not_kept_waiting() -> None:
+    """A SIGTERM handler runs on the main thread, which may be inside `Event.wait` holding
+    the event's lock: asking to stop there must not wait for that lock (it hung the daemon)."""
+    daemon = Daemon(FakeEngine(), interval_s=60)
+    with daemon.stop._cond:  # as `Event.wait` holds it when the signal arrives
+        daemon.request_stop()  # returns at once
+    assert daemon.stop.wait(5)
+    assert daemon.queue.wake.wait(5)
