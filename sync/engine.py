@@ -3,8 +3,8 @@
 Every entry point funnels into one unit of work (`sync.unit.Worker.run`), committed in one
 transaction with the page's checkpoint; this module decides what to read, in which order, and
 records each run in `runs`. Checkpoints are per system and object, with a fixed upper bound
-(now - settle, per system on that system's clock where it is behind ours: see `_bounds`), a
-lookback and id tie-breaks, and move only once a page's writes committed; a
+(now - settle), a lookback and id tie-breaks (a window's checkpoint never past the system's own
+clock: `_capped`), and move only once a page's writes committed; a
 page with a write to retry later stops its object's cycle so the page is read again, and a
 window read to its end moves the checkpoint to its bound.
 
@@ -134,11 +134,9 @@ class SyncPolicy:
     # how long writes refused "for now" may hold an object's checkpoint; after that they are
     # kept as dead letters (with the system's code and message) and its changes move on
     wait_limit: timedelta = timedelta(hours=1)
-    vanish_guard: Guard = field(
-        default_factory=Guard
-    )  # reconciliation: how many vanished records are deletes
+    # reconciliation: how many records vanishing at once are taken for deletes
+    vanish_guard: Guard = field(default_factory=Guard)
     settle: timedelta = timedelta(seconds=2)  # the run's upper bound = now - settle
-    # (on the system's clock where it is behind ours; a skew past half the lookback is reported)
     page_size: int = 500  # records per unit of work when polling
     backfill_page_size: int = 5_000  # ... when backfilling: fewer part-filled write batches
     heartbeat_every: timedelta = timedelta(seconds=5)  # a running run's beats, at most this often
@@ -210,13 +208,13 @@ class SyncEngine:
 
     def poll(self, *, dry_run: bool = False) -> CycleReport:
         """One incremental cycle over both systems' person objects, page by page, from each
-        checkpoint (minus the lookback) to now - settle (each system's now: `_bounds`)."""
+        checkpoint (minus the lookback) to now - settle."""
+        upper = self.now() - self.policy.settle
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
-        bounds = self._bounds(report)
         return self._run(
             RunKind.DAEMON,
             dry_run,
-            lambda run_id: self._poll(bounds, run_id, dry_run, report),
+            lambda run_id: self._poll(upper, run_id, dry_run, report),
             so_far=report,
         )
 
@@ -283,12 +281,12 @@ class SyncEngine:
             if (systems is None or system in systems) and (objects is None or obj in objects)
         ]
 
+        upper = self.now() - self.policy.settle
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
-        bounds = self._bounds(report)
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
-            listings = self._listings(wanted, bounds, since, dry_run=dry_run, restart=restart)
-            self._backfill(wanted, listings, bounds, since, run_id, dry_run, progress, report)
+            listings = self._listings(wanted, upper, since, dry_run=dry_run, restart=restart)
+            self._backfill(wanted, listings, upper, since, run_id, dry_run, progress, report)
             if listings and not dry_run:
                 with self.db.begin() as tx:
                     forget_listings(tx, wanted)
@@ -531,12 +529,6 @@ class SyncEngine:
                 return
             self._beaten[run_id] = now
 
-    def _bounds(self, report: CycleReport) -> dict[System, datetime]:
-        """This run's upper bound per system: now - settle. Where a system's clock is behind
-        ours, the checkpoint a window leaves stops at that clock instead (`_capped`)."""
-        upper = self.now() - self.policy.settle
-        return dict.fromkeys(self.connectors, upper)
-
     def _capped(self, system: System, upper: datetime, report: CycleReport) -> datetime:
         """Where a window read to `upper` leaves the checkpoint: there, or at the system's own
         now - settle when its clock is behind ours, as its responses during the read told it.
@@ -566,7 +558,7 @@ class SyncEngine:
 
     def _poll(
         self,
-        bounds: Mapping[System, datetime],
+        upper: datetime,
         run_id: uuid.UUID | None,
         dry_run: bool,
         report: CycleReport,
@@ -574,9 +566,7 @@ class SyncEngine:
         """The poll's passes, adding to `report` as each page commits."""
         carry = _dry_identity(self.reader) if dry_run else None
         for system, obj in POLLED_OBJECTS:
-            self._read_changes(
-                system, obj, bounds[system], run_id, dry_run, report, carry, trigger="poll"
-            )
+            self._read_changes(system, obj, upper, run_id, dry_run, report, carry, trigger="poll")
         if self.policy.create_contacts_from_salesforce:
             if carry is not None:
                 report += self._dry_create_missing(carry, trigger="poll")
@@ -665,7 +655,7 @@ class SyncEngine:
     def _listings(
         self,
         wanted: Sequence[tuple[System, str]],
-        bounds: Mapping[System, datetime],
+        upper: datetime,
         since: datetime | None,
         *,
         dry_run: bool,
@@ -686,7 +676,7 @@ class SyncEngine:
             if restart:
                 forget_listings(tx, wanted)
             for system, obj in wanted:
-                begin_listing(tx, system, obj, bounds[system], at=self.now())
+                begin_listing(tx, system, obj, upper, at=self.now())
             kept = get_listings(tx)
         return {key: kept[key] for key in wanted}
 
@@ -694,7 +684,7 @@ class SyncEngine:
         self,
         wanted: Sequence[tuple[System, str]],
         listings: dict[tuple[System, str], Listing],
-        bounds: Mapping[System, datetime],
+        upper: datetime,
         since: datetime | None,
         run_id: uuid.UUID | None,
         dry_run: bool,
@@ -717,7 +707,6 @@ class SyncEngine:
             connector = self.connectors[system]
             size = self.policy.backfill_page_size
             if since is not None:
-                upper = bounds[system]
                 return cut_records(connector.read_changes(obj, min(since, upper), upper), size)
             begun = listings.get((system, obj))
             return cut(connector.list_all(obj, begun.position if begun else None), size)
@@ -742,7 +731,6 @@ class SyncEngine:
         )
         try:
             for system, obj in todo:
-                upper = bounds[system]
                 label = f"{system}:{obj}"
                 begun = listings.get((system, obj))
                 if progress is not None:
@@ -803,16 +791,14 @@ class SyncEngine:
                 if progress is not None:
                     progress.finish(label)
             caught = (
-                self._catch_up(wanted, listings, bounds, run_id, report, carry)
+                self._catch_up(wanted, listings, upper, run_id, report, carry)
                 if since is None
                 else True
             )
             if self.policy.create_contacts_from_salesforce:
                 if not caught:
                     report.creation_waits = True  # a write of the catch-up waits for a retry
-                elif not self._hubspot_read(
-                    listed, since, bounds[System.HUBSPOT], run_id, dry_run, report, carry
-                ):
+                elif not self._hubspot_read(listed, since, upper, run_id, dry_run, report, carry):
                     report.creation_waits = True
                 elif carry is not None:
                     report += self._dry_create_missing(carry, trigger="backfill")
@@ -878,7 +864,7 @@ class SyncEngine:
         self,
         wanted: Sequence[tuple[System, str]],
         listings: Mapping[tuple[System, str], Listing],
-        bounds: Mapping[System, datetime],
+        upper: datetime,
         run_id: uuid.UUID | None,
         report: CycleReport,
         carry: Identity | None,
@@ -892,7 +878,6 @@ class SyncEngine:
         write waits for a retry (the contacts' then keeps the creation pass waiting)."""
         caught = True
         for key in wanted:
-            upper = bounds[key[0]]
             with self.reader.connect() as conn:
                 checkpoint = get_checkpoint(conn, *key)
             start = checkpoint.cursor if checkpoint is not None else None
