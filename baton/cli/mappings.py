@@ -124,7 +124,8 @@ def check_command(
     """Name every system value the dictionary doesn't map and every value a system lacks.
 
     Asks HubSpot and Salesforce live (settings as for `baton run`) unless --picklists is given.
-    Exits 1 when anything is missing or unmapped, 2 on bad input.
+    Exits 1 when anything is missing or unmapped, 2 on bad input, 3 when the systems could not
+    be read (a script tells drift from an outage).
     """
     dictionary = _load(file)
     live = _Live()
@@ -243,7 +244,7 @@ def _live_picklists(
                 else:
                     live.wrong_type[key] = schema.type
     except Exception as exc:
-        fail(f"baton mappings check: cannot read the systems' picklists: {one_line(exc)}", 1)
+        fail(f"baton mappings check: cannot read the systems' picklists: {one_line(exc)}", 3)
     return options, live
 
 

@@ -71,3 +71,22 @@ def test_live_check_names_a_mapped_field_the_system_does_not_have(
     result = check(tmp_path, "--env-file", str(env_file), "--file", str(edited))
     assert "salesforce.Lead.Titel" in result.stdout + result.stderr, result.stdout
     assert result.returncode == 1
+
+
+def test_live_check_that_cannot_reach_a_system_exits_3_not_1(tmp_path: Path) -> None:
+    """Drift (exit 1) and an outage are told apart: a script alerting on drift must not
+    page the dictionary's owners because a system was down."""
+    env = tmp_path / "unreachable.env"
+    env.write_text(
+        "BATON_HUBSPOT_ACCESS_TOKEN=pat-na1-test\n"
+        "BATON_HUBSPOT_BASE_URL=http://127.0.0.1:9\n"
+        "BATON_SALESFORCE_INSTANCE_URL=https://127.0.0.1:9\n"
+        "BATON_SALESFORCE_LOGIN_URL=https://127.0.0.1:9\n"
+        "BATON_SALESFORCE_AUTH=client_credentials\n"
+        "BATON_SALESFORCE_CLIENT_ID=id\n"
+        "BATON_SALESFORCE_CLIENT_SECRET=secret\n",
+        encoding="utf-8",
+    )
+    result = check(tmp_path, "--env-file", str(env))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cannot read the systems' picklists" in result.stderr
