@@ -45,6 +45,7 @@ class RestApi:
                 Endpoint("PATCH", "/composite/sobjects", collections.update),
                 Endpoint("DELETE", "/composite/sobjects", collections.delete),
                 Endpoint("GET", "/composite/sobjects/{sobject}", collections.retrieve),
+                Endpoint("POST", "/composite/sobjects/{sobject}", collections.retrieve_post),
                 Endpoint("PATCH", "/composite/sobjects/{sobject}/{field}", collections.upsert),
                 Endpoint("GET", "/sobjects/{sobject}", describe.root),
                 Endpoint("POST", "/sobjects/{sobject}", sobjects.create),

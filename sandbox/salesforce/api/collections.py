@@ -33,6 +33,10 @@ class _RollBack(Exception):
     pass
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def failure(exc: SalesforceError, record_id: str | None = None) -> Result:
     out: Result = {"success": False, "errors": [exc.record_error()]}
     if record_id:
@@ -185,9 +189,25 @@ class CollectionsService:
         return Reply(200, self._run(ids, all_or_none, one))
 
     def retrieve(self, call: Call) -> Reply:
-        sobject = sobject_or_error(call.params["sobject"])
+        """GET `?ids=...&fields=...`: records in input order, null where none is readable."""
         ids = [i for i in call.query.get("ids", "").split(",") if i]
-        names = select_fields(sobject, call.query.get("fields"))
+        return self._retrieve(call, ids, call.query.get("fields"))
+
+    def retrieve_post(self, call: Call) -> Reply:
+        """The same read with the lists in a JSON body (`{"ids": [...], "fields": [...]}`),
+        for id lists a GET URL cannot carry."""
+        body = call.body
+        ids: Any = body.get("ids") if isinstance(body, dict) else None
+        fields: Any = body.get("fields") if isinstance(body, dict) else None
+        if not _strings(ids) or not _strings(fields):
+            raise SalesforceError(
+                400, "JSON_PARSER_ERROR", "The request body must contain ids and fields lists"
+            )
+        return self._retrieve(call, ids, ",".join(fields))
+
+    def _retrieve(self, call: Call, ids: list[str], fields: str | None) -> Reply:
+        sobject = sobject_or_error(call.params["sobject"])
+        names = select_fields(sobject, fields)
         if not ids or not names:
             raise SalesforceError(400, "MISSING_ARGUMENT", "ids and fields parameters are required")
         if len(ids) > 2000:

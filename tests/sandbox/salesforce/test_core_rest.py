@@ -123,6 +123,25 @@ def test_collections_all_or_none(sf: Salesforce) -> None:
     assert upserted[0]["created"] is True
 
 
+def test_collections_retrieve_by_get_and_by_request_body(sf: Salesforce) -> None:
+    """Both documented forms of the read by ids: the query string, and a JSON body for lists a
+    URL cannot carry (up to 2,000 ids); a missing id reads as null in its place."""
+    lead_id = sf.Lead.create(_lead(LastName="Fetched", Title="Buyer"))["id"]
+    missing = lead_id[:-6] + "ZZZZZZ"
+    by_get = sf.restful(f"composite/sobjects/Lead?ids={lead_id},{missing}&fields=Id,Title")
+    by_body = sf.restful(
+        "composite/sobjects/Lead",
+        method="POST",
+        json={"ids": [lead_id, missing], "fields": ["Id", "Title"]},
+    )
+    assert by_body == by_get
+    assert by_body[0]["Title"] == "Buyer"
+    assert by_body[1] is None
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.restful("composite/sobjects/Lead", method="POST", json={"ids": [lead_id]})
+    assert info.value.content[0]["errorCode"] == "JSON_PARSER_ERROR"
+
+
 def test_composite_references(sf: Salesforce) -> None:
     body = {
         "allOrNone": True,
