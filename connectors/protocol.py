@@ -152,6 +152,7 @@ class Connector(Protocol):
         """Verify an incoming webhook and turn it into change hints plus the reply to send.
 
         Raises:
-            WebhookRejected: bad or missing signature, stale timestamp, wrong organization.
+            WebhookRejected: bad or missing signature, stale timestamp, wrong organization or
+                endpoint token.
         """
         ...

@@ -8,6 +8,7 @@ At the end (duration or Ctrl-C) it prints what moved each way.
 
 from __future__ import annotations
 
+import secrets
 import signal
 import ssl
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import httpx
 import sqlalchemy
@@ -117,13 +119,19 @@ def demo_settings(box: Sandbox, directory: Path) -> Settings:
             client_id=salesforce.client_id,
             client_secret=salesforce.client_secret,
             org_id=salesforce.org_id,
+            # a fresh one per demo: the Outbound Messages' endpoint URL carries it (`subscribe`)
+            webhook_token=secrets.token_urlsafe(24),
             ca_file=box.tls.ca_cert.resolve(),
         ),
     )
 
 
-def subscribe(box: Sandbox, service_url: str) -> None:
-    """Point the imitations' webhooks and Outbound Messages at Baton's service."""
+def subscribe(box: Sandbox, service_url: str, *, salesforce_token: str | None = None) -> None:
+    """Point the imitations' webhooks and Outbound Messages at Baton's service (the latter's
+    endpoint URL with `?token=` when Baton checks one, as an org's would be set up)."""
+    outbound_url = f"{service_url}/webhooks/salesforce"
+    if salesforce_token:
+        outbound_url += "?" + urlencode({"token": salesforce_token})
     with httpx.Client(
         timeout=10, verify=ssl.create_default_context(cafile=box.tls.ca_cert)
     ) as http:
@@ -136,7 +144,7 @@ def subscribe(box: Sandbox, service_url: str) -> None:
         ).raise_for_status()
         http.put(
             f"{box.salesforce_url}/_sandbox/outbound-messages",
-            json={"targetUrl": f"{service_url}/webhooks/salesforce", "sobjects": OUTBOUND_FIELDS},
+            json={"targetUrl": outbound_url, "sobjects": OUTBOUND_FIELDS},
         ).raise_for_status()
 
 
@@ -302,7 +310,12 @@ def _sync(
         except StopRequested:
             console.print("Backfill stopped (it resumes on the next start).")
         if not daemon.stop.is_set():
-            subscribe(box, server.url)
+            token = runtime.settings.salesforce.webhook_token
+            subscribe(
+                box,
+                server.url,
+                salesforce_token=token.get_secret_value() if token is not None else None,
+            )
             console.print(f"Syncing every {POLL_INTERVAL_S:g} s and on webhooks…")
             daemon.run_forever()
     except CycleFailed as exc:

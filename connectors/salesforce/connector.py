@@ -31,7 +31,7 @@ from connectors.records import (
 from connectors.salesforce.auth import TokenClient
 from connectors.salesforce.describe import Describer
 from connectors.salesforce.objects import spec_for
-from connectors.salesforce.outbound import parse_outbound
+from connectors.salesforce.outbound import verify_outbound
 from connectors.salesforce.reader import Reader
 from connectors.salesforce.sdk import SalesforceSdk
 from connectors.salesforce.settings import SalesforceSettings
@@ -133,7 +133,12 @@ class SalesforceConnector:
         return self.describer.picklists(spec_for(object).name, fields)
 
     def verify_webhook(self, request: WebhookRequest) -> WebhookReceipt:
-        return parse_outbound(request.body, org_id=self.settings.org_id)
+        token = self.settings.webhook_token
+        return verify_outbound(
+            request,
+            org_id=self.settings.org_id,
+            token=token.get_secret_value() if token is not None else None,
+        )
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -47,12 +47,15 @@ class ObjectSpec:
         fields: fields read by default (system fields included).
         writable: fields Baton may write (anything else in a patch is refused up front).
         external_id: the external-id field upserts match on, when the object has one.
+        key_prefix: the first three characters of every id of the object (salesforce-api.md
+            §7): an id that does not start with them names another object's record.
         mergeable: the object has `MasterRecordId` (merged-away rows point at the survivor).
     """
 
     name: str
     fields: tuple[str, ...]
     writable: tuple[str, ...]
+    key_prefix: str
     external_id: str | None = None
     mergeable: bool = False
 
@@ -68,10 +71,11 @@ def _spec(
     fields: tuple[str, ...],
     writable: tuple[str, ...],
     *,
+    key_prefix: str,
     external_id: str | None = None,
     mergeable: bool = False,
 ) -> ObjectSpec:
-    return ObjectSpec(name, (*_SYSTEM, *fields), writable, external_id, mergeable)
+    return ObjectSpec(name, (*_SYSTEM, *fields), writable, key_prefix, external_id, mergeable)
 
 
 _PERSON = ("FirstName", "LastName", "Email", "Phone", "Title", "LeadSource", "OwnerId")
@@ -105,6 +109,7 @@ OBJECTS: Mapping[str, ObjectSpec] = MappingProxyType(
                     *_LEAD_ADDRESS,
                     *_FUNNEL_WRITES,
                 ),
+                key_prefix="00Q",
                 external_id=EXTERNAL_ID_FIELD,
                 mergeable=True,
             ),
@@ -112,6 +117,7 @@ OBJECTS: Mapping[str, ObjectSpec] = MappingProxyType(
                 "Contact",
                 (*_PERSON, "AccountId", *_MAILING_ADDRESS, *_FUNNEL_WRITES),
                 (*_PERSON, "AccountId", *_MAILING_ADDRESS, *_FUNNEL_WRITES),
+                key_prefix="003",
                 external_id=EXTERNAL_ID_FIELD,
                 mergeable=True,
             ),
@@ -119,6 +125,7 @@ OBJECTS: Mapping[str, ObjectSpec] = MappingProxyType(
                 "Account",
                 ("Name", "Type", "Industry", "AccountSource", "Website", "OwnerId"),
                 ("Name", "Type", "Industry", "AccountSource", "Website", "OwnerId"),
+                key_prefix="001",
                 mergeable=True,
             ),
             _spec(
@@ -137,26 +144,31 @@ OBJECTS: Mapping[str, ObjectSpec] = MappingProxyType(
                     "OwnerId",
                 ),
                 ("Name", "AccountId", "StageName", "Amount", "CloseDate", "LeadSource"),
+                key_prefix="006",
             ),
             _spec(
                 "OpportunityContactRole",
                 ("OpportunityId", "ContactId", "Role", "IsPrimary"),
                 ("OpportunityId", "ContactId", "Role", "IsPrimary"),
+                key_prefix="00K",
             ),
             _spec(
                 "Task",
                 ("WhoId", "WhatId", "Subject", "Status", "Priority", "ActivityDate", "IsClosed"),
                 ("WhoId", "WhatId", "Subject", "Status", "Priority", "ActivityDate"),
+                key_prefix="00T",
             ),
             _spec(
                 "Campaign",
                 ("Name", "Type", "Status", "IsActive", "ParentId", "StartDate", "EndDate"),
                 ("Name", "Type", "Status", "IsActive", "StartDate", "EndDate"),
+                key_prefix="701",
             ),
             _spec(
                 "CampaignMember",
                 ("CampaignId", "LeadId", "ContactId", "Status", "HasResponded"),
                 ("CampaignId", "LeadId", "ContactId", "Status"),
+                key_prefix="00v",
             ),
         )
     }

@@ -2,23 +2,36 @@
 
 An Outbound Message says "these records changed" with a snapshot of selected fields. Baton
 treats it as a hint to re-read (delivery is at-least-once, out of order, and the data is the
-latest at send time; salesforce-api.md §10). Verification is the organization id: a message
-from another org is a `WebhookRejected`. The XML is parsed with defusedxml (no entities, no
+latest at send time; salesforce-api.md §10). Outbound Messages are not signed, so verification
+is what the org can be told to send: the token of the endpoint URL (`?token=...`, when
+`BATON_SALESFORCE_WEBHOOK_TOKEN` is set; compared in constant time), then the organization id,
+which alone is no secret (it is in every Web-to-Lead form). Either one wrong is a
+`WebhookRejected`. A notification whose record id does not start with its sObject's key prefix
+is skipped: Salesforce never sends one. The XML is parsed with defusedxml (no entities, no
 external references). The reply Salesforce needs is a SOAP `notificationsResponse` with
 `<Ack>true</Ack>`; anything else makes it retry.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from connectors.errors import ConfigError, WebhookRejected
-from connectors.records import ChangeHint, ChangeKind, RecordKey, System, WebhookReceipt
+from connectors.records import (
+    ChangeHint,
+    ChangeKind,
+    RecordKey,
+    System,
+    WebhookReceipt,
+    WebhookRequest,
+)
 from connectors.salesforce.convert import parse_datetime
 from connectors.salesforce.objects import OBJECTS
 
@@ -64,7 +77,8 @@ def _same_org(received: str, expected: str) -> bool:
 
 def _hint(notification: Element) -> ChangeHint | None:
     """The notification's hint; None for an object Baton does not sync, or an id that is not a
-    Salesforce id (15 or 18 letters and digits): reading it would fail the batch it joins."""
+    Salesforce id of that object (15 or 18 letters and digits, beginning with the object's key
+    prefix): reading it would fail the batch it joins, or spend a read on a forged id."""
     record = notification.find(f"{{{OUTBOUND_NS}}}sObject")
     if record is None:
         raise WebhookRejected("an Outbound Message notification has no sObject")
@@ -73,7 +87,10 @@ def _hint(notification: Element) -> ChangeHint | None:
     record_id = values.pop("Id", "")
     if not sobject or not record_id:
         raise WebhookRejected("an Outbound Message notification lacks its type or Id")
-    if sobject not in OBJECTS or not _SALESFORCE_ID.fullmatch(record_id):
+    spec = OBJECTS.get(sobject)
+    if spec is None or not _SALESFORCE_ID.fullmatch(record_id):
+        return None
+    if not record_id.startswith(spec.key_prefix):
         return None
     occurred: datetime | None = None
     for name in _MODIFIED_FIELDS:
@@ -147,3 +164,29 @@ def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
     return WebhookReceipt(
         hints=tuple(hints), status_code=200, response_body=ACK_BODY, media_type=ACK_MEDIA_TYPE
     )
+
+
+def check_token(url: str, token: str | None) -> None:
+    """Refuse a message whose endpoint URL lacks the configured `token` query parameter (none
+    configured: every URL passes). The comparison is constant-time.
+
+    Raises:
+        WebhookRejected: the token is missing or wrong.
+    """
+    if not token:
+        return
+    given = parse_qs(urlsplit(url).query).get("token") or [""]
+    if not hmac.compare_digest(given[-1].encode(), token.encode()):
+        raise WebhookRejected(
+            "Outbound Message without the endpoint URL's token (BATON_SALESFORCE_WEBHOOK_TOKEN)",
+            system=System.SALESFORCE,
+            vendor_code="TOKEN_MISMATCH",
+        )
+
+
+def verify_outbound(
+    request: WebhookRequest, *, org_id: str | None, token: str | None = None
+) -> WebhookReceipt:
+    """`check_token` on the URL the message came to, then `parse_outbound` on its body."""
+    check_token(request.url, token)
+    return parse_outbound(request.body, org_id=org_id)

@@ -67,6 +67,11 @@ class SalesforceSettings(BaseSettings):
     org_id: str | None = Field(
         None, description="18-char org id; Outbound Messages from other orgs are rejected."
     )
+    webhook_token: SecretStr | None = Field(
+        None,
+        description="When set, Outbound Messages must carry it as the endpoint URL's `token` "
+        "query parameter (the org id is no secret: it is in every Web-to-Lead form).",
+    )
     ca_file: Path | None = Field(None, description="PEM bundle to verify TLS with.")
     proxy_url: str | None = Field(
         None,
@@ -87,6 +92,7 @@ class SalesforceSettings(BaseSettings):
         "private_key",
         "refresh_token",
         "security_token",
+        "webhook_token",
         mode="before",
     )
     @classmethod
@@ -173,6 +179,7 @@ class SalesforceSettings(BaseSettings):
             self.refresh_token,
             self.password,
             self.security_token,
+            self.webhook_token,
         )
         return tuple(v.get_secret_value() for v in values if v is not None)
 

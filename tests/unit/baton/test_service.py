@@ -18,7 +18,7 @@ from baton.service import Readiness, ServiceDeps, create_app
 from baton.service.app import MAX_BODY_BYTES
 from connectors.hubspot.webhooks import HubSpotWebhooks, sign_v3
 from connectors.records import RecordKey, System
-from connectors.salesforce.outbound import ACK_BODY, parse_outbound
+from connectors.salesforce.outbound import ACK_BODY, parse_outbound, verify_outbound
 from sandbox.salesforce.outbound import render_notifications
 
 SECRET = "webhook-signing-secret-123"
@@ -178,6 +178,24 @@ def test_an_outbound_message_from_another_org_is_401(sink: Sink) -> None:
     assert response.status_code == 401
     assert b"Ack" not in response.content
     assert sink.keys == []
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/webhooks/salesforce", 401),
+        ("/webhooks/salesforce?token=guess", 401),
+        ("/webhooks/salesforce?token=hook-token", 200),
+    ],
+)
+def test_with_a_webhook_token_set_only_outbound_messages_carrying_it_are_queued(
+    sink: Sink, path: str, status: int
+) -> None:
+    """The org id is in every Web-to-Lead form: with the token set, knowing it is not enough."""
+    verify = functools.partial(verify_outbound, org_id=ORG, token="hook-token")
+    response = client(sink, verify_salesforce=verify).post(path, content=outbound_body(ORG))
+    assert response.status_code == status
+    assert len(sink.keys) == (2 if status == 200 else 0)
 
 
 def test_outbound_messages_without_the_orgs_id_set_are_503_not_configured(sink: Sink) -> None:

@@ -1,11 +1,17 @@
-"""Outbound Message parsing without a server: org-id forms and the acknowledgement."""
+"""Outbound Message parsing without a server: org-id forms, the endpoint token, key prefixes
+and the acknowledgement."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
 from connectors.errors import WebhookRejected
-from connectors.salesforce.outbound import ACK_BODY, parse_outbound
+from connectors.records import WebhookRequest
+from connectors.salesforce.objects import OBJECTS
+from connectors.salesforce.outbound import ACK_BODY, parse_outbound, verify_outbound
+from sandbox.salesforce.objects import schema
 
 ORG = "00D8d0000000BaTEAU"
 BODY = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -91,3 +97,62 @@ def test_more_than_100_notifications_refuse_the_whole_message() -> None:
     queue a read: none is kept."""
     with pytest.raises(WebhookRejected, match="at most 100 notifications; this one has 101"):
         parse_outbound(_with_notifications(101), org_id=ORG)
+
+
+@pytest.mark.parametrize(
+    ("sobject", "record_id", "kept"),
+    [
+        ("Contact", "0038d00000AbCdEAAV", True),
+        ("Lead", "00Q8d00000AbCdEAAV", True),
+        ("Opportunity", "0068d00000AbCdEAAV", True),
+        ("Account", "0018d00000AbCdEAAV", True),
+        ("Contact", "00Q8d00000AbCdEAAV", False),  # a Lead's id
+        ("Lead", "0038d00000AbCdEAAV", False),  # a Contact's id
+        ("Opportunity", "aBcDeFgHiJkLmNoPqR", False),  # made up
+    ],
+)
+def test_an_id_without_its_objects_key_prefix_is_skipped(
+    sobject: str, record_id: str, kept: bool
+) -> None:
+    """Salesforce never sends a Lead whose id is not a Lead's: such a notification is forged
+    (the org id it carries is no secret), and reading it would spend an API call."""
+    body = (
+        BODY.format(org=ORG)
+        .replace('xsi:type="sf:Contact"', f'xsi:type="sf:{sobject}"')
+        .replace("0038d00000AbCdEAAV", record_id)
+    )
+    receipt = parse_outbound(body.encode(), org_id=ORG)
+    assert [hint.key.id for hint in receipt.hints] == ([record_id] if kept else [])
+    assert receipt.response_body == ACK_BODY
+
+
+def test_the_key_prefixes_are_the_ones_the_sandbox_makes_ids_with() -> None:
+    imitated = {name: schema(name) for name in OBJECTS}
+    assert {name: spec.key_prefix for name, spec in OBJECTS.items()} == {
+        name: found.key_prefix if found else None for name, found in imitated.items()
+    }
+
+
+def _request(query: str) -> WebhookRequest:
+    url = "https://baton.example.com/webhooks/salesforce" + query
+    return WebhookRequest("POST", url, {}, BODY.format(org=ORG).encode(), datetime.now(UTC))
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?token=", "?token=wrong-token", "?tok=s3cr3t-T0ken", "?token=s3cr3t-T0ke"]
+)
+def test_with_a_token_set_a_message_without_it_is_rejected(query: str) -> None:
+    with pytest.raises(WebhookRejected, match="token"):
+        verify_outbound(_request(query), org_id=ORG, token="s3cr3t-T0ken")
+
+
+@pytest.mark.parametrize("query", ["?token=s3cr3t-T0ken", "?x=1&token=s3cr3t-T0ken"])
+def test_with_a_token_set_a_message_carrying_it_is_read(query: str) -> None:
+    receipt = verify_outbound(_request(query), org_id=ORG, token="s3cr3t-T0ken")
+    assert [hint.key.id for hint in receipt.hints] == ["0038d00000AbCdEAAV"]
+
+
+def test_without_a_token_set_the_org_id_alone_is_checked() -> None:
+    assert len(verify_outbound(_request(""), org_id=ORG, token=None).hints) == 1
+    with pytest.raises(WebhookRejected, match="organization"):
+        verify_outbound(_request("?token=x"), org_id="00D8d0000000XXXEAU", token=None)

@@ -25,6 +25,20 @@ def test_environment_prefix_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.secrets() == ("csecret-value",)
 
 
+def test_the_webhook_token_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It stands in for a signature: kept out of reprs, and registered for redaction."""
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_ID", "cid")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_SECRET", "csecret-value")
+    monkeypatch.setenv("BATON_SALESFORCE_WEBHOOK_TOKEN", " hook-token-value\r\n")
+
+    settings = load_settings()
+
+    assert settings.webhook_token is not None
+    assert settings.webhook_token.get_secret_value() == "hook-token-value"
+    assert "hook-token-value" not in repr(settings)
+    assert settings.secrets() == ("csecret-value", "hook-token-value")
+
+
 @pytest.mark.parametrize(
     ("values", "setting", "fix"),
     [
