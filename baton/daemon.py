@@ -3,8 +3,10 @@ the timers, and serve the HTTP service from a thread of the same process.
 
 Webhooks are hints: the service puts record keys on a `KeyQueue` and wakes the loop, which hands
 them to `engine.sync_keys` (idempotent, so a key seen twice costs one extra read, never a wrong
-write). Polling stays the source of truth. A stop request (SIGTERM, Ctrl-C) lets the batch in
-hand finish, then the loop returns.
+write). Polling stays the source of truth. The queue holds at most `MAX_QUEUED_KEYS` keys from
+webhooks: past that a webhook is answered 503 and its sender (HubSpot and Salesforce both)
+retries it later, so a flood costs no memory and no reads beyond the bound. A stop request
+(SIGTERM, Ctrl-C) lets the batch in hand finish, then the loop returns.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ log = logging.getLogger(__name__)
 
 #: Keys handed to one `sync_keys` call; the rest wait for the next pass.
 KEYS_PER_BATCH = 500
+#: Keys webhooks may leave waiting (20 batches); a webhook that would queue more is refused
+#: with `QueueFull` (503), and its sender retries later (the polls read the same records).
+#: Keys put back by a failed batch or recovered from the store take room but are never
+#: refused: they were accepted already.
+MAX_QUEUED_KEYS = 10_000
 
 
 def record_budgets(store: Engine, budgets: Mapping[str, ApiBudget]) -> None:
@@ -61,10 +68,18 @@ def record_budgets(store: Engine, budgets: Mapping[str, ApiBudget]) -> None:
             )
 
 
-class KeyQueue:
-    """Thread-safe, de-duplicating queue of record keys, with a wake-up event for the loop."""
+class QueueFull(Exception):
+    """The `KeyQueue` holds its `max_keys`: the webhook is refused (503) and retried later."""
 
-    def __init__(self) -> None:
+
+class KeyQueue:
+    """Thread-safe, de-duplicating queue of record keys, with a wake-up event for the loop.
+
+    `put` always queues; the webhook sink asks `room_for` first, so `max_keys` bounds what
+    webhooks queue (give or take the deliveries being received at that moment)."""
+
+    def __init__(self, max_keys: int = MAX_QUEUED_KEYS) -> None:
+        self.max_keys = max_keys
         self._lock = threading.Lock()
         self._keys: dict[RecordKey, None] = {}
         self._gone: set[RecordKey] = set()  # keys hinted deleted (see `SyncEngine.sync_keys`)
@@ -82,6 +97,12 @@ class KeyQueue:
             self._gone.update(gone)
             self._purged.update(purged)
         self.wake.set()
+
+    def room_for(self, keys: Iterable[RecordKey]) -> bool:
+        """Whether `keys` fit under `max_keys` (keys already queued take no more room)."""
+        with self._lock:
+            new = {key for key in keys if key not in self._keys}
+            return len(self._keys) + len(new) <= self.max_keys
 
     def drain(
         self, limit: int = KEYS_PER_BATCH
@@ -150,7 +171,7 @@ class Daemon:
     ) -> None:
         self.engine = engine
         self.interval_s = interval_s
-        self.queue = queue or KeyQueue()
+        self.queue = queue if queue is not None else KeyQueue()  # an empty one is falsy
         self.metrics = metrics
         self.timers = tuple(timers)
         self.store = store
@@ -168,7 +189,18 @@ class Daemon:
     ) -> None:
         """Queue a webhook's keys (the service's sink). Records it says were purged are kept
         in the store first: nothing else says so, and the sender, answered 200, does not send
-        them again; should keeping them fail, this raises and the sender is asked to retry."""
+        them again; should keeping them fail, this raises and the sender is asked to retry.
+
+        Raises:
+            QueueFull: the queue holds its `max_keys` (checked before a purge is kept, so a
+                refused webhook leaves nothing behind); the sender is asked to retry.
+        """
+        keys = list(keys)
+        if not self.queue.room_for(keys):
+            raise QueueFull(
+                f"{len(self.queue)} webhook keys wait already, at most "
+                f"{self.queue.max_keys}; try again later"
+            )
         if purged and self.store is not None:
             with self.store.begin() as tx:
                 keep_purges(tx, purged)

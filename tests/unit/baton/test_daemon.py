@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from baton.daemon import CycleFailed, Daemon, HttpServer, KeyQueue, Timer
+from baton.daemon import CycleFailed, Daemon, HttpServer, KeyQueue, QueueFull, Timer
 from baton.metrics import BatonMetrics
 from baton.service import ServiceDeps, create_app
 from baton.service.dashboard import render_dashboard
@@ -278,6 +278,57 @@ def test_a_failed_webhook_sync_keeps_its_keys_for_the_next_drain() -> None:
     with pytest.raises(ConnectionError):
         daemon.drain(batches=1)
     assert daemon.queue.drain() == ([KEY], {KEY}, {KEY})
+
+
+def _keys(*ids: int) -> list[RecordKey]:
+    return [RecordKey(System.SALESFORCE, "Lead", f"00Q{n:015d}") for n in ids]
+
+
+def test_webhooks_queue_no_more_than_max_keys(store) -> None:  # type: ignore[no-untyped-def]
+    """A flood of hints (forged, or a mass import) is refused past the bound, whole and leaving
+    nothing behind (not even a purge kept in the store); keys already queued take no room."""
+    daemon = Daemon(FakeEngine(), interval_s=60, queue=KeyQueue(max_keys=3), store=store)
+    daemon.receive(_keys(1, 2))
+    with pytest.raises(QueueFull, match="at most 3"):
+        daemon.receive(_keys(3, 4), gone=_keys(4), purged=_keys(4))
+    with store.connect() as conn:
+        assert kept_purges(conn) == []
+    assert len(daemon.queue) == 2
+    daemon.receive(_keys(1, 2, 3))  # two already queued: one more fits
+    assert len(daemon.queue) == 3
+    daemon.drain()
+    daemon.receive(_keys(4, 5, 6))  # room again once synced
+    assert len(daemon.queue) == 3
+
+
+def test_keys_put_back_by_a_failed_sync_are_never_refused() -> None:
+    """They were accepted (answered 200): going back past the bound loses none of them."""
+
+    class Failing(FakeEngine):
+        def sync_keys(self, keys: Any, **_: Any) -> FakeReport:
+            daemon.receive(_keys(3, 4))  # webhooks fill the room the drain made meanwhile
+            raise ConnectionError("salesforce unreachable")
+
+    daemon = Daemon(Failing(), interval_s=60, queue=KeyQueue(max_keys=2))
+    daemon.receive(_keys(1, 2))
+    with pytest.raises(ConnectionError):
+        daemon.drain(batches=1)
+    assert len(daemon.queue) == 4
+
+
+def test_a_full_queue_answers_webhooks_503_so_the_sender_retries() -> None:
+    daemon = Daemon(FakeEngine(), interval_s=60, queue=KeyQueue(max_keys=1))
+    daemon.receive(_keys(1))
+
+    def verify(_request: object) -> WebhookReceipt:
+        return WebhookReceipt(hints=(ChangeHint(_keys(2)[0], ChangeKind.UPDATED, None),))
+
+    app = create_app(ServiceDeps(sink=daemon.receive, verify_salesforce=verify))
+    with TestClient(app) as http:
+        assert http.post("/webhooks/salesforce", content=b"<x/>").status_code == 503
+        daemon.drain()
+        assert http.post("/webhooks/salesforce", content=b"<x/>").status_code == 200
+    assert daemon.queue.drain()[0] == _keys(2)
 
 
 def test_a_purge_hint_is_kept_in_the_store_until_synced_even_across_a_crash(  # type: ignore[no-untyped-def]
