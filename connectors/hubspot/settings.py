@@ -39,7 +39,8 @@ class HubSpotSettings(BaseSettings):
     webhook_url: str | None = Field(
         None,
         description="The app's webhook target URL, when a proxy in front of Baton changes the "
-        "scheme, host or path: signatures are checked against it.",
+        "scheme, host or path: signatures are checked against it (as written when it has a "
+        "query string; else with the request's query added).",
     )
     webhook_accept_v1: bool = Field(
         False,

@@ -100,8 +100,9 @@ class HubSpotWebhooks:
             one can be replayed at will); HubSpot signs every delivery with v3 as well.
         public_url: the URL HubSpot posts to (the app's target URL), when a proxy in front of
             Baton changes the scheme, host or path: signatures that cover the URI are checked
-            against it (with the query string the request came with), not the URL the request
-            arrived at.
+            against it, not the URL the request arrived at. Written with a query string, it is
+            taken as the whole target URL; without one, the query the request came with is
+            added to it.
         clock: wall-clock seconds; injectable for tests.
     """
 
@@ -119,9 +120,14 @@ class HubSpotWebhooks:
         self._clock = clock
 
     def _uri(self, request: WebhookRequest) -> str:
-        """The URI HubSpot signed: the public one if set, else the one the request arrived at."""
+        """The URI HubSpot signed: the public one if set, else the one the request arrived at.
+        A public URL with its own query is the target URL as configured in HubSpot, query
+        included: the request's query (the same one, or none if the proxy dropped it) is not
+        added again."""
         if self.public_url is None:
             return request.url
+        if urlsplit(self.public_url).query:
+            return self.public_url
         query = urlsplit(request.url).query
         return f"{self.public_url}?{query}" if query else self.public_url
 

@@ -135,6 +135,24 @@ def test_given_a_proxy_in_front_then_v3_is_checked_against_the_public_url() -> N
     assert behind.verify(_request(signed, url=arrived)).hints
 
 
+@pytest.mark.parametrize(
+    "arrived",
+    [
+        "http://10.0.0.7:8910/webhooks/hubspot?tenant=acme",
+        "http://10.0.0.7:8910/webhooks/hubspot",  # a proxy that drops the query
+    ],
+)
+def test_given_a_public_url_with_its_own_query_then_it_is_the_signed_uri_as_written(
+    arrived: str,
+) -> None:
+    """A target URL configured with a query (`?tenant=acme`) is what HubSpot signs; adding
+    the request's query to it again (`?tenant=acme?tenant=acme`) refused every delivery."""
+    public = "https://hooks.example.com/baton/webhooks/hubspot?tenant=acme"
+    signed = _v3(int(NOW * 1000), uri=public)
+    behind = HubSpotWebhooks(SECRET, public_url=public, clock=lambda: NOW)
+    assert behind.verify(_request(signed, url=arrived)).hints
+
+
 def test_given_no_signature_then_rejected(hooks: HubSpotWebhooks) -> None:
     with pytest.raises(WebhookRejected, match="no X-HubSpot-Signature"):
         hooks.verify(_request({}))
