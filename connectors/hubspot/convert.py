@@ -16,12 +16,16 @@ from connectors.records import FieldValue, RecordKey, SourceRecord, System
 
 
 def parse_time(value: object) -> datetime | None:
-    """An ISO-8601 (`2019-10-30T03:30:17.883Z`) or ms-epoch value as an aware datetime."""
+    """An ISO-8601 (`2019-10-30T03:30:17.883Z`) or ms-epoch value as an aware datetime; None
+    for anything else, a number past what a datetime holds (year 9999) included."""
     if value is None or value == "":
         return None
     text = str(value).strip()
     if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

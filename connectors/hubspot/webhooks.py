@@ -209,7 +209,10 @@ def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
 
     if kind is ChangeKind.MERGED:
         survivor = event.get("newObjectId") or event.get("primaryObjectId") or event.get("objectId")
-        for loser in event.get("mergedObjectIds") or []:
+        losers = event.get("mergedObjectIds") or []
+        if not isinstance(losers, list):
+            raise TypeError(f"mergedObjectIds is a {type(losers).__name__}, not a list")
+        for loser in losers:
             if str(loser) != str(survivor):
                 yield ChangeHint(key(loser), ChangeKind.MERGED, when, merged_into=str(survivor))
         if survivor is not None:
@@ -226,7 +229,9 @@ def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
 def parse_events(body: bytes) -> list[ChangeHint]:
     """A delivery (a JSON array of events) as hints, exact duplicates dropped, order kept.
 
-    Unknown object or event types are skipped (an app may subscribe to more than Baton reads).
+    Unknown object or event types are skipped (an app may subscribe to more than Baton reads),
+    and so is an event Baton cannot read (a field of the wrong type): the rest of the batch is
+    still hinted, and the polls read what the skipped one was about.
     """
     try:
         events = orjson.loads(body) if body else []
@@ -241,7 +246,11 @@ def parse_events(body: bytes) -> list[ChangeHint]:
     for event in events:
         if not isinstance(event, Mapping):
             continue
-        for hint in _hints(event):
+        try:
+            found = list(_hints(event))
+        except (TypeError, ValueError, AttributeError):
+            continue  # one malformed event: not a reason to refuse the others
+        for hint in found:
             if hint not in seen:
                 seen.add(hint)
                 hints.append(hint)

@@ -92,6 +92,8 @@ def test_timestamps_round_trip_in_milliseconds() -> None:
     assert parse_time("1572406217883") == moment
     assert parse_time("") is None
     assert parse_time("not a date") is None
+    assert parse_time("99999999999999999") is None  # past year 9999: no time, not a crash
+    assert parse_time(10**15) is None
     with pytest.raises(ValueError):
         to_ms(datetime(2020, 1, 1))
 

@@ -180,6 +180,29 @@ def test_given_a_duplicated_event_then_one_hint() -> None:
     assert len(parse_events(json.dumps([event, event]).encode())) == 1
 
 
+@pytest.mark.parametrize(
+    ("odd", "ids"),
+    [
+        ({"subscriptionType": "contact.creation", "objectId": 8, "occurredAt": 10**15}, ["8", "9"]),
+        (
+            {"subscriptionType": "contact.creation", "objectId": 8, "occurredAt": "9" * 17},
+            ["8", "9"],
+        ),
+        ({"subscriptionType": "contact.merge", "objectId": 8, "mergedObjectIds": 5}, ["9"]),
+    ],
+    ids=["occurredAt past year 9999", "occurredAt as a huge string", "mergedObjectIds not a list"],
+)
+def test_given_one_odd_event_then_the_rest_of_the_batch_is_still_hinted(
+    odd: dict[str, object], ids: list[str]
+) -> None:
+    """An occurredAt out of range is no time (parse_time's None), and an event Baton cannot
+    read is skipped: neither fails the delivery (a 400 loses every hint it carries)."""
+    fine = {"subscriptionType": "contact.creation", "objectId": 9, "occurredAt": 5}
+    hints = parse_events(json.dumps([odd, fine]).encode())
+    assert [hint.key.id for hint in hints] == ids
+    assert [hint.occurred_at for hint in hints if hint.key.id == "8"] in ([], [None])
+
+
 def test_given_a_body_that_is_not_json_then_rejected() -> None:
     with pytest.raises(WebhookRejected):
         parse_events(b"<xml/>")
