@@ -14,6 +14,8 @@ the verdict, and the retry layer (`connectors.http.retry`) only reads it::
     ├── TransientError              5xx, timeouts, connection errors, row locks (423,
     │                               UNABLE_TO_LOCK_ROW): retry with backoff
     ├── PermanentError              a 4xx that will not fix itself; never retried
+    │   └── WebhookMalformed        an incoming webhook body that cannot be read (not JSON,
+    │                               not XML, not the vendor's shape): answer 400, process nothing
     └── RecordRejected              one record of a batch refused (validation, duplicate...):
                                     becomes a dead letter upstream, never raised for a whole batch
 
@@ -192,6 +194,11 @@ class PermanentError(ConnectorError):
     """A request the system will keep refusing (bad query, unknown field, not found...)."""
 
 
+class WebhookMalformed(PermanentError):
+    """An incoming webhook whose body cannot be read (after its signature, when it has one,
+    verified): the receiver answers 400 (bad request), not 401, and drops it."""
+
+
 class RecordRejected(ConnectorError):
     """One record in a batch was refused; carried as a value to become a dead letter.
 
@@ -244,5 +251,6 @@ __all__ = [
     "RecordRejected",
     "SessionExpired",
     "TransientError",
+    "WebhookMalformed",
     "WebhookRejected",
 ]

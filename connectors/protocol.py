@@ -154,5 +154,7 @@ class Connector(Protocol):
         Raises:
             WebhookRejected: bad or missing signature, stale timestamp, wrong organization or
                 endpoint token.
+            WebhookMalformed: a body that cannot be read (not JSON, not XML, not the vendor's
+                shape).
         """
         ...

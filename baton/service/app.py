@@ -1,12 +1,13 @@
 """The FastAPI app factory: routes only translate HTTP; every decision is a dependency's.
 
-Webhook bodies are verified by the connectors (HubSpot v3 signatures, Salesforce org ids) on the
-raw bytes; a rejection answers 401 and any other failure 400, never 500, and nothing unverified
-reaches the sink. A body is read only once the headers pass (`ServiceDeps.screen_hubspot`), and
-only up to `MAX_BODY_BYTES` (413 past it). A hint the sink cannot keep (the store is down)
-answers 503, so the sender retries it. What passes is only a hint: the sink queues the record
-keys and the daemon re-reads those records (`SyncEngine.sync_keys`), so a forged or replayed body
-cannot write data.
+Webhook bodies are verified by the connectors (HubSpot v3 signatures, Salesforce endpoint
+tokens and org ids) on the raw bytes; a failed verification answers 401, a body that cannot be
+read (not JSON, not XML, not the vendor's shape) and any other failure 400, never 500, and
+nothing unverified reaches the sink. A body is read only once the headers pass
+(`ServiceDeps.screen_hubspot`), and only up to `MAX_BODY_BYTES` (413 past it). A hint the sink
+cannot keep (the store is down) answers 503, so the sender retries it. What passes is only a
+hint: the sink queues the record keys and the daemon re-reads those records
+(`SyncEngine.sync_keys`), so a forged or replayed body cannot write data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from baton.metrics import CONTENT_TYPE, BatonMetrics
-from connectors.errors import ConfigError, WebhookRejected
+from connectors.errors import ConfigError, WebhookMalformed, WebhookRejected
 from connectors.records import ChangeKind, RecordKey, WebhookReceipt, WebhookRequest
 
 log = logging.getLogger(__name__)
@@ -112,13 +113,17 @@ def _signed_url(request: Request) -> str:
 
 
 def _refused(system: str, exc: Exception) -> Response:
-    """The answer to a webhook refused before its hints were read: 401 rejected, 413 over the
-    size cap, 503 when the receiver lacks a setting, else 400; never a 500, since the sender
-    would retry a body Baton cannot read."""
+    """The answer to a webhook refused before its hints were read: 401 rejected (signature,
+    timestamp, organization, token), 413 over the size cap, 503 when the receiver lacks a
+    setting, else 400 (a body that cannot be read, or a verifier's crash); never a 500, since
+    the sender would retry a body Baton cannot read."""
     reason = {"system": system, "reason": str(exc)}
     if isinstance(exc, WebhookRejected):
         log.warning("webhook rejected", extra={"kv": reason})
         return Response("rejected\n", status_code=401)
+    if isinstance(exc, WebhookMalformed):
+        log.warning("webhook malformed", extra={"kv": reason})
+        return Response("bad request\n", status_code=400)
     if isinstance(exc, _BodyTooLarge):
         log.warning("webhook too large", extra={"kv": reason})
         return Response("body too large\n", status_code=413)

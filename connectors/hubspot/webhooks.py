@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from connectors.errors import WebhookRejected
+from connectors.errors import WebhookMalformed, WebhookRejected
 from connectors.hubspot.convert import parse_time
 from connectors.hubspot.objects import OBJECTS, ObjectSpec
 from connectors.records import (
@@ -91,6 +91,10 @@ def _reject(reason: str) -> WebhookRejected:
     return WebhookRejected(reason, system=System.HUBSPOT, operation="webhook")
 
 
+def _malformed(reason: str) -> WebhookMalformed:
+    return WebhookMalformed(reason, system=System.HUBSPOT, operation="webhook")
+
+
 class HubSpotWebhooks:
     """Verifies deliveries with the app's client secret and parses them into hints.
 
@@ -132,7 +136,8 @@ class HubSpotWebhooks:
         return f"{self.public_url}?{query}" if query else self.public_url
 
     def verify(self, request: WebhookRequest) -> WebhookReceipt:
-        """Check the signature, then parse; raises `WebhookRejected` on any doubt."""
+        """Check the signature, then parse: `WebhookRejected` when the signature does not
+        verify, `WebhookMalformed` when a signed body cannot be read."""
         self.check_signature(request)
         return WebhookReceipt(hints=tuple(parse_events(request.body)))
 
@@ -229,6 +234,7 @@ def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
 def parse_events(body: bytes) -> list[ChangeHint]:
     """A delivery (a JSON array of events) as hints, exact duplicates dropped, order kept.
 
+    Raises `WebhookMalformed` for a body that is not a JSON array (or object) of events.
     Unknown object or event types are skipped (an app may subscribe to more than Baton reads),
     and so is an event Baton cannot read (a field of the wrong type): the rest of the batch is
     still hinted, and the polls read what the skipped one was about.
@@ -236,11 +242,11 @@ def parse_events(body: bytes) -> list[ChangeHint]:
     try:
         events = orjson.loads(body) if body else []
     except orjson.JSONDecodeError as exc:
-        raise _reject(f"body is not JSON: {exc}") from None
+        raise _malformed(f"body is not JSON: {exc}") from None
     if isinstance(events, dict):
         events = [events]
     if not isinstance(events, list):
-        raise _reject("body is not a JSON array of events")
+        raise _malformed("body is not a JSON array of events")
     seen: set[ChangeHint] = set()
     hints: list[ChangeHint] = []
     for event in events:

@@ -6,8 +6,9 @@ latest at send time; salesforce-api.md §10). Outbound Messages are not signed, 
 is what the org can be told to send: the token of the endpoint URL (`?token=...`, when
 `BATON_SALESFORCE_WEBHOOK_TOKEN` is set; compared in constant time), then the organization id,
 which alone is no secret (it is in every Web-to-Lead form). Either one wrong is a
-`WebhookRejected`. A notification whose record id does not start with its sObject's key prefix
-is skipped: Salesforce never sends one. The XML is parsed with defusedxml (no entities, no
+`WebhookRejected` (401); a body that is not an Outbound Message is a `WebhookMalformed` (400).
+A notification whose record id does not start with its sObject's key prefix is skipped:
+Salesforce never sends one. The XML is parsed with defusedxml (no entities, no
 external references). The reply Salesforce needs is a SOAP `notificationsResponse` with
 `<Ack>true</Ack>`; anything else makes it retry.
 """
@@ -23,7 +24,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from connectors.errors import ConfigError, WebhookRejected
+from connectors.errors import ConfigError, WebhookMalformed, WebhookRejected
 from connectors.records import (
     ChangeHint,
     ChangeKind,
@@ -81,12 +82,16 @@ def _hint(notification: Element) -> ChangeHint | None:
     prefix): reading it would fail the batch it joins, or spend a read on a forged id."""
     record = notification.find(f"{{{OUTBOUND_NS}}}sObject")
     if record is None:
-        raise WebhookRejected("an Outbound Message notification has no sObject")
+        raise WebhookMalformed(
+            "an Outbound Message notification has no sObject", system=System.SALESFORCE
+        )
     sobject = record.get(XSI_TYPE, "").rpartition(":")[2]
     values = {_local(child.tag): (child.text or "").strip() for child in record}
     record_id = values.pop("Id", "")
     if not sobject or not record_id:
-        raise WebhookRejected("an Outbound Message notification lacks its type or Id")
+        raise WebhookMalformed(
+            "an Outbound Message notification lacks its type or Id", system=System.SALESFORCE
+        )
     spec = OBJECTS.get(sobject)
     if spec is None or not _SALESFORCE_ID.fullmatch(record_id):
         return None
@@ -114,9 +119,10 @@ def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
 
     Raises:
         ConfigError: no org id is configured to check messages against.
-        WebhookRejected: unparsable or not a `notifications` message, a message from
-            another organization, or one with more than `MAX_NOTIFICATIONS` notifications
-            (refused whole: none of them is queued).
+        WebhookRejected: a message from another organization, or one with more than
+            `MAX_NOTIFICATIONS` notifications (refused whole: none of them is queued).
+        WebhookMalformed: not well-formed XML (or XML defusedxml forbids), not a
+            `notifications` message, or a notification without its sObject, type or Id.
     """
     if not org_id:  # Baton's setting is missing, not the sender's fault: 503, not 401
         raise ConfigError(
@@ -128,13 +134,13 @@ def parse_outbound(body: bytes, *, org_id: str | None) -> WebhookReceipt:
     try:
         root = fromstring(body)
     except (ParseError, DefusedXmlException, ValueError) as exc:
-        raise WebhookRejected(
+        raise WebhookMalformed(
             f"the Outbound Message is not well-formed XML ({type(exc).__name__})",
             system=System.SALESFORCE,
         ) from None
     notifications = next(root.iter(f"{{{OUTBOUND_NS}}}notifications"), None)
     if notifications is None:
-        raise WebhookRejected(
+        raise WebhookMalformed(
             "not an Outbound Message (no notifications element)", system=System.SALESFORCE
         )
     received = _child_text(notifications, "OrganizationId") or ""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.errors import ConfigError, WebhookRejected
+from connectors.errors import ConfigError, WebhookMalformed, WebhookRejected
 from connectors.records import ChangeKind, WebhookRequest
 from connectors.salesforce.connector import SalesforceConnector
 from sandbox.salesforce.outbound import acknowledged, render_notifications
@@ -82,10 +82,10 @@ def test_given_another_orgs_message_then_rejected(
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>',
     ],
 )
-def test_given_junk_or_hostile_xml_then_rejected(
+def test_given_junk_or_hostile_xml_then_malformed(
     salesforce: SalesforceConnector, body: bytes
 ) -> None:
-    with pytest.raises(WebhookRejected):
+    with pytest.raises(WebhookMalformed):
         salesforce.verify_webhook(_request(body))
 
 

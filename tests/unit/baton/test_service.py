@@ -209,9 +209,24 @@ def test_outbound_messages_without_the_orgs_id_set_are_503_not_configured(sink: 
     assert sink.keys == []
 
 
-def test_garbage_xml_is_rejected_without_a_500(sink: Sink) -> None:
-    response = client(sink).post("/webhooks/salesforce", content=b"<not-soap")
-    assert response.status_code in (400, 401)
+@pytest.mark.parametrize(
+    "body",
+    [b"<not-soap", b"<a/>", outbound_body(ORG).replace(b"sObject", b"sThing")],
+    ids=["not XML", "not notifications", "a notification without its sObject"],
+)
+def test_an_unreadable_outbound_message_is_400_not_401(sink: Sink, body: bytes) -> None:
+    """A bad request, not a failed verification (which stays 401: org, token)."""
+    response = client(sink).post("/webhooks/salesforce", content=body)
+    assert response.status_code == 400
+    assert sink.keys == []
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'"hello"', b"42"])
+def test_a_signed_hubspot_body_that_is_not_json_events_is_400_not_401(
+    sink: Sink, body: bytes
+) -> None:
+    response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+    assert response.status_code == 400
     assert sink.keys == []
 
 

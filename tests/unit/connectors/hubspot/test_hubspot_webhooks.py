@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from hubspot.utils.signature import Signature
 
-from connectors.errors import WebhookRejected
+from connectors.errors import WebhookMalformed, WebhookRejected
 from connectors.hubspot.webhooks import HubSpotWebhooks, parse_events, signing_uri
 from connectors.records import ChangeKind, WebhookRequest
 
@@ -203,9 +203,11 @@ def test_given_one_odd_event_then_the_rest_of_the_batch_is_still_hinted(
     assert [hint.occurred_at for hint in hints if hint.key.id == "8"] in ([], [None])
 
 
-def test_given_a_body_that_is_not_json_then_rejected() -> None:
-    with pytest.raises(WebhookRejected):
-        parse_events(b"<xml/>")
+@pytest.mark.parametrize("body", [b"<xml/>", b'"a string"', b"{not json"])
+def test_given_a_body_that_is_not_json_events_then_malformed_not_rejected(body: bytes) -> None:
+    """A bad request (400), not a failed verification (401): the signature may well match."""
+    with pytest.raises(WebhookMalformed):
+        parse_events(body)
 
 
 @pytest.mark.parametrize(
