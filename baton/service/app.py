@@ -4,10 +4,13 @@ Webhook bodies are verified by the connectors (HubSpot v3 signatures, Salesforce
 tokens and org ids) on the raw bytes; a failed verification answers 401, a body that cannot be
 read (not JSON, not XML, not the vendor's shape) and any other failure 400, never 500, and
 nothing unverified reaches the sink. A body is read only once the headers pass
-(`ServiceDeps.screen_hubspot`), and only up to `MAX_BODY_BYTES` (413 past it). A hint the sink
-cannot keep (the store is down) answers 503, so the sender retries it. What passes is only a
-hint: the sink queues the record keys and the daemon re-reads those records
-(`SyncEngine.sync_keys`), so a forged or replayed body cannot write data.
+(`ServiceDeps.screen_hubspot`), and only up to `MAX_BODY_BYTES` (413 past it). What passes is
+only a hint: the sink queues the record keys and the daemon re-reads those records
+(`SyncEngine.sync_keys`), so a forged or replayed body cannot write data. A hint is answered
+2xx once queued in memory (a crash loses it, and the polls, which are the truth, read the same
+records); only a purge (a privacy deletion, which no poll sees) is kept in the store first. The
+sink raising answers 503 so the sender retries: a purge the store cannot keep, or a queue that
+holds its maximum (`baton.daemon.MAX_QUEUED_KEYS`).
 """
 
 from __future__ import annotations
