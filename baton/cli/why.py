@@ -174,9 +174,13 @@ _RECORD_KEY = re.compile(r"^(hubspot|salesforce):[^:\s]+:\S+$")
 
 def _note(d: Decision) -> str | None:
     """'record: explanation' for the engine's notes about a record rather than a field (identity,
-    conversion, deletes, refusals): the key in its system's old value, the text in the other's new.
+    conversion, deletes, refusals, a handoff not made): the key in its system's old value, the
+    text in that system's new (`sync.store.decisions.note_about`) or, in older entries, in the
+    other system's new.
     """
     for record, detail, rest in (
+        (d.hubspot_old, d.hubspot_new, (d.salesforce_old, d.salesforce_new)),
+        (d.salesforce_old, d.salesforce_new, (d.hubspot_old, d.hubspot_new)),
         (d.hubspot_old, d.salesforce_new, (d.hubspot_new, d.salesforce_old)),
         (d.salesforce_old, d.hubspot_new, (d.salesforce_new, d.hubspot_old)),
     ):

@@ -19,7 +19,7 @@ from sync.queries.why import Event
 from sync.sla import BREACH_FIELD
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, add_dead_letter
-from sync.store.decisions import Decision, record_decision
+from sync.store.decisions import Decision, note_about, record_decision
 from sync.store.links import LinkReason, associate, link, relink
 from sync.store.people import add_person
 from sync.store.runs import RunKind, RunStatus, beat, finish_run, start_run
@@ -340,3 +340,19 @@ def test_why_tells_a_breach_and_its_correction(
         salesforce_modified_at=touched,
     )
     assert describe(Event(entry.decided_at, "decision", entry)) == (label, detail)
+
+
+@pytest.mark.parametrize("system", [System.HUBSPOT, System.SALESFORCE])
+def test_why_reads_the_engines_notes_as_record_and_explanation(system: System) -> None:
+    """`note_about` keeps the key and the text in one system's columns: read as a note, not as
+    a value changed from the key to the text."""
+    key = RecordKey(system, "contacts" if system is System.HUBSPOT else "Lead", "1001")
+    why = "not handed off: score 40 is below 60 (the shared MQL definition)"
+    entry = note_about(
+        uuid.UUID(int=1), "record", "not_handed_off", "poll", datetime(2026, 3, 12, tzinfo=UTC),
+        None, key, why,
+    )  # fmt: skip
+    assert describe(Event(entry.decided_at, "decision", entry)) == (
+        "record",
+        f"{key}: {why}; rule not_handed_off; trigger poll",
+    )
