@@ -28,6 +28,7 @@ class Report(Protocol):
     deletes_flagged: int
     deletes_propagated: int
     retry_later: int
+    not_handed_off: int
     planned: list[Any]
     resumed: Counter[str]
     creation_waits: bool
@@ -77,4 +78,5 @@ def summary(report: Report) -> dict[str, int]:
         "deletes_flagged": report.deletes_flagged,
         "deletes_propagated": report.deletes_propagated,
         "retry_later": report.retry_later,  # writes refused for now: their page is read again
+        "not_handed_off": report.not_handed_off,  # MQLs newly noted as kept from sales
     }

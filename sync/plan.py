@@ -121,6 +121,9 @@ class PersonPlan:
     stage_move: str | None = None
     conflicts: int = 0
     funnel: FunnelInputs | None = None  # what the person's funnel history may learn from
+    # Why a HubSpot contact HubSpot calls an MQL (or later) gets no Salesforce Lead: its
+    # record and the reason, logged as a note once per change (`sync.unit`, NOT_HANDED_OFF).
+    not_handed_off: tuple[RecordKey, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,12 +579,25 @@ class Planner:
         # The handoff is the move into MQL: people already past it (or out of the funnel) who
         # have no Salesforce record are a data problem to report, not a Lead to create.
         at_handoff = person.stage is None or person.stage <= Stage.MQL
-        if (
-            person.outcome is not None
-            or not at_handoff
-            or not qualifies_for_mql(person, self.dictionary).allowed
-        ):
+        if person.outcome is not None or not at_handoff:
             out.seen[hs.key] = (hs.values, hs.record.modified_at)
+            if person.outcome is None and person.stage is not None:
+                out.not_handed_off = (
+                    hs.key,
+                    f"not handed off: HubSpot says {self._label(person.stage, None)}, past the "
+                    "handoff, and there is no Salesforce record (a Lead is made only at the "
+                    "move into MQL)",
+                )
+            return
+        qualified = qualifies_for_mql(person, self.dictionary)
+        if not qualified.allowed:
+            out.seen[hs.key] = (hs.values, hs.record.modified_at)
+            if person.stage is Stage.MQL:  # HubSpot calls it an MQL: say why sales lack it
+                out.not_handed_off = (
+                    hs.key,
+                    f"not handed off: {qualified.explanation} (the shared MQL definition), "
+                    "so no Salesforce Lead is made though HubSpot says MQL",
+                )
             return
         stage = Stage.MQL
         entered = dict(person.entered)

@@ -38,6 +38,9 @@ class CycleReport:
     deletes_flagged: int = 0
     deletes_propagated: int = 0  # twins deleted (dry run: to delete), BATON_PROPAGATE_DELETES
     retry_later: int = 0  # writes refused for now (locks, limits): the page is read again
+    # HubSpot MQLs (or later) newly noted as getting no Salesforce Lead (`baton why` says why:
+    # below the shared MQL definition, or past the handoff with no Salesforce record)
+    not_handed_off: int = 0
     planned: list[PlannedWrite] = field(default_factory=list)
     run_id: uuid.UUID | None = None
     # Records an interrupted backfill had listed and this one went on after, by object.
@@ -61,6 +64,7 @@ class CycleReport:
             deletes_flagged=self.deletes_flagged + other.deletes_flagged,
             deletes_propagated=self.deletes_propagated + other.deletes_propagated,
             retry_later=self.retry_later + other.retry_later,
+            not_handed_off=self.not_handed_off + other.not_handed_off,
             planned=[*self.planned, *other.planned],
             run_id=self.run_id or other.run_id,
             resumed=self.resumed + other.resumed,
@@ -98,6 +102,7 @@ class CycleReport:
             deletes_flagged=self.deletes_flagged,
             deletes_propagated=self.deletes_propagated,
             retry_later=self.retry_later,
+            not_handed_off=self.not_handed_off,
         )
         for system, seconds in self.clock_skew.items():
             out[f"clock_skew_s.{system}"] = round(seconds)

@@ -15,6 +15,11 @@ A touch can be recorded late (its Salesforce page was held back, the daemon was 
 tick also squares the log with what is recorded by then (`settle`), as the scorecard does: a
 breach logged for someone sales in fact touched within the SLA is withdrawn, and a touch after
 the SLA that no breach was logged for is logged as a late one. Each once per person.
+
+Only MQLs handed off to sales count (`sync.queries.history.handed_off`: a Salesforce record is
+or was linked): a contact HubSpot calls an MQL that fell short of the shared MQL definition got
+no Lead, so sales never had it to touch; the engine notes why (rule `not_handed_off`), and the
+scorecard shows such people apart.
 Pure over the store: the caller passes `now` and owns the transaction.
 """
 
@@ -29,7 +34,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from mappings.model import Stage
-from sync.queries.history import EXITS, SALES_TOUCHES
+from sync.queries.history import EXITS, SALES_TOUCHES, handed_off
 from sync.store._sql import Db, chunked, connection
 from sync.store.decisions import Decision, record_decisions
 from sync.store.schema import Decision as DecisionRow
@@ -61,7 +66,8 @@ def rule_name(sla: timedelta) -> str:
 
 
 def open_breaches(db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA) -> list[SlaBreach]:
-    """MQLs entered more than `sla` before `now` with no sales touch recorded; most overdue first.
+    """MQLs handed off to sales, entered more than `sla` before `now`, with no sales touch
+    recorded; most overdue first.
 
     One query: MQL entries past the deadline without a sales touch that answers them.
     """
@@ -90,6 +96,7 @@ def _overdue(now: datetime, sla: timedelta) -> Select[uuid.UUID, str | None, dat
         .where(
             mql.stage == Stage.MQL.value,
             mql.entered_at < now - sla,
+            handed_off(mql.person_id),
             ~exists().where(_answers(touch, mql, now)),
         )
     )
@@ -209,7 +216,7 @@ def settle(
             func.min(touch.entered_at).label("touched_at"),
         )
         .join(touch, _answers(touch, mql, now))
-        .where(mql.stage == Stage.MQL.value, mql.person_id.in_(recent))
+        .where(mql.stage == Stage.MQL.value, mql.person_id.in_(recent), handed_off(mql.person_id))
         .group_by(mql.person_id, mql.entered_at)
         .subquery()
     )

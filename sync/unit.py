@@ -111,6 +111,9 @@ NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
 WRITE_WARNING = "write_warning"  # the rule of a note saying what a write cut (`Write.warnings`)
 EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no HubSpot contact
+#: The rule of a note saying why a HubSpot contact at MQL or later gets no Salesforce Lead
+#: (`PersonPlan.not_handed_off`): logged once per change, counted in `CycleReport.not_handed_off`.
+NOT_HANDED_OFF = "not_handed_off"
 #: Lead fields the conversion is followed from (`_follow_conversions`): part of the digest.
 CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedOpportunityId")
 
@@ -320,6 +323,9 @@ class Worker:
                     bucket = report.created if write.creates else report.updated
                     bucket[f"{write.key.system}:{write.key.object}"] += 1
             deletes.rehearse(report, gathered.deletions)
+            with self.reader.connect() as conn:  # what a live run would note as new
+                held_back = unrepeated(conn, _handoff_notes(plans, trigger, now, run_id))
+            report.not_handed_off += len(held_back)
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
         held = set() if retrying else self._held(writes)
@@ -1123,7 +1129,9 @@ class Worker:
         snapshots: dict[RecordKey, SnapshotWrite] = {}
         emails: list[tuple[uuid.UUID, str | None]] = []  # people's addresses to keep current
         letters: list[NewDeadLetter] = []
-        notes = unrepeated(tx, gathered.notes)  # a record read again says nothing new
+        # a record read again says nothing new (a contact still not handed off: logged once)
+        notes = unrepeated(tx, [*gathered.notes, *_handoff_notes(plans, trigger, now, run_id)])
+        report.not_handed_off += sum(n.rule == NOT_HANDED_OFF for n in notes)
         created_keys = [
             RecordKey(s.write.key.system, s.write.key.object, s.id)
             for s in sent
@@ -1456,6 +1464,21 @@ def _owners(identity: Identity, keys: Sequence[RecordKey]) -> dict[RecordKey, uu
         stored = find_links(identity.db, unseen)
         owners.update((key, link_.person_id) for key, link_ in stored.items() if link_.active)
     return owners
+
+
+def _handoff_notes(
+    plans: Sequence[PersonPlan], trigger: str, now: datetime, run_id: uuid.UUID | None
+) -> list[Decision]:
+    """Notes saying why contacts HubSpot calls MQLs (or later) get no Salesforce Lead, so
+    `baton why` answers "why did sales never get them"; `unrepeated` keeps one per change."""
+    notes = []
+    for plan in plans:
+        if plan.not_handed_off is not None:
+            key, why = plan.not_handed_off
+            notes.append(
+                note_about(plan.person_id, "record", NOT_HANDED_OFF, trigger, now, run_id, key, why)
+            )
+    return notes
 
 
 def _binned(

@@ -139,11 +139,16 @@ def render(card: Scorecard, console: Console) -> None:
 
     lead = card.lead_response
     hours = lead.sla / timedelta(hours=1)
+    kept_back = (
+        f", {lead.not_handed_off} not handed off (no Salesforce record: not judged)"
+        if lead.not_handed_off
+        else ""
+    )
     console.print(
         f"[bold]Lead response[/] (SLA {hours:g} h): {lead.mqls} MQLs, {lead.touched} "
         f"touched; within SLA {lead.within_sla} ({_rate(lead.share_within_sla)} of those judged), "
         f"breached {lead.breached_late} late + {lead.breached_untouched} untouched, "
-        f"{lead.pending} pending. Response median {human(lead.median)}, mean "
+        f"{lead.pending} pending{kept_back}. Response median {human(lead.median)}, mean "
         f"{human(lead.mean)}, p90 {human(lead.p90)}."
     )
     console.print("First sales touch after MQL:")

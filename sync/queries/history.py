@@ -15,6 +15,11 @@ scorecard's conversion, velocity and lead-response figures and the SLA timer mus
   MQL is a re-qualification, a new handoff (disqualified at inquiry, re-qualified by marketing
   later), and only a touch at or after it answers it.
 
+- Handed off: the person has (or had) a Salesforce record linked. An MQL by HubSpot's lifecycle
+  stage that never reached Salesforce (below the shared MQL definition, so no Lead was made; the
+  engine notes why, rule `not_handed_off`) is no MQL sales could answer: the SLA timer and the
+  scorecard count it apart ("not handed off"), never as a sales breach.
+
 Only first entries exist (the store never rewrites them), so a person recycled twice counts once.
 """
 
@@ -25,11 +30,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import QueryableAttribute
 
+from connectors.records import System
 from mappings.model import REASON_REQUIRED, STAGES, Outcome, Stage
 from sync.store._sql import Db, connection
-from sync.store.schema import FunnelTransition, Person
+from sync.store.schema import FunnelTransition, IdentityLink, Person
 
 SALES_TOUCHES: frozenset[str] = frozenset(
     {
@@ -64,6 +71,7 @@ class History:
     person_id: uuid.UUID
     email: str | None
     entries: Mapping[str, Entry] = field(default_factory=dict)
+    handed_off: bool = True  # a Salesforce record is (or was) linked (see `handed_off`)
 
     def entered(self, stage: str, *, by: datetime | None = None) -> datetime | None:
         entry = self.entries.get(stage)
@@ -90,6 +98,14 @@ class History:
         )
 
 
+def handed_off(person_id: QueryableAttribute[uuid.UUID]) -> ColumnElement[bool]:
+    """Whether the person `person_id` names has, or had, a Salesforce record linked: sales got
+    them (a Lead made at the handoff, or a record matched), so an untouched MQL is theirs."""
+    return exists().where(
+        IdentityLink.person_id == person_id, IdentityLink.system == System.SALESFORCE.value
+    )
+
+
 def load_histories(
     db: Db,
     *,
@@ -99,7 +115,8 @@ def load_histories(
 ) -> list[History]:
     """Whole histories of the people who entered one of `stages` (None: any) in [since, until).
 
-    Two queries: the cohort's ids as a sub-select, then all their transitions with their email.
+    Two queries: the cohort's ids as a sub-select, then all their transitions with their email
+    and whether they were handed off (`handed_off`).
     """
     cohort = select(FunnelTransition.person_id)
     if stages is not None:
@@ -116,6 +133,7 @@ def load_histories(
             FunnelTransition.entered_at,
             FunnelTransition.source_system,
             FunnelTransition.reason,
+            handed_off(Person.baton_id),
         )
         .join(Person, Person.baton_id == FunnelTransition.person_id)
         .where(FunnelTransition.person_id.in_(cohort.distinct()))
@@ -123,7 +141,9 @@ def load_histories(
     )
     emails: dict[uuid.UUID, str | None] = {}
     entries: dict[uuid.UUID, dict[str, Entry]] = {}
-    for person_id, email, stage, entered_at, source, reason in rows:
+    linked: dict[uuid.UUID, bool] = {}
+    for person_id, email, stage, entered_at, source, reason, sales_got in rows:
         emails[person_id] = email
+        linked[person_id] = bool(sales_got)
         entries.setdefault(person_id, {})[stage] = Entry(stage, entered_at, source, reason)
-    return [History(pid, emails[pid], entries[pid]) for pid in entries]
+    return [History(pid, emails[pid], entries[pid], linked[pid]) for pid in entries]

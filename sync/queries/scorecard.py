@@ -21,7 +21,10 @@ which the CLI prints under the figures (`DEFINITIONS`), are:
   Breaches: touched late, or still untouched once the SLA has run out. Pending (untouched, SLA
   still running) is left out of the share. The buckets follow the lead-response research (5
   minutes, 1 hour, 24 hours: Oldroyd et al., HBR 2011, where the average first response was 42
-  hours).
+  hours). Not handed off: MQLs with no Salesforce record ever linked (HubSpot calls them MQLs,
+  yet they fell short of the shared MQL definition, so no Lead was made): sales never had
+  them, so they are counted apart and left out of the share, the times and the breaches
+  (`sync.queries.history`; `baton why` says why each was kept back).
 - Rejections: recycled and disqualified entries during the period, by outcome and reason, each
   with its share of all rejections. Only first entries are kept, so a person recycled twice
   counts once; a rejection saved before its reason is completed by the reason, not counted again
@@ -58,6 +61,7 @@ BUCKETS: tuple[tuple[str, timedelta], ...] = (
     ("> 24 h", timedelta.max),
 )
 UNTOUCHED = "not touched yet"
+NOT_HANDED_OFF = "not handed off"  # no Salesforce record: sales never had the MQL
 
 
 def definitions(sla: timedelta = DEFAULT_SLA) -> tuple[tuple[str, str], ...]:
@@ -87,6 +91,11 @@ def definitions(sla: timedelta = DEFAULT_SLA) -> tuple[tuple[str, str], ...]:
             "SLA",
             f"{hours}: within = touched within {hours}; breach = touched later, or untouched "
             f"after {hours}; pending (untouched, {hours} not yet over) is left out of the share.",
+        ),
+        (
+            "not handed off",
+            "MQLs with no Salesforce record ever linked (below the shared MQL definition, so no "
+            "Lead was made): sales never had them; counted apart, never a breach.",
         ),
         (
             "rejections",
@@ -141,6 +150,7 @@ class LeadResponse:
     breached_late: int
     breached_untouched: int
     pending: int
+    not_handed_off: int  # MQLs sales never had (no Salesforce record): not judged
     share_within_sla: float | None
     median: timedelta | None
     mean: timedelta | None
@@ -254,10 +264,14 @@ def lead_response(mqls: Sequence[History], *, as_of: datetime, sla: timedelta) -
     responses: list[timedelta] = []
     breaches: list[ResponseBreach] = []
     buckets: Counter[str] = Counter()
-    pending = within = late = untouched = 0
+    pending = within = late = untouched = kept_back = 0
     for person in mqls:
         mql_at = person.entered(Stage.MQL)
         if mql_at is None:
+            continue
+        if not person.handed_off:  # sales never had them: nothing of theirs to judge
+            buckets[NOT_HANDED_OFF] += 1
+            kept_back += 1
             continue
         touched_at = person.answered(by=as_of)
         if touched_at is None:
@@ -292,11 +306,16 @@ def lead_response(mqls: Sequence[History], *, as_of: datetime, sla: timedelta) -
         breached_late=late,
         breached_untouched=untouched,
         pending=pending,
+        not_handed_off=kept_back,
         share_within_sla=within / judged if judged else None,
         median=median(responses),
         mean=sum(responses, timedelta(0)) / len(responses) if responses else None,
         p90=p90(responses),
-        buckets=tuple((name, buckets[name]) for name in (*(n for n, _ in BUCKETS), UNTOUCHED)),
+        buckets=tuple(
+            (name, buckets[name])
+            for name in (*(n for n, _ in BUCKETS), UNTOUCHED, NOT_HANDED_OFF)
+            if name != NOT_HANDED_OFF or kept_back
+        ),
         breaches=tuple(breaches),
     )
 

@@ -42,6 +42,7 @@ class FakeReport:
     deletes_flagged: int = 0
     deletes_propagated: int = 0
     retry_later: int = 0
+    not_handed_off: int = 0
     planned: list[Any] = field(default_factory=list)
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from baton.cli import app
-from connectors.records import System
+from connectors.records import RecordKey, System
+from sync.store.links import LinkReason, link
 from sync.store.people import add_person
 from sync.store.transitions import record_transition
 
@@ -31,6 +32,8 @@ def funnel(store: Engine) -> None:
     with store.begin() as conn:
         for name, entries in FUNNEL.items():
             pid = add_person(conn, f"{name}@example.com", at=at("02-01 00:00"))
+            lead = RecordKey(System.SALESFORCE, "Lead", f"00Q-{name}")
+            link(conn, pid, lead, LinkReason.CREATED)  # handed off: the SLA judges them
             for stage, when, reason in entries:
                 record_transition(conn, pid, stage, at(when), System.SALESFORCE, reason)
 
@@ -88,6 +91,7 @@ def test_scorecard_json_has_every_figure_and_its_definition(
         "velocity A->B",
         "lead response",
         "SLA",
+        "not handed off",
         "rejections",
     ]
 

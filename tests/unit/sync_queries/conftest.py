@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from connectors.records import System
+from connectors.records import RecordKey, System
 from sync.store import make_engine, sqlite_url, upgrade
+from sync.store.links import LinkReason, link
 from sync.store.people import add_person
 from sync.store.schema import Base
 from sync.store.transitions import record_transition
@@ -102,12 +103,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
 
 
+def hand_off(conn: Connection, pid: uuid.UUID, name: str) -> None:
+    """Link the person to a Salesforce Lead: handed off to sales, so the SLA judges them."""
+    link(conn, pid, RecordKey(System.SALESFORCE, "Lead", f"00Q-{name}"), LinkReason.CREATED)
+
+
 def seed_funnel(engine: Engine) -> dict[str, uuid.UUID]:
     people: dict[str, uuid.UUID] = {}
     with engine.begin() as conn:
         for name, entries in FUNNEL.items():
             pid = add_person(conn, f"{name}@example.com", at=at("02-01 00:00"))
             people[name] = pid
+            hand_off(conn, pid, name)
             for stage, when, reason in entries:
                 system = System.SALESFORCE if stage in SALES else System.HUBSPOT
                 record_transition(conn, pid, stage, at(when), system, reason, at=at(when))

@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from connectors.records import System
 from mappings.model import Stage
-from sync.queries.history import Entry, History
+from sync.queries.history import Entry, History, load_histories
 from sync.queries.scorecard import Scorecard, compute, median, p90, scorecard
+from sync.store.people import add_person
+from sync.store.transitions import record_transition
 
 from .conftest import AS_OF, SINCE, UNTIL, at
 
@@ -206,3 +209,38 @@ def test_a_touch_before_a_requalified_mql_does_not_answer_it() -> None:
         ("again@example.com", None),
         ("late@example.com", t + 30 * H),
     ]
+
+
+def test_mqls_never_handed_off_are_counted_apart_not_as_breaches() -> None:
+    """An MQL with no Salesforce record (below the shared MQL definition: no Lead was made) is
+    no MQL sales could answer: counted as not handed off, outside the share and the breaches."""
+    t = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    sales = History(uuid.uuid4(), "sales@example.com", {"mql": Entry("mql", t, "hubspot")})
+    kept = History(
+        uuid.uuid4(), "kept@example.com", {"mql": Entry("mql", t, "hubspot")}, handed_off=False
+    )
+    answered = History(
+        uuid.uuid4(),
+        "answered@example.com",
+        {"mql": Entry("mql", t, "hubspot"), "sal": Entry("sal", t + H, "salesforce")},
+    )
+    lead = compute([sales, kept, answered], as_of=t + 2 * D, since=t - D, until=t + D).lead_response
+    assert (lead.mqls, lead.touched, lead.within_sla, lead.not_handed_off) == (3, 1, 1, 1)
+    assert (lead.breached_late, lead.breached_untouched, lead.pending) == (0, 1, 0)
+    assert lead.share_within_sla == 0.5  # kept is not judged
+    assert [b.email for b in lead.breaches] == ["sales@example.com"]
+    assert dict(lead.buckets)["not handed off"] == 1
+    assert sum(n for _, n in lead.buckets) == lead.mqls
+
+
+def test_histories_say_who_was_handed_off(store: Engine, funnel: dict[str, uuid.UUID]) -> None:
+    with store.begin() as conn:
+        kept = add_person(conn, "kept@example.com", at=at("03-01 00:00"))
+        record_transition(conn, kept, "mql", at("03-10 09:00"), System.HUBSPOT)
+    with store.connect() as conn:
+        card = scorecard(conn, as_of=AS_OF, since=SINCE, until=UNTIL)
+        handed = {h.person_id: h.handed_off for h in load_histories(conn)}
+    assert handed[kept] is False
+    assert all(handed[pid] for pid in funnel.values())
+    lead = card.lead_response
+    assert (lead.mqls, lead.not_handed_off, lead.breached_untouched) == (7, 1, 1)  # carol only

@@ -15,7 +15,7 @@ from sync.store.people import add_person
 from sync.store.runs import RunKind, start_run
 from sync.store.transitions import record_transition
 
-from .conftest import AS_OF, at
+from .conftest import AS_OF, at, hand_off
 
 H = timedelta(hours=1)
 
@@ -91,9 +91,14 @@ def test_recording_nothing_writes_nothing(store: Engine) -> None:
         assert sla.record_breaches(conn, [], now=AS_OF) == []
 
 
-def _person(conn: Connection, name: str, *entries: tuple[str, str, str]) -> uuid.UUID:
-    """A person with (stage, entered, recorded) entries: a touch may be recorded late."""
+def _person(
+    conn: Connection, name: str, *entries: tuple[str, str, str], handed_off: bool = True
+) -> uuid.UUID:
+    """A person with (stage, entered, recorded) entries: a touch may be recorded late.
+    `handed_off`: linked to a Salesforce Lead (else HubSpot's MQL never reached sales)."""
     pid = add_person(conn, f"{name}@example.com", at=at("03-01 00:00"))
+    if handed_off:
+        hand_off(conn, pid, name)
     for stage, entered, recorded in entries:
         system = System.HUBSPOT if stage == "mql" else System.SALESFORCE
         record_transition(conn, pid, stage, at(entered), system, at=at(recorded))
@@ -218,3 +223,25 @@ def test_settling_ignores_touches_before_a_requalified_mql(store: Engine) -> Non
     ]
     with store.connect() as conn:
         assert _entries(conn, again) == [("sla_24h", at("03-10 09:00"), None)]
+
+
+def test_an_mql_never_handed_off_is_no_sales_breach(store: Engine) -> None:
+    """HubSpot calls them MQLs, but they fell short of the shared definition: no Lead was made,
+    so sales never had them. No open breach, and a touch recorded late (HubSpot moved to SQL
+    by hand) is no late breach either; a handed-off MQL beside them still is."""
+    with store.begin() as conn:
+        kept = _person(conn, "kept", ("mql", "03-10 09:00", "03-10 09:00"), handed_off=False)
+        moved = _person(
+            conn,
+            "moved",
+            ("mql", "03-09 09:00", "03-11 16:00"),
+            ("sql", "03-11 12:00", "03-11 16:00"),
+            handed_off=False,
+        )
+        sales = _person(conn, "sales", ("mql", "03-10 09:00", "03-10 09:00"))
+    with store.begin() as conn:
+        found, fresh = sla.check(conn, now=at("03-11 16:01"))
+        assert sla.count_open_breaches(conn, now=at("03-11 16:01")) == 1
+    assert [b.person_id for b in found] == [b.person_id for b in fresh] == [sales]
+    with store.connect() as conn:
+        assert _entries(conn, kept) == _entries(conn, moved) == []

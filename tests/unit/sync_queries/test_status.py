@@ -92,6 +92,8 @@ def test_everything_status_reports(store: Engine) -> None:
         link(conn, first, RecordKey(System.SALESFORCE, "Lead", "00Q1"), LinkReason.EMAIL, at=NOW)
         relink(conn, first, RecordKey(System.SALESFORCE, "Contact", "003A"), LinkReason.CONVERSION)
         link(conn, second, RecordKey(System.HUBSPOT, "contacts", "2"), LinkReason.CREATED, at=NOW)
+        # handed off to sales (the SLA judges only MQLs sales got)
+        link(conn, second, RecordKey(System.SALESFORCE, "Lead", "00Q2"), LinkReason.CREATED, at=NOW)
         record_decisions(
             conn,
             [
@@ -137,7 +139,7 @@ def test_everything_status_reports(store: Engine) -> None:
     assert report.links == (
         LinkCount("hubspot", "contacts", 2, 0),
         LinkCount("salesforce", "Contact", 1, 0),
-        LinkCount("salesforce", "Lead", 0, 1),
+        LinkCount("salesforce", "Lead", 1, 1),
     )
     assert report.budgets == (
         BudgetStatus("hubspot", "daily", 100, 900, at("03-10 11:00"), timedelta(hours=1)),
