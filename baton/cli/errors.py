@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from baton.cli.common import EnvFileOption, fail, settings_or_exit
+from baton.cli.common import EnvFileOption, fail, settings_or_exit, store_errors
 from baton.cli.status import JsonOption, baton_settings, open_store, print_json, when
 from connectors.records import System
 from sync.queries.errors import drop as drop_letters
@@ -88,8 +88,9 @@ def retry_command(
     """Sync these dead letters' records again now (or every open one with --all).
 
     The records are re-read first, so data fixed since the refusal is what gets written. Exits 1
-    when a record is refused again (its letter stays open) or an id is not an open dead letter,
-    2 when none of the ids is.
+    when a record is refused again (its letter stays open), an id is not an open dead letter, or
+    a system cannot be reached or refuses the credentials; 2 when none of the ids is, or the
+    settings, dictionary or store cannot be used.
     """
     chosen = _ids_or_all(ids, all_open, "retry")
     settings = settings_or_exit(env_file)
@@ -107,9 +108,16 @@ def retry_command(
             console.print("No open dead letters to retry.")
             return
         _not_open(not_open, "retry", code=2)
-    runtime = _wiring().build(settings)
-    try:
+    wiring = _wiring()
+    try:  # the settings, dictionary or store: one line, exit 2 (as `baton run`)
+        with store_errors(settings.baton.database(), "baton errors retry"):
+            runtime = wiring.build(settings)
+    except Exception as exc:
+        fail(f"baton errors retry: cannot start: {wiring.one_line(exc)}", 2)
+    try:  # a system unreachable, or refusing the credentials: one line, exit 1
         report = runtime.engine.retry_dead_letters(None if chosen is None else open_ids)
+    except Exception as exc:
+        fail(f"baton errors retry: {wiring.one_line(exc)}; the letters not retried stay open", 1)
     finally:
         runtime.close()
     failed = getattr(report, "dead_letters", 0)

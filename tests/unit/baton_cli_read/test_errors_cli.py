@@ -16,8 +16,11 @@ from typer.testing import CliRunner
 
 from baton.cli import app
 from baton.cli import errors as errors_cli
+from baton.daemon import one_line
 from baton.settings import load_baton
+from connectors.errors import AuthError, TransientError
 from connectors.records import RecordKey, System
+from mappings.loader import DictionaryError
 from sync.queries.errors import DROP_FIELD
 from sync.store.dead_letters import Direction, add_dead_letter
 from sync.store.decisions import decisions_for
@@ -111,16 +114,26 @@ class FakeEngine:
     refused: int = 0
     sends: bool = True
 
+    raises: Exception | None = None
+
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> FakeReport:
         self.calls.append(ids)
+        if self.raises is not None:
+            raise self.raises
         if not self.sends:
             return FakeReport(updated=Counter(), unchanged=1)
         return FakeReport(dead_letters=self.refused)
 
 
-def _fake_wiring(engine: FakeEngine, closed: list[bool]) -> Any:
+def _fake_wiring(engine: FakeEngine, closed: list[bool], *, fails: Exception | None = None) -> Any:
     runtime = SimpleNamespace(engine=engine, close=lambda: closed.append(True))
-    return SimpleNamespace(build=lambda settings: runtime)
+
+    def build(settings: object) -> object:
+        if fails is not None:
+            raise fails
+        return runtime
+
+    return SimpleNamespace(build=build, one_line=one_line)
 
 
 @pytest.fixture
@@ -182,9 +195,60 @@ def test_retry_names_ids_that_are_not_open(
     assert engine.calls == [[2]]
 
 
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            TransientError("connection failed (MaxRetryError)", system=System.HUBSPOT),
+            "baton errors retry: TransientError: hubspot: connection failed (MaxRetryError); "
+            "the letters not retried stay open",
+        ),
+        (
+            AuthError("invalid_client: invalid client credentials", system=System.SALESFORCE),
+            "baton errors retry: AuthError: salesforce: invalid_client: invalid client "
+            "credentials; check BATON_SALESFORCE_",
+        ),
+    ],
+)
+def test_a_system_that_fails_the_retry_is_one_line_and_exit_1(
+    runner: CliRunner,
+    person: uuid.UUID,
+    wired: tuple[FakeEngine, list[bool]],
+    error: Exception,
+    expected: str,
+) -> None:
+    engine, closed = wired
+    engine.raises = error
+    result = runner.invoke(app, ["errors", "retry", "--all"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output  # no traceback
+    assert lines[0].startswith(expected), lines[0]
+    assert closed == [True]
+
+
+def test_a_runtime_that_cannot_be_built_is_one_line_and_exit_2(
+    runner: CliRunner,
+    person: uuid.UUID,
+    wired: tuple[FakeEngine, list[bool]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, closed = wired
+    broken = DictionaryError(["funnel.yaml:3: stages: expected a list", "funnel.yaml:9: x: bad"])
+    monkeypatch.setattr(errors_cli, "_wiring", lambda: _fake_wiring(engine, closed, fails=broken))
+    result = runner.invoke(app, ["errors", "retry", "--all"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "baton errors retry: cannot start: DictionaryError: funnel.yaml:3: stages: expected a "
+        "list funnel.yaml:9: x: bad"
+    ]
+    assert engine.calls == []
+
+
 def test_the_real_composition_root_has_what_retry_calls() -> None:
     wiring = errors_cli._wiring()
     assert callable(wiring.build)
+    assert callable(wiring.one_line)
     from sync.engine import SyncEngine
 
     assert callable(SyncEngine.retry_dead_letters)
