@@ -37,6 +37,8 @@ class SettingsError(Exception):
 
 
 _STORE_URLS = "use sqlite:///path/to/baton.db or postgresql://user:password@host:5432/db"
+#: The URL schemes of the drivers Baton ships (`sync.store.engine` makes postgres psycopg 3).
+_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
 class BatonSettings(BaseSettings):
@@ -98,9 +100,31 @@ class BatonSettings(BaseSettings):
                 "its port is not a number" if isinstance(exc, ValueError) else "not a database URL"
             )
             raise ValueError(f"{reason}; {_STORE_URLS}") from None
-        if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"{backend!r} is not a store Baton can use; {_STORE_URLS}")
+        if "@" in (url.host or ""):  # the password ended at its own '@': the rest became the host
             raise ValueError(
-                f"{url.get_backend_name()!r} is not a store Baton can use; {_STORE_URLS}"
+                "more than one '@' before the host (a password holding '@'?); write each '@' "
+                f"in the user name or password as %40; {_STORE_URLS}"
+            )
+        if url.drivername not in _DRIVERS:
+            example = (
+                "sqlite:///path/to/baton.db"
+                if backend == "sqlite"
+                else "postgresql://user:password@host:5432/db"
+            )
+            driver = url.get_driver_name()
+            if driver in ("pysqlite", "psycopg"):  # Baton's driver, under another dialect name
+                raise ValueError(f"{url.drivername!r} is not a scheme Baton opens; write {example}")
+            raise ValueError(
+                f"driver {driver!r} does not come with Baton (it uses sqlite3 and psycopg 3); "
+                f"write {example}"
+            )
+        if backend == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError(
+                "an in-memory SQLite database keeps nothing once Baton exits; name a file: "
+                "sqlite:///path/to/baton.db"
             )
         return value
 

@@ -21,7 +21,7 @@ from baton.metrics import BatonMetrics
 from baton.service import Readiness, ServiceDeps
 from baton.service.app import Verifier
 from baton.service.dashboard import render_dashboard
-from baton.settings import Settings
+from baton.settings import Settings, SettingsError
 from connectors.http.budget import ApiBudget
 from connectors.http.redaction import install_redaction
 from connectors.hubspot.connector import HubSpotConnector
@@ -53,10 +53,19 @@ PAGE_SIZE = 2_000
 
 
 def open_store(url: str, *, upgrade: bool = True) -> Engine:
-    """The store's engine; a SQLite file's folder is created, and migrations run to head."""
+    """The store's engine; a SQLite file's folder is created, and migrations run to head.
+
+    A folder that cannot be made is a `SettingsError` naming BATON_DATABASE_URL."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(str(parsed.database)).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(
+                f"BATON_DATABASE_URL: cannot make the store's folder {folder} "
+                f"({exc.strerror or type(exc).__name__}); point it at a folder Baton can write"
+            ) from None
     store = make_engine(parsed)
     if upgrade:
         migrate.upgrade(store)

@@ -35,7 +35,9 @@ def upgrade(env_file: EnvFileOption = None) -> None:
             with store.connect() as conn:
                 revision = migrate.current_revision(conn)
             store.dispose()
-    except Exception as exc:  # not the database's answer: a folder it cannot make, say
+    except SettingsError as exc:  # a folder it cannot make
+        fail(f"baton db upgrade: {exc}", 2)
+    except Exception as exc:  # not the database's answer
         fail(f"baton db upgrade: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
     Console(emoji=False).print(f"Store at migration {revision} (head).")
 

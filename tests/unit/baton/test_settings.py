@@ -73,6 +73,32 @@ def test_env_file_is_read(tmp_path: Path) -> None:
             "BATON_DATABASE_URL: its port is not a number; use sqlite:///",
         ),
         ("BATON_DATABASE_URL", "mysql://u:s3cret@db/baton", "BATON_DATABASE_URL: 'mysql' is not"),
+        (
+            "BATON_DATABASE_URL",
+            "postgresql+psycopg2://u:s3cret@db/baton",
+            "BATON_DATABASE_URL: driver 'psycopg2' does not come with Baton (it uses sqlite3 and "
+            "psycopg 3); write postgresql://user:password@host:5432/db",
+        ),
+        ("BATON_DATABASE_URL", "postgresql+asyncpg://u:s3cret@db/b", "BATON_DATABASE_URL: driver"),
+        ("BATON_DATABASE_URL", "postgresql+pg8000://u:s3cret@db/b", "BATON_DATABASE_URL: driver"),
+        (
+            "BATON_DATABASE_URL",
+            "postgres+psycopg://u:s3cret@db/b",
+            "BATON_DATABASE_URL: 'postgres+psycopg' is not a scheme Baton opens; write postgresql",
+        ),
+        ("BATON_DATABASE_URL", "sqlite://", "BATON_DATABASE_URL: an in-memory SQLite database"),
+        ("BATON_DATABASE_URL", "sqlite:///", "BATON_DATABASE_URL: an in-memory SQLite database"),
+        (
+            "BATON_DATABASE_URL",
+            "sqlite:///:memory:",
+            "BATON_DATABASE_URL: an in-memory SQLite database keeps nothing",
+        ),
+        (
+            "BATON_DATABASE_URL",
+            "postgresql://u:s3cret@PW@db/baton",  # the password is 's3cret@PW'
+            "BATON_DATABASE_URL: more than one '@' before the host (a password holding '@'?); "
+            "write each '@' in the user name or password as %40",
+        ),
     ],
 )
 def test_a_bad_value_names_the_variable(
@@ -84,6 +110,22 @@ def test_a_bad_value_names_the_variable(
     assert str(caught.value).startswith(says)
     assert "\n" not in str(caught.value)
     assert "s3cret" not in str(caught.value)  # a URL may hold a password: never echoed
+    assert "PW" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///store.db",
+        "sqlite+pysqlite:///store.db",
+        "postgresql://u:p%40w@db/baton",
+        "postgres://u:pw@db/baton",
+        "postgresql+psycopg://u:pw@db:5432/baton",
+    ],
+)
+def test_the_store_urls_baton_opens_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("BATON_DATABASE_URL", url)
+    assert load_baton().database() == url
 
 
 def test_missing_connector_credentials_name_the_variables() -> None:

@@ -89,3 +89,18 @@ def test_a_server_password_is_masked_and_sqlalchemys_link_left_out(
     assert line.endswith("; check BATON_DATABASE_URL, and that the database server is up")
     assert "s3cret" not in line
     assert "sqlalche.me" not in line
+
+
+def test_a_store_folder_that_cannot_be_made_names_the_setting(
+    runner: CliRunner, store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("BATON_DATABASE_URL", f"sqlite:///{blocker}/sub/baton.db")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(
+        f"baton db upgrade: BATON_DATABASE_URL: cannot make the store's folder {blocker}/sub ("
+    )
+    assert line.endswith("); point it at a folder Baton can write")
