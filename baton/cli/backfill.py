@@ -296,7 +296,7 @@ def next_steps(report: Report, *, dry_run: bool, env_file: Path | None = None) -
     if report.dead_letters and not dry_run:
         steps.append(
             f"{report.dead_letters:,} write(s) refused: 'baton errors list{tail}' shows each "
-            f"with the system's own error; fix the data, then 'baton errors retry{tail}'."
+            f"with the system's own error; fix the data, then 'baton errors retry --all{tail}'."
         )
     if report.ambiguous:
         steps.append(

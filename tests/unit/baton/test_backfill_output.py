@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import shlex
 import signal
 import threading
 from collections import Counter
@@ -122,11 +124,32 @@ def test_refusals_and_ambiguities_point_to_the_commands_that_show_them() -> None
     report = CycleReport(dead_letters=3, ambiguous=2)
     assert next_steps(report, dry_run=False) == [
         "3 write(s) refused: 'baton errors list' shows each with the system's own error; fix "
-        "the data, then 'baton errors retry'.",
+        "the data, then 'baton errors retry --all'.",
         "2 ambiguous email match(es) left unlinked: 'baton status' counts them, 'baton why "
         "EMAIL' tells one's story.",
     ]
     assert next_steps(CycleReport(), dry_run=False) == []
+
+
+def test_the_retry_hint_is_a_command_the_cli_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as printed, the hint gets past the argument check ('give dead-letter ids or --all')."""
+    from typer.testing import CliRunner
+
+    from baton.cli import app
+    from baton.cli import errors as errors_cli
+
+    [hint] = next_steps(CycleReport(dead_letters=1), dry_run=False)
+    [command] = re.findall(r"'(baton errors retry[^']*)'", hint)
+    reached: list[bool] = []
+
+    def settings_reached(env_file: object) -> Any:
+        reached.append(True)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(errors_cli, "settings_or_exit", settings_reached)
+    result = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert "give dead-letter ids" not in result.output
+    assert reached == [True]
 
 
 def test_a_stop_exits_as_the_shell_reports_its_signal() -> None:
@@ -209,7 +232,7 @@ def test_the_hints_carry_the_env_file_the_run_read(tmp_path: Path) -> None:
     env_file = Path(".baton/demo/sandbox.env")
     assert next_steps(report, dry_run=False, env_file=env_file) == [
         "1 write(s) refused: 'baton errors list --env-file .baton/demo/sandbox.env' shows each "
-        "with the system's own error; fix the data, then 'baton errors retry --env-file "
+        "with the system's own error; fix the data, then 'baton errors retry --all --env-file "
         ".baton/demo/sandbox.env'.",
         "1 ambiguous email match(es) left unlinked: 'baton status --env-file "
         ".baton/demo/sandbox.env' counts them, 'baton why EMAIL --env-file "
