@@ -40,6 +40,7 @@ from connectors.salesforce.settings import SalesforceSettings
 from sandbox.runtime import Sandbox, SandboxConfig
 from sandbox.shared.server import serve_in_thread
 from sync.identity import IDENTITY_FIELD, ambiguous_rule
+from sync.store.dead_letters import count_dead_letters
 from sync.store.decisions import records_named
 
 DEFAULT_DIR = Path(".baton/demo")
@@ -155,16 +156,24 @@ def ambiguous_records(store: sqlalchemy.Engine) -> int:
         return len(records_named(conn, IDENTITY_FIELD, [ambiguous_rule(s) for s in System]))
 
 
-#: The words of the summary's counts where a field name would mislead: refusals are counted
-#: per attempt, and a record's dead letter holds all of its attempts.
+def dead_letter_records(store: sqlalchemy.Engine) -> int:
+    """Dead letters in the store, whatever their status: each is one record a system refused
+    (one way), however many attempts it holds. The demo's store starts empty: these are its."""
+    with store.connect() as conn:
+        return sum(count_dead_letters(conn).values())
+
+
+#: The words of the summary's counts where a field name would mislead: the reports count
+#: refusals per attempt, and a record's dead letter holds all of its attempts.
 _NOTED = {
-    "dead_letters": "writes refused (kept as dead letters, one per record)",
+    "dead_letters": "write attempts refused (a record's dead letter holds all of its)",
     "conflicts": "conflicts (a field edited on both sides)",
 }
 
 
-def moved_table(totals: Totals, ambiguous: int = 0) -> Table:
-    """What Baton moved each way, from the cycles' reports; `ambiguous` records, distinct."""
+def moved_table(totals: Totals, ambiguous: int = 0, dead_letters: int | None = None) -> Table:
+    """What Baton moved each way, from the cycles' reports; `ambiguous` records, distinct, and
+    `dead_letters` (from the store, `dead_letter_records`) in place of the refused attempts."""
     table = Table(title="What Baton moved", title_justify="left")
     table.add_column("direction")
     table.add_column("what")
@@ -184,7 +193,10 @@ def moved_table(totals: Totals, ambiguous: int = 0) -> Table:
         what = "sales' verdicts and stages" if system == to_hs else "funnel updates"
         table.add_row(f"to {system}", f"{what} ({obj} updated)", str(count))
     for name, count in sorted(totals.other.items()):
-        if count:
+        if name == "dead_letters" and dead_letters is not None:
+            if dead_letters:
+                table.add_row("noted", "records refused (dead letters)", str(dead_letters))
+        elif count:
             table.add_row("noted", _NOTED.get(name, name.replace("_", " ")), str(count))
     if ambiguous:
         table.add_row("noted", "ambiguous records (not linked)", str(ambiguous))
@@ -327,5 +339,11 @@ def _sync(
             timer.cancel()
         signal.signal(signal.SIGINT, previous)
         server.stop()
-    console.print(moved_table(totals, ambiguous_records(runtime.store)))
+    console.print(
+        moved_table(
+            totals,
+            ambiguous_records(runtime.store),
+            dead_letters=dead_letter_records(runtime.store),
+        )
+    )
     console.print(moves_line(totals.stage_moves), highlight=False)

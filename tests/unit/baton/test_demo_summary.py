@@ -8,10 +8,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from baton.cli.demo import Totals, ambiguous_records, moved_table
+from baton.cli.demo import Totals, ambiguous_records, dead_letter_records, moved_table
+from connectors.records import RecordKey, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
 from sync.report import CycleReport
+from sync.store.dead_letters import Direction, add_dead_letter
 from sync.store.engine import make_engine, sqlite_url
 from sync.store.migrate import upgrade
 from tests.unit.sync.conftest import World
@@ -54,5 +56,30 @@ def test_refused_writes_are_named_as_attempts_not_as_dead_letters(tmp_path: Path
     console = Console(record=True, width=200)
     console.print(moved_table(totals))
     text = console.export_text()
-    assert "writes refused (kept as dead letters, one per record)" in text
+    assert "write attempts refused (a record's dead letter holds all of its)" in text
     assert "conflicts (a field edited on both sides)" in text
+
+
+def test_refused_records_are_counted_once_from_the_store(tmp_path: Path) -> None:
+    """Three refused attempts on two records: the summary says 2, as 'baton errors list' does."""
+    upgrade(sqlite_url(tmp_path / "baton.db"))
+    db = make_engine(sqlite_url(tmp_path / "baton.db"))
+    lead = RecordKey(System.SALESFORCE, "Lead", "00Q1")
+    contact = RecordKey(System.HUBSPOT, "contacts", "7")
+    with db.begin() as conn:
+        for key, direction in (
+            (lead, Direction.TO_SALESFORCE),
+            (lead, Direction.TO_SALESFORCE),  # refused again on the next cycle
+            (contact, Direction.TO_HUBSPOT),
+        ):
+            add_dead_letter(conn, key, direction, {}, "INVALID", "refused")
+    totals = Totals(engine=None)  # type: ignore[arg-type]  # only the counts are used
+    totals.add(CycleReport(dead_letters=2))
+    totals.add(CycleReport(dead_letters=1))
+    console = Console(record=True, width=200)
+    console.print(moved_table(totals, dead_letters=dead_letter_records(db)))
+    text = console.export_text()
+    (line,) = [row for row in text.splitlines() if "refused" in row]
+    assert "records refused (dead letters)" in line
+    assert line.strip("│ ").split()[-1] == "2"
+    db.dispose()
