@@ -324,6 +324,8 @@ class SyncEngine:
             gone = vanished(
                 self.reader, self.worker.read, system, obj, now=self.now(), stopping=stopping
             )
+            if gone.linked:  # every linked record, read again by id
+                report.read[f"{system}:{obj}"] += gone.linked
             if self.policy.vanish_guard.refuses(gone.deletes, gone.linked):
                 refused.append(
                     f"{gone.deletes} of {gone.linked} linked {system}:{obj} records are gone"
@@ -342,6 +344,7 @@ class SyncEngine:
                     # Salesforce shares records by user: one it does not return may be hidden
                     unpropagated=gone.purged if system is System.SALESFORCE else (),
                 )
+                part.read.clear()  # the vanished records: counted once, in `gone.linked`
                 report += part
         if refused:
             raise TooManyVanished(

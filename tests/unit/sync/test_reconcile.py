@@ -47,6 +47,21 @@ def test_a_lead_purged_before_a_poll_read_it_is_flagged_once(world: World) -> No
     assert engine.reconcile().deletes_flagged == 0  # found again, said once
 
 
+def test_a_reconciliation_counts_every_linked_record_it_reads(world: World) -> None:
+    pair(world)
+    _, sf_id = pair(world, {"email": "bob@example.com"}, {"Email": "bob@example.com"})
+    engine = world.engine()
+    settle(world, engine)
+    purged_while_away(world, engine, "Lead", sf_id)
+
+    report = engine.reconcile()
+
+    # two contacts and two Leads linked: each read once by id, the purged one not twice
+    assert dict(report.read) == {"hubspot:contacts": 2, "salesforce:Lead": 2}
+    [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.RECONCILE]
+    assert (run.counts["read.hubspot:contacts"], run.counts["read.salesforce:Lead"]) == (2, 2)
+
+
 def test_with_propagation_a_purged_contact_deletes_its_lead(world: World) -> None:
     hs_id, sf_id = pair(world)
     engine = world.engine(propagate_deletes=True)
