@@ -135,6 +135,8 @@ def check_command(
     else:
         options = _file_picklists(picklists)
     report = check(dictionary, options)
+    if picklists is not None and report.fields and not any(f.checked for f in report.fields):
+        _bad_input(f"--picklists: {picklists}: {_checks_nothing(report)}")
     owned = {("hubspot", "contacts", p.name) for p in hubspot_properties(dictionary)}
     console = _console()
     missing_keys: set[PicklistKey] = {
@@ -200,6 +202,15 @@ def _file_picklists(picklists: Path) -> Picklists:
         _bad_input(f"--picklists: {picklists}:{exc.lineno}: not valid JSON ({exc.msg})")
     except PicklistFileError as exc:
         _bad_input(f"--picklists: {picklists}: {exc}")
+
+
+def _checks_nothing(report: CheckReport) -> str:
+    """Why a picklists file with none of the dictionary's fields is no check, and what it lacks."""
+    lacking: dict[str, list[str]] = {}
+    for system, obj, name in (f.key for f in report.fields):
+        lacking.setdefault(f"{system}.{obj}", []).append(name)
+    wanted = "; ".join(f"{where}: {', '.join(names)}" for where, names in sorted(lacking.items()))
+    return f"holds no picklist the dictionary uses, so nothing would be checked; give {wanted}"
 
 
 def _live_picklists(

@@ -177,6 +177,33 @@ def test_bad_picklist_input_is_one_line_and_exit_2(
     assert result.stderr.strip() == message.format(path=path)
 
 
+@pytest.mark.parametrize("content", ["{}", '{"hubspot": {"contacts": {"other": ["x"]}}}'])
+def test_a_picklists_file_that_checks_nothing_fails_and_says_what_it_lacks(
+    runner: CliRunner, tmp_path: Path, content: str
+) -> None:
+    path = tmp_path / "picklists.json"
+    path.write_text(content)
+    result = runner.invoke(app, ["mappings", "check", "--picklists", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "agree" not in result.stdout
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"--picklists: {path}: holds no picklist the dictionary uses, so nothing would be "
+        "checked; give hubspot.contacts: lifecyclestage, hs_lead_status"
+    )
+    assert "salesforce.Lead: Status" in line
+    assert "salesforce.Opportunity: StageName" in line
+
+
+def test_a_picklists_file_for_one_system_still_checks_it(runner: CliRunner, tmp_path: Path) -> None:
+    data = json.loads(write_picklists(tmp_path / "all.json").read_text())
+    path = tmp_path / "hubspot.json"
+    path.write_text(json.dumps({"hubspot": data["hubspot"]}))
+    result = runner.invoke(app, ["mappings", "check", "--picklists", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "not checked salesforce.Lead.Status: no picklist supplied" in result.stdout
+
+
 def test_check_requires_the_picklists_option(runner: CliRunner) -> None:
     result = runner.invoke(app, ["mappings", "check"])
     assert result.exit_code == 2
