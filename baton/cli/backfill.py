@@ -44,6 +44,7 @@ from baton.cli.since import since_parser
 from baton.daemon import record_budgets
 from baton.facade import Engine, Report
 from baton.wiring import Runtime, one_line
+from connectors.errors import AuthError, DailyLimitExhausted
 from connectors.records import System
 from sync.engine import PERSON_OBJECTS, BackfillRunning
 
@@ -338,6 +339,19 @@ def _status(stopped_by: list[int]) -> int:
     return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
 
 
+def _again(exc: Exception, *, dry_run: bool, since: datetime | None) -> str:
+    """What running the backfill again does after `exc`, when that helps: after a failure that
+    passes by itself (a dropped connection, a limit) it goes on from the last page each listing
+    committed. Credentials, certificates or a bad request fail again; a dry run keeps nothing."""
+    if dry_run or not (getattr(exc, "retryable", False) or isinstance(exc, DailyLimitExhausted)):
+        return ""
+    if isinstance(exc, AuthError):  # an expired session that could not be renewed
+        return ""
+    if since is not None:
+        return " (run it again once that passes: a --since run reads its window again)"
+    return " (run it again once that passes: it goes on from the last page each listing committed)"
+
+
 def _keep_budgets(runtime: Runtime) -> None:
     """The API budgets as the run left them, for `baton status`; a store that cannot take
     them costs that line only, never the command's own outcome."""
@@ -443,7 +457,7 @@ def backfill(
     except BackfillRunning as exc:
         fail(f"baton backfill: {exc}", 1)
     except Exception as exc:
-        fail(f"baton backfill: {one_line(exc)} (run it again to resume)", 1)
+        fail(f"baton backfill: {one_line(exc)}{_again(exc, dry_run=dry_run, since=since)}", 1)
     finally:
         _keep_budgets(runtime)
         runtime.close()

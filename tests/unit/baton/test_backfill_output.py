@@ -25,6 +25,13 @@ from baton.cli.backfill import (
     run_backfill,
     unprepared_line,
 )
+from connectors.errors import (
+    AuthError,
+    ConfigError,
+    DailyLimitExhausted,
+    SessionExpired,
+    TransientError,
+)
 from connectors.records import System
 from sync.report import CycleReport, PlannedWrite
 
@@ -150,6 +157,55 @@ def test_the_retry_hint_is_a_command_the_cli_accepts(monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(app, shlex.split(command)[1:])
     assert "give dead-letter ids" not in result.output
     assert reached == [True]
+
+
+class FailingEngine:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def backfill(self, **kwargs: Any) -> CycleReport:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "args", "resumes"),
+    [
+        (TransientError("connection failed (ConnectError)", system=System.HUBSPOT), {}, True),
+        (DailyLimitExhausted("daily API limit spent", system=System.SALESFORCE), {}, True),
+        (TransientError("connection failed", system=System.HUBSPOT), {"dry_run": True}, False),
+        (AuthError("invalid token", system=System.HUBSPOT), {}, False),
+        (SessionExpired("session expired", system=System.SALESFORCE), {}, False),
+        (ConfigError("TLS certificate verification failed", setting="ca_file", fix="x"), {}, False),
+    ],
+)
+def test_a_failed_backfill_says_run_it_again_only_when_that_helps(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+    args: dict[str, Any],
+    resumes: bool,
+) -> None:
+    runtime = SimpleNamespace(
+        engine=FailingEngine(error),
+        store=None,
+        budgets={},
+        unprepared=lambda: [],
+        close=lambda: None,
+    )
+    monkeypatch.setattr(backfill_cli, "settings_or_exit", lambda env_file: None)
+    monkeypatch.setattr(backfill_cli, "start_runtime", lambda settings, prepare: runtime)
+    monkeypatch.setattr(backfill_cli, "_keep_budgets", lambda runtime: None)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            backfill_cli.backfill(**args)
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    assert exited.value.code == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"baton backfill: {type(error).__name__}: ")
+    assert ("run it again" in line) is resumes, line
 
 
 def test_a_stop_exits_as_the_shell_reports_its_signal() -> None:
