@@ -143,6 +143,13 @@ class SalesforceSettings(BaseSettings):
                 raise ValueError(f"auth={self.auth} needs {names}")
         return self
 
+    @field_validator("ca_file", "private_key_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`BATON_SALESFORCE_CA_FILE=` (as a template leaves it) means unset: the system's
+        trust store, not a file named '.'."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("ca_file", "private_key_file")
     @classmethod
     def _a_file(cls, value: Path | None) -> Path | None:

@@ -70,3 +70,18 @@ def test_a_missing_pem_file_names_its_own_setting(tmp_path: Path, name: str) -> 
     with pytest.raises(ConfigError, match="no file at") as info:
         load_settings(client_id="c", client_secret="s", **{name: tmp_path / "nope.pem"})
     assert info.value.setting == f"BATON_SALESFORCE_{name.upper()}"
+
+
+@pytest.mark.parametrize("blank", ["", " "])
+@pytest.mark.parametrize("name", ["CA_FILE", "PRIVATE_KEY_FILE"])
+def test_a_blank_pem_file_setting_is_unset(
+    monkeypatch: pytest.MonkeyPatch, name: str, blank: str
+) -> None:
+    """`BATON_SALESFORCE_CA_FILE=` means the system's trust store, not a file named '.'."""
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_ID", "cid")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_SECRET", "csecret-value")
+    monkeypatch.setenv(f"BATON_SALESFORCE_{name}", blank)
+
+    settings = load_settings()
+
+    assert getattr(settings, name.lower()) is None
