@@ -33,6 +33,7 @@ from connectors.errors import AuthError
 from connectors.http.budget import ApiBudget
 from connectors.http.redaction import redact
 from connectors.records import RecordKey, System
+from connectors.salesforce.settings import mode_needs
 from sync.store.budget import observe_budget
 from sync.store.purges import forget_purges, keep_purges, kept_purges
 
@@ -353,6 +354,8 @@ class Daemon:
         log.info("stopped", extra={"kv": {"cycles": self.state.cycles}})
 
 
+#: The operation of a Salesforce token grant, before its auth mode.
+SALESFORCE_GRANT = "oauth2.token."
 #: What to check when a system refuses Baton's credentials (`AuthError`), per system.
 CREDENTIALS = {
     System.HUBSPOT: "check BATON_HUBSPOT_ACCESS_TOKEN (or the OAuth client and refresh token)",
@@ -361,14 +364,27 @@ CREDENTIALS = {
 }
 
 
+def credentials_hint(exc: AuthError) -> str | None:
+    """Which settings to check: for Salesforce's token grant, those of the BATON_SALESFORCE_AUTH
+    mode it ran (its operation is `oauth2.token.<mode>`, see `connectors.salesforce.auth`)."""
+    operation = exc.operation or ""
+    if exc.system == System.SALESFORCE and operation.startswith(SALESFORCE_GRANT):
+        mode = operation.removeprefix(SALESFORCE_GRANT)
+        needs = mode_needs(mode)
+        if needs:
+            return f"check {needs} (BATON_SALESFORCE_AUTH={mode})"
+    return CREDENTIALS.get(System(exc.system)) if exc.system in CREDENTIALS else None
+
+
 def one_line(exc: BaseException) -> str:
     """`DailyLimitExhausted: salesforce ...` on one line (connector errors name the system); a
     refusal of the credentials says which settings to check. Secrets are masked: an error can
     quote what it choked on (httpx quotes a bad `Authorization` header whole)."""
     text = " ".join(redact(str(exc)).split())
     line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    if isinstance(exc, AuthError) and exc.system in CREDENTIALS:
-        line += f"; {CREDENTIALS[System(exc.system)]}"
+    hint = credentials_hint(exc) if isinstance(exc, AuthError) else None
+    if hint:
+        line += f"; {hint}"
     return line
 
 

@@ -37,6 +37,12 @@ _REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
+def mode_needs(auth: str) -> str:
+    """The settings an auth mode uses, as the environment names them ('A, B and C or D')."""
+    names = [" or ".join(ENV_PREFIX + n.upper() for n in alt) for alt in _REQUIRED.get(auth, ())]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
 class SalesforceSettings(BaseSettings):
     """Everything the Salesforce connector needs to reach one org."""
 
