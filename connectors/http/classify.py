@@ -94,6 +94,11 @@ class SystemFacts:
 
     rules: tuple[Rule, ...]
     daily_resets: str
+    #: The setting naming where the system is, per operation prefix ("" for the others).
+    where: tuple[tuple[str, str], ...] = ()
+
+    def setting_for(self, operation: str | None) -> str | None:
+        return next((name for p, name in self.where if (operation or "").startswith(p)), None)
 
 
 _5XX = range(500, 600)
@@ -101,6 +106,7 @@ _5XX = range(500, 600)
 # Evidence: shared/reference/hubspot-api.md §2, §4, §6, §7.
 HUBSPOT = SystemFacts(
     daily_resets="at midnight in the HubSpot account's time zone",
+    where=(("", "BATON_HUBSPOT_BASE_URL"),),
     rules=(
         # 429 bodies name the policy: {"errorType":"RATE_LIMIT","policyName":"DAILY",...}.
         Rule(429, Kind.DAILY_LIMIT, "HubSpot daily API limit reached", policy="DAILY"),
@@ -165,6 +171,11 @@ HUBSPOT = SystemFacts(
 # Evidence: shared/reference/salesforce-api.md §2.2, §2.3, §4, §5.
 SALESFORCE = SystemFacts(
     daily_resets="as calls age out of Salesforce's rolling 24-hour window",
+    # the token grant goes to the login URL; the API calls to the instance it answered with
+    where=(
+        ("oauth2.token", "BATON_SALESFORCE_LOGIN_URL"),
+        ("", "BATON_SALESFORCE_INSTANCE_URL or LOGIN_URL"),
+    ),
     rules=(
         Rule(401, Kind.SESSION_EXPIRED, "Salesforce session expired", code="INVALID_SESSION_ID"),
         # One code, two limits: "TotalRequests Limit exceeded." is the daily allocation;
@@ -461,10 +472,28 @@ def classify_exception(
         )
     if any(isinstance(e, _TRANSPORT_ERRORS) for e in chain):
         name = type(exc).__name__
-        return TransientError(
-            f"connection failed ({name})",
-            system=system,
-            operation=operation,
-            unprocessed=any(isinstance(e, _NOT_SENT_ERRORS) for e in chain),
-        )
+        address = _address(chain)
+        unprocessed = any(isinstance(e, _NOT_SENT_ERRORS) for e in chain)
+        message = f"connection failed ({name})" + (f" to {address}" if address else "")
+        facts = _facts(system)
+        setting = facts.setting_for(operation) if facts else None
+        if unprocessed and setting:  # no connection at all: down, or the wrong address
+            message += f": is it running, and is {setting} right?"
+        return TransientError(message, system=system, operation=operation, unprocessed=unprocessed)
+    return None
+
+
+def _address(chain: list[BaseException]) -> str | None:
+    """`host:port` of the connection that failed, from whichever HTTP stack raised."""
+    for e in chain:
+        if isinstance(e, httpx.RequestError):
+            try:
+                url = e.request.url
+            except RuntimeError:  # raised without its request (as tests do)
+                continue
+            return f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        if isinstance(e, urllib3.exceptions.NewConnectionError):
+            return f"{e.conn.host}:{e.conn.port}"
+        if isinstance(e, urllib3.exceptions.PoolError) and e.pool is not None:
+            return f"{e.pool.host}:{e.pool.port}"
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -379,3 +380,41 @@ def test_a_ten_secondly_429_without_retry_after_waits_for_the_window_to_roll() -
 
     assert isinstance(error, RateLimited)
     assert error.retry_after == 10.0
+
+
+def _raised(call: Callable[[], object]) -> BaseException:
+    try:
+        call()
+    except Exception as exc:
+        return exc
+    raise AssertionError("no failure")
+
+
+def test_a_connection_never_made_names_the_address_and_the_setting() -> None:
+    """Port 9 (discard) on 127.0.0.1: nothing listens, the connection is refused at once."""
+    by_httpx = _raised(lambda: httpx.get("http://127.0.0.1:9/x", timeout=5))
+    by_requests = _raised(lambda: requests.get("https://127.0.0.1:9/x", timeout=5))
+
+    hubspot = classify_exception(by_httpx, system=HS, operation="contacts.search")
+    login = classify_exception(by_requests, system=SF, operation="oauth2.token.jwt_bearer")
+    api = classify_exception(by_requests, system=SF, operation="Lead.query")
+
+    assert isinstance(hubspot, TransientError)
+    assert hubspot.message == (
+        "connection failed (ConnectError) to 127.0.0.1:9: is it running, and is "
+        "BATON_HUBSPOT_BASE_URL right?"
+    )
+    assert login is not None
+    assert login.message == (
+        "connection failed (ConnectionError) to 127.0.0.1:9: is it running, and is "
+        "BATON_SALESFORCE_LOGIN_URL right?"
+    )
+    assert api is not None
+    assert api.message.endswith("is BATON_SALESFORCE_INSTANCE_URL or LOGIN_URL right?")
+
+
+def test_a_connection_dropped_after_sending_names_the_address_only() -> None:
+    request = httpx.Request("GET", "https://api.hubapi.com/crm/v3/objects/contacts")
+    error = classify_exception(httpx.ReadTimeout("slow", request=request), system=HS)
+    assert error is not None
+    assert error.message == "connection failed (ReadTimeout) to api.hubapi.com:443"
