@@ -372,7 +372,12 @@ class Mapper:
         )
 
     def derive(self, records: Sequence[SourceRecord]) -> Resolution:
-        """The funnel position both systems' records agree on, by `stages.resolve`'s rules."""
+        """The funnel position both systems' records agree on, by `stages.resolve`'s rules.
+
+        Records alone have no snapshots, so nothing here shows a Lead's Status set back since
+        the last sync or marketing re-qualifying a contact (`Signal.requalified` stays False):
+        sales' verdict stands, as on the planner's first sight of a pair
+        (`sync.plan._requalified`); a conversion still reopens."""
         return resolve([self.signal(r) for r in records])
 
     def _person_position(

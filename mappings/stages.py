@@ -18,7 +18,8 @@ R1 an open Salesforce opportunity outranks any marketing downgrade or lead-level
 R2 a closed opportunity (won: customer, lost: lost) outranks lead-level signals;
 R3 a sales outcome outranks marketing's lifecycle stage, unless sales reopened the person
    (a status set back to a stage since the last sync) or marketing re-qualified a recycled
-   or lost person after the outcome was set;
+   or lost person after the outcome was set (HubSpot's own funnel values moved it to a stage
+   since the last sync: a contact merely edited since re-qualifies nobody);
 R4 otherwise the furthest stage wins, because stages never move backwards.
 """
 
@@ -186,6 +187,10 @@ class Signal:
     # sales set the record's own status back to this stage since the last sync, out of a
     # recycle or disqualification another record (or Baton's label) still says
     reopened: bool = False
+    # HubSpot's own funnel values (lead status, lifecycle stage, label) moved the contact's
+    # position since the last sync: marketing acting on it, not a record merely touched (its
+    # `at` moves with any edit, a job title or a score, so it cannot tell this on its own)
+    requalified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +247,8 @@ def resolve(signals: Sequence[Signal]) -> Resolution:
         requalified = [
             s
             for s in signals
-            if s.outcome is None
+            if s.requalified
+            and s.outcome is None
             and s.system is System.HUBSPOT
             and s.stage is not None
             and s.stage >= Stage.MQL

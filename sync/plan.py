@@ -392,6 +392,7 @@ class Planner:
                 s.person.outcome,
                 s.person.outcome_reason,
                 at=s.record.modified_at,
+                requalified=_requalified(s),
             )
             for s in sides
         ]
@@ -724,6 +725,22 @@ def _sales_stand_first(side: Side, hubspot: Side | None) -> bool:
         and side.person.outcome is None
         and side.person.stage is not None
         and side.person.stage >= Stage.SAL
+    )
+
+
+def _requalified(side: Side) -> bool:
+    """Whether HubSpot's own funnel values (lead status, lifecycle stage, label) moved the
+    contact's position since the last sync: what marketing re-qualifying a recycled person
+    looks like (`stages.resolve`, R3), unlike any other edit, which moves its modified time
+    alike. Never on first sight: with no snapshot nothing shows a move, and a contact touched
+    after sales' verdict (a score recalculated) must not undo it; sales' verdict stands."""
+    return (
+        side.key.system is System.HUBSPOT
+        and side.snapshot is not None
+        and (
+            field_changed(STAGE, side.values, side.snapshot)
+            or field_changed(OUTCOME, side.values, side.snapshot)
+        )
     )
 
 

@@ -264,9 +264,19 @@ HS, SF = System.HUBSPOT, System.SALESFORCE
             (Stage.SAL, Outcome.DISQUALIFIED, "R3"), id="salesforce-outcome-outranks-hubspot",
         ),
         pytest.param(
-            [Signal(HS, Stage.MQL, at=T1),
+            [Signal(HS, Stage.MQL, at=T1, requalified=True),
              Signal(SF, Stage.SAL, Outcome.RECYCLED, "bad_timing", at=T0)],
             (Stage.MQL, None, "R3"), id="marketing-requalified-after-recycle",
+        ),
+        pytest.param(
+            [Signal(HS, Stage.MQL, at=T1),
+             Signal(SF, Stage.SAL, Outcome.RECYCLED, "bad_timing", at=T0)],
+            (Stage.SAL, Outcome.RECYCLED, "R3"), id="contact-edited-after-recycle",
+        ),
+        pytest.param(
+            [Signal(HS, Stage.MQL, at=T0, requalified=True),
+             Signal(SF, Stage.SAL, Outcome.RECYCLED, "bad_timing", at=T1)],
+            (Stage.SAL, Outcome.RECYCLED, "R3"), id="recycle-after-requalify-stands",
         ),
         pytest.param(
             [Signal(HS, Stage.MQL, at=T0),

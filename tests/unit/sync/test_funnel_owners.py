@@ -1,0 +1,91 @@
+"""Who moves the funnel: sales' verdicts against HubSpot edits, end to end on fake connectors.
+
+Each test: both systems synced, then one team acts in its own system (or the other system is
+merely touched); the engine settles both sides per `stages.resolve` (R1-R4) and a further
+cycle writes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import HS_CONTACT, SF_LEAD, pair, quiet, settle
+
+RECYCLE = {"Status": "Closed - Not Converted", "Rejection_Reason__c": "Bad Timing"}
+
+
+def _accepted(world: World) -> tuple[str, str, Any]:
+    """A synced pair sales accepted (SAL on both sides)."""
+    hs_id, sf_id = pair(world, hs={"lifecyclestage": "marketingqualifiedlead"})
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "SAL"
+    return hs_id, sf_id, engine
+
+
+def _funnel(world: World, hs_id: str, sf_id: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    contact, lead = world.hs.get("contacts", hs_id), world.sf.get("Lead", sf_id)
+    return (
+        (contact["funnel_stage"], contact["hs_lead_status"], contact["lifecyclestage"]),
+        (lead["Funnel_Stage__c"], lead["Status"]),
+    )
+
+
+@pytest.mark.parametrize("touch", [{"jobtitle": "VP"}, {"country": "Spain"}])
+def test_a_contact_edited_after_a_recycle_in_the_same_window_keeps_the_recycle(
+    world: World, touch: dict[str, str]
+) -> None:
+    """Sales recycle the Lead, then marketing edits something else on the contact before the
+    next poll: the contact's later modified time is no re-qualification (its funnel values did
+    not move), so the recycle reaches HubSpot and the Lead keeps its Status."""
+    hs_id, sf_id, engine = _accepted(world)
+    world.sf.put("Lead", RECYCLE, id=sf_id)
+    world.clock.advance(5)
+    world.hs.put("contacts", touch, id=hs_id)  # after the recycle, in the same poll window
+    settle(world, engine)
+    assert _funnel(world, hs_id, sf_id) == (
+        ("Recycled", "BAD_TIMING", "marketingqualifiedlead"),
+        ("Recycled", "Closed - Not Converted"),
+    )
+    quiet(world, engine)
+
+
+def test_on_first_sight_a_contact_edited_after_the_recycle_does_not_requalify(
+    world: World,
+) -> None:
+    """Baton's first read: a Lead recycled before, its contact edited since (no snapshot shows
+    what changed there). Sales' verdict stands; the Lead's Status is not overwritten."""
+    sf_id = world.sf.put("Lead", {**SF_LEAD, **RECYCLE})
+    world.clock.advance(3600)
+    hs_id = world.hs.put("contacts", {**HS_CONTACT, "lifecyclestage": "marketingqualifiedlead"})
+    world.clock.advance(10)
+    engine = world.engine()
+    settle(world, engine)
+    assert _funnel(world, hs_id, sf_id) == (
+        ("Recycled", "BAD_TIMING", "marketingqualifiedlead"),
+        ("Recycled", "Closed - Not Converted"),
+    )
+    quiet(world, engine)
+
+
+def test_a_requalification_whose_lead_write_is_refused_still_holds(world: World) -> None:
+    """Marketing re-qualify a recycled contact; the Lead refuses Baton's write. The change in
+    HubSpot's funnel values stays a change against the contact's snapshot (the refused write's
+    fields keep their old snapshot), so later polls do not take sales' old verdict back to
+    HubSpot."""
+    hs_id, sf_id, engine = _accepted(world)
+    world.sf.put("Lead", RECYCLE, id=sf_id)
+    settle(world, engine)
+    world.sf.rules.append(lambda obj, fields: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "locked"))
+    world.hs.put("contacts", {"hs_lead_status": "OPEN"}, id=hs_id)
+    for _ in range(3):
+        world.clock.advance(10)
+        engine.poll()
+        assert _funnel(world, hs_id, sf_id) == (
+            ("MQL", "OPEN", "marketingqualifiedlead"),
+            ("Recycled", "Closed - Not Converted"),
+        )
