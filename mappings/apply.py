@@ -378,7 +378,7 @@ class Mapper:
         the last sync or marketing re-qualifying a contact (`Signal.requalified` stays False):
         sales' verdict stands, as on the planner's first sight of a pair
         (`sync.plan._requalified`); a conversion still reopens."""
-        return resolve([self.signal(r) for r in records])
+        return resolve([self.signal(r) for r in records], self.dictionary)
 
     def _person_position(
         self, record: SourceRecord, label: Value, reason: Any

@@ -16,10 +16,13 @@ The rules, stated once:
 Conflicting signals (`resolve`), strongest rule first:
 R1 an open Salesforce opportunity outranks any marketing downgrade or lead-level outcome;
 R2 a closed opportunity (won: customer, lost: lost) outranks lead-level signals;
-R3 a sales outcome outranks marketing's lifecycle stage, unless sales reopened the person
-   (a status set back to a stage since the last sync) or marketing re-qualified a recycled
-   or lost person after the outcome was set (HubSpot's own funnel values moved it to a stage
-   since the last sync: a contact merely edited since re-qualifies nobody);
+R3 an outcome said by the system of the team owning it (the dictionary's `owner`; sales work in
+   Salesforce) outranks marketing's lifecycle stage, unless sales reopened the person (a
+   status set back to a stage since the last sync) or marketing re-qualified a recycled or
+   lost person after the outcome was set (HubSpot's own funnel values moved it to a stage
+   since the last sync: a contact merely edited since re-qualifies nobody). An outcome only
+   the other system says (a HubSpot contact set to disqualified while Salesforce shows the
+   Lead worked) is no verdict: the furthest stage wins, and that system is set back to it;
 R4 otherwise the furthest stage wins, because stages never move backwards.
 """
 
@@ -32,6 +35,13 @@ from datetime import datetime
 from connectors.records import System
 from mappings.dictionary import Dictionary
 from mappings.model import REASON_REQUIRED, STAGES, Outcome, Person, Stage, Team
+
+#: Where each team works: marketing in HubSpot, sales in Salesforce. An outcome is a verdict
+#: when the system of the team owning it (the dictionary's `owner`) says it (R3).
+TEAM_SYSTEMS: Mapping[Team, System] = {
+    Team.MARKETING: System.HUBSPOT,
+    Team.SALES: System.SALESFORCE,
+}
 
 # Lead-level stages from which sales may recycle or disqualify; opportunity stages end in `lost`.
 LEAD_STAGES: frozenset[Stage] = frozenset({Stage.INQUIRY, Stage.MQL, Stage.SAL, Stage.SQL})
@@ -207,8 +217,18 @@ def _furthest(signals: Sequence[Signal]) -> Stage | None:
     return max(stages, key=lambda s: s.rank) if stages else None
 
 
-def resolve(signals: Sequence[Signal]) -> Resolution:
-    """One funnel position from every system's signal, by the rules R1-R4 above."""
+def _said_by_owner(signal: Signal, signals: Sequence[Signal], d: Dictionary) -> bool:
+    """Whether `signal`'s outcome is a verdict: said by the system of the team owning the
+    outcome (the dictionary's `owner`), or by another while that system says nothing at all
+    (a person known to HubSpot only)."""
+    assert signal.outcome is not None
+    home = TEAM_SYSTEMS[d.outcomes[signal.outcome].owner]
+    return signal.system is home or not any(s.system is home for s in signals)
+
+
+def resolve(signals: Sequence[Signal], dictionary: Dictionary) -> Resolution:
+    """One funnel position from every system's signal, by the rules R1-R4 above; the
+    dictionary says which team owns each outcome."""
     furthest = _furthest(signals)
     opens = [s for s in signals if s.open_opportunity]
     if opens:
@@ -242,8 +262,9 @@ def resolve(signals: Sequence[Signal]) -> Resolution:
     if outcomes and reopens:
         stage = _furthest(reopens)
         return Resolution(stage, None, None, "R3", f"sales reopened the person into stage {stage}")
-    if outcomes:
-        verdict = outcomes[-1]
+    verdicts = [s for s in outcomes if _said_by_owner(s, signals, dictionary)]
+    if verdicts:
+        verdict = verdicts[-1]
         requalified = [
             s
             for s in signals
@@ -271,6 +292,19 @@ def resolve(signals: Sequence[Signal]) -> Resolution:
             verdict.reason,
             "R3",
             f"{verdict.system}'s outcome {verdict.outcome} outranks marketing's lifecycle stage",
+        )
+    if outcomes:  # only another system's copy of an outcome its owner's system does not say
+        copy = outcomes[-1]
+        assert copy.outcome is not None
+        owner = dictionary.outcomes[copy.outcome].owner
+        return Resolution(
+            furthest,
+            None,
+            None,
+            "R3",
+            f"{copy.outcome} in {copy.system} is the verdict of {owner}, which "
+            f"{TEAM_SYSTEMS[owner]} does not say; the furthest stage wins "
+            f"({furthest or 'none known'})",
         )
     return Resolution(
         furthest, None, None, "R4", f"the furthest stage wins ({furthest or 'none known'})"

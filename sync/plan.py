@@ -396,7 +396,7 @@ class Planner:
             )
             for s in sides
         ]
-        return resolve([*signals, *(self.mapper.signal(r) for r in others)])
+        return resolve([*signals, *(self.mapper.signal(r) for r in others)], self.dictionary)
 
     def _reopened(self, side: Side) -> bool:
         """Whether sales set a recycled or disqualified Lead's Status back to a stage since the
@@ -494,20 +494,6 @@ class Planner:
                 else d
                 for d in out.decisions
             ]
-        clear = CLEARABLE_STATUS.get((side.key.system, side.key.object))
-        if (
-            FUNNEL_STAGE in touched
-            and clear is not None
-            and _position_of(expected) != _plain_position(position)
-            and side.record.fields.get(clear) not in (None, "")
-            and clear not in fields
-        ):
-            # The target stage has no lead status of its own (sql in HubSpot), yet the old one
-            # still says "bad timing": clear it, or the person never leaves the outcome there.
-            cleared = {**fields, clear: None}
-            after = self.values(self.mapper.remap(side.person, side.record, cleared))
-            if _position_of(after) == _plain_position(position):
-                fields, expected = cleared, after
         status = (
             self.mapper.status_update(_apply(side.person, updates), side.record)
             if FUNNEL_STAGE in touched and isinstance(position, Stage)
@@ -516,11 +502,27 @@ class Planner:
         if status and not status.keys() & fields.keys():
             # A stage the side's own lead status contradicts (sales' verdict still on a Lead
             # marketing re-qualified, which would win it back on the Lead's next edit; an
-            # opportunity still "New"): the state machine's stage wins the status too.
+            # opportunity still "New"; a contact's "Unqualified" sales do not say): the state
+            # machine's stage wins the status too.
             respelled = {**fields, **status}
             after = self.values(self.mapper.remap(side.person, side.record, respelled))
             if _position_of(after) == _plain_position(position):
                 fields, expected = respelled, after
+        clear = CLEARABLE_STATUS.get((side.key.system, side.key.object))
+        if (
+            FUNNEL_STAGE in touched
+            and clear is not None
+            and _position_of(expected) != _plain_position(position)
+            and side.record.fields.get(clear) not in (None, "")
+            and clear not in fields
+        ):
+            # The target stage has no lead status of its own (sql in HubSpot; a stage that has
+            # one got it above), yet the old one still says "bad timing": clear it, or the
+            # person never leaves the outcome there.
+            cleared = {**fields, clear: None}
+            after = self.values(self.mapper.remap(side.person, side.record, cleared))
+            if _position_of(after) == _plain_position(position):
+                fields, expected = cleared, after
         # The funnel label field says the position in words; a stale one (a Lead's sales
         # accepted, its label still "MQL") changes no canonical value, yet it is written.
         label = self.remote(side.key, FUNNEL_STAGE)

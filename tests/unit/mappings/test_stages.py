@@ -289,6 +289,15 @@ HS, SF = System.HUBSPOT, System.SALESFORCE
             (Stage.SAL, None, "R3"), id="sales-reopened-whatever-the-times",
         ),
         pytest.param(
+            [Signal(HS, Stage.MQL, Outcome.DISQUALIFIED, "not_a_fit", at=T1),
+             Signal(SF, Stage.SAL, at=T0)],
+            (Stage.SAL, None, "R3"), id="hubspot-copy-of-a-sales-outcome-salesforce-does-not-say",
+        ),
+        pytest.param(
+            [Signal(HS, Stage.MQL, Outcome.RECYCLED, "bad_timing", at=T1)],
+            (Stage.MQL, Outcome.RECYCLED, "R3"), id="hubspot-outcome-with-no-salesforce-side",
+        ),
+        pytest.param(
             [Signal(HS, Stage.MQL, at=T1), Signal(SF, Stage.SAL, at=T0)],
             (Stage.SAL, None, "R4"), id="furthest-stage",
         ),
@@ -298,6 +307,18 @@ HS, SF = System.HUBSPOT, System.SALESFORCE
 def test_conflicting_signals_resolve_by_the_stated_rules(
     signals: list[Signal], expected: tuple[Stage | None, Outcome | None, str]
 ) -> None:
-    resolution = resolve(signals)
+    resolution = resolve(signals, D)
     assert (resolution.stage, resolution.outcome, resolution.rule) == expected
     assert resolution.explanation
+
+
+def test_an_outcome_is_a_verdict_from_the_system_of_the_team_the_dictionary_names() -> None:
+    """The owner of each outcome is read from the dictionary: were recycling marketing's, a
+    HubSpot recycle would outrank the stage Salesforce shows."""
+    hubspot = Signal(HS, Stage.MQL, Outcome.RECYCLED, "bad_timing", at=T1)
+    salesforce = Signal(SF, Stage.SAL, at=T0)
+    assert resolve([hubspot, salesforce], D).outcome is None
+    spec = D.outcomes[Outcome.RECYCLED].model_copy(update={"owner": Team.MARKETING})
+    marketing_recycles = D.model_copy(update={"outcomes": {**D.outcomes, Outcome.RECYCLED: spec}})
+    resolution = resolve([hubspot, salesforce], marketing_recycles)
+    assert (resolution.stage, resolution.outcome) == (Stage.SAL, Outcome.RECYCLED)

@@ -89,3 +89,28 @@ def test_a_requalification_whose_lead_write_is_refused_still_holds(world: World)
             ("MQL", "OPEN", "marketingqualifiedlead"),
             ("Recycled", "Closed - Not Converted"),
         )
+
+
+@pytest.mark.parametrize(
+    "hs_change",
+    [
+        {"hs_lead_status": "UNQUALIFIED"},
+        {"hs_lead_status": "BAD_TIMING", "rejection_reason": "No Budget"},
+        {"lifecyclestage": "other"},
+    ],
+    ids=["unqualified", "bad-timing-with-reason", "lifecycle-other"],
+)
+def test_an_outcome_set_in_hubspot_does_not_reject_a_lead_sales_are_working(
+    world: World, hs_change: dict[str, str]
+) -> None:
+    """Recycling and disqualifying are sales' verdicts (the dictionary's owner), said in
+    Salesforce: set on the contact while the Lead is worked, they are not written to the Lead;
+    HubSpot is set back to the stage sales have the person at."""
+    hs_id, sf_id, engine = _accepted(world)
+    world.hs.put("contacts", hs_change, id=hs_id)
+    settle(world, engine)
+    assert _funnel(world, hs_id, sf_id) == (
+        ("SAL", "IN_PROGRESS", "marketingqualifiedlead"),
+        ("SAL", "Working - Contacted"),
+    )
+    quiet(world, engine)
