@@ -31,7 +31,7 @@ from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper, converte
 from mappings.dictionary import FieldMap
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
-from sync.changes import STAMPED, field_changed, overlay, stamped
+from sync.changes import LIFECYCLE_FIELD, STAMPED, field_changed, overlay, stamped
 from sync.entries import CLOSE_DATE, FunnelFacts, day_at, evidence, merge_dated
 from sync.rules import FieldState, decide
 from sync.values import OUTCOME, STAGE, CanonicalView, Values, plain
@@ -305,7 +305,7 @@ class Planner:
                 written |= set(write.changes) if write is not None else set()
         # Log what was decided and written; a verdict nothing could carry (an owner without a
         # HubSpot counterpart) would otherwise be logged again on every cycle.
-        if written & {STAGE, OUTCOME}:
+        if written & {STAGE, OUTCOME, LIFECYCLE_FIELD}:
             written.add(FUNNEL_STAGE)
         kept = [d for d in out.decisions[start:] if d.field in written]
         out.decisions[start:] = kept
@@ -349,7 +349,8 @@ class Planner:
             )
             if stale_label and remote is not None:
                 said[side.key.system] = side.record.fields.get(remote)
-            if _position(side.person) == position and not stale_label:
+            behind = self.lifecycle_behind(side.record, position)
+            if _position(side.person) == position and not stale_label and not behind:
                 continue
             if resolution is None:
                 resolution = self._resolve([hs, sf], opportunities)
@@ -379,6 +380,23 @@ class Planner:
             )
         )
         return position
+
+    def lifecycle_behind(self, record: SourceRecord, position: Stage | Outcome | None) -> bool:
+        """Whether `record` is a HubSpot contact at stage `position` whose lifecycle stage
+        says an earlier one than the stage's own spelling (set back to subscriber at SAL).
+        HubSpot reads the furthest of its lead status and lifecycle stage, so the contact
+        still says the stage by its lead status and no canonical value moved: the engine plans
+        it anyway (`UnitOfWork._quiet`), and the lifecycle stage is moved forward to the
+        spelling, a move HubSpot accepts, after which it is not behind. A lifecycle stage
+        outside the vocabulary, or blank, is left as typed; so is one under an outcome (a
+        recycled contact set back to nurture)."""
+        if record.key.system is not System.HUBSPOT or not isinstance(position, Stage):
+            return False
+        voc = self.mapper.vocabulary
+        now = voc.means("hubspot", LIFECYCLE_FIELD, record.fields.get(LIFECYCLE_FIELD))
+        spelled = voc.spell("hubspot", LIFECYCLE_FIELD, position)
+        wanted = voc.means("hubspot", LIFECYCLE_FIELD, spelled)
+        return isinstance(now, Stage) and isinstance(wanted, Stage) and now < wanted
 
     def _resolve(self, sides: Sequence[Side], others: Sequence[SourceRecord]) -> Resolution:
         """`Mapper.derive` without mapping the sides' records a second time."""
@@ -527,13 +545,25 @@ class Planner:
         # accepted, its label still "MQL") changes no canonical value, yet it is written.
         label = self.remote(side.key, FUNNEL_STAGE)
         relabel = label is not None and label in fields
-        if not fields or (expected == side.values and not relabel):
+        # A lifecycle stage set back under the stage the contact still says by its lead
+        # status changes no canonical value either, yet it is moved forward again.
+        lifecycle = (
+            LIFECYCLE_FIELD
+            if LIFECYCLE_FIELD in fields and self.lifecycle_behind(side.record, position)
+            else None
+        )
+        if not fields or (expected == side.values and not relabel and lifecycle is None):
             out.seen[side.key] = (side.values, side.record.modified_at)
             return None
-        if expected == side.values and label is not None:
-            # Only the label is stale: the other fields the patch holds say nothing new here
-            # (a lifecycle stage HubSpot would refuse to move back, a lead status it cannot read).
-            fields = {label: fields[label]}
+        if expected == side.values:
+            # Only the label (or a lifecycle stage behind) is stale: the other fields the patch
+            # holds say nothing new here (a lifecycle stage HubSpot would refuse to move back, a
+            # lead status it cannot read).
+            fields = {
+                name: fields[name]
+                for name in (label if relabel else None, lifecycle)
+                if name is not None
+            }
         if side.key.system is System.HUBSPOT:
             expected = stamped(expected, side.record, fields, self._hubspot_canonical)
         changes = {
@@ -543,6 +573,8 @@ class Planner:
         }
         if relabel and label is not None and FUNNEL_STAGE not in changes:
             changes[FUNNEL_STAGE] = (side.record.fields.get(label), fields[label])
+        if lifecycle is not None and lifecycle in fields:
+            changes[lifecycle] = (side.record.fields.get(lifecycle), fields[lifecycle])
         said = tuple(w for w in map(_unkeyed, warnings) if w.partition(": ")[0] in fields)
         write = Write(side.key, fields, None, changes, expected, "update", said)
         out.writes.append(write)

@@ -599,7 +599,7 @@ class Worker:
         values = {key: self.planner.values(person) for key, person in people.items()}
         restamp: dict[RecordKey, Values] = {}
         if fast:
-            for same, modified in self._quiet(live, values, known).items():
+            for same, modified in self._quiet(live, people, values, known).items():
                 quiet[same] = modified
                 if known[same][0] != values[same]:
                     restamp[same] = values[same]  # the date HubSpot stamped where one was due
@@ -809,9 +809,10 @@ class Worker:
             binned=binned,
         )
 
-    @staticmethod
     def _quiet(
+        self,
         live: Sequence[SourceRecord],
+        people: Mapping[RecordKey, Person],
         values: Mapping[RecordKey, Values],
         known: Mapping[RecordKey, tuple[Values, datetime | None]],
     ) -> dict[RecordKey, datetime]:
@@ -821,13 +822,16 @@ class Worker:
         changes are read on their own. Only linked records have read snapshots (a propagated
         delete that ends links marks theirs `UNREAD`), so a quiet record's identity is settled. A
         converted Lead is never quiet: its conversion is followed from fields the snapshot
-        does not hold."""
+        does not hold; nor is a contact whose lifecycle stage was set back under the stage its
+        lead status says (`Planner.lifecycle_behind`), which moves no synced value."""
+        behind = self.planner.lifecycle_behind
         return {
             r.key: r.modified_at
             for r in live
             if (seen := known.get(r.key)) is not None
             and not any_changed(values[r.key], seen[0])
             and not converted_lead(r)
+            and not behind(r, people[r.key].outcome or people[r.key].stage)
         }
 
     def _follow_gone(

@@ -114,3 +114,44 @@ def test_an_outcome_set_in_hubspot_does_not_reject_a_lead_sales_are_working(
         ("SAL", "Working - Contacted"),
     )
     quiet(world, engine)
+
+
+@pytest.mark.parametrize(
+    ("stage", "back_to"),
+    [("SAL", "subscriber"), ("SAL", "lead"), ("MQL", "lead")],
+)
+def test_a_lifecycle_stage_set_back_under_the_person_s_stage_is_moved_forward_again(
+    world: World, stage: str, back_to: str
+) -> None:
+    """HubSpot reads the furthest of its lead status and lifecycle stage, so a lifecycle stage
+    set back (to subscriber at SAL) hides behind the lead status: it is moved forward to the
+    stage's own spelling (SAL is an MQL there, with its own lead status), and once so, a poll
+    writes nothing."""
+    if stage == "SAL":
+        hs_id, sf_id, engine = _accepted(world)
+    else:
+        hs_id, sf_id = pair(world, hs={"lifecyclestage": "marketingqualifiedlead"})
+        engine = world.engine()
+        settle(world, engine)
+    before = _funnel(world, hs_id, sf_id)
+    assert before[0][2] == "marketingqualifiedlead"
+    world.hs.put("contacts", {"lifecyclestage": back_to}, id=hs_id)
+    settle(world, engine)
+    assert _funnel(world, hs_id, sf_id) == before
+    assert before[0][0] == stage
+    quiet(world, engine)
+
+
+def test_a_recycled_contact_set_back_to_nurture_keeps_its_lifecycle_stage(world: World) -> None:
+    """Under an outcome the lifecycle stage is marketing's to set (a recycled contact put back
+    to "lead" for nurture): it is not moved forward."""
+    hs_id, sf_id, engine = _accepted(world)
+    world.sf.put("Lead", RECYCLE, id=sf_id)
+    settle(world, engine)
+    world.hs.put("contacts", {"lifecyclestage": "lead"}, id=hs_id)
+    settle(world, engine)
+    assert _funnel(world, hs_id, sf_id) == (
+        ("Recycled", "BAD_TIMING", "lead"),
+        ("Recycled", "Closed - Not Converted"),
+    )
+    quiet(world, engine)

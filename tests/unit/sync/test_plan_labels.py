@@ -12,7 +12,7 @@ import pytest
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
-from sync.plan import CreationPolicy, Planner
+from sync.plan import CreationPolicy, PersonPlan, Planner
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PERSON = uuid.UUID("6f1d3c1e-7a52-4d5e-9a0b-2b8f3b0c7d12")
@@ -34,8 +34,8 @@ def _record(
             ("Contact", {"Funnel_Stage__c": "Customer"}),
             ("hubspot", {"funnel_stage": "Customer"}),
         ),
-        (  # SAL, which HubSpot spells lead + IN_PROGRESS: its stage is not rewritten
-            {"lifecyclestage": "lead", "hs_lead_status": "IN_PROGRESS"},
+        (  # SAL, which HubSpot spells marketingqualifiedlead + IN_PROGRESS
+            {"lifecyclestage": "marketingqualifiedlead", "hs_lead_status": "IN_PROGRESS"},
             ("Lead", {"Status": "Working - Contacted", "Funnel_Stage__c": "SAL"}),
             ("hubspot", {"funnel_stage": "SAL"}),
         ),
@@ -60,6 +60,34 @@ def test_a_stale_label_alone_is_written_alone(
     salesforce: tuple[str, dict[str, FieldValue]],
     written: tuple[str, dict[str, FieldValue]],
 ) -> None:
+    plan = _plan_synced(hubspot, salesforce)
+    [write] = plan.writes
+    system, fields = written
+    assert (write.key.system.value, dict(write.fields)) == (system, fields)
+    [(label, (old, new))] = write.changes.items()
+    assert label == "funnel_stage"
+    assert new == next(iter(fields.values()))
+    assert old == (hubspot if system == "hubspot" else salesforce[1]).get(next(iter(fields)))
+
+
+@pytest.mark.parametrize("label", ["SAL", "MQL"])
+def test_a_lifecycle_stage_behind_the_stage_is_written_forward_with_the_label(label: str) -> None:
+    """A SAL contact whose lifecycle stage was set back to lead: no canonical value differs
+    (its lead status says SAL), yet the lifecycle stage is moved forward to SAL's spelling in
+    HubSpot, with the label when that is stale too, and nothing else."""
+    hubspot = {"lifecyclestage": "lead", "hs_lead_status": "IN_PROGRESS", "funnel_stage": label}
+    salesforce = ("Lead", {"Status": "Working - Contacted", "Funnel_Stage__c": "SAL"})
+    [write] = _plan_synced(hubspot, salesforce).writes
+    relabel = {"funnel_stage": "SAL"} if label != "SAL" else {}
+    assert write.key.system is System.HUBSPOT
+    assert dict(write.fields) == {"lifecyclestage": "marketingqualifiedlead", **relabel}
+    assert write.changes["lifecyclestage"] == ("lead", "marketingqualifiedlead")
+
+
+def _plan_synced(
+    hubspot: dict[str, FieldValue], salesforce: tuple[str, dict[str, FieldValue]]
+) -> PersonPlan:
+    """The plan for a pair synced before: each side's snapshot holds what it says now."""
     mapper = Mapper(load_default())
     planner = Planner(mapper, CreationPolicy())
     baton_id = str(PERSON)
@@ -77,15 +105,5 @@ def test_a_stale_label_alone_is_written_alone(
         mapper, System.SALESFORCE, obj, "0031", Email="a@x.com", Baton_Id__c=baton_id, **sf_fields
     )
 
-    # A pair synced before: each side's snapshot holds what it says now.
     sides = [planner.side(r, planner.values(mapper.to_person(r).value)) for r in (hs, sf)]
-
-    plan = planner.plan(PERSON, *sides, now=AT)
-
-    [write] = plan.writes
-    system, fields = written
-    assert (write.key.system.value, dict(write.fields)) == (system, fields)
-    [(label, (old, new))] = write.changes.items()
-    assert label == "funnel_stage"
-    assert new == next(iter(fields.values()))
-    assert old == (hs if system == "hubspot" else sf).fields[next(iter(fields))]
+    return planner.plan(PERSON, *sides, now=AT)
