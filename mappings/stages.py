@@ -9,8 +9,13 @@ The rules, stated once:
   opportunity; reason optional).
 - Marketing moves people into marketing-owned stages (up to `mql`), sales into sales-owned ones
   (`sal` onwards); the owner of each stage is read from the dictionary.
-- Leaving an outcome: marketing may re-qualify a recycled or lost person to `mql` (a new
-  buying cycle); sales may reopen a recycled, disqualified or lost person into any sales stage.
+- Leaving an outcome: marketing may re-qualify a recycled person to `mql` (a new buying
+  cycle); sales may reopen a recycled, disqualified or lost person into any sales stage. A lost
+  person is sales' to re-qualify (the lost opportunity reopened, or a new one from a Lead's
+  conversion: R1): the closed-lost opportunity stays in Salesforce and outranks lead-level
+  signals on every later sync (R2), and no record keeps when marketing re-qualified a person
+  to weigh against its close date, so marketing's re-qualification could hold for one sync
+  only.
 - The first time each stage was entered is kept forever; a later move never rewrites it.
 
 Conflicting signals (`resolve`), strongest rule first:
@@ -18,9 +23,9 @@ R1 an open Salesforce opportunity outranks any marketing downgrade or lead-level
 R2 a closed opportunity (won: customer, lost: lost) outranks lead-level signals;
 R3 an outcome said by the system of the team owning it (the dictionary's `owner`; sales work in
    Salesforce) outranks marketing's lifecycle stage, unless sales reopened the person (a
-   status set back to a stage since the last sync) or marketing re-qualified a recycled or
-   lost person after the outcome was set (HubSpot's own funnel values moved it to a stage
-   since the last sync: a contact merely edited since re-qualifies nobody). An outcome only
+   status set back to a stage since the last sync) or marketing re-qualified a recycled
+   person after the outcome was set (HubSpot's own funnel values moved it to a stage since
+   the last sync: a contact merely edited since re-qualifies nobody). An outcome only
    the other system says (a HubSpot contact set to disqualified while Salesforce shows the
    Lead worked) is no verdict: the furthest stage wins, and that system is set back to it;
 R4 otherwise the furthest stage wins, because stages never move backwards.
@@ -116,6 +121,12 @@ def _decide_stage(state: FunnelState, move: Move, target: Stage, d: Dictionary) 
         if move.team is Team.MARKETING and state.outcome is Outcome.DISQUALIFIED:
             return _refuse(
                 state, "disqualified people stay out of marketing's hands until sales reopens them"
+            )
+        if move.team is Team.MARKETING and state.outcome is Outcome.LOST:
+            return _refuse(
+                state,
+                "lost people are re-qualified by sales (the opportunity reopened, or a new "
+                "one): the closed-lost opportunity outranks marketing",
             )
         if move.team is Team.MARKETING and target is not Stage.MQL:
             return _refuse(
@@ -273,7 +284,7 @@ def resolve(signals: Sequence[Signal], dictionary: Dictionary) -> Resolution:
             and s.system is System.HUBSPOT
             and s.stage is not None
             and s.stage >= Stage.MQL
-            and verdict.outcome in (Outcome.RECYCLED, Outcome.LOST)
+            and verdict.outcome is Outcome.RECYCLED
             and s.at is not None
             and verdict.at is not None
             and s.at > verdict.at

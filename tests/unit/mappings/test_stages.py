@@ -39,7 +39,7 @@ opportunity       x   x   x   x   x   =   S
 customer          x   x   x   x   x   x   =
 recycled@sal      x   x   M   S   S   S   S
 disqualified@sal  x   x   x   S   S   S   S
-lost@opportunity  x   x   M   S   S   S   S
+lost@opportunity  x   x   x   S   S   S   S
 """
 
 # Columns: the outcome asked for (by sales, with a fitting reason).
@@ -287,6 +287,11 @@ HS, SF = System.HUBSPOT, System.SALESFORCE
             [Signal(HS, Stage.MQL, Outcome.RECYCLED, "bad_timing", at=T1),
              Signal(SF, Stage.SAL, at=T0, reopened=True)],
             (Stage.SAL, None, "R3"), id="sales-reopened-whatever-the-times",
+        ),
+        pytest.param(
+            [Signal(HS, Stage.MQL, at=T1, requalified=True),
+             Signal(SF, Stage.OPPORTUNITY, Outcome.LOST, at=T0)],
+            (Stage.OPPORTUNITY, Outcome.LOST, "R3"), id="marketing-does-not-requalify-lost",
         ),
         pytest.param(
             [Signal(HS, Stage.MQL, Outcome.DISQUALIFIED, "not_a_fit", at=T1),

@@ -155,3 +155,26 @@ def test_a_recycled_contact_set_back_to_nurture_keeps_its_lifecycle_stage(world:
         ("Recycled", "Closed - Not Converted"),
     )
     quiet(world, engine)
+
+
+def test_marketing_setting_a_lost_person_back_to_mql_does_not_requalify(world: World) -> None:
+    """A closed-lost opportunity outranks lead-level signals on every sync (R2), so marketing
+    setting the contact back to MQL does not re-qualify the person (stages.py: a lost person
+    is sales' to re-qualify): HubSpot is told Lost again, and it holds."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    opp_id = world.sf.put("Opportunity", {"StageName": "Needs Analysis", "IsClosed": False})
+    contact_id = world.sf.convert(sf_id)
+    world.sf.put("Lead", {"ConvertedOpportunityId": opp_id}, id=sf_id)
+    settle(world, engine)
+    lost = {"StageName": "Closed Lost", "IsClosed": True, "IsWon": False}
+    world.sf.put("Opportunity", lost, id=opp_id)
+    settle(world, engine)
+    world.clock.advance(90 * 86400)
+    requalify = {"hs_lead_status": "OPEN", "funnel_stage": "MQL"}
+    world.hs.put("contacts", requalify, id=hs_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["funnel_stage"] == "Lost"
+    assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "Lost"
+    quiet(world, engine)
