@@ -171,6 +171,13 @@ class Identity:
             else:
                 self._new_person(record.key, None, LinkReason.CROSS_ID)
 
+    def follow(self, associated: Mapping[RecordKey, uuid.UUID]) -> None:
+        """Records that only point at their person (an Opportunity, by its inactive link): the
+        person's current records are loaded too, so the person is planned with them."""
+        for key, pid in associated.items():
+            self.person_of.setdefault(key, pid)
+        self._load_active(associated.values())
+
     def _restore(self, linked: Iterable[SourceRecord]) -> None:
         """A live record whose link a propagated delete ended (reason `deleted`) came back from
         the recycle bin: it is its person's record again, unless the person has another record

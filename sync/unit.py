@@ -630,9 +630,9 @@ class Worker:
             if claims
             else {}
         )
-        signal_links = find_links(conn, [r.key for r in signals]) if signals else {}
-        for signal_key, signal_link in signal_links.items():
-            identity.person_of.setdefault(signal_key, signal_link.person_id)  # its person
+        if signals:  # an Opportunity's change plans its person, with the person's records
+            found = find_links(conn, [r.key for r in signals])
+            identity.follow({key: link.person_id for key, link in found.items()})
         touched.update(
             dict.fromkeys(
                 identity.person_of[r.key] for r in (*live, *signals) if r.key in identity.person_of
