@@ -12,7 +12,7 @@ scorecard's conversion, velocity and lead-response figures and the SLA timer mus
 - The touch that answers an MQL: the first touch at or after the MQL. A touch before it answers
   it too (at zero: sales had the person first, the MQL is a stage stamped out of order), unless
   the person left the funnel before the MQL (`EXITS`: recycled, disqualified or lost): then the
-  MQL is a re-qualification, a new handoff (disqualified at inquiry, re-qualified by marketing
+  MQL is a re-qualification, a new handoff (recycled at inquiry, re-qualified by marketing
   later), and only a touch at or after it answers it.
 
 - Handed off: the person has (or had) a Salesforce record linked. An MQL by HubSpot's lifecycle
