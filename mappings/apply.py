@@ -554,6 +554,14 @@ class Mapper:
             return {}
         return {field: wanted}
 
+    def status_says(self, key: RecordKey, fields: Mapping[str, Any]) -> StageKey | None:
+        """What the lead status in `fields` (`key`'s object's own spelling) means on its own:
+        None when `fields` holds none, or a value outside the picklist."""
+        field, value_field = _STATUS_FIELDS.get((key.system, key.object), ("", ""))
+        if field not in fields:
+            return None
+        return self.vocabulary.means(key.system.value, value_field, fields[field])
+
     def _funnel_fields(
         self, person: Person, key: RecordKey, out: dict[str, FieldValue], *, status_allowed: bool
     ) -> None:

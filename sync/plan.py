@@ -498,10 +498,17 @@ class Planner:
             out.seen[side.key] = (side.values, side.record.modified_at)
             return None
         fields, expected, warnings = self._patch(side, updates, touched)
+        # The copied status must say the position by itself too: the side reads the furthest
+        # of its status and its funnel label, and the label this patch writes would hide a
+        # status one stage behind (sales' old "new" copied over HubSpot's "Connected" at SAL).
+        says = self.mapper.status_says(side.key, fields) if LEAD_STATUS in touched else None
         if (
             fields
             and LEAD_STATUS in touched
-            and _position_of(expected) != _plain_position(position)
+            and (
+                _position_of(expected) != _plain_position(position)
+                or (says is not None and says != position)
+            )
         ):
             updates = {k: v for k, v in updates.items() if k != LEAD_STATUS}
             fields, expected, warnings = self._patch(side, updates, touched - {LEAD_STATUS})
