@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from connectors.records import (
+    ContactRole,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -115,6 +116,13 @@ class Connector(Protocol):
         """The live records whose upsert key `field` (a Salesforce external id, a HubSpot
         unique property or `email`) holds one of `values`: where an upsert on that key would
         land. Values matching nothing are left out (not an error)."""
+        ...
+
+    def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
+        """The live contact roles of these Opportunities (Salesforce's OpportunityContactRole),
+        one query per batch of ids, as many as the URL holds. Ids matching nothing are left
+        out (not an error). A system without contact roles (HubSpot) raises `ConfigError`.
+        """
         ...
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:

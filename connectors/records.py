@@ -96,6 +96,19 @@ class ListedPage:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactRole:
+    """A Contact's part in an Opportunity (a Salesforce OpportunityContactRole): how an
+    Opportunity made on an existing Contact, rather than by a Lead's conversion, names its
+    people. `created_at` is None when the system did not say."""
+
+    id: str
+    opportunity_id: str
+    contact_id: str
+    primary: bool
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordPatch:
     """Field values to write to one record; `key.id` is empty for a create.
 

@@ -29,6 +29,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.webhooks import HubSpotWebhooks
 from connectors.hubspot.writer import HubSpotWriter
 from connectors.records import (
+    ContactRole,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -175,6 +176,15 @@ class HubSpotConnector:
 
     def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
         return self.reader.by_ids(spec_for(object), values, id_property=field)
+
+    def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
+        """HubSpot has no Opportunity contact roles (Salesforce's): a `ConfigError`."""
+        raise ConfigError(
+            "HubSpot has no Opportunity contact roles",
+            setting="object",
+            fix="read contact roles from the Salesforce connector",
+            system=System.HUBSPOT,
+        )
 
     # Writes
 

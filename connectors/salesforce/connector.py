@@ -18,6 +18,7 @@ from connectors.http.clock import VendorClock
 from connectors.http.redaction import register_secrets
 from connectors.http.retry import RetryPolicy
 from connectors.records import (
+    ContactRole,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -117,6 +118,9 @@ class SalesforceConnector:
 
     def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
         return self.reader.by_field(spec_for(object), field, values)
+
+    def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
+        return self.reader.contact_roles(opportunity_ids)
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return self.writer.write(spec_for(object), patches)

@@ -17,6 +17,9 @@ fixed 200. A batch's result pages through `nextRecordsUrl` like any query's.
 
 When a field list is too long for one URL, the first chunk carries the cursor and each
 further chunk is fetched by the page's ids and joined on `Id`.
+
+Contact roles (`contact_roles`) are read for a batch of Opportunities by one query
+(`OpportunityId IN (...)`, packed to the URL like by-id reads), live rows only.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from typing import Any
 
 from connectors.errors import PermanentError
 from connectors.http.pagination import NextRecordsUrl, paginate
-from connectors.records import ListedPage, SourceRecord, System
-from connectors.salesforce.convert import ceil_ms, csv_records, to_record
-from connectors.salesforce.objects import ID_FIELD, QUERY_URL_BUDGET, ObjectSpec
+from connectors.records import ContactRole, ListedPage, SourceRecord, System
+from connectors.salesforce.convert import ceil_ms, csv_records, parse_datetime, to_record
+from connectors.salesforce.objects import ID_FIELD, QUERY_URL_BUDGET, ObjectSpec, spec_for
 from connectors.salesforce.sdk import BulkQueryPage, SalesforceSdk
 from connectors.salesforce.soql import SoqlError, chunk_fields, quote, soql, url_length
 
@@ -61,7 +64,27 @@ _LISTINGS = {
     (True, True): "SELECT {:fields} FROM {:object} WHERE Id > {} ORDER BY Id",
 }
 
+# The contact roles of a batch of Opportunities (`Reader.contact_roles`).
+CONTACT_ROLE = "OpportunityContactRole"
+_CONTACT_ROLE_FIELDS = ("Id", "OpportunityId", "ContactId", "IsPrimary", "CreatedDate")
+_CONTACT_ROLES = "SELECT {:fields} FROM {:object} WHERE OpportunityId IN {}"
+
 log = logging.getLogger(__name__)
+
+
+def _role(row: Mapping[str, Any]) -> ContactRole | None:
+    """One OpportunityContactRole row, or None for one naming no Contact or Opportunity."""
+    role_id, opportunity, contact = row.get("Id"), row.get("OpportunityId"), row.get("ContactId")
+    if not (isinstance(role_id, str) and isinstance(opportunity, str) and isinstance(contact, str)):
+        return None
+    created = row.get("CreatedDate")
+    return ContactRole(
+        id=role_id,
+        opportunity_id=opportunity,
+        contact_id=contact,
+        primary=row.get("IsPrimary") is True,
+        created_at=parse_datetime(created) if isinstance(created, str) else None,
+    )
 
 
 def plan_window(
@@ -127,6 +150,14 @@ def pack_ids(
     Percent-encoding is character by character, so each further id lengthens the encoded
     query by exactly its `, '<id>'`: one render per batch, not one per id.
     """
+    return _packed(ids, lambda batch: _by_ids_query(spec, batch)(fields), budget=budget)
+
+
+def _packed(
+    ids: Iterable[str], render: Callable[[list[str]], str], *, budget: int
+) -> Iterator[list[str]]:
+    """Consecutive runs of `ids` whose query, `render`ed with an `IN (...)` list of them,
+    encodes to at most `budget` URL bytes (see `pack_ids`)."""
     batch: list[str] = []
     used = 0
     for record_id in ids:
@@ -138,7 +169,7 @@ def pack_ids(
         if batch:
             yield batch
         batch = [record_id]
-        used = url_length(_by_ids_query(spec, batch)(fields))
+        used = url_length(render(batch))
         if used > budget:
             raise SoqlError("the field list leaves no room for an id in the URL budget")
     if batch:
@@ -337,6 +368,26 @@ class Reader:
             for page in self._pages(query(batch), include_deleted=False, operation=operation):
                 ids.extend(str(row[ID_FIELD]) for row in page.get("records") or ())
         return [record for record in self.by_ids(spec, ids) if not record.deleted]
+
+    def contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
+        """The live OpportunityContactRoles of these Opportunities: one query per batch of
+        ids, as many as the URL holds (ids not shaped like Salesforce ids are left out, as
+        `by_ids` does)."""
+        spec = spec_for(CONTACT_ROLE)
+
+        def query(batch: list[str]) -> str:
+            return soql(_CONTACT_ROLES, _CONTACT_ROLE_FIELDS, spec.name, batch)
+
+        unique = [i for i in dict.fromkeys(opportunity_ids) if _ID_SHAPE.fullmatch(i)]
+        operation = f"{spec.name}.byOpportunity"
+        budget = self._query_budget(include_deleted=False)
+        roles: list[ContactRole] = []
+        for batch in _packed(unique, query, budget=budget):
+            for page in self._pages(query(batch), include_deleted=False, operation=operation):
+                roles.extend(
+                    role for row in page.get("records") or () if (role := _role(row)) is not None
+                )
+        return roles
 
     def all(self, spec: ObjectSpec, *, use_bulk: bool | None = None) -> Iterator[SourceRecord]:
         """Every live record: REST query pages, or one Bulk 2.0 job above the threshold."""

@@ -16,6 +16,7 @@ from connectors.protocol import Connector
 from connectors.records import (
     ChangeHint,
     ChangeKind,
+    ContactRole,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -76,6 +77,9 @@ class InMemoryConnector:
 
     def find_by(self, object: str, field: str, values: Sequence[str]) -> list[SourceRecord]:
         return [r for r in self.records if r.key.object == object and r.get(field) in values]
+
+    def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
+        return []
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return [WriteOutcome(patch=p, id=p.key.id or "new", created=not p.key.id) for p in patches]
@@ -139,6 +143,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
         "count_all",
         "read_by_ids",
         "find_by",
+        "read_contact_roles",
         "write",
         "delete",
         "describe",

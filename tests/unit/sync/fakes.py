@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connectors.records import (
+    ContactRole,
     FieldSchema,
     FieldValue,
     ListedPage,
@@ -35,6 +36,7 @@ from connectors.records import (
 from mappings.apply import Mapper
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CONTACT_ROLE = "OpportunityContactRole"
 
 
 class FakeClock:
@@ -83,6 +85,7 @@ class FakeConnector:
     writes: int = 0
     write_calls: int = 0
     find_calls: int = 0  # `find_by` calls: the lookups a replayed create makes
+    role_reads: int = 0  # `read_contact_roles` calls
     refuse_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> refusal
     deleted: list[str] = field(default_factory=list)  # ids deleted through `delete`
     delete_calls: int = 0
@@ -280,6 +283,25 @@ class FakeConnector:
         index = self._index(object, field)
         found = dict.fromkeys(i for v in values for i in index.get(_match_key(field, v), ()))
         return self.read_by_ids(object, list(found))
+
+    def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
+        """The live OpportunityContactRoles of these Opportunities; `role_reads` counts the
+        calls (one query per batch in Salesforce's)."""
+        self.role_reads += 1
+        wanted = set(opportunity_ids)
+        return [
+            ContactRole(
+                ident,
+                str(stored.fields["OpportunityId"]),
+                str(stored.fields["ContactId"]),
+                stored.fields.get("IsPrimary") is True,
+                stored.modified_at,  # no CreatedDate kept: the last change stands in
+            )
+            for ident, stored in self.objects.get(CONTACT_ROLE, {}).items()
+            if not stored.deleted
+            and stored.fields.get("OpportunityId") in wanted
+            and stored.fields.get("ContactId")
+        ]
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         self.write_calls += 1
