@@ -86,7 +86,8 @@ PERSON_OBJECTS: tuple[tuple[System, str], ...] = (
     (System.SALESFORCE, CONTACT),
     (System.HUBSPOT, HUBSPOT_CONTACTS),
 )
-#: Polled too: an Opportunity's stage is a funnel signal for the person of its converted Lead.
+#: Polled too: an Opportunity's stage is a funnel signal for the person of its converted Lead
+#: (or of its contact role's Contact: `sync.unit.Worker._follow_contact_roles`).
 POLLED_OBJECTS: tuple[tuple[System, str], ...] = (
     *PERSON_OBJECTS[:2],
     (System.SALESFORCE, OPPORTUNITY),

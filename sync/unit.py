@@ -1,14 +1,16 @@
 """The unit of work: sync the people of a batch of records, in one transaction.
 
 Map the records, resolve identities, read each person's other side (and a converted Lead's
-Opportunity) by id, plan per person, send the writes in batches, then commit links, snapshots,
-decisions, dead letters, funnel transitions and the page's checkpoint in ONE transaction. A
-crash before that commit replays the unit: reads are repeatable, creates are upserts on the
-cross-system id (or email) and person ids are deterministic, so nothing is duplicated and the
-echo of a write already made plans nothing; a create is also kept as pending until a commit
-settles it (`sync.store.pending`), so the record it made is found and planned against, never
-overwritten with the source's old values. No state survives between calls, so units can
-later run on several workers (webhooks and retries feed them through `SyncEngine.sync_keys`).
+Opportunity) by id, find the person of an Opportunity linked to no one by its contact role (one
+query per unit: `_follow_contact_roles`), plan per person, send the writes in batches, then
+commit links, snapshots, decisions, dead letters, funnel transitions and the page's checkpoint
+in ONE transaction. A crash before that commit replays the unit: reads are repeatable, creates
+are upserts on the cross-system id (or email) and person ids are deterministic, so nothing is
+duplicated and the echo of a write already made plans nothing; a create is also kept as pending
+until a commit settles it (`sync.store.pending`), so the record it made is found and planned
+against, never overwritten with the source's old values. No state survives between calls, so
+units can later run on several workers (webhooks and retries feed them through
+`SyncEngine.sync_keys`).
 
 Funnel history (`sync.entries`) is worked out only for people whose records say something new
 (a write, or values that differ from a snapshot): what an unchanged snapshot said was recorded
@@ -22,13 +24,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy
 from sqlalchemy import Connection
 
 from connectors.protocol import Connector
-from connectors.records import RecordKey, SourceRecord, System
+from connectors.records import ContactRole, RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, OPPORTUNITY, PERSON_OBJECTS, Mapper, converted_lead
 from mappings.model import FUNNEL_STAGE, Person
 from sync import collector, deletes
@@ -116,6 +118,8 @@ EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no Hu
 NOT_HANDED_OFF = "not_handed_off"
 #: Lead fields the conversion is followed from (`_follow_conversions`): part of the digest.
 CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedOpportunityId")
+OPPORTUNITY_ID = CONVERSION_FIELDS[1]  # a converted Lead's Opportunity
+_EPOCH = datetime.min.replace(tzinfo=UTC)  # orders contact roles without a creation time
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +279,7 @@ class Worker:
             if seen is None or record.modified_at >= seen.modified_at:
                 latest[record.key] = record
         contacts_made = allow_create and self.planner.policy.create_contacts_from_salesforce
+        roles: dict[str, str | None] = {}  # asked once per unit: see `_follow_contact_roles`
         for last_look in (not look_first, True):
             found = CycleReport()  # what gathering says, kept once the plans are final
             with self.reader.connect() as conn:
@@ -290,6 +295,7 @@ class Worker:
                     twins=twins,
                     contacts_made=contacts_made,
                     unpropagated=unpropagated,
+                    roles=roles,
                 )
             plans = self._plan(gathered, allow_create=allow_create, now=now)
             unseen = [] if last_look else self._unseen_matches(gathered, plans, latest)
@@ -557,6 +563,7 @@ class Worker:
         twins: TwinCache | None = None,
         contacts_made: bool,
         unpropagated: Collection[RecordKey] = (),
+        roles: dict[str, str | None] | None = None,
     ) -> _Gathered:
         identity = carry or Identity(conn)
         identity.db = conn
@@ -633,6 +640,27 @@ class Worker:
         if signals:  # an Opportunity's change plans its person, with the person's records
             found = find_links(conn, [r.key for r in signals])
             identity.follow({key: link.person_id for key, link in found.items()})
+            # A converted Lead in hand names its Opportunity: `_follow_conversions` links it.
+            converting = {
+                named
+                for r in live
+                if converted_lead(r) and isinstance(named := r.get(OPPORTUNITY_ID), str)
+            }
+            unlinked = [
+                r.key
+                for r in signals
+                if r.key not in identity.person_of and r.key.id not in converting
+            ]
+            if unlinked:
+                self._follow_contact_roles(
+                    identity,
+                    unlinked,
+                    {} if roles is None else roles,
+                    notes,
+                    trigger,
+                    now,
+                    run_id,
+                )
         touched.update(
             dict.fromkeys(
                 identity.person_of[r.key] for r in (*live, *signals) if r.key in identity.person_of
@@ -989,6 +1017,47 @@ class Worker:
             else:
                 decided[survivor] = None
         return decided
+
+    def _follow_contact_roles(
+        self,
+        identity: Identity,
+        opportunities: Sequence[RecordKey],
+        roles: dict[str, str | None],
+        notes: list[Decision],
+        trigger: str,
+        now: datetime,
+        run_id: uuid.UUID | None,
+    ) -> None:
+        """Opportunities linked to no one (made on an existing Contact, not by a Lead's
+        conversion) join the person of their contact role's Contact (the primary role, else
+        the earliest), as a conversion's Opportunity does (an inactive link, reason
+        `contact_role`), so their stages reach the person's funnel. Salesforce is asked once
+        per unit for the roles of all of them (`roles` keeps the answers, for an
+        Opportunity's id the chosen Contact's, None for none); an Opportunity whose Contact
+        is no one's stays unlinked, and is asked about again at its next change."""
+        unasked = [key.id for key in opportunities if key.id not in roles]
+        if unasked:
+            found = self.connectors[System.SALESFORCE].read_contact_roles(unasked)
+            roles.update(_chosen_contacts(unasked, found))
+        contacts = {
+            key: RecordKey(System.SALESFORCE, CONTACT, chosen)
+            for key in opportunities
+            if (chosen := roles.get(key.id)) is not None
+        }
+        owners = _owners(identity, list(dict.fromkeys(contacts.values()))) if contacts else {}
+        followed: dict[RecordKey, uuid.UUID] = {}
+        for opportunity, contact in contacts.items():
+            pid = owners.get(contact)
+            if pid is None:
+                continue
+            identity.associate(pid, opportunity, LinkReason.CONTACT_ROLE)
+            followed[opportunity] = pid
+            why = f"{opportunity} has {contact} in a contact role: the person's Opportunity"
+            notes.append(
+                note_about(pid, "record", "contact_role", trigger, now, run_id, opportunity, why)
+            )
+        if followed:
+            identity.follow(followed)
 
     def _follow_conversions(
         self,
@@ -1468,6 +1537,28 @@ def _owners(identity: Identity, keys: Sequence[RecordKey]) -> dict[RecordKey, uu
         stored = find_links(identity.db, unseen)
         owners.update((key, link_.person_id) for key, link_ in stored.items() if link_.active)
     return owners
+
+
+def _chosen_contacts(
+    opportunity_ids: Iterable[str], roles: Iterable[ContactRole]
+) -> dict[str, str | None]:
+    """For each Opportunity, the Contact of its primary contact role, else of its earliest
+    one (by creation, then id); None for an Opportunity without one."""
+    by_opportunity: dict[str, list[ContactRole]] = {}
+    for role in roles:
+        by_opportunity.setdefault(role.opportunity_id, []).append(role)
+    chosen: dict[str, str | None] = {}
+    for opportunity in opportunity_ids:
+        mine = by_opportunity.get(opportunity)
+        if not mine:
+            chosen[opportunity] = None
+            continue
+        first = min(
+            mine,
+            key=lambda r: (not r.primary, r.created_at is None, r.created_at or _EPOCH, r.id),
+        )
+        chosen[opportunity] = first.contact_id
+    return chosen
 
 
 def _handoff_notes(

@@ -36,6 +36,8 @@ class LinkReason(StrEnum):
     MANUAL = "manual"  # an operator said so
     DELETED = "deleted"  # (an ended link) its record was deleted and the delete propagated
     RESTORED = "restored"  # a record whose link ended (deleted) came back from a recycle bin
+    # (an inactive link) an Opportunity found its person by its contact role's Contact
+    CONTACT_ROLE = "contact_role"
 
 
 class LinkConflict(Exception):
@@ -488,8 +490,8 @@ def associate(
     at: datetime | None = None,
 ) -> None:
     """Record that these records belong to a person without making them its active record
-    (an inactive link): a converted Lead's Opportunity, whose changes must find the person
-    again. Keys already linked are left as they are."""
+    (an inactive link): a converted Lead's Opportunity, or one found by its contact role,
+    whose changes must find the person again. Keys already linked are left as they are."""
     if not links:
         return
     when = at or utcnow()

@@ -160,6 +160,44 @@ def test_conversion_moves_the_link_to_the_contact(stack: Stack) -> None:
     assert stack.writes() == settled
 
 
+def test_an_opportunity_made_on_a_contact_reaches_hubspot_by_its_contact_role(
+    stack: Stack,
+) -> None:
+    """No Lead is converted: a rep adds a deal to a linked Contact, its primary contact role
+    naming the Contact; the deal's stages reach the HubSpot contact."""
+    hs_id, contact = next((h, k) for h, k in stack.pairs() if k.object == "Contact")
+    deal = stack.sf_box.create(
+        "Opportunity", {"Name": "Upsell", "StageName": "Needs Analysis", "CloseDate": "2026-06-30"}
+    )
+    stack.sf_box.create(
+        "OpportunityContactRole",
+        {"OpportunityId": deal, "ContactId": contact.id, "IsPrimary": True},
+    )
+    stack.later()
+    stack.engine.poll()
+    with stack.read() as conn:
+        link = find_link(conn, RecordKey(System.SALESFORCE, "Opportunity", deal))
+        person = find_link(conn, contact)
+    assert link is not None
+    assert person is not None
+    assert (link.person_id, link.active, link.reason) == (person.person_id, False, "contact_role")
+    [hubspot] = stack.hubspot.read_by_ids("contacts", [hs_id])
+    assert hubspot.get("lifecyclestage") == "opportunity"
+    stack.sf_box.update("Opportunity", deal, {"StageName": "Closed Won"})
+    stack.later()
+    report = stack.engine.poll()
+    [hubspot] = stack.hubspot.read_by_ids("contacts", [hs_id])
+    assert hubspot.get("lifecyclestage") == "customer"
+    assert hubspot.get("funnel_stage") == "Customer"
+    assert report.stage_moves == {"opportunity->customer": 1}
+    stack.later()
+    stack.engine.poll()
+    stack.later()
+    settled = stack.writes()
+    stack.engine.poll()
+    assert stack.writes() == settled
+
+
 def test_ambiguous_email_is_reported_not_guessed(stack: Stack) -> None:
     email = "twins@example.com"
     for first in ("Ann", "Anne"):
