@@ -10,7 +10,12 @@ Order of evidence, strongest first:
    of a person whose record is already the Contact it names is that person's former record
    (an inactive link, reason `conversion`: the order a lost store's records are read in does
    not matter);
-3. the normalized email, when exactly one person has it and that person has no record in the
+3. a converted Lead's `ConvertedContactId`: a Lead converted into a Contact that is a person's
+   record (Salesforce's "convert into an existing Contact": a person back with a new
+   Opportunity), or into one a Lead of the same page stands for, is that person's former record
+   (an inactive link, reason `conversion`), checked before any email match: such Leads are
+   never email twins of the Contact or of each other;
+4. the normalized email, when exactly one person has it and that person has no record in the
    record's system yet.
 
 Anything else is ambiguous: two records of one system with one email, or a cross-id claimed by
@@ -58,6 +63,19 @@ from sync.store.people import (
 NAMESPACE = uuid.UUID("6f1d3c1e-7a52-4d5e-9a0b-2b8f3b0c7d11")
 IDENTITY_FIELD = "identity"
 _NO_RECORDS: Mapping[System, RecordKey] = MappingProxyType({})
+
+
+def _converted_into(items: Iterable[tuple[SourceRecord, Person]]) -> dict[RecordKey, RecordKey]:
+    """The Contact each converted Lead without a cross-system id names (a Lead that has one
+    is its person's by it: `Identity._by_cross_id`)."""
+    return {
+        record.key: RecordKey(record.key.system, CONTACT, contact_id)
+        for record, person in items
+        if converted_lead(record)
+        and parse_baton_id(person.baton_id) is None
+        and isinstance(contact_id := record.get("ConvertedContactId"), str)
+        and contact_id
+    }
 
 
 def ambiguous_rule(system: System) -> str:
@@ -119,6 +137,10 @@ class Identity:
     _flagged: dict[System, set[uuid.UUID]] = field(
         default_factory=lambda: {system: set() for system in System}
     )
+    # Contacts Leads were converted into: their person as stored (None: no one's), and the
+    # person a Lead converted into one no one had stands for it in this unit
+    _stored_contacts: dict[RecordKey, uuid.UUID | None] = field(default_factory=dict)
+    _standing: dict[RecordKey, uuid.UUID] = field(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -143,6 +165,13 @@ class Identity:
         }
         known = existing_people(self.db, sorted(claimed)) if claimed else set()
         self._load_active(known)
+        converted = _converted_into(unlinked)
+        self._stored_owners(converted.values())
+        for lead, into in list(converted.items()):
+            if (owner := self._owner(into)) is not None:
+                self.associate(owner, lead, LinkReason.CONVERSION)
+                del converted[lead]
+        unlinked = [(r, p) for r, p in unlinked if r.key not in self.person_of]
         emails = [
             p.email
             for _, p in unlinked
@@ -156,13 +185,24 @@ class Identity:
                 self._flagged[system] |= people_with_rule(
                     self.db, candidates, IDENTITY_FIELD, ambiguous_rule(system)
                 )
-        twins: dict[tuple[System, str], int] = defaultdict(int)
+        # Leads converted into one Contact, and that Contact, are one human's records: one
+        # twin between them, not several.
+        grouped: dict[tuple[System, str], set[RecordKey]] = defaultdict(set)
         for record, person in unlinked:
             if person.email and parse_baton_id(person.baton_id) is None:
-                twins[(record.key.system, person.email)] += 1
-        for record, person in unlinked:
+                grouped[(record.key.system, person.email)].add(
+                    converted.get(record.key, record.key)
+                )
+        twins = {twin: len(keys) for twin, keys in grouped.items()}
+        # Converted Leads last: their Contact, when in the page, is resolved first.
+        for record, person in sorted(unlinked, key=lambda item: item[0].key in converted):
             if record.key in self.person_of:
                 continue  # a duplicate within the page
+            contact = converted.get(record.key)
+            if contact is not None and (owner := self._owner(contact)) is not None:
+                # its Contact, or a Lead converted into it, was resolved in this page
+                self.associate(owner, record.key, LinkReason.CONVERSION)
+                continue
             bid = parse_baton_id(person.baton_id)
             if bid is not None:
                 self._by_cross_id(record, bid, person.email, known)
@@ -170,6 +210,10 @@ class Identity:
                 self._by_email(record.key, person.email, twins[(record.key.system, person.email)])
             else:
                 self._new_person(record.key, None, LinkReason.CROSS_ID)
+            if contact is not None and record.key in self.person_of:
+                # the first Lead converted into a Contact no one has yet stands for it (it is
+                # moved there: `sync.unit._follow_conversions`); the others are its former ones
+                self._standing[contact] = self.person_of[record.key]
 
     def follow(self, associated: Mapping[RecordKey, uuid.UUID]) -> None:
         """Records that only point at their person (an Opportunity, by its inactive link): the
@@ -210,6 +254,29 @@ class Identity:
             found = active_keys_for(self.db, wanted)
         for pid in wanted:
             self.active[pid] = found.get(pid, {})
+
+    def _stored_owners(self, contacts: Iterable[RecordKey]) -> None:
+        """Read whose current record each Contact is, as stored, unless this unit knows."""
+        unseen = [
+            c for c in set(contacts) if c not in self.person_of and c not in self._stored_contacts
+        ]
+        if not unseen:
+            return
+        found = find_links(self.db, unseen)
+        for contact in unseen:
+            link_ = found.get(contact)
+            self._stored_contacts[contact] = link_.person_id if link_ and link_.active else None
+        self._load_active(p for p in self._stored_contacts.values() if p is not None)
+
+    def _owner(self, contact: RecordKey) -> uuid.UUID | None:
+        """The person whose current record `contact` is (in this unit, or as stored), or who
+        stands for it (a Lead converted into it, resolved in this unit)."""
+        pid = self.person_of.get(contact)
+        if pid is None:
+            pid = self._stored_contacts.get(contact)
+        if pid is not None and self.active.get(pid, _NO_RECORDS).get(contact.system) == contact:
+            return pid
+        return self._standing.get(contact)
 
     def _by_cross_id(
         self, record: SourceRecord, bid: uuid.UUID, email: str | None, known: set[uuid.UUID]
