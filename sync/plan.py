@@ -357,8 +357,7 @@ class Planner:
                 out.funnel = FunnelInputs((hs, sf), tuple(opportunities), resolution)
             system = side.key.system
             updates[system].update(stage=resolution.stage, outcome=resolution.outcome)
-            if resolution.outcome is not None and resolution.reason:
-                updates[system][OUTCOME_REASON] = resolution.reason
+            updates[system].update(_reason_update(resolution))
             touched[system].add(FUNNEL_STAGE)
             before = self._label(side.person.stage, side.person.outcome)
             if out.stage_move is None and before != label:
@@ -688,8 +687,7 @@ class Planner:
             out.seen[side.key] = (side.values, side.record.modified_at)
             return
         updates: dict[str, Any] = {"stage": resolution.stage, "outcome": resolution.outcome}
-        if resolution.outcome is not None and resolution.reason:
-            updates[OUTCOME_REASON] = resolution.reason
+        updates.update(_reason_update(resolution))
         self._update(out, side, updates, {FUNNEL_STAGE}, position)
 
     def _create(
@@ -804,6 +802,19 @@ def _typed(person: Person, name: str) -> dict[str, Any]:
         at = person.entered.get(stage)
         return {f"{ENTERED_PREFIX}{stage}": at}
     return {name: getattr(person, name)}
+
+
+def _reason_update(resolution: Resolution) -> dict[str, str | None]:
+    """The outcome reason a side moved to `resolution` is written: the resolution's own, or
+    none for a person lost without one (R2: an opportunity closed lost gives none, and every
+    reason in the dictionary is a recycle's or a disqualification's: one still on the record is
+    an old rejection's, not the loss's). A stage, or a recycle or disqualification without a
+    reason, leaves the field as it is."""
+    if resolution.outcome is None:
+        return {}
+    if resolution.reason:
+        return {OUTCOME_REASON: resolution.reason}
+    return {OUTCOME_REASON: None} if resolution.outcome is Outcome.LOST else {}
 
 
 def _apply(person: Person, updates: Mapping[str, Any]) -> Person:

@@ -178,3 +178,55 @@ def test_marketing_setting_a_lost_person_back_to_mql_does_not_requalify(world: W
     assert world.hs.get("contacts", hs_id)["funnel_stage"] == "Lost"
     assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "Lost"
     quiet(world, engine)
+
+
+def _lost_after_a_reopened_recycle(world: World) -> tuple[str, str, str, Any]:
+    """A pair recycled with a reason, reopened by sales, converted with an Opportunity that
+    then closes lost: (contact, Lead, Salesforce Contact, engine)."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", RECYCLE, id=sf_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["rejection_reason"] == "Bad Timing"
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)  # sales reopen
+    settle(world, engine)
+    opp_id = world.sf.put("Opportunity", {"StageName": "Needs Analysis", "IsClosed": False})
+    contact_id = world.sf.convert(sf_id)
+    world.sf.put("Lead", {"ConvertedOpportunityId": opp_id}, id=sf_id)
+    settle(world, engine)
+    lost = {"StageName": "Closed Lost", "IsClosed": True, "IsWon": False}
+    world.sf.put("Opportunity", lost, id=opp_id)
+    settle(world, engine)
+    return hs_id, sf_id, contact_id, engine
+
+
+def test_a_lost_person_does_not_keep_an_old_recycles_reason(world: World) -> None:
+    """A closed-lost opportunity gives no reason (R2), and every reason in the dictionary is a
+    recycle's or a disqualification's: the reason a reopened recycle left in HubSpot is not
+    the loss's, so it is cleared as the person moves to Lost, and that holds. Salesforce's
+    copy (carried to the Contact by the conversion) is sales' own: the shipped dictionary
+    never writes it (`outcome_reason: salesforce_to_hubspot`)."""
+    hs_id, _, contact_id, engine = _lost_after_a_reopened_recycle(world)
+    contact = world.hs.get("contacts", hs_id)
+    assert contact["funnel_stage"] == "Lost"
+    assert not contact.get("rejection_reason")
+    sf_contact = world.sf.get("Contact", contact_id)
+    assert sf_contact["Funnel_Stage__c"] == "Lost"
+    assert sf_contact["Rejection_Reason__c"] == "Bad Timing"
+    quiet(world, engine)
+
+
+def test_a_recycle_and_a_disqualification_keep_their_reasons(world: World) -> None:
+    """Only a loss without a reason clears one: sales' verdicts still carry theirs."""
+    hs_id, sf_id, _ = _accepted(world)
+    engine = world.engine()
+    world.sf.put("Lead", RECYCLE, id=sf_id)
+    settle(world, engine)
+    assert world.hs.get("contacts", hs_id)["rejection_reason"] == "Bad Timing"
+    disqualify = {"Status": "Closed - Not Converted", "Rejection_Reason__c": "Competitor"}
+    world.sf.put("Lead", disqualify, id=sf_id)
+    settle(world, engine)
+    contact = world.hs.get("contacts", hs_id)
+    assert (contact["funnel_stage"], contact["rejection_reason"]) == ("Disqualified", "Competitor")
+    quiet(world, engine)
