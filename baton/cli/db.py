@@ -13,7 +13,9 @@ from sync.store import migrate
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(name="db", help="The state store: migrate it, show its revision.")
+    app = typer.Typer(
+        name="db", help="The state store: migrate it, show its revision.", no_args_is_help=True
+    )
     app.command(name="upgrade")(upgrade)
     app.command(name="current")(current)
     return app

@@ -45,8 +45,9 @@ def run(
     """Keep HubSpot and Salesforce in sync (the daemon).
 
     Polls both systems every BATON_POLL_INTERVAL_S, syncs webhook hints as they arrive, runs
-    the SLA timer, and serves /healthz, /readyz, /metrics, the webhooks and a dashboard on
-    BATON_HTTP_HOST:BATON_HTTP_PORT. SIGTERM finishes the batch in hand, then exits 0.
+    the SLA timer and the reconciliation (every BATON_RECONCILE_HOURS), and serves /healthz,
+    /readyz, /metrics, the webhooks and a dashboard on BATON_HTTP_HOST:BATON_HTTP_PORT.
+    SIGTERM finishes the batch in hand, then exits 0.
     """
     settings = settings_or_exit(env_file)
     runtime = start_runtime(settings)

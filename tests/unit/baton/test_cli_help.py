@@ -32,3 +32,17 @@ def test_no_help_text_loses_a_bracket_to_markup() -> None:
             if Text.from_markup(text).plain.count("[") != text.count("["):
                 swallowed.append((path, text))
     assert swallowed == []
+
+
+def test_every_command_group_alone_prints_its_help() -> None:
+    """`baton db` as `baton errors`: a group named alone shows its commands, not an error."""
+    groups = [
+        path.split()[1:]
+        for path, command in commands(typer.main.get_command(app))
+        if getattr(command, "commands", None) and path != "baton"
+    ]
+    assert ["db"] in groups
+    for group in groups:
+        result = CliRunner().invoke(app, group, env={"COLUMNS": "200"})
+        assert "Usage:" in result.output, (group, result.output)
+        assert "Missing command" not in result.output, group
