@@ -230,11 +230,17 @@ def _furthest(signals: Sequence[Signal]) -> Stage | None:
 
 def _said_by_owner(signal: Signal, signals: Sequence[Signal], d: Dictionary) -> bool:
     """Whether `signal`'s outcome is a verdict: said by the system of the team owning the
-    outcome (the dictionary's `owner`), or by another while that system says nothing at all
-    (a person known to HubSpot only)."""
+    outcome (the dictionary's `owner`), or by another while that system says no position at
+    all (a person known to HubSpot only; a Contact made in Salesforce, which has no status)."""
     assert signal.outcome is not None
     home = TEAM_SYSTEMS[d.outcomes[signal.outcome].owner]
-    return signal.system is home or not any(s.system is home for s in signals)
+    return signal.system is home or not any(s.system is home and _says(s) for s in signals)
+
+
+def _says(signal: Signal) -> bool:
+    return bool(
+        signal.stage or signal.outcome or signal.open_opportunity or signal.closed_opportunity
+    )
 
 
 def resolve(signals: Sequence[Signal], dictionary: Dictionary) -> Resolution:

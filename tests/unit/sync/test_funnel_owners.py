@@ -117,6 +117,35 @@ def test_an_outcome_set_in_hubspot_does_not_reject_a_lead_sales_are_working(
 
 
 @pytest.mark.parametrize(
+    "hs_change",
+    [
+        {"hs_lead_status": "UNQUALIFIED", "rejection_reason": "Bad Data"},
+        {"lifecyclestage": "other"},
+    ],
+    ids=["unqualified", "lifecycle-other"],
+)
+def test_an_outcome_set_in_hubspot_stands_where_salesforce_says_no_position(
+    world: World, hs_change: dict[str, str]
+) -> None:
+    """A Contact made in Salesforce has no status and, before any funnel label, says no
+    position: HubSpot's disqualification is then the only word, carried to the Contact, not
+    erased for a stage no one says."""
+    world.hs.known = {"contacts": (*world.hs.known["contacts"], "lifecyclestage")}
+    engine = world.engine()
+    contact_id = world.sf.put("Contact", {"Email": "bob@example.com", "LastName": "Ray"})
+    settle(world, engine)
+    [hs_id] = world.hs.find("contacts", "email", "bob@example.com")
+    assert world.sf.get("Contact", contact_id).get("Funnel_Stage__c") is None
+    world.hs.put("contacts", hs_change, id=hs_id)
+    settle(world, engine)
+    contact = world.hs.get("contacts", hs_id)
+    assert {k: contact.get(k) for k in hs_change} == hs_change  # marketing's word stays
+    assert contact["funnel_stage"] == "Disqualified"
+    assert world.sf.get("Contact", contact_id)["Funnel_Stage__c"] == "Disqualified"
+    quiet(world, engine)
+
+
+@pytest.mark.parametrize(
     ("stage", "back_to"),
     [("SAL", "subscriber"), ("SAL", "lead"), ("MQL", "lead")],
 )
