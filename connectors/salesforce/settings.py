@@ -15,6 +15,7 @@ settings are built, so a bad setup fails at start-up with the setting's name and
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,10 @@ from connectors.errors import ConfigError
 from connectors.records import System
 
 ENV_PREFIX = "BATON_SALESFORCE_"
+
+# The characters a URL query carries unchanged (RFC 3986 unreserved): a token with '+', '/' or
+# '=' (base64) would be read back from the endpoint URL altered, and every message refused.
+_TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
 
 AuthMode = Literal["client_credentials", "jwt_bearer", "refresh_token", "password"]
 
@@ -76,7 +81,8 @@ class SalesforceSettings(BaseSettings):
     webhook_token: SecretStr | None = Field(
         None,
         description="When set, Outbound Messages must carry it as the endpoint URL's `token` "
-        "query parameter (the org id is no secret: it is in every Web-to-Lead form).",
+        "query parameter (the org id is no secret: it is in every Web-to-Lead form); only "
+        "A-Z a-z 0-9 . _ ~ - (e.g. `openssl rand -hex 24`).",
     )
     ca_file: Path | None = Field(None, description="PEM bundle to verify TLS with.")
     proxy_url: str | None = Field(
@@ -108,6 +114,18 @@ class SalesforceSettings(BaseSettings):
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         if isinstance(text, str):
             return text.strip() or None
+        return value
+
+    @field_validator("webhook_token")
+    @classmethod
+    def _token_survives_a_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """The token travels in the endpoint URL's query, where '+' reads as a space and '%'
+        starts an escape: only unreserved characters come back as they were written."""
+        if value is not None and not _TOKEN_CHARACTERS.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "use only the characters A-Z a-z 0-9 . _ ~ - (a URL query changes '+', '/' and "
+                "'=', so every Outbound Message would be refused 401), e.g. `openssl rand -hex 24`"
+            )
         return value
 
     @field_validator("api_version")

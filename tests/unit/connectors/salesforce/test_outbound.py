@@ -152,6 +152,16 @@ def test_with_a_token_set_a_message_carrying_it_is_read(query: str) -> None:
     assert [hint.key.id for hint in receipt.hints] == ["0038d00000AbCdEAAV"]
 
 
+def test_every_character_a_webhook_token_may_hold_reaches_the_check_unchanged() -> None:
+    """The settings allow [A-Za-z0-9._~-]: written into the endpoint URL as it is, such a
+    token is read back the same (a '+' would come back as a space: refused at start-up)."""
+    token = "AZaz09._~-"
+    receipt = verify_outbound(_request(f"?token={token}"), org_id=ORG, token=token)
+    assert len(receipt.hints) == 1
+    with pytest.raises(WebhookRejected, match="token"):
+        verify_outbound(_request("?token=a+b"), org_id=ORG, token="a+b")
+
+
 def test_without_a_token_set_the_org_id_alone_is_checked() -> None:
     assert len(verify_outbound(_request(""), org_id=ORG, token=None).hints) == 1
     with pytest.raises(WebhookRejected, match="organization"):

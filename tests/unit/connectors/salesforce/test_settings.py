@@ -85,3 +85,25 @@ def test_a_blank_pem_file_setting_is_unset(
     settings = load_settings()
 
     assert getattr(settings, name.lower()) is None
+
+
+@pytest.mark.parametrize(
+    "token", ["abc+def0123", "abc/def0123", "abcdef0123==", "abc def", "a%20b"]
+)
+def test_a_webhook_token_a_url_query_would_change_is_refused(token: str) -> None:
+    """parse_qs reads '+' as a space (and '%' as an escape): such a token loads, then every
+    Outbound Message is refused 401. Refused at start-up instead, without echoing it."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(client_id="c", client_secret="s", webhook_token=token)
+    assert info.value.setting == "BATON_SALESFORCE_WEBHOOK_TOKEN"
+    assert "openssl rand -hex 24" in info.value.fix
+    assert "A-Z a-z 0-9 . _ ~ -" in info.value.fix
+    assert token.strip() not in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("token", ["0f3a9c" * 8, "Ab0-_.~z", "tok_en-URLsafe"])
+def test_a_webhook_token_of_unreserved_characters_is_kept(token: str) -> None:
+    settings = load_settings(client_id="c", client_secret="s", webhook_token=token)
+    assert settings.webhook_token is not None
+    assert settings.webhook_token.get_secret_value() == token
