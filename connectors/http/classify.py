@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import requests
@@ -96,6 +97,8 @@ class SystemFacts:
     daily_resets: str
     #: The setting naming where the system is, per operation prefix ("" for the others).
     where: tuple[tuple[str, str], ...] = ()
+    #: The setting naming the proxy calls go through, when the system has one.
+    proxy_setting: str | None = None
 
     def setting_for(self, operation: str | None) -> str | None:
         return next((name for p, name in self.where if (operation or "").startswith(p)), None)
@@ -174,8 +177,9 @@ SALESFORCE = SystemFacts(
     # the token grant goes to the login URL; the API calls to the instance it answered with
     where=(
         ("oauth2.token", "BATON_SALESFORCE_LOGIN_URL"),
-        ("", "BATON_SALESFORCE_INSTANCE_URL or LOGIN_URL"),
+        ("", "BATON_SALESFORCE_INSTANCE_URL or BATON_SALESFORCE_LOGIN_URL"),
     ),
+    proxy_setting="BATON_SALESFORCE_PROXY_URL",
     rules=(
         Rule(401, Kind.SESSION_EXPIRED, "Salesforce session expired", code="INVALID_SESSION_ID"),
         # One code, two limits: "TotalRequests Limit exceeded." is the daily allocation;
@@ -415,7 +419,11 @@ _NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def classify_exception(
-    exc: BaseException, *, system: System | str, operation: str | None = None
+    exc: BaseException,
+    *,
+    system: System | str,
+    operation: str | None = None,
+    proxy: str | None = None,
 ) -> ConnectorError | None:
     """Classify an exception raised by a call; None for anything that is not an I/O failure.
 
@@ -423,6 +431,10 @@ def classify_exception(
     and `body`/`content` attributes), TLS verification failures (a `ConfigError`: the CA file)
     and transport failures. Programming errors are deliberately left unclassified so they
     propagate, unretried.
+
+    `proxy` is the proxy URL the call went through (None: direct). A connection never made
+    then means the proxy could not be reached: the failure names the proxy's host:port (never
+    its credentials) and its setting, not the address the proxy was to reach.
     """
     if isinstance(exc, ConnectorError):
         return exc
@@ -474,13 +486,33 @@ def classify_exception(
         name = type(exc).__name__
         address = _address(chain)
         unprocessed = any(isinstance(e, _NOT_SENT_ERRORS) for e in chain)
-        message = f"connection failed ({name})" + (f" to {address}" if address else "")
         facts = _facts(system)
         setting = facts.setting_for(operation) if facts else None
+        via = _proxy_address(proxy) if proxy else None
+        if via is not None and unprocessed:  # the proxy itself could not be reached
+            address = f"the proxy {via}"
+            setting = (facts.proxy_setting if facts else None) or setting
+        elif via is not None and address:
+            address += f" through the proxy {via}"
+        message = f"connection failed ({name})" + (f" to {address}" if address else "")
         if unprocessed and setting:  # no connection at all: down, or the wrong address
             message += f": is it running, and is {setting} right?"
         return TransientError(message, system=system, operation=operation, unprocessed=unprocessed)
     return None
+
+
+def _proxy_address(proxy: str) -> str | None:
+    """`host:port` of a proxy URL, without the user and password it may carry."""
+    try:
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}.get(parts.scheme, 1080)
+    return f"{host}:{port or default}"
 
 
 def _address(chain: list[BaseException]) -> str | None:

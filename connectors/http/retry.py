@@ -89,6 +89,8 @@ class Retrier:
             `SessionExpired` is raised to the caller as the `AuthError` it is).
         sleep: injectable for tests; the retrier never sleeps any other way.
         rng: source of jitter; injectable for tests.
+        proxy: the proxy URL the calls go through (None: direct), so a failure to reach it
+            names it rather than the address it was to reach.
     """
 
     def __init__(
@@ -101,8 +103,10 @@ class Retrier:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.system = system
+        self.proxy = proxy
         self.policy = policy or RetryPolicy()
         self.budget = budget
         self.on_session_expired = on_session_expired
@@ -137,7 +141,9 @@ class Retrier:
                 error = (
                     exc
                     if isinstance(exc, ConnectorError)
-                    else classify_exception(exc, system=self.system, operation=operation)
+                    else classify_exception(
+                        exc, system=self.system, operation=operation, proxy=self.proxy
+                    )
                 )
                 if error is None:
                     raise

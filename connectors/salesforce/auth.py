@@ -102,7 +102,9 @@ class TokenClient:
                 else:
                     response = client.post(TOKEN_PATH, data=form, auth=auth)
             except httpx.TransportError as exc:
-                classified = classify_exception(exc, system=System.SALESFORCE, operation=operation)
+                classified = classify_exception(
+                    exc, system=System.SALESFORCE, operation=operation, proxy=s.proxy_url
+                )
                 raise (classified or exc) from None
         if response.is_success:
             return self._token(response, operation)

@@ -174,6 +174,7 @@ class SalesforceSdk:
             policy=policy,
             budget=budget,
             on_session_expired=self.refresh,
+            proxy=proxy_url,
             **retry_kwargs,
         )
         self._sf: Salesforce | None = None

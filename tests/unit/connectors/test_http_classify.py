@@ -410,7 +410,51 @@ def test_a_connection_never_made_names_the_address_and_the_setting() -> None:
         "BATON_SALESFORCE_LOGIN_URL right?"
     )
     assert api is not None
-    assert api.message.endswith("is BATON_SALESFORCE_INSTANCE_URL or LOGIN_URL right?")
+    assert api.message.endswith(
+        "is BATON_SALESFORCE_INSTANCE_URL or BATON_SALESFORCE_LOGIN_URL right?"
+    )
+
+
+PROXY = "http://puser:proxypass99@127.0.0.1:9"
+
+
+def test_a_proxy_never_reached_is_named_not_the_address_behind_it() -> None:
+    """Through a proxy, a connection never made is one to the proxy: its host:port and its
+    setting are named (never its user or password), not the login or instance URL."""
+    proxies = {"https": PROXY}
+    by_httpx = _raised(
+        lambda: httpx.Client(proxy=PROXY).post("https://login.example.invalid/token", timeout=5)
+    )
+    by_requests = _raised(
+        lambda: requests.get("https://inst.example.invalid/x", proxies=proxies, timeout=5)
+    )
+
+    login = classify_exception(by_httpx, system=SF, operation="oauth2.token.jwt", proxy=PROXY)
+    api = classify_exception(by_requests, system=SF, operation="Lead.query", proxy=PROXY)
+
+    for error in (login, api):
+        assert isinstance(error, TransientError)
+        assert error.unprocessed
+        assert error.message.endswith(
+            "to the proxy 127.0.0.1:9: is it running, and is BATON_SALESFORCE_PROXY_URL right?"
+        )
+        assert "example.invalid" not in error.message
+        assert "puser" not in str(error)
+        assert "proxypass99" not in str(error)
+
+
+def test_a_proxy_refusing_the_tunnel_names_the_address_and_the_proxy() -> None:
+    """The proxy answered (502 to CONNECT): the address it could not reach is named, and the
+    proxy it went through."""
+    request = httpx.Request("POST", "https://login.example.invalid/services/oauth2/token")
+    refused = httpx.ProxyError("502 Bad Gateway", request=request)
+
+    error = classify_exception(refused, system=SF, operation="oauth2.token.jwt", proxy=PROXY)
+
+    assert error is not None
+    assert error.message == (
+        "connection failed (ProxyError) to login.example.invalid:443 through the proxy 127.0.0.1:9"
+    )
 
 
 def test_a_connection_dropped_after_sending_names_the_address_only() -> None:
