@@ -42,10 +42,21 @@ _REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
+# What a grant also sends when it is set: (setting, when), for the hint after a refusal.
+_OPTIONAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "refresh_token": (("client_secret", "if set or the connected app requires it"),),
+    "password": (("security_token", "if set"),),
+}
+
+
 def mode_needs(auth: str) -> str:
-    """The settings an auth mode uses, as the environment names them ('A, B and C or D')."""
+    """The settings an auth mode uses, as the environment names them ('A, B and C or D'), then
+    those its grant sends only when set ('..., and E if set')."""
     names = [" or ".join(ENV_PREFIX + n.upper() for n in alt) for alt in _REQUIRED.get(auth, ())]
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+    text = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+    for name, when in _OPTIONAL.get(auth, ()):
+        text += f", and {ENV_PREFIX}{name.upper()} {when}"
+    return text
 
 
 class SalesforceSettings(BaseSettings):

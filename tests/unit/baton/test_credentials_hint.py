@@ -20,7 +20,19 @@ REFUSED = {"error": "invalid_grant", "error_description": "authentication failur
     [
         (
             {"auth": "refresh_token", "refresh_token": "5Aep861refresh"},
-            "; check BATON_SALESFORCE_CLIENT_ID and BATON_SALESFORCE_REFRESH_TOKEN "
+            "; check BATON_SALESFORCE_CLIENT_ID and BATON_SALESFORCE_REFRESH_TOKEN, and "
+            "BATON_SALESFORCE_CLIENT_SECRET if set or the connected app requires it "
+            "(BATON_SALESFORCE_AUTH=refresh_token)",
+        ),
+        (
+            # the grant sends the consumer secret when it is set: a wrong one is refused too
+            {
+                "auth": "refresh_token",
+                "refresh_token": "5Aep861refresh",
+                "client_secret": "consumer-secret",
+            },
+            "; check BATON_SALESFORCE_CLIENT_ID and BATON_SALESFORCE_REFRESH_TOKEN, and "
+            "BATON_SALESFORCE_CLIENT_SECRET if set or the connected app requires it "
             "(BATON_SALESFORCE_AUTH=refresh_token)",
         ),
         (
@@ -34,10 +46,12 @@ REFUSED = {"error": "invalid_grant", "error_description": "authentication failur
                 "client_secret": "consumer-secret",
                 "username": "u@acme.com",
                 "password": "pw",
+                # appended to the password by the grant: a wrong one is refused as a bad login
+                "security_token": "sectok123456",
             },
             "; check BATON_SALESFORCE_CLIENT_ID, BATON_SALESFORCE_CLIENT_SECRET, "
-            "BATON_SALESFORCE_USERNAME and BATON_SALESFORCE_PASSWORD "
-            "(BATON_SALESFORCE_AUTH=password)",
+            "BATON_SALESFORCE_USERNAME and BATON_SALESFORCE_PASSWORD, and "
+            "BATON_SALESFORCE_SECURITY_TOKEN if set (BATON_SALESFORCE_AUTH=password)",
         ),
     ],
 )
