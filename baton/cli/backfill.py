@@ -37,6 +37,7 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from baton.cli.common import EnvFileOption, fail, settings_or_exit
 from baton.cli.run import start_runtime
@@ -341,15 +342,26 @@ def _status(stopped_by: list[int]) -> int:
 
 def _again(exc: Exception, *, dry_run: bool, since: datetime | None) -> str:
     """What running the backfill again does after `exc`, when that helps: after a failure that
-    passes by itself (a dropped connection, a limit) it goes on from the last page each listing
-    committed. Credentials, certificates or a bad request fail again; a dry run keeps nothing."""
-    if dry_run or not (getattr(exc, "retryable", False) or isinstance(exc, DailyLimitExhausted)):
+    passes by itself (a dropped connection, a limit, the store's server restarting) it goes on
+    from the last page each listing committed. Credentials, certificates or a bad request fail
+    again; a dry run keeps nothing."""
+    store = isinstance(exc, DBAPIError)
+    passes = (
+        isinstance(exc, OperationalError) or exc.connection_invalidated
+        if isinstance(exc, DBAPIError)
+        else getattr(exc, "retryable", False) or isinstance(exc, DailyLimitExhausted)
+    )
+    if dry_run or not passes:
         return ""
     if isinstance(exc, AuthError):  # an expired session that could not be renewed
         return ""
+    check = "; check BATON_DATABASE_URL, and that the database server is up" if store else ""
     if since is not None:
-        return " (run it again once that passes: a --since run reads its window again)"
-    return " (run it again once that passes: it goes on from the last page each listing committed)"
+        return f"{check} (run it again once that passes: a --since run reads its window again)"
+    return (
+        f"{check} (run it again once that passes: it goes on from the last page each listing "
+        "committed)"
+    )
 
 
 def _keep_budgets(runtime: Runtime) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from baton.cli import backfill as backfill_cli
 from baton.cli.backfill import (
@@ -176,6 +177,18 @@ class FailingEngine:
         (AuthError("invalid token", system=System.HUBSPOT), {}, False),
         (SessionExpired("session expired", system=System.SALESFORCE), {}, False),
         (ConfigError("TLS certificate verification failed", setting="ca_file", fix="x"), {}, False),
+        # the store's server went away (PostgreSQL restarted): it passes, the pages are kept
+        (OperationalError("SELECT 1", {}, Exception("server closed the connection")), {}, True),
+        (
+            DBAPIError(
+                "SELECT 1", {}, Exception("terminating connection"), connection_invalidated=True
+            ),
+            {},
+            True,
+        ),
+        (DBAPIError("SELECT 1", {}, Exception("bad value")), {}, False),
+        (IntegrityError("INSERT", {}, Exception("duplicate key")), {}, False),
+        (OperationalError("SELECT 1", {}, Exception("closed")), {"dry_run": True}, False),
     ],
 )
 def test_a_failed_backfill_says_run_it_again_only_when_that_helps(
@@ -206,6 +219,7 @@ def test_a_failed_backfill_says_run_it_again_only_when_that_helps(
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"baton backfill: {type(error).__name__}: ")
     assert ("run it again" in line) is resumes, line
+    assert ("check BATON_DATABASE_URL" in line) is (resumes and isinstance(error, DBAPIError))
 
 
 def test_a_stop_exits_as_the_shell_reports_its_signal() -> None:
