@@ -39,6 +39,18 @@ class SettingsError(Exception):
 _STORE_URLS = "use sqlite:///path/to/baton.db or postgresql://user:password@host:5432/db"
 #: The URL schemes of the drivers Baton ships (`sync.store.engine` makes postgres psycopg 3).
 _DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
+_AT_FIX = (
+    "more than one '@' before the host (a password holding '@'?); write each '@' in the user "
+    f"name or password as %40; {_STORE_URLS}"
+)
+
+
+def _ats_before_the_host(url: str) -> bool:
+    """Whether the URL's authority (between '://' and the path or query) holds an '@' before
+    its last one: a user name or password with a raw '@'."""
+    rest = url.partition("://")[2]
+    authority = rest[: min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=None)]
+    return "@" in authority.rpartition("@")[0]
 
 
 class BatonSettings(BaseSettings):
@@ -93,9 +105,13 @@ class BatonSettings(BaseSettings):
     @classmethod
     def _a_store_url(cls, value: SecretStr) -> SecretStr:
         """A URL Baton can open: SQLite or PostgreSQL (the password is never echoed)."""
+        text = value.get_secret_value()
         try:
-            url = make_url(value.get_secret_value())
+            url = make_url(text)
         except (ArgumentError, ValueError) as exc:
+            if isinstance(exc, ValueError) and _ats_before_the_host(text):
+                # 'p@ss:word': the password ended at its '@', and 'word@h:5432' became the port
+                raise ValueError(_AT_FIX) from None
             reason = (
                 "its port is not a number" if isinstance(exc, ValueError) else "not a database URL"
             )
@@ -104,10 +120,7 @@ class BatonSettings(BaseSettings):
         if backend not in ("sqlite", "postgresql", "postgres"):
             raise ValueError(f"{backend!r} is not a store Baton can use; {_STORE_URLS}")
         if "@" in (url.host or ""):  # the password ended at its own '@': the rest became the host
-            raise ValueError(
-                "more than one '@' before the host (a password holding '@'?); write each '@' "
-                f"in the user name or password as %40; {_STORE_URLS}"
-            )
+            raise ValueError(_AT_FIX)
         if url.drivername not in _DRIVERS:
             example = (
                 "sqlite:///path/to/baton.db"

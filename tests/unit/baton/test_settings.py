@@ -99,6 +99,18 @@ def test_env_file_is_read(tmp_path: Path) -> None:
             "BATON_DATABASE_URL: more than one '@' before the host (a password holding '@'?); "
             "write each '@' in the user name or password as %40",
         ),
+        (
+            "BATON_DATABASE_URL",
+            # the password 's3cret@PW:word': its ':' after the '@' made 'word@db:5432' the port
+            "postgresql://u:s3cret@PW:word@db:5432/baton",
+            "BATON_DATABASE_URL: more than one '@' before the host (a password holding '@'?); "
+            "write each '@' in the user name or password as %40",
+        ),
+        (
+            "BATON_DATABASE_URL",
+            "postgresql://u:s3cret@PW:word@db:5432?sslmode=require",
+            "BATON_DATABASE_URL: more than one '@' before the host",
+        ),
     ],
 )
 def test_a_bad_value_names_the_variable(
