@@ -137,6 +137,12 @@ class BatonMetrics:
             "baton_dead_letters_added", "Records that became dead letters", registry=r
         )
         self.cycles = Counter("baton_cycles", "Sync cycles run", ["trigger", "outcome"], registry=r)
+        self.webhook_events_skipped = Counter(
+            "baton_webhook_events_skipped",
+            "Webhook events that could not be read (each logged; the polls read their records)",
+            ["system"],
+            registry=r,
+        )
         self.cycle_seconds = Histogram(
             "baton_cycle_duration_seconds",
             "Wall time of a sync cycle",

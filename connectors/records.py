@@ -209,9 +209,12 @@ class WebhookReceipt:
     """A verified webhook: its hints, and the exact response the sender expects back.
 
     Salesforce Outbound Messages need a SOAP acknowledgement; HubSpot needs any 2xx.
+    `skipped` counts the events or notifications it carried that could not be read (the
+    connector logs each; the polls read what they were about).
     """
 
     hints: tuple[ChangeHint, ...]
     status_code: int = 200
     response_body: bytes = b""
     media_type: str = "text/plain"
+    skipped: int = 0

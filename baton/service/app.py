@@ -159,6 +159,8 @@ async def _receive(
         receipt = verify(webhook)
     except Exception as exc:
         return _refused(system, exc)
+    if receipt.skipped and deps.metrics is not None:
+        deps.metrics.webhook_events_skipped.labels(system).inc(receipt.skipped)
     keys, gone, purged = _keys(receipt)
     if keys:
         try:

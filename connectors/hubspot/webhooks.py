@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +41,8 @@ from connectors.records import (
     WebhookReceipt,
     WebhookRequest,
 )
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_V3 = "x-hubspot-signature-v3"
 SIGNATURE = "x-hubspot-signature"
@@ -139,7 +142,8 @@ class HubSpotWebhooks:
         """Check the signature, then parse: `WebhookRejected` when the signature does not
         verify, `WebhookMalformed` when a signed body cannot be read."""
         self.check_signature(request)
-        return WebhookReceipt(hints=tuple(parse_events(request.body)))
+        hints, skipped = read_events(request.body)
+        return WebhookReceipt(hints=tuple(hints), skipped=skipped)
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         """Refuse what the headers alone condemn, before the body is read (the receiver calls
@@ -232,12 +236,19 @@ def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
 
 
 def parse_events(body: bytes) -> list[ChangeHint]:
-    """A delivery (a JSON array of events) as hints, exact duplicates dropped, order kept.
+    """`read_events`' hints alone."""
+    return read_events(body)[0]
+
+
+def read_events(body: bytes) -> tuple[list[ChangeHint], int]:
+    """A delivery (a JSON array of events) as hints, exact duplicates dropped, order kept, and
+    how many of its events could not be read.
 
     Raises `WebhookMalformed` for a body that is not a JSON array (or object) of events.
     Unknown object or event types are skipped (an app may subscribe to more than Baton reads),
-    and so is an event Baton cannot read (a field of the wrong type): the rest of the batch is
-    still hinted, and the polls read what the skipped one was about.
+    and so is an event Baton cannot read (not an object, or a field of the wrong type): that
+    one is logged (its eventId and the reason, none of its values) and counted, the rest of the
+    batch is still hinted, and the polls read what the skipped one was about.
     """
     try:
         events = orjson.loads(body) if body else []
@@ -249,15 +260,36 @@ def parse_events(body: bytes) -> list[ChangeHint]:
         raise _malformed("body is not a JSON array of events")
     seen: set[ChangeHint] = set()
     hints: list[ChangeHint] = []
+    skipped = 0
     for event in events:
         if not isinstance(event, Mapping):
+            skipped += 1
+            _skipped(None, f"an event is a JSON {type(event).__name__}, not an object")
             continue
         try:
             found = list(_hints(event))
-        except (TypeError, ValueError, AttributeError):
-            continue  # one malformed event: not a reason to refuse the others
+        except (TypeError, ValueError, AttributeError) as exc:
+            skipped += 1  # one malformed event: not a reason to refuse the others
+            _skipped(event.get("eventId"), f"{type(exc).__name__}: {exc}")
+            continue
         for hint in found:
             if hint not in seen:
                 seen.add(hint)
                 hints.append(hint)
-    return hints
+    return hints, skipped
+
+
+def _skipped(event_id: object, reason: str) -> None:
+    """One line per event skipped: its id (HubSpot's, to find it in the app's delivery log)
+    and why, cut short; never the event's values."""
+    shown = event_id if isinstance(event_id, int | str) else None
+    log.warning(
+        "webhook event skipped",
+        extra={
+            "kv": {
+                "system": System.HUBSPOT.value,
+                "event_id": str(shown)[:40] if shown is not None else "-",
+                "reason": " ".join(reason.split())[:200],
+            }
+        },
+    )

@@ -404,3 +404,20 @@ def test_an_outbound_message_with_more_than_100_notifications_is_refused_whole(
     assert response.status_code == 401
     assert b"Ack" not in response.content
     assert sink.keys == []
+
+
+def test_an_unreadable_hubspot_event_is_counted_and_the_rest_are_queued(sink: Sink) -> None:
+    """One malformed event does not cost the delivery (a 400 would lose every hint in it):
+    the others are queued, and the skipped one is counted for /metrics."""
+    metrics = BatonMetrics()
+    events = json.loads(hubspot_body())
+    odd = {**events[0], "eventId": 2, "subscriptionType": "contact.merge", "objectId": 8}
+    odd["mergedObjectIds"] = "not-a-list"
+    body = json.dumps([odd, *events, "not an event"]).encode()
+
+    http = client(sink, metrics=metrics)
+    response = http.post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+
+    assert response.status_code == 200
+    assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
+    assert 'baton_webhook_events_skipped_total{system="hubspot"} 2.0' in http.get("/metrics").text

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from datetime import UTC, datetime
 
 import pytest
 from hubspot.utils.signature import Signature
 
 from connectors.errors import WebhookMalformed, WebhookRejected
-from connectors.hubspot.webhooks import HubSpotWebhooks, parse_events, signing_uri
+from connectors.hubspot.webhooks import (
+    HubSpotWebhooks,
+    parse_events,
+    read_events,
+    sign_v3,
+    signing_uri,
+)
 from connectors.records import ChangeKind, WebhookRequest
 
 SECRET = "app-client-secret-0123456789"
@@ -201,6 +209,51 @@ def test_given_one_odd_event_then_the_rest_of_the_batch_is_still_hinted(
     hints = parse_events(json.dumps([odd, fine]).encode())
     assert [hint.key.id for hint in hints] == ids
     assert [hint.occurred_at for hint in hints if hint.key.id == "8"] in ([], [None])
+
+
+def test_an_event_that_cannot_be_read_is_logged_with_its_id_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Skipped, not silently: one warning per event with HubSpot's eventId and the reason (to
+    find it in the app's delivery log), none of its values; the receipt counts them."""
+    odd = {
+        "eventId": 4711,
+        "subscriptionType": "contact.merge",
+        "objectId": 8,
+        "mergedObjectIds": 5,
+        "propertyValue": "jane@example.com",
+    }
+    fine = {"eventId": 4712, "subscriptionType": "contact.creation", "objectId": 9}
+    unknown = {"eventId": 4713, "subscriptionType": "widget.creation", "objectId": 1}
+    with caplog.at_level(logging.WARNING, logger="connectors.hubspot.webhooks"):
+        hints, skipped = read_events(json.dumps([odd, fine, unknown, 42]).encode())
+
+    assert [hint.key.id for hint in hints] == ["9"]
+    assert skipped == 2  # an unknown type is Baton's choice, not a malformed event
+    facts = [record.kv for record in caplog.records]  # type: ignore[attr-defined]
+    assert [(kv["system"], kv["event_id"]) for kv in facts] == [
+        ("hubspot", "4711"),
+        ("hubspot", "-"),
+    ]
+    assert facts[0]["reason"] == "TypeError: mergedObjectIds is a int, not a list"
+    assert "not an object" in facts[1]["reason"]
+    assert all(record.getMessage() == "webhook event skipped" for record in caplog.records)
+    assert "jane@example.com" not in caplog.text
+
+
+def test_the_receipt_counts_the_events_it_skipped() -> None:
+    body = json.dumps([{"eventId": 1, "subscriptionType": "contact.merge", "mergedObjectIds": 5}])
+    stamp = str(int(time.time() * 1000))
+    url = "https://baton.example.com/webhooks/hubspot"
+    headers = {
+        "X-HubSpot-Signature-v3": sign_v3(
+            "s3cret", method="POST", uri=url, body=body.encode(), timestamp=stamp
+        ),
+        "X-HubSpot-Request-Timestamp": stamp,
+    }
+    request = WebhookRequest("POST", url, headers, body.encode(), datetime.now(UTC))
+    receipt = HubSpotWebhooks("s3cret").verify(request)
+    assert (receipt.hints, receipt.skipped) == ((), 1)
 
 
 @pytest.mark.parametrize("body", [b"<xml/>", b'"a string"', b"{not json"])
