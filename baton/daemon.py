@@ -5,7 +5,8 @@ Webhooks are hints: the service puts record keys on a `KeyQueue` and wakes the l
 them to `engine.sync_keys` (idempotent, so a key seen twice costs one extra read, never a wrong
 write). Polling stays the source of truth. The queue holds at most `MAX_QUEUED_KEYS` keys from
 webhooks: past that a webhook is answered 503 and its sender (HubSpot and Salesforce both)
-retries it later, so a flood costs no memory and no reads beyond the bound. A stop request
+retries it later, so a flood costs no memory and no reads beyond the bound; only a webhook
+carrying a purge (a privacy deletion, seen by no poll) is queued past it. A stop request
 (SIGTERM, Ctrl-C) lets the batch in hand finish, then the loop returns.
 """
 
@@ -44,7 +45,8 @@ KEYS_PER_BATCH = 500
 #: Keys webhooks may leave waiting (20 batches); a webhook that would queue more is refused
 #: with `QueueFull` (503), and its sender retries later (the polls read the same records).
 #: Keys put back by a failed batch or recovered from the store take room but are never
-#: refused: they were accepted already.
+#: refused: they were accepted already. Nor is a webhook carrying a purge (a privacy deletion,
+#: which no poll sees): it is queued past the bound, its purges kept in the store first.
 MAX_QUEUED_KEYS = 10_000
 
 
@@ -192,12 +194,16 @@ class Daemon:
         in the store first: nothing else says so, and the sender, answered 200, does not send
         them again; should keeping them fail, this raises and the sender is asked to retry.
 
+        A webhook that carries a purge is never refused for room: a purge is the one hint no
+        poll sees, it is kept in the store before it is queued, and the body size cap bounds
+        how many keys one delivery brings; its other keys are queued with it.
+
         Raises:
-            QueueFull: the queue holds its `max_keys` (checked before a purge is kept, so a
+            QueueFull: the queue holds its `max_keys` and the webhook carries no purge (so a
                 refused webhook leaves nothing behind); the sender is asked to retry.
         """
         keys = list(keys)
-        if not self.queue.room_for(keys):
+        if not purged and not self.queue.room_for(keys):
             raise QueueFull(
                 f"{len(self.queue)} webhook keys wait already, at most "
                 f"{self.queue.max_keys}; try again later"

@@ -287,19 +287,36 @@ def _keys(*ids: int) -> list[RecordKey]:
 
 def test_webhooks_queue_no_more_than_max_keys(store) -> None:  # type: ignore[no-untyped-def]
     """A flood of hints (forged, or a mass import) is refused past the bound, whole and leaving
-    nothing behind (not even a purge kept in the store); keys already queued take no room."""
+    nothing behind (a deletion to the recycle bin too: the polls read it); keys already queued
+    take no room. Purges are the exception: see the next test."""
     daemon = Daemon(FakeEngine(), interval_s=60, queue=KeyQueue(max_keys=3), store=store)
     daemon.receive(_keys(1, 2))
     with pytest.raises(QueueFull, match="at most 3"):
-        daemon.receive(_keys(3, 4), gone=_keys(4), purged=_keys(4))
-    with store.connect() as conn:
-        assert kept_purges(conn) == []
+        daemon.receive(_keys(3, 4), gone=_keys(4))
     assert len(daemon.queue) == 2
     daemon.receive(_keys(1, 2, 3))  # two already queued: one more fits
     assert len(daemon.queue) == 3
     daemon.drain()
     daemon.receive(_keys(4, 5, 6))  # room again once synced
     assert len(daemon.queue) == 3
+
+
+def test_a_webhook_carrying_a_purge_is_queued_past_the_bound(store) -> None:  # type: ignore[no-untyped-def]
+    """A privacy deletion is the one hint no poll sees: refused 503, it would wait on the
+    sender's retries for as long as the queue stays full. It is kept in the store and queued
+    past the bound, with the delivery's other keys; the next delivery without one is refused."""
+    daemon = Daemon(FakeEngine(), interval_s=60, queue=KeyQueue(max_keys=2), store=store)
+    daemon.receive(_keys(1, 2))
+
+    daemon.receive(_keys(3, 4), gone=_keys(4), purged=_keys(4))
+
+    with store.connect() as conn:
+        assert kept_purges(conn) == _keys(4)
+    assert len(daemon.queue) == 4
+    with pytest.raises(QueueFull):
+        daemon.receive(_keys(5))
+    keys, gone, purged = daemon.queue.drain()
+    assert (keys, gone, purged) == (_keys(1, 2, 3, 4), set(_keys(4)), set(_keys(4)))
 
 
 def test_keys_put_back_by_a_failed_sync_are_never_refused() -> None:
@@ -330,6 +347,21 @@ def test_a_full_queue_answers_webhooks_503_so_the_sender_retries() -> None:
         daemon.drain()
         assert http.post("/webhooks/salesforce", content=b"<x/>").status_code == 200
     assert daemon.queue.drain()[0] == _keys(2)
+
+
+def test_a_full_queue_still_answers_a_privacy_deletion_200(store) -> None:  # type: ignore[no-untyped-def]
+    daemon = Daemon(FakeEngine(), interval_s=60, queue=KeyQueue(max_keys=1), store=store)
+    daemon.receive(_keys(1))
+
+    def verify(_request: object) -> WebhookReceipt:
+        return WebhookReceipt(hints=(ChangeHint(_keys(2)[0], ChangeKind.PURGED, None),))
+
+    app = create_app(ServiceDeps(sink=daemon.receive, verify_hubspot=verify))
+    with TestClient(app) as http:
+        assert http.post("/webhooks/hubspot", content=b"[]").status_code == 200
+    with store.connect() as conn:
+        assert kept_purges(conn) == _keys(2)
+    assert daemon.queue.drain()[2] == set(_keys(2))
 
 
 def test_a_purge_hint_is_kept_in_the_store_until_synced_even_across_a_crash(  # type: ignore[no-untyped-def]
