@@ -140,17 +140,22 @@ class Timer:
 
 @dataclass
 class DaemonState:
-    """What `/readyz` and the dashboard say about the loop."""
+    """What `/readyz`'s body and the dashboard say about the loop (never its status code: a
+    vendor down or a daily limit spent is no reason to stop receiving webhooks)."""
 
     cycles: int = 0
     last_poll_at: datetime | None = None
     last_poll_error: str | None = None
     timers_due: dict[str, float] = field(default_factory=dict)
 
-    def readiness(self) -> Readiness:
-        if self.last_poll_error:
-            return Readiness((f"last poll failed: {self.last_poll_error}",))
-        return Readiness()
+    def sync_health(self) -> dict[str, object]:
+        """The loop's health as JSON values: how far polling got and its last error (masked:
+        `/readyz` is unauthenticated)."""
+        return {
+            "cycles": self.cycles,
+            "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
+            "last_poll_error": self.last_poll_error,
+        }
 
 
 class CycleFailed(Exception):
@@ -213,6 +218,26 @@ class Daemon:
                 keep_purges(tx, purged)
         self.queue.put(keys, gone, purged)
 
+    def readiness(self) -> Readiness:
+        """Whether this process can receive webhooks, as far as the loop goes: always (the
+        store, the other half, is checked by `baton.wiring`). A failed poll does not make it
+        unready: the receiver still queues hints and keeps purges, and a HubSpot privacy
+        deletion, which only a webhook brings, is retried by HubSpot for about a day only. A
+        full queue does not either: ordinary hints are answered 503 and retried, but a purge is
+        still received (`receive`), and a load balancer that took the process out would refuse
+        it too. Both are shown in the body (`sync`, `queue`), not in the status."""
+        queued = len(self.queue)
+        return Readiness(
+            details={
+                "sync": self.state.sync_health(),
+                "queue": {
+                    "keys": queued,
+                    "max_keys": self.queue.max_keys,
+                    "full": queued >= self.queue.max_keys,
+                },
+            }
+        )
+
     # One unit of each kind of work
 
     def _timed(self, trigger: str, work: Callable[[], Any]) -> Any:
@@ -232,7 +257,8 @@ class Daemon:
         return report
 
     def poll(self) -> Any:
-        """One incremental poll of both systems; failure is recorded for `/readyz`, then raised."""
+        """One incremental poll of both systems; failure is recorded for `/readyz`'s body and the
+        dashboard, then raised."""
         try:
             report = self._timed("poll", self.engine.poll)
         except Exception as exc:

@@ -227,8 +227,12 @@ def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> Ser
     """The HTTP service's dependencies: connectors verify, the daemon's queue receives."""
 
     def ready() -> Readiness:
-        problems = store_readiness(runtime.store).problems + daemon.state.readiness().problems
-        return Readiness(problems)
+        """Can this process receive webhooks: the store reachable and migrated (a purge is kept
+        there before it is answered). The sync's health is in the body, never the status."""
+        loop = daemon.readiness()
+        return Readiness(
+            store_readiness(runtime.store).problems + loop.problems, details=loop.details
+        )
 
     def dashboard() -> str:
         state = daemon.state

@@ -44,9 +44,12 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Readiness:
-    """Whether the process can do its job; `problems` says why not, one phrase each."""
+    """Whether the process can receive webhooks; `problems` says why not, one phrase each.
+    `details` are JSON values added to `/readyz`'s body that never make it fail (the sync's
+    health: its failures are alerted on from `/metrics`)."""
 
     problems: tuple[str, ...] = ()
+    details: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -196,7 +199,7 @@ def create_app(deps: ServiceDeps) -> FastAPI:
     @app.get("/readyz")
     def readyz() -> JSONResponse:
         readiness = deps.ready()
-        body = {"ready": readiness.ok, "problems": list(readiness.problems)}
+        body = {"ready": readiness.ok, "problems": list(readiness.problems), **readiness.details}
         return JSONResponse(body, status_code=200 if readiness.ok else 503)
 
     @app.get("/metrics")

@@ -111,7 +111,7 @@ def test_a_cycle_polls_drains_and_runs_timers() -> None:
     assert ticks == [1]
     daemon.cycle()  # the timer is not due again yet
     assert ticks == [1]
-    assert daemon.state.readiness().ok
+    assert daemon.readiness().ok
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,9 @@ def test_refused_credentials_say_which_settings_to_check(system: System | str, c
     assert "\n" not in str(caught.value)
 
 
-def test_a_failed_poll_is_one_line_and_makes_the_process_unready() -> None:
+def test_a_failed_poll_is_one_line_and_shown_but_leaves_the_process_ready() -> None:
+    """A spent daily limit (or a vendor down) stops the sync, not the receiver: the process
+    stays ready, the failure shows in the readiness body and counts in /metrics."""
     engine = FakeEngine()
     engine.fail_with = DailyLimitExhausted(
         "daily API budget reached its floor", limit=15000, remaining=0, system=System.SALESFORCE
@@ -142,11 +144,16 @@ def test_a_failed_poll_is_one_line_and_makes_the_process_unready() -> None:
     line = str(caught.value)
     assert line.startswith("DailyLimitExhausted: salesforce")
     assert "\n" not in line
-    assert not daemon.state.readiness().ok
+    readiness = daemon.readiness()
+    assert readiness.ok
+    assert readiness.details["sync"] == {"cycles": 1, "last_poll_at": None, "last_poll_error": line}
     assert 'baton_cycles_total{outcome="failed",trigger="poll"} 1.0' in metrics.render().decode()
     engine.fail_with = None
     daemon.cycle()
-    assert daemon.state.readiness().ok
+    sync = daemon.readiness().details["sync"]
+    assert isinstance(sync, dict)
+    assert sync["last_poll_error"] is None
+    assert sync["last_poll_at"] is not None
 
 
 def test_run_forever_syncs_webhook_keys_between_polls_and_stops_cleanly() -> None:
@@ -402,9 +409,10 @@ def test_a_poll_error_shown_on_readyz_masks_the_token_it_quotes() -> None:
     daemon = Daemon(engine, interval_s=60)
     with pytest.raises(CycleFailed):
         daemon.cycle()
-    (problem,) = daemon.state.readiness().problems
-    assert token not in problem
-    assert "Bearer ***" in problem
+    sync = daemon.readiness().details["sync"]
+    assert isinstance(sync, dict)
+    assert token not in sync["last_poll_error"]
+    assert "Bearer ***" in sync["last_poll_error"]
 
 
 def test_a_webhook_sync_that_keeps_failing_backs_off_rather_than_spinning() -> None:
@@ -539,3 +547,61 @@ def test_a_stop_asked_while_the_loop_holds_its_event_is_not_kept_waiting() -> No
         daemon.request_stop()  # returns at once
     assert daemon.stop.wait(5)
     assert daemon.queue.wake.wait(5)
+
+
+def _runtime(store: Any) -> Any:
+    """What `service_deps` reads of a `Runtime`: the store, no webhook secrets, no budgets."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        store=store,
+        budgets={},
+        settings=SimpleNamespace(
+            baton=SimpleNamespace(sla_hours=24), hubspot=SimpleNamespace(client_secret=None)
+        ),
+        hubspot=SimpleNamespace(verify_webhook=None, check_webhook_headers=None),
+        salesforce=SimpleNamespace(verify_webhook=lambda _: WebhookReceipt(())),
+    )
+
+
+def test_readyz_stays_200_while_polls_fail_and_says_so_in_its_body(store) -> None:  # type: ignore[no-untyped-def]
+    """A Salesforce outage or a spent daily limit must not take the webhook receiver out of a
+    load balancer (HubSpot retries a delivery for about a day; a privacy deletion comes only
+    by webhook): /readyz stays 200 and carries the poll failure, and so does the dashboard."""
+    from baton.wiring import service_deps
+
+    engine = FakeEngine()
+    engine.fail_with = DailyLimitExhausted(
+        "daily API budget reached its floor", limit=15000, remaining=0, system=System.SALESFORCE
+    )
+    daemon = Daemon(engine, interval_s=60, store=store, queue=KeyQueue(max_keys=1))
+    with pytest.raises(CycleFailed):
+        daemon.cycle()
+    daemon.receive(_keys(1))  # and the queue is full
+    http = TestClient(create_app(service_deps(_runtime(store), daemon, BatonMetrics())))
+
+    answer = http.get("/readyz")
+
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["ready"], body["problems"]) == (True, [])
+    assert body["sync"]["last_poll_error"].startswith("DailyLimitExhausted: salesforce")
+    assert body["queue"] == {"keys": 1, "max_keys": 1, "full": True}
+    assert "last poll FAILED: DailyLimitExhausted" in http.get("/").text
+
+
+def test_readyz_is_503_when_the_store_cannot_keep_what_webhooks_bring(tmp_path: Path) -> None:
+    """What does stop the receiver: a store it cannot reach or that is not migrated (a purge is
+    kept there before it is answered)."""
+    from baton.wiring import service_deps
+
+    bare = open_store(str(sqlite_url(tmp_path / "bare.db")), upgrade=False)
+    try:
+        daemon = Daemon(FakeEngine(), interval_s=60, store=bare)
+        http = TestClient(create_app(service_deps(_runtime(bare), daemon, BatonMetrics())))
+        answer = http.get("/readyz")
+    finally:
+        bare.dispose()
+    assert answer.status_code == 503
+    (problem,) = answer.json()["problems"]
+    assert "run baton db upgrade" in problem
