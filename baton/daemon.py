@@ -147,19 +147,25 @@ class DaemonState:
     last_poll_at: datetime | None = None
     last_poll_error: str | None = None
     timers_due: dict[str, float] = field(default_factory=dict)
+    timer_errors: dict[str, str] = field(default_factory=dict)  # timers whose last run failed
 
     def sync_health(self) -> dict[str, object]:
-        """The loop's health as JSON values: how far polling got and its last error (masked:
-        `/readyz` is unauthenticated)."""
+        """The loop's health as JSON values: how far polling got, its last error and the
+        timers whose last run failed (errors masked: `/readyz` is unauthenticated)."""
         return {
             "cycles": self.cycles,
             "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
             "last_poll_error": self.last_poll_error,
+            "timer_errors": dict(self.timer_errors),
         }
 
 
 class CycleFailed(Exception):
     """A cycle did not complete; `str()` is the one line to show."""
+
+
+class TimerFailed(CycleFailed):
+    """Timers failed, each logged and counted already; raised once every due timer ran."""
 
 
 class Daemon:
@@ -266,6 +272,8 @@ class Daemon:
             raise
         self.state.last_poll_error = None
         self.state.last_poll_at = datetime.now(UTC)
+        if self.metrics:
+            self.metrics.job_succeeded("poll")
         return report
 
     def request_stop(self) -> None:
@@ -317,18 +325,43 @@ class Daemon:
 
     def run_timers(self, *, force: bool = False) -> None:
         """The timers that are due (`force`: all); none once a stop was asked for, which lets
-        the batch in hand finish, not a reconciliation begin."""
+        the batch in hand finish, not a reconciliation begin. Each runs on its own: a failure
+        is logged (one line) and counted, and the next timer still runs; then `TimerFailed`
+        names them all (so `baton run --once` fails)."""
         now = self._monotonic()
+        failed: list[str] = []
         for timer in self.timers:
             if self.stop.is_set():
-                return
+                break
             due = self.state.timers_due.get(timer.name, 0.0)
             if force or now >= due:
                 self.state.timers_due[timer.name] = now + timer.every_s
-                began = self._monotonic()
-                timer.run()
-                seconds = round(self._monotonic() - began, 3)
-                log.info("timer", extra={"kv": {"timer": timer.name, "seconds": seconds}})
+                error = self._run_timer(timer)
+                if error is not None:
+                    failed.append(f"timer {timer.name} failed: {error}")
+        if failed:
+            raise TimerFailed("; ".join(failed))
+
+    def _run_timer(self, timer: Timer) -> str | None:
+        """Run one timer; its error as one line, or None."""
+        began = self._monotonic()
+        try:
+            timer.run()
+        except Exception as exc:
+            error = one_line(exc)
+            self.state.timer_errors[timer.name] = error
+            seconds = round(self._monotonic() - began, 3)
+            kv = {"timer": timer.name, "seconds": seconds, "error": error}
+            log.error("timer failed", extra={"kv": kv})
+            if self.metrics:
+                self.metrics.observe_timer(timer.name, ok=False)
+            return error
+        self.state.timer_errors.pop(timer.name, None)
+        seconds = round(self._monotonic() - began, 3)
+        log.info("timer", extra={"kv": {"timer": timer.name, "seconds": seconds}})
+        if self.metrics:
+            self.metrics.observe_timer(timer.name, ok=True)
+        return None
 
     def record_budgets(self) -> None:
         """Store the budgets as last seen, for `baton status` in another process."""
@@ -341,6 +374,8 @@ class Daemon:
             report = self.poll()
             self.drain()
             self.run_timers(force=force_timers)
+        except TimerFailed:
+            raise
         except Exception as exc:
             raise CycleFailed(one_line(exc)) from exc
         finally:
@@ -364,6 +399,8 @@ class Daemon:
             if self._monotonic() >= next_poll:
                 try:
                     self.cycle()
+                except TimerFailed:
+                    pass  # each failed timer is logged already
                 except CycleFailed as exc:
                     log.error("cycle failed", extra={"kv": {"error": str(exc)}})
                 next_poll = self._monotonic() + self.interval_s

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
@@ -143,6 +143,18 @@ class BatonMetrics:
             ["system"],
             registry=r,
         )
+        self.timer_runs = Counter(
+            "baton_timer_runs",
+            "Timer runs (sla, reconcile) by outcome; a failed one is logged as 'timer failed'",
+            ["timer", "outcome"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "baton_last_success_timestamp_seconds",
+            "Unix time a job (poll, or a timer: sla, reconcile) last completed without error",
+            ["job"],
+            registry=r,
+        )
         self.cycle_seconds = Histogram(
             "baton_cycle_duration_seconds",
             "Wall time of a sync cycle",
@@ -151,6 +163,7 @@ class BatonMetrics:
             registry=r,
         )
         r.register(_LiveCollector(budgets or {}, store, now))
+        self.now = now
 
     def observe_cycle(
         self, report: CycleCounts | None, *, trigger: str, seconds: float, ok: bool = True
@@ -158,8 +171,20 @@ class BatonMetrics:
         """Count one cycle (its report is None when it failed before producing one)."""
         self.cycles.labels(trigger, "ok" if ok else "failed").inc()
         self.cycle_seconds.labels(trigger).observe(seconds)
-        if report is None:
-            return
+        if report is not None:
+            self.observe_counts(report)
+
+    def observe_timer(self, timer: str, *, ok: bool) -> None:
+        """Count one run of a timer; one that completed is the job's last success."""
+        self.timer_runs.labels(timer, "ok" if ok else "failed").inc()
+        if ok:
+            self.job_succeeded(timer)
+
+    def job_succeeded(self, job: str) -> None:
+        self.last_success.labels(job).set(self.now().timestamp())
+
+    def observe_counts(self, report: CycleCounts) -> None:
+        """Add a report's records read and written (a cycle's, or a reconciliation's)."""
         for label, n in report.read.items():
             self.records_read.labels(*_split(label)).inc(n)
         for op, tally in (("created", report.created), ("updated", report.updated)):

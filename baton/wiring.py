@@ -185,11 +185,16 @@ def sla_timer(store: Engine, *, hours: float, every_s: float) -> Timer:
 
 
 def reconcile_timer(
-    engine: SyncEngine, *, hours: float, stopping: Callable[[], bool] = lambda: False
+    engine: SyncEngine,
+    *,
+    hours: float,
+    stopping: Callable[[], bool] = lambda: False,
+    metrics: BatonMetrics | None = None,
 ) -> Timer:
     """Reconciliation (`sync.reconcile`), when the last one began `hours` ago: the timer asks
     hourly (a cron's `run --once` each time). `stopping()` (the daemon's stop) ends it at
-    the page in hand, so a SIGTERM is not kept waiting; the next start begins it again."""
+    the page in hand, so a SIGTERM is not kept waiting; the next start begins it again. What
+    it read and wrote is added to `metrics`' record counts."""
     every = timedelta(hours=hours)
 
     def tick() -> None:
@@ -199,6 +204,8 @@ def reconcile_timer(
             except ReconcileStopped as stopped:
                 log.info("reconcile stopped", extra={"kv": {"where": str(stopped)}})
                 return
+            if metrics is not None:
+                metrics.observe_counts(report)
             log.info("reconcile", extra={"kv": summary(report)})
 
     return Timer("reconcile", RECONCILE_ASKS_S, tick)
@@ -217,7 +224,10 @@ def daemon_for(runtime: Runtime, *, metrics: BatonMetrics | None = None) -> Daem
     )
     if settings.reconcile_hours > 0:  # stopped by the daemon's own stop: built after it
         reconcile = reconcile_timer(
-            runtime.engine, hours=settings.reconcile_hours, stopping=daemon.stop.is_set
+            runtime.engine,
+            hours=settings.reconcile_hours,
+            stopping=daemon.stop.is_set,
+            metrics=metrics,
         )
         daemon.timers = (*daemon.timers, reconcile)
     return daemon
@@ -239,6 +249,8 @@ def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> Ser
         headline = f"{state.cycles} cycle(s); last poll {state.last_poll_at or 'not yet'}"
         if state.last_poll_error:
             headline += f"; last poll FAILED: {state.last_poll_error}"
+        for timer, error in sorted(state.timer_errors.items()):
+            headline += f"; last {timer} timer FAILED: {error}"
         return render_dashboard(
             runtime.store,
             runtime.budgets,

@@ -146,7 +146,12 @@ def test_a_failed_poll_is_one_line_and_shown_but_leaves_the_process_ready() -> N
     assert "\n" not in line
     readiness = daemon.readiness()
     assert readiness.ok
-    assert readiness.details["sync"] == {"cycles": 1, "last_poll_at": None, "last_poll_error": line}
+    assert readiness.details["sync"] == {
+        "cycles": 1,
+        "last_poll_at": None,
+        "last_poll_error": line,
+        "timer_errors": {},
+    }
     assert 'baton_cycles_total{outcome="failed",trigger="poll"} 1.0' in metrics.render().decode()
     engine.fail_with = None
     daemon.cycle()
@@ -605,3 +610,87 @@ def test_readyz_is_503_when_the_store_cannot_keep_what_webhooks_bring(tmp_path: 
     assert answer.status_code == 503
     (problem,) = answer.json()["problems"]
     assert "run baton db upgrade" in problem
+
+
+def _samples(metrics: BatonMetrics, name: str) -> dict[str, float]:
+    """One metric's samples, by their label text."""
+    found = {}
+    for line in metrics.render().decode().splitlines():
+        if line.startswith(name + "{"):
+            labels, _, value = line.rpartition(" ")
+            found[labels.removeprefix(name)] = float(value)
+    return found
+
+
+def test_a_failing_timer_is_logged_and_counted_and_the_next_timer_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An SLA check that fails must not stop the reconciliation after it; the failure is one
+    log line, a count in /metrics and an entry in /readyz's body, and `run --once` still fails."""
+    at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    ran: list[str] = []
+
+    def sla() -> None:
+        raise RuntimeError("sla check failed\non two lines")
+
+    metrics = BatonMetrics(now=lambda: at)
+    daemon = Daemon(
+        FakeEngine(),
+        interval_s=60,
+        metrics=metrics,
+        timers=[Timer("sla", 60, sla), Timer("reconcile", 60, lambda: ran.append("reconcile"))],
+    )
+    with caplog.at_level("INFO", logger="baton.daemon"), pytest.raises(CycleFailed) as caught:
+        daemon.cycle()
+
+    assert ran == ["reconcile"]
+    assert str(caught.value) == "timer sla failed: RuntimeError: sla check failed on two lines"
+    failures = [r for r in caplog.records if r.getMessage() == "timer failed"]
+    assert [r.kv["timer"] for r in failures] == ["sla"]  # type: ignore[attr-defined]
+    assert _samples(metrics, "baton_timer_runs_total") == {
+        '{outcome="failed",timer="sla"}': 1.0,
+        '{outcome="ok",timer="reconcile"}': 1.0,
+    }
+    assert _samples(metrics, "baton_last_success_timestamp_seconds") == {
+        '{job="poll"}': at.timestamp(),
+        '{job="reconcile"}': at.timestamp(),
+    }
+    sync = daemon.readiness().details["sync"]
+    assert isinstance(sync, dict)
+    assert sync["timer_errors"] == {"sla": "RuntimeError: sla check failed on two lines"}
+
+
+def test_a_failed_timer_is_not_logged_again_as_a_failed_cycle(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def sla() -> None:
+        raise RuntimeError("sla check failed")
+
+    daemon = Daemon(FakeEngine(), interval_s=3600, timers=[Timer("sla", 3600, sla)])
+    thread = threading.Thread(target=daemon.run_forever)
+    with caplog.at_level("INFO", logger="baton.daemon"):
+        thread.start()
+        threading.Event().wait(0.2)
+        daemon.request_stop()
+        thread.join(timeout=5)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("timer failed") == 1
+    assert "cycle failed" not in messages
+
+
+def test_the_reconciliation_counts_what_it_read_in_metrics() -> None:
+    from baton.wiring import reconcile_timer
+
+    class Engine:
+        def reconcile_due(self, every: timedelta) -> bool:
+            return True
+
+        def reconcile(self, **_: object) -> FakeReport:
+            return FakeReport(read=Counter({"salesforce:Lead": 40, "hubspot:contacts": 60}))
+
+    metrics = BatonMetrics()
+    reconcile_timer(Engine(), hours=24, metrics=metrics).run()  # type: ignore[arg-type]
+    assert _samples(metrics, "baton_records_read_total") == {
+        '{object="Lead",system="salesforce"}': 40.0,
+        '{object="contacts",system="hubspot"}': 60.0,
+    }
