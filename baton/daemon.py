@@ -187,6 +187,8 @@ class Daemon:
         self.interval_s = interval_s
         self.queue = queue if queue is not None else KeyQueue()  # an empty one is falsy
         self.metrics = metrics
+        if metrics is not None:
+            metrics.watch_queue(self.queue.__len__)
         self.timers = tuple(timers)
         self.store = store
         self.budgets = budgets or {}

@@ -137,6 +137,18 @@ class BatonMetrics:
             "baton_dead_letters_added", "Records that became dead letters", registry=r
         )
         self.cycles = Counter("baton_cycles", "Sync cycles run", ["trigger", "outcome"], registry=r)
+        self.webhooks = Counter(
+            "baton_webhooks",
+            "Webhook deliveries by the HTTP status answered: 2xx received, 401 rejected, 400"
+            " unreadable, 413 too large, 503 not kept (the sender retries), 404 not configured",
+            ["system", "status"],
+            registry=r,
+        )
+        self.webhook_queue_keys = Gauge(
+            "baton_webhook_queue_keys",
+            "Record keys from webhooks waiting to be synced",
+            registry=r,
+        )
         self.webhook_events_skipped = Counter(
             "baton_webhook_events_skipped",
             "Webhook events that could not be read (each logged; the polls read their records)",
@@ -164,6 +176,10 @@ class BatonMetrics:
         )
         r.register(_LiveCollector(budgets or {}, store, now))
         self.now = now
+
+    def watch_queue(self, depth: Callable[[], int]) -> None:
+        """Read `baton_webhook_queue_keys` from `depth()` when scraped."""
+        self.webhook_queue_keys.set_function(lambda: float(depth()))
 
     def observe_cycle(
         self, report: CycleCounts | None, *, trigger: str, seconds: float, ok: bool = True

@@ -147,6 +147,20 @@ async def _receive(
     system: str,
     screen: Screen | None = None,
 ) -> Response:
+    """The answer to a delivery, counted by system and status code."""
+    response = await _answer(request, verify, deps, system, screen)
+    if deps.metrics is not None:
+        deps.metrics.webhooks.labels(system, str(response.status_code)).inc()
+    return response
+
+
+async def _answer(
+    request: Request,
+    verify: Verifier | None,
+    deps: ServiceDeps,
+    system: str,
+    screen: Screen | None,
+) -> Response:
     if verify is None:
         return Response(f"{system} webhooks are not configured\n", status_code=404)
     try:

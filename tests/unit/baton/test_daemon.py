@@ -694,3 +694,12 @@ def test_the_reconciliation_counts_what_it_read_in_metrics() -> None:
         '{object="Lead",system="salesforce"}': 40.0,
         '{object="contacts",system="hubspot"}': 60.0,
     }
+
+
+def test_the_webhook_queue_depth_is_a_gauge() -> None:
+    metrics = BatonMetrics()
+    daemon = Daemon(FakeEngine(), interval_s=60, metrics=metrics)
+    daemon.receive(_keys(1, 2, 3))
+    assert "baton_webhook_queue_keys 3.0" in metrics.render().decode()
+    daemon.drain()
+    assert "baton_webhook_queue_keys 0.0" in metrics.render().decode()

@@ -421,3 +421,36 @@ def test_an_unreadable_hubspot_event_is_counted_and_the_rest_are_queued(sink: Si
     assert response.status_code == 200
     assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
     assert 'baton_webhook_events_skipped_total{system="hubspot"} 2.0' in http.get("/metrics").text
+
+
+def test_webhook_answers_are_counted_by_system_and_status(sink: Sink) -> None:
+    """Deliveries received, rejected, too large or not kept each show in /metrics."""
+    metrics = BatonMetrics()
+    http = client(sink, metrics=metrics)
+    body, big = hubspot_body(), b"x" * (MAX_BODY_BYTES + 1)
+    answers = [
+        http.post("/webhooks/hubspot", content=body, headers=signed_headers(body)),
+        http.post("/webhooks/hubspot", content=body, headers=signed_headers(body, secret="x")),
+        http.post("/webhooks/hubspot", content=big, headers=signed_headers(big)),
+    ]
+
+    def full(*_: object) -> None:
+        raise RuntimeError("queue full")
+
+    deps = ServiceDeps(sink=full, verify_hubspot=HubSpotWebhooks(SECRET).verify, metrics=metrics)
+    answers.append(
+        TestClient(create_app(deps)).post(
+            "/webhooks/hubspot", content=body, headers=signed_headers(body)
+        )
+    )
+
+    assert [a.status_code for a in answers] == [200, 401, 413, 503]
+    counted = {
+        line.rpartition(" ")[0]: line.rpartition(" ")[2]
+        for line in http.get("/metrics").text.splitlines()
+        if line.startswith("baton_webhooks_total{")
+    }
+    assert counted == {
+        f'baton_webhooks_total{{status="{status}",system="hubspot"}}': "1.0"
+        for status in ("200", "401", "413", "503")
+    }
