@@ -36,6 +36,15 @@ class CycleCounts(Protocol):
     updated: Tally[str]
     conflicts: int
     dead_letters: int
+    retry_later: int
+    deletes_flagged: int
+    deletes_propagated: int
+    ambiguous: int
+    not_handed_off: int
+
+
+#: The report's other counts, exported as `baton_sync_outcomes_total{kind}`.
+OUTCOMES = ("retry_later", "deletes_flagged", "deletes_propagated", "ambiguous", "not_handed_off")
 
 
 def _split(label: str) -> tuple[str, str]:
@@ -136,6 +145,17 @@ class BatonMetrics:
         self.dead_letters_added = Counter(
             "baton_dead_letters_added", "Records that became dead letters", registry=r
         )
+        self.outcomes = Counter(
+            "baton_sync_outcomes",
+            "What the sync did besides writing, by kind: retry_later (a write refused for now,"
+            " sent again), deletes_flagged (a deletion reported, not propagated),"
+            " deletes_propagated, ambiguous (an email matching more than one record, not"
+            " guessed), not_handed_off (an MQL newly noted as kept from sales)",
+            ["kind"],
+            registry=r,
+        )
+        for kind in OUTCOMES:
+            self.outcomes.labels(kind)  # each kind exported from the start, at 0
         self.cycles = Counter("baton_cycles", "Sync cycles run", ["trigger", "outcome"], registry=r)
         self.webhooks = Counter(
             "baton_webhooks",
@@ -208,6 +228,8 @@ class BatonMetrics:
                 self.records_written.labels(*_split(label), op).inc(n)
         self.conflicts.inc(report.conflicts)
         self.dead_letters_added.inc(report.dead_letters)
+        for kind in OUTCOMES:
+            self.outcomes.labels(kind).inc(getattr(report, kind))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

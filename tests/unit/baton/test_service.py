@@ -250,6 +250,11 @@ class Report:
         self.updated = Counter({"hubspot:contacts": 3})
         self.conflicts = 1
         self.dead_letters = 0
+        self.retry_later = 4
+        self.deletes_flagged = 2
+        self.deletes_propagated = 0
+        self.ambiguous = 1
+        self.not_handed_off = 3
 
 
 def test_metrics_are_prometheus_text(sink: Sink) -> None:
@@ -262,6 +267,14 @@ def test_metrics_are_prometheus_text(sink: Sink) -> None:
     assert 'baton_records_read_total{object="contacts",system="hubspot"} 5.0' in text
     assert 'baton_records_written_total{object="Lead",op="created",system="salesforce"} 1.0' in text
     assert 'baton_cycles_total{outcome="ok",trigger="poll"} 1.0' in text
+    for kind, count in (
+        ("retry_later", 4),
+        ("deletes_flagged", 2),
+        ("deletes_propagated", 0),
+        ("ambiguous", 1),
+        ("not_handed_off", 3),
+    ):
+        assert f'baton_sync_outcomes_total{{kind="{kind}"}} {count}.0' in text
 
 
 def test_the_dashboard_is_html(sink: Sink) -> None:
