@@ -142,8 +142,12 @@ class BatonMetrics:
             registry=r,
         )
         self.conflicts = Counter("baton_conflicts", "Field conflicts resolved", registry=r)
-        self.dead_letters_added = Counter(
-            "baton_dead_letters_added", "Records that became dead letters", registry=r
+        self.write_refusals = Counter(
+            "baton_write_refusals",
+            "Writes and propagated deletes refused and kept as dead letters, one per refusal:"
+            " a dead letter refused again (a retry) counts again; letters open now:"
+            " baton_dead_letters",
+            registry=r,
         )
         self.outcomes = Counter(
             "baton_sync_outcomes",
@@ -227,7 +231,7 @@ class BatonMetrics:
             for label, n in tally.items():
                 self.records_written.labels(*_split(label), op).inc(n)
         self.conflicts.inc(report.conflicts)
-        self.dead_letters_added.inc(report.dead_letters)
+        self.write_refusals.inc(report.dead_letters)
         for kind in OUTCOMES:
             self.outcomes.labels(kind).inc(getattr(report, kind))
 

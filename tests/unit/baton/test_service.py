@@ -277,6 +277,19 @@ def test_metrics_are_prometheus_text(sink: Sink) -> None:
         assert f'baton_sync_outcomes_total{{kind="{kind}"}} {count}.0' in text
 
 
+def test_refused_writes_are_counted_per_refusal_under_an_honest_name(sink: Sink) -> None:
+    """A write refused on each of three cycles is one dead letter (upserted, attempts 3) but
+    three refusals: the counter says refusals, not letters added."""
+    metrics = BatonMetrics()
+    report = Report()
+    report.dead_letters = 1
+    for _ in range(3):
+        metrics.observe_cycle(report, trigger="poll", seconds=0.1)
+    text = client(sink, metrics=metrics).get("/metrics").text
+    assert "baton_write_refusals_total 3.0" in text
+    assert "baton_dead_letters_added" not in text
+
+
 def test_the_dashboard_is_html(sink: Sink) -> None:
     response = client(sink, dashboard=lambda: "<h1>Baton</h1>").get("/")
     assert response.status_code == 200
