@@ -277,6 +277,14 @@ def test_metrics_are_prometheus_text(sink: Sink) -> None:
         assert f'baton_sync_outcomes_total{{kind="{kind}"}} {count}.0' in text
 
 
+def test_counters_and_histograms_export_no_created_series(sink: Sink) -> None:
+    metrics = BatonMetrics()
+    metrics.observe_cycle(Report(), trigger="poll", seconds=0.25)
+    text = client(sink, metrics=metrics).get("/metrics").text
+    assert "baton_cycles_total" in text
+    assert "_created" not in text
+
+
 def test_refused_writes_are_counted_per_refusal_under_an_honest_name(sink: Sink) -> None:
     """A write refused on each of three cycles is one dead letter (upserted, attempts 3) but
     three refusals: the counter says refusals, not letters added."""
