@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,31 @@ def test_every_setting_is_in_the_readme(settings: type[BaseSettings], prefix: st
         if f"`{prefix}{name.upper()}`" not in text
     ]
     assert missing == [], f"document these in README.md's Configuration section: {missing}"
+
+
+def _exported_metrics(tmp_path: Path) -> dict[str, str]:
+    """Every metric /metrics can export, by its family name: the name as scraped."""
+    from baton.metrics import BatonMetrics
+    from baton.wiring import open_store
+    from connectors.http.budget import ApiBudget, hubspot_spec
+    from sync.store.engine import sqlite_url
+
+    store = open_store(str(sqlite_url(tmp_path / "baton.db")))
+    try:
+        budgets = {"hubspot": ApiBudget(hubspot_spec(limit_per_10s=190))}
+        families = list(BatonMetrics(budgets=budgets, store=store).registry.collect())
+    finally:
+        store.dispose()
+    return {f.name: f"{f.name}_total" if f.type == "counter" else f.name for f in families}
+
+
+def test_every_metric_is_in_the_readme_under_the_name_it_is_scraped_by(tmp_path: Path) -> None:
+    """The README's metrics table lists each metric as scraped (a counter's `_total` too), and
+    names none by its family name alone, which no query would find."""
+    text = README.read_text()
+    exported = _exported_metrics(tmp_path)
+    missing = [name for name in exported.values() if f"| `{name}` |" not in text]
+    assert missing == [], f"add these to README.md's metrics table: {missing}"
+    quoted = set(re.findall(r"`(baton_[a-z_]+)", text))
+    misnamed = {name: exported[name] for name in quoted if exported.get(name, name) != name}
+    assert misnamed == {}, f"README.md names these metrics as they are not scraped: {misnamed}"
