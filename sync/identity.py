@@ -167,8 +167,9 @@ class Identity:
         self._load_active(known)
         converted = _converted_into(unlinked)
         self._stored_owners(converted.values())
+        people = {record.key: person for record, person in unlinked}
         for lead, into in list(converted.items()):
-            if (owner := self._owner(into)) is not None:
+            if (owner := self._former_owner(people[lead], into)) is not None:
                 self.associate(owner, lead, LinkReason.CONVERSION)
                 del converted[lead]
         unlinked = [(r, p) for r, p in unlinked if r.key not in self.person_of]
@@ -199,7 +200,7 @@ class Identity:
             if record.key in self.person_of:
                 continue  # a duplicate within the page
             contact = converted.get(record.key)
-            if contact is not None and (owner := self._owner(contact)) is not None:
+            if contact is not None and (owner := self._former_owner(person, contact)) is not None:
                 # its Contact, or a Lead converted into it, was resolved in this page
                 self.associate(owner, record.key, LinkReason.CONVERSION)
                 continue
@@ -210,6 +211,18 @@ class Identity:
                 self._by_email(record.key, person.email, twins[(record.key.system, person.email)])
             else:
                 self._new_person(record.key, None, LinkReason.CROSS_ID)
+            if contact is None and converted_lead(record):
+                # a converted Lead resolved by its cross-system id (a lost store) stands for
+                # its Contact too, when it is its person's current record
+                named = record.get("ConvertedContactId")
+                holder = self.person_of.get(record.key)
+                if (
+                    isinstance(named, str)
+                    and named
+                    and holder is not None
+                    and self.active.get(holder, _NO_RECORDS).get(record.key.system) == record.key
+                ):
+                    self._standing.setdefault(RecordKey(record.key.system, CONTACT, named), holder)
             if contact is not None and record.key in self.person_of:
                 # the first Lead converted into a Contact no one has yet stands for it (it is
                 # moved there: `sync.unit._follow_conversions`); the others are its former ones
@@ -267,6 +280,17 @@ class Identity:
             link_ = found.get(contact)
             self._stored_contacts[contact] = link_.person_id if link_ and link_.active else None
         self._load_active(p for p in self._stored_contacts.values() if p is not None)
+
+    def _former_owner(self, lead: Person, contact: RecordKey) -> uuid.UUID | None:
+        """The person a converted Lead is the former record of: its Contact's (`_owner`),
+        unless the Lead's email is another person's (a rep converting someone's Lead into
+        the wrong Contact): that Lead is left to the email match, and the conversion's
+        follower reports it rather than hand it to the Contact's person."""
+        owner = self._owner(contact)
+        if owner is None or not lead.email:
+            return owner
+        others = [p for p in self._people_with_email(lead.email) if p != owner]
+        return None if others else owner
 
     def _owner(self, contact: RecordKey) -> uuid.UUID | None:
         """The person whose current record `contact` is (in this unit, or as stored), or who
