@@ -60,9 +60,12 @@ from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, NewDeadLetter
 from sync.store.decisions import (
     Decision,
+    held_rule,
+    latest_of_fields,
     note_about,
     people_with_rule,
     record_decisions,
+    unheld,
     unrepeated,
 )
 from sync.store.engine import for_reading
@@ -334,7 +337,7 @@ class Worker:
             report.not_handed_off += len(held_back)
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
-        held = set() if retrying else self._held(writes)
+        held = {} if retrying else self._held(writes)
         outgoing = [pw for n, pw in enumerate(writes) if n not in held]
         self._hold_creates(gathered, outgoing, now)
         sent = send(self.connectors, outgoing)
@@ -370,6 +373,7 @@ class Worker:
                     run_id,
                     now,
                     held=[writes[n] for n in held],
+                    holding=_holding(writes, held),
                     waits_as_letters=retrying or waits_as_letters,
                 )
                 deletes.commit(
@@ -431,20 +435,22 @@ class Worker:
                     found[record.key] = record
         return list(found.values())
 
-    def _held(self, writes: Sequence[tuple[uuid.UUID, Write]]) -> set[int]:
-        """Writes (by index) the system already refused with this very payload (an open dead
-        letter): sending them again cannot pass, so they wait for the data to change or for
-        `retry_dead_letters`; their people keep their snapshots, so nothing is lost."""
+    def _held(self, writes: Sequence[tuple[uuid.UUID, Write]]) -> dict[int, int]:
+        """Writes (by index, with the letter's id) the system already refused with this very
+        payload (an open dead letter): sending them again cannot pass, so they wait for the
+        data to change or for `retry_dead_letters`; their people keep their snapshots, so
+        nothing is lost."""
         if not writes:
-            return set()
+            return {}
         keys = [_letter_key(pid, w) for pid, w in writes]
         with self.reader.connect() as conn:
-            open_ = letters_repo.open_payloads(conn, keys)
-        return {
-            n
-            for n, (key, (_, w)) in enumerate(zip(keys, writes, strict=True))
-            if key in open_ and dict(open_[key]) == dict(w.fields)
-        }
+            open_ = letters_repo.open_letters(conn, keys)
+        held: dict[int, int] = {}
+        for n, (key, (_, w)) in enumerate(zip(keys, writes, strict=True)):
+            letter = open_.get(key)
+            if letter is not None and dict(letter[1]) == dict(w.fields):
+                held[n] = letter[0]
+        return held
 
     def _hold_creates(
         self, gathered: _Gathered, writes: Sequence[tuple[uuid.UUID, Write]], now: datetime
@@ -1184,6 +1190,7 @@ class Worker:
         now: datetime,
         *,
         held: Sequence[tuple[uuid.UUID, Write]],
+        holding: Mapping[tuple[uuid.UUID, str], int],
         waits_as_letters: bool,
     ) -> None:
         identity = gathered.identity
@@ -1337,11 +1344,11 @@ class Worker:
         )
         unread_snapshots(tx, gathered.unreadable, at=now)
         decisions = [
-            _decision(plan.person_id, d, trigger, now, run_id)
+            _decision(plan.person_id, d, trigger, now, run_id, holding)
             for plan in plans
             for d in plan.decisions
         ]
-        record_decisions(tx, [*notes, *decisions])
+        record_decisions(tx, [*notes, *_untold(tx, decisions, holding)])
         letters_repo.add_dead_letters(tx, letters, at=now)
         self._settle_creates(tx, gathered, sent, waiting=failed | stalled)
         explain_rejections(tx, explanations)
@@ -1702,13 +1709,66 @@ def _letter_key(pid: uuid.UUID, write: Write) -> RecordKey:
     return RecordKey(write.key.system, write.key.object, write.key.id or f"{NEW_PREFIX}{pid}")
 
 
+def _holding(
+    writes: Sequence[tuple[uuid.UUID, Write]], held: Mapping[int, int]
+) -> dict[tuple[uuid.UUID, str], int]:
+    """The fields (per person) of the writes held back, each with its open dead letter's id:
+    their decisions are not changes made (`_untold`). A create held carries its "record"
+    decision too (the record it would have made)."""
+    holding: dict[tuple[uuid.UUID, str], int] = {}
+    for n, letter_id in held.items():
+        pid, write = writes[n]
+        for name in [*write.changes, *(["record"] if write.creates else [])]:
+            holding[pid, name] = letter_id
+    return holding
+
+
+def _untold(
+    tx: Connection, decisions: Sequence[Decision], holding: Mapping[tuple[uuid.UUID, str], int]
+) -> list[Decision]:
+    """`decisions` without those of held writes that say again what the latest decision of
+    their field says (the same values, its rule held or not): a write held back by an open
+    dead letter is planned again each cycle and would log the same unmade change each time.
+    The refusal logged it once (with its `rejected` note); a new value while held is logged
+    once more, marked held (`held_rule`)."""
+    about = [(d.person_id, d.field) for d in decisions if (d.person_id, d.field) in holding]
+    if not about:
+        return list(decisions)
+    latest = latest_of_fields(tx, about)
+    told = []
+    for d in decisions:
+        key = (d.person_id, d.field)
+        last = latest.get(key)
+        if key in holding and last is not None and _same_story(last, d):
+            continue
+        latest[key] = d
+        told.append(d)
+    return told
+
+
+def _same_story(a: Decision, b: Decision) -> bool:
+    return unheld(a.rule)[0] == unheld(b.rule)[0] and (
+        a.hubspot_old,
+        a.hubspot_new,
+        a.salesforce_old,
+        a.salesforce_new,
+    ) == (b.hubspot_old, b.hubspot_new, b.salesforce_old, b.salesforce_new)
+
+
 def _decision(
-    pid: uuid.UUID, d: FieldDecision, trigger: str, now: datetime, run_id: uuid.UUID | None
+    pid: uuid.UUID,
+    d: FieldDecision,
+    trigger: str,
+    now: datetime,
+    run_id: uuid.UUID | None,
+    holding: Mapping[tuple[uuid.UUID, str], int],
 ) -> Decision:
+    rule = f"{d.rule}:conflict" if d.conflict else d.rule
+    letter_id = holding.get((pid, d.field))
     return Decision(
         person_id=pid,
         field=d.field,
-        rule=(f"{d.rule}:conflict" if d.conflict else d.rule)[:48],
+        rule=rule[:48] if letter_id is None else held_rule(rule, letter_id),
         trigger=trigger[:32],
         decided_at=now,
         hubspot_old=d.hubspot_old,

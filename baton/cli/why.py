@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -20,7 +21,8 @@ from sync.identity import IDENTITY_FIELD
 from sync.queries.why import Event, PersonStory, WhyReport
 from sync.queries.why import why as why_query
 from sync.sla import BREACH_FIELD, WITHDRAWN_RULE
-from sync.store.decisions import Decision
+from sync.store.dead_letters import DeadLetter
+from sync.store.decisions import Decision, unheld
 from sync.store.links import LinkChange
 from sync.store.transitions import Transition
 
@@ -107,6 +109,24 @@ def _render_story(story: PersonStory, field: str | None, console: Console) -> No
             when(link.unlinked_at),
         )
     console.print(links if story.links else "Not linked to any record.")
+    if story.dead_letters:
+        letters = Table(
+            title="Open dead letters (held back until the data changes; "
+            "'baton errors retry ID' sends one now)",
+            title_justify="left",
+        )
+        for column in ("id", "record", "vendor code", "message", "attempts", "last refused"):
+            letters.add_column(column, overflow="fold")
+        for letter in story.dead_letters:
+            letters.add_row(
+                str(letter.id),
+                escape(str(letter.key)),
+                escape(letter.vendor_code or "-"),
+                escape(letter.vendor_message or "-"),
+                str(letter.attempts),
+                when(letter.last_seen_at),
+            )
+        console.print(letters)
     if story.stages:
         stages = ", ".join(f"{t.stage} {when(t.entered_at)}" for t in story.stages)
         console.print(f"Funnel, first entered: {escape(stages)}")
@@ -115,16 +135,18 @@ def _render_story(story: PersonStory, field: str | None, console: Console) -> No
     timeline = Table(title="Timeline", title_justify="left", show_lines=False)
     for column in ("at", "what", "detail"):
         timeline.add_column(column, overflow="fold")
+    open_letters = {letter.id: letter for letter in story.dead_letters}
     for event in story.timeline:
-        what, detail = describe(event)
+        what, detail = describe(event, open_letters)
         timeline.add_row(when(event.at), escape(what), escape(detail))
     if story.timeline:
         console.print(timeline)
     console.print()
 
 
-def describe(event: Event) -> tuple[str, str]:
-    """The timeline line of one event: a short label and the detail a person needs."""
+def describe(event: Event, open_letters: Mapping[int, DeadLetter] | None = None) -> tuple[str, str]:
+    """The timeline line of one event: a short label and the detail a person needs
+    (`open_letters`: the person's open dead letters by id, which a held write waits for)."""
     item = event.item
     if isinstance(item, LinkChange):
         before = f" (was {item.previous_key})" if item.previous_key else ""
@@ -133,10 +155,10 @@ def describe(event: Event) -> tuple[str, str]:
     if isinstance(item, Transition):
         reason = f"; reason {item.reason}" if item.reason else ""
         return f"entered {item.stage}", f"seen in {item.source_system}{reason}"
-    return _decision(item)
+    return _decision(item, open_letters or {})
 
 
-def _decision(d: Decision) -> tuple[str, str]:
+def _decision(d: Decision, open_letters: Mapping[int, DeadLetter]) -> tuple[str, str]:
     if d.field == BREACH_FIELD:
         if d.rule == WITHDRAWN_RULE:
             return "lead-response SLA breach withdrawn", (
@@ -154,6 +176,8 @@ def _decision(d: Decision) -> tuple[str, str]:
     note = _note(d)
     if note is not None:
         return d.field, f"{note}; rule {d.rule}; trigger {d.trigger}"
+    rule, held = unheld(d.rule)
+    letter = open_letters.get(held) if held is not None else None
     sides = []
     for system, old, new, modified in (
         ("HubSpot", d.hubspot_old, d.hubspot_new, d.hubspot_modified_at),
@@ -162,11 +186,19 @@ def _decision(d: Decision) -> tuple[str, str]:
         if old is None and new is None and modified is None:
             continue
         changed = f"{_v(old)} -> {_v(new)}" if old != new else f"{_v(old)} (kept)"
+        if old != new and letter is not None and system.lower() == letter.key.system.value:
+            changed += " not sent"
         stamp = f", changed there {when(modified)}" if modified else ""
         sides.append(f"{system} {changed}{stamp}")
     winner = f"; winner {d.winner}" if d.winner else ""
     detail = "; ".join(sides) or "no values"
-    return f"{d.field}", f"{detail}; rule {d.rule}{winner}; trigger {d.trigger}"
+    if held is None:
+        return f"{d.field}", f"{detail}; rule {rule}{winner}; trigger {d.trigger}"
+    if letter is not None:
+        why = f"held: dead letter #{held} is open; `baton errors retry {held}` sends it"
+    else:
+        why = f"held, not sent: dead letter #{held} was open (retried or dropped since)"
+    return f"{d.field} (held)", f"{detail}; rule {rule}{winner}; trigger {d.trigger}; {why}"
 
 
 _RECORD_KEY = re.compile(r"^(hubspot|salesforce):[^:\s]+:\S+$")

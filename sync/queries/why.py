@@ -4,12 +4,14 @@ For each person with that email (more than one means the address is shared or du
 the engine reported the ambiguity rather than guess): the records they are linked to, now and
 before, with every relink and its reason; the first time they entered each funnel stage; and
 the decision log (both sides' values before and after, the rule, the winner, the trigger),
-merged into one timeline in time order.
+merged into one timeline in time order; and the open dead letters of their records (a write a
+system refused, held back until the data changes or `baton errors retry`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -17,10 +19,12 @@ from typing import Literal
 from sqlalchemy import select
 
 from connectors.records import RecordKey, System
-from sync.store._sql import Db, connection
+from sync.store._sql import Db, chunked, connection
+from sync.store.dead_letters import COLUMNS, DeadLetter, DeadLetterStatus, letter_from_row
 from sync.store.decisions import Decision, decisions_for
 from sync.store.links import LinkChange, LinkReason, history
 from sync.store.people import people_by_email
+from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.schema import IdentityLink, Person
 from sync.store.transitions import Transition, first_entries
 
@@ -55,6 +59,7 @@ class PersonStory:
     stages: tuple[Transition, ...]
     decisions: tuple[Decision, ...]
     timeline: tuple[Event, ...]
+    dead_letters: tuple[DeadLetter, ...] = ()  # open ones, of the person's records, by id
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,35 @@ def _story(db: Db, person_id: uuid.UUID, field: str | None) -> PersonStory:
     order = {"link": 0, "stage": 1, "decision": 2}
     # Stable sort: within one kind the store's own order (time, then insertion) is kept.
     events.sort(key=lambda e: (e.at, order[e.kind]))
+    letters = open_letters_of(db, person_id, [link_.key for link_ in links])
     return PersonStory(
-        person_id, email, created_at, links, changes, stages, decisions, tuple(events)
+        person_id, email, created_at, links, changes, stages, decisions, tuple(events), letters
     )
+
+
+#: The record id a refused create's letter is kept under ("new:<person id>", `sync.engine`).
+NEW_PREFIX = "new:"
+
+
+def open_letters_of(
+    db: Db, person_id: uuid.UUID, keys: Sequence[RecordKey]
+) -> tuple[DeadLetter, ...]:
+    """The open dead letters of these records (a person's, linked now or before) and of the
+    records the person's creates would have made, by id."""
+    wanted = {(k.system.value, k.object, k.id) for k in keys}
+    made = f"{NEW_PREFIX}{person_id}"
+    conn = connection(db)
+    found: list[DeadLetter] = []
+    for chunk in chunked(sorted({k.id for k in keys} | {made})):
+        rows = conn.execute(
+            select(*COLUMNS).where(
+                DeadLetterRow.status == DeadLetterStatus.OPEN.value,
+                DeadLetterRow.record_id.in_(chunk),
+            )
+        )
+        for row in rows:
+            letter = letter_from_row(row)
+            key = (letter.key.system.value, letter.key.object, letter.key.id)
+            if key in wanted or letter.key.id == made:
+                found.append(letter)
+    return tuple(sorted(found, key=lambda letter: letter.id))

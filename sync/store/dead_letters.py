@@ -237,11 +237,21 @@ def _row(letter: NewDeadLetter, at: datetime) -> dict[str, Any]:
 def open_payloads(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, Mapping[str, FieldValue]]:
     """The payloads of the open dead letters of these record keys (either direction), so the
     engine can hold back a write the system already refused until the data changes."""
+    return {key: payload for key, (_, payload) in open_letters(db, keys).items()}
+
+
+def open_letters(
+    db: Db, keys: Iterable[RecordKey]
+) -> dict[RecordKey, tuple[int, Mapping[str, FieldValue]]]:
+    """The id and payload of the open dead letter of each of these record keys that has one
+    (either direction): what a write held back waits for, and how to send it anyway."""
     conn = connection(db)
-    found: dict[RecordKey, Mapping[str, FieldValue]] = {}
+    found: dict[RecordKey, tuple[int, Mapping[str, FieldValue]]] = {}
     for (system, obj), ids in keys_by_object(keys).items():
-        for record_id, payload in _OPEN.rows(conn, list(ids), system=system.value, object=obj):
-            found[ids[record_id]] = payload
+        for record_id, payload, letter_id in _OPEN.rows(
+            conn, list(ids), system=system.value, object=obj
+        ):
+            found[ids[record_id]] = (letter_id, payload)
     return found
 
 
@@ -249,5 +259,6 @@ _OPEN = Lookup.by_record_ids(
     DeadLetterRow,
     DeadLetterRow.record_id,
     DeadLetterRow.payload,
+    DeadLetterRow.id,
     where=(DeadLetterRow.status == DeadLetterStatus.OPEN.value,),
 )

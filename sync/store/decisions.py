@@ -7,10 +7,12 @@ record read again from logging the same note each time.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 
@@ -62,6 +64,26 @@ def note_about(
         salesforce_new=None if hubspot else why,
         run_id=run_id,
     )
+
+
+HELD_SUFFIX = ":held#"
+_HELD = re.compile(r"^(?P<rule>.*):held#(?P<letter>\d+)$")
+
+
+def held_rule(rule: str, letter_id: int) -> str:
+    """The rule a field decision is logged under when the write carrying it was held back,
+    not sent: the system refused this very payload before, and dead letter `letter_id` is
+    open (`baton errors retry <id>` sends it)."""
+    suffix = f"{HELD_SUFFIX}{letter_id}"
+    return f"{rule[: 48 - len(suffix)]}{suffix}"
+
+
+def unheld(rule: str) -> tuple[str, int | None]:
+    """A logged rule and the dead letter that held its write back (None: not held)."""
+    found = _HELD.match(rule)
+    if found is None:
+        return rule, None
+    return found["rule"], int(found["letter"])
 
 
 def record_decision(db: Db, decision: Decision) -> None:
@@ -156,32 +178,61 @@ def _about(
     return (person_id, field, hubspot_old, salesforce_old, rule)
 
 
+def latest_of_fields(
+    db: Db, about: Iterable[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], Decision]:
+    """The latest decision logged for each of these (person, field) pairs that has one, so
+    a decision that would say again what the log already says is not appended (a write held
+    back by its dead letter, planned again each cycle). One query per chunk of people."""
+    wanted = set(about)
+    if not wanted:
+        return {}
+    fields_ = sorted({name for _, name in wanted})
+    conn = connection(db)
+    latest: dict[tuple[uuid.UUID, str], Decision] = {}
+    for chunk in chunked(sorted({pid for pid, _ in wanted}, key=str)):
+        rows = conn.execute(
+            _DECISION_QUERY.where(
+                DecisionRow.person_id.in_(chunk), DecisionRow.field.in_(fields_)
+            ).order_by(DecisionRow.decided_at, DecisionRow.id)
+        )
+        for row in rows:
+            decision = _from_row(row)
+            if (decision.person_id, decision.field) in wanted:
+                latest[decision.person_id, decision.field] = decision
+    return latest
+
+
 def decisions_for(db: Db, person_id: uuid.UUID, field: str | None = None) -> list[Decision]:
     """A person's decisions (for one field, or all), oldest first."""
-    query = select(
-        DecisionRow.person_id,
-        DecisionRow.field,
-        DecisionRow.rule,
-        DecisionRow.trigger,
-        DecisionRow.decided_at,
-        DecisionRow.hubspot_old,
-        DecisionRow.hubspot_new,
-        DecisionRow.salesforce_old,
-        DecisionRow.salesforce_new,
-        DecisionRow.winner,
-        DecisionRow.hubspot_modified_at,
-        DecisionRow.salesforce_modified_at,
-        DecisionRow.run_id,
-    ).where(DecisionRow.person_id == person_id)
+    query = _DECISION_QUERY.where(DecisionRow.person_id == person_id)
     if field is not None:
         query = query.where(DecisionRow.field == field)
     rows = connection(db).execute(query.order_by(DecisionRow.decided_at, DecisionRow.id))
-    found = []
-    for row in rows:
-        values = list(row)
-        values[9] = System(values[9]) if values[9] else None
-        found.append(Decision(*values))
-    return found
+    return [_from_row(row) for row in rows]
+
+
+_DECISION_QUERY = select(
+    DecisionRow.person_id,
+    DecisionRow.field,
+    DecisionRow.rule,
+    DecisionRow.trigger,
+    DecisionRow.decided_at,
+    DecisionRow.hubspot_old,
+    DecisionRow.hubspot_new,
+    DecisionRow.salesforce_old,
+    DecisionRow.salesforce_new,
+    DecisionRow.winner,
+    DecisionRow.hubspot_modified_at,
+    DecisionRow.salesforce_modified_at,
+    DecisionRow.run_id,
+)
+
+
+def _from_row(row: Any) -> Decision:
+    values = list(row)
+    values[9] = System(values[9]) if values[9] else None
+    return Decision(*values)
 
 
 def records_named(db: Db, field: str, rules: Sequence[str]) -> set[str]:

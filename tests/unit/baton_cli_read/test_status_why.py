@@ -18,8 +18,8 @@ from connectors.records import RecordKey, System
 from sync.queries.why import Event
 from sync.sla import BREACH_FIELD
 from sync.store.checkpoints import advance_checkpoint
-from sync.store.dead_letters import Direction, add_dead_letter
-from sync.store.decisions import Decision, note_about, record_decision
+from sync.store.dead_letters import Direction, add_dead_letter, list_dead_letters
+from sync.store.decisions import Decision, held_rule, note_about, record_decision
 from sync.store.links import LinkReason, associate, link, relink
 from sync.store.people import add_person
 from sync.store.runs import RunKind, RunStatus, beat, finish_run, start_run
@@ -167,6 +167,60 @@ def test_why_tells_the_story(runner: CliRunner, ann: uuid.UUID) -> None:
         "salesforce:Lead:00Q7: 2 salesforce records share ann@example.com; "
         "rule ambiguous:salesforce; trigger poll" in out
     )
+
+
+def test_why_shows_open_dead_letters_and_tells_a_held_write_from_a_change(
+    runner: CliRunner, store: Engine, ann: uuid.UUID
+) -> None:
+    contact = RecordKey(System.SALESFORCE, "Contact", "003A")
+    with store.begin() as conn:
+        add_dead_letter(
+            conn,
+            contact,
+            Direction.TO_SALESFORCE,
+            {"Phone": "n/a"},
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "Phone must be a valid phone number",
+        )
+        [letter] = [x for x in list_dead_letters(conn) if x.key == contact]
+        for n, rule in enumerate([held_rule("two_way", letter.id), held_rule("two_way", 999)]):
+            record_decision(
+                conn,
+                Decision(
+                    person_id=ann,
+                    field="phone",
+                    rule=rule,
+                    trigger="poll",
+                    decided_at=at(f"03-05 1{n}:00"),
+                    hubspot_old="n/a",
+                    hubspot_new="n/a",
+                    salesforce_old=None,
+                    salesforce_new="n/a",
+                    winner=System.HUBSPOT,
+                ),
+            )
+    result = runner.invoke(app, ["why", "ann@example.com"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Open dead letters" in out
+    (row,) = [line for line in out.splitlines() if line.startswith(f"│ {letter.id} ")]
+    assert "salesforce:Contact:003A" in row
+    for text in (str(letter.id), "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Phone must be a valid"):
+        assert text in row, text
+    assert "00Q9" not in out  # another record's letter
+    flat = " ".join(line.strip("│ ") for line in out.splitlines())
+    assert "phone (held)" in out
+    assert "Salesforce (blank) -> 'n/a' not sent" in flat
+    assert (
+        f"rule two_way; winner hubspot; trigger poll; held: dead letter #{letter.id} is open; "
+        f"`baton errors retry {letter.id}` sends it" in flat
+    )
+    assert "held, not sent: dead letter #999 was open (retried or dropped since)" in flat
+    assert "rule two_way:held" not in flat
+
+    data = json.loads(runner.invoke(app, ["why", "ann@example.com", "--json"]).stdout)
+    [open_] = data["people"][0]["dead_letters"]
+    assert (open_["id"], open_["vendor_code"]) == (letter.id, "FIELD_CUSTOM_VALIDATION_EXCEPTION")
 
 
 def test_why_one_field_as_json(runner: CliRunner, ann: uuid.UUID) -> None:
