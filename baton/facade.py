@@ -6,6 +6,7 @@ can drive them with a small fake while the real engine is wired in `baton.wiring
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -32,6 +33,9 @@ class Report(Protocol):
     planned: list[Any]
     resumed: Counter[str]
     creation_waits: bool
+
+    @property
+    def ambiguous_people(self) -> Collection[uuid.UUID]: ...
 
 
 class Progress(Protocol):

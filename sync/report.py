@@ -34,7 +34,9 @@ class CycleReport:
     conflicts: int = 0
     dead_letters: int = 0
     stage_moves: Counter[str] = field(default_factory=Counter)  # "mql->sal"
-    ambiguous: int = 0
+    ambiguous: int = 0  # ambiguous records met (a record met twice counts twice)
+    # the people those records were logged against (`baton status` counts people too)
+    ambiguous_people: set[uuid.UUID] = field(default_factory=set)
     deletes_flagged: int = 0
     deletes_propagated: int = 0  # twins deleted (dry run: to delete), BATON_PROPAGATE_DELETES
     retry_later: int = 0  # writes refused for now (locks, limits): the page is read again
@@ -61,6 +63,7 @@ class CycleReport:
             dead_letters=self.dead_letters + other.dead_letters,
             stage_moves=self.stage_moves + other.stage_moves,
             ambiguous=self.ambiguous + other.ambiguous,
+            ambiguous_people=self.ambiguous_people | other.ambiguous_people,
             deletes_flagged=self.deletes_flagged + other.deletes_flagged,
             deletes_propagated=self.deletes_propagated + other.deletes_propagated,
             retry_later=self.retry_later + other.retry_later,
@@ -99,6 +102,7 @@ class CycleReport:
             conflicts=self.conflicts,
             dead_letters=self.dead_letters,
             ambiguous=self.ambiguous,
+            ambiguous_people=len(self.ambiguous_people),
             deletes_flagged=self.deletes_flagged,
             deletes_propagated=self.deletes_propagated,
             retry_later=self.retry_later,

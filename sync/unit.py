@@ -674,6 +674,7 @@ class Worker:
         )
         for amb in identity.ambiguous:
             report.ambiguous += 1
+            report.ambiguous_people.add(amb.person_id)
             notes.append(
                 note_about(
                     amb.person_id,

@@ -300,10 +300,11 @@ def next_steps(report: Report, *, dry_run: bool, env_file: Path | None = None) -
             f"{report.dead_letters:,} write(s) refused: 'baton errors list{tail}' shows each "
             f"with the system's own error; fix the data, then 'baton errors retry --all{tail}'."
         )
-    if report.ambiguous:
+    if report.ambiguous_people:
         steps.append(
-            f"{report.ambiguous:,} ambiguous email match(es) left unlinked: 'baton status{tail}' "
-            f"counts them, 'baton why EMAIL{tail}' tells one's story."
+            f"{len(report.ambiguous_people):,} people left unlinked by an ambiguous match, not "
+            f"guessed: 'baton status{tail}' counts them, 'baton why EMAIL{tail}' tells one's "
+            "story."
         )
     return steps
 

@@ -198,9 +198,9 @@ def render(report: Status, console: Console) -> None:
         links.add_row(row.system, row.object, str(row.active), str(row.inactive))
     console.print(links if report.links else f"No links yet ({report.people} people).")
     last = (
-        "no finished run yet"
+        "no poll or backfill has counted them yet"
         if report.ambiguous_last_run is None
-        else f"the last run to end saw {report.ambiguous_last_run}"
+        else f"the last poll or backfill to end met {report.ambiguous_last_run}"
     )
     console.print(
         f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "

@@ -6,9 +6,10 @@ marked stale past `STALE_AFTER`: its process likely died, and the next run will 
 interrupted), open dead letters by system and vendor code, identity links by system and
 object, ambiguous matches (two records claim one email or one
 cross-system id and the engine refused to guess): the people the decision log holds an
-`identity` decision with rule `ambiguous:<system>` for, and the count the latest finished run
-reported; the MQLs waiting for a first sales touch past the SLA (`sync.sla`); and the API budget
-last observed per system and window.
+`identity` decision with rule `ambiguous:<system>` for, and the people the latest finished
+poll or backfill met so (a reconcile or a retry reads only some records); the MQLs waiting
+for a first sales touch past the SLA (`sync.sla`); and the API budget last observed per system
+and window.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ from sync.store.schema import Decision as DecisionRow
 from sync.store.schema import IdentityLink, Person
 from sync.store.schema import Run as RunRow
 
-AMBIGUOUS_COUNT = "ambiguous"
+#: The run count of people met ambiguous (`CycleReport.counts`); runs before it have none.
+AMBIGUOUS_COUNT = "ambiguous_people"
+AMBIGUOUS_RECORDS = "ambiguous"  # the records met, a person's twins each (the metric's unit)
+#: The runs that read what changed, in full: the daemon's polls and backfills.
+SWEEPS = (RunKind.DAEMON, RunKind.BACKFILL)
 #: How the engine logs an ambiguous identity (sync.identity: field `identity`, rule
 #: `ambiguous:<system>`); kept here as data so the read side need not import the engine.
 IDENTITY_FIELD = "identity"
@@ -210,12 +215,16 @@ def _ambiguous_people(db: Db) -> int:
 
 
 def _ambiguous_last_run(db: Db) -> int | None:
-    """The `ambiguous` count of the latest finished run; None before any run has finished."""
+    """The people the latest finished poll or backfill met ambiguous (the unit `baton status`
+    counts in); None before one has finished, or if it ran before runs counted people."""
     counts = (
         connection(db)
         .execute(
             select(RunRow.counts)
-            .where(RunRow.status != RunStatus.RUNNING.value)
+            .where(
+                RunRow.status != RunStatus.RUNNING.value,
+                RunRow.kind.in_([kind.value for kind in SWEEPS]),
+            )
             .order_by(RunRow.started_at.desc(), RunRow.id)
             .limit(1)
         )
@@ -223,8 +232,12 @@ def _ambiguous_last_run(db: Db) -> int | None:
     )
     if counts is None:
         return None
-    value = counts.get(AMBIGUOUS_COUNT, 0)
-    return int(value) if isinstance(value, int | float) else 0
+    value = counts.get(AMBIGUOUS_COUNT)
+    if isinstance(value, int | float):
+        return int(value)
+    # no count: a run that stopped before counting anything met nobody; one that counted
+    # records only (before runs counted people) cannot be told in people
+    return None if counts.get(AMBIGUOUS_RECORDS) else 0
 
 
 def _open_errors(db: Db) -> tuple[ErrorGroup, ...]:

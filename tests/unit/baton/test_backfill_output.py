@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from rich.console import Console
@@ -129,12 +130,13 @@ def test_moves_line_without_moves() -> None:
 
 
 def test_refusals_and_ambiguities_point_to_the_commands_that_show_them() -> None:
-    report = CycleReport(dead_letters=3, ambiguous=2)
+    # three records, two people (one's twins): people, as 'baton status' counts them
+    report = CycleReport(dead_letters=3, ambiguous=3, ambiguous_people={uuid4(), uuid4()})
     assert next_steps(report, dry_run=False) == [
         "3 write(s) refused: 'baton errors list' shows each with the system's own error; fix "
         "the data, then 'baton errors retry --all'.",
-        "2 ambiguous email match(es) left unlinked: 'baton status' counts them, 'baton why "
-        "EMAIL' tells one's story.",
+        "2 people left unlinked by an ambiguous match, not guessed: 'baton status' counts "
+        "them, 'baton why EMAIL' tells one's story.",
     ]
     assert next_steps(CycleReport(), dry_run=False) == []
 
@@ -298,19 +300,19 @@ def test_the_first_stop_signal_says_at_once_that_the_page_in_hand_ends_first() -
 
 def test_the_hints_carry_the_env_file_the_run_read(tmp_path: Path) -> None:
     """The demo's store is not the default one: its hints must run as printed."""
-    report = CycleReport(dead_letters=1, ambiguous=1)
+    report = CycleReport(dead_letters=1, ambiguous=1, ambiguous_people={uuid4()})
     env_file = Path(".baton/demo/sandbox.env")
     assert next_steps(report, dry_run=False, env_file=env_file) == [
         "1 write(s) refused: 'baton errors list --env-file .baton/demo/sandbox.env' shows each "
         "with the system's own error; fix the data, then 'baton errors retry --all --env-file "
         ".baton/demo/sandbox.env'.",
-        "1 ambiguous email match(es) left unlinked: 'baton status --env-file "
+        "1 people left unlinked by an ambiguous match, not guessed: 'baton status --env-file "
         ".baton/demo/sandbox.env' counts them, 'baton why EMAIL --env-file "
         ".baton/demo/sandbox.env' tells one's story.",
     ]
     spaced = next_steps(report, dry_run=True, env_file=tmp_path / "my demo" / "sandbox.env")
     assert spaced == [
-        f"1 ambiguous email match(es) left unlinked: 'baton status --env-file "
+        f"1 people left unlinked by an ambiguous match, not guessed: 'baton status --env-file "
         f"\"{tmp_path}/my demo/sandbox.env\"' counts them, 'baton why EMAIL --env-file "
         f"\"{tmp_path}/my demo/sandbox.env\"' tells one's story."
     ]

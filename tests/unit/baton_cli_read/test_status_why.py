@@ -40,6 +40,14 @@ def ann(store: Engine) -> uuid.UUID:
             counts={"read": 12, "updated": 3, "ambiguous": 1},
             at=at("03-10 11:02"),
         )
+        backfill = start_run(conn, RunKind.BACKFILL, at=at("03-10 10:00"))
+        finish_run(
+            conn,
+            backfill,
+            RunStatus.SUCCEEDED,
+            counts={"read": 40, "ambiguous": 3, "ambiguous_people": 1},
+            at=at("03-10 10:30"),
+        )
         add_dead_letter(
             conn,
             RecordKey(System.SALESFORCE, "Lead", "00Q9"),
@@ -105,7 +113,8 @@ def test_status_tables(runner: CliRunner, ann: uuid.UUID) -> None:
         "Dead letters: open 1, retried 0, dropped 0",
         "INVALID_EMAIL_ADDRESS",
         "Identity links (1 people)",
-        "Ambiguous matches: 1 people left unlinked, not guessed (the last run to end saw 1)",
+        "Ambiguous matches: 1 people left unlinked, not guessed (the last poll or backfill "
+        "to end met 1)",
         "Lead-response SLA (24 h): 1 MQL(s) still waiting for a first sales touch past it",
         "API budget: not observed yet.",
     ):
@@ -353,7 +362,7 @@ def test_status_shows_a_running_runs_heartbeat_and_marks_a_stale_one(
         beat(conn, live, at=now - timedelta(seconds=30))
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    lines = [line for line in result.stdout.splitlines() if "│" in line]  # table rows
     [stale_line] = [line for line in lines if "backfill" in line]
     assert "running, stale" in stale_line
     assert "25m" in stale_line

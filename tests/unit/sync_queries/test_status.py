@@ -146,16 +146,34 @@ def test_everything_status_reports(store: Engine) -> None:
     )
 
 
-def test_ambiguous_comes_from_the_latest_finished_run(store: Engine) -> None:
+def test_ambiguous_comes_from_the_latest_finished_poll_or_backfill_in_people(
+    store: Engine,
+) -> None:
+    """A reconcile reads linked records only and a retry its letters' people: neither meets
+    the people left unlinked, so their 0 is not "the last run saw 0"."""
     with store.begin() as conn:
-        run = start_run(conn, RunKind.ONCE, at=at("03-10 10:00"))
-        finish_run(conn, run, RunStatus.SUCCEEDED, counts={"ambiguous": 4}, at=at("03-10 10:01"))
+        for kind, start, counts in (
+            (RunKind.BACKFILL, "03-10 08:00", {"ambiguous": 70, "ambiguous_people": 20}),
+            (RunKind.DAEMON, "03-10 10:00", {"ambiguous": 9, "ambiguous_people": 4}),
+            (RunKind.RECONCILE, "03-10 10:30", {"ambiguous": 0, "ambiguous_people": 0}),
+            (RunKind.ONCE, "03-10 10:40", {"ambiguous": 0, "ambiguous_people": 0}),
+        ):
+            run = start_run(conn, kind, at=at(start))
+            finish_run(conn, run, RunStatus.SUCCEEDED, counts=counts, at=at(start))
         start_run(conn, RunKind.DAEMON, at=at("03-10 11:00"))
     with store.connect() as conn:
         report = status(conn, now=NOW, runs=1)
     assert report.ambiguous_last_run == 4
     assert [r.status for r in report.runs] == ["running"]
     assert isinstance(report.runs[0].id, uuid.UUID)
+
+
+def test_a_run_that_counted_records_only_is_not_read_as_people(store: Engine) -> None:
+    with store.begin() as conn:
+        run = start_run(conn, RunKind.DAEMON, at=at("03-10 10:00"))
+        finish_run(conn, run, RunStatus.SUCCEEDED, counts={"ambiguous": 4}, at=at("03-10 10:01"))
+    with store.connect() as conn:
+        assert status(conn, now=NOW).ambiguous_last_run is None
 
 
 def test_the_ambiguity_markers_are_the_engines() -> None:
