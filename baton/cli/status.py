@@ -151,20 +151,11 @@ def status(
     render(report, Console(emoji=False, highlight=False))
 
 
-def render(report: Status, console: Console) -> None:
-    cursors = Table(title="Cursors (lag = now - cursor)", title_justify="left")
-    for column in ("system", "object", "cursor", "last id", "lag", "run upper bound"):
-        cursors.add_column(column)
-    for c in report.cursors:
-        cursors.add_row(
-            c.system, c.object, when(c.cursor), c.last_id or "-", human(c.lag), when(c.upper_bound)
-        )
-    console.print(cursors if report.cursors else "No cursors yet: nothing has been read.")
-
-    runs = Table(title="Last runs", title_justify="left")
+def _runs_table(title: str, rows: Sequence[RunSummary]) -> Table:
+    runs = Table(title=title, title_justify="left")
     for column in ("started", "kind", "status", "duration", "heartbeat", "counts", "error"):
         runs.add_column(column, overflow="fold")
-    for run in report.runs:
+    for run in rows:
         counts = ", ".join(f"{k} {v}" for k, v in summarize(run.counts).items() if v) or "-"
         shown = "running, stale" if run.stale else run.status
         style = "red" if run.status == "failed" or run.stale else ""
@@ -177,7 +168,24 @@ def render(report: Status, console: Console) -> None:
             escape(counts),
             escape(stale_note(run) if run.stale else run.error or ""),
         )
-    console.print(runs if report.runs else "No runs yet.")
+    return runs
+
+
+def render(report: Status, console: Console) -> None:
+    cursors = Table(title="Cursors (lag = now - cursor)", title_justify="left")
+    for column in ("system", "object", "cursor", "last id", "lag", "run upper bound"):
+        cursors.add_column(column)
+    for c in report.cursors:
+        cursors.add_row(
+            c.system, c.object, when(c.cursor), c.last_id or "-", human(c.lag), when(c.upper_bound)
+        )
+    console.print(cursors if report.cursors else "No cursors yet: nothing has been read.")
+
+    console.print(_runs_table("Last runs", report.runs) if report.runs else "No runs yet.")
+    if report.latest_by_kind:
+        # the daemon records a run per poll: the recent list soon holds nothing else
+        title = "Latest run of each kind (daemon: a poll)"
+        console.print(_runs_table(title, report.latest_by_kind))
     if report.unfinished_backfill:
         console.print(unfinished_line(report.unfinished_backfill, running=report.backfill_running))
 

@@ -3,8 +3,9 @@
 Figures: per system and object the cursor and its lag (now - cursor: how far behind reading
 is), the latest runs with counts and duration (a running run with the age of its heartbeat,
 marked stale past `STALE_AFTER`: its process likely died, and the next run will close it as
-interrupted), open dead letters by system and vendor code, identity links by system and
-object, ambiguous matches (two records claim one email or one
+interrupted), and the latest run of each kind however long ago (the daemon records a run per
+poll, so the recent ones are all polls), open dead letters by system and vendor code, identity
+links by system and object, ambiguous matches (two records claim one email or one
 cross-system id and the engine refused to guess): the people the decision log holds an
 `identity` decision with rule `ambiguous:<system>` for, and the people the latest finished
 poll or backfill met so (a reconcile or a retry reads only some records); the MQLs waiting
@@ -32,6 +33,7 @@ from sync.store.runs import (
     Run,
     RunKind,
     RunStatus,
+    latest_of_each_kind,
     process_gone,
     recent_runs,
     running_runs,
@@ -130,6 +132,8 @@ class Status:
     budgets: tuple[BudgetStatus, ...]
     unfinished_backfill: tuple[ListingStatus, ...] = ()
     backfill_running: bool = False  # a live backfill holds those listings (not interrupted)
+    # the latest run of each kind that has run (daemon = a poll), however far back
+    latest_by_kind: tuple[RunSummary, ...] = ()
 
 
 def status(
@@ -176,6 +180,9 @@ def status(
             for key, found in get_listings(db).items()
         ),
         backfill_running=_backfill_running(db, now, stale_after),
+        latest_by_kind=tuple(
+            _summary(run, now, stale_after) for run in latest_of_each_kind(db).values()
+        ),
     )
 
 

@@ -249,6 +249,23 @@ def recent_runs(db: Db, limit: int = 10) -> list[Run]:
     return [_run(row) for row in rows]
 
 
+def latest_of_each_kind(db: Db) -> dict[RunKind, Run]:
+    """The latest run of each kind that has run, however long ago: the daemon records one
+    run per poll, so a recent list soon holds nothing but polls. One query per kind."""
+    conn = connection(db)
+    found: dict[RunKind, Run] = {}
+    for kind in RunKind:
+        row = conn.execute(
+            select(*_COLUMNS)
+            .where(RunRow.kind == kind.value)
+            .order_by(RunRow.started_at.desc(), RunRow.id)
+            .limit(1)
+        ).first()
+        if row is not None:
+            found[kind] = _run(row)
+    return found
+
+
 def last_started(db: Db, kind: RunKind) -> datetime | None:
     """When the latest run of `kind` started, whatever became of it but an interruption (a
     stop asked for before its end); None: none did."""

@@ -24,3 +24,4 @@ def test_twins_are_one_person_in_the_run_and_in_status(world: World) -> None:
     assert engine.reconcile().ambiguous == 0  # reads linked records: meets neither twin
     shown = status(world.read(), now=world.clock() + timedelta(seconds=1))
     assert (shown.ambiguous_people, shown.ambiguous_last_run) == (1, 1)
+    assert [run.kind for run in shown.latest_by_kind] == ["daemon", "reconcile"]

@@ -176,6 +176,31 @@ def test_a_run_that_counted_records_only_is_not_read_as_people(store: Engine) ->
         assert status(conn, now=NOW).ambiguous_last_run is None
 
 
+def test_the_latest_run_of_each_kind_is_there_however_many_polls_came_after(
+    store: Engine,
+) -> None:
+    with store.begin() as conn:
+        backfill = start_run(conn, RunKind.BACKFILL, at=at("03-01 08:00"))
+        finish_run(conn, backfill, RunStatus.SUCCEEDED, counts={"read": 9}, at=at("03-01 09:00"))
+        reconcile = start_run(conn, RunKind.RECONCILE, at=at("03-09 03:00"))
+        finish_run(conn, reconcile, RunStatus.FAILED, error="cap", at=at("03-09 03:01"))
+        polls = []
+        for minute in range(30):
+            poll = start_run(conn, RunKind.DAEMON, at=at(f"03-10 11:{minute:02d}"))
+            finish_run(conn, poll, RunStatus.SUCCEEDED, at=at(f"03-10 11:{minute:02d}"))
+            polls.append(poll)
+    with store.connect() as conn:
+        report = status(conn, now=NOW, runs=5)
+    assert {r.kind for r in report.runs} == {"daemon"}
+    assert [(r.kind, r.id, r.status) for r in report.latest_by_kind] == [
+        ("daemon", polls[-1], "succeeded"),
+        ("backfill", backfill, "succeeded"),
+        ("reconcile", reconcile, "failed"),
+    ]
+    assert report.latest_by_kind[1].duration == timedelta(hours=1)
+    assert report.latest_by_kind[2].error == "cap"
+
+
 def test_the_ambiguity_markers_are_the_engines() -> None:
     from connectors.records import System as Sys
     from sync.identity import IDENTITY_FIELD, ambiguous_rule
