@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 
 from connectors.records import (
     ContactRole,
+    Conversion,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -122,6 +123,14 @@ class Connector(Protocol):
         """The live contact roles of these Opportunities (Salesforce's OpportunityContactRole),
         one query per batch of ids, as many as the URL holds. Ids matching nothing are left
         out (not an error). A system without contact roles (HubSpot) raises `ConfigError`.
+        """
+        ...
+
+    def read_conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
+        """The converted Leads whose conversion made (or joined) these Opportunities
+        (Salesforce's `ConvertedOpportunityId`), one query per batch of ids, as many as the
+        URL holds. Ids matching nothing are left out (not an error). A system without Lead
+        conversion (HubSpot) raises `ConfigError`.
         """
         ...
 

@@ -109,6 +109,16 @@ class ContactRole:
 
 
 @dataclass(frozen=True, slots=True)
+class Conversion:
+    """A converted Lead and the Opportunity its conversion made or joined (Salesforce's
+    `ConvertedOpportunityId`): how an Opportunity names the Lead it came from, which it
+    does not say itself."""
+
+    lead_id: str
+    opportunity_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordPatch:
     """Field values to write to one record; `key.id` is empty for a create.
 

@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 
 from connectors.protocol import Connector
 from connectors.records import ContactRole, RecordKey, SourceRecord, System
-from mappings.apply import CONTACT, OPPORTUNITY, PERSON_OBJECTS, Mapper, converted_lead
+from mappings.apply import CONTACT, LEAD, OPPORTUNITY, PERSON_OBJECTS, Mapper, converted_lead
 from mappings.model import FUNNEL_STAGE, Person
 from sync import collector, deletes
 from sync.changes import any_changed
@@ -283,6 +283,7 @@ class Worker:
                 latest[record.key] = record
         contacts_made = allow_create and self.planner.policy.create_contacts_from_salesforce
         roles: dict[str, str | None] = {}  # asked once per unit: see `_follow_contact_roles`
+        converted: dict[str, tuple[str, ...]] = {}  # the same: see `_follow_made_by_conversions`
         for last_look in (not look_first, True):
             found = CycleReport()  # what gathering says, kept once the plans are final
             with self.reader.connect() as conn:
@@ -299,6 +300,7 @@ class Worker:
                     contacts_made=contacts_made,
                     unpropagated=unpropagated,
                     roles=roles,
+                    converted=converted,
                 )
             plans = self._plan(gathered, allow_create=allow_create, now=now)
             unseen = [] if last_look else self._unseen_matches(gathered, plans, latest)
@@ -570,6 +572,7 @@ class Worker:
         contacts_made: bool,
         unpropagated: Collection[RecordKey] = (),
         roles: dict[str, str | None] | None = None,
+        converted: dict[str, tuple[str, ...]] | None = None,
     ) -> _Gathered:
         identity = carry or Identity(conn)
         identity.db = conn
@@ -657,6 +660,12 @@ class Worker:
                 for r in signals
                 if r.key not in identity.person_of and r.key.id not in converting
             ]
+            if unlinked:
+                # A conversion's Opportunity is its Lead's person's, whatever its roles say.
+                made = self._follow_made_by_conversions(
+                    identity, unlinked, {} if converted is None else converted
+                )
+                unlinked = [key for key in unlinked if key not in made]
             if unlinked:
                 self._follow_contact_roles(
                     identity,
@@ -1025,6 +1034,57 @@ class Worker:
                 decided[survivor] = None
         return decided
 
+    def _follow_made_by_conversions(
+        self,
+        identity: Identity,
+        opportunities: Sequence[RecordKey],
+        converted: dict[str, tuple[str, ...]],
+    ) -> set[RecordKey]:
+        """Opportunities linked to no one that a Lead's conversion made (or joined): the Lead
+        names its Opportunity (`ConvertedOpportunityId`), never the other way round, so an
+        Opportunity read before its Lead (its webhook or poll page first) would otherwise go
+        by its contact roles, perhaps to another person. Salesforce is asked once per unit for
+        the Leads converted with all of them (`converted` keeps the answers: for an
+        Opportunity's id its Leads' ids, none for none). Such an Opportunity joins its Lead's
+        person (the first Lead by id that is someone's), as `_follow_conversions` has it when
+        the Lead is read first (an inactive link, reason `conversion`); the person's Lead is
+        then read with the person, and its conversion followed. While none of its Leads is
+        anyone's it stays unlinked: the Lead's own read links it. Returns the Opportunities a
+        conversion made, which contact roles do not place."""
+        unasked = [key.id for key in opportunities if key.id not in converted]
+        if unasked:
+            by_opportunity: dict[str, set[str]] = {}
+            for found in self.connectors[System.SALESFORCE].read_conversions(unasked):
+                by_opportunity.setdefault(found.opportunity_id, set()).add(found.lead_id)
+            converted.update((i, tuple(sorted(by_opportunity.get(i, ())))) for i in unasked)
+        made = {
+            key: [RecordKey(System.SALESFORCE, LEAD, lead) for lead in converted[key.id]]
+            for key in opportunities
+            if converted.get(key.id)
+        }
+        if not made:
+            return set()
+        owners = {
+            lead: pid
+            for leads in made.values()
+            for lead in leads
+            if (pid := identity.person_of.get(lead)) is not None
+        }
+        unseen = [lead for leads in made.values() for lead in leads if lead not in owners]
+        if unseen:
+            owners.update(
+                (k, link_.person_id) for k, link_ in find_links(identity.db, unseen).items()
+            )
+        followed: dict[RecordKey, uuid.UUID] = {}
+        for opportunity, leads in made.items():
+            pid = next((owners[lead] for lead in leads if lead in owners), None)
+            if pid is not None:
+                identity.associate(pid, opportunity, LinkReason.CONVERSION)
+                followed[opportunity] = pid
+        if followed:
+            identity.follow(followed)
+        return set(made)
+
     def _follow_contact_roles(
         self,
         identity: Identity,
@@ -1084,8 +1144,11 @@ class Worker:
         A Lead converted into a Contact that is already another person's (Salesforce lets a
         rep pick an existing Contact) does not take it: which of the two people's HubSpot
         contacts is that human is for a person to say, so the conversion is reported (and the
-        converted Lead, which Salesforce keeps read-only, gets no writes: `Planner._update`)."""
+        converted Lead, which Salesforce keeps read-only, gets no writes: `Planner._update`).
+        Nor does a Lead converted into an Opportunity that is already another person's (a rep
+        may pick an existing one): one deal is one person's, so that is reported too."""
         opportunities: set[RecordKey] = set()
+        named: list[tuple[uuid.UUID, RecordKey, RecordKey]] = []  # person, Lead, Opportunity
         conversions: list[tuple[uuid.UUID, RecordKey, RecordKey]] = []
         for record in list(in_hand.values()):
             if not converted_lead(record):
@@ -1096,14 +1159,31 @@ class Worker:
                 continue
             opportunity_id = record.get("ConvertedOpportunityId")
             if isinstance(opportunity_id, str) and opportunity_id:
-                opportunity = RecordKey(System.SALESFORCE, OPPORTUNITY, opportunity_id)
-                identity.associate(pid, opportunity, LinkReason.CONVERSION)
-                opportunities.add(opportunity)
+                named.append(
+                    (pid, record.key, RecordKey(System.SALESFORCE, OPPORTUNITY, opportunity_id))
+                )
             if not isinstance(contact_id, str) or not contact_id:
                 continue
             if identity.counterpart(pid, System.SALESFORCE) != record.key:
                 continue
             conversions.append((pid, record.key, RecordKey(System.SALESFORCE, CONTACT, contact_id)))
+        unseen = [key for _, _, key in named if key not in identity.person_of]
+        stored = find_links(identity.db, unseen) if unseen else {}
+        for pid, lead, opportunity in named:
+            holder = identity.person_of.get(opportunity)
+            if holder is None and (link_ := stored.get(opportunity)) is not None:
+                holder = link_.person_id
+            if holder is None or holder == pid:
+                identity.associate(pid, opportunity, LinkReason.CONVERSION)
+                opportunities.add(opportunity)
+                continue
+            why = (
+                f"{lead} was converted with {opportunity}, already person {holder}'s: it "
+                "stays theirs (one deal is one person's funnel signal, never two people's)"
+            )
+            told = note_about(pid, "record", "conversion", trigger, now, run_id, opportunity, why)
+            if told not in notes:  # asked again in each round of `_gather`'s reads
+                notes.append(told)
         owners = _owners(identity, [contact for _, _, contact in conversions])
         for pid, lead, contact in conversions:
             owner = owners.get(contact)

@@ -30,6 +30,7 @@ from connectors.hubspot.webhooks import HubSpotWebhooks
 from connectors.hubspot.writer import HubSpotWriter
 from connectors.records import (
     ContactRole,
+    Conversion,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -183,6 +184,15 @@ class HubSpotConnector:
             "HubSpot has no Opportunity contact roles",
             setting="object",
             fix="read contact roles from the Salesforce connector",
+            system=System.HUBSPOT,
+        )
+
+    def read_conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
+        """HubSpot has no Lead conversions (Salesforce's): a `ConfigError`."""
+        raise ConfigError(
+            "HubSpot has no Lead conversions",
+            setting="object",
+            fix="read conversions from the Salesforce connector",
             system=System.HUBSPOT,
         )
 

@@ -19,6 +19,7 @@ from connectors.http.redaction import register_secrets
 from connectors.http.retry import RetryPolicy
 from connectors.records import (
     ContactRole,
+    Conversion,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -121,6 +122,9 @@ class SalesforceConnector:
 
     def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
         return self.reader.contact_roles(opportunity_ids)
+
+    def read_conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
+        return self.reader.conversions(opportunity_ids)
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         return self.writer.write(spec_for(object), patches)

@@ -19,7 +19,8 @@ When a field list is too long for one URL, the first chunk carries the cursor an
 further chunk is fetched by the page's ids and joined on `Id`.
 
 Contact roles (`contact_roles`) are read for a batch of Opportunities by one query
-(`OpportunityId IN (...)`, packed to the URL like by-id reads), live rows only.
+(`OpportunityId IN (...)`, packed to the URL like by-id reads), live rows only; so are the
+Leads converted with them (`conversions`: `ConvertedOpportunityId IN (...)`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 from connectors.errors import PermanentError
 from connectors.http.pagination import NextRecordsUrl, paginate
-from connectors.records import ContactRole, ListedPage, SourceRecord, System
+from connectors.records import ContactRole, Conversion, ListedPage, SourceRecord, System
 from connectors.salesforce.convert import ceil_ms, csv_records, parse_datetime, to_record
 from connectors.salesforce.objects import ID_FIELD, QUERY_URL_BUDGET, ObjectSpec, spec_for
 from connectors.salesforce.sdk import BulkQueryPage, SalesforceSdk
@@ -68,6 +69,9 @@ _LISTINGS = {
 CONTACT_ROLE = "OpportunityContactRole"
 _CONTACT_ROLE_FIELDS = ("Id", "OpportunityId", "ContactId", "IsPrimary", "CreatedDate")
 _CONTACT_ROLES = "SELECT {:fields} FROM {:object} WHERE OpportunityId IN {}"
+# The Leads converted with a batch of Opportunities (`Reader.conversions`).
+_CONVERSION_FIELDS = ("Id", "ConvertedOpportunityId")
+_CONVERSIONS = "SELECT {:fields} FROM {:object} WHERE ConvertedOpportunityId IN {}"
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +392,27 @@ class Reader:
                     role for row in page.get("records") or () if (role := _role(row)) is not None
                 )
         return roles
+
+    def conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
+        """The live Leads converted with these Opportunities (`ConvertedOpportunityId`): one
+        query per batch of ids, as many as the URL holds (ids not shaped like Salesforce ids
+        are left out, as `by_ids` does)."""
+        spec = spec_for("Lead")
+
+        def query(batch: list[str]) -> str:
+            return soql(_CONVERSIONS, _CONVERSION_FIELDS, spec.name, batch)
+
+        unique = [i for i in dict.fromkeys(opportunity_ids) if _ID_SHAPE.fullmatch(i)]
+        operation = f"{spec.name}.byConvertedOpportunity"
+        budget = self._query_budget(include_deleted=False)
+        found: list[Conversion] = []
+        for batch in _packed(unique, query, budget=budget):
+            for page in self._pages(query(batch), include_deleted=False, operation=operation):
+                for row in page.get("records") or ():
+                    lead, opportunity = row.get(ID_FIELD), row.get("ConvertedOpportunityId")
+                    if isinstance(lead, str) and isinstance(opportunity, str):
+                        found.append(Conversion(lead, opportunity))
+        return found
 
     def all(self, spec: ObjectSpec, *, use_bulk: bool | None = None) -> Iterator[SourceRecord]:
         """Every live record: REST query pages, or one Bulk 2.0 job above the threshold."""

@@ -1,5 +1,6 @@
-"""Opportunity contact roles read through simple-salesforce against the imitation: one query
-per batch of Opportunity ids, live roles only."""
+"""Opportunity contact roles, and the Leads converted with Opportunities, read through
+simple-salesforce against the imitation: one query per batch of Opportunity ids, live rows
+only."""
 
 from __future__ import annotations
 
@@ -98,3 +99,28 @@ def test_given_a_small_url_budget_when_reading_contact_roles_then_batches_fit_it
     assert {r.id for r in found} == roles
     assert len(targets) >= 2  # 40 ids do not fit one 900-byte URL
     assert max(len(t) for t in targets) <= 900
+
+
+def test_given_converted_leads_when_reading_conversions_then_one_query_answers(
+    served: Served, salesforce: SalesforceConnector, targets: list[str]
+) -> None:
+    served.slot()
+    made, plain = (
+        served.box.create("Lead", {"LastName": n, "Company": "Acme"}) for n in ("Made", "Plain")
+    )
+    deal = served.box.convert_lead(made)["opportunityId"]
+    other = _opportunity(served, "Made on a Contact")
+    salesforce.read_by_ids("Lead", [plain])  # the token grant, outside the count
+    served.reset_stats()
+    targets.clear()
+
+    found = salesforce.read_conversions([deal, other, "not an id", deal])
+
+    assert served.api_calls() == 1
+    [target] = targets
+    assert target.startswith("/services/data/v59.0/query/?q=")
+    assert "+FROM+Lead+WHERE+ConvertedOpportunityId+IN+" in target
+    assert [(c.lead_id, c.opportunity_id) for c in found] == [(made, deal)]
+    assert salesforce.read_conversions([]) == []
+    assert salesforce.read_conversions(["not an id"]) == []
+    assert served.api_calls() == 1  # nothing worth asking: no call

@@ -17,6 +17,7 @@ from connectors.records import (
     ChangeHint,
     ChangeKind,
     ContactRole,
+    Conversion,
     FieldSchema,
     ListedPage,
     PicklistOption,
@@ -79,6 +80,9 @@ class InMemoryConnector:
         return [r for r in self.records if r.key.object == object and r.get(field) in values]
 
     def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
+        return []
+
+    def read_conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
         return []
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
@@ -144,6 +148,7 @@ def test_protocol_members_are_the_documented_ones() -> None:
         "read_by_ids",
         "find_by",
         "read_contact_roles",
+        "read_conversions",
         "write",
         "delete",
         "describe",

@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.records import (
     ContactRole,
+    Conversion,
     FieldSchema,
     FieldValue,
     ListedPage,
@@ -86,6 +87,7 @@ class FakeConnector:
     write_calls: int = 0
     find_calls: int = 0  # `find_by` calls: the lookups a replayed create makes
     role_reads: int = 0  # `read_contact_roles` calls
+    conversion_reads: int = 0  # `read_conversions` calls
     refuse_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> refusal
     deleted: list[str] = field(default_factory=list)  # ids deleted through `delete`
     delete_calls: int = 0
@@ -301,6 +303,17 @@ class FakeConnector:
             if not stored.deleted
             and stored.fields.get("OpportunityId") in wanted
             and stored.fields.get("ContactId")
+        ]
+
+    def read_conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
+        """The live Leads converted with these Opportunities; `conversion_reads` counts the
+        calls (one query per batch in Salesforce's)."""
+        self.conversion_reads += 1
+        wanted = set(opportunity_ids)
+        return [
+            Conversion(ident, str(stored.fields["ConvertedOpportunityId"]))
+            for ident, stored in self.objects.get("Lead", {}).items()
+            if not stored.deleted and stored.fields.get("ConvertedOpportunityId") in wanted
         ]
 
     def write(self, object: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
