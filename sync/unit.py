@@ -1590,7 +1590,10 @@ def _emails_taken(
     contactless: Sequence[uuid.UUID],
 ) -> list[tuple[uuid.UUID, tuple[RecordKey, uuid.UUID, str]]]:
     """Of people without a HubSpot contact, those whose Salesforce record's email is another
-    person's who has one: (person, (that contact, its person, the email))."""
+    person's who has one: (person, (that contact, its person, the email)). That contact is one
+    stored, or one this unit resolved and has not stored yet (a unit reads the contacts its
+    creates would land on: `_unseen_matches`): a Lead converted into a Contact Baton has not
+    linked gives its person that Contact's email, which may be another human's."""
     emails: dict[uuid.UUID, str] = {}
     for pid in contactless:
         key = identity.counterpart(pid, System.SALESFORCE)
@@ -1599,16 +1602,32 @@ def _emails_taken(
             emails[pid] = person.email
     if not emails:
         return []
+    # This unit's HubSpot contacts with those emails, and whose they are in it: an upsert on
+    # the email lands on them whatever the store says.
+    in_unit: dict[str, list[tuple[RecordKey, uuid.UUID]]] = {}
+    wanted = set(emails.values())
+    for key, person in people.items():
+        if (
+            key.system is System.HUBSPOT
+            and (address := person.email) is not None
+            and address in wanted
+            and (owner := identity.person_of.get(key)) is not None
+        ):
+            in_unit.setdefault(address, []).append((key, owner))
     holders = people_by_emails(conn, list(dict.fromkeys(emails.values())))
     others = {q for pid, email in emails.items() for q in holders.get(email, ()) if q != pid}
     contacts = active_keys_for(conn, others) if others else {}
     taken = []
     for pid, email in emails.items():
-        for other in holders.get(email, ()):
-            contact = contacts.get(other, {}).get(System.HUBSPOT) if other != pid else None
-            if contact is not None:
-                taken.append((pid, (contact, other, email)))
-                break
+        mine = [(key, owner) for key, owner in in_unit.get(email, ()) if owner != pid]
+        stored = [
+            (contact, other)
+            for other in holders.get(email, ())
+            if other != pid and (contact := contacts.get(other, {}).get(System.HUBSPOT)) is not None
+        ]
+        if mine or stored:
+            contact, other = (mine or stored)[0]
+            taken.append((pid, (contact, other, email)))
     return taken
 
 

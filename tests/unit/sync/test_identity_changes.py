@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from connectors.records import RecordKey, System
 from sync.store.dead_letters import list_dead_letters
 from sync.store.decisions import decisions_for
@@ -41,13 +43,9 @@ def test_a_lead_with_the_new_email_of_a_contact_joins_that_contacts_person(world
     assert world.hs.get("contacts", hs_id)["baton_id"] == str(ann)
 
 
-def test_a_salesforce_person_whose_hubspot_create_met_someone_elses_contact_stops_creating(
-    world: World,
-) -> None:
-    """The upsert on email matched a contact already linked to another person (HubSpot's email
-    changed after Baton last read it): reported, and not sent again while the address is that
-    person's, so the contact is not overwritten on every cycle; once the rep corrects the
-    Lead's address, the person gets a contact of its own."""
+def _bob_beside_anns_new_email(world: World) -> tuple[str, str, Any]:
+    """Ann's contact takes a new address in HubSpot, not polled yet, and a Lead (Bob) with it
+    is added: (Ann's contact, Bob's Lead, the engine)."""
     hs_id = world.hs.put(
         "contacts", {"email": "old@example.com", "firstname": "Ann", "lastname": "Lee"}
     )
@@ -59,8 +57,22 @@ def test_a_salesforce_person_whose_hubspot_create_met_someone_elses_contact_stop
         "Lead", {**LEAD, "Email": "new@example.com", "FirstName": "Bob", "LastName": "Other"}
     )
     world.clock.advance(10)
+    return hs_id, lead, engine
+
+
+def test_a_salesforce_person_whose_hubspot_create_met_someone_elses_contact_stops_creating(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upsert on email matched a contact already linked to another person (HubSpot's email
+    changed after Baton last read it, and HubSpot's search, which lags its writes, did not find
+    it by the new address yet): reported, and not sent again while the address is that
+    person's, so the contact is not overwritten on every cycle; once the rep corrects the
+    Lead's address, the person gets a contact of its own."""
+    _, lead, engine = _bob_beside_anns_new_email(world)
     key = RecordKey(System.SALESFORCE, "Lead", lead)
-    engine.sync_keys([key], trigger="webhook")  # the Lead is read before the contact's change
+    with monkeypatch.context() as lagging:
+        lagging.setattr(world.hs, "find_by", lambda obj, name, values: [])
+        engine.sync_keys([key], trigger="webhook")  # the Lead is read before the contact's change
     bob = _person(world, key)
     writes = world.hs.writes
     for _ in range(3):
@@ -74,6 +86,26 @@ def test_a_salesforce_person_whose_hubspot_create_met_someone_elses_contact_stop
     settle(world, engine)
     emails = sorted(str(c["email"]) for c in world.hs.live("contacts").values())
     assert emails == ["bob@example.com", "new@example.com"]
+
+
+def test_a_salesforce_persons_create_found_landing_on_someone_elses_contact_is_not_sent(
+    world: World,
+) -> None:
+    """The same, with HubSpot's search up to date: the webhook's unit looks up what its create
+    would land on, finds Ann's contact under the new address (Ann's, in this unit), and makes
+    none (`email_taken`) rather than overwrite it once."""
+    hs_id, lead, engine = _bob_beside_anns_new_email(world)
+    key = RecordKey(System.SALESFORCE, "Lead", lead)
+    engine.sync_keys([key], trigger="webhook")
+    bob = _person(world, key)
+    assert world.hs.get("contacts", hs_id)["firstname"] == "Ann"  # not overwritten
+    for _ in range(3):
+        world.clock.advance(10)
+        engine.poll()
+    rules = [d.rule for d in decisions_for(world.read(), bob, "identity")]
+    assert rules == ["email_taken"]
+    assert list(world.hs.live("contacts")) == [hs_id]
+    assert world.hs.get("contacts", hs_id)["firstname"] == "Ann"
 
 
 def test_a_lead_converted_into_another_persons_contact_does_not_take_it(world: World) -> None:
