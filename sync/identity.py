@@ -141,6 +141,9 @@ class Identity:
     # person a Lead converted into one no one had stands for it in this unit
     _stored_contacts: dict[RecordKey, uuid.UUID | None] = field(default_factory=dict)
     _standing: dict[RecordKey, uuid.UUID] = field(default_factory=dict)
+    # Each moved record's person when this unit decided the move (None: no one's, as far as
+    # it knew): another process linking it since is a race (`_check_unraced`)
+    _moved_from: dict[RecordKey, uuid.UUID | None] = field(default_factory=dict)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -385,9 +388,18 @@ class Identity:
         other records are loaded first: a merge is followed before the unit resolves anyone,
         and the person must keep its record in the other system."""
         self._load_active([pid])
+        self._moved_from.setdefault(key, self._holder(key))
         self.person_of[key] = pid
         self.active.setdefault(pid, {})[key.system] = key
         self.moves.append((pid, key, reason))
+
+    def _holder(self, key: RecordKey) -> uuid.UUID | None:
+        """The person whose current record `key` is, as this unit knows it so far (in this
+        unit, or as stored when read: `_stored_contacts`), else None."""
+        pid = self.person_of.get(key)
+        if pid is not None and self.active.get(pid, _NO_RECORDS).get(key.system) == key:
+            return pid
+        return self._stored_contacts.get(key)
 
     def succeed(self, claim: Ambiguity) -> None:
         """A cross-system id's claimant takes the place of the person's record, which is gone
@@ -429,13 +441,20 @@ class Identity:
 
     def _check_unraced(self, db: Db, already: Mapping[RecordKey, Link]) -> None:
         """Whether what this unit resolved still holds: a record it links is not linked to
-        someone else since, and the email of a person it makes (no one had it) is still no
-        one else's. Otherwise two people would share one record or one email for good."""
+        someone else since, a record it moves (a conversion, a merge) is not now the current
+        record of someone it did not see holding it, and the email of a person it makes (no
+        one had it) is still no one else's. Otherwise two people would share one record or
+        one email for good, or a move would take a record from the person another process
+        just gave it to."""
         raced = [
             str(key)
             for pid, key, _ in self.new_links
             if (found := already.get(key)) is not None and found.person_id != pid
         ]
+        moved = {key: pid for pid, key, _ in self.moves}
+        for key, link_ in find_links(db, list(moved)).items() if moved else ():
+            if link_.active and link_.person_id not in (moved[key], self._moved_from.get(key)):
+                raced.append(str(key))
         made = {email: pid for pid, email in self._born_by_email.items() if pid in self.new_people}
         for email, holders in people_by_emails(db, list(made)).items() if made else ():
             if any(h != made[email] and h not in self.new_people for h in holders):
