@@ -374,45 +374,47 @@ class Reader:
         return [record for record in self.by_ids(spec, ids) if not record.deleted]
 
     def contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
-        """The live OpportunityContactRoles of these Opportunities: one query per batch of
-        ids, as many as the URL holds (ids not shaped like Salesforce ids are left out, as
-        `by_ids` does)."""
-        spec = spec_for(CONTACT_ROLE)
-
-        def query(batch: list[str]) -> str:
-            return soql(_CONTACT_ROLES, _CONTACT_ROLE_FIELDS, spec.name, batch)
-
-        unique = [i for i in dict.fromkeys(opportunity_ids) if _ID_SHAPE.fullmatch(i)]
-        operation = f"{spec.name}.byOpportunity"
-        budget = self._query_budget(include_deleted=False)
-        roles: list[ContactRole] = []
-        for batch in _packed(unique, query, budget=budget):
-            for page in self._pages(query(batch), include_deleted=False, operation=operation):
-                roles.extend(
-                    role for row in page.get("records") or () if (role := _role(row)) is not None
-                )
-        return roles
+        """The live OpportunityContactRoles of these Opportunities."""
+        rows = self._by_opportunities(
+            CONTACT_ROLE, _CONTACT_ROLES, _CONTACT_ROLE_FIELDS, opportunity_ids, "byOpportunity"
+        )
+        return [role for row in rows if (role := _role(row)) is not None]
 
     def conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
-        """The live Leads converted with these Opportunities (`ConvertedOpportunityId`): one
-        query per batch of ids, as many as the URL holds (ids not shaped like Salesforce ids
-        are left out, as `by_ids` does)."""
-        spec = spec_for("Lead")
+        """The live Leads converted with these Opportunities (`ConvertedOpportunityId`)."""
+        rows = self._by_opportunities(
+            "Lead", _CONVERSIONS, _CONVERSION_FIELDS, opportunity_ids, "byConvertedOpportunity"
+        )
+        return [
+            Conversion(lead, opportunity)
+            for row in rows
+            if isinstance(lead := row.get(ID_FIELD), str)
+            and isinstance(opportunity := row.get("ConvertedOpportunityId"), str)
+        ]
+
+    def _by_opportunities(
+        self,
+        sobject: str,
+        template: str,
+        fields: Sequence[str],
+        opportunity_ids: Sequence[str],
+        operation: str,
+    ) -> Iterator[Mapping[str, Any]]:
+        """The live rows of `sobject` that `template` selects by Opportunity id: one query per
+        batch of ids, as many as the URL holds (ids not shaped like Salesforce ids are left
+        out, as `by_ids` does)."""
+        spec = spec_for(sobject)
 
         def query(batch: list[str]) -> str:
-            return soql(_CONVERSIONS, _CONVERSION_FIELDS, spec.name, batch)
+            return soql(template, fields, spec.name, batch)
 
         unique = [i for i in dict.fromkeys(opportunity_ids) if _ID_SHAPE.fullmatch(i)]
-        operation = f"{spec.name}.byConvertedOpportunity"
         budget = self._query_budget(include_deleted=False)
-        found: list[Conversion] = []
         for batch in _packed(unique, query, budget=budget):
-            for page in self._pages(query(batch), include_deleted=False, operation=operation):
-                for row in page.get("records") or ():
-                    lead, opportunity = row.get(ID_FIELD), row.get("ConvertedOpportunityId")
-                    if isinstance(lead, str) and isinstance(opportunity, str):
-                        found.append(Conversion(lead, opportunity))
-        return found
+            for page in self._pages(
+                query(batch), include_deleted=False, operation=f"{spec.name}.{operation}"
+            ):
+                yield from page.get("records") or ()
 
     def all(self, spec: ObjectSpec, *, use_bulk: bool | None = None) -> Iterator[SourceRecord]:
         """Every live record: REST query pages, or one Bulk 2.0 job above the threshold."""

@@ -4,34 +4,17 @@ conversion keeps its link (README), and one deal never makes two customers."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from connectors.records import RecordKey, System
 from sync.store.decisions import decisions_for
 from sync.store.links import LinkReason, find_link
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_conversions_into_a_contact import (
-    ANN,
-    LOST,
     _convert_into,
-    _converted_with,
     _lead,
 )
-from tests.unit.sync.test_engine import HS_CONTACT, pair, settle
+from tests.unit.sync.test_conversions_wrong_contact import ANN_C, BOB_HS, BOB_LEAD, ann_converted
+from tests.unit.sync.test_engine import settle
 from tests.unit.sync.test_opportunity_contact_roles import ROLE, WON
-
-BOB_HS = {**HS_CONTACT, "email": "bob@example.com", "firstname": "Bob", "lastname": "Ray"}
-BOB_LEAD = {**ANN, "Email": "bob@example.com", "FirstName": "Bob", "LastName": "Ray"}
-ANN_C = {"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}
-
-
-def _ann_converted(world: World, engine: Any) -> tuple[str, str, str]:
-    """Ann, paired and converted with a lost Opportunity: (HubSpot id, Lead, Contact)."""
-    hs_ann, lead_ann = pair(world)
-    settle(world, engine)
-    contact, _ = _converted_with(world, lead_ann, LOST)
-    settle(world, engine)
-    return hs_ann, lead_ann, contact
 
 
 def _opportunity(ident: str) -> RecordKey:
@@ -45,7 +28,7 @@ def test_a_conversions_opportunity_read_before_its_lead_joins_the_leads_person(
     role is Ann's Contact, and the Opportunity's webhook comes before the Lead's. The
     conversion wins over the contact role: the deal is Bob's, Ann stays Lost."""
     engine = world.engine()
-    hs_ann, _, contact = _ann_converted(world, engine)
+    hs_ann, _, contact = ann_converted(world, engine)
     hs_bob = world.hs.put("contacts", BOB_HS)
     lead_bob = world.sf.put("Lead", BOB_LEAD)
     settle(world, engine)
@@ -76,7 +59,7 @@ def test_a_lead_converted_into_another_persons_opportunity_is_reported_not_share
     lets a rep pick one) that is already Ann's by its contact role. The Opportunity stays
     Ann's; Bob is not made a customer by it, and a `conversion` note says why."""
     engine = world.engine()
-    hs_ann, _, contact = _ann_converted(world, engine)
+    hs_ann, _, contact = ann_converted(world, engine)
     hs_bob = world.hs.put("contacts", BOB_HS)
     lead_bob = world.sf.put("Lead", BOB_LEAD)
     opp = world.sf.put("Opportunity", WON)
@@ -110,7 +93,7 @@ def test_a_conversions_opportunity_whose_lead_is_no_ones_yet_waits_for_the_lead(
     comes first: the Opportunity is the conversion's, so its contact role (Ann's Contact) does
     not place it; it stays unlinked until the Lead's own read links it to Bob."""
     engine = world.engine()
-    hs_ann, _, contact = _ann_converted(world, engine)
+    hs_ann, _, contact = ann_converted(world, engine)
     lead_bob = world.sf.put("Lead", BOB_LEAD)
     bob_contact = world.sf.put("Contact", {**ANN_C, "Email": "bob@example.com"})
     opp = world.sf.put("Opportunity", WON)

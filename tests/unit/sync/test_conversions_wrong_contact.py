@@ -27,11 +27,10 @@ from tests.unit.sync.test_engine import HS_CONTACT, pair, settle
 BOB_HS = {**HS_CONTACT, "email": "bob@example.com", "firstname": "Bob", "lastname": "Ray"}
 BOB_LEAD = {**ANN, "Email": "bob@example.com", "FirstName": "Bob", "LastName": "Ray"}
 ANN_C = {"Email": "ann@example.com", "FirstName": "Ann", "LastName": "Lee"}
-CAROL_HS = {**HS_CONTACT, "email": "carol@example.com", "firstname": "Carol", "lastname": "Ng"}
-CAROL_C = {"Email": "carol@example.com", "FirstName": "Carol", "LastName": "Ng"}
 
 
-def _ann_converted(world: World, engine: Any) -> tuple[str, str, str]:
+def ann_converted(world: World, engine: Any) -> tuple[str, str, str]:
+    """Ann, paired and converted with a lost Opportunity: (HubSpot id, Lead, Contact)."""
     hs_ann, lead_ann = pair(world)
     settle(world, engine)
     contact, _ = _converted_with(world, lead_ann, LOST)
@@ -46,7 +45,7 @@ def test_another_persons_lead_read_already_converted_into_a_contact_stays_theirs
     it. Had Baton read the Lead before the conversion, Bob keeps it and a `conversion` note
     reports it (README); read already converted, the same: the Lead's email is Bob's."""
     engine = world.engine()
-    hs_ann, _, contact = _ann_converted(world, engine)
+    hs_ann, _, contact = ann_converted(world, engine)
     hs_bob = world.hs.put("contacts", BOB_HS)
     settle(world, engine)
     lead_bob = world.sf.put("Lead", BOB_LEAD)
@@ -69,7 +68,7 @@ def test_a_lost_store_rebuilt_in_one_page_keeps_both_converted_leads_one_person(
     by it, stands for the Contact, so the second Lead is that person's former record in any
     page size (not a new person, with Ann's contact back at Lost)."""
     engine = world.engine()
-    hs_ann, _, contact = _ann_converted(world, engine)
+    hs_ann, _, contact = ann_converted(world, engine)
     second = world.sf.put("Lead", ANN)
     _convert_into(world, second, contact, world.sf.put("Opportunity", OPEN))
     settle(world, engine)
