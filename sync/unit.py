@@ -1064,20 +1064,11 @@ class Worker:
         }
         if not made:
             return set()
-        owners = {
-            lead: pid
-            for leads in made.values()
-            for lead in leads
-            if (pid := identity.person_of.get(lead)) is not None
-        }
-        unseen = [lead for leads in made.values() for lead in leads if lead not in owners]
-        if unseen:
-            owners.update(
-                (k, link_.person_id) for k, link_ in find_links(identity.db, unseen).items()
-            )
+        leads = list(dict.fromkeys(lead for named in made.values() for lead in named))
+        owners = _owners(identity, leads, current=False)
         followed: dict[RecordKey, uuid.UUID] = {}
-        for opportunity, leads in made.items():
-            pid = next((owners[lead] for lead in leads if lead in owners), None)
+        for opportunity, named in made.items():
+            pid = next((owners[lead] for lead in named if lead in owners), None)
             if pid is not None:
                 identity.associate(pid, opportunity, LinkReason.CONVERSION)
                 followed[opportunity] = pid
@@ -1631,18 +1622,23 @@ def _emails_taken(
     return taken
 
 
-def _owners(identity: Identity, keys: Sequence[RecordKey]) -> dict[RecordKey, uuid.UUID]:
-    """The person each of `keys` is the current record of: in this unit, or as stored."""
+def _owners(
+    identity: Identity, keys: Sequence[RecordKey], *, current: bool = True
+) -> dict[RecordKey, uuid.UUID]:
+    """The person each of `keys` is the current record of (or, not `current`, any record
+    of: a converted Lead is its person's former one): in this unit, or as stored."""
     owners = {
         key: pid
         for key in keys
         if (pid := identity.person_of.get(key)) is not None
-        and identity.counterpart(pid, key.system) == key
+        and (not current or identity.counterpart(pid, key.system) == key)
     }
     unseen = [key for key in keys if key not in owners]
     if unseen:
         stored = find_links(identity.db, unseen)
-        owners.update((key, link_.person_id) for key, link_ in stored.items() if link_.active)
+        owners.update(
+            (key, link_.person_id) for key, link_ in stored.items() if link_.active or not current
+        )
     return owners
 
 

@@ -180,21 +180,11 @@ class HubSpotConnector:
 
     def read_contact_roles(self, opportunity_ids: Sequence[str]) -> list[ContactRole]:
         """HubSpot has no Opportunity contact roles (Salesforce's): a `ConfigError`."""
-        raise ConfigError(
-            "HubSpot has no Opportunity contact roles",
-            setting="object",
-            fix="read contact roles from the Salesforce connector",
-            system=System.HUBSPOT,
-        )
+        raise _salesforce_only("Opportunity contact roles", "contact roles")
 
     def read_conversions(self, opportunity_ids: Sequence[str]) -> list[Conversion]:
         """HubSpot has no Lead conversions (Salesforce's): a `ConfigError`."""
-        raise ConfigError(
-            "HubSpot has no Lead conversions",
-            setting="object",
-            fix="read conversions from the Salesforce connector",
-            system=System.HUBSPOT,
-        )
+        raise _salesforce_only("Lead conversions", "conversions")
 
     # Writes
 
@@ -243,3 +233,13 @@ class HubSpotConnector:
         (`HubSpotWebhooks.check_headers`); without a client secret `verify_webhook` says why."""
         if self._webhooks is not None:
             self._webhooks.check_headers(headers)
+
+
+def _salesforce_only(what: str, read: str) -> ConfigError:
+    """The error for a read only Salesforce answers, asked of HubSpot."""
+    return ConfigError(
+        f"HubSpot has no {what}",
+        setting="object",
+        fix=f"read {read} from the Salesforce connector",
+        system=System.HUBSPOT,
+    )
