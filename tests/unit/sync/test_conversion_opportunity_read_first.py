@@ -21,6 +21,16 @@ def _opportunity(ident: str) -> RecordKey:
     return RecordKey(System.SALESFORCE, "Opportunity", ident)
 
 
+def _converted_beside_anns_role(world: World, lead_bob: str, anns_contact: str) -> str:
+    """Bob's Lead converted into a new Contact of his with a won Opportunity whose primary
+    contact role is Ann's Contact: the Opportunity's id."""
+    bob_contact = world.sf.put("Contact", {**ANN_C, "Email": "bob@example.com"})
+    opp = world.sf.put("Opportunity", WON)
+    world.sf.put(ROLE, {"OpportunityId": opp, "ContactId": anns_contact, "IsPrimary": True})
+    _convert_into(world, lead_bob, bob_contact, opp)
+    return opp
+
+
 def test_a_conversions_opportunity_read_before_its_lead_joins_the_leads_person(
     world: World,
 ) -> None:
@@ -32,10 +42,7 @@ def test_a_conversions_opportunity_read_before_its_lead_joins_the_leads_person(
     hs_bob = world.hs.put("contacts", BOB_HS)
     lead_bob = world.sf.put("Lead", BOB_LEAD)
     settle(world, engine)
-    bob_contact = world.sf.put("Contact", {**ANN_C, "Email": "bob@example.com"})
-    opp = world.sf.put("Opportunity", WON)
-    world.sf.put(ROLE, {"OpportunityId": opp, "ContactId": contact, "IsPrimary": True})
-    _convert_into(world, lead_bob, bob_contact, opp)
+    opp = _converted_beside_anns_role(world, lead_bob, contact)
     world.clock.advance(100)
     asked = world.sf.conversion_reads
     engine.sync_keys([_opportunity(opp)], trigger="webhook")
@@ -95,10 +102,7 @@ def test_a_conversions_opportunity_whose_lead_is_no_ones_yet_waits_for_the_lead(
     engine = world.engine()
     hs_ann, _, contact = ann_converted(world, engine)
     lead_bob = world.sf.put("Lead", BOB_LEAD)
-    bob_contact = world.sf.put("Contact", {**ANN_C, "Email": "bob@example.com"})
-    opp = world.sf.put("Opportunity", WON)
-    world.sf.put(ROLE, {"OpportunityId": opp, "ContactId": contact, "IsPrimary": True})
-    _convert_into(world, lead_bob, bob_contact, opp)
+    opp = _converted_beside_anns_role(world, lead_bob, contact)
     world.clock.advance(100)
     roles = world.sf.role_reads
     engine.sync_keys([_opportunity(opp)], trigger="webhook")
