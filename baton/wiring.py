@@ -258,13 +258,17 @@ def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> Ser
             sla=timedelta(hours=runtime.settings.baton.sla_hours),
         )
 
-    # Without the app's client secret nothing can be verified: the route answers 404.
+    # Without the app's client secret nothing can be verified: the route answers 404. The same
+    # without the Outbound Messages' token: the org id alone is public (every Web-to-Lead form
+    # carries it), and each forged message would spend the org's API calls on reads.
     signed = runtime.settings.hubspot.client_secret is not None
     hubspot_verify: Verifier | None = runtime.hubspot.verify_webhook if signed else None
+    tokened = runtime.settings.salesforce.webhook_token is not None
+    salesforce_verify: Verifier | None = runtime.salesforce.verify_webhook if tokened else None
     return ServiceDeps(
         sink=daemon.receive,
         verify_hubspot=hubspot_verify,
-        verify_salesforce=runtime.salesforce.verify_webhook,
+        verify_salesforce=salesforce_verify,
         screen_hubspot=runtime.hubspot.check_webhook_headers if signed else None,
         ready=ready,
         metrics=metrics,

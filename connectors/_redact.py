@@ -10,8 +10,8 @@ Two kinds of secret are masked:
   their URL-encoded form, because they show up in query strings and form bodies;
 - secret *shapes* that need no registration: `Bearer ...` / `Basic ...` credentials, JWTs,
   `access_token=` / `client_secret=` / `refresh_token=` / `password=` style pairs (query strings,
-  forms, JSON), Salesforce session ids (`00D...!...`), HubSpot private-app tokens (`pat-na1-...`)
-  and SOAP `<sessionId>` / `<password>` elements.
+  forms, JSON), a URL's `user:password@`, Salesforce session ids (`00D...!...`), HubSpot
+  private-app tokens (`pat-na1-...`) and SOAP `<sessionId>` / `<password>` elements.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"(?is)(<(?:\w+:)?(sessionId|password)>)(.*?)(</(?:\w+:)?\2>)"),
         rf"\1{MASK}\4",
     ),
+    # A URL's password: scheme://user:password@host (a proxy's, a database's).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@'\"]*:)[^\s/@'\"]+(@)"), rf"\1{MASK}\2"),
     # JSON pairs: "access_token": "value".
     (
         re.compile(rf'(?i)("(?:{_SENSITIVE_NAMES})"\s*:\s*")((?:[^"\\]|\\.)*)(")'),

@@ -33,6 +33,7 @@ from typing import Protocol
 
 import sqlalchemy
 
+from connectors._redact import redact
 from connectors.errors import ConnectorError
 from connectors.protocol import Connector
 from connectors.readahead import read_ahead
@@ -475,7 +476,7 @@ class SyncEngine:
                     run_id,
                     status,
                     counts=counts,
-                    error=f"{type(exc).__name__}: {exc}",
+                    error=redact(f"{type(exc).__name__}: {exc}"),  # `baton status` shows it
                     at=self.now(),
                 )
             raise

@@ -173,7 +173,9 @@ async def _answer(
             body=await _read_body(request, MAX_BODY_BYTES),
             received_at=deps.now(),
         )
-        receipt = verify(webhook)
+        # Off the event loop: a 2 MiB XML body takes a good part of a second to parse, and
+        # health checks and other deliveries would wait behind it.
+        receipt = await run_in_threadpool(verify, webhook)
     except Exception as exc:
         return _refused(system, exc)
     if receipt.skipped and deps.metrics is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,10 @@ ENV_PREFIX = "BATON_SALESFORCE_"
 # The characters a URL query carries unchanged (RFC 3986 unreserved): a token with '+', '/' or
 # '=' (base64) would be read back from the endpoint URL altered, and every message refused.
 _TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
+# Nothing limits failed guesses at the webhook route: 16 characters of `openssl rand -hex` are
+# 64 bits, the least worth calling a secret.
+MIN_WEBHOOK_TOKEN_LENGTH = 16
+_PROXY_SCHEMES = ("http", "https")
 
 AuthMode = Literal["client_credentials", "jwt_bearer", "refresh_token", "password"]
 
@@ -91,9 +96,9 @@ class SalesforceSettings(BaseSettings):
     )
     webhook_token: SecretStr | None = Field(
         None,
-        description="When set, Outbound Messages must carry it as the endpoint URL's `token` "
-        "query parameter (the org id is no secret: it is in every Web-to-Lead form); only "
-        "A-Z a-z 0-9 . _ ~ - (e.g. `openssl rand -hex 24`).",
+        description="Turns the Outbound Messages route on: each must carry it as the endpoint "
+        "URL's `token` query parameter (the org id is no secret: it is in every Web-to-Lead "
+        "form); 16 or more of A-Z a-z 0-9 . _ ~ - (e.g. `openssl rand -hex 24`).",
     )
     ca_file: Path | None = Field(None, description="PEM bundle to verify TLS with.")
     proxy_url: str | None = Field(
@@ -137,7 +142,37 @@ class SalesforceSettings(BaseSettings):
                 "use only the characters A-Z a-z 0-9 . _ ~ - (a URL query changes '+', '/' and "
                 "'=', so every Outbound Message would be refused 401), e.g. `openssl rand -hex 24`"
             )
+        if value is not None and len(value.get_secret_value()) < MIN_WEBHOOK_TOKEN_LENGTH:
+            raise ValueError(
+                f"use at least {MIN_WEBHOOK_TOKEN_LENGTH} characters (nothing limits guesses at "
+                "the webhook route), e.g. `openssl rand -hex 24`"
+            )
         return value
+
+    @field_validator("proxy_url", mode="before")
+    @classmethod
+    def _proxy_shape(cls, value: object) -> object:
+        """A proxy URL is checked here, where its error can leave it out: it may carry a
+        password, and a malformed one otherwise fails each call with the URL in the message."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            parts = urlsplit(text)
+            port = parts.port
+        except ValueError:
+            port, parts = None, None
+        if parts is None or parts.scheme.lower() not in _PROXY_SCHEMES or not parts.hostname:
+            raise ValueError(
+                "write it as http://host:port or https://host:port, with user:password@ before "
+                "the host if the proxy needs them (the value is not repeated here: it may hold "
+                "a password)"
+            )
+        if port is None:
+            raise ValueError("give the proxy's port, e.g. http://proxy.example.com:3128")
+        return text
 
     @field_validator("api_version")
     @classmethod
@@ -223,7 +258,11 @@ class SalesforceSettings(BaseSettings):
             self.security_token,
             self.webhook_token,
         )
-        return tuple(v.get_secret_value() for v in values if v is not None)
+        found = [v.get_secret_value() for v in values if v is not None]
+        password = urlsplit(self.proxy_url).password if self.proxy_url else None
+        if password:  # as written in the URL and as the proxy is sent it
+            found.extend(dict.fromkeys((password, unquote(password))))
+        return tuple(found)
 
 
 def load_settings(**overrides: object) -> SalesforceSettings:

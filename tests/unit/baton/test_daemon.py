@@ -554,15 +554,18 @@ def test_a_stop_asked_while_the_loop_holds_its_event_is_not_kept_waiting() -> No
     assert daemon.queue.wake.wait(5)
 
 
-def _runtime(store: Any) -> Any:
-    """What `service_deps` reads of a `Runtime`: the store, no webhook secrets, no budgets."""
+def _runtime(store: Any, *, webhook_token: str | None = None) -> Any:
+    """What `service_deps` reads of a `Runtime`: the store, no HubSpot webhook secret (and the
+    Outbound Messages' token only if given), no budgets."""
     from types import SimpleNamespace
 
     return SimpleNamespace(
         store=store,
         budgets={},
         settings=SimpleNamespace(
-            baton=SimpleNamespace(sla_hours=24), hubspot=SimpleNamespace(client_secret=None)
+            baton=SimpleNamespace(sla_hours=24),
+            hubspot=SimpleNamespace(client_secret=None),
+            salesforce=SimpleNamespace(webhook_token=webhook_token),
         ),
         hubspot=SimpleNamespace(verify_webhook=None, check_webhook_headers=None),
         salesforce=SimpleNamespace(verify_webhook=lambda _: WebhookReceipt(())),
@@ -610,6 +613,25 @@ def test_readyz_is_503_when_the_store_cannot_keep_what_webhooks_bring(tmp_path: 
     assert answer.status_code == 503
     (problem,) = answer.json()["problems"]
     assert "run baton db upgrade" in problem
+
+
+@pytest.mark.parametrize(("token", "status"), [(None, 404), ("0f3a9c" * 4, 200)])
+def test_outbound_messages_are_received_only_with_a_token_set(
+    store: Any, token: str | None, status: int
+) -> None:
+    """The org id is in every Web-to-Lead form: without BATON_SALESFORCE_WEBHOOK_TOKEN anyone
+    could make Baton spend the org's API calls reading forged ids, so the route is off."""
+    from baton.wiring import service_deps
+
+    daemon = Daemon(FakeEngine(), interval_s=60, store=store)
+    deps = service_deps(_runtime(store, webhook_token=token), daemon, BatonMetrics())
+    http = TestClient(create_app(deps))
+
+    answer = http.post("/webhooks/salesforce", content=b"<x/>")
+
+    assert answer.status_code == status, answer.text
+    if status == 404:
+        assert answer.text == "salesforce webhooks are not configured\n"
 
 
 def _samples(metrics: BatonMetrics, name: str) -> dict[str, float]:

@@ -198,6 +198,30 @@ def test_with_a_webhook_token_set_only_outbound_messages_carrying_it_are_queued(
     assert len(sink.keys) == (2 if status == 200 else 0)
 
 
+@pytest.mark.parametrize("path", ["/webhooks/salesforce", "/webhooks/hubspot"])
+def test_a_delivery_is_verified_off_the_event_loop(sink: Sink, path: str) -> None:
+    """Parsing a 2 MiB XML body takes a good part of a second: on the event loop, health checks
+    and every other delivery would wait behind it."""
+    loops: list[bool] = []
+
+    def verify(request):  # type: ignore[no-untyped-def]
+        try:
+            asyncio.get_running_loop()
+            loops.append(True)
+        except RuntimeError:  # a worker thread has no running loop
+            loops.append(False)
+        return parse_outbound(outbound_body(ORG), org_id=ORG)
+
+    system = path.rpartition("/")[2]
+    given = {f"verify_{system}": verify}
+    if system == "hubspot":
+        given["screen_hubspot"] = None
+    response = client(sink, **given).post(path, content=outbound_body(ORG))
+
+    assert response.status_code == 200
+    assert loops == [False]
+
+
 def test_outbound_messages_without_the_orgs_id_set_are_503_not_configured(sink: Sink) -> None:
     """Baton's setting is missing, not the sender's fault: 503 says so (401 would blame it)."""
     unset = functools.partial(_outbound, org=None)

@@ -45,6 +45,8 @@ SHAPES = [
     ("<n1:password>p&amp;wTOKEN123</n1:password>", "p&amp;wTOKEN123"),
     ("<sessionId>00Dabc!xyz-session</sessionId>", "00Dabc!xyz-session"),
     ("https://h/services/oauth2/token?code=aPrxAuthCode123&state=1", "aPrxAuthCode123"),
+    ("Unknown scheme for proxy URL URL('http://ops:PROXYPASSzzz@127.0.0.1:3128')", "PROXYPASSzzz"),
+    ("could not connect to postgresql://baton:pg-Secret99@db:5432/baton", "pg-Secret99"),
 ]
 
 
@@ -221,6 +223,8 @@ def test_property_a_given_secret_never_survives(secret: str, before: str, after:
         "basic validation failed",
         "Bearer token expired; refresh it",
         '{"token_type": "Bearer", "expires_in": 1800}',
+        "no file at 'https://login.salesforce.com/services/oauth2/token'",
+        "mailto:ann@example.com, http://proxy.example.com:3128",
     ],
 )
 def test_ordinary_words_are_not_mistaken_for_credentials(text: str) -> None:

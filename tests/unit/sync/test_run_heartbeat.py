@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -226,3 +227,24 @@ def test_an_interrupted_poll_keeps_the_counts_of_what_it_did(
     [run] = recent_runs(world.read())
     assert run.status is RunStatus.INTERRUPTED
     assert run.counts["read.salesforce:Lead"] == 2
+
+
+def test_a_failed_runs_error_is_stored_with_a_urls_password_masked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`baton status`, the dashboard and /readyz show a run's error: whatever a connector's
+    error quotes (a proxy URL with its password, say), the store keeps it masked."""
+    engine = world.engine()
+
+    def unreachable(*_args: Any, **_kwargs: Any) -> Any:
+        raise ValueError("Unknown scheme for proxy URL URL('http://ops:PROXYPASSzzz@proxy:3128')")
+
+    monkeypatch.setattr(world.sf, "read_changes", unreachable)
+    with pytest.raises(ValueError, match="PROXYPASSzzz"):
+        engine.poll()
+
+    [run] = recent_runs(world.read())
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None
+    assert "proxy URL" in run.error
+    assert "PROXYPASSzzz" not in run.error

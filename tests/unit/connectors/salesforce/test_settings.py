@@ -102,8 +102,54 @@ def test_a_webhook_token_a_url_query_would_change_is_refused(token: str) -> None
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("token", ["0f3a9c" * 8, "Ab0-_.~z", "tok_en-URLsafe"])
+@pytest.mark.parametrize("token", ["0f3a9c" * 8, "Ab0-_.~z" * 2, "tok_en-URLsafe-01"])
 def test_a_webhook_token_of_unreserved_characters_is_kept(token: str) -> None:
     settings = load_settings(client_id="c", client_secret="s", webhook_token=token)
     assert settings.webhook_token is not None
     assert settings.webhook_token.get_secret_value() == token
+
+
+@pytest.mark.parametrize("token", ["a1", "0f3a9c0f3a9c0f3"])
+def test_a_webhook_token_short_enough_to_guess_is_refused(token: str) -> None:
+    """Nothing limits failed guesses at the webhook route: a token shorter than 16 characters
+    is refused at start-up, without echoing it."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(client_id="c", client_secret="s", webhook_token=token)
+    assert info.value.setting == "BATON_SALESFORCE_WEBHOOK_TOKEN"
+    assert "at least 16 characters" in info.value.fix
+    assert token not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "proxyuser:PROXYPASSzzz@127.0.0.1:3128",  # the scheme forgotten
+        "socks9://proxyuser:PROXYPASSzzz@127.0.0.1:3128",
+        "http://proxyuser:PROXYPASSzzz@:3128",  # no host
+        "http://proxyuser:PROXYPASSzzz@proxy:31x8",  # a port that is no number
+    ],
+)
+def test_a_malformed_proxy_url_is_refused_without_repeating_it(url: str) -> None:
+    """httpx would refuse it on every call, with the URL (password and all) in the error that
+    reaches the runs table, `/readyz` and the dashboard."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(client_id="c", client_secret="s", proxy_url=url)
+    assert info.value.setting == "BATON_SALESFORCE_PROXY_URL"
+    assert "http://host:port" in info.value.fix or "port" in info.value.fix
+    assert "PROXYPASSzzz" not in str(info.value)
+
+
+def test_a_proxy_url_without_a_port_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(client_id="c", client_secret="s", proxy_url="http://proxy.example.com")
+    assert "give the proxy's port" in info.value.fix
+
+
+def test_a_proxy_urls_password_is_a_secret_as_written_and_decoded() -> None:
+    settings = load_settings(
+        client_id="c", client_secret="s", proxy_url=" http://ops:pa%40ss-word9@proxy:3128 "
+    )
+    assert settings.proxy_url == "http://ops:pa%40ss-word9@proxy:3128"
+    assert "pa%40ss-word9" in settings.secrets()
+    assert "pa@ss-word9" in settings.secrets()
+    assert load_settings(client_id="c", client_secret="s", proxy_url="  ").proxy_url is None
