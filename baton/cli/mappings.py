@@ -25,6 +25,7 @@ from baton.cli.common import EnvFileOption, fail
 from baton.daemon import one_line
 from baton.settings import SettingsError
 from baton.settings import load as load_settings
+from baton.settings import load_baton
 from baton.wiring import hubspot_properties
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.records import FieldSchema, PicklistOption
@@ -47,8 +48,8 @@ FileOption = Annotated[
     Path | None,
     typer.Option(
         "--file",
-        envvar="BATON_DICTIONARY_PATH",  # the daemon's own setting: check what it will load
-        help="Funnel dictionary YAML (default: the one shipped with Baton).",
+        help="Funnel dictionary YAML (default: BATON_DICTIONARY_PATH as `baton run` reads it, "
+        "from the environment, --env-file or .env; else the one shipped with Baton).",
         show_default=False,
     ),
 ]
@@ -75,8 +76,15 @@ def build_app() -> typer.Typer:
     return app
 
 
-def _load(path: Path | None) -> Dictionary:
-    """The dictionary, or every problem in it (each naming file and line) and exit status 2."""
+def _load(path: Path | None, env_file: Path | None) -> Dictionary:
+    """The dictionary the daemon would run (`BATON_DICTIONARY_PATH` read as `baton run` reads
+    it) unless `path` names another, or every problem in it (each naming file and line) and
+    exit status 2."""
+    if path is None:
+        try:
+            path = load_baton(env_file).dictionary_path
+        except SettingsError as exc:
+            fail(f"baton mappings: {exc}", 2)
     try:
         return load(path)
     except DictionaryError as exc:
@@ -92,9 +100,10 @@ def show(
     output: Annotated[
         Format, typer.Option("--format", help="table (for the terminal) or markdown (to share).")
     ] = Format.TABLE,
+    env_file: EnvFileOption = None,
 ) -> None:
     """Show the funnel dictionary as the one-page handout both teams agree on."""
-    dictionary = _load(file)
+    dictionary = _load(file, env_file)
     if output is Format.MARKDOWN:
         typer.echo(handout.markdown(dictionary))
         return
@@ -127,7 +136,7 @@ def check_command(
     Exits 1 when anything is missing or unmapped, 2 on bad input, 3 when the systems could not
     be read (a script tells drift from an outage).
     """
-    dictionary = _load(file)
+    dictionary = _load(file, env_file)
     live = _Live()
     options: Picklists
     if picklists is None:
