@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +28,22 @@ EnvFileOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def baton_command() -> str:
+    """How to type Baton's CLI in this shell: `baton` where that is on PATH (an activated venv,
+    the image), else the path of the venv's own (`.venv/bin/baton` after `make demo`, which
+    activates nothing)."""
+    beside = Path(sys.executable).parent / "baton"
+    found = shutil.which("baton")
+    if found is not None and Path(found).resolve() == beside.resolve():
+        return "baton"
+    if not beside.is_file():
+        return "baton"
+    try:
+        return str(beside.relative_to(Path.cwd()))
+    except ValueError:
+        return str(beside)
 
 
 def fail(line: str, code: int = 1) -> NoReturn:
@@ -66,6 +85,9 @@ def store_failure(exc: SQLAlchemyError, database_url: str) -> str:
             "point BATON_DATABASE_URL at Baton's store (a SQLite file Baton made, or a path "
             "for a new one)"
         )
+    elif make_url(database_url).get_backend_name() == "sqlite":  # no server: a file
+        user = f"this user (uid {os.getuid()})" if hasattr(os, "getuid") else "this user"
+        fix = f"check BATON_DATABASE_URL, and that its folder exists and {user} may write there"
     else:
         fix = "check BATON_DATABASE_URL, and that the database server is up"
     return f"cannot read the store at {shown} ({reason}); {fix}"

@@ -104,3 +104,21 @@ def test_a_store_folder_that_cannot_be_made_names_the_setting(
         f"baton db upgrade: BATON_DATABASE_URL: cannot make the store's folder {blocker}/sub ("
     )
     assert line.endswith("); point it at a folder Baton can write")
+
+
+def test_a_sqlite_file_that_cannot_be_opened_names_the_folder_and_user_not_a_server() -> None:
+    """A container's volume owned by root, with Baton running as uid 10001: SQLite says only
+    "unable to open database file", and there is no database server to check."""
+    import os
+
+    from sqlalchemy.exc import OperationalError
+
+    from baton.cli.common import store_failure
+
+    error = OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+    line = store_failure(error, "sqlite:////var/lib/baton/baton.db")
+
+    assert line.startswith("cannot read the store at sqlite:////var/lib/baton/baton.db")
+    assert "(unable to open database file)" in line
+    assert f"its folder exists and this user (uid {os.getuid()}) may write there" in line
+    assert "database server" not in line
