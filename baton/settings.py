@@ -92,7 +92,13 @@ class BatonSettings(BaseSettings):
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        """`JSON` means json, as `info` means INFO for the level."""
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -23,9 +23,8 @@ from rich.table import Table
 
 from baton.cli.common import EnvFileOption, fail
 from baton.daemon import one_line
-from baton.settings import SettingsError
+from baton.settings import SettingsError, load_baton
 from baton.settings import load as load_settings
-from baton.settings import load_baton
 from baton.wiring import hubspot_properties
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.records import FieldSchema, PicklistOption

@@ -179,7 +179,8 @@ class SalesforceSettings(BaseSettings):
     def _version_shape(cls, value: str) -> str:
         text = value.strip()
         if text.lower().startswith("v"):
-            raise ValueError(f"write the API version without 'v', e.g. {text[1:]!r}")
+            bare = text[1:] if "." in text else f"{text[1:]}.0"
+            raise ValueError(f"write the API version without 'v', e.g. {bare!r}")
         major, _, minor = text.partition(".")
         if not (major.isdigit() and minor.isdigit()):
             raise ValueError("write the API version as NN.0, e.g. '59.0'")

@@ -45,6 +45,8 @@ def test_demo_runs_for_a_while_and_reports_what_the_teams_did(tmp_path: Path) ->
         for action in ("accept lead", "work lead", "reject lead", "convert lead")
     ), result.stdout
     assert (tmp_path / "sandbox.env").exists()
+    # Its closing hints can be typed as printed (`make demo` activates no venv).
+    assert f"status --env-file {tmp_path / 'sandbox.env'}" in result.stdout
     # Its hints name the env file; with it, the read commands see the demo's store, from
     # anywhere (not the default .baton/baton.db of the working directory).
     elsewhere = tmp_path / "elsewhere"

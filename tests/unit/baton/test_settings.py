@@ -49,6 +49,15 @@ def test_composes_both_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(settings.secrets()) >= {"pat-na1-secret-token-value", "sf-client-secret-value"}
 
 
+@pytest.mark.parametrize(("written", "read"), [("JSON", "json"), (" Kv ", "kv")])
+def test_the_log_format_is_read_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, written: str, read: str
+) -> None:
+    """As the log level is: `JSON` means json."""
+    monkeypatch.setenv("BATON_LOG_FORMAT", written)
+    assert load_baton().log_format == read
+
+
 def test_env_file_is_read(tmp_path: Path) -> None:
     env = tmp_path / "sandbox.env"
     env.write_text(

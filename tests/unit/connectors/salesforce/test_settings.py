@@ -50,7 +50,12 @@ def test_the_webhook_token_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             {"client_id": "c", "client_secret": "s", "api_version": "v59.0"},
             "API_VERSION",
-            "without",
+            "without 'v', e.g. '59.0'",
+        ),
+        (  # the example given is one the check accepts
+            {"client_id": "c", "client_secret": "s", "api_version": "v59"},
+            "API_VERSION",
+            "without 'v', e.g. '59.0'",
         ),
         ({"client_id": "c", "client_secret": "s", "org_id": "001abc"}, "ORG_ID", "00D"),
         ({"client_id": "c", "client_secret": "s", "auth": "magic"}, "AUTH", "client_credentials"),
