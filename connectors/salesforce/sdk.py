@@ -45,6 +45,10 @@ QUERY_KIND = "query"
 WRITE_KIND = "write"
 BULK_KIND = "bulk"
 
+JOB_COMPLETE = "JobComplete"
+# A Bulk 2.0 job that ended without completing: the code its error carries, by final state.
+JOB_ENDED_CODES = {"Failed": "BULK_JOB_FAILED", "Aborted": "BULK_JOB_ABORTED"}
+
 
 class _TimeoutAdapter(HTTPAdapter):
     """Applies a default timeout; urllib3 retries stay at the adapter default of none."""
@@ -120,7 +124,11 @@ class BulkQueryPage:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """The outcome files of one Bulk 2.0 ingest job (CSV text)."""
+    """The outcome files of one Bulk 2.0 ingest job (CSV text).
+
+    A job that ended Failed or Aborted has them too: the rows it wrote stay written and the
+    rest are its unprocessed records. `ended` then says why, as (code, the vendor's text),
+    for the rows it never processed."""
 
     job_id: str
     processed: int
@@ -128,6 +136,15 @@ class IngestResult:
     successful_csv: str
     failed_csv: str
     unprocessed_csv: str
+    ended: tuple[str, str] | None = None  # None: JobComplete
+
+
+def job_ended(job_id: str, info: Mapping[str, Any]) -> tuple[str, str]:
+    """(code, message) for a job whose final state is Failed or Aborted: the state's code and
+    the job's `errorMessage` (an aborted job usually has none)."""
+    state = str(info.get("state"))
+    message = info.get("errorMessage") or f"Bulk API 2.0 job {job_id} was {state.lower()}"
+    return JOB_ENDED_CODES.get(state, "BULK_JOB_FAILED"), str(message)
 
 
 class SalesforceSdk:
@@ -271,19 +288,34 @@ class SalesforceSdk:
         }
         return _Bulk2Client(sobject, sf.bulk2_url, headers, self.session)
 
-    def _wait(self, sobject: str, job_id: str, *, is_query: bool, operation: str) -> None:
-        def wait() -> None:
+    def _wait(self, sobject: str, job_id: str, *, is_query: bool, operation: str) -> bool:
+        """Poll until the job ends: True when it completed, False when it ended otherwise."""
+
+        def wait() -> bool:
             try:
                 self._bulk(sobject).wait_for_job(job_id, is_query, self._bulk_poll_s)
-            except SalesforceOperationError as exc:  # the job ended Failed or Aborted
-                raise PermanentError(
-                    f"Bulk API 2.0 job {job_id} did not complete",
-                    system=System.SALESFORCE,
-                    operation=operation,
-                    vendor_message=str(exc),
-                ) from None
+            except SalesforceOperationError:  # Failed or Aborted (or the SDK's day-long wait)
+                return False
+            return True
 
-        self.retrier.call(wait, operation=operation, kind=BULK_KIND)
+        done: bool = self.retrier.call(wait, operation=operation, kind=BULK_KIND)
+        return done
+
+    def _final(self, sobject: str, job_id: str, *, is_query: bool, operation: str) -> Any:
+        """The job's info once it ended; one that has not ended after the wait is an error."""
+        info = self.retrier.call(
+            lambda: self._bulk(sobject).get_job(job_id, is_query),
+            operation=operation,
+            kind=BULK_KIND,
+        )
+        state = info.get("state")
+        if state != JOB_COMPLETE and state not in JOB_ENDED_CODES:
+            raise PermanentError(
+                f"Bulk API 2.0 job {job_id} did not end (state {state})",
+                system=System.SALESFORCE,
+                operation=operation,
+            )
+        return info
 
     def bulk_query(
         self, sobject: str, soql: str, *, include_deleted: bool, page_size: int, operation: str
@@ -296,7 +328,16 @@ class SalesforceSdk:
             kind=BULK_KIND,
         )
         job_id = str(job["id"])
-        self._wait(sobject, job_id, is_query=True, operation=operation)
+        if not self._wait(sobject, job_id, is_query=True, operation=operation):
+            info = self._final(sobject, job_id, is_query=True, operation=operation)
+            code, message = job_ended(job_id, info)
+            raise PermanentError(
+                f"Bulk API 2.0 job {job_id} did not complete",
+                system=System.SALESFORCE,
+                operation=operation,
+                vendor_code=code,
+                vendor_message=message,
+            )
         yield from self.bulk_results(sobject, job_id, "", page_size=page_size, operation=operation)
 
     def bulk_results(
@@ -341,7 +382,8 @@ class SalesforceSdk:
         external_id: str | None,
         operation: str,
     ) -> IngestResult:
-        """Run one Bulk 2.0 ingest job (`upsert`, `insert`, `update`) and fetch its results."""
+        """Run one Bulk 2.0 ingest job (`upsert`, `insert`, `update`) and fetch its results,
+        also when it ended Failed or Aborted (Salesforce keeps the rows it processed)."""
         op = Operation(operation_name)
         job = self.retrier.call(
             lambda: self._bulk(sobject).create_job(op, external_id_field=external_id),
@@ -368,9 +410,7 @@ class SalesforceSdk:
             lambda: self._bulk(sobject).close_job(job_id), operation=operation, kind=BULK_KIND
         )
         self._wait(sobject, job_id, is_query=False, operation=operation)
-        info = self.retrier.call(
-            lambda: self._bulk(sobject).get_job(job_id, False), operation=operation, kind=BULK_KIND
-        )
+        info = self._final(sobject, job_id, is_query=False, operation=operation)
 
         def results(kind: str) -> str:
             text: str = self.retrier.call(
@@ -387,4 +427,5 @@ class SalesforceSdk:
             successful_csv=results("successfulResults"),
             failed_csv=results("failedResults"),
             unprocessed_csv=results("unprocessedrecords"),
+            ended=None if info.get("state") == JOB_COMPLETE else job_ended(job_id, info),
         )

@@ -13,7 +13,9 @@ order, salesforce-api.md §3.3) become `WriteOutcome`s in the patches' order. A 
 with UNABLE_TO_LOCK_ROW is sent again (another transaction held the row); anything else
 refused (validation rules, duplicates, required fields) is an outcome carrying the vendor's
 `statusCode`, message and fields. Batches of upserts or updates larger than `bulk_threshold`
-go through one Bulk 2.0 upsert job instead, its failedResults parsed into the same outcomes.
+go through one Bulk 2.0 upsert job instead, its failedResults parsed into the same outcomes;
+a job that ended Failed or Aborted is read the same way (what it wrote stays written), its
+unprocessed rows sent again later under the job's own error.
 
 Deletes go to `DELETE composite/sobjects?ids=...&allOrNone=false` per 200 ids (to the recycle
 bin). A record already deleted (ENTITY_IS_DELETED) or gone for good (NOT_FOUND) counts as
@@ -38,6 +40,7 @@ from connectors.salesforce.soql import identifier
 
 LOCKED = "UNABLE_TO_LOCK_ROW"
 NOT_WRITABLE = "BATON_FIELD_NOT_WRITABLE"  # refused before any call: not in the object table
+UNPROCESSED = "UNPROCESSED"  # a completed Bulk job's row in neither result file
 BULK_NULL = "#N/A"  # Bulk API 2.0: an empty cell leaves a field alone, #N/A sets it to null
 _TRANSIENT_CODES = frozenset({LOCKED})
 _GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})  # a delete finds nothing to do
@@ -313,7 +316,8 @@ class Writer:
             external_id=match_on,
             operation=f"{spec.name}.bulkUpsert",
         )
-        return _bulk_outcomes(patches, match_on, result.successful_csv, result.failed_csv)
+        left = result.ended or (UNPROCESSED, "Bulk API 2.0 did not process it")
+        return _bulk_outcomes(patches, match_on, result.successful_csv, result.failed_csv, left)
 
 
 def _row(patch: RecordPatch, match_on: str) -> dict[str, FieldValue]:
@@ -341,9 +345,17 @@ def _to_csv(columns: list[str], rows: Iterator[dict[str, FieldValue]]) -> str:
 
 
 def _bulk_outcomes(
-    patches: list[RecordPatch], match_on: str, successful: str, failed: str
+    patches: list[RecordPatch],
+    match_on: str,
+    successful: str,
+    failed: str,
+    unprocessed: tuple[str, str],
 ) -> list[WriteOutcome]:
-    """Join Bulk result rows back to patches by the match value (results are unordered)."""
+    """Join Bulk result rows back to patches by the match value (results are unordered).
+
+    A patch in neither file was not processed: sent again later (an upsert, so repeating it
+    is safe), carrying `unprocessed` (code, message) -- the job's own error when it ended
+    Failed or Aborted."""
 
     def key(patch: RecordPatch) -> str:
         return str(patch.key.id if match_on == ID_FIELD else patch.fields.get(match_on))
@@ -367,8 +379,7 @@ def _bulk_outcomes(
     for patch in patches:
         found = by_key.get(key(patch))
         if found is None:
-            outcomes.append(_refused(patch, "UNPROCESSED", "Bulk API 2.0 did not process it"))
-            outcomes[-1] = replace(outcomes[-1], retryable=True)
+            outcomes.append(replace(_refused(patch, *unprocessed), retryable=True))
         else:
             outcomes.append(replace(found, patch=patch))
     return outcomes

@@ -221,11 +221,15 @@ class IngestJobs:
 
     @staticmethod
     def unprocessed(job: IngestJob) -> Iterator[bytes]:
-        """Rows uploaded but never applied: all of them when the job was aborted or failed early."""
-        if job.processed or job.upload is None:
+        """Rows uploaded but never applied, under the upload's header: all of them when the job
+        was aborted or failed before its first batch, the rows after the last batch applied
+        when it failed part way (Salesforce keeps what it processed), none when it completed."""
+        if job.upload is None or (job.processed and job.state == "JobComplete"):
             text = header_line(job.columns, job.delimiter, job.line_ending) if job.columns else ""
             return iter([text.encode()])
-        return stream(job.upload)
+        if not job.processed:
+            return stream(job.upload)
+        return iter([_rows_after(job).encode()])
 
     def delete(self, job: IngestJob) -> None:
         with self.lock:
@@ -240,3 +244,23 @@ def _row(header: list[str], values: list[str]) -> dict[str, str]:
             f"InvalidBatch : Row has {len(values)} fields but the header has {len(header)}"
         )
     return dict(zip(header, values, strict=True))
+
+
+def _rows_after(job: IngestJob) -> str:
+    """The upload's header line and its raw text after the first `job.processed` records.
+
+    Those records were parsed once already, so they parse again; a record spanning lines
+    (a quoted line break) is consumed whole, so what is left starts at a record.
+    """
+    assert job.upload is not None
+    job.upload.seek(0)
+    text = io.TextIOWrapper(job.upload, encoding="utf-8-sig", newline="")
+    try:
+        lines = iter(text.readline, "")
+        header = next(lines, "")
+        reader = csv.reader(lines, delimiter=DELIMITERS[job.delimiter], strict=True)
+        for _ in itertools.islice(reader, job.processed):
+            pass
+        return header + "".join(lines)
+    finally:
+        text.detach()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
+from connectors.errors import PermanentError
 from connectors.records import System
 from connectors.salesforce.connector import SalesforceConnector
+from sandbox.salesforce.bulkbackend import BulkBackend
+from sandbox.salesforce.errors import SalesforceError
 from tests.contract.salesforce.conftest import SEED_LEADS, Served
 
 
@@ -180,6 +185,36 @@ def test_given_a_bulk_position_whose_job_is_gone_then_everything_is_listed_again
     assert len(again) == len(everything)
     assert "can no longer be read" in caplog.text
     assert "listing every record again" in caplog.text
+
+
+def test_given_a_bulk_query_job_that_fails_then_the_error_has_its_code_and_the_jobs_text(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed = BulkBackend.query_pages
+
+    def failing_rows(
+        self: BulkBackend, soql: str, *, include_deleted: bool
+    ) -> tuple[list[str], Iterator[dict[str, Any]]]:
+        columns, rows = listed(self, soql, include_deleted=include_deleted)
+        if "LIMIT 0" in soql:
+            return columns, rows
+
+        def stop() -> Iterator[dict[str, Any]]:
+            yield next(rows)
+            raise SalesforceError(400, "QUERY_TIMEOUT", "Your query request was running too long.")
+
+        return columns, stop()
+
+    monkeypatch.setattr(BulkBackend, "query_pages", failing_rows)
+    bulk = served.connector(bulk_threshold=100)
+    try:
+        with pytest.raises(PermanentError) as caught:
+            list(bulk.read_all("Contact"))
+    finally:
+        bulk.close()
+
+    assert caught.value.vendor_code == "BULK_JOB_FAILED"
+    assert caught.value.vendor_message == "Your query request was running too long."
 
 
 def test_given_a_record_id_position_then_rest_lists_the_records_after_it_in_id_order(

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import uuid
+from typing import Any
+
+import pytest
 
 from connectors.records import RecordKey, RecordPatch, System
 from connectors.salesforce.connector import SalesforceConnector
+from sandbox.salesforce.bulk2 import IngestResult
+from sandbox.salesforce.bulk2.ingest import IngestJobs
+from sandbox.salesforce.bulk2.jobs import IngestJob
+from sandbox.salesforce.bulkbackend import BulkBackend
+from sandbox.salesforce.errors import SalesforceError
 from tests.contract.salesforce.conftest import Served
 
 
@@ -121,6 +131,59 @@ def test_given_a_small_bulk_threshold_when_upserting_then_bulk_job_outcomes_matc
         o.id for i, o in enumerate(outcomes) if i != 3
     ]
     assert not any(o.created for o in again)
+
+
+@pytest.mark.parametrize("ended", ["Failed", "Aborted"])
+def test_given_a_bulk_job_that_stops_part_way_then_its_results_still_decide_each_row(
+    served: Served, monkeypatch: pytest.MonkeyPatch, ended: str
+) -> None:
+    # The org applies the job in batches of 3 and its second batch never runs: the job ends
+    # Failed ("remaining job data isn't processed"), or an admin aborts it right then.
+    monkeypatch.setattr("sandbox.salesforce.bulk2.ingest.INGEST_CHUNK", 3)
+    batches = itertools.count()
+    applied = BulkBackend.ingest
+
+    def second_batch_stops(self: BulkBackend, *args: Any) -> list[IngestResult]:
+        if next(batches) == 1:
+            raise SalesforceError(500, "UNKNOWN_EXCEPTION", "batch timed out after 20 retries")
+        return applied(self, *args)
+
+    monkeypatch.setattr(BulkBackend, "ingest", second_batch_stops)
+    if ended == "Aborted":
+        close = IngestJobs.close
+
+        def then_abort(self: IngestJobs, job: IngestJob, state: str) -> None:
+            close(self, job, state)
+            if state == "UploadComplete":
+                close(self, job, "Aborted")
+
+        monkeypatch.setattr(IngestJobs, "close", then_abort)
+    connector = served.connector(bulk_threshold=5)
+    keys = [f"bt-{uuid.uuid4()}" for _ in range(8)]
+    patches = [_upsert("Lead", k, LastName=f"P{i}", Company="Part") for i, k in enumerate(keys)]
+    patches[1] = _upsert("Lead", keys[1], LastName="P1", Company="Part", Phone="n/a")
+    try:
+        outcomes = connector.write("Lead", patches)
+        written = connector.read_by_ids("Lead", [o.id or "" for o in outcomes if o.ok])
+    finally:
+        connector.close()
+
+    assert [o.patch for o in outcomes] == patches
+    assert [o.ok for o in outcomes] == [True, False, True, False, False, False, False, False]
+    assert sorted(r.get("Baton_Id__c") for r in written) == sorted([keys[0], keys[2]])
+    assert all(o.created and o.id for o in (outcomes[0], outcomes[2]))
+    refused = outcomes[1]
+    assert (refused.error_code, refused.retryable) == ("FIELD_CUSTOM_VALIDATION_EXCEPTION", False)
+    left = outcomes[3:]
+    assert all(o.retryable and not o.id for o in left)
+    if ended == "Failed":
+        assert {(o.error_code, o.error_message) for o in left} == {
+            ("BULK_JOB_FAILED", "InvalidBatch : batch timed out after 20 retries")
+        }
+    else:
+        (message,) = {o.error_message or "" for o in left}
+        assert {o.error_code for o in left} == {"BULK_JOB_ABORTED"}
+        assert re.fullmatch(r"Bulk API 2\.0 job 750\w+ was aborted", message)
 
 
 def test_given_lead_when_describing_then_picklists_and_lengths_come_back(

@@ -21,6 +21,7 @@ from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceOperationError
 
 from sandbox.salesforce.bulk2 import IngestResult, bulk2_router
+from sandbox.salesforce.errors import SalesforceError
 from sandbox.salesforce.soql import compile_soql
 from sandbox.salesforce.soql.values import to_18_char_id
 from sandbox.shared.clock import Clock
@@ -499,6 +500,43 @@ def test_delete_jobs_take_only_ids(server: tuple[str, Path], session: requests.S
     )
     unprocessed = session.get(f"{url}/ingest/{job['id']}/unprocessedRecords")
     assert unprocessed.text == "Id,LastName\n00Q000000000001AAA,X\n"
+
+
+def test_a_job_failing_part_way_keeps_what_it_processed(
+    server: tuple[str, Path],
+    session: requests.Session,
+    backend: SqliteBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Salesforce: "If the batch still can't be processed after 20 retries, the entire ingest
+    # job is moved to the Failed state and remaining job data isn't processed" -- the rows of
+    # earlier batches stay written and the rest are its unprocessedrecords.
+    monkeypatch.setattr("sandbox.salesforce.bulk2.ingest.INGEST_CHUNK", 2)
+    batches = itertools.count()
+    applied = backend.ingest
+
+    def second_batch_fails(*args: Any) -> list[IngestResult]:
+        if next(batches) == 1:
+            raise SalesforceError(500, "UNKNOWN_EXCEPTION", "batch timed out")
+        return applied(*args)
+
+    monkeypatch.setattr(backend, "ingest", second_batch_fails)
+    url = jobs_url(server)
+    job = session.post(f"{url}/ingest", json={"object": "Lead", "operation": "insert"}).json()
+    data = 'LastName,Company\nPart1,Acme\nPart2,\n"Part\n3",Acme\nPart4,Acme\nPart5,Acme\n'
+    session.put(f"{url}/ingest/{job['id']}/batches", data=data.encode())
+    session.patch(f"{url}/ingest/{job['id']}", json={"state": "UploadComplete"})
+    states = [session.get(f"{url}/ingest/{job['id']}").json() for _ in range(2)]
+
+    assert states[1]["state"] == "Failed"
+    assert states[1]["errorMessage"] == "InvalidBatch : batch timed out"
+    assert (states[1]["numberRecordsProcessed"], states[1]["numberRecordsFailed"]) == (2, 1)
+    ok = parse_csv(session.get(f"{url}/ingest/{job['id']}/successfulResults").text)
+    assert [row[2] for row in ok[1:]] == ["Part1"]
+    failed = parse_csv(session.get(f"{url}/ingest/{job['id']}/failedResults").text)
+    assert [row[2] for row in failed[1:]] == ["Part2"]
+    unprocessed = session.get(f"{url}/ingest/{job['id']}/unprocessedrecords").text
+    assert unprocessed == 'LastName,Company\n"Part\n3",Acme\nPart4,Acme\nPart5,Acme\n'
 
 
 def test_job_requests_are_validated(
