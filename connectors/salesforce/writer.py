@@ -12,10 +12,11 @@ Calls carry at most 200 records with `allOrNone: false`, and the per-record resu
 order, salesforce-api.md §3.3) become `WriteOutcome`s in the patches' order. A record refused
 with UNABLE_TO_LOCK_ROW is sent again (another transaction held the row); anything else
 refused (validation rules, duplicates, required fields) is an outcome carrying the vendor's
-`statusCode`, message and fields. Batches of upserts or updates larger than `bulk_threshold`
-go through one Bulk 2.0 upsert job instead, its failedResults parsed into the same outcomes;
-a job that ended Failed or Aborted is read the same way (what it wrote stays written), its
-unprocessed rows sent again later under the job's own error.
+`statusCode`, message and fields; a whole call refused with 400 (a value that does not parse)
+is halved and sent again, down to the record it is about. Batches of upserts or updates
+larger than `bulk_threshold` go through one Bulk 2.0 upsert job instead, its failedResults
+parsed into the same outcomes; a job that ended Failed or Aborted is read the same way (what
+it wrote stays written), its unprocessed rows sent again later under the job's own error.
 
 Deletes go to `DELETE composite/sobjects?ids=...&allOrNone=false` per 200 ids (to the recycle
 bin). A record already deleted (ENTITY_IS_DELETED) or gone for good (NOT_FOUND) counts as
@@ -45,6 +46,12 @@ BULK_NULL = "#N/A"  # Bulk API 2.0: an empty cell leaves a field alone, #N/A set
 _TRANSIENT_CODES = frozenset({LOCKED})
 _GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})  # a delete finds nothing to do
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+# Whole-request refusals that may be about one record (a value that does not parse, an id that
+# is not one): the request is halved until the record is found (`_halving`).
+_WRITE_SPLITTABLE = frozenset({400})
+_DELETE_SPLITTABLE = frozenset({400, 404})
+
+_Send = Callable[[list[RecordPatch]], list[WriteOutcome]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,28 @@ def _refused(
         retryable=code in _TRANSIENT_CODES,
         error_fields=tuple(fields),
     )
+
+
+def _halving(send: _Send, statuses: frozenset[int]) -> _Send:
+    """`send`, with a whole-request refusal (one of `statuses`) split in halves and each sent
+    again, down to the lone record it is about, which is refused with the vendor's code and
+    message: one bad record costs only itself, not the other 199 of its call.
+
+    Safe for creates too: a whole-request 400 means the org acted on none of them."""
+
+    def halved(patches: list[RecordPatch]) -> list[WriteOutcome]:
+        try:
+            return send(patches)
+        except PermanentError as exc:
+            if exc.status not in statuses:
+                raise
+            if len(patches) > 1:
+                middle = len(patches) // 2
+                return halved(patches[:middle]) + halved(patches[middle:])
+            code = exc.vendor_code or "UNKNOWN_EXCEPTION"
+            return [_refused(patches[0], code, exc.vendor_message or exc.message)]
+
+    return halved
 
 
 def outcome_from_result(patch: RecordPatch, result: Any, *, create: bool = False) -> WriteOutcome:
@@ -179,32 +208,21 @@ class Writer:
                 done[patch.key.id] = _refused(patch, "MALFORMED_ID", "not a record id", ["Id"])
         for start in range(0, len(valid), COLLECTION_SIZE):
             chunk = valid[start : start + COLLECTION_SIZE]
-            for outcome in self._with_lock_retries(chunk, lambda p: self._send_delete(spec, p)):
+            send = _halving(lambda p: self._send_delete(spec, p), _DELETE_SPLITTABLE)
+            for outcome in self._with_lock_retries(chunk, send):
                 done[outcome.patch.key.id] = outcome
         return [done[i] for i in ids]
 
     def _send_delete(self, spec: ObjectSpec, patches: list[RecordPatch]) -> list[WriteOutcome]:
-        """One collections delete; a whole-request refusal is split down to the lone id."""
+        """One collections delete."""
         ids = ",".join(p.key.id for p in patches)
-        try:
-            reply = self._sdk.restful(
-                f"composite/sobjects?ids={ids}&allOrNone=false",
-                method="DELETE",
-                operation=f"{spec.name}.collections.delete",
-                kind=WRITE_KIND,
-                idempotent=True,
-            )
-        except PermanentError as exc:
-            if exc.status not in (400, 404):
-                raise
-            if len(patches) > 1:
-                middle = len(patches) // 2
-                return self._send_delete(spec, patches[:middle]) + self._send_delete(
-                    spec, patches[middle:]
-                )
-            code = exc.vendor_code or "UNKNOWN_EXCEPTION"
-            message = exc.vendor_message or exc.message
-            return [_refused(patches[0], code, message)]
+        reply = self._sdk.restful(
+            f"composite/sobjects?ids={ids}&allOrNone=false",
+            method="DELETE",
+            operation=f"{spec.name}.collections.delete",
+            kind=WRITE_KIND,
+            idempotent=True,
+        )
         rows = reply if isinstance(reply, list) else []
         if len(rows) != len(patches):
             return [
@@ -256,13 +274,10 @@ class Writer:
     def _batch(
         self, spec: ObjectSpec, group: _Group, patches: list[RecordPatch]
     ) -> list[WriteOutcome]:
-        return self._with_lock_retries(patches, lambda p: self._send(spec, group, p))
+        send = _halving(lambda p: self._send(spec, group, p), _WRITE_SPLITTABLE)
+        return self._with_lock_retries(patches, send)
 
-    def _with_lock_retries(
-        self,
-        patches: list[RecordPatch],
-        send: Callable[[list[RecordPatch]], list[WriteOutcome]],
-    ) -> list[WriteOutcome]:
+    def _with_lock_retries(self, patches: list[RecordPatch], send: _Send) -> list[WriteOutcome]:
         """Send, then send again the records refused for a row lock (with backoff)."""
         results: list[WriteOutcome] = send(patches)
         for attempt in range(self._lock_retries):

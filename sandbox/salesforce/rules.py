@@ -42,6 +42,15 @@ def canonical_fields(sobject: SObjectSchema, fields: Mapping[str, Any]) -> dict[
     return resolved
 
 
+def check_json_values(sobject: SObjectSchema, fields: Mapping[str, Any]) -> None:
+    """Refuse a value its field's type cannot be read from (JSON_PARSER_ERROR), as Salesforce's
+    JSON parser does before any record is written; unknown fields are left to `prepare`."""
+    for name, value in fields.items():
+        field = None if name == "attributes" else sobject.field(name)
+        if field is not None and field.name != "Id":
+            _convert(field, value)
+
+
 def _convert(field: Field, value: Any) -> Any:
     if isinstance(value, str) and field.type in TEXT_TYPES:
         value = value.strip() if field.type in ("email", "phone", "url") else value

@@ -2,7 +2,9 @@
 
 Results come back in input order with per-record `statusCode` errors. With `allOrNone`, any
 failure rolls the whole set back and every other record reports
-ALL_OR_NONE_OPERATION_ROLLED_BACK.
+ALL_OR_NONE_OPERATION_ROLLED_BACK. The body is deserialized whole before any record is
+written, so one value its field's type cannot be read from (a string for a number) refuses
+the whole call: 400 JSON_PARSER_ERROR, nothing written.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.salesforce import rules
 from sandbox.salesforce.api.base import Call, Reply
 from sandbox.salesforce.api.context import Context
 from sandbox.salesforce.api.sobjects import record_json, save_result, select_fields
 from sandbox.salesforce.errors import SalesforceError
-from sandbox.salesforce.objects import by_key_prefix
+from sandbox.salesforce.objects import by_key_prefix, schema
 from sandbox.salesforce.records import MultipleMatches, sobject_or_error
 from sandbox.salesforce.store import normalize_id
 
@@ -55,6 +58,12 @@ def _records(call: Call) -> tuple[list[Any], bool]:
             "EXCEEDED_ID_LIMIT",
             f"Maximum number of records in a collection is {MAX_RECORDS}",
         )
+    for record in records:
+        attributes = record.get("attributes") if isinstance(record, dict) else None
+        kind = attributes.get("type") if isinstance(attributes, dict) else None
+        sobject = schema(kind) if isinstance(kind, str) else None
+        if sobject is not None:
+            rules.check_json_values(sobject, record)
     return records, bool(body.get("allOrNone", False))
 
 

@@ -106,6 +106,32 @@ def test_given_more_than_200_records_when_writing_then_one_call_per_200(
     assert served.api_calls() == 3
 
 
+def test_given_one_value_the_org_cannot_parse_when_creating_then_only_its_record_is_refused(
+    served: Served, salesforce: SalesforceConnector
+) -> None:
+    # Salesforce reads a collections body whole before writing: a string for a number refuses
+    # the call (400 JSON_PARSER_ERROR), so the writer halves it down to the record it is about.
+    company = f"Parse-{uuid.uuid4()}"
+    patches = [_new("Lead", LastName=f"Fine{i}", Company=company) for i in range(4)]
+    patches.append(_new("Lead", LastName="Bad", Company=company, Marketing_Score__c="abc"))
+    served.reset_stats()
+
+    outcomes = salesforce.write("Lead", patches)
+
+    assert [o.patch for o in outcomes] == patches
+    assert [o.ok for o in outcomes] == [True, True, True, True, False]
+    bad = outcomes[4]
+    assert (bad.error_code, bad.retryable) == ("JSON_PARSER_ERROR", False)
+    assert (bad.error_message or "").startswith(
+        "Cannot deserialize instance of double from VALUE_STRING value abc"
+    )
+    made = served.box.find("Lead", equals={"Company": company})
+    assert sorted(r["LastName"] for r in made) == ["Fine0", "Fine1", "Fine2", "Fine3"]
+    assert sorted(r["Id"] for r in made) == sorted(o.id or "" for o in outcomes[:4])
+    # 5 refused; 2 written and 3 refused; 1 written and 2 refused; 1 written and 1 refused
+    assert served.api_calls() == 7
+
+
 def test_given_a_small_bulk_threshold_when_upserting_then_bulk_job_outcomes_match_inputs(
     served: Served,
 ) -> None:

@@ -123,6 +123,31 @@ def test_collections_all_or_none(sf: Salesforce) -> None:
     assert upserted[0]["created"] is True
 
 
+def test_collections_refuse_the_whole_call_for_a_value_that_does_not_parse(
+    sf: Salesforce,
+) -> None:
+    """The body is deserialized before any record is written: a string for a number is a
+    whole-request 400, as a single-record call's is."""
+    good = {"attributes": {"type": "Lead"}, **_lead(LastName="ParseGood")}
+    bad = {"attributes": {"type": "Lead"}, **_lead(LastName="ParseBad", AnnualRevenue="abc")}
+    for path, method in (
+        ("composite/sobjects", "POST"),
+        ("composite/sobjects/Lead/Baton_Id__c", "PATCH"),
+    ):
+        records = [{**good, "Baton_Id__c": "parse-1"}, {**bad, "Baton_Id__c": "parse-2"}]
+        with pytest.raises(SalesforceMalformedRequest) as info:
+            sf.restful(path, method=method, json={"allOrNone": False, "records": records})
+        assert info.value.content == [
+            {
+                "message": "Cannot deserialize instance of double from VALUE_STRING value abc "
+                "or request may be missing a required field",
+                "errorCode": "JSON_PARSER_ERROR",
+            }
+        ]
+    found = sf.query("SELECT Id FROM Lead WHERE LastName IN ('ParseGood', 'ParseBad')")
+    assert found["totalSize"] == 0
+
+
 def test_collections_retrieve_by_get_and_by_request_body(sf: Salesforce) -> None:
     """Both documented forms of the read by ids: the query string, and a JSON body for lists a
     URL cannot carry (up to 2,000 ids); a missing id reads as null in its place."""
