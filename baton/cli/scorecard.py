@@ -119,7 +119,7 @@ def render(card: Scorecard, console: Console) -> None:
     steps = Table(title="Conversion and velocity", title_justify="left")
     for column, justify in (
         ("step", "left"),
-        ("entered", "right"),
+        ("passed", "right"),  # the cohort: entered, or skipped (`entered` in --json)
         ("converted", "right"),
         ("rate", "right"),
         ("median", "right"),

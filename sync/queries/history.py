@@ -6,6 +6,15 @@ scorecard's conversion, velocity and lead-response figures and the SLA timer mus
 - Reaching a stage: the first recorded entry into that stage *or any later stage*. A person who
   went from MQL straight to SQL (no SAL recorded) did pass MQL -> SAL; counting them as lost
   would punish sales for skipping a status.
+- Passing a stage (a scorecard cohort): its first recorded entry; for a stage skipped (the
+  engine records no entry it has no evidence for), the first entry past it, when the person was
+  known at or before it: an earlier stage recorded, or an outcome given only there (recycled
+  or disqualified at a lead stage, sql at the furthest; lost at sql or opportunity). So the
+  MQL who went straight to SQL is in SAL's cohort too, and a deal won from an early stage puts
+  its person among the opportunities that became customers: each step's converted people are
+  the next step's cohort. A person first seen past a stage (a contact imported as a customer)
+  entered the funnel there, and is in no earlier cohort: nothing before their first stage is
+  invented.
 - A sales touch: the first recorded entry into any sales-owned stage or outcome (`sal`, `sql`,
   `opportunity`, `customer`, `recycled`, `disqualified`, `lost`). Accepting, working, converting
   and rejecting a lead all mean a rep looked at it.
@@ -35,6 +44,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from connectors.records import System
 from mappings.model import REASON_REQUIRED, STAGES, Outcome, Stage
+from mappings.stages import LEAD_STAGES, LOSABLE_STAGES
 from sync.store._sql import Db, connection
 from sync.store.schema import FunnelTransition, IdentityLink, Person
 
@@ -52,6 +62,13 @@ SALES_TOUCHES: frozenset[str] = frozenset(
 REJECTIONS: tuple[Outcome, ...] = tuple(o for o in Outcome if o in REASON_REQUIRED)
 #: Ways out of the funnel: an MQL after one of these is a re-qualification (a new handoff).
 EXITS: frozenset[str] = frozenset(Outcome)
+#: The furthest stage each outcome is given at (`mappings.stages`): a person with one was
+#: known at or before that stage, so passes it, and every later one, on reaching past it.
+OUTCOME_CEILINGS: Mapping[str, Stage] = {
+    Outcome.RECYCLED: max(LEAD_STAGES),
+    Outcome.DISQUALIFIED: max(LEAD_STAGES),
+    Outcome.LOST: max(LOSABLE_STAGES),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +100,19 @@ class History:
         """When the person first got to `stage` or beyond (see the module docstring)."""
         times = [self.entered(s, by=by) for s in STAGES if s >= stage]
         return min((t for t in times if t is not None), default=None)
+
+    def passed(self, stage: Stage, *, by: datetime | None = None) -> datetime | None:
+        """When the person passed `stage`: entered it, or skipped it (see the module
+        docstring); None when they did neither, or were first seen past it."""
+        entered = self.entered(stage, by=by)
+        if entered is not None:
+            return entered
+        earlier = any(self.entered(s, by=by) is not None for s in STAGES if s < stage) or any(
+            self.entered(outcome, by=by) is not None
+            for outcome, ceiling in OUTCOME_CEILINGS.items()
+            if ceiling <= stage
+        )
+        return self.reached(stage, by=by) if earlier else None
 
     def answered(self, *, by: datetime | None = None) -> datetime | None:
         """When sales answered the person's MQL (see the module docstring); None when no

@@ -5,13 +5,18 @@ stage or outcome), over a period [since, until) and as of a moment `as_of`. The 
 which the CLI prints under the figures (`DEFINITIONS`), are:
 
 - Volume: people who first entered each stage or outcome during the period.
-- Conversion A -> B: the cohort is the people who first entered A during the period; the rate
-  is the share of that cohort who reached B or any later stage by `as_of` (skipping a stage
-  still passes through it). Cohorts are by entry into the earlier stage, so a rate can still rise
+- Conversion A -> B: the cohort is the people who passed A during the period: entered it, or
+  skipped it (known at an earlier stage, then first seen past A: passed when they got past it;
+  `sync.queries.history`); the rate is the share of that cohort who reached B or any later
+  stage by `as_of`. Skipping a stage passes it on both sides of a step, so the people one step
+  converts are the next step's cohort (a deal won from an early stage is an opportunity that
+  became a customer). A person first seen past A (imported as a customer) entered the funnel
+  there: in no cohort of A. Cohorts are by passing the earlier stage, so a rate can still rise
   while recent entrants move on.
-- Velocity A -> B: over the converted people of that cohort, the time from entering A to
-  reaching B; median (the middle value, mean of the two middle ones for an even count) and p90
-  (nearest rank: the ceil(0.9 n)-th shortest). Negative times (B recorded before A) are left out.
+- Velocity A -> B: over the converted people of that cohort who entered A (one who skipped A
+  spent no time in it), the time from entering A to reaching B; median (the middle value,
+  mean of the two middle ones for an even count) and p90 (nearest rank: the ceil(0.9 n)-th
+  shortest). Negative times (B recorded before A) are left out.
 - Lead response: the cohort is the people who became MQLs during the period; the response time
   is from MQL to the first sales touch (the first entry into sal, sql, opportunity, customer,
   recycled, disqualified or lost) that answers it: the first at or after the MQL. A touch
@@ -72,13 +77,17 @@ def definitions(sla: timedelta = DEFAULT_SLA) -> tuple[tuple[str, str], ...]:
         ("volume", "people who first entered each stage or outcome during the period."),
         (
             "conversion A->B",
-            "of the people who first entered A during the period, the share who reached B "
-            "or any later stage by the time of the report (skipping a stage passes it).",
+            "of the people who passed A during the period (entered it, or skipped it: seen at "
+            "an earlier stage, then past A), the share who reached B or any later stage by the "
+            "time of the report. Skipping a stage passes it, so a deal won from an early stage "
+            "counts as an opportunity that became a customer; a person first seen past A (e.g. "
+            "imported as a customer) entered the funnel there and is in no cohort of A.",
         ),
         (
             "velocity A->B",
-            "time from entering A to reaching B for that cohort's converted people; median "
-            "and p90 (nearest rank); negative times left out.",
+            "time from entering A to reaching B for that cohort's converted people who entered "
+            "A (a skipped stage took no time); median and p90 (nearest rank); negative times "
+            "left out.",
         ),
         (
             "lead response",
@@ -217,7 +226,7 @@ def compute(
     conversions: list[Conversion] = []
     velocity: list[Velocity] = []
     for earlier, later in PAIRS:
-        cohort = [h for h in histories if in_period(h.entered(earlier))]
+        cohort = [h for h in histories if in_period(h.passed(earlier, by=as_of))]
         times: list[timedelta] = []
         converted = 0
         for person in cohort:
@@ -225,7 +234,7 @@ def compute(
             if reached is None:
                 continue
             converted += 1
-            start = person.entered(earlier)
+            start = person.entered(earlier)  # None when A was skipped: no time spent in it
             if start is not None and reached >= start:
                 times.append(reached - start)
         rate = converted / len(cohort) if cohort else None

@@ -115,7 +115,9 @@ def test_scorecard_tables_end_with_the_definitions(runner: CliRunner, funnel: No
     ):
         assert text in out, text
     assert out.index("Definitions") > out.index("Rejection reasons")
-    assert "conversion A->B: of the people who first entered A during the period" in out
+    assert "conversion A->B: of the people who passed A during the period" in out
+    header = next(line for line in out.splitlines() if "converted" in line)
+    assert re.search(r"\bpassed\b.*\bconverted\b", header)  # the cohort, skippers included
 
 
 def test_sla_hours_option_overrides_the_setting(

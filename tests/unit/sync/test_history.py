@@ -350,3 +350,34 @@ def test_hubspots_stamp_of_our_own_write_is_an_echo_not_a_change(world: World) -
     assert world.writes() == before  # the stamp is not copied to MQL_Date__c
     assert world.sf.get("Lead", lead).get("MQL_Date__c") is None
     assert transitions(world)["mql"][1:] == (run.times["mql"], SF, None)
+
+
+def test_a_deal_won_from_an_early_stage_is_an_opportunity_that_became_a_customer(
+    world: World,
+) -> None:
+    """As in the demo: a Lead converted with an Opportunity at Prospecting (sql), closed won
+    from there. No opportunity entry is invented (there is no evidence of one), yet the person
+    passed opportunity: the scorecard counts them in opportunity -> customer, not only in
+    sql -> opportunity, and leaves the skipped stage out of the velocity."""
+    run = Run(world, world.engine(), {})
+    world.sf.put("Lead", lead_fields(8, "Working - Contacted"))
+    run.poll()
+    lead = run.lead_of("p8@example.com")
+    world.clock.advance(3600)
+    opportunity = world.sf.put("Opportunity", {"StageName": "Prospecting", "IsClosed": False})
+    world.sf.convert(lead)
+    world.sf.put("Lead", {"ConvertedOpportunityId": opportunity}, id=lead)
+    run.poll()
+    world.clock.advance(DAY.total_seconds())
+    won = {"StageName": "Closed Won", "IsClosed": True, "IsWon": True}
+    world.sf.put("Opportunity", won, id=opportunity)
+    run.poll()
+    assert set(transitions(world)) == {"sal", "sql", "customer"}
+
+    card = scorecard(world.read(), as_of=world.clock(), since=START - DAY)
+
+    rates = {(c.from_stage, c.to_stage): (c.entered, c.converted) for c in card.conversions}
+    assert rates[("sql", "opportunity")] == (1, 1)
+    assert rates[("opportunity", "customer")] == (1, 1)
+    speed = {(v.from_stage, v.to_stage): v.samples for v in card.velocity}
+    assert speed[("opportunity", "customer")] == 0

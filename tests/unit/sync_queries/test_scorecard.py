@@ -43,7 +43,7 @@ def test_volume_counts_first_entries_in_the_period(card: Scorecard) -> None:
     }
 
 
-def test_conversion_cohorts_by_entry_into_the_earlier_stage(card: Scorecard) -> None:
+def test_conversion_cohorts_by_passing_the_earlier_stage(card: Scorecard) -> None:
     rates = {
         (str(c.from_stage), str(c.to_stage)): (c.entered, c.converted, c.rate)
         for c in card.conversions
@@ -51,9 +51,10 @@ def test_conversion_cohorts_by_entry_into_the_earlier_stage(card: Scorecard) -> 
     assert rates == {
         ("subscriber", "inquiry"): (0, 0, None),
         ("inquiry", "mql"): (2, 1, 0.5),
-        # erin skipped sal (mql -> sql) and still counts as passing mql -> sal
+        # erin skipped sal (mql -> sql) and still counts as passing mql -> sal ...
         ("mql", "sal"): (6, 3, 0.5),
-        ("sal", "sql"): (2, 1, 0.5),
+        # ... so she is in sal's cohort too (alice, bob, erin), converted to sql
+        ("sal", "sql"): (3, 2, pytest.approx(2 / 3)),
         ("sql", "opportunity"): (2, 1, 0.5),
         ("opportunity", "customer"): (1, 1, 1.0),
         ("mql", "customer"): (6, 1, pytest.approx(1 / 6)),
@@ -68,6 +69,7 @@ def test_velocity_median_and_nearest_rank_p90(card: Scorecard) -> None:
     assert speed[("inquiry", "mql")] == (1, 3 * D + 23 * H, 3 * D + 23 * H)
     # alice 30 min, erin 3 h (to sql, skipping sal), bob 30 h
     assert speed[("mql", "sal")] == (3, 3 * H, 30 * H)
+    # alice only: erin skipped sal, so spent no time in it
     assert speed[("sal", "sql")] == (1, D + 23 * H + 30 * M, D + 23 * H + 30 * M)
     assert speed[("sql", "opportunity")] == (1, 3 * D, 3 * D)
     assert speed[("opportunity", "customer")] == (1, 15 * D, 15 * D)
@@ -171,6 +173,43 @@ def test_negative_times_are_left_out_of_velocity() -> None:
     speed = next(v for v in card.velocity if v.from_stage is Stage.MQL)
     assert (mql_sal.converted, speed.samples) == (1, 0)
     assert card.lead_response.median == timedelta(0)  # a touch before the MQL counts as zero
+
+
+def history(name: str, *entries: tuple[str, datetime]) -> History:
+    return History(
+        uuid.uuid4(),
+        f"{name}@example.com",
+        {stage: Entry(stage, when, "salesforce") for stage, when in entries},
+    )
+
+
+def test_a_skipped_stage_is_passed_so_each_steps_converted_are_the_next_steps_cohort() -> None:
+    """People become customers without an opportunity entry: a deal won from an early stage
+    (sql -> customer), a lifecycle set to customer in HubSpot, a lead rejected then won. They
+    passed opportunity, so they are opportunities that became customers (first entries are not
+    rewritten: the volume still counts recorded entries only). A person first seen as a customer
+    entered the funnel there, and is in no earlier cohort."""
+    t = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    people = [
+        history("won_early", ("mql", t), ("sql", t + D), ("customer", t + 3 * D)),
+        history("set_in_hubspot", ("mql", t), ("customer", t + 2 * D)),
+        history("rejected_then_won", ("disqualified", t), ("customer", t + 4 * D)),
+        history("open_deal", ("mql", t), ("sql", t + D), ("opportunity", t + 2 * D)),
+        history("won_deal", ("sql", t), ("opportunity", t + D), ("customer", t + 6 * D)),
+        history("imported", ("customer", t + D)),
+    ]
+    card = compute(people, as_of=t + 9 * D, since=t - D, until=t + 9 * D)
+    rates = {(c.from_stage, c.to_stage): (c.entered, c.converted) for c in card.conversions}
+    speed = {(v.from_stage, v.to_stage): v.samples for v in card.velocity}
+    volume = {v.stage: v.people for v in card.volume}
+
+    # every sql reached opportunity or beyond (rejected_then_won was at a lead stage, sql at most)
+    assert rates[("sql", "opportunity")] == (5, 5)
+    # ... and those five are opportunity's cohort: 4 became customers; imported is in neither
+    assert rates[("opportunity", "customer")] == (5, 4)
+    assert speed[("opportunity", "customer")] == 1  # won_deal: the others spent no time there
+    assert rates[("mql", "customer")] == (3, 2)  # no MQL invented for the rejected or imported
+    assert (volume["opportunity"], volume["customer"]) == (2, 5)  # recorded first entries
 
 
 def test_median_and_p90_definitions() -> None:
