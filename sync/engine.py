@@ -734,6 +734,13 @@ class SyncEngine:
             if len(todo) > 1 and depth > 0
             else {}
         )
+        # A Lead is made for an MQL only after the run has listed every Salesforce person: a
+        # run that lists none of them (`--system hubspot`, `--object contacts`, a `since`
+        # window) first looks up the records each create would duplicate, as a webhook's unit
+        # does, or a rep's Lead would get a twin.
+        salesforce_listed = since is None and all(
+            (System.SALESFORCE, obj) in wanted for obj in (LEAD, CONTACT)
+        )
         try:
             for system, obj in todo:
                 label = f"{system}:{obj}"
@@ -766,6 +773,7 @@ class SyncEngine:
                             carry=carry,
                             fast=True,
                             twins=twins,
+                            look_first=allow and not salesforce_listed,
                         )
                         report += part
                         blocked = blocked or held

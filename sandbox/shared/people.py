@@ -147,6 +147,7 @@ def person(seed: int, index: int) -> Person:
 
 
 def salesforce_lead_indexes(*, contacts: int, leads: int) -> range:
-    """Salesforce's leads start halfway through HubSpot's contacts: half of them overlap."""
+    """Salesforce's leads start halfway through HubSpot's contacts: with as many of each, half
+    of them overlap; with the defaults (twice as many contacts), nearly all."""
     start = contacts // 2
     return range(start, start + leads)

@@ -138,3 +138,68 @@ def test_a_since_backfill_reads_only_the_gap_before_its_window_again(world: Worl
 
     assert report.updated == {"salesforce:Lead": 1}
     assert len(report.planned) == 1
+
+
+MQL = {
+    "email": "ann@example.com",
+    "firstname": "Ann",
+    "lastname": "Lee",
+    "company": "Acme",
+    "hubspotscore": "80",
+    "lifecyclestage": "marketingqualifiedlead",
+}
+
+
+def _leads_of(world: World, email: str) -> list[str]:
+    return [ident for ident, fields in world.sf.live("Lead").items() if fields["Email"] == email]
+
+
+def test_a_hubspot_only_backfill_links_an_mql_to_the_reps_lead_rather_than_make_a_twin(
+    world: World,
+) -> None:
+    """`--system hubspot` lists no Salesforce person: the handoff's create first looks up the
+    Lead it would duplicate (found in a README audit: 76 of 153 Leads made were twins)."""
+    world.hs.put("contacts", MQL)
+    lead = world.sf.put("Lead", {**SF_LEAD, "Email": "ann@example.com"})
+    world.clock.advance(10)
+
+    world.engine().backfill(systems=[System.HUBSPOT])
+
+    assert _leads_of(world, "ann@example.com") == [lead]
+    assert find_link(world.read(), RecordKey(System.SALESFORCE, "Lead", lead)) is not None
+
+
+def test_a_hubspot_only_backfill_after_a_full_one_finds_a_lead_made_since(world: World) -> None:
+    world.hs.put("contacts", {"email": "old@example.com", "lastname": "Old"})
+    world.clock.advance(10)
+    world.engine().backfill()
+    world.clock.advance(3600)
+    lead = world.sf.put("Lead", {**SF_LEAD, "Email": "ann@example.com"})  # a rep's new Lead
+    world.hs.put("contacts", MQL)  # and marketing's MQL of the same person
+    world.clock.advance(10)
+
+    world.engine().backfill(systems=[System.HUBSPOT])
+
+    assert _leads_of(world, "ann@example.com") == [lead]
+
+
+def test_a_since_backfill_finds_a_lead_older_than_its_window(world: World) -> None:
+    lead = world.sf.put("Lead", {**SF_LEAD, "Email": "ann@example.com"})
+    world.clock.advance(30 * 86400)
+    since = world.clock() - timedelta(days=7)
+    world.hs.put("contacts", MQL)  # an MQL since, whose Lead is a month old
+    world.clock.advance(10)
+
+    world.engine().backfill(since=since)
+
+    assert _leads_of(world, "ann@example.com") == [lead]
+
+
+def test_a_hubspot_only_backfill_still_hands_off_an_mql_sales_do_not_have(world: World) -> None:
+    world.hs.put("contacts", MQL)
+    world.clock.advance(10)
+
+    report = world.engine().backfill(systems=[System.HUBSPOT])
+
+    assert len(_leads_of(world, "ann@example.com")) == 1
+    assert report.created
