@@ -5,7 +5,10 @@
   batch (hubspot-api.md §4). Creates without an external id are not idempotent, so the retry
   layer resends them only when HubSpot certainly did not act (429, lock, no connection).
 - Updates go to `batch/update` by record id; upserts (`RecordPatch.match_on`, e.g. `email` or a
-  unique property such as `baton_id`) to `batch/upsert`, idempotent by construction.
+  unique property such as `baton_id`) to `batch/upsert`, idempotent by construction, with a
+  trace id per input too, so each error of a 207 lands on its own input (by trace id, else by
+  the id value it names); an error naming no input is given to a failed input only when it is
+  the batch's one error and that input its one failure, never to the others by guess.
 - Deletes go to `batch/archive` (204): HubSpot ignores ids unknown or already archived, so a
   delete repeated after a crash succeeds (idempotent).
 - A whole-batch refusal (400/409: HubSpot validates every input before writing any) is split in
@@ -93,6 +96,52 @@ def _refusal_from_exception(exc: ConnectorError) -> _Refusal:
 # An outcome and the properties HubSpot echoed for it (None for refusals).
 _Result = tuple[WriteOutcome, Mapping[str, Any] | None]
 _NO_RESULT = _Refusal("NO_RESULT", "HubSpot returned no result for this input", ())
+_UNATTRIBUTED = "UNATTRIBUTED_ERROR"
+
+
+def _trace(value: object) -> int | None:
+    """The input position a trace id we sent (the position, as a string) stands for."""
+    text = str(value)
+    return int(text) if text.isdigit() else None
+
+
+def _attribute(
+    errors: Sequence[Mapping[str, Any]],
+    failed: Sequence[int],
+    keys: Mapping[int, tuple[str, str]] | None = None,
+) -> dict[int, _Refusal]:
+    """The refusal of each failed input (its position): the error whose context names its trace
+    id, else the one naming its id value (`keys`: the input's id property and value, as `_norm`
+    gives it). An input no error names takes the batch's one error when it is the one failure;
+    otherwise a refusal quoting the errors that name no input, none of them pinned on it."""
+    mine: dict[int, _Refusal] = {}
+    loose: list[_Refusal] = []
+    for item in errors:
+        context = item.get("context") or {}
+        named = {_trace(t) for t in context.get("objectWriteTraceId") or []}
+        ids = [str(i) for i in context.get("ids") or []]
+        for n, (field, key) in (keys or {}).items():
+            if any(_norm(i, field=field) == key for i in ids):
+                named.add(n)
+        refusal = _refusal_from_error(item)
+        hit = [n for n in failed if n in named]
+        for n in hit:
+            mine.setdefault(n, refusal)
+        if not hit:
+            loose.append(refusal)
+    left = [n for n in failed if n not in mine]
+    if not (left and loose):
+        return mine
+    if len(errors) == 1 and len(failed) == 1:
+        mine[left[0]] = loose[0]
+        return mine
+    said = "; ".join(dict.fromkeys(f"{r.code}: {r.message}" for r in loose))
+    unknown = _Refusal(
+        _UNATTRIBUTED,
+        f"HubSpot refused inputs of this batch without saying which; its errors: {said}",
+        (),
+    )
+    return mine | dict.fromkeys(left, unknown)
 
 
 class HubSpotWriter:
@@ -186,17 +235,16 @@ class HubSpotWriter:
         body = self._batch(spec, "create", {"inputs": inputs}, idempotent=False)
         done: dict[int, _Result] = {}
         for position, raw in enumerate(body.get("results") or []):
-            trace = str(raw.get("objectWriteTraceId", position))
-            n = int(trace) if trace.isdigit() else position
+            n = _trace(raw.get("objectWriteTraceId", position))
+            n = position if n is None else n
             if 0 <= n < len(patches):
                 outcome = WriteOutcome(patch=patches[n], id=str(raw["id"]), created=True)
                 done[n] = (outcome, raw.get("properties"))
-        for item in body.get("errors") or []:
-            for trace in (item.get("context") or {}).get("objectWriteTraceId") or []:
-                n = int(trace) if str(trace).isdigit() else -1
-                if 0 <= n < len(patches):
-                    done[n] = (self._refused(patches[n], _refusal_from_error(item)), None)
-        return [done.get(n) or (self._refused(p, _NO_RESULT), None) for n, p in enumerate(patches)]
+        failed = [n for n in range(len(patches)) if n not in done]
+        refused = _attribute(body.get("errors") or [], failed)
+        for n in failed:
+            done[n] = (self._refused(patches[n], refused.get(n, _NO_RESULT)), None)
+        return [done[n] for n in range(len(patches))]
 
     def _update(self, spec: ObjectSpec, patches: list[RecordPatch]) -> list[_Result]:
         inputs = [{"id": p.key.id, "properties": _props(p.fields)} for p in patches]
@@ -216,34 +264,51 @@ class HubSpotWriter:
         return out
 
     def _upsert(self, spec: ObjectSpec, patches: list[RecordPatch]) -> list[_Result]:
-        inputs = []
-        for p in patches:
+        inputs: list[dict[str, Any]] = []
+        for n, p in enumerate(patches):
             assert p.match_on is not None
             value = _wire(p.fields.get(p.match_on))
             properties = _props(p.fields)
             if p.match_on == "email":
                 # "Partial upserts are not supported when using email as the idProperty".
                 properties.setdefault("email", value)
-            inputs.append({"id": value, "idProperty": p.match_on, "properties": properties})
+            inputs.append(
+                {
+                    "id": value,
+                    "idProperty": p.match_on,
+                    "properties": properties,
+                    "objectWriteTraceId": str(n),
+                }
+            )
         body = self._batch(spec, "upsert", {"inputs": inputs}, idempotent=True)
-        by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
+        keys = {
+            n: (field, _norm(p.fields.get(field), field=field))
+            for n, p in enumerate(patches)
+            for field in [p.match_on or ""]
+        }
+        done: dict[int, _Result] = {}
         for raw in body.get("results") or []:
             props = raw.get("properties") or {}
-            for p in patches:
-                field = p.match_on or ""
-                if field in props:
-                    by_key.setdefault((field, _norm(props[field], field=field)), raw)
-        errors = [_refusal_from_error(item) for item in body.get("errors") or []]
-        out: list[_Result] = []
-        for p in patches:
-            field = p.match_on or ""
-            raw = by_key.get((field, _norm(p.fields.get(field), field=field)))
-            if raw is None:
-                out.append((self._refused(p, errors[0] if errors else _NO_RESULT), None))
-                continue
-            outcome = WriteOutcome(patch=p, id=str(raw["id"]), created=bool(raw.get("new")))
-            out.append((outcome, raw.get("properties")))
-        return out
+            traced = _trace(raw.get("objectWriteTraceId"))
+            if traced is not None and traced < len(patches):
+                found = [traced]
+            else:  # HubSpot need not echo the trace id: the id value it now holds
+                found = [
+                    n
+                    for n, (field, key) in keys.items()
+                    if field in props and _norm(props[field], field=field) == key
+                ]
+            for n in found:
+                if n not in done:
+                    outcome = WriteOutcome(
+                        patch=patches[n], id=str(raw["id"]), created=bool(raw.get("new"))
+                    )
+                    done[n] = (outcome, raw.get("properties"))
+        failed = [n for n in range(len(patches)) if n not in done]
+        refused = _attribute(body.get("errors") or [], failed, keys)
+        for n in failed:
+            done[n] = (self._refused(patches[n], refused.get(n, _NO_RESULT)), None)
+        return [done[n] for n in range(len(patches))]
 
     def _archive(self, spec: ObjectSpec, patches: list[RecordPatch]) -> list[_Result]:
         self._batch(

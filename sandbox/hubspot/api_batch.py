@@ -2,7 +2,10 @@
 
 Partial failures answer 207 with `numErrors`/`errors`. Batch create is all-or-nothing (400/409)
 unless every input carries an `objectWriteTraceId`, in which case failures are reported per
-input in a 207, as HubSpot's error-handling guide describes.
+input in a 207, as HubSpot's error-handling guide describes: each error's
+`context.objectWriteTraceId` names its input, and each result echoes its trace id. Batch upsert
+is treated alike: the guide describes only create, but the spec gives upsert inputs and results
+the same `objectWriteTraceId` and upsert the same 207 `...WithErrors` answer.
 """
 
 from __future__ import annotations
@@ -192,31 +195,45 @@ def batch_router(crm: Crm) -> APIRouter:
         t = resolve_type(object_type)
         started = now()
         items = inputs(await json_body(request))
-        for item in items:  # all or nothing: validate every input before writing any
-            validate(crm.registry, t.name, item.get("properties") or {}, creating=True)
+        traced = bool(items) and all(i.get("objectWriteTraceId") for i in items)
+        if not traced:  # all or nothing: validate every input before writing any
+            for item in items:
+                validate(crm.registry, t.name, item.get("properties") or {}, creating=True)
         results = []
+        failures: list[dict[str, Any]] = []
         for item in items:
-            key = str(item.get("id", ""))
-            id_property = item.get("idProperty") or "hs_object_id"
-            props = dict(item.get("properties") or {})
-            row = crm.lookup(t, key, id_property=id_property)
-            if row is not None and row.archived:
-                row = None
-            if row is None:
-                if id_property == "hs_object_id":
-                    raise not_found(f"Object not found. objectId: {key}")
-                props.setdefault(id_property, key)
-                row, new = crm.create(t, props), True
-            else:
-                row, new = crm.update(t, row, props), False
-            rendered = crm.render(t, row, written(t, props))
-            # SimplePublicUpsertObject's property values are not nullable: unset ones are left out
-            rendered["properties"] = {
-                k: v for k, v in rendered["properties"].items() if v is not None
-            }
-            rendered["new"] = new
-            results.append(rendered)
-        return _batch(results, [], started, now())
+            try:
+                results.append(upsert_one(t, item))
+            except HubSpotError as exc:
+                if not traced:
+                    raise
+                error = exc.batch_error()
+                error["context"] = {"objectWriteTraceId": [str(item["objectWriteTraceId"])]}
+                failures.append(error)
+        return _batch(results, failures, started, now())
+
+    def upsert_one(t: ObjectType, item: dict[str, Any]) -> dict[str, Any]:
+        key = str(item.get("id", ""))
+        id_property = item.get("idProperty") or "hs_object_id"
+        props = dict(item.get("properties") or {})
+        validate(crm.registry, t.name, props, creating=True)
+        row = crm.lookup(t, key, id_property=id_property)
+        if row is not None and row.archived:
+            row = None
+        if row is None:
+            if id_property == "hs_object_id":
+                raise not_found(f"Object not found. objectId: {key}")
+            props.setdefault(id_property, key)
+            row, new = crm.create(t, props), True
+        else:
+            row, new = crm.update(t, row, props), False
+        rendered = crm.render(t, row, written(t, props))
+        # SimplePublicUpsertObject's property values are not nullable: unset ones are left out
+        rendered["properties"] = {k: v for k, v in rendered["properties"].items() if v is not None}
+        rendered["new"] = new
+        if item.get("objectWriteTraceId"):
+            rendered["objectWriteTraceId"] = str(item["objectWriteTraceId"])
+        return rendered
 
     @router.post(BASE + "/batch/archive", status_code=204)
     async def batch_archive(object_type: str, request: Request) -> Response:

@@ -117,6 +117,34 @@ def test_given_one_bad_record_in_a_create_batch_then_a_207_gives_one_rejection(
     assert {r.fields["email"] for r in read} == {"w1-good@example.com", "w1-also@example.com"}
 
 
+def test_given_upserts_refused_for_different_reasons_then_each_keeps_its_own_error(
+    ready: Any,
+) -> None:
+    """One 207 for the batch (every input traced), each error on the input it is about."""
+    hubspot = ready.connector()
+    (holder,) = hubspot.write("contacts", [_new({"email": "u207-holder@example.com"})])
+    assert holder.ok
+    assert hubspot.write("contacts", [_existing(str(holder.id), {"baton_id": "u207-taken"})])[0].ok
+    patches = [
+        _new({"email": "u207-good@example.com", "firstname": "Good"}, "email"),
+        _new({"email": "u207-option@example.com", "hs_lead_status": "NOT_A_STATUS"}, "email"),
+        _new({"email": "u207-taken@example.com", "baton_id": "u207-taken"}, "email"),
+        _new({"email": "u207-nope@example.com", "no_such_property": "x"}, "email"),
+    ]
+    ready.reset_stats()
+    outcomes = hubspot.write("contacts", patches)
+    assert [o.patch for o in outcomes] == patches
+    assert outcomes[0].ok
+    assert outcomes[0].created
+    assert [(o.error_code, o.error_fields) for o in outcomes[1:]] == [
+        ("INVALID_OPTION", ("hs_lead_status",)),
+        ("CONFLICT", ()),
+        ("PROPERTY_DOESNT_EXIST", ("no_such_property",)),
+    ]
+    assert f"Existing ID: {holder.id}" in (outcomes[2].error_message or "")
+    assert ready.stats()["by_status"] == {"207": 1}  # one call, not a bisection
+
+
 def test_given_an_unknown_id_in_an_update_batch_then_only_that_record_is_rejected(
     ready: Any,
 ) -> None:

@@ -147,6 +147,49 @@ def test_batch_upsert_by_email(api: Any) -> None:
     assert again.results[0].properties["firstname"] == "Again"
 
 
+def test_batch_upsert_with_trace_ids_reports_failures_207_and_echoes_the_traces(
+    served: Any,
+) -> None:
+    before = served.box.store.count("contacts")
+    with served.http() as http:
+        response = http.post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json={
+                "inputs": [
+                    {
+                        "id": "traced-up@example.com",
+                        "idProperty": "email",
+                        "properties": {"email": "traced-up@example.com"},
+                        "objectWriteTraceId": "a",
+                    },
+                    {
+                        "id": "traced-bad@example.com",
+                        "idProperty": "email",
+                        "properties": {"nope": "x"},
+                        "objectWriteTraceId": "b",
+                    },
+                ]
+            },
+        )
+        untraced = http.post(
+            "/crm/v3/objects/contacts/batch/upsert",
+            json={
+                "inputs": [
+                    {"id": "u-ok@example.com", "idProperty": "email", "properties": {}},
+                    {"id": "u-bad@example.com", "idProperty": "email", "properties": {"x": 1}},
+                ]
+            },
+        )
+    assert response.status_code == 207
+    body = response.json()
+    assert [(r["objectWriteTraceId"], r["new"]) for r in body["results"]] == [("a", True)]
+    assert body["numErrors"] == 1
+    assert body["errors"][0]["context"] == {"objectWriteTraceId": ["b"]}
+    assert body["errors"][0]["category"] == "VALIDATION_ERROR"
+    assert untraced.status_code == 400  # without trace ids: all or nothing
+    assert served.box.store.count("contacts") == before + 1
+
+
 def test_history_batches_are_capped_at_50(served: Any) -> None:
     with served.http() as http:
         response = http.post(

@@ -93,6 +93,80 @@ def test_given_a_207_then_errors_land_on_the_traced_inputs() -> None:
     assert bad.error_message == "Property values were not valid"
 
 
+def _upsert(email: str) -> RecordPatch:
+    return RecordPatch(RecordKey(System.HUBSPOT, "contacts", ""), {"email": email}, "email")
+
+
+def _refused(category: str, message: str, context: dict[str, list[str]], code: str = "") -> Any:
+    details = [{"message": message, "code": code}] if code else []
+    return {
+        "status": "error",
+        "category": category,
+        "message": message,
+        "context": context,
+        "errors": details,
+    }
+
+
+def _upsert_answer(*errors: Any, results: Any = ()) -> Callable[[str, dict[str, Any]], Any]:
+    def answer(method: str, body: dict[str, Any]) -> Any:
+        assert method == "upsert"
+        return {"status": "COMPLETE", "results": list(results), "errors": list(errors)}
+
+    return answer
+
+
+def test_given_an_upsert_207_then_each_error_lands_on_the_input_it_names() -> None:
+    """By trace id where HubSpot echoes it, else by the id value (an email, any case)."""
+    writer, sdk = _writer(
+        _upsert_answer(
+            _refused("VALIDATION_ERROR", "bad option", {"ids": ["A@X.com"]}, code="INVALID_OPTION"),
+            _refused("CONFLICT", "Contact already exists. Existing ID: 512", {"ids": ["b@x.com"]}),
+        )
+    )
+    a, b = writer.write(CONTACTS, [_upsert("a@x.com"), _upsert("b@x.com")])
+    assert (a.error_code, a.error_message) == ("INVALID_OPTION", "bad option")
+    assert (b.error_code, b.error_message) == (
+        "CONFLICT",
+        "Contact already exists. Existing ID: 512",
+    )
+    assert [i["objectWriteTraceId"] for i in sdk.calls[0][1]["inputs"]] == ["0", "1"]
+
+    writer, _ = _writer(
+        _upsert_answer(
+            _refused("CONFLICT", "taken", {"objectWriteTraceId": ["1"]}),
+            results=[{"id": "9", "new": True, "objectWriteTraceId": "0", "properties": {}}],
+        )
+    )
+    ok, taken = writer.write(CONTACTS, [_upsert("c@x.com"), _upsert("d@x.com")])
+    assert (ok.id, ok.created) == ("9", True)
+    assert (taken.error_code, taken.error_message) == ("CONFLICT", "taken")
+
+
+def test_given_upsert_errors_that_name_no_input_then_none_is_pinned_on_the_wrong_one() -> None:
+    writer, _ = _writer(
+        _upsert_answer(
+            _refused("VALIDATION_ERROR", "first", {}), _refused("CONFLICT", "second", {})
+        )
+    )
+    outcomes = writer.write(CONTACTS, [_upsert("a@x.com"), _upsert("b@x.com")])
+    assert {o.error_code for o in outcomes} == {"UNATTRIBUTED_ERROR"}
+    assert all(
+        "VALIDATION_ERROR: first; CONFLICT: second" in str(o.error_message) for o in outcomes
+    )
+
+    # The batch's one error, and one input failed: it is that input's.
+    writer, _ = _writer(
+        _upsert_answer(
+            _refused("CONFLICT", "second", {}),
+            results=[{"id": "3", "new": False, "properties": {"email": "a@x.com"}}],
+        )
+    )
+    ok, failed = writer.write(CONTACTS, [_upsert("A@x.com"), _upsert("b@x.com")])
+    assert (ok.id, ok.created) == ("3", False)
+    assert (failed.error_code, failed.error_message) == ("CONFLICT", "second")
+
+
 def test_given_a_refusal_that_is_not_about_records_then_it_propagates() -> None:
     def answer(method: str, body: dict[str, Any]) -> Any:
         raise AuthError("missing scopes", status=403)
