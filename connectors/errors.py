@@ -6,7 +6,8 @@ the verdict, and the retry layer (`connectors.http.retry`) only reads it::
     ConnectorError                  system, operation, vendor code/message, HTTP status
     ├── ConfigError                 bad settings: names the setting and the fix; never retried
     ├── AuthError                   credentials rejected; never retried
-    │   ├── SessionExpired          session/token expired: refresh once, then retry once
+    │   ├── SessionExpired          session/token expired: refresh once, then retry once (the
+    │   │                           retry layer's signal: callers get a plain AuthError)
     │   └── WebhookRejected         an incoming webhook failed verification (signature, age,
     │                               organization id): answer 401, process nothing
     ├── RateLimited                 burst/concurrency limit: wait (Retry-After or backoff), retry
@@ -105,9 +106,12 @@ class AuthError(ConnectorError):
 
 
 class SessionExpired(AuthError):
-    """The session or access token expired: refresh the credentials once, then retry once."""
+    """The session or access token expired: refresh the credentials once, then retry once.
 
-    retryable = True
+    A signal to the retry layer, which refreshes and retries it itself; when that is spent (or
+    there is nothing to refresh) it raises a plain `AuthError`. So it is not `retryable`: a
+    caller that somehow sees one must end the run, not wait to retry later.
+    """
 
 
 class WebhookRejected(AuthError):

@@ -13,7 +13,9 @@ raise classified `ConnectorError`s; transport exceptions are classified here). T
 - a `RateLimited` is also reported to the budget (`penalize`), so every thread spending that
   limit holds off and the pace slows, not only the call that was refused;
 - `SessionExpired`: refresh the credentials once (the connector's callback), retry at once;
-  a second expiry in the same call is an `AuthError` for the caller;
+  a second expiry in the same call, or one that cannot be refreshed (a HubSpot private-app
+  token), is raised as a plain `AuthError` with the vendor's code and message: not retryable,
+  so it ends the run instead of passing for a failure to retry later;
 - everything else, notably `DailyLimitExhausted`, `AuthError`, `PermanentError`: raised at once.
 
 Attempts and the total time spent waiting are both capped; a `Retry-After` that would exceed the
@@ -33,7 +35,13 @@ from typing import Protocol, TypeVar
 
 import tenacity
 
-from connectors.errors import ConnectorError, DailyLimitExhausted, RateLimited, SessionExpired
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    DailyLimitExhausted,
+    RateLimited,
+    SessionExpired,
+)
 from connectors.http.classify import classify_exception
 from connectors.records import System
 
@@ -86,7 +94,7 @@ class Retrier:
         policy: attempt and wait limits.
         budget: spent once per attempt before the call; None for calls outside the budget.
         on_session_expired: refreshes credentials; None when they cannot be refreshed (then a
-            `SessionExpired` is raised to the caller as the `AuthError` it is).
+            `SessionExpired` is raised to the caller as the plain `AuthError` it is).
         sleep: injectable for tests; the retrier never sleeps any other way.
         rng: source of jitter; injectable for tests.
         proxy: the proxy URL the calls go through (None: direct), so a failure to reach it
@@ -222,7 +230,31 @@ class Retrier:
                     f"gave up after {attempts} attempts and "
                     f"{retrying.statistics.get('idle_for', 0.0):.1f}s of waiting"
                 )
+            if isinstance(exc, SessionExpired):
+                renewable = self.on_session_expired is not None
+                raise _refused(exc, renewed=refreshed, renewable=renewable) from exc
             raise
+
+
+def _refused(exc: SessionExpired, *, renewed: bool, renewable: bool) -> AuthError:
+    """The credentials refused for good: refused again once renewed, or not renewable."""
+    if renewed:
+        message = f"{exc.message}; still refused right after the credentials were renewed"
+    elif not renewable:
+        message = f"{exc.message}; these credentials cannot be renewed"
+    else:  # a write that may have happened is not sent again, even with new credentials
+        message = exc.message
+    error = AuthError(
+        message,
+        system=exc.system,
+        operation=exc.operation,
+        vendor_code=exc.vendor_code,
+        vendor_message=exc.vendor_message,
+        status=exc.status,
+    )
+    for note in getattr(exc, "__notes__", ()):
+        error.add_note(note)
+    return error
 
 
 def _exception(state: tenacity.RetryCallState) -> BaseException | None:

@@ -18,11 +18,17 @@ front (reported to the lead; the engine itself handles the fields, see the unit 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
+from connectors.errors import AuthError
 from connectors.records import RecordKey, System
+from sandbox.hubspot import HubSpotSandbox
+from sandbox.salesforce import SalesforceSandbox
+from sandbox.shared.faults import FaultPlan
 from sync.engine import SyncEngine, SyncPolicy
+from sync.store.checkpoints import Checkpoint, get_checkpoint
 from sync.store.dead_letters import list_dead_letters
 from sync.store.decisions import decisions_for
 from sync.store.links import find_link
@@ -285,3 +291,69 @@ def test_a_hubspot_archive_is_only_flagged_by_default(stack: Stack) -> None:
         assert sf_link.active
         rules = [d.rule for d in decisions_for(conn, sf_link.person_id, "record")]
     assert rules == ["delete_flagged"]
+
+
+def _checkpoint(stack: Stack, system: System, obj: str) -> Checkpoint | None:
+    with stack.read() as conn:
+        return get_checkpoint(conn, system, obj)
+
+
+@pytest.mark.parametrize(
+    ("refused", "code", "edited"),
+    [
+        # a Salesforce session refused again right after the connector logged in anew
+        (System.SALESFORCE, "INVALID_SESSION_ID", (System.HUBSPOT, "contacts")),
+        # a revoked HubSpot private-app token: nothing to renew
+        (System.HUBSPOT, "INVALID_AUTHENTICATION", (System.SALESFORCE, "Lead")),
+    ],
+)
+def test_credentials_refused_on_the_write_path_end_the_poll_and_hold_nothing(
+    stack: Stack, refused: System, code: str, edited: tuple[System, str]
+) -> None:
+    """Loud, not "retry later": no dead letters, and the listing whose changes could not be
+    written neither moves nor waits; once the credentials are fine again, the next poll
+    writes what the failed one could not."""
+    candidates = _lead_pairs(stack)[:6]
+    live = {r.key.id for r in stack.hubspot.read_by_ids("contacts", [h for h, _ in candidates])}
+    pairs = [(hs_id, sf_key) for hs_id, sf_key in candidates if hs_id in live][:3]
+    assert len(pairs) == 3
+    title = f"Auth Outage {refused}"
+    edited_at = stack.clock.now_dt()
+    for hs_id, sf_key in pairs:  # edited on one side, to be written to the refusing one
+        if refused is System.SALESFORCE:
+            stack.hs_box.update("contacts", hs_id, {"jobtitle": title})
+        else:
+            stack.sf_box.update("Lead", sf_key.id, {"Title": title})
+    stack.later()
+    letters = len(list_dead_letters(stack.read()))
+    box: HubSpotSandbox | SalesforceSandbox
+    if refused is System.SALESFORCE:
+        box, writes = stack.sf_box, "/services/data/v59.0/composite/sobjects"
+    else:
+        box, writes = stack.hs_box, "/crm/v3/objects/contacts/batch/u"  # update and upsert
+    box.faults.configure(FaultPlan(expired_session_rate=1.0, path_prefix=writes))
+    try:
+        with pytest.raises(AuthError) as info:
+            stack.engine.poll()
+    finally:
+        box.faults.clear()
+
+    assert type(info.value) is AuthError
+    assert not info.value.retryable
+    assert info.value.vendor_code == code
+    assert len(list_dead_letters(stack.read())) == letters
+    after = _checkpoint(stack, *edited)
+    assert after is not None
+    assert after.cursor is not None
+    assert after.cursor < edited_at + timedelta(seconds=1)  # not past the edits (upper: +10 s)
+    assert after.blocked_since is None  # not held as "refused for now" either
+
+    report = stack.engine.poll()
+    assert report.dead_letters == 0
+    for hs_id, sf_key in pairs:
+        if refused is System.SALESFORCE:
+            [lead] = stack.salesforce.read_by_ids("Lead", [sf_key.id])
+            assert lead.fields["Title"] == title
+        else:
+            [contact] = stack.hubspot.read_by_ids("contacts", [hs_id])
+            assert contact.fields["jobtitle"] == title

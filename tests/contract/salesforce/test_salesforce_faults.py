@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import DailyLimitExhausted, RateLimited, SessionExpired, TransientError
+from connectors.errors import AuthError, DailyLimitExhausted, RateLimited, TransientError
 from connectors.http.retry import RetryPolicy
 from connectors.salesforce.connector import SalesforceConnector
 from tests.contract.salesforce.conftest import Served
@@ -75,10 +75,12 @@ def test_given_sessions_that_keep_expiring_when_reading_then_auth_error_not_a_lo
 ) -> None:
     served.faults(expired_session_rate=1.0, path_prefix="/services/data/")
     try:
-        with pytest.raises(SessionExpired):
+        with pytest.raises(AuthError) as info:
             _count(salesforce, served)
     finally:
         served.clear_faults()
+    assert type(info.value) is AuthError  # refused for good: not a session to renew again
+    assert info.value.vendor_code == "INVALID_SESSION_ID"
     assert served.api_calls("/services/oauth2/token") <= 3
 
 
@@ -141,7 +143,7 @@ def test_given_a_refused_session_then_the_error_text_holds_no_secret(served: Ser
     secret = served.box.options.client_secret
     served.faults(expired_session_rate=1.0, path_prefix="/services/data/")
     try:
-        with pytest.raises(SessionExpired) as info:
+        with pytest.raises(AuthError) as info:
             _count(connector, served)
         session_id = connector.sdk.sf.session_id  # the last one granted (no call made here)
     finally:

@@ -3,7 +3,9 @@
 429 storms (Salesforce: 403 REQUEST_LIMIT_EXCEEDED for concurrency) and 5xx bursts are retried
 until they pass, and end as `RateLimited` / `TransientError` when they outlast the policy; a
 response slower than the timeout is retried; an expired session is refreshed once and the call
-repeated; the daily cap ends the call at once with `DailyLimitExhausted`, never retried.
+repeated, and credentials refused again (or that cannot be refreshed) end it with a plain,
+not retryable `AuthError`; the daily cap ends the call at once with `DailyLimitExhausted`,
+never retried.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from connectors.errors import (
     AuthError,
     DailyLimitExhausted,
     RateLimited,
-    SessionExpired,
     TransientError,
 )
 from connectors.http.retry import RetryPolicy
@@ -147,18 +148,54 @@ def test_given_an_expired_session_then_it_is_refreshed_once_and_the_call_succeed
     assert side.calls() == 2  # the refused call, then the same call again
 
 
-def test_given_sessions_that_keep_expiring_then_session_expired_not_a_loop(
+def test_given_sessions_that_keep_expiring_then_a_plain_auth_error_not_a_loop(
     side: Side, ids: list[str]
 ) -> None:
     connector = side.refreshable()
     _warm(side, connector, ids)
     side.faults(expired_session_rate=1.0)
 
-    with pytest.raises(SessionExpired):
+    with pytest.raises(AuthError) as info:
         connector.read_by_ids(side.person, ids)
 
     assert side.calls(side.token_route) == 1
     assert side.calls() == 2
+    assert type(info.value) is AuthError  # refused for good, not a session to renew again
+    assert not info.value.retryable
+
+
+def test_given_an_expired_session_on_a_write_then_it_is_refreshed_once_and_the_write_lands(
+    side: Side, ids: list[str]
+) -> None:
+    connector = side.refreshable()
+    _warm(side, connector, ids)
+    side.faults(next_expired_session=1)
+
+    (outcome,) = connector.write(side.person, [_create(side, "Renewed", side.external_id)])
+
+    assert outcome.ok
+    assert side.calls(side.token_route) == 1
+    assert side.statuses()[401] == 1
+
+
+def test_given_sessions_that_keep_expiring_on_a_write_then_a_plain_auth_error_ends_it(
+    side: Side, ids: list[str]
+) -> None:
+    """Not `retryable`: the sync ends the run on it instead of holding the writes as
+    "refused for now" and lettering them later."""
+    connector = side.refreshable()
+    _warm(side, connector, ids)
+    side.faults(expired_session_rate=1.0)
+
+    with pytest.raises(AuthError) as info:
+        connector.write(side.person, [_create(side, "NeverRenewed", side.external_id)])
+
+    assert side.calls(side.token_route) == 1
+    assert side.calls() == 2
+    assert type(info.value) is AuthError
+    assert not info.value.retryable
+    assert info.value.status == 401
+    assert info.value.vendor_code
 
 
 def test_given_the_daily_cap_is_spent_then_the_run_stops_loudly_without_retrying(
@@ -241,6 +278,24 @@ def test_given_rejected_credentials_then_auth_error_at_once_and_no_secret_in_its
     assert side.stats()["requests"] == 1  # refused once, not retried
     text = f"{info.value} {info.value!r} {info.value.vendor_message}"
     assert secret not in text
+
+
+def test_given_rejected_credentials_on_a_write_then_a_plain_auth_error_at_once(
+    side: Side,
+) -> None:
+    """A revoked HubSpot private-app token has nothing to renew: it ends the run (not
+    `retryable`), with HubSpot's code, instead of passing for a failure to retry later."""
+    overrides, _ = side.wrong_credentials()
+    connector = side.connector(**overrides)
+    side.reset_stats()
+
+    with pytest.raises(AuthError) as info:
+        connector.write(side.person, [_create(side, "WrongCredentials", side.external_id)])
+
+    assert side.stats()["requests"] == 1
+    assert type(info.value) is AuthError
+    assert not info.value.retryable
+    assert info.value.vendor_code
 
 
 def test_given_headers_show_the_daily_floor_then_the_budget_stops_before_calling(

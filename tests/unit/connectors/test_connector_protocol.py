@@ -222,7 +222,8 @@ def test_error_tree_shape() -> None:
         for c in vars(e).values()
         if inspect.isclass(c) and issubclass(c, ConnectorError) and c.retryable
     }
-    assert retryable == {"SessionExpired", "RateLimited", "TransientError"}
+    # SessionExpired is the retry layer's own signal: callers never get to retry one later
+    assert retryable == {"RateLimited", "TransientError"}
 
 
 def test_a_failed_outcome_becomes_a_record_rejection_with_code_message_and_fields() -> None:

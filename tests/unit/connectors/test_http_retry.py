@@ -212,25 +212,51 @@ def test_session_expiry_refreshes_once_then_retries_without_waiting() -> None:
     assert sleep.waits == [0.0]
 
 
-def test_a_second_expiry_after_refresh_is_raised_as_an_auth_error() -> None:
+def _expired(message: str) -> SessionExpired:
+    return SessionExpired(
+        message,
+        system=System.SALESFORCE,
+        operation="Lead.update",
+        vendor_code="INVALID_SESSION_ID",
+        vendor_message="Session expired or invalid",
+        status=401,
+    )
+
+
+def test_a_second_expiry_after_refresh_is_raised_as_a_plain_auth_error() -> None:
+    """Not retryable, so a write path ends the run instead of waiting to retry later."""
     sleep = FakeSleep()
     refreshes: list[int] = []
-    fn = Script(SessionExpired("expired"), SessionExpired("expired again"), "ok")
+    fn = Script(_expired("expired"), _expired("expired again"), "ok")
 
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as info:
         retrier(sleep, on_session_expired=lambda: refreshes.append(1)).call(fn, operation="op")
 
     assert refreshes == [1]
     assert fn.calls == 2
+    error = info.value
+    assert type(error) is AuthError
+    assert not error.retryable
+    assert (error.system, error.operation, error.status) == (System.SALESFORCE, "Lead.update", 401)
+    assert (error.vendor_code, error.vendor_message) == (
+        "INVALID_SESSION_ID",
+        "Session expired or invalid",
+    )
+    assert "still refused right after the credentials were renewed" in str(error)
+    assert isinstance(error.__cause__, SessionExpired)
 
 
-def test_session_expiry_without_a_refresher_is_not_retried() -> None:
-    fn = Script(SessionExpired("expired"), "ok")
+def test_session_expiry_without_a_refresher_is_not_retried_and_is_a_plain_auth_error() -> None:
+    fn = Script(_expired("expired"), "ok")
 
-    with pytest.raises(SessionExpired):
+    with pytest.raises(AuthError) as info:
         retrier(FakeSleep()).call(fn, operation="op")
 
     assert fn.calls == 1
+    assert type(info.value) is AuthError
+    assert not info.value.retryable
+    assert info.value.vendor_code == "INVALID_SESSION_ID"
+    assert "cannot be renewed" in str(info.value)
 
 
 def test_a_failing_refresh_propagates_its_own_error() -> None:
