@@ -23,6 +23,7 @@ def env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {
         "PATH": "/usr/bin:/bin",
         "COLUMNS": "200",
+        "PYTHONPATH": str(Path(__file__).parents[2]),  # this checkout's baton
         "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
         **extra,
     }
