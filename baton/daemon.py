@@ -181,6 +181,7 @@ class Daemon:
         timers: Sequence[Timer] = (),
         store: Engine | None = None,
         budgets: Mapping[str, ApiBudget] | None = None,
+        prepare: Callable[[], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
@@ -196,6 +197,7 @@ class Daemon:
         self.stop = threading.Event()
         self._monotonic = monotonic
         self._purges_recovered = store is None
+        self._prepare = prepare
 
     def receive(
         self,
@@ -264,11 +266,24 @@ class Daemon:
         log.info(trigger, extra={"kv": {**summary(report), "seconds": round(seconds, 3)}})
         return report
 
+    def prepare_systems(self) -> None:
+        """The systems' one-time preparation (Baton's HubSpot properties), unless it is done.
+        It runs here, before the first write, not at start-up: a vendor down or a refused
+        token then stops the polls, not the receiver. A failure raises; the next try runs it
+        again."""
+        if self._prepare is not None:
+            self._prepare()
+            self._prepare = None
+
+    def _poll(self) -> Any:
+        self.prepare_systems()
+        return self.engine.poll()
+
     def poll(self) -> Any:
-        """One incremental poll of both systems; failure is recorded for `/readyz`'s body and the
-        dashboard, then raised."""
+        """One incremental poll of both systems, the systems prepared first; failure (of
+        either) is recorded for `/readyz`'s body and the dashboard, then raised."""
         try:
-            report = self._timed("poll", self.engine.poll)
+            report = self._timed("poll", self._poll)
         except Exception as exc:
             self.state.last_poll_error = one_line(exc)  # shown unauthenticated: masked
             raise
@@ -296,6 +311,7 @@ class Daemon:
         polling must still get its turn.
         """
         self._recover_purges()
+        self.prepare_systems()  # keys wait on the queue until it is done
         if batches is None:
             batches = -(-len(self.queue) // KEYS_PER_BATCH)
         reports = []

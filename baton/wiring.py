@@ -212,8 +212,15 @@ def reconcile_timer(
 
 
 def daemon_for(runtime: Runtime, *, metrics: BatonMetrics | None = None) -> Daemon:
-    """The daemon loop over this runtime's engine, with the SLA and reconciliation timers."""
+    """The daemon loop over this runtime's engine, with the SLA and reconciliation timers; it
+    prepares the systems (`Runtime.prepare_systems`) before its first poll or webhook sync."""
     settings = runtime.settings.baton
+
+    def prepare() -> None:
+        created = runtime.prepare_systems()
+        if created:
+            log.info("created HubSpot properties", extra={"kv": {"names": ",".join(created)}})
+
     daemon = Daemon(
         runtime.engine,
         interval_s=settings.poll_interval_s,
@@ -221,6 +228,7 @@ def daemon_for(runtime: Runtime, *, metrics: BatonMetrics | None = None) -> Daem
         timers=[sla_timer(runtime.store, hours=settings.sla_hours, every_s=SLA_EVERY_S)],
         store=runtime.store,
         budgets=runtime.budgets,
+        prepare=prepare,
     )
     if settings.reconcile_hours > 0:  # stopped by the daemon's own stop: built after it
         reconcile = reconcile_timer(

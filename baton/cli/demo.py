@@ -312,7 +312,7 @@ def _sync(
     try:
         if timer is not None:
             timer.start()
-        runtime.prepare_systems()
+        daemon.prepare_systems()  # before the backfill; the loop then has it done
         console.print(
             f"Sandbox up: HubSpot {box.hubspot_url}, Salesforce {box.salesforce_url}; "
             f"Baton's service {server.url} (dashboard at {server.url}/).\n"

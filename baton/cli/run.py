@@ -19,7 +19,9 @@ log = logging.getLogger("baton.run")
 
 
 def start_runtime(settings: wiring.Settings, *, prepare: bool = True) -> wiring.Runtime:
-    """Build the runtime and make sure Baton's HubSpot properties exist; failures are one line."""
+    """Build the runtime and (`prepare`) make sure Baton's HubSpot properties exist; failures
+    are one line. The daemon does not prepare here: its cycle does (`Daemon.prepare_systems`),
+    so HubSpot down or refusing the token leaves the HTTP service up."""
     try:
         with store_errors(settings.baton.database()):
             runtime = wiring.build(settings)
@@ -47,10 +49,11 @@ def run(
     Polls both systems every BATON_POLL_INTERVAL_S, syncs webhook hints as they arrive, runs
     the SLA timer and the reconciliation (every BATON_RECONCILE_HOURS), and serves /healthz,
     /readyz, /metrics, the webhooks and a dashboard on BATON_HTTP_HOST:BATON_HTTP_PORT.
-    SIGTERM finishes the batch in hand, then exits 0.
+    Baton's HubSpot properties are created in the first cycle, tried again each cycle until
+    done: only bad settings stop start-up. SIGTERM finishes the batch in hand, then exits 0.
     """
     settings = settings_or_exit(env_file)
-    runtime = start_runtime(settings)
+    runtime = start_runtime(settings, prepare=False)
     metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
     daemon = wiring.daemon_for(runtime, metrics=metrics)
 

@@ -58,9 +58,12 @@ def test_run_once_names_the_failure_in_one_line(box: Sandbox, tmp_path: Path) ->
         text=True,
         timeout=120,
     )
-    assert result.returncode != 0
+    assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("baton"), result.stderr
+    # preparing HubSpot's properties is the cycle's first step: its failure fails the cycle
+    assert last.startswith("baton run --once: cycle failed: "), last
+    assert "hubspot contacts.properties" in last
+    assert "check BATON_HUBSPOT_ACCESS_TOKEN" in last
     assert "pat-na1-not-the-right-token" not in result.stderr
 
 
@@ -131,6 +134,53 @@ def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_pa
         remaining = process.communicate(timeout=60)[1]
         assert process.returncode == 0, "".join(seen) + remaining
         assert "msg=stopped" in remaining
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_daemon_serves_while_hubspot_refuses_its_token(box: Sandbox, tmp_path: Path) -> None:
+    """HubSpot refusing the token (or down) when the daemon starts stops the polls, not the
+    receiver: the service comes up, /readyz says why the poll fails, /metrics counts it, and
+    a SIGTERM still exits 0 (a container's restart policy does not loop)."""
+    process = subprocess.Popen(
+        [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(
+            tmp_path,
+            BATON_HTTP_PORT="0",
+            BATON_POLL_INTERVAL_S="1",
+            BATON_HUBSPOT_ACCESS_TOKEN="pat-na1-not-the-right-token",
+        ),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        url = None
+        seen = []
+        for line in process.stderr:
+            seen.append(line)
+            if match := re.search(r"msg=started url=(\S+)", line):
+                url = match.group(1)
+            if url and 'msg="cycle failed"' in line:
+                break
+        assert url, "".join(seen)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.get("/healthz").json() == {"status": "ok"}
+            ready = http.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            error = ready.json()["sync"]["last_poll_error"]
+            assert "hubspot contacts.properties" in error, error
+            assert "check BATON_HUBSPOT_ACCESS_TOKEN" in error
+            failed = 'baton_cycles_total{outcome="failed",trigger="poll"}'
+            assert failed in http.get("/metrics").text
+        process.send_signal(signal.SIGTERM)
+        remaining = process.communicate(timeout=60)[1]
+        assert process.returncode == 0, "".join(seen) + remaining
+        assert "pat-na1-not-the-right-token" not in "".join(seen) + remaining
     finally:
         if process.poll() is None:
             process.kill()

@@ -161,6 +161,47 @@ def test_a_failed_poll_is_one_line_and_shown_but_leaves_the_process_ready() -> N
     assert sync["last_poll_at"] is not None
 
 
+def test_a_failed_preparation_is_a_failed_poll_and_is_tried_again_next_cycle() -> None:
+    """HubSpot down or refusing the token when the daemon starts stops the polls, not the
+    receiver: preparing the systems (Baton's HubSpot properties) is part of the cycle, its
+    failure shown and counted as the poll's, and tried again until it is done."""
+    engine, tries = FakeEngine(), []
+
+    def prepare() -> None:
+        tries.append(1)
+        if len(tries) == 1:
+            raise SessionExpired("the system rejected the access token [401]", system="hubspot")
+
+    metrics = BatonMetrics()
+    daemon = Daemon(engine, interval_s=60, metrics=metrics, prepare=prepare)
+    daemon.queue.put([KEY])
+    with pytest.raises(CycleFailed) as caught:
+        daemon.cycle()
+    assert str(caught.value).startswith("SessionExpired: hubspot")
+    assert (engine.polls, engine.synced) == (0, [])  # nothing written to missing properties
+    readiness = daemon.readiness()
+    assert readiness.ok
+    assert isinstance(readiness.details["sync"], dict)
+    assert readiness.details["sync"]["last_poll_error"] == str(caught.value)
+    assert 'baton_cycles_total{outcome="failed",trigger="poll"} 1.0' in metrics.render().decode()
+
+    daemon.cycle()
+    daemon.cycle()
+    assert (len(tries), engine.polls, engine.synced) == (2, 2, [[KEY]])  # prepared once
+
+
+def test_webhook_keys_wait_on_the_queue_until_the_systems_are_prepared() -> None:
+    def refused() -> None:
+        raise SessionExpired("the system rejected the access token [401]", system="hubspot")
+
+    engine = FakeEngine()
+    daemon = Daemon(engine, interval_s=60, prepare=refused)
+    daemon.queue.put([KEY])
+    with pytest.raises(SessionExpired):
+        daemon.drain(batches=1)
+    assert (len(daemon.queue), engine.synced) == (1, [])
+
+
 def test_run_forever_syncs_webhook_keys_between_polls_and_stops_cleanly() -> None:
     engine = FakeEngine()
     daemon = Daemon(engine, interval_s=3600)
