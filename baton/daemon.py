@@ -7,7 +7,8 @@ write). Polling stays the source of truth. The queue holds at most `MAX_QUEUED_K
 webhooks: past that a webhook is answered 503 and its sender (HubSpot and Salesforce both)
 retries it later, so a flood costs no memory and no reads beyond the bound; only a webhook
 carrying a purge (a privacy deletion, seen by no poll) is queued past it. A stop request
-(SIGTERM, Ctrl-C) lets the batch in hand finish, then the loop returns.
+(SIGTERM, Ctrl-C) lets the webhook batch in hand finish and ends a poll at the record in hand
+(what it read is committed), then the loop returns.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from connectors.http.budget import ApiBudget
 from connectors.http.redaction import redact
 from connectors.records import RecordKey, System
 from connectors.salesforce.settings import mode_needs
+from sync.engine import PollStopped
 from sync.store.budget import observe_budget
 from sync.store.purges import forget_purges, keep_purges, kept_purges
 
@@ -277,11 +279,12 @@ class Daemon:
 
     def _poll(self) -> Any:
         self.prepare_systems()
-        return self.engine.poll()
+        return self.engine.poll(stopping=self.stop.is_set)
 
     def poll(self) -> Any:
         """One incremental poll of both systems, the systems prepared first; failure (of
-        either) is recorded for `/readyz`'s body and the dashboard, then raised."""
+        either) is recorded for `/readyz`'s body and the dashboard, then raised. A stop
+        (SIGTERM) ends the poll at the record in hand (`PollStopped`, not a failure)."""
         try:
             report = self._timed("poll", self._poll)
         except Exception as exc:
@@ -387,13 +390,17 @@ class Daemon:
             record_budgets(self.store, self.budgets)
 
     def cycle(self, *, force_timers: bool = False) -> Any:
-        """A full cycle: poll, webhook keys, due timers. Raises `CycleFailed` with one line."""
+        """A full cycle: poll, webhook keys, due timers. Raises `CycleFailed` with one line. A
+        poll a stop ended returns None: what it read is committed, the next process goes on."""
         try:
             report = self.poll()
             self.drain()
             self.run_timers(force=force_timers)
         except TimerFailed:
             raise
+        except PollStopped as stopped:
+            log.info("poll stopped", extra={"kv": {"where": str(stopped)}})
+            return None
         except Exception as exc:
             raise CycleFailed(one_line(exc)) from exc
         finally:

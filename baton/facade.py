@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -45,7 +45,7 @@ class Progress(Protocol):
 
 
 class Engine(Protocol):
-    def poll(self, *, dry_run: bool = False) -> Any: ...
+    def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = ...) -> Any: ...
 
     def sync_keys(
         self,

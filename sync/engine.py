@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -98,6 +98,33 @@ POLLED_OBJECTS: tuple[tuple[System, str], ...] = (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _never() -> bool:
+    return False
+
+
+class PollStopped(BaseException):
+    """A stop was asked for (SIGTERM): the poll ends at the record in hand, once the page read
+    so far is synced and its checkpoint committed; its run is recorded as interrupted, and the
+    next poll goes on from there."""
+
+
+class _Until:
+    """`records` until `stopping()`: then the stream ends at the record in hand, and
+    `stopped` says so (the pages it made are synced and committed, the rest read next time)."""
+
+    def __init__(self, records: Iterable[SourceRecord], stopping: Callable[[], bool]) -> None:
+        self.records = records
+        self.stopping = stopping
+        self.stopped = False
+
+    def __iter__(self) -> Iterator[SourceRecord]:
+        for record in self.records:
+            if self.stopping():
+                self.stopped = True
+                return
+            yield record
 
 
 class RunClosed(RuntimeError):
@@ -208,15 +235,17 @@ class SyncEngine:
 
     # -- entry points ----------------------------------------------------------------------------
 
-    def poll(self, *, dry_run: bool = False) -> CycleReport:
+    def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = _never) -> CycleReport:
         """One incremental cycle over both systems' person objects, page by page, from each
-        checkpoint (minus the lookback) to now - settle."""
+        checkpoint (minus the lookback) to now - settle. `stopping()` (a SIGTERM) ends it at
+        the record in hand with `PollStopped`, what was read so far synced and committed, its
+        run recorded as interrupted: a slow vendor does not keep the stop waiting."""
         upper = self.now() - self.policy.settle
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
         return self._run(
             RunKind.DAEMON,
             dry_run,
-            lambda run_id: self._poll(upper, run_id, dry_run, report),
+            lambda run_id: self._poll(upper, run_id, dry_run, report, stopping),
             so_far=report,
         )
 
@@ -567,16 +596,29 @@ class SyncEngine:
         run_id: uuid.UUID | None,
         dry_run: bool,
         report: CycleReport,
+        stopping: Callable[[], bool] = _never,
     ) -> CycleReport:
         """The poll's passes, adding to `report` as each page commits."""
         carry = _dry_identity(self.reader) if dry_run else None
         for system, obj in POLLED_OBJECTS:
-            self._read_changes(system, obj, upper, run_id, dry_run, report, carry, trigger="poll")
+            if stopping():
+                raise PollStopped(f"stopped before reading {system}:{obj}")
+            self._read_changes(
+                system,
+                obj,
+                upper,
+                run_id,
+                dry_run,
+                report,
+                carry,
+                trigger="poll",
+                stopping=stopping,
+            )
         if self.policy.create_contacts_from_salesforce:
             if carry is not None:
                 report += self._dry_create_missing(carry, trigger="poll")
             else:
-                self._create_missing(run_id, None, trigger="poll", into=report)
+                self._create_missing(run_id, None, trigger="poll", into=report, stopping=stopping)
         return report
 
     def _read_changes(
@@ -592,12 +634,15 @@ class SyncEngine:
         trigger: str,
         keep: bool = False,
         start: datetime | None = None,
+        stopping: Callable[[], bool] = _never,
     ) -> bool:
         """Sync what changed in `obj` since its checkpoint (`start`: since then instead; less
         the lookback either way) up to `upper`, page by page, then move the checkpoint to
         `upper` (`keep`: leave it); False when a page's write waits for a retry (the rest is
         read again next time, from the unmoved checkpoint, which remembers since when: once
-        that is `SyncPolicy.wait_limit` ago, such writes are kept as dead letters instead)."""
+        that is `SyncPolicy.wait_limit` ago, such writes are kept as dead letters instead).
+        `stopping()` ends the read at the record in hand with `PollStopped`, once the page
+        made so far is synced (its checkpoint moved as any page's)."""
         keep = keep or dry_run
         if not keep:
             with self.db.begin() as tx:
@@ -620,7 +665,7 @@ class SyncEngine:
                 },
             )
         since = start - self.policy.lookback if start is not None else None
-        records = self.connectors[system].read_changes(obj, since, upper)
+        records = _Until(self.connectors[system].read_changes(obj, since, upper), stopping)
         allow = system is System.HUBSPOT  # Salesforce is linked by now (see the docstring)
         for page in (p.records for p in cut_records(records, self.policy.page_size)):
             # A record edited while the window pages comes back in its old place stamped past
@@ -648,6 +693,8 @@ class SyncEngine:
                 return False
             if overdue and cursor is not None and _past(cursor, checkpoint):
                 overdue = False  # that page moved the checkpoint: later refusals wait as usual
+        if records.stopped:  # the window was not read to its end: its bound is not reached
+            raise PollStopped(f"stopped while reading {system}:{obj}")
         if not keep:
             # The whole window was read: the next one starts from this bound (less the
             # lookback), not from the last change, or a quiet org's polls would keep reading
@@ -1037,17 +1084,21 @@ class SyncEngine:
         *,
         trigger: str,
         into: CycleReport,
+        stopping: Callable[[], bool] = _never,
     ) -> None:
         """The last pass of a poll or backfill: Salesforce people still without a HubSpot
         contact once both systems were read and linked (a create whose letter is open waits
         for `retry_dead_letters`). Counts go to `into`, the run's report, page by page (kept
-        should the pass be interrupted)."""
+        should the pass be interrupted: a backfill's `progress`, a poll's `stopping()` with
+        `PollStopped`)."""
         label = "create:hubspot"
         if progress is not None:
             progress.start(label, None)
         report = into
         after: RecordKey | None = None
         while True:
+            if stopping():
+                raise PollStopped("stopped while creating HubSpot contacts")
             with self.reader.connect() as conn:
                 batch = one_sided(
                     conn, after=after, limit=self.policy.page_size, system=System.SALESFORCE

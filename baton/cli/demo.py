@@ -13,7 +13,7 @@ import signal
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -81,8 +81,8 @@ class Totals:
                 self.other[name] += getattr(report, name)
         return report
 
-    def poll(self, *, dry_run: bool = False) -> Any:
-        return self.add(self.engine.poll(dry_run=dry_run))
+    def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = lambda: False) -> Any:
+        return self.add(self.engine.poll(dry_run=dry_run, stopping=stopping))
 
     def sync_keys(
         self,
@@ -303,7 +303,7 @@ def _sync(
         server.start()
 
     def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
-        # The backfill stops at its next page boundary; the daemon after the batch in hand.
+        # The backfill and a poll stop at their next page boundary; webhooks after the batch.
         daemon.request_stop()
 
     previous = signal.signal(signal.SIGINT, stop)

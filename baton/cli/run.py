@@ -50,7 +50,9 @@ def run(
     the SLA timer and the reconciliation (every BATON_RECONCILE_HOURS), and serves /healthz,
     /readyz, /metrics, the webhooks and a dashboard on BATON_HTTP_HOST:BATON_HTTP_PORT.
     Baton's HubSpot properties are created in the first cycle, tried again each cycle until
-    done: only bad settings stop start-up. SIGTERM finishes the batch in hand, then exits 0.
+    done: only bad settings stop start-up. SIGTERM ends a poll at the page in hand (what it
+    read is committed; its run is recorded as interrupted), finishes a webhook batch in hand,
+    then exits 0.
     """
     settings = settings_or_exit(env_file)
     runtime = start_runtime(settings, prepare=False)
@@ -62,7 +64,7 @@ def run(
         daemon.request_stop()
 
     try:
-        if once:  # a signal lets the cycle in hand finish: its run is recorded, not left open
+        if once:  # a signal ends the cycle at the page in hand: its run is recorded, not left open
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
             try:

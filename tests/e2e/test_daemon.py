@@ -7,6 +7,7 @@ import re
 import signal
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -185,6 +186,54 @@ def test_the_daemon_serves_while_hubspot_refuses_its_token(box: Sandbox, tmp_pat
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_sigterm_during_a_slow_poll_exits_within_dockers_grace(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """With every vendor call taking 4 s, a poll takes 16 s or more; a SIGTERM ends it at the
+    call in hand, well within the 10 s Docker waits before SIGKILL, its run interrupted."""
+    process = subprocess.Popen(
+        [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        # no reconciliation: the stop must find the poll in hand
+        env=env(
+            tmp_path, BATON_HTTP_PORT="0", BATON_POLL_INTERVAL_S="1", BATON_RECONCILE_HOURS="0"
+        ),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # the first cycle, at full speed
+            seen.append(line)
+            if "msg=poll" in line:
+                break
+        slow = {"slow_rate": 1.0, "slow_seconds": 4.0}
+        with httpx.Client(
+            verify=ssl.create_default_context(cafile=box.tls.ca_cert), timeout=10
+        ) as http:
+            for url in (box.hubspot_url, box.salesforce_url):
+                http.put(f"{url}/_sandbox/faults", json=slow).raise_for_status()
+        time.sleep(3)  # the next poll is under way, waiting on its first call
+        process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        remaining = process.communicate(timeout=60)[1]
+        took = time.monotonic() - began
+        assert process.returncode == 0, "".join(seen) + remaining
+        assert took < 9, f"took {took:.1f} s\n" + remaining
+        assert 'msg="poll stopped"' in remaining, remaining
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    store = make_engine(sqlite_url(tmp_path / "baton.db"))
+    with store.connect() as conn:
+        runs = [run for run in recent_runs(conn) if run.kind is RunKind.DAEMON]
+    store.dispose()
+    assert runs[0].status is RunStatus.INTERRUPTED  # the latest, left for the next start
 
 
 @pytest.mark.slow

@@ -52,11 +52,13 @@ class FakeEngine:
         self.synced: list[list[RecordKey]] = []
         self.gone: list[RecordKey] = []
         self.purged: list[RecordKey] = []
-        self.fail_with: Exception | None = None
+        self.fail_with: BaseException | None = None
         self.sync_fails_with: Exception | None = None
+        self.stopping: Any = None
 
-    def poll(self, *, dry_run: bool = False) -> FakeReport:
+    def poll(self, *, dry_run: bool = False, stopping: Any = None) -> FakeReport:
         self.polls += 1
+        self.stopping = stopping
         if self.fail_with:
             raise self.fail_with
         return FakeReport(
@@ -200,6 +202,29 @@ def test_webhook_keys_wait_on_the_queue_until_the_systems_are_prepared() -> None
     with pytest.raises(SessionExpired):
         daemon.drain(batches=1)
     assert (len(daemon.queue), engine.synced) == (1, [])
+
+
+def test_a_poll_a_stop_ended_is_neither_a_failure_nor_followed_by_the_rest_of_the_cycle() -> None:
+    """SIGTERM reaches the poll (the daemon's stop), which ends at the record in hand; the
+    cycle then ends quietly: no failure shown or counted, no timer begun."""
+    from sync.engine import PollStopped
+
+    engine, ticks = FakeEngine(), []
+    metrics = BatonMetrics()
+    daemon = Daemon(
+        engine, interval_s=60, metrics=metrics, timers=[Timer("sla", 60, lambda: ticks.append(1))]
+    )
+    engine.fail_with = PollStopped("stopped while reading salesforce:Lead")
+    daemon.queue.put([KEY])
+
+    assert daemon.cycle() is None
+
+    assert engine.stopping == daemon.stop.is_set
+    assert (engine.synced, ticks, len(daemon.queue)) == ([], [], 1)
+    sync = daemon.readiness().details["sync"]
+    assert isinstance(sync, dict)
+    assert sync["last_poll_error"] is None
+    assert 'outcome="failed"' not in metrics.render().decode()
 
 
 def test_run_forever_syncs_webhook_keys_between_polls_and_stops_cleanly() -> None:

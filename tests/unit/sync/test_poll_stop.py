@@ -1,0 +1,49 @@
+"""A stop (SIGTERM) ends a poll at the record in hand: what it read is committed, its run is
+interrupted, and the next poll goes on from there."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.records import RecordKey, System
+from mappings.apply import LEAD
+from sync.engine import PollStopped
+from sync.store.checkpoints import get_checkpoint
+from sync.store.links import find_link
+from sync.store.runs import RunKind, RunStatus, recent_runs
+from tests.unit.sync.conftest import World
+from tests.unit.sync.test_engine import SF_LEAD
+
+
+def test_a_stop_ends_a_poll_after_the_page_in_hand_and_the_next_poll_goes_on(
+    world: World,
+) -> None:
+    ids = [
+        world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com", "LastName": f"P{n}"})
+        for n in range(3)
+    ]
+    world.clock.advance(10)
+    engine = world.engine(page_size=1)
+    # Asked before the Lead read, before its first record, then before its second: the stop
+    # comes once the first page was synced.
+    asked = iter([False, False, True])
+
+    with pytest.raises(PollStopped, match="salesforce:Lead"):
+        engine.poll(stopping=lambda: next(asked, True))
+
+    [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.DAEMON]
+    assert run.status is RunStatus.INTERRUPTED
+    linked = [find_link(world.read(), RecordKey(System.SALESFORCE, LEAD, i)) for i in ids]
+    assert [link is not None for link in linked] == [True, False, False]
+    checkpoint = get_checkpoint(world.read(), System.SALESFORCE, LEAD)
+    assert checkpoint is not None
+    assert checkpoint.last_id == ids[0]  # the page committed, not the window's bound
+    assert world.hs.writes == 0  # nothing of the later passes began
+
+    world.clock.advance(10)
+    report = engine.poll()
+
+    assert report.read["salesforce:Lead"] >= 2
+    assert all(find_link(world.read(), RecordKey(System.SALESFORCE, LEAD, i)) for i in ids)
+    runs = [r.status for r in recent_runs(world.read()) if r.kind is RunKind.DAEMON]
+    assert sorted(runs) == sorted([RunStatus.INTERRUPTED, RunStatus.SUCCEEDED])
