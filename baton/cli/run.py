@@ -11,11 +11,15 @@ import typer
 
 from baton import wiring
 from baton.cli.common import EnvFileOption, fail, settings_or_exit, store_errors
-from baton.daemon import CycleFailed, HttpServer
+from baton.daemon import CycleFailed, Daemon, HttpServer
 from baton.metrics import BatonMetrics
 from baton.service import create_app
 
 log = logging.getLogger("baton.run")
+
+
+class StartUpStopped(BaseException):
+    """A signal before the daemon exists: nothing is in hand yet, so start-up ends at once."""
 
 
 def start_runtime(settings: wiring.Settings, *, prepare: bool = True) -> wiring.Runtime:
@@ -54,39 +58,54 @@ def run(
     read is committed; its run is recorded as interrupted), finishes a webhook batch in hand,
     then exits 0.
     """
-    settings = settings_or_exit(env_file)
-    runtime = start_runtime(settings, prepare=False)
-    metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
-    daemon = wiring.daemon_for(runtime, metrics=metrics)
+    daemon: Daemon | None = None
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", extra={"kv": {"signal": signal.Signals(signum).name}})
+        name = signal.Signals(signum).name
+        log.info("stopping", extra={"kv": {"signal": name}})
+        if daemon is None:  # still starting: nothing is in hand, so stop at once
+            raise StartUpStopped(name)
         daemon.request_stop()
 
+    # First of all: as PID 1 (a container) a signal without a handler is ignored, and start-up
+    # can wait on a database that does not answer.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runtime: wiring.Runtime | None = None
     try:
+        settings = settings_or_exit(env_file)
+        runtime = start_runtime(settings, prepare=False)
+        metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
+        daemon = wiring.daemon_for(runtime, metrics=metrics)
         if once:  # a signal ends the cycle at the page in hand: its run is recorded, not left open
-            signal.signal(signal.SIGTERM, stop)
-            signal.signal(signal.SIGINT, stop)
             try:
                 daemon.cycle(force_timers=True)
             except CycleFailed as exc:
                 fail(f"baton run --once: cycle failed: {exc}", 1)
-            return
-        app = create_app(wiring.service_deps(runtime, daemon, metrics))
-        server = HttpServer(app, host=settings.baton.http_host, port=settings.baton.http_port)
-        try:
-            server.start()
-        except OSError as exc:
-            fail(f"baton run: {exc}", 2)
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        log.info(
-            "started",
-            extra={"kv": {"url": server.url, "interval_s": settings.baton.poll_interval_s}},
-        )
-        try:
-            daemon.run_forever()
-        finally:
-            server.stop()
+        else:
+            serve(settings, runtime, daemon, metrics)
+    except StartUpStopped:
+        log.info("stopped", extra={"kv": {"during": "start-up"}})
     finally:
-        runtime.close()
+        if runtime is not None:
+            runtime.close()
+
+
+def serve(
+    settings: wiring.Settings, runtime: wiring.Runtime, daemon: Daemon, metrics: BatonMetrics
+) -> None:
+    """The HTTP service in a thread and the daemon loop, until a stop."""
+    app = create_app(wiring.service_deps(runtime, daemon, metrics))
+    server = HttpServer(app, host=settings.baton.http_host, port=settings.baton.http_port)
+    try:
+        server.start()
+    except OSError as exc:
+        fail(f"baton run: {exc}", 2)
+    log.info(
+        "started",
+        extra={"kv": {"url": server.url, "interval_s": settings.baton.poll_interval_s}},
+    )
+    try:
+        daemon.run_forever()
+    finally:
+        server.stop()
