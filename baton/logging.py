@@ -63,6 +63,14 @@ class JsonFormatter(logging.Formatter):
         return redact(orjson.dumps(fields_of(record), default=str).decode())
 
 
+def json_logging() -> bool:
+    """Whether Baton's handler (`configure_logging`) writes JSON lines."""
+    return any(
+        getattr(h, "_baton", False) and isinstance(h.formatter, JsonFormatter)
+        for h in logging.getLogger().handlers
+    )
+
+
 def configure_logging(
     *,
     level: str = "INFO",

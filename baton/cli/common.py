@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,7 +18,7 @@ from rich.markup import escape
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError, SQLAlchemyError
 
-from baton.logging import configure_logging
+from baton.logging import configure_logging, json_logging
 from baton.settings import Settings, SettingsError, load
 from connectors.http.redaction import redact
 
@@ -46,11 +48,33 @@ def baton_command() -> str:
         return str(beside)
 
 
+#: Where `fail` logs its line instead of printing it, when logs are JSON (`fatal_lines_logged`).
+_FATAL_LOG: ContextVar[logging.Logger | None] = ContextVar("baton_fatal_log", default=None)
+
+
+@contextmanager
+def fatal_lines_logged(logger: logging.Logger) -> Iterator[None]:
+    """Within: with JSON logs (BATON_LOG_FORMAT=json) `fail` logs its line through `logger`, as
+    one error object (`msg=fatal`, `error`, `exit_code`), instead of printing it, so a daemon's
+    stderr stays one JSON object a line for its log shipper. Interactive commands keep the
+    plain line, and so does an error found before logging is configured (bad settings)."""
+    token = _FATAL_LOG.set(logger)
+    try:
+        yield
+    finally:
+        _FATAL_LOG.reset(token)
+
+
 def fail(line: str, code: int = 1) -> NoReturn:
     """Print one line on stderr and exit with `code` (SystemExit survives standalone_mode=False).
 
-    Every error line of the CLI ends here, so secrets are masked here, whatever the line quotes.
+    Every error line of the CLI ends here, so secrets are masked here, whatever the line quotes
+    (a logged line by the log formatter, `fatal_lines_logged`).
     """
+    logger = _FATAL_LOG.get()
+    if logger is not None and json_logging():
+        logger.error("fatal", extra={"kv": {"error": line, "exit_code": code}})
+        raise SystemExit(code)
     Console(emoji=False, stderr=True, highlight=False).print(escape(redact(line)), soft_wrap=True)
     raise SystemExit(code)
 

@@ -10,7 +10,13 @@ from typing import Annotated
 import typer
 
 from baton import wiring
-from baton.cli.common import EnvFileOption, fail, settings_or_exit, store_errors
+from baton.cli.common import (
+    EnvFileOption,
+    fail,
+    fatal_lines_logged,
+    settings_or_exit,
+    store_errors,
+)
 from baton.daemon import CycleFailed, Daemon, HttpServer
 from baton.metrics import BatonMetrics
 from baton.service import create_app
@@ -72,23 +78,24 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     runtime: wiring.Runtime | None = None
-    try:
-        settings = settings_or_exit(env_file)
-        runtime = start_runtime(settings, prepare=False)
-        metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
-        daemon = wiring.daemon_for(runtime, metrics=metrics)
-        if once:  # a signal ends the cycle at the page in hand: its run is recorded, not left open
-            try:
-                daemon.cycle(force_timers=True)
-            except CycleFailed as exc:
-                fail(f"baton run --once: cycle failed: {exc}", 1)
-        else:
-            serve(settings, runtime, daemon, metrics)
-    except StartUpStopped:
-        log.info("stopped", extra={"kv": {"during": "start-up"}})
-    finally:
-        if runtime is not None:
-            runtime.close()
+    with fatal_lines_logged(log):  # BATON_LOG_FORMAT=json: the fatal line is JSON too
+        try:
+            settings = settings_or_exit(env_file)
+            runtime = start_runtime(settings, prepare=False)
+            metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
+            daemon = wiring.daemon_for(runtime, metrics=metrics)
+            if once:  # a signal ends the cycle at the page in hand: its run is recorded
+                try:
+                    daemon.cycle(force_timers=True)
+                except CycleFailed as exc:
+                    fail(f"baton run --once: cycle failed: {exc}", 1)
+            else:
+                serve(settings, runtime, daemon, metrics)
+        except StartUpStopped:
+            log.info("stopped", extra={"kv": {"during": "start-up"}})
+        finally:
+            if runtime is not None:
+                runtime.close()
 
 
 def serve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -65,6 +66,31 @@ def test_run_once_names_the_failure_in_one_line(box: Sandbox, tmp_path: Path) ->
     assert last.startswith("baton run --once: cycle failed: "), last
     assert "hubspot contacts.properties" in last
     assert "check BATON_HUBSPOT_ACCESS_TOKEN" in last
+    assert "pat-na1-not-the-right-token" not in result.stderr
+
+
+def test_with_json_logs_every_line_of_a_failed_run_once_is_json(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """A log shipper reads the fatal line as it reads the others (BATON_LOG_FORMAT=json)."""
+    result = subprocess.run(
+        [*BATON, "run", "--once", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(
+            tmp_path,
+            BATON_HUBSPOT_ACCESS_TOKEN="pat-na1-not-the-right-token",
+            BATON_LOG_FORMAT="json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    records = [json.loads(line) for line in result.stderr.strip().splitlines()]
+    last = records[-1]
+    assert (last["level"], last["msg"], last["exit_code"]) == ("error", "fatal", 1)
+    assert last["error"].startswith("baton run --once: cycle failed: ")
+    assert "check BATON_HUBSPOT_ACCESS_TOKEN" in last["error"]
     assert "pat-na1-not-the-right-token" not in result.stderr
 
 
