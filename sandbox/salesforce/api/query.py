@@ -118,7 +118,6 @@ class Cursor:
     fields: list[str]
     capture: Capture
     batch: int
-    endpoint: str  # "query" or "queryAll"
     last_used: float
     exhausted: bool = False  # last page served; kept (a retried last page still works)
 
@@ -210,7 +209,6 @@ class QueryService:
             fields=compiled.fields,
             capture=self.snapshots.capture(compiled),
             batch=batch_size(call.headers.get("sforce-query-options")),
-            endpoint="queryAll" if include_deleted else "query",
             last_used=self.ctx.clock.now(),
         )
         if cursor.total <= cursor.batch:
@@ -242,7 +240,9 @@ class QueryService:
         if done:
             cursor.exhausted = True
         else:
-            body["nextRecordsUrl"] = f"/services/data/v{version}/{cursor.endpoint}/{key}-{end}"
+            # Under `query/` for a queryAll cursor too ("contains query instead of queryAll",
+            # salesforce-api.md §3.1); the locator keeps the cursor's deleted rows either way.
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{key}-{end}"
         body["records"] = records
         return Reply(200, raw=orjson.dumps(body))
 

@@ -53,6 +53,27 @@ def test_query_all_sees_deleted_records(sf: Salesforce) -> None:
     assert [r["IsDeleted"] for r in found] == [True]
 
 
+def test_query_all_pages_continue_under_query_and_still_show_deleted_records(
+    sf: Salesforce,
+) -> None:
+    # "nextRecordsUrl ... contains query instead of queryAll" (salesforce-api.md §3.1); the
+    # locator is the cursor, so the deleted rows it matched are still served when followed.
+    lead_id = sf.Lead.create(_lead(LastName="GoneLater"))["id"]
+    sf.Lead.delete(lead_id)
+    first = sf.query(
+        "SELECT Id, IsDeleted FROM Lead",
+        include_deleted=True,
+        headers={"Sforce-Query-Options": "batchSize=200"},
+    )
+    link = first["nextRecordsUrl"]
+    assert link.startswith("/services/data/v59.0/query/01g")
+    rest = sf.query_more(link, identifier_is_url=True)
+    legacy = sf.query_more(link.replace("/query/", "/queryAll/"), identifier_is_url=True)
+    assert rest["records"] == legacy["records"]  # the queryAll form is still accepted
+    ids = [r["Id"] for r in first["records"] + rest["records"]]
+    assert lead_id in ids
+
+
 def test_count_query_and_malformed_query(sf: Salesforce) -> None:
     counted = sf.query("SELECT COUNT() FROM Contact")
     assert counted["totalSize"] > 0
