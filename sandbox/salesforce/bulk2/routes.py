@@ -15,7 +15,12 @@ from sandbox.salesforce.bulk2.backend import Bulk2Backend
 from sandbox.salesforce.bulk2.ingest import IngestJobs
 from sandbox.salesforce.bulk2.jobs import JobIds
 from sandbox.salesforce.bulk2.query import QueryJobs
-from sandbox.salesforce.bulk2.wire import DEFAULT_PAGE_RECORDS, INGEST_RESULTS, invalid_job
+from sandbox.salesforce.bulk2.wire import (
+    DEFAULT_PAGE_RECORDS,
+    INGEST_RESULTS,
+    invalid_job,
+    version_conflict,
+)
 from sandbox.salesforce.errors import SalesforceError, not_found
 from sandbox.shared.clock import Clock
 
@@ -111,9 +116,12 @@ def bulk2_router(backend: Bulk2Backend, clock: Clock, *, api_version: str = "59.
 
     @router.get("/jobs/query/{job_id}/results")
     def query_job_results(
-        job_id: str, locator: str | None = None, maxRecords: str | None = None
+        job_id: str, request: Request, locator: str | None = None, maxRecords: str | None = None
     ) -> Response:
         job = queries.get(job_id)
+        asked = version_of(request)
+        if asked != job.api_version:
+            raise version_conflict(job.id, job.api_version, asked)
         start = locator if locator not in (None, "", "null") else None
         page, count, next_locator = queries.page(job, start, _page_size(maxRecords))
         return Response(

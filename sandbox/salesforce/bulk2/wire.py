@@ -44,6 +44,22 @@ def invalid_state(message: str, status: int = 400) -> SalesforceError:
     return SalesforceError(status, "INVALIDJOBSTATE", message)
 
 
+def version_conflict(job_id: str, created: str, asked: str) -> SalesforceError:
+    """Results asked for under another API version than the job was created with.
+
+    "Use the same API version as the create call (else 409)" (salesforce-api.md §9, from
+    Salesforce's Get Results for a Query Job page). The docs give the status only, not the
+    errorCode or message: the body is Salesforce's error array, with the Bulk 2.0 code for
+    a request the job cannot serve and a message naming both versions.
+    """
+    return SalesforceError(
+        409,
+        "INVALIDJOB",
+        f"Job {job_id} was created with API version {created}; get its results with "
+        f"/services/data/v{created}/, not v{asked}",
+    )
+
+
 def timestamp(clock: Clock) -> str:
     moment = clock.now_dt()
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"

@@ -187,6 +187,32 @@ def test_given_a_bulk_position_whose_job_is_gone_then_everything_is_listed_again
     assert "listing every record again" in caplog.text
 
 
+def test_given_a_bulk_position_from_another_api_version_then_everything_is_listed_again(
+    served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A job's results are served only under the API version it was created with (else 409,
+    # salesforce-api.md §9): a position kept across a version change starts a new listing.
+    monkeypatch.setattr("connectors.salesforce.reader.BULK_PAGE", 60)
+    before = served.connector(bulk_threshold=100, api_version="58.0")
+    after = served.connector(bulk_threshold=100)
+    try:
+        position = next(iter(before.list_all("Contact"))).resume
+        everything = {r.key.id for r in after.read_all("Contact")}
+        served.reset_stats()
+        with caplog.at_level(logging.WARNING, logger="connectors.salesforce.reader"):
+            pages = list(after.list_all("Contact", start=position))
+        statuses = served.stats()["by_status"]
+    finally:
+        before.close()
+        after.close()
+
+    assert str(position).startswith("bulk:")
+    assert statuses.get("409") == 1  # refused once, not retried
+    again = [r.key.id for page in pages for r in page.records]
+    assert sorted(again) == sorted(everything)
+    assert "listing every record again" in caplog.text
+
+
 def test_given_a_bulk_query_job_that_fails_then_the_error_has_its_code_and_the_jobs_text(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:

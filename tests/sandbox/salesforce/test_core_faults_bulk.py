@@ -83,3 +83,26 @@ def test_faults_on_the_token_endpoint_answer_oauth_style(served: Any) -> None:
     )
     assert reply.status_code == 503
     assert reply.json()["error"] == "unknown_error"
+
+
+def test_bulk2_results_under_another_api_version_than_the_job_are_409(
+    sf: Salesforce, served: Any
+) -> None:
+    # "Use the same API version as the create call (else 409)" (salesforce-api.md §9).
+    http = served.session()
+    http.headers["Authorization"] = f"Bearer {sf.session_id}"
+    jobs = f"{served.url}/services/data/v59.0/jobs/query"
+    job = http.post(jobs, json={"operation": "query", "query": "SELECT Id FROM Lead LIMIT 3"})
+    job_id = job.json()["id"]
+    states = [http.get(f"{jobs}/{job_id}").json()["state"] for _ in range(3)]
+    assert states[-1] == "JobComplete"
+
+    other = http.get(f"{served.url}/services/data/v58.0/jobs/query/{job_id}/results")
+    same = http.get(f"{jobs}/{job_id}/results")
+
+    assert other.status_code == 409
+    (error,) = other.json()
+    assert error["errorCode"] == "INVALIDJOB"
+    assert "v59.0" in error["message"]
+    assert same.status_code == 200
+    assert int(same.headers["Sforce-NumberOfRecords"]) == 3
