@@ -22,6 +22,19 @@ from sandbox.salesforce.records import MultipleMatches, sobject_or_error
 from sandbox.salesforce.store import normalize_id
 
 MAX_RECORDS = 200
+# "If the request body includes objects of more than one type, they are processed as chunks
+# ... A single request can process up to 10 chunks" (sObject Collections create and update,
+# salesforce-api.md §3.3). The REST docs name no error for an 11th chunk: the message is the
+# platform's own for it ("Cannot have more than 10 chunks in a single operation. Please
+# rearrange the data to reduce chunking.", as Apex DML and SOAP create report it), the code
+# EXCEEDED_MAX_TYPES_LIMIT the API's StatusCode for too many object types in one call.
+MAX_CHUNKS = 10
+TOO_MANY_CHUNKS = SalesforceError(
+    400,
+    "EXCEEDED_MAX_TYPES_LIMIT",
+    f"Cannot have more than {MAX_CHUNKS} chunks in a single operation. Please rearrange the "
+    "data to reduce chunking.",
+)
 ROLLED_BACK = SalesforceError(
     400,
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -67,6 +80,19 @@ def _records(call: Call) -> tuple[list[Any], bool]:
     return records, bool(body.get("allOrNone", False))
 
 
+def _check_chunks(records: list[Any]) -> None:
+    """Refuse a mixed-type body past 10 chunks (a chunk: a run of records of one type)."""
+    chunks, previous = 0, object()
+    for record in records:
+        attributes = record.get("attributes") if isinstance(record, dict) else None
+        kind = attributes.get("type") if isinstance(attributes, dict) else None
+        key = kind.lower() if isinstance(kind, str) else kind
+        if key != previous:
+            chunks, previous = chunks + 1, key
+    if chunks > MAX_CHUNKS:
+        raise TOO_MANY_CHUNKS
+
+
 def _type_of(record: Any) -> str:
     if not isinstance(record, dict):
         raise SalesforceError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
@@ -109,6 +135,7 @@ class CollectionsService:
 
     def create(self, call: Call) -> Reply:
         records, all_or_none = _records(call)
+        _check_chunks(records)
 
         def one(record: Any) -> Result:
             kind = _type_of(record)
@@ -123,6 +150,7 @@ class CollectionsService:
 
     def update(self, call: Call) -> Reply:
         records, all_or_none = _records(call)
+        _check_chunks(records)
 
         def one(record: Any) -> Result:
             kind = _type_of(record)

@@ -144,6 +144,46 @@ def test_collections_all_or_none(sf: Salesforce) -> None:
     assert upserted[0]["created"] is True
 
 
+def test_collections_take_mixed_types_up_to_ten_chunks_and_refuse_more(sf: Salesforce) -> None:
+    """Mixed types are written in chunks, one per run of one type, at most 10 a request
+    (salesforce-api.md §3.3); 22 alternating Leads and Accounts are 22 chunks."""
+
+    def record(i: int, company: str) -> dict[str, Any]:
+        if i % 2 == 0:
+            return {"attributes": {"type": "Lead"}, **_lead(LastName=f"Chunk{i}", Company=company)}
+        return {"attributes": {"type": "Account"}, "Name": f"{company} {i}"}
+
+    refusal = [
+        {
+            "message": "Cannot have more than 10 chunks in a single operation. Please "
+            "rearrange the data to reduce chunking.",
+            "errorCode": "EXCEEDED_MAX_TYPES_LIMIT",
+        }
+    ]
+    alternating = [record(i, "Chunky") for i in range(22)]
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.restful("composite/sobjects", method="POST", json={"records": alternating})
+    assert info.value.content == refusal
+    assert sf.query("SELECT COUNT() FROM Lead WHERE Company = 'Chunky'")["totalSize"] == 0
+
+    ten = [record(i, "Chunked") for i in range(10)]  # 10 chunks
+    grouped = sorted(alternating, key=lambda r: r["attributes"]["type"])  # 2 chunks
+    for records in (ten, grouped):
+        results = sf.restful("composite/sobjects", method="POST", json={"records": records})
+        assert [r["success"] for r in results] == [True] * len(records)
+    updates = [
+        {"attributes": r["attributes"], "id": saved["id"], "Description": "Chunked again"}
+        for r, saved in zip(grouped, results, strict=True)
+    ]
+    by_type = {"Lead": updates[:11], "Account": updates[11:]}
+    interleaved = [
+        u for pair in zip(by_type["Lead"], by_type["Account"], strict=True) for u in pair
+    ]
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.restful("composite/sobjects", method="PATCH", json={"records": interleaved})
+    assert info.value.content == refusal
+
+
 def test_collections_refuse_the_whole_call_for_a_value_that_does_not_parse(
     sf: Salesforce,
 ) -> None:
