@@ -33,14 +33,31 @@ class SeedRequest(BaseModel):
     seed: int = 42
 
 
+def locked_body() -> dict[str, str]:
+    """423 Locked: "Returned when attempting to sync a large volume of data ... Locks will last
+    for 2 seconds" (HubSpot's error-handling page; hubspot-api.md §4). The page shows no body
+    for it: this is the documented error shape (§7) with the category and message reported
+    for real 423s by third parties (not in HubSpot's docs). No `Retry-After`: none is
+    documented for 423."""
+    return {
+        "status": "error",
+        "message": "Attempting to sync large volume too quickly; system lock for ~2 seconds",
+        "correlationId": correlation_id(),
+        "category": "LOCKED",
+    }
+
+
 def fault_renderer(limits: HubSpotLimits, faults: FaultInjector) -> FaultRenderer:
-    """Faults in HubSpot's words: the burst 429, the 401, a JSON 5xx with the plan's status."""
+    """Faults in HubSpot's words: the burst 429, the 401, the 423 lock, a JSON 5xx with the
+    plan's status."""
 
     def render(fault: Fault, _: Request) -> Response:
         if fault is Fault.RATE_LIMIT:
             return json_response(ten_secondly_body(), 429, limits.headers(oauth=False))
         if fault is Fault.EXPIRED_SESSION:
             return unauthorized().response()
+        if fault is Fault.LOCKED:
+            return json_response(locked_body(), 423)
         status = faults.plan.server_error_status
         body = {
             "status": "error",

@@ -19,7 +19,7 @@ from sandbox.hubspot.seed import seed_contacts
 from sandbox.hubspot.store import ROW_COLUMNS, VISIBLE, Store
 from sandbox.hubspot.webhooks import WebhookDispatcher
 from sandbox.shared.clock import Clock
-from sandbox.shared.faults import FaultInjector
+from sandbox.shared.faults import Fault, FaultInjector
 from sandbox.shared.stats import Stats
 
 UI = "CRM_UI"
@@ -30,7 +30,7 @@ class HubSpotSandbox:
         self.options = options
         self.clock = clock or Clock()
         self.stats = Stats()
-        self.faults = FaultInjector()
+        self.faults = FaultInjector(vendor_faults=[Fault.LOCKED])
         self.store = Store(options.db_path)
         self.registry = PropertyRegistry()
         self.events = WebhookDispatcher(

@@ -74,7 +74,7 @@ class SalesforceSandbox:
         self.options = options = options or SalesforceOptions()
         self.clock = clock or Clock()
         self.stats = Stats()
-        self.faults = FaultInjector()
+        self.faults = FaultInjector(vendor_faults=[Fault.ROW_LOCK])
         self.store = Store(options.db_path, api_version=options.api_version)
         self.limits = ApiLimits(
             enabled=options.rate_limits, daily_limit=options.daily_limit, clock=self.clock
@@ -98,6 +98,7 @@ class SalesforceSandbox:
             limits=self.limits,
             org_id=options.org_id,
             started_at=self.clock.now(),
+            faults=self.faults,
         )
         self.rest = RestApi(self.context)
         self.app = self._build_app()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from sandbox.shared.clock import Clock
-from sandbox.shared.faults import FaultInjector, FaultPlan
+from sandbox.shared.faults import FaultInjector, FaultPlan, UnsupportedFault
 from sandbox.shared.stats import Stats
 
 
@@ -59,7 +59,10 @@ def shared_admin_router(
 
     @router.put("/faults")
     async def put_faults(plan: FaultPlan) -> dict[str, Any]:
-        faults.configure(plan)
+        try:
+            faults.configure(plan)
+        except UnsupportedFault as exc:
+            raise HTTPException(400, str(exc)) from None
         return {"plan": faults.plan.model_dump()}
 
     @router.delete("/faults", status_code=204)

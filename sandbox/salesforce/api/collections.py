@@ -2,9 +2,10 @@
 
 Results come back in input order with per-record `statusCode` errors. With `allOrNone`, any
 failure rolls the whole set back and every other record reports
-ALL_OR_NONE_OPERATION_ROLLED_BACK. The body is deserialized whole before any record is
-written, so one value its field's type cannot be read from (a string for a number) refuses
-the whole call: 400 JSON_PARSER_ERROR, nothing written.
+ALL_OR_NONE_OPERATION_ROLLED_BACK. A record the `row_lock` fault draws is refused
+UNABLE_TO_LOCK_ROW, as a record another transaction holds is. The body is deserialized whole
+before any record is written, so one value its field's type cannot be read from (a string for
+a number) refuses the whole call: 400 JSON_PARSER_ERROR, nothing written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sandbox.salesforce import rules
 from sandbox.salesforce.api.base import Call, Reply
 from sandbox.salesforce.api.context import Context
+from sandbox.salesforce.api.rowlock import locked_row, row_lock
 from sandbox.salesforce.api.sobjects import record_json, save_result, select_fields
 from sandbox.salesforce.errors import SalesforceError
 from sandbox.salesforce.objects import by_key_prefix, schema
@@ -111,17 +113,38 @@ def _id_key(record: dict[str, Any]) -> str | None:
     return next((k for k in record if k.lower() == "id"), None)
 
 
+def _path(call: Call) -> str:
+    """The request path a collections call came in on (for the faults' `path_prefix`)."""
+    path = f"/services/data/v{call.version}/composite/sobjects"
+    if "sobject" in call.params and "field" in call.params:
+        path += f"/{call.params['sobject']}/{call.params['field']}"
+    return path
+
+
 class CollectionsService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
+    def _locked(self, record: Any) -> Result:
+        return failure(row_lock(locked_row(self.ctx, record)))
+
     def _run(
-        self, items: list[Any], all_or_none: bool, one: Callable[[Any], Result]
+        self,
+        path: str,
+        items: list[Any],
+        all_or_none: bool,
+        one: Callable[[Any], Result],
+        locked: Callable[[Any], Result],
     ) -> list[Result]:
+        """`one(item)` per item in order; an item the `row_lock` fault draws is `locked(item)`
+        instead, not written."""
         results: list[Result] = []
         try:
             with self.ctx.org.batch():
                 for item in items:
+                    if self.ctx.faults.draw_row_lock(path):
+                        results.append(locked(item))
+                        continue
                     try:
                         results.append(one(item))
                     except SalesforceError as exc:
@@ -146,7 +169,7 @@ class CollectionsService:
                 )
             return save_result(self.ctx.org.create(kind, record))
 
-        return Reply(200, self._run(records, all_or_none, one))
+        return Reply(200, self._run(_path(call), records, all_or_none, one, self._locked))
 
     def update(self, call: Call) -> Reply:
         records, all_or_none = _records(call)
@@ -162,7 +185,7 @@ class CollectionsService:
             fields = {k: v for k, v in record.items() if k != key}
             return save_result(self.ctx.org.update(kind, str(record[key]), fields))
 
-        return Reply(200, self._run(records, all_or_none, one))
+        return Reply(200, self._run(_path(call), records, all_or_none, one, self._locked))
 
     def upsert(self, call: Call) -> Reply:
         records, all_or_none = _records(call)
@@ -201,7 +224,10 @@ class CollectionsService:
                 ) from None
             return save_result(record_id, created)
 
-        return Reply(200, self._run(records, all_or_none, one))
+        def locked(record: Any) -> Result:
+            return failure(row_lock(locked_row(self.ctx, record, sobject=sobject, ext=ext.name)))
+
+        return Reply(200, self._run(_path(call), records, all_or_none, one, locked))
 
     def delete(self, call: Call) -> Reply:
         ids = [i for i in call.query.get("ids", "").split(",") if i]
@@ -223,7 +249,10 @@ class CollectionsService:
             except SalesforceError as exc:
                 return failure(exc, record_id)
 
-        return Reply(200, self._run(ids, all_or_none, one))
+        def locked(record_id: Any) -> Result:
+            return failure(row_lock(normalize_id(record_id) or str(record_id)), record_id)
+
+        return Reply(200, self._run(_path(call), ids, all_or_none, one, locked))
 
     def retrieve(self, call: Call) -> Reply:
         """GET `?ids=...&fields=...`: records in input order, null where none is readable."""

@@ -1,4 +1,4 @@
-"""What every REST handler needs: storage, the org's record operations, clock, limits."""
+"""What every REST handler needs: storage, the org's record operations, clock, limits, faults."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sandbox.salesforce.errors import SalesforceError
 from sandbox.salesforce.records import Org
 from sandbox.salesforce.store import Store
 from sandbox.shared.clock import Clock
+from sandbox.shared.faults import FaultInjector
 from sandbox.shared.ratelimit import RollingQuota
 from sandbox.shared.stats import Stats
 
@@ -66,3 +67,4 @@ class Context:
     limits: ApiLimits
     org_id: str
     started_at: float  # sandbox-clock seconds when this org came up (delete-log horizon)
+    faults: FaultInjector  # per-record faults (row locks) drawn inside handlers

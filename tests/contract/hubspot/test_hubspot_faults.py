@@ -1,8 +1,8 @@
 """Faults injected by the imitation end as their classification says.
 
-429 storms and 5xx bursts are retried until they pass; the daily cap stops at once with
-`DailyLimitExhausted`; a rejected private-app token is an `AuthError`; an expired OAuth token is
-refreshed once and the call retried.
+429 storms and 5xx bursts are retried until they pass, a 423 lock after its 2 s; the daily cap
+stops at once with `DailyLimitExhausted`; a rejected private-app token is an `AuthError`; an
+expired OAuth token is refreshed once and the call retried.
 """
 
 from __future__ import annotations
@@ -68,6 +68,29 @@ def test_given_a_5xx_on_a_create_then_it_is_not_resent(served: Any) -> None:
     with pytest.raises(TransientError):
         hubspot.write("contacts", [patch])
     assert served.stats()["requests"] == 1
+
+
+def test_given_a_423_lock_then_the_write_waits_the_documented_2_s_and_succeeds(
+    served: Any,
+) -> None:
+    # 423 Locked: "Locks will last for 2 seconds ... include a delay of at least 2 seconds"
+    # (hubspot-api.md §4). HubSpot did not act on a locked request, so even a create (not
+    # idempotent) is sent again.
+    from connectors.records import RecordKey, RecordPatch, System
+
+    waits: list[float] = []
+    hubspot = served.connector(sleep=waits.append)
+    served.faults(next_locked=1, path_prefix="/crm/v3/objects/contacts/batch/")
+    patch = RecordPatch(RecordKey(System.HUBSPOT, "contacts", ""), {"email": "c423@example.com"})
+
+    (outcome,) = hubspot.write("contacts", [patch])
+
+    assert outcome.ok
+    statuses = served.stats()["by_status"]  # (a slow test's abandoned request may land too)
+    assert (statuses.get("423"), statuses.get("201")) == (1, 1)
+    assert waits == [2.0]
+    found = hubspot.read_by_ids("contacts", [outcome.id or ""])
+    assert [r.get("email") for r in found] == ["c423@example.com"]
 
 
 def test_given_the_daily_cap_is_spent_then_the_run_stops_loudly_without_retrying(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from connectors.errors import AuthError, DailyLimitExhausted, RateLimited, TransientError
 from connectors.http.retry import RetryPolicy
+from connectors.records import RecordKey, RecordPatch, System
 from connectors.salesforce.connector import SalesforceConnector
 from tests.contract.salesforce.conftest import Served
 
@@ -152,3 +155,61 @@ def test_given_a_refused_session_then_the_error_text_holds_no_secret(served: Ser
     text = f"{info.value} {info.value!r} {getattr(info.value, '__notes__', '')}"
     assert secret not in text
     assert session_id not in text
+
+
+def _lead(company: str, i: int, *, baton_id: str | None = None) -> RecordPatch:
+    fields = {"LastName": f"Locked{i}", "Company": company}
+    if baton_id is None:
+        return RecordPatch(RecordKey(System.SALESFORCE, "Lead", ""), fields)
+    fields["Baton_Id__c"] = baton_id
+    return RecordPatch(RecordKey(System.SALESFORCE, "Lead", ""), fields, match_on="Baton_Id__c")
+
+
+def test_given_records_refused_for_a_row_lock_then_only_they_are_sent_again_and_written(
+    served: Served,
+) -> None:
+    # UNABLE_TO_LOCK_ROW per record inside the collections answer: "transient, retry"
+    # (salesforce-api.md §4); the rest of the call was written and is not sent again.
+    waits: list[float] = []
+    connector = served.connector(sleep=waits.append)
+    company = f"RowLock-{uuid.uuid4()}"
+    patches = [_lead(company, i) for i in range(5)]
+    served.faults(next_row_lock=2)
+    served.reset_stats()
+    try:
+        outcomes = connector.write("Lead", patches)
+    finally:
+        connector.close()
+
+    assert [o.ok for o in outcomes] == [True] * 5
+    assert [o.patch for o in outcomes] == patches
+    assert served.api_calls("composite/sobjects") == 2  # the call, then the 2 locked records
+    assert len(waits) == 1
+    made = served.box.find("Lead", equals={"Company": company})
+    assert sorted(r["Id"] for r in made) == sorted(o.id or "" for o in outcomes)  # no twins
+
+
+def test_given_a_row_lock_that_never_clears_then_retry_later_after_the_writers_attempts(
+    served: Served,
+) -> None:
+    waits: list[float] = []
+    connector = served.connector(sleep=waits.append)
+    company = f"StuckLock-{uuid.uuid4()}"
+    patches = [_lead(company, i, baton_id=f"lock-{uuid.uuid4()}") for i in range(2)]
+    served.faults(row_lock_rate=1.0)
+    served.reset_stats()
+    try:
+        outcomes = connector.write("Lead", patches)
+    finally:
+        served.clear_faults()
+        connector.close()
+
+    assert [(o.error_code, o.retryable) for o in outcomes] == [("UNABLE_TO_LOCK_ROW", True)] * 2
+    assert all(
+        (o.error_message or "").startswith("unable to obtain exclusive access to this record")
+        for o in outcomes
+    )
+    assert served.api_calls("composite/sobjects") == 4  # sent once, then 3 more times
+    assert len(waits) == 3
+    assert waits == sorted(waits)  # backing off between sends
+    assert served.box.find("Lead", equals={"Company": company}) == []

@@ -181,3 +181,27 @@ def test_faults_render_in_hubspot_words(limited: Any) -> None:
     assert statuses[1][1]["policyName"] == "TEN_SECONDLY_ROLLING"
     assert statuses[2][1]["status"] == "error"
     assert api.crm.contacts.basic_api.get_page(limit=1).results
+
+
+def test_locked_fault_is_hubspots_423_and_hubspot_only(limited: Any) -> None:
+    # 423 Locked: a high-volume write lock lasting 2 s (hubspot-api.md §4), in HubSpot's
+    # error shape (§7); the next request, the lock gone, succeeds.
+    box, url = limited
+    api = _api(limited)
+    assert httpx.put(url + "/_sandbox/faults", json={"next_locked": 1}).status_code == 200
+    with pytest.raises(ApiException) as err:
+        api.crm.contacts.batch_api.upsert(
+            {"inputs": [{"id": "locked@example.com", "idProperty": "email", "properties": {}}]}
+        )
+    assert err.value.status == 423
+    body = json.loads(err.value.body)
+    assert (body["status"], body["category"]) == ("error", "LOCKED")
+    assert "2 seconds" in body["message"]
+    uuid.UUID(body["correlationId"])
+    assert box.faults.injected["locked"] == 1
+    assert api.crm.contacts.basic_api.get_page(limit=1).results
+
+    refused = httpx.put(url + "/_sandbox/faults", json={"row_lock_rate": 0.5})
+    assert refused.status_code == 400
+    assert "row_lock" in refused.json()["message"]
+    assert "locked" in refused.json()["message"]

@@ -106,3 +106,67 @@ def test_bulk2_results_under_another_api_version_than_the_job_are_409(
     assert "v59.0" in error["message"]
     assert same.status_code == 200
     assert int(same.headers["Sforce-NumberOfRecords"]) == 3
+
+
+def _locked(record_id: str) -> dict[str, Any]:
+    message = f"unable to obtain exclusive access to this record or 1 records: {record_id}"
+    return {"statusCode": "UNABLE_TO_LOCK_ROW", "message": message, "fields": []}
+
+
+def test_row_lock_fault_refuses_the_chosen_records_of_a_collections_write(
+    sf: Salesforce, served: Any
+) -> None:
+    # Per record, inside the 200 answer (salesforce-api.md §3.3, §4); the others are written.
+    account = sf.Account.create({"Name": "Locked Parent"})["id"]
+    contacts = [
+        {"attributes": {"type": "Contact"}, "LastName": f"Lock{i}", "AccountId": account}
+        for i in range(5)
+    ]
+    served.admin("PUT", "/faults", json={"next_row_lock": 2})
+    results = sf.restful("composite/sobjects", method="POST", json={"records": contacts})
+
+    assert results[:2] == [{"success": False, "errors": [_locked(account)]}] * 2
+    assert [r["success"] for r in results[2:]] == [True] * 3
+    assert served.admin("GET", "/faults").json()["injected"]["row_lock"] == 2
+    written = served.box.find("Contact", equals={"AccountId": account})
+    assert sorted(r["LastName"] for r in written) == ["Lock2", "Lock3", "Lock4"]
+    again = sf.restful("composite/sobjects", method="POST", json={"records": contacts[:2]})
+    assert [r["success"] for r in again] == [True, True]  # the count is spent: the lock cleared
+
+    ids = [r["id"] for r in results[2:]]
+    served.admin("PUT", "/faults", json={"row_lock_rate": 1.0})
+    updated = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={"records": [{"attributes": {"type": "Contact"}, "id": ids[0], "Title": "X"}]},
+    )
+    deleted = sf.restful(f"composite/sobjects?ids={ids[1]}", method="DELETE")
+    served.admin("DELETE", "/faults")
+
+    assert updated == [{"success": False, "errors": [_locked(ids[0])]}]
+    assert deleted == [{"id": ids[1], "success": False, "errors": [_locked(ids[1])]}]
+    assert sf.Contact.get(ids[0])["Title"] is None
+
+
+def test_row_lock_fault_honours_path_prefix_and_is_salesforce_only(
+    sf: Salesforce, served: Any
+) -> None:
+    upsert = "/services/data/v59.0/composite/sobjects/Lead/Baton_Id__c"
+    served.admin("PUT", "/faults", json={"row_lock_rate": 1.0, "path_prefix": upsert})
+    lead = {"attributes": {"type": "Lead"}, "LastName": "Prefixed", "Company": "P"}
+    try:
+        created = sf.restful("composite/sobjects", method="POST", json={"records": [lead]})
+        upserted = sf.restful(
+            "composite/sobjects/Lead/Baton_Id__c",
+            method="PATCH",
+            json={"records": [{**lead, "Baton_Id__c": "prefixed-1"}]},
+        )
+    finally:
+        served.admin("DELETE", "/faults")
+    assert created[0]["success"] is True
+    assert upserted[0]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
+
+    refused = served.admin("PUT", "/faults", json={"next_locked": 1})
+    assert refused.status_code == 400
+    assert "locked" in refused.json()["detail"]
+    assert "row_lock" in refused.json()["detail"]
