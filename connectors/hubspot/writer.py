@@ -13,7 +13,9 @@
   delete repeated after a crash succeeds (idempotent).
 - A whole-batch refusal (400/409: HubSpot validates every input before writing any) is split in
   halves until the offending records stand alone, so one bad record never sinks 99 good ones;
-  each lone refusal becomes an outcome with HubSpot's category, code and message.
+  each lone refusal becomes an outcome with HubSpot's category, code and message (within a
+  budget of halvings: a batch refused for every record is not sent 199 times, see
+  `connectors.halving`).
 - Lifecycle stage only moves forward in HubSpot. A backward move is *not* refused: it is ignored
   (the answer echoes the old stage). The writer notices from the answer and moves such records
   back in two further writes: clear (`""`), then set (hubspot-api.md §8).
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 import orjson
 
 from connectors.errors import ConnectorError, PermanentError
+from connectors.halving import halving
 from connectors.http.classify import parse_vendor_error
 from connectors.hubspot.objects import BATCH_SIZE, ObjectSpec
 from connectors.hubspot.sdk import HubSpotSdk
@@ -190,16 +193,15 @@ class HubSpotWriter:
     def _split_on_refusal(
         self, spec: ObjectSpec, patches: list[RecordPatch], send: _Sender
     ) -> list[_Result]:
-        try:
-            return send(spec, patches)
-        except PermanentError as exc:
-            if exc.status not in _SPLITTABLE:
-                raise
-            if len(patches) == 1:
-                return [(self._refused(patches[0], _refusal_from_exception(exc)), None)]
-            middle = len(patches) // 2
-            first = self._split_on_refusal(spec, patches[:middle], send)
-            return first + self._split_on_refusal(spec, patches[middle:], send)
+        def refuse(patch: RecordPatch, exc: PermanentError) -> _Result:
+            return (self._refused(patch, _refusal_from_exception(exc)), None)
+
+        halved = halving(
+            lambda some: send(spec, some),
+            splits=lambda exc: exc.status in _SPLITTABLE,
+            refuse=refuse,
+        )
+        return halved(patches)
 
     @staticmethod
     def _refused(patch: RecordPatch, refusal: _Refusal, ident: str | None = None) -> WriteOutcome:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.errors import PermanentError
+from connectors.halving import halving
 from connectors.records import FieldValue, RecordKey, RecordPatch, System, WriteOutcome
 from connectors.salesforce.objects import COLLECTION_SIZE, ID_FIELD, ObjectSpec
 from connectors.salesforce.sdk import WRITE_KIND, SalesforceSdk
@@ -95,25 +96,17 @@ def _refused(
 
 
 def _halving(send: _Send, statuses: frozenset[int]) -> _Send:
-    """`send`, with a whole-request refusal (one of `statuses`) split in halves and each sent
-    again, down to the lone record it is about, which is refused with the vendor's code and
-    message: one bad record costs only itself, not the other 199 of its call.
+    """`send`, with a whole-request refusal (one of `statuses`) halved down to the records it
+    is about (`connectors.halving`), each refused with the vendor's code and message: one bad
+    record costs only itself, not the other 199 of its call.
 
     Safe for creates too: a whole-request 400 means the org acted on none of them."""
 
-    def halved(patches: list[RecordPatch]) -> list[WriteOutcome]:
-        try:
-            return send(patches)
-        except PermanentError as exc:
-            if exc.status not in statuses:
-                raise
-            if len(patches) > 1:
-                middle = len(patches) // 2
-                return halved(patches[:middle]) + halved(patches[middle:])
-            code = exc.vendor_code or "UNKNOWN_EXCEPTION"
-            return [_refused(patches[0], code, exc.vendor_message or exc.message)]
+    def refuse(patch: RecordPatch, exc: PermanentError) -> WriteOutcome:
+        code = exc.vendor_code or "UNKNOWN_EXCEPTION"
+        return _refused(patch, code, exc.vendor_message or exc.message)
 
-    return halved
+    return halving(send, splits=lambda exc: exc.status in statuses, refuse=refuse)
 
 
 def outcome_from_result(patch: RecordPatch, result: Any, *, create: bool = False) -> WriteOutcome:
