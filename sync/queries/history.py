@@ -107,12 +107,18 @@ class History:
         entered = self.entered(stage, by=by)
         if entered is not None:
             return entered
-        earlier = any(self.entered(s, by=by) is not None for s in STAGES if s < stage) or any(
-            self.entered(outcome, by=by) is not None
+        reached = self.reached(stage, by=by)
+        if reached is None:
+            return None
+        # Known earlier when they got past it: a re-qualification after, say, an import as an
+        # SQL is no evidence they came up through the stage (nor should it rewrite a past
+        # period's cohort).
+        earlier = any(self.entered(s, by=reached) is not None for s in STAGES if s < stage) or any(
+            self.entered(outcome, by=reached) is not None
             for outcome, ceiling in OUTCOME_CEILINGS.items()
             if ceiling <= stage
         )
-        return self.reached(stage, by=by) if earlier else None
+        return reached if earlier else None
 
     def answered(self, *, by: datetime | None = None) -> datetime | None:
         """When sales answered the person's MQL (see the module docstring); None when no

@@ -212,6 +212,19 @@ def test_a_skipped_stage_is_passed_so_each_steps_converted_are_the_next_steps_co
     assert (volume["opportunity"], volume["customer"]) == (2, 5)  # recorded first entries
 
 
+def test_a_later_requalification_does_not_put_an_imported_person_in_an_earlier_cohort() -> None:
+    """Imported as an SQL, recycled, an MQL again: they did not come up through SAL, and a past
+    period's SAL cohort must not change because of what happened later."""
+    t = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    imported = history("imported_sql", ("sql", t), ("recycled", t + 31 * D), ("mql", t + 59 * D))
+
+    assert imported.passed(Stage.SAL, by=t + 10 * D) is None
+    assert imported.passed(Stage.SAL) is None
+    assert imported.passed(Stage.MQL) == t + 59 * D  # entered: a new handoff
+    january = compute([imported], as_of=t + 90 * D, since=t - D, until=t + 20 * D)
+    assert {(c.from_stage, c.to_stage): c.entered for c in january.conversions}[("sal", "sql")] == 0
+
+
 def test_median_and_p90_definitions() -> None:
     values = [timedelta(seconds=s) for s in (5, 1, 4, 2, 3, 6, 7, 8, 9, 10)]
     assert median(values) == timedelta(seconds=5.5)
