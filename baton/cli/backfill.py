@@ -224,11 +224,13 @@ def run_backfill(
     stop: threading.Event | None = None,
     restart: bool = False,
     env_file: Path | None = None,
+    command: str = "baton",
 ) -> Report:
     """Run the engine's backfill under progress bars and print the summary (and the plan).
 
     Raises `StopRequested` when `stop` is set (at the next page boundary). `env_file` goes
-    into the commands the closing hints name (see `next_steps`).
+    into the commands the closing hints name (see `next_steps`), spelt as `command` (the demo
+    names the venv's, as `make demo` activates none).
     """
     if since is not None:
         console.print(f"Backfilling {scope(since)}.", highlight=False)
@@ -257,7 +259,7 @@ def run_backfill(
             highlight=False,
         )
     console.print(moves_line(report.stage_moves), highlight=False)
-    for line in next_steps(report, dry_run=dry_run, env_file=env_file):
+    for line in next_steps(report, dry_run=dry_run, env_file=env_file, command=command):
         console.print(line, highlight=False)
     return report
 
@@ -289,7 +291,9 @@ def _shell_word(text: str) -> str:
     return '"' + "".join("\\" + c if c in '"$`\\' else c for c in text) + '"'
 
 
-def next_steps(report: Report, *, dry_run: bool, env_file: Path | None = None) -> list[str]:
+def next_steps(
+    report: Report, *, dry_run: bool, env_file: Path | None = None, command: str = "baton"
+) -> list[str]:
     """Where to look at what the run could not do (a run ends 0 either way: the records were
     refused by a system, not lost, and stay to be fixed). With `env_file` (the settings this
     run read, which may name another store) the commands carry it, to run as printed."""
@@ -297,14 +301,14 @@ def next_steps(report: Report, *, dry_run: bool, env_file: Path | None = None) -
     steps = []
     if report.dead_letters and not dry_run:
         steps.append(
-            f"{report.dead_letters:,} write(s) refused: 'baton errors list{tail}' shows each "
-            f"with the system's own error; fix the data, then 'baton errors retry --all{tail}'."
+            f"{report.dead_letters:,} write(s) refused: '{command} errors list{tail}' shows each "
+            f"with the system's own error; fix the data, then '{command} errors retry --all{tail}'."
         )
     if report.ambiguous_people:
         steps.append(
             f"{len(report.ambiguous_people):,} people left unlinked by an ambiguous match, not "
-            f"guessed: 'baton status{tail}' counts them, 'baton why EMAIL{tail}' tells one's "
-            "story."
+            f"guessed: '{command} status{tail}' counts them, '{command} why EMAIL{tail}' tells "
+            "one's story."
         )
     return steps
 

@@ -272,7 +272,7 @@ def demo(
         "Look closer (the store stays until the next demo): "
         + ", ".join(
             command.format(what)
-            for what in ("status", "errors list", "scorecard", "why EMAIL", "mappings check")
+            for what in ("status", "errors list", "scorecard", "why EMAIL", "mappings show")
         ),
         soft_wrap=True,
         highlight=False,
@@ -329,6 +329,7 @@ def _sync(
                 dry_run=False,
                 stop=daemon.stop,
                 env_file=env_file,
+                command=baton_command(),
             )
         except StopRequested:
             console.print("Backfill stopped (it resumes on the next start).")

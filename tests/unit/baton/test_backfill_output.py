@@ -7,6 +7,7 @@ import re
 import shlex
 import signal
 import threading
+import uuid
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -327,3 +328,16 @@ def test_the_first_install_footer_names_the_properties_without_disowning_the_pla
         "run creates them first; this plan shows some of its writes to them, not all, so it may "
         "update more HubSpot contacts than planned."
     )
+
+
+def test_the_demos_hints_name_the_cli_as_given() -> None:
+    """`make demo` activates no venv: its hints name `.venv/bin/baton`, as given."""
+    report = CycleReport(dead_letters=1)
+    report.ambiguous_people.add(uuid.uuid4())
+
+    hints = next_steps(report, dry_run=False, command=".venv/bin/baton")
+
+    assert "'.venv/bin/baton errors list'" in hints[0]
+    assert "'.venv/bin/baton errors retry --all'" in hints[0]
+    assert "'.venv/bin/baton status'" in hints[1]
+    assert "'.venv/bin/baton why EMAIL'" in hints[1]
