@@ -7,6 +7,14 @@ Lifecycle stage: HubSpot only lets a stage move *forward* in the property's opti
 backward the value must first be cleared with "". The API's answer to a backward write is not
 documented, so this imitation chooses to IGNORE it silently: the request succeeds, the stage
 keeps its value, and no propertyChange fires (the surprise a client must cope with).
+
+Emails: a contact's additional emails (`hs_additional_emails`, a merged-away contact's address
+among them) identify it as its primary email does, and are as unique (hubspot-api.md §8): a
+lookup by email finds the contact holding the address either way, and a write giving another
+live contact's address, primary or additional, is a 409. Setting `email` to one of the
+contact's own additional addresses makes it the primary and keeps the old primary as an
+additional one (HubSpot's UI "set as primary"; the API's answer is not documented, and this
+imitation chooses to lose no address).
 """
 
 from __future__ import annotations
@@ -20,14 +28,14 @@ from sandbox.hubspot.errors import HubSpotError, not_found, validation
 from sandbox.hubspot.events import EventSink
 from sandbox.hubspot.parsing import record_id
 from sandbox.hubspot.properties import PropertyRegistry, became_date
-from sandbox.hubspot.store import Row, Store
+from sandbox.hubspot.store import ADDITIONAL, Row, Store, additional_emails, email_key
 from sandbox.hubspot.timefmt import iso, parse_ms
 from sandbox.hubspot.validation import validate
 from sandbox.shared.clock import Clock
 from sandbox.shared.stats import Stats
 
 LIFECYCLE = "lifecyclestage"
-CONTACTS = "contacts"  # the only object with "Became a <stage> date" properties here
+CONTACTS = "contacts"  # the only object with emails and "Became a <stage> date" properties
 SEEDED = "IMPORT"  # the source type history shows for values that came with the seed data
 
 
@@ -135,7 +143,7 @@ class Crm:
 
     def lookup(self, t: ObjectType, key: str, *, id_property: str | None = None) -> Row | None:
         if id_property and id_property != "hs_object_id":
-            if id_property == "email" and t.name == "contacts":
+            if id_property == "email" and t.name == CONTACTS:
                 return self.store.by_email(key)
             d = self.registry.get(t.name, id_property)
             if d is None or not d.unique:
@@ -156,16 +164,19 @@ class Crm:
     def check_unique(
         self, t: ObjectType, values: Mapping[str, str | None], own: int | None
     ) -> None:
-        """409 when a unique property (email, or any `hasUniqueValue` one) is already taken."""
+        """409 when a unique property (email, an additional email, or any `hasUniqueValue`
+        one) is already taken by another live record."""
         for name, value in values.items():
             if not value:
                 continue
-            if t.name == "contacts" and name == "email":
-                existing = self.store.by_email(value)
-                if existing is not None and existing.id != own:
-                    raise HubSpotError(
-                        409, "CONFLICT", f"Contact already exists. Existing ID: {existing.id}"
-                    )
+            if t.name == CONTACTS and name in ("email", ADDITIONAL):
+                addresses = [value] if name == "email" else additional_emails(value)
+                for address in addresses:
+                    existing = self.store.by_email(address)
+                    if existing is not None and existing.id != own:
+                        raise HubSpotError(
+                            409, "CONFLICT", f"Contact already exists. Existing ID: {existing.id}"
+                        )
                 continue
             d = self.registry.get(t.name, name)
             if d is not None and d.unique:
@@ -224,6 +235,8 @@ class Crm:
         if stage is not None and current is not None and self._backward(t, current, stage):
             del values[LIFECYCLE]  # ignored silently: see the module docstring
         changed = {k: v for k, v in values.items() if row.props.get(k) != v}
+        if t.name == CONTACTS and changed.get("email") and ADDITIONAL not in changed:
+            changed.update(_promoted(row.props, str(changed["email"])))
         if t.name == CONTACTS and changed.get(LIFECYCLE):
             changed.update(_became(changed[LIFECYCLE], row.props, self.clock.now_ms()))
         self._count(count)
@@ -309,10 +322,12 @@ class Crm:
             if name not in primary.props:
                 primary.props[name] = value
                 moved += 1
-        if t.name == "contacts" and loser.props.get("email"):
-            extra = [e for e in primary.props.get("hs_additional_emails", "").split(";") if e]
-            extra.append(loser.props["email"])
-            primary.props["hs_additional_emails"] = ";".join(extra)
+        if t.name == CONTACTS:  # every address of the loser still finds the survivor
+            extra = additional_emails(primary.props.get(ADDITIONAL))
+            extra += [loser.props["email"]] if loser.props.get("email") else []
+            extra += additional_emails(loser.props.get(ADDITIONAL))
+            if extra:
+                primary.props[ADDITIONAL] = ";".join(dict.fromkeys(extra))
         merged = [i for i in primary.props.get("hs_merged_object_ids", "").split(";") if i]
         merged += [str(loser.id)]
         merged += [i for i in loser.props.get("hs_merged_object_ids", "").split(";") if i]
@@ -336,6 +351,19 @@ class Crm:
             },
         )
         return primary
+
+
+def _promoted(props: Mapping[str, str], email: str) -> dict[str, str | None]:
+    """The additional emails after `email` becomes the primary: it leaves them and the old
+    primary joins them (nothing changes when `email` was not one of them)."""
+    extra = additional_emails(props.get(ADDITIONAL))
+    kept = [e for e in extra if email_key(e) != email_key(email)]
+    if len(kept) == len(extra):
+        return {}
+    old = props.get("email")
+    if old:
+        kept.append(old)
+    return {ADDITIONAL: ";".join(kept) or None}
 
 
 def _became(stage: str | None, props: Mapping[str, Any], at_ms: int) -> dict[str, str]:

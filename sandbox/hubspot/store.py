@@ -2,7 +2,9 @@
 
 Columns hold what search filters and sorts use most (modification and creation times, the
 lower-cased email) so those are indexed; other properties are read with `json_extract`.
-A merged-away record keeps its row with `merged_into` set, so its id still resolves.
+A contact's additional emails (`hs_additional_emails`, ';'-separated) are identifiers too, so
+each has a row in `contact_emails`, kept with the record. A merged-away record keeps its row
+with `merged_into` set, so its id still resolves.
 """
 
 # ruff: noqa: S608 -- table names come from the fixed object catalog, never from requests.
@@ -22,6 +24,8 @@ from sandbox.hubspot.catalog import OBJECT_TYPES
 
 ROW_COLUMNS = "id, created_ms, updated_ms, archived, archived_ms, merged_into, props"
 VISIBLE = "archived = 0 AND merged_into IS NULL"
+CONTACTS = "contacts"
+ADDITIONAL = "hs_additional_emails"
 PROPERTY_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")  # HubSpot's internal property names
 
 
@@ -50,6 +54,11 @@ def _row(raw: Sequence[Any]) -> Row:
 
 def email_key(value: str | None) -> str | None:
     return value.strip().lower() if value and value.strip() else None
+
+
+def additional_emails(value: str | None) -> list[str]:
+    """The addresses of an `hs_additional_emails` value, as kept: ';'-separated."""
+    return [e.strip() for e in (value or "").split(";") if e.strip()]
 
 
 class Store:
@@ -95,6 +104,12 @@ class Store:
                 source TEXT NOT NULL
             );
             CREATE INDEX IF NOT EXISTS ix_history ON history(object_type, object_id, name);
+            CREATE TABLE IF NOT EXISTS contact_emails (
+                email TEXT NOT NULL,
+                contact_id INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS ix_contact_emails ON contact_emails(email);
+            CREATE INDEX IF NOT EXISTS ix_contact_emails_id ON contact_emails(contact_id);
             CREATE TABLE IF NOT EXISTS associations (
                 from_type TEXT NOT NULL,
                 from_id INTEGER NOT NULL,
@@ -113,6 +128,7 @@ class Store:
                 self.db.execute(f"DROP TABLE IF EXISTS {t.name}")
             self.db.execute("DROP TABLE IF EXISTS associations")
             self.db.execute("DROP TABLE IF EXISTS history")
+            self.db.execute("DROP TABLE IF EXISTS contact_emails")
             self._indexed.clear()  # dropped with their tables
             self._create()
 
@@ -125,12 +141,27 @@ class Store:
                 (created_ms, updated_ms, email_key(props.get("email")), orjson.dumps(props)),
             )
             assert cursor.lastrowid is not None
+            self._keep_additional(table, cursor.lastrowid, props)
             return cursor.lastrowid
+
+    def _keep_additional(self, table: str, record_id: int, props: dict[str, str]) -> None:
+        """The contact's additional emails, indexed for `by_email` (the caller holds the lock)."""
+        if table != CONTACTS:
+            return
+        self.db.execute("DELETE FROM contact_emails WHERE contact_id = ?", (record_id,))
+        keys = {email_key(e) for e in additional_emails(props.get(ADDITIONAL))}
+        self.db.executemany(
+            "INSERT INTO contact_emails (email, contact_id) VALUES (?, ?)",
+            [(key, record_id) for key in sorted(k for k in keys if k)],
+        )
 
     def insert_many(self, table: str, rows: Iterable[tuple[int, int, dict[str, str]]]) -> None:
         """Seeding: `(created_ms, updated_ms, props)` rows in one transaction per chunk."""
         batch: list[tuple[int, int, str | None, bytes]] = []
         for created, updated, props in rows:
+            if table == CONTACTS and props.get(ADDITIONAL):
+                self.insert(table, props, created, updated)  # with its additional emails
+                continue
             batch.append((created, updated, email_key(props.get("email")), orjson.dumps(props)))
             if len(batch) >= 5_000:
                 self._flush(table, batch)
@@ -165,6 +196,8 @@ class Store:
         return {raw[0]: _row(raw) for raw in raws}
 
     def by_email(self, email: str) -> Row | None:
+        """The live contact with this primary email, else the one holding it as an additional
+        email: HubSpot looks contacts up by either, and keeps both unique."""
         key = email_key(email)
         with self.lock:
             raw = self.db.execute(
@@ -172,6 +205,12 @@ class Store:
                 "ORDER BY id LIMIT 1",
                 (key,),
             ).fetchone()
+            if raw is None:
+                raw = self.db.execute(
+                    f"SELECT {ROW_COLUMNS} FROM contacts WHERE id IN (SELECT contact_id FROM "
+                    f"contact_emails WHERE email = ?) AND {VISIBLE} ORDER BY id LIMIT 1",
+                    (key,),
+                ).fetchone()
         return _row(raw) if raw else None
 
     def by_property(self, table: str, name: str, value: str) -> Row | None:
@@ -217,10 +256,13 @@ class Store:
                     row.id,
                 ),
             )
+            self._keep_additional(table, row.id, row.props)
 
     def delete(self, table: str, record_id: int) -> None:
         with self.lock:
             self.db.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))
+            if table == CONTACTS:
+                self.db.execute("DELETE FROM contact_emails WHERE contact_id = ?", (record_id,))
             self.db.execute(
                 "DELETE FROM history WHERE object_type = ? AND object_id = ?", (table, record_id)
             )
