@@ -17,7 +17,7 @@ from sandbox.hubspot.associations import associations_router
 from sandbox.hubspot.crm import Crm
 from sandbox.hubspot.errors import HubSpotError, correlation_id, json_response, unauthorized
 from sandbox.hubspot.gate import Gate
-from sandbox.hubspot.limits import HubSpotLimits, ten_secondly_body
+from sandbox.hubspot.limits import HubSpotLimits, search_body, ten_secondly_body
 from sandbox.hubspot.oauth import OAuthTokens, oauth_router
 from sandbox.hubspot.options import HubSpotOptions
 from sandbox.hubspot.search import SearchEngine
@@ -48,11 +48,14 @@ def locked_body() -> dict[str, str]:
 
 
 def fault_renderer(limits: HubSpotLimits, faults: FaultInjector) -> FaultRenderer:
-    """Faults in HubSpot's words: the burst 429, the 401, the 423 lock, a JSON 5xx with the
-    plan's status."""
+    """Faults in HubSpot's words: the burst 429 (on a search path, search's secondly 429 with
+    no rate-limit headers, as search answers: hubspot-api.md §5), the 401, the 423 lock, a JSON
+    5xx with the plan's status."""
 
-    def render(fault: Fault, _: Request) -> Response:
+    def render(fault: Fault, request: Request) -> Response:
         if fault is Fault.RATE_LIMIT:
+            if request.url.path.endswith("/search"):
+                return json_response(search_body(), 429)
             return json_response(ten_secondly_body(), 429, limits.headers(oauth=False))
         if fault is Fault.EXPIRED_SESSION:
             return unauthorized().response()

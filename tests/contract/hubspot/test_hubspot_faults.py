@@ -8,6 +8,7 @@ expired OAuth token is refreshed once and the call retried.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -39,6 +40,26 @@ def test_given_a_429_storm_then_calls_are_retried_and_succeed(served: Any) -> No
     assert served.stats()["by_status"] == {"429": 4, "200": 1}
     assert len(waits) == 4
     assert all(w > 0 for w in waits)
+
+
+def test_given_a_429_storm_on_search_then_it_is_searchs_secondly_limit_and_is_retried(
+    served: Any,
+) -> None:
+    """An injected 429 on a search path reads as search's own (SECONDLY, no rate-limit
+    headers): waited out at its one-second pace, not the burst window's ten."""
+    waits: list[float] = []
+    hubspot = served.connector(sleep=waits.append, policy=RetryPolicy(max_attempts=3))
+    served.faults(next_rate_limit=1, path_prefix="/crm/v3/objects/contacts/search")
+    until = served.box.clock.now_dt()
+    changed = list(hubspot.read_changes("contacts", until - timedelta(days=3650), until))
+    assert changed
+    assert served.stats()["by_status"]["429"] == 1
+    assert waits
+    assert max(waits) < 10.0
+    served.faults(next_rate_limit=5, path_prefix="/crm/v3/objects/contacts/search")
+    with pytest.raises(RateLimited) as err:
+        list(hubspot.read_changes("contacts", until - timedelta(days=3650), until))
+    assert err.value.policy == "SECONDLY"
 
 
 def test_given_a_429_storm_longer_than_the_policy_then_rate_limited_is_raised(

@@ -205,3 +205,24 @@ def test_locked_fault_is_hubspots_423_and_hubspot_only(limited: Any) -> None:
     assert refused.status_code == 400
     assert "row_lock" in refused.json()["message"]
     assert "locked" in refused.json()["message"]
+
+
+def test_an_injected_rate_limit_on_a_search_path_is_searchs_own_429(limited: Any) -> None:
+    """Search's 429 is the secondly one, without rate-limit headers (hubspot-api.md §5, §6),
+    injected or real; elsewhere the injected 429 is the burst one, with its headers."""
+    _box, url = limited
+    api = _api(limited)
+    httpx.put(url + "/_sandbox/faults", json={"next_rate_limit": 2})
+    with pytest.raises(ApiException) as err:
+        api.crm.contacts.search_api.do_search(PublicObjectSearchRequest())
+    assert err.value.status == 429
+    body = json.loads(err.value.body)
+    assert (body["policyName"], body["message"]) == (
+        "SECONDLY",
+        "You have reached your secondly limit.",
+    )
+    assert not [h for h in err.value.headers if h.lower().startswith("x-hubspot-ratelimit")]
+    with pytest.raises(ApiException) as err:
+        api.crm.contacts.basic_api.get_page(limit=1)
+    assert json.loads(err.value.body)["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert "X-HubSpot-RateLimit-Max" in err.value.headers
