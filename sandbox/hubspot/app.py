@@ -16,7 +16,7 @@ from sandbox.hubspot.api_properties import properties_router
 from sandbox.hubspot.associations import associations_router
 from sandbox.hubspot.crm import Crm
 from sandbox.hubspot.errors import HubSpotError, correlation_id, json_response, unauthorized
-from sandbox.hubspot.gate import Gate
+from sandbox.hubspot.gate import Gate, bearer
 from sandbox.hubspot.limits import HubSpotLimits, search_body, ten_secondly_body
 from sandbox.hubspot.oauth import OAuthTokens, oauth_router
 from sandbox.hubspot.options import HubSpotOptions
@@ -47,16 +47,20 @@ def locked_body() -> dict[str, str]:
     }
 
 
-def fault_renderer(limits: HubSpotLimits, faults: FaultInjector) -> FaultRenderer:
-    """Faults in HubSpot's words: the burst 429 (on a search path, search's secondly 429 with
-    no rate-limit headers, as search answers: hubspot-api.md §5), the 401, the 423 lock, a JSON
-    5xx with the plan's status."""
+def fault_renderer(
+    limits: HubSpotLimits, faults: FaultInjector, access_token: str
+) -> FaultRenderer:
+    """Faults in HubSpot's words: the burst 429 with the caller's app's headers (on a search
+    path, search's secondly 429 with no rate-limit headers, as search answers: hubspot-api.md
+    §5), the 401, the 423 lock, a JSON 5xx with the plan's status."""
 
     def render(fault: Fault, request: Request) -> Response:
         if fault is Fault.RATE_LIMIT:
             if request.url.path.endswith("/search"):
                 return json_response(search_body(), 429)
-            return json_response(ten_secondly_body(), 429, limits.headers(oauth=False))
+            token = bearer(request.headers.get("authorization"))
+            oauth = token is not None and token != access_token
+            return json_response(ten_secondly_body(), 429, limits.headers(oauth=oauth))
         if fault is Fault.EXPIRED_SESSION:
             return unauthorized().response()
         if fault is Fault.LOCKED:
@@ -122,7 +126,10 @@ def build_app(
     app.include_router(webhook_admin)
     app.add_middleware(Gate, access_token=options.access_token, tokens=tokens, limits=limits)
     app.add_middleware(
-        SandboxMiddleware, stats=stats, faults=faults, render_fault=fault_renderer(limits, faults)
+        SandboxMiddleware,
+        stats=stats,
+        faults=faults,
+        render_fault=fault_renderer(limits, faults, options.access_token),
     )
     app.add_middleware(DateHeader, clock=clock)  # outermost: faults and refusals are dated too
     return app

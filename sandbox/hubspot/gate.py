@@ -15,6 +15,13 @@ from sandbox.hubspot.oauth import OAuthTokens
 OPEN_PREFIXES = ("/_sandbox", "/oauth/")
 
 
+def bearer(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
 def expired(seconds_ago: float) -> HubSpotError:
     minutes = max(int(seconds_ago // 60), 0)
     return HubSpotError(
@@ -36,9 +43,7 @@ class Gate:
     def _token(self, scope: Scope) -> str | None:
         for key, value in scope["headers"]:
             if key == b"authorization":
-                text = bytes(value).decode("latin-1")
-                if text[:7].lower() == "bearer ":
-                    return text[7:].strip()
+                return bearer(bytes(value).decode("latin-1"))
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,7 +59,7 @@ class Gate:
             await error.response()(scope, receive, send)
             return
         search = path.endswith("/search")
-        refused = self.limits.admit(search=search)
+        refused = self.limits.admit(search=search, oauth=oauth)
         if refused is not None:
             await refused(scope, receive, send)
             return

@@ -1,7 +1,11 @@
-"""HubSpot's rate limits: a rolling 10-second burst, a daily quota, and search's own per-second.
+"""HubSpot's rate limits: a rolling 10-second burst per app, a daily quota, and search's own
+per-second.
 
-Search requests spend the search window and the daily quota and carry no rate-limit headers;
-every other API request spends the burst window and the daily quota and carries the headers.
+The burst applies per app, the daily quota to the account (all apps); hubspot-api.md §6. The
+portal has two apps: the private app (its token) and the OAuth app (every token its OAuth
+endpoint issued), a marketplace app limited to 110 / 10 s by default. Search requests spend
+the search window (per account) and the daily quota and carry no rate-limit headers; every
+other API request spends its app's burst window and the daily quota and carries the headers.
 """
 
 from __future__ import annotations
@@ -59,10 +63,17 @@ class HubSpotLimits:
     def __init__(self, options: HubSpotOptions, clock: Clock) -> None:
         self.enabled = options.rate_limits
         self.burst = RollingWindow(limit=options.ten_second_limit, window_s=10.0, clock=clock)
+        self.oauth_burst = RollingWindow(
+            limit=options.oauth_ten_second_limit, window_s=10.0, clock=clock
+        )
         self.search = RollingWindow(limit=options.search_per_second, window_s=1.0, clock=clock)
         self.daily = DailyQuota(limit=options.daily_limit, clock=clock)
 
-    def admit(self, *, search: bool) -> Response | None:
+    def window(self, *, oauth: bool) -> RollingWindow:
+        """The burst window of the app a request comes from."""
+        return self.oauth_burst if oauth else self.burst
+
+    def admit(self, *, search: bool, oauth: bool = False) -> Response | None:
         """None when the request may proceed, else the 429 HubSpot would send."""
         if not self.enabled:
             return None
@@ -74,21 +85,20 @@ class HubSpotLimits:
             self.daily.try_acquire()
             return None
         if self.daily.remaining <= 0:
-            return json_response(daily_body(), 429, self.headers(oauth=False))
-        if not self.burst.try_acquire():
-            return json_response(ten_secondly_body(), 429, self.headers(oauth=False))
+            return json_response(daily_body(), 429, self.headers(oauth=oauth))
+        if not self.window(oauth=oauth).try_acquire():
+            return json_response(ten_secondly_body(), 429, self.headers(oauth=oauth))
         self.daily.try_acquire()
         return None
 
     def headers(self, *, oauth: bool) -> dict[str, str]:
+        burst = self.window(oauth=oauth)
         headers = {
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(INTERVAL_MS),
-            "X-HubSpot-RateLimit-Max": str(self.burst.limit),
-            "X-HubSpot-RateLimit-Remaining": str(self.burst.remaining),
-            "X-HubSpot-RateLimit-Secondly": str(self.burst.limit // 10),
-            "X-HubSpot-RateLimit-Secondly-Remaining": str(
-                min(self.burst.remaining, self.burst.limit // 10)
-            ),
+            "X-HubSpot-RateLimit-Max": str(burst.limit),
+            "X-HubSpot-RateLimit-Remaining": str(burst.remaining),
+            "X-HubSpot-RateLimit-Secondly": str(burst.limit // 10),
+            "X-HubSpot-RateLimit-Secondly-Remaining": str(min(burst.remaining, burst.limit // 10)),
         }
         if not oauth:  # HubSpot omits the daily pair on OAuth-authorised calls
             headers["X-HubSpot-RateLimit-Daily"] = str(self.daily.limit)
@@ -103,6 +113,8 @@ class HubSpotLimits:
             "enabled": self.enabled,
             "ten_second_limit": self.burst.limit,
             "ten_second_remaining": self.burst.remaining,
+            "oauth_ten_second_limit": self.oauth_burst.limit,
+            "oauth_ten_second_remaining": self.oauth_burst.remaining,
             "search_per_second": self.search.limit,
             "search_remaining": self.search.remaining,
             "daily_limit": self.daily.limit,
@@ -111,5 +123,6 @@ class HubSpotLimits:
 
     def reset(self) -> None:
         self.burst.reset()
+        self.oauth_burst.reset()
         self.search.reset()
         self.daily.reset()

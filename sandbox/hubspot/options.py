@@ -18,7 +18,8 @@ class HubSpotOptions(BaseModel):
     app_id: int = 1_234_567
     portal_id: int = 7_654_321
     rate_limits: bool = True
-    ten_second_limit: int = 190
+    ten_second_limit: int = 190  # the private app's burst window (Professional tier)
+    oauth_ten_second_limit: int = 110  # the OAuth app's: a marketplace app's, per account
     daily_limit: int = 625_000
     search_per_second: int = 5
     db_path: Path | None = None

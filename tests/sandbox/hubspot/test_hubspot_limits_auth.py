@@ -18,7 +18,9 @@ from sandbox.shared.server import Listener, serve_in_thread
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[tuple[HubSpotSandbox, str]]:
-    box = HubSpotSandbox(HubSpotOptions(rate_limits=True, ten_second_limit=20))
+    box = HubSpotSandbox(
+        HubSpotOptions(rate_limits=True, ten_second_limit=20, oauth_ten_second_limit=12)
+    )
     box.seed(contacts=30, seed=3)
     listener = Listener(box.app)
     with serve_in_thread([listener]):
@@ -226,3 +228,49 @@ def test_an_injected_rate_limit_on_a_search_path_is_searchs_own_429(limited: Any
         api.crm.contacts.basic_api.get_page(limit=1)
     assert json.loads(err.value.body)["policyName"] == "TEN_SECONDLY_ROLLING"
     assert "X-HubSpot-RateLimit-Max" in err.value.headers
+
+
+def _oauth_token(limited: tuple[HubSpotSandbox, str]) -> str:
+    box, _ = limited
+    tokens = _api(limited).oauth.tokens_api.create(
+        grant_type="authorization_code",
+        code="any-code",
+        redirect_uri="http://localhost/cb",
+        client_id=box.options.client_id,
+        client_secret=box.options.client_secret,
+    )
+    return str(tokens.access_token)
+
+
+def test_each_app_has_its_own_burst_window_and_the_day_is_shared(limited: Any) -> None:
+    """The burst applies per app, the daily quota to the account (hubspot-api.md §6): the
+    private app spending its window leaves the OAuth app's whole, and the OAuth app's window
+    is its own limit (a marketplace app's 110 / 10 s by default), reported in its headers."""
+    box, url = limited
+    assert HubSpotOptions().oauth_ten_second_limit == 110
+    private, oauth = _api(limited), _api(limited, token=_oauth_token(limited))
+    for _ in range(20):
+        private.crm.contacts.basic_api.get_page(limit=1)
+    with pytest.raises(ApiException) as err:
+        private.crm.contacts.basic_api.get_page(limit=1)
+    assert err.value.status == 429
+    _, status, headers = oauth.crm.contacts.basic_api.get_page_with_http_info(limit=1)
+    assert status == 200
+    assert (headers["X-HubSpot-RateLimit-Max"], headers["X-HubSpot-RateLimit-Remaining"]) == (
+        "12",
+        "11",
+    )
+    for _ in range(11):
+        oauth.crm.contacts.basic_api.get_page(limit=1)
+    with pytest.raises(ApiException) as err:
+        oauth.crm.contacts.basic_api.get_page(limit=1)
+    assert err.value.status == 429
+    assert json.loads(err.value.body)["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert err.value.headers["X-HubSpot-RateLimit-Max"] == "12"
+    assert "X-HubSpot-RateLimit-Daily" not in err.value.headers
+    limits = httpx.get(url + "/_sandbox/limits").json()
+    assert (limits["oauth_ten_second_limit"], limits["oauth_ten_second_remaining"]) == (12, 0)
+    assert limits["daily_remaining"] == 625_000 - 32  # both apps spend the account's day
+    box.clock.advance(10.5)
+    assert oauth.crm.contacts.basic_api.get_page(limit=1).results
+    assert private.crm.contacts.basic_api.get_page(limit=1).results
