@@ -95,7 +95,7 @@ class HubSpotConnector:
         register_secrets(*settings.secrets())
         self.budget = budget or ApiBudget(
             hubspot_spec(
-                limit_per_10s=settings.limit_per_10s,
+                limit_per_10s=settings.burst_limit,
                 fraction=settings.budget_fraction,
                 daily_floor=settings.daily_floor,
             )

@@ -19,6 +19,8 @@ from connectors.errors import ConfigError
 from connectors.records import System
 
 ENV_PREFIX = "BATON_HUBSPOT_"
+PRIVATE_APP_LIMIT_PER_10S = 190  # Professional and Enterprise portals (hubspot-api.md §6)
+OAUTH_LIMIT_PER_10S = 110  # marketplace OAuth apps, per installing account (§6)
 
 
 class HubSpotSettings(BaseSettings):
@@ -58,7 +60,12 @@ class HubSpotSettings(BaseSettings):
         description="Merge the recycling bin (archived records) into incremental reads; costs "
         "one list call per 100 archived records per run.",
     )
-    limit_per_10s: int = Field(190, ge=1, description="Published burst limit of the portal tier.")
+    limit_per_10s: int | None = Field(
+        None,
+        ge=1,
+        description="Published burst limit of the app: unset, 190 for a private app "
+        "(Professional/Enterprise) and 110 for an OAuth (marketplace) app.",
+    )
     daily_floor: int = Field(0, ge=0, description="Stop when this many daily calls remain.")
 
     @field_validator("access_token", "client_id", "client_secret", "refresh_token", mode="before")
@@ -102,6 +109,14 @@ class HubSpotSettings(BaseSettings):
     @property
     def uses_oauth(self) -> bool:
         return self.access_token is None
+
+    @property
+    def burst_limit(self) -> int:
+        """The burst limit to pace at: HubSpot's applies per app, and an OAuth app gets a
+        lower one than a private app (hubspot-api.md §6). The response headers correct it."""
+        if self.limit_per_10s is not None:
+            return self.limit_per_10s
+        return OAUTH_LIMIT_PER_10S if self.uses_oauth else PRIVATE_APP_LIMIT_PER_10S
 
     def secrets(self) -> tuple[str, ...]:
         """The secret values, for registering with the redaction layer."""

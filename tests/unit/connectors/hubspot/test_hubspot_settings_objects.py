@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.errors import ConfigError
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.convert import from_ms, merge_stubs, parse_time, to_ms, to_record
 from connectors.hubspot.objects import CONTACTS, DEALS, OBJECTS, spec_for
 from connectors.hubspot.reader import plan_window
@@ -66,6 +67,22 @@ def test_given_oauth_settings_then_secrets_are_listed_for_redaction() -> None:
     settings = HubSpotSettings(client_id="c", client_secret="s3cret-value", refresh_token="r-tok")
     assert settings.uses_oauth
     assert set(settings.secrets()) == {"s3cret-value", "r-tok"}
+
+
+def test_the_burst_limit_is_the_apps_an_oauth_app_gets_110() -> None:
+    """HubSpot's burst limit applies per app: 190 / 10 s for a private app on Professional or
+    Enterprise, 110 for a marketplace OAuth app (hubspot-api.md §6). The connector's own
+    budget paces at the app's limit from the first call; a set limit wins."""
+    oauth = HubSpotSettings(client_id="c", client_secret="s", refresh_token="r")
+    private = HubSpotSettings(access_token="pat-na1-x")
+    for settings, limit in ((oauth, 110), (private, 190)):
+        budget = HubSpotConnector(settings).budget.snapshot()
+        assert budget.buckets["default"].limit == limit
+        assert budget.buckets["default"].rate <= limit / 10
+    set_limit = HubSpotSettings(
+        client_id="c", client_secret="s", refresh_token="r", limit_per_10s=250
+    )
+    assert HubSpotConnector(set_limit).budget.snapshot().buckets["default"].limit == 250
 
 
 def test_the_object_table_states_each_modified_property() -> None:
