@@ -20,8 +20,8 @@ from sandbox.hubspot.gate import Gate, bearer
 from sandbox.hubspot.limits import HubSpotLimits, search_body, ten_secondly_body
 from sandbox.hubspot.oauth import OAuthTokens, oauth_router
 from sandbox.hubspot.options import HubSpotOptions
-from sandbox.hubspot.search import SearchEngine
-from sandbox.shared.admin import shared_admin_router
+from sandbox.hubspot.search import SearchEngine, SearchSettings
+from sandbox.shared.admin import settings_router, shared_admin_router
 from sandbox.shared.clock import Clock
 from sandbox.shared.faults import Fault, FaultInjector
 from sandbox.shared.middleware import DateHeader, FaultRenderer, SandboxMiddleware
@@ -123,6 +123,7 @@ def build_app(
         return Response(status_code=204)
 
     app.include_router(admin)
+    app.include_router(settings_router("/_sandbox/search", SearchSettings, engine))
     app.include_router(webhook_admin)
     app.add_middleware(Gate, access_token=options.access_token, tokens=tokens, limits=limits)
     app.add_middleware(

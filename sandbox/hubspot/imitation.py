@@ -40,7 +40,9 @@ class HubSpotSandbox:
             client_secret=options.client_secret,
         )
         self.crm = Crm(self.store, self.registry, self.clock, self.stats, self.events)
-        self.engine = SearchEngine(self.store, self.registry)
+        self.engine = SearchEngine(
+            self.store, self.registry, self.clock, index_lag_s=options.search_index_lag_s
+        )
         self.limits = HubSpotLimits(options, self.clock)
         self.tokens = OAuthTokens(options, self.clock)
         self.app = build_app(
@@ -63,11 +65,13 @@ class HubSpotSandbox:
         )
 
     def reset(self) -> None:
-        """Empty portal: no records, default properties, no OAuth tokens or subscriptions."""
+        """Empty portal: no records, default properties, no OAuth tokens or subscriptions, the
+        search index lag of the options."""
         self.store.reset()
         self.registry.reset()
         self.tokens.reset()
         self.events.reset()
+        self.engine.reset()
 
     async def background(self) -> None:
         await self.events.run()

@@ -22,4 +22,5 @@ class HubSpotOptions(BaseModel):
     oauth_ten_second_limit: int = 110  # the OAuth app's: a marketplace app's, per account
     daily_limit: int = 625_000
     search_per_second: int = 5
+    search_index_lag_s: float = 0.0  # records modified this recently are not searchable yet
     db_path: Path | None = None

@@ -5,6 +5,12 @@ for everything else. Strings compare case-insensitively, except that IN/NOT_IN v
 sent lower-case; enumerations compare exactly (as HubSpot documents); dates compare as ms
 epochs (ISO strings are accepted too). CONTAINS_TOKEN matches a substring, with `*` as a
 wildcard (HubSpot tokenises words; a substring is close enough).
+
+Newly created or updated records appear in search after a delay (hubspot-api.md §5). With an
+index lag set (`HubSpotOptions.search_index_lag_s`, or `PUT /_sandbox/search
+{"index_lag_s": s}`), records modified less than that long ago are left out of search answers
+(HubSpot would show the old version meanwhile; a client polling on the modification date sees
+the same: nothing new before the lag is over). Off (0) by default.
 """
 
 # ruff: noqa: S608 -- SQL text holds only catalog columns and registry property names (validated [a-z][a-z0-9_]*); values are bound.
@@ -13,12 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.errors import BAD_REQUEST_MESSAGE, HubSpotError, validation
 from sandbox.hubspot.parsing import record_id
 from sandbox.hubspot.properties import PropertyDef, PropertyRegistry
 from sandbox.hubspot.store import ROW_COLUMNS, VISIBLE, Row, Store
 from sandbox.hubspot.timefmt import iso, parse_ms
+from sandbox.shared.clock import Clock
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
 MAX_LIMIT, DEFAULT_LIMIT, MAX_RESULTS = 200, 10, 10_000
@@ -100,10 +109,32 @@ class _Field:
         return self.value(raw)
 
 
+class SearchSettings(BaseModel):
+    """The search index's delay behind writes (`PUT /_sandbox/search`)."""
+
+    index_lag_s: float = Field(0.0, ge=0, le=3600)
+
+
 class SearchEngine:
-    def __init__(self, store: Store, registry: PropertyRegistry) -> None:
+    def __init__(
+        self, store: Store, registry: PropertyRegistry, clock: Clock, *, index_lag_s: float = 0.0
+    ) -> None:
         self.store = store
         self.registry = registry
+        self.clock = clock
+        self.default = SearchSettings(index_lag_s=index_lag_s)
+        self.settings = self.default
+
+    # The admin `Configurable` protocol
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.settings.model_dump()
+
+    def configure(self, settings: SearchSettings) -> None:
+        self.settings = settings
+
+    def reset(self) -> None:
+        self.settings = self.default
 
     def _field(self, t: ObjectType, name: Any) -> _Field:
         d = self.registry.get(t.name, str(name)) if name else None
@@ -165,6 +196,10 @@ class SearchEngine:
                 sub_category="PublicObjectSearchValidationError.TOO_MANY_FILTERS",
             )
         clauses = [VISIBLE]
+        lag_ms = int(self.settings.index_lag_s * 1000)
+        if lag_ms > 0:  # not indexed yet: see the module docstring
+            clauses.append("updated_ms <= ?")
+            params.append(self.clock.now_ms() - lag_ms)
         ors = []
         for group in groups:
             parts = [self._filter(t, item, params) for item in group.get("filters") or []]

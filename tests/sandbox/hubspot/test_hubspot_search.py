@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
+from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest, SimplePublicObjectInput
+from hubspot.crm.contacts import SimplePublicObjectInputForCreate as ContactCreate
 
 
 def _search(api: Any, **kw: Any) -> Any:
@@ -185,3 +186,39 @@ def test_search_body_over_3000_characters_is_400(served: Any) -> None:
         response = http.post("/crm/v3/objects/contacts/search", json=body)
     assert response.status_code == 400
     assert response.json()["category"] == "VALIDATION_ERROR"
+
+
+def test_an_index_lag_keeps_fresh_writes_out_of_search_until_it_passes(
+    api: Any, served: Any
+) -> None:
+    """Records appear in search after a delay (hubspot-api.md §5): off by default, set over
+    the admin API; reads by id see a write at once either way."""
+    box, http = served.box, served.http()
+
+    def found(email: str) -> list[str]:
+        filters = [{"propertyName": "email", "operator": "EQ", "value": email}]
+        return [r.id for r in _search(api, filter_groups=[{"filters": filters}]).results]
+
+    assert http.get("/_sandbox/search").json() == {"index_lag_s": 0.0}
+    now = api.crm.contacts.basic_api.create(ContactCreate(properties={"email": "lag0@x.io"}))
+    assert found("lag0@x.io") == [now.id]  # no lag unless asked for
+    assert http.put("/_sandbox/search", json={"index_lag_s": 5}).json() == {"index_lag_s": 5.0}
+    try:
+        made = api.crm.contacts.basic_api.create(ContactCreate(properties={"email": "lag@x.io"}))
+        assert found("lag@x.io") == []
+        assert api.crm.contacts.basic_api.get_by_id(made.id).id == made.id
+        box.clock.advance(5)
+        assert found("lag@x.io") == [made.id]
+        api.crm.contacts.basic_api.update(
+            made.id, SimplePublicObjectInput(properties={"jobtitle": "Lagging"})
+        )
+        jobtitle = [{"propertyName": "jobtitle", "operator": "EQ", "value": "Lagging"}]
+        assert _search(api, filter_groups=[{"filters": jobtitle}]).total == 0
+        box.clock.advance(5)
+        assert [r.id for r in _search(api, filter_groups=[{"filters": jobtitle}]).results] == [
+            made.id
+        ]
+        assert http.put("/_sandbox/search", json={"index_lag_s": -1}).status_code == 400
+    finally:
+        assert http.delete("/_sandbox/search").status_code == 204
+    assert http.get("/_sandbox/search").json() == {"index_lag_s": 0.0}
