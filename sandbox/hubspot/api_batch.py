@@ -146,9 +146,7 @@ def batch_router(crm: Crm) -> APIRouter:
             except HubSpotError as exc:
                 if not traced:
                     raise
-                error = exc.batch_error()
-                error["context"] = {"objectWriteTraceId": [str(item["objectWriteTraceId"])]}
-                failures.append(error)
+                failures.append(_traced_error(exc, item))
         results = []
         for item, plans in good:
             row = crm.create(t, item.get("properties") or {})
@@ -207,9 +205,7 @@ def batch_router(crm: Crm) -> APIRouter:
             except HubSpotError as exc:
                 if not traced:
                     raise
-                error = exc.batch_error()
-                error["context"] = {"objectWriteTraceId": [str(item["objectWriteTraceId"])]}
-                failures.append(error)
+                failures.append(_traced_error(exc, item))
         return _batch(results, failures, started, now())
 
     def upsert_one(t: ObjectType, item: dict[str, Any]) -> dict[str, Any]:
@@ -246,3 +242,10 @@ def batch_router(crm: Crm) -> APIRouter:
         return Response(status_code=204)
 
     return router
+
+
+def _traced_error(exc: HubSpotError, item: dict[str, Any]) -> dict[str, Any]:
+    """One input's failure in a 207, named by the trace id the input carried."""
+    error = exc.batch_error()
+    error["context"] = {"objectWriteTraceId": [str(item["objectWriteTraceId"])]}
+    return error

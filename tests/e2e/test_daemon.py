@@ -127,6 +127,22 @@ def test_run_once_finishes_its_cycle_on_sigterm_and_exits_0(box: Sandbox, tmp_pa
     store.dispose()
 
 
+def _serving(process: subprocess.Popen[str], *, until: str) -> tuple[str, list[str]]:
+    """The daemon's service URL, once its log has said it started and then `until`, and the
+    lines read so far (for a failure's message)."""
+    assert process.stderr is not None
+    url = None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if match := re.search(r"msg=started url=(\S+)", line):
+            url = match.group(1)
+        if url and until in line:
+            break
+    assert url, "".join(seen)
+    return url, seen
+
+
 def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
@@ -137,16 +153,7 @@ def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_pa
         text=True,
     )
     try:
-        assert process.stderr is not None
-        url = None
-        seen = []
-        for line in process.stderr:
-            seen.append(line)
-            if match := re.search(r"msg=started url=(\S+)", line):
-                url = match.group(1)
-            if url and "msg=poll" in line:
-                break
-        assert url, "".join(seen)
+        url, seen = _serving(process, until="msg=poll")
         with httpx.Client(base_url=url, timeout=10) as http:
             assert http.get("/healthz").json() == {"status": "ok"}
             ready = http.get("/readyz")
@@ -185,16 +192,7 @@ def test_the_daemon_serves_while_hubspot_refuses_its_token(box: Sandbox, tmp_pat
         text=True,
     )
     try:
-        assert process.stderr is not None
-        url = None
-        seen = []
-        for line in process.stderr:
-            seen.append(line)
-            if match := re.search(r"msg=started url=(\S+)", line):
-                url = match.group(1)
-            if url and 'msg="cycle failed"' in line:
-                break
-        assert url, "".join(seen)
+        url, seen = _serving(process, until='msg="cycle failed"')
         with httpx.Client(base_url=url, timeout=10) as http:
             assert http.get("/healthz").json() == {"status": "ok"}
             ready = http.get("/readyz")
