@@ -78,6 +78,12 @@ class _PersonReading:
     blanks: dict[str, Any]
 
 
+#: Identities are written whole: an address cut to a field's length is another address (a
+#: deliverable one, as often as not), not a shorter copy; a system that refuses the whole one
+#: keeps the write as a dead letter, in its own words, for a person to fix.
+NEVER_CUT = frozenset({"email", "baton_id"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Field:
     """One field map compiled for one system object: transforms chained, rule pre-decided."""
@@ -91,6 +97,9 @@ class _Field:
     is_label: bool  # the funnel_stage map
     writes_here: bool  # whether the rule ever writes this system
     synced: bool  # whether the rule syncs at all (not `none`): what a new record starts with
+    # HubSpot's own values flowing one way out (`hubspot_to_salesforce`: the score HubSpot
+    # calculates, its read-only lifecycle dates): a new contact is not made with them
+    outbound_only: bool
     max_length: int | None
     fallback: str | None
 
@@ -167,6 +176,8 @@ class Mapper:
         limit = schema.length if schema and schema.length else None
         if limit is None and system is System.SALESFORCE:
             limit = fmap.max_length
+        if name in NEVER_CUT:
+            limit = None
         fallback = required_fallbacks(self.dictionary, obj).get(remote)
         hubspot = system is System.HUBSPOT
         return _Field(
@@ -181,6 +192,7 @@ class Mapper:
             is_label=name == FUNNEL_STAGE,
             writes_here=fmap.rule.writes_hubspot if hubspot else fmap.rule.writes_salesforce,
             synced=fmap.rule is not Rule.NONE,
+            outbound_only=hubspot and fmap.rule is Rule.HUBSPOT_TO_SALESFORCE,
             max_length=limit,
             fallback=None if hubspot else fallback,
         )
@@ -490,8 +502,14 @@ class Mapper:
         `respect_rules` leaves out fields whose rule never writes this system (the score never
         goes to HubSpot, the owner never to Salesforce). `creating` makes a new record start as
         a full copy of every synced field instead: otherwise its blank would win the next cycle
-        under an `always_<this system>` rule and wipe the source's value. Blank values are left
-        out unless `clear_blanks`; Salesforce's required fields get the dictionary's fallback.
+        under an `always_<this system>` rule and wipe the source's value. A HubSpot contact is
+        made without the fields flowing one way out of HubSpot: its blank never clears
+        Salesforce's (one-way rules never clear), and HubSpot may not take them at all (its
+        lifecycle dates are read-only, its score calculated: a contact made with one is refused
+        whole). A Salesforce record still starts as a full copy (the owner marketing assigned
+        goes with the handoff). Blank values
+        are left out unless `clear_blanks`; Salesforce's required fields get the dictionary's
+        fallback.
         """
         if key.system is System.SALESFORCE and key.object == OPPORTUNITY:
             return self._opportunity_patch(person, key)
@@ -501,7 +519,7 @@ class Mapper:
         out: dict[str, FieldValue] = {}
         for spec in specs:
             if creating:
-                if not spec.synced:
+                if not spec.synced or spec.outbound_only:
                     continue
             elif respect_rules and not spec.writes_here:
                 continue

@@ -129,6 +129,56 @@ def test_junk_phone_is_a_dead_letter_until_the_data_is_fixed(stack: Stack) -> No
     assert letter.id not in {x.id for x in list_dead_letters(stack.read())}
 
 
+def test_a_salesforce_lead_with_an_mql_date_and_a_score_gets_its_hubspot_contact(
+    stack: Stack,
+) -> None:
+    """HubSpot refuses a contact made with its read-only lifecycle dates (READ_ONLY_VALUE):
+    the create leaves out what flows one way out of HubSpot, and Salesforce keeps its values."""
+    lead = stack.sf_box.create(
+        "Lead",
+        {
+            "LastName": "Solo",
+            "FirstName": "Sam",
+            "Company": "Acme",
+            "Email": "sam.solo@example.com",
+            "MQL_Date__c": "2026-02-01T10:11:12.345+0000",
+            "Marketing_Score__c": 70,
+        },
+    )
+    stack.later()
+    report = stack.engine.poll()
+
+    assert report.created["hubspot:contacts"] == 1, report
+    assert not [
+        x
+        for x in list_dead_letters(stack.read())
+        if x.payload.get("email") == "sam.solo@example.com"
+    ]
+    [contact] = stack.hs_box.find("contacts", equals={"email": "sam.solo@example.com"})
+    [kept] = stack.sf_box.find("Lead", equals={"Id": lead})
+    assert kept["Baton_Id__c"] == contact.get("baton_id")
+    assert kept["Marketing_Score__c"] == 70
+    assert kept["MQL_Date__c"]
+    stack.later()
+    assert stack.engine.poll().writes == 0
+
+
+def test_an_email_too_long_for_salesforce_is_a_dead_letter_not_a_cut_address(
+    stack: Stack,
+) -> None:
+    long_email = "a" * 69 + "@example.com"  # 81 characters; Lead.Email holds 80
+    stack.hs_box.create(
+        "contacts",
+        {"email": long_email, "lastname": "Long", "company": "Initech", "hubspotscore": "85"},
+    )
+    stack.later()
+    stack.engine.poll()
+
+    [letter] = [x for x in list_dead_letters(stack.read()) if x.payload.get("Email") == long_email]
+    assert letter.vendor_code == "STRING_TOO_LONG", letter
+    assert stack.sf_box.find("Lead", equals={"Email": long_email[:80]}) == []
+
+
 def test_conversion_moves_the_link_to_the_contact(stack: Stack) -> None:
     hs_id, sf_key = next(
         (h, k)

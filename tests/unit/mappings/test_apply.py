@@ -484,3 +484,37 @@ def test_an_existing_leads_status_is_salesforces_but_a_new_lead_gets_one() -> No
 def test_a_converted_stage_is_never_written_as_a_lead_status() -> None:
     new = M.to_patch(Person(stage=Stage.SQL), RecordKey(System.SALESFORCE, "Lead", "")).value
     assert "Status" not in new.fields
+
+
+def test_a_new_hubspot_contact_is_made_without_hubspots_own_outbound_values() -> None:
+    """A Salesforce person with an MQL date and a score: HubSpot's lifecycle dates are
+    read-only and its score calculated, so a create carrying them is refused whole (as a
+    sandbox run showed: READ_ONLY_VALUE, and the person never got a contact). One-way rules
+    never clear, so the new contact's blank leaves Salesforce's values alone."""
+    new_contact = RecordKey(System.HUBSPOT, "contacts", "")
+    fields = M.to_patch(CANONICAL, new_contact, creating=True).value.fields
+
+    assert "hs_lifecyclestage_marketingqualifiedlead_date" not in fields
+    assert "hubspotscore" not in fields
+    assert "original_campaign" not in fields
+    assert fields["email"] == "ada@example.com"
+    assert fields["jobtitle"] == "CFO"
+
+
+def test_a_new_salesforce_lead_is_still_a_full_copy() -> None:
+    fields = M.to_patch(CANONICAL, RecordKey(System.SALESFORCE, "Lead", ""), creating=True)
+    assert fields.value.fields["OwnerId"] == "005000000000001AAA"
+    assert fields.value.fields["Marketing_Score__c"] == 72
+
+
+def test_an_email_longer_than_its_field_is_written_whole_never_cut() -> None:
+    """Cut to 80 characters, `...@example.com` became `...@example.co`: a valid address of
+    someone else. Written whole, Salesforce refuses it, and the refusal is a dead letter."""
+    long_email = "a" * 69 + "@example.com"  # 81 characters
+    person = CANONICAL.model_copy(update={"email": long_email})
+    mapped = M.to_patch(person, RecordKey(System.SALESFORCE, "Lead", ""), creating=True)
+
+    assert mapped.value.fields["Email"] == long_email
+    assert not [w for w in mapped.warnings if "Email" in w]
+    assert M.length_limit(System.SALESFORCE, "Lead", "email") is None
+    assert M.length_limit(System.SALESFORCE, "Lead", "first_name") == 40
