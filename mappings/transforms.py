@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import NamedTuple
 
@@ -24,6 +24,8 @@ from mappings import places
 Value = str | int | float | bool | datetime | None
 PICKLIST_PREFIX = "picklist:"
 NO_WARNINGS: tuple[str, ...] = ()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # HubSpot's datetimes count milliseconds from here
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 class Result(NamedTuple):
@@ -229,10 +231,10 @@ def parse_datetime(value: Value) -> datetime | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
+        return _EPOCH + timedelta(milliseconds=value)
     text = value.strip()
-    if text.lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    if text.lstrip("-").isdigit():  # exact: through a float, far dates came out a few µs off
+        return _EPOCH + timedelta(milliseconds=int(text))
     if re.fullmatch(r".*[+-]\d{4}", text):
         text = f"{text[:-2]}:{text[-2:]}"
     try:
@@ -252,7 +254,9 @@ def _datetime_read(value: Value, ctx: Context) -> Result:
 
 
 def _ms(moment: datetime) -> str:
-    return str(int(moment.timestamp() * 1000))
+    """Milliseconds since the epoch, counted in integers: `int(timestamp() * 1000)` lost one
+    for some values (2177054085101 read, 2177054085100 written back)."""
+    return str((moment - _EPOCH) // _MILLISECOND)
 
 
 def _datetime_write(value: Value, ctx: Context) -> Result:

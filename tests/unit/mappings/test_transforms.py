@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.records import System
 from mappings import places
@@ -208,3 +210,53 @@ def test_state_codes_come_back_from_names() -> None:
     assert places.state_code("California") == "CA"
     assert places.state_code("New South Wales") == "NSW"
     assert places.state_code("Narnia") is None
+
+
+# -- HubSpot's millisecond datetimes ----------------------------------------------------------
+
+FIRST_MS = -62135596800000  # 0001-01-01T00:00:00Z
+LAST_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _hubspot_round_trip(ms: int) -> None:
+    moment, warnings = read("datetime", str(ms))
+    assert (moment, warnings) == (EPOCH + timedelta(milliseconds=ms), ())
+    assert write("datetime", moment, HS) == (str(ms), ())
+    assert read("datetime", write("datetime", moment, HS)[0]) == (moment, ())
+
+
+def test_every_millisecond_around_a_value_that_lost_one_comes_back_as_read() -> None:
+    for ms in range(2177054085101 - 1000, 2177054085101 + 1000):  # 2177054085101 wrote ...100
+        _hubspot_round_trip(ms)
+
+
+def test_milliseconds_across_every_year_come_back_as_read() -> None:
+    for ms in range(FIRST_MS, LAST_MS, 9_999_999_999_937):  # a prime stride: every ms digit
+        _hubspot_round_trip(ms)
+    for ms in (FIRST_MS, LAST_MS, -1, 0, 1, 999, -1001):
+        _hubspot_round_trip(ms)
+
+
+@given(st.integers(FIRST_MS, LAST_MS))
+def test_any_hubspot_datetime_round_trips(ms: int) -> None:
+    _hubspot_round_trip(ms)
+
+
+@given(
+    st.datetimes(datetime(1700, 1, 1), datetime(4000, 12, 31), timezones=st.just(UTC)),
+    st.sampled_from([HS, SF]),
+)  # Salesforce keeps datetimes from 1700 to 4000
+def test_a_datetime_written_to_either_system_reads_back_to_the_millisecond(
+    when: datetime, ctx: Context
+) -> None:
+    whole_ms = when.replace(microsecond=when.microsecond // 1000 * 1000)
+    written, _ = write("datetime", when, ctx)
+    assert read("datetime", written, ctx) == (whole_ms, ())
+    assert write("datetime", whole_ms, ctx) == (written, ())  # written once, stable after
+
+
+def test_a_moment_before_1970_is_written_to_the_millisecond_it_falls_in() -> None:
+    moment = datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=UTC)
+    assert write("datetime", moment, HS) == ("-1", ())  # not "0": that is half a ms later
+    assert write("datetime", moment, SF) == ("1969-12-31T23:59:59.999+0000", ())
