@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 from typing import NamedTuple
 
@@ -157,22 +158,44 @@ def _state(value: Value, ctx: Context) -> Result:
 # -- HubSpot's string-typed scalars ------------------------------------------------------------
 
 
+def _exact_number(value: str | float) -> int | Decimal | None:
+    """The number `value` says, every digit kept (a float keeps 17), or None if it says none."""
+    if isinstance(value, float):
+        number = Decimal(value)  # Salesforce's JSON numbers: a binary float, exactly
+    else:
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return None
+    return number if number.is_finite() else None  # not nan, not inf
+
+
+#: Read through a float, a number past ~1.8e308 was infinite, so dropped: that bound stays (as a
+#: power of ten). No vendor's field holds more, and "1e999999" made whole is a million digits.
+_TOO_LARGE = 10**309
+
+
 def _integer_read(value: Value, ctx: Context) -> Result:
     if _blank(value):
         return Result(None)
-    if isinstance(value, bool):
+    if isinstance(value, bool | datetime) or value is None:
         return Result(None, (f"'{value}' is not a number; dropped",))
     if isinstance(value, int):
         return Result(value)
-    try:
-        number = float(str(value).strip())
-    except ValueError:
+    number = _exact_number(value)
+    if number is None or not -_TOO_LARGE < number < _TOO_LARGE:
         return Result(None, (f"'{value}' is not a number; dropped",))
-    if number != number or number in (float("inf"), float("-inf")):
-        return Result(None, (f"'{value}' is not a number; dropped",))
-    if not number.is_integer():
-        return Result(round(number), (f"'{value}' rounded to {round(number)}",))
-    return Result(int(number))
+    if isinstance(number, int):
+        return Result(number)
+    whole = int(number.to_integral_value(rounding=ROUND_HALF_UP))  # 81.5 -> 82, as people do
+    if whole != number:
+        return Result(whole, (f"'{value}' rounded to {whole}",))
+    return Result(whole)
 
 
 def _number_read(value: Value, ctx: Context) -> Result:

@@ -260,3 +260,60 @@ def test_a_moment_before_1970_is_written_to_the_millisecond_it_falls_in() -> Non
     moment = datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=UTC)
     assert write("datetime", moment, HS) == ("-1", ())  # not "0": that is half a ms later
     assert write("datetime", moment, SF) == ("1969-12-31T23:59:59.999+0000", ())
+
+
+# -- integers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("12345678901234567890", 12345678901234567890),
+        ("-12345678901234567890", -12345678901234567890),
+        ("9007199254740993", 9007199254740993),  # 2**53 + 1: the first integer a float misses
+        pytest.param("9" * 300, int("9" * 300), id="300 nines"),
+        ("1e3", 1000),
+        ("1_000", 1000),
+        (" 42 ", 42),
+        ("-0", 0),
+        (12345678901234567890, 12345678901234567890),
+        (80.0, 80),
+        (1.2345678901234567e19, 12345678901234567168),  # a float from Salesforce: its value
+    ],
+)
+def test_an_integer_keeps_every_digit(given: Value, expected: int) -> None:
+    assert read("integer", given) == (expected, ())
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("81.5", 82), ("80.5", 81), ("0.5", 1), ("-81.5", -82), ("2.4999", 2), ("1e-3", 0),
+        ("12345678901234567890.5", 12345678901234567891), (81.5, 82), (2.675, 3),
+    ],
+)  # fmt: skip
+def test_a_fraction_rounds_half_up_and_says_so(given: Value, expected: int) -> None:
+    assert read("integer", given) == (expected, (f"'{given}' rounded to {expected}",))
+
+
+@pytest.mark.parametrize(
+    "given", ["nan", "inf", "-Infinity", "sNaN", "1e400", "-1e309", "9" * 5000, "1,234", "0x10",
+              float("nan"), float("inf")],
+)  # fmt: skip
+def test_what_is_no_storable_integer_is_dropped_and_said(given: Value) -> None:
+    assert read("integer", given) == (None, (f"'{given}' is not a number; dropped",))
+
+
+@given(
+    st.one_of(
+        st.integers(-(10**40), 10**40).map(str),
+        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+        st.floats(),
+        st.text(alphabet="0123456789.-+eE _", max_size=12),
+    )
+)
+def test_reading_an_integer_again_changes_nothing(given: str | float) -> None:
+    once, _ = read("integer", given)
+    for ctx in (HS, SF):
+        written, _ = write("integer", once, ctx)
+        assert read("integer", written, ctx) == (once, ())
