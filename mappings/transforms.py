@@ -248,11 +248,19 @@ def _boolean_write(value: Value, ctx: Context) -> Result:
 
 
 def parse_datetime(value: Value) -> datetime | None:
-    """HubSpot ms-epoch strings, ISO 8601 (Z, +00:00 or Salesforce's +0000) -> aware UTC."""
+    """HubSpot ms-epoch strings, ISO 8601 (Z, +00:00 or Salesforce's +0000) -> aware UTC;
+    None for what is no moment Python can hold (junk, nan, past year 9999), never an error."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, bool) or value is None:
         return None
+    try:
+        return _moment(value)
+    except (ValueError, OverflowError):  # "nan", "²", 20 digits, "0001-01-01T00:00+01:00"
+        return None
+
+
+def _moment(value: str | int | float) -> datetime:
     if isinstance(value, int | float):
         return _EPOCH + timedelta(milliseconds=value)
     text = value.strip()
@@ -260,10 +268,7 @@ def parse_datetime(value: Value) -> datetime | None:
         return _EPOCH + timedelta(milliseconds=int(text))
     if re.fullmatch(r".*[+-]\d{4}", text):
         text = f"{text[:-2]}:{text[-2:]}"
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -254,6 +254,16 @@ def test_read_warnings_name_the_record_and_field() -> None:
     )
 
 
+@pytest.mark.parametrize("stamp", ["253402300800000", "12345678901234567890", "nan"])
+def test_a_date_no_datetime_holds_reads_as_blank_with_a_warning(stamp: str) -> None:
+    field = "hs_lifecyclestage_marketingqualifiedlead_date"
+    mapped = M.to_person(record(HS_KEY, email="a@x.com", **{field: stamp}))
+    assert mapped.value.entered == {}
+    assert mapped.warnings == (f"{HS_KEY}.{field}: '{stamp}' is not a date and time; dropped",)
+    mql = M.to_person(record(LEAD_KEY, Email="a@x.com", MQL_Date__c=stamp))
+    assert mql.value.entered == {}
+
+
 @pytest.mark.parametrize(
     ("person", "stage_name"),
     [

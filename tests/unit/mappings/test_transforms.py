@@ -317,3 +317,51 @@ def test_reading_an_integer_again_changes_nothing(given: str | float) -> None:
     for ctx in (HS, SF):
         written, _ = write("integer", once, ctx)
         assert read("integer", written, ctx) == (once, ())
+
+
+# -- moments no datetime holds ----------------------------------------------------------------
+
+OUT_OF_RANGE: list[Value] = [
+    "253402300800000",  # 10000-01-01: one ms past year 9999
+    "-62135596800001",  # one ms before year 1
+    "12345678901234567890",
+    "9" * 400,
+    "²",  # a digit to str.isdigit, not to int()
+    "nan",
+    "0001-01-01T00:00:00+01:00",  # UTC is in year 0
+    "9999-12-31T23:59:59-01:00",  # UTC is in year 10000
+    float("nan"),
+    float("inf"),
+    10**20,
+    1e300,
+]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE)
+@pytest.mark.parametrize("name", ["datetime", "date"])
+def test_a_moment_no_datetime_holds_is_dropped_and_said(name: str, value: Value) -> None:
+    assert parse_datetime(value) is None
+    dropped = (None, (f"'{value}' is not a date and time; dropped",))
+    assert read(name, value) == dropped
+    assert read(name, value, SF) == dropped
+
+
+@given(
+    st.one_of(
+        st.integers(),
+        st.floats(),
+        st.text(max_size=30),
+        st.text(alphabet="0123456789-", min_size=13, max_size=21),
+        st.datetimes(timezones=st.just(UTC)),
+    )
+)
+def test_reading_anything_as_a_datetime_never_raises_and_a_round_trip_is_stable(
+    value: Value,
+) -> None:
+    moment, warnings = read("datetime", value)
+    assert moment is None or isinstance(moment, datetime)
+    if moment is None and not (isinstance(value, str) and not value.strip()):
+        assert warnings == (f"'{value}' is not a date and time; dropped",)
+    for ctx in (HS, SF):
+        once = read("datetime", write("datetime", moment, ctx)[0], ctx)[0]
+        assert read("datetime", write("datetime", once, ctx)[0], ctx)[0] == once
