@@ -11,6 +11,13 @@ One pure function per concern so the table-driven tests read as the specificatio
   contact data). On a pair's first sync (a side without a snapshot) the most recent
   modification wins, and a blank never beats a value.
 - `none`: never synced.
+
+A field changed on both sides since their snapshots is a conflict whatever the values, a
+clear included (a rep's new title against marketing clearing it: one of them is overwritten),
+except where the rule itself says a blank is no value: the preferred side of
+`prefer_*_unless_blank` (the other side fills in), the source of a one-way rule (never
+carried). A first sync is never a conflict: a side without a snapshot says nothing about what
+changed.
 """
 
 from __future__ import annotations
@@ -44,10 +51,7 @@ class Verdict:
 def decide(rule: Rule, hubspot: FieldState, salesforce: FieldState) -> Verdict:
     """Which side wins a field whose values differ (callers skip equal values)."""
     conflict = (
-        hubspot.changed
-        and salesforce.changed
-        and not (hubspot.first_sync or salesforce.first_sync)
-        and not (blank(hubspot.value) or blank(salesforce.value))
+        hubspot.changed and salesforce.changed and not (hubspot.first_sync or salesforce.first_sync)
     )
     hs, sf = System.HUBSPOT, System.SALESFORCE
     if rule is Rule.NONE:
@@ -59,11 +63,11 @@ def decide(rule: Rule, hubspot: FieldState, salesforce: FieldState) -> Verdict:
     if rule is Rule.PREFER_HUBSPOT_UNLESS_BLANK:
         if not blank(hubspot.value):
             return Verdict(hs, conflict, "HubSpot wins unless blank")
-        return Verdict(sf, conflict, "HubSpot is blank; Salesforce fills in")
+        return Verdict(sf, False, "HubSpot is blank; Salesforce fills in")
     if rule is Rule.PREFER_SALESFORCE_UNLESS_BLANK:
         if not blank(salesforce.value):
             return Verdict(sf, conflict, "Salesforce wins unless blank")
-        return Verdict(hs, conflict, "Salesforce is blank; HubSpot fills in")
+        return Verdict(hs, False, "Salesforce is blank; HubSpot fills in")
     if rule is Rule.HUBSPOT_TO_SALESFORCE:
         return _one_way(hs, hubspot, salesforce, conflict)
     if rule is Rule.SALESFORCE_TO_HUBSPOT:
