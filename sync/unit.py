@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import compress
 
 import sqlalchemy
 from sqlalchemy import Connection
@@ -34,7 +35,7 @@ from connectors.records import ContactRole, RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, LEAD, OPPORTUNITY, PERSON_OBJECTS, Mapper, converted_lead
 from mappings.model import FUNNEL_STAGE, Person
 from sync import collector, deletes
-from sync.changes import any_changed
+from sync.changes import LIFECYCLE_FIELD, any_changed
 from sync.entries import REJECTIONS, explanation, first_entries, history_changed, history_values
 from sync.execute import Result, Sent, send
 from sync.identity import (
@@ -314,10 +315,10 @@ class Worker:
         if twins is not None:
             twins.keep(_alone_in_salesforce(gathered, plans))
         for plan in plans:
-            report.conflicts += plan.conflicts
             if not plan.writes:
                 report.unchanged += 1
         if dry_run:
+            report.conflicts += sum(plan.conflicts for plan in plans)
             _count_moves(
                 report,
                 plans,
@@ -1415,12 +1416,19 @@ class Worker:
             at=now,
         )
         unread_snapshots(tx, gathered.unreadable, at=now)
-        decisions = [
-            _decision(plan.person_id, d, trigger, now, run_id, holding)
+        later = set() if waits_as_letters else _to_retry(sent)
+        decided = [
+            (plan.person_id, d)
             for plan in plans
             for d in plan.decisions
+            if (plan.person_id, d.field) not in later
         ]
-        record_decisions(tx, [*notes, *_untold(tx, decisions, holding)])
+        decisions = [_decision(pid, d, trigger, now, run_id, holding) for pid, d in decided]
+        told = _told(tx, decisions, holding)  # a conflict is counted once, as it is logged
+        report.conflicts += sum(
+            d.conflict for (_, d), new in zip(decided, told, strict=True) if new
+        )
+        record_decisions(tx, [*notes, *compress(decisions, told)])
         letters_repo.add_dead_letters(tx, letters, at=now)
         self._settle_creates(tx, gathered, sent, waiting=failed | stalled)
         explain_rejections(tx, explanations)
@@ -1809,7 +1817,7 @@ def _holding(
     writes: Sequence[tuple[uuid.UUID, Write]], held: Mapping[int, int]
 ) -> dict[tuple[uuid.UUID, str], int]:
     """The fields (per person) of the writes held back, each with its open dead letter's id:
-    their decisions are not changes made (`_untold`). A create held carries its "record"
+    their decisions are not changes made (`_told`). A create held carries its "record"
     decision too (the record it would have made)."""
     holding: dict[tuple[uuid.UUID, str], int] = {}
     for n, letter_id in held.items():
@@ -1819,26 +1827,43 @@ def _holding(
     return holding
 
 
-def _untold(
+def _to_retry(sent: Sequence[Sent]) -> set[tuple[uuid.UUID, str]]:
+    """The fields (per person) of the writes refused for now, whose decisions are neither
+    logged nor counted as conflicts yet: the page is read again and the write planned and sent
+    again, so they are logged (and counted) once, in the cycle the write lands, and the log
+    tells only changes made. (A write answered "retry later" that landed all the same, a
+    timeout after the system took it, is then not logged: its echo plans nothing.)"""
+    fields: set[tuple[uuid.UUID, str]] = set()
+    for s in sent:
+        if s.result is not Result.RETRY:
+            continue
+        names = {*s.write.changes, *(["record"] if s.write.creates else [])}
+        if names & {STAGE, OUTCOME, LIFECYCLE_FIELD}:  # logged as one funnel move
+            names.add(FUNNEL_STAGE)
+        fields.update((s.person_id, name) for name in names)
+    return fields
+
+
+def _told(
     tx: Connection, decisions: Sequence[Decision], holding: Mapping[tuple[uuid.UUID, str], int]
-) -> list[Decision]:
-    """`decisions` without those of held writes that say again what the latest decision of
-    their field says (the same values, its rule held or not): a write held back by an open
-    dead letter is planned again each cycle and would log the same unmade change each time.
-    The refusal logged it once (with its `rejected` note); a new value while held is logged
-    once more, marked held (`held_rule`)."""
+) -> list[bool]:
+    """Whether each of `decisions` is logged: not those of held writes that say again what the
+    latest decision of their field says (the same values, its rule held or not): a write held
+    back by an open dead letter is planned again each cycle and would log (and count as a
+    conflict) the same unmade change each time. The refusal logged it once (with its
+    `rejected` note); a new value while held is logged once more, marked held (`held_rule`)."""
     about = [(d.person_id, d.field) for d in decisions if (d.person_id, d.field) in holding]
     if not about:
-        return list(decisions)
+        return [True] * len(decisions)
     latest = latest_of_fields(tx, about)
     told = []
     for d in decisions:
         key = (d.person_id, d.field)
         last = latest.get(key)
-        if key in holding and last is not None and _same_story(last, d):
-            continue
-        latest[key] = d
-        told.append(d)
+        new = not (key in holding and last is not None and _same_story(last, d))
+        if new:
+            latest[key] = d
+        told.append(new)
     return told
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from connectors.records import RecordKey, System
 from sync.store.decisions import Decision, decisions_for
 from sync.store.links import find_link
@@ -45,3 +47,64 @@ def test_a_preferred_side_cleared_is_no_value_and_no_conflict(world: World) -> N
     last = _log(world, hs_id, "phone")[-1]
     assert (last.rule, last.winner) == ("prefer_salesforce_unless_blank", System.HUBSPOT)
     assert str(world.sf.get("Lead", sf_id)["Phone"]).endswith("5550199")
+
+
+@pytest.mark.parametrize("locked", [System.HUBSPOT, System.SALESFORCE])
+def test_a_write_refused_for_now_counts_and_logs_its_conflict_once(
+    world: World, locked: System
+) -> None:
+    """HubSpot's 423 / Salesforce's row lock for three cycles: the conflict is counted and
+    logged once, when the write lands, not on every attempt."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    edits = [
+        lambda: world.hs.put("contacts", {"jobtitle": "VP Sales"}, id=hs_id),
+        lambda: world.sf.put("Lead", {"Title": "Head of Sales"}, id=sf_id),
+    ]
+    if locked is System.SALESFORCE:  # the most recent edit wins: the locked side loses
+        edits.reverse()
+    for edit in edits:
+        edit()
+    world.clock.advance(10)
+    fake = world.hs if locked is System.HUBSPOT else world.sf
+    fake.locked.add(hs_id if locked is System.HUBSPOT else sf_id)
+    counted, retried = [], 0
+    for _ in range(3):
+        report = engine.poll()
+        counted.append(report.conflicts)
+        retried += report.retry_later
+        world.clock.advance(30)
+    assert retried >= 3  # refused for now in each cycle
+    assert [d for d in _log(world, hs_id, "job_title") if d.rule.endswith(":conflict")] == []
+    fake.locked.clear()
+    counted.append(engine.poll().conflicts)
+    assert sum(counted) == 1, counted
+    [logged] = [d for d in _log(world, hs_id, "job_title") if d.rule.endswith(":conflict")]
+    winner = "Head of Sales" if locked is System.HUBSPOT else "VP Sales"
+    assert (logged.hubspot_new, logged.salesforce_new) == (winner, winner)
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == winner
+    assert world.sf.get("Lead", sf_id)["Title"] == winner
+
+
+def test_a_write_held_by_its_dead_letter_counts_its_conflict_once(world: World) -> None:
+    """HubSpot refuses the winning title for good: the write is a dead letter, then held back
+    each time its person is planned again; the conflict was counted when it was logged."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.hs.rules.append(
+        lambda _, fields: ("INVALID", "no") if fields.get("jobtitle") == "Head of Sales" else None
+    )
+    world.hs.put("contacts", {"jobtitle": "VP Sales"}, id=hs_id)
+    world.sf.put("Lead", {"Title": "Head of Sales"}, id=sf_id)
+    world.clock.advance(10)
+    counted, lettered = [], 0
+    for _ in range(3):
+        report = engine.poll()
+        counted.append(report.conflicts)
+        lettered += report.dead_letters
+        world.clock.advance(30)
+    assert lettered == 1
+    assert sum(counted) == 1, counted
+    assert len([d for d in _log(world, hs_id, "job_title") if ":conflict" in d.rule]) == 1
