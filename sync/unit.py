@@ -1342,11 +1342,21 @@ class Worker:
                 )
             if s.person_id in stalled:
                 continue
+            # The copy the write was planned against: a copy read later that is no newer (a
+            # search index lagging the write, a resumed Bulk job) predates the write, and is
+            # skipped as old news (`_gather`), not taken as an edit to carry back. The write's
+            # own echo is stamped later, so it is still read and compared.
+            planned = None if s.write.creates else gathered.records.get(key)
+            at = planned.modified_at if planned is not None else None
             if s.person_id not in failed:
-                snapshots[key] = SnapshotWrite(key, s.write.expected, written_by_us=True)
+                snapshots[key] = SnapshotWrite(
+                    key, s.write.expected, written_by_us=True, source_modified_at=at
+                )
             elif kept := unsent.get(s.person_id):
                 values = _keeping(s.write.expected, gathered.snapshots.get(key), kept)
-                snapshots[key] = SnapshotWrite(key, values, written_by_us=True)
+                snapshots[key] = SnapshotWrite(
+                    key, values, written_by_us=True, source_modified_at=at
+                )
         learning: list[PersonPlan] = []
         touched: dict[RecordKey, datetime] = {}  # unchanged values, read at a new time
         digests = gathered.digests

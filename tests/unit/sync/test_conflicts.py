@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
-from connectors.records import RecordKey, System
+from connectors.records import RecordKey, SourceRecord, System
 from sync.store.decisions import Decision, decisions_for
 from sync.store.links import find_link
 from tests.unit.sync.conftest import World
@@ -108,3 +111,39 @@ def test_a_write_held_by_its_dead_letter_counts_its_conflict_once(world: World) 
     assert lettered == 1
     assert sum(counted) == 1, counted
     assert len([d for d in _log(world, hs_id, "job_title") if ":conflict" in d.rule]) == 1
+
+
+def test_a_stale_copy_of_our_own_write_is_not_a_change(world: World) -> None:
+    """HubSpot's search answers with the contact as it was before Baton's write (its index
+    lags): that old copy must not revert the rep's title Baton just carried."""
+    hs_id, sf_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    before = world.hs.objects["contacts"][hs_id]
+    old_fields, old_at = dict(before.fields), before.modified_at
+    world.sf.put("Lead", {"Title": "Head of Sales"}, id=sf_id)  # the rep
+    world.clock.advance(10)
+    engine.poll()
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "Head of Sales"  # carried
+    real = world.hs.read_changes
+
+    def lagging(obj: str, since: Any, until: Any) -> Iterator[SourceRecord]:
+        for r in real(obj, since, until):
+            stale = r.key.id == hs_id
+            yield SourceRecord(r.key, {**r.fields, **old_fields}, old_at) if stale else r
+
+    world.hs.read_changes = lagging  # type: ignore[method-assign]
+    world.clock.advance(5)
+    writes = world.writes()
+    engine.poll()
+    world.hs.read_changes = real  # type: ignore[method-assign]
+    assert world.sf.get("Lead", sf_id)["Title"] == "Head of Sales"
+    assert world.writes() == writes
+    # the write's own echo, read at last, is no change either; an edit just after it is one
+    world.clock.advance(5)
+    engine.poll()
+    assert world.writes() == writes
+    world.hs.put("contacts", {"jobtitle": "VP Sales"}, id=hs_id)
+    world.clock.advance(10)
+    engine.poll()
+    assert world.sf.get("Lead", sf_id)["Title"] == "VP Sales"
