@@ -127,6 +127,19 @@ def test_run_once_finishes_its_cycle_on_sigterm_and_exits_0(box: Sandbox, tmp_pa
     store.dispose()
 
 
+def _daemon(box: Sandbox, tmp_path: Path, **settings: str) -> subprocess.Popen[str]:
+    """`baton run` on the sandbox, its service on a free port, polling every second; its log
+    on the process's stderr."""
+    return subprocess.Popen(
+        [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=env(tmp_path, BATON_HTTP_PORT="0", BATON_POLL_INTERVAL_S="1", **settings),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 def _serving(process: subprocess.Popen[str], *, until: str) -> tuple[str, list[str]]:
     """The daemon's service URL, once its log has said it started and then `until`, and the
     lines read so far (for a failure's message)."""
@@ -144,14 +157,7 @@ def _serving(process: subprocess.Popen[str], *, until: str) -> tuple[str, list[s
 
 
 def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
-        cwd=tmp_path,
-        env=env(tmp_path, BATON_HTTP_PORT="0", BATON_POLL_INTERVAL_S="1"),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    process = _daemon(box, tmp_path)
     try:
         url, seen = _serving(process, until="msg=poll")
         with httpx.Client(base_url=url, timeout=10) as http:
@@ -178,19 +184,7 @@ def test_the_daemon_serves_while_hubspot_refuses_its_token(box: Sandbox, tmp_pat
     """HubSpot refusing the token (or down) when the daemon starts stops the polls, not the
     receiver: the service comes up, /readyz says why the poll fails, /metrics counts it, and
     a SIGTERM still exits 0 (a container's restart policy does not loop)."""
-    process = subprocess.Popen(
-        [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
-        cwd=tmp_path,
-        env=env(
-            tmp_path,
-            BATON_HTTP_PORT="0",
-            BATON_POLL_INTERVAL_S="1",
-            BATON_HUBSPOT_ACCESS_TOKEN="pat-na1-not-the-right-token",
-        ),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    process = _daemon(box, tmp_path, BATON_HUBSPOT_ACCESS_TOKEN="pat-na1-not-the-right-token")
     try:
         url, seen = _serving(process, until='msg="cycle failed"')
         with httpx.Client(base_url=url, timeout=10) as http:
@@ -217,24 +211,10 @@ def test_sigterm_during_a_slow_poll_exits_within_dockers_grace(
 ) -> None:
     """With every vendor call taking 4 s, a poll takes 16 s or more; a SIGTERM ends it at the
     call in hand, well within the 10 s Docker waits before SIGKILL, its run interrupted."""
-    process = subprocess.Popen(
-        [*BATON, "run", "--env-file", str(box.config.directory / "sandbox.env")],
-        cwd=tmp_path,
-        # no reconciliation: the stop must find the poll in hand
-        env=env(
-            tmp_path, BATON_HTTP_PORT="0", BATON_POLL_INTERVAL_S="1", BATON_RECONCILE_HOURS="0"
-        ),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    # no reconciliation: the stop must find the poll in hand
+    process = _daemon(box, tmp_path, BATON_RECONCILE_HOURS="0")
     try:
-        assert process.stderr is not None
-        seen = []
-        for line in process.stderr:  # the first cycle, at full speed
-            seen.append(line)
-            if "msg=poll" in line:
-                break
+        _, seen = _serving(process, until="msg=poll")  # the first cycle, at full speed
         slow = {"slow_rate": 1.0, "slow_seconds": 4.0}
         with httpx.Client(
             verify=ssl.create_default_context(cafile=box.tls.ca_cert), timeout=10
