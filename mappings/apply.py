@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from operator import attrgetter
@@ -57,7 +57,9 @@ class Mapped(Generic[T]):
     warnings: tuple[str, ...] = ()
 
 
-_PLAIN, _ENTERED, _LABEL = 0, 1, 2
+_PLAIN, _ENTERED, _LABEL, _PLACED = 0, 1, 2, 3
+#: The canonical field a placed read (`Transform.placed`: a state) is read in the light of.
+COUNTRY = "country"
 # (remote, fallback, read, kind, canonical, entered stage): one field map, flat, for reading.
 _Reader = tuple[str, str | None, ReadFn | None, int, str, Stage | None]
 # (remote, fallback, quiet read, read, target): one field map as `to_person` reads it, the
@@ -70,12 +72,14 @@ _PersonReader = tuple[str, str | None, Callable[[Value], Value] | None, ReadFn |
 class _PersonReading:
     """An object's field maps grouped by kind for `to_person`, with the plain canonical fields
     all blank: `to_person` starts from a copy of those and visits the maps of each kind in
-    turn, without deciding a kind per field."""
+    turn, without deciding a kind per field. `placed` are plain fields read once the
+    person's country is (`Transform.placed`)."""
 
     plain: tuple[_PersonReader, ...]
     entered: tuple[_PersonReader, ...]
     label: tuple[_PersonReader, ...]
     blanks: dict[str, Any]
+    placed: tuple[_PersonReader, ...] = ()
 
 
 #: Identities are written whole: an address cut to a field's length is another address (a
@@ -95,6 +99,7 @@ class _Field:
     get: Callable[[Person], Value]
     entered: Stage | None  # set for `entered.<stage>` maps
     is_label: bool  # the funnel_stage map
+    placed: bool  # read in the light of the person's country (`Transform.placed`)
     writes_here: bool  # whether the rule ever writes this system
     synced: bool  # whether the rule syncs at all (not `none`): what a new record starts with
     # HubSpot's own values flowing one way out (`hubspot_to_salesforce`: the score HubSpot
@@ -190,6 +195,7 @@ class Mapper:
             if name.startswith(ENTERED_PREFIX)
             else None,
             is_label=name == FUNNEL_STAGE,
+            placed=any(t.placed for t in transforms),
             writes_here=fmap.rule.writes_hubspot if hubspot else fmap.rule.writes_salesforce,
             synced=fmap.rule is not Rule.NONE,
             outbound_only=hubspot and fmap.rule is Rule.HUBSPOT_TO_SALESFORCE,
@@ -251,7 +257,13 @@ class Mapper:
                     spec.remote,
                     spec.fallback,
                     spec.read,
-                    _LABEL if spec.is_label else _ENTERED if spec.entered is not None else _PLAIN,
+                    _LABEL
+                    if spec.is_label
+                    else _ENTERED
+                    if spec.entered is not None
+                    else _PLACED
+                    if spec.placed
+                    else _PLAIN,
                     spec.canonical,
                     spec.entered,
                 )
@@ -264,14 +276,20 @@ class Mapper:
         """`_readers` grouped by kind for `to_person`, which runs for every record read."""
         found = self._person_reading.get((system, obj))
         if found is None:
-            kinds: dict[int, list[_PersonReader]] = {_PLAIN: [], _ENTERED: [], _LABEL: []}
+            kinds: dict[int, list[_PersonReader]] = {
+                k: [] for k in (_PLAIN, _ENTERED, _LABEL, _PLACED)
+            }
             for remote, fallback, read, kind, name, at in self._readers(system, obj):
                 quiet = QUIET_READS.get(read) if read else None
                 target = at if kind == _ENTERED else name
                 kinds[kind].append((remote, fallback, quiet, None if quiet else read, target))
-            blanks = {name: None for *_, name in kinds[_PLAIN]}
+            blanks = {name: None for *_, name in (*kinds[_PLAIN], *kinds[_PLACED])}
             found = _PersonReading(
-                tuple(kinds[_PLAIN]), tuple(kinds[_ENTERED]), tuple(kinds[_LABEL]), blanks
+                tuple(kinds[_PLAIN]),
+                tuple(kinds[_ENTERED]),
+                tuple(kinds[_LABEL]),
+                blanks,
+                tuple(kinds[_PLACED]),
             )
             self._person_reading[(system, obj)] = found
         return found
@@ -327,8 +345,8 @@ class Mapper:
         warnings: list[str] = []
         get_field = record.fields.get
 
-        def read(remote: str, value: Value, fn: ReadFn) -> Value:
-            result = fn(value, ctx)  # transforms keep blank as blank
+        def read(remote: str, value: Value, fn: ReadFn, here: Context = ctx) -> Value:
+            result = fn(value, here)  # transforms keep blank as blank
             if result.warnings:
                 warnings.extend(f"{key}.{remote}: {w}" for w in result.warnings)
             return result.value
@@ -342,6 +360,16 @@ class Mapper:
                 values[name] = quiet(value)
             else:
                 values[name] = read(remote, value, fn) if fn is not None else value
+        if reading.placed:
+            place = None
+            for remote, fallback, _, fn, name in reading.placed:
+                value = get_field(remote)
+                if value is None or value == fallback or fn is None:
+                    continue
+                if place is None:
+                    country = values.get(COUNTRY)
+                    place = replace(ctx, country=country if isinstance(country, str) else None)
+                values[name] = read(remote, value, fn, place)
         entered: dict[Stage, datetime] = {}
         for remote, fallback, quiet, fn, stage in reading.entered:
             value = get_field(remote)
@@ -674,9 +702,12 @@ def _plain_readers(
 ) -> dict[str, list[_PlainReader]]:
     """Per remote field, how `to_person` reads it, for the remote fields whose value reaches
     the person only through their own canonical field (not the funnel signal, the funnel
-    label or a stage date). A remote field another kind of reader also uses is left out."""
+    label, a stage date, or a placed field's read, nor the country it is placed by). A remote
+    field another kind of reader also uses is left out."""
     found: dict[str, list[_PlainReader]] = {}
     excluded = set(signal_fields)
+    if any(kind == _PLACED for _, _, _, kind, _, _ in readers):  # the country they depend on
+        excluded.update(remote for remote, *_, name, _ in readers if name == COUNTRY)
     for remote, fallback, read, kind, name, _ in readers:
         if kind != _PLAIN or name == "outcome_reason":
             excluded.add(remote)

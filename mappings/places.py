@@ -64,31 +64,48 @@ COUNTRIES: tuple[tuple[str, ...], ...] = (
     ("New Zealand", "NZ", "NZL", "Aotearoa"),
 )
 
-STATES: tuple[tuple[str, str], ...] = (
-    # United States (and DC)
-    ("AL", "Alabama"), ("AK", "Alaska"), ("AZ", "Arizona"), ("AR", "Arkansas"),
-    ("CA", "California"), ("CO", "Colorado"), ("CT", "Connecticut"), ("DE", "Delaware"),
-    ("DC", "District of Columbia"), ("FL", "Florida"), ("GA", "Georgia"), ("HI", "Hawaii"),
-    ("ID", "Idaho"), ("IL", "Illinois"), ("IN", "Indiana"), ("IA", "Iowa"), ("KS", "Kansas"),
-    ("KY", "Kentucky"), ("LA", "Louisiana"), ("ME", "Maine"), ("MD", "Maryland"),
-    ("MA", "Massachusetts"), ("MI", "Michigan"), ("MN", "Minnesota"), ("MS", "Mississippi"),
-    ("MO", "Missouri"), ("MT", "Montana"), ("NE", "Nebraska"), ("NV", "Nevada"),
-    ("NH", "New Hampshire"), ("NJ", "New Jersey"), ("NM", "New Mexico"), ("NY", "New York"),
-    ("NC", "North Carolina"), ("ND", "North Dakota"), ("OH", "Ohio"), ("OK", "Oklahoma"),
-    ("OR", "Oregon"), ("PA", "Pennsylvania"), ("RI", "Rhode Island"), ("SC", "South Carolina"),
-    ("SD", "South Dakota"), ("TN", "Tennessee"), ("TX", "Texas"), ("UT", "Utah"),
-    ("VT", "Vermont"), ("VA", "Virginia"), ("WA", "Washington"), ("WV", "West Virginia"),
-    ("WI", "Wisconsin"), ("WY", "Wyoming"), ("PR", "Puerto Rico"),
-    # Canada
-    ("AB", "Alberta"), ("BC", "British Columbia"), ("MB", "Manitoba"), ("NB", "New Brunswick"),
-    ("NL", "Newfoundland and Labrador"), ("NS", "Nova Scotia"), ("NT", "Northwest Territories"),
-    ("NU", "Nunavut"), ("ON", "Ontario"), ("PE", "Prince Edward Island"), ("QC", "Quebec"),
-    ("SK", "Saskatchewan"), ("YT", "Yukon"),
-    # Australia
-    ("NSW", "New South Wales"), ("VIC", "Victoria"), ("QLD", "Queensland"),
-    ("WA-AU", "Western Australia"), ("SA", "South Australia"), ("TAS", "Tasmania"),
-    ("ACT", "Australian Capital Territory"), ("NT-AU", "Northern Territory"),
+_UNITED_STATES, _CANADA, _AUSTRALIA = "United States", "Canada", "Australia"
+
+#: (country, postal code, full name). A code names a state only within its country: WA is
+#: Washington in the United States and Western Australia in Australia, NL Newfoundland and
+#: Labrador in Canada and Nuevo León in Mexico (whose states are not listed: kept as typed).
+STATES: tuple[tuple[str, str, str], ...] = tuple(
+    (country, code, name)
+    for country, rows in (
+        (_UNITED_STATES, (
+            ("AL", "Alabama"), ("AK", "Alaska"), ("AZ", "Arizona"), ("AR", "Arkansas"),
+            ("CA", "California"), ("CO", "Colorado"), ("CT", "Connecticut"), ("DE", "Delaware"),
+            ("DC", "District of Columbia"), ("FL", "Florida"), ("GA", "Georgia"),
+            ("HI", "Hawaii"), ("ID", "Idaho"), ("IL", "Illinois"), ("IN", "Indiana"),
+            ("IA", "Iowa"), ("KS", "Kansas"), ("KY", "Kentucky"), ("LA", "Louisiana"),
+            ("ME", "Maine"), ("MD", "Maryland"), ("MA", "Massachusetts"), ("MI", "Michigan"),
+            ("MN", "Minnesota"), ("MS", "Mississippi"), ("MO", "Missouri"), ("MT", "Montana"),
+            ("NE", "Nebraska"), ("NV", "Nevada"), ("NH", "New Hampshire"),
+            ("NJ", "New Jersey"), ("NM", "New Mexico"), ("NY", "New York"),
+            ("NC", "North Carolina"), ("ND", "North Dakota"), ("OH", "Ohio"),
+            ("OK", "Oklahoma"), ("OR", "Oregon"), ("PA", "Pennsylvania"),
+            ("RI", "Rhode Island"), ("SC", "South Carolina"), ("SD", "South Dakota"),
+            ("TN", "Tennessee"), ("TX", "Texas"), ("UT", "Utah"), ("VT", "Vermont"),
+            ("VA", "Virginia"), ("WA", "Washington"), ("WV", "West Virginia"),
+            ("WI", "Wisconsin"), ("WY", "Wyoming"), ("PR", "Puerto Rico"),
+        )),
+        (_CANADA, (
+            ("AB", "Alberta"), ("BC", "British Columbia"), ("MB", "Manitoba"),
+            ("NB", "New Brunswick"), ("NL", "Newfoundland and Labrador"), ("NS", "Nova Scotia"),
+            ("NT", "Northwest Territories"), ("NU", "Nunavut"), ("ON", "Ontario"),
+            ("PE", "Prince Edward Island"), ("QC", "Quebec"), ("SK", "Saskatchewan"),
+            ("YT", "Yukon"),
+        )),
+        (_AUSTRALIA, (
+            ("NSW", "New South Wales"), ("VIC", "Victoria"), ("QLD", "Queensland"),
+            ("WA", "Western Australia"), ("SA", "South Australia"), ("TAS", "Tasmania"),
+            ("ACT", "Australian Capital Territory"), ("NT", "Northern Territory"),
+        )),
+    )
+    for code, name in rows
 )  # fmt: skip
+#: Other spellings of a state's name, by the name.
+_STATE_SPELLINGS = {"Quebec": ("Québec",)}
 
 
 def _key(text: str) -> str:
@@ -105,18 +122,22 @@ def _countries() -> dict[str, str]:
 
 
 @cache
-def _states() -> dict[str, str]:
-    table: dict[str, str] = {}
-    for code, name in STATES:
-        table.setdefault(_key(code), name)
-        table.setdefault(_key(name), name)
-    table.setdefault(_key("Québec"), "Quebec")
-    return table
+def _states() -> dict[str | None, dict[str, str]]:
+    """Each listed country's codes and names, and under None all of them, a code taken by
+    the first country listing it (the United States, then Canada): a person whose country is
+    not known is read as before countries were asked."""
+    tables: dict[str | None, dict[str, str]] = {None: {}}
+    for country, code, name in STATES:
+        spellings = (code, name, *_STATE_SPELLINGS.get(name, ()))
+        for table in (tables.setdefault(country, {}), tables[None]):
+            for spelling in spellings:
+                table.setdefault(_key(spelling), name)
+    return tables
 
 
 @cache
 def _state_codes() -> dict[str, str]:
-    return {name: code.split("-")[0] for code, name in STATES}
+    return {name: code for _, code, name in STATES}
 
 
 @lru_cache(maxsize=4096)  # people type the same few spellings; junk must not grow it
@@ -126,9 +147,12 @@ def country_name(text: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def state_name(text: str) -> str | None:
-    """The full name for a US/Canadian/Australian state code or name, else None."""
-    return _states().get(_key(text))
+def state_name(text: str, country: str | None = None) -> str | None:
+    """The full name for a state code or name of `country` (as `country_name` spells it;
+    None: not known, any listed country's), else None: a state of a country not listed,
+    or of none, is kept as typed rather than read as another country's."""
+    table = _states().get(country)
+    return table.get(_key(text)) if table is not None else None
 
 
 def state_code(name: str) -> str | None:

@@ -47,10 +47,13 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What a transform may know besides the value: the system and the dictionary's tables."""
+    """What a transform may know besides the value: the system and the dictionary's tables,
+    and for a read that depends on it (`Transform.placed`) the record's country, as the
+    `country` transform reads it (None: blank or not mapped)."""
 
     system: System
     tables: Mapping[str, Table | None] = field(default_factory=dict)
+    country: str | None = None
 
 
 ReadFn = Callable[[Value, Context], Result]
@@ -63,6 +66,7 @@ class Transform:
     read: ReadFn
     write: WriteFn
     doc: str
+    placed: bool = False  # its read needs `Context.country` (a state code names no state alone)
 
 
 def _blank(value: Value) -> bool:
@@ -148,11 +152,12 @@ def _country(value: Value, ctx: Context) -> Result:
     return Result(name)
 
 
-def _state(value: Value, ctx: Context) -> Result:
+def _state_read(value: Value, ctx: Context) -> Result:
     if _blank(value):
         return Result(None)
     text = str(value).strip()
-    return Result(places.state_name(text) or text)
+    country = ctx.country if isinstance(ctx.country, str) else None
+    return Result(places.state_name(text, country) or text)
 
 
 # -- HubSpot's string-typed scalars ------------------------------------------------------------
@@ -367,7 +372,13 @@ def _registry() -> dict[str, Transform]:
         Transform("email", _email_read, _email_read, "trims and lower-cases the address"),
         Transform("phone", _phone, _phone, "E.164 when the digits allow, else kept and flagged"),
         Transform("country", _country, _country, "country names as Salesforce's picklist spells"),
-        Transform("state", _state, _state, "US, Canadian, Australian codes -> full names"),
+        Transform(
+            "state",
+            _state_read,
+            _text_read,  # read already spelled it for its country: a code kept stays one
+            "US, Canadian, Australian codes -> full names, in the person's country",
+            placed=True,
+        ),
         Transform("integer", _integer_read, _number_write, "HubSpot's number strings <-> int"),
         Transform("number", _number_read, _number_write, "HubSpot's number strings <-> float"),
         Transform("boolean", _boolean_read, _boolean_write, "'true'/'false' <-> bool"),

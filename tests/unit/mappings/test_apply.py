@@ -357,7 +357,7 @@ def people(draw: st.DrawFn) -> Person:
         job_title=maybe(words),
         phone=maybe(phones),
         country=maybe(st.sampled_from([row[0] for row in places.COUNTRIES])),
-        state=maybe(st.sampled_from([name for _, name in places.STATES])),
+        state=maybe(st.sampled_from([name for _, _, name in places.STATES])),
         score=maybe(st.integers(0, 1000)),
         lead_source=maybe(words),
         original_campaign=maybe(words),

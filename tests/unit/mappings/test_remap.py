@@ -22,6 +22,8 @@ BASES: list[tuple[System, str, dict[str, FieldValue]]] = [
             "lifecyclestage": "marketingqualifiedlead",
             "hs_lead_status": "OPEN",
             "phone": "+1 415 555 0101",
+            "country": "Australia",
+            "state": "WA",
         },
     ),
     (
@@ -33,11 +35,14 @@ BASES: list[tuple[System, str, dict[str, FieldValue]]] = [
             "Company": "Acme",
             "Status": "Working - Contacted",
             "IsConverted": False,
+            "Country": "Mexico",
+            "State": "NL",
         },
     ),
     (System.SALESFORCE, "Contact", {"Email": "d@x.com", "LastName": "Dee"}),
 ]
-#: Values of every shape a write carries: blank, text, number-like, date-like, a picklist value.
+#: Values of every shape a write carries: blank, text, number-like, date-like, a picklist
+#: value, state codes and the countries they depend on (WA: Washington or Western Australia).
 SAMPLES: tuple[FieldValue, ...] = (
     None,
     "",
@@ -47,6 +52,10 @@ SAMPLES: tuple[FieldValue, ...] = (
     "1772323200000",
     "Closed - Not Converted",
     "salesqualifiedlead",
+    "WA",
+    "NL",
+    "Australia",
+    "USA",
 )
 
 
