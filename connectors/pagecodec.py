@@ -26,6 +26,7 @@ def encode_page(page: Page) -> bytes:
                 r.modified_at,
                 r.deleted,
                 r.merged_into,
+                r.other_emails,
             )
             for r in page
         ],
@@ -41,8 +42,11 @@ def decode_page(data: bytes) -> Page:
             modified_at,
             deleted=deleted,
             merged_into=merged_into,
+            other_emails=other_emails,
         )
-        for system, obj, ident, fields, modified_at, deleted, merged_into in pickle.loads(data)  # noqa: S301 (our own bytes, see above)
+        for system, obj, ident, fields, modified_at, deleted, merged_into, other_emails in (
+            pickle.loads(data)  # noqa: S301 (our own bytes, see above)
+        )
     ]
 
 

@@ -66,7 +66,10 @@ class SourceRecord:
     """A record as read from a system, with the modification time its cursor is built on.
 
     `deleted` marks a record seen in the recycle bin (Salesforce IsDeleted, HubSpot archived);
-    `merged_into` names the surviving id when the system merged this record away.
+    `merged_into` names the surviving id when the system merged this record away;
+    `other_emails` are the addresses besides its email field that the system finds the record
+    by, as written there (HubSpot's additional emails: a merge keeps the merged-away contact's
+    address there, and an upsert by it lands on this record).
     """
 
     key: RecordKey
@@ -74,6 +77,7 @@ class SourceRecord:
     modified_at: datetime
     deleted: bool = False
     merged_into: str | None = None
+    other_emails: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", _frozen(self.fields))

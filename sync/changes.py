@@ -82,4 +82,6 @@ def any_changed(current: Values, snapshot: Values) -> bool:
 
 def overlay(record: SourceRecord, fields: Mapping[str, FieldValue], key: RecordKey) -> SourceRecord:
     """`record` as it will read after `fields` are written to it (as `key`, for creates)."""
-    return SourceRecord(key, {**record.fields, **fields}, record.modified_at)
+    return SourceRecord(
+        key, {**record.fields, **fields}, record.modified_at, other_emails=record.other_emails
+    )

@@ -92,6 +92,7 @@ class _Packed:
     modified_at: datetime
     deleted: bool
     merged_into: str | None
+    other_emails: tuple[str, ...]
 
 
 _Kept = SourceRecord | _Packed
@@ -107,6 +108,7 @@ def _pack(record: SourceRecord) -> _Kept:
         record.modified_at,
         record.deleted,
         record.merged_into,
+        record.other_emails,
     )
 
 
@@ -119,4 +121,5 @@ def _unpack(kept: _Kept) -> SourceRecord:
         kept.modified_at,
         deleted=kept.deleted,
         merged_into=kept.merged_into,
+        other_emails=kept.other_emails,
     )

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.hubspot.objects import MERGED_IDS, ObjectSpec
+from connectors.hubspot.objects import ADDITIONAL_EMAILS, MERGED_IDS, ObjectSpec
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 
 
@@ -60,8 +60,15 @@ def merged_ids(raw: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(part.strip() for part in str(text).split(";") if part.strip())
 
 
+def additional_emails(value: object) -> tuple[str, ...]:
+    """The addresses of an `hs_additional_emails` value (';'-separated), as written."""
+    text = "" if value is None else str(value)
+    return tuple(dict.fromkeys(part.strip() for part in text.split(";") if part.strip()))
+
+
 def to_record(spec: ObjectSpec, raw: Mapping[str, Any]) -> SourceRecord:
-    """One HubSpot record; archived records are `deleted` (HubSpot's recycling bin)."""
+    """One HubSpot record; archived records are `deleted` (HubSpot's recycling bin). A
+    contact's additional emails are its `other_emails` (an archived one's free up: none)."""
     props: Mapping[str, Any] = raw.get("properties") or {}
     fields: dict[str, FieldValue] = {
         str(k): (None if v is None else str(v)) for k, v in props.items()
@@ -75,6 +82,7 @@ def to_record(spec: ObjectSpec, raw: Mapping[str, Any]) -> SourceRecord:
         fields=fields,
         modified_at=moment,
         deleted=archived,
+        other_emails=() if archived else additional_emails(props.get(ADDITIONAL_EMAILS)),
     )
 
 

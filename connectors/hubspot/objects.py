@@ -19,6 +19,9 @@ SEARCH_CAP = 10_000  # search stops answering past this offset (§5)
 SEARCH_BODY_LIMIT = 3_000  # search request bodies above this many characters get a 400 (§5)
 ID_PROPERTY = "hs_object_id"
 MERGED_IDS = "hs_merged_object_ids"  # ';'-separated ids merged into the survivor (§9)
+# A contact's other addresses, ';'-separated: unique like `email`, found by lookups and upserts
+# by email, and where a merge keeps the merged-away contact's address (§8, §9)
+ADDITIONAL_EMAILS = "hs_additional_emails"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ CONTACTS = ObjectSpec(
         "baton_id",
         "baton_funnel_stage",
         "baton_rejection_reason",
+        ADDITIONAL_EMAILS,  # read with every listing and search: `SourceRecord.other_emails`
     ),
 )
 COMPANIES = ObjectSpec(

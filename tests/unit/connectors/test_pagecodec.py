@@ -17,6 +17,7 @@ def test_a_page_comes_back_equal_with_its_field_types() -> None:
             RecordKey(System.HUBSPOT, "contacts", "101"),
             {"email": "a@example.com", "hubspotscore": "12", "jobtitle": None},
             AT,
+            other_emails=("b@example.com",),
         ),
         SourceRecord(
             RecordKey(System.SALESFORCE, "Lead", "00Q000000000000001"),

@@ -46,6 +46,7 @@ def test_a_kept_record_comes_back_exactly() -> None:
         },
         START,
         merged_into="00Q000000000000009",
+        other_emails=("b@x.com",),  # a HubSpot contact's in life; kept whatever the record
     )
     dated = SourceRecord(
         RecordKey(System.SALESFORCE, "Lead", "00Q000000000000002"), {"At": START}, START

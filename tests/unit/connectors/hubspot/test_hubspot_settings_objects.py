@@ -133,6 +133,25 @@ def test_archived_records_are_deleted_and_merged_ids_become_stubs() -> None:
     ]
 
 
+def test_a_contacts_additional_emails_are_read_as_its_other_emails() -> None:
+    """Read with every listing and search (no call of their own), as HubSpot keeps them: a
+    merge leaves the merged-away contact's address there."""
+    assert "hs_additional_emails" in CONTACTS.read_properties()
+    raw = {
+        "id": "7",
+        "properties": {
+            "email": "alice@example.com",
+            "hs_additional_emails": "Bob@Example.com; b@example.com;;",
+        },
+        "updatedAt": "2024-01-01T00:00:00Z",
+    }
+    assert to_record(CONTACTS, raw).other_emails == ("Bob@Example.com", "b@example.com")
+    archived = {**raw, "archived": True, "archivedAt": "2024-02-01T00:00:00Z"}
+    assert to_record(CONTACTS, archived).other_emails == ()  # HubSpot frees them
+    plain = {"id": "8", "properties": {"email": "x@example.com"}}
+    assert to_record(CONTACTS, plain).other_emails == ()
+
+
 def test_the_window_has_a_fixed_upper_bound_and_a_lookback() -> None:
     now = datetime(2025, 1, 1, 12, tzinfo=UTC)
     cursor = now - timedelta(hours=1)
