@@ -73,6 +73,20 @@ class Person(Base):
     created_at: Mapped[datetime]
 
 
+class RecordAddress(Base):
+    """An address a system also finds a record by, besides the record's email field: a HubSpot
+    contact's additional emails (where a merge keeps the merged-away contact's address). An
+    upsert by such an address lands on the record, so identity takes the address as naming it
+    (`sync.identity`). One row per record and address, normalised as people's emails are."""
+
+    __tablename__ = "record_addresses"
+
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    object: Mapped[str] = mapped_column(String(OBJECT), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID), primary_key=True)
+    email_normalized: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+
+
 class IdentityLink(Base):
     """A record linked to a person. At most one active link per person per system.
 

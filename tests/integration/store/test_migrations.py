@@ -29,6 +29,7 @@ TABLES = {
     "listing_positions",
     "pending_creates",
     "purge_hints",
+    "record_addresses",
 }
 
 
@@ -43,7 +44,7 @@ def test_upgrade_from_empty_builds_every_table_at_head(empty_url: URL) -> None:
         upgrade(engine)  # again, by engine: already at head, a no-op
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
-            assert current_revision(conn) == head_revision() == "0009"
+            assert current_revision(conn) == head_revision() == "0010"
     finally:
         engine.dispose()
 
