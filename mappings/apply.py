@@ -35,6 +35,7 @@ from mappings.transforms import (
     Value,
     WriteFn,
     get,
+    normalise_email,
     same,
     truncate,
 )
@@ -295,9 +296,10 @@ class Mapper:
         return found
 
     def source_digest(self, record: SourceRecord, extra: Sequence[str] = ()) -> str:
-        """A fingerprint of every field `to_person` reads from `record` (plus `extra`), salted
-        with the dictionary and Baton's version: equal digests map to equal people, so a
-        record whose digest did not change need not be mapped again."""
+        """A fingerprint of every field `to_person` reads from `record` (plus `extra`, and its
+        other emails, which identity reads), salted with the dictionary and Baton's version:
+        equal digests map to equal people, so a record whose digest did not change need not
+        be mapped again. A record without other emails digests as it did before they were."""
         key = (record.key.system, record.key.object)
         names = self._digested.get(key)
         if names is None:
@@ -307,9 +309,11 @@ class Mapper:
             )
             self._digested[key] = names
         get_field = record.fields.get
-        read = list(map(get_field, names))
+        read: list[object] = list(map(get_field, names))
         if extra:
             read.extend(map(get_field, extra))
+        if record.other_emails:
+            read.append(record.other_emails)
         encoded = orjson.dumps(read, default=str)
         return hashlib.blake2b(encoded, key=self._salt, digest_size=16).hexdigest()
 
@@ -669,6 +673,14 @@ class Mapper:
 
     def _where(self, person: Person) -> str:
         return str(person.outcome or person.stage or "no stage")
+
+
+def addresses(record: SourceRecord) -> frozenset[str]:
+    """The addresses besides its email field the record's system finds it by, as the `email`
+    transform reads them (a deleted record's are free: none)."""
+    if record.deleted or not record.other_emails:
+        return frozenset()
+    return frozenset(a for e in record.other_emails if (a := normalise_email(e)) is not None)
 
 
 def converted_lead(record: SourceRecord) -> bool:

@@ -91,6 +91,13 @@ def _email(value: Value) -> str | None:
     return text.lower() if text is not None else None
 
 
+def normalise_email(value: str) -> str | None:
+    """An address as the `email` transform reads it (trimmed, lower-cased; None when blank):
+    what people are matched on, for addresses read outside a field map (`SourceRecord`'s
+    `other_emails`)."""
+    return _email(value)
+
+
 def _text_read(value: Value, ctx: Context) -> Result:
     text = _text(value)
     return Result(text) if text is not None else NOTHING

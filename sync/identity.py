@@ -16,7 +16,13 @@ Order of evidence, strongest first:
    (an inactive link, reason `conversion`), checked before any email match: such Leads are
    never email twins of the Contact or of each other;
 4. the normalized email, when exactly one person has it and that person has no record in the
-   record's system yet.
+   record's system yet. A record of the other system that keeps the email as an address it is
+   also found by (a HubSpot contact's additional emails, where a merge keeps the merged-away
+   contact's address) names its person too, as HubSpot itself resolves it: a Salesforce
+   record with that email pairs with the contact's person (reason `additional_email`, told by
+   a note: `addressed`) rather than getting a create whose upsert would land on the contact.
+   A person linked by email before the contact's addresses were known (read in the same poll,
+   later) whose only record that is moves there (`regroup`).
 
 Anything else is ambiguous: two records of one system with one email, or a cross-id claimed by
 two records. Ambiguous records are reported (counted and logged as an `identity` decision with
@@ -39,9 +45,10 @@ from datetime import datetime
 from types import MappingProxyType
 
 from connectors.records import RecordKey, SourceRecord, System
-from mappings.apply import CONTACT, LEAD, OPPORTUNITY, converted_lead
+from mappings.apply import CONTACT, LEAD, OPPORTUNITY, addresses, converted_lead
 from mappings.model import Person
 from sync.store._sql import Db
+from sync.store.addresses import holders_of
 from sync.store.decisions import people_with_rule
 from sync.store.links import (
     Link,
@@ -58,6 +65,7 @@ from sync.store.people import (
     existing_people,
     people_by_email,
     people_by_emails,
+    set_emails,
 )
 
 NAMESPACE = uuid.UUID("6f1d3c1e-7a52-4d5e-9a0b-2b8f3b0c7d11")
@@ -94,6 +102,18 @@ def parse_baton_id(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """A record linked (or moved) to a person because its email is an address the person's
+    record in the other system is also found by."""
+
+    person_id: uuid.UUID
+    key: RecordKey
+    holder: RecordKey  # the record keeping the email as an address of its own
+    email: str
+    why: str
 
 
 class IdentityRaced(Exception):
@@ -144,11 +164,19 @@ class Identity:
     # Each moved record's person when this unit decided the move (None: no one's, as far as
     # it knew): another process linking it since is a race (`_check_unraced`)
     _moved_from: dict[RecordKey, uuid.UUID | None] = field(default_factory=dict)
+    # Records linked or moved by an address (`Addressed`), for the decision log; people left
+    # without records by such a move, whose email then names no one (`regroup`)
+    addressed: list[Addressed] = field(default_factory=list)
+    vacated: set[uuid.UUID] = field(default_factory=set)
+    # Addresses of records this unit read (`read_addresses`): they override the store's
+    _addresses: dict[RecordKey, frozenset[str]] = field(default_factory=dict)
+    _kept_holders: dict[str, list[RecordKey]] = field(default_factory=dict)  # as stored
 
     # -- reading ---------------------------------------------------------------------------------
 
     def resolve(self, items: Sequence[tuple[SourceRecord, Person]]) -> None:
         """Decide the person of every record (ambiguous ones stay out of `person_of`)."""
+        self.read_addresses(record for record, _ in items)
         keys = [record.key for record, _ in items]
         page = page_links(self.db, [k for k in keys if k not in self.person_of], OPPORTUNITY)
         stored = page.people
@@ -189,6 +217,9 @@ class Identity:
                 self._flagged[system] |= people_with_rule(
                     self.db, candidates, IDENTITY_FIELD, ambiguous_rule(system)
                 )
+        self.load_holders(
+            p.email for _, p in unlinked if p.email and parse_baton_id(p.baton_id) is None
+        )
         # Leads converted into one Contact, and that Contact, are one human's records: one
         # twin between them, not several.
         grouped: dict[tuple[System, str], set[RecordKey]] = defaultdict(set)
@@ -198,8 +229,11 @@ class Identity:
                     converted.get(record.key, record.key)
                 )
         twins = {twin: len(keys) for twin, keys in grouped.items()}
-        # Converted Leads last: their Contact, when in the page, is resolved first.
-        for record, person in sorted(unlinked, key=lambda item: item[0].key in converted):
+        # Converted Leads last: their Contact, when in the page, is resolved first; records
+        # with addresses of their own first, so the records those name find their person.
+        for record, person in sorted(
+            unlinked, key=lambda item: (item[0].key in converted, not item[0].other_emails)
+        ):
             if record.key in self.person_of:
                 continue  # a duplicate within the page
             contact = converted.get(record.key)
@@ -331,23 +365,140 @@ class Identity:
             self.ambiguous.append(Ambiguity(key, bid, email, why, holder=current))
 
     def _by_email(self, key: RecordKey, email: str, twins: int) -> None:
-        candidates = self._people_with_email(email)
+        by_email = self._people_with_email(email)
+        named = self.named_by(email, key.system)
+        candidates = list(dict.fromkeys([*by_email, *(o for _, o in named if o is not None)]))
         flagged = self._flagged[key.system] & set(candidates)
         holders = [p for p in candidates if key.system in self.active.get(p, {})]
         free = [p for p in candidates if p not in holders]
-        if twins > 1 or flagged or holders or len(free) > 1:
-            if holders:
-                why = f"{self.active[holders[0]][key.system]} already has the email {email}"
+        nameless = [holder for holder, owner in named if owner is None]
+        if twins > 1 or flagged or holders or len(free) > 1 or nameless:
+            if nameless:
+                why = (
+                    f"{nameless[0]} keeps {email} as an additional email and is no one's "
+                    "record yet: not linked, and no record is made that would land on it"
+                )
+            elif holders:
+                record = self.active[holders[0]][key.system]
+                why = f"{record} already has the email {email}"
+                if holders[0] not in by_email:
+                    holder = next(h for h, o in named if o == holders[0])
+                    why = (
+                        f"{holder} keeps {email} as an additional email (a HubSpot merge), "
+                        f"and its person already has {record}"
+                    )
             elif twins > 1 or flagged:
                 why = f"{twins if twins > 1 else 'several'} {key.system} records share {email}"
             else:
                 why = f"{len(free)} people share the email {email}"
+                if any(p not in by_email for p in free):
+                    holder = next(h for h, o in named if o in free)
+                    why += f" (one by {holder}'s additional emails)"
             target = (holders or free)[0] if holders or free else self._new_person(key, email, None)
             self._ambiguous(key, target, email, why)
+        elif free and free[0] not in by_email:
+            holder = next(h for h, o in named if o == free[0])
+            self._link(free[0], key, LinkReason.ADDITIONAL_EMAIL)
+            self._addressed(free[0], key, holder, email)
         elif free:
             self._link(free[0], key, LinkReason.EMAIL)
         else:
             self._new_person(key, email, LinkReason.EMAIL)
+
+    # -- addresses ---------------------------------------------------------------------------------
+
+    def read_addresses(self, records: Iterable[SourceRecord]) -> None:
+        """What these records say of their addresses now (a deleted record: none), over what
+        the store kept of them."""
+        for record in records:
+            self._addresses[record.key] = addresses(record)
+
+    def load_holders(self, emails: Iterable[str]) -> None:
+        """Read the records the store keeps these addresses for, their people, and whether
+        those were reported ambiguous: one query for a page of addresses (`named_by` asks
+        for one at a time), and no more when no record keeps any."""
+        unseen = [e for e in dict.fromkeys(emails) if e not in self._kept_holders]
+        if not unseen:
+            return
+        found = holders_of(self.db, unseen)
+        for email in unseen:
+            self._kept_holders[email] = found.get(email, [])
+        held = {key for keys in found.values() for key in keys}
+        if not held:
+            return
+        self._stored_owners(held)
+        owners = [p for key in held if (p := self._owner(key)) is not None]
+        for system in System:
+            self._flagged[system] |= people_with_rule(
+                self.db, owners, IDENTITY_FIELD, ambiguous_rule(system)
+            )
+
+    def named_by(self, email: str, system: System) -> list[tuple[RecordKey, uuid.UUID | None]]:
+        """The records outside `system` that keep `email` as an address of their own (as this
+        unit read them, else as stored), each with its person (None: no one's current record):
+        whom a `system` record with that email belongs to."""
+        self.load_holders([email])
+        kept = [
+            key
+            for key in self._kept_holders[email]
+            if key not in self._addresses and key.system is not system
+        ]
+        read = [
+            key
+            for key, found in self._addresses.items()
+            if email in found and key.system is not system
+        ]
+        named = sorted({*kept, *read})
+        self._stored_owners(named)  # read this unit, yet not resolved in it (a quiet one)
+        return [(key, self._owner(key)) for key in named]
+
+    def _addressed(self, pid: uuid.UUID, key: RecordKey, holder: RecordKey, email: str) -> None:
+        why = (
+            f"{key} has the email {email}, which {holder} keeps as an additional email (a "
+            f"HubSpot merge keeps the merged-away contact's address there): {key} is paired "
+            f"with {holder}, as HubSpot finds {holder} by it, and the field rules decide "
+            "their values"
+        )
+        self.addressed.append(Addressed(pid, key, holder, email, why))
+
+    def regroup(self, items: Iterable[tuple[SourceRecord, Person]]) -> None:
+        """Records linked by email before the other system's record keeping that email as an
+        address was read (both read in one poll, this one first): when the record is its
+        person's only one, and the address's person has none in the record's system and no
+        other record of the unit claims it so, the record moves to that person (reason
+        `additional_email`). Any other case is left to the creation guard (`sync.unit`),
+        which makes no record that would land on the address's holder."""
+        wanted: dict[RecordKey, tuple[uuid.UUID, str]] = {}
+        for record, person in items:
+            key = record.key
+            pid = self.person_of.get(key)
+            if pid is None or not person.email or record.deleted:
+                continue
+            if self.active.get(pid, _NO_RECORDS) != {key.system: key}:
+                continue  # not the person's only record (or not its current one)
+            wanted[key] = (pid, person.email)
+        if not wanted:
+            return
+        self.load_holders(email for _, email in wanted.values())
+        claims: dict[uuid.UUID, list[tuple[RecordKey, RecordKey, str]]] = defaultdict(list)
+        for key, (pid, email) in wanted.items():
+            named = self.named_by(email, key.system)
+            owners = {owner for _, owner in named}
+            if len(named) != 1 or None in owners or pid in owners:
+                continue
+            [(holder, owner)] = named
+            assert owner is not None
+            if key.system not in self.active.get(owner, _NO_RECORDS):
+                claims[owner].append((key, holder, email))
+        for owner, claimed in claims.items():
+            if len(claimed) != 1:
+                continue  # several records name one contact: none is picked
+            [(key, holder, email)] = claimed
+            left = self.person_of[key]
+            self.move(owner, key, LinkReason.ADDITIONAL_EMAIL)
+            self.active[left].pop(key.system, None)
+            self.vacated.add(left)
+            self._addressed(owner, key, holder, email)
 
     def _people_with_email(self, email: str) -> list[uuid.UUID]:
         if email not in self._email_people:
@@ -479,3 +630,8 @@ class Identity:
         for pid, key, reason in self.moves:
             relink(db, pid, key, reason, at=when)
         associate(db, self.associations, at=when)
+        # a person whose only record moved by an address is no one now: its email must not
+        # make it a candidate beside the person it moved to
+        emptied = [p for p in self.vacated if not self.active.get(p)]
+        if emptied:
+            set_emails(db, [(p, None) for p in sorted(emptied)])

@@ -6,7 +6,9 @@ every write, so `baton why` can tell the story and a dry run can print it.
 
 Per person:
 - shared fields follow their dictionary rule (`sync.rules`), counting only changes since each
-  side's snapshot;
+  side's snapshot; a Salesforce email that is one of the HubSpot contact's additional emails
+  agrees with the contact's email (HubSpot finds the contact by either: the pair was linked
+  by it), so neither side's address is written over the other's;
 - the funnel position is computed by the state machine from both sides (`Mapper.derive`, rules
   R1-R4) and written to whichever side says otherwise;
 - the cross-system id (`baton_id`) is written on both sides, so links survive a lost store;
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
-from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper, converted_lead
+from mappings.apply import HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper, addresses, converted_lead
 from mappings.dictionary import FieldMap
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
@@ -37,6 +39,7 @@ from sync.rules import FieldState, decide
 from sync.values import OUTCOME, STAGE, CanonicalView, Values, plain
 
 BATON_ID = "baton_id"
+EMAIL = "email"  # the canonical field people are matched on (`sync.identity`)
 OUTCOME_REASON = "outcome_reason"
 LEAD_STATUS = "lead_status"
 # Status fields that may be blank, so leaving an outcome can clear them (HubSpot's lead status;
@@ -261,6 +264,7 @@ class Planner:
                     and len(hv) > limit
                     and self._holds_cut(sf.key.object, name, hv, sv)
                 )
+                and not (name == EMAIL and sv in addresses(hs.record))
             ]
         )
         for name, fmap, hv, sv in differing:

@@ -32,7 +32,15 @@ from sqlalchemy import Connection
 
 from connectors.protocol import Connector
 from connectors.records import ContactRole, RecordKey, SourceRecord, System
-from mappings.apply import CONTACT, LEAD, OPPORTUNITY, PERSON_OBJECTS, Mapper, converted_lead
+from mappings.apply import (
+    CONTACT,
+    LEAD,
+    OPPORTUNITY,
+    PERSON_OBJECTS,
+    Mapper,
+    addresses,
+    converted_lead,
+)
 from mappings.model import FUNNEL_STAGE, Person
 from sync import collector, deletes
 from sync.changes import LIFECYCLE_FIELD, any_changed
@@ -57,6 +65,7 @@ from sync.plan import (
 )
 from sync.report import CycleReport, PlannedWrite
 from sync.store import dead_letters as letters_repo
+from sync.store.addresses import addresses_of, keep_addresses
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, NewDeadLetter
 from sync.store.decisions import (
@@ -117,6 +126,9 @@ NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
 WRITE_WARNING = "write_warning"  # the rule of a note saying what a write cut (`Write.warnings`)
 EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no HubSpot contact
+#: The rule of a note saying a record was linked, or moved, to a person by an address the
+#: person's record in the other system keeps (`sync.identity.Addressed`).
+ADDITIONAL_EMAIL = "additional_email"
 #: The rule of a note saying why a HubSpot contact at MQL or later gets no Salesforce Lead
 #: (`PersonPlan.not_handed_off`): logged once per change, counted in `CycleReport.not_handed_off`.
 NOT_HANDED_OFF = "not_handed_off"
@@ -158,6 +170,8 @@ class _Gathered:
     assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending create kept
     inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
     binned: set[uuid.UUID] = field(default_factory=set)  # waiting for a twin in a bin (`_binned`)
+    # HubSpot contacts whose addresses changed since kept (none: deleted), to keep (`_addresses`)
+    addresses: dict[RecordKey, frozenset[str]] = field(default_factory=dict)
 
 
 class Worker:
@@ -587,6 +601,7 @@ class Worker:
         signals: list[SourceRecord] = []
         digests: dict[RecordKey, str] = {}
         quiet: dict[RecordKey, datetime] = {}
+        as_stored: set[RecordKey] = set()  # digests as stored: their addresses kept as read
         for r in records:
             state = states.get(r.key)
             if r.deleted or (
@@ -601,6 +616,7 @@ class Worker:
             digests[r.key] = digest = self.mapper.source_digest(r, CONVERSION_FIELDS)
             if state is not None and state.source_digest == digest:
                 quiet[r.key] = r.modified_at
+                as_stored.add(r.key)
             else:
                 live.append(r)
         known = (
@@ -640,6 +656,8 @@ class Worker:
             unpropagated,
         )
         earlier = len(identity.ambiguous)  # a dry run's identity carries other pages' too
+        addressed = len(identity.addressed)
+        identity.read_addresses(records)  # the quiet and deleted ones' too
         identity.resolve([(r, people[r.key]) for r in live])
         claims = [a for a in identity.ambiguous[earlier:] if a.holder is not None]
         holders = (
@@ -647,6 +665,20 @@ class Worker:
             if claims
             else {}
         )
+        identity.regroup([(r, people[r.key]) for r in live])
+        for moved in identity.addressed[addressed:]:
+            notes.append(
+                note_about(
+                    moved.person_id,
+                    IDENTITY_FIELD,
+                    ADDITIONAL_EMAIL,
+                    trigger,
+                    now,
+                    run_id,
+                    moved.key,
+                    moved.why,
+                )
+            )
         if signals:  # an Opportunity's change plans its person, with the person's records
             found = find_links(conn, [r.key for r in signals])
             identity.follow({key: link.person_id for key, link in found.items()})
@@ -810,6 +842,7 @@ class Worker:
                 digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
         snapshots = {k: values for k, (values, _) in stored.items()}
         seen_at = {k: at for k, (_, at) in stored.items()}
+        addressed_now = _addresses(conn, [*records, *in_hand.values()], as_stored)
         lonely = [p for p in touched if identity.counterpart(p, System.SALESFORCE) is None]
         flagged = (
             people_with_rule(conn, lonely, IDENTITY_FIELD, ambiguous_rule(System.SALESFORCE))
@@ -824,11 +857,15 @@ class Worker:
             if contacts_made
             else []
         )
-        for pid, (contact, holder, email) in _emails_taken(conn, identity, people, contactless):
+        for pid, (contact, holder, email, kept) in _emails_taken(
+            conn, identity, people, contactless
+        ):
             flagged.add(pid)
+            whose = f"person {holder}'s" if holder is not None else "no one's record"
+            has = "keeps as an additional email" if kept else "has the email"
             why = (
-                f"{contact}, person {holder}'s, has the email {email}: no HubSpot contact is made "
-                "for this person while it does (an upsert on email would overwrite it)"
+                f"{contact}, {whose}, {has} {email}: no HubSpot contact is made for this "
+                "person while it does (an upsert on email would land on it)"
             )
             notes.append(
                 note_about(pid, IDENTITY_FIELD, EMAIL_TAKEN, trigger, now, run_id, contact, why)
@@ -852,6 +889,7 @@ class Worker:
             assumed=assumed,
             inherited=baselines,
             binned=binned,
+            addresses=addressed_now,
         )
 
     def _quiet(
@@ -1415,6 +1453,7 @@ class Worker:
                 snapshots[key] = SnapshotWrite(key, gathered.snapshots[key])
         transitions, explanations = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
+        keep_addresses(tx, gathered.addresses)
         unstored = {pid for pid in failed if not unsent.get(pid)}  # kept every snapshot
         emails += _edited_emails(identity, plans, unstored, snapshots, gathered.snapshots)
         if emails:
@@ -1592,17 +1631,37 @@ def _email(values: Values) -> str | None:
     return email if isinstance(email, str) else None
 
 
+def _addresses(
+    conn: Connection, records: Iterable[SourceRecord], as_stored: Collection[RecordKey]
+) -> dict[RecordKey, frozenset[str]]:
+    """The HubSpot contacts (the records with addresses: `SourceRecord.other_emails`) whose
+    addresses differ from those kept, with what they say now (a deleted one: none). A record
+    whose digest is as stored is skipped: the digest covers its addresses, and they were kept
+    in the commit that stored it; the rest are asked for in one query."""
+    read = {
+        r.key: addresses(r)
+        for r in records
+        if r.key.system is System.HUBSPOT and r.key not in as_stored
+    }
+    if not read:
+        return {}
+    kept = addresses_of(conn, read)
+    return {key: now for key, now in read.items() if kept.get(key, frozenset()) != now}
+
+
 def _emails_taken(
     conn: Connection,
     identity: Identity,
     people: Mapping[RecordKey, Person],
     contactless: Sequence[uuid.UUID],
-) -> list[tuple[uuid.UUID, tuple[RecordKey, uuid.UUID, str]]]:
+) -> list[tuple[uuid.UUID, tuple[RecordKey, uuid.UUID | None, str, bool]]]:
     """Of people without a HubSpot contact, those whose Salesforce record's email is another
-    person's who has one: (person, (that contact, its person, the email)). That contact is one
-    stored, or one this unit resolved and has not stored yet (a unit reads the contacts its
-    creates would land on: `_unseen_matches`): a Lead converted into a Contact Baton has not
-    linked gives its person that Contact's email, which may be another human's."""
+    person's who has one, or an address a contact not theirs keeps (its additional emails, as
+    a HubSpot merge leaves them): (person, (that contact, its person or None, the email, kept
+    as an additional email)). That contact is one stored, or one this unit resolved and has not
+    stored yet (a unit reads the contacts its creates would land on: `_unseen_matches`): a
+    Lead converted into a Contact Baton has not linked gives its person that Contact's email,
+    which may be another human's."""
     emails: dict[uuid.UUID, str] = {}
     for pid in contactless:
         key = identity.counterpart(pid, System.SALESFORCE)
@@ -1624,9 +1683,10 @@ def _emails_taken(
         ):
             in_unit.setdefault(address, []).append((key, owner))
     holders = people_by_emails(conn, list(dict.fromkeys(emails.values())))
+    identity.load_holders(emails.values())
     others = {q for pid, email in emails.items() for q in holders.get(email, ()) if q != pid}
     contacts = active_keys_for(conn, others) if others else {}
-    taken = []
+    taken: list[tuple[uuid.UUID, tuple[RecordKey, uuid.UUID | None, str, bool]]] = []
     for pid, email in emails.items():
         mine = [(key, owner) for key, owner in in_unit.get(email, ()) if owner != pid]
         stored = [
@@ -1636,7 +1696,12 @@ def _emails_taken(
         ]
         if mine or stored:
             contact, other = (mine or stored)[0]
-            taken.append((pid, (contact, other, email)))
+            taken.append((pid, (contact, other, email, False)))
+            continue
+        kept = [(c, o) for c, o in identity.named_by(email, System.SALESFORCE) if o != pid]
+        if kept:
+            contact, owner = kept[0]
+            taken.append((pid, (contact, owner, email, True)))
     return taken
 
 

@@ -1,7 +1,9 @@
 """`baton why <email> [field]`: the story of one person, so "it keeps changing back" has an answer.
 
-For each person with that email (more than one means the address is shared or duplicated, and
-the engine reported the ambiguity rather than guess): the records they are linked to, now and
+For each person with that email, or whose record the address names (a HubSpot contact keeping
+it as an additional email, where a merge keeps the merged-away contact's address) - more than
+one means the address is shared or duplicated, and the engine reported the ambiguity rather
+than guess: the records they are linked to, now and
 before, with every relink and its reason; the first time they entered each funnel stage; and
 the decision log (both sides' values before and after, the rule, the winner, the trigger),
 merged into one timeline in time order; and the open dead letters of their records (a write a
@@ -20,9 +22,10 @@ from sqlalchemy import select
 
 from connectors.records import RecordKey, System
 from sync.store._sql import Db, chunked, connection
+from sync.store.addresses import holders_of
 from sync.store.dead_letters import COLUMNS, DeadLetter, DeadLetterStatus, letter_from_row
 from sync.store.decisions import Decision, decisions_for
-from sync.store.links import LinkChange, LinkReason, history
+from sync.store.links import LinkChange, LinkReason, find_links, history
 from sync.store.people import people_by_email
 from sync.store.schema import DeadLetter as DeadLetterRow
 from sync.store.schema import IdentityLink, Person
@@ -85,7 +88,12 @@ def why(db: Db, email: str, field: str | None = None) -> WhyReport:
     in the story); without, it holds every link change, stage entry and decision.
     """
     normalized = normalize_email(email)
-    stories = tuple(_story(db, pid, field) for pid in people_by_email(db, normalized))
+    named = find_links(db, holders_of(db, [normalized]).get(normalized, []))
+    people = [
+        *people_by_email(db, normalized),
+        *(link_.person_id for link_ in named.values() if link_.active),
+    ]
+    stories = tuple(_story(db, pid, field) for pid in dict.fromkeys(people))
     return WhyReport(normalized, field, stories)
 
 

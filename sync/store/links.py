@@ -31,6 +31,9 @@ class LinkReason(StrEnum):
     CREATED = "created"  # we created the counterpart record
     CROSS_ID = "cross_id"  # matched by the cross-system id property written on both sides
     EMAIL = "email"  # matched by normalised email
+    # matched by an address the other system also finds its record by (HubSpot's additional
+    # emails: a merge keeps the merged-away contact's address there)
+    ADDITIONAL_EMAIL = "additional_email"
     CONVERSION = "conversion"  # a Lead was converted; the link moved to its Contact
     MERGE = "merge"  # records or people were merged on either side
     MANUAL = "manual"  # an operator said so

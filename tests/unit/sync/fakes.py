@@ -3,7 +3,9 @@
 They keep the protocol's promises the engine relies on: `read_changes` is half-open and
 ordered by (modified_at, id); writes stamp the record with the fake clock (plus `skew`, the
 vendor's clock offset from Baton's, which `vendor_now` reflects); `match_on` upserts
-find the record carrying that value (emails compared case-insensitively, as HubSpot does);
+find the record carrying that value (emails compared case-insensitively, as HubSpot does; a
+HubSpot contact is found by its additional emails too, `hs_additional_emails`, which it reads
+as `other_emails`);
 refusals come back as outcomes with a vendor code and message. `writes` counts records
 created, updated or deleted through the API, like the sandboxes' `/_sandbox/stats`; `remove`
 is a user's delete in the UI.
@@ -38,6 +40,12 @@ from mappings.apply import Mapper
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONTACT_ROLE = "OpportunityContactRole"
+ADDITIONAL = "hs_additional_emails"  # a HubSpot contact's other addresses, ';'-separated
+
+
+def _additional(fields: Mapping[str, FieldValue]) -> tuple[str, ...]:
+    value = fields.get(ADDITIONAL)
+    return tuple(e.strip() for e in value.split(";") if e.strip()) if isinstance(value, str) else ()
 
 
 class FakeClock:
@@ -170,6 +178,10 @@ class FakeConnector:
             value = s.fields.get(name)
             if not s.deleted and value is not None:
                 index.setdefault(_match_key(name, value), []).append(i)
+        if self.system is System.HUBSPOT and name == "email":  # HubSpot: additional ones too
+            for i, s in self.objects.get(obj, {}).items():
+                for other in () if s.deleted else _additional(s.fields):
+                    index.setdefault(_match_key(name, other), []).append(i)
         return index
 
     def live(self, obj: str) -> dict[str, dict[str, FieldValue]]:
@@ -200,6 +212,7 @@ class FakeConnector:
         read returns (`known`) change."""
         template, system = self._template(obj), self.system
         names = self._templates[obj][0]
+        hubspot = system is System.HUBSPOT
 
         def make(ident: str, stored: Stored) -> SourceRecord:
             record = stored.record
@@ -210,6 +223,7 @@ class FakeConnector:
                     stored.modified_at,
                     stored.deleted,
                     stored.merged_into,
+                    _additional(stored.fields) if hubspot and not stored.deleted else (),
                 )
                 stored.made_from = names
             return record
@@ -416,6 +430,8 @@ class FakeConnector:
             email = stored.fields.get("email")
             if not stored.deleted and isinstance(email, str) and email.strip():
                 held.setdefault(email.strip().lower(), set()).add(ident)
+            for other in () if stored.deleted else _additional(stored.fields):
+                held.setdefault(other.lower(), set()).add(ident)
         return held
 
     def delete(self, object: str, ids: Sequence[str]) -> list[WriteOutcome]:
