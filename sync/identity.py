@@ -170,6 +170,7 @@ class Identity:
     vacated: set[uuid.UUID] = field(default_factory=set)
     # Addresses of records this unit read (`read_addresses`): they override the store's
     _addresses: dict[RecordKey, frozenset[str]] = field(default_factory=dict)
+    _read_holders: dict[str, set[RecordKey]] = field(default_factory=dict)  # by address
     _kept_holders: dict[str, list[RecordKey]] = field(default_factory=dict)  # as stored
 
     # -- reading ---------------------------------------------------------------------------------
@@ -411,7 +412,13 @@ class Identity:
         """What these records say of their addresses now (a deleted record: none), over what
         the store kept of them."""
         for record in records:
-            self._addresses[record.key] = addresses(record)
+            now = addresses(record)
+            before = self._addresses.get(record.key)
+            self._addresses[record.key] = now
+            for gone in before - now if before else ():
+                self._read_holders[gone].discard(record.key)
+            for address in now:
+                self._read_holders.setdefault(address, set()).add(record.key)
 
     def load_holders(self, emails: Iterable[str]) -> None:
         """Read the records the store keeps these addresses for, their people, and whether
@@ -443,11 +450,7 @@ class Identity:
             for key in self._kept_holders[email]
             if key not in self._addresses and key.system is not system
         ]
-        read = [
-            key
-            for key, found in self._addresses.items()
-            if email in found and key.system is not system
-        ]
+        read = [key for key in self._read_holders.get(email, ()) if key.system is not system]
         named = sorted({*kept, *read})
         self._stored_owners(named)  # read this unit, yet not resolved in it (a quiet one)
         return [(key, self._owner(key)) for key in named]
