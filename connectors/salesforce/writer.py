@@ -44,6 +44,7 @@ LOCKED = "UNABLE_TO_LOCK_ROW"
 NOT_WRITABLE = "BATON_FIELD_NOT_WRITABLE"  # refused before any call: not in the object table
 UNPROCESSED = "UNPROCESSED"  # a completed Bulk job's row in neither result file
 BULK_NULL = "#N/A"  # Bulk API 2.0: an empty cell leaves a field alone, #N/A sets it to null
+_QUOTE_WHEN = frozenset(',"\r\n')  # a Bulk CSV field holding any of these is quoted
 _TRANSIENT_CODES = frozenset({LOCKED})
 _GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})  # a delete finds nothing to do
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
@@ -343,13 +344,21 @@ def _cell(value: FieldValue) -> str:
     return str(value)
 
 
+def _quoted(text: str) -> str:
+    """A CSV field, quoted when it holds the delimiter, a quote or either line-break character.
+    Written by hand: the csv module quotes only its own line terminator's characters, so with
+    LF rows a lone CR went out bare, and Salesforce's parser ends a row at it."""
+    if _QUOTE_WHEN.isdisjoint(text):
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
 def _to_csv(columns: list[str], rows: Iterator[dict[str, FieldValue]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    """The job's CSV: comma-delimited (the job's default), LF rows (`lineEnding` LF)."""
+    lines = [",".join(_quoted(c) for c in columns)]
     for row in rows:
-        writer.writerow([_cell(row[c]) if c in row else "" for c in columns])
-    return out.getvalue()
+        lines.append(",".join(_quoted(_cell(row[c])) if c in row else "" for c in columns))
+    return "\n".join(lines) + "\n"
 
 
 def _bulk_outcomes(

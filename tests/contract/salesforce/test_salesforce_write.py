@@ -159,6 +159,33 @@ def test_given_a_small_bulk_threshold_when_upserting_then_bulk_job_outcomes_matc
     assert not any(o.created for o in again)
 
 
+def test_given_bulk_values_with_line_breaks_quotes_and_commas_then_the_org_stores_them_as_sent(
+    served: Served,
+) -> None:
+    """The org's CSV parser ends a row at a bare CR as at a LF: a value holding one must be
+    quoted, or its row splits (refused, or written cut short)."""
+    connector = served.connector(bulk_threshold=5)
+    titles = ["VP\rSales", "Head\nof Ops", "CR LF\r\nhere", 'The "Boss"', "CEO, CTO", "ends\r"]
+    keys = [f"bt-{uuid.uuid4()}" for _ in titles]
+    patches = [
+        _upsert("Lead", k, LastName=f"Q{i}", Company="Quote", Title=t)
+        for i, (k, t) in enumerate(zip(keys, titles, strict=True))
+    ]
+    try:
+        served.reset_stats()
+        outcomes = connector.write("Lead", patches)
+        routes = served.stats()["by_route"]
+        written = connector.read_by_ids("Lead", [o.id or "" for o in outcomes])
+    finally:
+        connector.close()
+
+    assert any("jobs/ingest" in route for route in routes)
+    assert [(o.ok, o.error_code) for o in outcomes] == [(True, None)] * len(titles)
+    by_key = {r.get("Baton_Id__c"): r for r in written}
+    assert [by_key[k].get("Title") for k in keys] == titles
+    assert [by_key[k].get("LastName") for k in keys] == [f"Q{i}" for i in range(len(titles))]
+
+
 @pytest.mark.parametrize("ended", ["Failed", "Aborted"])
 def test_given_a_bulk_job_that_stops_part_way_then_its_results_still_decide_each_row(
     served: Served, monkeypatch: pytest.MonkeyPatch, ended: str

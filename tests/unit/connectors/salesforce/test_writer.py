@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from connectors.errors import PermanentError
@@ -163,6 +165,31 @@ def test_bulk_results_are_joined_back_by_the_match_value() -> None:
     csv_text = sdk.calls[0]["csv"]
     assert csv_text.splitlines()[0] == "Baton_Id__c,LastName,Phone"
     assert csv_text.splitlines()[1] == "b0,L,#N/A"
+
+
+def test_a_bulk_value_holding_a_line_break_quote_or_comma_is_quoted() -> None:
+    """A lone CR went out bare (the csv module quotes only its own terminator's characters),
+    and Salesforce's parser ends a row at it; a CSV reader must read back every value."""
+    values = ["a\rb", "c\nd", "e\r\nf", 'say "hi"', "x,y", "plain", "trailing\r"]
+    patches = [
+        RecordPatch(
+            RecordKey(System.SALESFORCE, "Lead", ""),
+            {"Baton_Id__c": f"b{i}", "Title": value},
+            match_on="Baton_Id__c",
+        )
+        for i, value in enumerate(values)
+    ]
+    sdk = ScriptedSdk([IngestResult("750x", 0, 0, "", "", "")])
+
+    Writer(sdk, bulk_threshold=2).write(LEAD, patches)  # type: ignore[arg-type]
+
+    text = sdk.calls[0]["csv"]
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows == [["Baton_Id__c", "Title"], *([f"b{i}", v] for i, v in enumerate(values))]
+    # a LF per row and the header's, and one inside the quotes of each value holding one
+    assert text.count("\n") == len(values) + 1 + 2
+    assert '"a\rb"' in text
+    assert "b5,plain\n" in text  # quoted only when needed
 
 
 def test_bulk_error_text_is_split_into_code_message_and_fields() -> None:
