@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from types import FrameType
 from typing import Annotated
 
@@ -68,10 +69,13 @@ def run(
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        log.info("stopping", extra={"kv": {"signal": name}})
         if daemon is None:  # still starting: nothing is in hand, so stop at once
             raise StartUpStopped(name)
         daemon.request_stop()
+        # Logged from another thread: the handler runs on the main thread, which may be inside
+        # a write to stderr, and writing there again raises (a reentrant call), out of the
+        # handler before the stop was asked for.
+        threading.Thread(target=_stopping, args=(name,), name="baton-stopping").start()
 
     # First of all: as PID 1 (a container) a signal without a handler is ignored, and start-up
     # can wait on a database that does not answer.
@@ -91,11 +95,16 @@ def run(
                     fail(f"baton run --once: cycle failed: {exc}", 1)
             else:
                 serve(settings, runtime, daemon, metrics)
-        except StartUpStopped:
+        except StartUpStopped as stopped:
+            _stopping(str(stopped))
             log.info("stopped", extra={"kv": {"during": "start-up"}})
         finally:
             if runtime is not None:
                 runtime.close()
+
+
+def _stopping(signal_name: str) -> None:
+    log.info("stopping", extra={"kv": {"signal": signal_name}})
 
 
 def serve(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from types import FrameType, SimpleNamespace
@@ -67,4 +68,66 @@ def test_a_sigterm_during_start_up_ends_it_at_once_and_releases_the_runtime(
     run_cli.run(once=once, env_file=None)  # returns: exit status 0
 
     assert time.monotonic() - began < 5
+    assert runtime.closed
+
+
+class Log:
+    """`baton run`'s logger, writing to a stream the main thread may be in the middle of a
+    write to: then a write from the main thread, a signal handler's, is the reentrant call
+    Python's buffered stderr refuses (RuntimeError, out of the handler)."""
+
+    def __init__(self) -> None:
+        self.writing = False  # the main thread is inside a write
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+        self.stopping = threading.Event()
+
+    def info(self, msg: str, *, extra: dict[str, Any]) -> None:
+        if self.writing and threading.current_thread() is threading.main_thread():
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+        self.lines.append((msg, extra["kv"]))
+        if msg == "stopping":
+            self.stopping.set()
+
+    error = warning = info
+
+
+class WritingDaemon:
+    """A daemon signalled while the main thread writes a log line."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def serve(self, *_args: object) -> None:
+        self.log.writing = True
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs on the main thread between bytecodes
+        finally:
+            self.log.writing = False
+
+
+def test_a_sigterm_while_a_log_line_is_written_still_stops_the_daemon_and_is_logged(
+    handlers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler logged "stopping" itself: a SIGTERM landing in a write to stderr raised
+    there, before the stop was asked for, and the daemon ran on (to Docker's SIGKILL)."""
+    runtime, log = Runtime(), Log()
+    daemon = WritingDaemon(log)
+    settings: Any = SimpleNamespace(baton=SimpleNamespace())
+    monkeypatch.setattr(run_cli, "log", log)
+    monkeypatch.setattr(run_cli, "settings_or_exit", lambda _env_file: settings)
+    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings, prepare: runtime)
+    monkeypatch.setattr(run_cli.wiring, "daemon_for", lambda *_a, **_k: daemon)
+    monkeypatch.setattr(run_cli, "BatonMetrics", lambda **_: None)
+    monkeypatch.setattr(run_cli, "serve", lambda *args: daemon.serve(*args))
+
+    run_cli.run(once=False, env_file=None)
+
+    assert daemon.stop_requested
+    assert log.stopping.wait(timeout=5)
+    assert ("stopping", {"signal": "SIGTERM"}) in log.lines
     assert runtime.closed
