@@ -39,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from baton.cli.common import EnvFileOption, fail, settings_or_exit
+from baton.cli.common import EnvFileOption, fail, settings_or_exit, stopped_status
 from baton.cli.run import start_runtime
 from baton.cli.since import since_parser
 from baton.daemon import record_budgets
@@ -339,12 +339,6 @@ class StopOnSignal:
         )
 
 
-def _status(stopped_by: list[int]) -> int:
-    """The exit status of a stop, as a shell reports a process ended by that signal (130 for
-    Ctrl-C, 143 for SIGTERM)."""
-    return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
-
-
 def _again(exc: Exception, *, dry_run: bool, since: datetime | None) -> str:
     """What running the backfill again does after `exc`, when that helps: after a failure that
     passes by itself (a dropped connection, a limit, the store's server restarting) it goes on
@@ -464,12 +458,14 @@ def backfill(
             console.print(unprepared_line(unprepared), highlight=False)
     except StopRequested:
         if dry_run:
-            fail("baton backfill: stopped; nothing was written (dry run)", _status(stopped_by))
+            fail(
+                "baton backfill: stopped; nothing was written (dry run)", stopped_status(stopped_by)
+            )
         fail(
             "baton backfill: stopped; what it did is kept ('baton status'); run it again to "
             "finish: it goes on from the last page each listing committed"
             + (" (a --since run reads its window again)" if since is not None else ""),
-            _status(stopped_by),
+            stopped_status(stopped_by),
         )
     except BackfillRunning as exc:
         fail(f"baton backfill: {exc}", 1)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -77,6 +78,12 @@ def fail(line: str, code: int = 1) -> NoReturn:
         raise SystemExit(code)
     Console(emoji=False, stderr=True, highlight=False).print(escape(redact(line)), soft_wrap=True)
     raise SystemExit(code)
+
+
+def stopped_status(signals: Sequence[int]) -> int:
+    """The exit status of a command a signal stopped before it was done, as a shell reports a
+    process that signal ended: 130 for Ctrl-C (SIGINT), 143 for SIGTERM; the first one counts."""
+    return 128 + (signals[0] if signals else signal.SIGINT)
 
 
 def settings_or_exit(env_file: Path | None) -> Settings:

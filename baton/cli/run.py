@@ -16,6 +16,7 @@ from baton.cli.common import (
     fail,
     fatal_lines_logged,
     settings_or_exit,
+    stopped_status,
     store_errors,
 )
 from baton.daemon import CycleFailed, Daemon, HttpServer
@@ -63,11 +64,14 @@ def run(
     Baton's HubSpot properties are created in the first cycle, tried again each cycle until
     done: only bad settings stop start-up. SIGTERM ends a poll at the page in hand (what it
     read is committed; its run is recorded as interrupted), finishes a webhook batch in hand,
-    then exits 0.
+    then exits 0. `--once` stopped so exits 143 (130 for Ctrl-C), as `baton backfill` does:
+    its cycle did not complete.
     """
     daemon: Daemon | None = None
+    stopped_by: list[int] = []
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        stopped_by.append(signum)
         name = signal.Signals(signum).name
         if daemon is None:  # still starting: nothing is in hand, so stop at once
             raise StartUpStopped(name)
@@ -93,11 +97,24 @@ def run(
                     daemon.cycle(force_timers=True)
                 except CycleFailed as exc:
                     fail(f"baton run --once: cycle failed: {exc}", 1)
+                if stopped_by:
+                    fail(
+                        f"baton run --once: stopped by {signal.Signals(stopped_by[0]).name} "
+                        "before the cycle completed; what it read is committed, and the next "
+                        "run goes on from there",
+                        stopped_status(stopped_by),
+                    )
             else:
                 serve(settings, runtime, daemon, metrics)
         except StartUpStopped as stopped:
             _stopping(str(stopped))
             log.info("stopped", extra={"kv": {"during": "start-up"}})
+            if once:  # a script must not take a cycle that never ran for one that did
+                fail(
+                    f"baton run --once: stopped by {signal.Signals(stopped_by[0]).name} "
+                    "during start-up; no cycle ran",
+                    stopped_status(stopped_by),
+                )
         finally:
             if runtime is not None:
                 runtime.close()

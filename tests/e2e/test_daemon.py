@@ -94,8 +94,15 @@ def test_with_json_logs_every_line_of_a_failed_run_once_is_json(
     assert "pat-na1-not-the-right-token" not in result.stderr
 
 
-def test_run_once_finishes_its_cycle_on_sigterm_and_exits_0(box: Sandbox, tmp_path: Path) -> None:
-    """SIGTERM during the cycle lets it finish: its run is recorded as ended, not left open."""
+def test_run_once_stopped_by_sigterm_exits_143_and_says_so(box: Sandbox, tmp_path: Path) -> None:
+    """SIGTERM ends the cycle's poll at the call in hand, its run recorded as interrupted, not
+    left open; a cron job or script is told the cycle did not complete (it exited 0)."""
+    slow = {"slow_rate": 1.0, "slow_seconds": 1.5}  # a poll of many calls: the stop finds it
+    with httpx.Client(
+        verify=ssl.create_default_context(cafile=box.tls.ca_cert), timeout=10
+    ) as http:
+        for url in (box.hubspot_url, box.salesforce_url):
+            http.put(f"{url}/_sandbox/faults", json=slow).raise_for_status()
     process = subprocess.Popen(
         [*BATON, "run", "--once", "--env-file", str(box.config.directory / "sandbox.env")],
         cwd=tmp_path,
@@ -107,24 +114,28 @@ def test_run_once_finishes_its_cycle_on_sigterm_and_exits_0(box: Sandbox, tmp_pa
     try:
         assert process.stderr is not None
         seen = []
-        for line in process.stderr:  # the poll is done; the webhook keys and timers follow
+        for line in process.stderr:  # the properties are made: the poll begins
             seen.append(line)
-            if "msg=poll" in line:
+            if "created HubSpot properties" in line:
                 break
         process.send_signal(signal.SIGTERM)
         remaining = process.communicate(timeout=120)[1]
-        assert process.returncode == 0, "".join(seen) + remaining
+        assert process.returncode == 143, "".join(seen) + remaining
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    assert 'msg="poll stopped"' in remaining, remaining
+    assert remaining.strip().splitlines()[-1] == (
+        "baton run --once: stopped by SIGTERM before the cycle completed; what it read is "
+        "committed, and the next run goes on from there"
+    )
     store = make_engine(sqlite_url(tmp_path / "baton.db"))
     with store.connect() as conn:
         runs = recent_runs(conn)
-    assert [run.status for run in runs if run.kind is RunKind.DAEMON] == [RunStatus.SUCCEEDED]
-    # none left running: a reconciliation the stop found begun ends at its page in hand
-    assert {run.status for run in runs} <= {RunStatus.SUCCEEDED, RunStatus.INTERRUPTED}
     store.dispose()
+    assert [run.status for run in runs if run.kind is RunKind.DAEMON] == [RunStatus.INTERRUPTED]
+    assert RunStatus.RUNNING not in {run.status for run in runs}
 
 
 def _daemon(box: Sandbox, tmp_path: Path, **settings: str) -> subprocess.Popen[str]:

@@ -28,6 +28,7 @@ from baton.cli.backfill import (
     run_backfill,
     unprepared_line,
 )
+from baton.cli.common import stopped_status
 from connectors.errors import (
     AuthError,
     ConfigError,
@@ -226,9 +227,9 @@ def test_a_failed_backfill_says_run_it_again_only_when_that_helps(
 
 
 def test_a_stop_exits_as_the_shell_reports_its_signal() -> None:
-    assert backfill_cli._status([signal.SIGTERM]) == 143
-    assert backfill_cli._status([signal.SIGINT, signal.SIGTERM]) == 130  # the first one asked
-    assert backfill_cli._status([]) == 130
+    assert stopped_status([signal.SIGTERM]) == 143
+    assert stopped_status([signal.SIGINT, signal.SIGTERM]) == 130  # the first one asked
+    assert stopped_status([]) == 130
 
 
 def test_a_backfill_that_went_on_from_an_interrupted_one_says_so() -> None:

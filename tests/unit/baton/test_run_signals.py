@@ -49,7 +49,7 @@ class Runtime:
 
 @pytest.mark.parametrize("once", [False, True])
 def test_a_sigterm_during_start_up_ends_it_at_once_and_releases_the_runtime(
-    handlers: None, monkeypatch: pytest.MonkeyPatch, once: bool
+    handlers: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], once: bool
 ) -> None:
     runtime = Runtime()
     settings: Any = SimpleNamespace(baton=SimpleNamespace())
@@ -65,9 +65,61 @@ def test_a_sigterm_during_start_up_ends_it_at_once_and_releases_the_runtime(
     monkeypatch.setattr(run_cli, "BatonMetrics", lambda **_: None)
     began = time.monotonic()
 
-    run_cli.run(once=once, env_file=None)  # returns: exit status 0
+    if once:  # no cycle ran: a script must not take it for one that did
+        with pytest.raises(SystemExit) as exited:
+            run_cli.run(once=once, env_file=None)
+        assert exited.value.code == 143
+        line = capsys.readouterr().err.strip()
+        assert line == "baton run --once: stopped by SIGTERM during start-up; no cycle ran"
+    else:
+        run_cli.run(once=once, env_file=None)  # returns: exit status 0 (a restart policy)
 
     assert time.monotonic() - began < 5
+    assert runtime.closed
+
+
+class StoppedDaemon:
+    """A daemon whose cycle a signal stops part way: the poll ends at its page in hand and
+    `cycle` returns, as `Daemon.cycle` does after `PollStopped`."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def cycle(self, *, force_timers: bool) -> None:
+        os.kill(os.getpid(), self.signum)
+        time.sleep(0.05)  # the handler runs on the main thread between bytecodes
+        assert self.stop_requested
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_run_once_stopped_part_way_exits_as_the_shell_reports_its_signal(
+    handlers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signum: int,
+    code: int,
+) -> None:
+    """A cron job or script must know the cycle did not complete (it exited 0)."""
+    runtime = Runtime()
+    settings: Any = SimpleNamespace(baton=SimpleNamespace())
+    monkeypatch.setattr(run_cli, "settings_or_exit", lambda _env_file: settings)
+    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings, prepare: runtime)
+    monkeypatch.setattr(run_cli.wiring, "daemon_for", lambda *_a, **_k: StoppedDaemon(signum))
+    monkeypatch.setattr(run_cli, "BatonMetrics", lambda **_: None)
+
+    with pytest.raises(SystemExit) as exited:
+        run_cli.run(once=True, env_file=None)
+
+    assert exited.value.code == code
+    name = signal.Signals(signum).name
+    assert capsys.readouterr().err.strip() == (
+        f"baton run --once: stopped by {name} before the cycle completed; what it read is "
+        "committed, and the next run goes on from there"
+    )
     assert runtime.closed
 
 
