@@ -40,7 +40,7 @@ from rich.text import Text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from baton.cli.common import EnvFileOption, fail, settings_or_exit, stopped_status
-from baton.cli.run import start_runtime
+from baton.cli.run import StartUpStopped, prepare_hubspot, start_runtime
 from baton.cli.since import since_parser
 from baton.daemon import record_budgets
 from baton.facade import Engine, Report
@@ -314,18 +314,24 @@ def next_steps(
 
 
 class StopOnSignal:
-    """The command's SIGINT and SIGTERM handler: the first signal asks for a stop at the next
-    page boundary, and says so at once (a page can take seconds); a second Ctrl-C interrupts
-    at once. `signals` keeps them, for the exit status."""
+    """The command's SIGINT and SIGTERM handler. While `starting` (nothing read yet, and the
+    store or a vendor may not answer) a signal ends start-up at once (`StartUpStopped`).
+    Afterwards the first signal asks for a stop at the next page boundary, and says so at once
+    (a page can take seconds); a second Ctrl-C interrupts at once. `signals` keeps them, for
+    the exit status."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.stop = threading.Event()
         self.signals: list[int] = []
+        self.starting = True
 
     def __call__(self, signum: int, _frame: FrameType | None) -> None:
         self.signals.append(signum)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.starting:
+            self.stop.set()
+            raise StartUpStopped(signal.Signals(signum).name)
         if not self.stop.is_set():
             self.stop.set()
             # Printed from a thread: the handler may run while the main thread holds the
@@ -376,7 +382,6 @@ def _unprepared(runtime: Runtime) -> list[str]:
     try:
         return runtime.unprepared()
     except Exception as exc:
-        runtime.close()
         fail(f"baton backfill: cannot read HubSpot's properties: {one_line(exc)}", 1)
 
 
@@ -430,19 +435,27 @@ def backfill(
     After an interruption, run it again: each listing goes on from the last page it
     committed, and what was already synced is not written again.
     """
+    console = Console(emoji=False)
+    stopper = StopOnSignal(console)
+    stop, stopped_by = stopper.stop, stopper.signals
+    # First of all, as `baton run` does: start-up can wait on a store or a vendor that does not
+    # answer, and as PID 1 (a container) a signal without a handler is ignored.
+    signal.signal(signal.SIGINT, stopper)
+    signal.signal(signal.SIGTERM, stopper)
     if system is not None:
         for obj in objects or ():
             if (System(system.value), obj) not in PERSON_OBJECTS:
                 fail(f"baton backfill: --object {obj!r} is not a {system.value} object", 2)
-    settings = settings_or_exit(env_file)
-    runtime = start_runtime(settings, prepare=not dry_run)
-    console = Console(emoji=False)
-    unprepared = _unprepared(runtime) if dry_run else []
-    stopper = StopOnSignal(console)
-    stop, stopped_by = stopper.stop, stopper.signals
-    signal.signal(signal.SIGINT, stopper)
-    signal.signal(signal.SIGTERM, stopper)
+    runtime: Runtime | None = None
     try:
+        settings = settings_or_exit(env_file)
+        runtime = start_runtime(settings)
+        if dry_run:
+            unprepared = _unprepared(runtime)
+        else:  # as the daemon's cycle does first
+            unprepared = []
+            prepare_hubspot(runtime, "baton backfill")
+        stopper.starting = False
         run_backfill(
             runtime.engine,
             console,
@@ -456,6 +469,13 @@ def backfill(
         )
         if unprepared:
             console.print(unprepared_line(unprepared), highlight=False)
+    except StartUpStopped:
+        stopper.starting = False  # another signal asks for nothing more: this is the way out
+        fail(
+            "baton backfill: stopped during start-up, before reading any record; run it "
+            "again to start",
+            stopped_status(stopped_by),
+        )
     except StopRequested:
         if dry_run:
             fail(
@@ -472,5 +492,6 @@ def backfill(
     except Exception as exc:
         fail(f"baton backfill: {one_line(exc)}{_again(exc, dry_run=dry_run, since=since)}", 1)
     finally:
-        _keep_budgets(runtime)
-        runtime.close()
+        if runtime is not None:
+            _keep_budgets(runtime)
+            runtime.close()

@@ -30,24 +30,28 @@ class StartUpStopped(BaseException):
     """A signal before the daemon exists: nothing is in hand yet, so start-up ends at once."""
 
 
-def start_runtime(settings: wiring.Settings, *, prepare: bool = True) -> wiring.Runtime:
-    """Build the runtime and (`prepare`) make sure Baton's HubSpot properties exist; failures
-    are one line. The daemon does not prepare here: its cycle does (`Daemon.prepare_systems`),
-    so HubSpot down or refusing the token leaves the HTTP service up."""
+def start_runtime(settings: wiring.Settings) -> wiring.Runtime:
+    """Build the runtime; a failure is one line, exit 2. It asks no vendor anything: Baton's
+    HubSpot properties are made by `prepare_hubspot`, run by the daemon's cycle
+    (`Daemon.prepare_systems`), so HubSpot down or refusing the token leaves the HTTP service
+    up, and by `baton backfill` once its signal handlers are in place."""
     try:
         with store_errors(settings.baton.database()):
-            runtime = wiring.build(settings)
+            return wiring.build(settings)
     except Exception as exc:
         fail(f"baton: cannot start: {wiring.one_line(exc)}", 2)
-    if prepare:
-        try:
-            created = runtime.prepare_systems()
-        except Exception as exc:
-            runtime.close()
-            fail(f"baton: cannot prepare HubSpot properties: {wiring.one_line(exc)}", 1)
-        if created:
-            log.info("created HubSpot properties", extra={"kv": {"names": ",".join(created)}})
-    return runtime
+
+
+def prepare_hubspot(runtime: wiring.Runtime, command: str) -> None:
+    """Make sure Baton's HubSpot properties exist (`Runtime.prepare_systems`). HubSpot refusing
+    ends `command` with one line naming what to check (`wiring.one_line`), exit 1, as the
+    daemon's failed cycle names it; the caller closes the runtime."""
+    try:
+        created = runtime.prepare_systems()
+    except Exception as exc:
+        fail(f"{command}: cannot create Baton's HubSpot properties: {wiring.one_line(exc)}", 1)
+    if created:
+        log.info("created HubSpot properties", extra={"kv": {"names": ",".join(created)}})
 
 
 def run(
@@ -89,7 +93,7 @@ def run(
     with fatal_lines_logged(log):  # BATON_LOG_FORMAT=json: the fatal line is JSON too
         try:
             settings = settings_or_exit(env_file)
-            runtime = start_runtime(settings, prepare=False)
+            runtime = start_runtime(settings)
             metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
             daemon = wiring.daemon_for(runtime, metrics=metrics)
             if once:  # a signal ends the cycle at the page in hand: its run is recorded

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from pathlib import Path
+
+import httpx
 
 from sandbox.runtime import Sandbox
 from sync.store.budget import budgets
 from sync.store.engine import make_engine, sqlite_url
+from sync.store.runs import recent_runs
 from tests.e2e.live import BATON, writes
 
 
-def backfill(box: Sandbox, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def baton_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(Path(__file__).parents[2]),  # this checkout's baton
+        "COLUMNS": "200",
+        "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
+        **extra,
+    }
+
+
+def backfill(
+    box: Sandbox, tmp_path: Path, *args: str, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*BATON, "backfill", "--env-file", str(box.config.directory / "sandbox.env"), *args],
         cwd=tmp_path,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(Path(__file__).parents[2]),  # this checkout's baton
-            "COLUMNS": "200",
-            "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
-        },
+        env=environ if environ is not None else baton_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=240,
@@ -134,3 +146,61 @@ def test_salesforce_alone_on_a_new_store_writes_no_hubspot_contact(
     assert whole.returncode == 0, whole.stderr
     assert box.hubspot.stats.writes > 0
     assert "No HubSpot contact was made" not in whole.stdout
+
+
+def test_a_sigterm_while_it_makes_hubspots_properties_ends_it_cleanly(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """Its handlers came after start-up, which asks HubSpot for Baton's properties (and makes
+    them): a SIGTERM there killed it outright, without a word (or, as PID 1, was ignored)."""
+    slow = {"slow_rate": 1.0, "slow_seconds": 3.0, "path_prefix": "/crm/v3/properties"}
+    httpx.put(f"{box.hubspot_url}/_sandbox/faults", json=slow).raise_for_status()
+    process = subprocess.Popen(
+        [*BATON, "backfill", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=baton_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any("properties" in route for route in box.hubspot.stats.by_route):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no HubSpot properties call in 60 s"
+            time.sleep(0.05)
+        # the properties were read: it is making them now, a call every 3 s
+        process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        out, err = process.communicate(timeout=60)
+        took = time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, out + err
+    assert took < 5, f"took {took:.1f} s"  # at once, not after the call in hand
+    assert err.strip().splitlines() == [
+        "baton backfill: stopped during start-up, before reading any record; run it again to start"
+    ]
+    store = make_engine(sqlite_url(tmp_path / "baton.db"))
+    with store.connect() as conn:
+        assert recent_runs(conn) == []  # no backfill begun, none left running
+    store.dispose()
+
+
+def test_hubspot_refusing_the_token_for_its_properties_is_one_line_naming_the_fix(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    token = "pat-na1-not-the-right-token"
+    result = backfill(box, tmp_path, environ=baton_env(tmp_path, BATON_HUBSPOT_ACCESS_TOKEN=token))
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.strip().splitlines()  # no traceback
+    assert line.startswith(
+        "baton backfill: cannot create Baton's HubSpot properties: AuthError: "
+        "hubspot contacts.properties"
+    ), line
+    assert line.endswith(
+        "; check BATON_HUBSPOT_ACCESS_TOKEN (or the OAuth client and refresh token)"
+    )
+    assert token not in result.stderr

@@ -207,10 +207,11 @@ def test_a_failed_backfill_says_run_it_again_only_when_that_helps(
         store=None,
         budgets={},
         unprepared=lambda: [],
+        prepare_systems=lambda: [],
         close=lambda: None,
     )
     monkeypatch.setattr(backfill_cli, "settings_or_exit", lambda env_file: None)
-    monkeypatch.setattr(backfill_cli, "start_runtime", lambda settings, prepare: runtime)
+    monkeypatch.setattr(backfill_cli, "start_runtime", lambda settings: runtime)
     monkeypatch.setattr(backfill_cli, "_keep_budgets", lambda runtime: None)
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
@@ -284,6 +285,7 @@ def test_a_backfill_whose_creation_pass_waited_says_why_and_what_makes_them() ->
 def test_the_first_stop_signal_says_at_once_that_the_page_in_hand_ends_first() -> None:
     out = console()
     stopper = backfill_cli.StopOnSignal(out)
+    stopper.starting = False  # the backfill is under way
     previous = signal.getsignal(signal.SIGINT)
     try:
         stopper(signal.SIGTERM, None)

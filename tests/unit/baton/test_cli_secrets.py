@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -49,28 +48,19 @@ def test_fail_masks_registered_secrets_and_exits_with_the_code(
 class RefusingRuntime:
     """A runtime whose first HubSpot call fails on a header carrying the token."""
 
-    closed = False
-
     def prepare_systems(self) -> list[str]:
         raise refused(OPAQUE)
 
-    def close(self) -> None:
-        self.closed = True
 
-
-def test_start_runtime_never_prints_the_token(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_preparing_hubspot_never_prints_the_token(capsys: pytest.CaptureFixture[str]) -> None:
     """The reported walk-through: a token with a trailing CR came back whole in the error."""
-    runtime = RefusingRuntime()
-    monkeypatch.setattr(run_cli.wiring, "build", lambda _settings: runtime)
-    settings: Any = SimpleNamespace(baton=SimpleNamespace(database=lambda: "sqlite://"))
+    runtime: Any = RefusingRuntime()
     with pytest.raises(SystemExit) as caught:
-        run_cli.start_runtime(settings)
+        run_cli.prepare_hubspot(runtime, "baton backfill")
     assert caught.value.code == 1
-    assert runtime.closed
     err = capsys.readouterr().err
     assert err == (
-        "baton: cannot prepare HubSpot properties: ValueError: Invalid header value b'Bearer ***'\n"
+        "baton backfill: cannot create Baton's HubSpot properties: ValueError: Invalid header "
+        "value b'Bearer ***'\n"
     )
     assert OPAQUE not in err

@@ -60,7 +60,7 @@ def test_a_sigterm_during_start_up_ends_it_at_once_and_releases_the_runtime(
         raise AssertionError("start-up went on after SIGTERM")
 
     monkeypatch.setattr(run_cli, "settings_or_exit", lambda _env_file: settings)
-    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings, prepare: runtime)
+    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings: runtime)
     monkeypatch.setattr(run_cli.wiring, "daemon_for", stuck_start)
     monkeypatch.setattr(run_cli, "BatonMetrics", lambda **_: None)
     began = time.monotonic()
@@ -107,7 +107,7 @@ def test_run_once_stopped_part_way_exits_as_the_shell_reports_its_signal(
     runtime = Runtime()
     settings: Any = SimpleNamespace(baton=SimpleNamespace())
     monkeypatch.setattr(run_cli, "settings_or_exit", lambda _env_file: settings)
-    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings, prepare: runtime)
+    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings: runtime)
     monkeypatch.setattr(run_cli.wiring, "daemon_for", lambda *_a, **_k: StoppedDaemon(signum))
     monkeypatch.setattr(run_cli, "BatonMetrics", lambda **_: None)
 
@@ -172,7 +172,7 @@ def test_a_sigterm_while_a_log_line_is_written_still_stops_the_daemon_and_is_log
     settings: Any = SimpleNamespace(baton=SimpleNamespace())
     monkeypatch.setattr(run_cli, "log", log)
     monkeypatch.setattr(run_cli, "settings_or_exit", lambda _env_file: settings)
-    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings, prepare: runtime)
+    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings: runtime)
     monkeypatch.setattr(run_cli.wiring, "daemon_for", lambda *_a, **_k: daemon)
     monkeypatch.setattr(run_cli, "BatonMetrics", lambda **_: None)
     monkeypatch.setattr(run_cli, "serve", lambda *args: daemon.serve(*args))
