@@ -175,8 +175,22 @@ class BatonMetrics:
         self.webhooks = Counter(
             "baton_webhooks",
             "Webhook deliveries by the HTTP status answered: 2xx received, 401 rejected, 400"
-            " unreadable, 413 too large, 503 not kept (the sender retries), 404 not configured",
+            " unreadable, 413 too large, 429 from a sender whose deliveries keep failing"
+            " verification, 503 not kept (the sender retries), 404 not configured",
             ["system", "status"],
+            registry=r,
+        )
+        self.webhook_verification_failures = Counter(
+            "baton_webhook_verification_failures",
+            "Webhook deliveries that failed verification (signature, timestamp, token or"
+            " organization id), answered 401",
+            ["system"],
+            registry=r,
+        )
+        self.webhook_senders_waiting = Gauge(
+            "baton_webhook_senders_waiting",
+            "Sender addresses answered 429 for now, their deliveries having kept failing"
+            " verification",
             registry=r,
         )
         self.webhook_queue_keys = Gauge(
@@ -215,6 +229,10 @@ class BatonMetrics:
     def watch_queue(self, depth: Callable[[], int]) -> None:
         """Read `baton_webhook_queue_keys` from `depth()` when scraped."""
         self.webhook_queue_keys.set_function(lambda: float(depth()))
+
+    def watch_senders(self, waiting: Callable[[], int]) -> None:
+        """Read `baton_webhook_senders_waiting` from `waiting()` when scraped."""
+        self.webhook_senders_waiting.set_function(lambda: float(waiting()))
 
     def observe_cycle(
         self, report: CycleCounts | None, *, trigger: str, seconds: float, ok: bool = True

@@ -69,6 +69,12 @@ class BatonSettings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP service listens on.")
     http_port: int = Field(8910, ge=0, le=65535, description="Port of the HTTP service.")
+    webhook_failure_limit: int = Field(
+        20,
+        ge=0,
+        description="Failed webhook verifications from one address within a minute before it "
+        "is answered 429 for five minutes: 0 is off.",
+    )
     poll_interval_s: float = Field(30.0, gt=0, le=86_400, description="Seconds between polls.")
     sla_hours: float = Field(24.0, gt=0, le=24 * 365, description="MQL follow-up SLA in hours.")
     log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")

@@ -21,6 +21,7 @@ from baton.metrics import BatonMetrics
 from baton.service import Readiness, ServiceDeps
 from baton.service.app import Verifier
 from baton.service.dashboard import render_dashboard
+from baton.service.guard import VerificationGuard
 from baton.settings import Settings, SettingsError
 from connectors.http.budget import ApiBudget
 from connectors.http.redaction import install_redaction
@@ -266,6 +267,11 @@ def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> Ser
             sla=timedelta(hours=runtime.settings.baton.sla_hours),
         )
 
+    # A sender whose deliveries keep failing verification waits (`baton.service.guard`).
+    limit = runtime.settings.baton.webhook_failure_limit
+    guard = VerificationGuard(limit=limit) if limit > 0 else None
+    if guard is not None:
+        metrics.watch_senders(guard.waiting)
     # Without the app's client secret nothing can be verified: the route answers 404. The same
     # without the Outbound Messages' token: the org id alone is public (every Web-to-Lead form
     # carries it), and each forged message would spend the org's API calls on reads.
@@ -281,4 +287,5 @@ def service_deps(runtime: Runtime, daemon: Daemon, metrics: BatonMetrics) -> Ser
         ready=ready,
         metrics=metrics,
         dashboard=dashboard,
+        guard=guard,
     )

@@ -10,7 +10,8 @@ only a hint: the sink queues the record keys and the daemon re-reads those recor
 2xx once queued in memory (a crash loses it, and the polls, which are the truth, read the same
 records); only a purge (a privacy deletion, which no poll sees) is kept in the store first. The
 sink raising answers 503 so the sender retries: a purge the store cannot keep, or a queue that
-holds its maximum (`baton.daemon.MAX_QUEUED_KEYS`).
+holds its maximum (`baton.daemon.MAX_QUEUED_KEYS`). A sender whose deliveries keep failing
+verification is answered 429 for a while, before its body is read (`baton.service.guard`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from baton.metrics import CONTENT_TYPE, BatonMetrics
+from baton.service.guard import VerificationGuard, sender
 from connectors.errors import ConfigError, WebhookMalformed, WebhookRejected
 from connectors.records import ChangeKind, RecordKey, WebhookReceipt, WebhookRequest
 
@@ -69,6 +71,8 @@ class ServiceDeps:
     metrics: BatonMetrics | None = None
     dashboard: Callable[[], str] | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # counts failed verifications per sender and makes one that keeps failing wait (429)
+    guard: VerificationGuard | None = None
 
 
 def _keys(receipt: WebhookReceipt) -> tuple[list[RecordKey], set[RecordKey], set[RecordKey]]:
@@ -147,8 +151,24 @@ async def _receive(
     system: str,
     screen: Screen | None = None,
 ) -> Response:
-    """The answer to a delivery, counted by system and status code."""
-    response = await _answer(request, verify, deps, system, screen)
+    """The answer to a delivery, counted by system and status code; a failed verification
+    (401) is counted against its sender too, which past the guard's limit is answered 429."""
+    key = sender(request.client.host if request.client else None)
+    wait = deps.guard.retry_after(key) if deps.guard is not None and verify else None
+    if wait is not None:
+        response = Response(
+            "too many deliveries from this address failed verification; try again later\n",
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+    else:
+        response = await _answer(request, verify, deps, system, screen)
+    if response.status_code == 401:
+        if deps.metrics is not None:
+            deps.metrics.webhook_verification_failures.labels(system).inc()
+        if deps.guard is not None and deps.guard.failed(key):
+            kv = {"system": system, "sender": key, "seconds": deps.guard.block_s}
+            log.warning("webhook sender blocked", extra={"kv": kv})
     if deps.metrics is not None:
         deps.metrics.webhooks.labels(system, str(response.status_code)).inc()
     return response

@@ -191,6 +191,42 @@ def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_pa
             process.wait()
 
 
+def test_a_sender_whose_deliveries_keep_failing_verification_is_made_to_wait(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """Through a proxy on this host (trusted by uvicorn by default), which names the sender in
+    X-Forwarded-For: past BATON_WEBHOOK_FAILURE_LIMIT failures it is answered 429, the proxy's
+    own address and other senders are not."""
+    process = _daemon(box, tmp_path, BATON_WEBHOOK_FAILURE_LIMIT="3")
+    try:
+        url, seen = _serving(process, until="msg=started")
+        with httpx.Client(base_url=url, timeout=10) as http:
+            guesser = {"X-Forwarded-For": "34.120.0.1"}
+            answers = [
+                http.post("/webhooks/hubspot", content=b"[]", headers=guesser).status_code
+                for _ in range(4)
+            ]
+            other = http.post(
+                "/webhooks/hubspot", content=b"[]", headers={"X-Forwarded-For": "35.190.0.2"}
+            )
+            direct = [http.post("/webhooks/hubspot", content=b"[]").status_code for _ in range(4)]
+            metrics = http.get("/metrics").text
+        process.send_signal(signal.SIGTERM)
+        remaining = process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = "".join(seen) + remaining
+    assert answers == [401, 401, 401, 429], log
+    assert other.status_code == 401
+    assert direct == [401] * 4  # the proxy's own address (loopback) is never made to wait
+    assert 'baton_webhook_verification_failures_total{system="hubspot"} 8.0' in metrics
+    assert 'baton_webhooks_total{status="429",system="hubspot"} 1.0' in metrics
+    assert "baton_webhook_senders_waiting 1.0" in metrics
+    assert 'msg="webhook sender blocked" system=hubspot sender=34.120.0.1' in log
+
+
 def test_the_daemon_serves_while_hubspot_refuses_its_token(box: Sandbox, tmp_path: Path) -> None:
     """HubSpot refusing the token (or down) when the daemon starts stops the polls, not the
     receiver: the service comes up, /readyz says why the poll fails, /metrics counts it, and

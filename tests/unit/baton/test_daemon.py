@@ -620,7 +620,7 @@ def test_a_stop_asked_while_the_loop_holds_its_event_is_not_kept_waiting() -> No
     assert daemon.queue.wake.wait(5)
 
 
-def _runtime(store: Any, *, webhook_token: str | None = None) -> Any:
+def _runtime(store: Any, *, webhook_token: str | None = None, failure_limit: int = 20) -> Any:
     """What `service_deps` reads of a `Runtime`: the store, no HubSpot webhook secret (and the
     Outbound Messages' token only if given), no budgets."""
     from types import SimpleNamespace
@@ -629,7 +629,7 @@ def _runtime(store: Any, *, webhook_token: str | None = None) -> Any:
         store=store,
         budgets={},
         settings=SimpleNamespace(
-            baton=SimpleNamespace(sla_hours=24),
+            baton=SimpleNamespace(sla_hours=24, webhook_failure_limit=failure_limit),
             hubspot=SimpleNamespace(client_secret=None),
             salesforce=SimpleNamespace(webhook_token=webhook_token),
         ),
@@ -662,6 +662,25 @@ def test_readyz_stays_200_while_polls_fail_and_says_so_in_its_body(store) -> Non
     assert body["sync"]["last_poll_error"].startswith("DailyLimitExhausted: salesforce")
     assert body["queue"] == {"keys": 1, "max_keys": 1, "full": True}
     assert "last poll FAILED: DailyLimitExhausted" in http.get("/").text
+
+
+@pytest.mark.parametrize("limit", [0, 3])
+def test_the_webhook_failure_limit_comes_from_its_setting_and_0_is_off(store, limit: int) -> None:  # type: ignore[no-untyped-def]
+    from baton.wiring import service_deps
+
+    metrics = BatonMetrics()
+    deps = service_deps(
+        _runtime(store, failure_limit=limit), Daemon(FakeEngine(), interval_s=60), metrics
+    )
+    if limit == 0:
+        assert deps.guard is None
+        return
+    assert deps.guard is not None
+    assert deps.guard.limit == 3
+    deps.guard.failed("34.120.0.1")
+    assert not deps.guard.failed("34.120.0.1")
+    assert deps.guard.failed("34.120.0.1")
+    assert "baton_webhook_senders_waiting 1.0" in metrics.render().decode()
 
 
 def test_readyz_is_503_when_the_store_cannot_keep_what_webhooks_bring(tmp_path: Path) -> None:

@@ -10,12 +10,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from baton.daemon import HttpServer
 from baton.metrics import BatonMetrics
 from baton.service import Readiness, ServiceDeps, create_app
 from baton.service.app import MAX_BODY_BYTES
+from baton.service.guard import VerificationGuard
 from connectors.hubspot.webhooks import HubSpotWebhooks, sign_v3
 from connectors.records import RecordKey, System
 from connectors.salesforce.outbound import ACK_BODY, parse_outbound, verify_outbound
@@ -512,3 +515,97 @@ def test_webhook_answers_are_counted_by_system_and_status(sink: Sink) -> None:
         f'baton_webhooks_total{{status="{status}",system="hubspot"}}': "1.0"
         for status in ("200", "401", "413", "503")
     }
+
+
+def guarded(sink: Sink, host: str, guard: VerificationGuard, metrics: BatonMetrics) -> TestClient:
+    """The service as deliveries from `host` reach it."""
+    deps = ServiceDeps(
+        sink=sink,
+        verify_hubspot=HubSpotWebhooks(SECRET).verify,
+        screen_hubspot=HubSpotWebhooks(SECRET).check_headers,
+        verify_salesforce=functools.partial(_outbound, org=ORG),
+        metrics=metrics,
+        guard=guard,
+    )
+    return TestClient(create_app(deps), client=(host, 4000), raise_server_exceptions=False)
+
+
+def test_a_sender_whose_deliveries_keep_failing_verification_waits_and_no_other(
+    sink: Sink,
+) -> None:
+    metrics, guard = BatonMetrics(), VerificationGuard(limit=3)
+    metrics.watch_senders(guard.waiting)
+    guesser = guarded(sink, "34.120.0.1", guard, metrics)
+    hubspot = guarded(sink, "35.190.0.2", guard, metrics)
+    body = hubspot_body()
+    bad = signed_headers(body, secret="a-guess")
+    forged = outbound_body("00D00000000000XAAA")  # another org's
+
+    answers = [
+        guesser.post("/webhooks/hubspot", content=body, headers=bad),
+        guesser.post("/webhooks/salesforce", content=forged),
+        guesser.post("/webhooks/hubspot", content=b"[]"),  # no signature at all
+        # the limit reached: even a good delivery from there waits now, unread
+        guesser.post("/webhooks/hubspot", content=body, headers=signed_headers(body)),
+    ]
+    good = hubspot.post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert answers[3].headers["Retry-After"] == "300"
+    assert good.status_code == 200
+    assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]  # the good one only
+    scraped = hubspot.get("/metrics").text
+    assert 'baton_webhook_verification_failures_total{system="hubspot"} 2.0' in scraped
+    assert 'baton_webhook_verification_failures_total{system="salesforce"} 1.0' in scraped
+    assert 'baton_webhooks_total{status="429",system="hubspot"} 1.0' in scraped
+    assert "baton_webhook_senders_waiting 1.0" in scraped
+
+
+def test_a_proxys_private_address_is_never_made_to_wait(sink: Sink) -> None:
+    """Behind a reverse proxy that uvicorn does not trust, every delivery comes from its
+    address: counting it would let a few bad guesses hold up the real deliveries."""
+    metrics, guard = BatonMetrics(), VerificationGuard(limit=3)
+    proxy = guarded(sink, "10.0.3.7", guard, metrics)
+    body = hubspot_body()
+    bad = signed_headers(body, secret="a-guess")
+    answers = [proxy.post("/webhooks/hubspot", content=body, headers=bad) for _ in range(10)]
+    good = proxy.post("/webhooks/hubspot", content=body, headers=signed_headers(body))
+    assert {a.status_code for a in answers} == {401}
+    assert good.status_code == 200
+    assert 'baton_webhook_verification_failures_total{system="hubspot"} 10.0' in (
+        proxy.get("/metrics").text
+    )
+
+
+def test_over_a_socket_the_sender_is_the_address_a_trusted_proxy_forwards(
+    sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn takes X-Forwarded-For from the proxies it trusts (FORWARDED_ALLOW_IPS, by
+    default this machine's loopback), so the guard counts the sender the proxy names, and a
+    proxy it does not trust is counted as itself: here 127.0.0.1, never made to wait."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    deps = ServiceDeps(
+        sink=sink,
+        verify_hubspot=HubSpotWebhooks(SECRET).verify,
+        screen_hubspot=HubSpotWebhooks(SECRET).check_headers,
+        guard=VerificationGuard(limit=2),
+    )
+    server = HttpServer(create_app(deps), host="127.0.0.1", port=0)
+    server.start()
+    body = hubspot_body()
+    url = f"{server.url}/webhooks/hubspot"  # signed as the sender posted it
+    try:
+        with httpx.Client(timeout=10) as http:
+
+            def post(forwarded: str | None, secret: str) -> int:
+                headers = signed_headers(body, secret=secret, url=url)
+                if forwarded is not None:
+                    headers["X-Forwarded-For"] = forwarded
+                return http.post(url, content=body, headers=headers).status_code
+
+            proxied = [post("34.120.0.1", "a-guess") for _ in range(3)]
+            others = [post("35.190.0.2", SECRET), post(None, "a-guess"), post(None, SECRET)]
+    finally:
+        server.stop()
+    assert proxied == [401, 401, 429]
+    assert others == [200, 401, 200]
