@@ -180,13 +180,18 @@ class Writer:
                 continue
             groups.setdefault(_group_of(spec, patch), []).append(index)
         for group, indexes in groups.items():
-            chosen = [patches[i] for i in indexes]
-            if group.idempotent and len(chosen) > self._bulk_threshold:
-                results = self._bulk(spec, group, chosen)
-            else:
-                results = self._collections(spec, group, chosen)
-            for index, outcome in zip(indexes, results, strict=True):
-                outcomes[index] = outcome
+            sends = [(indexes, self._collections)]
+            if group.idempotent and len(indexes) > self._bulk_threshold:
+                # Bulk reads a "#N/A" cell as null: text that says it goes by Collections.
+                literal = {i for i in indexes if _says_bulk_null(patches[i])}
+                bulk = [i for i in indexes if i not in literal]
+                sends = [(bulk, self._bulk), (sorted(literal), self._collections)]
+            for chosen, send in sends:
+                if not chosen:
+                    continue
+                results = send(spec, group, [patches[i] for i in chosen])
+                for index, outcome in zip(chosen, results, strict=True):
+                    outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
 
     def delete(self, spec: ObjectSpec, ids: Sequence[str]) -> list[WriteOutcome]:
@@ -327,6 +332,11 @@ class Writer:
         )
         left = result.ended or (UNPROCESSED, "Bulk API 2.0 did not process it")
         return _bulk_outcomes(patches, match_on, result.successful_csv, result.failed_csv, left)
+
+
+def _says_bulk_null(patch: RecordPatch) -> bool:
+    """Whether a value is text a Bulk job would take for its null marker (and clear)."""
+    return any(isinstance(v, str) and v.strip() == BULK_NULL for v in patch.fields.values())
 
 
 def _row(patch: RecordPatch, match_on: str) -> dict[str, FieldValue]:

@@ -186,6 +186,34 @@ def test_given_bulk_values_with_line_breaks_quotes_and_commas_then_the_org_store
     assert [by_key[k].get("LastName") for k in keys] == [f"Q{i}" for i in range(len(titles))]
 
 
+def test_given_a_literal_bulk_null_marker_in_a_bulk_sized_batch_then_the_text_is_kept(
+    served: Served,
+) -> None:
+    # "#N/A" (a spreadsheet's failed lookup, imported into HubSpot) is Bulk API 2.0's null
+    # marker: in a Bulk job's CSV it clears the field. Its record goes by sObject Collections.
+    connector = served.connector(bulk_threshold=2)
+    keys = [f"na-{uuid.uuid4()}" for _ in range(4)]
+    patches = [_upsert("Lead", k, LastName=f"N{i}", Company="Bulk") for i, k in enumerate(keys)]
+    patches[1] = _upsert("Lead", keys[1], LastName="N1", Company="Bulk", Title="#N/A")
+    patches[2] = _upsert("Lead", keys[2], LastName="N2", Company="Bulk", Title=None)
+    try:
+        served.reset_stats()
+        outcomes = connector.write("Lead", patches)
+        routes = served.stats()["by_route"]
+    finally:
+        connector.close()
+
+    assert [o.patch for o in outcomes] == patches
+    assert all(o.ok and o.created for o in outcomes)
+    assert any("jobs/ingest" in route for route in routes)  # the others still went by Bulk
+    titles = {
+        r["Baton_Id__c"]: r["Title"]
+        for k in keys
+        for r in served.box.find("Lead", equals={"Baton_Id__c": k})
+    }
+    assert titles == {keys[0]: None, keys[1]: "#N/A", keys[2]: None, keys[3]: None}
+
+
 @pytest.mark.parametrize("ended", ["Failed", "Aborted"])
 def test_given_a_bulk_job_that_stops_part_way_then_its_results_still_decide_each_row(
     served: Served, monkeypatch: pytest.MonkeyPatch, ended: str

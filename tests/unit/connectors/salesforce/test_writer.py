@@ -192,6 +192,39 @@ def test_a_bulk_value_holding_a_line_break_quote_or_comma_is_quoted() -> None:
     assert "b5,plain\n" in text  # quoted only when needed
 
 
+def test_a_literal_bulk_null_marker_is_sent_by_collections_not_bulk() -> None:
+    """Bulk API 2.0 reads a "#N/A" cell as null: text that says it goes by REST."""
+    patches = [
+        RecordPatch(
+            RecordKey(System.SALESFORCE, "Lead", ""),
+            {"Baton_Id__c": f"b{i}", "LastName": "L", "Title": title},
+            match_on="Baton_Id__c",
+        )
+        for i, title in enumerate(["CEO", " #N/A ", None, "CTO"])
+    ]
+    ok = "sf__Id,sf__Created,Baton_Id__c,LastName,Title\n00Q0,true,b0,L,CEO\n"
+    ok += "00Q2,true,b2,L,#N/A\n00Q3,true,b3,L,CTO\n"
+    sdk = ScriptedSdk([IngestResult("750x", 3, 0, ok, "", ""), _ok])
+
+    outcomes = Writer(sdk, bulk_threshold=2).write(LEAD, patches)  # type: ignore[arg-type]
+
+    assert [o.patch for o in outcomes] == patches
+    assert [(o.ok, o.id) for o in outcomes] == [
+        (True, "00Q0"),
+        (True, "00Qnew"),
+        (True, "00Q2"),
+        (True, "00Q3"),
+    ]
+    bulk, rest = sdk.calls
+    assert [line.split(",")[0] for line in bulk["csv"].splitlines()] == [
+        "Baton_Id__c",
+        "b0",
+        "b2",
+        "b3",
+    ]
+    assert [r["Title"] for r in rest["json"]["records"]] == [" #N/A "]
+
+
 def test_bulk_error_text_is_split_into_code_message_and_fields() -> None:
     assert parse_bulk_error("FIELD_CUSTOM_VALIDATION_EXCEPTION:Phone must be valid:Phone --") == (
         "FIELD_CUSTOM_VALIDATION_EXCEPTION",
