@@ -2,7 +2,9 @@
 
 The caller normalises email (the mapping layer owns that rule); the store only indexes it, and
 deliberately does not make it unique: shared and duplicate addresses exist, and an ambiguous
-match must be reported by the engine, never resolved by a constraint.
+match must be reported by the engine, never resolved by a constraint. Text no address can be
+(longer than the column's 320 characters, or holding a NUL, which PostgreSQL refuses) is kept
+as no email and matches no one: a record's odd value must not fail every unit that reads it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from sqlalchemy import bindparam, insert, select, update
 
 from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection, upsert
-from sync.store.schema import Person
+from sync.store.schema import EMAIL_LENGTH, Person
 from sync.store.types import utcnow
+
+
+def _address(email: str | None) -> str | None:
+    """`email` if an address can be it (the column holds it), else None."""
+    if email is None or len(email) > EMAIL_LENGTH or "\x00" in email:
+        return None
+    return email
 
 
 def add_person(db: Db, email_normalized: str | None, *, at: datetime | None = None) -> uuid.UUID:
@@ -24,7 +33,9 @@ def add_person(db: Db, email_normalized: str | None, *, at: datetime | None = No
     baton_id = uuid.uuid4()
     connection(db).execute(
         insert(Person).values(
-            baton_id=baton_id, email_normalized=email_normalized, created_at=at or utcnow()
+            baton_id=baton_id,
+            email_normalized=_address(email_normalized),
+            created_at=at or utcnow(),
         )
     )
     return baton_id
@@ -38,13 +49,18 @@ def add_people(
         return []
     when = at or utcnow()
     ids = [uuid.uuid4() for _ in emails_normalized]
-    rows = [(baton_id, email, when) for baton_id, email in zip(ids, emails_normalized, strict=True)]
+    rows = [
+        (baton_id, _address(email), when)
+        for baton_id, email in zip(ids, emails_normalized, strict=True)
+    ]
     _ADD.execute(connection(db), rows)
     return ids
 
 
 def people_by_email(db: Db, email_normalized: str) -> list[uuid.UUID]:
     """Every person with this normalised email, oldest first (more than one = ambiguous)."""
+    if _address(email_normalized) is None:
+        return []
     rows = connection(db).execute(
         select(Person.baton_id)
         .where(Person.email_normalized == email_normalized)
@@ -66,7 +82,8 @@ def add_people_with_ids(
     if not people:
         return
     when = at or utcnow()
-    _ADD_NEW.execute(connection(db), [(baton_id, email, when) for baton_id, email in people])
+    rows = [(baton_id, _address(email), when) for baton_id, email in people]
+    _ADD_NEW.execute(connection(db), rows)
 
 
 _COLUMNS = ("baton_id", "email_normalized", "created_at")
@@ -80,7 +97,7 @@ _ADD_NEW = Batch(
 def set_emails(db: Db, emails: Sequence[tuple[uuid.UUID, str | None]]) -> None:
     """Give people the address their record carries now (it was edited), so matching by email
     finds them by it; one executemany."""
-    _SET_EMAIL.execute(connection(db), [(email, baton_id) for baton_id, email in emails])
+    _SET_EMAIL.execute(connection(db), [(_address(email), baton_id) for baton_id, email in emails])
 
 
 _SET_EMAIL = Batch(
@@ -108,7 +125,8 @@ def people_by_emails(db: Db, emails: Sequence[str]) -> dict[str, list[uuid.UUID]
     """`people_by_email` for a page of addresses, one query per chunk (oldest first each)."""
     conn = connection(db)
     found: dict[str, list[uuid.UUID]] = {email: [] for email in emails}
-    for email, baton_id in _BY_EMAIL.rows(conn, list(dict.fromkeys(emails))):
+    wanted = [email for email in dict.fromkeys(emails) if _address(email) is not None]
+    for email, baton_id in _BY_EMAIL.rows(conn, wanted):
         if email is not None:
             found.setdefault(email, []).append(baton_id)
     return found

@@ -63,13 +63,17 @@ class Base(DeclarativeBase):
     }
 
 
+#: The longest address there is (64 + "@" + 255, RFC 5321): what `people.email_normalized` holds.
+EMAIL_LENGTH = 320
+
+
 class Person(Base):
     """One human being, as Baton knows them across both systems."""
 
     __tablename__ = "people"
 
     baton_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    email_normalized: Mapped[str | None] = mapped_column(String(320), index=True)
+    email_normalized: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH), index=True)
     created_at: Mapped[datetime]
 
 

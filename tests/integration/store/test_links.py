@@ -27,7 +27,15 @@ from sync.store.links import (
     page_links,
     relink,
 )
-from sync.store.people import add_people, add_person, people_by_email, person_exists
+from sync.store.people import (
+    add_people,
+    add_people_with_ids,
+    add_person,
+    people_by_email,
+    people_by_emails,
+    person_exists,
+    set_emails,
+)
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -47,6 +55,29 @@ def test_people_by_email_returns_every_match_oldest_first(db: Connection) -> Non
     assert people_by_email(db, "ann@example.com") == [first, second]
     assert people_by_email(db, "nobody@example.com") == []
     assert person_exists(db, first)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["a" * 320 + "@example.com", "nul\x00x@example.com"],
+    ids=["longer than any address", "NUL byte"],
+)
+def test_an_email_no_address_can_be_is_kept_as_none_and_matches_no_one(
+    db: Connection, odd: str
+) -> None:
+    """A HubSpot contact may hold such text as its email; PostgreSQL's column holds 320
+    characters and no NUL, and a refusal here failed every poll that read the contact."""
+    first = add_person(db, odd, at=T0)
+    [second] = add_people(db, [odd], at=T0)
+    third = uuid.uuid4()
+    add_people_with_ids(db, [(third, odd)], at=T0)
+    fourth = add_person(db, "ann@example.com", at=T0)
+    set_emails(db, [(fourth, odd)])
+    assert people_by_email(db, odd) == []
+    assert people_by_emails(db, [odd, "bob@example.com"]) == {odd: [], "bob@example.com": []}
+    for person in (first, second, third, fourth):
+        assert person_exists(db, person)
+    assert people_by_email(db, "ann@example.com") == []
 
 
 def test_link_then_find_and_link_again_is_idempotent(db: Connection) -> None:
