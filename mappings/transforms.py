@@ -415,9 +415,21 @@ def get(name: str) -> Transform:
 
 
 def truncate(value: Value, limit: int | None, *, label: str) -> Result:
-    """Cut text to `limit` characters, saying so; Salesforce would reject it otherwise."""
-    if limit is None or not isinstance(value, str) or len(value) <= limit:
+    """Cut text to `limit` characters, saying so; Salesforce would reject it otherwise.
+
+    Characters are counted as Salesforce counts them, in UTF-16 units (Java's strings): one
+    outside the Basic Multilingual Plane (an emoji) is two, and is kept whole or left out."""
+    if limit is None or not isinstance(value, str) or 2 * len(value) <= limit:
+        return Result(value)  # the common case, decided without encoding
+    units = len(value.encode("utf-16-le", "surrogatepass")) // 2
+    if units <= limit:
         return Result(value)
+    cut = value[:limit]
+    pairs = sum(ch > "\uffff" for ch in cut)
+    while len(cut) + pairs > limit:  # the last characters out, each whole
+        pairs -= cut[-1] > "\uffff"
+        cut = cut[:-1]
+    counted = f" ({units} as Salesforce counts them)" if units != len(value) else ""
     return Result(
-        value[:limit], (f"{label}: {len(value)} characters truncated to the limit of {limit}",)
+        cut, (f"{label}: {len(value)} characters{counted} truncated to the limit of {limit}",)
     )

@@ -206,6 +206,23 @@ def test_truncation_is_reported() -> None:
     assert truncate(42, 1, label="x").value == 42
 
 
+def test_truncation_counts_as_salesforce_does_and_never_splits_a_character() -> None:
+    """Salesforce counts a character outside the BMP (an emoji, a rare kanji) as two, as
+    Java's strings do (Salesforce help 005166849): a cut to the limit in code points could
+    still be refused as STRING_TOO_LONG, and the handoff with it."""
+    title = "🚀" * 3 + "abc"  # 9 UTF-16 units in 6 characters
+    cut = truncate(title, 6, label="Lead.Title")
+    assert cut.value == "🚀🚀🚀"
+    assert cut.warnings == (
+        "Lead.Title: 6 characters (9 as Salesforce counts them) truncated to the limit of 6",
+    )
+    odd = truncate("ab🚀cd", 3, label="x")  # the emoji would end half in: left out whole
+    assert odd.value == "ab"
+    assert truncate("🚀🚀", 4, label="x") == ("🚀🚀", ())
+    assert truncate("é" * 5, 5, label="x") == ("é" * 5, ())  # in the BMP: one each
+    assert truncate("a\ud83d" + "b" * 9, 2, label="x").value == "a\ud83d"  # a lone half: one
+
+
 def test_state_codes_come_back_from_names() -> None:
     assert places.state_code("California") == "CA"
     assert places.state_code("New South Wales") == "NSW"
