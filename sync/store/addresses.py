@@ -3,7 +3,8 @@
 HubSpot finds a contact by any of its additional emails (a merge keeps the merged-away
 contact's address there), and an upsert by one lands on that contact: identity takes such an
 address as naming the contact (`sync.identity`). The unit of work keeps each contact's set as
-read (`keep_addresses`, in its transaction); the caller normalises, as for people's emails.
+read (`keep_addresses`, in its transaction); the caller normalises, as for people's emails,
+and text no address can be is not kept (`storable_address`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from connectors.records import RecordKey, System
 from sync.store._bulk import Lookup
 from sync.store._sql import Db, chunked, connection, keys_by_object
 from sync.store.schema import RecordAddress as Row
+from sync.store.schema import storable_address
 
 
 def addresses_of(db: Db, keys: Iterable[RecordKey]) -> dict[RecordKey, frozenset[str]]:
@@ -34,7 +36,8 @@ def holders_of(db: Db, emails: Sequence[str]) -> dict[str, list[RecordKey]]:
     systems keep them unique), in key order; one query per chunk."""
     conn = connection(db)
     found: dict[str, list[RecordKey]] = {}
-    for email, system, obj, record_id in _HOLDERS.rows(conn, list(dict.fromkeys(emails))):
+    wanted = [e for e in dict.fromkeys(emails) if storable_address(e) is not None]
+    for email, system, obj, record_id in _HOLDERS.rows(conn, wanted):
         found.setdefault(email, []).append(RecordKey(System(system), obj, record_id))
     return {email: sorted(keys) for email, keys in found.items()}
 
@@ -61,6 +64,7 @@ def keep_addresses(db: Db, addresses: Mapping[RecordKey, Iterable[str]]) -> None
         }
         for key, emails in addresses.items()
         for email in sorted(set(emails))
+        if storable_address(email) is not None
     ]
     if rows:
         conn.execute(insert(Row), rows)

@@ -17,15 +17,8 @@ from sqlalchemy import bindparam, insert, select, update
 
 from sync.store._bulk import Batch, Lookup
 from sync.store._sql import Db, chunked, connection, upsert
-from sync.store.schema import EMAIL_LENGTH, Person
+from sync.store.schema import Person, storable_address
 from sync.store.types import utcnow
-
-
-def _address(email: str | None) -> str | None:
-    """`email` if an address can be it (the column holds it), else None."""
-    if email is None or len(email) > EMAIL_LENGTH or "\x00" in email:
-        return None
-    return email
 
 
 def add_person(db: Db, email_normalized: str | None, *, at: datetime | None = None) -> uuid.UUID:
@@ -34,7 +27,7 @@ def add_person(db: Db, email_normalized: str | None, *, at: datetime | None = No
     connection(db).execute(
         insert(Person).values(
             baton_id=baton_id,
-            email_normalized=_address(email_normalized),
+            email_normalized=storable_address(email_normalized),
             created_at=at or utcnow(),
         )
     )
@@ -50,7 +43,7 @@ def add_people(
     when = at or utcnow()
     ids = [uuid.uuid4() for _ in emails_normalized]
     rows = [
-        (baton_id, _address(email), when)
+        (baton_id, storable_address(email), when)
         for baton_id, email in zip(ids, emails_normalized, strict=True)
     ]
     _ADD.execute(connection(db), rows)
@@ -59,7 +52,7 @@ def add_people(
 
 def people_by_email(db: Db, email_normalized: str) -> list[uuid.UUID]:
     """Every person with this normalised email, oldest first (more than one = ambiguous)."""
-    if _address(email_normalized) is None:
+    if storable_address(email_normalized) is None:
         return []
     rows = connection(db).execute(
         select(Person.baton_id)
@@ -82,7 +75,7 @@ def add_people_with_ids(
     if not people:
         return
     when = at or utcnow()
-    rows = [(baton_id, _address(email), when) for baton_id, email in people]
+    rows = [(baton_id, storable_address(email), when) for baton_id, email in people]
     _ADD_NEW.execute(connection(db), rows)
 
 
@@ -97,7 +90,9 @@ _ADD_NEW = Batch(
 def set_emails(db: Db, emails: Sequence[tuple[uuid.UUID, str | None]]) -> None:
     """Give people the address their record carries now (it was edited), so matching by email
     finds them by it; one executemany."""
-    _SET_EMAIL.execute(connection(db), [(_address(email), baton_id) for baton_id, email in emails])
+    _SET_EMAIL.execute(
+        connection(db), [(storable_address(email), baton_id) for baton_id, email in emails]
+    )
 
 
 _SET_EMAIL = Batch(
@@ -125,7 +120,7 @@ def people_by_emails(db: Db, emails: Sequence[str]) -> dict[str, list[uuid.UUID]
     """`people_by_email` for a page of addresses, one query per chunk (oldest first each)."""
     conn = connection(db)
     found: dict[str, list[uuid.UUID]] = {email: [] for email in emails}
-    wanted = [email for email in dict.fromkeys(emails) if _address(email) is not None]
+    wanted = [email for email in dict.fromkeys(emails) if storable_address(email) is not None]
     for email, baton_id in _BY_EMAIL.rows(conn, wanted):
         if email is not None:
             found.setdefault(email, []).append(baton_id)

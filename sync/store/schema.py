@@ -63,8 +63,17 @@ class Base(DeclarativeBase):
     }
 
 
-#: The longest address there is (64 + "@" + 255, RFC 5321): what `people.email_normalized` holds.
+#: The longest address there is (64 + "@" + 255, RFC 5321): what the email columns hold.
 EMAIL_LENGTH = 320
+
+
+def storable_address(email: str | None) -> str | None:
+    """`email` if an address can be it and the email columns hold it, else None: text longer
+    than any address, or holding a NUL (PostgreSQL refuses both), is no address, and must not
+    fail every unit that reads the record carrying it."""
+    if email is None or len(email) > EMAIL_LENGTH or "\x00" in email:
+        return None
+    return email
 
 
 class Person(Base):
@@ -88,7 +97,9 @@ class RecordAddress(Base):
     system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
     object: Mapped[str] = mapped_column(String(OBJECT), primary_key=True)
     record_id: Mapped[str] = mapped_column(String(RECORD_ID), primary_key=True)
-    email_normalized: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
+    email_normalized: Mapped[str] = mapped_column(
+        String(EMAIL_LENGTH), primary_key=True, index=True
+    )
 
 
 class IdentityLink(Base):

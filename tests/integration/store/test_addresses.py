@@ -3,6 +3,7 @@ address, and dropped when the record has none."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Connection
 
 from connectors.records import RecordKey, System
@@ -32,3 +33,17 @@ def test_a_record_read_again_keeps_only_what_it_says_now(db: Connection) -> None
     assert holders_of(db, ["bob@example.com", "c@example.com"]) == {}
     keep_addresses(db, {})  # nothing to do
     assert holders_of(db, ["b@example.com"]) == {"b@example.com": [ANN]}
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["a" * 320 + "@example.com", "nul\x00x@example.com"],
+    ids=["longer than any address", "NUL byte"],
+)
+def test_text_no_address_can_be_is_not_kept_and_finds_no_one(db: Connection, odd: str) -> None:
+    """A HubSpot contact may list such text among its additional emails; PostgreSQL's column
+    holds 320 characters and no NUL, and a refusal here failed every poll that read it."""
+    keep_addresses(db, {ANN: [odd, "b@example.com"]})
+
+    assert addresses_of(db, [ANN]) == {ANN: frozenset({"b@example.com"})}
+    assert holders_of(db, [odd, "b@example.com"]) == {"b@example.com": [ANN]}
