@@ -23,6 +23,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress
@@ -88,7 +89,7 @@ from sync.store.links import (
     find_links,
     restored_links,
 )
-from sync.store.locks import UNIT_COMMITS, hold
+from sync.store.locks import UNIT_COMMITS, UNIT_RUNS, held, hold
 from sync.store.pending import (
     Baseline,
     PendingCreate,
@@ -249,8 +250,13 @@ class Worker:
         `retrying`, and does not block the page (its object was held too long by such
         writes: `SyncPolicy.wait_limit`). `unpropagated`: deleted records whose deletion is
         flagged even with propagation on (a Salesforce record not found by id may be hidden
-        from the integration user, not deleted)."""
-        with collector.paused():
+        from the integration user, not deleted).
+
+        A unit that writes runs alone among the processes on the store (`UNIT_RUNS`): its
+        writes are out before its commit stores their snapshots, and another process's unit
+        planned in between would take them for edits (a conflict, an edit made after them
+        overwritten)."""
+        with collector.paused(), nullcontext() if dry_run else held(self.db, UNIT_RUNS):
             return self._run(
                 records,
                 trigger=trigger,

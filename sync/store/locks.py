@@ -1,19 +1,103 @@
-"""Advisory locks for what must not interleave across processes sharing a PostgreSQL store.
+"""Locks for what must not interleave across processes sharing a store.
 
-SQLite needs none: every write transaction begins IMMEDIATE (`sync.store.engine`), so one
-process writes at a time already. On PostgreSQL two processes (the daemon and a backfill's
-catch-up, two overlapping `baton run --once`) commit side by side unless they take one of these.
+`hold` takes a PostgreSQL advisory lock for the caller's transaction. SQLite needs none of
+those: every write transaction begins IMMEDIATE (`sync.store.engine`), so one process writes
+at a time already. On PostgreSQL two processes (the daemon and a backfill's catch-up, two
+overlapping `baton run --once`) commit side by side unless they take one.
+
+`held` spans several transactions, on both backends: a unit of work reads the store, sends its
+writes, then commits, and another process's unit planned against the store in between would
+take the first one's writes, out but not committed, for edits (`UNIT_RUNS`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, text
+
+log = logging.getLogger(__name__)
 
 UNIT_COMMITS = 0x6261746F6E01  # units' commits: identity is checked, then written, alone
 MIGRATIONS = 0x6261746F6E02  # schema upgrades: a second process waits, then finds it done
+UNIT_RUNS = 0x6261746F6E03  # a unit of work whole: from its first read of the store to its commit
+
+#: The file beside a SQLite store that stands for each lock `held` takes (`<store>-<name>`).
+_LOCK_FILES = {UNIT_RUNS: "units.lock"}
+#: For a store with no file (in-memory SQLite): a lock of this process, per engine and lock.
+_LOCAL: dict[tuple[int, int], threading.Lock] = {}
+_LOCAL_GUARD = threading.Lock()
 
 
 def hold(conn: Connection, lock: int) -> None:
     """Wait for `lock` and hold it until the caller's transaction ends (PostgreSQL only)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+
+
+@contextmanager
+def held(engine: Engine, lock: int) -> Iterator[None]:
+    """Wait for `lock` and hold it until the block ends, across transactions: against other
+    processes on the store and other engines of this one. PostgreSQL: a session advisory lock
+    on a connection of its own; a SQLite file: an exclusive `flock` on a file beside it. Both
+    die with the process (a SIGKILL leaves nothing to clean up)."""
+    if engine.dialect.name == "postgresql":
+        with _session_lock(engine, lock):
+            yield
+        return
+    path = engine.url.database
+    if not path or path == ":memory:":
+        with _local_lock(engine, lock):
+            yield
+        return
+    with _file_lock(f"{path}-{_LOCK_FILES.get(lock, f'lock-{lock:x}')}"):
+        yield
+
+
+@contextmanager
+def _session_lock(engine: Engine, lock: int) -> Iterator[None]:
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock}).scalar():
+            log.debug("waiting for another process's unit of work")
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock})
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock})
+            except Exception:
+                conn.invalidate()  # never back to the pool still holding it
+                raise
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.debug("waiting for another process's unit of work")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _local_lock(engine: Engine, lock: int) -> Iterator[None]:
+    with _LOCAL_GUARD:
+        local = _LOCAL.setdefault((id(engine.pool), lock), threading.Lock())
+    with local:
+        yield

@@ -1,11 +1,17 @@
 """Two processes syncing one store (the daemon beside a backfill's catch-up, two overlapping
 `baton run --once`): a unit whose identities another process settled meanwhile stores
-nothing, and its records are read again, so no person is made twice."""
+nothing, and its records are read again, so no person is made twice.
+
+Units that write run one at a time on a store (`sync.store.locks.UNIT_RUNS`), so these races
+need a process that does not take that lock: one of an earlier version, beside this one during
+a rolling upgrade. The check at commit still holds them (`test_two_processes_writes` shows the
+lock itself)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -27,9 +33,15 @@ def first_held_before_sending(
     second: Callable[[SyncEngine], CycleReport],
 ) -> CycleReport:
     """Run `first` on one engine, held after it resolved and planned, while `second` runs
-    whole on another engine over the same store; then let `first` finish. Its report."""
+    whole on another engine over the same store, as a process that takes no unit lock; then
+    let `first` finish. Its report."""
     go, reached = threading.Event(), threading.Event()
-    real_send = sync.unit.send
+    real_send, real_held = sync.unit.send, sync.unit.held
+
+    def unlocked_second(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "first":
+            return real_held(*args, **kwargs)
+        return nullcontext()
 
     def held_send(*args: Any, **kwargs: Any) -> Any:
         if threading.current_thread().name == "first":
@@ -38,6 +50,7 @@ def first_held_before_sending(
         return real_send(*args, **kwargs)
 
     monkeypatch.setattr(sync.unit, "send", held_send)
+    monkeypatch.setattr(sync.unit, "held", unlocked_second)
     outcome: list[CycleReport | BaseException] = []
 
     def run_first() -> None:
