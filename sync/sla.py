@@ -37,6 +37,7 @@ from mappings.model import Stage
 from sync.queries.history import EXITS, SALES_TOUCHES, handed_off
 from sync.store._sql import Db, chunked, connection
 from sync.store.decisions import Decision, record_decisions
+from sync.store.locks import SLA_CHECKS, hold
 from sync.store.schema import Decision as DecisionRow
 from sync.store.schema import FunnelTransition, Person
 
@@ -137,8 +138,7 @@ def record_breaches(
     """Log each breach once in the decision log; returns the ones newly recorded.
 
     Idempotent: a person with a breach already logged is skipped, so the timer can run every
-    cycle. (Two workers racing on the same person could both log it; harmless, and the only
-    cost of not adding a table for this.) The entry carries the MQL time as
+    cycle (`check` makes two daemons' ticks take turns). The entry carries the MQL time as
     `hubspot_modified_at` (marketing's handoff) and the rule names the SLA, e.g. `sla_24h`.
     """
     if not breaches:
@@ -274,7 +274,9 @@ def check(
     db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA, run_id: uuid.UUID | None = None
 ) -> tuple[list[SlaBreach], list[SlaBreach]]:
     """One timer tick: (every open breach, the ones newly logged by this tick), after the
-    log is squared with the touches recorded since the last tick (`settle`)."""
+    log is squared with the touches recorded since the last tick (`settle`). Ticks of two
+    daemons on one store take turns (`SLA_CHECKS`): each reads the log before adding to it."""
+    hold(connection(db), SLA_CHECKS)
     settle(db, now=now, sla=sla, run_id=run_id)
     found = open_breaches(db, now=now, sla=sla)
     return found, record_breaches(db, found, now=now, sla=sla, run_id=run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -245,3 +246,34 @@ def test_an_mql_never_handed_off_is_no_sales_breach(store: Engine) -> None:
     assert [b.person_id for b in found] == [b.person_id for b in fresh] == [sales]
     with store.connect() as conn:
         assert _entries(conn, kept) == _entries(conn, moved) == []
+
+
+def test_two_daemons_ticking_together_log_a_breach_once(
+    store: Engine, funnel: dict[str, uuid.UUID]
+) -> None:
+    """Two daemons on one store (a rolling deploy) run the timer side by side: the second tick
+    waits for the first's transaction, then finds carol's breach logged (on PostgreSQL it read
+    the log before the first committed, and logged her again)."""
+    go, checked = threading.Event(), threading.Event()
+    fresh: dict[str, list[sla.SlaBreach]] = {}
+
+    def tick(name: str, hold_open: bool) -> None:
+        with store.begin() as conn:
+            fresh[name] = sla.check(conn, now=AS_OF)[1]
+            if hold_open:
+                checked.set()
+                assert go.wait(30)
+
+    first = threading.Thread(target=tick, args=("first", True))
+    first.start()
+    assert checked.wait(30)
+    second = threading.Thread(target=tick, args=("second", False))
+    second.start()
+    second.join(1.0)  # it finishes in far less unless it waits for the first
+    go.set()
+    first.join(30)
+    second.join(30)
+    assert [b.email for b in fresh["first"]] == ["carol@example.com"]
+    assert fresh["second"] == []
+    with store.connect() as conn:
+        assert len(decisions_for(conn, funnel["carol"], sla.BREACH_FIELD)) == 1
