@@ -193,17 +193,21 @@ def reconcile_timer(
     metrics: BatonMetrics | None = None,
 ) -> Timer:
     """Reconciliation (`sync.reconcile`), when the last one began `hours` ago: the timer asks
-    hourly (a cron's `run --once` each time). `stopping()` (the daemon's stop) ends it at
-    the page in hand, so a SIGTERM is not kept waiting; the next start begins it again. What
-    it read and wrote is added to `metrics`' record counts."""
+    hourly (a cron's `run --once` each time), and the engine asks again as the run starts,
+    so two daemons on one store that find it due together start one. `stopping()` (the
+    daemon's stop) ends it at the page in hand, so a SIGTERM is not kept waiting; the next
+    start begins it again. What it read and wrote is added to `metrics`' record counts."""
     every = timedelta(hours=hours)
 
     def tick() -> None:
         if engine.reconcile_due(every):
             try:
-                report = engine.reconcile(stopping=stopping)
+                report = engine.reconcile(stopping=stopping, every=every)
             except ReconcileStopped as stopped:
                 log.info("reconcile stopped", extra={"kv": {"where": str(stopped)}})
+                return
+            if report is None:  # another process began it meanwhile
+                log.info("reconcile begun elsewhere")
                 return
             if metrics is not None:
                 metrics.observe_counts(report)

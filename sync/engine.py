@@ -22,6 +22,7 @@ died (no heartbeat for `stale_after`) as interrupted.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -56,6 +57,7 @@ from sync.store.checkpoints import (
 )
 from sync.store.engine import for_reading
 from sync.store.links import active_links_for, any_linked, find_links, one_sided
+from sync.store.locks import RECONCILE_STARTS, hold
 from sync.store.positions import (
     Listing,
     begin_listing,
@@ -125,6 +127,10 @@ class _Until:
                 self.stopped = True
                 return
             yield record
+
+
+class _NotDue(Exception):
+    """A reconciliation found due was begun by another process meanwhile (`reconcile`)."""
 
 
 class RunClosed(RuntimeError):
@@ -326,21 +332,41 @@ class SyncEngine:
         return self._run(RunKind.BACKFILL, dry_run, body, so_far=report)
 
     def reconcile(
-        self, *, dry_run: bool = False, stopping: Callable[[], bool] = lambda: False
-    ) -> CycleReport:
+        self,
+        *,
+        dry_run: bool = False,
+        stopping: Callable[[], bool] = lambda: False,
+        every: timedelta | None = None,
+    ) -> CycleReport | None:
         """Read every actively linked person record again by id and sync those the systems
         no longer have (purged before a poll read them from a bin) as deleted, and merges
         found as merges (`sync.reconcile`). An object where more vanished at once than
         `SyncPolicy.vanish_guard` takes for deletes is left alone and the run fails with
         `TooManyVanished`, after the other objects are done. `stopping()` (a SIGTERM) ends it
-        between pages with `ReconcileStopped`, its run recorded as interrupted."""
+        between pages with `ReconcileStopped`, its run recorded as interrupted.
+
+        With `every`, only when due (`reconcile_due`), asked again as its run starts, after
+        any other process's start (`RECONCILE_STARTS`): two daemons on one store that both
+        found it due start one. None when it was not."""
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
-        return self._run(
-            RunKind.RECONCILE,
-            dry_run,
-            lambda run_id: self._reconcile(run_id, dry_run, report, stopping),
-            so_far=report,
-        )
+        try:
+            return self._run(
+                RunKind.RECONCILE,
+                dry_run,
+                lambda run_id: self._reconcile(run_id, dry_run, report, stopping),
+                so_far=report,
+                claim=None if every is None else functools.partial(self._still_due, every),
+            )
+        except _NotDue:
+            return None
+
+    def _still_due(self, every: timedelta, tx: sqlalchemy.Connection) -> None:
+        """In a reconciliation's start transaction: raise `_NotDue` when another process
+        began one since it was found due."""
+        hold(tx, RECONCILE_STARTS)
+        last = last_started(tx, RunKind.RECONCILE)
+        if last is not None and self.now() - last < every:
+            raise _NotDue
 
     def _reconcile(
         self,
@@ -461,9 +487,10 @@ class SyncEngine:
         body: Callable[[uuid.UUID | None], CycleReport],
         *,
         so_far: CycleReport | None = None,
+        claim: Callable[[sqlalchemy.Connection], None] | None = None,
     ) -> CycleReport:
         with collector.cycle_heap_only():
-            return self._recorded(kind, dry_run, body, so_far)
+            return self._recorded(kind, dry_run, body, so_far, claim)
 
     def _recorded(
         self,
@@ -471,10 +498,12 @@ class SyncEngine:
         dry_run: bool,
         body: Callable[[uuid.UUID | None], CycleReport],
         so_far: CycleReport | None = None,
+        claim: Callable[[sqlalchemy.Connection], None] | None = None,
     ) -> CycleReport:
         """`body` run as a recorded run (none for a dry run), its outcome kept in `runs`; a run
         that fails or is interrupted keeps the counts of `so_far`, the report `body` fills as
-        it goes (what it did before it stopped)."""
+        it goes (what it did before it stopped). `claim(tx)` runs in the transaction that
+        starts the run, before it does, and may refuse it by raising."""
         if dry_run:
             return body(None)
         with self.db.begin() as tx:
@@ -487,6 +516,8 @@ class SyncEngine:
                 close_stale_runs(tx, stale_after=silent, at=self.now(), kind=kind, unseen_only=True)
         try:
             with self.db.begin() as tx:
+                if claim is not None:
+                    claim(tx)
                 run_id = start_run(tx, kind, at=self.now(), owner=this_process())
         except sqlalchemy.exc.IntegrityError:  # the one running backfill the store admits
             with self.reader.connect() as conn:

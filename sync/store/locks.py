@@ -27,6 +27,7 @@ UNIT_COMMITS = 0x6261746F6E01  # units' commits: identity is checked, then writt
 MIGRATIONS = 0x6261746F6E02  # schema upgrades: a second process waits, then finds it done
 UNIT_RUNS = 0x6261746F6E03  # a unit of work whole: from its first read of the store to its commit
 SLA_CHECKS = 0x6261746F6E04  # the SLA timer's tick: reads the breach log, then adds to it
+RECONCILE_STARTS = 0x6261746F6E05  # a reconciliation's start: asks whether one began, then begins
 
 #: The file beside a SQLite store that stands for each lock `held` takes (`<store>-<name>`).
 _LOCK_FILES = {UNIT_RUNS: "units.lock"}

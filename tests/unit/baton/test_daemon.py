@@ -601,7 +601,7 @@ def test_a_reconciliation_stopped_by_sigterm_ends_the_tick_quietly() -> None:
         def reconcile_due(self, every: timedelta) -> bool:
             return True
 
-        def reconcile(self, *, stopping: object) -> FakeReport:
+        def reconcile(self, *, stopping: object, every: object) -> FakeReport:
             self.stopping = stopping
             raise ReconcileStopped("stopped while reading salesforce:Lead")
 

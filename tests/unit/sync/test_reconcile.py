@@ -3,11 +3,13 @@ every linked record again, and synced as deleted; a mass disappearance is refuse
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+import sync.engine
 from connectors.records import RecordKey, System
 from sync.reconcile import Guard, ReconcileStopped, TooManyVanished
 from sync.store.decisions import decisions_for
@@ -196,3 +198,52 @@ def test_a_stop_ends_a_reconciliation_at_the_page_in_hand_and_it_is_begun_again(
     assert run.status is RunStatus.INTERRUPTED
     assert engine.reconcile_due(timedelta(hours=24))  # the next start begins it again
     assert engine.reconcile().deletes_flagged == 1
+
+
+def test_two_daemons_asking_together_start_one_reconciliation(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two daemons on one store (a rolling deploy) ask at once and both find a reconciliation
+    due; the one that starts second, its run's start waiting for the first's, finds it begun
+    and reads nothing (each would read every linked record again)."""
+    from baton.wiring import reconcile_timer
+
+    pair(world)
+    settle(world, world.engine())
+    first, second = world.engine(), world.engine()
+    go, started = threading.Event(), threading.Event()
+    real_start = sync.engine.start_run
+
+    def slow_start(*args: Any, **kwargs: Any) -> Any:
+        run_id = real_start(*args, **kwargs)
+        if threading.current_thread().name == "first":  # its run not committed yet
+            started.set()
+            assert go.wait(30)
+        return run_id
+
+    monkeypatch.setattr(sync.engine, "start_run", slow_start)
+    due = timedelta(hours=24)
+    assert first.reconcile_due(due)  # both asked at once
+    assert second.reconcile_due(due)
+    monkeypatch.setattr(type(first), "reconcile_due", lambda _self, _every: True)
+    failed: list[BaseException] = []
+
+    def tick(engine: Any) -> None:
+        try:
+            reconcile_timer(engine, hours=24).run()
+        except BaseException as exc:  # handed to the test's thread
+            failed.append(exc)
+
+    one = threading.Thread(target=tick, args=(first,), name="first")
+    one.start()
+    assert started.wait(30)
+    two = threading.Thread(target=tick, args=(second,))
+    two.start()
+    two.join(1.0)  # it ends in far less unless it waits for the first
+    go.set()
+    one.join(30)
+    two.join(30)
+    assert failed == []
+    runs = [run for run in recent_runs(world.read()) if run.kind is RunKind.RECONCILE]
+    assert [run.status for run in runs] == [RunStatus.SUCCEEDED]
+    assert runs[0].counts  # every linked record read again, once
