@@ -175,11 +175,17 @@ def build(settings: Settings, *, policy: SyncPolicy | None = None) -> Runtime:
 
 
 def sla_timer(store: Engine, *, hours: float, every_s: float) -> Timer:
-    """The lead-response SLA check (`sync.sla`): logs each newly overdue MQL once."""
+    """The lead-response SLA check (`sync.sla`): logs each newly overdue MQL once. The first
+    tick of a process squares the log with every touch recorded (`sync.sla.settle`'s
+    `whole`): no timer ticked while it was down, and a backfill may have recorded some."""
+    first = [True]
 
     def tick() -> None:
         with store.begin() as conn:
-            found, fresh = sla.check(conn, now=datetime.now(UTC), sla=timedelta(hours=hours))
+            found, fresh = sla.check(
+                conn, now=datetime.now(UTC), sla=timedelta(hours=hours), whole=first[0]
+            )
+        first[0] = False
         log.info("sla", extra={"kv": {"overdue": len(found), "newly_overdue": len(fresh)}})
 
     return Timer("sla", every_s, tick)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import aliased
 
 from mappings.model import Stage
@@ -189,13 +189,20 @@ class SlaSettled:
 
 
 def settle(
-    db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA, run_id: uuid.UUID | None = None
+    db: Db,
+    *,
+    now: datetime,
+    sla: timedelta = DEFAULT_SLA,
+    run_id: uuid.UUID | None = None,
+    whole: bool = False,
 ) -> list[SlaSettled]:
     """Square the breach log with the touches recorded by `now`; returns what it logged.
 
     Only people with an MQL or a touch recorded in the last `SETTLE_WINDOW` are asked about
     (found by the `recorded_at` index): an entry changes nothing once squared, and the timer
     ticks every minute, so the query is the size of the recent news, not of the whole funnel.
+    `whole`: every person, for a process's first tick, since no timer may have ticked for
+    longer than the window (the daemon down, a backfill recording touches meanwhile).
     """
     conn = connection(db)
     news = aliased(FunnelTransition)
@@ -216,7 +223,11 @@ def settle(
             func.min(touch.entered_at).label("touched_at"),
         )
         .join(touch, _answers(touch, mql, now))
-        .where(mql.stage == Stage.MQL.value, mql.person_id.in_(recent), handed_off(mql.person_id))
+        .where(
+            mql.stage == Stage.MQL.value,
+            true() if whole else mql.person_id.in_(recent),
+            handed_off(mql.person_id),
+        )
         .group_by(mql.person_id, mql.entered_at)
         .subquery()
     )
@@ -271,12 +282,18 @@ def settle(
 
 
 def check(
-    db: Db, *, now: datetime, sla: timedelta = DEFAULT_SLA, run_id: uuid.UUID | None = None
+    db: Db,
+    *,
+    now: datetime,
+    sla: timedelta = DEFAULT_SLA,
+    run_id: uuid.UUID | None = None,
+    whole: bool = False,
 ) -> tuple[list[SlaBreach], list[SlaBreach]]:
     """One timer tick: (every open breach, the ones newly logged by this tick), after the
-    log is squared with the touches recorded since the last tick (`settle`). Ticks of two
-    daemons on one store take turns (`SLA_CHECKS`): each reads the log before adding to it."""
+    log is squared with the touches recorded since the last tick (`settle`; `whole`: with
+    every touch, for a process's first tick). Ticks of two daemons on one store take turns
+    (`SLA_CHECKS`): each reads the log before adding to it."""
     hold(connection(db), SLA_CHECKS)
-    settle(db, now=now, sla=sla, run_id=run_id)
+    settle(db, now=now, sla=sla, run_id=run_id, whole=whole)
     found = open_breaches(db, now=now, sla=sla)
     return found, record_breaches(db, found, now=now, sla=sla, run_id=run_id)

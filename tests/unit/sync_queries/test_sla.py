@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine
@@ -277,3 +277,27 @@ def test_two_daemons_ticking_together_log_a_breach_once(
     assert fresh["second"] == []
     with store.connect() as conn:
         assert len(decisions_for(conn, funnel["carol"], sla.BREACH_FIELD)) == 1
+
+
+def test_a_daemons_first_tick_squares_touches_recorded_while_none_ran(store: Engine) -> None:
+    """The daemon logged pat's breach, then was down for two days, while a backfill recorded
+    the rep's touch, made within the SLA after all. A tick looks only at the last day's news,
+    so a later one would never withdraw it; the first tick of a process looks at all."""
+    from baton.wiring import sla_timer
+
+    now = datetime.now(UTC)
+    mql_at = now - 60 * H
+    with store.begin() as conn:
+        pid = add_person(conn, "pat@example.com", at=mql_at)
+        hand_off(conn, pid, "pat")
+        record_transition(conn, pid, "mql", mql_at, System.HUBSPOT, at=mql_at)
+    with store.begin() as conn:  # the daemon's last tick before it stopped
+        assert [b.email for b in sla.check(conn, now=mql_at + 25 * H)[1]] == ["pat@example.com"]
+    with store.begin() as conn:  # the backfill, over a day before the daemon is back
+        record_transition(conn, pid, "sal", mql_at + H, System.SALESFORCE, at=mql_at + 26 * H)
+    with store.connect() as conn:
+        assert sla.settle(conn, now=now) == []  # beyond a later tick's window
+    sla_timer(store, hours=24, every_s=60).run()
+    with store.connect() as conn:
+        logged = decisions_for(conn, pid, sla.BREACH_FIELD)
+    assert [d.rule for d in logged] == ["sla_24h", sla.WITHDRAWN_RULE]
