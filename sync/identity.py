@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from connectors.records import RecordKey, SourceRecord, System
+from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, LEAD, OPPORTUNITY, addresses, converted_lead
 from mappings.model import Person
 from sync.store._sql import Db
@@ -152,6 +152,9 @@ class Identity:
     # Stored people's Opportunities (inactive links), read with their records by `resolve`: a
     # person without an entry was not read that way (ask the store: `sync.store.links.associated`)
     opportunities: dict[uuid.UUID, list[RecordKey]] = field(default_factory=dict)
+    # A dry run's planned updates, by record: its later units read those records as the real
+    # run would after writing them (`sync.unit.Worker` overlays them), not as they were
+    planned: dict[RecordKey, dict[str, FieldValue]] = field(default_factory=dict)
     _email_people: dict[str, list[uuid.UUID]] = field(default_factory=dict)
     _born_by_email: dict[uuid.UUID, str] = field(default_factory=dict)  # new: no one had it
     _flagged: dict[System, set[uuid.UUID]] = field(

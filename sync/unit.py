@@ -24,7 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import compress
 
@@ -32,7 +32,7 @@ import sqlalchemy
 from sqlalchemy import Connection
 
 from connectors.protocol import Connector
-from connectors.records import ContactRole, RecordKey, SourceRecord, System
+from connectors.records import ContactRole, FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import (
     CONTACT,
     LEAD,
@@ -294,6 +294,8 @@ class Worker:
     ) -> tuple[CycleReport, bool]:
         report = CycleReport()
         now = self.now()
+        if carry is not None and carry.planned:
+            records = _as_planned(records, carry.planned, now)
         latest: dict[RecordKey, SourceRecord] = {}
         kinds = Counter((record.key.system, record.key.object) for record in records)
         for (system, obj), count in kinds.items():
@@ -350,6 +352,11 @@ class Worker:
                 },
             )
             report.planned = [w for plan in plans for w in _planned_writes(plan)]
+            if carry is not None:  # later units see these records as written
+                for plan in plans:
+                    for write in plan.writes:
+                        if not write.creates:
+                            carry.planned.setdefault(write.key, {}).update(write.fields)
             for plan in plans:
                 for write in plan.writes:
                     bucket = report.created if write.creates else report.updated
@@ -597,6 +604,8 @@ class Worker:
     ) -> _Gathered:
         identity = carry or Identity(conn)
         identity.db = conn
+        # A dry run's identity carries other units' ambiguities: this unit reports its own.
+        met_before = len(identity.ambiguous)
         # Fast paths: a record read again at the modification time we last saw (the lookback's
         # overlap, a replayed page) or an older one (a resumed Bulk job's copy, read before
         # what we saw since), or whose mapped fields did not change (same source digest), has
@@ -720,7 +729,7 @@ class Worker:
                 identity.person_of[r.key] for r in (*live, *signals) if r.key in identity.person_of
             )
         )
-        for amb in identity.ambiguous:
+        for amb in identity.ambiguous[met_before:]:
             report.ambiguous += 1
             report.ambiguous_people.add(amb.person_id)
             notes.append(
@@ -772,7 +781,10 @@ class Worker:
             if not missing:
                 break
             sought |= missing
-            for record in self.read(missing, twins):
+            fetched = self.read(missing, twins)
+            if identity.planned:  # a dry run: what its earlier units would have written
+                fetched = _as_planned(fetched, identity.planned, now)
+            for record in fetched:
                 # Salesforce hands out recycle-bin rows by id too: such a record is not the
                 # person's to plan with (the person waits for it: `unreadable` below).
                 if record.key in missing and not record.deleted:
@@ -1594,6 +1606,21 @@ def _said(plan: PersonPlan, rejection: str | None) -> bool:
         and not side.snapshot.get(OUTCOME_REASON)
         for side in plan.funnel.sides
     )
+
+
+def _as_planned(
+    records: Sequence[SourceRecord],
+    planned: Mapping[RecordKey, Mapping[str, FieldValue]],
+    now: datetime,
+) -> list[SourceRecord]:
+    """`records` as a dry run's earlier units would have left them: their planned updates
+    applied, modified now (a live run reads its own writes back so)."""
+    return [
+        replace(r, fields={**r.fields, **written}, modified_at=max(r.modified_at, now))
+        if not r.deleted and (written := planned.get(r.key)) is not None
+        else r
+        for r in records
+    ]
 
 
 def _count_moves(
