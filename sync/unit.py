@@ -367,7 +367,8 @@ class Worker:
             report.not_handed_off += len(held_back)
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
-        held = {} if retrying else self._held(writes)
+        refused = {} if retrying else self._refused(writes)
+        held = _held(writes, refused)
         outgoing = [pw for n, pw in enumerate(writes) if n not in held]
         self._hold_creates(gathered, outgoing, now)
         sent = send(self.connectors, outgoing)
@@ -403,6 +404,7 @@ class Worker:
                     run_id,
                     now,
                     held=[writes[n] for n in held],
+                    refused=refused,
                     holding=_holding(writes, held),
                     waits_as_letters=retrying or waits_as_letters,
                 )
@@ -465,22 +467,15 @@ class Worker:
                     found[record.key] = record
         return list(found.values())
 
-    def _held(self, writes: Sequence[tuple[uuid.UUID, Write]]) -> dict[int, int]:
-        """Writes (by index, with the letter's id) the system already refused with this very
-        payload (an open dead letter): sending them again cannot pass, so they wait for the
-        data to change or for `retry_dead_letters`; their people keep their snapshots, so
-        nothing is lost."""
+    def _refused(
+        self, writes: Sequence[tuple[uuid.UUID, Write]]
+    ) -> dict[RecordKey, tuple[int, Mapping[str, FieldValue]]]:
+        """The open dead letters of the records these writes are for (by letter key: a
+        create's is "new:<person>"), with their ids and refused payloads."""
         if not writes:
             return {}
-        keys = [_letter_key(pid, w) for pid, w in writes]
         with self.reader.connect() as conn:
-            open_ = letters_repo.open_letters(conn, keys)
-        held: dict[int, int] = {}
-        for n, (key, (_, w)) in enumerate(zip(keys, writes, strict=True)):
-            letter = open_.get(key)
-            if letter is not None and dict(letter[1]) == dict(w.fields):
-                held[n] = letter[0]
-        return held
+            return letters_repo.open_letters(conn, [_letter_key(pid, w) for pid, w in writes])
 
     def _hold_creates(
         self, gathered: _Gathered, writes: Sequence[tuple[uuid.UUID, Write]], now: datetime
@@ -1321,6 +1316,7 @@ class Worker:
         held: Sequence[tuple[uuid.UUID, Write]],
         holding: Mapping[tuple[uuid.UUID, str], int],
         waits_as_letters: bool,
+        refused: Mapping[RecordKey, tuple[int, Mapping[str, FieldValue]]],
     ) -> None:
         identity = gathered.identity
         failed = {s.person_id for s in sent if s.result is not Result.OK}
@@ -1338,6 +1334,7 @@ class Worker:
         snapshots: dict[RecordKey, SnapshotWrite] = {}
         emails: list[tuple[uuid.UUID, str | None]] = []  # people's addresses to keep current
         letters: list[NewDeadLetter] = []
+        settled: list[int] = []  # open letters of records a write has now reached
         # a record read again says nothing new (a contact still not handed off: logged once)
         notes = unrepeated(tx, [*gathered.notes, *_handoff_notes(plans, trigger, now, run_id)])
         report.not_handed_off += sum(n.rule == NOT_HANDED_OFF for n in notes)
@@ -1367,6 +1364,8 @@ class Worker:
                 )
                 continue
             assert s.id is not None
+            if (letter := refused.get(_letter_key(s.person_id, s.write))) is not None:
+                settled.append(letter[0])  # another payload went through: the data was fixed
             key = RecordKey(s.write.key.system, s.write.key.object, s.id)
             if s.write.creates:
                 owner = owners.get(key)
@@ -1496,6 +1495,7 @@ class Worker:
             d.conflict for (_, d), new in zip(decided, told, strict=True) if new
         )
         record_decisions(tx, [*notes, *compress(decisions, told)])
+        letters_repo.settle_dead_letters(tx, settled)
         letters_repo.add_dead_letters(tx, letters, at=now)
         self._settle_creates(tx, gathered, sent, waiting=failed | stalled)
         explain_rejections(tx, explanations)
@@ -1914,6 +1914,24 @@ def _keeping(values: Values, old: Values | None, fields: Collection[str]) -> Val
         else:
             out.pop(name, None)
     return out
+
+
+def _held(
+    writes: Sequence[tuple[uuid.UUID, Write]],
+    refused: Mapping[RecordKey, tuple[int, Mapping[str, FieldValue]]],
+) -> dict[int, int]:
+    """Writes (by index, with the letter's id) the system already refused with this very
+    payload (an open dead letter): sending them again cannot pass, so they wait for the data
+    to change or for `retry_dead_letters`; their people keep their snapshots, so nothing is
+    lost."""
+    held: dict[int, int] = {}
+    if not refused:
+        return held
+    for n, (pid, w) in enumerate(writes):
+        letter = refused.get(_letter_key(pid, w))
+        if letter is not None and dict(letter[1]) == dict(w.fields):
+            held[n] = letter[0]
+    return held
 
 
 def _letter_key(pid: uuid.UUID, write: Write) -> RecordKey:

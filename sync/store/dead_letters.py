@@ -4,7 +4,9 @@ Lifecycle: `add_dead_letter` opens one (or, for a record already there in the sa
 counts another attempt, refreshes payload and error, and reopens it: a new refusal is news even
 after a drop). `open_dead_letters` hands open ones to the engine to retry, and `close_retried`
 marks them retried once the retry's outcome is committed, only those no new refusal counted
-meanwhile: a retry that crashed or was refused again leaves its letters open.
+meanwhile: a retry that crashed or was refused again leaves its letters open. A later cycle's
+write that reaches the record (another payload: the data was fixed at its source) marks its
+letter retried too (`settle_dead_letters`).
 `drop_dead_letters` closes them for good. Backs `baton errors list|retry|drop`.
 """
 
@@ -169,6 +171,20 @@ def close_retried(db: Db, letters: Sequence[DeadLetter]) -> None:
         .values(status=DeadLetterStatus.RETRIED.value),
         [{"letter_id": x.id, "seen_attempts": x.attempts} for x in letters],
     )
+
+
+def settle_dead_letters(db: Db, ids: Sequence[int]) -> None:
+    """Mark these open letters retried: a later write to their record went through (the data
+    was fixed where it came from), so the refusal they keep is no longer news."""
+    for chunk in chunked(sorted(set(ids))):
+        connection(db).execute(
+            update(DeadLetterRow)
+            .where(
+                DeadLetterRow.id.in_(chunk),
+                DeadLetterRow.status == DeadLetterStatus.OPEN.value,
+            )
+            .values(status=DeadLetterStatus.RETRIED.value)
+        )
 
 
 def drop_dead_letters(db: Db, ids: Iterable[int] | None = None) -> list[DeadLetter]:
