@@ -340,31 +340,7 @@ class Worker:
             if not plan.writes:
                 report.unchanged += 1
         if dry_run:
-            report.conflicts += sum(plan.conflicts for plan in plans)
-            _count_moves(
-                report,
-                plans,
-                carried={
-                    plan.person_id
-                    for plan in plans
-                    for w in plan.writes
-                    if not w.changes.keys().isdisjoint(POSITION)
-                },
-            )
-            report.planned = [w for plan in plans for w in _planned_writes(plan)]
-            if carry is not None:  # later units see these records as written
-                for plan in plans:
-                    for write in plan.writes:
-                        if not write.creates:
-                            carry.planned.setdefault(write.key, {}).update(write.fields)
-            for plan in plans:
-                for write in plan.writes:
-                    bucket = report.created if write.creates else report.updated
-                    bucket[f"{write.key.system}:{write.key.object}"] += 1
-            deletes.rehearse(report, gathered.deletions)
-            with self.reader.connect() as conn:  # what a live run would note as new
-                held_back = unrepeated(conn, _handoff_notes(plans, trigger, now, run_id))
-            report.not_handed_off += len(held_back)
+            self._rehearse(report, gathered, plans, carry, trigger, now)
             return report, False
         writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
         refused = {} if retrying else self._refused(writes)
@@ -466,6 +442,34 @@ class Worker:
                 if not record.deleted and record.key not in in_hand:
                     found[record.key] = record
         return list(found.values())
+
+    def _rehearse(
+        self,
+        report: CycleReport,
+        gathered: _Gathered,
+        plans: Sequence[PersonPlan],
+        carry: Identity | None,
+        trigger: str,
+        now: datetime,
+    ) -> None:
+        """A dry run's report of what the live run would send: writes a system already refused
+        with this very payload are held back there (`_held`), so they are left out here too."""
+        writes = [(plan.person_id, w) for plan in plans for w in plan.writes]
+        held = _held(writes, self._refused(writes))
+        going = [pw for n, pw in enumerate(writes) if n not in held]
+        report.conflicts += sum(plan.conflicts for plan in plans)
+        carried = {pid for pid, w in going if not w.changes.keys().isdisjoint(POSITION)}
+        _count_moves(report, plans, carried=carried)
+        report.planned = [_planned_write(w) for _, w in going]
+        for _, write in going:
+            bucket = report.created if write.creates else report.updated
+            bucket[f"{write.key.system}:{write.key.object}"] += 1
+            if carry is not None and not write.creates:  # later units see it as written
+                carry.planned.setdefault(write.key, {}).update(write.fields)
+        deletes.rehearse(report, gathered.deletions)
+        with self.reader.connect() as conn:  # what a live run would note as new
+            noted = unrepeated(conn, _handoff_notes(plans, trigger, now, None))
+        report.not_handed_off += len(noted)
 
     def _refused(
         self, writes: Sequence[tuple[uuid.UUID, Write]]
@@ -2029,14 +2033,11 @@ def _decision(
     )
 
 
-def _planned_writes(plan: PersonPlan) -> list[PlannedWrite]:
-    return [
-        PlannedWrite(
-            write.key.id or "new",
-            write.key.system,
-            write.key.object,
-            dict(write.changes),
-            write.reason,
-        )
-        for write in plan.writes
-    ]
+def _planned_write(write: Write) -> PlannedWrite:
+    return PlannedWrite(
+        write.key.id or "new",
+        write.key.system,
+        write.key.object,
+        dict(write.changes),
+        write.reason,
+    )

@@ -15,6 +15,7 @@ import sync.unit
 from sync.execute import Sent
 from sync.report import CycleReport
 from tests.unit.sync.conftest import World
+from tests.unit.sync.fakes import junk_phone_rule
 from tests.unit.sync.test_engine import HS_CONTACT, SF_LEAD
 
 Planned = Counter[tuple[str, str, str, str]]
@@ -86,3 +87,27 @@ def test_a_dry_poll_counts_each_ambiguous_record_once(world: World) -> None:
     real = engine.poll()
     assert real.ambiguous == 2
     assert polled.ambiguous == backfilled.ambiguous == real.ambiguous
+
+
+def test_a_write_held_back_by_its_dead_letter_is_not_in_the_plan(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live run does not send again the payload a system refused (its letter is open): the
+    plan used to count it as an update, and its funnel move as made."""
+    world.sf.rules.append(junk_phone_rule)
+    world.hs.put(
+        "contacts",
+        {**HS_CONTACT, "phone": "n/a", "lifecyclestage": "marketingqualifiedlead"},
+    )
+    world.sf.put("Lead", {**SF_LEAD})
+    world.clock.advance(10)
+    engine = world.engine()
+    assert engine.poll().dead_letters == 1
+    world.clock.advance(10)
+    plan = engine.backfill(dry_run=True)
+    sent = _recording(monkeypatch)
+    done = engine.backfill()
+    assert sent == []
+    assert plan.planned == []
+    assert (plan.created, plan.updated) == (done.created, done.updated) == (Counter(), Counter())
+    assert plan.stage_moves == done.stage_moves == Counter()
