@@ -6,10 +6,13 @@ import threading
 from datetime import UTC, datetime
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, inspect
 
+from sync.store.decisions import Decision, record_decision
 from sync.store.engine import make_engine
 from sync.store.migrate import alembic_config, current_revision, head_revision, schema_diff, upgrade
+from sync.store.people import add_person
 from sync.store.runs import RunKind, RunStatus, get_run, start_run
 from sync.store.schema import Base
 
@@ -145,5 +148,32 @@ def test_two_processes_upgrading_an_empty_store_at_once_both_end_at_head(empty_u
     try:
         with engine.connect() as conn:
             assert current_revision(conn) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_every_downgrade_works_on_a_store_with_data(empty_url: URL) -> None:
+    """Each revision steps down and back up on a store in use: on SQLite a batch rebuild of
+    `runs` (foreign keys on, decisions referring to it) failed 0006 and 0002 going down."""
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            run_id = start_run(conn, RunKind.DAEMON, at=T0)
+            person = add_person(conn, "ann@example.com", at=T0)
+            record_decision(
+                conn, Decision(person, "job_title", "two_way", "poll", T0, run_id=run_id)
+            )
+        script = ScriptDirectory.from_config(alembic_config())
+        for step in script.walk_revisions():  # head first
+            target = step.down_revision or "base"
+            assert isinstance(target, str)
+            with engine.begin() as conn:
+                command.downgrade(alembic_config(conn), target)
+            with engine.connect() as conn:
+                assert current_revision(conn) == (None if target == "base" else target)
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert schema_diff(conn) == []
     finally:
         engine.dispose()

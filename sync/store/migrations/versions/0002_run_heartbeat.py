@@ -29,5 +29,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_runs_status"), table_name="runs")
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("heartbeat_at")
+    # Not a batch rebuild: on SQLite that drops `runs`, which decisions refer to (foreign keys
+    # are on), and fails on any store with data. SQLite drops a column in place since 3.35.
+    op.drop_column("runs", "heartbeat_at")
