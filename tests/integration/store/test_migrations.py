@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, inspect
+from sqlalchemy import URL, Engine, inspect, text
 
 from sync.store.decisions import Decision, record_decision
 from sync.store.engine import make_engine
@@ -47,7 +47,7 @@ def test_upgrade_from_empty_builds_every_table_at_head(empty_url: URL) -> None:
         upgrade(engine)  # again, by engine: already at head, a no-op
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
-            assert current_revision(conn) == head_revision() == "0010"
+            assert current_revision(conn) == head_revision() == "0011"
     finally:
         engine.dispose()
 
@@ -173,6 +173,34 @@ def test_every_downgrade_works_on_a_store_with_data(empty_url: URL) -> None:
             with engine.connect() as conn:
                 assert current_revision(conn) == (None if target == "base" else target)
         upgrade(engine)
+        with engine.connect() as conn:
+            assert schema_diff(conn) == []
+    finally:
+        engine.dispose()
+
+
+def test_0011_adds_the_source_columns_the_first_draft_of_0007_lacked(empty_url: URL) -> None:
+    """0007 gained its `source_*` columns after it was first committed: a store that first
+    draft migrated sat at head without them, and every create failed on its insert."""
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0010")
+        with engine.begin() as conn:  # pending_creates as the first draft of 0007 made it
+            for column in (
+                "source_system",
+                "source_object",
+                "source_record_id",
+                "source_values",
+                "source_modified_at",
+            ):
+                conn.execute(text(f"ALTER TABLE pending_creates DROP COLUMN {column}"))
+        with engine.connect() as conn:
+            assert len(schema_diff(conn)) == 5
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert schema_diff(conn) == []
+        with engine.begin() as conn:  # and on a store that had them: a no-op, both ways
+            command.downgrade(alembic_config(conn), "0010")
         with engine.connect() as conn:
             assert schema_diff(conn) == []
     finally:
