@@ -53,8 +53,10 @@ RECONCILE_ASKS_S = 3600.0  # how often the daemon asks whether a reconciliation 
 PAGE_SIZE = 2_000
 
 
-def open_store(url: str, *, upgrade: bool = True) -> Engine:
-    """The store's engine; a SQLite file's folder is created, and migrations run to head.
+def open_store(url: str, *, upgrade: bool = True, only_new: bool = False) -> Engine:
+    """The store's engine; a SQLite file's folder is created, and migrations run to head
+    (`only_new`: only on an empty database; a store behind head is refused, see
+    `migrate.upgrade`).
 
     A folder that cannot be made is a `SettingsError` naming BATON_DATABASE_URL."""
     parsed = make_url(url)
@@ -69,7 +71,7 @@ def open_store(url: str, *, upgrade: bool = True) -> Engine:
             ) from None
     store = make_engine(parsed)
     if upgrade:
-        migrate.upgrade(store)
+        migrate.upgrade(store, only_new=only_new)
     return store
 
 
@@ -81,12 +83,8 @@ def store_readiness(store: Engine) -> Readiness:
             current = migrate.current_revision(conn)
     except Exception as exc:
         return Readiness((f"store unreachable: {type(exc).__name__}",))
-    head = migrate.head_revision()
-    if current != head:
-        return Readiness(
-            (f"store at migration {current}, code expects {head}; run baton db upgrade",)
-        )
-    return Readiness()
+    problem = migrate.revision_problem(current)
+    return Readiness((problem,) if problem is not None else ())
 
 
 @dataclass
@@ -145,8 +143,11 @@ def read_fields(dictionary: Dictionary) -> tuple[dict[str, list[str]], dict[str,
     return hubspot, salesforce
 
 
-def build(settings: Settings, *, policy: SyncPolicy | None = None) -> Runtime:
-    """Wire a `Runtime` from settings; the first API call happens later, on first use."""
+def build(
+    settings: Settings, *, policy: SyncPolicy | None = None, keep_schema: bool = False
+) -> Runtime:
+    """Wire a `Runtime` from settings; the first API call happens later, on first use.
+    `keep_schema` (a dry run) migrates only an empty store, never one an older Baton uses."""
     install_redaction(secrets=settings.secrets())
     dictionary = load(settings.baton.dictionary_path)
     hubspot_fields, salesforce_fields = read_fields(dictionary)
@@ -154,7 +155,7 @@ def build(settings: Settings, *, policy: SyncPolicy | None = None) -> Runtime:
         settings.hubspot, extra_properties=hubspot_fields, read_ahead=READ_AHEAD
     )
     salesforce = SalesforceConnector(settings.salesforce, extra_fields=salesforce_fields)
-    store = open_store(settings.baton.database())
+    store = open_store(settings.baton.database(), only_new=keep_schema)
     chosen = policy or SyncPolicy(
         propagate_deletes=settings.baton.propagate_deletes,
         page_size=PAGE_SIZE,

@@ -449,7 +449,7 @@ def backfill(
     runtime: Runtime | None = None
     try:
         settings = settings_or_exit(env_file)
-        runtime = start_runtime(settings)
+        runtime = start_runtime(settings, keep_schema=dry_run)
         if dry_run:
             unprepared = _unprepared(runtime)
         else:  # as the daemon's cycle does first

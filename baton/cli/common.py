@@ -109,7 +109,12 @@ def store_failure(exc: SQLAlchemyError, database_url: str) -> str:
     text = str(cause).split("(Background on this error at:")[0]
     reason = " ".join(text.split()) or type(cause).__name__
     lowered = reason.lower()
-    if isinstance(exc, ProgrammingError) or "no such table" in lowered:
+    # SQLite says of a missing table or column what PostgreSQL raises as a ProgrammingError.
+    if (
+        isinstance(exc, ProgrammingError)
+        or "no such table" in lowered
+        or "no such column" in lowered
+    ):
         fix = "run 'baton db upgrade' to migrate it, or point BATON_DATABASE_URL at Baton's store"
     elif "not a database" in lowered or "malformed" in lowered:
         fix = (

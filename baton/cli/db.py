@@ -37,7 +37,7 @@ def upgrade(env_file: EnvFileOption = None) -> None:
             with store.connect() as conn:
                 revision = migrate.current_revision(conn)
             store.dispose()
-    except SettingsError as exc:  # a folder it cannot make
+    except (SettingsError, migrate.StoreRevisionError) as exc:  # no folder; a newer Baton's
         fail(f"baton db upgrade: {exc}", 2)
     except Exception as exc:  # not the database's answer
         fail(f"baton db upgrade: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
@@ -58,8 +58,8 @@ def current(env_file: EnvFileOption = None) -> None:
             store.dispose()
     except Exception as exc:  # not the database's answer: a folder it cannot make, say
         fail(f"baton db current: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
-    head = migrate.head_revision()
-    if revision == head:
+    problem = migrate.revision_problem(revision)
+    if problem is None:
         Console(emoji=False).print(f"Store at migration {revision} (head).")
         return
-    fail(f"Store at migration {revision}, the code expects {head}: run 'baton db upgrade'.", 1)
+    fail(f"baton db current: {problem}", 1)

@@ -22,6 +22,7 @@ from baton.cli.common import (
 from baton.daemon import CycleFailed, Daemon, HttpServer
 from baton.metrics import BatonMetrics
 from baton.service import create_app
+from sync.store.migrate import StoreAhead, StoreBehind
 
 log = logging.getLogger("baton.run")
 
@@ -30,14 +31,20 @@ class StartUpStopped(BaseException):
     """A signal before the daemon exists: nothing is in hand yet, so start-up ends at once."""
 
 
-def start_runtime(settings: wiring.Settings) -> wiring.Runtime:
+def start_runtime(settings: wiring.Settings, *, keep_schema: bool = False) -> wiring.Runtime:
     """Build the runtime; a failure is one line, exit 2. It asks no vendor anything: Baton's
     HubSpot properties are made by `prepare_hubspot`, run by the daemon's cycle
     (`Daemon.prepare_systems`), so HubSpot down or refusing the token leaves the HTTP service
-    up, and by `baton backfill` once its signal handlers are in place."""
+    up, and by `baton backfill` once its signal handlers are in place. `keep_schema` (a dry
+    run): a store behind this Baton's migrations is refused rather than upgraded."""
     try:
         with store_errors(settings.baton.database()):
-            return wiring.build(settings)
+            return wiring.build(settings, keep_schema=keep_schema)
+    except StoreBehind as exc:  # only with keep_schema
+        note = "first (a dry run leaves the store as it is: an older Baton may run on it)"
+        fail(f"baton: {exc} {note}", 2)
+    except StoreAhead as exc:
+        fail(f"baton: {exc}", 2)
     except Exception as exc:
         fail(f"baton: cannot start: {wiring.one_line(exc)}", 2)
 

@@ -26,6 +26,7 @@ from sync.queries.export import to_jsonable
 from sync.queries.status import ListingStatus, RunSummary, Status
 from sync.queries.status import status as status_query
 from sync.store.engine import for_reading, make_engine
+from sync.store.migrate import current_revision, revision_problem
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (for machines) instead of tables.")
@@ -52,8 +53,9 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
     """A connection in one transaction on the existing store; never creates or migrates it.
 
     Read-only callers get a deferred transaction, so they never hold the daemon's write lock.
-    A missing SQLite file, an unmigrated database or one that cannot be read (not a database,
-    server down) ends with one line naming BATON_DATABASE_URL and exit status 2.
+    A missing SQLite file, an unmigrated database, one behind or ahead of this Baton's
+    migrations, or one that cannot be read (not a database, server down) ends with one line
+    naming BATON_DATABASE_URL and exit status 2.
     """
     url = make_url(settings.database())
     missing = missing_store_file(settings.database())
@@ -67,6 +69,13 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
         engine = make_engine(url)
         try:
             with (engine if write else for_reading(engine)).begin() as conn:
+                revision = current_revision(conn)
+                # None: no Baton store at all, which the first query names; else one a
+                # newer Baton migrated, or one the daemon has not upgraded yet.
+                shown = f"the store at {url.render_as_string(hide_password=True)}"
+                problem = revision_problem(revision, shown) if revision is not None else None
+                if problem is not None:
+                    fail(f"baton: {problem}", 2)
                 yield conn
         finally:
             engine.dispose()

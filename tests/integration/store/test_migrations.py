@@ -5,13 +5,23 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, inspect, text
 
 from sync.store.decisions import Decision, record_decision
 from sync.store.engine import make_engine
-from sync.store.migrate import alembic_config, current_revision, head_revision, schema_diff, upgrade
+from sync.store.migrate import (
+    StoreAhead,
+    StoreBehind,
+    alembic_config,
+    current_revision,
+    head_revision,
+    revision_problem,
+    schema_diff,
+    upgrade,
+)
 from sync.store.people import add_person
 from sync.store.runs import RunKind, RunStatus, get_run, start_run
 from sync.store.schema import Base
@@ -205,3 +215,52 @@ def test_0011_adds_the_source_columns_the_first_draft_of_0007_lacked(empty_url: 
             assert schema_diff(conn) == []
     finally:
         engine.dispose()
+
+
+def test_a_store_a_newer_baton_migrated_is_refused_with_the_fix(empty_url: URL) -> None:
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+        with pytest.raises(StoreAhead) as refused:
+            upgrade(engine)
+        head = head_revision()
+        assert str(refused.value) == (
+            f"the store is at migration 0099, newer than this Baton knows (its latest is {head}): "
+            "a newer Baton upgraded it; run that version, or restore the copy of the store taken "
+            "before the upgrade"
+        )
+        assert revision_problem("0099") == str(refused.value)
+        with engine.connect() as conn:
+            assert current_revision(conn) == "0099"
+    finally:
+        engine.dispose()
+
+
+def test_only_new_builds_an_empty_store_and_leaves_an_older_one_as_it_is(empty_url: URL) -> None:
+    """A dry run: an older Baton still running on the store must not see its schema move."""
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine, "0005")
+        with pytest.raises(StoreBehind) as refused:
+            upgrade(engine, only_new=True)
+        assert str(refused.value) == (
+            f"the store is at migration 0005, this Baton expects {head_revision()}: "
+            "run 'baton db upgrade'"
+        )
+        with engine.connect() as conn:
+            assert current_revision(conn) == "0005"
+        upgrade(engine)
+        upgrade(engine, only_new=True)  # at head: nothing to refuse
+    finally:
+        engine.dispose()
+    fresh = make_engine(empty_url)
+    try:
+        with fresh.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+        upgrade(fresh, only_new=True)
+        with fresh.connect() as conn:
+            assert current_revision(conn) == head_revision()
+    finally:
+        fresh.dispose()

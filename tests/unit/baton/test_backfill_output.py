@@ -211,7 +211,7 @@ def test_a_failed_backfill_says_run_it_again_only_when_that_helps(
         close=lambda: None,
     )
     monkeypatch.setattr(backfill_cli, "settings_or_exit", lambda env_file: None)
-    monkeypatch.setattr(backfill_cli, "start_runtime", lambda settings: runtime)
+    monkeypatch.setattr(backfill_cli, "start_runtime", lambda settings, **_: runtime)
     monkeypatch.setattr(backfill_cli, "_keep_budgets", lambda runtime: None)
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:

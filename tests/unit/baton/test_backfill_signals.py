@@ -108,7 +108,7 @@ def test_a_sigterm_while_hubspots_properties_are_read_or_made_ends_start_up_and_
     (`unprepared`); either can wait on HubSpot."""
     runtime = Runtime(prepare=stuck(signal.SIGTERM))
 
-    assert run(monkeypatch, lambda _settings: runtime, dry_run=dry_run) == 143
+    assert run(monkeypatch, lambda _settings, **_: runtime, dry_run=dry_run) == 143
 
     assert capsys.readouterr().err.strip() == STOPPED
     assert runtime.closed
@@ -127,7 +127,7 @@ def test_hubspot_refusing_the_properties_is_one_line_naming_what_to_check(
 
     runtime = Runtime(prepare=refused)
 
-    assert run(monkeypatch, lambda _settings: runtime) == 1
+    assert run(monkeypatch, lambda _settings, **_: runtime) == 1
 
     assert capsys.readouterr().err.strip() == (
         "baton backfill: cannot create Baton's HubSpot properties: AuthError: hubspot "

@@ -697,7 +697,28 @@ def test_readyz_is_503_when_the_store_cannot_keep_what_webhooks_bring(tmp_path: 
         bare.dispose()
     assert answer.status_code == 503
     (problem,) = answer.json()["problems"]
-    assert "run baton db upgrade" in problem
+    assert "run 'baton db upgrade'" in problem
+
+
+def test_readyz_on_a_store_a_newer_baton_migrated_does_not_say_to_upgrade(tmp_path: Path) -> None:
+    """'run baton db upgrade' cannot help there: this Baton does not have that migration."""
+    from sqlalchemy import text
+
+    from baton.wiring import service_deps
+
+    newer = open_store(str(sqlite_url(tmp_path / "newer.db")))
+    try:
+        with newer.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+        daemon = Daemon(FakeEngine(), interval_s=60, store=newer)
+        http = TestClient(create_app(service_deps(_runtime(newer), daemon, BatonMetrics())))
+        answer = http.get("/readyz")
+    finally:
+        newer.dispose()
+    assert answer.status_code == 503
+    (problem,) = answer.json()["problems"]
+    assert problem.startswith("the store is at migration 0099, newer than this Baton knows")
+    assert "db upgrade" not in problem
 
 
 @pytest.mark.parametrize(("token", "status"), [(None, 404), ("0f3a9c" * 4, 200)])

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from baton.cli import app
+from sync.store import make_engine, sqlite_url, upgrade
+from sync.store.migrate import current_revision, head_revision, known_revision
 
 REPO = Path(__file__).resolve().parents[3]
 NOT_A_DATABASE = (
@@ -122,3 +125,144 @@ def test_a_sqlite_file_that_cannot_be_opened_names_the_folder_and_user_not_a_ser
     assert "(unable to open database file)" in line
     assert f"its folder exists and this user (uid {os.getuid()}) may write there" in line
     assert "database server" not in line
+
+
+def _store_at(path: Path, revision: str) -> None:
+    """A store migrated to `revision`; one a newer Baton made when this code lacks it."""
+    engine = make_engine(sqlite_url(path))
+    try:
+        if known_revision(revision):
+            upgrade(engine, revision)
+            return
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    finally:
+        engine.dispose()
+
+
+def _revision(path: Path) -> str | None:
+    engine = make_engine(sqlite_url(path))
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn)
+    finally:
+        engine.dispose()
+
+
+def _behind(store: str) -> str:
+    expects = f"this Baton expects {head_revision()}"
+    return f"{store} is at migration 0003, {expects}: run 'baton db upgrade'"
+
+
+def _ahead(store: str) -> str:
+    return (
+        f"{store} is at migration 0099, newer than this Baton knows (its latest is "
+        f"{head_revision()}): a newer Baton upgraded it; run that version, or restore the copy "
+        "of the store taken before the upgrade"
+    )
+
+
+READ_COMMANDS = [
+    ["status"],
+    ["why", "ann@example.com"],
+    ["errors", "list"],
+    ["errors", "drop", "1", "--reason", "gone"],
+    ["scorecard"],
+]
+
+
+@pytest.mark.parametrize("args", READ_COMMANDS)
+@pytest.mark.parametrize(("revision", "problem"), [("0003", _behind), ("0099", _ahead)])
+def test_a_store_at_another_batons_migration_says_which_and_the_fix(
+    runner: CliRunner,
+    store: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    revision: str,
+    problem: Callable[[str], str],
+) -> None:
+    """Not upgraded yet (SQLite named a missing column and told to check the folder's
+    permissions), or upgraded by a newer Baton (read as if it were this one's)."""
+    path = tmp_path / "other.db"
+    _store_at(path, revision)
+    monkeypatch.setenv("BATON_DATABASE_URL", f"sqlite:///{path}")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"baton: {problem(f'the store at sqlite:///{path}')}"
+    ]
+    assert _revision(path) == revision
+
+
+def test_db_current_and_upgrade_on_a_store_a_newer_baton_migrated(
+    runner: CliRunner, store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`db current` told to run `db upgrade`, which then failed on Alembic's CommandError."""
+    path = tmp_path / "newer.db"
+    _store_at(path, "0099")
+    monkeypatch.setenv("BATON_DATABASE_URL", f"sqlite:///{path}")
+    current = runner.invoke(app, ["db", "current"])
+    assert current.exit_code == 1
+    assert current.output.strip().splitlines() == [f"baton db current: {_ahead('the store')}"]
+    upgraded = runner.invoke(app, ["db", "upgrade"])
+    assert upgraded.exit_code == 2
+    assert upgraded.output.strip().splitlines() == [f"baton db upgrade: {_ahead('the store')}"]
+    assert _revision(path) == "0099"
+
+
+@pytest.mark.parametrize(
+    ("args", "revision", "line"),
+    [
+        (["run", "--once"], "0099", f"baton: {_ahead('the store')}"),
+        (["backfill", "--dry-run"], "0099", f"baton: {_ahead('the store')}"),
+        (
+            ["backfill", "--dry-run"],
+            "0003",
+            f"baton: {_behind('the store')} first (a dry run leaves the store as it is: an "
+            "older Baton may run on it)",
+        ),
+    ],
+)
+def test_run_and_backfill_on_a_store_they_must_not_migrate(
+    tmp_path: Path, args: list[str], revision: str, line: str
+) -> None:
+    """A newer Baton's store is refused before anything reads it; a dry run no longer
+    upgrades an older store under the daemon still running on it (its /readyz went 503)."""
+    path = tmp_path / "baton.db"
+    _store_at(path, revision)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "BATON_DATABASE_URL": f"sqlite:///{path}",
+        "BATON_HUBSPOT_ACCESS_TOKEN": "pat-na1-secret-token-value",
+        "BATON_HUBSPOT_BASE_URL": "http://127.0.0.1:9",
+        "BATON_SALESFORCE_CLIENT_ID": "client-id",
+        "BATON_SALESFORCE_CLIENT_SECRET": "sf-client-secret-value",
+        "BATON_SALESFORCE_LOGIN_URL": "https://127.0.0.1:9",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "baton", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [line]
+    assert _revision(path) == revision
+
+
+def test_a_missing_column_on_sqlite_says_to_upgrade_as_on_postgresql() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from baton.cli.common import store_failure
+
+    error = OperationalError("SELECT", {}, Exception("no such column: runs.owner"))
+    line = store_failure(error, "sqlite:////var/lib/baton/baton.db")
+    assert line.endswith(
+        "(no such column: runs.owner); run 'baton db upgrade' to migrate it, or point "
+        "BATON_DATABASE_URL at Baton's store"
+    )
