@@ -110,6 +110,16 @@ class _Field:
     fallback: str | None
 
 
+def _kind(spec: _Field) -> int:
+    """How `to_person` reads a field map: the funnel label, a stage date, a placed field (read
+    after the country) or a plain one."""
+    if spec.is_label:
+        return _LABEL
+    if spec.entered is not None:
+        return _ENTERED
+    return _PLACED if spec.placed else _PLAIN
+
+
 def _chain(fns: Sequence[ReadFn]) -> ReadFn | None:
     """One function for a transform chain (None when there is nothing to do)."""
     fns = [fn for fn in fns if fn is not same]
@@ -258,13 +268,7 @@ class Mapper:
                     spec.remote,
                     spec.fallback,
                     spec.read,
-                    _LABEL
-                    if spec.is_label
-                    else _ENTERED
-                    if spec.entered is not None
-                    else _PLACED
-                    if spec.placed
-                    else _PLAIN,
+                    _kind(spec),
                     spec.canonical,
                     spec.entered,
                 )

@@ -179,8 +179,9 @@ class Identity:
     # -- reading ---------------------------------------------------------------------------------
 
     def resolve(self, items: Sequence[tuple[SourceRecord, Person]]) -> None:
-        """Decide the person of every record (ambiguous ones stay out of `person_of`)."""
-        self.read_addresses(record for record, _ in items)
+        """Decide the person of every record (ambiguous ones stay out of `person_of`). The
+        caller has read the unit's addresses first (`read_addresses`, all its records: the
+        quiet and deleted ones' too), so those the records carry now count."""
         keys = [record.key for record, _ in items]
         page = page_links(self.db, [k for k in keys if k not in self.person_of], OPPORTUNITY)
         stored = page.people
