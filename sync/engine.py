@@ -42,6 +42,7 @@ from connectors.records import RecordKey, SourceRecord, System
 from mappings.apply import CONTACT, HUBSPOT_CONTACTS, LEAD, OPPORTUNITY, Mapper
 from mappings.dictionary import Dictionary
 from sync import collector, deletes
+from sync.commit import NEW_PREFIX
 from sync.identity import Identity
 from sync.listing import Page, cut, cut_records, page_spill
 from sync.plan import CreationPolicy, Planner
@@ -79,7 +80,7 @@ from sync.store.runs import (
     this_process,
 )
 from sync.twins import TwinCache
-from sync.unit import NEW_PREFIX, Cursor, Worker
+from sync.unit import Cursor, Worker
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ PERSON_OBJECTS: tuple[tuple[System, str], ...] = (
     (System.HUBSPOT, HUBSPOT_CONTACTS),
 )
 #: Polled too: an Opportunity's stage is a funnel signal for the person of its converted Lead
-#: (or of its contact role's Contact: `sync.unit.Worker._follow_contact_roles`).
+#: (or of its contact role's Contact: `sync.following.Follower.follow_contact_roles`).
 POLLED_OBJECTS: tuple[tuple[System, str], ...] = (
     *PERSON_OBJECTS[:2],
     (System.SALESFORCE, OPPORTUNITY),

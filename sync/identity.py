@@ -147,7 +147,7 @@ class Identity:
     ambiguous: list[Ambiguity] = field(default_factory=list)
     restored: set[uuid.UUID] = field(default_factory=set)  # people `_restore` gave a record back
     # People read with a record a propagated delete ended (`PageLinks.bereft`): with
-    # `restored`, the people a record restored alone may leave waiting (`sync.unit._binned`)
+    # `restored`, the people a record restored alone may leave waiting (`sync.gather.twins_in_bins`)
     bereft: set[uuid.UUID] = field(default_factory=set)
     # Stored people's Opportunities (inactive links), read with their records by `resolve`: a
     # person without an entry was not read that way (ask the store: `sync.store.links.associated`)
@@ -267,7 +267,7 @@ class Identity:
                     self._standing.setdefault(RecordKey(record.key.system, CONTACT, named), holder)
             if contact is not None and record.key in self.person_of:
                 # the first Lead converted into a Contact no one has yet stands for it (it is
-                # moved there: `sync.unit._follow_conversions`); the others are its former ones
+                # moved there: `Follower.follow_conversions`); the others are its former ones
                 self._standing[contact] = self.person_of[record.key]
 
     def follow(self, associated: Mapping[RecordKey, uuid.UUID]) -> None:

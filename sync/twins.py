@@ -123,3 +123,8 @@ def _unpack(kept: _Kept) -> SourceRecord:
         merged_into=kept.merged_into,
         other_emails=kept.other_emails,
     )
+
+
+#: How a unit reads records by id (`sync.unit.Worker.read`): those `TwinCache` still holds,
+#: the rest from their system.
+Read = Callable[[Iterable[RecordKey], TwinCache | None], list[SourceRecord]]

@@ -101,7 +101,7 @@ def lose_first_create_commit(
 ) -> None:
     """The commit of the first unit that created a record dies after its writes were sent (a
     SIGKILL between the two), raising `killed`."""
-    real = engine.worker._commit
+    real = engine.worker.committer.commit
     crashed: list[bool] = []
 
     def crash_once(tx: Any, gathered: Any, plans: Any, sent: Any, *args: Any, **kw: Any) -> None:
@@ -110,4 +110,4 @@ def lose_first_create_commit(
             raise killed("killed between write and commit")
         real(tx, gathered, plans, sent, *args, **kw)
 
-    monkeypatch.setattr(engine.worker, "_commit", crash_once)
+    monkeypatch.setattr(engine.worker.committer, "commit", crash_once)

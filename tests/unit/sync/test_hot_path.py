@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import sync.unit
+import sync.gather
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import Mapper
 from mappings.loader import load_default
@@ -342,9 +342,9 @@ def test_a_linked_persons_opportunities_come_with_its_links_not_from_another_que
 ) -> None:
     hs_id, _, engine = _linked_pair(world)
     asked: list[list[uuid.UUID]] = []
-    real = sync.unit.associated
+    real = sync.gather.associated
     monkeypatch.setattr(
-        sync.unit,
+        sync.gather,
         "associated",
         lambda db, people, obj: asked.append(list(people)) or real(db, people, obj),
     )

@@ -9,9 +9,9 @@ import pytest
 
 from connectors.records import RecordKey, System
 from sync import sla
+from sync.commit import NOT_HANDED_OFF
 from sync.store.decisions import decisions_for
 from sync.store.links import find_link
-from sync.unit import NOT_HANDED_OFF
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import HS_CONTACT
 

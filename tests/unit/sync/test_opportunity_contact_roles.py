@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.records import ContactRole, FieldValue, RecordKey, System
+from sync.following import _chosen_contacts
 from sync.store.decisions import decisions_for
 from sync.store.links import LinkReason, find_link
-from sync.unit import _chosen_contacts
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import pair, quiet, settle
 
