@@ -107,6 +107,23 @@ def _never() -> bool:
     return False
 
 
+def _synced_keys(keys: Sequence[RecordKey]) -> list[RecordKey]:
+    """`keys` of the objects the engine syncs (`POLLED_OBJECTS`); the others are logged, one
+    line per object, and dropped."""
+    kept: list[RecordKey] = []
+    dropped: dict[tuple[str, str], int] = {}
+    for key in keys:
+        if (key.system, key.object) in POLLED_OBJECTS:
+            kept.append(key)
+        else:
+            kind = (System(key.system).value, key.object)
+            dropped[kind] = dropped.get(kind, 0) + 1
+    for (system, obj), count in dropped.items():
+        kv = {"system": system, "object": obj, "keys": count}
+        log.info("hinted records of an object not synced left out", extra={"kv": kv})
+    return kept
+
+
 class PollStopped(BaseException):
     """A stop was asked for (SIGTERM): the poll ends at the record in hand, once the page read
     so far is synced and its checkpoint committed; its run is recorded as interrupted, and the
@@ -268,17 +285,26 @@ class SyncEngine:
         """Re-read these records by id and sync their people (webhooks, retries). Of `gone`
         (keys a webhook said were deleted), those the read does not find are taken as deleted:
         a record deleted for good (`purged`, a GDPR deletion) is in no recycle bin a poll
-        reads, so a delete it calls for that is refused for now is kept as a dead letter."""
+        reads, so a delete it calls for that is refused for now is kept as a dead letter.
+        A key of an object the engine does not sync (an Outbound Message about an Account, a
+        HubSpot app's deal or company event) is left out, logged: it would fail the unit of
+        every other key with it, and the daemon would try that unit again for ever."""
+        keys = _synced_keys(keys)
+        synced = set(keys)
         records = self.worker.read(keys)
         found = {record.key for record in records}
         now = self.now()
-        records += [SourceRecord(key, {}, now, deleted=True) for key in gone if key not in found]
+        records += [
+            SourceRecord(key, {}, now, deleted=True)
+            for key in gone
+            if key in synced and key not in found
+        ]
         report, _ = self.worker.run(
             records,
             trigger=trigger,
             dry_run=dry_run,
             run_id=None,
-            purged=[key for key in purged if key not in found],
+            purged=[key for key in purged if key in synced and key not in found],
             look_first=True,
         )
         return report

@@ -96,3 +96,29 @@ def test_a_webhook_create_with_nothing_to_find_is_made_with_one_lookup_per_key(
     assert world.sf.find_calls - before == 3  # Lead by Baton_Id__c and Email, Contact by Email
     settle(world, engine)
     assert len(world.sf.live("Lead")) == 1
+
+
+def test_a_hint_about_an_object_baton_does_not_sync_leaves_the_rest_of_the_unit_alone(
+    world: World,
+) -> None:
+    """An Outbound Message about an Account, or a HubSpot app's deal event, names a record the
+    engine has no person for: read, it would fail the whole unit (and the daemon would try that
+    unit again for ever, holding every later webhook behind it). It is left to the polls."""
+    engine = world.engine()
+    hs_id = world.hs.put("contacts", HS_CONTACT)
+    sf_id = world.sf.put("Lead", SF_LEAD)
+    settle(world, engine)
+    account = world.sf.put("Account", {"Name": "Acme"})
+    deal = world.hs.put("deals", {"dealname": "Acme renewal"})
+    world.hs.put("contacts", {"firstname": "Annie"}, id=hs_id)
+    world.clock.advance(10)
+    deleted_deal = RecordKey(System.HUBSPOT, "deals", "999")  # a deal.deletion event's
+    keys = [
+        RecordKey(System.SALESFORCE, "Account", account),
+        RecordKey(System.HUBSPOT, "deals", deal),
+        deleted_deal,
+        *contact_hint(hs_id),
+    ]
+    report = engine.sync_keys(keys, trigger="webhook", gone={deleted_deal})
+    assert report.updated == {"salesforce:Lead": 1}
+    assert world.sf.get("Lead", sf_id)["FirstName"] == "Annie"
