@@ -206,6 +206,17 @@ def _spec_of(event: Mapping[str, Any]) -> tuple[ObjectSpec | None, str]:
     return _BY_PREFIX.get(prefix), action
 
 
+def _record_id(value: object) -> str:
+    """A HubSpot record id (a whole number, sent as a JSON number or string) as a key's id.
+    Anything else is a field of the wrong type: the event is skipped, not a key queued for
+    HubSpot's batch read beside the rest of the queue."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return value
+    raise TypeError(f"a record id is a {type(value).__name__}, not a whole number")
+
+
 def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
     spec, action = _spec_of(event)
     kind = _KINDS.get(action)
@@ -214,18 +225,19 @@ def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
     when = parse_time(event.get("occurredAt"))
 
     def key(ident: object) -> RecordKey:
-        return RecordKey(System.HUBSPOT, spec.name, str(ident))
+        return RecordKey(System.HUBSPOT, spec.name, _record_id(ident))
 
     if kind is ChangeKind.MERGED:
         survivor = event.get("newObjectId") or event.get("primaryObjectId") or event.get("objectId")
         losers = event.get("mergedObjectIds") or []
         if not isinstance(losers, list):
             raise TypeError(f"mergedObjectIds is a {type(losers).__name__}, not a list")
+        into = key(survivor).id if survivor is not None else None
         for loser in losers:
-            if str(loser) != str(survivor):
-                yield ChangeHint(key(loser), ChangeKind.MERGED, when, merged_into=str(survivor))
-        if survivor is not None:
-            yield ChangeHint(key(survivor), ChangeKind.UPDATED, when)
+            if str(loser) != into:
+                yield ChangeHint(key(loser), ChangeKind.MERGED, when, merged_into=into)
+        if into is not None:
+            yield ChangeHint(key(into), ChangeKind.UPDATED, when)
         return
     ident = event.get("objectId") or event.get("fromObjectId")
     if ident is None:

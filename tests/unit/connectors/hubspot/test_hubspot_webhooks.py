@@ -241,6 +241,32 @@ def test_an_event_that_cannot_be_read_is_logged_with_its_id_and_counted(
     assert "jane@example.com" not in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("objectId", {"id": 7}),
+        ("objectId", [7]),
+        ("objectId", True),
+        ("objectId", 7.5),
+        ("objectId", "7; DROP"),
+        ("newObjectId", {"id": 7}),
+        ("mergedObjectIds", [{"id": 7}]),
+    ],
+)
+def test_an_event_whose_record_id_is_not_a_hubspot_id_is_skipped_and_counted(
+    field: str, value: object
+) -> None:
+    """HubSpot's record ids are whole numbers: an id of another JSON type is a field of the
+    wrong type (skipped and counted), not a record key to read ("{'id': 7}" would be sent to
+    HubSpot's batch read with the rest of the queue)."""
+    kind = "contact.merge" if field in ("newObjectId", "mergedObjectIds") else "contact.creation"
+    odd = {"eventId": 1, "subscriptionType": kind, "objectId": 8, field: value}
+    fine = {"eventId": 2, "subscriptionType": "contact.creation", "objectId": "9"}
+    hints, skipped = read_events(json.dumps([odd, fine]).encode())
+    assert [hint.key.id for hint in hints] == ["9"]
+    assert skipped == 1
+
+
 def test_the_receipt_counts_the_events_it_skipped() -> None:
     body = json.dumps([{"eventId": 1, "subscriptionType": "contact.merge", "mergedObjectIds": 5}])
     stamp = str(int(time.time() * 1000))
