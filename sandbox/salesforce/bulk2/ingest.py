@@ -24,6 +24,7 @@ from sandbox.salesforce.bulk2.wire import (
     header_line,
     invalid_job,
     invalid_state,
+    second_upload,
     stream,
     timestamp,
 )
@@ -93,8 +94,9 @@ class IngestJobs:
     async def upload(self, job: IngestJob, chunks: AsyncIterator[bytes]) -> None:
         if job.state != "Open":
             raise invalid_state(f"Unable to upload data: job is in state {job.state}", 409)
-        if job.upload is None:
-            job.upload = tempfile.TemporaryFile()  # noqa: SIM115 (owned by the job)
+        if job.upload is not None:
+            raise second_upload(job.id)
+        job.upload = tempfile.TemporaryFile()  # noqa: SIM115 (owned by the job)
         async for chunk in chunks:
             job.uploaded_bytes += len(chunk)
             if job.uploaded_bytes > MAX_UPLOAD_BYTES:

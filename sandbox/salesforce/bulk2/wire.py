@@ -44,6 +44,21 @@ def invalid_state(message: str, status: int = 400) -> SalesforceError:
     return SalesforceError(status, "INVALIDJOBSTATE", message)
 
 
+def second_upload(job_id: str) -> SalesforceError:
+    """A job holds one upload: Salesforce refuses a second PUT rather than append it.
+
+    The message is the org's own, typo included (quoted by client libraries that met it);
+    its status is not documented, and clients only need it not to be 201.
+    """
+    return SalesforceError(
+        400,
+        "BULK_API_ERROR",
+        f"Found multipe contents for job: <{job_id[:15]}>, please 'Close' / 'Abort' / "
+        "'Delete' the current Job then create a new Job and make sure you only do 'PUT' "
+        "once on a given Job.",
+    )
+
+
 def version_conflict(job_id: str, created: str, asked: str) -> SalesforceError:
     """Results asked for under another API version than the job was created with.
 

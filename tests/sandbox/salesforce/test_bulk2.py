@@ -406,6 +406,36 @@ def test_ingest_protocol_by_hand(server: tuple[str, Path], session: requests.Ses
     assert session.get(f"{url}/ingest/{job['id']}").status_code == 404
 
 
+def test_a_job_takes_its_data_in_one_upload(
+    server: tuple[str, Path], session: requests.Session, backend: SqliteBackend
+) -> None:
+    # Salesforce keeps one upload per job: a second PUT is refused, not appended (appending
+    # would read the second file's header row as a record).
+    url = jobs_url(server)
+    job = session.post(
+        f"{url}/ingest",
+        json={"object": "Lead", "operation": "upsert", "externalIdFieldName": "Baton_Id__c"},
+    ).json()
+    data = "Baton_Id__c,LastName,Company\nonce-1,Once,Acme\n"
+    first = session.put(f"{url}/ingest/{job['id']}/batches", data=data.encode())
+    assert first.status_code == 201
+    again = session.put(f"{url}/ingest/{job['id']}/batches", data=data.encode())
+    assert again.status_code == 400
+    assert again.json()[0]["errorCode"] == "BULK_API_ERROR"
+    assert "Found multipe contents for job" in again.json()[0]["message"]
+    assert f"<{job['id'][:15]}>" in again.json()[0]["message"]
+
+    session.patch(f"{url}/ingest/{job['id']}", json={"state": "UploadComplete"})
+    info = [session.get(f"{url}/ingest/{job['id']}").json() for _ in range(2)][1]
+    assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 1)
+    with backend.lock:
+        stored = backend.db.execute(
+            'SELECT "Baton_Id__c" FROM "Lead" WHERE "Baton_Id__c" IN (?, ?)',
+            ["once-1", "Baton_Id__c"],
+        ).fetchall()
+    assert stored == [("once-1",)]
+
+
 def test_line_ending_mismatch_fails_like_salesforce(
     server: tuple[str, Path], session: requests.Session
 ) -> None:
