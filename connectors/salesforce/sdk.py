@@ -28,6 +28,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import Operation, _Bulk2Client
 from simple_salesforce.exceptions import (
     SalesforceBulkV2LoadError,
+    SalesforceMalformedRequest,
     SalesforceOperationError,
 )
 
@@ -392,10 +393,17 @@ class SalesforceSdk:
             idempotent=False,
         )
         job_id = str(job["id"])
+        attempts = 0
 
         def upload() -> None:
+            nonlocal attempts
+            attempts += 1
             try:
                 self._bulk(sobject).upload_job_data(job_id, csv_text)
+            except SalesforceMalformedRequest as exc:
+                if attempts > 1 and _holds_data(exc):
+                    return  # an earlier attempt landed; only its answer was lost
+                raise
             except SalesforceBulkV2LoadError as exc:
                 # Raised for a refused upload (not 201) or data over 100 MB: not transient.
                 raise PermanentError(
@@ -429,3 +437,16 @@ class SalesforceSdk:
             unprocessed_csv=results("unprocessedrecords"),
             ended=None if info.get("state") == JOB_COMPLETE else job_ended(job_id, info),
         )
+
+
+def _holds_data(exc: SalesforceMalformedRequest) -> bool:
+    """Whether an upload was refused because its job already holds data: a job takes one
+    upload ("Found multipe contents for job", BULK_API_ERROR), so a retried upload whose
+    first answer was lost (a 5xx, a read timeout) meets this once the first one landed."""
+    content = exc.content if isinstance(exc.content, list) else []
+    return any(
+        isinstance(e, dict)
+        and e.get("errorCode") == "BULK_API_ERROR"
+        and "contents for job" in str(e.get("message", ""))
+        for e in content
+    )

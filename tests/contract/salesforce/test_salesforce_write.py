@@ -267,6 +267,38 @@ def test_given_a_bulk_job_that_stops_part_way_then_its_results_still_decide_each
         assert re.fullmatch(r"Bulk API 2\.0 job 750\w+ was aborted", message)
 
 
+def test_given_a_bulk_upload_whose_answer_is_lost_then_the_retry_finds_it_landed(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The org kept the CSV but the answer never came back (a 503 from the path in between):
+    # sending it again is refused, since a job takes one upload, yet the job has its data.
+    uploads = itertools.count()
+    upload = IngestJobs.upload
+
+    async def kept_then_lost(self: IngestJobs, job: IngestJob, chunks: Any) -> None:
+        first = next(uploads) == 0
+        await upload(self, job, chunks)
+        if first:
+            raise SalesforceError(503, "SERVER_UNAVAILABLE", "Service Unavailable")
+
+    monkeypatch.setattr(IngestJobs, "upload", kept_then_lost)
+    connector = served.connector(bulk_threshold=2)
+    keys = [f"lost-{uuid.uuid4()}" for _ in range(3)]
+    patches = [_upsert("Lead", k, LastName=f"L{i}", Company="Lost") for i, k in enumerate(keys)]
+    try:
+        served.reset_stats()
+        outcomes = connector.write("Lead", patches)
+        uploaded = served.stats()["by_route"]
+    finally:
+        connector.close()
+
+    assert next(uploads) == 2  # sent, then sent again after the 503
+    assert sum(n for route, n in uploaded.items() if route.endswith("/batches")) == 2
+    assert [(o.ok, o.created) for o in outcomes] == [(True, True)] * 3
+    stored = served.box.find("Lead", equals={"Company": "Lost"})
+    assert sorted(r["Baton_Id__c"] for r in stored) == sorted(keys)
+
+
 def test_given_lead_when_describing_then_picklists_and_lengths_come_back(
     salesforce: SalesforceConnector,
 ) -> None:
