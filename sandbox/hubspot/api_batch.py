@@ -57,13 +57,17 @@ def _missing(t: ObjectType, ids: list[str], verb: str = "get") -> dict[str, Any]
 
 
 def _unique_ids(items: list[dict[str, Any]]) -> None:
-    """HubSpot refuses a batch update that names one record twice, before touching any."""
-    seen: set[str] = set()
+    """HubSpot refuses a batch update or upsert that names one record twice, before touching
+    any (an address named twice in different cases is one record)."""
+    seen: set[tuple[str, str]] = set()
     repeated: list[str] = []
     for item in items:
-        key = str(item.get("id", ""))
-        if key in seen and key not in repeated:
-            repeated.append(key)
+        id_property = str(item.get("idProperty") or "hs_object_id")
+        raw = str(item.get("id", ""))
+        value = raw.strip().lower() if id_property == "email" else raw
+        key = (id_property, value)
+        if key in seen and value not in repeated:
+            repeated.append(value)
         seen.add(key)
     if repeated:
         raise validation(
@@ -193,6 +197,7 @@ def batch_router(crm: Crm) -> APIRouter:
         t = resolve_type(object_type)
         started = now()
         items = inputs(await json_body(request))
+        _unique_ids(items)
         traced = bool(items) and all(i.get("objectWriteTraceId") for i in items)
         if not traced:  # all or nothing: validate every input before writing any
             for item in items:

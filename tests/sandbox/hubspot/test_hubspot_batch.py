@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -209,3 +210,26 @@ def test_rate_limit_headers_even_with_limits_off(served: Any) -> None:
         response = http.get("/crm/v3/objects/contacts", params={"limit": 1})
     assert response.headers["X-HubSpot-RateLimit-Max"] == "190"
     assert response.headers["X-HubSpot-RateLimit-Daily"] == "625000"
+
+
+def test_batch_upsert_naming_one_record_twice_is_refused_whole(api: Any) -> None:
+    # HubSpot refuses an upsert batch whose inputs land on one record, as it does an update's;
+    # an address is one whatever its case.
+    batch = BatchInputSimplePublicObjectBatchInputUpsert(
+        inputs=[
+            {"id": "twice@example.com", "idProperty": "email", "properties": {"firstname": "A"}},
+            {"id": "other@example.com", "idProperty": "email", "properties": {"firstname": "B"}},
+            {"id": "Twice@Example.com", "idProperty": "email", "properties": {"firstname": "C"}},
+        ]
+    )
+    with pytest.raises(ApiException) as caught:
+        api.crm.contacts.batch_api.upsert(batch)
+    assert caught.value.status == 400
+    body = json.loads(caught.value.body)
+    assert body["category"] == "VALIDATION_ERROR"
+    assert body["message"] == (
+        "Duplicate IDs found in batch input: [twice@example.com]. IDs must be unique"
+    )
+    assert body["context"] == {"ids": ["twice@example.com"]}
+    found = _read(api, ["twice@example.com", "other@example.com"], id_property="email")
+    assert found.results == []  # nothing was written
