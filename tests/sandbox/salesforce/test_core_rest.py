@@ -144,6 +144,39 @@ def test_collections_all_or_none(sf: Salesforce) -> None:
     assert upserted[0]["created"] is True
 
 
+def test_collections_upsert_naming_one_external_id_twice_refuses_both(sf: Salesforce) -> None:
+    # Salesforce's upsert matches each key once per call: a key given twice (in any case, the
+    # field being case-insensitive) is "Duplicate external id specified", neither written.
+    records = [
+        {"attributes": {"type": "Lead"}, **_lead(LastName="One", Baton_Id__c="twice-1")},
+        {"attributes": {"type": "Lead"}, **_lead(LastName="Other", Baton_Id__c="once-1")},
+        {"attributes": {"type": "Lead"}, **_lead(LastName="Two", Baton_Id__c="TWICE-1")},
+    ]
+    results = sf.restful(
+        "composite/sobjects/Lead/Baton_Id__c",
+        method="PATCH",
+        json={"allOrNone": False, "records": records},
+    )
+    refused = {
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "DUPLICATE_VALUE",
+                "message": "Duplicate external id specified: twice-1",
+                "fields": ["Baton_Id__c"],
+            }
+        ],
+    }
+    assert results[0] == refused
+    assert results[2] == {
+        **refused,
+        "errors": [{**refused["errors"][0], "message": "Duplicate external id specified: TWICE-1"}],
+    }
+    assert (results[1]["success"], results[1]["created"]) == (True, True)
+    found = sf.query("SELECT Baton_Id__c FROM Lead WHERE Baton_Id__c IN ('twice-1', 'once-1')")
+    assert [r["Baton_Id__c"] for r in found["records"]] == ["once-1"]
+
+
 def test_collections_take_mixed_types_up_to_ten_chunks_and_refuse_more(sf: Salesforce) -> None:
     """Mixed types are written in chunks, one per run of one type, at most 10 a request
     (salesforce-api.md §3.3); 22 alternating Leads and Accounts are 22 chunks."""
