@@ -9,9 +9,18 @@ from sandbox.salesforce.api.context import Context
 from sandbox.salesforce.api.query import QueryService
 from sandbox.salesforce.bulk2 import IngestResult
 from sandbox.salesforce.errors import SalesforceError
-from sandbox.salesforce.records import MultipleMatches, sobject_or_error
+from sandbox.salesforce.records import (
+    MultipleMatches,
+    duplicate_key,
+    folded_key,
+    repeated_keys,
+    sobject_or_error,
+)
 
 NULL_MARKER = "#N/A"  # Bulk API's way to set a field to null; an empty cell leaves it alone
+# Salesforce applies ingest rows in DML chunks of 200: an external id named twice within one
+# fails each of its rows ("Duplicate external id specified"); across two, the later updates.
+DML_CHUNK = 200
 
 
 def bulk_error(exc: SalesforceError) -> str:
@@ -40,9 +49,16 @@ class BulkBackend:
         rows: list[dict[str, str]],
     ) -> list[IngestResult]:
         name = sobject_or_error(sobject).name
+        ext = external_id_field or "Id"
+        keys = [next((v for k, v in row.items() if k.lower() == ext.lower()), "") for row in rows]
+        repeated: set[str] = set()
         results = []
-        for row in rows:
+        for n, row in enumerate(rows):
+            if operation == "upsert" and n % DML_CHUNK == 0:
+                repeated = repeated_keys(ext, keys[n : n + DML_CHUNK])
             try:
+                if folded_key(keys[n]) in repeated:
+                    raise duplicate_key(ext, keys[n])
                 results.append(self._one(name, operation, external_id_field, row))
             except SalesforceError as exc:
                 results.append(IngestResult(id=None, created=False, error=bulk_error(exc)))

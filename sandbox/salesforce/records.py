@@ -6,7 +6,7 @@ messenger about Lead/Contact changes. It never counts API writes: callers that a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
@@ -355,3 +355,29 @@ class MultipleMatches(Exception):
     def __init__(self, urls: list[str]) -> None:
         super().__init__(f"{len(urls)} records match")
         self.urls = urls
+
+
+def folded_key(value: Any) -> str | None:
+    """An external id as an upsert matches it: text compares case-insensitively."""
+    return None if value in (None, "") else str(value).lower()
+
+
+def repeated_keys(field_name: str, values: Sequence[Any]) -> set[str]:
+    """The external ids one upsert call (or one 200-row chunk of a Bulk job) names more than
+    once. Salesforce matches each key once per call, so every record naming such a key is
+    refused, neither inserted nor updated; record ids (`Id`) are not external ids."""
+    if field_name == "Id":
+        return set()
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for value in values:
+        key = folded_key(value)
+        if key is not None:
+            (twice if key in seen else seen).add(key)
+    return twice
+
+
+def duplicate_key(field_name: str, value: Any) -> SalesforceError:
+    return SalesforceError(
+        400, "DUPLICATE_VALUE", f"Duplicate external id specified: {value}", [field_name]
+    )

@@ -10,7 +10,7 @@ a number) refuses the whole call: 400 JSON_PARSER_ERROR, nothing written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.salesforce import rules
@@ -20,7 +20,13 @@ from sandbox.salesforce.api.rowlock import locked_row, row_lock
 from sandbox.salesforce.api.sobjects import record_json, save_result, select_fields
 from sandbox.salesforce.errors import SalesforceError
 from sandbox.salesforce.objects import by_key_prefix, schema
-from sandbox.salesforce.records import MultipleMatches, sobject_or_error
+from sandbox.salesforce.records import (
+    MultipleMatches,
+    duplicate_key,
+    folded_key,
+    repeated_keys,
+    sobject_or_error,
+)
 from sandbox.salesforce.store import normalize_id
 
 MAX_RECORDS = 200
@@ -113,26 +119,6 @@ def _id_key(record: dict[str, Any]) -> str | None:
     return next((k for k in record if k.lower() == "id"), None)
 
 
-def _folded(value: Any) -> str | None:
-    """An external id as the upsert matches it: text compares case-insensitively."""
-    return None if value in (None, "") else str(value).lower()
-
-
-def _repeated(values: Iterable[Any]) -> set[str]:
-    """The external ids an upsert call names more than once. Salesforce matches each key once
-    per call, so every record naming such a key is refused ("Duplicate external id
-    specified"), neither created nor updated (the upsert docs: "If the key is matched
-    multiple times, then an error is generated and the object record is neither inserted or
-    updated")."""
-    seen: set[str] = set()
-    twice: set[str] = set()
-    for value in values:
-        key = _folded(value)
-        if key is not None:
-            (twice if key in seen else seen).add(key)
-    return twice
-
-
 def _path(call: Call) -> str:
     """The request path a collections call came in on (for the faults' `path_prefix`)."""
     path = f"/services/data/v{call.version}/composite/sobjects"
@@ -223,7 +209,7 @@ class CollectionsService:
             items = record.items() if isinstance(record, dict) else ()
             return next((v for k, v in items if k.lower() == ext.name.lower()), None)
 
-        repeated = set() if ext.name == "Id" else _repeated(key_of(r) for r in records)
+        repeated = repeated_keys(ext.name, [key_of(r) for r in records])
 
         def one(record: Any) -> Result:
             kind = _type_of(record)
@@ -236,13 +222,8 @@ class CollectionsService:
                 raise SalesforceError(
                     400, "MISSING_ARGUMENT", f"{ext.name} not specified", [ext.name]
                 )
-            if _folded(value) in repeated:
-                raise SalesforceError(
-                    400,
-                    "DUPLICATE_VALUE",
-                    f"Duplicate external id specified: {value}",
-                    [ext.name],
-                )
+            if folded_key(value) in repeated:
+                raise duplicate_key(ext.name, value)
             try:
                 record_id, created = self.ctx.org.upsert(
                     sobject.name, ext.name, str(value or ""), record

@@ -65,6 +65,33 @@ def test_bulk2_query_and_upsert(sf: Salesforce) -> None:
     assert sorted(r["Baton_Id__c"] for r in rows) == [f"bulk-{i}" for i in range(5)]
 
 
+def test_bulk2_upsert_naming_one_external_id_twice_fails_both_rows(sf: Salesforce) -> None:
+    # Salesforce applies a job's rows 200 at a time, and within those an external id named
+    # twice (in any case) fails each of its rows: "Duplicate external id specified".
+    records = [
+        {"Baton_Id__c": "bulk-twice", "LastName": "One", "Company": "Twice Co"},
+        {"Baton_Id__c": "bulk-once", "LastName": "Other", "Company": "Twice Co"},
+        {"Baton_Id__c": "BULK-TWICE", "LastName": "Two", "Company": "Twice Co"},
+    ]
+    outcome = sf.bulk2.Lead.upsert(records=records, external_id_field="Baton_Id__c", wait=0.01)
+    assert outcome[0]["numberRecordsFailed"] == 2
+    failed = list(
+        csv.DictReader(io.StringIO(sf.bulk2.Lead.get_failed_records(outcome[0]["job_id"])))
+    )
+    assert sorted((r["Baton_Id__c"], r["sf__Error"]) for r in failed) == [
+        (
+            "BULK-TWICE",
+            "DUPLICATE_VALUE:Duplicate external id specified: BULK-TWICE:Baton_Id__c --",
+        ),
+        (
+            "bulk-twice",
+            "DUPLICATE_VALUE:Duplicate external id specified: bulk-twice:Baton_Id__c --",
+        ),
+    ]
+    written = sf.query("SELECT Baton_Id__c FROM Lead WHERE Company = 'Twice Co'")["records"]
+    assert [r["Baton_Id__c"] for r in written] == ["bulk-once"]
+
+
 def test_unknown_rest_path_is_a_salesforce_404(sf: Salesforce, served: Any) -> None:
     reply = served.session().get(
         f"{served.url}/services/data/v59.0/nothing/here",
