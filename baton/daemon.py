@@ -26,12 +26,13 @@ from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from baton.facade import Engine as SyncFacade
 from baton.facade import summary
 from baton.metrics import BatonMetrics
 from baton.service import Readiness
-from connectors.errors import AuthError
+from connectors.errors import AuthError, ConfigError, ConnectorError, DailyLimitExhausted
 from connectors.http.budget import ApiBudget
 from connectors.http.redaction import redact
 from connectors.records import RecordKey, System
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Keys handed to one `sync_keys` call; the rest wait for the next pass.
 KEYS_PER_BATCH = 500
+#: Tries a webhook key gets on its own before it is dropped (see `Daemon.drain`).
+TRIES_ALONE = 3
 #: Keys webhooks may leave waiting (20 batches); a webhook that would queue more is refused
 #: with `QueueFull` (503), and its sender retries later (the polls read the same records).
 #: Keys put back by a failed batch or recovered from the store take room but are never
@@ -89,6 +92,9 @@ class KeyQueue:
         self._keys: dict[RecordKey, None] = {}
         self._gone: set[RecordKey] = set()  # keys hinted deleted (see `SyncEngine.sync_keys`)
         self._purged: set[RecordKey] = set()  # ... of them, deleted for good
+        # Keys of a batch that failed for a reason of its own, each synced alone until it
+        # succeeds or fails `TRIES_ALONE` times: how often it failed alone so far.
+        self._alone: dict[RecordKey, int] = {}
         self.wake = threading.Event()
 
     def put(
@@ -96,12 +102,30 @@ class KeyQueue:
         keys: Iterable[RecordKey],
         gone: Collection[RecordKey] = (),
         purged: Collection[RecordKey] = (),
+        *,
+        alone: bool = False,
     ) -> None:
+        """Queue `keys`; with `alone`, each is then drained on its own (`drain`)."""
+        keys = list(keys)
         with self._lock:
             self._keys.update(dict.fromkeys(keys))
             self._gone.update(gone)
             self._purged.update(purged)
+            if alone:
+                for key in keys:
+                    self._alone.setdefault(key, 0)
         self.wake.set()
+
+    def failed_alone(self, key: RecordKey) -> int:
+        """Count a failure of `key` synced alone; returns its failures so far."""
+        with self._lock:
+            self._alone[key] = self._alone.get(key, 0) + 1
+            return self._alone[key]
+
+    def forget(self, key: RecordKey) -> None:
+        """`key` is no longer tried alone (it synced, or it is dropped)."""
+        with self._lock:
+            self._alone.pop(key, None)
 
     def room_for(self, keys: Iterable[RecordKey]) -> bool:
         """Whether `keys` fit under `max_keys` (keys already queued take no more room)."""
@@ -113,9 +137,10 @@ class KeyQueue:
         self, limit: int = KEYS_PER_BATCH
     ) -> tuple[list[RecordKey], set[RecordKey], set[RecordKey]]:
         """Up to `limit` keys, those of them hinted deleted, and of those the ones deleted
-        for good."""
+        for good; a key to be tried alone comes first, and by itself."""
         with self._lock:
-            taken = list(self._keys)[:limit]
+            waiting = [key for key in self._alone if key in self._keys]
+            taken = waiting[:1] or [key for key in self._keys if key not in self._alone][:limit]
             for key in taken:
                 del self._keys[key]
             gone = self._gone.intersection(taken)
@@ -312,6 +337,14 @@ class Daemon:
 
         Bounded on purpose: under a steady stream of webhooks the queue never empties, and
         polling must still get its turn.
+
+        A batch that fails for a reason outside its keys (`_systemic`: a system down or
+        limiting, credentials refused, the network or the store) is tried again whole after a
+        back-off. One that fails otherwise may fail for one key's sake (a record the engine or
+        a system chokes on): its keys are then synced one at a time, so the others go on, and a
+        key that still fails alone `TRIES_ALONE` times is dropped, logged and counted. Nothing
+        is lost with it: webhooks are hints, the polls read the same record (a purge, which no
+        poll sees, stays kept in the store and is queued again at the next start).
         """
         self._recover_purges()
         self.prepare_systems()  # keys wait on the queue until it is done
@@ -327,13 +360,39 @@ class Daemon:
             )
             try:
                 reports.append(self._timed("webhook", work))
-            except Exception:
-                self.queue.put(keys, gone, purged)  # the next drain tries them again
-                raise
+            except Exception as exc:
+                if _systemic(exc) or len(keys) > 1:
+                    # The next drain tries them again: together after an outage, alone when the
+                    # batch may have failed for one key's sake.
+                    self.queue.put(keys, gone, purged, alone=not _systemic(exc))
+                    raise
+                if self.queue.failed_alone(keys[0]) < TRIES_ALONE:
+                    self.queue.put(keys, gone, purged, alone=True)
+                    raise
+                self._drop(keys[0], exc)
+                continue
+            for key in keys:
+                self.queue.forget(key)
             if purged and self.store is not None:
                 with self.store.begin() as tx:
                     forget_purges(tx, purged)
         return reports
+
+    def _drop(self, key: RecordKey, exc: Exception) -> None:
+        self.queue.forget(key)
+        log.error(
+            "webhook key dropped",
+            extra={
+                "kv": {
+                    "key": str(key),
+                    "tries": TRIES_ALONE,
+                    "error": one_line(exc),
+                    "next": "the polls read this record; a purge is queued again at the next start",
+                }
+            },
+        )
+        if self.metrics:
+            self.metrics.webhook_keys_dropped.labels(key.system.value).inc()
 
     def _recover_purges(self) -> None:
         """Queue the purge hints an earlier process kept but never synced (it died first)."""
@@ -468,6 +527,15 @@ def credentials_hint(exc: AuthError) -> str | None:
         if needs:
             return f"check {needs} (BATON_SALESFORCE_AUTH={mode})"
     return CREDENTIALS.get(System(exc.system)) if exc.system in CREDENTIALS else None
+
+
+def _systemic(exc: BaseException) -> bool:
+    """Whether a failed sync failed for a reason outside the keys it was given: a system down
+    or limiting, credentials or settings refused, the network or the store. Any other failure
+    (a request the system refuses, an error of the engine's) may be one key's doing."""
+    if isinstance(exc, ConnectorError):
+        return exc.retryable or isinstance(exc, AuthError | ConfigError | DailyLimitExhausted)
+    return isinstance(exc, OSError | OperationalError | InterfaceError)
 
 
 def one_line(exc: BaseException) -> str:

@@ -204,6 +204,13 @@ class BatonMetrics:
             ["system"],
             registry=r,
         )
+        self.webhook_keys_dropped = Counter(
+            "baton_webhook_keys_dropped",
+            "Webhook record keys dropped after failing alone (each logged as 'webhook key"
+            " dropped'; the polls read their records)",
+            ["system"],
+            registry=r,
+        )
         self.timer_runs = Counter(
             "baton_timer_runs",
             "Timer runs (sla, reconcile) by outcome; a failed one is logged as 'timer failed'",

@@ -443,7 +443,7 @@ def _holds_data(exc: SalesforceMalformedRequest) -> bool:
     """Whether an upload was refused because its job already holds data: a job takes one
     upload ("Found multipe contents for job", BULK_API_ERROR), so a retried upload whose
     first answer was lost (a 5xx, a read timeout) meets this once the first one landed."""
-    content = exc.content if isinstance(exc.content, list) else []
+    content: list[object] = exc.content if isinstance(exc.content, list) else []
     return any(
         isinstance(e, dict)
         and e.get("errorCode") == "BULK_API_ERROR"

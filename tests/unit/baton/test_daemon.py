@@ -14,12 +14,20 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from baton.daemon import CycleFailed, Daemon, HttpServer, KeyQueue, QueueFull, Timer
+from baton.daemon import (
+    TRIES_ALONE,
+    CycleFailed,
+    Daemon,
+    HttpServer,
+    KeyQueue,
+    QueueFull,
+    Timer,
+)
 from baton.metrics import BatonMetrics
 from baton.service import ServiceDeps, create_app
 from baton.service.dashboard import render_dashboard
 from baton.wiring import open_store, store_readiness
-from connectors.errors import DailyLimitExhausted, SessionExpired
+from connectors.errors import DailyLimitExhausted, PermanentError, SessionExpired, TransientError
 from connectors.http.budget import ApiBudget, hubspot_spec, salesforce_spec
 from connectors.priority import background_calls
 from connectors.records import ChangeHint, ChangeKind, RecordKey, System, WebhookReceipt
@@ -831,3 +839,95 @@ def test_the_webhook_queue_depth_is_a_gauge() -> None:
     assert "baton_webhook_queue_keys 3.0" in metrics.render().decode()
     daemon.drain()
     assert "baton_webhook_queue_keys 0.0" in metrics.render().decode()
+
+
+class _OneKeyFails(FakeEngine):
+    """Fails every batch holding `bad`, as a record the engine or a system chokes on would."""
+
+    def __init__(self, bad: RecordKey, error: Exception) -> None:
+        super().__init__()
+        self.bad, self.error = bad, error
+        self.tried: list[list[RecordKey]] = []
+
+    def sync_keys(self, keys: Any, **kwargs: Any) -> FakeReport:
+        self.tried.append(list(keys))
+        if self.bad in keys:
+            raise self.error
+        return super().sync_keys(keys, **kwargs)
+
+
+def _drain_until_empty(daemon: Daemon, *, at_most: int = 20) -> int:
+    failures = 0
+    for _ in range(at_most):
+        if not len(daemon.queue):
+            return failures
+        try:
+            daemon.drain(batches=1)
+        except Exception:
+            failures += 1
+    raise AssertionError(f"the queue still holds {len(daemon.queue)} keys")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ValueError("salesforce:Account is not a person object"), PermanentError("MALFORMED_ID")],
+)
+def test_a_key_that_fails_its_batch_is_tried_alone_then_dropped_and_the_others_sync(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One key a batch fails for (not an outage) no longer holds every later webhook behind it:
+    the batch's keys are synced one at a time, and the one that still fails alone is dropped
+    after `TRIES_ALONE` tries, logged and counted (the polls read its record)."""
+    good, bad, other = _keys(1, 2, 3)
+    engine = _OneKeyFails(bad, error)
+    metrics = BatonMetrics()
+    daemon = Daemon(engine, interval_s=60, metrics=metrics)
+    daemon.receive([good, bad, other])
+    with caplog.at_level("ERROR", logger="baton.daemon"):
+        failures = _drain_until_empty(daemon)
+    assert engine.synced == [[good], [other]]  # each alone, once
+    assert engine.tried.count([bad]) == TRIES_ALONE
+    assert failures == 1 + TRIES_ALONE - 1  # the batch, then the tries alone but the last
+    dropped = [r for r in caplog.records if r.getMessage() == "webhook key dropped"]
+    assert len(dropped) == 1
+    assert dropped[0].kv["key"] == str(bad)  # type: ignore[attr-defined]
+    assert str(error) in dropped[0].kv["error"]  # type: ignore[attr-defined]
+    sample = metrics.registry.get_sample_value(
+        "baton_webhook_keys_dropped_total", {"system": "salesforce"}
+    )
+    assert sample == 1.0
+    daemon.receive(_keys(4, 5))  # later webhooks are batched again
+    daemon.drain()
+    assert engine.synced[-1] == _keys(4, 5)
+
+
+def test_a_batch_failed_by_an_outage_is_tried_again_whole() -> None:
+    """A system down is no key's doing: the batch stays one batch and nothing is dropped."""
+    keys = _keys(1, 2)
+    engine = FakeEngine()
+    engine.sync_fails_with = TransientError("hubspot answered 503")
+    daemon = Daemon(engine, interval_s=60)
+    daemon.receive(keys)
+    for _ in range(TRIES_ALONE + 1):
+        with pytest.raises(TransientError):
+            daemon.drain(batches=1)
+    engine.sync_fails_with = None
+    daemon.drain()
+    assert engine.synced == [keys]
+
+
+def test_a_key_that_syncs_alone_is_batched_again_afterwards() -> None:
+    good, flaky = _keys(1, 2)
+    engine = _OneKeyFails(flaky, PermanentError("refused once"))
+    daemon = Daemon(engine, interval_s=60)
+    daemon.receive([good, flaky])
+    with pytest.raises(PermanentError):
+        daemon.drain(batches=1)
+    engine.bad = RecordKey(System.HUBSPOT, "contacts", "none")  # it syncs from now on
+    _drain_until_empty(daemon)
+    assert sorted(map(str, [k for batch in engine.synced for k in batch])) == sorted(
+        map(str, [good, flaky])
+    )
+    daemon.receive([flaky, *_keys(3)])
+    daemon.drain()
+    assert engine.synced[-1] == [flaky, *_keys(3)]
