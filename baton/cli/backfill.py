@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shlex
 import signal
 import threading
 from collections import Counter
@@ -39,7 +38,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from baton.cli.common import EnvFileOption, fail, settings_or_exit, stopped_status
+from baton.cli.common import EnvFileOption, fail, settings_or_exit, shell_word, stopped_status
 from baton.cli.run import StartUpStopped, prepare_hubspot, start_runtime
 from baton.cli.since import since_parser
 from baton.daemon import record_budgets
@@ -284,20 +283,13 @@ def resumed_line(resumed: Counter[str]) -> str:
     )
 
 
-def _shell_word(text: str) -> str:
-    """`text` as one shell word, double-quoted if need be (the hints are in single quotes)."""
-    if shlex.quote(text) == text:
-        return text
-    return '"' + "".join("\\" + c if c in '"$`\\' else c for c in text) + '"'
-
-
 def next_steps(
     report: Report, *, dry_run: bool, env_file: Path | None = None, command: str = "baton"
 ) -> list[str]:
     """Where to look at what the run could not do (a run ends 0 either way: the records were
     refused by a system, not lost, and stay to be fixed). With `env_file` (the settings this
     run read, which may name another store) the commands carry it, to run as printed."""
-    tail = f" --env-file {_shell_word(str(env_file))}" if env_file is not None else ""
+    tail = f" --env-file {shell_word(str(env_file))}" if env_file is not None else ""
     steps = []
     if report.dead_letters and not dry_run:
         steps.append(

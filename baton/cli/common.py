@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -47,6 +48,21 @@ def baton_command() -> str:
         return str(beside.relative_to(Path.cwd()))
     except ValueError:
         return str(beside)
+
+
+def shell_word(text: str) -> str:
+    """`text` as one shell word, double-quoted if need be (the hints are in single quotes)."""
+    if shlex.quote(text) == text:
+        return text
+    return '"' + "".join("\\" + c if c in '"$`\\' else c for c in text) + '"'
+
+
+def hint(words: str, env_file: Path | None = None) -> str:
+    """`baton WORDS` as a next step to type here: the CLI as this shell finds it, and the
+    `--env-file` this command was given, which may name another store (the demo's does), so
+    the hint typed as printed reads the same store rather than the default one."""
+    tail = f" --env-file {shell_word(str(env_file))}" if env_file is not None else ""
+    return f"{baton_command()} {words}{tail}"
 
 
 #: Where `fail` logs its line instead of printing it, when logs are JSON (`fatal_lines_logged`).

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from baton.cli.common import EnvFileOption, fail, settings_or_exit, store_errors
+from baton.cli.common import EnvFileOption, fail, hint, settings_or_exit, store_errors
 from baton.cli.status import JsonOption, baton_settings, open_store, print_json, when
 from connectors.records import System
 from sync.queries.errors import drop as drop_letters
@@ -74,9 +74,10 @@ def list_command(
         console.print("No dead letters." if chosen is None else f"No {status.value} dead letters.")
         return
     console.print(_table(letters))
+    retry, drop = hint("errors retry ID...", env_file), hint("errors drop ID...", env_file)
     console.print(
-        "Fix the data (or the mapping), then 'baton errors retry ID...'; "
-        "'baton errors drop ID... --reason TEXT' gives up on one."
+        f"Fix the data (or the mapping), then '{escape(retry)}'; "
+        f"'{escape(drop)} --reason TEXT' gives up on one."
     )
 
 
@@ -125,7 +126,7 @@ def retry_command(
         sum(getattr(report, name, {}).values()) for name in ("created", "updated")
     ) + getattr(report, "deletes_propagated", 0)
     if failed:
-        verdict = f"{failed} refused again (see 'baton errors list')."
+        verdict = f"{failed} refused again (see '{escape(hint('errors list', env_file))}')."
     elif sent:
         verdict = "All went through."
     else:

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection, make_url
 
-from baton.cli.common import EnvFileOption, fail, store_errors
+from baton.cli.common import EnvFileOption, fail, hint, store_errors
 from baton.settings import BatonSettings, SettingsError, load_baton
 from sync.queries.export import to_jsonable
 from sync.queries.status import ListingStatus, RunSummary, Status
@@ -62,7 +62,8 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
     if missing is not None:
         fail(
             f"baton: no store at {missing}; run 'baton db upgrade' (or 'baton run') "
-            "first, or point BATON_DATABASE_URL at the store",
+            "first, or point BATON_DATABASE_URL at the store (in the environment, .env or "
+            "the file given with --env-file)",
             2,
         )
     with store_errors(settings.database()):
@@ -126,9 +127,11 @@ def stale_note(run: RunSummary) -> str:
     )
 
 
-def unfinished_line(listings: Sequence[ListingStatus], *, running: bool = False) -> str:
+def unfinished_line(
+    listings: Sequence[ListingStatus], *, running: bool = False, env_file: Path | None = None
+) -> str:
     """Where a backfill's listings stand: in progress, or interrupted and what the next
-    backfill does then."""
+    backfill does then (the command as typed here, with this command's `env_file`)."""
     began = min(listing.started_at for listing in listings)
     parts = ", ".join(
         f"{listing.system}:{listing.object} "
@@ -137,9 +140,10 @@ def unfinished_line(listings: Sequence[ListingStatus], *, running: bool = False)
     )
     if running:
         return f"Backfill in progress (begun {when(began)}): {parts}."
+    again = escape(hint("backfill", env_file))
     return (
-        f"Backfill interrupted (begun {when(began)}): {parts}; 'baton backfill' goes on from "
-        "there ('--restart' lists everything again)."
+        f"Backfill interrupted (begun {when(began)}): {parts}; '{again}' goes on from there "
+        "('--restart' lists everything again)."
     )
 
 
@@ -157,7 +161,7 @@ def status(
     if json_output:
         print_json(report)
         return
-    render(report, Console(emoji=False, highlight=False))
+    render(report, Console(emoji=False, highlight=False), env_file=env_file)
 
 
 def _runs_table(title: str, rows: Sequence[RunSummary]) -> Table:
@@ -180,7 +184,8 @@ def _runs_table(title: str, rows: Sequence[RunSummary]) -> Table:
     return runs
 
 
-def render(report: Status, console: Console) -> None:
+def render(report: Status, console: Console, *, env_file: Path | None = None) -> None:
+    """The report as tables; its hints carry `env_file`, so they read this same store."""
     cursors = Table(title="Cursors (lag = now - cursor)", title_justify="left")
     for column in ("system", "object", "cursor", "last id", "lag", "run upper bound"):
         cursors.add_column(column)
@@ -196,7 +201,11 @@ def render(report: Status, console: Console) -> None:
         title = "Latest run of each kind (daemon: a poll)"
         console.print(_runs_table(title, report.latest_by_kind))
     if report.unfinished_backfill:
-        console.print(unfinished_line(report.unfinished_backfill, running=report.backfill_running))
+        console.print(
+            unfinished_line(
+                report.unfinished_backfill, running=report.backfill_running, env_file=env_file
+            )
+        )
 
     letters = ", ".join(f"{k} {v}" for k, v in report.dead_letters.items())
     console.print(f"Dead letters: {letters}")
@@ -221,13 +230,13 @@ def render(report: Status, console: Console) -> None:
     )
     console.print(
         f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "
-        f"({last}); 'baton why <email>' shows who."
+        f"({last}); '{escape(hint('why EMAIL', env_file))}' tells one's story."
     )
 
     hours = f"{report.sla / timedelta(hours=1):g} h"
     console.print(
         f"Lead-response SLA ({hours}): {report.sla_overdue} MQL(s) still waiting for a first "
-        "sales touch past it ('baton scorecard' lists them)."
+        f"sales touch past it ('{escape(hint('scorecard', env_file))}' lists them)."
     )
 
     if report.budgets:

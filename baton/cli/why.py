@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from baton.cli.common import EnvFileOption, fail
+from baton.cli.common import EnvFileOption, fail, hint
 from baton.cli.status import JsonOption, baton_settings, open_store, print_json, when
 from baton.settings import BatonSettings
 from connectors.records import FieldValue
@@ -57,7 +58,7 @@ def why(
     if json_output:
         print_json(report)
         return
-    render(report, Console(emoji=False, highlight=False))
+    render(report, Console(emoji=False, highlight=False), env_file=env_file)
 
 
 def _email_shaped(text: str) -> bool:
@@ -73,14 +74,15 @@ def _fields(settings: BatonSettings) -> str:
     return ", ".join(dict.fromkeys(names))
 
 
-def render(report: WhyReport, console: Console) -> None:
+def render(report: WhyReport, console: Console, *, env_file: Path | None = None) -> None:
+    """Each person's story; its hints carry `env_file`, so they act on this same store."""
     if len(report.people) > 1:
         console.print(
             f"[yellow]{len(report.people)} people share {escape(report.email)}[/]: an ambiguous "
             "match the engine reported instead of guessing. Each one's story follows."
         )
     for story in report.people:
-        _render_story(story, report.field, console)
+        _render_story(story, report.field, console, env_file)
 
 
 def _state(active: bool, obj: str) -> str:
@@ -90,7 +92,9 @@ def _state(active: bool, obj: str) -> str:
     return "associated" if obj == OPPORTUNITY else "[dim]previous[/]"
 
 
-def _render_story(story: PersonStory, field: str | None, console: Console) -> None:
+def _render_story(
+    story: PersonStory, field: str | None, console: Console, env_file: Path | None
+) -> None:
     console.print(
         f"[bold]{escape(story.email or '(no email)')}[/] person {story.person_id} "
         f"(known since {when(story.created_at)})"
@@ -112,7 +116,7 @@ def _render_story(story: PersonStory, field: str | None, console: Console) -> No
     if story.dead_letters:
         letters = Table(
             title="Open dead letters (held back until the data changes; "
-            "'baton errors retry ID' sends one now)",
+            f"'{escape(hint('errors retry ID', env_file))}' sends one now)",
             title_justify="left",
         )
         for column in ("id", "record", "vendor code", "message", "attempts", "last refused"):
@@ -137,16 +141,22 @@ def _render_story(story: PersonStory, field: str | None, console: Console) -> No
         timeline.add_column(column, overflow="fold")
     open_letters = {letter.id: letter for letter in story.dead_letters}
     for event in story.timeline:
-        what, detail = describe(event, open_letters)
+        what, detail = describe(event, open_letters, env_file=env_file)
         timeline.add_row(when(event.at), escape(what), escape(detail))
     if story.timeline:
         console.print(timeline)
     console.print()
 
 
-def describe(event: Event, open_letters: Mapping[int, DeadLetter] | None = None) -> tuple[str, str]:
+def describe(
+    event: Event,
+    open_letters: Mapping[int, DeadLetter] | None = None,
+    *,
+    env_file: Path | None = None,
+) -> tuple[str, str]:
     """The timeline line of one event: a short label and the detail a person needs
-    (`open_letters`: the person's open dead letters by id, which a held write waits for)."""
+    (`open_letters`: the person's open dead letters by id, which a held write waits for; a
+    retry's hint carries `env_file`)."""
     item = event.item
     if isinstance(item, LinkChange):
         before = f" (was {item.previous_key})" if item.previous_key else ""
@@ -155,10 +165,12 @@ def describe(event: Event, open_letters: Mapping[int, DeadLetter] | None = None)
     if isinstance(item, Transition):
         reason = f"; reason {item.reason}" if item.reason else ""
         return f"entered {item.stage}", f"seen in {item.source_system}{reason}"
-    return _decision(item, open_letters or {})
+    return _decision(item, open_letters or {}, env_file)
 
 
-def _decision(d: Decision, open_letters: Mapping[int, DeadLetter]) -> tuple[str, str]:
+def _decision(
+    d: Decision, open_letters: Mapping[int, DeadLetter], env_file: Path | None = None
+) -> tuple[str, str]:
     if d.field == BREACH_FIELD:
         if d.rule == WITHDRAWN_RULE:
             return "lead-response SLA breach withdrawn", (
@@ -195,7 +207,8 @@ def _decision(d: Decision, open_letters: Mapping[int, DeadLetter]) -> tuple[str,
     if held is None:
         return f"{d.field}", f"{detail}; rule {rule}{winner}; trigger {d.trigger}"
     if letter is not None:
-        why = f"held: dead letter #{held} is open; `baton errors retry {held}` sends it"
+        retry = hint(f"errors retry {held}", env_file)
+        why = f"held: dead letter #{held} is open; `{retry}` sends it"
     else:
         why = f"held, not sent: dead letter #{held} was open (retried or dropped since)"
     return f"{d.field} (held)", f"{detail}; rule {rule}{winner}; trigger {d.trigger}; {why}"

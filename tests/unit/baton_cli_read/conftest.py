@@ -21,6 +21,13 @@ def at(text: str) -> datetime:
     return datetime(2026, int(month), int(dom), int(hour), int(minute), tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def typed_as_baton(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hints name the CLI as this shell would type it (`baton_command`), under the test runner
+    the venv's path; here it is `baton`, so the hints read the same on every machine."""
+    monkeypatch.setattr("baton.cli.common.baton_command", lambda: "baton")
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -296,3 +298,18 @@ def test_dropping_only_ids_that_are_not_open_is_one_line_and_exit_2(
     ]
     with store.connect() as conn:  # and nothing was touched
         assert decisions_for(conn, person, DROP_FIELD) == []
+
+
+def test_lists_hints_carry_the_env_file_it_was_given(
+    runner: CliRunner, person: uuid.UUID, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Typed as printed, the retry and drop hints act on the store this list read (the demo's
+    `sandbox.env` names its own), not on the default one."""
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"BATON_DATABASE_URL={os.environ['BATON_DATABASE_URL']}\n")
+    monkeypatch.delenv("BATON_DATABASE_URL")
+    result = runner.invoke(app, ["errors", "list", "--env-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.stdout.split())
+    assert f"then 'baton errors retry ID... --env-file {env_file}';" in flat
+    assert f"'baton errors drop ID... --env-file {env_file} --reason TEXT' gives up" in flat

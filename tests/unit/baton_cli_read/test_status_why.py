@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,9 +13,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from baton.cli import app
-from baton.cli.status import human, summarize
+from baton.cli.status import human, summarize, unfinished_line
 from baton.cli.why import describe
 from connectors.records import RecordKey, System
+from sync.queries.status import ListingStatus
 from sync.queries.why import Event
 from sync.sla import BREACH_FIELD
 from sync.store.checkpoints import advance_checkpoint
@@ -153,6 +155,7 @@ def test_status_without_a_store_says_how_to_make_one(
     assert result.exit_code == 2
     assert "no store at" in result.output
     assert "baton db upgrade" in result.output
+    assert "--env-file" in result.output  # a demo's store is named in its sandbox.env
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "missing.db").exists()  # reading never creates a store
 
@@ -423,3 +426,61 @@ def test_why_reads_the_engines_notes_as_record_and_explanation(system: System) -
         "record",
         f"{key}: {why}; rule not_handed_off; trigger poll",
     )
+
+
+def _store_named_in(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The store's URL moved from the environment into the .env file at `path`, as the demo's
+    `sandbox.env` names its store: only a command given `--env-file path` finds it."""
+    path.write_text(f"BATON_DATABASE_URL={os.environ['BATON_DATABASE_URL']}\n")
+    monkeypatch.delenv("BATON_DATABASE_URL")
+    return path
+
+
+def test_status_hints_carry_the_env_file_it_was_given(
+    runner: CliRunner, ann: uuid.UUID, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Typed as printed, each hint reads the store this status read, not the default one."""
+    env_file = _store_named_in(tmp_path / "demo.env", monkeypatch)
+    result = runner.invoke(app, ["status", "--env-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.stdout.split())
+    assert f"'baton why EMAIL --env-file {env_file}' tells one's story" in flat
+    assert f"('baton scorecard --env-file {env_file}' lists them)" in flat
+
+
+def test_an_interrupted_backfills_hint_carries_the_env_file(tmp_path: Path) -> None:
+    listing = ListingStatus("hubspot", "contacts", 300, False, at("03-10 10:00"))
+    line = unfinished_line([listing], env_file=tmp_path / "my demo" / "sandbox.env")
+    assert f"'baton backfill --env-file \"{tmp_path}/my demo/sandbox.env\"' goes on" in line
+    assert "'baton backfill' goes on" in unfinished_line([listing])
+
+
+def test_why_hints_carry_the_env_file_it_was_given(
+    runner: CliRunner,
+    ann: uuid.UUID,
+    store: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    contact = RecordKey(System.SALESFORCE, "Contact", "003A")
+    with store.begin() as conn:
+        add_dead_letter(conn, contact, Direction.TO_SALESFORCE, {}, "X", "refused")
+        (letter,) = [x for x in list_dead_letters(conn) if x.key == contact]
+        record_decision(
+            conn,
+            Decision(
+                ann,
+                "phone",
+                held_rule("two_way", letter.id),
+                "poll",
+                at("03-05 10:00"),
+                salesforce_old=None,
+                salesforce_new="n/a",
+            ),
+        )
+    env_file = _store_named_in(tmp_path / "demo.env", monkeypatch)
+    result = runner.invoke(app, ["why", "ann@example.com", "--env-file", str(env_file)])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(line.strip("│ ") for line in result.stdout.splitlines())
+    assert f"'baton errors retry ID --env-file {env_file}' sends one now" in flat
+    assert f"`baton errors retry {letter.id} --env-file {env_file}` sends it" in flat

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from baton.cli.common import baton_command
 from baton.cli.status import unfinished_line
 from connectors.records import RecordKey, System
 from sync.queries.status import (
@@ -253,7 +254,7 @@ def test_an_interrupted_backfills_listings_and_how_far_each_got(store: Engine) -
     line = unfinished_line(report.unfinished_backfill)
     assert "hubspot:contacts 500 listed so far" in line
     assert "salesforce:Lead listed" in line
-    assert "'baton backfill' goes on from there" in line
+    assert f"'{baton_command()} backfill' goes on from there" in line
 
 
 def test_a_running_backfills_listings_are_in_progress_not_interrupted(store: Engine) -> None:
