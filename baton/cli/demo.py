@@ -13,7 +13,7 @@ import signal
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -43,6 +43,7 @@ from sandbox.shared.server import serve_in_thread
 from sync.identity import IDENTITY_FIELD, ambiguous_rule
 from sync.store.dead_letters import count_dead_letters
 from sync.store.decisions import records_named
+from sync.store.runs import RunKind, RunStatus, latest_of_each_kind
 
 DEFAULT_DIR = Path(".baton/demo")
 POLL_INTERVAL_S = 3.0
@@ -52,13 +53,19 @@ HUBSPOT_SUBSCRIPTIONS = ["contact.creation", "contact.propertyChange"]
 OUTBOUND_FIELDS = {"Lead": ["Status"], "Contact": ["Email"], "Opportunity": ["StageName"]}
 
 
+#: The reports' counts the summary adds up besides reads, writes and stage moves.
+_OTHER = ("conflicts", "dead_letters", "deletes_flagged", "deletes_propagated")
+
+
 class Totals:
     """Wraps the engine and adds up every report it returns, for the closing summary (not
     the ambiguous count: a record re-read in many cycles is reported by each of them, see
-    `ambiguous_records`)."""
+    `ambiguous_records`). A poll or backfill a stop cut short returns no report: what it did
+    is read back from its run's counts in `store` (the demo's own, fresh each demo)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, store: sqlalchemy.Engine | None = None) -> None:
         self.engine = engine
+        self.store = store
         self.read: Counter[str] = Counter()
         self.created: Counter[str] = Counter()
         self.updated: Counter[str] = Counter()
@@ -72,17 +79,36 @@ class Totals:
             self.created.update(report.created)
             self.updated.update(report.updated)
             self.stage_moves.update(report.stage_moves)
-            for name in (
-                "conflicts",
-                "dead_letters",
-                "deletes_flagged",
-                "deletes_propagated",
-            ):
+            for name in _OTHER:
                 self.other[name] += getattr(report, name)
         return report
 
+    def add_counts(self, counts: Mapping[str, int]) -> None:
+        """A run's flat counts as the store keeps them ('created.salesforce:Lead': 3, ...)."""
+        with self._lock:
+            for key, n in counts.items():
+                name, _, label = key.partition(".")
+                if name in ("read", "created", "updated", "stage_moves") and label:
+                    getattr(self, name)[label] += n
+                elif name in _OTHER and not label:
+                    self.other[name] += n
+
+    def _interrupted(self, kind: RunKind) -> None:
+        """Add what the latest run of `kind`, just interrupted, committed before it stopped."""
+        if self.store is None:
+            return
+        with self.store.connect() as conn:
+            run = latest_of_each_kind(conn).get(kind)
+        if run is not None and run.status is RunStatus.INTERRUPTED:
+            self.add_counts(run.counts)
+
     def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = lambda: False) -> Any:
-        return self.add(self.engine.poll(dry_run=dry_run, stopping=stopping))
+        try:
+            return self.add(self.engine.poll(dry_run=dry_run, stopping=stopping))
+        except BaseException:  # a stop (PollStopped): the run kept what it did
+            if not dry_run:
+                self._interrupted(RunKind.DAEMON)
+            raise
 
     def sync_keys(
         self,
@@ -98,7 +124,12 @@ class Totals:
         )
 
     def backfill(self, **kwargs: Any) -> Any:
-        return self.add(self.engine.backfill(**kwargs))
+        try:
+            return self.add(self.engine.backfill(**kwargs))
+        except BaseException:  # a stop (StopRequested): the run kept what it did
+            if not kwargs.get("dry_run"):
+                self._interrupted(RunKind.BACKFILL)
+            raise
 
 
 def demo_settings(box: Sandbox, directory: Path) -> Settings:
@@ -172,9 +203,16 @@ _NOTED = {
 }
 
 
-def moved_table(totals: Totals, ambiguous: int = 0, dead_letters: int | None = None) -> Table:
+def moved_table(
+    totals: Totals,
+    ambiguous: int = 0,
+    dead_letters: int | None = None,
+    *,
+    backfill_stopped: bool = False,
+) -> Table:
     """What Baton moved each way, from the cycles' reports; `ambiguous` records, distinct, and
-    `dead_letters` (from the store, `dead_letter_records`) in place of the refused attempts."""
+    `dead_letters` (from the store, `dead_letter_records`) in place of the refused attempts.
+    A demo stopped during its backfill moved nothing yet: not that nothing needed moving."""
     table = Table(title="What Baton moved", title_justify="left")
     table.add_column("direction")
     table.add_column("what")
@@ -202,7 +240,8 @@ def moved_table(totals: Totals, ambiguous: int = 0, dead_letters: int | None = N
     if ambiguous:
         table.add_row("noted", "ambiguous records (not linked)", str(ambiguous))
     if not (totals.created or totals.updated):
-        table.add_row("-", "nothing needed moving", "0")
+        stopped = "nothing moved before the stop, during the backfill"
+        table.add_row("-", stopped if backfill_stopped else "nothing needed moving", "0")
     return table
 
 
@@ -288,11 +327,12 @@ def _sync(
     http_port: int,
     env_file: Path | None = None,
 ) -> None:
-    totals = Totals(runtime.engine)
+    totals = Totals(runtime.engine, runtime.store)
     metrics = BatonMetrics(budgets=runtime.budgets, store=runtime.store)
     daemon = wiring.daemon_for(runtime, metrics=metrics)
     daemon.engine = totals
     daemon.interval_s = POLL_INTERVAL_S
+    backfill_stopped = False
     server = HttpServer(
         create_app(wiring.service_deps(runtime, daemon, metrics)), host="127.0.0.1", port=http_port
     )
@@ -332,7 +372,9 @@ def _sync(
                 command=baton_command(),
             )
         except StopRequested:
-            console.print("Backfill stopped (it resumes on the next start).")
+            # `baton demo` starts its store afresh, so the next demo does not go on from here
+            backfill_stopped = True
+            console.print("Backfill stopped at the page in hand; the next demo starts afresh.")
         if not daemon.stop.is_set():
             token = runtime.settings.salesforce.webhook_token
             subscribe(
@@ -356,6 +398,7 @@ def _sync(
             totals,
             ambiguous_records(runtime.store),
             dead_letters=dead_letter_records(runtime.store),
+            backfill_stopped=backfill_stopped,
         )
     )
     console.print(moves_line(totals.stage_moves), highlight=False)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+from baton.cli.backfill import StopRequested
 from baton.cli.demo import Totals, ambiguous_records, dead_letter_records, moved_table
 from connectors.records import RecordKey, System
 from mappings.apply import Mapper
@@ -82,4 +84,62 @@ def test_refused_records_are_counted_once_from_the_store(tmp_path: Path) -> None
     (line,) = [row for row in text.splitlines() if "refused" in row]
     assert "records refused (dead letters)" in line
     assert line.strip("│ ").split()[-1] == "2"
+    db.dispose()
+
+
+def test_a_demo_stopped_during_its_backfill_does_not_say_nothing_needed_moving() -> None:
+    """Ctrl-C before the backfill wrote anything: the summary says the stop cut it short, not
+    that both systems already agreed."""
+    totals = Totals(engine=None)  # type: ignore[arg-type]  # only the counts are used
+    totals.add(CycleReport(read={"salesforce:Lead": 10_000}))
+    console = Console(record=True, width=200)
+    console.print(moved_table(totals, backfill_stopped=True))
+    text = console.export_text()
+    assert "nothing moved before the stop, during the backfill" in text
+    assert "nothing needed moving" not in text
+    console.print(moved_table(totals))  # a demo that ran to its end with nothing to move
+    assert "nothing needed moving" in console.export_text()
+
+
+class _StopAt:
+    """A backfill's progress that asks for a stop when `label`'s listing starts, as Ctrl-C
+    does between pages."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def start(self, label: str, total: int | None, done: int = 0) -> None:
+        if label == self.label:
+            raise StopRequested("stopped on request (Ctrl-C or SIGTERM)")
+
+    def advance(self, label: str, count: int) -> None:
+        pass
+
+    def finish(self, label: str) -> None:
+        pass
+
+
+def test_what_a_backfill_wrote_before_a_stop_is_in_the_summary(tmp_path: Path) -> None:
+    """Ctrl-C during the demo's backfill: the writes its committed pages made are counted, as
+    its run in the store counts them, not lost with the report the stop never returned."""
+    upgrade(sqlite_url(tmp_path / "baton.db"))
+    db = make_engine(sqlite_url(tmp_path / "baton.db"))
+    clock = FakeClock()
+    world = World(clock, hubspot(clock), salesforce(clock), db)
+    declare_fields(world.hs, world.sf, Mapper(load_default()))
+    world.hs.put("contacts", {"email": "ann@example.com", "firstname": "Ann", "lastname": "Lee"})
+    world.sf.put("Lead", {**SF_LEAD})  # the pair's first sync writes both records
+    clock.advance(10)
+    totals = Totals(world.engine(), db)
+
+    with pytest.raises(StopRequested):
+        totals.backfill(progress=_StopAt("create:hubspot"))  # the pass after the listings
+
+    assert totals.updated == {"hubspot:contacts": 1, "salesforce:Lead": 1}
+    assert totals.read == {"hubspot:contacts": 1, "salesforce:Lead": 1}
+    console = Console(record=True, width=200)
+    console.print(moved_table(totals, backfill_stopped=True))
+    text = console.export_text()
+    assert "sales' verdicts and stages (contacts updated)" in text
+    assert "nothing" not in text
     db.dispose()
