@@ -16,6 +16,7 @@ classifier's verdict) -> one simple-salesforce call on a `requests.Session` that
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,13 +33,15 @@ from simple_salesforce.exceptions import (
     SalesforceOperationError,
 )
 
-from connectors.errors import PermanentError
+from connectors.errors import ConnectorError, PermanentError
 from connectors.http.budget import ApiBudget
 from connectors.http.clock import VendorClock
 from connectors.http.redaction import register_secrets
 from connectors.http.retry import Retrier, RetryPolicy
 from connectors.records import System
 from connectors.salesforce.auth import Token
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -413,10 +416,14 @@ class SalesforceSdk:
                     vendor_message=str(exc),
                 ) from None
 
-        self.retrier.call(upload, operation=operation, kind=BULK_KIND)
-        self.retrier.call(
-            lambda: self._bulk(sobject).close_job(job_id), operation=operation, kind=BULK_KIND
-        )
+        try:
+            self.retrier.call(upload, operation=operation, kind=BULK_KIND)
+            self.retrier.call(
+                lambda: self._bulk(sobject).close_job(job_id), operation=operation, kind=BULK_KIND
+            )
+        except ConnectorError:
+            self._abort_open(sobject, job_id, operation=operation)
+            raise
         self._wait(sobject, job_id, is_query=False, operation=operation)
         info = self._final(sobject, job_id, is_query=False, operation=operation)
 
@@ -437,6 +444,23 @@ class SalesforceSdk:
             unprocessed_csv=results("unprocessedrecords"),
             ended=None if info.get("state") == JOB_COMPLETE else job_ended(job_id, info),
         )
+
+    def _abort_open(self, sobject: str, job_id: str, *, operation: str) -> None:
+        """Abort an ingest job whose data never went through: left Open, it would sit in the
+        org's job list until Salesforce times it out. Best effort (the write's own failure is
+        what the caller hears): a failed abort is logged."""
+        try:
+            self.retrier.call(
+                lambda: self._bulk(sobject).abort_job(job_id, is_query=False),
+                operation=operation,
+                kind=BULK_KIND,
+                idempotent=False,
+            )
+        except ConnectorError as exc:
+            log.warning(
+                "bulk job left open",
+                extra={"kv": {"job": job_id, "error": f"{type(exc).__name__}: {exc}"}},
+            )
 
 
 def _holds_data(exc: SalesforceMalformedRequest) -> bool:

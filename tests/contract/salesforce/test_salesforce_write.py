@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from connectors.errors import PermanentError
 from connectors.records import RecordKey, RecordPatch, System
 from connectors.salesforce.connector import SalesforceConnector
 from sandbox.salesforce.bulk2 import IngestResult
@@ -334,3 +335,31 @@ def test_given_a_refused_and_a_malformed_id_when_deleting_then_outcomes_say_why_
     assert gone.deleted
     again = salesforce.delete("Lead", [lead_id])  # ENTITY_IS_DELETED: already done
     assert (again[0].ok, again[0].id) == (True, lead_id)
+
+
+def test_given_a_bulk_upload_refused_for_good_then_its_job_is_aborted_not_left_open(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upload refused for good (a 400) leaves the job Open in the org unless Baton aborts
+    # it: the write still fails as it did, its job no longer lingers.
+    states: dict[str, str] = {}
+    close = IngestJobs.close
+
+    async def refused(self: IngestJobs, job: IngestJob, chunks: Any) -> None:
+        raise SalesforceError(400, "INVALIDJOB", "the upload was refused")
+
+    def watched(self: IngestJobs, job: IngestJob, state: str) -> None:
+        close(self, job, state)
+        states[job.id] = job.state
+
+    monkeypatch.setattr(IngestJobs, "upload", refused)
+    monkeypatch.setattr(IngestJobs, "close", watched)
+    connector = served.connector(bulk_threshold=2)
+    patches = [_upsert("Lead", f"open-{uuid.uuid4()}", LastName="O", Company="Open") for _ in "abc"]
+    try:
+        with pytest.raises(PermanentError, match="INVALIDJOB"):
+            connector.write("Lead", patches)
+    finally:
+        connector.close()
+
+    assert list(states.values()) == ["Aborted"]
