@@ -95,14 +95,16 @@ def start_and_kill(
     attempt: Attempt,
     window_s: tuple[float, float],
     after_write_p: float = 0.5,
-    give_up_s: float = 8.0,
+    give_up_s: float = 30.0,
 ) -> Attempt:
     """Start `argv`, then SIGKILL it at a random point, unless it exits first.
 
     Two kinds of random point, chosen per attempt: a delay drawn from `window_s` after the
     start (anywhere: imports, reads, writes, commits), or a short delay after the attempt's
     first API write (so many kills land between a write and its commit, the case that would
-    duplicate records if creates were not idempotent).
+    duplicate records if creates were not idempotent). The first write is waited for up to
+    `give_up_s`: long, so a loaded machine's slow start still has its kills land among writes
+    (an attempt with writes to make ends the wait at its first).
     """
     before = count_writes()
     after_write = rng.random() < after_write_p

@@ -307,7 +307,9 @@ def phase_2_daemon(world: World) -> None:
             rng=world.rng,
             attempt=Attempt("daemon", number, "", 0.0, changes=changes),
             window_s=(0.5, 4.0),
-            give_up_s=6.0,
+            # After a change batch a write is certain: wait for it however slow the start;
+            # otherwise there may be none to wait for (the daemon never exits on its own).
+            give_up_s=30.0 if changes else 6.0,
         )
         world.schedule.attempts.append(attempt)
         if attempt.writes:
