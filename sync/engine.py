@@ -2,7 +2,7 @@
 
 Every entry point funnels into one unit of work (`sync.unit.Worker.run`), committed in one
 transaction with the page's checkpoint; this module decides what to read, in which order, and
-records each run in `runs`. Checkpoints are per system and object, with a fixed upper bound
+records each run in `runs` (`sync.recorder`: a heartbeat while it goes). Checkpoints are per system and object, with a fixed upper bound
 (now - settle), a lookback and id tie-breaks (a window's checkpoint never past the system's own
 clock: `_capped`), and move only once a page's writes committed; a
 page with a write to retry later stops its object's cycle so the page is read again, and a
@@ -13,28 +13,21 @@ when a HubSpot contact is still alone after identity resolution it truly has no 
 and the MQL handoff may create a Lead. HubSpot contacts for Salesforce-only people are created
 in a last pass, once both systems were read and linked, for the same reason. A dry run plans
 and writes nothing: no system, no store (it keeps its identity decisions in memory instead).
-
-A run bumps its heartbeat as pages commit (at most once per `heartbeat_every`), and a thread
-bumps it every `pulse_every` in between (a page can wait long: a daily cap, a slow Bulk job),
-so a heartbeat means the process is alive. Starting a run first closes the runs whose process
-died (no heartbeat for `stale_after`) as interrupted.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy
 
-from connectors._redact import redact
 from connectors.errors import ConnectorError
 from connectors.protocol import Connector
 from connectors.readahead import read_ahead
@@ -47,6 +40,7 @@ from sync.identity import Identity
 from sync.listing import Page, cut, cut_records, page_spill
 from sync.plan import CreationPolicy, Planner
 from sync.reconcile import Guard, ReconcileStopped, TooManyVanished, vanished
+from sync.recorder import RunRecorder
 from sync.report import CycleReport
 from sync.store import dead_letters as letters_repo
 from sync.store.checkpoints import (
@@ -68,16 +62,8 @@ from sync.store.positions import (
 )
 from sync.store.runs import (
     STALE_AFTER,
-    Run,
     RunKind,
-    RunStatus,
-    beat,
-    close_stale_runs,
-    finish_run,
     last_started,
-    running_runs,
-    start_run,
-    this_process,
 )
 from sync.twins import TwinCache
 from sync.unit import Cursor, Worker
@@ -149,33 +135,6 @@ class _Until:
 
 class _NotDue(Exception):
     """A reconciliation found due was begun by another process meanwhile (`reconcile`)."""
-
-
-class RunClosed(RuntimeError):
-    """Another process closed this run, taking it for dead (its heartbeat came late): it stops
-    at its next page rather than run beside the run that took over."""
-
-    def __init__(self, run_id: uuid.UUID) -> None:
-        super().__init__(
-            f"run {run_id} was closed as interrupted by another process while it was still "
-            "going (its heartbeat came late); stopped at the next page so as not to run "
-            "beside the one that took over"
-        )
-
-
-class BackfillRunning(RuntimeError):
-    """Another backfill is running on this store: two would take over each other's listings
-    and send every write twice."""
-
-    def __init__(self, other: Run | None, *, now: datetime) -> None:
-        which = "another backfill is running"
-        if other is not None:
-            seconds = max(0, int((now - other.last_seen).total_seconds()))
-            which += (
-                f" (started {other.started_at:%Y-%m-%d %H:%M:%S} UTC"
-                f"{f' by {other.owner}' if other.owner else ''}, last heard from {seconds} s ago)"
-            )
-        super().__init__(f"{which}; wait for it to end or stop it, then run this one")
 
 
 @dataclass(frozen=True)
@@ -254,8 +213,13 @@ class SyncEngine:
             now=now,
             propagate_deletes=policy.propagate_deletes,
         )
-        self._beaten: dict[uuid.UUID, datetime] = {}  # run id -> its last heartbeat
-        self._closed: set[uuid.UUID] = set()  # runs another process closed meanwhile
+        self.runs = RunRecorder(
+            db=db,
+            now=now,
+            heartbeat_every=policy.heartbeat_every,
+            pulse_every=policy.pulse_every,
+            stale_after=policy.stale_after,
+        )
 
     # -- entry points ----------------------------------------------------------------------------
 
@@ -517,109 +481,7 @@ class SyncEngine:
         claim: Callable[[sqlalchemy.Connection], None] | None = None,
     ) -> CycleReport:
         with collector.cycle_heap_only():
-            return self._recorded(kind, dry_run, body, so_far, claim)
-
-    def _recorded(
-        self,
-        kind: RunKind,
-        dry_run: bool,
-        body: Callable[[uuid.UUID | None], CycleReport],
-        so_far: CycleReport | None = None,
-        claim: Callable[[sqlalchemy.Connection], None] | None = None,
-    ) -> CycleReport:
-        """`body` run as a recorded run (none for a dry run), its outcome kept in `runs`; a run
-        that fails or is interrupted keeps the counts of `so_far`, the report `body` fills as
-        it goes (what it did before it stopped). `claim(tx)` runs in the transaction that
-        starts the run, before it does, and may refuse it by raising."""
-        if dry_run:
-            return body(None)
-        with self.db.begin() as tx:
-            close_stale_runs(tx, stale_after=self.policy.stale_after, at=self.now())
-            if kind is RunKind.BACKFILL:
-                # A live run beats every `pulse_every` from its own thread: a backfill silent
-                # for three, whose process this host cannot see, is taken for dead rather
-                # than keep its successor waiting (one seen alive is waited for).
-                silent = 3 * self.policy.pulse_every
-                close_stale_runs(tx, stale_after=silent, at=self.now(), kind=kind, unseen_only=True)
-        try:
-            with self.db.begin() as tx:
-                if claim is not None:
-                    claim(tx)
-                run_id = start_run(tx, kind, at=self.now(), owner=this_process())
-        except sqlalchemy.exc.IntegrityError:  # the one running backfill the store admits
-            with self.reader.connect() as conn:
-                busy = running_runs(conn, kind)
-            raise BackfillRunning(busy[0] if busy else None, now=self.now()) from None
-        self._beaten[run_id] = self.now()
-        try:
-            with self._pulsing(run_id):
-                report = body(run_id)
-        except BaseException as exc:
-            status = RunStatus.FAILED if isinstance(exc, Exception) else RunStatus.INTERRUPTED
-            counts = so_far.counts() if so_far is not None else None
-            with self.db.begin() as tx:
-                finish_run(
-                    tx,
-                    run_id,
-                    status,
-                    counts=counts,
-                    error=redact(f"{type(exc).__name__}: {exc}"),  # `baton status` shows it
-                    at=self.now(),
-                )
-            raise
-        finally:
-            self._beaten.pop(run_id, None)
-            self._closed.discard(run_id)
-        report.run_id = run_id
-        with self.db.begin() as tx:
-            finish_run(tx, run_id, RunStatus.SUCCEEDED, counts=report.counts(), at=self.now())
-        return report
-
-    def _beat(self, run_id: uuid.UUID | None) -> None:
-        """Called after each committed page: one small UPDATE per `heartbeat_every` at most."""
-        if run_id is None:
-            return
-        if run_id in self._closed:
-            raise RunClosed(run_id)
-        now = self.now()
-        last = self._beaten.get(run_id)
-        if last is not None and now - last < self.policy.heartbeat_every:
-            return
-        with self.db.begin() as tx:
-            alive = beat(tx, run_id, at=now)
-        if not alive:
-            raise RunClosed(run_id)
-        self._beaten[run_id] = now
-
-    @contextmanager
-    def _pulsing(self, run_id: uuid.UUID) -> Iterator[None]:
-        """The run's pulse thread, beating while the block runs and stopped when it ends."""
-        ended = threading.Event()
-        pulse = threading.Thread(
-            target=self._pulse, args=(run_id, ended), name="baton-run-pulse", daemon=True
-        )
-        pulse.start()
-        try:
-            yield
-        finally:
-            ended.set()
-            pulse.join()
-
-    def _pulse(self, run_id: uuid.UUID, ended: threading.Event) -> None:
-        """Beat every `pulse_every` until the run ends, whatever its pages are doing."""
-        while not ended.wait(self.policy.pulse_every.total_seconds()):
-            now = self.now()
-            try:
-                with self.db.begin() as tx:
-                    alive = beat(tx, run_id, at=now)
-            except sqlalchemy.exc.SQLAlchemyError as exc:  # the next pulse or page tries again
-                failure = {"run_id": str(run_id), "error": type(exc).__name__}  # no SQL, no URL
-                log.warning("run heartbeat failed", extra={"kv": failure})
-                continue
-            if not alive:  # the run stops at its next page (`_beat`)
-                self._closed.add(run_id)
-                return
-            self._beaten[run_id] = now
+            return self.runs.run(kind, dry_run, body, so_far, claim)
 
     def _capped(self, system: System, upper: datetime, report: CycleReport) -> datetime:
         """Where a window read to `upper` leaves the checkpoint: there, or at the system's own
@@ -743,7 +605,7 @@ class SyncEngine:
                 waits_as_letters=overdue,
             )
             report += part
-            self._beat(run_id)
+            self.runs.beat(run_id)
             if blocked:
                 if not keep:
                     with self.db.begin() as tx:
@@ -900,7 +762,7 @@ class SyncEngine:
                                     at=self.now(),
                                 )
                             unsaved = 0
-                        self._beat(run_id)
+                        self.runs.beat(run_id)
                         if progress is not None:
                             progress.advance(label, len(page.records))
                 if not dry_run and not finished:
@@ -973,7 +835,7 @@ class SyncEngine:
                 twins=twins,
             )
             report += part
-            self._beat(run_id)
+            self.runs.beat(run_id)
             if blocked:
                 return True
         return False
@@ -1186,7 +1048,7 @@ class SyncEngine:
             records = self.worker.read([link_.key for link_ in links])
             part, _ = self.worker.run(records, trigger=trigger, dry_run=False, run_id=run_id)
             report += part
-            self._beat(run_id)
+            self.runs.beat(run_id)
             if progress is not None:
                 progress.advance(label, len(links))
         if progress is not None:

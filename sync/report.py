@@ -77,7 +77,7 @@ class CycleReport:
 
     def __iadd__(self, other: CycleReport) -> CycleReport:
         """In place: a run's report holds what the run did so far, even if it stops midway
-        (`SyncEngine._recorded` keeps those counts)."""
+        (`RunRecorder.run` keeps those counts)."""
         self.__dict__.update((self + other).__dict__)
         return self
 

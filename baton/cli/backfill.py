@@ -46,7 +46,8 @@ from baton.facade import Engine, Report
 from baton.wiring import Runtime, one_line
 from connectors.errors import AuthError, DailyLimitExhausted
 from connectors.records import System
-from sync.engine import PERSON_OBJECTS, BackfillRunning
+from sync.engine import PERSON_OBJECTS
+from sync.recorder import BackfillRunning
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from connectors.records import ListedPage, RecordKey, SourceRecord, System
-from sync.engine import BackfillRunning, RunClosed
+from sync.recorder import BackfillRunning, RunClosed
 from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_links
 from sync.store.positions import get_listings

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import sync.engine
+import sync.recorder
 from connectors.records import RecordKey, System
 from sync.reconcile import Guard, ReconcileStopped, TooManyVanished
 from sync.store.decisions import decisions_for
@@ -212,7 +212,7 @@ def test_two_daemons_asking_together_start_one_reconciliation(
     settle(world, world.engine())
     first, second = world.engine(), world.engine()
     go, started = threading.Event(), threading.Event()
-    real_start = sync.engine.start_run
+    real_start = sync.recorder.start_run
 
     def slow_start(*args: Any, **kwargs: Any) -> Any:
         run_id = real_start(*args, **kwargs)
@@ -221,7 +221,7 @@ def test_two_daemons_asking_together_start_one_reconciliation(
             assert go.wait(30)
         return run_id
 
-    monkeypatch.setattr(sync.engine, "start_run", slow_start)
+    monkeypatch.setattr(sync.recorder, "start_run", slow_start)
     due = timedelta(hours=24)
     assert first.reconcile_due(due)  # both asked at once
     assert second.reconcile_due(due)

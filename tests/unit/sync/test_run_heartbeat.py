@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import sync.engine
+import sync.recorder
 from connectors.records import ListedPage
 from sync.store.runs import RunKind, RunStatus, get_run, recent_runs, start_run
 from tests.unit.sync.conftest import World
@@ -40,14 +40,14 @@ def test_beats_are_at_most_one_per_interval_as_pages_commit(
         world.sf.put("Lead", {**SF_LEAD, "Email": f"p{n}@example.com"})
     world.clock.advance(10)
     beats: list[datetime] = []
-    real = sync.engine.beat
+    real = sync.recorder.beat
 
     def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> bool:
         assert at is not None
         beats.append(at)
         return real(db, run_id, at=at)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sync.engine, "beat", recording)
+    monkeypatch.setattr(sync.recorder, "beat", recording)
     engine = world.engine(page_size=1, backfill_page_size=1, heartbeat_every=timedelta(seconds=5))
     # HubSpot (empty) is listed too: contacts are made once it has been read whole.
     report = engine.backfill(objects=["Lead", "contacts"], progress=Ticking(world))
@@ -108,7 +108,7 @@ def test_a_run_waiting_inside_one_page_still_beats(
     world.sf.put("Lead", SF_LEAD)
     world.clock.advance(10)
     beats: list[datetime] = []
-    real_beat, real_read = sync.engine.beat, world.sf.list_all
+    real_beat, real_read = sync.recorder.beat, world.sf.list_all
     beaten = threading.Event()
 
     def recording(db: object, run_id: uuid.UUID, *, at: datetime | None = None) -> bool:
@@ -122,7 +122,7 @@ def test_a_run_waiting_inside_one_page_still_beats(
         assert beaten.wait(5)  # ... and the run beats meanwhile
         yield from real_read(obj, start)
 
-    monkeypatch.setattr(sync.engine, "beat", recording)
+    monkeypatch.setattr(sync.recorder, "beat", recording)
     monkeypatch.setattr(world.sf, "list_all", waiting)
     engine = world.engine(pulse_every=timedelta(milliseconds=20))
     report = engine.backfill(objects=["Lead"])
