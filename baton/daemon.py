@@ -333,7 +333,8 @@ class Daemon:
         self.queue.wake.set()
 
     def drain(self, *, batches: int | None = None) -> list[Any]:
-        """Sync queued webhook keys a batch at a time: the keys queued now, or `batches` batches.
+        """Sync queued webhook keys a batch at a time: as many batches as the keys queued now
+        fill, or `batches` batches (a key tried alone is a batch of its own).
 
         Bounded on purpose: under a steady stream of webhooks the queue never empties, and
         polling must still get its turn.

@@ -83,6 +83,10 @@ class Committer:
         waits_as_letters: bool,
         refused: Mapping[RecordKey, tuple[int, Mapping[str, FieldValue]]],
     ) -> None:
+        """Store what the unit's writes did in `tx`, the unit's one transaction, so a crash
+        before it replays the whole unit. `held` are the writes not sent because an open dead
+        letter (in `refused`) refused that very payload, `holding` their fields; with
+        `waits_as_letters`, a write refused for now is kept as a dead letter."""
         identity = gathered.identity
         failed = {s.person_id for s in sent if s.result is not Result.OK}
         failed |= {pid for pid, _ in held}

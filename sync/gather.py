@@ -64,9 +64,8 @@ class Gathered:
     pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
     assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending create kept
     inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
-    binned: set[uuid.UUID] = field(
-        default_factory=set
-    )  # waiting for a twin in a bin (`twins_in_bins`)
+    # People waiting for a twin in a recycle bin (`twins_in_bins`)
+    binned: set[uuid.UUID] = field(default_factory=set)
     # HubSpot contacts whose addresses changed since kept (none: deleted), to keep (`_addresses`)
     addresses: dict[RecordKey, frozenset[str]] = field(default_factory=dict)
 
@@ -108,6 +107,11 @@ class Gatherer:
         roles: dict[str, str | None] | None = None,
         converted: dict[str, tuple[str, ...]] | None = None,
     ) -> Gathered:
+        """What planning `records` needs: the records saying nothing new set aside (the fast
+        paths, with `fast`), the rest mapped and their people resolved, merges, conversions
+        and contact roles followed, each person's other records read by id (from `twins`
+        first) and their snapshots found. `roles` and `converted` keep what Salesforce was
+        asked across a unit's passes, so it is asked once per unit."""
         identity = carry or Identity(conn)
         identity.db = conn
         # A dry run's identity carries other units' ambiguities: this unit reports its own.

@@ -473,7 +473,7 @@ class Identity:
         address was read (both read in one poll, this one first): when the record is its
         person's only one, and the address's person has none in the record's system and no
         other record of the unit claims it so, the record moves to that person (reason
-        `additional_email`). Any other case is left to the creation guard (`sync.unit`),
+        `additional_email`). Any other case is left to the creation guard (`sync.gather`),
         which makes no record that would land on the address's holder."""
         wanted: dict[RecordKey, tuple[uuid.UUID, str]] = {}
         for record, person in items:

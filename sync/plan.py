@@ -125,7 +125,7 @@ class PersonPlan:
     conflicts: int = 0
     funnel: FunnelInputs | None = None  # what the person's funnel history may learn from
     # Why a HubSpot contact HubSpot calls an MQL (or later) gets no Salesforce Lead: its
-    # record and the reason, logged as a note once per change (`sync.unit`, NOT_HANDED_OFF).
+    # record and the reason, logged as a note once per change (`sync.commit`, NOT_HANDED_OFF).
     not_handed_off: tuple[RecordKey, str] | None = None
 
 

@@ -196,12 +196,10 @@ class Worker:
             if seen is None or record.modified_at >= seen.modified_at:
                 latest[record.key] = record
         contacts_made = allow_create and self.planner.policy.create_contacts_from_salesforce
-        roles: dict[
-            str, str | None
-        ] = {}  # asked once per unit: see `Follower.follow_contact_roles`
-        converted: dict[
-            str, tuple[str, ...]
-        ] = {}  # the same: see `Follower.follow_made_by_conversions`
+        # Asked of Salesforce once per unit: see `Follower.follow_contact_roles` and
+        # `Follower.follow_made_by_conversions`.
+        roles: dict[str, str | None] = {}
+        converted: dict[str, tuple[str, ...]] = {}
         for last_look in (not look_first, True):
             found = CycleReport()  # what gathering says, kept once the plans are final
             with self.reader.connect() as conn:
