@@ -27,6 +27,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from baton.facade import Engine as SyncFacade
 from baton.facade import summary
@@ -532,11 +533,12 @@ def credentials_hint(exc: AuthError) -> str | None:
 
 def _systemic(exc: BaseException) -> bool:
     """Whether a failed sync failed for a reason outside the keys it was given: a system down
-    or limiting, credentials or settings refused, the network or the store. Any other failure
-    (a request the system refuses, an error of the engine's) may be one key's doing."""
+    or limiting, credentials or settings refused, the network or the store (unreachable, or
+    every pooled connection busy: `PoolTimeout`). Any other failure (a request the system
+    refuses, an error of the engine's) may be one key's doing."""
     if isinstance(exc, ConnectorError):
         return exc.retryable or isinstance(exc, AuthError | ConfigError | DailyLimitExhausted)
-    return isinstance(exc, OSError | OperationalError | InterfaceError)
+    return isinstance(exc, OSError | OperationalError | InterfaceError | PoolTimeout)
 
 
 def one_line(exc: BaseException) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from baton.daemon import (
     TRIES_ALONE,
@@ -901,15 +903,24 @@ def test_a_key_that_fails_its_batch_is_tried_alone_then_dropped_and_the_others_s
     assert engine.synced[-1] == _keys(4, 5)
 
 
-def test_a_batch_failed_by_an_outage_is_tried_again_whole() -> None:
-    """A system down is no key's doing: the batch stays one batch and nothing is dropped."""
+@pytest.mark.parametrize(
+    "outage",
+    [
+        TransientError("hubspot answered 503"),
+        OperationalError("SELECT 1", None, Exception("could not connect to server")),
+        PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out"),
+    ],
+)
+def test_a_batch_failed_by_an_outage_is_tried_again_whole(outage: Exception) -> None:
+    """A system or the store down is no key's doing: the batch stays one batch and nothing is
+    dropped."""
     keys = _keys(1, 2)
     engine = FakeEngine()
-    engine.sync_fails_with = TransientError("hubspot answered 503")
+    engine.sync_fails_with = outage
     daemon = Daemon(engine, interval_s=60)
     daemon.receive(keys)
     for _ in range(TRIES_ALONE + 1):
-        with pytest.raises(TransientError):
+        with pytest.raises(type(outage)):
             daemon.drain(batches=1)
     engine.sync_fails_with = None
     daemon.drain()
