@@ -393,7 +393,9 @@ class Identity:
                         f"and its person already has {record}"
                     )
             elif twins > 1 or flagged:
-                why = f"{twins if twins > 1 else 'several'} {key.system} records share {email}"
+                # the same words whether the twins were read together or one alone (a
+                # webhook), so a note is logged once per change (`unrepeated`), not per read
+                why = f"more than one {key.system} record has the email {email}"
             else:
                 why = f"{len(free)} people share the email {email}"
                 if any(p not in by_email for p in free):

@@ -811,7 +811,9 @@ def test_ambiguity_is_in_the_decision_log(world: World) -> None:
     ambiguous = [r for r in rows if r[0] == "identity"]
     assert len(ambiguous) == 2
     assert all(r[1] == "ambiguous:salesforce" for r in ambiguous)
-    assert all("share ann@example.com" in r[3] for r in ambiguous)
+    assert all(
+        "more than one salesforce record has the email ann@example.com" in r[3] for r in ambiguous
+    )
 
 
 def test_a_cross_id_claimed_by_two_records_is_ambiguous(world: World) -> None:
