@@ -300,8 +300,8 @@ def next_steps(
     if report.ambiguous_people:
         steps.append(
             f"{len(report.ambiguous_people):,} people left unlinked by an ambiguous match, not "
-            f"guessed: '{command} status{tail}' counts them, '{command} why EMAIL{tail}' tells "
-            "one's story."
+            f"guessed: '{command} status --ambiguous{tail}' lists them, '{command} why "
+            f"EMAIL{tail}' tells one's story."
         )
     return steps
 

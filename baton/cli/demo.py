@@ -40,9 +40,8 @@ from connectors.records import RecordKey, System
 from connectors.salesforce.settings import SalesforceSettings
 from sandbox.runtime import Sandbox, SandboxConfig
 from sandbox.shared.server import serve_in_thread
-from sync.identity import IDENTITY_FIELD, ambiguous_rule
+from sync.queries.ambiguous import count_people, count_records
 from sync.store.dead_letters import count_dead_letters
-from sync.store.decisions import records_named
 from sync.store.runs import RunKind, RunStatus, latest_of_each_kind
 
 DEFAULT_DIR = Path(".baton/demo")
@@ -60,7 +59,7 @@ _OTHER = ("conflicts", "dead_letters", "deletes_flagged", "deletes_propagated")
 class Totals:
     """Wraps the engine and adds up every report it returns, for the closing summary (not
     the ambiguous count: a record re-read in many cycles is reported by each of them, see
-    `ambiguous_records`). A poll or backfill a stop cut short returns no report: what it did
+    `ambiguous_counts`). A poll or backfill a stop cut short returns no report: what it did
     is read back from its run's counts in `store` (the demo's own, fresh each demo)."""
 
     def __init__(self, engine: Engine, store: sqlalchemy.Engine | None = None) -> None:
@@ -181,11 +180,12 @@ def subscribe(box: Sandbox, service_url: str, *, salesforce_token: str | None = 
         ).raise_for_status()
 
 
-def ambiguous_records(store: sqlalchemy.Engine) -> int:
-    """Records Baton refused to link for an ambiguous identity, each counted once, from the
-    decision log."""
+def ambiguous_counts(store: sqlalchemy.Engine) -> tuple[int, int]:
+    """People left unlinked by an ambiguous match (the unit `baton status` counts in) and the
+    distinct records refused them (a pair of twins: one person, two records), each counted
+    once however many cycles re-read them, from the decision log."""
     with store.connect() as conn:
-        return len(records_named(conn, IDENTITY_FIELD, [ambiguous_rule(s) for s in System]))
+        return count_people(conn), count_records(conn)
 
 
 def dead_letter_records(store: sqlalchemy.Engine) -> int:
@@ -205,13 +205,14 @@ _NOTED = {
 
 def moved_table(
     totals: Totals,
-    ambiguous: int = 0,
+    ambiguous: tuple[int, int] = (0, 0),
     dead_letters: int | None = None,
     *,
     backfill_stopped: bool = False,
 ) -> Table:
-    """What Baton moved each way, from the cycles' reports; `ambiguous` records, distinct, and
-    `dead_letters` (from the store, `dead_letter_records`) in place of the refused attempts.
+    """What Baton moved each way, from the cycles' reports; `ambiguous` people and records,
+    distinct (`ambiguous_counts`), and `dead_letters` (from the store, `dead_letter_records`)
+    in place of the refused attempts.
     A demo stopped during its backfill moved nothing yet: not that nothing needed moving."""
     table = Table(title="What Baton moved", title_justify="left")
     table.add_column("direction")
@@ -237,8 +238,10 @@ def moved_table(
                 table.add_row("noted", "records refused (dead letters)", str(dead_letters))
         elif count:
             table.add_row("noted", _NOTED.get(name, name.replace("_", " ")), str(count))
-    if ambiguous:
-        table.add_row("noted", "ambiguous records (not linked)", str(ambiguous))
+    people, records = ambiguous
+    if people:
+        what = f"people left unlinked by an ambiguous match ({records} records)"
+        table.add_row("noted", what, str(people))
     if not (totals.created or totals.updated):
         stopped = "nothing moved before the stop, during the backfill"
         table.add_row("-", stopped if backfill_stopped else "nothing needed moving", "0")
@@ -311,7 +314,14 @@ def demo(
         "Look closer (the store stays until the next demo): "
         + ", ".join(
             command.format(what)
-            for what in ("status", "errors list", "scorecard", "why EMAIL", "mappings show")
+            for what in (
+                "status",
+                "status --ambiguous",
+                "errors list",
+                "scorecard",
+                "why EMAIL",
+                "mappings show",
+            )
         ),
         soft_wrap=True,
         highlight=False,
@@ -396,7 +406,7 @@ def _sync(
     console.print(
         moved_table(
             totals,
-            ambiguous_records(runtime.store),
+            ambiguous_counts(runtime.store),
             dead_letters=dead_letter_records(runtime.store),
             backfill_stopped=backfill_stopped,
         )

@@ -22,6 +22,8 @@ from sqlalchemy import Connection, make_url
 
 from baton.cli.common import EnvFileOption, fail, hint, store_errors
 from baton.settings import BatonSettings, SettingsError, load_baton
+from sync.queries.ambiguous import AmbiguousList
+from sync.queries.ambiguous import ambiguous as ambiguous_query
 from sync.queries.export import to_jsonable
 from sync.queries.status import ListingStatus, RunSummary, Status
 from sync.queries.status import status as status_query
@@ -147,21 +149,98 @@ def unfinished_line(
     )
 
 
+#: People `baton status --ambiguous` lists unless `--limit` says otherwise.
+AMBIGUOUS_LIMIT = 50
+
+
 def status(
     json_output: JsonOption = False,
     runs: Annotated[int, typer.Option(min=1, max=100, help="How many recent runs to show.")] = 5,
+    ambiguous: Annotated[
+        bool,
+        typer.Option(
+            "--ambiguous",
+            help="Instead, list the people left unlinked by an ambiguous match, newest first: "
+            "email, the records refused them and why.",
+        ),
+    ] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100_000,
+            help=f"With --ambiguous: at most this many people [default: {AMBIGUOUS_LIMIT}].",
+            show_default=False,
+        ),
+    ] = None,
     env_file: EnvFileOption = None,
 ) -> None:
     """Show cursors and lag, the last runs, dead letters, links, ambiguous matches and budget."""
+    if limit is not None and not ambiguous:
+        fail("baton status: --limit counts the people of --ambiguous; add --ambiguous", 2)
     settings = baton_settings(env_file)
     with open_store(settings) as conn:
-        report = status_query(
-            conn, now=datetime.now(UTC), runs=runs, sla=timedelta(hours=settings.sla_hours)
+        report: Status | AmbiguousList = (
+            ambiguous_query(conn, limit=limit or AMBIGUOUS_LIMIT)
+            if ambiguous
+            else status_query(
+                conn, now=datetime.now(UTC), runs=runs, sla=timedelta(hours=settings.sla_hours)
+            )
         )
     if json_output:
         print_json(report)
         return
-    render(report, Console(emoji=False, highlight=False), env_file=env_file)
+    console = Console(emoji=False, highlight=False)
+    if isinstance(report, AmbiguousList):
+        render_ambiguous(report, console, env_file=env_file)
+    else:
+        render(report, console, env_file=env_file)
+
+
+def render_ambiguous(
+    listed: AmbiguousList, console: Console, *, env_file: Path | None = None
+) -> None:
+    """The worklist: a row per record refused a person, the person's email on their first
+    (their id and current records are `baton why`'s, and in the JSON)."""
+    if not listed.people:
+        console.print("No ambiguous matches: every record read was linked or is its own person.")
+        return
+    table = Table(
+        title=f"Ambiguous matches, newest first: {listed.total} people left unlinked, not "
+        f"guessed ({listed.records} records)",
+        title_justify="left",
+    )
+    table.add_column("noted", no_wrap=True)
+    table.add_column("email", overflow="fold")
+    table.add_column("record", no_wrap=True)
+    table.add_column("now", overflow="fold")
+    table.add_column("why", overflow="fold", ratio=1)
+    for person in listed.people:
+        for n, candidate in enumerate(person.candidates):
+            if candidate.owner is None:
+                now = "not linked"
+            elif candidate.owner == person.person_id:
+                now = "linked to them"
+            else:
+                now = f"person {candidate.owner}'s"
+            table.add_row(
+                when(candidate.noted_at),
+                escape(person.email or "(no email)") if n == 0 else "",
+                escape(str(candidate.key)),
+                now,
+                escape(candidate.why),
+            )
+    console.print(table)
+    if len(listed.people) < listed.total:
+        console.print(
+            f"Showing the {len(listed.people)} newest of {listed.total} people; "
+            "'--limit N' shows more."
+        )
+    console.print(
+        "Baton never picks one: give the record that is theirs the person's id (Salesforce "
+        "Baton_Id__c, HubSpot baton_id), and the next sync that reads it links it; "
+        f"'{escape(hint('why EMAIL', env_file))}' shows that id, their records and story."
+    )
 
 
 def _runs_table(title: str, rows: Sequence[RunSummary]) -> Table:
@@ -230,7 +309,8 @@ def render(report: Status, console: Console, *, env_file: Path | None = None) ->
     )
     console.print(
         f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "
-        f"({last}); '{escape(hint('why EMAIL', env_file))}' tells one's story."
+        f"({last}); '{escape(hint('status --ambiguous', env_file))}' lists them, "
+        f"'{escape(hint('why EMAIL', env_file))}' tells one's story."
     )
 
     hours = f"{report.sla / timedelta(hours=1):g} h"

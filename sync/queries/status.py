@@ -7,10 +7,10 @@ interrupted), and the latest run of each kind however long ago (the daemon recor
 poll, so the recent ones are all polls), open dead letters by system and vendor code, identity
 links by system and object, ambiguous matches (two records claim one email or one
 cross-system id and the engine refused to guess): the people the decision log holds an
-`identity` decision with rule `ambiguous:<system>` for, and the people the latest finished
-poll or backfill met so (a reconcile or a retry reads only some records); the MQLs waiting
-for a first sales touch past the SLA (`sync.sla`); and the API budget last observed per system
-and window.
+`identity` decision with rule `ambiguous:<system>` for (`sync.queries.ambiguous` lists them),
+and the people the latest finished poll or backfill met so (a reconcile or a retry reads only
+some records); the MQLs waiting for a first sales touch past the SLA (`sync.sla`); and the API
+budget last observed per system and window.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from sync.queries.ambiguous import count_people
 from sync.sla import DEFAULT_SLA, count_open_breaches
 from sync.store._sql import Db, connection
 from sync.store.budget import budgets
@@ -39,7 +40,6 @@ from sync.store.runs import (
     running_runs,
 )
 from sync.store.schema import DeadLetter as DeadLetterRow
-from sync.store.schema import Decision as DecisionRow
 from sync.store.schema import IdentityLink, Person
 from sync.store.schema import Run as RunRow
 
@@ -48,10 +48,6 @@ AMBIGUOUS_COUNT = "ambiguous_people"
 AMBIGUOUS_RECORDS = "ambiguous"  # the records met, a person's twins each (the metric's unit)
 #: The runs that read what changed, in full: the daemon's polls and backfills.
 SWEEPS = (RunKind.DAEMON, RunKind.BACKFILL)
-#: How the engine logs an ambiguous identity (sync.identity: field `identity`, rule
-#: `ambiguous:<system>`); kept here as data so the read side need not import the engine.
-IDENTITY_FIELD = "identity"
-AMBIGUOUS_RULE_PREFIX = "ambiguous:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +161,7 @@ def status(
         open_errors=_open_errors(db),
         people=connection(db).execute(select(func.count()).select_from(Person)).scalar_one(),
         links=_links(db),
-        ambiguous_people=_ambiguous_people(db),
+        ambiguous_people=count_people(db),
         ambiguous_last_run=_ambiguous_last_run(db),
         sla=sla,
         sla_overdue=count_open_breaches(db, now=now, sla=sla),
@@ -210,15 +206,6 @@ def _backfill_running(db: Db, now: datetime, stale_after: timedelta) -> bool:
         now - run.last_seen <= stale_after and not process_gone(run.owner)
         for run in running_runs(db, RunKind.BACKFILL)
     )
-
-
-def _ambiguous_people(db: Db) -> int:
-    """People with an ambiguous identity logged (they stay ambiguous until someone resolves it)."""
-    query = select(func.count(func.distinct(DecisionRow.person_id))).where(
-        DecisionRow.field == IDENTITY_FIELD,
-        DecisionRow.rule.startswith(AMBIGUOUS_RULE_PREFIX, autoescape=True),
-    )
-    return int(connection(db).execute(query).scalar_one())
 
 
 def _ambiguous_last_run(db: Db) -> int | None:

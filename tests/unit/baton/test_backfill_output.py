@@ -137,8 +137,8 @@ def test_refusals_and_ambiguities_point_to_the_commands_that_show_them() -> None
     assert next_steps(report, dry_run=False) == [
         "3 write(s) refused: 'baton errors list' shows each with the system's own error; fix "
         "the data, then 'baton errors retry --all'.",
-        "2 people left unlinked by an ambiguous match, not guessed: 'baton status' counts "
-        "them, 'baton why EMAIL' tells one's story.",
+        "2 people left unlinked by an ambiguous match, not guessed: 'baton status "
+        "--ambiguous' lists them, 'baton why EMAIL' tells one's story.",
     ]
     assert next_steps(CycleReport(), dry_run=False) == []
 
@@ -310,18 +310,18 @@ def test_the_hints_carry_the_env_file_the_run_read(tmp_path: Path) -> None:
         "1 write(s) refused: 'baton errors list --env-file .baton/demo/sandbox.env' shows each "
         "with the system's own error; fix the data, then 'baton errors retry --all --env-file "
         ".baton/demo/sandbox.env'.",
-        "1 people left unlinked by an ambiguous match, not guessed: 'baton status --env-file "
-        ".baton/demo/sandbox.env' counts them, 'baton why EMAIL --env-file "
+        "1 people left unlinked by an ambiguous match, not guessed: 'baton status --ambiguous "
+        "--env-file .baton/demo/sandbox.env' lists them, 'baton why EMAIL --env-file "
         ".baton/demo/sandbox.env' tells one's story.",
     ]
     spaced = next_steps(report, dry_run=True, env_file=tmp_path / "my demo" / "sandbox.env")
     assert spaced == [
-        f"1 people left unlinked by an ambiguous match, not guessed: 'baton status --env-file "
-        f"\"{tmp_path}/my demo/sandbox.env\"' counts them, 'baton why EMAIL --env-file "
+        f"1 people left unlinked by an ambiguous match, not guessed: 'baton status --ambiguous "
+        f"--env-file \"{tmp_path}/my demo/sandbox.env\"' lists them, 'baton why EMAIL --env-file "
         f"\"{tmp_path}/my demo/sandbox.env\"' tells one's story."
     ]
     assert next_steps(report, dry_run=True, env_file=Path('a "$b"/x.env'))[0].split("'")[1] == (
-        'baton status --env-file "a \\"\\$b\\"/x.env"'
+        'baton status --ambiguous --env-file "a \\"\\$b\\"/x.env"'
     )
 
 
@@ -342,5 +342,5 @@ def test_the_demos_hints_name_the_cli_as_given() -> None:
 
     assert "'.venv/bin/baton errors list'" in hints[0]
     assert "'.venv/bin/baton errors retry --all'" in hints[0]
-    assert "'.venv/bin/baton status'" in hints[1]
+    assert "'.venv/bin/baton status --ambiguous'" in hints[1]
     assert "'.venv/bin/baton why EMAIL'" in hints[1]

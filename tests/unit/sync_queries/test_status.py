@@ -205,10 +205,10 @@ def test_the_latest_run_of_each_kind_is_there_however_many_polls_came_after(
 def test_the_ambiguity_markers_are_the_engines() -> None:
     from connectors.records import System as Sys
     from sync.identity import IDENTITY_FIELD, ambiguous_rule
-    from sync.queries import status as status_module
+    from sync.queries import ambiguous as read_side
 
-    assert status_module.IDENTITY_FIELD == IDENTITY_FIELD
-    assert ambiguous_rule(Sys.HUBSPOT).startswith(status_module.AMBIGUOUS_RULE_PREFIX)
+    assert read_side.IDENTITY_FIELD == IDENTITY_FIELD
+    assert ambiguous_rule(Sys.HUBSPOT).startswith(read_side.AMBIGUOUS_RULE_PREFIX)
 
 
 def test_a_running_runs_heartbeat_age_and_staleness(store: Engine) -> None:
