@@ -1,26 +1,73 @@
 """Which calls come second: a thread inside `background_calls()` spends only the API permits
 no other call is waiting for (see `connectors.http.budget`). Read-ahead threads run there, so
-a listing read ahead fills the gaps between the calls a caller waits on."""
+a listing read ahead fills the gaps between the calls a caller waits on.
+
+Such a thread reads for a caller who may go away (a stopped backfill closes its listing): once
+one of its `abandoned` events is set its waits end and its calls are neither made nor retried
+(`Abandoned`), so nothing is fetched, logged or retried for a page nobody will read. A
+read-ahead started inside such a thread (HubSpot's listing reads its own pages ahead) takes
+its creator's events too: giving up the outer reading gives up the inner one.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _STATE = threading.local()
+_POLL_S = 0.1  # how often a wait on several events checks them
+
+
+class Abandoned(Exception):
+    """The caller this thread was reading for went away: the call was not made."""
 
 
 @contextmanager
-def background_calls() -> Iterator[None]:
-    """Calls this thread makes inside the block yield the budget to everyone else's."""
-    before = in_background()
+def background_calls(*abandoned: threading.Event) -> Iterator[None]:
+    """Calls this thread makes inside the block yield the budget to everyone else's, and stop
+    once one of `abandoned` is set."""
+    before = in_background(), abandon_events()
     _STATE.background = True
+    _STATE.abandoned = abandoned
     try:
         yield
     finally:
-        _STATE.background = before
+        _STATE.background, _STATE.abandoned = before
 
 
 def in_background() -> bool:
     return bool(getattr(_STATE, "background", False))
+
+
+def abandon_events() -> tuple[threading.Event, ...]:
+    """The events that say this thread's caller, or its caller's, went away (none outside a
+    `background_calls` block)."""
+    events: tuple[threading.Event, ...] = getattr(_STATE, "abandoned", ())
+    return events
+
+
+def abandoned() -> bool:
+    """Whether this thread's caller went away."""
+    return any(event.is_set() for event in abandon_events())
+
+
+def check_abandoned() -> None:
+    """Raise `Abandoned` when this thread's caller went away: before a call or a wait."""
+    if abandoned():
+        raise Abandoned("the read ahead was given up: its caller went away")
+
+
+def pause(seconds: float, sleep: Callable[[float], None]) -> None:
+    """Wait `seconds` with `sleep`, or, in a thread whose caller can go away, until it does."""
+    events = abandon_events()
+    if not events:
+        sleep(seconds)
+        return
+    deadline = time.monotonic() + seconds
+    while not abandoned():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        events[-1].wait(min(left, _POLL_S) if len(events) > 1 else left)

@@ -14,8 +14,9 @@ caller has caught up with it, and deleted with the stream.
 
 The producer spends the same shared `ApiBudget` as every other call (it is thread-safe), in
 the background (`priority.background_calls`: permits nobody else is waiting for), stops
-when the consumer is closed or garbage-collected, and re-raises its error in the consumer at
-the point the failed page would have been.
+when the consumer is closed or garbage-collected (a call in flight then ends the thread,
+neither retried nor logged, and a wait for a permit or a retry ends at once), and re-raises
+its error in the consumer at the point the failed page would have been.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Generic, TypeVar
 
-from connectors.priority import background_calls
+from connectors.priority import abandon_events, background_calls
 
 T = TypeVar("T")
 
@@ -193,15 +194,21 @@ class _Channel:
             self.changed.notify_all()
 
 
-def _produce(pages: Iterator[object], channel: _Channel) -> None:
+def _produce(
+    pages: Iterator[object], channel: _Channel, inherited: tuple[threading.Event, ...]
+) -> None:
     try:
-        with background_calls():
+        with background_calls(*inherited, channel.stop):
             for page in pages:
                 if not channel.put(page):
                     return
     except BaseException as exc:  # handed to the consumer, raised there
         channel.put(_Failure(exc))
         return
+    finally:  # a listing given up must not read on (its own read-ahead included)
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
     channel.put(_DONE)
 
 
@@ -223,8 +230,13 @@ class ReadAhead(Iterator[T], Generic[T]):
         self._finished = False
         if depth >= 1:
             self._channel = _Channel(depth, spill)  # type: ignore[arg-type]
+            # Started within a read-ahead thread (a listing reading its own pages ahead), it is
+            # given up with that thread's reading too.
             threading.Thread(
-                target=_produce, args=(self._pages, self._channel), name=name, daemon=True
+                target=_produce,
+                args=(self._pages, self._channel, abandon_events()),
+                name=name,
+                daemon=True,
             ).start()
 
     def __next__(self) -> T:

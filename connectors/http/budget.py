@@ -43,7 +43,7 @@ from types import MappingProxyType
 
 from connectors.errors import DailyLimitExhausted
 from connectors.http.headers import HeaderSource, parse_limit_headers
-from connectors.priority import in_background
+from connectors.priority import check_abandoned, in_background, pause
 from connectors.records import System
 
 DEFAULT_KIND = "default"
@@ -279,8 +279,10 @@ class ApiBudget:
             self._sleep(wait)
 
     def _spend_free(self, kind: str) -> None:
-        """`spend` for a background call: wait until a permit is free, then take it."""
+        """`spend` for a background call: wait until a permit is free, then take it (or raise
+        `Abandoned` once the caller it reads for went away)."""
         while True:
+            check_abandoned()
             with self._lock:
                 now = self._clock()
                 self._check_daily(now, kind)
@@ -290,7 +292,7 @@ class ApiBudget:
                     self._count(kind)
                     return
                 self._waited_ahead += wait
-            self._sleep(wait)
+            pause(wait, self._sleep)
 
     def _count(self, kind: str) -> None:
         self._spent[kind] = self._spent.get(kind, 0) + 1

@@ -18,6 +18,9 @@ raise classified `ConnectorError`s; transport exceptions are classified here). T
   so it ends the run instead of passing for a failure to retry later;
 - everything else, notably `DailyLimitExhausted`, `AuthError`, `PermanentError`: raised at once.
 
+A read-ahead thread whose caller went away (`connectors.priority`) makes no further attempt: its
+wait ends at once and its failure is raised as it is, unlogged (nobody wants that page now).
+
 Attempts and the total time spent waiting are both capped; a `Retry-After` that would exceed the
 wait budget ends the call instead of sleeping uselessly. The SDKs' own retries must be off
 (hubspot-api-client `retry=None`, no urllib3 Retry on simple-salesforce's session), so attempts
@@ -43,6 +46,7 @@ from connectors.errors import (
     SessionExpired,
 )
 from connectors.http.classify import classify_exception
+from connectors.priority import abandoned, check_abandoned, pause
 from connectors.records import System
 
 T = TypeVar("T")
@@ -141,6 +145,7 @@ class Retrier:
         refreshed = False
 
         def attempt() -> T:
+            check_abandoned()
             if self.budget is not None:
                 self.budget.spend(kind)
             try:
@@ -169,6 +174,8 @@ class Retrier:
                 raise error from exc
 
         def should_retry(exc: BaseException) -> bool:
+            if abandoned():
+                return False
             if not idempotent and not (isinstance(exc, ConnectorError) and exc.unprocessed):
                 return False
             if isinstance(exc, SessionExpired):
@@ -217,7 +224,7 @@ class Retrier:
             retry=tenacity.retry_if_exception(should_retry),
             wait=wait,
             stop=stop,
-            sleep=self._sleep,
+            sleep=lambda seconds: pause(seconds, self._sleep),
             before_sleep=before_sleep,
             reraise=True,
         )

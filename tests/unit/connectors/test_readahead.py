@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import pytest
 
+from connectors.errors import TransientError
+from connectors.http.budget import ApiBudget, hubspot_spec
+from connectors.http.retry import Retrier, RetryPolicy
 from connectors.readahead import Spill, read_ahead
+from connectors.records import System
 
 
 def test_given_pages_then_they_come_back_in_order() -> None:
@@ -247,3 +253,120 @@ def test_given_a_page_that_cannot_be_decoded_then_the_stream_ends_there() -> Non
         next(stream)
     with pytest.raises(StopIteration):
         next(stream)  # never page 3 as if page 2 had been there
+
+
+def _join(name: str) -> None:
+    for thread in threading.enumerate():
+        if thread.name == name:
+            thread.join(timeout=5)
+            assert not thread.is_alive(), f"{name} still running"
+
+
+def test_given_a_call_in_flight_when_the_stream_closes_then_its_failure_is_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stopped backfill: the vendor goes away (the demo's sandbox stops) under the call the
+    read-ahead had in flight. Nobody wants that page now: no retry, no warning."""
+    in_flight, released = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def call() -> list[int]:
+        calls.append(1)
+        in_flight.set()
+        assert released.wait(5)
+        raise TransientError("connection failed", system=System.HUBSPOT, operation="list")
+
+    retrier = Retrier(system=System.HUBSPOT, policy=RetryPolicy(base_wait_s=0.01))
+
+    def pages() -> Iterator[list[int]]:
+        while True:
+            yield retrier.call(call, operation="contacts.list")
+
+    stream = read_ahead(pages(), 1, name="readahead-in-flight")
+    assert in_flight.wait(5)
+    with caplog.at_level(logging.WARNING):
+        stream.close()
+        released.set()
+        _join("readahead-in-flight")
+    assert calls == [1]
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+
+
+def test_given_a_retry_wait_when_the_stream_closes_then_the_producer_ends_at_once() -> None:
+    """A producer sleeping before its next attempt (a long Retry-After) ends when the stream
+    closes, rather than waking up to call a vendor for a page nobody will read."""
+    waiting, calls = threading.Event(), [0]
+
+    def call() -> list[int]:
+        calls[0] += 1
+        waiting.set()
+        raise TransientError("busy", system=System.HUBSPOT, operation="list", retry_after=30.0)
+
+    retrier = Retrier(system=System.HUBSPOT)
+
+    def pages() -> Iterator[list[int]]:
+        yield retrier.call(call, operation="contacts.list")
+
+    stream = read_ahead(pages(), 1, name="readahead-retry-wait")
+    assert waiting.wait(5)
+    began = time.monotonic()
+    stream.close()
+    _join("readahead-retry-wait")
+    assert time.monotonic() - began < 5
+    assert calls == [1]
+
+
+def test_given_a_budget_wait_when_the_stream_closes_then_no_call_is_made() -> None:
+    """A producer waiting for a free permit gives up when the stream closes: the permit and
+    the call are for a page nobody will read."""
+    budget = ApiBudget(hubspot_spec())
+    budget.penalize("default", 60.0)  # a 429: no permit for a minute
+    calls: list[int] = []
+
+    def pages() -> Iterator[int]:
+        budget.spend()
+        calls.append(1)
+        yield 1
+
+    stream = read_ahead(pages(), 1, name="readahead-budget-wait")
+    time.sleep(0.2)
+    began = time.monotonic()
+    stream.close()
+    _join("readahead-budget-wait")
+    assert time.monotonic() - began < 5
+    assert calls == []
+
+
+def test_given_a_read_ahead_within_a_read_ahead_when_the_outer_closes_then_the_inner_stops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The backfill reads HubSpot's listing ahead, and the listing reads its own pages ahead
+    (`connectors.hubspot.reader`): closing the outer stream gives up the inner's call too."""
+    in_flight, released = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def call() -> list[int]:
+        calls.append(1)
+        in_flight.set()
+        assert released.wait(5)
+        raise TransientError("connection failed", system=System.HUBSPOT, operation="list")
+
+    retrier = Retrier(system=System.HUBSPOT, policy=RetryPolicy(base_wait_s=0.01))
+
+    def listing() -> Iterator[list[int]]:
+        while True:
+            yield retrier.call(call, operation="contacts.list")
+
+    def pages() -> Iterator[list[int]]:
+        with closing(read_ahead(listing(), 2, name="readahead-inner")) as inner:
+            yield from inner
+
+    stream = read_ahead(pages(), 1, name="readahead-outer")
+    assert in_flight.wait(5)
+    with caplog.at_level(logging.WARNING):
+        stream.close()
+        released.set()
+        _join("readahead-outer")
+        _join("readahead-inner")
+    assert calls == [1]
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
