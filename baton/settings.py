@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.settings import load_settings as load_hubspot
+from connectors.invalid import plain_error
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.settings import load_settings as load_salesforce
 
@@ -196,7 +197,7 @@ def load_baton(env_file: Path | None = None) -> BatonSettings:
         first = exc.errors()[0]
         location = [str(part) for part in first.get("loc", ()) if part]
         setting = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX + "*"
-        fix = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        fix = plain_error(first)
         raise SettingsError(f"{setting}: {fix}") from None
 
 

@@ -10,6 +10,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from baton.cli import backfill, db, demo, errors, mappings, run, sandbox, scorecard, status, why
+from baton.cli.usage import usage_message
 from connectors.http.redaction import redact
 
 app = typer.Typer(
@@ -41,7 +42,7 @@ def main() -> None:
         sys.exit(0)
     except UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "baton"
-        line = f"{command}: {exc.format_message()} (see '{command} --help')"
+        line = f"{command}: {usage_message(exc)} (see '{command} --help')"
         print(redact(line), file=sys.stderr)
         sys.exit(2)
     except ClickException as exc:

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.errors import ConfigError
+from connectors.invalid import plain_error
 from connectors.records import System
 
 ENV_PREFIX = "BATON_HUBSPOT_"
@@ -135,7 +136,7 @@ def load_settings(**overrides: object) -> HubSpotSettings:
         first = exc.errors()[0]
         location = [str(part) for part in first.get("loc", ()) if part]
         setting = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX + "*"
-        fix = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        fix = plain_error(first)
         raise ConfigError(
             "invalid HubSpot settings", setting=setting, fix=fix, system=System.HUBSPOT
         ) from None

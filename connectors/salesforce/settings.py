@@ -24,6 +24,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.errors import ConfigError
+from connectors.invalid import plain_error
 from connectors.records import System
 
 ENV_PREFIX = "BATON_SALESFORCE_"
@@ -276,7 +277,7 @@ def load_settings(**overrides: object) -> SalesforceSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         location = [str(part) for part in first.get("loc", ()) if part]
-        fix = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        fix = plain_error(first)
         if location:
             setting = ENV_PREFIX + location[0].upper()
         else:

@@ -122,7 +122,7 @@ def test_given_a_bad_flag_then_one_clear_line_and_exit_2(tmp_path: Path) -> None
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "--contacts" in lines[0]
-    assert "greater than or equal to 0" in lines[0]  # the fix, not just the complaint
+    assert "-5 is too small; give 0 or more" in lines[0]  # the fix, not just the complaint
 
 
 def test_given_a_port_in_use_then_one_clear_line_names_it(tmp_path: Path) -> None:

@@ -71,9 +71,16 @@ def test_env_file_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
-        ("BATON_HTTP_PORT", "99999", "BATON_HTTP_PORT: "),
-        ("BATON_POLL_INTERVAL_S", "-1", "BATON_POLL_INTERVAL_S: "),
-        ("BATON_LOG_LEVEL", "loud", "BATON_LOG_LEVEL: "),
+        ("BATON_HTTP_PORT", "99999", "BATON_HTTP_PORT: 99999 is too large; give 65535 or less"),
+        ("BATON_POLL_INTERVAL_S", "-1", "BATON_POLL_INTERVAL_S: -1 is too small; give more than 0"),
+        ("BATON_POLL_INTERVAL_S", "soon", "BATON_POLL_INTERVAL_S: 'soon' is not a number"),
+        ("BATON_WEBHOOK_FAILURE_LIMIT", "2.5", "BATON_WEBHOOK_FAILURE_LIMIT: 2.5 is not a whole"),
+        (
+            "BATON_LOG_LEVEL",
+            "loud",
+            "BATON_LOG_LEVEL: 'LOUD' is not one of 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
+        ),
+        ("BATON_PROPAGATE_DELETES", "maybe", "BATON_PROPAGATE_DELETES: 'maybe' is not a yes or no"),
         ("BATON_DICTIONARY_PATH", "/nowhere/funnel.yaml", "BATON_DICTIONARY_PATH: no file"),
         ("BATON_DATABASE_URL", "garbage-s3cret", "BATON_DATABASE_URL: not a database URL; use"),
         (
@@ -152,6 +159,26 @@ def test_the_store_urls_baton_opens_are_accepted(monkeypatch: pytest.MonkeyPatch
 def test_missing_connector_credentials_name_the_variables() -> None:
     with pytest.raises(SettingsError, match=r"^BATON_HUBSPOT_\S*: .*BATON_HUBSPOT_ACCESS_TOKEN"):
         load()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("BATON_HUBSPOT_REQUEST_TIMEOUT_S", "0", "BATON_HUBSPOT_REQUEST_TIMEOUT_S: 0 is too small"),
+        ("BATON_HUBSPOT_APP_ID", "abc", "BATON_HUBSPOT_APP_ID: 'abc' is not a whole number"),
+        ("BATON_SALESFORCE_AUTH", "magic", "BATON_SALESFORCE_AUTH: 'magic' is not one of"),
+        ("BATON_SALESFORCE_BULK_POLL_S", "x", "BATON_SALESFORCE_BULK_POLL_S: 'x' is not a number"),
+    ],
+)
+def test_a_bad_connector_value_is_said_in_batons_words(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv("BATON_HUBSPOT_ACCESS_TOKEN", "pat-x")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load()
+    assert str(caught.value).startswith(says)
+    assert "Input should" not in str(caught.value)
 
 
 def test_salesforce_mode_needs_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
