@@ -229,9 +229,14 @@ def moved_table(
         )
         table.add_row(f"to {system}", what, str(count))
     for label, count in sorted(totals.updated.items()):
+        # Records updated, whatever the update carried (a verdict, a stage, Baton's id, a
+        # name): the funnel moves have their own line under the table.
         system, _, obj = label.partition(":")
-        what = "sales' verdicts and stages" if system == to_hs else "funnel updates"
-        table.add_row(f"to {system}", f"{what} ({obj} updated)", str(count))
+        carried = "a verdict" if system == to_hs else "marketing's score"
+        what = f"{obj if obj.endswith('s') else obj + 's'} updated"
+        table.add_row(
+            f"to {system}", f"{what} (a stage, {carried} or any synced field)", str(count)
+        )
     for name, count in sorted(totals.other.items()):
         if name == "dead_letters" and dead_letters is not None:
             if dead_letters:

@@ -102,6 +102,28 @@ def test_a_demo_stopped_during_its_backfill_does_not_say_nothing_needed_moving()
     assert "nothing needed moving" in console.export_text()
 
 
+def test_updates_are_labelled_as_updates_of_any_field_not_as_verdicts() -> None:
+    """A contact update may carry a verdict, a stage, Baton's id or a rep's edit of a name:
+    the count is of records updated, and the label says so (the funnel moves have a line of
+    their own)."""
+    totals = Totals(engine=None)  # type: ignore[arg-type]  # only the counts are used
+    totals.add(
+        CycleReport(updated={"hubspot:contacts": 3, "salesforce:Lead": 2, "salesforce:Contact": 1})
+    )
+    console = Console(record=True, width=200)
+    console.print(moved_table(totals))
+    rows = {
+        line.strip("│ ").split("│")[1].strip(): line.strip("│ ").split("│")[-1].strip()
+        for line in console.export_text().splitlines()
+        if line.startswith("│")
+    }
+    assert rows == {
+        "contacts updated (a stage, a verdict or any synced field)": "3",
+        "Contacts updated (a stage, marketing's score or any synced field)": "1",
+        "Leads updated (a stage, marketing's score or any synced field)": "2",
+    }
+
+
 class _StopAt:
     """A backfill's progress that asks for a stop when `label`'s listing starts, as Ctrl-C
     does between pages."""
@@ -141,6 +163,6 @@ def test_what_a_backfill_wrote_before_a_stop_is_in_the_summary(tmp_path: Path) -
     console = Console(record=True, width=200)
     console.print(moved_table(totals, backfill_stopped=True))
     text = console.export_text()
-    assert "sales' verdicts and stages (contacts updated)" in text
+    assert "contacts updated (a stage, a verdict or any synced field)" in text
     assert "nothing" not in text
     db.dispose()
