@@ -38,7 +38,14 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from baton.cli.common import EnvFileOption, fail, settings_or_exit, shell_word, stopped_status
+from baton.cli.common import (
+    EnvFileOption,
+    fail,
+    hint,
+    settings_or_exit,
+    shell_word,
+    stopped_status,
+)
 from baton.cli.run import StartUpStopped, prepare_hubspot, start_runtime
 from baton.cli.since import since_parser
 from baton.daemon import record_budgets
@@ -442,7 +449,7 @@ def backfill(
     runtime: Runtime | None = None
     try:
         settings = settings_or_exit(env_file)
-        runtime = start_runtime(settings, keep_schema=dry_run)
+        runtime = start_runtime(settings, keep_schema=dry_run, env_file=env_file)
         if dry_run:
             unprepared = _unprepared(runtime)
         else:  # as the daemon's cycle does first
@@ -475,8 +482,8 @@ def backfill(
                 "baton backfill: stopped; nothing was written (dry run)", stopped_status(stopped_by)
             )
         fail(
-            "baton backfill: stopped; what it did is kept ('baton status'); run it again to "
-            "finish: it goes on from the last page each listing committed"
+            f"baton backfill: stopped; what it did is kept ('{hint('status', env_file)}'); run "
+            "it again to finish: it goes on from the last page each listing committed"
             + (" (a --since run reads its window again)" if since is not None else ""),
             stopped_status(stopped_by),
         )

@@ -114,11 +114,14 @@ def settings_or_exit(env_file: Path | None) -> Settings:
     return settings
 
 
-def store_failure(exc: SQLAlchemyError, database_url: str) -> str:
+def store_failure(
+    exc: SQLAlchemyError, database_url: str, *, upgrade: str = "baton db upgrade"
+) -> str:
     """Why the store named by BATON_DATABASE_URL cannot be used, and the fix, on one line.
 
     The URL is shown with its password masked; SQLAlchemy's "Background on this error" link is
-    left out (it explains SQLAlchemy, not what to change).
+    left out (it explains SQLAlchemy, not what to change). `upgrade` is the command that
+    migrates this store (`hint`).
     """
     shown = make_url(database_url).render_as_string(hide_password=True)
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
@@ -131,7 +134,7 @@ def store_failure(exc: SQLAlchemyError, database_url: str) -> str:
         or "no such table" in lowered
         or "no such column" in lowered
     ):
-        fix = "run 'baton db upgrade' to migrate it, or point BATON_DATABASE_URL at Baton's store"
+        fix = f"run '{upgrade}' to migrate it, or point BATON_DATABASE_URL at Baton's store"
     elif "not a database" in lowered or "malformed" in lowered:
         fix = (
             "point BATON_DATABASE_URL at Baton's store (a SQLite file Baton made, or a path "
@@ -146,9 +149,13 @@ def store_failure(exc: SQLAlchemyError, database_url: str) -> str:
 
 
 @contextmanager
-def store_errors(database_url: str, prefix: str = "baton") -> Iterator[None]:
-    """Around opening or reading the store: a database error ends with one line, exit 2."""
+def store_errors(
+    database_url: str, prefix: str = "baton", env_file: Path | None = None
+) -> Iterator[None]:
+    """Around opening or reading the store: a database error ends with one line, exit 2. The
+    fix it names carries `env_file`, which named the store."""
     try:
         yield
     except SQLAlchemyError as exc:
-        fail(f"{prefix}: {store_failure(exc, database_url)}", 2)
+        upgrade = hint("db upgrade", env_file)
+        fail(f"{prefix}: {store_failure(exc, database_url, upgrade=upgrade)}", 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from baton.cli.common import EnvFileOption, fail, store_errors
+from baton.cli.common import EnvFileOption, fail, hint, store_errors
 from baton.cli.status import missing_store_file
 from baton.settings import SettingsError, load_baton
 from baton.wiring import one_line, open_store
@@ -32,7 +32,7 @@ def upgrade(env_file: EnvFileOption = None) -> None:
     """Bring the store (BATON_DATABASE_URL) to the latest migration; a no-op when it is there."""
     url = _url(env_file)
     try:
-        with store_errors(url, "baton db upgrade"):
+        with store_errors(url, "baton db upgrade", env_file):
             store = open_store(url)
             with store.connect() as conn:
                 revision = migrate.current_revision(conn)
@@ -48,17 +48,18 @@ def current(env_file: EnvFileOption = None) -> None:
     """Show the store's migration and whether it is the latest; exit 1 when behind."""
     url = _url(env_file)
     missing = missing_store_file(url)
+    upgrade = hint("db upgrade", env_file)
     if missing is not None:  # asking must not create it
-        fail(f"baton db current: no store at {missing}; run 'baton db upgrade' to create it", 1)
+        fail(f"baton db current: no store at {missing}; run '{upgrade}' to create it", 1)
     try:
-        with store_errors(url, "baton db current"):
+        with store_errors(url, "baton db current", env_file):
             store = open_store(url, upgrade=False)
             with store.connect() as conn:
                 revision = migrate.current_revision(conn)
             store.dispose()
     except Exception as exc:  # not the database's answer: a folder it cannot make, say
         fail(f"baton db current: {one_line(exc)} (check BATON_DATABASE_URL)", 1)
-    problem = migrate.revision_problem(revision)
+    problem = migrate.revision_problem(revision, upgrade=upgrade)
     if problem is None:
         Console(emoji=False).print(f"Store at migration {revision} (head).")
         return

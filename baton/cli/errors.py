@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -64,7 +65,7 @@ def list_command(
 ) -> None:
     """List dead letters, oldest first, with the vendor's error code and message."""
     chosen = None if status is StatusChoice.ALL else DeadLetterStatus(status.value)
-    with open_store(baton_settings(env_file)) as conn:
+    with open_store(baton_settings(env_file), env_file=env_file) as conn:
         letters = list_errors(conn, status=chosen, system=system, limit=limit)
     if json_output:
         print_json(letters)
@@ -93,9 +94,9 @@ def retry_command(
     a system cannot be reached or refuses the credentials; 2 when none of the ids is, or the
     settings, dictionary or store cannot be used.
     """
-    chosen = _ids_or_all(ids, all_open, "retry")
+    chosen = _ids_or_all(ids, all_open, "retry", env_file)
     settings = settings_or_exit(env_file)
-    with open_store(settings.baton) as conn:
+    with open_store(settings.baton, env_file=env_file) as conn:
         letters = (
             list_errors(conn, status=DeadLetterStatus.OPEN, limit=1)
             if chosen is None
@@ -108,10 +109,10 @@ def retry_command(
         if chosen is None:
             console.print("No open dead letters to retry.")
             return
-        _not_open(not_open, "retry", code=2)
+        _not_open(not_open, "retry", code=2, env_file=env_file)
     wiring = _wiring()
     try:  # the settings, dictionary or store: one line, exit 2 (as `baton run`)
-        with store_errors(settings.baton.database(), "baton errors retry"):
+        with store_errors(settings.baton.database(), "baton errors retry", env_file):
             runtime = wiring.build(settings)
     except Exception as exc:
         fail(f"baton errors retry: cannot start: {wiring.one_line(exc)}", 2)
@@ -132,7 +133,7 @@ def retry_command(
     else:
         verdict = "Nothing needed sending: the records already agree, or are gone."
     console.print(f"Retried: {_counts(report)}. {verdict}")
-    _not_open(not_open, "retry")
+    _not_open(not_open, "retry", env_file=env_file)
     if failed:
         raise SystemExit(1)
 
@@ -150,34 +151,39 @@ def drop_command(
     """
     if not reason.strip():
         fail("baton errors drop: --reason is empty; say why these records are given up on", 2)
-    with open_store(baton_settings(env_file), write=True) as conn:
+    with open_store(baton_settings(env_file), write=True, env_file=env_file) as conn:
         result = drop_letters(conn, ids, reason=reason, at=datetime.now(UTC))
     if not result.dropped:  # nothing done: the ids are the mistake
-        _not_open(result.not_open, "drop", code=2)
+        _not_open(result.not_open, "drop", code=2, env_file=env_file)
     console = Console(emoji=False, highlight=False)
     dropped = ", ".join(str(letter.id) for letter in result.dropped) or "none"
     console.print(
         f"Dropped {len(result.dropped)} dead letter(s) ({dropped}); the reason is logged on "
         f"{result.reasons_logged} linked person(s)."
     )
-    _not_open(result.not_open, "drop")
+    _not_open(result.not_open, "drop", env_file=env_file)
 
 
-def _ids_or_all(ids: list[int] | None, all_open: bool, verb: str) -> list[int] | None:
+def _ids_or_all(
+    ids: list[int] | None, all_open: bool, verb: str, env_file: Path | None
+) -> list[int] | None:
     if ids and all_open:
         fail(f"baton errors {verb}: give dead-letter ids or --all, not both", 2)
     if not ids and not all_open:
-        fail(f"baton errors {verb}: give dead-letter ids (see 'baton errors list') or --all", 2)
+        listed = hint("errors list", env_file)
+        fail(f"baton errors {verb}: give dead-letter ids (see '{listed}') or --all", 2)
     return None if all_open else ids
 
 
-def _not_open(ids: tuple[int, ...], verb: str, *, code: int = 1) -> None:
+def _not_open(
+    ids: tuple[int, ...], verb: str, *, code: int = 1, env_file: Path | None = None
+) -> None:
     """One line naming the ids that are not open dead letters: exit 1 when others were done,
     2 when none was (then the ids are simply wrong)."""
     if ids:
         fail(
             f"baton errors {verb}: no open dead letter with id {', '.join(map(str, ids))}; "
-            "see 'baton errors list --status all'",
+            f"see '{hint('errors list --status all', env_file)}'",
             code,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from baton.cli.common import (
     EnvFileOption,
     fail,
     fatal_lines_logged,
+    hint,
     settings_or_exit,
     stopped_status,
     store_errors,
@@ -22,7 +24,7 @@ from baton.cli.common import (
 from baton.daemon import CycleFailed, Daemon, HttpServer
 from baton.metrics import BatonMetrics
 from baton.service import create_app
-from sync.store.migrate import StoreAhead, StoreBehind
+from sync.store.migrate import StoreAhead, StoreBehind, revision_problem
 
 log = logging.getLogger("baton.run")
 
@@ -31,18 +33,22 @@ class StartUpStopped(BaseException):
     """A signal before the daemon exists: nothing is in hand yet, so start-up ends at once."""
 
 
-def start_runtime(settings: wiring.Settings, *, keep_schema: bool = False) -> wiring.Runtime:
+def start_runtime(
+    settings: wiring.Settings, *, keep_schema: bool = False, env_file: Path | None = None
+) -> wiring.Runtime:
     """Build the runtime; a failure is one line, exit 2. It asks no vendor anything: Baton's
     HubSpot properties are made by `prepare_hubspot`, run by the daemon's cycle
     (`Daemon.prepare_systems`), so HubSpot down or refusing the token leaves the HTTP service
     up, and by `baton backfill` once its signal handlers are in place. `keep_schema` (a dry
-    run): a store behind this Baton's migrations is refused rather than upgraded."""
+    run): a store behind this Baton's migrations is refused rather than upgraded; the upgrade
+    it names carries `env_file`, which named the store."""
     try:
-        with store_errors(settings.baton.database()):
+        with store_errors(settings.baton.database(), env_file=env_file):
             return wiring.build(settings, keep_schema=keep_schema)
     except StoreBehind as exc:  # only with keep_schema
+        problem = revision_problem(exc.current, upgrade=hint("db upgrade", env_file))
         note = "first (a dry run leaves the store as it is: an older Baton may run on it)"
-        fail(f"baton: {exc} {note}", 2)
+        fail(f"baton: {problem or exc} {note}", 2)
     except StoreAhead as exc:
         fail(f"baton: {exc}", 2)
     except Exception as exc:

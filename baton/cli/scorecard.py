@@ -91,7 +91,7 @@ def scorecard(
         raise typer.BadParameter(f"must be before --until{implicit}", param_hint="--since")
     settings = baton_settings(env_file)
     hours = sla_hours if sla_hours is not None else settings.sla_hours
-    with open_store(settings) as conn:
+    with open_store(settings, env_file=env_file) as conn:
         card = scorecard_query(conn, as_of=now, since=start, until=end, sla=timedelta(hours=hours))
     if json_output:
         print_json(card)

@@ -51,24 +51,28 @@ def missing_store_file(database_url: str) -> str | None:
 
 
 @contextmanager
-def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Connection]:
+def open_store(
+    settings: BatonSettings, *, write: bool = False, env_file: Path | None = None
+) -> Iterator[Connection]:
     """A connection in one transaction on the existing store; never creates or migrates it.
 
     Read-only callers get a deferred transaction, so they never hold the daemon's write lock.
     A missing SQLite file, an unmigrated database, one behind or ahead of this Baton's
     migrations, or one that cannot be read (not a database, server down) ends with one line
-    naming BATON_DATABASE_URL and exit status 2.
+    naming BATON_DATABASE_URL and exit status 2; the command it names to fix the store carries
+    `env_file`, which named the store (typed without it, it would fix the default one).
     """
     url = make_url(settings.database())
     missing = missing_store_file(settings.database())
+    upgrade = hint("db upgrade", env_file)
     if missing is not None:
         fail(
-            f"baton: no store at {missing}; run 'baton db upgrade' (or 'baton run') "
+            f"baton: no store at {missing}; run '{upgrade}' (or '{hint('run', env_file)}') "
             "first, or point BATON_DATABASE_URL at the store (in the environment, .env or "
             "the file given with --env-file)",
             2,
         )
-    with store_errors(settings.database()):
+    with store_errors(settings.database(), env_file=env_file):
         engine = make_engine(url)
         try:
             with (engine if write else for_reading(engine)).begin() as conn:
@@ -76,7 +80,11 @@ def open_store(settings: BatonSettings, *, write: bool = False) -> Iterator[Conn
                 # None: no Baton store at all, which the first query names; else one a
                 # newer Baton migrated, or one the daemon has not upgraded yet.
                 shown = f"the store at {url.render_as_string(hide_password=True)}"
-                problem = revision_problem(revision, shown) if revision is not None else None
+                problem = (
+                    revision_problem(revision, shown, upgrade=upgrade)
+                    if revision is not None
+                    else None
+                )
                 if problem is not None:
                     fail(f"baton: {problem}", 2)
                 yield conn
@@ -179,7 +187,7 @@ def status(
     if limit is not None and not ambiguous:
         fail("baton status: --limit counts the people of --ambiguous; add --ambiguous", 2)
     settings = baton_settings(env_file)
-    with open_store(settings) as conn:
+    with open_store(settings, env_file=env_file) as conn:
         report: Status | AmbiguousList = (
             ambiguous_query(conn, limit=limit or AMBIGUOUS_LIMIT)
             if ambiguous

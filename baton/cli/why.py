@@ -39,7 +39,7 @@ def why(
 ) -> None:
     """Tell one person's story: links and relinks, funnel stages, and every field decision."""
     settings = baton_settings(env_file)
-    with open_store(settings) as conn:
+    with open_store(settings, env_file=env_file) as conn:
         report = why_query(conn, email, field)
     if not report.found and not _email_shaped(report.email):
         fail(
@@ -50,7 +50,7 @@ def why(
     if not report.found:
         fail(
             f"baton why: no person with email '{report.email}' in the store; check the address "
-            "(or run a sync first: 'baton status' shows what has been read)"
+            f"(or run a sync first: '{hint('status', env_file)}' shows what has been read)"
         )
     logged = any(story.decisions for story in report.people)
     if field is not None and not logged and field not in (known := _fields(settings)):

@@ -26,7 +26,12 @@ SCRIPT_LOCATION = "sync.store:migrations"
 
 
 class StoreRevisionError(RuntimeError):
-    """The store is at a migration this code cannot use as it is (the message says the fix)."""
+    """The store is at a migration this code cannot use as it is (the message says the fix);
+    `current` is that migration, for a caller that words the fix itself (`revision_problem`)."""
+
+    def __init__(self, message: str | None, *, current: str | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class StoreAhead(StoreRevisionError):
@@ -62,9 +67,9 @@ def upgrade(
             current = current_revision(connection)
             if current is not None and current != head_revision():
                 if not known_revision(current):
-                    raise StoreAhead(revision_problem(current))
+                    raise StoreAhead(revision_problem(current), current=current)
                 if only_new:
-                    raise StoreBehind(revision_problem(current))
+                    raise StoreBehind(revision_problem(current), current=current)
             command.upgrade(alembic_config(connection), revision)
     finally:
         if engine is not engine_or_url:
@@ -87,8 +92,12 @@ def known_revision(revision: str) -> bool:
         return False
 
 
-def revision_problem(current: str | None, store: str = "the store") -> str | None:
-    """Why this code cannot use `store` at migration `current`, with the fix; None at head."""
+def revision_problem(
+    current: str | None, store: str = "the store", *, upgrade: str = "baton db upgrade"
+) -> str | None:
+    """Why this code cannot use `store` at migration `current`, with the fix; None at head.
+    `upgrade` is the command that migrates that store (the CLI adds the `--env-file` that
+    named it)."""
     head = head_revision()
     if current == head:
         return None
@@ -99,8 +108,7 @@ def revision_problem(current: str | None, store: str = "the store") -> str | Non
             "store taken before the upgrade"
         )
     return (
-        f"{store} is at migration {current or '(none)'}, this Baton expects {head}: "
-        "run 'baton db upgrade'"
+        f"{store} is at migration {current or '(none)'}, this Baton expects {head}: run '{upgrade}'"
     )
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType, SimpleNamespace
 from typing import Any
 
@@ -135,3 +136,26 @@ def test_hubspot_refusing_the_properties_is_one_line_naming_what_to_check(
         "BATON_HUBSPOT_ACCESS_TOKEN (or the OAuth client and refresh token)"
     )
     assert runtime.closed
+
+
+def test_a_stopped_backfill_names_the_status_of_the_store_it_wrote(
+    handlers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """A backfill given `--env-file` (the demo's store, say) points at that store's status:
+    'baton status' typed as printed would read the default store."""
+
+    def stopped(**_kwargs: object) -> None:
+        raise backfill_cli.StopRequested("stopped on request (Ctrl-C or SIGTERM)")
+
+    runtime = Runtime()
+    runtime.engine = SimpleNamespace(backfill=stopped)
+    monkeypatch.setattr("baton.cli.common.baton_command", lambda: "baton")
+    env_file = tmp_path / "sandbox.env"
+
+    assert run(monkeypatch, lambda _settings, **_: runtime, env_file=env_file) == 130
+
+    err = capsys.readouterr().err
+    assert f"what it did is kept ('baton status --env-file {env_file}')" in " ".join(err.split())

@@ -251,7 +251,12 @@ def test_run_and_backfill_on_a_store_they_must_not_migrate(
         timeout=60,
     )
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [line]
+    # The fix names the CLI as that shell finds it (`baton_command`): not on its PATH here.
+    beside = Path(sys.executable).parent / "baton"
+    typed = str(beside) if beside.is_file() else "baton"
+    assert result.stderr.strip().splitlines() == [
+        line.replace("'baton db upgrade'", f"'{typed} db upgrade'")
+    ]
     assert _revision(path) == revision
 
 
@@ -266,3 +271,76 @@ def test_a_missing_column_on_sqlite_says_to_upgrade_as_on_postgresql() -> None:
         "(no such column: runs.owner); run 'baton db upgrade' to migrate it, or point "
         "BATON_DATABASE_URL at Baton's store"
     )
+
+
+def _env_file_naming(path: Path, env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A sandbox.env naming the store at `path`, the environment naming none (as `baton demo`
+    leaves it: only a command given `--env-file` reads the demo's store)."""
+    env.write_text(f"BATON_DATABASE_URL=sqlite:///{path}\n")
+    monkeypatch.delenv("BATON_DATABASE_URL", raising=False)
+    return env
+
+
+@pytest.mark.parametrize("args", [*READ_COMMANDS, ["db", "current"]])
+def test_a_store_behind_named_by_an_env_file_is_upgraded_by_the_command_printed(
+    runner: CliRunner,
+    store: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+) -> None:
+    """'baton db upgrade' typed as printed, without the --env-file, would upgrade (or make)
+    the default store, and the command would fail again the same way."""
+    env = _env_file_naming(tmp_path / "demo.db", tmp_path / "demo.env", monkeypatch)
+    _store_at(tmp_path / "demo.db", "0003")
+    result = runner.invoke(app, [*args, "--env-file", str(env)])
+    assert result.exit_code in (1, 2), result.output
+    [line] = result.output.strip().splitlines()
+    assert line.endswith(f"run 'baton db upgrade --env-file {env}'"), line
+
+
+@pytest.mark.parametrize("args", [*READ_COMMANDS, ["db", "current"]])
+def test_a_missing_store_named_by_an_env_file_is_made_by_the_command_printed(
+    runner: CliRunner,
+    store: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+) -> None:
+    env = _env_file_naming(tmp_path / "absent.db", tmp_path / "demo.env", monkeypatch)
+    result = runner.invoke(app, [*args, "--env-file", str(env)])
+    assert result.exit_code in (1, 2), result.output
+    [line] = result.output.strip().splitlines()
+    assert f"no store at {tmp_path / 'absent.db'}; run 'baton db upgrade --env-file {env}'" in line
+
+
+def test_a_dry_run_on_a_store_behind_names_the_upgrade_of_that_store(
+    store: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from baton.cli.run import start_runtime
+    from baton.settings import load
+
+    env = _env_file_naming(tmp_path / "demo.db", tmp_path / "demo.env", monkeypatch)
+    _store_at(tmp_path / "demo.db", "0003")
+    monkeypatch.setenv("BATON_HUBSPOT_ACCESS_TOKEN", "pat-na1-x")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_ID", "client-id")
+    monkeypatch.setenv("BATON_SALESFORCE_CLIENT_SECRET", "client-secret")
+    with pytest.raises(SystemExit):
+        start_runtime(load(env), keep_schema=True, env_file=env)
+    assert f"run 'baton db upgrade --env-file {env}' first (a dry run" in capsys.readouterr().err
+    assert _revision(tmp_path / "demo.db") == "0003"
+
+
+def test_no_open_letter_and_no_person_hints_carry_the_env_file(
+    runner: CliRunner, store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _env_file_naming(tmp_path / "baton.db", tmp_path / "demo.env", monkeypatch)
+    result = runner.invoke(app, ["errors", "drop", "7", "--reason", "x", "--env-file", str(env)])
+    assert result.exit_code == 2, result.output
+    assert f"see 'baton errors list --status all --env-file {env}'" in result.output
+    result = runner.invoke(app, ["why", "ann@example.com", "--env-file", str(env)])
+    assert result.exit_code == 1, result.output
+    assert f"'baton status --env-file {env}' shows what has been read" in result.output
