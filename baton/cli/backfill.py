@@ -34,7 +34,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Progress as RichBar
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -84,6 +84,30 @@ class RateColumn(ProgressColumn):
         return Text(f"{done / elapsed:,.0f} rec/s", style="cyan")
 
 
+def bar_columns(width: int) -> list[ProgressColumn]:
+    """A bar's columns for a console `width` wide, each figure on one line, never cut: on a
+    narrow one (a log file's 80, COLUMNS=60, a split pane) the bar and the elapsed time give
+    way first, so the counts, the rate and the ETA stay whole."""
+    whole = Column(no_wrap=True)
+    columns: list[ProgressColumn] = [
+        SpinnerColumn(table_column=whole),
+        TextColumn("[bold]{task.description:<19}", table_column=whole),
+    ]
+    if width >= 70:
+        columns.append(BarColumn(bar_width=40 if width >= 120 else max(10, width - 80)))
+    columns += [
+        MofNCompleteColumn(table_column=whole),
+        RateColumn(table_column=whole),
+    ]
+    if width >= 100:
+        columns.append(TimeElapsedColumn(table_column=whole))
+    columns += [
+        TextColumn("ETA", table_column=whole),
+        TimeRemainingColumn(table_column=whole),
+    ]
+    return columns
+
+
 class StopRequested(KeyboardInterrupt):
     """Raised from the progress callback, between units of work, when a stop was asked for.
 
@@ -100,17 +124,7 @@ class BarProgress:
 
     def __init__(self, console: Console, stop: threading.Event | None = None) -> None:
         self.stop = stop or threading.Event()
-        self.bar = RichBar(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description:<24}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
+        self.bar = RichBar(*bar_columns(console.width), console=console)
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> BarProgress:

@@ -344,3 +344,27 @@ def test_the_demos_hints_name_the_cli_as_given() -> None:
     assert "'.venv/bin/baton errors retry --all'" in hints[0]
     assert "'.venv/bin/baton status --ambiguous'" in hints[1]
     assert "'.venv/bin/baton why EMAIL'" in hints[1]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_each_bar_is_one_line_with_its_counts_rate_and_eta_whole(width: int) -> None:
+    """A narrow terminal (COLUMNS=60, a split pane) or a log file (80 wide): the figures a
+    user reads are never cut to '1000…' or wrapped under the bar; the bar gives way first."""
+    out = Console(file=io.StringIO(), width=width, force_terminal=False)
+    with BarProgress(out) as bars:
+        bars.start("salesforce:Contact", 2_900)
+        bars.advance("salesforce:Contact", 2_900)
+        bars.finish("salesforce:Contact")
+        bars.start("hubspot:contacts", 20_003)
+        bars.advance("hubspot:contacts", 10_000)
+        for task in bars.bar.tasks:  # 10 s in: 290 and 1,000 records a second
+            task.start_time = (task.start_time or 0.0) - 10.0
+            if task.finished_time is not None:
+                task.finished_time = 10.0
+    lines = [line for line in out.file.getvalue().splitlines() if line.strip()]  # type: ignore[attr-defined]
+    assert len(lines) == 2, lines
+    assert all(len(line) <= width for line in lines)
+    assert "2900/2900" in lines[0]
+    assert "290 rec/s" in lines[0]
+    assert re.search(r"10000/20003 +1,000 rec/s .*ETA +-:--:--$", lines[1]), lines[1]
+    assert not any("…" in line for line in lines), lines
