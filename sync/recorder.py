@@ -129,7 +129,7 @@ class RunRecorder:
                     run_id,
                     status,
                     counts=counts,
-                    error=redact(f"{type(exc).__name__}: {exc}"),  # `baton status` shows it
+                    error=redact(_run_error(exc)),  # `baton status` shows it
                     at=self.now(),
                 )
             raise
@@ -186,3 +186,12 @@ class RunRecorder:
                 self._closed.add(run_id)
                 return
             self._beaten[run_id] = now
+
+
+def _run_error(exc: BaseException) -> str:
+    """A stopped or failed run's error, as `baton status` shows it: a bare KeyboardInterrupt
+    (a second Ctrl-C, which stops at once) has no message of its own."""
+    name, said = type(exc).__name__, str(exc).strip()
+    if said:
+        return f"{name}: {said}"
+    return f"{name} (Ctrl-C)" if type(exc) is KeyboardInterrupt else name

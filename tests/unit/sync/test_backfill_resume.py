@@ -18,6 +18,7 @@ from sync.store.runs import (
     RunStatus,
     close_stale_runs,
     get_run,
+    latest_of_each_kind,
     recent_runs,
     start_run,
     this_process,
@@ -476,3 +477,13 @@ def test_a_lead_edited_after_a_killed_backfill_made_it_keeps_the_edit_when_the_c
     assert conn.exec_driver_sql("select count(*) from pending_creates").scalar() == 0
     rules = conn.exec_driver_sql("select rule from decisions").scalars().all()
     assert rules.count("create_found") == 1  # `baton why` says how the Lead was found
+
+
+def test_a_run_stopped_by_a_bare_ctrl_c_says_so_in_its_error(world: World) -> None:
+    """A second Ctrl-C stops at once with a KeyboardInterrupt that carries no message:
+    `baton status` showed 'KeyboardInterrupt:' and nothing after it."""
+    _contacts(world, 4)
+    _interrupted(world, pages=1)
+    run = latest_of_each_kind(world.read())[RunKind.BACKFILL]
+    assert run.status is RunStatus.INTERRUPTED
+    assert run.error == "KeyboardInterrupt (Ctrl-C)"
