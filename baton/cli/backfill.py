@@ -501,6 +501,19 @@ def backfill(
             + (" (a --since run reads its window again)" if since is not None else ""),
             stopped_status(stopped_by),
         )
+    except KeyboardInterrupt:  # a second Ctrl-C: at once, maybe mid-page (never committed)
+        if dry_run:
+            fail(
+                "baton backfill: stopped at once; nothing was written (dry run)",
+                stopped_status(stopped_by),
+            )
+        fail(
+            "baton backfill: stopped at once; what its committed pages did is kept "
+            f"('{hint('status', env_file)}'); run it again to finish: it goes on from the last "
+            "page each listing committed"
+            + (" (a --since run reads its window again)" if since is not None else ""),
+            stopped_status(stopped_by),
+        )
     except BackfillRunning as exc:
         fail(f"baton backfill: {exc}", 1)
     except Exception as exc:

@@ -159,3 +159,27 @@ def test_a_stopped_backfill_names_the_status_of_the_store_it_wrote(
 
     err = capsys.readouterr().err
     assert f"what it did is kept ('baton status --env-file {env_file}')" in " ".join(err.split())
+
+
+def test_a_second_ctrl_c_that_stops_at_once_still_ends_with_one_line(
+    handlers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first Ctrl-C asks for a stop at the next page, the second stops at once (a bare
+    KeyboardInterrupt): the command ended 130 saying nothing, the notice of the first the
+    last line on the screen."""
+
+    def interrupted(**_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    runtime = Runtime()
+    runtime.engine = SimpleNamespace(backfill=interrupted)
+    monkeypatch.setattr("baton.cli.common.baton_command", lambda: "baton")
+
+    assert run(monkeypatch, lambda _settings, **_: runtime) == 130
+
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("baton backfill: stopped at once; what its committed pages did is kept")
+    assert "run it again to finish" in err
+    assert runtime.closed
