@@ -36,7 +36,10 @@ def parse_since(text: str, *, now: datetime) -> datetime:
         raise BadSince(f"{text!r} is not {FORMS}") from None
     at = at.replace(tzinfo=UTC) if at.utcoffset() is None else at.astimezone(UTC)
     if at > now:
-        raise BadSince(f"{text!r} is in the future (now is {now:%Y-%m-%d %H:%M:%S} UTC)")
+        raise BadSince(
+            f"{text!r} is in the future (now is {now:%Y-%m-%d %H:%M:%S} UTC); give a moment "
+            "before now, or a duration back from now (7d, 12h, 30m)"
+        )
     return at
 
 

@@ -52,8 +52,12 @@ def test_bad_forms_name_the_accepted_ones(text: str) -> None:
     "text", ["2026-03-11", "2026-03-10T12:01", "2026-03-10T13:01+01:00", "2026-03-10T12:00:01Z"]
 )
 def test_the_future_is_refused(text: str) -> None:
-    with pytest.raises(BadSince, match="is in the future"):
+    with pytest.raises(BadSince, match="is in the future") as caught:
         parse_since(text, now=NOW)
+    assert str(caught.value).endswith(
+        "(now is 2026-03-10 12:00:00 UTC); give a moment before now, or a duration back from "
+        "now (7d, 12h, 30m)"
+    )
 
 
 def test_a_later_wall_clock_in_an_eastern_zone_is_still_the_past() -> None:
