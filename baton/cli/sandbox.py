@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from baton.cli.common import shell_word
 from sandbox.runtime import Sandbox, SandboxConfig
 
 DEFAULT_DIR = Path(".baton/sandbox")
@@ -128,17 +129,26 @@ def sandbox(
         rate_limits=not no_rate_limits,
     )
     box = start(config, console)
-    env_file = write_env_file(box)
+    announce(box, write_env_file(box), console)
+    run_until_stopped(box)
+
+
+def announce(box: Sandbox, env_file: Path, console: Console) -> None:
+    """Where the imitations listen, in a panel, then the command that loads `env_file` on a
+    line of its own, never wrapped: copied from a narrow terminal, a command wrapped inside
+    the panel would carry its border."""
+    config = box.config
     console.print(
         Panel.fit(
             f"HubSpot     {box.hubspot_url}\n"
             f"Salesforce  {box.salesforce_url}  (CA: {box.tls.ca_cert})\n"
-            f"Settings    {env_file}   (load with: set -a; . {env_file}; set +a)\n"
+            f"Settings    {env_file}\n"
             f"Admin       {box.hubspot_url}/_sandbox/stats  and  "
             f"{box.salesforce_url}/_sandbox/stats\n"
             f"Rate limits {'on' if config.rate_limits else 'off'}; "
-            f"simulators {'on' if simulate else 'off'}.  Ctrl-C stops.",
+            f"simulators {'on' if config.simulate else 'off'}.  Ctrl-C stops.",
             title="Baton sandbox",
         )
     )
-    run_until_stopped(box)
+    console.print("Point Baton (or your own scripts) at it:", highlight=False)
+    console.print(f"set -a; . {shell_word(str(env_file))}; set +a", soft_wrap=True, highlight=False)
