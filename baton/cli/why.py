@@ -100,8 +100,10 @@ def _render_story(
         f"(known since {when(story.created_at)})"
     )
     links = Table(title="Linked records", title_justify="left")
+    # A record's id is what one looks it up by: never cut to '0038d00…' (on a narrow terminal
+    # the other columns give way).
     for column in ("system", "object", "id", "state", "why linked", "linked", "unlinked"):
-        links.add_column(column)
+        links.add_column(column, no_wrap=column == "id", overflow="fold")
     for link in story.links:
         links.add_row(
             str(link.key.system),

@@ -484,3 +484,21 @@ def test_why_hints_carry_the_env_file_it_was_given(
     flat = " ".join(line.strip("│ ") for line in result.stdout.splitlines())
     assert f"'baton errors retry ID --env-file {env_file}' sends one now" in flat
     assert f"`baton errors retry {letter.id} --env-file {env_file}` sends it" in flat
+
+
+def test_why_on_a_narrow_terminal_shows_every_record_id_whole(
+    runner: CliRunner, store: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record's id is what one looks it up by in Salesforce: at 80 columns it was cut to
+    '0038d00…'."""
+    with store.begin() as conn:
+        person = add_person(conn, "bo@example.com", at=at("03-01 08:00"))
+        link(conn, person, RecordKey(System.HUBSPOT, "contacts", "1002"), LinkReason.EMAIL)
+        contact = RecordKey(System.SALESFORCE, "Contact", "0038d000000004CAAQ")
+        link(conn, person, contact, LinkReason.CONVERSION)
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["why", "bo@example.com"])
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.stdout.splitlines() if "│ 0038d" in line]
+    assert "0038d000000004CAAQ" in row
+    assert "…" not in result.stdout
