@@ -2,11 +2,11 @@
 
 Every entry point funnels into one unit of work (`sync.unit.Worker.run`), committed in one
 transaction with the page's checkpoint; this module decides what to read, in which order, and
-records each run in `runs` (`sync.recorder`: a heartbeat while it goes). Checkpoints are per system and object, with a fixed upper bound
-(now - settle), a lookback and id tie-breaks (a window's checkpoint never past the system's own
-clock: `_capped`), and move only once a page's writes committed; a
-page with a write to retry later stops its object's cycle so the page is read again, and a
-window read to its end moves the checkpoint to its bound.
+records each run in `runs` (`sync.recorder`: a heartbeat while it goes). Checkpoints are per
+system and object, with a fixed upper bound (now - settle), a lookback and id tie-breaks (a
+window's checkpoint never past the system's own clock: `_capped`), and move only once a page's
+writes committed; a page with a write to retry later stops its object's cycle so the page is
+read again, and a window read to its end moves the checkpoint to its bound.
 
 Salesforce is read before HubSpot: a Salesforce record is linked before the HubSpot pass, so
 when a HubSpot contact is still alone after identity resolution it truly has no Salesforce twin
