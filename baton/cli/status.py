@@ -177,7 +177,7 @@ def status(
         typer.Option(
             min=1,
             max=100_000,
-            help=f"With --ambiguous: at most this many people [default: {AMBIGUOUS_LIMIT}].",
+            help=f"With --ambiguous: at most this many people (default: {AMBIGUOUS_LIMIT}).",
             show_default=False,
         ),
     ] = None,
