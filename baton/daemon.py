@@ -451,25 +451,36 @@ class Daemon:
             record_budgets(self.store, self.budgets)
 
     def cycle(self, *, force_timers: bool = False) -> Any:
-        """A full cycle: poll, webhook keys, due timers. Raises `CycleFailed` with one line. A
-        poll a stop ended returns None: what it read is committed, the next process goes on."""
+        """A full cycle: poll, webhook keys (after a poll that worked: one that failed would
+        fail them too), then the due timers whatever became of the rest (a vendor down fails
+        the poll, yet the SLA timer needs only the store and its breaches must still be
+        logged). Raises `CycleFailed` with the first failure's line, or `TimerFailed` when only
+        timers failed. A poll a stop ended returns None: what it read is committed, the next
+        process goes on."""
+        failed: list[Exception] = []
+        report = None
         try:
-            report = self.poll()
-            self.drain()
-            self.run_timers(force=force_timers)
-        except TimerFailed:
-            raise
-        except PollStopped as stopped:
-            log.info("poll stopped", extra={"kv": {"where": str(stopped)}})
-            return None
-        except Exception as exc:
-            raise CycleFailed(one_line(exc)) from exc
+            try:
+                report = self.poll()
+                self.drain()
+            except PollStopped as stopped:
+                log.info("poll stopped", extra={"kv": {"where": str(stopped)}})
+                return None
+            except Exception as exc:
+                failed.append(exc)
+            try:
+                self.run_timers(force=force_timers)
+            except TimerFailed:
+                if not failed:
+                    raise
         finally:
             self.state.cycles += 1
             try:
                 self.record_budgets()
             except Exception:
                 log.warning("could not record API budgets", exc_info=True)
+        if failed:
+            raise CycleFailed(one_line(failed[0])) from failed[0]
         return report
 
     # The loop

@@ -126,6 +126,35 @@ def test_a_cycle_polls_drains_and_runs_timers() -> None:
     assert daemon.readiness().ok
 
 
+def test_a_failed_poll_still_lets_the_cycle_run_its_timers() -> None:
+    """A Salesforce outage fails the poll, not the timers: the SLA timer needs only the store
+    (its breaches must still be logged). Hinted keys wait for a poll that works; the cycle
+    fails with the poll's line."""
+    engine, ticks = FakeEngine(), []
+    engine.fail_with = DailyLimitExhausted(
+        "daily API budget reached its floor", limit=15000, remaining=0, system=System.SALESFORCE
+    )
+    daemon = Daemon(engine, interval_s=60, timers=[Timer("sla", 60, lambda: ticks.append(1))])
+    daemon.queue.put([KEY])
+    with pytest.raises(CycleFailed, match=r"^DailyLimitExhausted: salesforce"):
+        daemon.cycle()
+    assert ticks == [1]
+    assert (engine.synced, len(daemon.queue)) == ([], 1)
+
+
+def test_a_cycle_whose_poll_and_timers_fail_names_the_poll() -> None:
+    engine = FakeEngine()
+    engine.fail_with = ConnectionError("salesforce unreachable")
+
+    def broken() -> None:
+        raise RuntimeError("sla query failed")
+
+    daemon = Daemon(engine, interval_s=60, timers=[Timer("sla", 60, broken)])
+    with pytest.raises(CycleFailed, match="salesforce unreachable"):
+        daemon.cycle()
+    assert "sla" in daemon.state.timer_errors
+
+
 @pytest.mark.parametrize(
     ("system", "check"),
     [
