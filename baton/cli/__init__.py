@@ -35,7 +35,9 @@ app.command(name="scorecard")(scorecard.scorecard)
 def main() -> None:
     """Run the CLI; bad input ends with one line naming the input and the fix, exit status 2."""
     try:
-        result = app(standalone_mode=False)
+        # Named as typed, however the interpreter was started (under `python -m pytest` Click
+        # would call it 'python -m pytest.baton' in its usage lines).
+        result = app(standalone_mode=False, prog_name="baton")
     except typer.Abort:
         sys.exit(130)
     except NoArgsIsHelpError:  # Typer has printed the help already
