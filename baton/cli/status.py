@@ -208,37 +208,33 @@ def status(
 def render_ambiguous(
     listed: AmbiguousList, console: Console, *, env_file: Path | None = None
 ) -> None:
-    """The worklist: a row per record refused a person, the person's email on their first
-    (their id and current records are `baton why`'s, and in the JSON)."""
+    """The worklist: a block per person, their email first, then each record refused them
+    with whether it is linked now, when it was noted and why (their id and current records
+    are `baton why`'s, and in the JSON). Blocks, not a table: an email, a record id and the
+    reason are each wider than a third of an 80-column screen."""
     if not listed.people:
         console.print("No ambiguous matches: every record read was linked or is its own person.")
         return
-    table = Table(
-        title=f"Ambiguous matches, newest first: {listed.total} people left unlinked, not "
-        f"guessed ({listed.records} records)",
-        title_justify="left",
+    console.print(
+        f"Ambiguous matches, newest first: {listed.total} people left unlinked, not guessed "
+        f"({listed.records} records)"
     )
-    table.add_column("noted", no_wrap=True)
-    table.add_column("email", overflow="fold")
-    table.add_column("record", no_wrap=True)
-    table.add_column("now", overflow="fold")
-    table.add_column("why", overflow="fold", ratio=1)
     for person in listed.people:
-        for n, candidate in enumerate(person.candidates):
+        console.print()
+        console.print(f"[bold]{escape(person.email or '(no email)')}[/bold]")
+        for candidate in person.candidates:
             if candidate.owner is None:
                 now = "not linked"
             elif candidate.owner == person.person_id:
                 now = "linked to them"
             else:
                 now = f"person {candidate.owner}'s"
-            table.add_row(
-                when(candidate.noted_at),
-                escape(person.email or "(no email)") if n == 0 else "",
-                escape(str(candidate.key)),
-                now,
-                escape(candidate.why),
+            console.print(
+                f"  {escape(str(candidate.key))}  {now}, noted {when(candidate.noted_at)}",
+                overflow="fold",
             )
-    console.print(table)
+            console.print(f"    {escape(candidate.why)}", overflow="fold")
+    console.print()
     if len(listed.people) < listed.total:
         console.print(
             f"Showing the {len(listed.people)} newest of {listed.total} people; "

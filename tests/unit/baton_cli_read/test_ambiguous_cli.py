@@ -72,17 +72,18 @@ def test_the_worklist_names_each_person_and_the_records_to_fix(
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "2 people left unlinked, not guessed (3 records)" in out
-    rows = [line for line in out.splitlines() if "salesforce:Lead:" in line]
-    assert [next(k for k in ("00Q6", "00Q2", "00Q1") if k in row) for row in rows] == [
+    lines = out.splitlines()
+    # a block per person: the email, then each record (2 spaces in) and why (4 spaces in)
+    records = [n for n, line in enumerate(lines) if line.startswith("  salesforce:Lead:")]
+    assert [next(k for k in ("00Q6", "00Q2", "00Q1") if k in lines[n]) for n in records] == [
         "00Q6",  # bob, noted last, first
         "00Q2",
         "00Q1",
     ]
-    assert "bob@example.com" in rows[0]
-    assert "salesforce:Lead:00Q5 already has the email bob@example.com" in rows[0]
-    assert "ann@example.com" in rows[1]
-    assert rows[2].split("│")[2].strip() == ""  # a person's email on their first row only
-    assert all("not linked" in row and TWINS in row for row in rows[1:])
+    bob, ann = lines.index("bob@example.com"), lines.index("ann@example.com")
+    assert bob < records[0] < ann < records[1] < records[2]
+    assert "salesforce:Lead:00Q5 already has the email bob@example.com" in lines[records[0] + 1]
+    assert all("not linked" in lines[n] and TWINS in lines[n + 1] for n in records[1:])
     assert "Showing" not in out  # all of them shown
     assert "'baton why EMAIL' shows that id, their records and story" in out
 
