@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from connectors.errors import ConfigError
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.settings import load_settings as load_hubspot
-from connectors.invalid import plain_error
+from connectors.invalid import first_setting_error
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.settings import load_settings as load_salesforce
 
@@ -194,11 +194,8 @@ def load_baton(env_file: Path | None = None) -> BatonSettings:
     try:
         return BatonSettings(**_env_file(env_file))  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = [str(part) for part in first.get("loc", ()) if part]
-        setting = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX + "*"
-        fix = plain_error(first)
-        raise SettingsError(f"{setting}: {fix}") from None
+        named, fix = first_setting_error(exc, ENV_PREFIX)
+        raise SettingsError(f"{named or ENV_PREFIX + '*'}: {fix}") from None
 
 
 def load(env_file: Path | None = None) -> Settings:

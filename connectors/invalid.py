@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 _BOUNDS = {
     "greater_than_equal": ("ge", "too small", "{} or more"),
     "greater_than": ("gt", "too small", "more than {}"),
@@ -40,6 +42,14 @@ def plain_error(error: Any) -> str:
     if message.startswith("Input "):
         message = "the value " + message.removeprefix("Input ")
     return _sentence(message)
+
+
+def first_setting_error(exc: ValidationError, prefix: str) -> tuple[str | None, str]:
+    """A settings model's first error: the environment variable it names (`prefix` and the
+    field's name; None when the error is the model's own, of no one field) and its fix."""
+    first = exc.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part]
+    return (prefix + location[0].upper() if location else None), plain_error(first)
 
 
 def _shown(given: object) -> str:

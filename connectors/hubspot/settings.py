@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.errors import ConfigError
-from connectors.invalid import plain_error
+from connectors.invalid import first_setting_error
 from connectors.records import System
 
 ENV_PREFIX = "BATON_HUBSPOT_"
@@ -133,10 +133,10 @@ def load_settings(**overrides: object) -> HubSpotSettings:
     try:
         return HubSpotSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = [str(part) for part in first.get("loc", ()) if part]
-        setting = ENV_PREFIX + location[0].upper() if location else ENV_PREFIX + "*"
-        fix = plain_error(first)
+        named, fix = first_setting_error(exc, ENV_PREFIX)
         raise ConfigError(
-            "invalid HubSpot settings", setting=setting, fix=fix, system=System.HUBSPOT
+            "invalid HubSpot settings",
+            setting=named or ENV_PREFIX + "*",
+            fix=fix,
+            system=System.HUBSPOT,
         ) from None

@@ -24,7 +24,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.errors import ConfigError
-from connectors.invalid import plain_error
+from connectors.invalid import first_setting_error
 from connectors.records import System
 
 ENV_PREFIX = "BATON_SALESFORCE_"
@@ -275,12 +275,8 @@ def load_settings(**overrides: object) -> SalesforceSettings:
     try:
         return SalesforceSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = [str(part) for part in first.get("loc", ()) if part]
-        fix = plain_error(first)
-        if location:
-            setting = ENV_PREFIX + location[0].upper()
-        else:
+        setting, fix = first_setting_error(exc, ENV_PREFIX)
+        if setting is None:  # a check across settings: the first it names
             named = [w for w in fix.replace(",", " ").split() if w.startswith(ENV_PREFIX)]
             setting = named[0] if named else ENV_PREFIX + "AUTH"
         raise ConfigError(
