@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from connectors.records import FieldValue, System
@@ -23,6 +24,21 @@ class PlannedWrite:
     object: str
     changes: dict[str, tuple[FieldValue, FieldValue]]
     reason: str
+
+
+#: `CycleReport.counts`' keys: "<counter>.<label>" for these counters, ...
+_COUNTERS = ("read", "created", "updated", "stage_moves")
+#: ... and these whole counts by name.
+_WHOLE_COUNTS = (
+    "unchanged",
+    "conflicts",
+    "dead_letters",
+    "ambiguous",
+    "deletes_flagged",
+    "deletes_propagated",
+    "retry_later",
+    "not_handed_off",
+)
 
 
 @dataclass
@@ -84,6 +100,20 @@ class CycleReport:
     @property
     def writes(self) -> int:
         return sum(self.created.values()) + sum(self.updated.values())
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int]) -> CycleReport:
+        """A report of a run's flat `counts` as the `runs` table keeps them (`counts`): its
+        counters and whole counts; what the flat form keeps only as a number (the ambiguous
+        people, clock skews) or not at all is left empty."""
+        report = cls()
+        for key, n in counts.items():
+            name, _, label = key.partition(".")
+            if name in _COUNTERS and label:
+                getattr(report, name)[label] += n
+            elif name in _WHOLE_COUNTS and not label:
+                setattr(report, name, n)
+        return report
 
     def counts(self) -> dict[str, int]:
         """Flat counts for the `runs` table and metrics."""

@@ -13,7 +13,7 @@ import signal
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -41,6 +41,7 @@ from connectors.salesforce.settings import SalesforceSettings
 from sandbox.runtime import Sandbox, SandboxConfig
 from sandbox.shared.server import serve_in_thread
 from sync.queries.ambiguous import count_people, count_records
+from sync.report import CycleReport
 from sync.store.dead_letters import count_dead_letters
 from sync.store.runs import RunKind, RunStatus, latest_of_each_kind
 
@@ -82,16 +83,6 @@ class Totals:
                 self.other[name] += getattr(report, name)
         return report
 
-    def add_counts(self, counts: Mapping[str, int]) -> None:
-        """A run's flat counts as the store keeps them ('created.salesforce:Lead': 3, ...)."""
-        with self._lock:
-            for key, n in counts.items():
-                name, _, label = key.partition(".")
-                if name in ("read", "created", "updated", "stage_moves") and label:
-                    getattr(self, name)[label] += n
-                elif name in _OTHER and not label:
-                    self.other[name] += n
-
     def _interrupted(self, kind: RunKind) -> None:
         """Add what the latest run of `kind`, just interrupted, committed before it stopped."""
         if self.store is None:
@@ -99,7 +90,7 @@ class Totals:
         with self.store.connect() as conn:
             run = latest_of_each_kind(conn).get(kind)
         if run is not None and run.status is RunStatus.INTERRUPTED:
-            self.add_counts(run.counts)
+            self.add(CycleReport.from_counts(run.counts))
 
     def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = lambda: False) -> Any:
         try:
