@@ -363,10 +363,11 @@ class Daemon:
             try:
                 reports.append(self._timed("webhook", work))
             except Exception as exc:
-                if _systemic(exc) or len(keys) > 1:
+                outage = _systemic(exc)
+                if outage or len(keys) > 1:
                     # The next drain tries them again: together after an outage, alone when the
                     # batch may have failed for one key's sake.
-                    self.queue.put(keys, gone, purged, alone=not _systemic(exc))
+                    self.queue.put(keys, gone, purged, alone=not outage)
                     raise
                 if self.queue.failed_alone(keys[0]) < TRIES_ALONE:
                     self.queue.put(keys, gone, purged, alone=True)
@@ -454,10 +455,10 @@ class Daemon:
         """A full cycle: poll, webhook keys (after a poll that worked: one that failed would
         fail them too), then the due timers whatever became of the rest (a vendor down fails
         the poll, yet the SLA timer needs only the store and its breaches must still be
-        logged). Raises `CycleFailed` with the first failure's line, or `TimerFailed` when only
-        timers failed. A poll a stop ended returns None: what it read is committed, the next
-        process goes on."""
-        failed: list[Exception] = []
+        logged). Raises `CycleFailed` with the poll's (or the keys') failure, or `TimerFailed`
+        when only timers failed. A poll a stop ended returns None: what it read is committed,
+        the next process goes on."""
+        failed: Exception | None = None
         report = None
         try:
             try:
@@ -467,11 +468,11 @@ class Daemon:
                 log.info("poll stopped", extra={"kv": {"where": str(stopped)}})
                 return None
             except Exception as exc:
-                failed.append(exc)
+                failed = exc
             try:
                 self.run_timers(force=force_timers)
             except TimerFailed:
-                if not failed:
+                if failed is None:
                     raise
         finally:
             self.state.cycles += 1
@@ -479,8 +480,8 @@ class Daemon:
                 self.record_budgets()
             except Exception:
                 log.warning("could not record API budgets", exc_info=True)
-        if failed:
-            raise CycleFailed(one_line(failed[0])) from failed[0]
+        if failed is not None:
+            raise CycleFailed(one_line(failed)) from failed
         return report
 
     # The loop
