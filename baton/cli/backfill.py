@@ -43,7 +43,6 @@ from baton.cli.common import (
     fail,
     hint,
     settings_or_exit,
-    shell_word,
     stopped_status,
 )
 from baton.cli.run import StartUpStopped, prepare_hubspot, start_runtime
@@ -311,18 +310,21 @@ def next_steps(
     """Where to look at what the run could not do (a run ends 0 either way: the records were
     refused by a system, not lost, and stay to be fixed). With `env_file` (the settings this
     run read, which may name another store) the commands carry it, to run as printed."""
-    tail = f" --env-file {shell_word(str(env_file))}" if env_file is not None else ""
+
+    def typed(words: str) -> str:
+        return hint(words, env_file, command=command)
+
     steps = []
     if report.dead_letters and not dry_run:
         steps.append(
-            f"{report.dead_letters:,} write(s) refused: '{command} errors list{tail}' shows each "
-            f"with the system's own error; fix the data, then '{command} errors retry --all{tail}'."
+            f"{report.dead_letters:,} write(s) refused: '{typed('errors list')}' shows each "
+            f"with the system's own error; fix the data, then '{typed('errors retry --all')}'."
         )
     if report.ambiguous_people:
         steps.append(
             f"{len(report.ambiguous_people):,} people left unlinked by an ambiguous match, not "
-            f"guessed: '{command} status --ambiguous{tail}' lists them, '{command} why "
-            f"EMAIL{tail}' tells one's story."
+            f"guessed: '{typed('status --ambiguous')}' lists them, '{typed('why EMAIL')}' tells "
+            "one's story."
         )
     return steps
 

@@ -57,12 +57,13 @@ def shell_word(text: str) -> str:
     return '"' + "".join("\\" + c if c in '"$`\\' else c for c in text) + '"'
 
 
-def hint(words: str, env_file: Path | None = None) -> str:
-    """`baton WORDS` as a next step to type here: the CLI as this shell finds it, and the
-    `--env-file` this command was given, which may name another store (the demo's does), so
-    the hint typed as printed reads the same store rather than the default one."""
+def hint(words: str, env_file: Path | None = None, *, command: str | None = None) -> str:
+    """`baton WORDS` as a next step to type here: the CLI as this shell finds it (or as
+    `command` spells it), and the `--env-file` this command was given, which may name another
+    store (the demo's does), so the hint typed as printed reads the same store rather than the
+    default one."""
     tail = f" --env-file {shell_word(str(env_file))}" if env_file is not None else ""
-    return f"{baton_command()} {words}{tail}"
+    return f"{command or baton_command()} {words}{tail}"
 
 
 #: Where `fail` logs its line instead of printing it, when logs are JSON (`fatal_lines_logged`).

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from baton import wiring
 from baton.cli.backfill import StopRequested, moves_line, run_backfill
-from baton.cli.common import baton_command
+from baton.cli.common import baton_command, hint
 from baton.cli.sandbox import start, write_env_file
 from baton.daemon import CycleFailed, HttpServer, one_line
 from baton.facade import Engine, Report
@@ -305,11 +305,10 @@ def demo(
         finally:
             runtime.close()
     console.print(teams_table(box))
-    command = f"{baton_command()} {{}} --env-file {env_file}"
     console.print(
         "Look closer (the store stays until the next demo): "
         + ", ".join(
-            command.format(what)
+            hint(what, env_file)
             for what in (
                 "status",
                 "status --ambiguous",
