@@ -24,6 +24,8 @@ installed. JSON is encoded with orjson on both backends (the snapshot page path 
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +86,13 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool, busy_timeout_ms: int) 
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(cursor, busy_timeout_ms)
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES:d}")
                 cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT:d}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         finally:
             cursor.close()
 
@@ -98,3 +100,23 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool, busy_timeout_ms: int) 
     def _on_begin(connection: Any) -> None:
         begin = connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN IMMEDIATE")
         connection.exec_driver_sql(begin)
+
+
+def _switch_to_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Put the file in WAL mode, waiting out another connection that holds it.
+
+    SQLite does not call the busy handler for a journal-mode change: two processes opening a
+    brand-new store at once (the daemon and a CLI command) had one fail at once with "database
+    is locked". WAL is a property of the file, so once anyone has switched it the others find
+    it done."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -99,4 +101,40 @@ def test_writers_queue_on_the_write_lock_while_readers_do_not(tmp_path: Path) ->
             with engine.connect() as second, pytest.raises(OperationalError, match="locked"):
                 second.execute(text("SELECT 1"))  # BEGIN IMMEDIATE waits, then gives up
     finally:
+        engine.dispose()
+
+
+def _hold_write_lock_on_a_new_file(path: Path) -> sqlite3.Connection:
+    """Another process opening the store first: its write transaction on the brand-new file
+    (still in the default rollback journal) is where SQLite refuses a journal-mode change at
+    once, without calling the busy handler."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_new_store_held_by_another_connection_is_waited_for_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "baton.db"
+    holder = _hold_write_lock_on_a_new_file(path)
+    release = threading.Timer(0.2, holder.commit)
+    release.start()
+    engine = make_engine(sqlite_url(path))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        release.join()
+        holder.close()
+        engine.dispose()
+
+
+def test_a_store_held_past_the_busy_timeout_still_fails_with_sqlites_error(tmp_path: Path) -> None:
+    path = tmp_path / "baton.db"
+    holder = _hold_write_lock_on_a_new_file(path)
+    engine = make_engine(sqlite_url(path), busy_timeout_ms=100)
+    try:
+        with pytest.raises(OperationalError, match="locked"), engine.connect():
+            pass
+    finally:
+        holder.close()
         engine.dispose()
