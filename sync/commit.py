@@ -37,7 +37,7 @@ from sync.store.decisions import (
     unrepeated,
 )
 from sync.store.links import find_links
-from sync.store.pending import forget_creates
+from sync.store.pending import forget_creates, forget_updates
 from sync.store.people import set_emails
 from sync.store.snapshots import SnapshotWrite, put_snapshots, touch_snapshots, unread_snapshots
 from sync.store.transitions import (
@@ -267,6 +267,7 @@ class Committer:
         letters_repo.settle_dead_letters(tx, settled)
         letters_repo.add_dead_letters(tx, letters, at=now)
         self._settle_creates(tx, gathered, sent, waiting=failed | stalled)
+        _settle_updates(tx, gathered, sent)
         explain_rejections(tx, explanations)
         record_transitions(tx, transitions, at=now)
 
@@ -540,3 +541,15 @@ def _unsent_fields(
                 # Status against its snapshot (`Planner._reopened`), so it stays one
                 fields.add(LEAD_STATUS)
     return unsent
+
+
+def _settle_updates(tx: Connection, gathered: Gathered, sent: Sequence[Sent]) -> None:
+    """Forget the pending updates of the people this commit stored: every update's outcome is
+    known, or was known before (a refused one's fields keep their old snapshots). A person
+    with an update answered "retry later" keeps them: it may have landed, and its fields'
+    snapshots stay as they were."""
+    updated = {s.person_id for s in sent if not s.write.creates}
+    unknown = {s.person_id for s in sent if not s.write.creates and s.result is Result.RETRY}
+    settled = (gathered.updates_found | updated) - unknown
+    if settled:
+        forget_updates(tx, settled)

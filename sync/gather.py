@@ -28,7 +28,7 @@ from sync.report import CycleReport
 from sync.store.addresses import addresses_of
 from sync.store.decisions import Decision, note_about, people_with_rule
 from sync.store.links import active_keys_for, associated, deleted_links, find_links, restored_links
-from sync.store.pending import PendingCreate, pending_creates
+from sync.store.pending import PendingCreate, PendingUpdate, pending_creates, pending_updates
 from sync.store.people import people_by_emails
 from sync.store.snapshots import UNREAD, snapshot_states, snapshot_values
 from sync.twins import Read, TwinCache
@@ -62,7 +62,8 @@ class Gathered:
     deletions: list[deletes.Deletion] = field(default_factory=list)
     unreadable: dict[RecordKey, uuid.UUID] = field(default_factory=dict)  # and their people
     pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
-    assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending create kept
+    assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending write kept
+    updates_found: set[uuid.UUID] = field(default_factory=set)  # people with pending updates
     inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
     # People waiting for a twin in a recycle bin (`twins_in_bins`)
     binned: set[uuid.UUID] = field(default_factory=set)
@@ -357,6 +358,21 @@ class Gatherer:
             ):
                 stored[source.key] = (source.values, source.modified_at)
                 assumed.add(source.key)
+        unsettled = pending_updates(conn, touched)
+        for pid, sent in unsettled.items():
+            for update in self._landed(pid, sent, identity, values):
+                key = update.baseline.key
+                stored[key] = (update.baseline.values, update.baseline.modified_at)
+                assumed.add(key)
+                if update.written is not None:
+                    why = (
+                        f"{key} holds what an update no commit settled wrote (the run was "
+                        "interrupted): taken as Baton's own write, so only edits made since "
+                        "are changes"
+                    )
+                    notes.append(
+                        note_about(pid, "record", "update_found", trigger, now, run_id, key, why)
+                    )
         # A survivor new to Baton starts from what the record merged into it was last synced
         # with: only what the merge changed reads as its change, not every field (a first
         # sync, where the most recent record would win them all).
@@ -416,6 +432,7 @@ class Gatherer:
             deletions=deletes.plan(conn, orphaned),
             unreadable=unreadable,
             pending={(c.person_id, c.system) for c in pending},
+            updates_found=set(unsettled),
             assumed=assumed,
             inherited=baselines,
             binned=binned,
@@ -502,6 +519,29 @@ class Gatherer:
                 in_hand[key] = live[key]
                 identity.claim(pid, key)
         return pending
+
+    @staticmethod
+    def _landed(
+        pid: uuid.UUID,
+        kept: Sequence[PendingUpdate],
+        identity: Identity,
+        values: Mapping[RecordKey, Values],
+    ) -> list[PendingUpdate]:
+        """A person's unsettled updates, when every one landed: each record it wrote, still
+        the person's, now holds every field as written. Anything less (a write that never
+        went out, an edit made over it since, a record gone) and none of them is used: the
+        snapshots stay as the last commit stored them, which plans every write again."""
+        written = [u for u in kept if u.written is not None]
+        for update in written:
+            key = update.baseline.key
+            current = values.get(key)
+            if current is None or identity.counterpart(pid, key.system) != key:
+                return []
+            written_values = update.baseline.values
+            if any(current.get(f) != written_values.get(f) for f in update.written or ()):
+                return []
+        mine = set(identity.records_of(pid).values())
+        return [u for u in kept if u.baseline.key in mine] if written else []
 
     @staticmethod
     def _made(

@@ -44,7 +44,13 @@ from sync.store.checkpoints import advance_checkpoint
 from sync.store.decisions import unrepeated
 from sync.store.engine import for_reading
 from sync.store.locks import UNIT_COMMITS, UNIT_RUNS, held, hold
-from sync.store.pending import Baseline, PendingCreate, hold_creates
+from sync.store.pending import (
+    Baseline,
+    PendingCreate,
+    PendingUpdate,
+    hold_creates,
+    hold_updates,
+)
 from sync.twins import TwinCache
 
 log = logging.getLogger(__name__)
@@ -239,7 +245,7 @@ class Worker:
         refused = {} if retrying else self._refused(writes)
         held = _held(writes, refused)
         outgoing = [pw for n, pw in enumerate(writes) if n not in held]
-        self._hold_creates(gathered, outgoing, now)
+        self._hold_sends(gathered, plans, outgoing, now)
         sent = send(self.connectors, outgoing)
         removed = deletes.send(self.connectors, gathered.deletions)
         if twins is not None:  # what this run changed: copies read before are stale
@@ -374,16 +380,25 @@ class Worker:
         with self.reader.connect() as conn:
             return letters_repo.open_letters(conn, [letter_key(pid, w) for pid, w in writes])
 
-    def _hold_creates(
-        self, gathered: Gathered, writes: Sequence[tuple[uuid.UUID, Write]], now: datetime
+    def _hold_sends(
+        self,
+        gathered: Gathered,
+        plans: Sequence[PersonPlan],
+        writes: Sequence[tuple[uuid.UUID, Write]],
+        now: datetime,
     ) -> None:
-        """Keep the creates about to be sent, with the record each was made from as read
-        (before this unit's own write to it: a replay then sees that write's echo, not an
-        edit), committed before sending (`sync.store.pending`)."""
+        """Keep the writes about to be sent, committed before sending (`sync.store.pending`):
+        each create with the record it was made from as read (before this unit's own write to
+        it: a replay then sees that write's echo, not an edit), and each updated person's
+        records as this unit's commit would store them."""
         creates: list[PendingCreate] = []
+        updated: dict[uuid.UUID, list[Write]] = {}
         for pid, w in writes:
+            if not w.creates:
+                updated.setdefault(pid, []).append(w)
+                continue
             value = w.fields.get(w.match_on) if w.match_on else None
-            if not w.creates or w.match_on is None or value is None:
+            if w.match_on is None or value is None:
                 continue
             source = None
             for system, key in gathered.identity.records_of(pid).items():
@@ -395,9 +410,19 @@ class Worker:
                     pid, w.key.system, w.key.object, w.match_on, str(value), w.expected, source
                 )
             )
-        if creates:
+        # A person planned without a side that could not be read keeps its old snapshots
+        # whatever its commit does (`sync.commit`): nothing to stand in for.
+        stalled = set(gathered.unreadable.values()) | gathered.binned
+        updates = [
+            update
+            for plan in plans
+            if plan.person_id in updated and plan.person_id not in stalled
+            for update in _as_committed(gathered, plan, updated[plan.person_id])
+        ]
+        if creates or updates:
             with self.db.begin() as tx:
                 hold_creates(tx, creates, at=now)
+                hold_updates(tx, updates, at=now)
 
     def _plan(
         self,
@@ -535,3 +560,24 @@ def _planned_write(write: Write) -> PlannedWrite:
         dict(write.changes),
         write.reason,
     )
+
+
+def _as_committed(
+    gathered: Gathered, plan: PersonPlan, updates: Sequence[Write]
+) -> list[PendingUpdate]:
+    """The snapshots a commit of these updates would store for the person's records: each
+    updated record as written (at the modification time it was planned against, as the commit
+    stamps it), each other record as read."""
+    pid = plan.person_id
+    kept: list[PendingUpdate] = []
+    for w in updates:
+        record = gathered.records.get(w.key)
+        at = record.modified_at if record is not None else None
+        kept.append(PendingUpdate(pid, Baseline(w.key, w.expected, at), tuple(w.changes)))
+    written = {w.key for w in updates}
+    kept.extend(
+        PendingUpdate(pid, Baseline(key, values, modified))
+        for key, (values, modified) in plan.seen.items()
+        if key not in written
+    )
+    return kept

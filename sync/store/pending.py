@@ -1,4 +1,4 @@
-"""Pending creates: creates sent whose outcome no commit has settled yet.
+"""Pending creates and updates: writes sent whose outcome no commit has settled yet.
 
 A create is an upsert on the cross-system id (or email), so replaying it after a crash makes no
 duplicate, but it carries every field the source had when it was planned, and a replay would
@@ -8,6 +8,11 @@ the person's snapshots are stored (`forget_creates`). A row found when a person 
 means that never happened (the process died, or the person's writes failed): the record is
 found by `match_on` and taken as created, with `values` as its snapshot, and the source record,
 should it have no snapshot of its own (a person first seen by the lost unit), gets `source`.
+
+Updates are kept the same way (`hold_updates`, `forget_updates`), as the snapshots the commit
+would have stored for the person's records: a replay whose written records hold what was
+written takes them as the lost commit's (`Gatherer`), so the echo of the write is Baton's own
+and an edit made on the other side while it was in flight is still the newer change.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from connectors.records import FieldValue, RecordKey, System
 from sync.store._sql import Db, chunked, connection, upsert
 from sync.store.schema import PendingCreate as Row
+from sync.store.schema import PendingUpdate as UpdateRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +145,75 @@ def forget_creates(db: Db, person_ids: Collection[uuid.UUID]) -> None:
     conn = connection(db)
     for chunk in chunked(list(person_ids)):
         conn.execute(delete(Row).where(Row.person_id.in_(chunk)))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpdate:
+    """A record of `person_id` as its unsettled updates' commit would have stored it: `written`
+    names the canonical fields an update set on it (None: a record only read)."""
+
+    person_id: uuid.UUID
+    baseline: Baseline
+    written: tuple[str, ...] | None = None
+
+
+def hold_updates(db: Db, updates: Sequence[PendingUpdate], *, at: datetime) -> None:
+    """Keep these people's updates as sent, in place of any kept for them before."""
+    if not updates:
+        return
+    conn = connection(db)
+    forget_updates(conn, {u.person_id for u in updates})
+    conn.execute(
+        insert(UpdateRow),
+        [
+            {
+                "person_id": u.person_id,
+                "system": u.baseline.key.system.value,
+                "object": u.baseline.key.object,
+                "record_id": u.baseline.key.id,
+                "field_values": dict(u.baseline.values),
+                "source_modified_at": u.baseline.modified_at,
+                "written": list(u.written) if u.written is not None else None,
+                "sent_at": at,
+            }
+            for u in updates
+        ],
+    )
+
+
+_ANY_PENDING_UPDATE = "SELECT 1 FROM pending_updates LIMIT 1"  # UpdateRow.__tablename__
+
+
+def pending_updates(
+    db: Db, person_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[PendingUpdate]]:
+    """The unsettled updates of these people, by person (one probe when there are none, as
+    for creates)."""
+    conn = connection(db)
+    found: dict[uuid.UUID, list[PendingUpdate]] = {}
+    if not person_ids or conn.exec_driver_sql(_ANY_PENDING_UPDATE).first() is None:
+        return found
+    columns = (
+        UpdateRow.person_id,
+        UpdateRow.system,
+        UpdateRow.object,
+        UpdateRow.record_id,
+        UpdateRow.field_values,
+        UpdateRow.source_modified_at,
+        UpdateRow.written,
+    )
+    for chunk in chunked(list(person_ids)):
+        for pid, system, obj, record_id, values, at, written in conn.execute(
+            select(*columns).where(UpdateRow.person_id.in_(chunk))
+        ):
+            key = RecordKey(System(system), obj, record_id)
+            kept = tuple(written) if written is not None else None
+            found.setdefault(pid, []).append(PendingUpdate(pid, Baseline(key, values, at), kept))
+    return found
+
+
+def forget_updates(db: Db, person_ids: Collection[uuid.UUID]) -> None:
+    """Drop these people's pending updates: a commit stored what came of them."""
+    conn = connection(db)
+    for chunk in chunked(list(person_ids)):
+        conn.execute(delete(UpdateRow).where(UpdateRow.person_id.in_(chunk)))

@@ -242,6 +242,31 @@ class PendingCreate(Base):
     sent_at: Mapped[datetime]
 
 
+class PendingUpdate(Base):
+    """One record of a person whose updates were sent but not yet settled: the snapshot the
+    unit's commit would store for it, and, for a record the updates wrote (`written` not NULL),
+    the canonical fields they set.
+
+    Written in its own transaction before the updates are sent, deleted once a commit stored
+    the person's snapshots. Rows left behind mean the process died in between: when every
+    written record now holds what was written, the updates landed, and these values stand in
+    for the lost commit's snapshots, so the echo of the write reads as Baton's own and an edit
+    made on the other side meanwhile as the change it is (without them, the echo looked like
+    the newer edit and overwrote it). No foreign key, as for pending creates.
+    """
+
+    __tablename__ = "pending_updates"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(SYSTEM), primary_key=True)
+    object: Mapped[str] = mapped_column(String(OBJECT), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(RECORD_ID), primary_key=True)
+    field_values: Mapped[dict[str, Any]]
+    source_modified_at: Mapped[datetime | None]
+    written: Mapped[list[str] | None] = mapped_column(NullableJSON, nullable=True)
+    sent_at: Mapped[datetime]
+
+
 class Run(Base):
     """One daemon cycle, backfill or `run --once`, with its outcome and counts.
 

@@ -86,7 +86,7 @@ def test_json_round_trips_scalars_despite_sqlite_numeric_affinity() -> None:
 
 def test_migrations_are_found_in_the_package_with_one_head() -> None:
     assert alembic_config().get_main_option("script_location") == SCRIPT_LOCATION
-    assert head_revision() == "0011"
+    assert head_revision() == "0012"
 
 
 def test_writers_queue_on_the_write_lock_while_readers_do_not(tmp_path: Path) -> None:
