@@ -28,6 +28,9 @@ from connectors.salesforce.settings import load_settings as load_salesforce
 
 ENV_PREFIX = "BATON_"
 DEFAULT_DATABASE_URL = "sqlite:///.baton/baton.db"
+#: The longest lead-response SLA, in hours (a year): `BATON_SLA_HOURS` and `baton scorecard
+#: --sla-hours` both stop there, so neither can ask for a duration past what a timedelta holds.
+MAX_SLA_HOURS = 24 * 365
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["kv", "json"]
@@ -77,7 +80,9 @@ class BatonSettings(BaseSettings):
         "is answered 429 for five minutes: 0 is off.",
     )
     poll_interval_s: float = Field(30.0, gt=0, le=86_400, description="Seconds between polls.")
-    sla_hours: float = Field(24.0, gt=0, le=24 * 365, description="MQL follow-up SLA in hours.")
+    sla_hours: float = Field(
+        24.0, gt=0, le=MAX_SLA_HOURS, description="MQL follow-up SLA in hours."
+    )
     log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: LogFormat = Field("kv", description="kv (key=value) or json log lines.")
     propagate_deletes: bool = Field(

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from baton.cli.common import EnvFileOption
 from baton.cli.status import JsonOption, baton_settings, human, open_store, print_json, when
+from baton.settings import MAX_SLA_HOURS
 from sync.queries.scorecard import Scorecard
 from sync.queries.scorecard import scorecard as scorecard_query
 
@@ -27,7 +28,8 @@ def parse_moment(value: str, *, end_of_day: bool) -> datetime:
     """A UTC moment from 'YYYY-MM-DD' or an ISO 8601 date-time (naive means UTC).
 
     A bare date as an end bound means the end of that day, so `--until 2026-03-31` includes
-    the 31st.
+    the 31st. A moment a datetime cannot hold once in UTC (the day after 9999-12-31, a time
+    with an offset before year 1 began in UTC) is out of range, refused like a typo.
     """
     text = value.strip()
     try:
@@ -38,11 +40,15 @@ def parse_moment(value: str, *, end_of_day: bool) -> datetime:
         else:
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return moment + timedelta(days=1) if end_of_day else moment
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise typer.BadParameter(
             f"'{value}' is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+00:00]"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise typer.BadParameter(
+            f"'{value}' is out of range; use a date in the years 1 to 9999 (UTC)"
+        ) from None
 
 
 def _moment(value: str | None, option: str, *, end_of_day: bool) -> datetime | None:
@@ -73,7 +79,11 @@ def scorecard(
     ] = None,
     sla_hours: Annotated[
         float | None,
-        typer.Option(min=0.01, help="Lead-response SLA in hours (default: BATON_SLA_HOURS, 24)."),
+        typer.Option(
+            min=0.01,
+            max=MAX_SLA_HOURS,
+            help="Lead-response SLA in hours (default: BATON_SLA_HOURS, 24).",
+        ),
     ] = None,
     json_output: JsonOption = False,
     env_file: EnvFileOption = None,

@@ -64,6 +64,14 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
             ("scorecard", "--sla-hours", "0"),
             "Invalid value for '--sla-hours': 0 is too small; give 0.01 or more (see",
         ),
+        (  # a year at most, as BATON_SLA_HOURS: a longer SLA is no timedelta, not a traceback
+            ("scorecard", "--sla-hours", "1e12"),
+            "Invalid value for '--sla-hours': 1e12 is too large; give 8760 or less (see",
+        ),
+        (
+            ("scorecard", "--sla-hours", "inf"),
+            "Invalid value for '--sla-hours': inf is too large; give 8760 or less (see",
+        ),
         (
             ("why",),
             "baton why: Missing argument 'email' (see 'baton why --help')",

@@ -137,6 +137,15 @@ def test_sla_hours_option_overrides_the_setting(
         (["--since", "2026-02-30"], "Invalid value for --since: '2026-02-30' is not a date"),
         (["--since", "2026-03-05", "--until", "2026-03-01"], "--since: must be before --until"),
         (["--as-of", "yesterday"], "Invalid value for --as-of"),
+        (  # the day after the last one a datetime holds: a usage error, not a traceback
+            ["--until", "9999-12-31"],
+            "Invalid value for --until: '9999-12-31' is out of range; use a date in the years "
+            "1 to 9999",
+        ),
+        (
+            ["--since", "0001-01-01T00:00+01:00"],
+            "Invalid value for --since: '0001-01-01T00:00+01:00' is out of range",
+        ),
         (
             ["--since", "2026-04-02", "--as-of", "2026-04-01"],
             "--since: must be before --until (not given, so --as-of: 2026-04-01 00:00 UTC)",
