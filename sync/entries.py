@@ -16,9 +16,9 @@ Only stages the person is known to have passed are recorded: a dated stage, the 
 and the current outcome (with its reason). Stages skipped over (inquiry -> sql) are not invented;
 the scorecard counts a skipped stage as passed. A stage dated after the entry into a further
 stage is a later stamp (HubSpot dates Baton's own write moving a contact), not a first entry,
-and is left out. A date-only value (a Salesforce `date`) is refined by the record's modification
-time when that falls on the same day. No time is ever later than now, and the store never
-rewrites a first entry (insert-if-absent).
+and is left out. A date-only value (a Salesforce `date`, the org's day) is refined by the
+record's modification time when that falls on the same day in some time zone. No time is ever
+later than now, and the store never rewrites a first entry (insert-if-absent).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from operator import itemgetter, ne
 from typing import Any
 
@@ -45,6 +45,9 @@ CREATED_FIELD: Mapping[System, str] = {
 #: Salesforce's date of a Lead conversion, and of an Opportunity's close (both `date` fields).
 CONVERTED_DATE = "ConvertedDate"
 CLOSE_DATE = "CloseDate"
+#: How far a calendar day reaches past its UTC bounds: it begins 14 hours earlier at UTC+14
+#: (Kiribati's Line Islands) and ends 12 hours later at UTC-12, the ends of the Earth's zones.
+DAY_SPANS: tuple[timedelta, timedelta] = (timedelta(hours=14), timedelta(hours=12))
 #: The outcomes that come with a reason (recycled, disqualified), as the history names them.
 REJECTIONS: tuple[str, ...] = tuple(str(o) for o in Outcome if o in REASON_REQUIRED)
 #: The canonical values a person's history is learnt from, besides the `entered.*` dates.
@@ -106,14 +109,19 @@ def created_at(record: SourceRecord) -> datetime | None:
 
 def day_at(value: FieldValue, record: SourceRecord) -> datetime | None:
     """A Salesforce `date` as a moment: the record's modification time on that very day, else
-    the start of the day (UTC)."""
+    the start of the day (UTC).
+
+    The day is the org's (its user's), in a time zone Baton does not know: a Lead converted at
+    18:00 in San Francisco carries that day, already the next one in UTC. So a modification
+    at a time that is on that day somewhere (`DAY_SPANS`) is taken as on it."""
     moment = _moment(value)
     if moment is None:
         return None
-    day = moment.date()
-    if record.modified_at.astimezone(UTC).date() == day:
+    start = datetime.combine(moment.date(), time(), tzinfo=UTC)
+    earliest, latest = DAY_SPANS
+    if start - earliest <= record.modified_at < start + timedelta(days=1) + latest:
         return record.modified_at
-    return datetime.combine(day, time(), tzinfo=UTC)
+    return start
 
 
 def _moment(value: FieldValue) -> datetime | None:

@@ -147,6 +147,10 @@ def test_first_entries(
     assert all(t.person_id == PID for t in got)
 
 
+def at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
 def record(modified: datetime) -> SourceRecord:
     return SourceRecord(RecordKey(SF, "Lead", "00Q1"), {}, modified)
 
@@ -156,6 +160,13 @@ def record(modified: datetime) -> SourceRecord:
     [
         ("2026-03-01", h(0.1), h(0.1)),  # same day: the modification time is the better clock
         ("2026-03-01", h(3), datetime(2026, 3, 1, tzinfo=UTC)),  # later edits: start of day
+        # The day is the org's (its user's): 1 March 18:00 in San Francisco is 2 March in UTC,
+        # 1 March 09:00 in Auckland is still 28 February
+        ("2026-03-01", at(3, 2, 2), at(3, 2, 2)),
+        ("2026-03-01", at(2, 28, 20), at(2, 28, 20)),
+        # no place on Earth (UTC-12 to UTC+14) is still, or already, on 1 March then
+        ("2026-03-01", at(3, 2, 12), datetime(2026, 3, 1, tzinfo=UTC)),
+        ("2026-03-01", at(2, 28, 9, 59), datetime(2026, 3, 1, tzinfo=UTC)),
         (None, h(0), None),
         ("", h(0), None),
     ],

@@ -246,6 +246,20 @@ def converted_skips_sal(run: Run) -> None:
     run.poll()
 
 
+def converted_in_the_evening_west_of_utc(run: Run) -> None:
+    """Salesforce dates a conversion by the org's day: converted at 18:00 in San Francisco,
+    the 2nd there, is the 3rd in UTC. The conversion's own time, not the 2nd's midnight in
+    UTC (before the MQL: a 17-hour response read as an instant one)."""
+    run.mark("mql")
+    lead = run.world.sf.put("Lead", lead_fields(6, "Open - Not Contacted"))
+    run.poll()
+    run.world.clock.at = run.world.clock().replace(day=3, hour=2, minute=0)
+    run.world.sf.convert(lead)
+    run.mark("sql")
+    run.world.sf.put("Lead", {"ConvertedDate": "2026-03-02"}, id=lead)  # the org's own day
+    run.poll()
+
+
 def never_rewritten(run: Run) -> None:
     """A recycled person re-qualified by marketing keeps their first MQL time."""
     recycled_with_reason(run)
@@ -289,6 +303,10 @@ SCENARIOS: list[tuple[Callable[[Run], None], list[Expected]]] = [
     ),
     (created_at_a_later_stage, [("sal", "created", SF, None)]),
     (converted_skips_sal, [("mql", "mql", SF, None), ("sql", "sql", SF, None)]),
+    (
+        converted_in_the_evening_west_of_utc,
+        [("mql", "mql", SF, None), ("sql", "sql", SF, None)],
+    ),
     (never_rewritten, [("mql", "mql", SF, None), ("recycled", "recycled", SF, "no_budget")]),
 ]
 
