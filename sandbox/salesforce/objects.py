@@ -64,6 +64,16 @@ class Field:
         )
 
     @property
+    def id_lookup(self) -> bool:
+        """Whether the field identifies records: upsert and get-by-key accept it as the key.
+
+        Salesforce allows Id, External ID fields and the standard fields it marks idLookup, of
+        which this org has the email fields (Lead, Contact and User Email; its REST guide
+        upserts on `sobjects/Lead/Email/<address>`). Describe reports the same flag.
+        """
+        return self.name == "Id" or self.external_id or self.type == "email"
+
+    @property
     def display_label(self) -> str:
         return self.label or self.name.removesuffix("__c").replace("_", " ")
 

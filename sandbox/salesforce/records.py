@@ -170,7 +170,7 @@ class Org:
         """(id, created). Id as the field means: update that record, or create when blank."""
         sobject = sobject_or_error(sobject_name)
         field = sobject.field(ext_field)
-        if field is None or not (field.external_id or field.name == "Id"):
+        if field is None or not field.id_lookup:
             raise SalesforceError(
                 404,
                 "NOT_FOUND",

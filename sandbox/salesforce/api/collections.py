@@ -197,7 +197,7 @@ class CollectionsService:
         records, all_or_none = _records(call)
         sobject = sobject_or_error(call.params["sobject"])
         ext = sobject.field(call.params["field"])
-        if ext is None or not (ext.external_id or ext.name == "Id"):
+        if ext is None or not ext.id_lookup:
             raise SalesforceError(
                 404,
                 "NOT_FOUND",

@@ -88,7 +88,7 @@ def field_describe(field: Field) -> dict[str, Any]:
         "nillable": field.nillable,
         "unique": field.unique,
         "externalId": field.external_id,
-        "idLookup": field.name == "Id" or field.external_id or field.type == "email",
+        "idLookup": field.id_lookup,
         "createable": field.createable,
         "updateable": field.updateable,
         "defaultedOnCreate": field.defaulted,

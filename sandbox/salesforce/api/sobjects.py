@@ -121,7 +121,7 @@ class SObjectService:
     def get_by_external_id(self, call: Call) -> Reply:
         sobject = sobject_or_error(call.params["sobject"])
         field = sobject.field(call.params["field"])
-        if field is None or not (field.external_id or field.name == "Id"):
+        if field is None or not field.id_lookup:
             raise SalesforceError(
                 404,
                 "NOT_FOUND",

@@ -93,14 +93,48 @@ def test_upsert_creates_then_updates(sf: Salesforce) -> None:
     assert raw.json() == {"id": got["Id"], "success": True, "errors": [], "created": False}
 
 
-def test_upsert_unknown_external_field_is_404(sf: Salesforce, served: Any) -> None:
-    reply = served.session().patch(
-        f"{served.url}/services/data/v59.0/sobjects/Lead/Email/a@b.example",
-        json={"LastName": "X"},
-        headers={"Authorization": f"Bearer {sf.session_id}"},
+def test_upsert_on_a_field_that_identifies_nothing_is_404(sf: Salesforce, served: Any) -> None:
+    for field in ("Title", "Nope__c"):
+        reply = served.session().patch(
+            f"{served.url}/services/data/v59.0/sobjects/Lead/{field}/a@b.example",
+            json={"LastName": "X"},
+            headers={"Authorization": f"Bearer {sf.session_id}"},
+        )
+        assert reply.status_code == 404
+        assert reply.json() == [
+            {
+                "message": f"Provided external ID field does not exist or is not accessible: "
+                f"{field}",
+                "errorCode": "NOT_FOUND",
+            }
+        ]
+
+
+def test_upsert_and_get_by_an_id_lookup_field(sf: Salesforce) -> None:
+    # Lead.Email is idLookup (describe says so), and Salesforce's REST guide upserts and reads
+    # leads on `sobjects/Lead/Email/<address>`; matching ignores case, as for external ids.
+    email = next(f for f in sf.Lead.describe()["fields"] if f["name"] == "Email")
+    assert email["idLookup"] is True
+    assert email["externalId"] is False
+    assert sf.Lead.upsert("Email/ida.lookup@example.com", _lead(FirstName="Ida")) == 201
+    assert sf.Lead.upsert("Email/IDA.Lookup@example.com", {"Title": "CFO"}) == 200
+    got = sf.Lead.get_by_custom_id("Email", "ida.lookup@example.com")
+    assert (got["Email"], got["FirstName"], got["Title"]) == (
+        "ida.lookup@example.com",
+        "Ida",
+        "CFO",
     )
-    assert reply.status_code == 404
-    assert reply.json()[0]["errorCode"] == "NOT_FOUND"
+    found = sf.query("SELECT Id FROM Lead WHERE Email = 'ida.lookup@example.com'")
+    assert [r["Id"] for r in found["records"]] == [got["Id"]]
+    upserted = sf.restful(
+        "composite/sobjects/Lead/Email",
+        method="PATCH",
+        json={
+            "allOrNone": False,
+            "records": [{"attributes": {"type": "Lead"}, "Email": "ida.lookup@example.com"}],
+        },
+    )
+    assert upserted == [{"id": got["Id"], "success": True, "errors": [], "created": False}]
 
 
 def test_duplicate_external_id_is_refused(sf: Salesforce) -> None:
