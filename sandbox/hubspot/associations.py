@@ -1,7 +1,10 @@
 """Associations v4 between contacts, companies and deals, with HubSpot-defined type ids.
 
 Every link is stored in both directions (HubSpot shows it from either side), and each side
-fires its own `*.associationChange` webhook, as HubSpot does.
+fires its own `*.associationChange` webhook, as HubSpot does. A link always has the unlabeled
+(default) type: HubSpot adds it to any associated pair and lists labels such as Primary
+"alongside the unlabeled association type" (its v4 guide), so a link made with a label alone
+gets it too.
 """
 
 from __future__ import annotations
@@ -70,7 +73,11 @@ def link(
     *,
     source: str = "API",
 ) -> list[str]:
-    """Store the link both ways for each `(category, typeId)`; returns the labels."""
+    """Store the link both ways for each `(category, typeId)`, with the unlabeled type first
+    when only labels are given (see the module docstring); returns the labels."""
+    default = ASSOCIATION_TYPES.get((a.name, b.name), (None, None))[0]
+    if default is not None and (HUBSPOT, default) not in types:
+        types = [(HUBSPOT, default), *types]
     labels: list[str] = []
     for category, type_id in types:
         added = crm.store.associate(a.name, a_id, b.name, b_id, category, type_id)
@@ -180,6 +187,18 @@ def associate_planned(crm: Crm, t: ObjectType, record_id: int, planned: Planned)
     link(crm, t, record_id, target, to_id, specs)
 
 
+def v3_type_name(a: ObjectType, b: ObjectType, type_id: int) -> str:
+    """How v3 reads name a link's type: a pair with a Primary type calls it `contact_to_company`
+    and its unlabeled type `contact_to_company_unlabeled` (a primary company is listed once for
+    each, as HubSpot's example shows); a pair without one calls the unlabeled type
+    `deal_to_contact`."""
+    default, primary = ASSOCIATION_TYPES.get((a.name, b.name), (0, None))
+    plain = f"{a.singular}_to_{b.singular}"
+    if type_id == primary or (type_id == default and primary is None):
+        return plain
+    return f"{plain}_unlabeled" if type_id == default else str(type_id)
+
+
 def v3_associations(crm: Crm, t: ObjectType, record_id: int, to: list[str]) -> dict[str, Any]:
     """The v3 `associations` block on a record read (`?associations=companies`)."""
     out: dict[str, Any] = {}
@@ -187,12 +206,7 @@ def v3_associations(crm: Crm, t: ObjectType, record_id: int, to: list[str]) -> d
         target = resolve_type(name)
         rows = crm.store.associations(t.name, record_id, target.name, limit=500)
         results = [
-            {
-                "id": str(to_id),
-                "type": f"{t.singular}_to_{target.singular}"
-                if type_id == ASSOCIATION_TYPES.get((t.name, target.name), (0, None))[0]
-                else str(type_id),
-            }
+            {"id": str(to_id), "type": v3_type_name(t, target, type_id)}
             for to_id, _category, type_id in rows
         ]
         if results:

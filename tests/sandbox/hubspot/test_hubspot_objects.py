@@ -149,7 +149,37 @@ def test_v3_associations_on_read(api: Any) -> None:
     )
     got = api.crm.contacts.basic_api.get_by_id(contact.id, associations=["companies"])
     linked = got.associations["companies"].results
-    assert [(a.id, a.type) for a in linked] == [(company.id, "contact_to_company")]
+    assert [(a.id, a.type) for a in linked] == [(company.id, "contact_to_company_unlabeled")]
+
+
+def test_v3_reads_list_a_primary_company_once_per_type(api: Any) -> None:
+    # HubSpot's v3 reads repeat a primary company: once as `contact_to_company` (Primary), once
+    # as `contact_to_company_unlabeled`, which every associated pair has (labels are listed
+    # "alongside the unlabeled association type", even when the link was made with a label).
+    contact = api.crm.contacts.basic_api.create(ContactCreate(properties={"email": "v3p@x.io"}))
+    company = api.crm.companies.basic_api.create(CompanyCreate(properties={"name": "V3P"}))
+    primary = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]
+    v4 = api.crm.associations.v4.basic_api
+    v4.create("contacts", contact.id, "companies", company.id, primary)
+    got = api.crm.contacts.basic_api.get_by_id(contact.id, associations=["companies"])
+    assert sorted((a.id, a.type) for a in got.associations["companies"].results) == [
+        (company.id, "contact_to_company"),
+        (company.id, "contact_to_company_unlabeled"),
+    ]
+    page = v4.get_page("contacts", contact.id, "companies")
+    assert {(t.type_id, t.label) for t in page.results[0].association_types} == {
+        (1, "Primary"),
+        (279, None),
+    }
+    back = api.crm.companies.basic_api.get_by_id(company.id, associations=["contacts"])
+    assert sorted(a.type for a in back.associations["contacts"].results) == [
+        "company_to_contact",
+        "company_to_contact_unlabeled",
+    ]
+    deal = api.crm.deals.basic_api.create({"properties": {"dealname": "V3 deal"}})
+    v4.create_default("deals", deal.id, "contacts", contact.id)
+    got_deal = api.crm.deals.basic_api.get_by_id(deal.id, associations=["contacts"])
+    assert [a.type for a in got_deal.associations["contacts"].results] == ["deal_to_contact"]
 
 
 def test_create_with_associations(api: Any) -> None:
