@@ -41,6 +41,10 @@ class BulkBackend:
     ) -> tuple[list[str], Iterator[dict[str, Any]]]:
         return self.query.iterate(soql, include_deleted=include_deleted)
 
+    def identifies(self, sobject: str, field: str) -> bool:
+        found = sobject_or_error(sobject).field(field)
+        return found is not None and found.id_lookup
+
     def ingest(
         self,
         sobject: str,

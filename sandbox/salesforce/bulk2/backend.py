@@ -23,6 +23,10 @@ class Bulk2Backend(Protocol):
         """Columns and JSON-valued rows; raises SalesforceError at once when the SOQL is bad."""
         ...
 
+    def identifies(self, sobject: str, field: str) -> bool:
+        """Whether `field` (known to exist) can key an upsert: Id, External ID or idLookup."""
+        ...
+
     def ingest(
         self,
         sobject: str,

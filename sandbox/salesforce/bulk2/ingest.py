@@ -74,6 +74,12 @@ class IngestJobs:
         # The schema is probed through SOQL: unknown objects and fields fail now, as they do.
         probe = f"SELECT {external_id or 'Id'} FROM {sobject} LIMIT 0"  # noqa: S608 (checked)
         self.backend.query_pages(probe, include_deleted=False)
+        if external_id is not None and not self.backend.identifies(sobject, external_id):
+            # The org's words (the field name lower-cased), at job creation, not per row.
+            raise invalid_job(
+                f"InvalidJob : Field name provided, {external_id.lower()} does not match an "
+                f"External ID, Salesforce Id, or indexed field for {standard_object_name(sobject)}"
+            )
         now = timestamp(self.clock)
         job = IngestJob(
             id=self.ids.next(),

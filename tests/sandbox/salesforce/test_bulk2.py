@@ -117,6 +117,9 @@ class SqliteBackend:
 
         return query.fields, rows()
 
+    def identifies(self, sobject: str, field: str) -> bool:
+        return field in ("Id", "Email", "Baton_Id__c")
+
     def ingest(
         self,
         sobject: str,

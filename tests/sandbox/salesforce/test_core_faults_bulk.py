@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceRefusedRequest
+from simple_salesforce.exceptions import (
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+)
 
 
 def test_rate_limit_fault_is_concurrent_request_limit(sf: Salesforce, served: Any) -> None:
@@ -63,6 +67,30 @@ def test_bulk2_query_and_upsert(sf: Salesforce) -> None:
     )
     rows = [row for page in pages for row in csv.DictReader(io.StringIO(page))]
     assert sorted(r["Baton_Id__c"] for r in rows) == [f"bulk-{i}" for i in range(5)]
+
+
+def test_bulk2_upsert_keys_on_id_lookup_fields_only(sf: Salesforce) -> None:
+    # An ingest job's externalIdFieldName must identify records (Id, an External ID field or
+    # an idLookup field such as Lead.Email); any other field fails the job's creation.
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.bulk2.Lead.upsert(
+            records=[{"Title": "CEO", "LastName": "T", "Company": "C"}],
+            external_id_field="Title",
+            wait=0.01,
+        )
+    assert refused.value.content == [
+        {
+            "message": "InvalidJob : Field name provided, title does not match an External ID, "
+            "Salesforce Id, or indexed field for Lead",
+            "errorCode": "INVALIDJOB",
+        }
+    ]
+    records = [{"Email": "bulk.key@example.com", "LastName": "Key", "Company": "Bulk"}]
+    for _ in range(2):  # created, then matched by its email
+        outcome = sf.bulk2.Lead.upsert(records=records, external_id_field="Email", wait=0.01)
+        assert outcome[0]["numberRecordsFailed"] == 0
+    found = sf.query("SELECT Id FROM Lead WHERE Email = 'bulk.key@example.com'")
+    assert found["totalSize"] == 1
 
 
 def test_bulk2_upsert_naming_one_external_id_twice_fails_both_rows(sf: Salesforce) -> None:
