@@ -99,7 +99,7 @@ class Committer:
         # keep their values (the change is still a change when the record is back, and the
         # unread record's snapshot says to plan it in full); only their marks move, so reading
         # the side again costs nothing.
-        stalled = set(gathered.unreadable.values()) | gathered.binned
+        stalled = gathered.stalled
         snapshots: dict[RecordKey, SnapshotWrite] = {}
         emails: list[tuple[uuid.UUID, str | None]] = []  # people's addresses to keep current
         letters: list[NewDeadLetter] = []

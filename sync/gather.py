@@ -70,6 +70,12 @@ class Gathered:
     # HubSpot contacts whose addresses changed since kept (none: deleted), to keep (`_addresses`)
     addresses: dict[RecordKey, frozenset[str]] = field(default_factory=dict)
 
+    @property
+    def stalled(self) -> set[uuid.UUID]:
+        """People planned without a side that could not be read (or is in a recycle bin):
+        their snapshots keep their values whatever the commit does (`sync.commit`)."""
+        return set(self.unreadable.values()) | self.binned
+
 
 class Gatherer:
     """Gathers units: maps, resolves and reads what their people's plans need."""

@@ -410,9 +410,7 @@ class Worker:
                     pid, w.key.system, w.key.object, w.match_on, str(value), w.expected, source
                 )
             )
-        # A person planned without a side that could not be read keeps its old snapshots
-        # whatever its commit does (`sync.commit`): nothing to stand in for.
-        stalled = set(gathered.unreadable.values()) | gathered.binned
+        stalled = gathered.stalled  # their commit keeps the old snapshots: nothing to stand in for
         updates = [
             update
             for plan in plans
