@@ -76,13 +76,19 @@ def _fields(settings: BatonSettings) -> str:
 
 def render(report: WhyReport, console: Console, *, env_file: Path | None = None) -> None:
     """Each person's story; its hints carry `env_file`, so they act on this same store."""
-    if len(report.people) > 1:
+    if len(report.people) > 1 and report.former:
+        console.print(
+            f"[yellow]{len(report.people)} people had {escape(report.email)}[/] (nobody has it "
+            "now). Each one's story follows."
+        )
+    elif len(report.people) > 1:
         console.print(
             f"[yellow]{len(report.people)} people share {escape(report.email)}[/]: an ambiguous "
             "match the engine reported instead of guessing. Each one's story follows."
         )
+    former = report.email if report.former else None
     for story in report.people:
-        _render_story(story, report.field, console, env_file)
+        _render_story(story, report.field, console, env_file, former)
 
 
 def _state(active: bool, obj: str) -> str:
@@ -93,12 +99,22 @@ def _state(active: bool, obj: str) -> str:
 
 
 def _render_story(
-    story: PersonStory, field: str | None, console: Console, env_file: Path | None
+    story: PersonStory,
+    field: str | None,
+    console: Console,
+    env_file: Path | None,
+    former: str | None = None,
 ) -> None:
+    """One person's story; `former`: the address asked for, which the person no longer has."""
     console.print(
         f"[bold]{escape(story.email or '(no email)')}[/] person {story.person_id} "
         f"(known since {when(story.created_at)})"
     )
+    if former is not None:
+        console.print(
+            f"[yellow]{escape(former)} is a former address of this person[/]; their current one "
+            f"is {escape(story.email or '(none)')}"
+        )
     links = Table(title="Linked records", title_justify="left")
     # A record's id is what one looks it up by: never cut to '0038d00…' (on a narrow terminal
     # the other columns give way).

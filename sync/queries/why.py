@@ -3,11 +3,12 @@
 For each person with that email, or whose record the address names (a HubSpot contact keeping
 it as an additional email, where a merge keeps the merged-away contact's address) - more than
 one means the address is shared or duplicated, and the engine reported the ambiguity rather
-than guess: the records they are linked to, now and
-before, with every relink and its reason; the first time they entered each funnel stage; and
-the decision log (both sides' values before and after, the rule, the winner, the trigger),
-merged into one timeline in time order; and the open dead letters of their records (a write a
-system refused, held back until the data changes or `baton errors retry`).
+than guess - or, when nobody has it now, for each person whose logged `email` decisions name
+it (a former address, changed in either system; the report says so): the records they are
+linked to, now and before, with every relink and its reason; the first time they entered each
+funnel stage; and the decision log (both sides' values before and after, the rule, the winner,
+the trigger), merged into one timeline in time order; and the open dead letters of their
+records (a write a system refused, held back until the data changes or `baton errors retry`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from connectors.records import RecordKey, System
 from sync.store._sql import Db, chunked, connection
 from sync.store.addresses import holders_of
 from sync.store.dead_letters import COLUMNS, DeadLetter, DeadLetterStatus, letter_from_row
-from sync.store.decisions import Decision, decisions_for
+from sync.store.decisions import Decision, decisions_for, people_with_value
 from sync.store.links import LinkChange, LinkReason, find_links, history
 from sync.store.people import people_by_email
 from sync.store.schema import DeadLetter as DeadLetterRow
@@ -32,6 +33,8 @@ from sync.store.schema import IdentityLink, Person
 from sync.store.transitions import Transition, first_entries
 
 EventKind = Literal["link", "stage", "decision"]
+
+EMAIL = "email"  # the canonical field people are matched on (`sync.identity`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class WhyReport:
     email: str
     field: str | None
     people: tuple[PersonStory, ...]
+    former: bool = False  # nobody has the address now: the people the log says had it
 
     @property
     def found(self) -> bool:
@@ -82,7 +86,8 @@ def normalize_email(email: str) -> str:
 
 
 def why(db: Db, email: str, field: str | None = None) -> WhyReport:
-    """The story of everyone with this email; `field` narrows the decisions to one field.
+    """The story of everyone with this email (nobody: of everyone who had it, `former`);
+    `field` narrows the decisions to one field.
 
     With a field, the timeline holds that field's decisions only (links and stages are still
     in the story); without, it holds every link change, stage entry and decision.
@@ -93,8 +98,11 @@ def why(db: Db, email: str, field: str | None = None) -> WhyReport:
         *people_by_email(db, normalized),
         *(link_.person_id for link_ in named.values() if link_.active),
     ]
+    former = not people
+    if former:  # only then: reading the log for it costs a whole scan
+        people = people_with_value(db, EMAIL, normalized)
     stories = tuple(_story(db, pid, field) for pid in dict.fromkeys(people))
-    return WhyReport(normalized, field, stories)
+    return WhyReport(normalized, field, stories, former=former and bool(stories))
 
 
 def _story(db: Db, person_id: uuid.UUID, field: str | None) -> PersonStory:

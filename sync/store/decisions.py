@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+import orjson
+from sqlalchemy import bindparam, insert, or_, select
 
 from connectors.records import FieldValue, RecordKey, System
-from sync.store._bulk import Batch, Lookup
+from sync.store._bulk import Batch, Lookup, as_json_text
 from sync.store._sql import Db, chunked, connection
 from sync.store.schema import Decision as DecisionRow
 
@@ -233,6 +234,28 @@ def _from_row(row: Any) -> Decision:
     values = list(row)
     values[9] = System(values[9]) if values[9] else None
     return Decision(*values)
+
+
+def people_with_value(db: Db, field: str, value: FieldValue) -> list[uuid.UUID]:
+    """The people whose decisions of this field hold `value` on either side, before or after
+    (everyone the log says had an address, or was given it), by their first such decision.
+
+    Compared as the JSON text the store holds (PostgreSQL's `json` has no equality; the engine
+    encodes with orjson on both backends). No index serves it: a whole read of the log, for a
+    lookup that found nothing the indexed way."""
+    text = orjson.dumps(value).decode()
+    columns = (
+        DecisionRow.hubspot_old,
+        DecisionRow.hubspot_new,
+        DecisionRow.salesforce_old,
+        DecisionRow.salesforce_new,
+    )
+    rows = connection(db).execute(
+        select(DecisionRow.person_id)
+        .where(DecisionRow.field == field, or_(*(as_json_text(c) == text for c in columns)))
+        .order_by(DecisionRow.decided_at, DecisionRow.id)
+    )
+    return list(dict.fromkeys(rows.scalars()))
 
 
 def records_named(db: Db, field: str, rules: Sequence[str]) -> set[str]:

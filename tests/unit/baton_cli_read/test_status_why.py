@@ -276,6 +276,43 @@ def test_why_for_an_unknown_email_is_one_line_and_exit_1(runner: CliRunner, ann:
     ]
 
 
+def test_why_for_a_former_address_says_whose_it_was_and_what_it_is_now(
+    runner: CliRunner, store: Engine
+) -> None:
+    """The address was changed (the log holds the email decision): not "no person"."""
+    with store.begin() as conn:
+        person = add_person(conn, "ann.new@example.com", at=at("03-01 08:00"))
+        record_decision(
+            conn,
+            Decision(
+                person,
+                "email",
+                "two_way",
+                "poll",
+                at("03-05 10:00"),
+                hubspot_old="ann.new@example.com",
+                hubspot_new="ann.new@example.com",
+                salesforce_old="ann@example.com",
+                salesforce_new="ann.new@example.com",
+                winner=System.HUBSPOT,
+            ),
+        )
+    result = runner.invoke(app, ["why", "Ann@Example.com"])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(line.strip("│ ") for line in result.stdout.splitlines())
+    assert f"ann.new@example.com person {person}" in flat
+    assert (
+        "ann@example.com is a former address of this person; their current one is "
+        "ann.new@example.com" in flat
+    )
+    assert "Salesforce 'ann@example.com' -> 'ann.new@example.com'" in flat
+    data = json.loads(runner.invoke(app, ["why", "ann@example.com", "--json"]).stdout)
+    assert (data["email"], data["former"]) == ("ann@example.com", True)
+    assert [story["email"] for story in data["people"]] == ["ann.new@example.com"]
+    now = runner.invoke(app, ["why", "ann.new@example.com"]).stdout
+    assert "former" not in now
+
+
 @pytest.mark.parametrize("given", ["notanemail", "ann@", "@example.com", "ann @example.com"])
 def test_why_for_something_that_is_not_an_email_says_so_and_exits_2(
     runner: CliRunner, ann: uuid.UUID, given: str

@@ -137,3 +137,41 @@ def test_a_shared_email_tells_every_story(store: Engine) -> None:
         report = why(conn, "INFO@example.com")
     assert [s.person_id for s in report.people] == [first, second]
     assert all(s.links == () and s.timeline == () for s in report.people)
+
+
+def test_a_former_address_finds_whoever_the_log_says_changed_from_or_to_it(store: Engine) -> None:
+    """No person has the address now, but the log of a person's `email` decisions names it as a
+    value before or after a change: their story is told, marked as a former address."""
+    with store.begin() as conn:
+        person = add_person(conn, "ann.new@example.com", at=at("03-01 08:00"))
+        moved = Decision(
+            person_id=person,
+            field="email",
+            rule="two_way",
+            trigger="poll",
+            decided_at=at("03-05 10:00"),
+            hubspot_old="ann.new@example.com",
+            hubspot_new="ann.new@example.com",
+            salesforce_old="ann@example.com",
+            salesforce_new="ann.new@example.com",
+            winner=System.HUBSPOT,
+        )
+        zoe = add_person(conn, "zoe@example.com", at=at("03-01 08:00"))
+        renamed = Decision(zoe, "email", "two_way", "poll", at("03-06 10:00"), "zoë@example.com")
+        bob = add_person(conn, "bob@example.com", at=at("03-01 08:00"))
+        # the address in another field's values is not an address the person had
+        noted = Decision(bob, "job_title", "two_way", "poll", at("03-05 10:00"), "ann@example.com")
+        record_decisions(conn, [moved, renamed, noted])
+    with store.connect() as conn:
+        former = why(conn, "Ann@Example.com")
+        current = why(conn, "ann.new@example.com")
+        accented = why(conn, "zoë@example.com")
+        nobody = why(conn, "nobody@example.com")
+    assert former.found
+    assert former.former
+    assert [(s.person_id, s.email) for s in former.people] == [(person, "ann.new@example.com")]
+    assert former.people[0].decisions == (moved,)
+    assert [s.person_id for s in current.people] == [person]
+    assert not current.former  # found by the address they have now: the log is not read
+    assert ([s.person_id for s in accented.people], accented.former) == ([zoe], True)
+    assert (nobody.people, nobody.former) == ((), False)
