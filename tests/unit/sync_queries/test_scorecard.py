@@ -263,6 +263,24 @@ def test_a_touch_before_a_requalified_mql_does_not_answer_it() -> None:
     ]
 
 
+def test_an_exit_before_the_mql_makes_it_a_requalification_even_before_an_earlier_touch() -> None:
+    """Disqualified, then accepted by sales, then qualified by marketing: the MQL is a new
+    handoff all the same, and the acceptance before it answered an earlier one (the README,
+    the printed definition and the SLA timer say so too)."""
+    t = datetime(2026, 3, 10, 9, tzinfo=UTC)
+
+    def rejoined(*later: tuple[str, datetime]) -> History:
+        entries = [("disqualified", t - 9 * D), ("sal", t - 5 * D), ("mql", t), *later]
+        return History(
+            uuid.uuid4(),
+            "rejoined@example.com",
+            {s: Entry(s, at_, "salesforce") for s, at_ in entries},
+        )
+
+    assert rejoined().answered() is None
+    assert rejoined(("sql", t + 3 * H)).answered() == t + 3 * H
+
+
 def test_mqls_never_handed_off_are_counted_apart_not_as_breaches() -> None:
     """An MQL with no Salesforce record (below the shared MQL definition: no Lead was made) is
     no MQL sales could answer: counted as not handed off, outside the share and the breaches."""

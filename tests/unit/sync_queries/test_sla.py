@@ -186,12 +186,20 @@ def test_a_touch_before_a_requalified_mql_does_not_answer_it(store: Engine) -> N
             ("sal", "03-09 09:00", "03-09 09:00"),
             ("mql", "03-10 09:00", "03-10 09:00"),
         )
+        rejoined = _person(  # accepted after the exit, yet before the re-qualifying MQL
+            conn,
+            "rejoined",
+            ("disqualified", "03-01 09:00", "03-01 09:00"),
+            ("sal", "03-05 09:00", "03-05 09:00"),
+            ("mql", "03-10 10:00", "03-10 10:00"),
+        )
     now = at("03-12 10:00")
     with store.connect() as conn:
         found = sla.open_breaches(conn, now=now)
-        assert sla.count_open_breaches(conn, now=now) == 1
+        assert sla.count_open_breaches(conn, now=now) == 2
     assert [(b.person_id, b.mql_at, b.overdue_by) for b in found] == [
-        (again, at("03-10 09:00"), timedelta(days=1, hours=1))
+        (again, at("03-10 09:00"), timedelta(days=1, hours=1)),
+        (rejoined, at("03-10 10:00"), timedelta(days=1)),
     ]
 
 
