@@ -74,7 +74,7 @@ def scorecard(
         typer.Option(
             "--as-of",
             help="Measure as of this moment (default: now; a bare date is 00:00 UTC), "
-            "for reproducible reports.",
+            "for reproducible reports. Not in the future, nor before --since.",
         ),
     ] = None,
     sla_hours: Annotated[
@@ -90,7 +90,14 @@ def scorecard(
 ) -> None:
     """Show volume, conversion, velocity, lead response against the SLA, and rejection reasons."""
     start = _moment(since, "--since", end_of_day=False)
-    now = _moment(as_of, "--as-of", end_of_day=False) or datetime.now(UTC)
+    clock = datetime.now(UTC)
+    now = _moment(as_of, "--as-of", end_of_day=False) or clock
+    if now > clock:  # nothing is measured there yet: refused rather than read as now
+        raise typer.BadParameter(
+            f"'{as_of}' is in the future (now is {clock:%Y-%m-%d %H:%M} UTC); give a moment "
+            "before now, or leave --as-of out to measure as of now",
+            param_hint="--as-of",
+        )
     end = _moment(until, "--until", end_of_day=True) or now
     if start is not None and start >= end:
         # Without --until the period ends now (or at --as-of): say so, the user gave no --until.
@@ -99,6 +106,12 @@ def scorecard(
             "" if until is not None else f" (not given, so {default}: {end:%Y-%m-%d %H:%M} UTC)"
         )
         raise typer.BadParameter(f"must be before --until{implicit}", param_hint="--since")
+    if start is not None and now < start:  # with --until given: else caught just above
+        raise typer.BadParameter(
+            f"must not be before --since ({start:%Y-%m-%d %H:%M} UTC): the period had not "
+            "begun by then, so every figure would be zero",
+            param_hint="--as-of",
+        )
     settings = baton_settings(env_file)
     hours = sla_hours if sla_hours is not None else settings.sla_hours
     with open_store(settings, env_file=env_file) as conn:

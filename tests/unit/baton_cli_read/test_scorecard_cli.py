@@ -150,6 +150,11 @@ def test_sla_hours_option_overrides_the_setting(
             ["--since", "2026-04-02", "--as-of", "2026-04-01"],
             "--since: must be before --until (not given, so --as-of: 2026-04-01 00:00 UTC)",
         ),
+        (  # measured before the period began: every figure would be zero
+            ["--since", "2026-03-05", "--until", "2026-03-10", "--as-of", "2026-03-01"],
+            "Invalid value for --as-of: must not be before --since (2026-03-05 00:00 UTC): the "
+            "period had not begun by then",
+        ),
     ],
 )
 def test_bad_dates_exit_2_naming_the_option(
@@ -168,6 +173,19 @@ def test_a_since_after_now_names_the_implicit_until(runner: CliRunner, funnel: N
     assert re.search(
         r"Invalid value for --since: must be before --until \(not given, so now: "
         r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\)",
+        text,
+    ), text
+
+
+def test_an_as_of_in_the_future_is_refused_not_read_as_now(runner: CliRunner, funnel: None) -> None:
+    """Nothing is measured yet there: a report that claimed it would not be reproducible."""
+    result = runner.invoke(app, ["scorecard", "--as-of", "2999-12-08T10:00"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.replace("│", " ").split())
+    assert re.search(
+        r"Invalid value for --as-of: '2999-12-08T10:00' is in the future \(now is "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\); give a moment before now, or leave --as-of out "
+        r"to measure as of now",
         text,
     ), text
 
