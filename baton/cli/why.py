@@ -1,9 +1,13 @@
-"""`baton why <email> [field]`: why a person's values are what they are, in time order."""
+"""`baton why <email> [field]`: why a person's values are what they are, in time order.
+
+Every time printed is UTC, and says so: in its table column's heading, or after it in a line
+of text (`utc`), as a person reading it may be anywhere."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -108,7 +112,7 @@ def _render_story(
     """One person's story; `former`: the address asked for, which the person no longer has."""
     console.print(
         f"[bold]{escape(story.email or '(no email)')}[/] person {story.person_id} "
-        f"(known since {when(story.created_at)})"
+        f"(known since {utc(story.created_at)})"
     )
     if former is not None:
         console.print(
@@ -118,7 +122,15 @@ def _render_story(
     links = Table(title="Linked records", title_justify="left")
     # A record's id is what one looks it up by: never cut to '0038d00…' (on a narrow terminal
     # the other columns give way).
-    for column in ("system", "object", "id", "state", "why linked", "linked", "unlinked"):
+    for column in (
+        "system",
+        "object",
+        "id",
+        "state",
+        "why linked",
+        "linked (UTC)",
+        "unlinked (UTC)",
+    ):
         links.add_column(column, no_wrap=column == "id", overflow="fold")
     for link in story.links:
         links.add_row(
@@ -137,7 +149,7 @@ def _render_story(
             f"'{escape(hint('errors retry ID', env_file))}' sends one now)",
             title_justify="left",
         )
-        for column in ("id", "record", "vendor code", "message", "attempts", "last refused"):
+        for column in ("id", "record", "vendor code", "message", "attempts", "last refused (UTC)"):
             letters.add_column(column, overflow="fold")
         for letter in story.dead_letters:
             letters.add_row(
@@ -150,12 +162,12 @@ def _render_story(
             )
         console.print(letters)
     if story.stages:
-        stages = ", ".join(f"{t.stage} {when(t.entered_at)}" for t in story.stages)
+        stages = ", ".join(f"{t.stage} {utc(t.entered_at)}" for t in story.stages)
         console.print(f"Funnel, first entered: {escape(stages)}")
     if field is not None and not story.decisions:
         console.print(f"No decision logged for field '{escape(field)}'.")
     timeline = Table(title="Timeline", title_justify="left", show_lines=False)
-    for column in ("at", "what", "detail"):
+    for column in ("at (UTC)", "what", "detail"):
         timeline.add_column(column, overflow="fold")
     open_letters = {letter.id: letter for letter in story.dead_letters}
     for event in story.timeline:
@@ -192,16 +204,16 @@ def _decision(
     if d.field == BREACH_FIELD:
         if d.rule == WITHDRAWN_RULE:
             return "lead-response SLA breach withdrawn", (
-                f"MQL since {when(d.hubspot_modified_at)}, touched by sales "
-                f"{when(d.salesforce_modified_at)}, within the SLA (the touch was recorded late)"
+                f"MQL since {utc(d.hubspot_modified_at)}, touched by sales "
+                f"{utc(d.salesforce_modified_at)}, within the SLA (the touch was recorded late)"
             )
         touched = (
-            f"first touched {when(d.salesforce_modified_at)}"
+            f"first touched {utc(d.salesforce_modified_at)}"
             if d.salesforce_modified_at
             else "no sales touch"
         )
         return "lead-response SLA breached", (
-            f"MQL since {when(d.hubspot_modified_at)}, {touched}, not within the SLA ({d.rule})"
+            f"MQL since {utc(d.hubspot_modified_at)}, {touched}, not within the SLA ({d.rule})"
         )
     note = _note(d)
     if note is not None:
@@ -218,7 +230,7 @@ def _decision(
         changed = f"{_v(old)} -> {_v(new)}" if old != new else f"{_v(old)} (kept)"
         if old != new and letter is not None and system.lower() == letter.key.system.value:
             changed += " not sent"
-        stamp = f", changed there {when(modified)}" if modified else ""
+        stamp = f", changed there {utc(modified)}" if modified else ""
         sides.append(f"{system} {changed}{stamp}")
     winner = f"; winner {d.winner}" if d.winner else ""
     detail = "; ".join(sides) or "no values"
@@ -255,6 +267,11 @@ def _note(d: Decision) -> str | None:
         ):
             return f"{record}: {detail}"
     return None
+
+
+def utc(at: datetime | None) -> str:
+    """A time in a line of text, saying it is UTC ("-": none)."""
+    return "-" if at is None else f"{when(at)} UTC"
 
 
 def _v(value: FieldValue) -> str:

@@ -164,18 +164,23 @@ def test_why_tells_the_story(runner: CliRunner, ann: uuid.UUID) -> None:
     result = runner.invoke(app, ["why", "Ann@Example.com"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert f"ann@example.com person {ann}" in out
+    assert f"ann@example.com person {ann} (known since 2026-03-01 08:00:00 UTC)" in out
     assert "salesforce:Contact:003A (was salesforce:Lead:00Q1); reason conversion" in out
+    assert "Funnel, first entered: mql 2026-03-02 09:00:00 UTC" in out
+    headers = [line for line in out.splitlines() if line.startswith("┃")]
+    assert len(headers) == 2  # linked records, timeline: each time column says UTC
+    assert all("(UTC)" in header for header in headers)
     assert "entered mql" in out
     (opportunity,) = [line for line in out.splitlines() if "006A" in line]
     assert "associated" in opportunity  # the person's by association, not a past record
     (lead,) = [line for line in out.splitlines() if "│ 00Q1" in line]
     assert "previous" in lead
     assert "HubSpot 'CTO' -> 'Chief Technology Officer'" in out
+    flat = " ".join(line.strip("│ ") for line in out.splitlines())  # a long detail wraps
     assert (
-        "Salesforce 'CTO' -> 'Chief Technology Officer', changed there 2026-03-03 11:00:00" in out
+        "Salesforce 'CTO' -> 'Chief Technology Officer', changed there 2026-03-03 11:00:00 UTC; "
+        "rule two_way; winner salesforce; trigger poll" in flat
     )
-    assert "rule two_way; winner salesforce; trigger poll" in out
     # the engine's notes about a record read as "record: explanation"
     assert (
         "salesforce:Lead:00Q7: 2 salesforce records share ann@example.com; "
@@ -217,6 +222,7 @@ def test_why_shows_open_dead_letters_and_tells_a_held_write_from_a_change(
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Open dead letters" in out
+    assert "last refused (UTC)" in out
     (row,) = [line for line in out.splitlines() if line.startswith(f"│ {letter.id} ")]
     assert "salesforce:Contact:003A" in row
     for text in (str(letter.id), "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Phone must be a valid"):
@@ -424,14 +430,14 @@ def test_status_shows_a_running_runs_heartbeat_and_marks_a_stale_one(
     ("rule", "touched", "label", "detail"),
     [
         ("sla_24h", None, "lead-response SLA breached",
-         "MQL since 2026-03-10 09:00:00, no sales touch, not within the SLA (sla_24h)"),
+         "MQL since 2026-03-10 09:00:00 UTC, no sales touch, not within the SLA (sla_24h)"),
         ("sla_24h", datetime(2026, 3, 11, 15, tzinfo=UTC), "lead-response SLA breached",
-         "MQL since 2026-03-10 09:00:00, first touched 2026-03-11 15:00:00, not within the SLA "
-         "(sla_24h)"),
+         "MQL since 2026-03-10 09:00:00 UTC, first touched 2026-03-11 15:00:00 UTC, not within "
+         "the SLA (sla_24h)"),
         ("sla_withdrawn", datetime(2026, 3, 10, 11, tzinfo=UTC),
          "lead-response SLA breach withdrawn",
-         "MQL since 2026-03-10 09:00:00, touched by sales 2026-03-10 11:00:00, within the SLA "
-         "(the touch was recorded late)"),
+         "MQL since 2026-03-10 09:00:00 UTC, touched by sales 2026-03-10 11:00:00 UTC, within "
+         "the SLA (the touch was recorded late)"),
     ],
 )  # fmt: skip
 def test_why_tells_a_breach_and_its_correction(
