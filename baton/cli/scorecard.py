@@ -17,7 +17,7 @@ from rich.table import Table
 from baton.cli.common import EnvFileOption
 from baton.cli.status import JsonOption, baton_settings, human, open_store, print_json, when
 from baton.settings import MAX_SLA_HOURS
-from sync.queries.scorecard import Scorecard
+from sync.queries.scorecard import Scorecard, sla_hours
 from sync.queries.scorecard import scorecard as scorecard_query
 
 #: Breaches listed in the table (all of them are in --json).
@@ -161,14 +161,13 @@ def render(card: Scorecard, console: Console) -> None:
     console.print(steps)
 
     lead = card.lead_response
-    hours = lead.sla / timedelta(hours=1)
     kept_back = (
         f", {lead.not_handed_off} not handed off (no Salesforce record: not judged)"
         if lead.not_handed_off
         else ""
     )
     console.print(
-        f"[bold]Lead response[/] (SLA {hours:g} h): {lead.mqls} MQLs, {lead.touched} "
+        f"[bold]Lead response[/] (SLA {sla_hours(lead.sla)}): {lead.mqls} MQLs, {lead.touched} "
         f"touched; within SLA {lead.within_sla} ({_rate(lead.share_within_sla)} of those judged), "
         f"breached {lead.breached_late} late + {lead.breached_untouched} untouched, "
         f"{lead.pending} pending{kept_back}. Response median {human(lead.median)}, mean "

@@ -25,6 +25,7 @@ from baton.settings import BatonSettings, SettingsError, load_baton
 from sync.queries.ambiguous import AmbiguousList
 from sync.queries.ambiguous import ambiguous as ambiguous_query
 from sync.queries.export import to_jsonable
+from sync.queries.scorecard import sla_hours
 from sync.queries.status import ListingStatus, RunSummary, Status
 from sync.queries.status import status as status_query
 from sync.store.engine import for_reading, make_engine
@@ -317,7 +318,7 @@ def render(report: Status, console: Console, *, env_file: Path | None = None) ->
         f"'{escape(hint('why EMAIL', env_file))}' tells one's story."
     )
 
-    hours = f"{report.sla / timedelta(hours=1):g} h"
+    hours = sla_hours(report.sla)
     console.print(
         f"Lead-response SLA ({hours}): {report.sla_overdue} MQL(s) still waiting for a first "
         f"sales touch past it ('{escape(hint('scorecard', env_file))}' lists them)."

@@ -69,9 +69,20 @@ UNTOUCHED = "not touched yet"
 NOT_HANDED_OFF = "not handed off"  # no Salesforce record: sales never had the MQL
 
 
+def sla_hours(sla: timedelta) -> str:
+    """The SLA as printed: hours to at most 2 decimals, trailing zeros dropped ("24 h", "2.5 h");
+    a setting's further digits ("2.12346 h") mean nothing to a reader. One too small for that
+    keeps two significant digits rather than read as "0 h"."""
+    hours = sla / timedelta(hours=1)
+    text = f"{hours:.2f}".rstrip("0").rstrip(".")
+    if text == "0":
+        text = f"{hours:.2g}"
+    return f"{text} h"
+
+
 def definitions(sla: timedelta = DEFAULT_SLA) -> tuple[tuple[str, str], ...]:
     """The figures' definitions, in words both teams sign off (printed under the scorecard)."""
-    hours = f"{sla / timedelta(hours=1):g} h"
+    hours = sla_hours(sla)
     return (
         ("period", "[since, until): since inclusive, until exclusive, UTC."),
         ("volume", "people who first entered each stage or outcome during the period."),

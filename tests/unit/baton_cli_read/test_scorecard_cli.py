@@ -129,6 +129,10 @@ def test_sla_hours_option_overrides_the_setting(
     assert data["lead_response"]["breached_late"] == 0  # bo's 30 h is within 48 h
     data = json.loads(runner.invoke(app, [*ARGS, "--json", "--sla-hours", "1"]).stdout)
     assert data["lead_response"]["within_sla"] == 1  # only ann (3 min)
+    out = runner.invoke(app, [*ARGS, "--sla-hours", "2.1234567"]).stdout
+    assert "Lead response (SLA 2.12 h): " in out
+    assert "SLA: 2.12 h: within = touched within 2.12 h;" in out
+    assert "2.123" not in out
 
 
 @pytest.mark.parametrize(

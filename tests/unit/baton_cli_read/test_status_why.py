@@ -125,6 +125,15 @@ def test_status_tables(runner: CliRunner, ann: uuid.UUID) -> None:
         assert text in out, text
 
 
+def test_status_prints_the_sla_to_at_most_two_decimals(
+    runner: CliRunner, ann: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_SLA_HOURS", "2.1234567")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "Lead-response SLA (2.12 h): " in result.stdout
+
+
 def test_status_json(runner: CliRunner, ann: uuid.UUID) -> None:
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output

@@ -11,7 +11,15 @@ from sqlalchemy import Engine
 from connectors.records import System
 from mappings.model import Stage
 from sync.queries.history import Entry, History, load_histories
-from sync.queries.scorecard import Scorecard, compute, median, p90, scorecard
+from sync.queries.scorecard import (
+    Scorecard,
+    compute,
+    definitions,
+    median,
+    p90,
+    scorecard,
+    sla_hours,
+)
 from sync.store.people import add_person
 from sync.store.transitions import record_transition
 
@@ -223,6 +231,23 @@ def test_a_later_requalification_does_not_put_an_imported_person_in_an_earlier_c
     assert imported.passed(Stage.MQL) == t + 59 * D  # entered: a new handoff
     january = compute([imported], as_of=t + 90 * D, since=t - D, until=t + 20 * D)
     assert {(c.from_stage, c.to_stage): c.entered for c in january.conversions}[("sal", "sql")] == 0
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [
+        (24, "24 h"),
+        (2.5, "2.5 h"),
+        (2.1234567, "2.12 h"),
+        (0.25, "0.25 h"),
+        (8760, "8760 h"),
+        (0.001, "0.001 h"),
+    ],
+)
+def test_the_sla_is_printed_to_at_most_two_decimals(hours: float, text: str) -> None:
+    """A setting's many digits mean nothing to a reader: 2.1234567 printed as '2.12346 h'."""
+    assert sla_hours(timedelta(hours=hours)) == text
+    assert dict(definitions(timedelta(hours=hours)))["SLA"].startswith(f"{text}: within")
 
 
 def test_median_and_p90_definitions() -> None:
