@@ -203,7 +203,7 @@ def _counts(report: Any) -> str:
 
 
 def _table(letters: tuple[DeadLetter, ...]) -> Table:
-    table = Table(title="Dead letters", title_justify="left")
+    table = Table(title="Dead letters (times UTC)", title_justify="left")
     for column in ("id", "record", "direction", "code", "message", "tries", "first", "last"):
         table.add_column(column, overflow="fold")
     table.add_column("status")

@@ -270,7 +270,7 @@ def _runs_table(title: str, rows: Sequence[RunSummary]) -> Table:
 
 def render(report: Status, console: Console, *, env_file: Path | None = None) -> None:
     """The report as tables; its hints carry `env_file`, so they read this same store."""
-    cursors = Table(title="Cursors (lag = now - cursor)", title_justify="left")
+    cursors = Table(title="Cursors (lag = now - cursor; times UTC)", title_justify="left")
     for column in ("system", "object", "cursor", "last id", "lag", "run upper bound"):
         cursors.add_column(column)
     for c in report.cursors:
@@ -279,10 +279,12 @@ def render(report: Status, console: Console, *, env_file: Path | None = None) ->
         )
     console.print(cursors if report.cursors else "No cursors yet: nothing has been read.")
 
-    console.print(_runs_table("Last runs", report.runs) if report.runs else "No runs yet.")
+    console.print(
+        _runs_table("Last runs (times UTC)", report.runs) if report.runs else "No runs yet."
+    )
     if report.latest_by_kind:
         # the daemon records a run per poll: the recent list soon holds nothing else
-        title = "Latest run of each kind (daemon: a poll)"
+        title = "Latest run of each kind (daemon: a poll; times UTC)"
         console.print(_runs_table(title, report.latest_by_kind))
     if report.unfinished_backfill:
         console.print(

@@ -65,6 +65,7 @@ def test_list_shows_the_vendors_words(runner: CliRunner, person: uuid.UUID) -> N
     result = runner.invoke(app, ["errors", "list"])
     assert result.exit_code == 0, result.output
     for text in (
+        "Dead letters (times UTC)",
         "salesforce:Lead:00Q1",
         "to_salesforce",
         "INVALID_EMAIL_ADDRESS",

@@ -105,14 +105,14 @@ def test_status_tables(runner: CliRunner, ann: uuid.UUID) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     for text in (
-        "Cursors (lag = now - cursor)",
+        "Cursors (lag = now - cursor; times UTC)",
         "hubspot",
         "901",
-        "Last runs",
+        "Last runs (times UTC)",
         "once",
         "succeeded",
         "read 12, updated 3",
-        "Latest run of each kind (daemon: a poll)",
+        "Latest run of each kind (daemon: a poll; times UTC)",
         "read 40",
         "Dead letters: open 1, retried 0, dropped 0",
         "INVALID_EMAIL_ADDRESS",
