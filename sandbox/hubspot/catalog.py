@@ -14,6 +14,12 @@ class ObjectType:
     defaults: tuple[str, ...]  # properties returned when none are requested
     searchable: tuple[str, ...]  # properties the free-text `query` looks at
 
+    @property
+    def always(self) -> tuple[str, ...]:
+        """Properties every record comes with, whatever `properties` asks for: HubSpot adds
+        its creation date, id and modification date to the ones requested."""
+        return ("createdate", "hs_object_id", self.modified)
+
 
 CONTACTS = ObjectType(
     name="contacts",

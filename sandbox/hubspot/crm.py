@@ -95,10 +95,11 @@ class Crm:
         requested: Sequence[str] | None,
         history: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """HubSpot's record JSON: requested (or default) properties; undefined ones omitted."""
+        """HubSpot's record JSON: requested (or default) properties, with those every record
+        carries (`ObjectType.always`); undefined ones omitted."""
         values = self.full_properties(t, row)
         props: dict[str, str | None] = {}
-        for name in requested or t.defaults:
+        for name in dict.fromkeys([*requested, *t.always]) if requested else t.defaults:
             if name in values:
                 props[name] = values[name]
             elif self.registry.get(t.name, name) is not None:

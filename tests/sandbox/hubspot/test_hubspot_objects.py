@@ -30,6 +30,26 @@ def test_get_page_shape_and_default_properties(api: Any) -> None:
     assert page.paging.next.after == str(int(page.results[-1].id) + 1)
 
 
+def test_requested_properties_come_with_the_creation_date_id_and_modification_date(
+    api: Any,
+) -> None:
+    """HubSpot adds these three to whatever `properties` names, on reads and searches alike."""
+    [contact] = api.crm.contacts.basic_api.get_page(limit=1, properties=["firstname"]).results
+    assert set(contact.properties) == {
+        "firstname",
+        "createdate",
+        "hs_object_id",
+        "lastmodifieddate",
+    }
+    found = api.crm.contacts.search_api.do_search(
+        {"filterGroups": [], "properties": ["email"], "limit": 1}
+    ).results[0]
+    assert set(found.properties) == {"email", "createdate", "hs_object_id", "lastmodifieddate"}
+    made = api.crm.companies.basic_api.create(CompanyCreate(properties={"name": "Initech"}))
+    company = api.crm.companies.basic_api.get_by_id(made.id, properties=["name"])
+    assert set(company.properties) == {"name", "createdate", "hs_object_id", "hs_lastmodifieddate"}
+
+
 def test_get_all_pages_to_the_end(api: Any, served: Any) -> None:
     everyone = api.crm.contacts.get_all(properties=["email", "lifecyclestage"])
     assert len(everyone) == served.box.store.count("contacts")
