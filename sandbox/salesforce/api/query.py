@@ -202,6 +202,10 @@ class QueryService:
         if compiled.count_only:
             total = count(self.ctx, compiled)
             return Reply(200, {"totalSize": total, "done": True, "records": []})
+        if compiled.aggregate is not None:
+            (counted,) = self.ctx.store.execute(compiled.aggregate_sql, compiled.params).fetchone()
+            row = {"attributes": {"type": "AggregateResult"}, compiled.aggregate: int(counted)}
+            return Reply(200, {"totalSize": 1, "done": True, "records": [row]})
         found = schema(compiled.sobject)
         assert found is not None
         cursor = Cursor(
@@ -257,7 +261,7 @@ class QueryService:
         compiled = compile_query(self.ctx, text, include_deleted=include_deleted)
         found = schema(compiled.sobject)
         assert found is not None
-        if compiled.count_only:
+        if compiled.count_only or compiled.aggregate is not None:
             raise SalesforceError(
                 400, "INVALIDJOB", "Aggregate queries are not supported by Bulk API 2.0"
             )

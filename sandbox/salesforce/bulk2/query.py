@@ -57,8 +57,8 @@ class QueryJobs:
         delimiter, line_ending = format_options(body)
         columns, rows = self.backend.query_pages(soql, include_deleted=operation == "queryAll")
         parsed = parse(soql)
-        if parsed.count_only or parsed.offset is not None:
-            what = "COUNT()" if parsed.count_only else "OFFSET"
+        if parsed.count_only or parsed.counted is not None or parsed.offset is not None:
+            what = "OFFSET" if parsed.offset is not None else "COUNT()"
             raise invalid_job(f"{what} is not supported in Bulk API 2.0 queries")
         now = timestamp(self.clock)
         job = QueryJob(

@@ -71,6 +71,9 @@ class CompiledQuery:
     # their own select list (cursor snapshots select rowids)
     limit: int | None
     offset: int | None
+    # COUNT(field): the AggregateResult's key (its alias, else expr0) and the one-row query
+    aggregate: str | None = None
+    aggregate_sql: str = ""
 
 
 def compile_soql(
@@ -175,6 +178,11 @@ class _Compiler:
         else:
             columns = ", ".join(_quote(name) for name in fields)
             sql = f"SELECT {columns} {tail_sql}"
+        aggregate, aggregate_sql = None, ""
+        if query.counted is not None:
+            aggregate = query.alias or "expr0"
+            counted = _quote(self.field(query.counted))
+            aggregate_sql = f"SELECT COUNT({counted}) FROM {table}{where}"  # noqa: S608
         return CompiledQuery(
             sobject=self.sobject,
             fields=fields,
@@ -185,6 +193,8 @@ class _Compiler:
             tail_sql=tail_sql,
             limit=query.limit,
             offset=query.offset,
+            aggregate=aggregate,
+            aggregate_sql=aggregate_sql,
         )
 
     def order_by(self) -> str:

@@ -84,3 +84,6 @@ class Query:
     limit: int | None
     offset: int | None
     offset_pos: int
+    # COUNT(field) [alias] with no GROUP BY: one AggregateResult row (fields stay empty)
+    counted: FieldRef | None = None
+    alias: str | None = None

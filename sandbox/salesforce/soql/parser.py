@@ -78,7 +78,8 @@ class Parser:
     # -- grammar ---------------------------------------------------------------------------------
     def query(self) -> Query:
         self.expect_kw("SELECT")
-        fields, count_only = self.select_list()
+        counted, alias = self.count_of_field()
+        fields, count_only = ((), False) if counted is not None else self.select_list()
         self.expect_kw("FROM")
         sobject_token = self.expect(Kind.IDENT)
         if self.tok.kind is Kind.DOT:
@@ -116,6 +117,8 @@ class Parser:
             limit=limit,
             offset=offset,
             offset_pos=offset_pos,
+            counted=counted,
+            alias=alias,
         )
 
     def refuse_clause(self) -> None:
@@ -129,6 +132,26 @@ class Parser:
             raise self.unexpected()
         self.advance()
         return int(token.text)
+
+    def count_of_field(self) -> tuple[FieldRef | None, str | None]:
+        """`COUNT(field) [alias]` alone in the select list: the field counted and the alias
+        (None: Salesforce names the column expr0). Anything else is the select list's."""
+        if not (
+            self.is_kw("COUNT")
+            and self.peek().kind is Kind.LPAREN
+            and self.peek(2).kind is Kind.IDENT
+            and self.peek(3).kind is Kind.RPAREN
+        ):
+            return None, None
+        self.i += 2
+        counted = self.field_ref()
+        self.expect(Kind.RPAREN)
+        alias = None
+        if self.tok.kind is Kind.IDENT and not self.is_kw("FROM"):
+            alias = self.advance().text
+        if self.tok.kind is Kind.COMMA:
+            raise unsupported(self.text, self.tok.pos, "Aggregate functions with other fields")
+        return counted, alias
 
     def select_list(self) -> tuple[tuple[FieldRef, ...], bool]:
         if self.is_kw("COUNT") and self.peek().kind is Kind.LPAREN:

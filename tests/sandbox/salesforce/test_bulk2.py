@@ -317,6 +317,10 @@ def test_malformed_soql_is_refused_at_creation(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as caught:
         list(sf.bulk2.Lead.query("SELECT Id FROM Lead OFFSET 5", wait=0.01))
     assert "OFFSET" in caught.value.content[0]["message"]
+    for aggregate in ("SELECT COUNT() FROM Lead", "SELECT COUNT(Id) FROM Lead"):
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            list(sf.bulk2.Lead.query(aggregate, wait=0.01))
+        assert caught.value.content[0]["errorCode"] == "INVALIDJOB", aggregate
 
 
 def test_upsert_creates_and_updates(sf: Salesforce, backend: SqliteBackend) -> None:

@@ -83,6 +83,26 @@ def test_count_query_and_malformed_query(sf: Salesforce) -> None:
     assert info.value.content[0]["errorCode"] == "INVALID_FIELD"
 
 
+def test_count_of_a_field_is_one_aggregate_result(sf: Salesforce) -> None:
+    """COUNT(field) without GROUP BY: one AggregateResult row, the count under expr0 (or the
+    alias), of the rows where the field is not null."""
+    every = sf.query("SELECT COUNT() FROM Lead")["totalSize"]
+    counted = sf.query("SELECT COUNT(Id) FROM Lead")
+    assert counted["totalSize"] == 1
+    assert counted["records"] == [{"attributes": {"type": "AggregateResult"}, "expr0": every}]
+    assert sf.Lead.create(_lead(FirstName="Una", Email=None))["success"]
+    emails = sf.query("SELECT COUNT(Email) n FROM Lead")["records"][0]["n"]
+    assert emails == sf.query("SELECT COUNT() FROM Lead WHERE Email != null")["totalSize"]
+    assert emails <= every  # the Lead just made has none
+    for bad, code in (
+        ("SELECT COUNT(Id), Email FROM Lead", "MALFORMED_QUERY"),
+        ("SELECT COUNT(Nope__c) FROM Lead", "INVALID_FIELD"),
+    ):
+        with pytest.raises(SalesforceMalformedRequest) as info:
+            sf.query(bad)
+        assert info.value.content[0]["errorCode"] == code, bad
+
+
 def test_upsert_creates_then_updates(sf: Salesforce) -> None:
     assert sf.Lead.upsert("Baton_Id__c/hs-1001", _lead(FirstName="Una")) == 201
     assert sf.Lead.upsert("Baton_Id__c/hs-1001", {"FirstName": "Dua"}) == 200
