@@ -1,7 +1,7 @@
 """Committing a unit of work: what its writes did, stored in the unit's one transaction.
 
 Links, snapshots (what each record now holds, as written or as read), decisions and notes,
-dead letters (a refused write kept with the vendor's own error), pending creates settled, and
+dead letters (a refused write kept with the vendor's own error), pending writes settled, and
 funnel transitions with the rejection reasons that explain them. Snapshots are stored only for
 what is known to be in the record: a write not sent keeps the record's old values (`_keeping`).
 """
@@ -237,11 +237,23 @@ class Committer:
         for key in gathered.inherited:  # what was last synced: kept whatever the writes did
             if key not in snapshots:
                 snapshots[key] = SnapshotWrite(key, gathered.snapshots[key])
+        # What a lost commit would have stored (its update landed): stored whatever this
+        # unit's writes did, for a person whose snapshots stay too (failed, stalled), or the
+        # echo of that update reads as an edit again once the pending rows are gone or replaced.
+        for key in gathered.landed:
+            if key not in snapshots:
+                snapshots[key] = SnapshotWrite(
+                    key, gathered.snapshots[key], source_modified_at=gathered.seen_at.get(key)
+                )
         transitions, explanations = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
         keep_addresses(tx, gathered.addresses)
         unstored = {pid for pid in failed if not unsent.get(pid)}  # kept every snapshot
-        emails += _edited_emails(identity, plans, unstored, snapshots, gathered.snapshots)
+        unstored -= {identity.person_of.get(key) for key in gathered.landed}  # stored: above
+        # An address a lost commit would have kept is new to the store too.
+        before = {**gathered.snapshots}
+        before.update((key, kept) for key, kept in gathered.landed.items() if kept is not None)
+        emails += _edited_emails(identity, plans, unstored, snapshots, before)
         if emails:
             set_emails(tx, emails)
         put_snapshots(tx, list(snapshots.values()), at=now)

@@ -64,6 +64,10 @@ class Gathered:
     pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
     assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending write kept
     updates_found: set[uuid.UUID] = field(default_factory=set)  # people with pending updates
+    # Records whose baseline a landed pending update gave (`Gatherer._landed`), with the
+    # snapshot it stands in for (None: none stored): the lost commit's, stored whatever this
+    # unit's writes do (`sync.commit`)
+    landed: dict[RecordKey, Values | None] = field(default_factory=dict)
     inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
     # People waiting for a twin in a recycle bin (`twins_in_bins`)
     binned: set[uuid.UUID] = field(default_factory=set)
@@ -365,9 +369,12 @@ class Gatherer:
                 stored[source.key] = (source.values, source.modified_at)
                 assumed.add(source.key)
         unsettled = pending_updates(conn, touched)
+        landed: dict[RecordKey, Values | None] = {}
         for pid, sent in unsettled.items():
             for update in self._landed(pid, sent, identity, values):
                 key = update.baseline.key
+                synced = stored.get(key) if key not in assumed else None
+                landed[key] = synced[0] if synced is not None else None
                 stored[key] = (update.baseline.values, update.baseline.modified_at)
                 assumed.add(key)
                 if update.written is not None:
@@ -439,6 +446,7 @@ class Gatherer:
             unreadable=unreadable,
             pending={(c.person_id, c.system) for c in pending},
             updates_found=set(unsettled),
+            landed=landed,
             assumed=assumed,
             inherited=baselines,
             binned=binned,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.records import RecordPatch, WriteOutcome
+from connectors.records import RecordKey, RecordPatch, System, WriteOutcome
 from sync.engine import SyncEngine
 from sync.queries.why import why
 from tests.unit.sync.conftest import World
@@ -209,3 +209,110 @@ def test_a_unit_that_commits_leaves_no_pending_update(world: World) -> None:
     assert report.writes >= 1
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP Sales"
     assert _pending(world) == 0
+
+
+def _edited_in_flight_then_lost(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SyncEngine, str, str]:
+    """A title carried to the contact, the Lead retitled "CRO" while it was in flight, and
+    the commit lost: the edit is the Lead's, the newer modification the contact's echo."""
+    engine, hs_id, lead_id = _crash_after_carrying_a_title(world, monkeypatch, edit_to="CRO")
+    assert world.sf.get("Lead", lead_id)["Title"] == "CRO"
+    world.clock.advance(10)
+    return engine, hs_id, lead_id
+
+
+def test_a_lost_update_found_while_the_other_record_is_out_of_reach_waits_with_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit that finds the lost update cannot read the Lead (the person waits: its
+    snapshots keep their values), so what the lost commit would have stored is stored then:
+    once the Lead is back, its edit is still the change, not the contact's echo."""
+    engine, hs_id, lead_id = _edited_in_flight_then_lost(world, monkeypatch)
+    read_by_ids = world.sf.read_by_ids
+
+    def out_of_reach(obj: str, ids: Sequence[str]) -> list[Any]:
+        return [r for r in read_by_ids(obj, ids) if r.key.id != lead_id]
+
+    monkeypatch.setattr(world.sf, "read_by_ids", out_of_reach)
+    engine.sync_keys([RecordKey(System.HUBSPOT, "contacts", hs_id)], trigger="webhook")
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP Sales"  # waiting
+    monkeypatch.setattr(world.sf, "read_by_ids", read_by_ids)
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "CRO"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "CRO"
+    settle(world, engine)
+
+
+def test_a_lost_update_found_by_a_unit_whose_own_write_is_refused_stays_baton_s(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit that finds the lost update carries the in-flight edit, and HubSpot refuses
+    it: the person's fields keep their snapshots, which must be the lost commit's, or the
+    retry takes the echo for the newer edit."""
+    engine, hs_id, lead_id = _edited_in_flight_then_lost(world, monkeypatch)
+    world.hs.rules.append(
+        lambda obj, fields: ("INVALID_TITLE", "no") if fields.get("jobtitle") == "CRO" else None
+    )
+    report = engine.poll()
+    assert report.dead_letters == 1
+    assert _pending(world) == 0
+    world.hs.rules.clear()
+    world.clock.advance(10)
+
+    engine.retry_dead_letters()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "CRO"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "CRO"
+
+
+def test_a_lost_update_found_by_a_unit_whose_own_write_is_to_retry_stays_baton_s(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, answered "retry later" (and not applied): the new write's pending rows
+    replace the lost one's, so its snapshots must be stored by then."""
+    engine, hs_id, lead_id = _edited_in_flight_then_lost(world, monkeypatch)
+    world.hs.retry_next = 1
+    report = engine.poll()
+    assert report.retry_later == 1
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP Sales"
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "CRO"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "CRO"
+    assert _pending(world) == 0
+
+
+@pytest.mark.parametrize("retried", [False, True])
+def test_an_address_a_lost_update_carried_is_the_person_s_once_found(
+    world: World, monkeypatch: pytest.MonkeyPatch, retried: bool
+) -> None:
+    """The lost commit would have kept the person's new address (matching by email finds
+    people by it): the unit taking its write as Baton's own keeps it instead, also when its
+    own write (the Lead's retitle, made while the lost one was in flight) is to retry."""
+    hs_id, lead_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.clock.advance(10)
+    world.sf.put("Lead", {"Email": "ann.lee@example.com"}, id=lead_id)
+    world.clock.advance(10)
+    if retried:
+        _sales_retitles_while_the_write_is_in_flight(world, monkeypatch, lead_id, "CRO")
+    _lose_first_update_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    assert world.hs.get("contacts", hs_id)["email"] == "ann.lee@example.com"
+    world.clock.advance(10)
+    world.hs.retry_next = int(retried)
+
+    report = engine.poll()
+
+    assert report.retry_later == int(retried)
+    assert _pending(world) == int(retried)
+    emails = world.read().exec_driver_sql("select email_normalized from people").scalars().all()
+    assert emails == ["ann.lee@example.com"]
