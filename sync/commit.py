@@ -100,6 +100,9 @@ class Committer:
         # unread record's snapshot says to plan it in full); only their marks move, so reading
         # the side again costs nothing.
         stalled = gathered.stalled
+        # People whose lost commit this one stands in for (`Gatherer._landed`): what it would
+        # have stored is stored here (below), whatever this unit's writes do.
+        found = {identity.person_of.get(key) for key in gathered.landed}
         snapshots: dict[RecordKey, SnapshotWrite] = {}
         emails: list[tuple[uuid.UUID, str | None]] = []  # people's addresses to keep current
         letters: list[NewDeadLetter] = []
@@ -202,7 +205,7 @@ class Committer:
                 kept = unsent.get(plan.person_id)
                 if not kept or plan.person_id in stalled:  # every snapshot stays as it was
                     continue
-            news = bool(plan.writes)
+            news = bool(plan.writes) or plan.person_id in found  # a lost commit's writes too
             for key, (values, modified) in plan.seen.items():
                 known = gathered.snapshots.get(key)
                 if kept:
@@ -249,7 +252,7 @@ class Committer:
         identity.persist(tx, at=now)
         keep_addresses(tx, gathered.addresses)
         unstored = {pid for pid in failed if not unsent.get(pid)}  # kept every snapshot
-        unstored -= {identity.person_of.get(key) for key in gathered.landed}  # stored: above
+        unstored -= found  # their lost commit's snapshots are stored
         # An address a lost commit would have kept is new to the store too.
         before = {**gathered.snapshots}
         before.update((key, kept) for key, kept in gathered.landed.items() if kept is not None)

@@ -316,3 +316,28 @@ def test_an_address_a_lost_update_carried_is_the_person_s_once_found(
     assert _pending(world) == int(retried)
     emails = world.read().exec_driver_sql("select email_normalized from people").scalars().all()
     assert emails == ["ann.lee@example.com"]
+
+
+def test_a_funnel_move_a_lost_update_carried_is_recorded_once_found(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lost commit would have recorded the person's entry into SAL (the funnel history
+    learns from records saying something new): the unit taking its write as Baton's own
+    records it, though the records now say what their baselines do."""
+    _, lead_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.clock.advance(10)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=lead_id)
+    world.clock.advance(10)
+    _lose_first_update_commit(engine, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    assert _pending(world) == 1
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert _pending(world) == 0
+    stages = world.read().exec_driver_sql("select stage from funnel_transitions").scalars()
+    assert "sal" in set(stages)
