@@ -8,7 +8,8 @@ in ONE transaction. A crash before that commit replays the unit: reads are repea
 are upserts on the cross-system id (or email) and person ids are deterministic, so nothing is
 duplicated and the echo of a write already made plans nothing; a create is also kept as pending
 until a commit settles it (`sync.store.pending`), so the record it made is found and planned
-against, never overwritten with the source's old values. No state survives between calls, so
+against, never overwritten with the source's old values, and so is an update, so its echo is
+Baton's own, not an edit newer than one made meanwhile. No state survives between calls, so
 units can later run on several workers (webhooks and retries feed them through
 `SyncEngine.sync_keys`).
 
