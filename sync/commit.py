@@ -243,11 +243,8 @@ class Committer:
         # What a lost commit would have stored (its update landed): stored whatever this
         # unit's writes did, for a person whose snapshots stay too (failed, stalled), or the
         # echo of that update reads as an edit again once the pending rows are gone or replaced.
-        for key in gathered.landed:
-            if key not in snapshots:
-                snapshots[key] = SnapshotWrite(
-                    key, gathered.snapshots[key], source_modified_at=gathered.seen_at.get(key)
-                )
+        for landed in landed_snapshots(gathered):
+            snapshots.setdefault(landed.key, landed)
         transitions, explanations = self._transitions(tx, learning, now)
         identity.persist(tx, at=now)
         keep_addresses(tx, gathered.addresses)
@@ -391,6 +388,32 @@ def _said(plan: PersonPlan, rejection: str | None) -> bool:
         and not side.snapshot.get(OUTCOME_REASON)
         for side in plan.funnel.sides
     )
+
+
+def landed_snapshots(gathered: Gathered) -> list[SnapshotWrite]:
+    """The snapshots the lost commits of updates found landed (`Gatherer._landed`) would have
+    stored."""
+    return [
+        SnapshotWrite(key, gathered.snapshots[key], source_modified_at=gathered.seen_at.get(key))
+        for key in gathered.landed
+    ]
+
+
+def keep_landed(
+    tx: Connection, gathered: Gathered, plans: Sequence[PersonPlan], *, at: datetime
+) -> None:
+    """Store now what the lost commits of updates found landed would have stored (snapshots,
+    the addresses they carried): the unit that found them keeps them before sending its own
+    writes, whose pending rows replace theirs, so a second crash loses neither."""
+    landed = landed_snapshots(gathered)
+    if not landed:
+        return
+    before = {key: kept for key, kept in gathered.landed.items() if kept is not None}
+    stored = {snapshot.key: snapshot for snapshot in landed}
+    emails = _edited_emails(gathered.identity, plans, (), stored, before)
+    put_snapshots(tx, landed, at=at)
+    if emails:
+        set_emails(tx, emails)
 
 
 def _edited_emails(

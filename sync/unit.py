@@ -34,7 +34,7 @@ from connectors.protocol import Connector
 from connectors.records import FieldValue, RecordKey, SourceRecord, System
 from mappings.apply import PERSON_OBJECTS, Mapper
 from sync import collector, deletes
-from sync.commit import POSITION, Committer, handoff_notes, letter_key
+from sync.commit import POSITION, Committer, handoff_notes, keep_landed, letter_key
 from sync.execute import Result, send
 from sync.gather import Gathered, Gatherer, as_planned, twins_in_bins
 from sync.identity import Identity, IdentityRaced
@@ -391,7 +391,8 @@ class Worker:
         """Keep the writes about to be sent, committed before sending (`sync.store.pending`):
         each create with the record it was made from as read (before this unit's own write to
         it: a replay then sees that write's echo, not an edit), and each updated person's
-        records as this unit's commit would store them."""
+        records as this unit's commit would store them; what the lost commits of updates this
+        unit found landed would have stored is stored first (`keep_landed`)."""
         creates: list[PendingCreate] = []
         updated: dict[uuid.UUID, list[Write]] = {}
         for pid, w in writes:
@@ -420,6 +421,7 @@ class Worker:
         ]
         if creates or updates:
             with self.db.begin() as tx:
+                keep_landed(tx, gathered, plans, at=now)
                 hold_creates(tx, creates, at=now)
                 hold_updates(tx, updates, at=now)
 

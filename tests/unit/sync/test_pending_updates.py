@@ -341,3 +341,28 @@ def test_a_funnel_move_a_lost_update_carried_is_recorded_once_found(
     assert _pending(world) == 0
     stages = world.read().exec_driver_sql("select stage from funnel_transitions").scalars()
     assert "sal" in set(stages)
+
+
+def test_a_lost_update_found_by_a_unit_killed_while_sending_its_own_stays_baton_s(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two crashes in a row: the unit that finds the lost update is killed while sending the
+    Lead's edit. Its own pending rows replace the lost update's, so what that update's commit
+    would have stored is stored before they are sent, or the next unit finds neither."""
+    engine, hs_id, lead_id = _edited_in_flight_then_lost(world, monkeypatch)
+    write = world.hs.write
+
+    def killed(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
+        raise RuntimeError("killed while sending")
+
+    monkeypatch.setattr(world.hs, "write", killed)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    monkeypatch.setattr(world.hs, "write", write)
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "CRO"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "CRO"
+    assert _pending(world) == 0
