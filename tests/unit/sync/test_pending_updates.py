@@ -58,15 +58,30 @@ def _sales_retitles_while_the_write_is_in_flight(
     monkeypatch.setattr(world.hs, "write", edit_then_write)
 
 
-def _crash_after_carrying_a_title(
-    world: World, monkeypatch: pytest.MonkeyPatch, *, edit_to: str | None
-) -> tuple[SyncEngine, str, str]:
+def _lead_retitled_after_a_sync(world: World) -> tuple[SyncEngine, str, str]:
+    """A synced pair whose Lead sales has just retitled "VP Sales": the next poll carries it."""
     hs_id, lead_id = pair(world)
     engine = world.engine()
     settle(world, engine)
     world.clock.advance(10)
     world.sf.put("Lead", {"Title": "VP Sales"}, id=lead_id)
     world.clock.advance(10)
+    return engine, hs_id, lead_id
+
+
+def _killed_while_sending_to_hubspot(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies while sending HubSpot writes: none lands, and the unit stops there."""
+
+    def killed(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
+        raise RuntimeError("killed while sending")
+
+    monkeypatch.setattr(world.hs, "write", killed)
+
+
+def _crash_after_carrying_a_title(
+    world: World, monkeypatch: pytest.MonkeyPatch, *, edit_to: str | None
+) -> tuple[SyncEngine, str, str]:
+    engine, hs_id, lead_id = _lead_retitled_after_a_sync(world)
     if edit_to is not None:
         _sales_retitles_while_the_write_is_in_flight(world, monkeypatch, lead_id, edit_to)
     _lose_first_update_commit(engine, monkeypatch)
@@ -112,18 +127,9 @@ def test_an_update_that_never_went_out_is_sent_again(
 ) -> None:
     """Killed while sending: the rows are kept, but the contact does not hold what they say,
     so the old snapshots stand and the title is carried again."""
-    hs_id, lead_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    world.clock.advance(10)
-    world.sf.put("Lead", {"Title": "VP Sales"}, id=lead_id)
-    world.clock.advance(10)
+    engine, hs_id, lead_id = _lead_retitled_after_a_sync(world)
     write = world.hs.write
-
-    def killed(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
-        raise RuntimeError("killed while sending")
-
-    monkeypatch.setattr(world.hs, "write", killed)
+    _killed_while_sending_to_hubspot(world, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.poll()
     assert _pending(world) == 1
@@ -160,12 +166,7 @@ def test_an_update_answered_retry_later_stays_pending_until_a_commit_settles_it(
 ) -> None:
     """A read timeout after the request went out: the update may have landed (here it did),
     so its rows outlive the unit, and the next sync takes the echo for Baton's own."""
-    hs_id, lead_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    world.clock.advance(10)
-    world.sf.put("Lead", {"Title": "VP Sales"}, id=lead_id)
-    world.clock.advance(10)
+    engine, hs_id, lead_id = _lead_retitled_after_a_sync(world)
     _sales_retitles_while_the_write_is_in_flight(world, monkeypatch, lead_id, "CRO")
     write = world.hs.write
     lost: list[bool] = []
@@ -197,12 +198,7 @@ def test_an_update_answered_retry_later_stays_pending_until_a_commit_settles_it(
 
 
 def test_a_unit_that_commits_leaves_no_pending_update(world: World) -> None:
-    hs_id, lead_id = pair(world)
-    engine = world.engine()
-    settle(world, engine)
-    world.clock.advance(10)
-    world.sf.put("Lead", {"Title": "VP Sales"}, id=lead_id)
-    world.clock.advance(10)
+    engine, hs_id, _ = _lead_retitled_after_a_sync(world)
 
     report = engine.poll()
 
@@ -351,11 +347,7 @@ def test_a_lost_update_found_by_a_unit_killed_while_sending_its_own_stays_baton_
     would have stored is stored before they are sent, or the next unit finds neither."""
     engine, hs_id, lead_id = _edited_in_flight_then_lost(world, monkeypatch)
     write = world.hs.write
-
-    def killed(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
-        raise RuntimeError("killed while sending")
-
-    monkeypatch.setattr(world.hs, "write", killed)
+    _killed_while_sending_to_hubspot(world, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.poll()
     monkeypatch.setattr(world.hs, "write", write)
