@@ -40,6 +40,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from baton.cli.common import (
     EnvFileOption,
+    baton_command,
     fail,
     hint,
     settings_or_exit,
@@ -191,7 +192,8 @@ def moves_line(stage_moves: Counter[str], *, limit: int = 8) -> str:
     if not moves:
         return "Funnel moves: none"
     shown = ", ".join(f"{move} {n}" for move, n in moves[:limit])
-    more = f" (+{len(moves) - limit} more kinds)" if len(moves) > limit else ""
+    left = len(moves) - limit
+    more = f" (+{left} more kind{'' if left == 1 else 's'})" if left > 0 else ""
     return f"Funnel moves: {shown}{more}"
 
 
@@ -482,6 +484,7 @@ def backfill(
             stop=stop,
             restart=restart,
             env_file=env_file,
+            command=baton_command(),
         )
         if unprepared:
             console.print(unprepared_line(unprepared), highlight=False)

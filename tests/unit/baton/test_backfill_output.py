@@ -127,6 +127,14 @@ def test_a_stop_ends_the_backfill_at_the_next_page_boundary() -> None:
     assert engine.committed == 2
 
 
+def test_moves_line_counts_the_kinds_left_out_in_good_english() -> None:
+    nine = Counter({f"mql->s{n}": 10 - n for n in range(9)})
+    assert moves_line(nine).endswith("mql->s7 3 (+1 more kind)")
+    assert moves_line(Counter({f"mql->s{n}": 20 - n for n in range(10)})).endswith(
+        "(+2 more kinds)"
+    )
+
+
 def test_moves_line_without_moves() -> None:
     assert moves_line(Counter({"mql->mql": 2})) == "Funnel moves: none"
 

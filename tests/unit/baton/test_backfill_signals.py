@@ -183,3 +183,34 @@ def test_a_second_ctrl_c_that_stops_at_once_still_ends_with_one_line(
     assert err.startswith("baton backfill: stopped at once; what its committed pages did is kept")
     assert "run it again to finish" in err
     assert runtime.closed
+
+
+def test_a_finished_backfills_hints_name_the_cli_as_this_shell_types_it(
+    handlers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without an activated venv (`make demo` activates none) a bare 'baton errors list' is
+    not found: the closing hints name the CLI as its stop lines and every other command's do."""
+    from uuid import uuid4
+
+    from sync.report import CycleReport
+
+    def finished(**_kwargs: object) -> CycleReport:
+        return CycleReport(dead_letters=1, ambiguous=1, ambiguous_people={uuid4()})
+
+    runtime = Runtime()
+    runtime.engine = SimpleNamespace(backfill=finished)
+    monkeypatch.setattr(backfill_cli, "baton_command", lambda: ".venv/bin/baton")
+    monkeypatch.setattr(backfill_cli, "settings_or_exit", lambda _env_file: None)
+    monkeypatch.setattr(backfill_cli, "start_runtime", lambda _settings, **_: runtime)
+    monkeypatch.setattr(backfill_cli, "_keep_budgets", lambda _runtime: None)
+
+    backfill_cli.backfill()
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert "'.venv/bin/baton errors list'" in out
+    assert "'.venv/bin/baton errors retry --all'" in out
+    assert "'.venv/bin/baton status --ambiguous'" in out
+    assert "'.venv/bin/baton why EMAIL'" in out
+    assert runtime.closed
