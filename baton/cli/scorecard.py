@@ -182,8 +182,14 @@ def render(card: Scorecard, console: Console) -> None:
         buckets.add_row(name, str(count), _rate(count / lead.mqls if lead.mqls else None))
     console.print(buckets)
     if lead.breaches:
+        cut = (
+            f"; the first {SHOWN_BREACHES} shown, --json lists all"
+            if len(lead.breaches) > SHOWN_BREACHES
+            else ""
+        )
         breaches = Table(
-            title=f"SLA breaches ({len(lead.breaches)}, most overdue first)", title_justify="left"
+            title=f"SLA breaches ({len(lead.breaches)}, most overdue first{cut})",
+            title_justify="left",
         )
         for column in ("email", "MQL at", "touched at", "over SLA by"):
             breaches.add_column(column)

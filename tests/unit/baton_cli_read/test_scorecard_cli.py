@@ -120,6 +120,18 @@ def test_scorecard_tables_end_with_the_definitions(runner: CliRunner, funnel: No
     assert re.search(r"\bpassed\b.*\bconverted\b", header)  # the cohort, skippers included
 
 
+def test_a_long_breach_list_says_how_much_of_it_the_table_shows(
+    runner: CliRunner, funnel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`baton status` sends the reader here for the overdue MQLs: a table cut short says so,
+    and where the rest are."""
+    monkeypatch.setattr("baton.cli.scorecard.SHOWN_BREACHES", 1)
+    out = " ".join(runner.invoke(app, ARGS).stdout.split())
+    assert "SLA breaches (2, most overdue first; the first 1 shown, --json lists all)" in out
+    assert "cy@example.com" in out
+    assert "bo@example.com" not in out
+
+
 def test_sla_hours_option_overrides_the_setting(
     runner: CliRunner, funnel: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
