@@ -112,7 +112,7 @@ def _render_story(
     """One person's story; `former`: the address asked for, which the person no longer has."""
     console.print(
         f"[bold]{escape(story.email or '(no email)')}[/] person {story.person_id} "
-        f"(known since {utc(story.created_at)})"
+        f"(their Baton_Id__c and baton_id; known since {utc(story.created_at)})"
     )
     if former is not None:
         console.print(

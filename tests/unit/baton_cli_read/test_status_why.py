@@ -173,7 +173,11 @@ def test_why_tells_the_story(runner: CliRunner, ann: uuid.UUID) -> None:
     result = runner.invoke(app, ["why", "Ann@Example.com"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert f"ann@example.com person {ann} (known since 2026-03-01 08:00:00 UTC)" in out
+    # the id a user gives a record to link it (`baton status --ambiguous` sends them here)
+    assert (
+        f"ann@example.com person {ann} (their Baton_Id__c and baton_id; known since "
+        "2026-03-01 08:00:00 UTC)"
+    ) in " ".join(out.split())
     assert "salesforce:Contact:003A (was salesforce:Lead:00Q1); reason conversion" in out
     assert "Funnel, first entered: mql 2026-03-02 09:00:00 UTC" in out
     headers = [line for line in out.splitlines() if line.startswith("┃")]
