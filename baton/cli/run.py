@@ -81,8 +81,8 @@ def run(
     Baton's HubSpot properties are created in the first cycle, tried again each cycle until
     done: only bad settings stop start-up. SIGTERM ends a poll at the page in hand (what it
     read is committed; its run is recorded as interrupted), finishes a webhook batch in hand,
-    then exits 0. `--once` stopped so exits 143 (130 for Ctrl-C), as `baton backfill` does:
-    its cycle did not complete.
+    then exits 0. With `--once` it exits 0 when its cycle completed, 1 when it failed, and
+    143 (130 for Ctrl-C) when a signal stopped it first, as `baton backfill` does.
     """
     daemon: Daemon | None = None
     stopped_by: list[int] = []
