@@ -2,15 +2,16 @@
 
 A person is in it once the decision log holds an `identity` note with rule `ambiguous:<system>`
 about them (`sync.identity`): two records of one system with one email, a cross-system id
-claimed by two records, a record whose email is that of a person who has one there already.
+claimed by two records, a record whose email is that of a person who has one there already;
+and until every record refused them has become theirs (`_open`).
 Each person comes with their email, their current records, and every record the engine
 refused them (`system:object:id`) with why, as last logged, and whose record it is now (a user
 who settled it by giving the record the person's cross-system id sees it linked). The newest
 first, so what the last polls met comes first; `limit` bounds it.
 
-Two counts, two units: `total` counts people (as `baton status` does), `records` the distinct
-records their notes name (as `baton demo`'s summary does): a pair of twins is one person and
-two records.
+Two counts, two units: `total` counts those people (as `baton status` does), `records` the
+distinct records their notes name (as `baton demo`'s summary does): a pair of twins is one
+person and two records.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, select
 
 from connectors.records import RecordKey, System
 from sync.store._sql import Db, chunked, connection
-from sync.store.decisions import records_named
 from sync.store.links import Link, active_keys_for, find_links
 from sync.store.schema import Decision as DecisionRow
 from sync.store.schema import Person
@@ -68,72 +68,92 @@ def _ambiguous() -> Any:
 
 
 def count_people(db: Db) -> int:
-    """People with an ambiguous identity logged (they stay so until someone resolves it)."""
-    query = select(func.count(func.distinct(DecisionRow.person_id))).where(_ambiguous())
-    return int(connection(db).execute(query).scalar_one())
+    """People left unlinked by an ambiguous match, and not settled since (`_open`)."""
+    conn = connection(db)
+    return len(_open(conn, _notes(conn))[0])
+
+
+def count_records(db: Db) -> int:
+    """Distinct records the notes of those people name."""
+    conn = connection(db)
+    return len({key for by_key in _open(conn, _notes(conn))[0].values() for key in by_key})
 
 
 def ambiguous(db: Db, *, limit: int = 50) -> AmbiguousList:
     """The `limit` people most recently noted ambiguous, with their candidate records."""
     conn = connection(db)
-    latest = func.max(DecisionRow.decided_at).label("latest")
-    newest = conn.execute(
-        select(DecisionRow.person_id, latest)
-        .where(_ambiguous())
-        .group_by(DecisionRow.person_id)
-        .order_by(latest.desc(), DecisionRow.person_id)
-        .limit(limit)
-    ).all()
+    waiting, links = _open(conn, _notes(conn))
+    latest = {pid: max(at for _, at in by_key.values()) for pid, by_key in waiting.items()}
+    newest = sorted(latest.items(), key=lambda item: (item[1], str(item[0])), reverse=True)
+    newest = newest[:limit]
     chosen = [person_id for person_id, _ in newest]
-    notes: dict[uuid.UUID, dict[RecordKey, tuple[str, datetime]]] = {p: {} for p in chosen}
     emails: dict[uuid.UUID, str | None] = {}
     for chunk in chunked(chosen):
-        rows = conn.execute(
-            select(
-                DecisionRow.person_id,
-                DecisionRow.decided_at,
-                DecisionRow.hubspot_old,
-                DecisionRow.hubspot_new,
-                DecisionRow.salesforce_old,
-                DecisionRow.salesforce_new,
-            )
-            .where(_ambiguous(), DecisionRow.person_id.in_(chunk))
-            .order_by(DecisionRow.decided_at, DecisionRow.id)
-        )
-        for person_id, at, hubspot_old, hubspot_new, salesforce_old, salesforce_new in rows:
-            noted = _record_and_why(hubspot_old, hubspot_new, salesforce_old, salesforce_new)
-            if noted is not None:
-                notes[person_id][noted[0]] = (noted[1], at)  # the latest words win
         emails.update(
             conn.execute(
                 select(Person.baton_id, Person.email_normalized).where(Person.baton_id.in_(chunk))
             ).all()
         )
     current = active_keys_for(conn, chosen) if chosen else {}
-    named = {key for by_key in notes.values() for key in by_key}
-    links = find_links(conn, named) if named else {}
     people = []
     for person_id, noted_at in newest:
         candidates = [
             Candidate(key, why, at, _owner(links.get(key)))
-            for key, (why, at) in notes[person_id].items()
+            for key, (why, at) in waiting[person_id].items()
         ]
         candidates.sort(key=lambda c: (c.noted_at, str(c.key)), reverse=True)
         records = tuple(sorted(current.get(person_id, {}).values(), key=str))
         people.append(
             AmbiguousPerson(person_id, emails.get(person_id), noted_at, records, tuple(candidates))
         )
-    return AmbiguousList(count_people(conn), count_records(conn), tuple(people))
+    total = len(waiting)
+    named = len({key for by_key in waiting.values() for key in by_key})
+    return AmbiguousList(total, named, tuple(people))
+
+
+_Notes = dict[uuid.UUID, dict[RecordKey, tuple[str, datetime]]]
+
+
+def _notes(conn: Connection) -> _Notes:
+    """Every ambiguous note, by person and the record it refused them (the latest words win).
+    They are few (one per change of what was met, `unrepeated`): read whole."""
+    notes: _Notes = {}
+    rows = conn.execute(
+        select(
+            DecisionRow.person_id,
+            DecisionRow.decided_at,
+            DecisionRow.hubspot_old,
+            DecisionRow.hubspot_new,
+            DecisionRow.salesforce_old,
+            DecisionRow.salesforce_new,
+        )
+        .where(_ambiguous())
+        .order_by(DecisionRow.decided_at, DecisionRow.id)
+    )
+    for person_id, at, hubspot_old, hubspot_new, salesforce_old, salesforce_new in rows:
+        by_key = notes.setdefault(person_id, {})
+        noted = _record_and_why(hubspot_old, hubspot_new, salesforce_old, salesforce_new)
+        if noted is not None:
+            by_key[noted[0]] = (noted[1], at)
+    return notes
+
+
+def _open(conn: Connection, notes: _Notes) -> tuple[_Notes, dict[RecordKey, Link]]:
+    """The people some record refused them is still not theirs, and the links of the records
+    named. One whose every refused record has since become theirs is settled: a user gave it
+    their id, or a webhook met a converted Lead's Contact before the conversion linked it."""
+    named = {key for by_key in notes.values() for key in by_key}
+    links = find_links(conn, named) if named else {}
+    waiting = {
+        pid: by_key
+        for pid, by_key in notes.items()
+        if any(_owner(links.get(key)) != pid for key in by_key)
+    }
+    return waiting, links
 
 
 def _owner(link_: Link | None) -> uuid.UUID | None:
     return link_.person_id if link_ is not None and link_.active else None
-
-
-def count_records(db: Db) -> int:
-    """Distinct records the ambiguous notes name, whoever they were logged against."""
-    rules = [f"{AMBIGUOUS_RULE_PREFIX}{system}" for system in System]
-    return len(records_named(db, IDENTITY_FIELD, rules))
 
 
 def _record_and_why(

@@ -258,17 +258,6 @@ def people_with_value(db: Db, field: str, value: FieldValue) -> list[uuid.UUID]:
     return list(dict.fromkeys(rows.scalars()))
 
 
-def records_named(db: Db, field: str, rules: Sequence[str]) -> set[str]:
-    """The records ("system:object:id") that notes of this field and these rules name in
-    their "old" columns (e.g. every record ever found ambiguous), each once."""
-    rows = connection(db).execute(
-        select(DecisionRow.hubspot_old, DecisionRow.salesforce_old).where(
-            DecisionRow.field == field, DecisionRow.rule.in_(rules)
-        )
-    )
-    return {str(named) for row in rows for named in row if named is not None}
-
-
 def people_with_rule(
     db: Db, person_ids: Iterable[uuid.UUID], field: str, rule: str
 ) -> set[uuid.UUID]:

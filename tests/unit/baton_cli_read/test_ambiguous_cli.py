@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from baton.cli import app
 from connectors.records import RecordKey, System
 from sync.store.decisions import Decision, note_about, record_decisions
-from sync.store.links import LinkReason, link
+from sync.store.links import LinkReason, link, relink
 from sync.store.people import add_person
 
 from .conftest import at
@@ -86,6 +86,23 @@ def test_the_worklist_names_each_person_and_the_records_to_fix(
     assert all("not linked" in lines[n] and TWINS in lines[n + 1] for n in records[1:])
     assert "Showing" not in out  # all of them shown
     assert "'baton why EMAIL' shows that id, their records and story" in out
+
+
+def test_a_person_whose_refused_records_all_became_theirs_is_settled(
+    runner: CliRunner, store: Engine, people: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    """Bob's second Lead became his (a webhook met a converted Lead's Contact before the
+    conversion linked it; or a user gave the record his id): nothing is left to fix for him,
+    while Ann's twins are still no one's."""
+    _, bob = people
+    with store.begin() as conn:
+        relink(conn, bob, BOB_AGAIN, LinkReason.CONVERSION)
+    result = runner.invoke(app, ["status", "--ambiguous"])
+    assert result.exit_code == 0, result.output
+    assert "1 people left unlinked, not guessed (2 records)" in result.stdout
+    assert "bob@example.com" not in result.stdout
+    status = runner.invoke(app, ["status"])
+    assert "Ambiguous matches: 1 people left unlinked" in status.stdout
 
 
 def test_the_worklist_is_bounded(runner: CliRunner, people: tuple[uuid.UUID, uuid.UUID]) -> None:

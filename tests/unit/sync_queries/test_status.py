@@ -98,9 +98,31 @@ def test_everything_status_reports(store: Engine) -> None:
         record_decisions(
             conn,
             [
-                Decision(first, "identity", "ambiguous:salesforce", "poll", NOW),
-                Decision(first, "identity", "ambiguous:hubspot", "poll", NOW),
-                Decision(second, "identity", "ambiguous:salesforce", "poll", NOW),
+                # the records each note refused them (none of them theirs since)
+                Decision(
+                    first,
+                    "identity",
+                    "ambiguous:salesforce",
+                    "poll",
+                    NOW,
+                    salesforce_old="salesforce:Lead:00Q9",
+                ),
+                Decision(
+                    first,
+                    "identity",
+                    "ambiguous:hubspot",
+                    "poll",
+                    NOW,
+                    hubspot_old="hubspot:contacts:9",
+                ),
+                Decision(
+                    second,
+                    "identity",
+                    "ambiguous:salesforce",
+                    "poll",
+                    NOW,
+                    salesforce_old="salesforce:Lead:00Q8",
+                ),
                 Decision(second, "identity", "email", "poll", NOW),
                 Decision(second, "job_title", "ambiguous:x", "poll", NOW),
             ],
