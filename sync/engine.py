@@ -467,7 +467,7 @@ class SyncEngine:
                 letters_repo.close_retried(tx, letters)
             return report
 
-        return self._run(RunKind.ONCE, False, body)
+        return self._run(RunKind.RETRY, False, body)
 
     # -- runs --------------------------------------------------------------------------------------
 

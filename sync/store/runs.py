@@ -31,9 +31,10 @@ STALE_AFTER = timedelta(minutes=10)
 
 
 class RunKind(StrEnum):
-    DAEMON = "daemon"
+    DAEMON = "daemon"  # a poll (the daemon's, or `baton run --once`)
     BACKFILL = "backfill"
-    ONCE = "once"
+    RETRY = "retry"  # `baton errors retry`
+    ONCE = "once"  # what earlier builds recorded a retry as: read, never written
     RECONCILE = "reconcile"
 
 

@@ -15,7 +15,7 @@ from connectors.records import FieldValue, RecordKey, System
 from sync.store.dead_letters import DeadLetterStatus, list_dead_letters
 from sync.store.decisions import decisions_for
 from sync.store.links import LinkReason, find_link, history
-from sync.store.runs import recent_runs
+from sync.store.runs import RunKind, get_run, recent_runs
 from sync.store.schema import Person as PersonRow
 from sync.store.transitions import first_entries, recorded_stages
 from tests.unit.sync.conftest import World, lose_first_create_commit
@@ -676,9 +676,14 @@ def test_a_retry_sends_the_refused_payload_again_once_the_system_accepts_it(
     engine.poll()
     assert len(list_dead_letters(world.read())) == 1
     world.sf.rules.remove(junk_phone_rule)
-    assert engine.retry_dead_letters().dead_letters == 0
+    retried = engine.retry_dead_letters()
+    assert retried.dead_letters == 0
     assert world.sf.get("Lead", sf_id)["Phone"] == "n/a"
     assert list_dead_letters(world.read()) == []
+    assert retried.run_id is not None  # `baton status` lists it as what it was
+    run = get_run(world.read(), retried.run_id)
+    assert run is not None
+    assert run.kind is RunKind.RETRY
 
 
 def test_retryable_refusal_keeps_the_checkpoint_and_is_written_next_cycle(world: World) -> None:
