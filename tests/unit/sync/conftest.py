@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
+from connectors.records import RecordPatch, WriteOutcome
 from mappings.apply import Mapper
 from mappings.loader import load_default
 from sync.engine import SyncEngine, SyncPolicy
@@ -111,3 +112,27 @@ def lose_first_create_commit(
         real(tx, gathered, plans, sent, *args, **kw)
 
     monkeypatch.setattr(engine.worker.committer, "commit", crash_once)
+
+
+def lose_first_answer(
+    connector: FakeConnector, monkeypatch: pytest.MonkeyPatch, *, creates_only: bool = False
+) -> None:
+    """The first write batch sent to `connector` (with `creates_only`, the first holding a
+    create) is applied by the server, but its answer never comes: a read timeout, which the
+    engine takes as "retry later"."""
+    write = connector.write
+    lost: list[bool] = []
+
+    def answer_lost(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
+        outcomes = write(obj, patches)
+        if lost or (creates_only and all(p.key.id for p in patches)):
+            return outcomes
+        lost.append(True)
+        return [
+            WriteOutcome(
+                p, None, error_code="TransientError", error_message="read timeout", retryable=True
+            )
+            for p in patches
+        ]
+
+    monkeypatch.setattr(connector, "write", answer_lost)

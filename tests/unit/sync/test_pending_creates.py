@@ -4,14 +4,13 @@ record since are carried, never overwritten by the source's old values (`sync.st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from connectors.records import RecordKey, RecordPatch, System, WriteOutcome
+from connectors.records import RecordKey, System
 from sync.engine import SyncEngine
-from tests.unit.sync.conftest import World, lose_first_create_commit
+from tests.unit.sync.conftest import World, lose_first_answer, lose_first_create_commit
 from tests.unit.sync.test_engine import HS_CONTACT, SF_LEAD, quiet, settle
 
 MQL = {**HS_CONTACT, "hubspotscore": "75", "company": "Initech"}
@@ -87,22 +86,7 @@ def test_a_create_that_landed_but_was_answered_retry_later_is_found_next_time(
     hs_id = world.hs.put("contacts", MQL)
     world.clock.advance(10)
     engine = world.engine()
-    write = world.sf.write
-    lost: list[bool] = []
-
-    def answer_lost(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
-        outcomes = write(obj, patches)  # applied by the server...
-        if lost or all(p.key.id for p in patches):
-            return outcomes
-        lost.append(True)  # ...but its answer never came
-        return [
-            WriteOutcome(
-                p, None, error_code="TransientError", error_message="read timeout", retryable=True
-            )
-            for p in patches
-        ]
-
-    monkeypatch.setattr(world.sf, "write", answer_lost)
+    lose_first_answer(world.sf, monkeypatch, creates_only=True)
     first = engine.sync_keys([_contact(hs_id)], trigger="webhook")
     assert first.retry_later == 1
     assert _pending(world) == 1

@@ -12,7 +12,7 @@ import pytest
 from connectors.records import RecordKey, RecordPatch, System, WriteOutcome
 from sync.engine import SyncEngine
 from sync.queries.why import why
-from tests.unit.sync.conftest import World
+from tests.unit.sync.conftest import World, lose_first_answer
 from tests.unit.sync.test_engine import pair, settle
 
 
@@ -168,22 +168,7 @@ def test_an_update_answered_retry_later_stays_pending_until_a_commit_settles_it(
     so its rows outlive the unit, and the next sync takes the echo for Baton's own."""
     engine, hs_id, lead_id = _lead_retitled_after_a_sync(world)
     _sales_retitles_while_the_write_is_in_flight(world, monkeypatch, lead_id, "CRO")
-    write = world.hs.write
-    lost: list[bool] = []
-
-    def answer_lost(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
-        outcomes = write(obj, patches)  # applied by the server...
-        if lost:
-            return outcomes
-        lost.append(True)  # ...but its answer never came
-        return [
-            WriteOutcome(
-                p, None, error_code="TransientError", error_message="read timeout", retryable=True
-            )
-            for p in patches
-        ]
-
-    monkeypatch.setattr(world.hs, "write", answer_lost)
+    lose_first_answer(world.hs, monkeypatch)
     first = engine.poll()
     assert first.retry_later == 1
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP Sales"
