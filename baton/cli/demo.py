@@ -40,7 +40,7 @@ from connectors.records import RecordKey, System
 from connectors.salesforce.settings import SalesforceSettings
 from sandbox.runtime import Sandbox, SandboxConfig
 from sandbox.shared.server import serve_in_thread
-from sync.queries.ambiguous import count_people, count_records
+from sync.queries.ambiguous import ambiguous
 from sync.report import CycleReport
 from sync.store.dead_letters import count_dead_letters
 from sync.store.runs import RunKind, RunStatus, latest_of_each_kind
@@ -176,7 +176,8 @@ def ambiguous_counts(store: sqlalchemy.Engine) -> tuple[int, int]:
     distinct records refused them (a pair of twins: one person, two records), each counted
     once however many cycles re-read them, from the decision log."""
     with store.connect() as conn:
-        return count_people(conn), count_records(conn)
+        found = ambiguous(conn, limit=0)  # the totals only: the notes are read once
+    return found.total, found.records
 
 
 def dead_letter_records(store: sqlalchemy.Engine) -> int:

@@ -73,12 +73,6 @@ def count_people(db: Db) -> int:
     return len(_open(conn, _notes(conn))[0])
 
 
-def count_records(db: Db) -> int:
-    """Distinct records the notes of those people name."""
-    conn = connection(db)
-    return len({key for by_key in _open(conn, _notes(conn))[0].values() for key in by_key})
-
-
 def ambiguous(db: Db, *, limit: int = 50) -> AmbiguousList:
     """The `limit` people most recently noted ambiguous, with their candidate records."""
     conn = connection(db)
