@@ -10,10 +10,12 @@ variable and the fix; the CLI prints it and exits with status 2.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from dotenv.parser import Original, parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -186,11 +188,43 @@ class Settings:
         return (*self.hubspot.secrets(), *self.salesforce.secrets(), *extra)
 
 
+def _line_of(original: Original) -> int:
+    """The line a statement of a .env file is on: python-dotenv counts from the blank lines
+    before it, which it reads with the statement."""
+    text = original.string
+    return original.line + len(re.findall(r"\r\n|\r|\n", text[: len(text) - len(text.lstrip())]))
+
+
+def _env_file_problem(path: Path) -> str | None:
+    """What python-dotenv, which reads the file for pydantic-settings, passes over in silence:
+    a line that is not NAME=value (skipped, or a bare NAME read as no value) and a name set
+    twice (the last wins; names are read in any case). A bare word is named only when it is a
+    Baton setting's name: anything else on its own line may be a pasted secret."""
+    first: dict[str, tuple[str, int]] = {}
+    with path.open(encoding="utf-8") as stream:  # pydantic-settings' default encoding
+        for binding in parse_stream(stream):
+            line, key = _line_of(binding.original), binding.key
+            if binding.error:
+                return f"line {line} is not NAME=value; write it as NAME=value"
+            if key is None:  # a comment or a blank line
+                continue
+            if binding.value is None:
+                named = f" ({key})" if key.upper().startswith(ENV_PREFIX) else ""
+                return f"line {line}{named} has no '='; write it as NAME=value"
+            spelt, before = first.setdefault(key.casefold(), (key, line))
+            if before != line:
+                return f"{spelt} is set on line {before} and again on line {line}; keep one"
+    return None
+
+
 def _env_file(env_file: Path | None) -> dict[str, object]:
     if env_file is None:
         return {}
     if not env_file.is_file():
         raise SettingsError(f"--env-file: no file at {env_file}; pass an existing .env file")
+    problem = _env_file_problem(env_file)
+    if problem is not None:
+        raise SettingsError(f"--env-file {env_file}: {problem}")
     return {"_env_file": env_file}
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from baton.cli import main
 from baton.logging import configure_logging
 from baton.settings import DEFAULT_DATABASE_URL, SettingsError, load, load_baton
 
@@ -192,6 +193,59 @@ def test_salesforce_mode_needs_its_settings(monkeypatch: pytest.MonkeyPatch) -> 
 def test_missing_env_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"^--env-file: no file"):
         load(tmp_path / "absent.env")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (  # a name alone: the store would be the default one, silently
+            "BATON_LOG_LEVEL=debug\nBATON_DATABASE_URL\n",
+            "line 2 (BATON_DATABASE_URL) has no '='; write it as NAME=value",
+        ),
+        ("# x\nexport BATON_DATABASE_URL\n", "line 2 (BATON_DATABASE_URL) has no '='"),
+        # not a setting's name, not even a name: the line is not quoted, it may be a secret
+        ("BATON_LOG_LEVEL=debug\n\npat-na1-secret token\n", "line 3 is not NAME=value; write"),
+        ("pat-na1-secret-token\n", "line 1 has no '='; write it as NAME=value"),
+    ],
+)
+def test_a_malformed_env_file_line_names_the_file_and_line(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    env = tmp_path / "bad.env"
+    env.write_text(text)
+    with pytest.raises(SettingsError) as raised:
+        load_baton(env)
+    message = str(raised.value)
+    assert message.startswith(f"--env-file {env}: ")
+    assert says in message
+    assert "secret" not in message
+
+
+@pytest.mark.parametrize("again", ["\nBATON_LOG_LEVEL=warning", "\n\n  baton_log_level = warning"])
+def test_a_key_set_twice_in_an_env_file_names_both_lines(tmp_path: Path, again: str) -> None:
+    """Which one wins is the library's secret: the user is told to keep one (the names are
+    read in any case, so two spellings of one are one setting twice)."""
+    env = tmp_path / "twice.env"
+    env.write_text(f"BATON_LOG_LEVEL=debug\nBATON_HTTP_PORT=9000\n{again}\n")
+    line = 3 + again.count("\n")  # after the two lines before it, and its blank ones
+    with pytest.raises(SettingsError) as raised:
+        load(env)
+    assert str(raised.value) == (
+        f"--env-file {env}: BATON_LOG_LEVEL is set on line 1 and again on line {line}; keep one"
+    )
+
+
+def test_a_malformed_env_file_is_a_usage_error_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.env").write_text("BATON_DATABASE_URL\n")
+    monkeypatch.setattr(sys, "argv", ["baton", "status", "--env-file", "bad.env"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "baton: --env-file bad.env: line 1 (BATON_DATABASE_URL) has no '='; write it as NAME=value"
+    ]
 
 
 def test_the_cli_exits_2_with_one_line(tmp_path: Path) -> None:
