@@ -47,7 +47,7 @@ from baton.cli.common import (
     stopped_status,
 )
 from baton.cli.run import StartUpStopped, prepare_hubspot, start_runtime
-from baton.cli.since import since_parser
+from baton.cli.since import SPELLINGS, since_parser
 from baton.daemon import record_budgets
 from baton.facade import Engine, Report
 from baton.wiring import Runtime, one_line
@@ -431,8 +431,7 @@ def backfill(
             "--since",
             parser=since_parser(lambda: datetime.now(UTC)),
             metavar="WHEN",
-            help="Only records modified since WHEN: 2026-03-01, 2026-03-01T09:30 (UTC unless "
-            "an offset is given) or 7d / 12h / 30m ago.",
+            help=f"Only records modified since WHEN: {SPELLINGS}.",
             show_default=False,
         ),
     ] = None,

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from baton.cli.common import EnvFileOption
+from baton.cli.since import SPELLINGS, since_parser
 from baton.cli.status import JsonOption, baton_settings, human, open_store, print_json, when
 from baton.settings import MAX_SLA_HOURS
 from sync.queries.scorecard import Scorecard, sla_hours
@@ -62,8 +63,14 @@ def _moment(value: str | None, option: str, *, end_of_day: bool) -> datetime | N
 
 def scorecard(
     since: Annotated[
-        str | None,
-        typer.Option(help="Period start, YYYY-MM-DD (inclusive, UTC). Default: all history."),
+        datetime | None,
+        typer.Option(
+            "--since",
+            parser=since_parser(lambda: datetime.now(UTC)),
+            metavar="WHEN",
+            help=f"Period start (inclusive): {SPELLINGS}. Default: all history.",
+            show_default=False,
+        ),
     ] = None,
     until: Annotated[
         str | None,
@@ -89,7 +96,6 @@ def scorecard(
     env_file: EnvFileOption = None,
 ) -> None:
     """Show volume, conversion, velocity, lead response against the SLA, and rejection reasons."""
-    start = _moment(since, "--since", end_of_day=False)
     clock = datetime.now(UTC)
     now = _moment(as_of, "--as-of", end_of_day=False) or clock
     if now > clock:  # nothing is measured there yet: refused rather than read as now
@@ -99,23 +105,23 @@ def scorecard(
             param_hint="--as-of",
         )
     end = _moment(until, "--until", end_of_day=True) or now
-    if start is not None and start >= end:
+    if since is not None and since >= end:
         # Without --until the period ends now (or at --as-of): say so, the user gave no --until.
         default = "now" if as_of is None else "--as-of"
         implicit = (
             "" if until is not None else f" (not given, so {default}: {end:%Y-%m-%d %H:%M} UTC)"
         )
         raise typer.BadParameter(f"must be before --until{implicit}", param_hint="--since")
-    if start is not None and now < start:  # with --until given: else caught just above
+    if since is not None and now < since:  # with --until given: else caught just above
         raise typer.BadParameter(
-            f"must not be before --since ({start:%Y-%m-%d %H:%M} UTC): the period had not "
+            f"must not be before --since ({since:%Y-%m-%d %H:%M} UTC): the period had not "
             "begun by then, so every figure would be zero",
             param_hint="--as-of",
         )
     settings = baton_settings(env_file)
     hours = sla_hours if sla_hours is not None else settings.sla_hours
     with open_store(settings, env_file=env_file) as conn:
-        card = scorecard_query(conn, as_of=now, since=start, until=end, sla=timedelta(hours=hours))
+        card = scorecard_query(conn, as_of=now, since=since, until=end, sla=timedelta(hours=hours))
     if json_output:
         print_json(card)
         return

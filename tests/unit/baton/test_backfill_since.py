@@ -72,6 +72,13 @@ def test_a_duration_too_long_for_the_calendar_is_refused() -> None:
         parse_since("999999999d", now=NOW)
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00+01:00", "9999-12-31T23:00-05:00"])
+def test_a_moment_outside_the_calendar_in_utc_is_refused(text: str) -> None:
+    """Before year 1 or after 9999 once in UTC: a usage error, not an OverflowError."""
+    with pytest.raises(BadSince, match="is out of range; use a date in the years 1 to 9999"):
+        parse_since(text, now=NOW)
+
+
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     monkeypatch.setattr(sys, "argv", ["baton", "backfill", *args])
     with pytest.raises(SystemExit) as exited:

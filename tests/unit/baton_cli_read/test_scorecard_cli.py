@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from baton.cli import app
+from baton.cli.since import SPELLINGS
 from connectors.records import RecordKey, System
 from sync.store.links import LinkReason, link
 from sync.store.people import add_person
@@ -150,7 +152,7 @@ def test_sla_hours_option_overrides_the_setting(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--since", "2026-02-30"], "Invalid value for --since: '2026-02-30' is not a date"),
+        (["--since", "2026-02-30"], "Invalid value for '--since': '2026-02-30' is not a date"),
         (["--since", "2026-03-05", "--until", "2026-03-01"], "--since: must be before --until"),
         (["--as-of", "yesterday"], "Invalid value for --as-of"),
         (  # the day after the last one a datetime holds: a usage error, not a traceback
@@ -160,7 +162,7 @@ def test_sla_hours_option_overrides_the_setting(
         ),
         (
             ["--since", "0001-01-01T00:00+01:00"],
-            "Invalid value for --since: '0001-01-01T00:00+01:00' is out of range",
+            "Invalid value for '--since': '0001-01-01T00:00+01:00' is out of range",
         ),
         (
             ["--since", "2026-04-02", "--as-of", "2026-04-01"],
@@ -181,14 +183,15 @@ def test_bad_dates_exit_2_naming_the_option(
     assert message in result.output
 
 
-def test_a_since_after_now_names_the_implicit_until(runner: CliRunner, funnel: None) -> None:
-    """No --until: the period ends now, and the message says so rather than blame --until."""
+def test_a_since_after_now_is_in_the_future(runner: CliRunner, funnel: None) -> None:
+    """As backfill's: no period has begun there yet."""
     result = runner.invoke(app, ["scorecard", "--since", "2999-12-08"])
     assert result.exit_code == 2
     text = " ".join(result.output.replace("│", " ").split())
     assert re.search(
-        r"Invalid value for --since: must be before --until \(not given, so now: "
-        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\)",
+        r"Invalid value for '--since': '2999-12-08' is in the future \(now is "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\); give a moment before now, or a duration "
+        r"back from now \(7d, 12h, 30m\)",
         text,
     ), text
 
@@ -204,6 +207,28 @@ def test_an_as_of_in_the_future_is_refused_not_read_as_now(runner: CliRunner, fu
         r"to measure as of now",
         text,
     ), text
+
+
+@pytest.mark.parametrize(
+    ("span", "back"), [("7d", timedelta(days=7)), ("12h", timedelta(hours=12))]
+)
+def test_since_takes_a_span_back_from_now_as_backfill_does(
+    runner: CliRunner, funnel: None, span: str, back: timedelta
+) -> None:
+    before = datetime.now(UTC)
+    result = runner.invoke(app, ["scorecard", "--since", span, "--json"])
+    after = datetime.now(UTC)
+    assert result.exit_code == 0, result.output
+    since = datetime.fromisoformat(json.loads(result.stdout)["since"])
+    assert before - back <= since <= after - back
+
+
+def test_since_help_names_the_forms_backfill_takes(runner: CliRunner) -> None:
+    """One parser (`baton.cli.since`), one wording of what it takes, in both commands' help."""
+    for command in ("scorecard", "backfill"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert SPELLINGS in " ".join(result.stdout.replace("│", " ").split()), command
 
 
 @pytest.mark.parametrize("day", ["2026-03-31", "20260331", "2026-W14-2"])
