@@ -160,11 +160,21 @@ def unfinished_line(
 
 #: People `baton status --ambiguous` lists unless `--limit` says otherwise.
 AMBIGUOUS_LIMIT = 50
+#: Recent runs `baton status` shows unless `--runs` says otherwise.
+RECENT_RUNS = 5
 
 
 def status(
     json_output: JsonOption = False,
-    runs: Annotated[int, typer.Option(min=1, max=100, help="How many recent runs to show.")] = 5,
+    runs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100,
+            help=f"Without --ambiguous: how many recent runs to show (default: {RECENT_RUNS}).",
+            show_default=False,
+        ),
+    ] = None,
     ambiguous: Annotated[
         bool,
         typer.Option(
@@ -187,13 +197,22 @@ def status(
     """Show cursors and lag, the last runs, dead letters, links, ambiguous matches and budget."""
     if limit is not None and not ambiguous:
         fail("baton status: --limit counts the people of --ambiguous; add --ambiguous", 2)
+    if runs is not None and ambiguous:
+        fail(
+            "baton status: --runs counts the runs of the status report, which --ambiguous "
+            "shows none of; drop --runs (--limit N bounds the people it lists)",
+            2,
+        )
     settings = baton_settings(env_file)
     with open_store(settings, env_file=env_file) as conn:
         report: Status | AmbiguousList = (
             ambiguous_query(conn, limit=limit or AMBIGUOUS_LIMIT)
             if ambiguous
             else status_query(
-                conn, now=datetime.now(UTC), runs=runs, sla=timedelta(hours=settings.sla_hours)
+                conn,
+                now=datetime.now(UTC),
+                runs=runs or RECENT_RUNS,
+                sla=timedelta(hours=settings.sla_hours),
             )
         )
     if json_output:

@@ -153,3 +153,16 @@ def test_limit_without_the_worklist_is_refused_in_one_line(
     assert result.exit_code == 2
     assert "--ambiguous" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("runs", ["2", "5"])  # 5, the default, given: still asked for
+def test_runs_with_the_worklist_is_refused_in_one_line(
+    runner: CliRunner, store: Engine, runs: str
+) -> None:
+    """The worklist shows no runs: --runs there was ignored, as if it limited the people."""
+    result = runner.invoke(app, ["status", "--ambiguous", "--runs", runs])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "baton status: --runs counts the runs of the status report, which --ambiguous shows "
+        "none of; drop --runs (--limit N bounds the people it lists)"
+    ]
