@@ -333,11 +333,14 @@ def render(report: Status, console: Console, *, env_file: Path | None = None) ->
         if report.ambiguous_last_run is None
         else f"the last poll or backfill to end met {report.ambiguous_last_run}"
     )
-    console.print(
-        f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "
-        f"({last}); '{escape(hint('status --ambiguous', env_file))}' lists them, "
-        f"'{escape(hint('why EMAIL', env_file))}' tells one's story."
-    )
+    if report.ambiguous_people:
+        console.print(
+            f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "
+            f"({last}); '{escape(hint('status --ambiguous', env_file))}' lists them, "
+            f"'{escape(hint('why EMAIL', env_file))}' tells one's story."
+        )
+    else:  # nothing for --ambiguous to list
+        console.print(f"Ambiguous matches: no one left unlinked ({last}).")
 
     hours = sla_hours(report.sla)
     console.print(

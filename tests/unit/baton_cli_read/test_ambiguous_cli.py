@@ -140,6 +140,20 @@ def test_status_points_at_the_worklist(
     assert "'baton status --ambiguous' lists them" in result.stdout
 
 
+def test_status_points_at_the_worklist_only_when_someone_is_on_it(
+    runner: CliRunner, store: Engine
+) -> None:
+    """No one to list (a fresh store here), so no command to list them with."""
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert (
+        "Ambiguous matches: no one left unlinked (no poll or backfill has counted them yet)."
+        in text
+    )
+    assert "--ambiguous" not in text
+
+
 def test_an_empty_worklist_says_so(runner: CliRunner, store: Engine) -> None:
     result = runner.invoke(app, ["status", "--ambiguous"])
     assert result.exit_code == 0, result.output
