@@ -59,3 +59,24 @@ def test_every_metric_is_in_the_readme_under_the_name_it_is_scraped_by(tmp_path:
     quoted = set(re.findall(r"`(baton_[a-z_]+)", text))
     misnamed = {name: exported[name] for name in quoted if exported.get(name, name) != name}
     assert misnamed == {}, f"README.md names these metrics as they are not scraped: {misnamed}"
+
+
+def test_every_key_of_the_readyz_body_is_in_the_readme() -> None:
+    """The README's paragraph on /readyz names each key of its JSON body, the loop's nested
+    ones too, as a monitor would read them."""
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from baton.daemon import Daemon
+    from baton.service.app import ServiceDeps, create_app
+
+    daemon = Daemon(SimpleNamespace(), interval_s=60)
+    app = create_app(ServiceDeps(sink=lambda *_: None, ready=daemon.readiness))
+    body = TestClient(app).get("/readyz").json()
+    keys = [*body, *(key for value in body.values() if isinstance(value, dict) for key in value)]
+    text = README.read_text()
+    start = text.index("`GET /readyz` says")
+    paragraph = text[start : text.index("\n\n", start)]
+    missing = [key for key in keys if f"`{key}`" not in paragraph]
+    assert missing == [], f"say what these /readyz keys are in README.md: {missing}"
