@@ -28,8 +28,8 @@ class PlannedWrite:
 
 #: `CycleReport.counts`' keys: "<counter>.<label>" for these counters, ...
 _COUNTERS = ("read", "created", "updated", "stage_moves")
-#: ... and these whole counts by name.
-_WHOLE_COUNTS = (
+#: ... and these whole counts by name (each a row of `baton backfill`'s summary too).
+WHOLE_COUNTS = (
     "unchanged",
     "conflicts",
     "dead_letters",
@@ -111,7 +111,7 @@ class CycleReport:
             name, _, label = key.partition(".")
             if name in _COUNTERS and label:
                 getattr(report, name)[label] += n
-            elif name in _WHOLE_COUNTS and not label:
+            elif name in WHOLE_COUNTS and not label:
                 setattr(report, name, n)
         return report
 

@@ -55,17 +55,14 @@ from connectors.errors import AuthError, DailyLimitExhausted
 from connectors.records import System
 from sync.engine import PERSON_OBJECTS
 from sync.recorder import BackfillRunning
+from sync.report import WHOLE_COUNTS
 
 log = logging.getLogger(__name__)
 
-TOTALS = (
-    "unchanged",
-    "conflicts",
-    "dead_letters",
-    "ambiguous",
-    "deletes_flagged",
-    "deletes_propagated",
-)
+#: The summary's words for a whole count where its name alone would leave the unit open:
+#: ambiguous matches are counted in records there (a person's twins are two) and in people
+#: by the hint under it, `baton status` and its worklist.
+TOTAL_LABELS = {"ambiguous": "ambiguous records"}
 
 
 class SystemChoice(StrEnum):
@@ -163,7 +160,8 @@ class BarProgress:
 
 
 def summary_table(report: Report, *, title: str) -> Table:
-    """Per system:object what was read, created and updated, then the run's totals."""
+    """Per system:object what was read, created and updated, then the run's totals: a row per
+    whole count the report keeps (`WHOLE_COUNTS`), so a count added there shows here."""
     table = Table(title=title, title_justify="left")
     for column in ("system:object", "read", "created", "updated"):
         table.add_column(column, justify="left" if column == "system:object" else "right")
@@ -176,9 +174,9 @@ def summary_table(report: Report, *, title: str) -> Table:
             f"{report.updated[label]:,}",
         )
     table.add_section()
-    for name in (*TOTALS, "retry_later"):
-        value = getattr(report, name, 0)
-        table.add_row(name.replace("_", " "), f"{value:,}", "", "")
+    for name in WHOLE_COUNTS:
+        label = TOTAL_LABELS.get(name, name.replace("_", " "))
+        table.add_row(label, f"{getattr(report, name):,}", "", "")
     return table
 
 
@@ -323,10 +321,13 @@ def next_steps(
             f"with the system's own error; fix the data, then '{typed('errors retry --all')}'."
         )
     if report.ambiguous_people:
+        people, records = len(report.ambiguous_people), report.ambiguous
+        who = "1 person" if people == 1 else f"{people:,} people"
+        met = "1 ambiguous record" if records == 1 else f"{records:,} ambiguous records"
         steps.append(
-            f"{len(report.ambiguous_people):,} people left unlinked by an ambiguous match, not "
-            f"guessed: '{typed('status --ambiguous')}' lists them, '{typed('why EMAIL')}' tells "
-            "one's story."
+            f"{who} left unlinked by an ambiguous match, not guessed ({met}): "
+            f"'{typed('status --ambiguous')}' lists them, '{typed('why EMAIL')}' tells one's "
+            "story."
         )
     return steps
 

@@ -26,6 +26,7 @@ from baton.cli.backfill import (
     moves_line,
     next_steps,
     run_backfill,
+    summary_table,
     unprepared_line,
 )
 from baton.cli.common import stopped_status
@@ -37,7 +38,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.records import System
-from sync.report import CycleReport, PlannedWrite
+from sync.report import WHOLE_COUNTS, CycleReport, PlannedWrite
 
 
 class PagedEngine:
@@ -140,13 +141,41 @@ def test_moves_line_without_moves() -> None:
 
 
 def test_refusals_and_ambiguities_point_to_the_commands_that_show_them() -> None:
-    # three records, two people (one's twins): people, as 'baton status' counts them
+    # three records, two people (one's twins): people, as 'baton status' counts them, and
+    # the records the summary table's row counts
     report = CycleReport(dead_letters=3, ambiguous=3, ambiguous_people={uuid4(), uuid4()})
     assert next_steps(report, dry_run=False) == [
         "3 write(s) refused: 'baton errors list' shows each with the system's own error; fix "
         "the data, then 'baton errors retry --all'.",
-        "2 people left unlinked by an ambiguous match, not guessed: 'baton status "
-        "--ambiguous' lists them, 'baton why EMAIL' tells one's story.",
+        "2 people left unlinked by an ambiguous match, not guessed (3 ambiguous records): "
+        "'baton status --ambiguous' lists them, 'baton why EMAIL' tells one's story.",
+    ]
+
+
+def test_the_summary_totals_are_the_reports_whole_counts_each_in_its_unit() -> None:
+    """A row per whole count the report keeps (`WHOLE_COUNTS`, in its order), so none can be
+    left out (`not_handed_off` was); the ambiguous row says it counts records, as the hint
+    under it counts people."""
+    report = CycleReport(
+        read=Counter({"hubspot:contacts": 3}),
+        **{name: n for n, name in enumerate(WHOLE_COUNTS, start=1)},  # type: ignore[arg-type]
+    )
+    out = console()
+    out.print(summary_table(report, title="Backfill done"))
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:3]]
+        for line in out.file.getvalue().splitlines()  # type: ignore[attr-defined]
+        if "│" in line
+    ]
+    assert rows[1:] == [
+        ["unchanged", "1"],
+        ["conflicts", "2"],
+        ["dead letters", "3"],
+        ["ambiguous records", "4"],
+        ["deletes flagged", "5"],
+        ["deletes propagated", "6"],
+        ["retry later", "7"],
+        ["not handed off", "8"],
     ]
     assert next_steps(CycleReport(), dry_run=False) == []
 
@@ -318,15 +347,15 @@ def test_the_hints_carry_the_env_file_the_run_read(tmp_path: Path) -> None:
         "1 write(s) refused: 'baton errors list --env-file .baton/demo/sandbox.env' shows each "
         "with the system's own error; fix the data, then 'baton errors retry --all --env-file "
         ".baton/demo/sandbox.env'.",
-        "1 people left unlinked by an ambiguous match, not guessed: 'baton status --ambiguous "
-        "--env-file .baton/demo/sandbox.env' lists them, 'baton why EMAIL --env-file "
-        ".baton/demo/sandbox.env' tells one's story.",
+        "1 person left unlinked by an ambiguous match, not guessed (1 ambiguous record): "
+        "'baton status --ambiguous --env-file .baton/demo/sandbox.env' lists them, 'baton why "
+        "EMAIL --env-file .baton/demo/sandbox.env' tells one's story.",
     ]
     spaced = next_steps(report, dry_run=True, env_file=tmp_path / "my demo" / "sandbox.env")
     assert spaced == [
-        f"1 people left unlinked by an ambiguous match, not guessed: 'baton status --ambiguous "
-        f"--env-file \"{tmp_path}/my demo/sandbox.env\"' lists them, 'baton why EMAIL --env-file "
-        f"\"{tmp_path}/my demo/sandbox.env\"' tells one's story."
+        f"1 person left unlinked by an ambiguous match, not guessed (1 ambiguous record): "
+        f"'baton status --ambiguous --env-file \"{tmp_path}/my demo/sandbox.env\"' lists them, "
+        f"'baton why EMAIL --env-file \"{tmp_path}/my demo/sandbox.env\"' tells one's story."
     ]
     assert next_steps(report, dry_run=True, env_file=Path('a "$b"/x.env'))[0].split("'")[1] == (
         'baton status --ambiguous --env-file "a \\"\\$b\\"/x.env"'
