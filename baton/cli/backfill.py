@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from baton.cli.common import (
     EnvFileOption,
     baton_command,
+    counted,
     fail,
     hint,
     settings_or_exit,
@@ -322,8 +323,8 @@ def next_steps(
         )
     if report.ambiguous_people:
         people, records = len(report.ambiguous_people), report.ambiguous
-        who = "1 person" if people == 1 else f"{people:,} people"
-        met = "1 ambiguous record" if records == 1 else f"{records:,} ambiguous records"
+        who = counted(people, "person", "people")
+        met = counted(records, "ambiguous record", "ambiguous records")
         steps.append(
             f"{who} left unlinked by an ambiguous match, not guessed ({met}): "
             f"'{typed('status --ambiguous')}' lists them, '{typed('why EMAIL')}' tells one's "

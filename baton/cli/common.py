@@ -57,6 +57,11 @@ def shell_word(text: str) -> str:
     return '"' + "".join("\\" + c if c in '"$`\\' else c for c in text) + '"'
 
 
+def counted(count: int, one: str, many: str) -> str:
+    """`count` with its noun in the number English wants: "1 person", "2 people"."""
+    return f"1 {one}" if count == 1 else f"{count:,} {many}"
+
+
 def hint(words: str, env_file: Path | None = None, *, command: str | None = None) -> str:
     """`baton WORDS` as a next step to type here: the CLI as this shell finds it (or as
     `command` spells it), and the `--env-file` this command was given, which may name another

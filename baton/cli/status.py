@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection, make_url
 
-from baton.cli.common import EnvFileOption, fail, hint, store_errors
+from baton.cli.common import EnvFileOption, counted, fail, hint, store_errors
 from baton.settings import BatonSettings, SettingsError, load_baton
 from sync.queries.ambiguous import AmbiguousList
 from sync.queries.ambiguous import ambiguous as ambiguous_query
@@ -236,8 +236,8 @@ def render_ambiguous(
         console.print("No ambiguous matches: every record read was linked or is its own person.")
         return
     console.print(
-        f"Ambiguous matches, newest first: {listed.total} people left unlinked, not guessed "
-        f"({listed.records} records)"
+        f"Ambiguous matches, newest first: {counted(listed.total, 'person', 'people')} left "
+        f"unlinked, not guessed ({counted(listed.records, 'record', 'records')})"
     )
     for person in listed.people:
         console.print()
@@ -322,12 +322,13 @@ def render(report: Status, console: Console, *, env_file: Path | None = None) ->
             errors.add_row(group.system, escape(group.vendor_code or "-"), str(group.count))
         console.print(errors)
 
-    links = Table(title=f"Identity links ({report.people} people)", title_justify="left")
+    people = counted(report.people, "person", "people")
+    links = Table(title=f"Identity links ({people})", title_justify="left")
     for column in ("system", "object", "active", "inactive"):
         links.add_column(column)
     for row in report.links:
         links.add_row(row.system, row.object, str(row.active), str(row.inactive))
-    console.print(links if report.links else f"No links yet ({report.people} people).")
+    console.print(links if report.links else f"No links yet ({people}).")
     last = (
         "no poll or backfill has counted them yet"
         if report.ambiguous_last_run is None
@@ -335,7 +336,8 @@ def render(report: Status, console: Console, *, env_file: Path | None = None) ->
     )
     if report.ambiguous_people:
         console.print(
-            f"Ambiguous matches: {report.ambiguous_people} people left unlinked, not guessed "
+            f"Ambiguous matches: {counted(report.ambiguous_people, 'person', 'people')} left "
+            "unlinked, not guessed "
             f"({last}); '{escape(hint('status --ambiguous', env_file))}' lists them, "
             f"'{escape(hint('why EMAIL', env_file))}' tells one's story."
         )

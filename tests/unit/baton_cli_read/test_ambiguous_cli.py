@@ -99,10 +99,10 @@ def test_a_person_whose_refused_records_all_became_theirs_is_settled(
         relink(conn, bob, BOB_AGAIN, LinkReason.CONVERSION)
     result = runner.invoke(app, ["status", "--ambiguous"])
     assert result.exit_code == 0, result.output
-    assert "1 people left unlinked, not guessed (2 records)" in result.stdout
+    assert "1 person left unlinked, not guessed (2 records)" in result.stdout
     assert "bob@example.com" not in result.stdout
     status = runner.invoke(app, ["status"])
-    assert "Ambiguous matches: 1 people left unlinked" in status.stdout
+    assert "Ambiguous matches: 1 person left unlinked" in status.stdout
 
 
 def test_the_worklist_is_bounded(runner: CliRunner, people: tuple[uuid.UUID, uuid.UUID]) -> None:

@@ -116,8 +116,8 @@ def test_status_tables(runner: CliRunner, ann: uuid.UUID) -> None:
         "read 40",
         "Dead letters: open 1, retried 0, dropped 0",
         "INVALID_EMAIL_ADDRESS",
-        "Identity links (1 people)",
-        "Ambiguous matches: 1 people left unlinked, not guessed (the last poll or backfill "
+        "Identity links (1 person)",
+        "Ambiguous matches: 1 person left unlinked, not guessed (the last poll or backfill "
         "to end met 1)",
         "Lead-response SLA (24 h): 1 MQL(s) still waiting for a first sales touch past it",
         "API budget: not observed yet.",
