@@ -125,15 +125,17 @@ def _signed_url(request: Request) -> str:
 def _refused(system: str, exc: Exception) -> Response:
     """The answer to a webhook refused before its hints were read: 401 rejected (signature,
     timestamp, organization, token), 413 over the size cap, 503 when the receiver lacks a
-    setting, else 400 (a body that cannot be read, or a verifier's crash); never a 500, since
-    the sender would retry a body Baton cannot read."""
+    setting, else 400 (a body that cannot be read, named in the answer, or a verifier's
+    crash); never a 500, since the sender would retry a body Baton cannot read."""
     reason = {"system": system, "reason": str(exc)}
     if isinstance(exc, WebhookRejected):
         log.warning("webhook rejected", extra={"kv": reason})
         return Response("rejected\n", status_code=401)
     if isinstance(exc, WebhookMalformed):
         log.warning("webhook malformed", extra={"kv": reason})
-        return Response("bad request\n", status_code=400)
+        # Named to the sender: only a verified one gets this far, and the reason holds none
+        # of the body's values.
+        return Response(f"bad request: {exc.message}\n", status_code=400)
     if isinstance(exc, _BodyTooLarge):
         log.warning("webhook too large", extra={"kv": reason})
         return Response("body too large\n", status_code=413)

@@ -137,7 +137,7 @@ def test_a_verifier_crash_is_400_not_500(sink: Sink) -> None:
 
     deps = ServiceDeps(sink=sink, verify_hubspot=broken)  # type: ignore[arg-type]
     response = TestClient(create_app(deps)).post("/webhooks/hubspot", content=b"[]")
-    assert response.status_code == 400
+    assert (response.status_code, response.text) == (400, "bad request\n")  # no "boom"
 
 
 def test_unconfigured_webhooks_are_404(sink: Sink) -> None:
@@ -237,23 +237,42 @@ def test_outbound_messages_without_the_orgs_id_set_are_503_not_configured(sink: 
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b"<not-soap", b"<a/>", outbound_body(ORG).replace(b"sObject", b"sThing")],
+    ("body", "problem"),
+    [
+        (b"<not-soap", "the Outbound Message is not well-formed XML (ParseError)"),
+        (b"<a/>", "not an Outbound Message (no notifications element)"),
+        (
+            outbound_body(ORG).replace(b"sObject", b"sThing"),
+            "an Outbound Message notification has no sObject",
+        ),
+    ],
     ids=["not XML", "not notifications", "a notification without its sObject"],
 )
-def test_an_unreadable_outbound_message_is_400_not_401(sink: Sink, body: bytes) -> None:
+def test_an_unreadable_outbound_message_is_400_not_401_naming_the_problem(
+    sink: Sink, body: bytes, problem: str
+) -> None:
     """A bad request, not a failed verification (which stays 401: org, token)."""
     response = client(sink).post("/webhooks/salesforce", content=body)
     assert response.status_code == 400
+    assert response.text == f"bad request: {problem}\n"
     assert sink.keys == []
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'"hello"', b"42"])
-def test_a_signed_hubspot_body_that_is_not_json_events_is_400_not_401(
-    sink: Sink, body: bytes
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"{not json", "body is not JSON: unexpected character"),
+        (b'"hello"', "body is not a JSON array of events"),
+        (b"42", "body is not a JSON array of events"),
+    ],
+)
+def test_a_signed_hubspot_body_that_is_not_json_events_is_400_not_401_naming_the_problem(
+    sink: Sink, body: bytes, problem: str
 ) -> None:
+    """The sender (whose signature verified) is told what could not be read."""
     response = client(sink).post("/webhooks/hubspot", content=body, headers=signed_headers(body))
     assert response.status_code == 400
+    assert response.text.startswith(f"bad request: {problem}")
     assert sink.keys == []
 
 
