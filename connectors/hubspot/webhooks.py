@@ -232,9 +232,12 @@ def _hints(event: Mapping[str, Any]) -> Iterator[ChangeHint]:
         losers = event.get("mergedObjectIds") or []
         if not isinstance(losers, list):
             raise TypeError(f"mergedObjectIds is a {type(losers).__name__}, not a list")
+        # A merge that made a new record (`newObjectId` not the primary) merged the primary away
+        # as well.
+        primary = event.get("primaryObjectId")
         into = key(survivor).id if survivor is not None else None
-        for loser in losers:
-            if str(loser) != into:
+        for loser in [*losers, primary] if primary is not None else losers:
+            if key(loser).id != into:
                 yield ChangeHint(key(loser), ChangeKind.MERGED, when, merged_into=into)
         if into is not None:
             yield ChangeHint(key(into), ChangeKind.UPDATED, when)

@@ -183,6 +183,33 @@ def test_given_a_delivery_then_each_event_becomes_a_hint() -> None:
     assert hints[0].occurred_at == datetime.fromtimestamp(1_764_000_000, tz=UTC)
 
 
+def test_given_a_merge_that_made_a_new_record_then_the_primary_is_merged_away_too() -> None:
+    """HubSpot's merge event: `newObjectId` is the record the merge resulted in, "separate from
+    primaryObjectId because in some cases a new object is created" (changelog, "New
+    subscription types for Webhooks"); then the primary is gone as well as `mergedObjectIds`."""
+    event = {
+        "eventId": 10,
+        "subscriptionId": 4,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": 1_764_000_000_000,
+        "subscriptionType": "contact.merge",
+        "attemptNumber": 0,
+        "objectId": 100,
+        "changeSource": "CRM_UI",
+        "primaryObjectId": 100,
+        "mergedObjectIds": [101],
+        "newObjectId": 102,
+        "numberOfPropertiesMoved": 12,
+    }
+    hints = parse_events(json.dumps([event]).encode())
+    assert [(h.key.id, h.kind, h.merged_into) for h in hints] == [
+        ("101", ChangeKind.MERGED, "102"),
+        ("100", ChangeKind.MERGED, "102"),
+        ("102", ChangeKind.UPDATED, None),
+    ]
+
+
 def test_given_a_duplicated_event_then_one_hint() -> None:
     event = {"subscriptionType": "contact.creation", "objectId": 1, "occurredAt": 5}
     assert len(parse_events(json.dumps([event, event]).encode())) == 1
