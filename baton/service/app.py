@@ -220,13 +220,17 @@ def create_app(deps: ServiceDeps) -> FastAPI:
     """The service's app; one per process, built by the daemon (or a test)."""
     app = FastAPI(title="Baton", docs_url=None, redoc_url=None, openapi_url=None)
 
+    # A target URL saved with a trailing slash is served, not redirected: HubSpot and
+    # Salesforce follow no redirect, and the URL HubSpot signed is the one it called.
     @app.post("/webhooks/hubspot")
+    @app.post("/webhooks/hubspot/")
     async def hubspot_webhook(request: Request) -> Response:
         return await _receive(
             request, deps.verify_hubspot, deps, "hubspot", screen=deps.screen_hubspot
         )
 
     @app.post("/webhooks/salesforce")
+    @app.post("/webhooks/salesforce/")
     async def salesforce_webhook(request: Request) -> Response:
         return await _receive(request, deps.verify_salesforce, deps, "salesforce")
 

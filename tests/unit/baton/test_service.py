@@ -466,6 +466,18 @@ def test_v3_is_checked_against_the_url_as_sent_not_as_decoded(sink: Sink, path: 
     assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
 
 
+def test_a_target_url_with_a_trailing_slash_is_served_not_redirected(sink: Sink) -> None:
+    """A redirect is a failed delivery to HubSpot (it follows none), and the URL it signed
+    is the one with the slash: the receiver answers there itself."""
+    body = hubspot_body()
+    headers = signed_headers(body, url="http://testserver/webhooks/hubspot/")
+    response = client(sink).post(
+        "/webhooks/hubspot/", content=body, headers=headers, follow_redirects=False
+    )
+    assert response.status_code == 200
+    assert sink.keys == [RecordKey(System.HUBSPOT, "contacts", "123")]
+
+
 def test_an_outbound_message_with_more_than_100_notifications_is_refused_whole(
     sink: Sink,
 ) -> None:
