@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from sandbox.shared.clock import Clock
-from sandbox.shared.faults import FaultInjector, FaultPlan, UnsupportedFault
+from sandbox.shared.faults import FaultInjector, UnknownPlanKey, UnsupportedFault, parse_plan
 from sandbox.shared.stats import Stats
 
 
@@ -58,11 +59,13 @@ def shared_admin_router(
         return {"plan": faults.plan.model_dump(), "injected": dict(faults.injected)}
 
     @router.put("/faults")
-    async def put_faults(plan: FaultPlan) -> dict[str, Any]:
+    async def put_faults(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         try:
-            faults.configure(plan)
-        except UnsupportedFault as exc:
+            faults.configure(parse_plan(body))
+        except (UnknownPlanKey, UnsupportedFault) as exc:
             raise HTTPException(400, str(exc)) from None
+        except ValidationError as exc:  # a value out of range: answered as any bad body is
+            raise RequestValidationError(exc.errors()) from None
         return {"plan": faults.plan.model_dump()}
 
     @router.delete("/faults", status_code=204)

@@ -10,10 +10,11 @@ draws it per record (`draw_row_lock`), never the middleware.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Fault(StrEnum):
@@ -41,7 +42,10 @@ class FaultPlan(BaseModel):
 
     `row_lock_rate` and `next_row_lock` count records of sObject Collections writes, not
     requests: the records drawn are refused, the others in the same call are written.
+    A key it does not know is refused: a misspelt one would otherwise inject nothing, silently.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     rate_limit_rate: float = Field(0.0, ge=0, le=1)
     server_error_rate: float = Field(0.0, ge=0, le=1)
@@ -62,6 +66,24 @@ class FaultPlan(BaseModel):
 
 class UnsupportedFault(ValueError):
     """A plan asks for a fault the imitation's vendor never produces."""
+
+
+class UnknownPlanKey(ValueError):
+    """A plan names a key `FaultPlan` does not have (a typo would otherwise inject nothing)."""
+
+
+def parse_plan(body: Mapping[str, Any]) -> FaultPlan:
+    """The plan in `body`; `UnknownPlanKey` names any key it does not know, and the known ones.
+
+    Values out of range still raise pydantic's `ValidationError`.
+    """
+    unknown = sorted(set(body) - FaultPlan.model_fields.keys())
+    if unknown:
+        raise UnknownPlanKey(
+            f"unknown fault plan key(s): {', '.join(unknown)}; "
+            f"the known keys are {', '.join(FaultPlan.model_fields)}"
+        )
+    return FaultPlan.model_validate(body)
 
 
 class FaultInjector:
