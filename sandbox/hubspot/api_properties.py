@@ -25,7 +25,6 @@ from sandbox.hubspot.timefmt import iso
 from sandbox.shared.clock import Clock
 
 BASE = "/crm/v3/properties/{object_type}"
-TYPES = frozenset(FIELD_TYPES)
 NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 
 
@@ -48,6 +47,18 @@ def _options(raw: Any) -> list[Option]:
             )
         )
     return out
+
+
+def _check_types(name: str, type_: str, field_type: str) -> None:
+    """HubSpot takes only the type/fieldType pairs its guide lists (`FIELD_TYPES`)."""
+    valid = FIELD_TYPES.get(type_)
+    if valid is None:
+        raise validation(f"Unknown property type {type_}: use one of {', '.join(FIELD_TYPES)}")
+    if field_type not in valid:
+        raise validation(
+            f"Property {name}: fieldType {field_type} is not valid for a property of type "
+            f"{type_}; use one of {', '.join(valid)}"
+        )
 
 
 def properties_router(registry: PropertyRegistry, clock: Clock) -> APIRouter:
@@ -85,8 +96,7 @@ def properties_router(registry: PropertyRegistry, clock: Clock) -> APIRouter:
                 f"Property named '{name}' already exists.",
                 sub_category="PropertyValidationError.PROPERTY_EXISTS",
             )
-        if body["type"] not in TYPES:
-            raise validation(f"Unknown property type {body['type']}")
+        _check_types(name, str(body["type"]), str(body["fieldType"]))
         group = registry.groups[object_name].get(str(body["groupName"]))
         if group is None or group.archived:
             raise validation(
@@ -227,6 +237,10 @@ def properties_router(registry: PropertyRegistry, clock: Clock) -> APIRouter:
         body = await json_body(request)
         if d.hubspot_defined and set(body) - {"options", "label", "description", "displayOrder"}:
             raise validation(f"{name} is a HubSpot-defined property; only options may change")
+        if "type" in body or "fieldType" in body:
+            _check_types(
+                name, str(body.get("type", d.type)), str(body.get("fieldType", d.field_type))
+            )
         if "options" in body:
             d.options = _options(body["options"])
         for key, attr in (

@@ -72,13 +72,17 @@ DEAL_STAGES = (
 CUSTOM_LIFECYCLE_STAGE = ("51439524", "Partner Lead")
 EXTRA_LEAD_STATUSES = (("RECYCLED", "Recycled"), ("NURTURE", "Nurture"))
 
-FIELD_TYPES = {
-    "string": "text",
-    "number": "number",
-    "datetime": "date",
-    "date": "date",
-    "enumeration": "select",
-    "bool": "booleancheckbox",
+# Each property type a client may create and the fieldTypes it takes, the one HubSpot's own
+# properties of that type use first (the Properties API guide's "Property type and fieldType
+# values" table). Its internal types `object_coordinates` and `json` "cannot be created or
+# edited", so they are absent; any other pairing is refused.
+FIELD_TYPES: dict[str, tuple[str, ...]] = {
+    "string": ("text", "textarea", "file", "html", "phonenumber", "calculation_equation"),
+    "number": ("number", "calculation_equation"),
+    "datetime": ("date",),
+    "date": ("date",),
+    "enumeration": ("select", "checkbox", "radio", "booleancheckbox", "calculation_equation"),
+    "bool": ("booleancheckbox", "calculation_equation"),
 }
 
 
@@ -117,7 +121,7 @@ class PropertyDef:
     archived: bool = False
 
     def __post_init__(self) -> None:
-        self.field_type = self.field_type or FIELD_TYPES.get(self.type, "text")
+        self.field_type = self.field_type or FIELD_TYPES.get(self.type, ("text",))[0]
 
     @property
     def read_only(self) -> bool:

@@ -15,6 +15,7 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInput,
 )
 from hubspot.crm.contacts import SimplePublicObjectInputForCreate as ContactCreate
+from hubspot.crm.properties import ApiException as PropertyException
 from hubspot.crm.properties import PropertyCreate, PropertyUpdate
 
 
@@ -147,6 +148,69 @@ def test_property_create_update_then_validation_sees_option(api: Any) -> None:
     assert got.properties["baton_funnel_stage"] == "sql"
     listed = api.crm.properties.core_api.get_all("contacts")
     assert "baton_funnel_stage" in {p.name for p in listed.results}
+
+
+@pytest.mark.parametrize(
+    ("type_", "field_type", "accepted"),
+    [
+        # Pairs from the Properties API guide's "Property type and fieldType values" table.
+        ("string", "phonenumber", True),
+        ("enumeration", "radio", True),
+        ("bool", "calculation_equation", True),
+        ("string", "select", False),
+        ("number", "text", False),
+        ("datetime", "text", False),
+        ("bool", "checkbox", False),
+    ],
+)
+def test_property_type_and_field_type_must_be_a_documented_pair(
+    api: Any, type_: str, field_type: str, accepted: bool
+) -> None:
+    name = f"pair_{type_}_{field_type}"
+    create = PropertyCreate(
+        name=name,
+        label=name,
+        type=type_,
+        field_type=field_type,
+        group_name="contactinformation",
+    )
+    if accepted:
+        assert api.crm.properties.core_api.create("contacts", create).field_type == field_type
+        return
+    with pytest.raises(PropertyException) as refused:
+        api.crm.properties.core_api.create("contacts", create)
+    assert refused.value.status == 400
+    body = orjson.loads(refused.value.body)
+    assert body["category"] == "VALIDATION_ERROR"
+    assert field_type in body["message"]
+    assert type_ in body["message"]
+    with pytest.raises(PropertyException) as missing:
+        api.crm.properties.core_api.get_by_name("contacts", name)
+    assert missing.value.status == 404
+
+
+def test_a_property_update_to_an_undocumented_pair_is_refused_unapplied(api: Any) -> None:
+    api.crm.properties.core_api.create(
+        "contacts",
+        PropertyCreate(
+            name="pair_update",
+            label="Pair update",
+            type="string",
+            field_type="text",
+            group_name="contactinformation",
+        ),
+    )
+    with pytest.raises(PropertyException) as refused:
+        api.crm.properties.core_api.update(
+            "contacts", "pair_update", PropertyUpdate(field_type="select", label="Changed")
+        )
+    assert refused.value.status == 400
+    kept = api.crm.properties.core_api.get_by_name("contacts", "pair_update")
+    assert (kept.type, kept.field_type, kept.label) == ("string", "text", "Pair update")
+    changed = api.crm.properties.core_api.update(
+        "contacts", "pair_update", PropertyUpdate(field_type="textarea")
+    )
+    assert changed.field_type == "textarea"
 
 
 def test_associations_v4(api: Any) -> None:
