@@ -214,14 +214,18 @@ def v3_associations(crm: Crm, t: ObjectType, record_id: int, to: list[str]) -> d
     return out
 
 
+def _type_spec(type_id: int, category: str = HUBSPOT) -> dict[str, Any]:
+    """An `AssociationSpecWithLabel`. The unlabeled type carries `"label": null`: HubSpot's
+    associations guides say it is "always returned in responses with a label value of null"
+    and show it so, in record reads and label lists alike (the spec just types it a string)."""
+    label = _label(type_id) if category == HUBSPOT else None
+    return {"category": category, "typeId": type_id, "label": label}
+
+
 def _grouped(rows: list[tuple[int, str, int]]) -> list[dict[str, Any]]:
     grouped: dict[int, list[dict[str, Any]]] = {}
     for to_id, category, type_id in rows:
-        spec: dict[str, Any] = {"category": category, "typeId": type_id}
-        label = _label(type_id) if category == HUBSPOT else None
-        if label:
-            spec["label"] = label
-        grouped.setdefault(to_id, []).append(spec)
+        grouped.setdefault(to_id, []).append(_type_spec(type_id, category))
     return [{"toObjectId": str(k), "associationTypes": v} for k, v in grouped.items()]
 
 
@@ -282,15 +286,6 @@ def _strip_labels(
             back = _inverse(a.name, b.name, type_id)
             crm.store.dissociate_type(b.name, b_id, a.name, a_id, category, back)
             _announce(crm, a, a_id, b, b_id, type_id, removed=True, source="API")
-
-
-def _type_spec(type_id: int) -> dict[str, Any]:
-    """An `AssociationSpecWithLabel`; the spec types `label` as a string, so none is omitted."""
-    spec: dict[str, Any] = {"category": HUBSPOT, "typeId": type_id}
-    label = _label(type_id)
-    if label:
-        spec["label"] = label
-    return spec
 
 
 def labels_router(crm: Crm) -> APIRouter:

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from hubspot.crm.associations.v4 import ApiException as AssocException
 from hubspot.crm.associations.v4.schema import ApiException as SchemaException
+from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyCreate
 from hubspot.crm.contacts import (
     ApiException,
     PublicMergeInput,
@@ -246,6 +247,40 @@ def test_associations_v4(api: Any) -> None:
     with pytest.raises(AssocException) as err:
         v4.basic_api.create_default("contacts", "99999999", "companies", company.id)
     assert err.value.status == 404
+
+
+def test_the_unlabeled_association_type_carries_a_null_label_on_the_wire(
+    api: Any, served: Any
+) -> None:
+    """HubSpot's v4 guides: the unlabeled type "will always be returned in responses with a
+    `label` value of `null`" (the SDK reads a missing key as None too, so only the raw body shows
+    the difference)."""
+    contact = _contact(api, email="null.label@example.com")
+    company = api.crm.companies.basic_api.create(CompanyCreate(properties={"name": "Nul"}))
+    v4 = api.crm.associations.v4
+    v4.basic_api.create(
+        "contacts",
+        contact.id,
+        "companies",
+        company.id,
+        [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+    )
+    unlabeled = {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}
+    primary = {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}
+    with served.http() as http:
+        read = http.get(f"/crm/v4/objects/contacts/{contact.id}/associations/companies").json()
+        batch = http.post(
+            "/crm/v4/associations/contacts/companies/batch/read",
+            json={"inputs": [{"id": contact.id}]},
+        ).json()
+        labels = http.get("/crm/v4/associations/contacts/companies/labels").json()
+    types = read["results"][0]["associationTypes"]
+    assert sorted(types, key=lambda t: t["typeId"]) == [primary, unlabeled]
+    assert sorted(batch["results"][0]["to"][0]["associationTypes"], key=lambda t: t["typeId"]) == [
+        primary,
+        unlabeled,
+    ]
+    assert labels["results"] == [unlabeled, primary]
 
 
 def test_actor_calls_do_not_count_as_writes(served: Any, api: Any) -> None:
