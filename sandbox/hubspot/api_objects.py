@@ -10,7 +10,7 @@ from starlette.responses import Response
 from sandbox.hubspot.associations import associate_planned, plan_association, v3_associations
 from sandbox.hubspot.catalog import ObjectType
 from sandbox.hubspot.crm import Crm
-from sandbox.hubspot.errors import json_response, not_found, validation
+from sandbox.hubspot.errors import json_response, not_found, object_not_found, validation
 from sandbox.hubspot.parsing import (
     flag,
     integer,
@@ -127,7 +127,7 @@ def objects_router(crm: Crm, engine: SearchEngine) -> APIRouter:
         t = resolve_type(object_type)
         row = crm.lookup(t, object_id, id_property=request.query_params.get("idProperty"))
         if row is None or row.archived != flag(request, "archived"):
-            raise not_found()
+            raise object_not_found(object_id)
         history = listed(request, "propertiesWithHistory")
         body = crm.render(t, row, listed(request, "properties") or None, history)
         to = listed(request, "associations")

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sandbox.hubspot.catalog import ObjectType
-from sandbox.hubspot.errors import HubSpotError, not_found, validation
+from sandbox.hubspot.errors import HubSpotError, not_found, object_not_found, validation
 from sandbox.hubspot.events import EventSink
 from sandbox.hubspot.parsing import record_id
 from sandbox.hubspot.properties import PropertyRegistry, became_date
@@ -139,7 +139,7 @@ class Crm:
         """A live record by id (or unique property) or HubSpot's 404."""
         row = self.lookup(t, record_id, id_property=id_property)
         if row is None or row.archived:
-            raise not_found()
+            raise object_not_found(record_id)
         return row
 
     def lookup(self, t: ObjectType, key: str, *, id_property: str | None = None) -> Row | None:

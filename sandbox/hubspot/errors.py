@@ -13,6 +13,8 @@ AUTH_MESSAGE = (
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
 )
 BAD_REQUEST_MESSAGE = "There was a problem with the request."
+# HubSpot's words for a record id that names no record, numeric or not (two spaces and all).
+OBJECT_NOT_FOUND_MESSAGE = "Object not found.  objectId are usually numeric."
 
 
 def correlation_id() -> str:
@@ -104,6 +106,15 @@ def unauthorized() -> HubSpotError:
 def not_found(message: str = "Resource not found", ids: list[str] | None = None) -> HubSpotError:
     context = {"ids": ids} if ids is not None else None
     return HubSpotError(404, "OBJECT_NOT_FOUND", message, context=context)
+
+
+def object_not_found(object_id: str) -> HubSpotError:
+    """404 for a single record read or written by an id that names none (`/contacts/abc`):
+    HubSpot's message with the id as sent in `context.id`, as its answers are quoted in SDK
+    issues and clients' tests (HubSpot/hubspot-api-nodejs#669); its docs show no example."""
+    return HubSpotError(
+        404, "OBJECT_NOT_FOUND", OBJECT_NOT_FOUND_MESSAGE, context={"id": [object_id]}
+    )
 
 
 def validation(message: str, **kwargs: Any) -> HubSpotError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -104,6 +106,29 @@ def test_create_get_update_archive(api: Any, served: Any) -> None:
     assert archived.archived_at is not None
     page = api.crm.contacts.basic_api.get_page(archived=True, limit=100)
     assert created.id in {r.id for r in page.results}
+
+
+@pytest.mark.parametrize("object_id", ["abc", "999999999"])
+def test_an_id_naming_no_record_is_hubspots_404_naming_the_id(api: Any, object_id: str) -> None:
+    # HubSpot's answer as quoted in SDK issues and clients' tests (hubspot-api-nodejs#669).
+    calls = (
+        lambda: api.crm.contacts.basic_api.get_by_id(object_id),
+        lambda: api.crm.contacts.basic_api.update(
+            object_id, SimplePublicObjectInput(properties={"lastname": "X"})
+        ),
+    )
+    for call in calls:
+        with pytest.raises(ApiException) as err:
+            call()
+        assert err.value.status == 404
+        body = json.loads(err.value.body)
+        uuid.UUID(body.pop("correlationId"))
+        assert body == {
+            "status": "error",
+            "message": "Object not found.  objectId are usually numeric.",
+            "context": {"id": [object_id]},
+            "category": "OBJECT_NOT_FOUND",
+        }
 
 
 def test_unknown_property_on_write_is_400(api: Any) -> None:
