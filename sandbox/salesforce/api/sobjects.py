@@ -10,7 +10,7 @@ from typing import Any
 from sandbox.salesforce.api import conditional
 from sandbox.salesforce.api.base import Call, Reply
 from sandbox.salesforce.api.context import Context
-from sandbox.salesforce.errors import SalesforceError, not_found
+from sandbox.salesforce.errors import SalesforceError, invalid_field, not_found
 from sandbox.salesforce.objects import SObjectSchema
 from sandbox.salesforce.records import MultipleMatches, sobject_or_error
 from sandbox.salesforce.store import format_datetime, parse_datetime
@@ -26,6 +26,17 @@ def body_fields(call: Call) -> dict[str, Any]:
             400, "JSON_PARSER_ERROR", "Cannot deserialize instance of sObject from request body"
         )
     return call.body
+
+
+def refuse_keys_in_body(fields: dict[str, Any], key: str) -> None:
+    """An upsert takes its key from the URL alone: "Do not specify Id or an external ID field in
+    the request body or an error is generated" (REST API guide, sObject Rows by External ID).
+    Salesforce answers INVALID_FIELD "The <field> field should not be specified in the sobject
+    data." whatever value the body gives, the URL's or another (as clients report it)."""
+    for name in fields:
+        if name.lower() in ("id", key.lower()):
+            spelled = "Id" if name.lower() == "id" else key
+            raise invalid_field(f"The {spelled} field should not be specified in the sobject data.")
 
 
 def select_fields(sobject: SObjectSchema, spec: str | None) -> list[str] | None:
@@ -100,6 +111,9 @@ class SObjectService:
         sobject = sobject_or_error(call.params["sobject"])
         ext_field, value = call.params["field"], call.params["value"]
         fields = body_fields(call)
+        key = sobject.field(ext_field)
+        if key is not None and key.id_lookup:  # else the 404 for the field comes first
+            refuse_keys_in_body(fields, key.name)
         if call.query.get("updateOnly", "").lower() == "true":
             self._require_match(sobject, ext_field, value)
         try:

@@ -113,6 +113,33 @@ def test_upsert_creates_then_updates(sf: Salesforce) -> None:
     assert raw.json() == {"id": got["Id"], "success": True, "errors": [], "created": False}
 
 
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        ("Baton_Id__c/body-1", {"Baton_Id__c": "body-2"}),  # another value than the URL's
+        ("Baton_Id__c/body-1", {"Baton_Id__c": "body-1"}),  # the URL's own value
+        ("Baton_Id__c/body-1", {"baton_id__c": "body-1"}),  # field names ignore case
+        ("Baton_Id__c/body-1", {"Id": "00Q000000000001AAA"}),
+        ("Email/body@example.com", {"Email": "body@example.com"}),  # an idLookup key
+    ],
+)
+def test_an_upsert_naming_its_key_field_in_the_body_is_refused(
+    sf: Salesforce, key: str, body: dict[str, Any]
+) -> None:
+    # "Do not specify Id or an external ID field in the request body or an error is generated"
+    # (REST API guide, sObject Rows by External ID), answered as clients report it.
+    field = "Id" if "Id" in body else key.split("/")[0]
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.Lead.upsert(key, _lead(LastName="Body key", **body))
+    assert info.value.content == [
+        {
+            "message": f"The {field} field should not be specified in the sobject data.",
+            "errorCode": "INVALID_FIELD",
+        }
+    ]
+    assert sf.query("SELECT Id FROM Lead WHERE LastName = 'Body key'")["totalSize"] == 0
+
+
 def test_upsert_on_a_field_that_identifies_nothing_is_404(sf: Salesforce, served: Any) -> None:
     for field in ("Title", "Nope__c"):
         reply = served.session().patch(
