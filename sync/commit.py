@@ -3,7 +3,8 @@
 Links, snapshots (what each record now holds, as written or as read), decisions and notes,
 dead letters (a refused write kept with the vendor's own error), pending writes settled, and
 funnel transitions with the rejection reasons that explain them. Snapshots are stored only for
-what is known to be in the record: a write not sent keeps the record's old values (`_keeping`).
+what is known to be in the record: a write not sent keeps the record's old values
+(`sync.values.keeping`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sync.entries import REJECTIONS, explanation, first_entries, history_changed
 from sync.execute import Result, Sent
 from sync.gather import Gathered
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
-from sync.plan import LEAD_STATUS, OUTCOME_REASON, FieldDecision, PersonPlan, Planner, Write
+from sync.plan import OUTCOME_REASON, FieldDecision, PersonPlan, Planner, Write, unsent_fields
 from sync.report import CycleReport
 from sync.store import dead_letters as letters_repo
 from sync.store.addresses import keep_addresses
@@ -48,10 +49,9 @@ from sync.store.transitions import (
     recorded_stages,
     unexplained_rejections,
 )
-from sync.values import OUTCOME, STAGE, Values
+from sync.values import OUTCOME, STAGE, Values, keeping
 
 POSITION = (STAGE, OUTCOME)  # the canonical values a funnel move writes
-FUNNEL_MOVED = frozenset({*POSITION, FUNNEL_STAGE})  # a write's changes that say it moved one
 NEW_PREFIX = "new:"  # dead letters of creates: "new:<person id>"
 EMAIL = "email"  # the canonical field people are matched on (`Identity.resolve`)
 WRITE_WARNING = "write_warning"  # the rule of a note saying what a write cut (`Write.warnings`)
@@ -180,7 +180,7 @@ class Committer:
                     key, s.write.expected, written_by_us=True, source_modified_at=at
                 )
             elif kept := unsent.get(s.person_id):
-                values = _keeping(s.write.expected, gathered.snapshots.get(key), kept)
+                values = keeping(s.write.expected, gathered.snapshots.get(key), kept)
                 snapshots[key] = SnapshotWrite(
                     key, values, written_by_us=True, source_modified_at=at
                 )
@@ -211,7 +211,7 @@ class Committer:
                 if kept:
                     if key in snapshots:
                         continue
-                    values = _keeping(values, known, kept)
+                    values = keeping(values, known, kept)
                     if values is not plan.seen[key][0]:  # not the fields as read: map again
                         if values != known:
                             snapshots[key] = SnapshotWrite(
@@ -303,7 +303,7 @@ class Committer:
             known, values = gathered.snapshots.get(key), gathered.values.get(key)
             if values is None:
                 continue
-            values = _keeping(values, known, kept)
+            values = keeping(values, known, kept)
             if values != known:
                 snapshots[key] = SnapshotWrite(
                     key, values, source_modified_at=gathered.seen_at.get(key)
@@ -461,22 +461,6 @@ def handoff_notes(
     return notes
 
 
-def _keeping(values: Values, old: Values | None, fields: Collection[str]) -> Values:
-    """`values` with `fields` as `old` has them, or without them where there is no `old` (a
-    record seen for the first time: they read as changed there); `values` itself when they
-    are already so."""
-    old = old or {}
-    if all(values.get(f) == old.get(f) and (f in values) == (f in old) for f in fields):
-        return values
-    out = dict(values)
-    for name in fields:
-        if name in old:
-            out[name] = old[name]
-        else:
-            out.pop(name, None)
-    return out
-
-
 def letter_key(pid: uuid.UUID, write: Write) -> RecordKey:
     """The key a write's dead letter is kept under ("new:<person>" for a create)."""
     return RecordKey(write.key.system, write.key.object, write.key.id or f"{NEW_PREFIX}{pid}")
@@ -573,11 +557,7 @@ def _unsent_fields(
         if write.creates or result is Result.RETRY:
             unsent[pid] = None
         else:
-            fields.update(write.changes)
-            if FUNNEL_MOVED & write.changes.keys():
-                # the lead status that moved it too: a sales reopen is told from a Lead's
-                # Status against its snapshot (`Planner._reopened`), so it stays one
-                fields.add(LEAD_STATUS)
+            fields.update(unsent_fields(write.changes))
     return unsent
 
 

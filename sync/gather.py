@@ -23,16 +23,22 @@ from sync import deletes
 from sync.changes import any_changed
 from sync.following import Follower
 from sync.identity import IDENTITY_FIELD, Identity, ambiguous_rule
-from sync.plan import Planner
+from sync.plan import Planner, unsent_fields
 from sync.report import CycleReport
 from sync.store.addresses import addresses_of
 from sync.store.decisions import Decision, note_about, people_with_rule
 from sync.store.links import active_keys_for, associated, deleted_links, find_links, restored_links
-from sync.store.pending import PendingCreate, PendingUpdate, pending_creates, pending_updates
+from sync.store.pending import (
+    Baseline,
+    PendingCreate,
+    PendingUpdate,
+    pending_creates,
+    pending_updates,
+)
 from sync.store.people import people_by_emails
 from sync.store.snapshots import UNREAD, snapshot_states, snapshot_values
 from sync.twins import Read, TwinCache
-from sync.values import Values
+from sync.values import Values, keeping
 
 EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no HubSpot contact
 #: The rule of a note saying a record was linked, or moved, to a person by an address the
@@ -64,9 +70,9 @@ class Gathered:
     pending: set[tuple[uuid.UUID, System]] = field(default_factory=set)  # see `_found_creates`
     assumed: set[RecordKey] = field(default_factory=set)  # snapshots only a pending write kept
     updates_found: set[uuid.UUID] = field(default_factory=set)  # people with pending updates
-    # Records whose baseline a landed pending update gave (`Gatherer._landed`), with the
-    # snapshot it stands in for (None: none stored): the lost commit's, stored whatever this
-    # unit's writes do (`sync.commit`)
+    # Records whose baseline the pending updates of a person with one landed gave
+    # (`Gatherer._landed`), with the snapshot it stands in for (None: none stored): the lost
+    # commit's, stored whatever this unit's writes do (`sync.commit`)
     landed: dict[RecordKey, Values | None] = field(default_factory=dict)
     inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
     # People waiting for a twin in a recycle bin (`twins_in_bins`)
@@ -371,13 +377,13 @@ class Gatherer:
         unsettled = pending_updates(conn, touched)
         landed: dict[RecordKey, Values | None] = {}
         for pid, sent in unsettled.items():
-            for update in self._landed(pid, sent, identity, values):
-                key = update.baseline.key
+            for baseline, took in self._landed(pid, sent, identity, values, stored):
+                key = baseline.key
                 synced = stored.get(key) if key not in assumed else None
                 landed[key] = synced[0] if synced is not None else None
-                stored[key] = (update.baseline.values, update.baseline.modified_at)
+                stored[key] = (baseline.values, baseline.modified_at)
                 assumed.add(key)
-                if update.written is not None:
+                if took:
                     why = (
                         f"{key} holds what an update no commit settled wrote (the run was "
                         "interrupted): taken as Baton's own write, so only edits made since "
@@ -540,22 +546,42 @@ class Gatherer:
         kept: Sequence[PendingUpdate],
         identity: Identity,
         values: Mapping[RecordKey, Values],
-    ) -> list[PendingUpdate]:
-        """A person's unsettled updates, when every one landed: each record it wrote, still
-        the person's, now holds every field as written. Anything less (a write that never
-        went out, an edit made over it since, a record gone) and none of them is used: the
-        snapshots stay as the last commit stored them, which plans every write again."""
-        written = [u for u in kept if u.written is not None]
-        for update in written:
+        stored: Mapping[RecordKey, tuple[Values, datetime | None]],
+    ) -> list[tuple[Baseline, bool]]:
+        """When one of a person's unsettled updates landed (its record holds every field as
+        written), the baselines they give, each with whether its own update landed. Those
+        that did not (never went out, edited over since) are taken as refused: their fields
+        keep the values last stored on each of the person's records, as a commit keeps a
+        refused update's (`sync.commit`), so they are planned again while the echo of those
+        that landed is Baton's own. With none landed, or a record written gone or unread
+        (nothing can be told), none is used: the snapshots stay as the last commit stored
+        them, which plans every write again."""
+        mine = set(identity.records_of(pid).values())
+        landed: set[RecordKey] = set()
+        unsent: set[str] = set()
+        for update in kept:
+            if update.written is None:
+                continue
             key = update.baseline.key
             current = values.get(key)
-            if current is None or identity.counterpart(pid, key.system) != key:
+            if current is None or key not in mine:
                 return []
-            written_values = update.baseline.values
-            if any(current.get(f) != written_values.get(f) for f in update.written or ()):
-                return []
-        mine = set(identity.records_of(pid).values())
-        return [u for u in kept if u.baseline.key in mine] if written else []
+            written = update.baseline.values
+            if all(current.get(f) == written.get(f) for f in update.written):
+                landed.add(key)
+            else:
+                unsent |= unsent_fields(update.written)
+        if not landed:
+            return []
+        baselines: list[tuple[Baseline, bool]] = []
+        for update in kept:
+            key = update.baseline.key
+            if key in mine:
+                old = stored.get(key)
+                values_kept = keeping(update.baseline.values, old[0] if old else None, unsent)
+                baseline = Baseline(key, values_kept, update.baseline.modified_at)
+                baselines.append((baseline, key in landed))
+        return baselines
 
     @staticmethod
     def _made(

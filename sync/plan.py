@@ -23,7 +23,7 @@ Per person:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,7 @@ BATON_ID = "baton_id"
 EMAIL = "email"  # the canonical field people are matched on (`sync.identity`)
 OUTCOME_REASON = "outcome_reason"
 LEAD_STATUS = "lead_status"
+FUNNEL_MOVED = frozenset({STAGE, OUTCOME, FUNNEL_STAGE})  # a write's changes that say it moved one
 # Status fields that may be blank, so leaving an outcome can clear them (HubSpot's lead status;
 # a Salesforce Lead always has a Status).
 CLEARABLE_STATUS: Mapping[tuple[System, str], str] = {
@@ -793,6 +794,17 @@ def _position(person: Person) -> Stage | Outcome | None:
 
 def _plain_position(position: Stage | Outcome | None) -> str | None:
     return str(position) if position is not None else None
+
+
+def unsent_fields(changes: Iterable[str]) -> set[str]:
+    """The canonical fields whose snapshots a write of `changes` that was not made leaves as
+    they were (`sync.values.keeping`), so what it carried is still a change next time: its
+    own, and the lead status where it moved the funnel (a sales reopen is told from a Lead's
+    Status against its snapshot: `Planner._reopened`, so it stays one)."""
+    fields = set(changes)
+    if FUNNEL_MOVED & fields:
+        fields.add(LEAD_STATUS)
+    return fields
 
 
 def _position_of(values: Values) -> FieldValue:

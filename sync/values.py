@@ -8,7 +8,7 @@ keys are the dictionary's canonical field names (`email`, `entered.mql`, `funnel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from typing import get_args
@@ -112,3 +112,20 @@ def field_value(person: Person, name: str, labels: Mapping[StageKey, str]) -> ob
 
 def blank(value: FieldValue) -> bool:
     return value is None or value == ""
+
+
+def keeping(values: Values, old: Values | None, fields: Collection[str]) -> Values:
+    """`values` with `fields` as `old` has them, or without them where there is no `old` (a
+    record seen for the first time: they read as changed there); `values` itself when they
+    are already so. What a snapshot says when a write of `fields` was not made: the change it
+    carried is still a change next time."""
+    old = old or {}
+    if all(values.get(f) == old.get(f) and (f in values) == (f in old) for f in fields):
+        return values
+    out = dict(values)
+    for name in fields:
+        if name in old:
+            out[name] = old[name]
+        else:
+            out.pop(name, None)
+    return out

@@ -13,6 +13,7 @@ from connectors.records import RecordKey, RecordPatch, System, WriteOutcome
 from sync.engine import SyncEngine
 from sync.queries.why import why
 from tests.unit.sync.conftest import World, lose_first_answer
+from tests.unit.sync.fakes import FakeConnector
 from tests.unit.sync.test_engine import pair, settle
 
 
@@ -69,13 +70,14 @@ def _lead_retitled_after_a_sync(world: World) -> tuple[SyncEngine, str, str]:
     return engine, hs_id, lead_id
 
 
-def _killed_while_sending_to_hubspot(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process dies while sending HubSpot writes: none lands, and the unit stops there."""
+def _killed_while_sending(connector: FakeConnector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies while sending writes to `connector`: none lands there (the other
+    system's, sent at the same time, do), and the unit stops there."""
 
     def killed(obj: str, patches: Sequence[RecordPatch]) -> list[WriteOutcome]:
         raise RuntimeError("killed while sending")
 
-    monkeypatch.setattr(world.hs, "write", killed)
+    monkeypatch.setattr(connector, "write", killed)
 
 
 def _crash_after_carrying_a_title(
@@ -129,7 +131,7 @@ def test_an_update_that_never_went_out_is_sent_again(
     so the old snapshots stand and the title is carried again."""
     engine, hs_id, lead_id = _lead_retitled_after_a_sync(world)
     write = world.hs.write
-    _killed_while_sending_to_hubspot(world, monkeypatch)
+    _killed_while_sending(world.hs, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.poll()
     assert _pending(world) == 1
@@ -332,7 +334,7 @@ def test_a_lost_update_found_by_a_unit_killed_while_sending_its_own_stays_baton_
     would have stored is stored before they are sent, or the next unit finds neither."""
     engine, hs_id, lead_id = _edited_in_flight_then_lost(world, monkeypatch)
     write = world.hs.write
-    _killed_while_sending_to_hubspot(world, monkeypatch)
+    _killed_while_sending(world.hs, monkeypatch)
     with pytest.raises(RuntimeError):
         engine.poll()
     monkeypatch.setattr(world.hs, "write", write)
@@ -342,4 +344,115 @@ def test_a_lost_update_found_by_a_unit_killed_while_sending_its_own_stays_baton_
 
     assert world.sf.get("Lead", lead_id)["Title"] == "CRO"
     assert world.hs.get("contacts", hs_id)["jobtitle"] == "CRO"
+    assert _pending(world) == 0
+
+
+def _only_the_hubspot_write_lands(
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: SyncEngine,
+    lead_id: str,
+    *,
+    edit_to: str | None = None,
+) -> None:
+    """One unit writes both of a person's records and dies: the contact's write lands, the
+    Lead's never goes out (with `edit_to`, sales retitles the Lead while it is in flight)."""
+    write = world.sf.write
+    if edit_to is not None:
+        _sales_retitles_while_the_write_is_in_flight(world, monkeypatch, lead_id, edit_to)
+    _killed_while_sending(world.sf, monkeypatch)
+    with pytest.raises(RuntimeError):
+        engine.poll()
+    monkeypatch.setattr(world.sf, "write", write)
+    assert _pending(world) == 1
+    world.clock.advance(10)
+
+
+def _found(world: World) -> list[str | None]:
+    """The records update_found notes name (in their system's "old" column)."""
+    [person] = why(world.read(), "ann@example.com").people
+    return [d.hubspot_old or d.salesforce_old for d in person.decisions if d.rule == "update_found"]
+
+
+def test_an_edit_made_while_a_partly_landed_update_was_in_flight_is_carried(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Lead's retitle is carried to the contact and the contact's new country to the Lead;
+    only the contact's write lands, and sales retitles the Lead meanwhile. The landed write is
+    Baton's own (its echo is no edit), the lost one is sent again."""
+    engine, hs_id, lead_id = _lead_retitled_after_a_sync(world)
+    world.hs.put("contacts", {"country": "Spain"}, id=hs_id)
+    world.clock.advance(10)
+    _only_the_hubspot_write_lands(world, monkeypatch, engine, lead_id, edit_to="CRO")
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP Sales"
+    assert world.sf.get("Lead", lead_id)["Country"] == "France"
+
+    engine.poll()
+
+    assert world.sf.get("Lead", lead_id)["Title"] == "CRO"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "CRO"
+    assert world.sf.get("Lead", lead_id)["Country"] == "Spain"
+    assert _pending(world) == 0
+    assert _found(world) == [f"hubspot:contacts:{hs_id}"]
+    settle(world, engine)
+
+
+def test_a_funnel_move_a_partly_landed_update_carried_is_recorded(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sales accepts the Lead (its funnel label too) and marketing moves the contact to Spain:
+    the move lands on the contact, the country never reaches the Lead. The entry into SAL is
+    recorded as the lost commit would have recorded it (its person is news for the funnel
+    history, as one whose every write landed is), the country is sent again, and only the
+    contact's write is noted as found."""
+    hs_id, lead_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.clock.advance(10)
+    world.sf.put("Lead", {"Status": "Working - Contacted", "Funnel_Stage__c": "SAL"}, id=lead_id)
+    world.hs.put("contacts", {"country": "Spain"}, id=hs_id)
+    world.clock.advance(10)
+    _only_the_hubspot_write_lands(world, monkeypatch, engine, lead_id)
+
+    engine.poll()
+
+    stages = world.read().exec_driver_sql("select stage from funnel_transitions").scalars()
+    assert "sal" in set(stages)
+    assert world.sf.get("Lead", lead_id)["Country"] == "Spain"
+    assert _found(world) == [f"hubspot:contacts:{hs_id}"]
+    settle(world, engine)
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_an_address_a_partly_landed_update_carried_is_the_person_s_once_it_landed(
+    world: World, monkeypatch: pytest.MonkeyPatch, landed: bool
+) -> None:
+    """A new address carried by the write that landed becomes the person's (what the lost
+    commit would have kept), also when the write sent again is to retry; one carried by the
+    write that did not land becomes theirs once it lands, as for a refused write."""
+    hs_id, lead_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.clock.advance(10)
+    if landed:  # the Lead's new address to the contact, the contact's country to the Lead
+        world.sf.put("Lead", {"Email": "ann.lee@example.com"}, id=lead_id)
+        world.hs.put("contacts", {"country": "Spain"}, id=hs_id)
+    else:  # the Lead's new title to the contact, the contact's new address to the Lead
+        world.sf.put("Lead", {"Title": "VP Sales"}, id=lead_id)
+        world.hs.put("contacts", {"email": "ann.lee@example.com"}, id=hs_id)
+    world.clock.advance(10)
+    _only_the_hubspot_write_lands(world, monkeypatch, engine, lead_id)
+    world.sf.retry_next = 1
+
+    report = engine.sync_keys([RecordKey(System.HUBSPOT, "contacts", hs_id)], trigger="webhook")
+
+    assert report.retry_later == 1
+    assert _pending(world) == 1
+    people = "select email_normalized from people"
+    emails = world.read().exec_driver_sql(people).scalars().all()
+    assert emails == ["ann.lee@example.com" if landed else "ann@example.com"]
+    world.clock.advance(10)
+    engine.poll()
+    assert world.read().exec_driver_sql(people).scalars().all() == ["ann.lee@example.com"]
+    assert world.sf.get("Lead", lead_id)["Email"] == "ann.lee@example.com"
     assert _pending(world) == 0
