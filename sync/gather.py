@@ -377,7 +377,7 @@ class Gatherer:
         unsettled = pending_updates(conn, touched)
         landed: dict[RecordKey, Values | None] = {}
         for pid, sent in unsettled.items():
-            for baseline, took in self._landed(pid, sent, identity, values, stored):
+            for baseline, took in self._landed(pid, sent, identity, in_hand, values, stored):
                 key = baseline.key
                 synced = stored.get(key) if key not in assumed else None
                 landed[key] = synced[0] if synced is not None else None
@@ -545,17 +545,18 @@ class Gatherer:
         pid: uuid.UUID,
         kept: Sequence[PendingUpdate],
         identity: Identity,
+        in_hand: Mapping[RecordKey, SourceRecord],
         values: Mapping[RecordKey, Values],
         stored: Mapping[RecordKey, tuple[Values, datetime | None]],
     ) -> list[tuple[Baseline, bool]]:
-        """When one of a person's unsettled updates landed (its record holds every field as
-        written), the baselines they give, each with whether its own update landed. Those
-        that did not (never went out, edited over since) are taken as refused: their fields
-        keep the values last stored on each of the person's records, as a commit keeps a
-        refused update's (`sync.commit`), so they are planned again while the echo of those
-        that landed is Baton's own. With none landed, or a record written gone or unread
-        (nothing can be told), none is used: the snapshots stay as the last commit stored
-        them, which plans every write again."""
+        """When one of a person's unsettled updates landed (its record, modified since it was
+        read, holds every field as written), the baselines they give, each with whether its
+        own update landed. Those that did not (never went out, edited over since) are taken
+        as refused: their fields keep the values last stored on each of the person's records,
+        as a commit keeps a refused update's (`sync.commit`), so they are planned again while
+        the echo of those that landed is Baton's own. With none landed, or a record written
+        gone or unread (nothing can be told), none is used: the snapshots stay as the last
+        commit stored them, which plans every write again."""
         mine = set(identity.records_of(pid).values())
         landed: set[RecordKey] = set()
         unsent: set[str] = set()
@@ -563,11 +564,16 @@ class Gatherer:
             if update.written is None:
                 continue
             key = update.baseline.key
-            current = values.get(key)
-            if current is None or key not in mine:
+            current, record = values.get(key), in_hand.get(key)
+            if current is None or record is None or key not in mine:
                 return []
-            written = update.baseline.values
-            if all(current.get(f) == written.get(f) for f in update.written):
+            written, read_at = update.baseline.values, update.baseline.modified_at
+            # A record not modified since it was read holds no write (an echo is stamped later:
+            # `sync.commit`), though one changing only what the snapshot does not hold (a
+            # funnel label) holds "as written" all the same.
+            if (read_at is None or record.modified_at > read_at) and all(
+                current.get(f) == written.get(f) for f in update.written
+            ):
                 landed.add(key)
             else:
                 unsent |= unsent_fields(update.written)

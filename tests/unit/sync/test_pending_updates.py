@@ -423,6 +423,30 @@ def test_a_funnel_move_a_partly_landed_update_carried_is_recorded(
     settle(world, engine)
 
 
+def test_a_relabel_that_never_went_out_is_not_found_landed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sales accepts the Lead: the move lands on the contact, the Lead's stale funnel label
+    (a value its snapshot does not hold: the Lead says SAL by its Status already) is never
+    rewritten. The Lead was not modified since it was read, so no update_found note names it,
+    and the label is written again."""
+    hs_id, lead_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.clock.advance(10)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=lead_id)
+    world.clock.advance(10)
+    _only_the_hubspot_write_lands(world, monkeypatch, engine, lead_id)
+    assert world.sf.get("Lead", lead_id)["Funnel_Stage__c"] == "MQL"
+
+    engine.poll()
+
+    assert _found(world) == [f"hubspot:contacts:{hs_id}"]
+    assert world.sf.get("Lead", lead_id)["Funnel_Stage__c"] == "SAL"
+    assert _pending(world) == 0
+    settle(world, engine)
+
+
 @pytest.mark.parametrize("landed", [True, False])
 def test_an_address_a_partly_landed_update_carried_is_the_person_s_once_it_landed(
     world: World, monkeypatch: pytest.MonkeyPatch, landed: bool
