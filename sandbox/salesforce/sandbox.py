@@ -44,12 +44,7 @@ LOGIN_PATHS = ("/services/oauth2/", "/services/Soap/")
 
 
 class LimitInfoHeader:
-    """Adds `Sforce-Limit-Info: api-usage=<used>/<max>` to every REST response but a 401.
-
-    The header reports the usage of the org the session belongs to; a request refused for its
-    session (401 `INVALID_SESSION_ID`) names none, and Salesforce's 401s carry no such header
-    (their full headers are quoted in restforce#284 and jsforce#1301).
-    """
+    """Adds `Sforce-Limit-Info: api-usage=<used>/<max>` to every REST response."""
 
     def __init__(self, app: ASGIApp, *, limits: ApiLimits) -> None:
         self.app = app
@@ -61,7 +56,7 @@ class LimitInfoHeader:
             return
 
         async def with_header(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] != 401:
+            if message["type"] == "http.response.start":
                 usage = f"api-usage={self.limits.used}/{self.limits.max}"
                 message["headers"] = [
                     *message.get("headers", []),
