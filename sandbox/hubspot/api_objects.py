@@ -20,7 +20,7 @@ from sandbox.hubspot.parsing import (
     record_id,
     resolve_type,
 )
-from sandbox.hubspot.search import SearchEngine
+from sandbox.hubspot.search import SearchEngine, refuse_unbuildable_filters
 from sandbox.hubspot.store import Row
 
 BASE = "/crm/v3/objects/{object_type}"
@@ -85,12 +85,14 @@ def objects_router(crm: Crm, engine: SearchEngine) -> APIRouter:
     @router.post(BASE + "/search")
     async def search_objects(object_type: str, request: Request) -> Response:
         t = resolve_type(object_type)
-        if len(await request.body()) > MAX_SEARCH_BODY:
+        raw = await request.body()
+        if len(raw) > MAX_SEARCH_BODY:
             raise validation(
                 f"There was a problem with the request. The request body is over the "
                 f"{MAX_SEARCH_BODY}-character limit for search requests."
             )
         body = await json_body(request)
+        refuse_unbuildable_filters(raw, body)
         page = engine.search(t, body)
         props = names(body.get("properties"))
         answer: dict[str, Any] = {

@@ -16,6 +16,9 @@ the same: nothing new before the lag is over). Off (0) by default.
 # ruff: noqa: S608 -- SQL text holds only catalog columns and registry property names (validated [a-z][a-z0-9_]*); values are bound.
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +39,48 @@ OPERATORS = frozenset(
     "EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY NOT_HAS_PROPERTY "
     "CONTAINS_TOKEN NOT_CONTAINS_TOKEN".split()
 )
+FILTER_REQUIRED = ("propertyName", "operator")  # the spec's Filter.required, in HubSpot's order
+_STRING_OR_BRACE = re.compile(rb'"(?:[^"\\]|\\.)*"|}')
+
+
+def _filters(body: dict[str, Any]) -> Iterator[Any]:
+    """Every filter a search body holds: in its groups and in the legacy top-level list."""
+    groups = body.get("filterGroups")
+    for group in groups if isinstance(groups, list) else []:
+        if isinstance(group, dict) and isinstance(group.get("filters"), list):
+            yield from group["filters"]
+    if isinstance(body.get("filters"), list):
+        yield from body["filters"]
+
+
+def _unset(item: Any) -> list[str]:
+    return [n for n in FILTER_REQUIRED if isinstance(item, dict) and item.get(n) is None]
+
+
+def refuse_unbuildable_filters(raw: bytes, body: dict[str, Any]) -> None:
+    """HubSpot builds each filter as it reads the JSON, so one without `propertyName` or
+    `operator` (absent or null) is refused before anything else is looked at, at the position
+    of its closing brace: "Invalid input JSON on line 1, column 102: Cannot build Filter, some
+    of required attributes are not set [propertyName, operator]" (hubspot-api-nodejs#226; the
+    column in #128 is that brace's). `body` is `raw` parsed; `raw` is read again only then."""
+    if not any(_unset(item) for item in _filters(body)):
+        return
+    closed: list[dict[str, Any]] = []  # every object, in the order of its closing brace
+
+    def keep(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        closed.append(dict(pairs))
+        return closed[-1]
+
+    read = json.loads(raw, object_pairs_hook=keep)
+    order = {id(obj): k for k, obj in enumerate(closed)}
+    first = min((item for item in _filters(read) if _unset(item)), key=lambda i: order[id(i)])
+    braces = [m.start() for m in _STRING_OR_BRACE.finditer(raw) if m.group() == b"}"]
+    at = braces[order[id(first)]]
+    line, column = raw.count(b"\n", 0, at) + 1, at - raw.rfind(b"\n", 0, at)
+    raise validation(
+        f"Invalid input JSON on line {line}, column {column}: Cannot build Filter, "
+        f"some of required attributes are not set [{', '.join(_unset(first))}]"
+    )
 
 
 @dataclass
@@ -145,7 +190,7 @@ class SearchEngine:
     def _filter(self, t: ObjectType, item: Any, params: list[Any]) -> str:
         if not isinstance(item, dict):
             raise validation(BAD_REQUEST_MESSAGE)
-        op = str(item.get("operator", "EQ")).upper()
+        op = str(item.get("operator")).upper()
         if op not in OPERATORS:
             raise validation(f"Unknown filter operator: {op}")
         f = self._field(t, item.get("propertyName"))

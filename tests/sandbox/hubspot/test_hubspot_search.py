@@ -167,6 +167,59 @@ def test_too_many_filters_and_sorts_are_400(api: Any) -> None:
     assert err.value.status == 400
 
 
+_EMAIL = '{"propertyName":"email","value":"{a\\"}@b.io"}'  # braces in strings don't count
+_BOTH = "propertyName, operator"
+
+
+@pytest.mark.parametrize(
+    ("body", "unset", "line", "column"),
+    [
+        ('{"filterGroups":[{"filters":[' + _EMAIL + "]}]}", "operator", 1, 74),
+        ('{"filterGroups":[{"filters":[{"operator":"HAS_PROPERTY"}]}]}', "propertyName", 1, 56),
+        ('{"filterGroups":[{"filters":[{"value":"x","operator":null}]}]}', _BOTH, 1, 58),
+        # the first unbuildable filter in the text is named, here in the second group, line 3
+        (
+            '{"filterGroups": [\n {"filters": [{"propertyName": "email", "operator": "EQ"}]},\n'
+            ' {"filters": [{"propertyName": "email"}]}]}',
+            "operator",
+            3,
+            39,
+        ),
+        ('{"filters":[{"propertyName":"email","operator":"EQ"},{}]}', _BOTH, 1, 55),
+    ],
+    ids=["no-operator", "no-propertyName", "null-operator", "second-group", "legacy-filters"],
+)
+def test_a_filter_without_property_name_or_operator_is_400(
+    served: Any, body: str, unset: str, line: int, column: int
+) -> None:
+    """The spec requires both; HubSpot refuses such a filter as it reads the JSON, naming the
+    position of its closing brace (quoted in hubspot-api-nodejs#226; #128 gives a column that is
+    that brace's). A missing operator was read as EQ."""
+    with served.http() as http:
+        response = http.post(
+            "/crm/v3/objects/contacts/search",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer == {
+        "status": "error",
+        "message": f"Invalid input JSON on line {line}, column {column}: Cannot build Filter, "
+        f"some of required attributes are not set [{unset}]",
+        "correlationId": answer["correlationId"],
+        "category": "VALIDATION_ERROR",
+    }
+
+
+def test_the_sdk_sees_a_filter_without_operator_refused(api: Any) -> None:
+    flt = {"propertyName": "email", "value": "nobody@example.org"}
+    with pytest.raises(ApiException) as err:
+        _search(api, filter_groups=[{"filters": [flt]}])
+    assert err.value.status == 400
+    assert "some of required attributes are not set [operator]" in err.value.body
+
+
 def test_search_has_no_rate_limit_headers(served: Any) -> None:
     with served.http() as http:
         response = http.post("/crm/v3/objects/contacts/search", json={})
