@@ -28,11 +28,13 @@ def body_fields(call: Call) -> dict[str, Any]:
     return call.body
 
 
-def refuse_keys_in_body(fields: dict[str, Any], key: str) -> None:
+def refuse_keys_in_body(fields: dict[str, Any], key: str = "Id") -> None:
     """An upsert takes its key from the URL alone: "Do not specify Id or an external ID field in
     the request body or an error is generated" (REST API guide, sObject Rows by External ID).
     Salesforce answers INVALID_FIELD "The <field> field should not be specified in the sobject
-    data." whatever value the body gives, the URL's or another (as clients report it)."""
+    data." whatever value the body gives, the URL's or another (as clients report it). A create
+    or update names no key field but refuses `Id` alike (REST guide, Create a Record;
+    force-rest-api#69 for an update)."""
     for name in fields:
         if name.lower() in ("id", key.lower()):
             spelled = "Id" if name.lower() == "id" else key
@@ -75,7 +77,9 @@ class SObjectService:
 
     def create(self, call: Call) -> Reply:
         sobject = sobject_or_error(call.params["sobject"])
-        record_id = self.ctx.org.create(sobject.name, body_fields(call))
+        fields = body_fields(call)
+        refuse_keys_in_body(fields)
+        record_id = self.ctx.org.create(sobject.name, fields)
         self.ctx.stats.add_writes(1)
         location = f"/services/data/v{call.version}/sobjects/{sobject.name}/{record_id}"
         return Reply(201, save_result(record_id), headers={"Location": location})
@@ -97,7 +101,9 @@ class SObjectService:
 
     def update(self, call: Call) -> Reply:
         sobject = sobject_or_error(call.params["sobject"])
-        self.ctx.org.update(sobject.name, call.params["record_id"], body_fields(call))
+        fields = body_fields(call)
+        refuse_keys_in_body(fields)
+        self.ctx.org.update(sobject.name, call.params["record_id"], fields)
         self.ctx.stats.add_writes(1)
         return Reply(204)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
 import jwt
@@ -138,6 +139,56 @@ def test_an_upsert_naming_its_key_field_in_the_body_is_refused(
         }
     ]
     assert sf.query("SELECT Id FROM Lead WHERE LastName = 'Body key'")["totalSize"] == 0
+
+
+@pytest.mark.parametrize("write", ["create", "update-same-id", "update-other-id"])
+@pytest.mark.parametrize("key", ["Id", "id"])
+def test_a_create_or_update_naming_id_in_the_body_is_refused(
+    sf: Salesforce, write: str, key: str
+) -> None:
+    # A record's id is the URL's (update) or Salesforce's to give (create): the REST guide's
+    # "Create a Record" shows this answer for a body carrying Id; force-rest-api#69 reports it
+    # for an update whose body repeats the URL's id. Field names ignore case.
+    lead_id = sf.Lead.create(_lead(LastName="Id in body"))["id"]
+    other_id = sf.Lead.create(_lead(LastName="Id in body"))["id"]
+    body = {"Title": "Changed", key: other_id if write == "update-other-id" else lead_id}
+    send = sf.Lead.create if write == "create" else partial(sf.Lead.update, lead_id)
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        send(_lead(LastName="Id in body", **body))
+    assert info.value.content == [
+        {
+            "message": "The Id field should not be specified in the sobject data.",
+            "errorCode": "INVALID_FIELD",
+        }
+    ]
+    found = sf.query("SELECT Id, Title FROM Lead WHERE LastName = 'Id in body'")["records"]
+    assert sorted((r["Id"], r["Title"]) for r in found) == sorted(
+        [(lead_id, None), (other_id, None)]
+    )
+    sf.Lead.delete(lead_id)
+    sf.Lead.delete(other_id)
+
+
+def test_collections_refuse_an_id_per_record_on_create_and_require_one_on_update(
+    sf: Salesforce,
+) -> None:
+    # "don't set the id field for any object" (sObject Collections create); an update's records
+    # "must contain an id field with a valid ID value" (sObject Collections update).
+    lead_id = sf.Lead.create(_lead(LastName="Collections id"))["id"]
+    fresh = {"attributes": {"type": "Lead"}, **_lead(LastName="Collections id")}
+    created = sf.restful(
+        "composite/sobjects", method="POST", json={"records": [{**fresh, "Id": lead_id}, fresh]}
+    )
+    assert created[0]["success"] is False
+    assert created[0]["errors"][0]["fields"] == ["Id"]
+    assert created[1]["success"] is True
+    updated = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={"records": [{"attributes": {"type": "Lead"}, "Id": lead_id, "Title": "Kept"}]},
+    )
+    assert updated == [{"id": lead_id, "success": True, "errors": []}]
+    assert sf.Lead.get(lead_id)["Title"] == "Kept"
 
 
 def test_upsert_on_a_field_that_identifies_nothing_is_404(sf: Salesforce, served: Any) -> None:
