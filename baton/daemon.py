@@ -9,6 +9,11 @@ retries it later, so a flood costs no memory and no reads beyond the bound; only
 carrying a purge (a privacy deletion, seen by no poll) is queued past it. A stop request
 (SIGTERM, Ctrl-C) lets the webhook batch in hand finish and ends a poll at the record in hand
 (what it read is committed), then the loop returns.
+
+One daemon polls a store at a time: the loop holds the store's lease (`sync.store.locks.DAEMON`)
+while it runs. A second daemon on the store (a replica, a rolling update's new process) stands
+by, not ready, and takes over within `LEASE_RETRY_S` of the first one's end: two would poll
+both systems twice over and spend both API budgets twice.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from connectors.records import RecordKey, System
 from connectors.salesforce.settings import mode_needs
 from sync.engine import PollStopped
 from sync.store.budget import observe_budget
+from sync.store.locks import DAEMON, Lease, take_lease
 from sync.store.purges import forget_purges, keep_purges, kept_purges
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,10 @@ TRIES_ALONE = 3
 #: refused: they were accepted already. Nor is a webhook carrying a purge (a privacy deletion,
 #: which no poll sees): it is queued past the bound, its purges kept in the store first.
 MAX_QUEUED_KEYS = 10_000
+#: How often a standby daemon asks for the store's lease (see the module's docstring).
+LEASE_RETRY_S = 5.0
+#: Why a standby daemon is not ready (`/readyz`'s problems).
+STANDBY = "standby: another baton daemon holds this store's lease; this one takes over when it ends"
 
 
 def record_budgets(store: Engine, budgets: Mapping[str, ApiBudget]) -> None:
@@ -176,6 +186,7 @@ class DaemonState:
     last_poll_error: str | None = None
     timers_due: dict[str, float] = field(default_factory=dict)
     timer_errors: dict[str, str] = field(default_factory=dict)  # timers whose last run failed
+    standby: bool = False  # another daemon holds the store's lease (`Daemon.hold_lease`)
 
     def sync_health(self) -> dict[str, object]:
         """The loop's health as JSON values: how far polling got, its last error and the
@@ -185,6 +196,7 @@ class DaemonState:
             "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
             "last_poll_error": self.last_poll_error,
             "timer_errors": dict(self.timer_errors),
+            "standby": self.standby,
         }
 
 
@@ -211,6 +223,7 @@ class Daemon:
         budgets: Mapping[str, ApiBudget] | None = None,
         prepare: Callable[[], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        lease_retry_s: float = LEASE_RETRY_S,
     ) -> None:
         self.engine = engine
         self.interval_s = interval_s
@@ -226,6 +239,8 @@ class Daemon:
         self._monotonic = monotonic
         self._purges_recovered = store is None
         self._prepare = prepare
+        self._lease: Lease | None = None
+        self.lease_retry_s = lease_retry_s
 
     def receive(
         self,
@@ -263,9 +278,11 @@ class Daemon:
         deletion, which only a webhook brings, is retried by HubSpot for about a day only. A
         full queue does not either: ordinary hints are answered 503 and retried, but a purge is
         still received (`receive`), and a load balancer that took the process out would refuse
-        it too. Both are shown in the body (`sync`, `queue`), not in the status."""
+        it too. Both are shown in the body (`sync`, `queue`), not in the status. A standby
+        (`hold_lease`) is not ready: the daemon holding the lease takes the webhooks."""
         queued = len(self.queue)
         return Readiness(
+            problems=(STANDBY,) if self.state.standby else (),
             details={
                 "sync": self.state.sync_health(),
                 "queue": {
@@ -273,7 +290,7 @@ class Daemon:
                     "max_keys": self.queue.max_keys,
                     "full": queued >= self.queue.max_keys,
                 },
-            }
+            },
         )
 
     # One unit of each kind of work
@@ -486,14 +503,52 @@ class Daemon:
 
     # The loop
 
+    def hold_lease(self) -> bool:
+        """Whether this daemon holds the store's lease, taking it if it is free (no store: a
+        test's loop, nothing to share). A lease lost (a PostgreSQL session ended) is taken
+        again if it can be; if another daemon took it meanwhile, this one stands by."""
+        if self.store is None:
+            return True
+        if self._lease is not None:
+            if self._lease.alive():
+                return True
+            self._lease.release()
+            self._lease = None
+            log.warning("store lease lost", extra={"kv": {"why": "its database session ended"}})
+        self._lease = take_lease(self.store, DAEMON)
+        if self._lease is None:
+            if not self.state.standby:
+                log.warning("standby", extra={"kv": {"why": STANDBY.removeprefix("standby: ")}})
+            self.state.standby = True
+            return False
+        if self.state.standby:
+            log.info("store lease taken", extra={"kv": {"after": "standing by"}})
+        self.state.standby = False
+        return True
+
+    def release_lease(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
     def run_forever(self) -> None:
         """Cycle every `interval_s`, sync webhook keys in between, until `stop` is set. A
         webhook batch that fails goes back on the queue and is tried again after a back-off
         (1 s, doubling, at most `interval_s`), not at once: a daily limit reached or a system
         down would otherwise spin on it."""
+        try:
+            self._loop()
+        finally:
+            self.release_lease()
+        log.info("stopped", extra={"kv": {"cycles": self.state.cycles}})
+
+    def _loop(self) -> None:
         next_poll = self._monotonic()
         failures, drain_after = 0, 0.0
         while not self.stop.is_set():
+            if not self.hold_lease():
+                self.stop.wait(timeout=self.lease_retry_s)
+                continue
             if self._monotonic() >= next_poll:
                 try:
                     self.cycle()
@@ -518,7 +573,6 @@ class Daemon:
                 self.queue.wake.wait(timeout=wait)
             if self.stop.is_set():
                 break
-        log.info("stopped", extra={"kv": {"cycles": self.state.cycles}})
 
 
 #: The operation of a Salesforce token grant, before its auth mode.

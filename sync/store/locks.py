@@ -8,6 +8,10 @@ overlapping `baton run --once`) commit side by side unless they take one.
 `held` spans several transactions, on both backends: a unit of work reads the store, sends its
 writes, then commits, and another process's unit planned against the store in between would
 take the first one's writes, out but not committed, for edits (`UNIT_RUNS`).
+
+`take_lease` takes a lock without waiting and holds it until released or the process ends:
+the daemon's lease on its store (`DAEMON`), so a second daemon on one store (a replica, a
+rolling update's new pod) stands by instead of polling both systems again beside the first.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
@@ -28,9 +32,11 @@ MIGRATIONS = 0x6261746F6E02  # schema upgrades: a second process waits, then fin
 UNIT_RUNS = 0x6261746F6E03  # a unit of work whole: from its first read of the store to its commit
 SLA_CHECKS = 0x6261746F6E04  # the SLA timer's tick: reads the breach log, then adds to it
 RECONCILE_STARTS = 0x6261746F6E05  # a reconciliation's start: asks whether one began, then begins
+DAEMON = 0x6261746F6E06  # the daemon's lease: one daemon polls a store at a time
 
-#: The file beside a SQLite store that stands for each lock `held` takes (`<store>-<name>`).
-_LOCK_FILES = {UNIT_RUNS: "units.lock"}
+#: The file beside a SQLite store that stands for each lock `held` or `take_lease` takes
+#: (`<store>-<name>`).
+_LOCK_FILES = {UNIT_RUNS: "units.lock", DAEMON: "daemon.lock"}
 #: For a store with no file (in-memory SQLite): a lock of this process, per engine and lock.
 _LOCAL: dict[tuple[int, int], threading.Lock] = {}
 _LOCAL_GUARD = threading.Lock()
@@ -59,6 +65,79 @@ def held(engine: Engine, lock: int) -> Iterator[None]:
         return
     with _file_lock(f"{path}-{_LOCK_FILES.get(lock, f'lock-{lock:x}')}"):
         yield
+
+
+class Lease:
+    """A lock `take_lease` took: held until `release` or the process's end. `alive` says
+    whether it still is: a PostgreSQL session lock ends with its connection (a server
+    restart, a network cut), a file's lock only with the process."""
+
+    def __init__(self, release: Callable[[], None], alive: Callable[[], bool]) -> None:
+        self._release = release
+        self._alive = alive
+        self._released = False
+
+    def alive(self) -> bool:
+        return not self._released and self._alive()
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._release()
+
+
+def take_lease(engine: Engine, lock: int) -> Lease | None:
+    """`lock`, if no one holds it (None if someone does), held until released: a
+    PostgreSQL session advisory lock on a connection of its own, an exclusive `flock` on the
+    file beside a SQLite store, a lock of this process for a store with no file."""
+    if engine.dialect.name == "postgresql":
+        return _session_lease(engine, lock)
+    path = engine.url.database
+    if not path or path == ":memory:":
+        with _LOCAL_GUARD:
+            local = _LOCAL.setdefault((id(engine.pool), lock), threading.Lock())
+        return Lease(local.release, lambda: True) if local.acquire(blocking=False) else None
+    fd = os.open(f"{path}-{_LOCK_FILES.get(lock, f'lock-{lock:x}')}", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+
+    def release() -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    return Lease(release, lambda: True)
+
+
+def _session_lease(engine: Engine, lock: int) -> Lease | None:
+    conn = lock_session(engine)
+    try:
+        taken = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": lock}).scalar()
+    except Exception:
+        conn.close()
+        raise
+    if not taken:
+        conn.close()
+        return None
+
+    def alive() -> bool:
+        try:
+            conn.execute(text("SELECT 1"))
+        except Exception:
+            return False  # the session, and the lock with it, is gone
+        return True
+
+    def release() -> None:
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock})
+        except Exception:
+            conn.invalidate()  # never back to the pool still holding it
+        finally:
+            conn.close()
+
+    return Lease(release, alive)
 
 
 #: The server's TCP keepalives on a session holding a lock, as (setting, value): a holder whose

@@ -191,6 +191,47 @@ def test_the_daemon_serves_and_stops_on_sigterm_with_exit_0(box: Sandbox, tmp_pa
             process.wait()
 
 
+def test_a_second_daemon_on_the_store_stands_by_until_the_first_is_killed(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """A replica (or a rolling update's new process) on the same store polls nothing while
+    the first runs, answers /readyz 503, and takes over once the first is gone, SIGKILL
+    included: the lease dies with its process."""
+    first = _daemon(box, tmp_path)
+    second = None
+    try:
+        _serving(first, until="msg=poll")
+        second = _daemon(box, tmp_path)
+        url, seen = _serving(second, until="msg=standby")
+        assert not any("msg=poll" in line for line in seen), "".join(seen)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            ready = http.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["sync"]["standby"] is True
+            assert ready.json()["problems"][0].startswith("standby: ")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        killed = time.monotonic()
+        assert second.stderr is not None
+        taken = False
+        for line in second.stderr:
+            seen.append(line)
+            taken = taken or "store lease taken" in line
+            if taken and "msg=poll" in line:
+                break
+        assert taken, "".join(seen)
+        assert time.monotonic() - killed < 60, "".join(seen)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.get("/readyz").status_code == 200
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(60) == 0
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def test_a_sender_whose_deliveries_keep_failing_verification_is_made_to_wait(
     box: Sandbox, tmp_path: Path
 ) -> None:

@@ -192,6 +192,7 @@ def test_a_failed_poll_is_one_line_and_shown_but_leaves_the_process_ready() -> N
         "last_poll_at": None,
         "last_poll_error": line,
         "timer_errors": {},
+        "standby": False,
     }
     assert 'baton_cycles_total{outcome="failed",trigger="poll"} 1.0' in metrics.render().decode()
     engine.fail_with = None
@@ -971,3 +972,74 @@ def test_a_key_that_syncs_alone_is_batched_again_afterwards() -> None:
     daemon.receive([flaky, *_keys(3)])
     daemon.drain()
     assert engine.synced[-1] == [flaky, *_keys(3)]
+
+
+def _wait_for(condition: Any, seconds: float = 5.0) -> bool:
+    deadline = threading.Event()
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        deadline.wait(0.01)
+    return bool(condition())
+
+
+def _running(daemon: Daemon) -> threading.Thread:
+    thread = threading.Thread(target=daemon.run_forever)
+    thread.start()
+    return thread
+
+
+def _stopped(daemon: Daemon, thread: threading.Thread) -> None:
+    daemon.stop.set()
+    daemon.queue.wake.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_a_second_daemon_on_a_store_stands_by_unready_and_takes_over_when_the_first_ends(  # type: ignore[no-untyped-def]
+    store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two daemons polling one store would read both systems twice and spend both API
+    budgets twice: the second waits, not ready, and polls once the first has stopped."""
+    first_engine, second_engine = FakeEngine(), FakeEngine()
+    first = Daemon(first_engine, interval_s=3600, store=store, lease_retry_s=0.05)
+    second = Daemon(second_engine, interval_s=3600, store=store, lease_retry_s=0.05)
+    first_thread = _running(first)
+    second_thread = None
+    try:
+        assert _wait_for(lambda: first_engine.polls == 1)
+        second_thread = _running(second)
+        assert _wait_for(lambda: second.state.standby)
+        readiness = second.readiness()
+        assert not readiness.ok
+        assert readiness.problems[0].startswith("standby: another baton daemon holds")
+        assert first.readiness().ok
+        threading.Event().wait(0.2)  # several tries at the lease, all refused
+        assert second_engine.polls == 0
+        assert [r.message for r in caplog.records].count("standby") == 1  # said once
+        _stopped(first, first_thread)
+        assert _wait_for(lambda: second_engine.polls == 1)
+        assert not second.state.standby
+        assert second.readiness().ok
+    finally:
+        if first_thread.is_alive():
+            _stopped(first, first_thread)
+        if second_thread is not None:
+            _stopped(second, second_thread)
+
+
+def test_a_daemon_whose_lease_was_lost_to_another_stands_by(store) -> None:  # type: ignore[no-untyped-def]
+    """A PostgreSQL session lock ends with its session (a server restart): the daemon asks
+    before each pass, and one whose lease another daemon took meanwhile stops polling."""
+    daemon = Daemon(FakeEngine(), interval_s=3600, store=store)
+    assert daemon.hold_lease()
+    assert daemon._lease is not None
+    daemon._lease.release()  # as the end of its session would
+    other = Daemon(FakeEngine(), interval_s=3600, store=store)
+    assert other.hold_lease()  # the other daemon took it
+    assert not daemon.hold_lease()
+    assert daemon.state.standby
+    other.release_lease()
+    assert daemon.hold_lease()  # and takes it back once free
+    assert not daemon.state.standby
+    daemon.release_lease()
