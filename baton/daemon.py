@@ -229,12 +229,13 @@ class Daemon:
         self.interval_s = interval_s
         self.queue = queue if queue is not None else KeyQueue()  # an empty one is falsy
         self.metrics = metrics
-        if metrics is not None:
-            metrics.watch_queue(self.queue.__len__)
         self.timers = tuple(timers)
         self.store = store
         self.budgets = budgets or {}
         self.state = DaemonState()
+        if metrics is not None:
+            metrics.watch_queue(self.queue.__len__)
+            metrics.watch_standby(lambda: self.state.standby)
         self.stop = threading.Event()
         self._monotonic = monotonic
         self._purges_recovered = store is None

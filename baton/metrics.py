@@ -198,6 +198,11 @@ class BatonMetrics:
             "Record keys from webhooks waiting to be synced",
             registry=r,
         )
+        self.daemon_standby = Gauge(
+            "baton_daemon_standby",
+            "1 while this daemon stands by: another holds the store's lease and polls it",
+            registry=r,
+        )
         self.webhook_events_skipped = Counter(
             "baton_webhook_events_skipped",
             "Webhook events that could not be read (each logged; the polls read their records)",
@@ -236,6 +241,10 @@ class BatonMetrics:
     def watch_queue(self, depth: Callable[[], int]) -> None:
         """Read `baton_webhook_queue_keys` from `depth()` when scraped."""
         self.webhook_queue_keys.set_function(lambda: float(depth()))
+
+    def watch_standby(self, standby: Callable[[], bool]) -> None:
+        """Read `baton_daemon_standby` from `standby()` when scraped."""
+        self.daemon_standby.set_function(lambda: float(standby()))
 
     def watch_senders(self, waiting: Callable[[], int]) -> None:
         """Read `baton_webhook_senders_waiting` from `waiting()` when scraped."""

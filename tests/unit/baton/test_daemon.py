@@ -1002,8 +1002,11 @@ def test_a_second_daemon_on_a_store_stands_by_unready_and_takes_over_when_the_fi
     """Two daemons polling one store would read both systems twice and spend both API
     budgets twice: the second waits, not ready, and polls once the first has stopped."""
     first_engine, second_engine = FakeEngine(), FakeEngine()
+    metrics = BatonMetrics(store=store)
     first = Daemon(first_engine, interval_s=3600, store=store, lease_retry_s=0.05)
-    second = Daemon(second_engine, interval_s=3600, store=store, lease_retry_s=0.05)
+    second = Daemon(
+        second_engine, interval_s=3600, store=store, lease_retry_s=0.05, metrics=metrics
+    )
     first_thread = _running(first)
     second_thread = None
     try:
@@ -1014,6 +1017,7 @@ def test_a_second_daemon_on_a_store_stands_by_unready_and_takes_over_when_the_fi
         assert not readiness.ok
         assert readiness.problems[0].startswith("standby: another baton daemon holds")
         assert first.readiness().ok
+        assert "baton_daemon_standby 1.0" in metrics.render().decode()
         threading.Event().wait(0.2)  # several tries at the lease, all refused
         assert second_engine.polls == 0
         assert [r.message for r in caplog.records].count("standby") == 1  # said once
@@ -1021,6 +1025,7 @@ def test_a_second_daemon_on_a_store_stands_by_unready_and_takes_over_when_the_fi
         assert _wait_for(lambda: second_engine.polls == 1)
         assert not second.state.standby
         assert second.readiness().ok
+        assert "baton_daemon_standby 0.0" in metrics.render().decode()
     finally:
         if first_thread.is_alive():
             _stopped(first, first_thread)
