@@ -41,6 +41,7 @@ from baton.service import Readiness
 from connectors.errors import AuthError, ConfigError, ConnectorError, DailyLimitExhausted
 from connectors.http.budget import ApiBudget
 from connectors.http.redaction import redact
+from connectors.priority import retries_end_on
 from connectors.records import RecordKey, System
 from connectors.salesforce.settings import mode_needs
 from sync.engine import PollStopped
@@ -475,7 +476,12 @@ class Daemon:
         the poll, yet the SLA timer needs only the store and its breaches must still be
         logged). Raises `CycleFailed` with the poll's (or the keys') failure, or `TimerFailed`
         when only timers failed. A poll a stop ended returns None: what it read is committed,
-        the next process goes on."""
+        the next process goes on; a call the vendor refuses is not retried once the stop is
+        asked for (`retries_end_on`), so the stop does not wait out minutes of back-off."""
+        with retries_end_on(self.stop):
+            return self._cycle(force_timers=force_timers)
+
+    def _cycle(self, *, force_timers: bool) -> Any:
         failed: Exception | None = None
         report = None
         try:
@@ -538,7 +544,8 @@ class Daemon:
         (1 s, doubling, at most `interval_s`), not at once: a daily limit reached or a system
         down would otherwise spin on it."""
         try:
-            self._loop()
+            with retries_end_on(self.stop):
+                self._loop()
         finally:
             self.release_lease()
         log.info("stopped", extra={"kv": {"cycles": self.state.cycles}})

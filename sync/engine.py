@@ -21,7 +21,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -133,6 +133,20 @@ class _Until:
             yield record
 
 
+@contextmanager
+def _cut_short(stopping: Callable[[], bool], stopped: type[BaseException]) -> Iterator[None]:
+    """A call refused for now (a retryable `ConnectorError`) that ends the work once
+    `stopping()` is the stop: the daemon's stop ends a call's retries rather than wait out the
+    vendor's back-off (`connectors.priority.retries_end_on`), so the run is interrupted
+    (`stopped`), not failed, and goes on from its last committed page next time."""
+    try:
+        yield
+    except ConnectorError as exc:
+        if exc.retryable and stopping():
+            raise stopped(f"stopped while {exc}") from exc
+        raise
+
+
 class _NotDue(Exception):
     """A reconciliation found due was begun by another process meanwhile (`reconcile`)."""
 
@@ -230,12 +244,12 @@ class SyncEngine:
         run recorded as interrupted: a slow vendor does not keep the stop waiting."""
         upper = self.now() - self.policy.settle
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
-        return self._run(
-            RunKind.DAEMON,
-            dry_run,
-            lambda run_id: self._poll(upper, run_id, dry_run, report, stopping),
-            so_far=report,
-        )
+
+        def body(run_id: uuid.UUID | None) -> CycleReport:
+            with _cut_short(stopping, PollStopped):
+                return self._poll(upper, run_id, dry_run, report, stopping)
+
+        return self._run(RunKind.DAEMON, dry_run, body, so_far=report)
 
     def sync_keys(
         self,
@@ -340,11 +354,16 @@ class SyncEngine:
         any other process's start (`RECONCILE_STARTS`): two daemons on one store that both
         found it due start one. None when it was not."""
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
+
+        def body(run_id: uuid.UUID | None) -> CycleReport:
+            with _cut_short(stopping, ReconcileStopped):
+                return self._reconcile(run_id, dry_run, report, stopping)
+
         try:
             return self._run(
                 RunKind.RECONCILE,
                 dry_run,
-                lambda run_id: self._reconcile(run_id, dry_run, report, stopping),
+                body,
                 so_far=report,
                 claim=None if every is None else functools.partial(self._still_due, every),
             )

@@ -276,7 +276,7 @@ class ApiBudget:
             self._count(kind)
             self._waited += wait
         if wait > 0:
-            self._sleep(wait)
+            pause(wait, self._sleep, stoppable=True)  # cut short by a stop (`retries_end_on`)
 
     def _spend_free(self, kind: str) -> None:
         """`spend` for a background call: wait until a permit is free, then take it (or raise

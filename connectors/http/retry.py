@@ -20,6 +20,9 @@ raise classified `ConnectorError`s; transport exceptions are classified here). T
 
 A read-ahead thread whose caller went away (`connectors.priority`) makes no further attempt: its
 wait ends at once and its failure is raised as it is, unlogged (nobody wants that page now).
+A thread whose work was asked to stop (`connectors.priority.retries_end_on`, the daemon on
+SIGTERM) makes no further attempt either: a wait under way ends at once and the failure it was
+for is raised, so the stop is not kept waiting on the vendor's back-off.
 
 Attempts and the total time spent waiting are both capped; a `Retry-After` that would exceed the
 wait budget ends the call instead of sleeping uselessly. The SDKs' own retries must be off
@@ -46,7 +49,7 @@ from connectors.errors import (
     SessionExpired,
 )
 from connectors.http.classify import classify_exception
-from connectors.priority import abandoned, check_abandoned, pause
+from connectors.priority import abandoned, check_abandoned, pause, stop_requested
 from connectors.records import System
 
 T = TypeVar("T")
@@ -143,6 +146,7 @@ class Retrier:
         """
         policy = self.policy
         refreshed = False
+        waiting_for: BaseException | None = None  # the failure the wait under way is for
 
         def attempt() -> T:
             check_abandoned()
@@ -180,6 +184,8 @@ class Retrier:
                 return False
             if isinstance(exc, SessionExpired):
                 return self.on_session_expired is not None and not refreshed
+            if stop_requested():
+                return False
             return isinstance(exc, ConnectorError) and exc.retryable
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -206,8 +212,8 @@ class Retrier:
             )
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            nonlocal refreshed
-            exc = _exception(state)
+            nonlocal refreshed, waiting_for
+            exc = waiting_for = _exception(state)
             self._log.warning(
                 "retrying %s after attempt %d/%d in %.2fs: %s",
                 operation,
@@ -220,11 +226,16 @@ class Retrier:
                 refreshed = True
                 self.on_session_expired()
 
+        def wait_out(seconds: float) -> None:
+            pause(seconds, self._sleep, stoppable=True)
+            if seconds > 0 and stop_requested() and waiting_for is not None:
+                raise waiting_for  # asked to stop during the wait: no retry follows
+
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(should_retry),
             wait=wait,
             stop=stop,
-            sleep=lambda seconds: pause(seconds, self._sleep),
+            sleep=wait_out,
             before_sleep=before_sleep,
             reraise=True,
         )

@@ -330,6 +330,40 @@ def test_sigterm_during_a_slow_poll_exits_within_dockers_grace(
     assert runs[0].status is RunStatus.INTERRUPTED  # the latest, left for the next start
 
 
+def test_sigterm_while_hubspot_refuses_calls_exits_within_dockers_grace(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """HubSpot answering each batch call with its ten-second 429: a call's retries wait 10 s,
+    then longer each attempt (minutes in all: the stop waited them out, then Docker's
+    SIGKILL). A SIGTERM ends the waits: exit 0 well within the 10 s, the poll interrupted,
+    not failed, so the next start goes on from its last committed page."""
+    with httpx.Client(
+        verify=ssl.create_default_context(cafile=box.tls.ca_cert), timeout=10
+    ) as http:
+        burst = {"rate_limit_rate": 1.0, "path_prefix": "/crm/v3/objects/contacts/batch"}
+        http.put(f"{box.hubspot_url}/_sandbox/faults", json=burst).raise_for_status()
+    process = _daemon(box, tmp_path, BATON_RECONCILE_HOURS="0")
+    try:
+        _, seen = _serving(process, until='msg="retrying contacts.batch_')  # in its wait
+        process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        remaining = process.communicate(timeout=300)[1]
+        took = time.monotonic() - began
+        assert process.returncode == 0, "".join(seen) + remaining
+        assert took < 8, f"took {took:.1f} s\n" + remaining
+        assert 'msg="poll stopped"' in remaining, remaining
+        assert 'msg="cycle failed"' not in remaining, remaining
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    store = make_engine(sqlite_url(tmp_path / "baton.db"))
+    with store.connect() as conn:
+        runs = [run for run in recent_runs(conn) if run.kind is RunKind.DAEMON]
+    store.dispose()
+    assert runs[0].status is RunStatus.INTERRUPTED
+
+
 @pytest.mark.slow
 def test_demo_shows_mqls_reaching_salesforce(tmp_path: Path) -> None:
     result = subprocess.run(

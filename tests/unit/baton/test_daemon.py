@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,8 +31,15 @@ from baton.metrics import BatonMetrics
 from baton.service import ServiceDeps, create_app
 from baton.service.dashboard import render_dashboard
 from baton.wiring import open_store, store_readiness
-from connectors.errors import DailyLimitExhausted, PermanentError, SessionExpired, TransientError
+from connectors.errors import (
+    DailyLimitExhausted,
+    PermanentError,
+    RateLimited,
+    SessionExpired,
+    TransientError,
+)
 from connectors.http.budget import ApiBudget, hubspot_spec, salesforce_spec
+from connectors.http.retry import Retrier, RetryPolicy
 from connectors.priority import background_calls
 from connectors.records import ChangeHint, ChangeKind, RecordKey, System, WebhookReceipt
 from sync.store.checkpoints import advance_checkpoint
@@ -658,6 +667,49 @@ def test_a_stop_asked_while_the_loop_holds_its_event_is_not_kept_waiting() -> No
         daemon.request_stop()  # returns at once
     assert daemon.stop.wait(5)
     assert daemon.queue.wake.wait(5)
+
+
+class BurstLimitedEngine(FakeEngine):
+    """A poll whose call HubSpot keeps refusing with its ten-second 429, through the real
+    retry layer: a documented 10 s wait, grown each attempt."""
+
+    def poll(self, *, dry_run: bool = False, stopping: Any = None) -> FakeReport:
+        self.polls += 1
+
+        def refused() -> FakeReport:
+            raise RateLimited(
+                "ten-second burst limit reached",
+                system=System.HUBSPOT,
+                status=429,
+                retry_after=10.0,
+                documented_wait=True,
+            )
+
+        retrier = Retrier(system=System.HUBSPOT, policy=RetryPolicy(max_attempts=3))
+        return retrier.call(refused, operation="contacts.batch_read")
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_a_stop_is_not_kept_waiting_on_a_vendors_back_off(once: bool) -> None:
+    """SIGTERM while a vendor refuses calls: the retry waits end at the stop, so the daemon
+    (and `run --once`) exits within an orchestrator's grace instead of after them (they
+    grow to minutes; Kubernetes kills after 30 s, Docker after 10)."""
+    engine = BurstLimitedEngine()
+    daemon = Daemon(engine, interval_s=3600)
+    work = daemon.cycle if once else daemon.run_forever
+    thread = threading.Thread(target=lambda: suppress_cycle_failed(work), daemon=True)
+    thread.start()
+    while not engine.polls:
+        time.sleep(0.01)
+    time.sleep(0.2)  # in its first wait
+    daemon.request_stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def suppress_cycle_failed(work: Any) -> None:
+    with contextlib.suppress(CycleFailed):  # the refusal, raised at once: `run --once` says so
+        work()
 
 
 def _runtime(store: Any, *, webhook_token: str | None = None, failure_limit: int = 20) -> Any:

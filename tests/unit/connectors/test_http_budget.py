@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 import pytest
@@ -17,7 +18,7 @@ from connectors.http.budget import (
     hubspot_spec,
     salesforce_spec,
 )
-from connectors.priority import background_calls
+from connectors.priority import background_calls, retries_end_on
 from connectors.records import System
 
 
@@ -335,3 +336,35 @@ def test_a_background_caller_yields_the_budget_to_a_foreground_one() -> None:
     # Taking turns would give the background about half of the ~1 s; it gets a few at most
     # (a foreground thread descheduled between calls leaves a permit free).
     assert during <= 5
+
+
+def test_a_stop_ends_a_wait_for_the_budget_held_after_a_429() -> None:
+    """A 429's hold (HubSpot's burst: 10 s, a `Retry-After` as long as it says) would keep
+    each call of the batch in hand waiting after a SIGTERM; once the stop is asked for, the
+    call is made at once (and its refusal not retried, see `connectors.http.retry`)."""
+    limiter = ApiBudget(hubspot_spec())
+    limiter.penalize("default", 60.0)
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    began = time.monotonic()
+
+    with retries_end_on(stop):
+        limiter.spend("default")
+
+    assert time.monotonic() - began < 5
+    assert limiter.snapshot().spent == {"default": 1}
+
+
+def test_a_stop_does_not_make_a_read_ahead_spin_for_a_free_permit() -> None:
+    """A read ahead takes only a free permit and waits for one; the stop, which cuts the
+    sync's own waits, left it spinning (its wait returned at once, again and again), a CPU
+    busy and `baton_api_budget_wait_seconds_total` inflated until the permit came."""
+    limiter = ApiBudget(hubspot_spec())
+    limiter.penalize("default", 0.3)
+    stop = threading.Event()
+    stop.set()
+
+    with retries_end_on(stop), background_calls():
+        limiter.spend("default")
+
+    assert limiter.snapshot().waited_ahead_s < 1.0  # one wait of 0.3 s, not thousands

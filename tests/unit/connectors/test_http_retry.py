@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -20,6 +22,7 @@ from connectors.errors import (
 )
 from connectors.http.classify import classify_response
 from connectors.http.retry import Retrier, RetryPolicy, call_with_retry
+from connectors.priority import retries_end_on
 from connectors.records import System
 
 
@@ -380,3 +383,46 @@ def test_sdk_errors_raised_inside_the_call_are_classified_by_the_retrier() -> No
 
     assert result == "rows"
     assert refreshes == [1]
+
+
+def burst_limited() -> RateLimited:
+    """HubSpot's ten-second 429: a documented 10 s wait, grown each attempt (10-60 s)."""
+    return RateLimited(
+        "ten-second burst limit reached",
+        system=System.HUBSPOT,
+        status=429,
+        retry_after=10.0,
+        documented_wait=True,
+    )
+
+
+def test_a_stop_asked_during_a_retry_wait_ends_it_and_raises_the_failure_it_was_for() -> None:
+    """The daemon on SIGTERM: five waits of 10-60 s each would keep it minutes, past the
+    grace an orchestrator gives before SIGKILL."""
+    stop = threading.Event()
+    fn = Script(*[burst_limited() for _ in range(6)])
+    threading.Timer(0.2, stop.set).start()
+    began = time.monotonic()
+
+    with retries_end_on(stop), pytest.raises(RateLimited, match="burst"):
+        retrier(FakeSleep()).call(fn, operation="contacts.batch_read")
+
+    assert time.monotonic() - began < 5
+    assert fn.calls == 1  # no attempt after the stop
+
+
+def test_once_a_stop_was_asked_a_call_is_made_but_a_refusal_is_not_retried() -> None:
+    """The batch in hand still sends its writes; one refused for now waits for the next run."""
+    stop = threading.Event()
+    stop.set()
+    sleep = FakeSleep()
+
+    with retries_end_on(stop):
+        assert retrier(sleep).call(Script("ok"), operation="contacts.batch_update") == "ok"
+        refused = Script(transient(), "ok")
+        with pytest.raises(TransientError):
+            retrier(sleep).call(refused, operation="contacts.batch_update")
+
+    assert refused.calls == 1
+    assert sleep.waits == []
+    assert retrier(sleep).call(Script(transient(), "ok"), operation="x") == "ok"  # outside

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.errors import RateLimited
 from connectors.records import RecordKey, System
 from mappings.apply import LEAD
 from sync.engine import PollStopped
@@ -47,3 +48,34 @@ def test_a_stop_ends_a_poll_after_the_page_in_hand_and_the_next_poll_goes_on(
     assert all(find_link(world.read(), RecordKey(System.SALESFORCE, LEAD, i)) for i in ids)
     runs = [r.status for r in recent_runs(world.read()) if r.kind is RunKind.DAEMON]
     assert sorted(runs) == sorted([RunStatus.INTERRUPTED, RunStatus.SUCCEEDED])
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_read_refused_for_now_after_a_stop_interrupts_the_poll_rather_than_fail_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, stop: bool
+) -> None:
+    """The daemon's stop ends a call's retries rather than wait out the vendor's back-off
+    (`connectors.priority.retries_end_on`): the refusal that ends the poll then is the stop,
+    its run interrupted as any stopped poll's, what it committed kept. Without a stop the
+    refusal, retried in full, is the poll's failure."""
+    world.sf.put("Lead", {**SF_LEAD, "Email": "p@example.com"})
+    world.clock.advance(10)
+    engine = world.engine()
+    asked: list[bool] = []
+
+    def refused(*_args: object) -> None:
+        asked.append(stop)  # the SIGTERM comes while HubSpot refuses calls
+        raise RateLimited(
+            "ten-second burst limit reached",
+            system=System.HUBSPOT,
+            operation="contacts.search",
+            status=429,
+        )
+
+    monkeypatch.setattr(world.hs, "read_changes", refused)
+    with pytest.raises(PollStopped if stop else RateLimited, match="429"):
+        engine.poll(stopping=lambda: any(asked))
+
+    [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.DAEMON]
+    assert run.status is (RunStatus.INTERRUPTED if stop else RunStatus.FAILED)
+    assert get_checkpoint(world.read(), System.SALESFORCE, LEAD) is not None

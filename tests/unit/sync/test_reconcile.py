@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import sync.recorder
+from connectors.errors import TransientError
 from connectors.records import RecordKey, System
 from sync.reconcile import Guard, ReconcileStopped, TooManyVanished
 from sync.store.decisions import decisions_for
@@ -198,6 +199,35 @@ def test_a_stop_ends_a_reconciliation_at_the_page_in_hand_and_it_is_begun_again(
     assert run.status is RunStatus.INTERRUPTED
     assert engine.reconcile_due(timedelta(hours=24))  # the next start begins it again
     assert engine.reconcile().deletes_flagged == 1
+
+
+def test_a_read_refused_for_now_after_a_stop_interrupts_the_reconciliation(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's stop ends a call's retries (`connectors.priority.retries_end_on`): the
+    refusal then is the stop, so the run is interrupted and begun again at the next start,
+    not failed, which would leave it for `BATON_RECONCILE_HOURS`."""
+    pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    asked: list[bool] = []
+
+    def refused(*_args: object) -> None:
+        asked.append(True)  # the SIGTERM comes while Salesforce refuses calls
+        raise TransientError(
+            "Server temporarily unavailable",
+            system=System.SALESFORCE,
+            operation="Lead.query",
+            status=503,
+        )
+
+    monkeypatch.setattr(world.sf, "read_by_ids", refused)
+    with pytest.raises(ReconcileStopped, match="503"):
+        engine.reconcile(stopping=lambda: any(asked))
+
+    [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.RECONCILE]
+    assert run.status is RunStatus.INTERRUPTED
+    assert engine.reconcile_due(timedelta(hours=24))
 
 
 def test_two_daemons_asking_together_start_one_reconciliation(
