@@ -45,6 +45,7 @@ from connectors.priority import retries_end_on
 from connectors.records import RecordKey, System
 from connectors.salesforce.settings import mode_needs
 from sync.engine import PollStopped
+from sync.report import CycleReport
 from sync.store.budget import observe_budget
 from sync.store.locks import DAEMON, Lease, take_lease
 from sync.store.purges import forget_purges, keep_purges, kept_purges
@@ -297,14 +298,18 @@ class Daemon:
 
     # One unit of each kind of work
 
-    def _timed(self, trigger: str, work: Callable[[], Any]) -> Any:
+    def _timed(
+        self, trigger: str, work: Callable[[], Any], so_far: CycleReport | None = None
+    ) -> Any:
+        """`work()`'s report, logged and counted; should it fail, what it did before (`so_far`,
+        the report it fills as its pages commit) is counted all the same."""
         began = self._monotonic()
         try:
             report = work()
         except Exception:
             if self.metrics:
                 self.metrics.observe_cycle(
-                    None, trigger=trigger, seconds=self._monotonic() - began, ok=False
+                    so_far, trigger=trigger, seconds=self._monotonic() - began, ok=False
                 )
             raise
         seconds = self._monotonic() - began
@@ -322,16 +327,17 @@ class Daemon:
             self._prepare()
             self._prepare = None
 
-    def _poll(self) -> Any:
+    def _poll(self, so_far: CycleReport) -> Any:
         self.prepare_systems()
-        return self.engine.poll(stopping=self.stop.is_set)
+        return self.engine.poll(stopping=self.stop.is_set, into=so_far)
 
     def poll(self) -> Any:
         """One incremental poll of both systems, the systems prepared first; failure (of
         either) is recorded for `/readyz`'s body and the dashboard, then raised. A stop
         (SIGTERM) ends the poll at the record in hand (`PollStopped`, not a failure)."""
+        so_far = CycleReport()  # what a poll that fails part way wrote is counted too
         try:
-            report = self._timed("poll", self._poll)
+            report = self._timed("poll", functools.partial(self._poll, so_far), so_far)
         except Exception as exc:
             self.state.last_poll_error = one_line(exc)  # shown unauthenticated: masked
             raise

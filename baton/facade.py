@@ -45,7 +45,9 @@ class Progress(Protocol):
 
 
 class Engine(Protocol):
-    def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = ...) -> Any: ...
+    def poll(
+        self, *, dry_run: bool = False, stopping: Callable[[], bool] = ..., into: Any = None
+    ) -> Any: ...
 
     def sync_keys(
         self,

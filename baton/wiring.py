@@ -37,6 +37,7 @@ from mappings.schema import custom_fields
 from sync import sla
 from sync.engine import SyncEngine, SyncPolicy
 from sync.reconcile import Guard, ReconcileStopped
+from sync.report import CycleReport
 from sync.store import migrate
 from sync.store.engine import make_engine
 
@@ -208,11 +209,16 @@ def reconcile_timer(
 
     def tick() -> None:
         if engine.reconcile_due(every):
+            so_far = CycleReport()  # what a reconciliation that fails part way did is counted
             try:
-                report = engine.reconcile(stopping=stopping, every=every)
+                report = engine.reconcile(stopping=stopping, every=every, into=so_far)
             except ReconcileStopped as stopped:
                 log.info("reconcile stopped", extra={"kv": {"where": str(stopped)}})
                 return
+            except Exception:
+                if metrics is not None:
+                    metrics.observe_counts(so_far)
+                raise
             if report is None:  # another process began it meanwhile
                 log.info("reconcile begun elsewhere")
                 return

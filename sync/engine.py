@@ -237,13 +237,22 @@ class SyncEngine:
 
     # -- entry points ----------------------------------------------------------------------------
 
-    def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = _never) -> CycleReport:
+    def poll(
+        self,
+        *,
+        dry_run: bool = False,
+        stopping: Callable[[], bool] = _never,
+        into: CycleReport | None = None,
+    ) -> CycleReport:
         """One incremental cycle over both systems' person objects, page by page, from each
         checkpoint (minus the lookback) to now - settle. `stopping()` (a SIGTERM) ends it at
         the record in hand with `PollStopped`, what was read so far synced and committed, its
-        run recorded as interrupted: a slow vendor does not keep the stop waiting."""
+        run recorded as interrupted: a slow vendor does not keep the stop waiting. Each page's
+        counts are added to `into` (the caller's report, returned) as it commits, so the caller
+        also knows what a poll that failed or stopped part way did."""
         upper = self.now() - self.policy.settle
-        report = CycleReport()  # kept by the run as far as it got, should it be interrupted
+        # kept by the run as far as it got, should it fail or be interrupted
+        report = into if into is not None else CycleReport()
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
             with _cut_short(stopping, PollStopped):
@@ -342,6 +351,7 @@ class SyncEngine:
         dry_run: bool = False,
         stopping: Callable[[], bool] = lambda: False,
         every: timedelta | None = None,
+        into: CycleReport | None = None,
     ) -> CycleReport | None:
         """Read every actively linked person record again by id and sync those the systems
         no longer have (purged before a poll read them from a bin) as deleted, and merges
@@ -352,8 +362,9 @@ class SyncEngine:
 
         With `every`, only when due (`reconcile_due`), asked again as its run starts, after
         any other process's start (`RECONCILE_STARTS`): two daemons on one store that both
-        found it due start one. None when it was not."""
-        report = CycleReport()  # kept by the run as far as it got, should it be interrupted
+        found it due start one. None when it was not. Counts go to `into` as in `poll`."""
+        # kept by the run as far as it got, should it fail or be interrupted
+        report = into if into is not None else CycleReport()
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
             with _cut_short(stopping, ReconcileStopped):

@@ -92,9 +92,15 @@ class Totals:
         if run is not None and run.status is RunStatus.INTERRUPTED:
             self.add(CycleReport.from_counts(run.counts))
 
-    def poll(self, *, dry_run: bool = False, stopping: Callable[[], bool] = lambda: False) -> Any:
+    def poll(
+        self,
+        *,
+        dry_run: bool = False,
+        stopping: Callable[[], bool] = lambda: False,
+        into: Any = None,
+    ) -> Any:
         try:
-            return self.add(self.engine.poll(dry_run=dry_run, stopping=stopping))
+            return self.add(self.engine.poll(dry_run=dry_run, stopping=stopping, into=into))
         except BaseException:  # a stop (PollStopped): the run kept what it did
             if not dry_run:
                 self._interrupted(RunKind.DAEMON)

@@ -75,7 +75,7 @@ class FakeEngine:
         self.sync_fails_with: Exception | None = None
         self.stopping: Any = None
 
-    def poll(self, *, dry_run: bool = False, stopping: Any = None) -> FakeReport:
+    def poll(self, *, dry_run: bool = False, stopping: Any = None, into: Any = None) -> FakeReport:
         self.polls += 1
         self.stopping = stopping
         if self.fail_with:
@@ -162,6 +162,32 @@ def test_a_cycle_whose_poll_and_timers_fail_names_the_poll() -> None:
     with pytest.raises(CycleFailed, match="salesforce unreachable"):
         daemon.cycle()
     assert "sla" in daemon.state.timer_errors
+
+
+def test_what_a_poll_wrote_before_it_failed_is_counted_in_metrics() -> None:
+    """A poll whose pages committed writes (the vendors have them, `baton status` counts them
+    on the failed run) before a vendor went down: /metrics counted none of them."""
+
+    class FailingPartWay(FakeEngine):
+        def poll(
+            self, *, dry_run: bool = False, stopping: Any = None, into: Any = None
+        ) -> FakeReport:
+            into.read["salesforce:Lead"] += 4  # a page synced and committed...
+            into.updated["hubspot:contacts"] += 3
+            into.conflicts += 1
+            raise TransientError("server error", system=System.HUBSPOT, status=503)  # ...then
+
+    metrics = BatonMetrics()
+    daemon = Daemon(FailingPartWay(), interval_s=60, metrics=metrics)
+    with pytest.raises(CycleFailed, match="503"):
+        daemon.cycle()
+
+    scraped = metrics.render().decode()
+    assert 'baton_cycles_total{outcome="failed",trigger="poll"} 1.0' in scraped
+    assert 'baton_records_read_total{object="Lead",system="salesforce"} 4.0' in scraped
+    written = 'baton_records_written_total{object="contacts",op="updated",system="hubspot"} 3.0'
+    assert written in scraped
+    assert "baton_conflicts_total 1.0" in scraped
 
 
 @pytest.mark.parametrize(
@@ -650,7 +676,7 @@ def test_a_reconciliation_stopped_by_sigterm_ends_the_tick_quietly() -> None:
         def reconcile_due(self, every: timedelta) -> bool:
             return True
 
-        def reconcile(self, *, stopping: object, every: object) -> FakeReport:
+        def reconcile(self, *, stopping: object, every: object, into: object) -> FakeReport:
             self.stopping = stopping
             raise ReconcileStopped("stopped while reading salesforce:Lead")
 
@@ -673,7 +699,7 @@ class BurstLimitedEngine(FakeEngine):
     """A poll whose call HubSpot keeps refusing with its ten-second 429, through the real
     retry layer: a documented 10 s wait, grown each attempt."""
 
-    def poll(self, *, dry_run: bool = False, stopping: Any = None) -> FakeReport:
+    def poll(self, *, dry_run: bool = False, stopping: Any = None, into: Any = None) -> FakeReport:
         self.polls += 1
 
         def refused() -> FakeReport:
@@ -913,6 +939,28 @@ def test_the_reconciliation_counts_what_it_read_in_metrics() -> None:
     assert _samples(metrics, "baton_records_read_total") == {
         '{object="Lead",system="salesforce"}': 40.0,
         '{object="contacts",system="hubspot"}': 60.0,
+    }
+
+
+def test_what_a_failed_reconciliation_read_before_it_failed_is_counted_in_metrics() -> None:
+    """`TooManyVanished` fails the run once the other objects are done: their reads count."""
+    from baton.wiring import reconcile_timer
+    from sync.reconcile import TooManyVanished
+
+    class Engine:
+        def reconcile_due(self, every: timedelta) -> bool:
+            return True
+
+        def reconcile(self, *, into: Any = None, **_: object) -> FakeReport:
+            if into is not None:  # Salesforce's Leads, read and committed
+                into.read["salesforce:Lead"] += 40
+            raise TooManyVanished("30 of 60 linked hubspot:contacts records are gone")
+
+    metrics = BatonMetrics()
+    with pytest.raises(TooManyVanished):
+        reconcile_timer(Engine(), hours=24, metrics=metrics).run()  # type: ignore[arg-type]
+    assert _samples(metrics, "baton_records_read_total") == {
+        '{object="Lead",system="salesforce"}': 40.0
     }
 
 

@@ -9,6 +9,7 @@ from connectors.errors import RateLimited
 from connectors.records import RecordKey, System
 from mappings.apply import LEAD
 from sync.engine import PollStopped
+from sync.report import CycleReport
 from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_link
 from sync.store.runs import RunKind, RunStatus, recent_runs
@@ -73,9 +74,13 @@ def test_a_read_refused_for_now_after_a_stop_interrupts_the_poll_rather_than_fai
         )
 
     monkeypatch.setattr(world.hs, "read_changes", refused)
+    so_far = CycleReport()
     with pytest.raises(PollStopped if stop else RateLimited, match="429"):
-        engine.poll(stopping=lambda: any(asked))
+        engine.poll(stopping=lambda: any(asked), into=so_far)
 
     [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.DAEMON]
     assert run.status is (RunStatus.INTERRUPTED if stop else RunStatus.FAILED)
     assert get_checkpoint(world.read(), System.SALESFORCE, LEAD) is not None
+    # the caller knows what the committed pages did (the daemon's metrics count it)
+    assert so_far.read["salesforce:Lead"] == 1
+    assert so_far.counts() == run.counts
