@@ -81,8 +81,9 @@ def run(
     Baton's HubSpot properties are created in the first cycle, tried again each cycle until
     done: only bad settings stop start-up. SIGTERM ends a poll at the page in hand (what it
     read is committed; its run is recorded as interrupted), finishes a webhook batch in hand,
-    then exits 0. With `--once` it exits 0 when its cycle completed, 1 when it failed, and
-    143 (130 for Ctrl-C) when a signal stopped it first, as `baton backfill` does.
+    then exits 0; a second Ctrl-C stops it at once. With `--once` it exits 0 when its cycle
+    completed, 1 when it failed, and 143 (130 for Ctrl-C) when a signal stopped it first, as
+    `baton backfill` does.
     """
     daemon: Daemon | None = None
     stopped_by: list[int] = []
@@ -90,6 +91,9 @@ def run(
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopped_by.append(signum)
         name = signal.Signals(signum).name
+        # A second Ctrl-C stops at once, as `baton backfill`'s does: the way out when the
+        # batch in hand is slow to finish (a vendor answering slowly).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if daemon is None:  # still starting: nothing is in hand, so stop at once
             raise StartUpStopped(name)
         daemon.request_stop()
@@ -123,6 +127,13 @@ def run(
                     )
             else:
                 serve(settings, runtime, daemon, metrics)
+        except KeyboardInterrupt:  # a second Ctrl-C: at once, maybe mid-page (never committed)
+            command = "baton run --once" if once else "baton run"
+            fail(
+                f"{command}: stopped at once; what its committed pages did is kept, and the "
+                "next run goes on from the last page committed",
+                stopped_status(stopped_by),
+            )
         except StartUpStopped as stopped:
             _stopping(str(stopped))
             log.info("stopped", extra={"kv": {"during": "start-up"}})

@@ -183,3 +183,47 @@ def test_a_sigterm_while_a_log_line_is_written_still_stops_the_daemon_and_is_log
     assert log.stopping.wait(timeout=5)
     assert ("stopping", {"signal": "SIGTERM"}) in log.lines
     assert runtime.closed
+
+
+class StuckDaemon:
+    """A daemon whose batch in hand does not finish soon (a vendor answering slowly, each
+    call up to its 30 s timeout): the first Ctrl-C asks for a stop it does not reach."""
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def serve(self, *_args: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the handler runs between bytecodes
+            if self.stop_requested:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C again
+            time.sleep(0.01)
+        raise AssertionError("a second Ctrl-C did not stop baton run")
+
+
+def test_a_second_ctrl_c_stops_the_daemon_at_once(
+    handlers: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `baton backfill`'s: without it, a daemon slow to finish its batch in hand ignored
+    every Ctrl-C after the first (SIGKILL the only way out)."""
+    runtime, daemon = Runtime(), StuckDaemon()
+    settings: Any = SimpleNamespace(baton=SimpleNamespace())
+    monkeypatch.setattr(run_cli, "settings_or_exit", lambda _env_file: settings)
+    monkeypatch.setattr(run_cli, "start_runtime", lambda _settings: runtime)
+    monkeypatch.setattr(run_cli.wiring, "daemon_for", lambda *_a, **_k: daemon)
+    monkeypatch.setattr(run_cli, "BatonMetrics", lambda **_: None)
+    monkeypatch.setattr(run_cli, "serve", lambda *args: daemon.serve(*args))
+
+    with pytest.raises(SystemExit) as exited:
+        run_cli.run(once=False, env_file=None)
+
+    assert exited.value.code == 130
+    assert capsys.readouterr().err.strip() == (
+        "baton run: stopped at once; what its committed pages did is kept, and the next run "
+        "goes on from the last page committed"
+    )
+    assert runtime.closed
