@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from connectors.http.budget import ApiBudget
 from sync.store.checkpoints import list_checkpoints
-from sync.store.dead_letters import count_dead_letters
+from sync.store.dead_letters import count_dead_letters_by_system
 from sync.store.engine import for_reading
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -114,7 +114,9 @@ class _LiveCollector(Collector):
             labels=["system", "object"],
         )
         letters = GaugeMetricFamily(
-            "baton_dead_letters", "Dead letters by status", labels=["status"]
+            "baton_dead_letters",
+            "Dead letters by the system of their record and status",
+            labels=["system", "status"],
         )
         now = self.now()
         with store.connect() as conn:
@@ -122,8 +124,8 @@ class _LiveCollector(Collector):
                 if cp.cursor is not None:
                     seconds = (now - cp.cursor).total_seconds()
                     lag.add_metric([cp.system.value, cp.object], max(0.0, seconds))
-            for status, count in count_dead_letters(conn).items():
-                letters.add_metric([status.value], float(count))
+            for (system, status), count in count_dead_letters_by_system(conn).items():
+                letters.add_metric([system.value, status.value], float(count))
         return (lag, letters)
 
 

@@ -12,6 +12,7 @@ letter retried too (`settle_dead_letters`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -139,6 +140,20 @@ def count_dead_letters(db: Db) -> dict[DeadLetterStatus, int]:
     counts = dict.fromkeys(DeadLetterStatus, 0)
     for status, count in rows:
         counts[DeadLetterStatus(status)] = count
+    return counts
+
+
+def count_dead_letters_by_system(db: Db) -> dict[tuple[System, DeadLetterStatus], int]:
+    """Dead letters by the system of their record and status, every pair present (0 when
+    none): `/metrics` says which system refuses, as `baton status` does."""
+    rows = connection(db).execute(
+        select(DeadLetterRow.system, DeadLetterRow.status, func.count()).group_by(
+            DeadLetterRow.system, DeadLetterRow.status
+        )
+    )
+    counts = dict.fromkeys(itertools.product(System, DeadLetterStatus), 0)
+    for system, status, count in rows:
+        counts[System(system), DeadLetterStatus(status)] = count
     return counts
 
 
