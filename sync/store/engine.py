@@ -19,7 +19,11 @@ savepoints and Alembic's DDL transactional. Code that only reads (status, dashbo
 lock the daemon needs.
 
 PostgreSQL URLs (`postgresql://`, `postgres://`) are pointed at the psycopg 3 driver, the one
-installed. JSON is encoded with orjson on both backends (the snapshot page path is hot).
+installed, with `PG_TIMEOUTS` (unless the URL sets them): libpq's own defaults wait on the
+operating system, so a server that accepts and never answers held a connect for ever, a host
+gone from the network about two minutes per connect and a query in flight about fifteen (a
+failover): the daemon's loop, `/readyz` and a SIGTERM all waited. JSON is encoded with orjson
+on both backends (the snapshot page path is hot).
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ BUSY_TIMEOUT_MS = 30_000
 WAL_CHECKPOINT_PAGES = 10_000  # about 40 MB of 4 KiB pages
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 _BEGIN_OPTION = "baton_sqlite_begin"
+#: libpq connection parameters: a connect fails after 10 s, and a connection whose server
+#: stops acknowledging (gone from the network) after 30 s, idle ones probed by keepalives.
+PG_TIMEOUTS: dict[str, int] = {
+    "connect_timeout": 10,
+    "tcp_user_timeout": 30_000,  # milliseconds
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 def sqlite_url(path: str | Path) -> URL:
@@ -71,7 +85,9 @@ def make_engine(
         in_memory = parsed.database in (None, "", ":memory:")
         _configure_sqlite(engine, in_memory=in_memory, busy_timeout_ms=busy_timeout_ms)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, **common)
+    # connect_args win over the URL's query: only the parameters the URL leaves out
+    timeouts = {k: v for k, v in PG_TIMEOUTS.items() if k not in parsed.query}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=timeouts, **common)
 
 
 def for_reading(engine: Engine) -> Engine:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import JSON, Column, MetaData, Table, insert, select, text
+from sqlalchemy import JSON, Column, MetaData, Table, event, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sync.store.engine import (
     BUSY_TIMEOUT_MS,
+    PG_TIMEOUTS,
     WAL_CHECKPOINT_PAGES,
     WAL_SIZE_LIMIT,
     for_reading,
@@ -138,3 +140,48 @@ def test_a_store_held_past_the_busy_timeout_still_fails_with_sqlites_error(tmp_p
     finally:
         holder.close()
         engine.dispose()
+
+
+class _Connecting(Exception):
+    """Raised by a `do_connect` listener: the parameters were seen, no connection is made."""
+
+
+def test_a_postgresql_store_that_never_answers_fails_the_connect_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpq's default waits for ever on a server that accepted and says nothing (a hung
+    store, a proxy to one): the daemon's loop, /readyz and a SIGTERM waited with it."""
+    monkeypatch.setitem(PG_TIMEOUTS, "connect_timeout", 1)  # 10 s as shipped
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        engine = make_engine(f"postgresql://baton@127.0.0.1:{silent.getsockname()[1]}/baton")
+        failed: list[Exception] = []
+
+        def connect() -> None:
+            try:
+                engine.connect().close()
+            except OperationalError as exc:
+                failed.append(exc)
+
+        attempt = threading.Thread(target=connect, daemon=True)
+        attempt.start()
+        attempt.join(timeout=10)
+        assert failed, "the connect still waits on the silent server"
+    engine.dispose()
+
+
+def test_postgresql_timeouts_a_url_sets_are_kept() -> None:
+    engine = make_engine("postgresql://baton@127.0.0.1:1/baton?connect_timeout=60")
+    seen: dict[str, object] = {}
+
+    @event.listens_for(engine, "do_connect")
+    def capture(
+        _dialect: object, _record: object, _args: object, params: dict[str, object]
+    ) -> None:
+        seen.update(params)
+        raise _Connecting
+
+    with pytest.raises(_Connecting):
+        engine.connect()
+    assert seen["connect_timeout"] == "60"  # the URL's own
+    assert seen["tcp_user_timeout"] == PG_TIMEOUTS["tcp_user_timeout"]
+    engine.dispose()
