@@ -29,6 +29,7 @@ from typing import Protocol
 import sqlalchemy
 
 from connectors.errors import ConnectorError
+from connectors.priority import stop_requested
 from connectors.protocol import Connector
 from connectors.readahead import read_ahead
 from connectors.records import RecordKey, SourceRecord, System
@@ -108,6 +109,12 @@ def _synced_keys(keys: Sequence[RecordKey]) -> list[RecordKey]:
         kv = {"system": system, "object": obj, "keys": count}
         log.info("hinted records of an object not synced left out", extra={"kv": kv})
     return kept
+
+
+class BackfillStopped(BaseException):
+    """A stop was asked for (`connectors.priority.retries_end_on`) while a vendor refused a
+    backfill's read for now: the backfill ends there, its run recorded as interrupted, and the
+    next one goes on from the last page each listing committed."""
 
 
 class PollStopped(BaseException):
@@ -336,8 +343,9 @@ class SyncEngine:
         report = CycleReport()  # kept by the run as far as it got, should it be interrupted
 
         def body(run_id: uuid.UUID | None) -> CycleReport:
-            listings = self._listings(wanted, upper, since, dry_run=dry_run, restart=restart)
-            self._backfill(wanted, listings, upper, since, run_id, dry_run, progress, report)
+            with _cut_short(stop_requested, BackfillStopped):
+                listings = self._listings(wanted, upper, since, dry_run=dry_run, restart=restart)
+                self._backfill(wanted, listings, upper, since, run_id, dry_run, progress, report)
             if listings and not dry_run:
                 with self.db.begin() as tx:
                     forget_listings(tx, wanted)

@@ -53,8 +53,9 @@ from baton.daemon import record_budgets
 from baton.facade import Engine, Report
 from baton.wiring import Runtime, one_line
 from connectors.errors import AuthError, DailyLimitExhausted
+from connectors.priority import retries_end_on
 from connectors.records import System
-from sync.engine import PERSON_OBJECTS
+from sync.engine import PERSON_OBJECTS, BackfillStopped
 from sync.recorder import BackfillRunning
 from sync.report import WHOLE_COUNTS
 
@@ -475,18 +476,21 @@ def backfill(
             unprepared = []
             prepare_hubspot(runtime, "baton backfill")
         stopper.starting = False
-        run_backfill(
-            runtime.engine,
-            console,
-            systems=[System(system.value)] if system else None,
-            objects=objects or None,
-            since=since,
-            dry_run=dry_run,
-            stop=stop,
-            restart=restart,
-            env_file=env_file,
-            command=baton_command(),
-        )
+        # Once stopped, a call refused for now is not retried (`retries_end_on`): the stop does
+        # not wait out minutes of a vendor's back-off, and ends the backfill there.
+        with retries_end_on(stop):
+            run_backfill(
+                runtime.engine,
+                console,
+                systems=[System(system.value)] if system else None,
+                objects=objects or None,
+                since=since,
+                dry_run=dry_run,
+                stop=stop,
+                restart=restart,
+                env_file=env_file,
+                command=baton_command(),
+            )
         if unprepared:
             console.print(unprepared_line(unprepared), highlight=False)
     except StartUpStopped:
@@ -496,7 +500,7 @@ def backfill(
             "again to start",
             stopped_status(stopped_by),
         )
-    except StopRequested:
+    except (StopRequested, BackfillStopped):
         if dry_run:
             fail(
                 "baton backfill: stopped; nothing was written (dry run)", stopped_status(stopped_by)

@@ -12,7 +12,7 @@ import httpx
 from sandbox.runtime import Sandbox
 from sync.store.budget import budgets
 from sync.store.engine import make_engine, sqlite_url
-from sync.store.runs import recent_runs
+from sync.store.runs import RunStatus, recent_runs
 from tests.e2e.live import BATON, writes
 
 
@@ -204,3 +204,45 @@ def test_hubspot_refusing_the_token_for_its_properties_is_one_line_naming_the_fi
         "; check BATON_HUBSPOT_ACCESS_TOKEN (or the OAuth client and refresh token)"
     )
     assert token not in result.stderr
+
+
+def test_a_sigterm_while_hubspot_refuses_calls_ends_it_within_dockers_grace(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """HubSpot answering each batch call with its ten-second 429: a call's retries wait 10 s,
+    then longer (minutes in all, which the stop waited out until Docker's SIGKILL). A SIGTERM
+    ends the waits: the backfill stops well within 10 s, its run interrupted, not failed."""
+    burst = {"rate_limit_rate": 1.0, "path_prefix": "/crm/v3/objects/contacts/batch"}
+    httpx.put(f"{box.hubspot_url}/_sandbox/faults", json=burst).raise_for_status()
+    process = subprocess.Popen(
+        [*BATON, "backfill", "--env-file", str(box.config.directory / "sandbox.env")],
+        cwd=tmp_path,
+        env=baton_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # until a call waits out HubSpot's back-off
+            seen.append(line)
+            if 'msg="retrying contacts.batch_' in line:
+                break
+        assert process.poll() is None, "".join(seen)
+        process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        out, err = process.communicate(timeout=300)
+        took = time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, out + err
+    assert took < 8, f"took {took:.1f} s\n{err}"
+    assert "baton backfill: stopped; what it did is kept" in err, err
+    store = make_engine(sqlite_url(tmp_path / "baton.db"))
+    with store.connect() as conn:
+        [run] = recent_runs(conn)
+    store.dispose()
+    assert run.status is RunStatus.INTERRUPTED

@@ -3,12 +3,15 @@ interrupted, and the next poll goes on from there."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from connectors.errors import RateLimited
+from connectors.priority import retries_end_on
 from connectors.records import RecordKey, System
 from mappings.apply import LEAD
-from sync.engine import PollStopped
+from sync.engine import BackfillStopped, PollStopped
 from sync.report import CycleReport
 from sync.store.checkpoints import get_checkpoint
 from sync.store.links import find_link
@@ -84,3 +87,32 @@ def test_a_read_refused_for_now_after_a_stop_interrupts_the_poll_rather_than_fai
     # the caller knows what the committed pages did (the daemon's metrics count it)
     assert so_far.read["salesforce:Lead"] == 1
     assert so_far.counts() == run.counts
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_listing_refused_for_now_after_a_stop_interrupts_the_backfill_rather_than_fail_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, stop: bool
+) -> None:
+    """`baton backfill` runs inside `retries_end_on(stop)` too: once stopped, a listing the
+    vendor refuses for now ends the backfill as stopped (run interrupted, the next backfill
+    goes on from its committed pages), not as failed after minutes of back-off."""
+    world.sf.put("Lead", {**SF_LEAD, "Email": "p@example.com"})
+    engine = world.engine()
+    signal = threading.Event()
+
+    def refused(*_args: object) -> None:
+        signal.set()  # the SIGTERM comes while HubSpot refuses calls
+        raise RateLimited(
+            "ten-second burst limit reached",
+            system=System.HUBSPOT,
+            operation="contacts.list",
+            status=429,
+        )
+
+    monkeypatch.setattr(world.hs, "list_all", refused)
+    watched = signal if stop else threading.Event()  # without a stop, nothing cuts it short
+    with retries_end_on(watched), pytest.raises(BackfillStopped if stop else RateLimited):
+        engine.backfill()
+
+    [run] = [r for r in recent_runs(world.read()) if r.kind is RunKind.BACKFILL]
+    assert run.status is (RunStatus.INTERRUPTED if stop else RunStatus.FAILED)
