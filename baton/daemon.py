@@ -508,8 +508,8 @@ class Daemon:
             self.state.cycles += 1
             try:
                 self.record_budgets()
-            except Exception:
-                log.warning("could not record API budgets", exc_info=True)
+            except Exception as exc:  # one line a cycle: a store down fails each of them
+                log.warning("could not record API budgets", extra={"kv": {"error": one_line(exc)}})
         if failed is not None:
             raise CycleFailed(one_line(failed)) from failed
         return report

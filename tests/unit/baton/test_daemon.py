@@ -1150,3 +1150,19 @@ def test_a_daemon_whose_lease_was_lost_to_another_stands_by(store) -> None:  # t
     assert daemon.hold_lease()  # and takes it back once free
     assert not daemon.state.standby
     daemon.release_lease()
+
+
+def test_budgets_the_store_cannot_keep_are_one_line_a_cycle_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store down fails every cycle's budget record: a traceback each time buried the log."""
+    daemon = Daemon(FakeEngine(), interval_s=60)
+
+    def down() -> None:
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(daemon, "record_budgets", down)
+    daemon.cycle()
+    [line] = [r for r in caplog.records if r.message == "could not record API budgets"]
+    assert line.exc_info is None
+    assert "connection refused" in line.kv["error"]  # type: ignore[attr-defined]
