@@ -201,19 +201,25 @@ def _env_file_problem(path: Path) -> str | None:
     twice (the last wins; names are read in any case). A bare word is named only when it is a
     Baton setting's name: anything else on its own line may be a pasted secret."""
     first: dict[str, tuple[str, int]] = {}
-    with path.open(encoding="utf-8") as stream:  # pydantic-settings' default encoding
-        for binding in parse_stream(stream):
-            line, key = _line_of(binding.original), binding.key
-            if binding.error:
-                return f"line {line} is not NAME=value; write it as NAME=value"
-            if key is None:  # a comment or a blank line
-                continue
-            if binding.value is None:
-                named = f" ({key})" if key.upper().startswith(ENV_PREFIX) else ""
-                return f"line {line}{named} has no '='; write it as NAME=value"
-            spelt, before = first.setdefault(key.casefold(), (key, line))
-            if before != line:
-                return f"{spelt} is set on line {before} and again on line {line}; keep one"
+    try:
+        with path.open(encoding="utf-8") as stream:  # pydantic-settings' default encoding
+            bindings = list(parse_stream(stream))
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 text ({exc.reason}); save it as UTF-8"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc}); check its permissions"
+    for binding in bindings:
+        line, key = _line_of(binding.original), binding.key
+        if binding.error:
+            return f"line {line} is not NAME=value; write it as NAME=value"
+        if key is None:  # a comment or a blank line
+            continue
+        if binding.value is None:
+            named = f" ({key})" if key.upper().startswith(ENV_PREFIX) else ""
+            return f"line {line}{named} has no '='; write it as NAME=value"
+        spelt, before = first.setdefault(key.casefold(), (key, line))
+        if before != line:
+            return f"{spelt} is set on line {before} and again on line {line}; keep one"
     return None
 
 

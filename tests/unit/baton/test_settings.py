@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,6 @@ SANDBOX_ENV = {
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No BATON_* from the caller's shell, and no stray .env in the working directory."""
-    import os
 
     for name in list(os.environ):
         if name.startswith("BATON_"):
@@ -305,3 +305,24 @@ def test_a_blank_token_is_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATON_HUBSPOT_ACCESS_TOKEN", " \r\n")
     with pytest.raises(SettingsError, match=r"^BATON_HUBSPOT_\S*: no credentials: set "):
         load()
+
+
+def test_an_env_file_that_is_not_utf8_or_cannot_be_read_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ended in a traceback: a file saved as Latin-1, a file only its owner may read."""
+    latin = tmp_path / "latin.env"
+    latin.write_bytes("BATON_LOG_LEVEL=info\nBATON_HUBSPOT_APP_ID=caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SettingsError) as raised:
+        load_baton(latin)
+    assert str(raised.value).startswith(f"--env-file {latin}: is not UTF-8 text (")
+    assert str(raised.value).endswith("); save it as UTF-8")
+    locked = tmp_path / "locked.env"
+    locked.write_text("BATON_LOG_LEVEL=info\n")
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")  # as for a file only its owner reads
+
+    monkeypatch.setattr(Path, "open", refused)
+    with pytest.raises(SettingsError, match=r"cannot be read \(Permission denied\); check"):
+        load_baton(locked)
