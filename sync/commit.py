@@ -245,7 +245,7 @@ class Committer:
         # echo of that update reads as an edit again once the pending rows are gone or replaced.
         for landed in landed_snapshots(gathered):
             snapshots.setdefault(landed.key, landed)
-        transitions, explanations = self._transitions(tx, learning, now)
+        transitions, explanations = self._transitions(tx, learning, now, gathered.read_at)
         identity.persist(tx, at=now)
         keep_addresses(tx, gathered.addresses)
         unstored = {pid for pid in failed if not unsent.get(pid)}  # kept every snapshot
@@ -341,17 +341,22 @@ class Committer:
             forget_creates(tx, settled)
 
     def _transitions(
-        self, tx: Connection, plans: Sequence[PersonPlan], now: datetime
+        self,
+        tx: Connection,
+        plans: Sequence[PersonPlan],
+        now: datetime,
+        read_at: Mapping[RecordKey, datetime],
     ) -> tuple[list[Transition], list[Explanation]]:
         """First entries the plans' evidence adds to the people's recorded histories, and the
-        reasons it gives for rejections recorded without one (see `explanation`)."""
+        reasons it gives for rejections recorded without one (see `explanation`); `read_at`
+        dates what records a lost unit wrote said when it read them (`Gathered.read_at`)."""
         if not plans:
             return [], []
         recorded = recorded_stages(tx, [plan.person_id for plan in plans])
         facts_of = []
         for plan in plans:
             assert plan.funnel is not None
-            facts_of.append((plan, self.planner.facts(plan.funnel)))
+            facts_of.append((plan, self.planner.facts(plan.funnel, read_at)))
         reasoned = [  # rarely any: a reason given to someone already rejected
             plan.person_id
             for plan, facts in facts_of

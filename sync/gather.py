@@ -38,7 +38,7 @@ from sync.store.pending import (
 from sync.store.people import people_by_emails
 from sync.store.snapshots import UNREAD, snapshot_states, snapshot_values
 from sync.twins import Read, TwinCache
-from sync.values import Values, keeping
+from sync.values import OUTCOME, STAGE, Values, keeping
 
 EMAIL_TAKEN = "email_taken"  # the rule of a note saying why a person gets no HubSpot contact
 #: The rule of a note saying a record was linked, or moved, to a person by an address the
@@ -74,6 +74,10 @@ class Gathered:
     # (`Gatherer._landed`), with the snapshot it stands in for (None: none stored): the lost
     # commit's, stored whatever this unit's writes do (`sync.commit`)
     landed: dict[RecordKey, Values | None] = field(default_factory=dict)
+    # Records such an update landed on without moving their funnel values, with when the lost
+    # unit read them: the position they say was said by then (the lost commit dated it so),
+    # not at their modification since, Baton's own write (`Planner.facts`)
+    read_at: dict[RecordKey, datetime] = field(default_factory=dict)
     inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
     # People waiting for a twin in a recycle bin (`twins_in_bins`)
     binned: set[uuid.UUID] = field(default_factory=set)
@@ -376,14 +380,19 @@ class Gatherer:
                 assumed.add(source.key)
         unsettled = pending_updates(conn, touched)
         landed: dict[RecordKey, Values | None] = {}
+        read_at: dict[RecordKey, datetime] = {}
         for pid, sent in unsettled.items():
-            for baseline, took in self._landed(pid, sent, identity, in_hand, values, stored):
+            for baseline, wrote in self._landed(pid, sent, identity, in_hand, values, stored):
                 key = baseline.key
                 synced = stored.get(key) if key not in assumed else None
                 landed[key] = synced[0] if synced is not None else None
                 stored[key] = (baseline.values, baseline.modified_at)
                 assumed.add(key)
-                if took:
+                if wrote is not None:
+                    if baseline.modified_at is not None and _said_as_read(
+                        wrote, values[key], baseline.values
+                    ):
+                        read_at[key] = baseline.modified_at
                     why = (
                         f"{key} holds what an update no commit settled wrote (the run was "
                         "interrupted): taken as Baton's own write, so only edits made since "
@@ -453,6 +462,7 @@ class Gatherer:
             pending={(c.person_id, c.system) for c in pending},
             updates_found=set(unsettled),
             landed=landed,
+            read_at=read_at,
             assumed=assumed,
             inherited=baselines,
             binned=binned,
@@ -548,15 +558,16 @@ class Gatherer:
         in_hand: Mapping[RecordKey, SourceRecord],
         values: Mapping[RecordKey, Values],
         stored: Mapping[RecordKey, tuple[Values, datetime | None]],
-    ) -> list[tuple[Baseline, bool]]:
+    ) -> list[tuple[Baseline, tuple[str, ...] | None]]:
         """When one of a person's unsettled updates landed (its record, modified since it was
-        read, holds every field as written), the baselines they give, each with whether its
-        own update landed. Those that did not (never went out, edited over since) are taken
-        as refused: their fields keep the values last stored on each of the person's records,
-        as a commit keeps a refused update's (`sync.commit`), so they are planned again while
-        the echo of those that landed is Baton's own. With none landed, or a record written
-        gone or unread (nothing can be told), none is used: the snapshots stay as the last
-        commit stored them, which plans every write again."""
+        read, holds every field as written), the baselines they give, each with the fields its
+        own update wrote if that landed (None: it did not, or none was made there). Those that
+        did not (never went out, edited over since) are taken as refused: their fields keep
+        the values last stored on each of the person's records, as a commit keeps a refused
+        update's (`sync.commit`), so they are planned again while the echo of those that
+        landed is Baton's own. With none landed, or a record written gone or unread (nothing
+        can be told), none is used: the snapshots stay as the last commit stored them, which
+        plans every write again."""
         mine = set(identity.records_of(pid).values())
         landed: set[RecordKey] = set()
         unsent: set[str] = set()
@@ -579,14 +590,14 @@ class Gatherer:
                 unsent |= unsent_fields(update.written)
         if not landed:
             return []
-        baselines: list[tuple[Baseline, bool]] = []
+        baselines: list[tuple[Baseline, tuple[str, ...] | None]] = []
         for update in kept:
             key = update.baseline.key
             if key in mine:
                 old = stored.get(key)
                 values_kept = keeping(update.baseline.values, old[0] if old else None, unsent)
                 baseline = Baseline(key, values_kept, update.baseline.modified_at)
-                baselines.append((baseline, key in landed))
+                baselines.append((baseline, update.written if key in landed else None))
         return baselines
 
     @staticmethod
@@ -610,6 +621,13 @@ class Gatherer:
             ):
                 made.append((key, create))
         return made
+
+
+def _said_as_read(written: Collection[str], current: Values, baseline: Values) -> bool:
+    """Whether a record said its funnel position already when the unit that wrote `written`
+    read it: the write moved neither its stage nor its outcome (a funnel label written alone
+    respells the position it says), and it says what the write left it saying."""
+    return all(f not in written and current.get(f) == baseline.get(f) for f in (STAGE, OUTCOME))
 
 
 def _addresses(

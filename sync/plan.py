@@ -435,9 +435,13 @@ class Planner:
             and field_changed(LEAD_STATUS, side.values, side.snapshot)
         )
 
-    def facts(self, inputs: FunnelInputs) -> FunnelFacts:
+    def facts(
+        self, inputs: FunnelInputs, read_at: Mapping[RecordKey, datetime] | None = None
+    ) -> FunnelFacts:
         """The evidence for the person's funnel history (see `sync.entries`). Records this
-        plan is about to create say only what we decided, so they are not evidence."""
+        plan is about to create say only what we decided, so they are not evidence. `read_at`:
+        records that said their position already when read at that time, before a write of
+        Baton's since moved their modification on (`Gathered.read_at`)."""
         sides, others = inputs.sides, inputs.others
         resolution = inputs.resolution or self._resolve(sides, others)
         real = [s for s in sides if s.key.id]
@@ -467,11 +471,14 @@ class Planner:
         if said_by is None:
             pool = real or sides
             said_by = max((s.record for s in pool), key=lambda r: r.modified_at)
+        observed_at = said_by.modified_at
+        if read_at and (read := read_at.get(said_by.key)) is not None and read < observed_at:
+            observed_at = read
         return FunnelFacts(
             stage=resolution.stage,
             outcome=resolution.outcome,
             reason=resolution.reason,
-            observed_at=said_by.modified_at,
+            observed_at=observed_at,
             observed_by=said_by.key.system,
             dated=dated,
             created=created,

@@ -12,6 +12,8 @@ import pytest
 from connectors.records import RecordKey, RecordPatch, System, WriteOutcome
 from sync.engine import SyncEngine
 from sync.queries.why import why
+from sync.store.links import find_link
+from sync.store.transitions import recorded_stages
 from tests.unit.sync.conftest import World, lose_first_answer
 from tests.unit.sync.fakes import FakeConnector
 from tests.unit.sync.test_engine import pair, settle
@@ -324,6 +326,41 @@ def test_a_funnel_move_a_lost_update_carried_is_recorded_once_found(
     assert _pending(world) == 0
     stages = world.read().exec_driver_sql("select stage from funnel_transitions").scalars()
     assert "sal" in set(stages)
+
+
+@pytest.mark.parametrize("lost", ["commit", "answer"])
+def test_a_funnel_move_found_landed_is_recorded_when_sales_made_it(
+    world: World, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    """Sales accepts the Lead; the move reaches the contact and the Lead's label is rewritten,
+    but the commit is lost (or the Lead's write is answered "retry later" and lands all the
+    same). The lost commit would have dated the entry into SAL by the Lead as read, when sales
+    accepted it; the unit finding the writes must not date it by the Lead's modification
+    since, which is Baton's own relabel."""
+    hs_id, lead_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.clock.advance(10)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=lead_id)
+    accepted = world.sf.read_by_ids("Lead", [lead_id])[0].modified_at
+    world.clock.advance(10)
+    if lost == "commit":
+        _lose_first_update_commit(engine, monkeypatch)
+        with pytest.raises(RuntimeError):
+            engine.poll()
+    else:
+        lose_first_answer(world.sf, monkeypatch)
+        assert engine.poll().retry_later == 1
+    assert world.sf.get("Lead", lead_id)["Funnel_Stage__c"] == "SAL"  # relabelled
+    assert _pending(world) == 1
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert _pending(world) == 0
+    link = find_link(world.read(), RecordKey(System.HUBSPOT, "contacts", hs_id))
+    assert link is not None
+    assert recorded_stages(world.read(), [link.person_id])[link.person_id]["sal"] == accepted
 
 
 def test_a_lost_update_found_by_a_unit_killed_while_sending_its_own_stays_baton_s(
