@@ -484,6 +484,31 @@ def test_a_relabel_that_never_went_out_is_not_found_landed(
     settle(world, engine)
 
 
+def test_a_relabel_that_never_went_out_to_a_lead_edited_since_is_written_all_the_same(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, and sales edits the Lead again before the next sync: its modification alone
+    cannot tell the relabel from that edit, so it is noted found (README's known limit), yet
+    the stale label is told from the Lead itself and written again by that very unit."""
+    hs_id, lead_id = pair(world)
+    engine = world.engine()
+    settle(world, engine)
+    world.clock.advance(10)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=lead_id)
+    world.clock.advance(10)
+    _only_the_hubspot_write_lands(world, monkeypatch, engine, lead_id)
+    world.sf.put("Lead", {"Title": "VP Sales"}, id=lead_id)
+    world.clock.advance(10)
+
+    engine.poll()
+
+    assert _found(world) == [f"hubspot:contacts:{hs_id}", f"salesforce:Lead:{lead_id}"]
+    assert world.sf.get("Lead", lead_id)["Funnel_Stage__c"] == "SAL"
+    assert world.hs.get("contacts", hs_id)["jobtitle"] == "VP Sales"
+    assert _pending(world) == 0
+    settle(world, engine)
+
+
 @pytest.mark.parametrize("landed", [True, False])
 def test_an_address_a_partly_landed_update_carried_is_the_person_s_once_it_landed(
     world: World, monkeypatch: pytest.MonkeyPatch, landed: bool
