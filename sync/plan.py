@@ -8,7 +8,9 @@ Per person:
 - shared fields follow their dictionary rule (`sync.rules`), counting only changes since each
   side's snapshot; a Salesforce email that is one of the HubSpot contact's additional emails
   agrees with the contact's email (HubSpot finds the contact by either: the pair was linked
-  by it), so neither side's address is written over the other's;
+  by it), so neither side's address is written over the other's, and a value Salesforce holds
+  as HubSpot's own (a text cut to its limit, a lead status several HubSpot values share)
+  agrees with it, so the coarser copy is not written back over HubSpot's;
 - the funnel position is computed by the state machine from both sides (`Mapper.derive`, rules
   R1-R4) and written to whichever side says otherwise;
 - the cross-system id (`baton_id`) is written on both sides, so links survive a lost store;
@@ -136,9 +138,9 @@ class CreationPolicy:
     create_contacts_from_salesforce: bool = True
 
 
-#: A field a HubSpot contact shares with a Salesforce object: canonical name, map, both
-#: system fields, and the most characters Salesforce keeps of it (`Mapper.length_limit`).
-_SharedField = tuple[str, FieldMap, str, str, int | None]
+#: A field a HubSpot contact shares with a Salesforce object: canonical name, map, and both
+#: system fields.
+_SharedField = tuple[str, FieldMap, str, str]
 
 
 class Planner:
@@ -170,9 +172,8 @@ class Planner:
         found = self._shared_maps.get(sf_object)
         if found is None:
             key = RecordKey(System.SALESFORCE, sf_object, "")
-            limit = self.mapper.length_limit
             maps = tuple(
-                (name, fmap, fmap.hubspot, sf_remote, limit(System.SALESFORCE, sf_object, name))
+                (name, fmap, fmap.hubspot, sf_remote)
                 for name, fmap in self.dictionary.fields.items()
                 if name not in (FUNNEL_STAGE, BATON_ID)
                 and fmap.hubspot is not None
@@ -181,10 +182,11 @@ class Planner:
             found = self._shared_maps[sf_object] = (maps, tuple(m[0] for m in maps))
         return found
 
-    def _holds_cut(self, sf_object: str, name: str, hubspot: Any, salesforce: Any) -> bool:
-        """Whether Salesforce holds HubSpot's text as Baton writes a longer value there, cut
-        to the field's limit, and reads it back (`Mapper.read_back`): the pair is in step, and
-        HubSpot keeps its whole value."""
+    def _holds(self, sf_object: str, name: str, hubspot: Any, salesforce: Any) -> bool:
+        """Whether Salesforce holds HubSpot's value as Baton writes it there and reads it back
+        (`Mapper.read_back`): a text cut to the field's limit, a lead status several HubSpot
+        values share ("Connected" and "In Progress" are both "Working - Contacted"). The pair
+        is in step, and HubSpot keeps its whole value: Salesforce's says nothing it does not."""
         read = self.mapper.read_back(System.SALESFORCE, sf_object, name, hubspot)
         return bool(salesforce == read)
 
@@ -253,17 +255,16 @@ class Planner:
             if hs_all == sf_all  # the common case of a pair in step: nothing to look at
             else [
                 (name, fmap, hv, sv)
-                for (name, fmap, hs_remote, sf_remote, limit), hv, sv in zip(
+                for (name, fmap, hs_remote, sf_remote), hv, sv in zip(
                     shared, hs_all, sf_all, strict=True
                 )
                 if hv != sv
                 and hs_remote in hs_fields
                 and sf_remote in sf_fields
                 and not (
-                    limit is not None
-                    and isinstance(hv, str)
-                    and len(hv) > limit
-                    and self._holds_cut(sf.key.object, name, hv, sv)
+                    isinstance(hv, str)
+                    and sv is not None
+                    and self._holds(sf.key.object, name, hv, sv)
                 )
                 and not (name == EMAIL and sv in addresses(hs.record))
             ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,30 @@ def world(store: sqlalchemy.Engine) -> Iterator[World]:
     yield world
     for conn in world.opened:
         conn.close()
+
+
+@pytest.fixture
+def lose_store(
+    world: World, request: pytest.FixtureRequest, migrated: Path, tmp_path: Path
+) -> Iterator[Callable[[], None]]:
+    """Point the world at a fresh, empty store of the same backend (the old one is lost)."""
+    with ExitStack() as stack:
+
+        def lose() -> None:
+            if request.node.callspec.params["store"] == "sqlite":
+                fresh = tmp_path / "fresh.db"
+                fresh.write_bytes(migrated.read_bytes())
+                world.db = make_engine(sqlite_url(fresh))
+            else:
+                template: str = request.getfixturevalue("pg_template")
+                url = stack.enter_context(scratch_database("baton_sync", template=template))
+                world.db = make_engine(url)
+            stack.callback(world.db.dispose)
+
+        yield lose
+        for conn in world.opened:  # before the fresh store goes
+            conn.close()
+        world.opened.clear()
 
 
 def lose_first_create_commit(

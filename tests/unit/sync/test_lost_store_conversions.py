@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from connectors.records import RecordKey, System
 from sync.store.decisions import decisions_for
-from sync.store.engine import make_engine, sqlite_url
 from sync.store.links import LinkReason, find_link
-from tests.conftest import scratch_database
 from tests.unit.sync.conftest import World
 from tests.unit.sync.test_engine import pair, settle
-
-
-@pytest.fixture
-def lose_store(
-    world: World, request: pytest.FixtureRequest, migrated: Path, tmp_path: Path
-) -> Iterator[Callable[[], None]]:
-    """Point the world at a fresh, empty store of the same backend (the old one is lost)."""
-    with ExitStack() as stack:
-
-        def lose() -> None:
-            if request.node.callspec.params["store"] == "sqlite":
-                fresh = tmp_path / "fresh.db"
-                fresh.write_bytes(migrated.read_bytes())
-                world.db = make_engine(sqlite_url(fresh))
-            else:
-                template: str = request.getfixturevalue("pg_template")
-                url = stack.enter_context(scratch_database("baton_sync", template=template))
-                world.db = make_engine(url)
-            stack.callback(world.db.dispose)
-
-        yield lose
-        for conn in world.opened:  # before the fresh store goes
-            conn.close()
-        world.opened.clear()
 
 
 def _converted(lead_id: str, contact_id: str) -> tuple[RecordKey, RecordKey]:
