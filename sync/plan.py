@@ -280,6 +280,8 @@ class Planner:
             if verdict.winner is None:
                 continue
             source, target = (hs, sf) if verdict.winner is System.HUBSPOT else (sf, hs)
+            if _entered_no_later(name, target, source):
+                continue
             updates[target.key.system].update(_typed(source.person, name))
             touched[target.key.system].add(name)
             out.decisions.append(
@@ -817,6 +819,18 @@ def unsent_fields(changes: Iterable[str]) -> set[str]:
 
 def _position_of(values: Values) -> FieldValue:
     return values.get(OUTCOME) or values.get(STAGE)
+
+
+def _entered_no_later(name: str, target: Side, source: Side) -> bool:
+    """Whether `name` is a stage's first-entered time (`entered.<stage>`) that `target` already
+    holds no later than `source`: a first entry is never moved later. (A Lead handed off is
+    dated at the contact's qualifying edit; HubSpot stamps its own "Became an MQL date" at the
+    later write that moves the contact to MQL.)"""
+    if not name.startswith(ENTERED_PREFIX):
+        return False
+    stage = Stage(name.removeprefix(ENTERED_PREFIX))
+    held, offered = target.person.entered.get(stage), source.person.entered.get(stage)
+    return held is not None and offered is not None and held <= offered
 
 
 def _typed(person: Person, name: str) -> dict[str, Any]:

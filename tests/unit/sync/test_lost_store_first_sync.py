@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mappings.transforms import parse_datetime
 from tests.unit.sync.conftest import World
-from tests.unit.sync.test_engine import pair, settle
+from tests.unit.sync.test_engine import HS_CONTACT, pair, settle
 
 
 def first_sync_of_a_fresh_store(world: World, lose_store: Callable[[], None]) -> int:
@@ -51,3 +52,22 @@ def test_a_first_sync_keeps_hubspots_lead_status_where_salesforce_holds_it(
     )
     settle(world, world.engine())
     assert world.hs.get("contacts", hs_id)["hs_lead_status"] == "CONNECTED"
+
+
+def test_an_mql_date_salesforce_holds_is_not_moved_later_to_hubspots_stamp(
+    world: World, lose_store: Callable[[], None]
+) -> None:
+    """The handoff dates the Lead's MQL at the contact's qualifying edit; moving the contact
+    to MQL makes HubSpot stamp its "Became an MQL date" later, at that write. A first-entered
+    time is never moved later: a fresh store keeps the Lead's."""
+    world.hs.stamps = True
+    hs_id = world.hs.put("contacts", {**HS_CONTACT, "company": "Acme", "hubspotscore": "80"})
+    world.clock.advance(10)
+    settle(world, world.engine())
+    [lead_id] = world.sf.live("Lead")
+    handed_off = world.sf.get("Lead", lead_id)["MQL_Date__c"]
+    stamped = world.hs.get("contacts", hs_id)["hs_lifecyclestage_marketingqualifiedlead_date"]
+    assert parse_datetime(handed_off) < parse_datetime(stamped)
+
+    assert first_sync_of_a_fresh_store(world, lose_store) == 0
+    assert world.sf.get("Lead", lead_id)["MQL_Date__c"] == handed_off
