@@ -36,7 +36,7 @@ from mappings.dictionary import FieldMap
 from mappings.model import ENTERED_PREFIX, FUNNEL_STAGE, REASON_REQUIRED, Outcome, Person, Stage
 from mappings.stages import Resolution, Signal, qualifies_for_mql, resolve
 from sync.changes import LIFECYCLE_FIELD, STAMPED, field_changed, overlay, stamped
-from sync.entries import CLOSE_DATE, FunnelFacts, day_at, evidence, merge_dated
+from sync.entries import CLOSE_DATE, FunnelFacts, created_at, day_at, evidence, merge_dated
 from sync.rules import FieldState, decide
 from sync.values import OUTCOME, STAGE, CanonicalView, Values, plain
 
@@ -280,7 +280,7 @@ class Planner:
             if verdict.winner is None:
                 continue
             source, target = (hs, sf) if verdict.winner is System.HUBSPOT else (sf, hs)
-            if _entered_no_later(name, target, source):
+            if _entered_no_later(name, target, source) or _synced_stamp(name, target, source):
                 continue
             updates[target.key.system].update(_typed(source.person, name))
             touched[target.key.system].add(name)
@@ -831,6 +831,36 @@ def _entered_no_later(name: str, target: Side, source: Side) -> bool:
     stage = Stage(name.removeprefix(ENTERED_PREFIX))
     held, offered = target.person.entered.get(stage), source.person.entered.get(stage)
     return held is not None and offered is not None and held <= offered
+
+
+def _synced_stamp(name: str, target: Side, source: Side) -> bool:
+    """Whether `name` is a stage's first-entered time that HubSpot (`source`) stamped at a
+    store's write moving the contact to the stage `target` already said: the pair was synced
+    (both records carry one person's cross-system id), and `target`, blank there, is at the
+    stage or past it and was made before the date.
+
+    The store that made the write knew the stamp for its echo (`STAMPED`) and never carried
+    it; a store that did not (a lost store, a second one) knows it by this. A stage HubSpot
+    enters by itself comes while the other side is still behind it, or before that side's
+    record was made (the Contact a Lead was converted into since): that date is carried."""
+    if not name.startswith(ENTERED_PREFIX) or source.key.system is not System.HUBSPOT:
+        return False
+    stage = Stage(name.removeprefix(ENTERED_PREFIX))
+    said = target.person.stage
+    if said is None and target.person.outcome is not None:
+        said = Stage.MQL  # every outcome is sales' verdict, on a person handed off at MQL
+    stamped_at = source.person.entered.get(stage)
+    made = created_at(target.record)
+    return (
+        stamped_at is not None
+        and source.person.baton_id is not None
+        and source.person.baton_id == target.person.baton_id
+        and target.person.entered.get(stage) is None
+        and said is not None
+        and said >= stage
+        and made is not None
+        and made < stamped_at
+    )
 
 
 def _typed(person: Person, name: str) -> dict[str, Any]:

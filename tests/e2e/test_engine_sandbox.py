@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,9 @@ from sync.engine import SyncEngine, SyncPolicy
 from sync.store.checkpoints import Checkpoint, get_checkpoint
 from sync.store.dead_letters import list_dead_letters
 from sync.store.decisions import decisions_for
+from sync.store.engine import make_engine, sqlite_url
 from sync.store.links import find_link
+from sync.store.migrate import upgrade
 from tests.e2e.stack import Stack, agree, open_stack
 
 CONTACTS, LEADS = 200, 100
@@ -75,6 +78,31 @@ def test_second_run_writes_nothing(stack: Stack) -> None:
     assert stack.writes() == before, (again.updated, polled.updated, polled.created)
     assert again.writes == 0
     assert polled.writes == 0
+
+
+def test_a_fresh_store_meeting_the_synced_systems_writes_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The store lost (or a second one beside it): its first poll meets pairs that carry each
+    other's cross-system ids and agree per the dictionary, and has nothing to write."""
+    url = sqlite_url(tmp_path / "fresh.db")
+    upgrade(url)
+    fresh = make_engine(url)
+    engine = SyncEngine(
+        hubspot=stack.hubspot,
+        salesforce=stack.salesforce,
+        dictionary=stack.dictionary,
+        db=fresh,
+        policy=SyncPolicy(page_size=100),
+        now=stack.clock.now_dt,
+    )
+    before = stack.writes()
+    stack.later()
+    try:
+        report = engine.poll()
+    finally:
+        fresh.dispose()
+    assert stack.writes() == before, (report.updated, report.created)
 
 
 def test_echo_of_a_synced_change_writes_nothing_more(stack: Stack) -> None:
