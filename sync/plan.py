@@ -840,10 +840,17 @@ def _synced_stamp(name: str, target: Side, source: Side) -> bool:
     stage or past it and was made before the date.
 
     The store that made the write knew the stamp for its echo (`STAMPED`) and never carried
-    it; a store that did not (a lost store, a second one) knows it by this. A stage HubSpot
-    enters by itself comes while the other side is still behind it, or before that side's
-    record was made (the Contact a Lead was converted into since): that date is carried."""
-    if not name.startswith(ENTERED_PREFIX) or source.key.system is not System.HUBSPOT:
+    it; a store that did not (a lost store, a second one: no snapshot of the contact) knows it
+    by this. A store with the contact's snapshot tells an echo from marketing's move itself,
+    so this guess is not made there (marketing's MQL after sales took the Lead on is carried). A
+    stage HubSpot enters by itself comes while the other side is still behind it, or before
+    that side's record was made (the Contact a Lead was converted into since): that date is
+    carried."""
+    if (
+        not name.startswith(ENTERED_PREFIX)
+        or source.key.system is not System.HUBSPOT
+        or source.snapshot is not None
+    ):
         return False
     stage = Stage(name.removeprefix(ENTERED_PREFIX))
     said = target.person.stage

@@ -171,3 +171,22 @@ def test_an_mql_date_marketing_set_since_the_last_sync_is_carried_by_a_fresh_sto
     contact = world.sf.get("Contact", contact_id)
     assert parse_datetime(contact["MQL_Date__c"]) == parse_datetime(dated)
     assert contact["Funnel_Stage__c"] == "MQL"
+
+
+def test_an_mql_date_marketing_sets_on_a_synced_pair_past_the_stage_is_carried(
+    world: World,
+) -> None:
+    """The stamp guess is a fresh store's alone: a store with the contact's snapshot tells its
+    own echo from marketing's edit, so an MQL date marketing records on a pair whose Lead is
+    past MQL already (history filled in by an import) reaches the Lead's blank one."""
+    made = "2026-02-01T10:00:00.000+0000"
+    hs_id, sf_id = pair(world, hs={"lifecyclestage": "lead"}, sf={"CreatedDate": made})
+    engine = world.engine()
+    settle(world, engine)
+    world.sf.put("Lead", {"Status": "Working - Contacted"}, id=sf_id)  # sales took it on
+    settle(world, engine)
+    assert world.sf.get("Lead", sf_id).get("MQL_Date__c") is None
+    dated = "2026-02-03T09:00:00Z"  # after the Lead was made
+    world.hs.put("contacts", {"hs_lifecyclestage_marketingqualifiedlead_date": dated}, id=hs_id)
+    settle(world, engine)
+    assert parse_datetime(world.sf.get("Lead", sf_id)["MQL_Date__c"]) == parse_datetime(dated)
