@@ -78,7 +78,9 @@ class Gathered:
     # unit read them: the position they say was said by then (the lost commit dated it so),
     # not at their modification since, Baton's own write (`Planner.facts`)
     read_at: dict[RecordKey, datetime] = field(default_factory=dict)
-    inherited: set[RecordKey] = field(default_factory=set)  # survivors' baselines (merges)
+    # Baselines a record new to Baton took from its predecessor (a merge's survivor, a
+    # conversion's Contact): stored whatever the writes do (`sync.commit`)
+    inherited: set[RecordKey] = field(default_factory=set)
     # People waiting for a twin in a recycle bin (`twins_in_bins`)
     binned: set[uuid.UUID] = field(default_factory=set)
     # HubSpot contacts whose addresses changed since kept (none: deleted), to keep (`_addresses`)
@@ -403,14 +405,26 @@ class Gatherer:
                     )
         # A survivor new to Baton starts from what the record merged into it was last synced
         # with: only what the merge changed reads as its change, not every field (a first
-        # sync, where the most recent record would win them all).
-        inherited = snapshot_values(conn, list(merged.values())) if merged else {}
+        # sync, where the most recent record would win them all). So does a Contact new to
+        # Baton that a conversion made the person's record, from its Lead's: an edit made on
+        # the contact before the conversion is a one-sided change, carried as it would have
+        # been to the Lead, not lost to the Contact's creation, the most recent modification.
+        contacts = {
+            contact: lead
+            for contact, lead in identity.converted_from.items()
+            if contact in wanted and contact not in stored
+        }
+        predecessors = [*merged.values(), *contacts.values()]
+        inherited = snapshot_values(conn, predecessors) if predecessors else {}
         baselines: set[RecordKey] = set()
-        for survivor, gone_key in merged.items():
-            if survivor not in stored and gone_key in inherited:
-                stored[survivor] = (inherited[gone_key][0], None)
-                assumed.add(survivor)
-                baselines.add(survivor)
+        for successor, former in [*merged.items(), *contacts.items()]:
+            if successor not in stored and former in inherited:
+                last = inherited[former][0]
+                if successor in contacts:
+                    last = self._mapped(successor, last)
+                stored[successor] = (last, None)
+                assumed.add(successor)
+                baselines.add(successor)
         for key in assumed:
             if key not in digests and key in in_hand:
                 digests[key] = self.mapper.source_digest(in_hand[key], CONVERSION_FIELDS)
@@ -492,6 +506,17 @@ class Gatherer:
             and not any_changed(values[r.key], seen[0])
             and not converted_lead(r)
             and not behind(r, people[r.key].outcome or people[r.key].stage)
+        }
+
+    def _mapped(self, key: RecordKey, values: Values) -> Values:
+        """`values` (another object's snapshot: a converted Lead's) less the fields `key`'s
+        object does not map (a Contact has no company or lead status): it cannot say them, so
+        they are no change of its own. The funnel position is kept."""
+        remote = self.planner.remote
+        return {
+            name: value
+            for name, value in values.items()
+            if name in (STAGE, OUTCOME) or remote(key, name) is not None
         }
 
     def _found_creates(

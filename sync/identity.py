@@ -143,6 +143,9 @@ class Identity:
     new_people: dict[uuid.UUID, str | None] = field(default_factory=dict)
     new_links: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
     moves: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
+    # Each record a conversion made its person's (a Contact), with the one it replaced (the
+    # Lead): a Contact new to Baton starts from that Lead's snapshot (`sync.gather`)
+    converted_from: dict[RecordKey, RecordKey] = field(default_factory=dict)
     associations: list[tuple[uuid.UUID, RecordKey, LinkReason]] = field(default_factory=list)
     ambiguous: list[Ambiguity] = field(default_factory=list)
     restored: set[uuid.UUID] = field(default_factory=set)  # people `_restore` gave a record back
@@ -550,7 +553,10 @@ class Identity:
         self._load_active([pid])
         self._moved_from.setdefault(key, self._holder(key))
         self.person_of[key] = pid
-        self.active.setdefault(pid, {})[key.system] = key
+        before = self.active.setdefault(pid, {}).get(key.system)
+        if reason is LinkReason.CONVERSION and before is not None and before != key:
+            self.converted_from[key] = before
+        self.active[pid][key.system] = key
         self.moves.append((pid, key, reason))
 
     def _holder(self, key: RecordKey) -> uuid.UUID | None:
