@@ -4,6 +4,7 @@ interrupted, and the next poll goes on from there."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -54,6 +55,19 @@ def test_a_stop_ends_a_poll_after_the_page_in_hand_and_the_next_poll_goes_on(
     assert sorted(runs) == sorted([RunStatus.INTERRUPTED, RunStatus.SUCCEEDED])
 
 
+def _burst_limited(signal: Callable[[], object]) -> Callable[..., None]:
+    """A HubSpot call answered with its ten-second 429, `signal()` first: the SIGTERM comes
+    while HubSpot refuses calls."""
+
+    def refused(*_args: object) -> None:
+        signal()
+        raise RateLimited(
+            "ten-second burst limit reached", system=System.HUBSPOT, operation="read", status=429
+        )
+
+    return refused
+
+
 @pytest.mark.parametrize("stop", [True, False])
 def test_a_read_refused_for_now_after_a_stop_interrupts_the_poll_rather_than_fail_it(
     world: World, monkeypatch: pytest.MonkeyPatch, stop: bool
@@ -66,17 +80,7 @@ def test_a_read_refused_for_now_after_a_stop_interrupts_the_poll_rather_than_fai
     world.clock.advance(10)
     engine = world.engine()
     asked: list[bool] = []
-
-    def refused(*_args: object) -> None:
-        asked.append(stop)  # the SIGTERM comes while HubSpot refuses calls
-        raise RateLimited(
-            "ten-second burst limit reached",
-            system=System.HUBSPOT,
-            operation="contacts.search",
-            status=429,
-        )
-
-    monkeypatch.setattr(world.hs, "read_changes", refused)
+    monkeypatch.setattr(world.hs, "read_changes", _burst_limited(lambda: asked.append(stop)))
     so_far = CycleReport()
     with pytest.raises(PollStopped if stop else RateLimited, match="429"):
         engine.poll(stopping=lambda: any(asked), into=so_far)
@@ -99,17 +103,7 @@ def test_a_listing_refused_for_now_after_a_stop_interrupts_the_backfill_rather_t
     world.sf.put("Lead", {**SF_LEAD, "Email": "p@example.com"})
     engine = world.engine()
     signal = threading.Event()
-
-    def refused(*_args: object) -> None:
-        signal.set()  # the SIGTERM comes while HubSpot refuses calls
-        raise RateLimited(
-            "ten-second burst limit reached",
-            system=System.HUBSPOT,
-            operation="contacts.list",
-            status=429,
-        )
-
-    monkeypatch.setattr(world.hs, "list_all", refused)
+    monkeypatch.setattr(world.hs, "list_all", _burst_limited(signal.set))
     watched = signal if stop else threading.Event()  # without a stop, nothing cuts it short
     with retries_end_on(watched), pytest.raises(BackfillStopped if stop else RateLimited):
         engine.backfill()
