@@ -243,6 +243,7 @@ class Daemon:
         self._purges_recovered = store is None
         self._prepare = prepare
         self._lease: Lease | None = None
+        self._lease_error: str | None = None  # the last failure to ask for it, said once
         self.lease_retry_s = lease_retry_s
 
     def receive(
@@ -519,7 +520,9 @@ class Daemon:
     def hold_lease(self) -> bool:
         """Whether this daemon holds the store's lease, taking it if it is free (no store: a
         test's loop, nothing to share). A lease lost (a PostgreSQL session ended) is taken
-        again if it can be; if another daemon took it meanwhile, this one stands by."""
+        again if it can be; if another daemon took it meanwhile, this one stands by. A store
+        that cannot be asked (down) is no lease: nothing is polled until it answers, and the
+        loop goes on (`/readyz` says the store is unreachable)."""
         if self.store is None:
             return True
         if self._lease is not None:
@@ -528,7 +531,15 @@ class Daemon:
             self._lease.release()
             self._lease = None
             log.warning("store lease lost", extra={"kv": {"why": "its database session ended"}})
-        self._lease = take_lease(self.store, DAEMON)
+        try:
+            self._lease = take_lease(self.store, DAEMON)
+        except Exception as exc:  # the store down: asked again in `lease_retry_s`, said once
+            error = one_line(exc)
+            if error != self._lease_error:
+                log.warning("store lease not taken", extra={"kv": {"error": error}})
+            self._lease_error = error
+            return False
+        self._lease_error = None
         if self._lease is None:
             if not self.state.standby:
                 log.warning("standby", extra={"kv": {"why": STANDBY.removeprefix("standby: ")}})

@@ -45,6 +45,7 @@ from connectors.records import ChangeHint, ChangeKind, RecordKey, System, Webhoo
 from sync.store.checkpoints import advance_checkpoint
 from sync.store.dead_letters import Direction, add_dead_letter
 from sync.store.engine import sqlite_url
+from sync.store.locks import take_lease
 from sync.store.purges import kept_purges
 
 
@@ -1166,3 +1167,31 @@ def test_budgets_the_store_cannot_keep_are_one_line_a_cycle_not_a_traceback(
     [line] = [r for r in caplog.records if r.message == "could not record API budgets"]
     assert line.exc_info is None
     assert "connection refused" in line.kv["error"]  # type: ignore[attr-defined]
+
+
+def test_a_store_that_cannot_be_asked_for_the_lease_stops_no_daemon(  # type: ignore[no-untyped-def]
+    store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL down at start-up or after a lost session: asking for the lease fails, and
+    the loop waits for the store as a cycle would, rather than end the process."""
+    engine = FakeEngine()
+    daemon = Daemon(engine, interval_s=3600, store=store, lease_retry_s=0.02)
+    down = OperationalError("SELECT pg_try_advisory_lock", {}, Exception("connection refused"))
+    tries: list[int] = []
+    taken = take_lease
+
+    def asked(*args: Any) -> Any:
+        tries.append(1)
+        if len(tries) < 4:
+            raise down
+        return taken(*args)
+
+    monkeypatch.setattr("baton.daemon.take_lease", asked)
+    thread = _running(daemon)
+    try:
+        assert _wait_for(lambda: engine.polls == 1)  # the store back: it polls
+    finally:
+        _stopped(daemon, thread)
+    said = [r for r in caplog.records if r.message == "store lease not taken"]
+    assert len(said) == 1  # once, not every try
+    assert "connection refused" in said[0].kv["error"]  # type: ignore[attr-defined]
