@@ -826,9 +826,9 @@ def _entered_no_later(name: str, target: Side, source: Side) -> bool:
     holds no later than `source`: a first entry is never moved later. (A Lead handed off is
     dated at the contact's qualifying edit; HubSpot stamps its own "Became an MQL date" at the
     later write that moves the contact to MQL.)"""
-    if not name.startswith(ENTERED_PREFIX):
+    stage = _entered_stage(name)
+    if stage is None:
         return False
-    stage = Stage(name.removeprefix(ENTERED_PREFIX))
     held, offered = target.person.entered.get(stage), source.person.entered.get(stage)
     return held is not None and offered is not None and held <= offered
 
@@ -846,13 +846,9 @@ def _synced_stamp(name: str, target: Side, source: Side) -> bool:
     stage HubSpot enters by itself comes while the other side is still behind it, or before
     that side's record was made (the Contact a Lead was converted into since): that date is
     carried."""
-    if (
-        not name.startswith(ENTERED_PREFIX)
-        or source.key.system is not System.HUBSPOT
-        or source.snapshot is not None
-    ):
+    stage = _entered_stage(name)
+    if stage is None or source.key.system is not System.HUBSPOT or source.snapshot is not None:
         return False
-    stage = Stage(name.removeprefix(ENTERED_PREFIX))
     said = target.person.stage
     if said is None and target.person.outcome is not None:
         said = Stage.MQL  # every outcome is sales' verdict, on a person handed off at MQL
@@ -870,12 +866,16 @@ def _synced_stamp(name: str, target: Side, source: Side) -> bool:
     )
 
 
+def _entered_stage(name: str) -> Stage | None:
+    """The stage of a first-entered time's canonical name (`entered.mql`), else None."""
+    return Stage(name.removeprefix(ENTERED_PREFIX)) if name.startswith(ENTERED_PREFIX) else None
+
+
 def _typed(person: Person, name: str) -> dict[str, Any]:
     """The typed value of canonical field `name`, as a `Person` update."""
-    if name.startswith(ENTERED_PREFIX):
-        stage = Stage(name.removeprefix(ENTERED_PREFIX))
-        at = person.entered.get(stage)
-        return {f"{ENTERED_PREFIX}{stage}": at}
+    stage = _entered_stage(name)
+    if stage is not None:
+        return {f"{ENTERED_PREFIX}{stage}": person.entered.get(stage)}
     return {name: getattr(person, name)}
 
 
@@ -896,8 +896,7 @@ def _apply(person: Person, updates: Mapping[str, Any]) -> Person:
     plain_updates = {k: v for k, v in updates.items() if not k.startswith(ENTERED_PREFIX)}
     entered = dict(person.entered)
     for name, at in updates.items():
-        if name.startswith(ENTERED_PREFIX):
-            stage = Stage(name.removeprefix(ENTERED_PREFIX))
+        if (stage := _entered_stage(name)) is not None:
             if at is None:
                 entered.pop(stage, None)
             else:

@@ -63,7 +63,7 @@ def held(engine: Engine, lock: int) -> Iterator[None]:
         with _local_lock(engine, lock):
             yield
         return
-    with _file_lock(f"{path}-{_LOCK_FILES.get(lock, f'lock-{lock:x}')}"):
+    with _file_lock(_lock_path(path, lock)):
         yield
 
 
@@ -94,10 +94,9 @@ def take_lease(engine: Engine, lock: int) -> Lease | None:
         return _session_lease(engine, lock)
     path = engine.url.database
     if not path or path == ":memory:":
-        with _LOCAL_GUARD:
-            local = _LOCAL.setdefault((id(engine.pool), lock), threading.Lock())
+        local = _local(engine, lock)
         return Lease(local.release, lambda: True) if local.acquire(blocking=False) else None
-    fd = os.open(f"{path}-{_LOCK_FILES.get(lock, f'lock-{lock:x}')}", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(_lock_path(path, lock), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -201,7 +200,16 @@ def _file_lock(path: str) -> Iterator[None]:
 
 @contextmanager
 def _local_lock(engine: Engine, lock: int) -> Iterator[None]:
-    with _LOCAL_GUARD:
-        local = _LOCAL.setdefault((id(engine.pool), lock), threading.Lock())
-    with local:
+    with _local(engine, lock):
         yield
+
+
+def _local(engine: Engine, lock: int) -> threading.Lock:
+    """`lock` for a store with no file: this process's, per engine."""
+    with _LOCAL_GUARD:
+        return _LOCAL.setdefault((id(engine.pool), lock), threading.Lock())
+
+
+def _lock_path(path: str, lock: int) -> str:
+    """The file beside the SQLite store at `path` that stands for `lock` (`_LOCK_FILES`)."""
+    return f"{path}-{_LOCK_FILES.get(lock, f'lock-{lock:x}')}"
